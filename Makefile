@@ -1,0 +1,35 @@
+# Two commands from a fresh clone:  `make serve`  and  `make test`.
+# Each creates the local environment it needs (.venv, Node peers, Jaeger) on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+CONFIG  ?= servers.yaml
+ARGS    ?=
+
+.PHONY: serve test venv peers jaeger bench clean
+
+$(BIN)/mcproute: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/mcproute
+
+serve: venv
+	$(BIN)/mcproute serve --config $(CONFIG) $(ARGS)
+
+peers:
+	bash scripts/install-peers.sh
+
+jaeger:
+	bash scripts/install-jaeger.sh
+
+test: venv peers jaeger
+	$(BIN)/pytest $(ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .peers

@@ -1,0 +1,5 @@
+import sys
+
+from mcproute.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure routing decisions: no I/O, no clocks that cannot be injected."""
