@@ -1,0 +1,1 @@
+"""Offline evaluation of routing quality against JSONL data sets (see shared/evaldata/README.md)."""

@@ -1,0 +1,62 @@
+"""Reading evaluation files: one JSON object per line, a malformed line is a clear error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcproute.errors import DataFileError
+
+T = TypeVar("T")
+
+
+def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """All records of a JSONL file; raises DataFileError naming the file and line of the first bad one."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataFileError(str(p), 0, f"cannot read: {exc.strerror}") from None
+    need = tuple(required)
+    out: list[dict[str, Any]] = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(str(p), no, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataFileError(str(p), no, "expected a JSON object")
+        missing = [k for k in need if k not in obj]
+        if missing:
+            raise DataFileError(str(p), no, f"missing key(s): {', '.join(missing)}")
+        obj["_line"] = no
+        out.append(obj)
+    return out
+
+
+def progress(items: list[T], label: str, enabled: bool = True) -> Iterator[T]:
+    """A dependency-free progress bar on stderr (only when stderr is a terminal, or forced)."""
+    n = len(items)
+    show = enabled and sys.stderr.isatty() and n >= 200
+    step = max(1, n // 50)
+    for i, item in enumerate(items, 1):
+        if show and (i % step == 0 or i == n):
+            filled = i * 30 // n
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{n}")
+            if i == n:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        yield item
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[k]
