@@ -156,6 +156,9 @@ class ReliabilityConfig(_Model):
     breaker_failures: int = Field(default=3, ge=1)
     breaker_cooldown: float = Field(default=30.0, ge=0)
     step_deadline: float = Field(default=120.0, gt=0)
+    balancing: Literal["least_in_flight", "latency"] = Field(
+        default="least_in_flight", description="how to spread calls over a model's healthy deployments"
+    )
 
 
 class StateConfig(_Model):
