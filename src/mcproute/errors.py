@@ -16,7 +16,8 @@
     │   ├── ProviderServerError        5xx / 529 overloaded
     │   ├── ProviderTimeout            no answer before the deadline
     │   ├── ProviderConnectionError    connect failure / reset
-    │   └── ProviderProtocolError      malformed JSON, wrong content type, unexpected shape
+    │   ├── ProviderProtocolError      malformed JSON, wrong content type, unexpected shape
+    │   └── ProviderRequestRejected    other 4xx (bad key 401/403, 400 bad request, 404 model)
     ├── ModelToolCallError             a model's reply called a tool badly (cascade escalates)
     │   ├── ModelCalledUnknownTool
     │   └── ModelToolArgumentsInvalid
@@ -115,6 +116,14 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderProtocolError(ProviderError):
     error_type = "protocol_error"
+
+
+class ProviderRequestRejected(ProviderError):
+    error_type = "request_rejected"
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class ModelToolCallError(McprouteError):
