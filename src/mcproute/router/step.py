@@ -34,6 +34,10 @@ class ModelSpec:
     price_output: float = 0.0
     available: bool = True
     unavailable_reason: str = ""
+    # Keys of the deployments serving this model, in config order; a conversation sticks to one
+    # of them (rendezvous hashing) so the provider's prompt cache stays warm.
+    deployments: tuple[str, ...] = ()
+    supports_tools: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class ConversationState:
     tool_errors: int = 0  # consecutive tool errors / failed validations
     last_step_id: str | None = None
     updated_at: float = 0.0
+    # Why the next step must escalate (a fast model's tool call failed its schema); "" = no cascade.
+    cascade_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +116,8 @@ class Decision:
     sticky_reason: str
     policy_version: str
     latency_ms: float = 0.0
+    deployment: str | None = None  # the deployment of `model` this conversation sticks to
+    fast_streak: int = 0  # consecutive confident-fast steps on the reasoning tier, carried into state
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
