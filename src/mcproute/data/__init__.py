@@ -1,0 +1,1 @@
+"""Small data files shipped with mcproute (learned routing parameters; see NOTICE for sources)."""

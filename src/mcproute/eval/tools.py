@@ -1,0 +1,104 @@
+"""`mcproute eval tools`: tool selection quality of `ToolIndex` (metrics of shared/evaldata/README.md).
+
+top1 is the router's *decision*: an item counts only when the router did not say "no tool fits"
+and its first-ranked tool is expected. recall_at_5 is over the ranked list the router returns
+(what an agent would be shown), and no_tool_accuracy is over the items that expect no tool.
+Latency is that of `ToolIndex.rank` alone (the index is built before the clock starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mcproute.errors import DataFileError
+from mcproute.eval.data import percentile, progress, read_jsonl
+from mcproute.router.retrieval_params import RetrievalParams
+from mcproute.router.tools import ToolIndex, specs_from_dicts
+
+PARAMS_ENV = "MCPROUTE_RETRIEVAL_PARAMS"  # another params file, for held-out experiments
+
+
+def load_params() -> RetrievalParams:
+    path = os.environ.get(PARAMS_ENV)
+    return RetrievalParams.load(path) if path else RetrievalParams.default()
+
+
+def load_catalog(data_path: Path, rel: str, line: int) -> list[dict[str, Any]]:
+    p = data_path.parent / rel
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(str(data_path), line, f"cannot read catalog {rel!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(str(p), exc.lineno, f"catalog is not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, list):
+        raise DataFileError(str(p), 1, "catalog must be a JSON list of tools")
+    return obj
+
+
+def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:
+    return len(set(expected) & set(ranked[:k])) / min(len(expected), k)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.data)
+    items = read_jsonl(path, required=("id", "query", "expected"))
+    if args.filter:
+        items = [it for it in items if it.get("source") == args.filter]
+    if args.limit is not None:
+        items = items[: args.limit]
+    params = load_params()
+    indexes: dict[str, ToolIndex] = {}
+    top1: list[float] = []
+    recall: list[float] = []
+    no_tool: list[float] = []
+    lat: list[float] = []
+    ranks_out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
+    try:
+        for it in progress(items, "tools", not args.no_progress):
+            expected = it["expected"]
+            if not isinstance(expected, list):
+                raise DataFileError(str(path), it["_line"], "'expected' must be a list of tool names")
+            if isinstance(it.get("tools"), list):
+                index = ToolIndex(specs_from_dicts(it["tools"]), params=params)
+            elif isinstance(it.get("catalog"), str):
+                rel = it["catalog"]
+                if rel not in indexes:
+                    indexes[rel] = ToolIndex(specs_from_dicts(load_catalog(path, rel, it["_line"])), params=params)
+                index = indexes[rel]
+            else:
+                raise DataFileError(str(path), it["_line"], "item has neither 'tools' nor 'catalog'")
+            query = it["query"] if isinstance(it["query"], str) else ""
+            t0 = time.perf_counter()
+            ranking = index.rank(query, k=10)
+            lat.append((time.perf_counter() - t0) * 1000.0)
+            ranked = [c.name for c in ranking.candidates]
+            if expected:
+                top1.append(1.0 if ranked and not ranking.no_tool and ranked[0] in expected else 0.0)
+                recall.append(recall_at(ranked, expected))
+            else:
+                no_tool.append(1.0 if ranking.no_tool else 0.0)
+            if ranks_out:
+                ranks_out.write(json.dumps({"id": it["id"], "ranked": ranked, "no_tool": ranking.no_tool}) + "\n")
+    finally:
+        if ranks_out:
+            ranks_out.close()
+    res = {
+        "n": len(items),
+        "top1": round(sum(top1) / len(top1), 4) if top1 else None,
+        "recall_at_5": round(sum(recall) / len(recall), 4) if recall else None,
+        "no_tool_accuracy": round(sum(no_tool) / len(no_tool), 4) if no_tool else None,
+        "p50_ms": round(percentile(lat, 50), 4),
+        "p99_ms": round(percentile(lat, 99), 4),
+    }
+    if not args.json:
+        for k, v in res.items():
+            print(f"{k:18} {v}")
+        print(f"params             {params.version}")
+    print(json.dumps(res) if args.json else "", end="\n" if args.json else "")
+    return 0

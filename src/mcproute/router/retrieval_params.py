@@ -1,0 +1,141 @@
+"""The learned parameters of tool retrieval: field weights, a term-expansion table, a linear
+reranker, background document frequencies and the no-tool calibration.
+
+They ship as one small JSON file (`mcproute/data/retrieval_params.json`) built by
+`scripts/build_retrieval_params.py` from ../shared/evaldata; `RetrievalParams.default()` reads it
+once per process. Every field has a hand-set fallback so a missing or partial file still gives
+plain BM25F rather than an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+# Names of the reranker features, in the order `ToolIndex.features` computes them.
+FEATURES: tuple[str, ...] = (
+    "bm25",  # BM25F of the query terms, divided by the query's own IDF mass
+    "bm25_rel",  # the same, divided by the best candidate's (1.0 for the leader)
+    "coverage",  # IDF-weighted share of query terms the tool's text contains
+    "name_cov",  # share of the tool-name words that the query (or its expansion) mentions
+    "name_hit",  # IDF-weighted share of query terms found in the tool name
+    "expansion",  # BM25F of the learned expansion terms, per query IDF mass
+    "history",  # BM25F of the recent step texts and last result, per their IDF mass
+    "used",  # the tool was used earlier in the conversation (recency-decayed)
+    "same_server",  # the tool's server was used earlier in the conversation
+)
+
+NO_TOOL_FEATURES: tuple[str, ...] = ("coverage", "name_cov", "name_hit", "bm25", "margin", "bias")
+
+_DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "bm25": 1.0,
+    "bm25_rel": 0.5,
+    "coverage": 1.0,
+    "name_cov": 0.5,
+    "name_hit": 0.5,
+    "expansion": 0.5,
+    "history": 0.3,
+    "used": 0.3,
+    "same_server": 0.1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalParams:
+    version: str = "builtin-0"
+    field_weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"name": 3.0, "desc": 1.0, "params": 0.4})
+    )
+    field_b: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"name": 0.5, "desc": 0.75, "params": 0.75})
+    )
+    k1: float = 1.2
+    expansion: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=lambda: MappingProxyType({}))
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_DEFAULT_WEIGHTS)))
+    # Background document frequencies (share of texts containing a term) learned from the dev
+    # set; they give IDF that means the same in a 2-tool and a 2,000-tool catalogue.
+    bg_df: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    bg_n: int = 0
+    no_tool_weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"coverage": 6.0, "name_cov": 1.0, "bias": -2.0})
+    )
+    no_tool_threshold: float = 0.5  # "no tool fits" when P(fit) falls below this
+    pool: int = 40  # candidates the reranker looks at
+    max_query_terms: int = 64
+    sources: tuple[str, ...] = ()
+
+    def bg_idf(self, term: str) -> float:
+        """IDF of `term` against the background corpus; unseen terms count as rare."""
+        if self.bg_n <= 0:
+            return 1.0
+        df = self.bg_df.get(term, 0)
+        return math.log(1.0 + (self.bg_n - df + 0.5) / (df + 0.5))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RetrievalParams:
+        base = cls()
+        exp = {
+            str(k): tuple((str(t), float(w)) for t, w in v)
+            for k, v in (d.get("expansion") or {}).items()
+        }
+        weights = dict(_DEFAULT_WEIGHTS)
+        weights.update({k: float(v) for k, v in (d.get("weights") or {}).items() if k in FEATURES})
+        return cls(
+            version=str(d.get("version", base.version)),
+            field_weights=MappingProxyType({**base.field_weights, **(d.get("field_weights") or {})}),
+            field_b=MappingProxyType({**base.field_b, **(d.get("field_b") or {})}),
+            k1=float(d.get("k1", base.k1)),
+            expansion=MappingProxyType(exp),
+            weights=MappingProxyType(weights),
+            bg_df=MappingProxyType({str(k): int(v) for k, v in (d.get("bg_df") or {}).items()}),
+            bg_n=int(d.get("bg_n", 0)),
+            no_tool_weights=MappingProxyType(
+                {k: float(v) for k, v in (d.get("no_tool_weights") or base.no_tool_weights).items()}
+            ),
+            no_tool_threshold=float(d.get("no_tool_threshold", base.no_tool_threshold)),
+            pool=int(d.get("pool", base.pool)),
+            max_query_terms=int(d.get("max_query_terms", base.max_query_terms)),
+            sources=tuple(d.get("sources") or ()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "sources": list(self.sources),
+            "field_weights": dict(self.field_weights),
+            "field_b": dict(self.field_b),
+            "k1": self.k1,
+            "weights": dict(self.weights),
+            "no_tool_weights": dict(self.no_tool_weights),
+            "no_tool_threshold": self.no_tool_threshold,
+            "pool": self.pool,
+            "max_query_terms": self.max_query_terms,
+            "bg_n": self.bg_n,
+            "bg_df": dict(sorted(self.bg_df.items())),
+            "expansion": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.expansion.items())},
+        }
+
+    @classmethod
+    def load(cls, path: str | Path) -> RetrievalParams:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @staticmethod
+    def default() -> RetrievalParams:
+        return _shipped()
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> RetrievalParams:
+    # Read once per process; the router stays pure because this happens at index construction.
+    try:
+        text = resources.files("mcproute.data").joinpath("retrieval_params.json").read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError, OSError):
+        return RetrievalParams()
+    return RetrievalParams.from_dict(json.loads(text))
