@@ -1,0 +1,89 @@
+"""Attribute and span names, as plain string constants.
+
+The OpenTelemetry GenAI and MCP conventions moved to `open-telemetry/semantic-conventions-genai`
+and the constants shipped on PyPI are marked deprecated, so we keep our own copy of the few names
+we use. The `mcproute.*` names are our routing-decision vocabulary: no convention covers routing
+yet, so these names are chosen once and used everywhere (spans, JSONL export, `mcproute traces`).
+Renaming one is a breaking change for everyone's saved traces and dashboards: add, don't rename.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ---------------------------------------------------------------- GenAI (OTel semconv)
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+# Content attributes: only recorded when `telemetry.capture_content` is on (and dropped by the
+# redacting exporter otherwise, as a second line of defence).
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+CONTENT_ATTRIBUTES: Final = frozenset(
+    {GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT}
+)
+
+OP_CHAT: Final = "chat"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+
+# ---------------------------------------------------------------- MCP / JSON-RPC / general
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+METHOD_TOOLS_CALL: Final = "tools/call"
+
+# ---------------------------------------------------------------- mcproute: the decision
+STEP_ID: Final = "mcproute.step.id"
+DECISION_TOOL: Final = "mcproute.decision.tool"
+DECISION_TOOL_SCORE: Final = "mcproute.decision.tool.score"
+DECISION_TIER: Final = "mcproute.decision.tier"
+DECISION_MODEL: Final = "mcproute.decision.model"
+DECISION_ALTERNATIVES: Final = "mcproute.decision.alternatives"  # bounded JSON [[name, score], ...]
+DECISION_MODEL_ALTERNATIVES: Final = "mcproute.decision.model_alternatives"  # bounded JSON
+DECISION_SIGNALS: Final = "mcproute.decision.signals"  # bounded JSON {name: value}
+DECISION_REASONING_SCORE: Final = "mcproute.decision.reasoning_score"
+DECISION_REASON: Final = "mcproute.decision.reason"
+DECISION_THRESHOLD: Final = "mcproute.decision.threshold"
+DECISION_LATENCY_MS: Final = "mcproute.decision.latency_ms"  # the router's own compute time
+DECISION_SOURCE: Final = "mcproute.decision.source"  # "router" | "client" (a proxied call the client chose)
+POLICY_VERSION: Final = "mcproute.policy.version"
+STICKY_HELD: Final = "mcproute.sticky.held"
+STICKY_REASON: Final = "mcproute.sticky.reason"
+
+# ---------------------------------------------------------------- mcproute: execution
+COST_USD: Final = "mcproute.cost.usd"  # one provider attempt (chat span) or a whole step (route span)
+SERVER: Final = "mcproute.server"  # the downstream MCP server's configured name
+DOWNSTREAM_TOOL: Final = "mcproute.downstream.tool"  # the tool's name at the downstream (un-namespaced)
+DEPLOYMENT: Final = "mcproute.deployment"  # which key/endpoint of a logical model served the attempt
+ATTEMPT: Final = "mcproute.attempt"  # 1-based attempt number within a step
+RETRY_AFTER_S: Final = "mcproute.retry_after_s"  # what a 429 asked us to wait
+FALLBACK_FROM: Final = "mcproute.fallback.from"  # the model this attempt falls back from
+CIRCUIT_STATE: Final = "mcproute.circuit.state"  # "closed" | "open" | "half_open" when the attempt started
+TOOL_IS_ERROR: Final = "mcproute.tool.is_error"  # the downstream answered with isError
+
+# ---------------------------------------------------------------- span names and sources
+ROUTE_SPAN_NAME: Final = "mcproute.route"  # low-cardinality on purpose: Jaeger groups by operation name
+CHAT_SPAN_PREFIX: Final = "chat"
+TOOLS_CALL_SPAN_PREFIX: Final = "tools/call"
+TRACER_NAME: Final = "mcproute"
+SOURCE_ROUTER: Final = "router"
+SOURCE_CLIENT: Final = "client"
+
+# Link attribute naming why two traces are linked.
+LINK_RELATION: Final = "mcproute.link.relation"
+LINK_PREVIOUS_STEP: Final = "previous_step"
