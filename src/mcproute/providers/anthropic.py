@@ -1,0 +1,124 @@
+"""Anthropic Messages API (`POST {base_url}/v1/messages`, default base `https://api.anthropic.com`).
+
+Mapping from the neutral types:
+- system messages are joined into the top-level `system` string;
+- an assistant turn with tool calls becomes `text` + `tool_use` blocks (after any `thinking`
+  blocks it carried, which the API requires to be sent back unchanged);
+- a `tool` message becomes a user turn holding one `tool_result` block (the API merges
+  consecutive user turns, so several results in a row stay one turn);
+- `thinking_budget` becomes `thinking: {type: enabled, budget_tokens}`; `max_tokens` then
+  counts on top of the budget, because the API requires `max_tokens > budget_tokens`.
+
+Usage: Anthropic's `input_tokens` excludes cache reads and cache writes, so the neutral total is
+`input_tokens + cache_creation_input_tokens + cache_read_input_tokens`, and cached = cache reads.
+Cache writes are billed at the plain input price here (the price table has no write price).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from mcproute.providers.base import ChatRequest, ChatResponse, Message, Target, ToolCall, Usage
+from mcproute.providers.http import post_json, shape_error
+from mcproute.providers.tools import ToolNames, to_anthropic_tools
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    async def chat(self, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> ChatResponse:
+        names = ToolNames(request.tools)
+        headers = {"content-type": "application/json", "accept": "application/json", "anthropic-version": API_VERSION}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        data = await post_json(
+            client,
+            target.base_url.rstrip("/") + "/v1/messages",
+            headers=headers,
+            body=build_body(target, request, names),
+            timeout=target.timeout,
+            provider=self.name,
+            secrets=(target.api_key,),
+        )
+        return parse_response(data, names)
+
+
+def build_body(target: Target, request: ChatRequest, names: ToolNames) -> dict[str, Any]:
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    body: dict[str, Any] = {
+        "model": target.model,
+        "max_tokens": request.max_tokens,
+        "messages": [_message(m, names) for m in request.messages if m.role != "system"],
+    }
+    if system:
+        body["system"] = system
+    budget = (request.thinking_budget or target.default_thinking_budget) if target.reasoning else None
+    if budget:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        body["max_tokens"] = budget + request.max_tokens
+    elif request.temperature is not None:
+        body["temperature"] = request.temperature  # not allowed together with thinking
+    if request.tools:
+        body["tools"] = to_anthropic_tools(request.tools, names)
+        if request.tool_choice:
+            # With thinking on, the API accepts only auto/none; "required" degrades to auto.
+            choice = {"auto": "auto", "none": "none", "required": "auto" if budget else "any"}[request.tool_choice]
+            body["tool_choice"] = {"type": choice}
+    return body
+
+
+def _message(m: Message, names: ToolNames) -> dict[str, Any]:
+    if m.role == "tool":
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
+        if m.is_error:
+            block["is_error"] = True
+        return {"role": "user", "content": [block]}
+    if m.role == "assistant" and (m.tool_calls or m.thinking):
+        blocks: list[dict[str, Any]] = [dict(b) for b in m.thinking]
+        if m.content:
+            blocks.append({"type": "text", "text": m.content})
+        blocks += [{"type": "tool_use", "id": c.id, "name": names.wire(c.name), "input": dict(c.arguments)} for c in m.tool_calls]
+        return {"role": "assistant", "content": blocks}
+    return {"role": m.role, "content": m.content}
+
+
+def parse_response(data: Mapping[str, Any], names: ToolNames) -> ChatResponse:
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise shape_error("anthropic", "no 'content' list")
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    thinking: list[Mapping[str, Any]] = []
+    for i, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text") or ""))
+        elif kind == "tool_use":
+            if not isinstance(block.get("name"), str):
+                raise shape_error("anthropic", f"content[{i}] tool_use has no name")
+            args = block.get("input")
+            if isinstance(args, dict):
+                calls.append(ToolCall(str(block.get("id") or f"toolu_{i}"), names.mcp(block["name"]), args))
+            else:
+                calls.append(ToolCall(str(block.get("id") or f"toolu_{i}"), names.mcp(block["name"]), {},
+                                      f"arguments must be a JSON object, got {type(args).__name__}"))
+        elif kind in ("thinking", "redacted_thinking"):
+            thinking.append(dict(block))
+    usage = data.get("usage") or {}
+    cache_read = int(usage.get("cache_read_input_tokens") or 0)
+    total_in = int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0) + cache_read
+    return ChatResponse(
+        text="".join(texts),
+        tool_calls=tuple(calls),
+        usage=Usage(total_in, int(usage.get("output_tokens") or 0), cache_read),
+        model=str(data.get("model") or ""),
+        provider="anthropic",
+        stop_reason=str(data.get("stop_reason") or ""),
+        thinking=tuple(thinking),
+    )
