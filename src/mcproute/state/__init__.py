@@ -1,0 +1,61 @@
+"""Conversation state: the `ConversationStore` protocol and its two implementations.
+
+`open_store(config.state, data_dir)` returns the configured store; if SQLite cannot be opened at
+all (an unwritable directory, say) it falls back to the in-memory store and says why in
+`store.recovered`, so a bad state file never stops the gateway from starting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio.to_thread
+
+from mcproute.config import StateConfig
+from mcproute.errors import StateError
+from mcproute.state.base import ConversationStore, FeedbackStats, StepRecord, TierFeedback, Transition
+from mcproute.state.memory import MemoryStore
+from mcproute.state.sqlite import SqliteStore
+
+__all__ = [
+    "ConversationStore",
+    "FeedbackStats",
+    "MemoryStore",
+    "SqliteStore",
+    "StepRecord",
+    "TierFeedback",
+    "Transition",
+    "open_store",
+    "state_path",
+]
+
+log = logging.getLogger("mcproute.state")
+
+
+def state_path(config: StateConfig, data_dir: str | Path) -> Path:
+    """`state.path` if set (relative paths are relative to the data directory), else `<data_dir>/state.sqlite3`."""
+    base = Path(data_dir)
+    if config.path is None:
+        return base / "state.sqlite3"
+    path = Path(config.path).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+async def open_store(
+    config: StateConfig, data_dir: str | Path, *, clock: Callable[[], float] = time.time
+) -> ConversationStore:
+    if config.backend == "memory":
+        return MemoryStore(ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+    path = state_path(config, data_dir)
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: SqliteStore(path, ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+        )
+    except (StateError, OSError) as exc:
+        store = MemoryStore(ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+        store.recovered = f"cannot use state file {path} ({exc}); conversations are kept in memory for this run only"
+        log.error("%s", store.recovered)
+        return store

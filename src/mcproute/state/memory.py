@@ -1,0 +1,176 @@
+"""In-memory `ConversationStore`: for tests and for `state.backend: memory` (nothing survives exit).
+
+Memory is the point of the layout: each conversation is ONE `bytes` value in an `OrderedDict`
+(8 bytes of last-update time, then the compact encoding from `codec`), ordered by last update so
+both evictions are O(1) amortised — the oldest entries sit at the front, whether they are too old
+(TTL) or one too many (size bound). No dataclass, no per-conversation lock is kept for an idle
+conversation.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from mcproute.errors import UnknownStep
+from mcproute.router.step import ConversationState
+from mcproute.state.base import (
+    AggregateRow,
+    ConversationLocks,
+    FeedbackStats,
+    StepRecord,
+    Transition,
+    check_reward,
+    check_transition,
+    parse_decision,
+    summarise,
+)
+from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
+
+_TS = struct.Struct("<d")
+
+
+class MemoryStore:
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = 7 * 24 * 3600,
+        max_conversations: int = 100_000,
+        max_steps: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ttl = ttl_seconds
+        self.max_conversations = max_conversations
+        self.max_steps = max_steps
+        self.recovered: str | None = None
+        self._clock = clock
+        self._convs: OrderedDict[str, bytes] = OrderedDict()
+        # step_id -> (conversation_id, created_at, encoded decision, reward, feedback_at)
+        self._steps: OrderedDict[str, tuple[str, float, bytes, float | None, float | None]] = OrderedDict()
+        self._locks = ConversationLocks()
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __len__(self) -> int:
+        return len(self._convs)
+
+    # ------------------------------------------------------------ conversations
+
+    def lock(self, conversation_id: str) -> Any:
+        return self._locks.hold(conversation_id)
+
+    async def load(self, conversation_id: str) -> ConversationState | None:
+        return self._load(conversation_id)
+
+    def _load(self, conversation_id: str) -> ConversationState | None:
+        blob = self._convs.get(conversation_id)
+        if blob is None:
+            return None
+        (saved_at,) = _TS.unpack_from(blob)
+        if saved_at < self._clock() - self.ttl:
+            del self._convs[conversation_id]
+            return None
+        return decode_state(conversation_id, blob[_TS.size:])
+
+    async def save(self, state: ConversationState) -> None:
+        self._save(state)
+
+    def _save(self, state: ConversationState) -> None:
+        now = self._clock()
+        self._convs[state.conversation_id] = _TS.pack(now) + encode_state(state)
+        self._convs.move_to_end(state.conversation_id)
+        self._evict(now)
+
+    async def update(self, conversation_id: str, fn: Transition) -> ConversationState:
+        async with self._locks.hold(conversation_id):
+            new = check_transition(conversation_id, fn(self._load(conversation_id)))
+            self._save(new)
+            return new
+
+    async def record_step(self, conversation_id: str, step_id: str, decision_json: str, fn: Transition) -> ConversationState:
+        async with self._locks.hold(conversation_id):
+            decision = parse_decision(step_id, decision_json)
+            new = check_transition(conversation_id, fn(self._load(conversation_id)))
+            self._save(new)
+            self._put_step(step_id, conversation_id, decision)
+            return new
+
+    async def delete(self, conversation_id: str) -> bool:
+        return self._convs.pop(conversation_id, None) is not None
+
+    async def list_conversations(self, limit: int = 100) -> list[ConversationState]:
+        self._evict(self._clock())
+        out: list[ConversationState] = []
+        for cid in reversed(self._convs):
+            if len(out) >= limit:
+                break
+            out.append(decode_state(cid, self._convs[cid][_TS.size:]))
+        return out
+
+    async def evict(self) -> int:
+        return self._evict(self._clock())
+
+    def _evict(self, now: float) -> int:
+        removed = 0
+        cutoff = now - self.ttl
+        while self._convs:
+            cid, blob = next(iter(self._convs.items()))
+            if _TS.unpack_from(blob)[0] >= cutoff and len(self._convs) <= self.max_conversations:
+                break
+            del self._convs[cid]
+            removed += 1
+        while self._steps:
+            sid, rec = next(iter(self._steps.items()))
+            if rec[1] >= cutoff and len(self._steps) <= self.max_steps:
+                break
+            del self._steps[sid]
+        return removed
+
+    # ------------------------------------------------------------ steps and feedback
+
+    async def save_step(self, step_id: str, conversation_id: str, decision_json: str) -> None:
+        self._put_step(step_id, conversation_id, parse_decision(step_id, decision_json))
+
+    def _put_step(self, step_id: str, conversation_id: str, decision: dict[str, Any]) -> None:
+        now = self._clock()
+        self._steps[step_id] = (conversation_id, now, encode_json(decision), None, None)
+        self._steps.move_to_end(step_id)
+        self._evict(now)
+
+    async def get_step(self, step_id: str) -> StepRecord | None:
+        rec = self._steps.get(step_id)
+        if rec is None or rec[1] < self._clock() - self.ttl:
+            return None
+        cid, created, blob, reward, feedback_at = rec
+        return StepRecord(step_id, cid, decode_json(blob), created, reward, feedback_at)
+
+    async def record_feedback(self, step_id: str, reward: float) -> StepRecord:
+        value = check_reward(step_id, reward)
+        if await self.get_step(step_id) is None:
+            raise UnknownStep(f"no step {step_id!r} to give feedback for (unknown, or older than the state TTL)")
+        cid, created, blob, _, _ = self._steps[step_id]
+        self._steps[step_id] = (cid, created, blob, value, self._clock())
+        record = await self.get_step(step_id)
+        assert record is not None
+        return record
+
+    async def feedback_stats(self) -> FeedbackStats:
+        cutoff = self._clock() - self.ttl
+        rows: list[AggregateRow] = []
+        for _, created, blob, reward, _ in self._steps.values():
+            if created < cutoff:
+                continue
+            decision = decode_json(blob)
+            rows.append((decision.get("tier"), decision.get("policy_version"), 1, int(reward is not None), reward or 0.0))
+        return summarise(rows)
+
+    async def close(self) -> None:
+        self._convs.clear()
+        self._steps.clear()
