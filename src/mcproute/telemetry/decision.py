@@ -84,6 +84,9 @@ def decision_attributes(decision: Decision) -> dict[str, Any]:
         attrs[sc.DECISION_TOOL_SCORE] = _num(decision.tool_score)
     if decision.model is not None:
         attrs[sc.DECISION_MODEL] = decision.model
+    deployment = getattr(decision, "deployment", None)  # added to Decision after this module
+    if deployment:
+        attrs[sc.DEPLOYMENT] = deployment
     return {k: v for k, v in attrs.items() if v is not None}
 
 

@@ -179,7 +179,16 @@ def choose_exporter(cfg: TelemetryConfig, loaded: LoadedConfig | None, environ: 
                 path = _relative_to_config(loaded, path)
         else:
             path = loaded.data_path("traces.jsonl") if loaded is not None else Path(".mcproute") / "traces.jsonl"
-    endpoint = None if endpoint_env else cfg.endpoint
+    # Resolved here rather than left to the exporter, so an `environ` passed in is honoured too.
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        endpoint: str | None = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        endpoint = _http_traces_url(base) if protocol == "http" else base
+    elif cfg.endpoint:
+        endpoint = _http_traces_url(cfg.endpoint) if protocol == "http" else cfg.endpoint
+    else:
+        endpoint = None
     return ExporterChoice(exporter, protocol, endpoint, path, service, why)
 
 
@@ -220,7 +229,7 @@ def _make_exporter(choice: ExporterChoice) -> SpanExporter | None:
         return GrpcExporter(endpoint=choice.endpoint) if choice.endpoint else GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=_http_traces_url(choice.endpoint)) if choice.endpoint else HttpExporter()
+    return HttpExporter(endpoint=choice.endpoint) if choice.endpoint else HttpExporter()
 
 
 # ---------------------------------------------------------------- the handle
