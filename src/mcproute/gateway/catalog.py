@@ -1,0 +1,194 @@
+"""The aggregated catalogue: namespaced tools, resources, resource templates and prompts.
+
+Pure data: `build_catalog` turns each healthy server's raw listing into one immutable `Catalog`
+(built once per change, never per call). Names:
+
+- tools and prompts: `<prefix><sep><name>` (prefix = `servers.X.prefix` or the server's name,
+  separator `gateway.separator`, default `__`); characters outside `[A-Za-z0-9_.-]` become `_`;
+  a name longer than 64 characters is cut and given a deterministic hash suffix
+  (`..._<8 hex of sha256(full name)>`), so it is stable across restarts; the reverse map
+  resolves it back. First server in config order wins a collision; the loser is reported.
+- resources and templates: `<prefix>+<uri>` (a URI scheme may contain `+`, so the result is
+  still a URI); reads split at the first `+`.
+
+Tool allow/deny globs (`fnmatch`) apply to the downstream's own tool names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcproute.config import ServerConfig
+from mcproute.router.step import ToolSpec
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME = 64
+_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one downstream server offers, as raw wire dicts (exactly as it listed them)."""
+
+    tools: tuple[Mapping[str, Any], ...] = ()
+    resources: tuple[Mapping[str, Any], ...] = ()
+    templates: tuple[Mapping[str, Any], ...] = ()
+    prompts: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    name: str  # namespaced, as upstream clients see it
+    server: str  # "" for a gateway meta-tool
+    original: str  # the downstream's own name
+    wire: Mapping[str, Any]  # the tool dict served upstream (name replaced)
+
+    @property
+    def input_schema(self) -> Mapping[str, Any]:
+        schema = self.wire.get("inputSchema")
+        return schema if isinstance(schema, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEntry:
+    name: str
+    server: str
+    original: str
+    wire: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tools: Mapping[str, ToolEntry] = field(default_factory=dict)  # insertion order = listing order
+    prompts: Mapping[str, PromptEntry] = field(default_factory=dict)
+    resources: tuple[Mapping[str, Any], ...] = ()
+    templates: tuple[Mapping[str, Any], ...] = ()
+    resource_prefixes: Mapping[str, str] = field(default_factory=dict)  # prefix -> server
+    collisions: tuple[str, ...] = ()
+    # Pre-built `tools/list` payload: served as-is, so listing costs nothing per request.
+    tools_wire: tuple[Mapping[str, Any], ...] = ()
+    prompts_wire: tuple[Mapping[str, Any], ...] = ()
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(name=e.name, description=str(e.wire.get("description") or ""), input_schema=e.input_schema, server=e.server)
+            for e in self.tools.values()
+        ]
+
+    def resolve_uri(self, uri: str) -> tuple[str, str] | None:
+        """`time+file:///x` -> ("time", "file:///x"), or None when no server owns the prefix."""
+        prefix, plus, rest = uri.partition("+")
+        if not plus or prefix not in self.resource_prefixes:
+            return None
+        return self.resource_prefixes[prefix], rest
+
+    def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], int, int]:
+        """Cheap identity of what upstream clients can see, to decide whether list_changed is due."""
+        return (
+            tuple(f"{n}:{hash(_freeze(e.wire))}" for n, e in self.tools.items()),
+            tuple(self.prompts),
+            hash(tuple(str(r.get("uri")) for r in self.resources)),
+            hash(tuple(str(t.get("uriTemplate")) for t in self.templates)),
+        )
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def namespaced(prefix: str | None, name: str, sep: str) -> str:
+    """The upstream name for `name` of a server with `prefix` (None = no prefixing)."""
+    full = name if prefix is None else f"{prefix}{sep}{name}"
+    full = _BAD.sub("_", full) or "_"
+    if len(full) <= MAX_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[: MAX_NAME - 9]}_{digest}"
+
+
+def tool_allowed(name: str, cfg: ServerConfig) -> bool:
+    allow, deny = cfg.tools.allow, cfg.tools.deny
+    if allow and not any(fnmatch.fnmatchcase(name, p) for p in allow):
+        return False
+    return not any(fnmatch.fnmatchcase(name, p) for p in deny)
+
+
+def build_catalog(
+    listings: Mapping[str, Listing],
+    servers: Mapping[str, ServerConfig],
+    *,
+    separator: str = "__",
+    prefix_tools: bool = True,
+    meta_tools: Sequence[Mapping[str, Any]] = (),
+) -> Catalog:
+    """Merge the listings of healthy servers (config order) behind the gateway's own meta-tools."""
+    tools: dict[str, ToolEntry] = {}
+    prompts: dict[str, PromptEntry] = {}
+    resources: list[Mapping[str, Any]] = []
+    templates: list[Mapping[str, Any]] = []
+    prefixes: dict[str, str] = {}
+    collisions: list[str] = []
+
+    for wire in meta_tools:
+        tools[wire["name"]] = ToolEntry(wire["name"], "", wire["name"], wire)
+
+    for server, cfg in servers.items():
+        listing = listings.get(server)
+        if listing is None:
+            continue
+        prefix = (cfg.prefix or server) if prefix_tools else None
+        for tool in listing.tools:
+            original = tool.get("name")
+            if not isinstance(original, str) or not tool_allowed(original, cfg):
+                continue
+            name = namespaced(prefix, original, separator)
+            if name in tools:
+                owner = tools[name]
+                collisions.append(
+                    f"tool {original!r} of server {server!r} maps to {name!r}, already taken by "
+                    + (f"{owner.original!r} of server {owner.server!r}" if owner.server else "a gateway meta-tool")
+                    + "; it is hidden"
+                )
+                continue
+            tools[name] = ToolEntry(name, server, original, {**tool, "name": name})
+        for prompt in listing.prompts:
+            original = prompt.get("name")
+            if not isinstance(original, str):
+                continue
+            name = namespaced(prefix, original, separator)
+            if name in prompts:
+                collisions.append(f"prompt {original!r} of server {server!r} maps to {name!r}, already taken; it is hidden")
+                continue
+            prompts[name] = PromptEntry(name, server, original, {**prompt, "name": name})
+        uri_prefix = _BAD.sub("-", cfg.prefix or server).replace("_", "-")
+        if listing.resources or listing.templates:
+            if uri_prefix in prefixes:
+                collisions.append(f"resource prefix {uri_prefix!r} of server {server!r} is taken by {prefixes[uri_prefix]!r}")
+            else:
+                prefixes[uri_prefix] = server
+                resources += [{**r, "uri": f"{uri_prefix}+{r.get('uri')}"} for r in listing.resources]
+                templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
+
+    for c in collisions:
+        logger.warning("catalogue: %s", c)
+    return Catalog(
+        tools=tools,
+        prompts=prompts,
+        resources=tuple(resources),
+        templates=tuple(templates),
+        resource_prefixes=prefixes,
+        collisions=tuple(collisions),
+        tools_wire=tuple(e.wire for e in tools.values()),
+        prompts_wire=tuple(e.wire for e in prompts.values()),
+    )

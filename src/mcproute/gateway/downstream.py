@@ -1,0 +1,362 @@
+"""One supervised connection per downstream MCP server.
+
+`Downstream.run()` lives in the gateway's task group for the gateway's whole life: connect
+(either era, `mcp.Client(mode=auto|legacy)`), list everything, serve calls, and when the
+connection is lost (stdio child died, HTTP transport failed) mark the server unhealthy with
+the reason, wait with exponential backoff, and connect again. A start that fails or hangs
+past `startup_timeout` is the same as a loss: the reason is kept, the rest of the gateway is
+not blocked.
+
+Calls take the lean path: the upstream request's params go out as a raw dict and the raw
+result dict comes back (no pydantic round-trip, no output-schema re-validation; the upstream
+SDK shapes the result for the client's era anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+import mcp_types as types
+from mcp import Client
+from mcp.shared.dispatcher import CallOptions
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from mcproute.config import ServerConfig
+from mcproute.errors import DownstreamTimeout, DownstreamUnavailable
+from mcproute.gateway import _backchannel
+from mcproute.gateway._stdio import StdioProcess
+from mcproute.gateway.catalog import Listing
+from mcproute.gateway.routing import UpstreamRoute
+
+logger = logging.getLogger(__name__)
+
+State = Literal["starting", "healthy", "unhealthy", "disabled"]
+_LIST_PAGE_CAP = 50
+
+
+@dataclass
+class Health:
+    state: State = "starting"
+    reason: str = ""
+    pid: int | None = None
+    protocol_version: str | None = None
+    server_name: str | None = None
+    restarts: int = 0
+    since: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "pid": self.pid,
+            "protocol_version": self.protocol_version,
+            "server_name": self.server_name,
+            "restarts": self.restarts,
+        }
+
+
+def resolve_command(command: str) -> str:
+    """`python`/`python3` mean the interpreter mcproute runs on, so its installed servers are found."""
+    return sys.executable if command in ("python", "python3") else command
+
+
+def child_env(cfg: ServerConfig) -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.update(cfg.env)
+    return env
+
+
+class _Lost(Exception):
+    pass
+
+
+class Downstream:
+    def __init__(
+        self,
+        name: str,
+        cfg: ServerConfig,
+        *,
+        on_change: Callable[[], None],
+        backoff_base: float = 0.2,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic())
+        self.listing: Listing | None = None
+        self.first_attempt = anyio.Event()
+        self._on_change = on_change
+        self._backoff = (backoff_base, backoff_max)
+        self._client: Client | None = None
+        self._transport: StdioProcess | None = None
+        self._lost = anyio.Event()
+        self._relist = anyio.Event()
+        self._routes: dict[int, UpstreamRoute] = {}
+        self._next_route = 0
+        if not cfg.enabled:
+            self.health.reason = "disabled in config"
+            self.first_attempt.set()
+
+    # ------------------------------------------------------------ supervision
+
+    async def run(self) -> None:
+        if not self.cfg.enabled:
+            return
+        failures = 0
+        while True:
+            try:
+                await self._connect_and_serve()
+                reason = "connection closed"
+            except _Lost as exc:
+                reason = str(exc)
+            except Exception as exc:  # a start failure must never take the gateway down
+                reason = _describe(exc)
+            failures = failures + 1 if self.health.state != "healthy" else 1
+            self._set_unhealthy(reason)
+            self.first_attempt.set()
+            delay = min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1))
+            logger.warning("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
+            await anyio.sleep(delay)
+            self.health.restarts += 1
+
+    def _set_unhealthy(self, reason: str) -> None:
+        was_listed = self.listing is not None
+        self._client = None
+        self.listing = None
+        self.health.state, self.health.reason, self.health.since = "unhealthy", reason, time.monotonic()
+        if was_listed:
+            self._on_change()
+
+    def _make_transport(self, stack: AsyncExitStack) -> Any:
+        if self.cfg.command:
+            self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd)
+            return self._transport
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        self._transport = None
+        http = create_mcp_http_client(headers=dict(self.cfg.headers))
+        stack.push_async_callback(http.aclose)
+        return streamable_http_client(self.cfg.replica_urls[0], http_client=http)
+
+    async def _connect_and_serve(self) -> None:
+        self._lost = anyio.Event()
+        self._lost_reason = "connection closed"
+        self.health.state = "starting"
+        # One scope around the whole connection, its deadline lifted once started: the SDK
+        # client opens task groups on entry, so a `fail_after` around the entry alone would
+        # exit out of order.
+        with anyio.CancelScope(deadline=anyio.current_time() + self.cfg.startup_timeout) as startup:
+            try:
+                await self._connect(startup)
+            except MCPError as exc:
+                raise _Lost(f"failed to start: {exc.error.message}{self._exit_note()}") from None
+            except OSError as exc:
+                raise _Lost(f"cannot start {self.cfg.command or self.cfg.url!r}: {exc.strerror or exc}") from None
+        if startup.cancelled_caught:
+            raise _Lost(f"did not finish starting within {self.cfg.startup_timeout:g}s{self._exit_note()}")
+        raise _Lost(self._lost_reason)
+
+    async def _connect(self, startup: anyio.CancelScope) -> None:
+        async with AsyncExitStack() as stack:
+            transport = self._make_transport(stack)
+            client = Client(
+                transport,
+                mode=self.cfg.mode,
+                cache=None,
+                client_info=types.Implementation(name="mcproute", version="0.1.0"),
+                sampling_callback=_backchannel.sampling(self),
+                elicitation_callback=_backchannel.elicitation(self),
+                list_roots_callback=_backchannel.roots(self),
+                logging_callback=_backchannel.logging(self),
+                message_handler=self._on_message,
+            )
+            await stack.enter_async_context(client)
+            listing = await self._list_all(client)
+            startup.deadline = math.inf
+            self._client = client
+            self.listing = listing
+            self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
+            self.health.pid = self._transport.pid if self._transport else None
+            self.health.protocol_version = client.protocol_version
+            self.health.server_name = client.server_info.name if client.server_info else None
+            self.first_attempt.set()
+            self._on_change()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._relist_loop, client)
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    tg.start_soon(self._listen_loop, client)
+                if self._transport is not None:
+                    tg.start_soon(self._watch_exit, self._transport)
+                await self._lost.wait()
+                tg.cancel_scope.cancel()
+
+    def _exit_note(self) -> str:
+        t = self._transport
+        if t is not None and (t.exited.is_set() or t.stderr_tail):
+            return f" ({t.describe_exit()})"
+        return ""
+
+    async def _watch_exit(self, transport: StdioProcess) -> None:
+        await transport.exited.wait()
+        self.mark_lost(transport.describe_exit())
+
+    def mark_lost(self, reason: str) -> None:
+        if not self._lost.is_set():
+            self._lost_reason = reason
+            self._client = None  # new calls fail fast from now on
+            self._lost.set()
+
+    # ------------------------------------------------------------ listing
+
+    async def _list_all(self, client: Client) -> Listing:
+        caps = client.server_capabilities
+        tools = await self._paged(client, "tools/list", "tools") if caps.tools is not None else []
+        resources = await self._paged(client, "resources/list", "resources") if caps.resources is not None else []
+        templates = await self._paged(client, "resources/templates/list", "resourceTemplates") if caps.resources is not None else []
+        prompts = await self._paged(client, "prompts/list", "prompts") if caps.prompts is not None else []
+        return Listing(tuple(tools), tuple(resources), tuple(templates), tuple(prompts))
+
+    async def _paged(self, client: Client, method: str, key: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        for _ in range(_LIST_PAGE_CAP):
+            result = await self._send(client, method, dict(params), timeout=self.cfg.timeout)
+            items = result.get(key)
+            if not isinstance(items, list):
+                raise _Lost(f"answered {method} without a {key!r} list")
+            out += [i for i in items if isinstance(i, dict)]
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+            params = {"cursor": cursor}
+        return out
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification | types.PromptListChangedNotification | types.ResourceListChangedNotification):
+            self._relist.set()
+        elif isinstance(message, Exception):
+            logger.warning("server %r sent something that is not JSON-RPC: %s", self.name, message)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+    async def _relist_loop(self, client: Client) -> None:
+        while True:
+            await self._relist.wait()
+            self._relist = anyio.Event()
+            try:
+                listing = await self._list_all(client)
+            except (MCPError, _Lost, OSError) as exc:
+                logger.warning("server %r: re-listing after list_changed failed: %s", self.name, exc)
+                continue
+            if listing != self.listing:
+                self.listing = listing
+                self._on_change()
+
+    async def _listen_loop(self, client: Client) -> None:
+        caps = client.server_capabilities
+        want = {
+            "tools_list_changed": bool(caps.tools and caps.tools.list_changed),
+            "prompts_list_changed": bool(caps.prompts and caps.prompts.list_changed),
+            "resources_list_changed": bool(caps.resources and caps.resources.list_changed),
+        }
+        if not any(want.values()):
+            return
+        try:
+            async with client.listen(**want) as sub:
+                async for _event in sub:
+                    self._relist.set()
+        except Exception as exc:  # listening is best-effort; calls still work without it
+            logger.info("server %r: subscriptions/listen ended: %s", self.name, exc)
+
+    # ------------------------------------------------------------ calls
+
+    def route_for_backchannel(self) -> UpstreamRoute | None:
+        """The most recent in-flight upstream request: the wire does not say which call a
+        server→client request belongs to, so the newest caller is the best guess (exact when
+        calls to this server are not concurrent)."""
+        if not self._routes:
+            return None
+        return self._routes[max(self._routes)]
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        route: UpstreamRoute | None = None,
+        on_progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Forward one request; raw params in, raw result out. Raises MCPError for the server's
+        own errors, DownstreamUnavailable / DownstreamTimeout when it cannot answer."""
+        client = self._client
+        if client is None:
+            state = self.health
+            raise DownstreamUnavailable(f"server {self.name!r} is {state.state}" + (f": {state.reason}" if state.reason else ""))
+        key = self._next_route = self._next_route + 1
+        if route is not None:
+            self._routes[key] = route
+        try:
+            return await self._send(client, method, params, timeout=timeout or self.cfg.timeout, on_progress=on_progress)
+        finally:
+            self._routes.pop(key, None)
+
+    async def _send(
+        self,
+        client: Client,
+        method: str,
+        params: dict[str, Any],
+        *,
+        timeout: float,
+        on_progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        # The session's private stamp + dispatcher are the SDK's own lean path (what its typed
+        # methods call after dumping a model); using them directly skips a pydantic parse and
+        # re-dump of every result, which is most of a proxy's overhead.
+        session = client.session
+        data: dict[str, Any] = {"method": method, "params": params}
+        opts: CallOptions = {"timeout": timeout}
+        if on_progress is not None:
+            opts["on_progress"] = on_progress
+        session._stamp(data, opts)  # noqa: SLF001  (era envelope, headers)
+        try:
+            result = await session._dispatcher.send_raw_request(method, data["params"], opts)  # noqa: SLF001
+        except MCPError as exc:
+            if exc.error.code == REQUEST_TIMEOUT:
+                raise DownstreamTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}") from None
+            if exc.error.code == CONNECTION_CLOSED:
+                reason = self._transport.describe_exit() if self._transport else "connection closed"
+                self.mark_lost(reason)
+                raise DownstreamUnavailable(f"server {self.name!r} went away during {method}: {reason}") from None
+            raise
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            self.mark_lost(_describe(exc))
+            raise DownstreamUnavailable(f"server {self.name!r} failed during {method}: {_describe(exc)}") from None
+        if not isinstance(result, dict):
+            raise DownstreamUnavailable(f"server {self.name!r} answered {method} with a non-object result")
+        return result
+
+    def _garbage_note(self) -> str:
+        return ""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MCPError):
+        return exc.error.message
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,272 @@
+"""`Gateway`: owns the task group, the downstream connections and the catalogue.
+
+    async with Gateway(config) as gw:
+        gw.add_meta_tool(MetaTool("mcproute__route", "...", schema, handler))
+        gw.add_call_hook(my_hook)
+        result = await gw.call_tool("time__get_current_time", {"timezone": "UTC"})
+
+Every downstream starts concurrently in the gateway's task group; entering waits until each has
+either connected or failed once (each bounded by its own `startup_timeout`), so the catalogue is
+as complete as it can be when serving starts, and one broken server never blocks the rest.
+The catalogue is rebuilt synchronously when a server's listing or health changes (cheap, and
+never per call); change listeners are notified from a background task.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from mcp_types import LOG_LEVEL_META_KEY
+
+from mcproute.config import Config, LoadedConfig
+from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, UnknownTool
+from mcproute.gateway.catalog import Catalog, build_catalog
+from mcproute.gateway.downstream import Downstream, Health
+from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
+from mcproute.gateway.validation import ArgumentValidator
+from mcproute.router.step import ToolSpec
+
+logger = logging.getLogger(__name__)
+
+RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+ChangeListener = Callable[[Catalog], Awaitable[None] | None]
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+def strip_reserved(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`_meta` minus the spec-reserved `io.modelcontextprotocol/*` keys (they name a peer)."""
+    if not meta:
+        return {}
+    return {k: v for k, v in meta.items() if not k.startswith(RESERVED_META_PREFIX)}
+
+
+def text_result(text: str, *, is_error: bool = False, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if meta:
+        out["_meta"] = dict(meta)
+    return out
+
+
+class Gateway:
+    def __init__(self, config: Config | LoadedConfig) -> None:
+        self.config = config.config if isinstance(config, LoadedConfig) else config
+        rel = self.config.reliability
+        self.downstreams: dict[str, Downstream] = {
+            name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
+            for name, cfg in self.config.servers.items()
+        }
+        self._meta_tools: dict[str, MetaTool] = {}
+        self._hooks: list[CallHook] = []
+        self._listeners: list[ChangeListener] = []
+        self._validator = ArgumentValidator()
+        self._catalog = Catalog()
+        self._fingerprint: Any = None
+        self._changed = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._rebuild()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Gateway:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for ds in self.downstreams.values():
+            self._tg.start_soon(ds.run, name=f"downstream {ds.name}")
+        self._tg.start_soon(self._notify_loop, name="catalogue notifier")
+        for ds in self.downstreams.values():
+            await ds.first_attempt.wait()
+        self._rebuild()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+        self._tg = None
+
+    # ------------------------------------------------------------ catalogue
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return self._catalog.tool_specs()
+
+    def health(self) -> dict[str, Health]:
+        return {name: ds.health for name, ds in self.downstreams.items()}
+
+    def _rebuild(self) -> None:
+        gw = self.config.gateway
+        self._catalog = build_catalog(
+            {n: ds.listing for n, ds in self.downstreams.items() if ds.listing is not None},
+            self.config.servers,
+            separator=gw.separator,
+            prefix_tools=gw.prefix_tools,
+            meta_tools=[t.wire() for t in self._meta_tools.values()],
+        )
+        self._validator.forget(set(self._catalog.tools))
+        fp = self._catalog.fingerprint()
+        if fp != self._fingerprint:
+            self._fingerprint = fp
+            self._changed.set()
+
+    def on_catalog_change(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call `listener(catalog)` (sync or async) after every visible change; returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def _notify_loop(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            await self._notify_listeners()
+
+    async def _notify_listeners(self) -> None:
+        catalog = self._catalog
+        for listener in list(self._listeners):
+            try:
+                out = listener(catalog)
+                if inspect.isawaitable(out):
+                    await out
+            except Exception:
+                logger.exception("catalogue change listener failed")
+
+    async def notify_tools_changed(self) -> None:
+        """Tell every connected upstream client that the tool list changed (e.g. a meta-tool
+        changed what it exposes). Returns once listeners have been called."""
+        await self._notify_listeners()
+
+    # ------------------------------------------------------------ extension points
+
+    def add_meta_tool(self, tool: MetaTool) -> None:
+        """Serve `tool` upstream, beside the proxied ones (its name is used verbatim)."""
+        self._meta_tools[tool.name] = tool
+        self._rebuild()
+
+    def remove_meta_tool(self, name: str) -> None:
+        if self._meta_tools.pop(name, None) is not None:
+            self._rebuild()
+
+    def add_call_hook(self, hook: CallHook) -> Callable[[], None]:
+        """Wrap every tools/call: `async def hook(call, call_next): ...; return await call_next(call)`.
+        Hooks run outermost-first in the order added; returns a remover."""
+        self._hooks.append(hook)
+        return lambda: self._hooks.remove(hook) if hook in self._hooks else None
+
+    # ------------------------------------------------------------ calls
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        session_id: str | None = None,
+        route: UpstreamRoute | None = None,
+        on_progress: ProgressFn | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Call a namespaced tool; returns the raw `CallToolResult` dict.
+
+        Raises UnknownTool / ToolArgumentsInvalid (caller's fault), DownstreamUnavailable /
+        DownstreamTimeout (backend's fault), or `MCPError` carrying the downstream's own error.
+        """
+        entry = self._catalog.tools.get(name)
+        if entry is None:
+            raise self._unknown(name)
+        args = arguments if arguments is not None else {}
+        problems = self._validator.problems(name, entry.input_schema, args)
+        if problems:
+            raise ToolArgumentsInvalid(name, problems)
+        route = route or UpstreamRoute()
+        call = ToolCall(
+            name=name,
+            server=entry.server,
+            original=entry.original,
+            arguments=args,
+            meta=meta or {},
+            headers=headers if headers is not None else route.headers,
+            session_id=session_id if session_id is not None else route.session_id,
+            protocol_version=route.protocol_version,
+            route=route,
+            notify_tools_changed=self.notify_tools_changed,
+        )
+
+        async def invoke(c: ToolCall) -> dict[str, Any]:
+            return await self._invoke(c, on_progress, extra_params)
+
+        if not self._hooks:
+            return await invoke(call)
+        chain: CallNext = invoke
+        for hook in reversed(self._hooks):
+            chain = _bind(hook, chain)
+        return await chain(call)
+
+    async def _invoke(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not call.server:
+            return _as_result(await self._meta_tools[call.name].handler(call.arguments, call))
+        ds = self.downstreams[call.server]
+        params: dict[str, Any] = {"name": call.original, "arguments": dict(call.arguments)}
+        meta = strip_reserved(call.meta)
+        meta.pop("progressToken", None)  # the downstream dispatcher mints its own when we ask for progress
+        if call.meta and LOG_LEVEL_META_KEY in call.meta:
+            meta[LOG_LEVEL_META_KEY] = call.meta[LOG_LEVEL_META_KEY]  # the client's log opt-in still applies
+        if meta:
+            params["_meta"] = meta
+        if extra:
+            params.update(extra)
+        result = await ds.request("tools/call", params, route=call.route, on_progress=on_progress)
+        if not isinstance(result.get("content"), list) and result.get("resultType") != "input_required":
+            raise DownstreamUnavailable(f"server {call.server!r} answered tools/call {call.original!r} with a malformed result (no 'content' list)")
+        rmeta = result.get("_meta")
+        if rmeta:
+            result["_meta"] = strip_reserved(rmeta)
+        return result
+
+    def _unknown(self, name: str) -> Exception:
+        gw = self.config.gateway
+        for server, ds in self.downstreams.items():
+            prefix = (ds.cfg.prefix or server) + gw.separator
+            if gw.prefix_tools and name.startswith(prefix) and ds.listing is None:
+                h = ds.health
+                return DownstreamUnavailable(f"tool {name!r} belongs to server {server!r}, which is {h.state}" + (f": {h.reason}" if h.reason else ""))
+        close = difflib.get_close_matches(name, list(self._catalog.tools), n=3)
+        return UnknownTool(name, f"did you mean {', '.join(map(repr, close))}?" if close else f"{len(self._catalog.tools)} tools are available; see tools/list")
+
+    async def request(self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None) -> dict[str, Any]:
+        """Forward a non-tool request (resources/read, prompts/get, ...) to one server, raw."""
+        result = await self.downstreams[server].request(method, params, route=route)
+        rmeta = result.get("_meta")
+        if rmeta:
+            result["_meta"] = strip_reserved(rmeta)
+        return result
+
+
+def _bind(hook: CallHook, nxt: CallNext) -> CallNext:
+    async def run(call: ToolCall) -> dict[str, Any]:
+        return await hook(call, nxt)
+
+    return run
+
+
+def _as_result(value: Any) -> dict[str, Any]:
+    """A meta-tool handler may return a str, a CallToolResult (model), or a result dict."""
+    if isinstance(value, str):
+        return text_result(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if isinstance(value, Mapping) and isinstance(value.get("content"), list):
+        return dict(value)
+    if isinstance(value, Mapping):
+        import json
+
+        return {"content": [{"type": "text", "text": json.dumps(value)}], "structuredContent": dict(value), "isError": False}
+    raise TypeError(f"meta-tool returned {type(value).__name__}; expected str, dict or CallToolResult")

@@ -1,0 +1,128 @@
+"""Streamable HTTP serving: the SDK's `/mcp` app behind a guard, plus extra routes.
+
+The guard runs before every route (including ones other modules attach, such as
+`/v1/chat/completions`): Host and Origin are checked against DNS rebinding, a bearer token is
+required when configured (and the configuration must have one for a non-loopback bind), and a
+declared body larger than `max_request_bytes` is refused with 413 before it is read (the SDK's
+own limit also covers chunked bodies on `/mcp`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import socket
+from collections.abc import Sequence
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcproute.config import HttpConfig
+from mcproute.errors import InvalidRequest
+from mcproute.gateway.upstream import Upstream
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    if not is_loopback(host) and not token:
+        raise InvalidRequest(
+            f"refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. \"${{MCPROUTE_TOKEN}}\") "
+            "or bind 127.0.0.1"
+        )
+
+
+class Guard:
+    """ASGI middleware: Host/Origin validation, bearer token, declared body size."""
+
+    def __init__(self, app: ASGIApp, *, host: str, token: str | None, max_bytes: int, allowed_origins: Sequence[str]) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_bytes = max_bytes
+        self.any_host = host in ("0.0.0.0", "::", "")
+        names = set(LOOPBACK_NAMES) | ({host} if host else set())
+        self.hosts = {n.lower() for n in names}
+        self.origins = {o.rstrip("/").lower() for o in allowed_origins}
+
+    def _host_ok(self, value: str) -> bool:
+        if self.any_host:
+            return True
+        name = value.lower()
+        if name.startswith("["):
+            name = name[: name.find("]") + 1]
+        else:
+            name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+        return name in self.hosts
+
+    def _origin_ok(self, origin: str) -> bool:
+        origin = origin.rstrip("/").lower()
+        if origin in self.origins:
+            return True
+        # Same-machine browser pages (e.g. the MCP Inspector UI) are not a rebinding vector.
+        rest = origin.split("://", 1)[-1]
+        host = rest[: rest.find("]") + 1] if rest.startswith("[") else rest.split(":", 1)[0]
+        return host in LOOPBACK_NAMES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k: v for k, v in scope["headers"]}
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not self._host_ok(host):
+            return await _reject(send, 421, f"Host {host!r} is not allowed (DNS rebinding protection)")
+        origin = headers.get(b"origin")
+        if origin is not None and not self._origin_ok(origin.decode("latin-1")):
+            return await _reject(send, 403, f"Origin {origin.decode('latin-1')!r} is not allowed")
+        if self.token is not None:
+            auth = headers.get(b"authorization", b"")
+            if not (auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token)):
+                return await _reject(send, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await _reject(send, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}")
+        await self.app(scope, receive, send)
+
+
+async def _reject(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+    """The ASGI app: `/mcp` (both eras) plus `extra_routes`, all behind the guard."""
+    host = host or http.host
+    check_bind(host, http.token)
+    app: Starlette = upstream.server.streamable_http_app(
+        streamable_http_path="/mcp",
+        max_request_body_size=http.max_request_bytes,
+        # The guard already did Host/Origin for every route.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        host=host,
+        custom_starlette_routes=list(extra_routes),  # type: ignore[arg-type]
+    )
+    return Guard(app, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock

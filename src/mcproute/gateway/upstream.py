@@ -1,0 +1,226 @@
+"""The MCP-facing edge: one low-level SDK `Server` whose handlers read the gateway.
+
+Both protocol eras are served by the SDK itself: over stdio `Server.run()` drives
+`serve_dual_era_loop` (the client's first request picks the era); over HTTP the streamable-HTTP
+session manager sends requests carrying a 2026-07-28 `MCP-Protocol-Version` header to its
+stateless modern entry and everything else to handshake-era sessions.
+
+List changes reach both eras: handshake-era connections that have listed something get
+`notifications/*/list_changed` on their standalone channel; 2026-07-28 clients get
+`ToolsListChanged` events through a `subscriptions/listen` stream (`ListenHandler` over an
+in-memory bus) — the modern wire has no other way to push.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp.server import NotificationOptions, Server
+from mcp.server.context import ServerRequestContext
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import TypeAdapter
+
+from mcproute.errors import InvalidRequest, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
+from mcproute.gateway.catalog import Catalog
+from mcproute.gateway.gateway import Gateway, text_result
+from mcproute.gateway.routing import UpstreamRoute
+
+logger = logging.getLogger(__name__)
+
+_ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+_INPUT_REQUEST: TypeAdapter[Any] = TypeAdapter(types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest)
+_RESULT_FOR = {
+    "sampling/createMessage": types.CreateMessageResult,
+    "elicitation/create": types.ElicitResult,
+    "roots/list": types.ListRootsResult,
+}
+MAX_INPUT_ROUNDS = 8
+
+
+class _GatewayServer(Server[Any]):
+    # The HTTP session manager builds the InitializeResult from the default options, which
+    # advertise no listChanged; the gateway always emits them, so say so in every era.
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(notification_options or _ALL_CHANGES, experimental_capabilities, extensions)
+
+
+class Upstream:
+    """Builds the SDK server for a gateway and fans catalogue changes out to clients."""
+
+    def __init__(self, gateway: Gateway, *, name: str = "mcproute", version: str = "0.1.0") -> None:
+        self.gateway = gateway
+        self.bus = InMemorySubscriptionBus()
+        self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._last: Catalog = gateway.catalog
+        self.server = _GatewayServer(
+            name,
+            version=version,
+            instructions="mcproute: one MCP endpoint in front of many servers; tool names are <server>__<tool>.",
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=ListenHandler(self.bus),
+        )
+        # Not `on_set_logging_level=`: that constructor argument emits a deprecation warning.
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        gateway.on_catalog_change(self._on_change)
+
+    # ------------------------------------------------------------ change fan-out
+
+    def _remember(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            # The SDK keeps the connection private to the session; it is the only handle on the
+            # client's standalone channel (stdio pipe / GET stream) that outlives this request.
+            conn = getattr(ctx.session, "_connection", None)
+            if conn is not None:
+                self._legacy.add(conn)
+
+    async def _on_change(self, catalog: Catalog) -> None:
+        before, self._last = self._last, catalog
+        tools = True  # a forced notify (meta-tool asked) must always go out
+        prompts = tuple(before.prompts) != tuple(catalog.prompts)
+        resources = (before.resources, before.templates) != (catalog.resources, catalog.templates)
+        for event, changed in ((ToolsListChanged(), tools), (PromptsListChanged(), prompts), (ResourcesListChanged(), resources)):
+            if changed:
+                await self.bus.publish(event)
+        for conn in list(self._legacy):
+            try:
+                await conn.send_tool_list_changed()
+                if prompts:
+                    await conn.send_prompt_list_changed()
+                if resources:
+                    await conn.send_resource_list_changed()
+            except Exception as exc:  # a client that left must not stop the others hearing
+                logger.debug("dropping a handshake-era client from list_changed fan-out: %s", exc)
+                self._legacy.discard(conn)
+
+    # ------------------------------------------------------------ tools
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        entry = self.gateway.catalog.tools.get(name)
+        return entry.input_schema if entry is not None else None
+
+    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+        self._remember(ctx)
+        return {"tools": list(self.gateway.catalog.tools_wire)}
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> dict[str, Any]:
+        raw = ctx.params or {}
+        meta = raw.get("_meta")
+        route = UpstreamRoute(ctx)
+        extra = {k: raw[k] for k in ("inputResponses", "requestState") if k in raw}
+        session = ctx.session
+        has_progress = isinstance(meta, Mapping) and meta.get("progressToken") is not None
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            await session.report_progress(progress, total, message)
+
+        try:
+            result = await self.gateway.call_tool(
+                params.name,
+                params.arguments,
+                meta=meta if isinstance(meta, Mapping) else None,
+                route=route,
+                on_progress=on_progress if has_progress else None,
+                extra_params=extra or None,
+            )
+            rounds = 0
+            while result.get("resultType") == "input_required" and not route.modern:
+                rounds += 1
+                if rounds > MAX_INPUT_ROUNDS:
+                    return text_result(f"mcproute: {params.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds", is_error=True)
+                responses = await self._ask_client(ctx, result)
+                again = {"inputResponses": responses}
+                if result.get("requestState") is not None:
+                    again["requestState"] = result["requestState"]
+                result = await self.gateway.call_tool(params.name, params.arguments, meta=meta, route=route, extra_params=again)
+            return result
+        except UnknownTool as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
+        except ToolArgumentsInvalid as exc:
+            # A tool-execution error, not a protocol one, so a model can read it and fix its call.
+            return text_result(str(exc), is_error=True, meta={"mcproute/error": "invalid_arguments"})
+        except InvalidRequest as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
+        except UpstreamUnavailable as exc:
+            kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
+            return text_result(f"mcproute: {exc}", is_error=True, meta={"mcproute/error": kind})
+
+    async def _ask_client(self, ctx: ServerRequestContext[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+        """A 2026-07-28 downstream asked for input; this handshake-era client answers it as
+        ordinary server→client requests, then the call is retried with the answers."""
+        if not ctx.session.can_send_request:
+            raise MCPError(code=types.INVALID_REQUEST, message="mcproute: the downstream needs client input, but this client's connection cannot carry server-initiated requests")
+        from mcp.shared.message import ServerMessageMetadata
+
+        answers: dict[str, Any] = {}
+        for key, req in (result.get("inputRequests") or {}).items():
+            typed = _INPUT_REQUEST.validate_python(req)
+            answer = await ctx.session.send_request(typed, _RESULT_FOR[typed.method], metadata=ServerMessageMetadata(related_request_id=ctx.request_id))
+            answers[key] = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return answers
+
+    async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> dict[str, Any]:
+        return {}
+
+    # ------------------------------------------------------------ resources and prompts
+
+    async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+        self._remember(ctx)
+        return {"resources": list(self.gateway.catalog.resources)}
+
+    async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+        self._remember(ctx)
+        return {"resourceTemplates": list(self.gateway.catalog.templates)}
+
+    async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> dict[str, Any]:
+        uri = str(params.uri)
+        resolved = self.gateway.catalog.resolve_uri(uri)
+        if resolved is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri!r}: resource URIs look like <server>+<uri>")
+        server, original = resolved
+        prefix = uri.partition("+")[0]
+        raw = dict(ctx.params or {})
+        raw["uri"] = original
+        raw.pop("_meta", None)
+        result = await self._forward(server, "resources/read", raw, ctx)
+        for content in result.get("contents") or []:
+            if isinstance(content, dict) and isinstance(content.get("uri"), str):
+                content["uri"] = f"{prefix}+{content['uri']}"
+        return result
+
+    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+        self._remember(ctx)
+        return {"prompts": list(self.gateway.catalog.prompts_wire)}
+
+    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams) -> dict[str, Any]:
+        entry = self.gateway.catalog.prompts.get(params.name)
+        if entry is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}")
+        raw = dict(ctx.params or {})
+        raw["name"] = entry.original
+        raw.pop("_meta", None)
+        return await self._forward(entry.server, "prompts/get", raw, ctx)
+
+    async def _forward(self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
+        try:
+            return await self.gateway.request(server, method, params, route=UpstreamRoute(ctx))
+        except UpstreamUnavailable as exc:
+            raise MCPError(code=types.INTERNAL_ERROR, message=f"mcproute: {exc}") from None
