@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
-from mcp.server import NotificationOptions, Server
+from mcp.server import CacheHint, NotificationOptions, Server
+from mcp.server.caching import CACHEABLE_METHODS
 from mcp.server.context import ServerRequestContext
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, PromptsListChanged, ResourcesListChanged, ToolsListChanged
@@ -77,6 +78,9 @@ class Upstream:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
             on_subscriptions_listen=ListenHandler(self.bus),
+            # 2026-07-28 list results must carry freshness hints; the catalogue can change at
+            # any moment (a server dies), so nothing is fresh and nothing is shared.
+            cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
         )
         # Not `on_set_logging_level=`: that constructor argument emits a deprecation warning.
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
@@ -119,7 +123,7 @@ class Upstream:
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
-        return {"tools": list(self.gateway.catalog.tools_wire)}
+        return _complete(ctx, {"tools": list(self.gateway.catalog.tools_wire)})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> dict[str, Any]:
         raw = ctx.params or {}
@@ -145,23 +149,23 @@ class Upstream:
             while result.get("resultType") == "input_required" and not route.modern:
                 rounds += 1
                 if rounds > MAX_INPUT_ROUNDS:
-                    return text_result(f"mcproute: {params.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds", is_error=True)
+                    return _complete(ctx, text_result(f"mcproute: {params.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds", is_error=True))
                 responses = await self._ask_client(ctx, result)
                 again = {"inputResponses": responses}
                 if result.get("requestState") is not None:
                     again["requestState"] = result["requestState"]
                 result = await self.gateway.call_tool(params.name, params.arguments, meta=meta, route=route, extra_params=again)
-            return result
+            return _complete(ctx, result)
         except UnknownTool as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
         except ToolArgumentsInvalid as exc:
             # A tool-execution error, not a protocol one, so a model can read it and fix its call.
-            return text_result(str(exc), is_error=True, meta={"mcproute/error": "invalid_arguments"})
+            return _complete(ctx, text_result(str(exc), is_error=True, meta={"mcproute/error": "invalid_arguments"}))
         except InvalidRequest as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
         except UpstreamUnavailable as exc:
             kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
-            return text_result(f"mcproute: {exc}", is_error=True, meta={"mcproute/error": kind})
+            return _complete(ctx, text_result(f"mcproute: {exc}", is_error=True, meta={"mcproute/error": kind}))
 
     async def _ask_client(self, ctx: ServerRequestContext[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
         """A 2026-07-28 downstream asked for input; this handshake-era client answers it as
@@ -184,11 +188,11 @@ class Upstream:
 
     async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
-        return {"resources": list(self.gateway.catalog.resources)}
+        return _complete(ctx, {"resources": list(self.gateway.catalog.resources)})
 
     async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
-        return {"resourceTemplates": list(self.gateway.catalog.templates)}
+        return _complete(ctx, {"resourceTemplates": list(self.gateway.catalog.templates)})
 
     async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> dict[str, Any]:
         uri = str(params.uri)
@@ -208,7 +212,7 @@ class Upstream:
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
-        return {"prompts": list(self.gateway.catalog.prompts_wire)}
+        return _complete(ctx, {"prompts": list(self.gateway.catalog.prompts_wire)})
 
     async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams) -> dict[str, Any]:
         entry = self.gateway.catalog.prompts.get(params.name)
@@ -221,6 +225,13 @@ class Upstream:
 
     async def _forward(self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
         try:
-            return await self.gateway.request(server, method, params, route=UpstreamRoute(ctx))
+            return _complete(ctx, await self.gateway.request(server, method, params, route=UpstreamRoute(ctx)))
         except UpstreamUnavailable as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=f"mcproute: {exc}") from None
+
+
+def _complete(ctx: ServerRequestContext[Any, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """2026-07-28 results must say `resultType`; a handshake-era downstream's result does not."""
+    if "resultType" not in result and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        result["resultType"] = "complete"
+    return result

@@ -1,0 +1,96 @@
+"""`mcproute serve [--config servers.yaml] [--transport stdio|http] [--host] [--port]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="servers.yaml", help="servers.yaml to serve (default: %(default)s)")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    p.add_argument("--host", default=None, help="HTTP bind address (default: gateway.http.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default: gateway.http.port; 0 = any free port)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO (to stderr)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from mcproute.config import load_config
+    from mcproute.errors import ConfigError, InvalidRequest
+
+    # stdout belongs to the MCP client on stdio: every log line goes to stderr.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr, format="mcproute: %(message)s")
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    for issue in loaded.issues:
+        print(f"warning: {issue} (what depends on it is unavailable)", file=sys.stderr)
+    try:
+        anyio.run(_serve, loaded, args)
+    except InvalidRequest as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _serve(loaded: object, args: argparse.Namespace) -> None:
+    from functools import partial
+
+    import anyio
+
+    from mcproute.config import LoadedConfig
+    from mcproute.gateway import Gateway
+    from mcproute.gateway.http import check_bind
+    from mcproute.gateway.serving import serve_http, serve_stdio
+    from mcproute.gateway.upstream import Upstream
+
+    assert isinstance(loaded, LoadedConfig)
+    http = loaded.config.gateway.http
+    host = args.host or http.host
+    if args.transport == "http":
+        check_bind(host, http.token)  # refuse before spawning anything
+    async with Gateway(loaded) as gateway:
+        for name, health in gateway.health().items():
+            if health.state != "healthy":
+                print(f"mcproute: server {name!r} is {health.state}: {health.reason}", file=sys.stderr)
+        upstream = Upstream(gateway)
+        routes = _extension_routes(gateway, loaded)
+        if args.transport == "stdio":
+            await serve_stdio(gateway, upstream)
+            return
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(partial(serve_http, gateway, http, host=host, port=args.port, extra_routes=routes, upstream=upstream))
+            print(f"mcproute: serving http://{host}:{port}/mcp ({len(gateway.catalog.tools)} tools)", file=sys.stderr, flush=True)
+
+
+def _extension_routes(gateway: object, loaded: object) -> list[object]:
+    """Routes and meta-tools contributed by other modules, if they are installed.
+
+    A module `mcproute.<x>` may expose `install(gateway, loaded_config) -> list[starlette Route]`;
+    the list of such modules is `EXTENSIONS` (kept here so `serve` stays the one place that
+    wires the product together).
+    """
+    import importlib
+
+    routes: list[object] = []
+    for module in EXTENSIONS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        install = getattr(mod, "install", None)
+        if install is not None:
+            routes += list(install(gateway, loaded) or [])
+    return routes
+
+
+# Modules that plug into the gateway at serve time (each optional until it exists).
+EXTENSIONS: list[str] = []
