@@ -68,7 +68,7 @@ def decode(body: bytes) -> list[SpanRecord]:
 class Receiver:
     url: str = ""
     spans: list[SpanRecord] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)  # every request: headers + body, as received
+    raw: list[bytes] = field(default_factory=list)  # every OTLP export: headers + decoded body
     chat_headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,9 +96,6 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            raw_headers = str(self.headers).encode()
-            with rx.lock:
-                rx.raw.append(raw_headers + b"\n" + body)
             if self.path == "/v1/chat/completions":
                 with rx.lock:
                     rx.chat_headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -123,7 +120,7 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
                 self._send(400, "text/plain", str(exc).encode())
                 return
             with rx.lock:
-                rx.raw.append(body)
+                rx.raw.append(str(self.headers).encode() + b"\n" + body)
                 rx.spans.extend(spans)
             self._send(200, "application/x-protobuf", ExportTraceServiceResponse().SerializeToString())
 
