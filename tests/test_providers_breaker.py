@@ -49,6 +49,7 @@ async def test_failing_deployment_opens_then_is_skipped_then_a_probe_closes_it()
         assert circuit(pool, "quick#0").circuit == "half-open"
         r = await pool.chat(USER, tier="fast", preferred_deployment="quick#0")  # the probe; the server is fine again
         assert summary(r.attempts) == [("quick#0", "ok", None, None)]
+        assert r.attempts[0].circuit == "half_open" and r.attempts[0].endpoint == f"127.0.0.1:{a.port}"
         st = circuit(pool, "quick#0")
         assert (st.circuit, st.consecutive_failures, st.probe_in) == ("closed", 0, None)
         assert pool.status()[0].state == "available"

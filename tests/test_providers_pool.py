@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fakes.clock import FakeClock
 from fakes.pools import make_pool, summary
-from mcproute.config import Price
+from mcproute.config import LoadedConfig, Price, parse_config
 from mcproute.errors import InvalidRequest, ProviderUnavailable
-from mcproute.providers import ChatRequest, Usage, cost_usd, http_client, render_status
+from mcproute.providers import ChatRequest, Usage, cost_usd, http_client, render_status, startup_status
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +26,10 @@ BUNDLED = {
 }
 
 
+def pool_config(config: dict[str, object], environ: dict[str, str]) -> LoadedConfig:
+    return parse_config(json.dumps(config), environ=environ)
+
+
 async def test_missing_keys_make_models_unavailable_at_start_up_with_the_variable_name() -> None:
     async with http_client() as client:
         pool = make_pool(BUNDLED, client, FakeClock(), environ={"OPENAI_API_KEY": "sk-present-1234"})
@@ -35,6 +41,7 @@ async def test_missing_keys_make_models_unavailable_at_start_up_with_the_variabl
         assert not specs["deep"].available and "ANTHROPIC_API_KEY" in specs["deep"].unavailable_reason
         assert specs["quick"].available and specs["quick"].price_input == 0.25
         assert "environment variable ANTHROPIC_API_KEY is not set" in render_status(pool.status())
+        assert render_status(startup_status(pool_config(BUNDLED, {"OPENAI_API_KEY": "sk-present-1234"}))) == render_status(pool.status())
 
         # Routing around it: a reasoning step falls over only if cross-tier is allowed.
         with pytest.raises(ProviderUnavailable) as info:

@@ -4,7 +4,7 @@ Import from here: the submodules are an implementation detail.
 """
 
 from mcproute.providers.base import ChatRequest, ChatResponse, Message, Provider, Target, ToolCall, ToolDef, Usage, cost_usd
-from mcproute.providers.pool import ModelPool, http_client, open_pool
+from mcproute.providers.pool import ModelPool, http_client, open_pool, startup_status
 from mcproute.providers.reliability import Attempt, ChatResult
 from mcproute.providers.status import DeploymentStatus, ModelStatus, render_status
 from mcproute.providers.tools import validate_tool_calls
@@ -27,5 +27,6 @@ __all__ = [
     "http_client",
     "open_pool",
     "render_status",
+    "startup_status",
     "validate_tool_calls",
 ]

@@ -98,6 +98,14 @@ class ModelPool:
         return specs
 
 
+def startup_status(loaded: LoadedConfig) -> list[ModelStatus]:
+    """Status rows straight from the config, without a client or a running gateway: what
+    `mcproute tools` / `mcproute check` show before any call (every circuit closed)."""
+    cfg = loaded.config
+    entries = [build_entry(name, mc, loaded, cfg.reliability, time.monotonic) for name, mc in cfg.models.items()]
+    return status_rows(entries, time.monotonic())
+
+
 @asynccontextmanager
 async def open_pool(loaded: LoadedConfig, **kwargs: Any) -> AsyncIterator[ModelPool]:
     async with http_client() as client:

@@ -72,6 +72,8 @@ class Attempt:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cost_usd: float = 0.0
+    endpoint: str = ""  # host[:port] of the deployment (`server.address`), never a key
+    circuit: str = "closed"  # the breaker's state when the attempt started (half_open = a probe)
 
     @property
     def duration(self) -> float:
@@ -110,6 +112,10 @@ class Route:
     def key(self) -> str:
         return self.health.key
 
+    @property
+    def endpoint(self) -> str:
+        return endpoint_of(self.target.base_url)
+
 
 @dataclass(frozen=True, eq=False)
 class ModelEntry:
@@ -124,6 +130,14 @@ class ModelEntry:
     @property
     def available(self) -> bool:
         return not self.unavailable_reason and bool(self.routes)
+
+
+def endpoint_of(url: str) -> str:
+    """host[:port] of a base URL: what status rows and spans show (never a path or query)."""
+    if url.startswith("scripted:"):
+        return "(script)"
+    u = httpx.URL(url)
+    return f"{u.host}:{u.port}" if u.port else u.host
 
 
 class ReliableChat:
@@ -246,6 +260,7 @@ class ReliableChat:
     async def _attempt(self, route: Route, request: ChatRequest, deadline: float) -> tuple[Attempt, ChatResponse | None, ProviderError | None]:
         health = route.health
         start, start_unix = self.clock(), self.wall()
+        circuit = "half_open" if health.breaker.probing else "closed"
         timeout = max(0.001, min(route.target.timeout, deadline - start))
         health.in_flight += 1
         response: ChatResponse | None = None
@@ -267,20 +282,22 @@ class ReliableChat:
                 health.breaker.release()
         end = self.clock()
         if response is not None:
-            return self._succeeded(route, response, start, end, start_unix)
+            attempt, response = self._succeeded(route, response, start, end, start_unix)
+            return replace(attempt, circuit=circuit), response, None
         assert error is not None
-        return self._failed(route, error, start, end, start_unix), None, error
+        return replace(self._failed(route, error, start, end, start_unix), circuit=circuit), None, error
 
-    def _succeeded(self, route: Route, response: ChatResponse, start: float, end: float, start_unix: float) -> tuple[Attempt, ChatResponse, None]:
+    def _succeeded(self, route: Route, response: ChatResponse, start: float, end: float, start_unix: float) -> tuple[Attempt, ChatResponse]:
         route.health.breaker.record_success()
         route.health.observe_latency(end - start)
         cost = cost_usd(response.usage, route.price)
         response = replace(response, cost_usd=cost, provider=route.provider_name, model=response.model or route.target.model)
         u = response.usage
         attempt = Attempt(route.model, route.key, route.provider_name, route.tier, route.target.model, start, end, start_unix,
-                          "ok", input_tokens=u.input, output_tokens=u.output, cached_input_tokens=u.cached_input, cost_usd=cost)
+                          "ok", input_tokens=u.input, output_tokens=u.output, cached_input_tokens=u.cached_input, cost_usd=cost,
+                          endpoint=route.endpoint)
         log.debug("attempt %s ok in %.3fs", route.key, end - start)
-        return attempt, response, None
+        return attempt, response
 
     def _failed(self, route: Route, error: ProviderError, start: float, end: float, start_unix: float) -> Attempt:
         health, breaker = route.health, route.health.breaker
@@ -299,7 +316,7 @@ class ReliableChat:
         health.last_error = f"{error.error_type}: {error}"[:300]
         log.info("attempt %s failed: %s", route.key, health.last_error)
         return Attempt(route.model, route.key, route.provider_name, route.tier, route.target.model, start, end, start_unix,
-                       "error", error.error_type, status, retry_after, str(error)[:300])
+                       "error", error.error_type, status, retry_after, str(error)[:300], endpoint=route.endpoint)
 
     def _skip_route(self, route: Route, now: float) -> Attempt:
         h = route.health
@@ -309,11 +326,12 @@ class ReliableChat:
                 f"; probe in {probe:.0f}s" if probe else "; probe in progress")
         else:
             why = "rate_limited", f"cooling off after 429 for {h.rate_limited_until - now:.1f}s more"
-        return self._skip(route.model, route.tier, route.provider_name, route.key, *why, upstream=route.target.model)
+        skip = self._skip(route.model, route.tier, route.provider_name, route.key, *why, upstream=route.target.model)
+        return replace(skip, endpoint=route.endpoint, circuit=h.breaker.state)
 
     def _skip(self, model: str, tier: str, provider: str, key: str, error_type: str, message: str, upstream: str = "") -> Attempt:
         now = self.clock()
-        return Attempt(model, key, provider, tier, upstream, now, now, self.wall(), "skipped", error_type, message=message)
+        return Attempt(model, key, provider, tier, upstream, now, now, self.wall(), "skipped", error_type, message=message, circuit="")
 
 
 def _summary(chain: Sequence[ModelEntry], attempts: Sequence[Attempt], past_deadline: bool) -> str:

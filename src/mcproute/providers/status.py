@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
-
 from mcproute.providers.reliability import ModelEntry
 
 ModelState = Literal["available", "degraded", "down", "unavailable"]
@@ -50,13 +48,6 @@ class ModelStatus:
         return self.state != "unavailable"
 
 
-def _endpoint(url: str) -> str:
-    if url.startswith("scripted:"):
-        return "(script)"
-    u = httpx.URL(url)
-    return f"{u.host}:{u.port}" if u.port else u.host
-
-
 def status_rows(entries: Sequence[ModelEntry], now: float) -> list[ModelStatus]:
     rows = []
     for e in entries:
@@ -65,7 +56,7 @@ def status_rows(entries: Sequence[ModelEntry], now: float) -> list[ModelStatus]:
             h, b = r.health, r.health.breaker
             circuit = b.state.replace("_", "-")
             deps.append(DeploymentStatus(
-                r.key, _endpoint(r.target.base_url), r.target.model, circuit, b.failures,
+                r.key, r.endpoint, r.target.model, circuit, b.failures,
                 b.seconds_until_probe() if circuit == "open" else None, h.in_flight,
                 max(0.0, h.rate_limited_until - now), None if h.latency_ewma is None else h.latency_ewma * 1000,
                 h.last_error if b.failures or h.rate_limited_until > now else "",
