@@ -222,12 +222,16 @@ def parse_jaeger_legacy(doc: Mapping[str, Any]) -> list[SpanRecord]:
     return out
 
 
-def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, limit: int = 100, timeout: float = 10.0) -> list[SpanRecord]:
-    """Spans of `service` between two instants, via api v3 (falls back to the legacy API)."""
+def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, limit: int = 100, timeout: float = 10.0,
+                 api: str = "auto") -> list[SpanRecord]:
+    """Spans of traces touching `service` between two instants, via api v3 (`auto` falls back to
+    the legacy API when v3 answers with anything but 200/404)."""
     import httpx
 
     base = base_url.rstrip("/")
     with httpx.Client(timeout=timeout) as client:
+        if api == "legacy":
+            return _fetch_legacy(client, base, service, start_ns, end_ns, limit)
         r = client.get(f"{base}/api/v3/traces", params={
             "query.service_name": service,
             "query.start_time_min": _rfc3339(start_ns),
@@ -238,12 +242,18 @@ def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, lim
             return []
         if r.status_code == 200:
             return parse_otlp_json(r.json())
-        r2 = client.get(f"{base}/api/traces", params={
-            "service": service, "start": str(start_ns // 1000), "end": str(end_ns // 1000), "limit": str(limit),
-        })
-        if r2.status_code != 200:
-            raise RuntimeError(f"Jaeger query at {base} failed: v3 HTTP {r.status_code} {r.text[:200]!r}; legacy HTTP {r2.status_code} {r2.text[:200]!r}")
-        return parse_jaeger_legacy(r2.json())
+        if api == "v3":
+            raise RuntimeError(f"Jaeger query at {base}/api/v3/traces failed: HTTP {r.status_code} {r.text[:200]!r}")
+        return _fetch_legacy(client, base, service, start_ns, end_ns, limit)
+
+
+def _fetch_legacy(client: Any, base: str, service: str, start_ns: int, end_ns: int, limit: int) -> list[SpanRecord]:
+    r = client.get(f"{base}/api/traces", params={
+        "service": service, "start": str(start_ns // 1000), "end": str(end_ns // 1000), "limit": str(limit),
+    })
+    if r.status_code != 200:
+        raise RuntimeError(f"Jaeger query at {base}/api/traces failed: HTTP {r.status_code} {r.text[:200]!r}")
+    return parse_jaeger_legacy(r.json())
 
 
 def _rfc3339(ns: int) -> str:
