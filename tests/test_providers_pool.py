@@ -40,6 +40,7 @@ async def test_missing_keys_make_models_unavailable_at_start_up_with_the_variabl
         specs = {s.name: s for s in pool.model_specs()}
         assert not specs["deep"].available and "ANTHROPIC_API_KEY" in specs["deep"].unavailable_reason
         assert specs["quick"].available and specs["quick"].price_input == 0.25
+        assert (specs["deep"].price_input, specs["deep"].price_output) == (5.0, 25.0)
         assert "environment variable ANTHROPIC_API_KEY is not set" in render_status(pool.status())
         assert render_status(startup_status(pool_config(BUNDLED, {"OPENAI_API_KEY": "sk-present-1234"}))) == render_status(pool.status())
 

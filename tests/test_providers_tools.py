@@ -78,3 +78,12 @@ async def test_a_real_reply_calling_a_missing_tool_raises_the_typed_error() -> N
         validate_tool_calls(bad_args.response, request.tools)
     with pytest.raises(ModelCalledUnknownTool):
         validate_tool_calls(unknown.response, request.tools)
+
+
+def test_mcp_sdk_tool_objects_are_accepted() -> None:
+    import mcp_types
+
+    tool = mcp_types.Tool(name="time__now", description="current time", inputSchema=SCHEMA)
+    assert ToolDef.from_mcp(tool) == ToolDef.from_mcp(TOOLS[0])
+    with pytest.raises(ModelToolArgumentsInvalid):
+        validate_tool_calls(reply(ToolCall("1", "time__now", {})), [tool])

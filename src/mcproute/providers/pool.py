@@ -92,8 +92,7 @@ class ModelPool:
         """The router's view: availability includes 'every circuit is open right now'."""
         specs = []
         for row, entry in zip(self.status(), self.entries, strict=True):
-            price = entry.routes[0].price if entry.routes else None
-            specs.append(ModelSpec(row.name, row.tier, price.input if price else 0.0, price.output if price else 0.0,
+            specs.append(ModelSpec(row.name, row.tier, entry.price.input, entry.price.output,
                                    row.state in ("available", "degraded"), row.reason))
         return specs
 
@@ -117,13 +116,13 @@ def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: Reliab
     model_missing = [i for i in loaded.missing_env_under(prefix) if not i.path.startswith(prefix + ".deployments")]
     fatal = [i for i in model_missing if i.path.removeprefix(prefix + ".").split(".")[0].split("[")[0] not in _INHERITED]
     if fatal:
-        return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, _env_reason(fatal))
+        return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, _env_reason(fatal), price=mc.price)
     provider: Provider
     if mc.provider == "scripted":
         try:
             provider = ScriptedProvider(load_script(mc.script), mc.model or name)
         except ValueError as exc:
-            return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, f"models.{name}.script: {exc}")
+            return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, f"models.{name}.script: {exc}", price=mc.price)
     else:
         provider = PROVIDERS[mc.provider]()
     routes: list[Route] = []
@@ -148,7 +147,7 @@ def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: Reliab
         health = DeploymentHealth(key, dep.weight, CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown, clock))
         routes.append(Route(name, mc.tier, mc.provider, provider, target, mc.price, health))
     reason = "" if routes else "; ".join(dict.fromkeys(down.values()))
-    return ModelEntry(name, mc.tier, mc.provider, tuple(routes), mc.capabilities.tools, reason, down)
+    return ModelEntry(name, mc.tier, mc.provider, tuple(routes), mc.capabilities.tools, reason, down, mc.price)
 
 
 def _env_reason(issues: list[Any]) -> str:

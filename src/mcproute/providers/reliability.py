@@ -126,6 +126,7 @@ class ModelEntry:
     supports_tools: bool = True
     unavailable_reason: str = ""  # non-empty = not callable (missing key, bad script)
     unavailable_deployments: dict[str, str] = field(default_factory=dict)
+    price: Price = field(default_factory=Price)
 
     @property
     def available(self) -> bool:
