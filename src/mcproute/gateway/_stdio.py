@@ -40,6 +40,7 @@ class StdioProcess:
         self.process: anyio.abc.Process | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         self.exited = anyio.Event()
+        self.stderr_done = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._read_send: MemoryObjectSendStream[SessionMessage | Exception] | None = None
 
@@ -114,6 +115,14 @@ class StdioProcess:
     async def _stderr_reader(self) -> None:
         assert self.process and self.process.stderr
         buffer = b""
+        try:
+            await self._read_stderr()
+        finally:
+            self.stderr_done.set()
+
+    async def _read_stderr(self) -> None:
+        assert self.process and self.process.stderr
+        buffer = b""
         with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
             async for chunk in self.process.stderr:
                 buffer += chunk
@@ -135,6 +144,12 @@ class StdioProcess:
     def _close_read(self) -> None:
         if self._read_send is not None:
             self._read_send.close()
+
+    async def settle(self, limit: float = 1.0) -> None:
+        """Wait (bounded) until a dying child has exited and its stderr is read, so the reason is complete."""
+        with anyio.move_on_after(limit):
+            await self.exited.wait()
+            await self.stderr_done.wait()
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         assert self._tg is not None and self.process is not None

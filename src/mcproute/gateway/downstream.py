@@ -106,6 +106,8 @@ class Downstream:
         self._relist = anyio.Event()
         self._routes: dict[int, UpstreamRoute] = {}
         self._next_route = 0
+        self._was_healthy = False
+        self._lost_reason = "connection closed"
         if not cfg.enabled:
             self.health.reason = "disabled in config"
             self.first_attempt.set()
@@ -123,12 +125,16 @@ class Downstream:
             except _Lost as exc:
                 reason = str(exc)
             except Exception as exc:  # a start failure must never take the gateway down
-                reason = _describe(exc)
-            failures = failures + 1 if self.health.state != "healthy" else 1
+                if self._transport is not None:
+                    await self._transport.settle()
+                reason = _describe(exc) + self._exit_note()
+            failures = 1 if self._was_healthy else failures + 1
+            repeated = not self._was_healthy and self.health.reason == reason
+            self._was_healthy = False
             self._set_unhealthy(reason)
             self.first_attempt.set()
             delay = min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1))
-            logger.warning("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
+            (logger.debug if repeated else logger.warning)("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
             await anyio.sleep(delay)
             self.health.restarts += 1
 
@@ -163,6 +169,8 @@ class Downstream:
             try:
                 await self._connect(startup)
             except MCPError as exc:
+                if self._transport is not None:
+                    await self._transport.settle()
                 raise _Lost(f"failed to start: {exc.error.message}{self._exit_note()}") from None
             except OSError as exc:
                 raise _Lost(f"cannot start {self.cfg.command or self.cfg.url!r}: {exc.strerror or exc}") from None
@@ -187,6 +195,7 @@ class Downstream:
             await stack.enter_async_context(client)
             listing = await self._list_all(client)
             startup.deadline = math.inf
+            self._was_healthy = True
             self._client = client
             self.listing = listing
             self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
@@ -212,13 +221,16 @@ class Downstream:
 
     async def _watch_exit(self, transport: StdioProcess) -> None:
         await transport.exited.wait()
+        await transport.settle()
         self.mark_lost(transport.describe_exit())
 
     def mark_lost(self, reason: str) -> None:
         if not self._lost.is_set():
             self._lost_reason = reason
-            self._client = None  # new calls fail fast from now on
             self._lost.set()
+            # New calls fail fast from now on, and the tools are hidden at once.
+            if self.health.state == "healthy":
+                self._set_unhealthy(reason)
 
     # ------------------------------------------------------------ listing
 
@@ -339,7 +351,10 @@ class Downstream:
             if exc.error.code == REQUEST_TIMEOUT:
                 raise DownstreamTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}") from None
             if exc.error.code == CONNECTION_CLOSED:
-                reason = self._transport.describe_exit() if self._transport else "connection closed"
+                reason = "connection closed"
+                if self._transport is not None:
+                    await self._transport.settle()  # stdout EOF usually beats the exit status
+                    reason = self._transport.describe_exit()
                 self.mark_lost(reason)
                 raise DownstreamUnavailable(f"server {self.name!r} went away during {method}: {reason}") from None
             raise
