@@ -30,6 +30,8 @@ FEATURES: tuple[str, ...] = (
     "history",  # BM25F of the recent step texts and last result, per their IDF mass
     "used",  # the tool was used earlier in the conversation (recency-decayed)
     "same_server",  # the tool's server was used earlier in the conversation
+    "mentioned",  # the step names the tool verbatim ("call get_weather")
+    "phrase",  # adjacent query word pairs found adjacent in the tool's name or description
 )
 
 NO_TOOL_FEATURES: tuple[str, ...] = ("coverage", "name_cov", "name_hit", "bm25", "margin", "bias")
@@ -44,6 +46,8 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "history": 0.3,
     "used": 0.3,
     "same_server": 0.1,
+    "mentioned": 2.0,
+    "phrase": 0.5,
 }
 
 
@@ -67,16 +71,22 @@ class RetrievalParams:
         default_factory=lambda: MappingProxyType({"coverage": 6.0, "name_cov": 1.0, "bias": -2.0})
     )
     no_tool_threshold: float = 0.5  # "no tool fits" when P(fit) falls below this
-    pool: int = 40  # candidates the reranker looks at
-    max_query_terms: int = 64
+    pool: int = 30  # candidates the reranker looks at
+    max_query_terms: int = 32
     sources: tuple[str, ...] = ()
+    _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def bg_idf(self, term: str) -> float:
         """IDF of `term` against the background corpus; unseen terms count as rare."""
         if self.bg_n <= 0:
             return 1.0
-        df = self.bg_df.get(term, 0)
-        return math.log(1.0 + (self.bg_n - df + 0.5) / (df + 0.5))
+        v = self._bg_cache.get(term)
+        if v is None:
+            df = self.bg_df.get(term, 0)
+            v = math.log(1.0 + (self.bg_n - df + 0.5) / (df + 0.5))
+            if len(self._bg_cache) < 200_000:
+                self._bg_cache[term] = v
+        return v
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RetrievalParams:

@@ -19,15 +19,19 @@ the server's own order) — never by name.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import tokens, tool_fields, unique
 from mcproute.router.step import Candidate, ConversationState, ToolSpec
 
 _FIELDS = ("name", "desc", "params")
+_IDENT = re.compile(r"[A-Za-z_][\w.\-]*\w")
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
 _RESULT_CHARS = 600
 
@@ -69,6 +73,8 @@ class _Doc:
     order: tuple[int, int]
     terms: frozenset[str]
     name_terms: tuple[str, ...]
+    name_set: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]  # adjacent word pairs of the name and the description
 
 
 def _sigmoid(x: float) -> float:
@@ -80,10 +86,13 @@ class ToolIndex:
 
     def __init__(self, tools: Sequence[ToolSpec] = (), *, params: RetrievalParams | None = None) -> None:
         self.params = params or RetrievalParams.default()
+        self._wv = np.array([self.params.weights[f] for f in FEATURES])
         self._docs: dict[int, _Doc] = {}
         self._post: dict[str, dict[int, float]] = {}
+        self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings
         self._fields: dict[int, dict[str, list[str]]] = {}
         self._by_name: dict[str, int] = {}
+        self._by_lname: dict[str, int] = {}  # lower-cased names, for exact mentions in the text
         self._by_server: dict[str, list[int]] = {}
         self._server_rank: dict[str, int] = {}
         self._next = 0
@@ -114,6 +123,7 @@ class ToolIndex:
         rank = self._server_rank.setdefault(server, len(self._server_rank))
         slots = self._by_server.setdefault(server, [])
         p = self.params
+        touched: set[str] = set()
         for pos, spec in enumerate(specs):
             slot = self._next
             self._next += 1
@@ -129,12 +139,25 @@ class ToolIndex:
                     tfw[term] += p.field_weights[f] * tf / norm
             for term, tf in tfw.items():
                 self._post.setdefault(term, {})[slot] = tf / (p.k1 + tf)
+            touched.update(tfw)
             all_terms = frozenset(t for f in _FIELDS for t in fields[f])
-            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, tuple(unique(fields["name"])))
-            self._by_name.setdefault(spec.name, slot)
+            nm, ds = fields["name"], fields["desc"]
+            bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
+            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, tuple(unique(nm)), frozenset(nm), bigrams)
             slots.append(slot)
+        self._compile(touched)
+        self._index_names()
+
+    def _index_names(self) -> None:
+        # First in catalogue order wins when two servers expose the same (un-namespaced) name.
+        self._by_name.clear()
+        self._by_lname.clear()
+        for slot, doc in sorted(self._docs.items(), key=lambda kv: kv[1].order):
+            self._by_name.setdefault(doc.spec.name, slot)
+            self._by_lname.setdefault(doc.spec.name.lower(), slot)
 
     def _remove_server(self, server: str) -> None:
+        touched: set[str] = set()
         for slot in self._by_server.pop(server, []):
             doc = self._docs.pop(slot)
             fields = self._fields.pop(slot)
@@ -146,14 +169,9 @@ class ToolIndex:
                     plist.pop(slot, None)
                     if not plist:
                         del self._post[term]
-            if self._by_name.get(doc.spec.name) == slot:
-                del self._by_name[doc.spec.name]
-                for other in sorted(self._docs.values(), key=lambda d: d.order):
-                    if other.spec.name == doc.spec.name:  # a duplicate name elsewhere takes over
-                        self._by_name[doc.spec.name] = next(
-                            s for s, d in self._docs.items() if d is other
-                        )
-                        break
+            touched.update(doc.terms)
+        self._compile(touched)
+        self._index_names()
 
     def update(self, server: str, tools: Sequence[ToolSpec]) -> None:
         """Replace `server`'s tools; other servers' postings are left as they are.
@@ -181,132 +199,180 @@ class ToolIndex:
         groups[server] = list(specs)
         self._docs.clear()
         self._post.clear()
+        self._arr.clear()
         self._fields.clear()
         self._by_name.clear()
+        self._by_lname.clear()
         self._by_server.clear()
         for s, group in groups.items():
             self._add_server(s, group)
 
     # ------------------------------------------------------------------ scoring
-    def _idf(self, term: str, df: int) -> float:
-        n = len(self._docs)
-        cat = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        return cat
+    def _mentioned(self, text: str) -> set[int]:
+        """Tools whose exact name appears in the text ("use the lawsuit_search function")."""
+        out: set[int] = set()
+        if not text:
+            return out
+        for m in _IDENT.finditer(text):
+            word = m.group().strip(".")
+            slot = self._by_lname.get(word.lower())
+            if slot is not None and (len(word) >= 4 and ("_" in word or "." in word or not word.islower())):
+                out.add(slot)
+        return out
 
-    def _channel(self, terms: dict[str, float], acc: dict[int, float]) -> float:
-        """Add sum(weight * idf * tf-part) to `acc`; return the channel's IDF mass."""
+    def _compile(self, terms: Iterable[str]) -> None:
+        """Refresh the numpy copy of these terms' postings (the dicts stay the source of truth)."""
+        for term in terms:
+            plist = self._post.get(term)
+            if not plist:
+                self._arr.pop(term, None)
+                continue
+            self._arr[term] = (
+                np.fromiter(plist.keys(), dtype=np.int64, count=len(plist)),
+                np.fromiter(plist.values(), dtype=np.float64, count=len(plist)),
+            )
+
+    def _channel(self, terms: dict[str, float], size: int) -> tuple[np.ndarray, float]:
+        """Scores sum(weight * idf * tf-part) per slot, and the channel's background IDF mass.
+
+        One `bincount` over the concatenated postings: a numpy call per term would cost more
+        than the arithmetic.
+        """
         mass = 0.0
-        post = self._post
+        n = len(self._docs)
         bg = self.params.bg_idf
+        arr = self._arr
+        slot_parts: list[np.ndarray] = []
+        val_parts: list[np.ndarray] = []
+        iws: list[float] = []
         for term, w in terms.items():
             mass += w * bg(term)
-            plist = post.get(term)
-            if not plist:
+            hit = arr.get(term)
+            if hit is None:
                 continue
-            iw = w * self._idf(term, len(plist))
-            for slot, v in plist.items():
-                acc[slot] = acc.get(slot, 0.0) + iw * v
-        return mass
+            slots, vals = hit
+            df = len(slots)
+            slot_parts.append(slots)
+            val_parts.append(vals)
+            iws.append(w * math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        if not slot_parts:
+            return np.zeros(size), mass
+        lens = [len(x) for x in slot_parts]
+        vals = np.concatenate(val_parts) * np.repeat(iws, lens)
+        return np.bincount(np.concatenate(slot_parts), vals, minlength=size), mass
+
+    def _query_terms(self, toks: list[str], cap: int, weight: float = 1.0) -> dict[str, float]:
+        """Term -> weight, keeping the `cap` most informative terms of a long text."""
+        q = Counter(toks)
+        if len(q) > cap:
+            bg = self.params.bg_idf
+            q = Counter(dict(sorted(q.items(), key=lambda kv: -bg(kv[0]))[:cap]))
+        return {t: weight * (1.0 + 0.3 * math.log(c)) for t, c in q.items()}
 
     def features(
         self, text: str, context: RetrievalContext | None = None
-    ) -> tuple[list[int], list[list[float]], dict[str, float]]:
-        """Pool slots, their feature rows (in `FEATURES` order), and the query's term weights."""
+    ) -> tuple[list[int], np.ndarray, dict[str, float]]:
+        """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights."""
         p = self.params
-        q = Counter(tokens(text))
-        qterms = {t: 1.0 + 0.3 * math.log(c) for t, c in list(q.items())[: p.max_query_terms]}
-        base: dict[int, float] = {}
-        qmass = self._channel(qterms, base)
+        size = self._next
+        qtoks = tokens(text)
+        qterms = self._query_terms(qtoks, p.max_query_terms)
+        base, qmass = self._channel(qterms, size)
         exp_terms: dict[str, float] = {}
         for t in qterms:
             for t2, w in p.expansion.get(t, ()):
-                if t2 not in qterms:
-                    exp_terms[t2] = max(exp_terms.get(t2, 0.0), w)
-        exp: dict[int, float] = {}
-        emass = self._channel(exp_terms, exp) if exp_terms else 0.0
-        hist: dict[int, float] = {}
+                if t2 not in qterms and w > exp_terms.get(t2, 0.0):
+                    exp_terms[t2] = w
+        if len(exp_terms) > p.max_query_terms:
+            exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
+        exp, emass = self._channel(exp_terms, size)
+        hist = np.zeros(size)
         hmass = 0.0
-        used: dict[int, float] = {}
+        used = np.zeros(size)
         servers: set[str] = set()
         if context is not None:
             htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-            hq = Counter(tokens(htext))
-            hterms = {t: 0.5 for t, _ in hq.most_common(p.max_query_terms) if t not in qterms}
-            hmass = self._channel(hterms, hist) if hterms else 0.0
+            hterms = {t: w for t, w in self._query_terms(tokens(htext), p.max_query_terms // 2, 0.5).items() if t not in qterms}
+            hist, hmass = self._channel(hterms, size)
             for age, name in enumerate(reversed(context.tools_used)):
                 slot = self._by_name.get(name)
                 if slot is not None:
-                    used[slot] = max(used.get(slot, 0.0), 0.7**age)
+                    used[slot] = max(used[slot], 0.7**age)
             servers = {s for s in context.servers_used if s}
-        w = p.weights
         qm, em, hm = max(qmass, 1e-9), max(emass, 1e-9), max(hmass, 1e-9)
-        stage1: dict[int, float] = dict.fromkeys(base.keys() | exp.keys() | hist.keys() | used.keys(), 0.0)
-        for slot in stage1:
-            stage1[slot] = (
-                w["bm25"] * base.get(slot, 0.0) / qm
-                + w["expansion"] * exp.get(slot, 0.0) / em
-                + w["history"] * hist.get(slot, 0.0) / hm
-                + w["used"] * used.get(slot, 0.0)
-            )
-        pool = sorted(stage1, key=lambda s: (-stage1[s], self._docs[s].order))[: p.pool]
-        top_base = max((base.get(s, 0.0) for s in pool), default=0.0) or 1e-9
+        mentioned = self._mentioned(text)
+        # Stage 1 is a fixed blend (not the reranker's weights): its only job is recall, and a
+        # learned weight that trusts one channel would crowd the others out of the pool.
+        stage1 = base / qm + 0.5 * exp / em + 0.3 * hist / hm + 0.3 * used
+        for slot in mentioned:
+            stage1[slot] += 10.0
+        live = np.flatnonzero(stage1 > 0)
+        if len(live) > p.pool:
+            live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
+        s1 = dict(zip(live.tolist(), stage1[live].tolist(), strict=True))
+        docs = self._docs
+        pool = sorted(s1, key=lambda s: (-s1[s], docs[s].order))
+        if not pool:
+            return pool, np.zeros((0, len(FEATURES))), qterms
+        pa = np.array(pool)
         qset = set(qterms)
         qexp = qset | set(exp_terms)
         bgq = {t: p.bg_idf(t) for t in qset}
         bgq_sum = sum(bgq.values()) or 1e-9
-        rows: list[list[float]] = []
+        qbi = set(zip(qtoks, qtoks[1:]))
+        x = np.zeros((len(pool), len(FEATURES)))
+        pb = base[pa]
+        x[:, 0] = pb / qm
+        x[:, 1] = pb / (pb.max() or 1e-9)
+        x[:, 5] = exp[pa] / em
+        x[:, 6] = hist[pa] / hm
+        x[:, 7] = used[pa]
+        py_cols: list[tuple[float, float, float, float, float, float]] = []
         for s in pool:
-            doc = self._docs[s]
-            cov = sum(v for t, v in bgq.items() if t in doc.terms) / bgq_sum
+            doc = docs[s]
             nt = doc.name_terms
-            name_cov = sum(1 for t in nt if t in qexp) / len(nt) if nt else 0.0
-            name_set = set(nt)
-            name_hit = sum(v for t, v in bgq.items() if t in name_set) / bgq_sum
-            rows.append(
-                [
-                    base.get(s, 0.0) / qm,
-                    base.get(s, 0.0) / top_base,
-                    cov,
-                    name_cov,
-                    name_hit,
-                    exp.get(s, 0.0) / em,
-                    hist.get(s, 0.0) / hm,
-                    used.get(s, 0.0),
+            py_cols.append(
+                (
+                    sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
+                    sum(1 for t in nt if t in qexp) / len(nt) if nt else 0.0,
+                    sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
                     1.0 if doc.spec.server in servers else 0.0,
-                ]
+                    1.0 if s in mentioned else 0.0,
+                    min(1.0, len(doc.bigrams & qbi) / 2.0) if qbi else 0.0,
+                )
             )
-        return pool, rows, qterms
+        x[:, [2, 3, 4, 8, 9, 10]] = py_cols
+        return pool, x, qterms
 
     def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10) -> Ranking:
         """The top-`k` tools for `text` (best first) and whether any tool fits at all."""
         p = self.params
         if not self._docs:
             return Ranking((), True, 1.0, p.no_tool_threshold, "catalogue is empty")
-        pool, rows, qterms = self.features(text or "", context)
+        pool, x, qterms = self.features(text or "", context)
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
-        wv = [p.weights[f] for f in FEATURES]
-        scored = [(sum(a * b for a, b in zip(wv, r, strict=True)), s, r) for s, r in zip(pool, rows, strict=True)]
-        scored.sort(key=lambda x: (-x[0], self._docs[x[1]].order))
-        top = scored[:k]
-        p_fit = self._p_fit(scored)
-        no_tool_score = 1.0 - p_fit
+        scores = (x @ self._wv).tolist()
+        order = sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
+        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0))
         no_tool = p_fit < p.no_tool_threshold
-        lead = self._docs[top[0][1]].spec.name
-        r0 = dict(zip(FEATURES, top[0][2], strict=True))
+        lead = self._docs[pool[order[0]]].spec.name
+        r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
             f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
+            + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
             + (", history match" if r0["history"] > 0.2 else "")
         )
-        cands = tuple(Candidate(self._docs[s].spec.name, round(sc, 6)) for sc, s, _ in top)
-        return Ranking(cands, no_tool, round(no_tool_score, 6), p.no_tool_threshold, expl)
+        cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
+        return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
 
-    def _p_fit(self, scored: list[tuple[float, int, list[float]]]) -> float:
-        f = dict(zip(FEATURES, scored[0][2], strict=True))
-        f["margin"] = scored[0][0] - (scored[1][0] if len(scored) > 1 else 0.0)
+    def _p_fit(self, lead: np.ndarray, margin: float) -> float:
+        """Calibrated P(some tool fits) from the leader's features (logistic, see the build script)."""
+        f = dict(zip(FEATURES, lead.tolist(), strict=True))
+        f["margin"] = margin
         f["bias"] = 1.0
         z = sum(wt * f.get(name, 0.0) for name, wt in self.params.no_tool_weights.items())
         return _sigmoid(z)

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Learn tool-retrieval parameters from ../shared/evaldata and write them as one JSON file.
+
+What is learned (nothing is keyed to item ids or to tool names):
+- background document frequencies of terms over all catalogue tool texts (IDF that means the
+  same in a 2-tool and a 2,000-tool catalogue);
+- a term-expansion table: query word -> tool word, from (query, expected tool) pairs of the
+  training split, kept only when the pair occurs in >= --min-pairs distinct items and the tool
+  word is >= --min-lift times likelier after the query word than overall;
+- the linear reranker's feature weights (pairwise logistic regression over each item's pool);
+  the expansion feature is computed with a table learned on the *other* fold (cross-fitting) so
+  the reranker does not learn to trust memorised pairs;
+- the no-tool logistic model and its threshold, from tool_selection.jsonl (inline candidates).
+
+Split: an item is in the training split when md5(id) mod 10 < --train-tenths (default 5), the same
+rule for every file, so `scripts/split_evaldata.py` gives the matching test files.
+`--train-sources bfcl_v4` (or `metatool`) learns from one source only, for cross-source held-out runs.
+
+    .venv/bin/python scripts/build_retrieval_params.py --out src/mcproute/data/retrieval_params.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from mcproute.router.retrieval_params import FEATURES, NO_TOOL_FEATURES, RetrievalParams
+from mcproute.router.retrieval_text import tokens, tool_fields
+from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "evaldata"
+
+
+def in_train(item_id: str, tenths: int) -> bool:
+    return int(hashlib.md5(item_id.encode()).hexdigest(), 16) % 10 < tenths
+
+
+def load_jsonl(p: Path) -> list[dict]:
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def doc_terms(tool: dict) -> set[str]:
+    f = tool_fields(tool["name"], tool.get("description") or "", tool.get("input_schema") or {})
+    return set(f["name"]) | set(f["desc"])
+
+
+def learn_bg(catalogs: list[list[dict]]) -> tuple[dict[str, int], int]:
+    df: Counter[str] = Counter()
+    n = 0
+    for cat in catalogs:
+        for t in cat:
+            f = tool_fields(t["name"], t.get("description") or "", t.get("input_schema") or {})
+            df.update(set(f["name"]) | set(f["desc"]) | set(f["params"]))
+            n += 1
+    return {k: v for k, v in df.items() if v >= 2}, n
+
+
+def learn_expansion(pairs: list[tuple[list[str], list[set[str]]]], min_pairs: int, min_lift: float, top: int):
+    """pairs: (query terms, [doc terms of each expected tool])."""
+    q_count: Counter[str] = Counter()
+    d_count: Counter[str] = Counter()
+    qd: dict[str, Counter[str]] = defaultdict(Counter)
+    n = 0
+    for qterms, docs in pairs:
+        qs = set(qterms)
+        ds = set().union(*docs) if docs else set()
+        n += 1
+        q_count.update(qs)
+        d_count.update(ds)
+        for q in qs:
+            qd[q].update(ds - qs)
+    table: dict[str, list[tuple[str, float]]] = {}
+    for q, ctr in qd.items():
+        if q_count[q] < min_pairs:
+            continue
+        cands = []
+        for d, c in ctr.items():
+            if c < min_pairs:
+                continue
+            p_dq = c / q_count[q]
+            lift = p_dq / (d_count[d] / n)
+            if lift >= min_lift:
+                cands.append((d, p_dq * min(1.0, math.log(lift) / math.log(20))))
+        cands.sort(key=lambda x: (-x[1], x[0]))
+        if cands:
+            table[q] = [(d, round(w, 4)) for d, w in cands[:top]]
+    return table
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30, min(30, x))))
+
+
+def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, epochs: int, seed: int) -> list[float]:
+    """Pairwise logistic regression: every positive above every (sampled) negative in its pool."""
+    rng = random.Random(seed)
+    w = [0.0] * dim
+    pairs = []
+    for rows, labels in groups:
+        pos = [r for r, y in zip(rows, labels) if y]
+        neg = [r for r, y in zip(rows, labels) if not y][:15]
+        for a in pos:
+            for b in neg:
+                pairs.append([x - y for x, y in zip(a, b)])
+    lr, l2 = 0.1, 1e-4
+    for ep in range(epochs):
+        rng.shuffle(pairs)
+        for d in pairs:
+            z = sum(wi * di for wi, di in zip(w, d))
+            g = 1.0 - sigmoid(z)
+            for i in range(dim):
+                w[i] += lr * (g * d[i] - l2 * w[i])
+        lr *= 0.7
+    return w
+
+
+def fit_logistic(xs: list[list[float]], ys: list[int], epochs: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    dim = len(xs[0])
+    w = [0.0] * dim
+    idx = list(range(len(xs)))
+    lr = 0.1
+    for _ in range(epochs):
+        rng.shuffle(idx)
+        for i in idx:
+            z = sum(a * b for a, b in zip(w, xs[i]))
+            g = ys[i] - sigmoid(z)
+            for j in range(dim):
+                w[j] += lr * (g * xs[i][j] - 1e-4 * w[j])
+        lr *= 0.7
+    return w
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--train-tenths", type=int, default=5)
+    ap.add_argument("--train-sources", default="", help="comma list; default: every source")
+    ap.add_argument("--min-pairs", type=int, default=3)
+    ap.add_argument("--min-lift", type=float, default=3.0)
+    ap.add_argument("--top", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--version", default="")
+    a = ap.parse_args(argv)
+    sources = {s for s in a.train_sources.split(",") if s}
+
+    def keep(item: dict) -> bool:
+        return in_train(item["id"], a.train_tenths) and (not sources or item.get("source") in sources)
+
+    data = a.data
+    cats = {
+        rel: json.loads((data / rel).read_text(encoding="utf-8"))
+        for rel in ("catalogs/bfcl_union.json", "catalogs/metatool.json")
+    }
+    mt_classes = json.loads((data / "catalogs/bfcl_multi_turn.json").read_text(encoding="utf-8"))
+    mt_tools = {t["name"]: (cls, t) for cls, tools in mt_classes.items() for t in tools}
+    large = [it for it in load_jsonl(data / "tool_selection_large.jsonl") if keep(it)]
+    multi = [it for it in load_jsonl(data / "multiturn.jsonl") if keep(it)]
+    small = [it for it in load_jsonl(data / "tool_selection.jsonl") if keep(it)]
+    # Background DF over tool texts *and* training queries, so request boilerplate common in
+    # queries ("suggest", "recommend") counts as uninformative even if no tool uses it.
+    queries = [{"name": "", "description": it["query"]} for it in large]
+    bg_df, bg_n = learn_bg([*cats.values(), [t for _, t in mt_tools.values()], queries])
+    print(f"train: {len(large)} large, {len(multi)} multiturn, {len(small)} inline items", file=sys.stderr)
+    by_name = {rel: {t["name"]: t for t in cat} for rel, cat in cats.items()}
+
+    # (query terms, expected docs) pairs, each tagged with a fold for cross-fitting
+    pairs: list[tuple[int, list[str], list[set[str]]]] = []
+    for it in large:
+        docs = [doc_terms(by_name[it["catalog"]][n]) for n in it["expected"] if n in by_name[it["catalog"]]]
+        pairs.append((in_train(it["id"] + "#fold", 5), tokens(it["query"]), docs))
+    for it in multi:
+        for ti, turn in enumerate(it["turns"]):
+            if turn.get("user") and turn["expected_tools"]:
+                docs = [doc_terms(mt_tools[n][1]) for n in turn["expected_tools"] if n in mt_tools]
+                pairs.append((in_train(f"{it['id']}#{ti}#fold", 5), tokens(turn["user"]), docs))
+
+    def table(sel) -> dict:
+        return learn_expansion([(q, d) for f, q, d in pairs if sel(f)], a.min_pairs, a.min_lift, a.top)
+
+    full_table = table(lambda f: True)
+    fold_tables = {True: table(lambda f: not f), False: table(lambda f: f)}
+    print(f"expansion table: {len(full_table)} query terms", file=sys.stderr)
+
+    base = RetrievalParams(bg_df=bg_df, bg_n=bg_n)
+    fold_params = {k: RetrievalParams.from_dict({**base.to_dict(), "expansion": v}) for k, v in fold_tables.items()}
+    fold_idx: dict[tuple[bool, str], ToolIndex] = {}
+
+    def index_for(fold: bool, rel: str) -> ToolIndex:
+        if (fold, rel) not in fold_idx:
+            fold_idx[fold, rel] = ToolIndex(specs_from_dicts(cats[rel]), params=fold_params[fold])
+        return fold_idx[fold, rel]
+
+    groups: list[tuple[list[list[float]], list[int]]] = []
+    for it, (fold, _, _) in zip(large, pairs):
+        idx = index_for(fold, it["catalog"])
+        pool, x, _ = idx.features(it["query"])
+        rows = x.tolist()
+        names = [idx._docs[s].spec.name for s in pool]
+        labels = [1 if n in it["expected"] else 0 for n in names]
+        if any(labels) and not all(labels):
+            groups.append((rows, labels))
+    for it in multi:
+        fold = in_train(it["id"] + "#fold", 5)
+        specs = specs_from_dicts([{**mt_tools[n][1], "server": mt_tools[n][0]} for n in it["tools"] if n in mt_tools])
+        idx = ToolIndex(specs, params=fold_params[fold])
+        used: list[str] = []
+        texts: list[str] = []
+        for turn in it["turns"]:
+            text = turn.get("user") or it.get("user_goal") or ""
+            ctx = RetrievalContext(tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:]))
+            if turn["expected_tools"]:
+                pool, x, _ = idx.features(text, ctx)
+                rows = x.tolist()
+                labels = [1 if idx._docs[s].spec.name in turn["expected_tools"] else 0 for s in pool]
+                if any(labels) and not all(labels):
+                    groups.append((rows, labels))
+            used.extend(turn["expected_tools"])
+            if turn.get("user"):
+                texts.append(turn["user"])
+    w = fit_pairwise(groups, len(FEATURES), epochs=4, seed=a.seed)
+    weights = {f: round(v, 4) for f, v in zip(FEATURES, w)}
+    print(f"reranker weights: {weights}", file=sys.stderr)
+
+    # No-tool model on the leader's features; items expecting a tool are positives.
+    params = RetrievalParams.from_dict({**base.to_dict(), "expansion": full_table, "weights": weights})
+    xs: list[list[float]] = []
+    ys: list[int] = []
+    hits: list[int] = []
+    for it in small:
+        idx = ToolIndex(specs_from_dicts(it["tools"]), params=params)
+        pool, x, _ = idx.features(it["query"])
+        rows = x.tolist()
+        if not pool:
+            xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
+            ys.append(1 if it["expected"] else 0)
+            hits.append(0)
+            continue
+        wv = [weights[f] for f in FEATURES]
+        scored = sorted(((sum(x * y for x, y in zip(wv, r)), s, r) for s, r in zip(pool, rows)), key=lambda x: -x[0])
+        f = dict(zip(FEATURES, scored[0][2]))
+        f["margin"] = scored[0][0] - (scored[1][0] if len(scored) > 1 else 0.0)
+        f["bias"] = 1.0
+        xs.append([f[k] for k in NO_TOOL_FEATURES])
+        ys.append(1 if it["expected"] else 0)
+        hits.append(1 if it["expected"] and idx._docs[scored[0][1]].spec.name in it["expected"] else 0)
+    nt = fit_logistic(xs, ys, epochs=20, seed=a.seed)
+    ps = [sigmoid(sum(x * y for x, y in zip(nt, row))) for row in xs]
+    n_pos_hit = sum(hits) or 1
+    n_neg = sum(1 for y in ys if not y) or 1
+    best = (-1.0, 0.5)
+    for i in range(5, 96):
+        th = i / 100
+        lost = sum(1 for p, h in zip(ps, hits) if h and p < th) / n_pos_hit
+        acc = sum(1 for p, y in zip(ps, ys) if not y and p < th) / n_neg
+        # "without losing top1": at most 2 % of the correct picks may be turned into "no tool"
+        if lost <= 0.02 and acc > best[0]:
+            best = (acc, th)
+    print(f"no-tool: weights {dict(zip(NO_TOOL_FEATURES, nt))}, threshold {best[1]} (train acc {best[0]:.3f})", file=sys.stderr)
+    final = params.to_dict()
+    final.update(
+        version=a.version or f"tools-{hashlib.md5(json.dumps(final, sort_keys=True).encode()).hexdigest()[:8]}",
+        sources=sorted({it.get("source", "") for it in large + small + multi}),
+        no_tool_weights={k: round(v, 4) for k, v in zip(NO_TOOL_FEATURES, nt)},
+        no_tool_threshold=best[1],
+    )
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(final, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {a.out} ({a.out.stat().st_size // 1024} KiB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

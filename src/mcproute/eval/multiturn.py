@@ -1,0 +1,109 @@
+"""`mcproute eval multiturn`: does conversation history help tool retrieval?
+
+Every conversation gets its own `ToolIndex` over the tools available to it (server = the BFCL
+class, e.g. GorillaFileSystem). Turns are ranked in order twice: with a `RetrievalContext`
+built from what the conversation did so far (earlier turn texts; tools and servers of the calls
+earlier turns made, i.e. their expected calls) and without it. A turn whose `tools_added` brings a
+tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
+gateway would on a list_changed notification. Turns that expect no tool are not scored, so
+`n_turns` counts the scored turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mcproute.errors import DataFileError
+from mcproute.eval.data import progress, read_jsonl
+from mcproute.eval.tools import load_params, recall_at
+from mcproute.router.step import ToolSpec
+from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
+
+_KEEP_USED = 8
+_KEEP_TEXTS = 4
+
+
+def _classes(path: Path, rel: str, line: int) -> dict[str, tuple[str, dict[str, Any]]]:
+    p = path.parent / rel
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(str(path), line, f"cannot read catalog {rel!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(str(p), exc.lineno, f"catalog is not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataFileError(str(p), 1, "a multi-turn catalog maps class name -> list of tools")
+    return {t["name"]: (cls, t) for cls, tools in obj.items() for t in tools if isinstance(t, dict)}
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.data)
+    items = read_jsonl(path, required=("id", "catalog", "tools", "turns"))
+    if args.filter:
+        items = [it for it in items if it.get("source") == args.filter]
+    if args.limit is not None:
+        items = items[: args.limit]
+    params = load_params()
+    catalogs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+    with_hist: list[float] = []
+    stateless: list[float] = []
+    out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
+    try:
+        for it in progress(items, "multiturn", not args.no_progress):
+            line = it["_line"]
+            if it["catalog"] not in catalogs:
+                catalogs[it["catalog"]] = _classes(path, it["catalog"], line)
+            by_name = catalogs[it["catalog"]]
+            unknown = [n for n in it["tools"] if n not in by_name]
+            if unknown:
+                raise DataFileError(str(path), line, f"tools not in {it['catalog']}: {', '.join(unknown[:5])}")
+            available: dict[str, list[ToolSpec]] = {}
+            for n in it["tools"]:
+                cls, t = by_name[n]
+                available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
+            index = ToolIndex([s for group in available.values() for s in group], params=params)
+            used: list[str] = []
+            texts: list[str] = []
+            for ti, turn in enumerate(it["turns"]):
+                if not isinstance(turn, dict) or not isinstance(turn.get("expected_tools", []), list):
+                    raise DataFileError(str(path), line, f"turn {ti} must be an object with 'expected_tools'")
+                for n in turn.get("tools_added") or ():
+                    if n in by_name:
+                        cls, t = by_name[n]
+                        available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
+                        index.update(cls, available[cls])
+                text = turn.get("user") or it.get("user_goal") or ""
+                ctx = RetrievalContext(
+                    tools_used=tuple(used[-_KEEP_USED:]),
+                    servers_used=tuple(dict.fromkeys(by_name[u][0] for u in used if u in by_name)),
+                    recent_texts=tuple(texts[-_KEEP_TEXTS:]),
+                )
+                expected = turn.get("expected_tools") or []
+                ranked = [c.name for c in index.rank(text, context=ctx, k=10).candidates]
+                if expected:
+                    with_hist.append(recall_at(ranked, expected))
+                    alone = [c.name for c in index.rank(text, k=10).candidates]
+                    stateless.append(recall_at(alone, expected))
+                if out:
+                    out.write(json.dumps({"id": it["id"], "turn": ti, "ranked": ranked}) + "\n")
+                used.extend(expected)
+                if turn.get("user"):
+                    texts.append(turn["user"])
+    finally:
+        if out:
+            out.close()
+    res = {
+        "n_turns": len(with_hist),
+        "recall_at_5": round(sum(with_hist) / len(with_hist), 4) if with_hist else None,
+        "recall_at_5_stateless": round(sum(stateless) / len(stateless), 4) if stateless else None,
+    }
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:22} {v}")
+        print(f"{'params':22} {params.version}")
+    return 0
