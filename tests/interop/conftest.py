@@ -47,11 +47,18 @@ def peers() -> Peers:
 # ------------------------------------------------------------------------------------ configs
 
 
-@pytest.fixture
-def write_config(tmp_path: Path) -> Callable[..., Path]:
+@pytest.fixture(scope="module")
+def interop_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("interop")
+
+
+@pytest.fixture(scope="module")
+def write_config(interop_tmp: Path) -> Callable[..., Path]:
     """`write_config(servers, **gateway_section) -> path` of a servers.yaml in a temp dir, with its
-    state and traces kept in that dir too (nothing leaks into the repo)."""
+    state and traces kept in that dir too (nothing leaks into the repo). Module-scoped so that a
+    module can share one gateway across its tests (starting Node servers is the slow part)."""
     counter = iter(range(1000))
+    tmp_path = interop_tmp
 
     def write(servers: dict[str, dict[str, Any]], **gateway: Any) -> Path:
         cfg: dict[str, Any] = {
@@ -72,7 +79,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 # ------------------------------------------------------------------------------------ processes
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mcproute_http() -> Iterator[Callable[..., Proc]]:
     """`mcproute_http(config_path, *extra_args) -> Proc` with `.url` = the gateway's /mcp URL.
     Runs `python -m mcproute serve --transport http --port 0` and waits for its "serving <url>" line."""
@@ -112,21 +119,22 @@ def fixture_http() -> Iterator[Proc]:
 # ------------------------------------------------------------------------------------ clients
 
 
-@pytest.fixture
-def inspector(peers: Peers, tmp_path: Path) -> Callable[..., InspectorResult]:
+@pytest.fixture(scope="module")
+def inspector(peers: Peers, interop_tmp: Path) -> Callable[..., InspectorResult]:
     """`inspector(*args) -> InspectorResult`: the MCP Inspector in CLI mode (a real third-party
     client), JSON output. Its catalogue/config files go to a temp HOME so nothing is written to ~."""
-    home = tmp_path / "inspector-home"
+    home = interop_tmp / "inspector-home"
     home.mkdir(exist_ok=True)
-    env = {
+    base_env = {
         **os.environ,
         "HOME": str(home),
-        "MCP_CATALOG_PATH": str(home / "mcp.json"),
         "MCP_CLIENT_CONFIG_PATH": str(home / "client.json"),
         "NO_COLOR": "1",
     }
 
     def run(*args: str, timeout: float = 120) -> InspectorResult:
+        # Its writable catalogue and a read-only `--config` session file are mutually exclusive.
+        env = base_env if "--config" in args else {**base_env, "MCP_CATALOG_PATH": str(home / "mcp.json")}
         cmd = [str(peers.node), str(peers.inspector), "--cli", *args, "--format", "json", "-q"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
         payload: dict[str, Any] | None = None

@@ -64,6 +64,7 @@ class Proc:
     err: list[str] = field(default_factory=list)
     url: str | None = None
     _found: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start_draining(self, ready: re.Pattern[str], stream: str) -> None:
         def drain(pipe: Any, sink: list[str], watch: bool) -> None:
@@ -77,7 +78,9 @@ class Proc:
 
         for pipe, sink, name in ((self.popen.stdout, self.out, "stdout"), (self.popen.stderr, self.err, "stderr")):
             if pipe is not None:
-                threading.Thread(target=drain, args=(pipe, sink, name == stream), daemon=True).start()
+                thread = threading.Thread(target=drain, args=(pipe, sink, name == stream), daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> str:
         self._found.wait(timeout)
@@ -97,6 +100,12 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        # The drains end at EOF once the process (and any child holding the pipes) is gone.
+        for thread in self._threads:
+            thread.join(10)
+        for pipe in (self.popen.stdout, self.popen.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def python_env() -> dict[str, str]:
