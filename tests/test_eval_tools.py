@@ -1,0 +1,105 @@
+"""`mcproute eval tools` / `eval multiturn` on small files written here: keys, ranks-out, bad lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcproute.cli import main
+
+TOOLS = [
+    {"name": "get_weather", "description": "Current weather for a city.", "input_schema": {}},
+    {"name": "math.factorial", "description": "Factorial of a number."},
+    {"name": "send_email", "description": "Send an email message to someone."},
+]
+
+
+def write_jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def last_json(out: str) -> dict[str, object]:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_eval_tools_keys_metrics_and_ranks_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cat.json").write_text(json.dumps(TOOLS), encoding="utf-8")
+    data = write_jsonl(
+        tmp_path / "sel.jsonl",
+        [
+            {"id": "a", "source": "s", "query": "weather in Oslo", "catalog": "cat.json", "expected": ["get_weather"]},
+            {"id": "b", "source": "s", "query": "factorial of 9", "tools": TOOLS, "expected": ["math.factorial"]},
+            {"id": "c", "source": "s", "query": "send an email to Ann", "tools": TOOLS,
+             "expected": ["send_email", "get_weather"]},
+            {"id": "d", "source": "t", "query": "compose a haiku about rain", "tools": TOOLS[2:], "expected": []},
+        ],
+    )
+    ranks = tmp_path / "ranks.jsonl"
+    assert main(["eval", "tools", "--data", str(data), "--json", "--ranks-out", str(ranks)]) == 0
+    res = last_json(capsys.readouterr().out)
+    assert set(res) == {"n", "top1", "recall_at_5", "no_tool_accuracy", "p50_ms", "p99_ms"}
+    assert res["n"] == 4 and res["top1"] == 1.0 and res["no_tool_accuracy"] == 1.0
+    lines = [json.loads(x) for x in ranks.read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b", "c", "d"]
+    assert lines[0]["ranked"][0] == "get_weather" and lines[3]["no_tool"] is True
+    # recall_at_5 recomputed from the router's own ranks
+    assert res["recall_at_5"] == pytest.approx(
+        sum(len({*e} & {*r["ranked"][:5]}) / min(len(e), 5)
+            for e, r in zip((["get_weather"], ["math.factorial"], ["send_email", "get_weather"]), lines))
+        / 3, abs=1e-4)
+    assert main(["eval", "tools", "--data", str(data), "--json", "--filter", "t"]) == 0
+    res = last_json(capsys.readouterr().out)
+    assert res["n"] == 1 and res["top1"] is None and res["recall_at_5"] is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"id": "x", "query": "q"}), "missing key(s): expected"),
+        (json.dumps({"id": "x", "query": "q", "expected": []}), "neither 'tools' nor 'catalog'"),
+        (json.dumps({"id": "x", "query": "q", "expected": [], "catalog": "nope.json"}), "cannot read catalog"),
+    ],
+)
+def test_eval_tools_names_the_bad_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    good = json.dumps({"id": "ok", "query": "weather", "tools": TOOLS, "expected": ["get_weather"]})
+    data = tmp_path / "bad.jsonl"
+    data.write_text(f"{good}\n{line}\n", encoding="utf-8")
+    assert main(["eval", "tools", "--data", str(data), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:2:" in err and message in err
+
+
+def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    classes = {
+        "Files": [
+            {"name": "cd", "description": "Change the current working directory."},
+            {"name": "sort", "description": "Sort the lines of a file."},
+            {"name": "grep", "description": "Search a file for lines matching a pattern."},
+        ],
+        "Mail": [{"name": "send_email", "description": "Send an email message."}],
+    }
+    (tmp_path / "mt.json").write_text(json.dumps(classes), encoding="utf-8")
+    conv = {
+        "id": "m1", "source": "s", "category": "c", "catalog": "mt.json", "tools": ["cd", "grep", "send_email"],
+        "turns": [
+            {"user": "go to the reports folder and grep for budget", "expected_tools": ["cd", "grep"]},
+            {"user": "sort the report file lines", "expected_tools": []},
+            {"user": None, "expected_tools": ["sort"], "tools_added": ["sort"]},
+        ],
+    }
+    data = write_jsonl(tmp_path / "mt.jsonl", [conv])
+    ranks = tmp_path / "r.jsonl"
+    assert main(["eval", "multiturn", "--data", str(data), "--json", "--ranks-out", str(ranks)]) == 0
+    res = last_json(capsys.readouterr().out)
+    assert set(res) == {"n_turns", "recall_at_5", "recall_at_5_stateless"}
+    assert res["n_turns"] == 2
+    # the third turn has no text: only history can find `sort`, which exists only after tools_added
+    assert res["recall_at_5"] == 1.0 and res["recall_at_5_stateless"] < 1.0
+    rows = [json.loads(x) for x in ranks.read_text().splitlines()]
+    assert [r["turn"] for r in rows] == [0, 1, 2] and rows[2]["ranked"][0] == "sort"
