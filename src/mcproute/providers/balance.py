@@ -19,7 +19,7 @@ class Balancer(Protocol):
 
 
 def _tiebreak(d: DeploymentHealth, rand: Callable[[], float]) -> float:
-    return -(max(rand(), 1e-12) ** (1.0 / d.weight))
+    return -float(max(rand(), 1e-12) ** (1.0 / d.weight))
 
 
 class LeastInFlight:

@@ -92,7 +92,7 @@ class ModelPool:
         """The router's view: availability includes 'every circuit is open right now'."""
         specs = []
         for row, entry in zip(self.status(), self.entries, strict=True):
-            specs.append(ModelSpec(row.name, row.tier, entry.price.input, entry.price.output,
+            specs.append(ModelSpec(row.name, entry.tier, entry.price.input, entry.price.output,
                                    row.state in ("available", "degraded"), row.reason))
         return specs
 

@@ -222,7 +222,7 @@ class ReliableChat:
             if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
                 error.attempts = tuple(attempts)  # type: ignore[attr-defined]
                 raise error
-        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock()), attempts)
+        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock()), list[object](attempts))
 
     # ------------------------------------------------------------ choosing
 
@@ -251,7 +251,7 @@ class ReliableChat:
         routes = [r for e in live for r in e.routes]
         if not routes:
             return None
-        base = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (rounds - 1))
+        base = min(self.policy.backoff_max, self.policy.backoff_base * 2.0 ** (rounds - 1))
         jittered = base * (0.5 + 0.5 * self.rand())  # "equal jitter": never zero, never synchronised
         earliest = min(r.health.ready_at() for r in routes)
         return max(jittered, earliest - now)
