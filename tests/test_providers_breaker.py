@@ -185,3 +185,17 @@ def test_render_status_for_an_open_circuit() -> None:
         "quick#1     eu.example.com  gpt-5-mini  closed       0      -       2          -",
         "deep#0      -               -           unavailable  0      -       0          environment variable ANTHROPIC_API_KEY is not set",
     ])
+
+
+async def test_a_deployment_that_times_out_is_skipped_once_open_instead_of_timing_out_again() -> None:
+    async with fake_llm() as a, fake_llm() as b, http_client() as client:
+        a.queue(slow(30), slow(30), slow(30))
+        config = two_deployments(a.openai_url, b.openai_url)
+        config["models"]["quick"]["timeout"] = 0.2  # type: ignore[index]
+        pool = make_pool(config, client)
+        for _ in range(2):
+            r = await pool.chat(USER, tier="fast", preferred_deployment="quick#0")
+            assert summary(r.attempts) == [("quick#0", "error", "timeout", None), ("quick#1", "ok", None, None)]
+        r = await pool.chat(USER, tier="fast", preferred_deployment="quick#0")
+        assert summary(r.attempts) == [("quick#0", "skipped", "circuit_open", None), ("quick#1", "ok", None, None)]
+        assert len(a.requests) == 2  # the third slow reply was never asked for
