@@ -170,8 +170,8 @@ def choose_model(
     current = state.model if state is not None else None
 
     def done(m: ModelSpec, held: bool, reason: str) -> ModelChoice:
-        same = current == m.name and state is not None
-        dep, dep_held, dep_reason = choose_deployment(conversation_id, m, state.deployment if same else None, unhealthy)
+        same = state is not None and current == m.name
+        dep, dep_held, dep_reason = choose_deployment(conversation_id, m, state.deployment if state is not None and same else None, unhealthy)
         alts = (m, *[x for x in by_price if x.tier == m.tier and x is not m], *[x for x in by_price if x.tier != m.tier])
         reason = reason + (f"; {dep_reason}" if dep_reason and (not dep_held or same) else "")
         return ModelChoice(m.tier, m.name, dep, tuple(Candidate(x.name, cheapness(x)) for x in alts), held and dep_held, reason)

@@ -24,7 +24,7 @@ from mcproute.router.step import Candidate, ConversationState, Decision, ModelSp
 from mcproute.router.tools import RetrievalContext
 
 try:  # the tier scorer's own signal type, when that module is present
-    from mcproute.router.tiers import TierSignals  # type: ignore[attr-defined]
+    from mcproute.router.tiers import TierSignals  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - until router.tiers lands
 
     @dataclasses.dataclass(frozen=True, slots=True)
