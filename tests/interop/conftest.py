@@ -148,3 +148,27 @@ def inspector(peers: Peers, interop_tmp: Path) -> Callable[..., InspectorResult]
         return InspectorResult(proc.returncode, payload, proc.stdout, proc.stderr)
 
     return run
+
+
+# ------------------------------------------------------------------------------------ reporting
+
+_CONFORMANCE = pytest.StashKey[list[tuple[str, str]]]()
+
+
+@pytest.fixture(scope="session")
+def record_conformance(pytestconfig: pytest.Config) -> Callable[[str, Any], None]:
+    """Keeps each conformance run's pass counts for the terminal summary (CI logs show them)."""
+    runs = pytestconfig.stash.setdefault(_CONFORMANCE, [])
+
+    def record(label: str, report: Any) -> None:
+        runs.append((label, report.summary()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    runs = config.stash.get(_CONFORMANCE, [])
+    if runs:
+        terminalreporter.section("MCP conformance suite (scenarios passed / run)")
+        for label, summary in runs:
+            terminalreporter.write_line(f"{label}: {summary}")

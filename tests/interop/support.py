@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -134,3 +135,60 @@ class InspectorResult:
         assert self.returncode != 0, f"inspector unexpectedly succeeded: {self.stdout[-2000:]}"
         return f"{self.stdout}\n{self.stderr}"
 
+
+
+# ------------------------------------------------------------------------------------ conformance
+
+_RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+
+
+@dataclass(frozen=True)
+class ConformanceReport:
+    """What `conformance server --suite all -o DIR` found: per scenario, its checks' statuses.
+
+    The runner writes one `server-<scenario>-<timestamp>/checks.json` per scenario (a list of
+    checks with `status` SUCCESS / FAILURE / WARNING / INFO); a scenario passes when none of its
+    checks is a FAILURE, which is the runner's own rule for its exit code."""
+
+    scenarios: dict[str, list[dict[str, Any]]]
+    log: str
+
+    def passed(self) -> set[str]:
+        return {s for s, checks in self.scenarios.items() if not any(c.get("status") == "FAILURE" for c in checks)}
+
+    def failed(self) -> set[str]:
+        return set(self.scenarios) - self.passed()
+
+    def checks_passed(self) -> int:
+        return sum(1 for checks in self.scenarios.values() for c in checks if c.get("status") == "SUCCESS")
+
+    def checks_total(self) -> int:
+        return sum(1 for checks in self.scenarios.values() for c in checks if c.get("status") in ("SUCCESS", "FAILURE"))
+
+    def why(self, scenario: str) -> str:
+        return "; ".join(
+            f"{c.get('id')}: {c.get('errorMessage') or c.get('description')}"
+            for c in self.scenarios.get(scenario, [])
+            if c.get("status") == "FAILURE"
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.passed())}/{len(self.scenarios)} scenarios, "
+            f"{self.checks_passed()}/{self.checks_total()} checks"
+        )
+
+
+def run_conformance(peers: Peers, url: str, out: Path, timeout: float = 300) -> ConformanceReport:
+    """Runs the official server conformance suite (every scenario, `--suite all`) against `url`."""
+    cmd = [str(peers.node), str(peers.conformance), "server", "--url", url, "--suite", "all", "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=out.parent)
+    log = f"$ {' '.join(cmd)}\n(exit {proc.returncode})\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    scenarios: dict[str, list[dict[str, Any]]] = {}
+    for d in sorted(out.iterdir()) if out.exists() else []:
+        m = _RESULT_DIR.match(d.name)
+        if m and (d / "checks.json").exists():
+            scenarios[m.group("scenario")] = json.loads((d / "checks.json").read_text())
+    if not scenarios:
+        pytest.fail(f"the conformance runner wrote no results:\n{log}")
+    return ConformanceReport(scenarios, log)
