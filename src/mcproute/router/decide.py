@@ -37,6 +37,10 @@ except ImportError:  # pragma: no cover - until router.tiers lands
         tier_override: str | None = None
 
 
+# Only the fields the present TierSignals knows are passed (it may not take all of them).
+_SIGNAL_FIELDS = frozenset(f.name for f in dataclasses.fields(TierSignals))
+
+
 class RankingLike(Protocol):
     @property
     def candidates(self) -> Sequence[Candidate]: ...
@@ -79,8 +83,7 @@ def tier_signals(step: Step, state: ConversationState | None) -> Any:
         "tier_override": step.hints.tier_override,
         "user_override": step.hints.tier_override,
     }
-    names = {f.name for f in dataclasses.fields(TierSignals)}
-    return TierSignals(**{k: v for k, v in values.items() if k in names})
+    return TierSignals(**{k: v for k, v in values.items() if k in _SIGNAL_FIELDS})
 
 
 def _server_lookup(tools: Mapping[str, ToolSpec] | None, separator: str) -> Callable[[str], str | None]:
