@@ -110,6 +110,7 @@ async def test_concurrent_updates_are_serialised_without_lost_update(store: Conv
             tg.start_soon(store.update, "other", bump("other"))
     assert (await store.load("hot")).step_count == 40  # type: ignore[union-attr]
     assert (await store.load("other")).step_count == 40  # type: ignore[union-attr]
+    assert len(store._locks) == 0  # type: ignore[attr-defined]  # no lock outlives its waiters
 
 
 async def test_lock_spans_a_whole_step_and_is_reentrant(store: ConversationStore) -> None:
