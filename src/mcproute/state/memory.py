@@ -9,6 +9,8 @@ conversation.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 import struct
 import time
 from collections import OrderedDict
@@ -63,7 +65,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------ conversations
 
-    def lock(self, conversation_id: str) -> Any:
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(conversation_id)
 
     async def load(self, conversation_id: str) -> ConversationState | None:

@@ -20,6 +20,8 @@ Choices:
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 import logging
 import os
 import sqlite3
@@ -224,7 +226,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------ conversations
 
-    def lock(self, conversation_id: str) -> Any:
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(conversation_id)
 
     def _read(self, conn: sqlite3.Connection, cid: str) -> ConversationState | None:
