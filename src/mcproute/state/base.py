@@ -12,12 +12,10 @@ conversation is refused.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 

@@ -9,12 +9,11 @@ conversation.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from mcproute.errors import UnknownStep

@@ -20,14 +20,13 @@ Choices:
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
