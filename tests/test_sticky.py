@@ -22,6 +22,7 @@ from mcproute.router.conversation import (
     apply_affinity,
     cascade,
     choose_deployment,
+    choose_replica,
     choose_model,
     choose_tier,
     outcome_from_error,
@@ -270,6 +271,16 @@ def test_deployment_is_sticky_consistent_and_fails_over_only_to_healthy() -> Non
     assert choose_deployment("c7", deep, other)[0] == other
     # Nothing healthy: keep the current one, do not bounce.
     assert choose_deployment("c7", deep, dep, unhealthy=set(keys))[0] == dep
+
+
+def test_tool_server_replicas_stick_per_conversation_and_fail_over() -> None:
+    urls = ["http://127.0.0.1:9001/mcp", "http://127.0.0.1:9002/mcp", "http://127.0.0.1:9003/mcp"]
+    picks = {cid: choose_replica(cid, urls, what="replica")[0] for cid in (f"c{i}" for i in range(300))}
+    assert set(picks.values()) == set(urls)  # balanced across replicas
+    first = picks["c1"]
+    assert choose_replica("c1", urls, first, what="replica") == (first, True, f"kept replica {first}")
+    moved, held, reason = choose_replica("c1", urls, first, unhealthy={first}, what="replica")
+    assert moved != first and not held and reason == f"replica {first} is unhealthy; failed over to {moved}"
 
 
 def test_decide_keeps_the_deployment_across_steps() -> None:

@@ -132,23 +132,34 @@ def rendezvous(conversation_id: str, keys: Sequence[str]) -> list[str]:
     return sorted(keys, key=lambda k: (weight(k), k), reverse=True)
 
 
-def choose_deployment(
-    conversation_id: str, model: ModelSpec, current: str | None, unhealthy: Collection[str] = ()
+def choose_replica(
+    conversation_id: str, keys: Sequence[str], current: str | None = None, unhealthy: Collection[str] = (), *, what: str = "deployment"
 ) -> tuple[str | None, bool, str]:
-    """(deployment, held, reason) — keep `current` while healthy, else the preferred healthy one."""
-    if not model.deployments:
+    """(key, held, reason) — keep `current` while healthy, else this conversation's preferred healthy key.
+
+    Serves model deployments and tool-server replicas (`urls: [...]`) alike.
+    """
+    if not keys:
         return None, True, ""
-    if current in model.deployments and current not in unhealthy:
-        return current, True, f"kept deployment {current} so its prompt cache stays warm"
-    order = rendezvous(conversation_id, model.deployments)
+    if current in keys and current not in unhealthy:
+        return current, True, f"kept {what} {current} so its prompt cache stays warm" if what == "deployment" else f"kept {what} {current}"
+    order = rendezvous(conversation_id, keys)
     healthy = [d for d in order if d not in unhealthy]
     if not healthy:
         # Nothing healthy to fail over to: keep the preferred one and let reliability report it.
-        pick = current if current in model.deployments else order[0]
-        return pick, current is None or pick == current, f"no healthy deployment of {model.name}; kept {pick}"
-    if current is None or current not in model.deployments:
-        return healthy[0], True, f"deployment {healthy[0]} by consistent hashing"
-    return healthy[0], False, f"deployment {current} is unhealthy; failed over to {healthy[0]}"
+        pick = current if current in keys else order[0]
+        return pick, current is None or pick == current, f"no healthy {what}; kept {pick}"
+    if current is None or current not in keys:
+        return healthy[0], True, f"{what} {healthy[0]} by consistent hashing"
+    return healthy[0], False, f"{what} {current} is unhealthy; failed over to {healthy[0]}"
+
+
+def choose_deployment(
+    conversation_id: str, model: ModelSpec, current: str | None, unhealthy: Collection[str] = ()
+) -> tuple[str | None, bool, str]:
+    """(deployment, held, reason) for one model: `choose_replica` over its deployment keys."""
+    dep, held, reason = choose_replica(conversation_id, model.deployments, current, unhealthy)
+    return dep, held, reason.replace("no healthy deployment;", f"no healthy deployment of {model.name};")
 
 
 def choose_model(
