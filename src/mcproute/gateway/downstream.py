@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+import anyio.abc
 import mcp_types as types
 from mcp import Client
 from mcp.shared.dispatcher import CallOptions
@@ -194,20 +195,21 @@ class Downstream:
             )
             await stack.enter_async_context(client)
             listing = await self._list_all(client)
-            startup.deadline = math.inf
-            self._was_healthy = True
-            self._client = client
-            self.listing = listing
-            self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
-            self.health.pid = self._transport.pid if self._transport else None
-            self.health.protocol_version = client.protocol_version
-            self.health.server_name = client.server_info.name if client.server_info else None
-            self.first_attempt.set()
-            self._on_change()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._relist_loop, client)
                 if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-                    tg.start_soon(self._listen_loop, client)
+                    # Subscribed before we call ourselves healthy, so no change is missed.
+                    await tg.start(self._listen_loop, client)
+                startup.deadline = math.inf
+                self._was_healthy = True
+                self._client = client
+                self.listing = listing
+                self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
+                self.health.pid = self._transport.pid if self._transport else None
+                self.health.protocol_version = client.protocol_version
+                self.health.server_name = client.server_info.name if client.server_info else None
+                self.first_attempt.set()
+                self._on_change()
+                tg.start_soon(self._relist_loop, client)
                 if self._transport is not None:
                     tg.start_soon(self._watch_exit, self._transport)
                 await self._lost.wait()
@@ -278,7 +280,7 @@ class Downstream:
                 self.listing = listing
                 self._on_change()
 
-    async def _listen_loop(self, client: Client) -> None:
+    async def _listen_loop(self, client: Client, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         caps = client.server_capabilities
         want = {
             "tools_list_changed": bool(caps.tools and caps.tools.list_changed),
@@ -286,13 +288,19 @@ class Downstream:
             "resources_list_changed": bool(caps.resources and caps.resources.list_changed),
         }
         if not any(want.values()):
+            task_status.started()
             return
+        started = False
         try:
             async with client.listen(**want) as sub:
+                task_status.started()
+                started = True
                 async for _event in sub:
                     self._relist.set()
         except Exception as exc:  # listening is best-effort; calls still work without it
             logger.info("server %r: subscriptions/listen ended: %s", self.name, exc)
+        if not started:
+            task_status.started()
 
     # ------------------------------------------------------------ calls
 

@@ -226,9 +226,7 @@ class Gateway:
         result = await ds.request("tools/call", params, route=call.route, on_progress=on_progress)
         if not isinstance(result.get("content"), list) and result.get("resultType") != "input_required":
             raise DownstreamUnavailable(f"server {call.server!r} answered tools/call {call.original!r} with a malformed result (no 'content' list)")
-        rmeta = result.get("_meta")
-        if rmeta:
-            result["_meta"] = strip_reserved(rmeta)
+        _strip_result_meta(result)
         return result
 
     def _unknown(self, name: str) -> Exception:
@@ -244,10 +242,18 @@ class Gateway:
     async def request(self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None) -> dict[str, Any]:
         """Forward a non-tool request (resources/read, prompts/get, ...) to one server, raw."""
         result = await self.downstreams[server].request(method, params, route=route)
-        rmeta = result.get("_meta")
-        if rmeta:
-            result["_meta"] = strip_reserved(rmeta)
+        _strip_result_meta(result)
         return result
+
+
+def _strip_result_meta(result: dict[str, Any]) -> None:
+    # A 2026-07-28 downstream stamps its serverInfo into `_meta`: that would leak its identity.
+    if "_meta" in result:
+        meta = strip_reserved(result["_meta"]) if isinstance(result["_meta"], Mapping) else {}
+        if meta:
+            result["_meta"] = meta
+        else:
+            del result["_meta"]
 
 
 def _bind(hook: CallHook, nxt: CallNext) -> CallNext:
