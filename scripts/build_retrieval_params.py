@@ -234,31 +234,42 @@ def main(argv: list[str] | None = None) -> int:
     xs: list[list[float]] = []
     ys: list[int] = []
     hits: list[int] = []
-    for it in small:
-        idx = ToolIndex(specs_from_dicts(it["tools"]), params=params)
-        pool, x, _ = idx.features(it["query"])
-        rows = x.tolist()
+    wv = [weights[f] for f in FEATURES]
+
+    def leader(idx: ToolIndex, text: str, expected: list[str]) -> None:
+        pool, x, _ = idx.features(text)
         if not pool:
             xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
-            ys.append(1 if it["expected"] else 0)
+            ys.append(1 if expected else 0)
             hits.append(0)
-            continue
-        wv = [weights[f] for f in FEATURES]
-        scored = sorted(((sum(x * y for x, y in zip(wv, r)), s, r) for s, r in zip(pool, rows)), key=lambda x: -x[0])
+            return
+        rows = x.tolist()
+        scored = sorted(((sum(p * q for p, q in zip(wv, r)), s, r) for s, r in zip(pool, rows)), key=lambda t: -t[0])
         f = dict(zip(FEATURES, scored[0][2]))
         f["margin"] = scored[0][0] - (scored[1][0] if len(scored) > 1 else 0.0)
         f["bias"] = 1.0
         xs.append([f[k] for k in NO_TOOL_FEATURES])
-        ys.append(1 if it["expected"] else 0)
-        hits.append(1 if it["expected"] and idx._docs[scored[0][1]].spec.name in it["expected"] else 0)
+        ys.append(1 if expected else 0)
+        hits.append(1 if expected and idx._docs[scored[0][1]].spec.name in expected else 0)
+
+    for it in small:
+        leader(ToolIndex(specs_from_dicts(it["tools"]), params=params), it["query"], it["expected"])
+    n_small = len(xs)
+    # Large-catalogue items are all positives: the threshold must not turn their picks into "no tool".
+    big = {rel: ToolIndex(specs_from_dicts(cat), params=params) for rel, cat in cats.items()}
+    for it in large:
+        leader(big[it["catalog"]], it["query"], it["expected"])
     nt = fit_logistic(xs, ys, epochs=20, seed=a.seed)
     ps = [sigmoid(sum(x * y for x, y in zip(nt, row))) for row in xs]
-    n_pos_hit = sum(hits) or 1
     n_neg = sum(1 for y in ys if not y) or 1
     best = (-1.0, 0.5)
     for i in range(5, 96):
         th = i / 100
-        lost = sum(1 for p, h in zip(ps, hits) if h and p < th) / n_pos_hit
+        # ... in each group: the inline items and the large-catalogue items
+        lost = max(
+            sum(1 for p, h in zip(ps[lo:hi], hits[lo:hi]) if h and p < th) / (sum(hits[lo:hi]) or 1)
+            for lo, hi in ((0, n_small), (n_small, len(ps)))
+        )
         acc = sum(1 for p, y in zip(ps, ys) if not y and p < th) / n_neg
         # "without losing top1": at most 2 % of the correct picks may be turned into "no tool"
         if lost <= 0.02 and acc > best[0]:

@@ -24,7 +24,7 @@ FEATURES: tuple[str, ...] = (
     "bm25",  # BM25F of the query terms, divided by the query's own IDF mass
     "bm25_rel",  # the same, divided by the best candidate's (1.0 for the leader)
     "coverage",  # IDF-weighted share of query terms the tool's text contains
-    "name_cov",  # share of the tool-name words that the query (or its expansion) mentions
+    "name_cov",  # IDF-weighted share of the tool-name words the query (or its expansion) mentions
     "name_hit",  # IDF-weighted share of query terms found in the tool name
     "expansion",  # BM25F of the learned expansion terms, per query IDF mass
     "history",  # BM25F of the recent step texts and last result, per their IDF mass
@@ -34,7 +34,7 @@ FEATURES: tuple[str, ...] = (
     "phrase",  # adjacent query word pairs found adjacent in the tool's name or description
 )
 
-NO_TOOL_FEATURES: tuple[str, ...] = ("coverage", "name_cov", "name_hit", "bm25", "margin", "bias")
+NO_TOOL_FEATURES: tuple[str, ...] = (*FEATURES, "margin", "bias")
 
 _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "bm25": 1.0,

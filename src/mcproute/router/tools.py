@@ -328,13 +328,15 @@ class ToolIndex:
         x[:, 6] = hist[pa] / hm
         x[:, 7] = used[pa]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
+        # Name words weighted by background IDF, so "get"/"api" in a name explain little.
+        nidf = {t: p.bg_idf(t) for s in pool for t in docs[s].name_terms}
         for s in pool:
             doc = docs[s]
             nt = doc.name_terms
             py_cols.append(
                 (
                     sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
-                    sum(1 for t in nt if t in qexp) / len(nt) if nt else 0.0,
+                    sum(nidf[t] for t in nt if t in qexp) / (sum(nidf[t] for t in nt) or 1e-9) if nt else 0.0,
                     sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
                     1.0 if doc.spec.server in servers else 0.0,
                     1.0 if s in mentioned else 0.0,
