@@ -1,0 +1,139 @@
+"""`mcproute eval outcomes --data outcomes.jsonl`: cost vs quality of routing turns to the strong tier.
+
+The sweep (precisely): every turn gets the router's score; turns are sorted by score, highest
+first, and the threshold moves down through every distinct score value, so the sweep visits
+(share sent to strong, mean quality) points from (0, always-weak) to (1, always-strong). Turns
+with equal scores move together; between two points the curve is a straight line (what random
+tie-breaking achieves on average).
+
+* strong_share_at_95: the smallest share on that curve whose quality reaches 0.95 x always-strong
+  (linear interpolation inside the segment that crosses it; 0.0 if always-weak already does).
+* apgr: the area under PGR(share) = (quality - weak) / (strong - weak) over share in [0, 1]
+  (trapezoids between sweep points). Random routing scores 0.5 in expectation.
+Quality is the mean per-turn outcome score of the model the turn was sent to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcproute.errors import DataFileError
+from mcproute.eval.data import percentile, progress, read_jsonl
+
+
+def sweep(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float]) -> list[tuple[float, float]]:
+    """(share to strong, mean quality) points of the threshold sweep, starting at (0, weak)."""
+    n = len(scores)
+    if n == 0:
+        return []
+    order = sorted(range(n), key=lambda i: -scores[i])
+    q = float(sum(weak))
+    pts = [(0.0, q / n)]
+    i = 0
+    while i < n:
+        j = i
+        while j < n and scores[order[j]] == scores[order[i]]:
+            q += strong[order[j]] - weak[order[j]]
+            j += 1
+        pts.append((j / n, q / n))
+        i = j
+    return pts
+
+
+def sweep_metrics(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float]) -> dict[str, float | None]:
+    n = len(scores)
+    if n == 0:
+        return {"weak": None, "strong": None, "strong_share_at_95": None, "apgr": None}
+    w, s = sum(weak) / n, sum(strong) / n
+    pts = sweep(scores, weak, strong)
+    target = 0.95 * s
+    share: float | None = None
+    if pts[0][1] >= target:
+        share = 0.0
+    else:
+        for (s0, q0), (s1, q1) in zip(pts, pts[1:]):
+            if q1 >= target:
+                share = s0 + (s1 - s0) * (target - q0) / (q1 - q0)
+                break
+    apgr: float | None = None
+    if s != w:
+        apgr = sum((s1 - s0) * ((q0 + q1) / 2 - w) / (s - w) for (s0, q0), (s1, q1) in zip(pts, pts[1:]))
+    return {"weak": w, "strong": s, "strong_share_at_95": share, "apgr": apgr}
+
+
+def _turns(items: list[dict], path: str) -> None:
+    for it in items:
+        turns, out = it["turns"], it["outcomes"]
+        line = it["_line"]
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise DataFileError(path, line, "'turns' must be a non-empty list of strings")
+        if not isinstance(out, dict) or "weak" not in out or "strong" not in out:
+            raise DataFileError(path, line, "'outcomes' must have 'weak' and 'strong' score lists")
+        for k in ("weak", "strong"):
+            v = out[k]
+            if not isinstance(v, list) or len(v) != len(turns) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise DataFileError(path, line, f"'outcomes.{k}' must list one number per turn ({len(turns)})")
+
+
+def score_turns(items: list[dict], show_progress: bool = True) -> tuple[list[dict], list[float]]:
+    """Score every turn in order; a later turn sees the tier the earlier one got (sticky input)."""
+    from mcproute.router.tiers import TierScorer, TierSignals
+
+    scorer = TierScorer.load()
+    rows: list[dict] = []
+    lat: list[float] = []
+    for it in progress(items, "outcomes", show_progress):
+        prev = None
+        for k, text in enumerate(it["turns"]):
+            sig = TierSignals(previous_tier=prev, step_count=k)
+            t0 = time.perf_counter_ns()
+            s = scorer.score(text, sig)
+            lat.append((time.perf_counter_ns() - t0) / 1e6)
+            prev = scorer.calibration.tier_for(s.score)
+            rows.append({"id": it["id"], "turn": k, "score": s.score,
+                         "weak": float(it["outcomes"]["weak"][k]), "strong": float(it["outcomes"]["strong"][k]),
+                         "chars": len(text)})
+    return rows, lat
+
+
+def run(args: argparse.Namespace) -> int:
+    items = read_jsonl(args.data, ("id", "turns", "outcomes"))
+    if args.filter:
+        items = [it for it in items if it.get("source") == args.filter]
+    if args.limit is not None:
+        items = items[: args.limit]
+    _turns(items, args.data)
+    rows, lat = score_turns(items, not args.no_progress)
+    scores = [r["score"] for r in rows]
+    weak = [r["weak"] for r in rows]
+    strong = [r["strong"] for r in rows]
+    m = sweep_metrics(scores, weak, strong)
+    res = {"n_turns": len(rows), **m, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
+    if args.scores_out:
+        with Path(args.scores_out).open("w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps({"id": r["id"], "turn": r["turn"], "score": r["score"]}) + "\n")
+    base = sweep_metrics([float(r["chars"]) for r in rows], weak, strong)
+    print(f"outcomes: n_turns={res['n_turns']} always-weak={_f(m['weak'])} always-strong={_f(m['strong'])}")
+    print(f"  router:        strong_share_at_95={_f(m['strong_share_at_95'])} apgr={_f(m['apgr'])}")
+    print(f"  prompt length: strong_share_at_95={_f(base['strong_share_at_95'])} apgr={_f(base['apgr'])}")
+    print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")
+    if args.plot and rows:
+        from mcproute.eval.plot import cost_quality_png
+
+        Path(args.plot).write_bytes(cost_quality_png(sweep(scores, weak, strong), m["weak"] or 0.0,
+                                                     m["strong"] or 0.0, baseline=sweep(
+                                                         [float(r["chars"]) for r in rows], weak, strong)))
+        print(f"  plot written to {args.plot}")
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+def _f(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
