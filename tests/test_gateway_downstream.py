@@ -167,3 +167,35 @@ async def test_programmatic_call_cannot_answer_sampling_and_says_so() -> None:
     async with Gateway(parse_config(config(mode="legacy"))) as gw:
         with pytest.raises(MCPError, match="no upstream client request is in flight"):
             await gw.call_tool("fx__sample", {"prompt": "hi"})
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.anyio
+async def test_streamable_http_downstream_in_both_eras(mode: str) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, FIXTURE, "--http", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        with anyio.fail_after(20):
+            while True:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                await anyio.sleep(0.05)
+        text_cfg = f"""
+servers:
+  remote: {{url: "http://127.0.0.1:{port}/mcp", mode: {mode}, headers: {{X-Test: "1"}}}}
+"""
+        async with Gateway(parse_config(text_cfg)) as gw:
+            health = gw.health()["remote"]
+            assert health.state == "healthy", health.reason
+            assert health.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
+            assert text(await gw.call_tool("remote__add", {"a": 20, "b": 22})) == "42"
+    finally:
+        proc.terminate()
+        proc.wait(10)
