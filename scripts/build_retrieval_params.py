@@ -277,11 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no-tool: weights {dict(zip(NO_TOOL_FEATURES, nt))}, threshold {best[1]} (train acc {best[0]:.3f})", file=sys.stderr)
     final = params.to_dict()
     final.update(
-        version=a.version or f"tools-{hashlib.md5(json.dumps(final, sort_keys=True).encode()).hexdigest()[:8]}",
         sources=sorted({it.get("source", "") for it in large + small + multi}),
         no_tool_weights={k: round(v, 4) for k, v in zip(NO_TOOL_FEATURES, nt)},
         no_tool_threshold=best[1],
     )
+    # The version names the content, so a decision record can say which calibration it used.
+    final["version"] = a.version or f"tools-{hashlib.md5(json.dumps(final, sort_keys=True).encode()).hexdigest()[:8]}"
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(final, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {a.out} ({a.out.stat().st_size // 1024} KiB)", file=sys.stderr)

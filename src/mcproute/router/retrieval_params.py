@@ -34,7 +34,9 @@ FEATURES: tuple[str, ...] = (
     "phrase",  # adjacent query word pairs found adjacent in the tool's name or description
 )
 
-NO_TOOL_FEATURES: tuple[str, ...] = (*FEATURES, "margin", "bias")
+# No score margin: BFCL "irrelevance" items have a single candidate, so the margin there equals the
+# whole score and a model learns "a clear winner means no tool" -- an artefact of the data.
+NO_TOOL_FEATURES: tuple[str, ...] = (*FEATURES, "bias")
 
 _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "bm25": 1.0,

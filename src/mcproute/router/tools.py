@@ -316,7 +316,8 @@ class ToolIndex:
             return pool, np.zeros((0, len(FEATURES))), qterms
         pa = np.array(pool)
         qset = set(qterms)
-        qexp = qset | set(exp_terms)
+        # Tool names abbreviate ("hypot", "calc", "temp"): a name word that starts a query word counts.
+        qexp = qset | set(exp_terms) | {t[:i] for t in qset if t.isascii() for i in range(4, len(t))}
         bgq = {t: p.bg_idf(t) for t in qset}
         bgq_sum = sum(bgq.values()) or 1e-9
         qbi = set(zip(qtoks, qtoks[1:]))
