@@ -36,7 +36,7 @@ from mcproute.router.tier_features import FORM_FEATURES, form_features, word_tok
 from mcproute.router.tiers import MODEL_FORMAT, TierScorer, calibrate  # noqa: E402
 
 TOP_WORDS = 2500  # per word model: keeps the file small; more words barely move held-out figures
-GAIN_WEIGHT = 0.6
+GAIN_WEIGHT = 1.5
 TARGET_RATE = 0.45
 SIGNALS = {
     # logit units; why each exists is in docs/routing-tiers.md
@@ -108,16 +108,20 @@ def standardise(rows: Sequence[Sequence[float]]) -> tuple[list[float], list[floa
     return mean, scale
 
 
-def build(reasoning: list[dict], outcomes: list[dict], gain_weight: float = GAIN_WEIGHT,
-          word_train: list[dict] | None = None) -> dict:
-    """Parameters from the given items (word models from `word_train`, default all outcomes)."""
-    seen = {r["prompt"] for r in reasoning}
-    train = [o for o in (word_train if word_train is not None else outcomes) if o["turns"][0] not in seen]
+def word_models(outcomes: list[dict], exclude: set[str]) -> dict:
+    train = [o for o in outcomes if o["turns"][0] not in exclude]
     docs = [set(word_tokens(o["turns"][0])) for o in train]
     weak = [float(o["outcomes"]["weak"][0]) for o in train]
     strong = [float(o["outcomes"]["strong"][0]) for o in train]
-    words = {"fail": word_model(docs, [1.0 - v for v in weak]),
-             "gain": word_model(docs, [s - v for s, v in zip(strong, weak)])}
+    return {"fail": word_model(docs, [1.0 - v for v in weak]),
+            "gain": word_model(docs, [s - v for s, v in zip(strong, weak)])}
+
+
+def build(reasoning: list[dict], outcomes: list[dict], gain_weight: float = GAIN_WEIGHT,
+          words: dict | None = None, exclude: set[str] | None = None) -> dict:
+    """Parameters from the given items; word models are trained on `outcomes` unless given."""
+    if words is None:
+        words = word_models(outcomes, exclude if exclude is not None else {r["prompt"] for r in reasoning})
     form_rows = [form_features(r["prompt"]) for r in reasoning]
     mean, scale = standardise(form_rows)
     probe = TierScorer.from_params(_params(mean, scale, [0.0] * len(FORM_FEATURES), 0.0,
@@ -166,12 +170,14 @@ def _folds(items: list[dict], key: str, k: int = 5, seed: int = 0) -> list[int]:
 
 def cross_validate(reasoning: list[dict], outcomes: list[dict]) -> None:
     """Held-out figures: each fold's items are scored by a model built without them."""
+    seen = {r["prompt"] for r in reasoning}
+    words = word_models(outcomes, seen)
     for key in ("item", "category"):
         fo = _folds(outcomes, key)
         scores = [0.0] * len(outcomes)
         for k in range(5):
             train = [o for o, f in zip(outcomes, fo) if f != k]
-            scorer = TierScorer.from_params(build(reasoning, train, word_train=train))
+            scorer = TierScorer.from_params(build(reasoning, train, exclude=seen))
             for i, (o, f) in enumerate(zip(outcomes, fo)):
                 if f == k:
                     scores[i] = scorer.score(o["turns"][0]).score
@@ -185,7 +191,8 @@ def cross_validate(reasoning: list[dict], outcomes: list[dict]) -> None:
             scores = [0.0] * len(reasoning)
             for k in range(5):
                 train = [r for r, f in zip(reasoning, fo) if f != k]
-                scorer = TierScorer.from_params(build(train, outcomes))
+                # word models never saw reasoning.jsonl prompts, so they can be shared by the folds
+                scorer = TierScorer.from_params(build(train, outcomes, words=words))
                 for i, (r, f) in enumerate(zip(reasoning, fo)):
                     if f == k:
                         scores[i] = scorer.score(r["prompt"]).score
