@@ -42,8 +42,8 @@ def test_full_record_is_json_and_explains_itself() -> None:
 
 def test_same_inputs_same_decision() -> None:
     state = ConversationState("c", tier="reasoning", model="deep", deployment="deep#2", servers_used=("git",), updated_at=NOW - 5)
-    a = go("show me the diff", state)
-    b = go("show me the diff", state)
+    a = go("show the diff of the working tree", state)
+    b = go("show the diff of the working tree", state)
     assert a == b
 
 
@@ -122,7 +122,7 @@ def test_scorer_gets_the_conversation_signals() -> None:
 
 def test_no_model_available_says_why() -> None:
     down = [replace(m, available=False, unavailable_reason="OPENAI_API_KEY is not set") for m in MODELS]
-    d = go("show me the diff", models=down)
+    d = go("show the diff of the working tree", models=down)
     assert d.model is None and not d.sticky_held
     assert "no model can run it" in d.reason and "OPENAI_API_KEY" in d.reason
 
@@ -143,7 +143,7 @@ def test_affinity_shows_in_signals_and_sticky_reason() -> None:
 
 def test_models_catalog_free_names_use_the_namespace_separator() -> None:
     state = ConversationState("c", servers_used=("git",) * 3, tier="fast", model="quick", updated_at=NOW)
-    d = decide(step("show me the diff"), state, index(), ScriptedScorer(), Calibration(), MODELS, POLICY, now=NOW)
+    d = decide(step("show the diff of the working tree"), state, index(), ScriptedScorer(), Calibration(), MODELS, POLICY, now=NOW)
     assert "kept git's tools first" in d.sticky_reason
 
 
@@ -151,3 +151,35 @@ def test_models_with_equal_price_keep_configuration_order() -> None:
     twins = [ModelSpec("b-model", "fast", 1.0, 1.0), ModelSpec("a-model", "fast", 1.0, 1.0)]
     assert go("x", models=twins).model == "b-model"
     assert [m.name for m in TOOLS]  # catalogue is non-empty (sanity for the other tests)
+
+
+# ---------------------------------------------------------------- with the shipped tier scorer
+
+from mcproute.router.tiers import TierScorer, TierSignals  # noqa: E402
+
+PROOF = "Prove that there are infinitely many primes, and then derive the asymptotic density of primes using the prime number theorem, step by step."
+
+
+def test_real_scorer_and_calibration_end_to_end() -> None:
+    scorer = TierScorer.load()
+    cal = scorer.calibration
+    d = decide(step("show the diff of the working tree"), None, index(), scorer, cal, MODELS, POLICY, now=NOW, tools=CATALOG)
+    assert d.tier == "fast" and d.tool == "git__git_diff"
+    assert d.threshold == cal.threshold and d.policy_version == cal.version
+    assert d.reason.endswith(".") and ".." not in d.reason
+    json.dumps(d.to_dict())
+    hard = decide(step(PROOF), None, index(), scorer, cal, MODELS, POLICY, now=NOW, tools=CATALOG)
+    assert hard.reasoning_score >= cal.threshold and hard.tier == "reasoning" and hard.model == "deep"
+
+
+def test_real_scorer_hears_the_conversation() -> None:
+    scorer = TierScorer.load()
+    state = ConversationState("c", tier="reasoning", model="deep", step_count=5, tool_errors=2, updated_at=NOW)
+    sig = tier_signals(step("show the diff of the working tree"), state)
+    assert isinstance(sig, TierSignals)
+    assert (sig.previous_tier, sig.step_count, sig.tool_errors) == ("reasoning", 5, 2)
+    d = decide(step("show the diff of the working tree"), state, index(), scorer, scorer.calibration, MODELS, POLICY, now=NOW, tools=CATALOG)
+    assert d.signals.get("tool_errors", 0.0) != 0.0 or d.signals.get("step_count", 0.0) != 0.0
+    forced = decide(step("show the diff of the working tree", hints=StepHints(tier_override="reasoning")), None, index(), scorer,
+                    scorer.calibration, MODELS, POLICY, now=NOW, tools=CATALOG)
+    assert forced.tier == "reasoning"

@@ -69,7 +69,7 @@ def test_escalates_then_holds_through_a_tool_loop_then_steps_down_after_k() -> N
         log.append((d.tier, d.sticky_held, d.sticky_reason))
         return d
 
-    d = step("show me the diff", 0, StepOutcome())
+    d = step("show the diff of the working tree", 0, StepOutcome())
     assert d.tier == "fast" and d.model == "quick" and d.tool == "git__git_diff"
     d = step(hard, 1, StepOutcome(tool_called="git__git_status", server="git", awaiting_tool_result=True))
     assert d.tier == "reasoning" and d.model == "deep" and not d.sticky_held
@@ -196,7 +196,7 @@ async def test_two_conversations_never_see_each_others_state() -> None:
 async def test_restart_mid_conversation_keeps_tier_and_tool_affinity(tmp_path: Path) -> None:
     scorer = ScriptedScorer({"plan the refactor of the git history": 0.9})
     path = tmp_path / "state.sqlite3"
-    texts = ["plan the refactor of the git history", "show me the diff", "now show status"]
+    texts = ["plan the refactor of the git history", "show the diff of the working tree", "now show status"]
     for n, text in enumerate(texts):
         async with SqliteStore(path) as store:  # a fresh gateway process each step
             state = await store.load("conv")
@@ -362,3 +362,23 @@ def test_cache_ttl_is_about_provider_caches() -> None:
     warm = decide(step, state, index(), ScriptedScorer(default=0.48), Calibration(), MODELS, POLICY, now=T0 + 1)
     assert cold.tier == "fast" and warm.tier == "reasoning"
     assert cold.signals["cache_warm"] == 0.0 and warm.signals["cache_warm"] == 1.0
+
+
+def test_real_scorer_conversation_escalates_holds_and_steps_down() -> None:
+    from mcproute.router.tiers import TierScorer
+
+    scorer = TierScorer.load()
+    cal = scorer.calibration
+    proof = "Prove that there are infinitely many primes, and then derive the asymptotic density of primes using the prime number theorem, step by step."
+    state: ConversationState | None = None
+    tiers = []
+    script = [("show the diff of the working tree", False), (proof, False), ("now show status", True), ("now show status", True)] + [("show the diff of the working tree", False)] * (K + 1)
+    for n, (text, calls_tool) in enumerate(script):
+        d = decide(Step(text, "real", f"s{n}"), state, index(), scorer, cal, MODELS, POLICY, now=T0 + n, tools=CATALOG)
+        tiers.append(d.tier)
+        outcome = StepOutcome(text=text, tool_called=d.tool if calls_tool else None, server="git" if calls_tool else None, awaiting_tool_result=calls_tool)
+        state = advance(state, d, outcome, now=T0 + n)
+    # fast; escalate on the proof; step 2 is a confident fast step (streak 1) that starts a tool
+    # loop; steps 3-4 wait for results (streak frozen); steps 5-6 bring the streak to k = 3.
+    assert K == 3
+    assert tiers == ["fast", "reasoning", "reasoning", "reasoning", "reasoning", "reasoning", "fast", "fast"]

@@ -23,21 +23,9 @@ from mcproute.router.conversation import AffinityResult, apply_affinity, cache_w
 from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, ToolSpec
 from mcproute.router.tools import RetrievalContext
 
-try:  # the tier scorer's own signal type, when that module is present
-    from mcproute.router.tiers import TierSignals  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - until router.tiers lands
+from mcproute.router.tiers import TierSignals
 
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class TierSignals:  # type: ignore[no-redef]
-        previous_tier: str | None = None
-        tool_errors: int = 0
-        failed_validations: int = 0
-        step_count: int = 0
-        intelligence_priority: float | None = None
-        tier_override: str | None = None
-
-
-# Only the fields the present TierSignals knows are passed (it may not take all of them).
+# Only the fields TierSignals knows are passed, so either side may add signals independently.
 _SIGNAL_FIELDS = frozenset(f.name for f in dataclasses.fields(TierSignals))
 
 
@@ -73,7 +61,7 @@ class CalibrationLike(Protocol):
 
 
 def tier_signals(step: Step, state: ConversationState | None) -> Any:
-    """The conversation signals for the tier scorer, built for whichever `TierSignals` is present."""
+    """The conversation signals for the tier scorer (`router.tiers.TierSignals`)."""
     values: dict[str, Any] = {
         "previous_tier": state.tier if state else None,
         "tool_errors": state.tool_errors if state else 0,
@@ -192,7 +180,7 @@ def _reason(
     else:
         tool = "no tool in the catalogue matches this step"
     side = "≥" if tscore.score >= threshold else "<"
-    why = f": {tscore.reason}" if tscore.reason else ""
+    why = f": {tscore.reason.rstrip('.')}" if tscore.reason else ""
     if model.model is None:
         return f"{tool}; no model can run it: {model.reason}."
     on = f"the {model.tier} tier" + (f" (a tier change: {model.reason})" if model.tier != tier else "")
