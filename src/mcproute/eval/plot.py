@@ -139,10 +139,10 @@ def cost_quality_png(curve: Sequence[tuple[float, float]], weak: float, strong: 
             for (s0, q0), (s1, q1) in zip(pts, pts[1:]):
                 cv.line(X(s0), Y(q0), X(s1), Y(q1), colour, 3 if colour == BLUE else 2)
     title = "COST VS QUALITY: SHARE OF TURNS SENT TO STRONG"
-    cv.text((width - text_width(title)) // 2, 15, title)
+    cv.text(left + (pw - text_width(title)) // 2, 12, title)
     xl = "SHARE TO STRONG TIER"
     cv.text(left + (pw - text_width(xl)) // 2, height - 35, xl)
-    cv.text(8, top - 22, "QUALITY")
+    cv.text(8, top - 16, "QUALITY")
     legend = [("ROUTER", BLUE), ("PROMPT LENGTH", ORANGE), ("RANDOM", GREY),
               ("ALWAYS STRONG", GREEN), ("95% OF STRONG", GREEN), ("ALWAYS WEAK", RED)]
     lx, ly = X(0.52), Y(lo + (hi - lo) * 0.42)

@@ -245,9 +245,9 @@ class TierScorer:
 
 
 _LABEL = {
-    "form": "shape (arithmetic, code, logic, multi-step cues)",
-    "fail": "topic, on which the fast model often fails",
-    "gain": "topic, where the strong model gains most",
+    "form": "shape (how much it looks like arithmetic, code, logic or multi-step work)",
+    "fail": "topic (how often the fast model fails on similar questions)",
+    "gain": "topic (how much the strong model gains on similar questions)",
     "previous_tier": "the previous step being on the reasoning tier",
     "tool_errors": "recent tool errors",
     "failed_validations": "failed validations",
