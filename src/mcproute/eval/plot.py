@@ -142,7 +142,7 @@ def cost_quality_png(curve: Sequence[tuple[float, float]], weak: float, strong: 
     cv.text(left + (pw - text_width(title)) // 2, 12, title)
     xl = "SHARE TO STRONG TIER"
     cv.text(left + (pw - text_width(xl)) // 2, height - 35, xl)
-    cv.text(8, top - 16, "QUALITY")
+    cv.text(8, 12, "QUALITY")
     legend = [("ROUTER", BLUE), ("PROMPT LENGTH", ORANGE), ("RANDOM", GREY),
               ("ALWAYS STRONG", GREEN), ("95% OF STRONG", GREEN), ("ALWAYS WEAK", RED)]
     lx, ly = X(0.52), Y(lo + (hi - lo) * 0.42)
