@@ -1,0 +1,328 @@
+"""`Engine`: one decision per agent step, carried out and remembered.
+
+    async with Engine(loaded) as engine:                      # gateway, pool, store, index, scorer
+        ident = engine.identity(arguments={"conversation_id": "c1"})
+        decision = await engine.route("what time is it in Paris?", identity=ident)       # dry run
+        step = await engine.run_step("what time is it in Paris?", identity=ident)        # model + tool
+        decision, chat = await engine.complete(messages, identity=ident, tools="mcp")   # one routed model call
+        await engine.feedback(step.step_id, 1.0)
+
+The engine is the only place that does I/O around the pure router: it loads the conversation's
+state under the store's per-conversation lock (so concurrent steps of one conversation are
+serialised, and different conversations never wait for each other), calls `router.decide`, asks
+the pool, validates the model's tool call (cascading a fast model's bad call to the reasoning
+tier), executes it downstream through the gateway, advances the state and saves it with the step
+record, and traces it all as one trace per step (docs/telemetry.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from typing import Any, Literal
+
+from mcproute.config import LoadedConfig
+from mcproute.errors import InvalidRequest, StateError
+from mcproute.gateway import Catalog, Gateway
+from mcproute.gateway.identity import ConversationIdentity, resolve_conversation_id
+from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, open_pool
+from mcproute.router.conversation import StepOutcome, advance
+from mcproute.router.decide import decide
+from mcproute.router.step import Decision, ModelSpec, Step, StepHints, ToolSpec
+from mcproute.router.tiers import TierScorer
+from mcproute.router.tools import RetrievalContext, ToolIndex
+from mcproute.runtime import tracing
+from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate
+from mcproute.runtime.messages import to_messages
+from mcproute.runtime.results import StepResult
+from mcproute.state import ConversationStore, StepRecord, open_store
+from mcproute.telemetry import decision as tdecision
+from mcproute.telemetry import spans
+
+MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
+SYSTEM_PROMPT = (
+    "You are one step of an agent loop behind the mcproute gateway. If one of the tools fits the "
+    "request, call exactly one tool with arguments that satisfy its input schema; otherwise answer briefly."
+)
+ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
+
+
+def new_step_id() -> str:
+    return "s-" + uuid.uuid4().hex
+
+
+class Engine:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        gateway: Gateway | None = None,
+        store: ConversationStore | None = None,
+        pool: ModelPool | None = None,
+        scorer: TierScorer | None = None,
+        clock: Callable[[], float] = time.time,
+        pool_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Pass `gateway`/`store`/`pool` to share ones the caller owns (they are then not closed here)."""
+        self.loaded = loaded
+        self.config = loaded.config
+        self.gateway = gateway if gateway is not None else Gateway(loaded)
+        self._own_gateway = gateway is None
+        self.store: ConversationStore | None = store
+        self._own_store = store is None
+        self.pool: ModelPool | None = pool
+        self._pool_options = dict(pool_options or {})
+        self.scorer = scorer or TierScorer.load()
+        self.clock = clock
+        base, note = base_calibration(self.scorer, self.config.routing)
+        self.calibration_state = CalibrationState(base, base, 0.0, note)
+        # The engine passes its own (feedback-adjusted) calibration, so the config override is
+        # folded into it here instead of letting decide() apply routing.threshold on top.
+        self.policy = self.config.routing.model_copy(update={"threshold": None})
+        self.index = ToolIndex()
+        self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
+        self._stack = AsyncExitStack()
+        self._hook_removers: list[Callable[[], None]] = []
+        # conversation id -> the tools it currently sees under `gateway.expose: search`
+        self.visible: dict[str, tuple[str, ...]] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Engine:
+        await self._stack.__aenter__()
+        try:
+            if self._own_gateway:
+                await self._stack.enter_async_context(self.gateway)
+            if self.pool is None:
+                self.pool = await self._stack.enter_async_context(open_pool(self.loaded, **self._pool_options))
+            if self.store is None:
+                self.store = await open_store(self.config.state, self.loaded.data_path())
+                self._stack.push_async_callback(self.store.close)
+            self._sync_index(self.gateway.catalog)
+            self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
+            from mcproute.runtime.hooks import install_hooks  # late: hooks import the engine's types
+
+            for remove in install_hooks(self):
+                self._stack.callback(remove)
+            await self.refresh_calibration()
+        except BaseException:
+            await self._stack.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.__aexit__(None, None, None)
+
+    @property
+    def calibration(self) -> Any:
+        return self.calibration_state.current
+
+    def _require(self) -> tuple[ModelPool, ConversationStore]:
+        if self.pool is None or self.store is None:
+            raise RuntimeError("use the Engine as an async context manager (async with Engine(loaded) as engine)")
+        return self.pool, self.store
+
+    # ------------------------------------------------------------ catalogue → index
+
+    def _sync_index(self, catalog: Catalog) -> None:
+        """Re-index only the servers whose tools changed (ToolIndex.update is per server)."""
+        by_server: dict[str, list[ToolSpec]] = {}
+        for spec in catalog.tool_specs():
+            if spec.server:  # meta-tools are not candidates for a step
+                by_server.setdefault(spec.server, []).append(spec)
+        for server in set(self._indexed) - set(by_server):
+            self.index.update(server, [])
+            del self._indexed[server]
+        for server, specs in by_server.items():
+            fp = tuple((s.name, s.description, json.dumps(s.input_schema, sort_keys=True, default=str)) for s in specs)
+            if self._indexed.get(server) != fp:
+                self.index.update(server, specs)
+                self._indexed[server] = fp
+
+    def tool_map(self) -> dict[str, ToolSpec]:
+        return {s.name: s for s in self.gateway.tool_specs() if s.server}
+
+    def model_specs(self) -> list[ModelSpec]:
+        """The pool's view plus each model's deployment keys (for sticky deployments)."""
+        pool, _ = self._require()
+        routes = {e.name: tuple(r.key for r in e.routes) for e in pool.entries}
+        return [replace(m, deployments=routes.get(m.name, ())) for m in pool.model_specs()]
+
+    def unhealthy_deployments(self) -> set[str]:
+        pool, _ = self._require()
+        return {d.key for row in pool.status() for d in row.deployments if d.circuit in ("open", "unavailable") or d.rate_limited_for > 0}
+
+    # ------------------------------------------------------------ identity
+
+    def identity(
+        self,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        session_id: str | None = None,
+    ) -> ConversationIdentity:
+        """`gateway.identity.resolve_conversation_id` with this config's traceparent switch."""
+        return resolve_conversation_id(arguments=arguments, meta=meta, headers=headers, session_id=session_id,
+                                       from_traceparent=self.policy.conversation_from_traceparent)
+
+    # ------------------------------------------------------------ decisions
+
+    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any) -> Decision:
+        step = Step(text, cid, step_id, hints or StepHints())
+        return decide(step, state, self.index, self.scorer, self.calibration, self.model_specs(), self.policy,
+                      now=self.clock(), tools=self.tool_map(), unhealthy=self.unhealthy_deployments(),
+                      separator=self.config.gateway.separator, clock=time.perf_counter)
+
+    async def _previous_link(self, state: Any) -> str | None:
+        """The previous step's route span (a traceparent kept in its step record: survives restarts)."""
+        _, store = self._require()
+        if state is None or not state.last_step_id:
+            return None
+        record = await store.get_step(state.last_step_id)
+        tp = record.decision.get("traceparent") if record is not None else None
+        return tp if isinstance(tp, str) else None
+
+    def _record_json(self, decision: Decision, **extra: Any) -> str:
+        data = decision.to_dict()
+        tp = tracing.current_traceparent()
+        if tp:
+            data["traceparent"] = tp
+        data.update({k: v for k, v in extra.items() if v is not None})
+        return json.dumps(data, default=str)
+
+    async def route(
+        self, text: str, *, identity: ConversationIdentity, hints: StepHints | None = None, dry_run: bool = True,
+        meta: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """Decide one step. A dry run changes nothing; otherwise the step is recorded (so feedback
+        can find it) and the conversation advances as if the caller carries the decision out."""
+        _, store = self._require()
+        text = _check_text(text)
+        cid = identity.id
+        step_id = new_step_id()
+        with tracing.continued(meta, headers), spans.conversation_context(cid):
+            spans.enrich_server_span(cid)
+            async with store.lock(cid):
+                state = await store.load(cid)
+                previous = await self._previous_link(state)
+                with spans.route_span(cid, step_id, previous=previous) as span:
+                    decision = self._decide(text, cid, step_id, hints, state)
+                    tdecision.record_decision(span, decision)
+                    span.set_attribute("mcproute.dry_run", dry_run)
+                    self._remember_visible(cid, decision)
+                    if not dry_run:
+                        now = self.clock()
+                        outcome = StepOutcome(text=text)
+                        await store.record_step(cid, step_id, self._record_json(decision, kind="route"),
+                                                lambda s: advance(s, decision, outcome, now=now))
+        return decision
+
+    # ------------------------------------------------------------ one step, carried out
+
+    async def run_step(
+        self,
+        text: str,
+        *,
+        identity: ConversationIdentity,
+        hints: StepHints | None = None,
+        top_k: int | None = None,
+        messages: Sequence[Message | Mapping[str, Any]] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> StepResult:
+        from mcproute.runtime.steps import execute_step
+
+        return await execute_step(self, _check_text(text), identity=identity, hints=hints, top_k=top_k,
+                                  messages=messages, meta=meta, headers=headers)
+
+    async def complete(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        identity: ConversationIdentity,
+        hints: StepHints | None = None,
+        tools: ToolsArg = None,
+        meta: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+        dry_run: bool = False,
+    ) -> tuple[Decision, ChatResult]:
+        """One routed model call for a chat-completions request (the OpenAI endpoint calls this).
+
+        `tools`: None (no tools), "mcp" (the decision's top-k catalogue tools) or the client's own
+        tools (OpenAI or MCP shapes). The model's tool calls are returned, not executed; a fast
+        model's invalid call is cascaded to the reasoning tier. The conversation's state advances
+        (the tier is kept while the reply's tool calls await their results)."""
+        from mcproute.runtime.steps import execute_complete
+
+        msgs = to_messages(messages)
+        if not msgs:
+            raise InvalidRequest("messages must not be empty")
+        return await execute_complete(self, msgs, identity=identity, hints=hints, tools=tools, meta=meta, headers=headers,
+                                      max_tokens=max_tokens, temperature=temperature, dry_run=dry_run)
+
+    # ------------------------------------------------------------ catalogue search
+
+    async def search_tools(self, query: str, *, identity: ConversationIdentity | None = None, k: int | None = None) -> list[dict[str, Any]]:
+        """Ranked catalogue search (progressive disclosure): name, server, score, description, schema."""
+        _, store = self._require()
+        query = _check_text(query)
+        k = k or self.policy.top_k
+        state = await store.load(identity.id) if identity is not None else None
+        ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k)
+        specs = self.tool_map()
+        out = []
+        for c in ranking.candidates:
+            spec = specs.get(c.name)
+            if spec is None:
+                continue
+            out.append({"name": c.name, "server": spec.server, "score": round(c.score, 4), "description": spec.description,
+                        "inputSchema": dict(spec.input_schema)})
+        if identity is not None and out:
+            self.visible[identity.id] = tuple(t["name"] for t in out)
+        return out
+
+    def _remember_visible(self, cid: str, decision: Decision) -> None:
+        names = tuple(c.name for c in decision.alternatives[: self.policy.top_k])
+        if names:
+            self.visible[cid] = names
+
+    # ------------------------------------------------------------ feedback
+
+    async def feedback(self, step_id: str, reward: float) -> StepRecord:
+        """Store a reward in [-1, 1] for a step; UnknownStep if it was never issued (or expired).
+        The calibration is recomputed from the stored rewards (bounded shift, see calibration.py)."""
+        _, store = self._require()
+        if not isinstance(step_id, str) or not step_id or len(step_id) > 200:
+            raise InvalidRequest("step_id must be a non-empty string of at most 200 characters")
+        record = await store.record_feedback(step_id, reward)
+        await self.refresh_calibration()
+        return record
+
+    async def refresh_calibration(self) -> CalibrationState:
+        _, store = self._require()
+        try:
+            stats = await store.feedback_stats()
+        except StateError:
+            return self.calibration_state
+        base = self.calibration_state.base
+        note = self.calibration_state.note.split("; ")[0]
+        self.calibration_state = calibrate(base, stats, note)
+        return self.calibration_state
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise InvalidRequest(f"the step text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidRequest("the step text is empty")
+    if len(text) > MAX_STEP_TEXT:
+        raise InvalidRequest(f"the step text is {len(text)} characters long; the limit is {MAX_STEP_TEXT}")
+    return text
+

@@ -1,0 +1,1 @@
+"""Carrying out a step: model call, validation and cascade, downstream call, state advance."""
