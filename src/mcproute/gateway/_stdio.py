@@ -40,6 +40,7 @@ class StdioProcess:
         self.process: anyio.abc.Process | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         self.exited = anyio.Event()
+        self.last_junk: str | None = None  # the last stdout line that was not JSON-RPC
         self.stderr_done = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._read_send: MemoryObjectSendStream[SessionMessage | Exception] | None = None
@@ -97,6 +98,7 @@ class StdioProcess:
                         except ValueError as exc:
                             # Garbage on stdout: surface it (the session logs it) but keep the pipe.
                             logger.warning("%s: non-JSON-RPC line on stdout: %.200r", self.command, line)
+                            self.last_junk = line.decode(errors="replace")
                             msg = exc
                         await send.send(msg)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):

@@ -162,7 +162,8 @@ class Downstream:
     async def _connect_and_serve(self) -> None:
         self._lost = anyio.Event()
         self._lost_reason = "connection closed"
-        self.health.state = "starting"
+        if self.health.state != "unhealthy":  # keep showing why it is down while we retry
+            self.health.state = "starting"
         # One scope around the whole connection, its deadline lifted once started: the SDK
         # client opens task groups on entry, so a `fail_after` around the entry alone would
         # exit out of order.
@@ -374,7 +375,8 @@ class Downstream:
         return result
 
     def _garbage_note(self) -> str:
-        return ""
+        junk = self._transport.last_junk if self._transport is not None else None
+        return f"; its last stdout line was not JSON-RPC: {junk[:120]!r}" if junk else ""
 
 
 def _describe(exc: BaseException) -> str:
