@@ -44,10 +44,6 @@ from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
 
 MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
-SYSTEM_PROMPT = (
-    "You are one step of an agent loop behind the mcproute gateway. If one of the tools fits the "
-    "request, call exactly one tool with arguments that satisfy its input schema; otherwise answer briefly."
-)
 ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
 
 
@@ -66,6 +62,7 @@ class Engine:
         scorer: TierScorer | None = None,
         clock: Callable[[], float] = time.time,
         pool_options: Mapping[str, Any] | None = None,
+        meta_tools: bool = True,
     ) -> None:
         """Pass `gateway`/`store`/`pool` to share ones the caller owns (they are then not closed here)."""
         self.loaded = loaded
@@ -76,6 +73,7 @@ class Engine:
         self._own_store = store is None
         self.pool: ModelPool | None = pool
         self._pool_options = dict(pool_options or {})
+        self._meta_tools = meta_tools
         self.scorer = scorer or TierScorer.load()
         self.clock = clock
         base, note = base_calibration(self.scorer, self.config.routing)
@@ -104,9 +102,10 @@ class Engine:
                 self._stack.push_async_callback(self.store.close)
             self._sync_index(self.gateway.catalog)
             self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
-            from mcproute.runtime.hooks import install_hooks  # late: hooks import the engine's types
+            from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
+            from mcproute.runtime.metatools import install_meta_tools
 
-            for remove in install_hooks(self):
+            for remove in [*install_hooks(self), *(install_meta_tools(self) if self._meta_tools else [])]:
                 self._stack.callback(remove)
             await self.refresh_calibration()
         except BaseException:

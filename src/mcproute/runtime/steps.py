@@ -1,1 +1,266 @@
-"""Carrying out a step: model call, validation and cascade, downstream call, state advance."""
+"""Carrying out a step: model call, validation and cascade, downstream call, state advance.
+
+Both entry points hold the conversation's lock from loading its state to saving the next one, so
+two clients racing on one conversation are serialised (the second sees the first's outcome) and
+never lose an update; the lock is per conversation, so other conversations do not wait.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mcp.shared.exceptions import MCPError
+
+from mcproute.errors import InvalidRequest, ModelToolCallError, ProviderUnavailable, ToolArgumentsInvalid, UpstreamUnavailable
+from mcproute.gateway.identity import ConversationIdentity
+from mcproute.providers import ChatRequest, ChatResult, Message, ToolDef, validate_tool_calls
+from mcproute.providers import ToolCall as ModelToolCall
+from mcproute.router.conversation import StepOutcome, advance, cascade
+from mcproute.router.step import ConversationState, Decision, StepHints
+from mcproute.runtime import tracing
+from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
+from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
+from mcproute.telemetry import decision as tdecision
+from mcproute.telemetry import spans
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from mcproute.runtime.engine import Engine, ToolsArg
+
+# Set while the engine itself calls a downstream tool, so the proxied-call hook does not count
+# the engine's own call a second time as if the client had made it.
+ENGINE_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcproute_engine_call", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    chat: ChatResult
+    decision: Decision
+    attempts: tuple[Any, ...]
+    cascaded: bool
+    cascade_reason: str
+    validation_error: str
+
+
+async def _chat(engine: Engine, request: ChatRequest, decision: Decision) -> ChatResult:
+    pool, _ = engine._require()
+    if decision.model is None:
+        raise ProviderUnavailable(f"no model can run this step: {decision.reason}")
+    try:
+        result = await pool.chat(request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment)
+    except ProviderUnavailable as exc:
+        tracing.record_attempts([a for a in exc.attempts if hasattr(a, "started_unix")], first_model=decision.model)  # type: ignore[misc]
+        raise
+    tracing.record_attempts(result.attempts, first_model=decision.model)
+    return result
+
+
+async def _answer(engine: Engine, span: Span, request: ChatRequest, tools: Sequence[ToolDef], decision: Decision,
+                  state: ConversationState | None) -> _Answer:
+    """Ask the decided model; a fast model's invalid tool call escalates once to reasoning (cascade)."""
+    chat = await _chat(engine, request, decision)
+    attempts = tuple(chat.attempts)
+    try:
+        validate_tool_calls(chat.response, tools)
+        return _Answer(chat, _as_answered(decision, chat), attempts, False, "", "")
+    except ModelToolCallError as exc:
+        first_error = exc
+    if chat.tier != "fast":
+        return _Answer(chat, _as_answered(decision, chat), attempts, False, "", str(first_error))
+    escalated = cascade(decision, first_error, engine.model_specs(), state, engine.policy, unhealthy=engine.unhealthy_deployments())
+    if escalated.tier != "reasoning" or escalated.model is None:
+        span.set_attribute("mcproute.cascade.failed", escalated.sticky_reason[:300])
+        return _Answer(chat, _as_answered(decision, chat), attempts, False, "", str(first_error))
+    tdecision.record_decision(span, escalated)  # the span carries the decision actually carried out
+    span.set_attribute("mcproute.cascade.reason", escalated.sticky_reason[:300])
+    again = await _chat(engine, request, escalated)
+    attempts += tuple(again.attempts)
+    try:
+        validate_tool_calls(again.response, tools)
+        error = ""
+    except ModelToolCallError as exc:
+        error = str(exc)
+    return _Answer(again, _as_answered(escalated, again), attempts, True, escalated.sticky_reason, error)
+
+
+def _as_answered(decision: Decision, chat: ChatResult) -> Decision:
+    # A same-tier fallback answered: the conversation sticks to what actually served it.
+    if chat.tier == decision.tier and (chat.model != decision.model or chat.deployment != decision.deployment):
+        return replace(decision, model=chat.model, deployment=chat.deployment)
+    return decision
+
+
+def _step_messages(text: str, messages: Sequence[Message | Mapping[str, Any]] | None) -> list[Message]:
+    history = to_messages(messages) if messages else []
+    if not any(m.role == "system" for m in history):
+        history.insert(0, Message("system", _SYSTEM))
+    if not history or history[-1].role != "user" or history[-1].content != text:
+        history.append(Message("user", text))
+    return history
+
+
+_SYSTEM = (
+    "You are one step of an agent loop behind the mcproute gateway. If one of the tools fits the request, "
+    "call exactly one tool with arguments that satisfy its input schema; otherwise answer briefly."
+)
+
+
+async def execute_step(
+    engine: Engine,
+    text: str,
+    *,
+    identity: ConversationIdentity,
+    hints: StepHints | None,
+    top_k: int | None,
+    messages: Sequence[Message | Mapping[str, Any]] | None,
+    meta: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+) -> StepResult:
+    _, store = engine._require()
+    cid = identity.id
+    from mcproute.runtime.engine import new_step_id
+
+    step_id = new_step_id()
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 50):
+        raise InvalidRequest(f"top_k must be an integer from 1 to 50, got {top_k!r}")
+    msgs = _step_messages(text, messages)
+    with tracing.continued(meta, headers), spans.conversation_context(cid):
+        spans.enrich_server_span(cid)
+        async with store.lock(cid):
+            state = await store.load(cid)
+            previous = await engine._previous_link(state)
+            with spans.route_span(cid, step_id, previous=previous) as span:
+                decision = engine._decide(text, cid, step_id, hints, state)
+                tdecision.record_decision(span, decision)
+                engine._remember_visible(cid, decision)
+                specs = engine.tool_map()
+                names = [c.name for c in decision.alternatives[: top_k or engine.policy.top_k] if c.name in specs]
+                tools = [ToolDef(n, specs[n].description, specs[n].input_schema) for n in names]
+                request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
+                answer = await _answer(engine, span, request, tools, decision, state)
+                decision = answer.decision
+                call = None if answer.validation_error else next(iter(answer.chat.response.tool_calls), None)
+                result, tool_error, server = None, "", None
+                if call is not None:
+                    server = specs[call.name].server
+                    result, tool_error = await _call_tool(engine, call, server)
+                outcome = StepOutcome(
+                    text=text,
+                    tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),
+                    server=server,
+                    tool_error=bool(tool_error),
+                    validation_error=answer.validation_error,
+                    result_text=_text_of(result) if result is not None else tool_error,
+                    awaiting_tool_result=call is not None,  # the model sees this result on the next step
+                )
+                cost = sum(a.cost_usd for a in answer.attempts)
+                tdecision.record_step_cost(span, cost)
+                now = engine.clock()
+                record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
+                                             answered_by=answer.chat.model, cascaded=answer.cascaded or None)
+                await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+                return StepResult(
+                    step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
+                    model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
+                    text=answer.chat.response.text, tool=call.name if call else None,
+                    arguments=dict(call.arguments) if call else {}, result=result, tool_error=tool_error,
+                    validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
+                    cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(),
+                )
+
+
+def _bad_tool(answer: _Answer) -> str | None:
+    calls = answer.chat.response.tool_calls
+    return calls[0].name if calls else None
+
+
+async def _call_tool(engine: Engine, call: ModelToolCall, server: str) -> tuple[dict[str, Any] | None, str]:
+    """Execute the model's call downstream inside a `tools/call` CLIENT span; errors become text."""
+    entry = engine.gateway.catalog.tools.get(call.name)
+    token = ENGINE_CALL.set(call.name)
+    try:
+        with spans.tool_call_span(call.name, server, downstream_tool=entry.original if entry else None, call_id=call.id) as tspan:
+            try:
+                result = await engine.gateway.call_tool(call.name, dict(call.arguments), meta=tracing.downstream_meta())
+            except (ToolArgumentsInvalid, UpstreamUnavailable, MCPError, InvalidRequest) as exc:
+                spans.record_tool_result(tspan, is_error=True)
+                tspan.set_attribute("error.type", type(exc).__name__)
+                return None, str(exc)
+            spans.record_tool_result(tspan, is_error=bool(result.get("isError")))
+            return result, (_text_of(result) or "the tool reported an error") if result.get("isError") else ""
+    finally:
+        ENGINE_CALL.reset(token)
+
+
+def _text_of(result: Mapping[str, Any]) -> str:
+    parts = [c.get("text", "") for c in result.get("content") or [] if isinstance(c, Mapping) and c.get("type") == "text"]
+    text = "\n".join(p for p in parts if isinstance(p, str))
+    if not text and result.get("structuredContent") is not None:
+        text = json.dumps(result["structuredContent"], default=str)
+    return text[:RESULT_TEXT_CHARS]
+
+
+async def execute_complete(
+    engine: Engine,
+    msgs: list[Message],
+    *,
+    identity: ConversationIdentity,
+    hints: StepHints | None,
+    tools: ToolsArg,
+    meta: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    max_tokens: int,
+    temperature: float | None,
+    dry_run: bool,
+) -> tuple[Decision, ChatResult]:
+    _, store = engine._require()
+    from mcproute.runtime.engine import new_step_id
+
+    text = step_text(msgs)
+    if not text.strip():
+        raise InvalidRequest("messages have no user or tool message with text to route on")
+    cid = identity.id
+    step_id = new_step_id()
+    with tracing.continued(meta, headers), spans.conversation_context(cid):
+        spans.enrich_server_span(cid)
+        async with store.lock(cid):
+            state = await store.load(cid)
+            previous = await engine._previous_link(state)
+            with spans.route_span(cid, step_id, previous=previous) as span:
+                decision = engine._decide(text[-4000:], cid, step_id, hints, state)
+                tdecision.record_decision(span, decision)
+                specs = engine.tool_map()
+                if tools == "mcp":
+                    defs = [ToolDef(c.name, specs[c.name].description, specs[c.name].input_schema)
+                            for c in decision.alternatives[: engine.policy.top_k] if c.name in specs]
+                elif tools:
+                    defs = to_tool_defs(tools)
+                else:
+                    defs = []
+                request = ChatRequest(tuple(msgs), tuple(defs), max_tokens=max_tokens, temperature=temperature,
+                                      tool_choice="auto" if defs else None)
+                answer = await _answer(engine, span, request, defs, decision, state)
+                decision = answer.decision
+                tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
+                chat = replace(answer.chat, attempts=answer.attempts)
+                if dry_run:
+                    return decision, chat
+                calls = answer.chat.response.tool_calls
+                first = calls[0].name if calls else None
+                outcome = StepOutcome(
+                    text=text,
+                    tool_called=first if first in specs else None,  # a client-side tool is not ours to remember
+                    server=specs[first].server if first in specs else None,
+                    validation_error=answer.validation_error,
+                    awaiting_tool_result=bool(calls) and not answer.validation_error,
+                )
+                now = engine.clock()
+                record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
+                await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+                return decision, chat
+

@@ -1,0 +1,163 @@
+"""The gateway's own tools: `mcproute__route`, `mcproute__run_step`, `mcproute__search_tools`,
+`mcproute__feedback`.
+
+Every one takes an optional `conversation_id` (first in the identity order; see
+gateway/identity.py) and answers with a short text for a model to read plus `structuredContent`
+for a program. Refusals (a bad conversation id, an unknown step, a provider outage) come back as
+tool errors (`isError: true`) naming what was wrong, so an agent's model can read and correct them;
+arguments that fail the schema are refused by the gateway before the handler runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from mcproute.errors import InvalidRequest, UpstreamUnavailable
+from mcproute.gateway.routing import MetaTool, ToolCall
+from mcproute.router.step import StepHints
+from mcproute.runtime.results import decision_summary
+
+if TYPE_CHECKING:
+    from mcproute.runtime.engine import Engine
+
+PREFIX = "mcproute__"
+ROUTE, RUN_STEP, SEARCH, FEEDBACK = (PREFIX + n for n in ("route", "run_step", "search_tools", "feedback"))
+META_TOOL_NAMES = (ROUTE, RUN_STEP, SEARCH, FEEDBACK)
+
+_CONVERSATION = {
+    "type": "string",
+    "maxLength": 128,
+    "description": "Your conversation's id (letters, digits and . _ : @ + = -). Omit it on the first step: the result "
+    "returns one to reuse on every later step, so the conversation stays sticky.",
+}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 20000, "description": "What this agent step has to do, in words."}
+_HINTS = {
+    "intelligence_priority": {"type": "number", "minimum": 0, "maximum": 1, "description": "MCP modelPreferences.intelligencePriority"},
+    "tier": {"type": "string", "enum": ["reasoning", "fast"], "description": "force a tier for this step"},
+    "model": {"type": "string", "maxLength": 200, "description": "ask for a configured model by name"},
+}
+
+
+def _schema(props: Mapping[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": dict(props), "required": required, "additionalProperties": False}
+
+
+ROUTE_SCHEMA = _schema({"text": _TEXT, "conversation_id": _CONVERSATION, **_HINTS}, ["text"])
+RUN_STEP_SCHEMA = _schema({
+    "text": _TEXT,
+    "conversation_id": _CONVERSATION,
+    "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "tools offered to the model (default routing.top_k)"},
+    **_HINTS,
+}, ["text"])
+SEARCH_SCHEMA = _schema({
+    "query": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "what you need a tool for"},
+    "conversation_id": _CONVERSATION,
+    "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "how many tools (default routing.top_k)"},
+}, ["query"])
+FEEDBACK_SCHEMA = _schema({
+    "step_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a step_id returned by mcproute__run_step"},
+    "reward": {"type": "number", "minimum": -1, "maximum": 1, "description": "-1 (bad) .. 1 (good)"},
+    "conversation_id": _CONVERSATION,
+}, ["step_id", "reward"])
+
+
+def _hints(args: Mapping[str, Any]) -> StepHints | None:
+    if not any(k in args for k in _HINTS):
+        return None
+    return StepHints(intelligence_priority=args.get("intelligence_priority"), tier_override=args.get("tier"), model_override=args.get("model"))
+
+
+def _result(text: str, structured: Mapping[str, Any], *, extra: list[dict[str, Any]] | None = None, is_error: bool = False) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}, *(extra or [])], "structuredContent": dict(structured), "isError": is_error}
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    kind = "unavailable" if isinstance(exc, UpstreamUnavailable) else "invalid_request"
+    return {"content": [{"type": "text", "text": f"mcproute: {exc}"}], "isError": True, "_meta": {"mcproute/error": kind}}
+
+
+Handler = Callable[[Mapping[str, Any], ToolCall], Awaitable[dict[str, Any]]]
+
+
+def _guard(fn: Handler) -> Handler:
+    async def run(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
+        try:
+            return await fn(args, call)
+        except (InvalidRequest, UpstreamUnavailable) as exc:
+            return _error(exc)
+
+    return run
+
+
+def meta_tools(engine: Engine) -> list[MetaTool]:
+    def ident(args: Mapping[str, Any], call: ToolCall) -> Any:
+        return engine.identity(arguments=args, meta=call.meta, headers=call.headers, session_id=call.session_id)
+
+    async def route(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
+        identity = ident(args, call)
+        d = await engine.route(args["text"], identity=identity, hints=_hints(args), dry_run=True, meta=call.meta, headers=call.headers)
+        out = decision_summary(d)
+        out["conversation_source"] = identity.source
+        what = d.tool or "no tool"
+        return _result(f"{what} with {d.model or 'no model'} ({d.tier}). {d.reason} Stickiness: {d.sticky_reason}\n"
+                       f"conversation_id: {d.conversation_id}", out)
+
+    async def run_step(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
+        step = await engine.run_step(args["text"], identity=ident(args, call), hints=_hints(args), top_k=args.get("top_k"),
+                                     meta=call.meta, headers=call.headers)
+        content = [c for c in (step.result or {}).get("content") or [] if isinstance(c, Mapping)]
+        head = f"{step.summary()}\nconversation_id: {step.conversation_id}  step_id: {step.step_id}"
+        if step.text:
+            head += f"\nmodel said: {step.text[:2000]}"
+        if step.tool_error:
+            head += f"\ntool error: {step.tool_error[:2000]}"
+        return _result(head, step.to_dict(), extra=[dict(c) for c in content], is_error=step.is_error)
+
+    async def search(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
+        identity = ident(args, call)
+        tools = await engine.search_tools(args["query"], identity=identity, k=args.get("k"))
+        if engine.config.gateway.expose == "search" and call.notify_tools_changed is not None:
+            await call.notify_tools_changed()  # the conversation's visible tools moved
+        lines = [f"{i}. {t['name']} ({t['score']:.2f}): {t['description'][:160]}" for i, t in enumerate(tools, 1)]
+        text = "\n".join(lines) or "no tool matches"
+        return _result(text + f"\nconversation_id: {identity.id}",
+                       {"conversation_id": identity.id, "conversation_source": identity.source, "tools": tools})
+
+    async def feedback(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
+        given = args.get("conversation_id")
+        if given:
+            # Checked before recording: a reward must never land on another conversation's step.
+            identity = ident(args, call)
+            known = await engine.store.get_step(args["step_id"]) if engine.store is not None else None
+            if known is not None and known.conversation_id != identity.id:
+                raise InvalidRequest(f"step {args['step_id']!r} does not belong to conversation {identity.id!r}")
+        record = await engine.feedback(args["step_id"], args["reward"])
+        cal = engine.calibration_state
+        out = {"step_id": record.step_id, "conversation_id": record.conversation_id, "reward": record.reward,
+               "threshold": round(cal.current.threshold, 6), "policy_version": cal.current.version, "calibration": cal.note}
+        return _result(f"recorded reward {record.reward:+.2f} for step {record.step_id}. {cal.note}", out)
+
+    return [
+        MetaTool(ROUTE, "Dry run: which tool and which model (reasoning or fast tier) mcproute would choose for this "
+                 "agent step, with the reason and whether the conversation's stickiness held. Changes nothing.",
+                 ROUTE_SCHEMA, _guard(route), {"readOnlyHint": True, "idempotentHint": True}),
+        MetaTool(RUN_STEP, "Run one agent step: mcproute picks the model for this conversation, gives it the most "
+                 "relevant tools, executes the tool call it makes, and returns the tool's result with a short decision summary.",
+                 RUN_STEP_SCHEMA, _guard(run_step)),
+        MetaTool(SEARCH, "Search the tool catalogue; returns the best-matching tools with their input schemas "
+                 "(progressive disclosure for clients that cannot list every tool).",
+                 SEARCH_SCHEMA, _guard(search), {"readOnlyHint": True}),
+        MetaTool(FEEDBACK, "Rate a step (reward -1..1 for a step_id returned by mcproute__run_step); rewards tune the tier calibration.",
+                 FEEDBACK_SCHEMA, _guard(feedback)),
+    ]
+
+
+def install_meta_tools(engine: Engine) -> list[Callable[[], None]]:
+    """Register the meta-tools on the engine's gateway; returns removers."""
+    removers = []
+    for tool in meta_tools(engine):
+        engine.gateway.add_meta_tool(tool)
+        removers.append(lambda name=tool.name: engine.gateway.remove_meta_tool(name))
+    return removers
+
