@@ -45,31 +45,35 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     import anyio
 
     from mcproute.config import LoadedConfig
-    from mcproute.gateway import Gateway
     from mcproute.gateway.http import check_bind
     from mcproute.gateway.serving import serve_http, serve_stdio
     from mcproute.gateway.upstream import Upstream
+    from mcproute.runtime import Engine
+    from mcproute.telemetry.setup import setup
 
     assert isinstance(loaded, LoadedConfig)
     http = loaded.config.gateway.http
     host = args.host or http.host
     if args.transport == "http":
         check_bind(host, http.token)  # refuse before spawning anything
-    async with Gateway(loaded) as gateway:
-        for name, health in gateway.health().items():
-            if health.state != "healthy":
-                print(f"mcproute: server {name!r} is {health.state}: {health.reason}", file=sys.stderr)
-        upstream = Upstream(gateway)
-        routes = _extension_routes(gateway, loaded)
-        if args.transport == "stdio":
-            await serve_stdio(gateway, upstream)
-            return
-        async with anyio.create_task_group() as tg:
-            port = await tg.start(partial(serve_http, gateway, http, host=host, port=args.port, extra_routes=routes, upstream=upstream))
-            print(f"mcproute: serving http://{host}:{port}/mcp ({len(gateway.catalog.tools)} tools)", file=sys.stderr, flush=True)
+    # The Engine owns the gateway and adds the routing layer: meta-tools, proxied-call records, traces.
+    with setup(loaded.config.telemetry, loaded):
+        async with Engine(loaded) as engine:
+            gateway = engine.gateway
+            for name, health in gateway.health().items():
+                if health.state != "healthy":
+                    print(f"mcproute: server {name!r} is {health.state}: {health.reason}", file=sys.stderr)
+            upstream = Upstream(gateway)
+            routes = _extension_routes(gateway, loaded, engine)
+            if args.transport == "stdio":
+                await serve_stdio(gateway, upstream)
+                return
+            async with anyio.create_task_group() as tg:
+                port = await tg.start(partial(serve_http, gateway, http, host=host, port=args.port, extra_routes=routes, upstream=upstream))
+                print(f"mcproute: serving http://{host}:{port}/mcp ({len(gateway.catalog.tools)} tools)", file=sys.stderr, flush=True)
 
 
-def _extension_routes(gateway: object, loaded: object) -> list[object]:
+def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[object]:
     """Routes and meta-tools contributed by other modules, if they are installed.
 
     A module `mcproute.<x>` may expose `install(gateway, loaded_config) -> list[starlette Route]`;
@@ -77,6 +81,7 @@ def _extension_routes(gateway: object, loaded: object) -> list[object]:
     wires the product together).
     """
     import importlib
+    import inspect
 
     routes: list[object] = []
     for module in EXTENSIONS:
@@ -88,7 +93,9 @@ def _extension_routes(gateway: object, loaded: object) -> list[object]:
             raise
         install = getattr(mod, "install", None)
         if install is not None:
-            routes += list(install(gateway, loaded) or [])
+            # An extension that routes (e.g. the OpenAI endpoint) declares an `engine` parameter.
+            wants_engine = "engine" in inspect.signature(install).parameters
+            routes += list((install(gateway, loaded, engine=engine) if wants_engine else install(gateway, loaded)) or [])
     return routes
 
 
