@@ -9,6 +9,7 @@ separate process exporting to the same Jaeger). A gateway-driven variant reuses 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -94,8 +95,9 @@ async def test_steps_read_back_from_jaeger(jaeger: Jaeger, capsys: pytest.Captur
     assert [(r["step"], r["tool"], r["model"], r["tier"]) for r in rows] == [("s1", "down__echo", "quick", "fast"), ("s2", "down__echo", "quick", "fast")]
     assert all(r["cost_usd"] == pytest.approx(0.00042) and r["latency_ms"] > 0 for r in rows)
 
-    # For the record (run with -s): what Jaeger returned, span by span.
-    with capsys.disabled():
-        print("\nJaeger v3 API returned for one step:")
-        for r in sorted(trace, key=lambda r: r.start_ns):
-            print(f"  {r.service:13} {r.kind:8} {r.name:28} {sorted(r.attributes)}")
+    # For the record (MCPROUTE_SHOW_SPANS=1 pytest tests/test_jaeger_e2e.py): what Jaeger returned.
+    if os.environ.get("MCPROUTE_SHOW_SPANS"):
+        with capsys.disabled():
+            print("\nJaeger v3 API returned for one step:")
+            for r in sorted(trace, key=lambda r: r.start_ns):
+                print(f"  {r.service:13} {r.kind:8} {r.name:28} {dict(sorted(r.attributes.items()))}")
