@@ -114,3 +114,13 @@ def test_bad_jsonl_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "traces.jsonl:2" in capsys.readouterr().err
     assert cli_main(["traces", "--config", str(tmp_path / "none.yaml"), "--file", str(tmp_path / "missing.jsonl")]) == 1
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_unreachable_jaeger_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli_main(["traces", "--config", str(tmp_path / "none.yaml"), "--jaeger", f"http://127.0.0.1:{port}"]) == 1
+    assert f"cannot read http://127.0.0.1:{port}" in capsys.readouterr().err
