@@ -1,0 +1,210 @@
+"""The Engine in process: a real tool server (mcp-server-time), real SQLite, scripted models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcproute.errors import InvalidConversationId, InvalidRequest, UnknownStep
+from mcproute.gateway.identity import ConversationIdentity
+from mcproute.runtime import Engine
+from mcproute.runtime.calibration import MAX_SHIFT, MIN_RATED
+from runtime_support import EASY, HARD, loaded_config
+
+
+@asynccontextmanager
+async def engine(tmp_path: Path, **kw: Any) -> AsyncIterator[Engine]:
+    async with Engine(loaded_config(tmp_path, **kw)) as e:
+        yield e
+
+
+def conv(cid: str) -> ConversationIdentity:
+    return ConversationIdentity(cid, "argument")
+
+
+@pytest.mark.anyio
+async def test_escalates_stays_through_tool_loop_and_steps_down_after_k(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:  # routing.step_down_after = 2
+        c = conv("loop")
+        first = await e.run_step(HARD, identity=c)
+        assert (first.tier, first.model) == ("reasoning", "deep") and first.tool is not None and not first.is_error
+        assert "UTC" in first.result_text()
+        # A tool loop: easy steps, but a call is awaiting its result every time -> tier frozen.
+        for _ in range(3):
+            step = await e.run_step(EASY, identity=c)
+            assert step.tier == "reasoning" and step.tool is not None
+            assert "tool call is awaiting its result" in step.decision.sticky_reason
+        # The loop ends (the model answers in words), then k=2 confident fast steps step down.
+        end = await e.run_step(EASY + " [text]", identity=c)
+        assert end.tier == "reasoning" and end.tool is None
+        one = await e.run_step(EASY + " [text]", identity=c)
+        assert one.tier == "reasoning" and "1 of 2 confident fast steps" in one.decision.sticky_reason
+        down = await e.run_step(EASY + " [text]", identity=c)
+        assert (down.tier, down.model) == ("fast", "quick")
+        assert not down.decision.sticky_held and "stepped down to fast after 2" in down.decision.sticky_reason
+        state = await e.store.load("loop")  # type: ignore[union-attr]
+        assert state is not None and state.tier == "fast" and state.step_count == 7
+        assert state.tools_used and all(t.startswith("time__") for t in state.tools_used)
+
+
+@pytest.mark.anyio
+async def test_schema_invalid_fast_tool_call_escalates_and_is_recorded(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        c = conv("cascade")
+        step = await e.run_step(EASY + " [bad]", identity=c)
+        assert step.cascaded and step.tier == "reasoning" and step.model == "deep"
+        assert "quick's tool call was invalid" in step.cascade_reason and "fail its schema" in step.cascade_reason
+        assert step.tool is not None and not step.is_error and step.result is not None  # the reasoning model's call ran
+        assert step.decision.signals.get("cascade") == 1.0 and not step.decision.sticky_held
+        # Two attempts: the fast model's, then the reasoning model's.
+        assert [a.model for a in step.attempts] == ["quick", "deep"]
+        state = await e.store.load("cascade")  # type: ignore[union-attr]
+        assert state is not None and state.tier == "reasoning"
+        record = await e.store.get_step(step.step_id)  # type: ignore[union-attr]
+        assert record is not None and record.decision["cascaded"] is True and record.tier == "reasoning"
+
+
+@pytest.mark.anyio
+async def test_model_calling_a_nonexistent_tool(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        # Both tiers invent a tool: cascaded once, then refused; nothing runs downstream.
+        step = await e.run_step(EASY + " [ghost!]", identity=conv("ghost"))
+        assert step.cascaded and step.is_error and step.result is None and step.tool is None
+        assert "unknown tool 'nowhere__nothing'" in step.validation_error
+        state = await e.store.load("ghost")  # type: ignore[union-attr]
+        assert state is not None and state.tool_errors == 1 and "nowhere__nothing" not in state.tools_used
+        # Through the meta-tool it is a readable tool error, not a crash.
+        out = await e.gateway.call_tool("mcproute__run_step", {"text": EASY + " [ghost!]", "conversation_id": "ghost"})
+        assert out["isError"] and "nowhere__nothing" in out["content"][0]["text"]
+
+
+@pytest.mark.anyio
+async def test_two_conversations_never_see_each_others_state(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        hard = await e.run_step(HARD, identity=conv("a"))
+        easy = await e.run_step(EASY + " [text]", identity=conv("b"))
+        assert hard.tier == "reasoning" and easy.tier == "fast"
+        again = await e.run_step(EASY + " [text]", identity=conv("b"))
+        assert again.tier == "fast" and "new conversation" not in again.decision.sticky_reason
+        a, b = await e.store.load("a"), await e.store.load("b")  # type: ignore[union-attr]
+        assert a is not None and b is not None
+        assert (a.tier, a.step_count, b.tier, b.step_count) == ("reasoning", 1, "fast", 2)
+        assert a.tools_used and not b.tools_used and a.recent_texts != b.recent_texts
+        # A dry run changes nothing.
+        await e.route(HARD, identity=conv("b"))
+        assert await e.store.load("b") == b  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_two_clients_racing_on_one_conversation_are_serialised(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        results: list[Any] = []
+
+        async def one(text: str) -> None:
+            results.append(await e.run_step(text, identity=conv("race")))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(4):
+                tg.start_soon(one, f"{EASY} [text] #{i}")
+        state = await e.store.load("race")  # type: ignore[union-attr]
+        assert state is not None and state.step_count == 4  # no update lost
+        assert state.last_step_id in {r.step_id for r in results}
+        for r in results:
+            assert await e.store.get_step(r.step_id) is not None  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_bad_conversation_ids_are_refused_with_the_reason(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        with pytest.raises(InvalidConversationId, match="129 characters long; the limit is 128"):
+            e.identity(arguments={"conversation_id": "x" * 129})
+        with pytest.raises(InvalidConversationId, match=r"invalid character ' ' at position 3"):
+            e.identity(meta={"mcproute/conversation_id": "abc def"})
+        out = await e.gateway.call_tool("mcproute__route", {"text": EASY, "conversation_id": "a/b"})
+        assert out["isError"] and "invalid character '/'" in out["content"][0]["text"]
+        with pytest.raises(InvalidRequest, match="fail its input schema"):
+            await e.gateway.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": "y" * 300})
+        with pytest.raises(InvalidRequest, match="step text is empty"):
+            await e.run_step("   ", identity=conv("ok"))
+        assert await e.store.list_conversations() == []  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_feedback_unknown_step_and_bounded_calibration_shift(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        with pytest.raises(UnknownStep, match="no step 's-nope'"):
+            await e.feedback("s-nope", 1.0)
+        out = await e.gateway.call_tool("mcproute__feedback", {"step_id": "s-nope", "reward": 1})
+        assert out["isError"] and "no step 's-nope'" in out["content"][0]["text"]
+        base = e.calibration.threshold
+        steps = [await e.run_step(EASY + " [text]", identity=conv(f"f{i}")) for i in range(MIN_RATED)]
+        assert all(s.tier == "fast" for s in steps)
+        for s in steps[:-1]:
+            await e.feedback(s.step_id, -1.0)
+        assert e.calibration.threshold == base  # too few rated fast steps: no shift yet
+        out = await e.gateway.call_tool("mcproute__feedback", {"step_id": steps[-1].step_id, "reward": -1, "conversation_id": steps[-1].conversation_id})
+        assert not out["isError"]
+        shifted = out["structuredContent"]
+        # Badly rated fast steps lower the threshold (more escalation), by at most MAX_SHIFT.
+        assert base - MAX_SHIFT - 1e-9 <= shifted["threshold"] < base
+        assert "+fb-" in shifted["policy_version"] and e.calibration.version == shifted["policy_version"]
+        nxt = await e.route(EASY, identity=conv("after"))
+        assert nxt.threshold == e.calibration.threshold and nxt.policy_version == e.calibration.version
+        # A reward for another conversation's step is refused before it is stored.
+        wrong = await e.gateway.call_tool("mcproute__feedback", {"step_id": steps[0].step_id, "reward": 1, "conversation_id": "other"})
+        assert wrong["isError"] and "does not belong to conversation 'other'" in wrong["content"][0]["text"]
+
+
+@pytest.mark.anyio
+async def test_proxied_calls_count_in_their_conversation(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        meta = {"mcproute/conversation_id": "px"}
+        ok = await e.gateway.call_tool("time__get_current_time", {"timezone": "UTC"}, meta=meta)
+        assert not ok.get("isError")
+        state = await e.store.load("px")  # type: ignore[union-attr]
+        assert state is not None and state.tools_used == ("time__get_current_time",) and state.servers_used == ("time",)
+        assert state.awaiting_tool_result and state.tool_errors == 0 and "UTC" in state.last_result
+        bad = await e.gateway.call_tool("time__get_current_time", {"timezone": "Mars/Olympus"}, meta=meta)
+        assert bad.get("isError")
+        state = await e.store.load("px")  # type: ignore[union-attr]
+        assert state is not None and state.tool_errors == 1
+        # An anonymous call is forwarded but not recorded anywhere.
+        await e.gateway.call_tool("time__get_current_time", {"timezone": "UTC"})
+        assert [s.conversation_id for s in await e.store.list_conversations()] == ["px"]  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_complete_routes_one_model_call_and_keeps_the_tier(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        c = conv("chat")
+        msgs: list[dict[str, Any]] = [{"role": "user", "content": HARD}]
+        d1, chat1 = await e.complete(msgs, identity=c, tools="mcp")
+        assert d1.tier == "reasoning" and chat1.model == "deep" and chat1.response.tool_calls
+        call = chat1.response.tool_calls[0]
+        assert call.name.startswith("time__")
+        state = await e.store.load("chat")  # type: ignore[union-attr]
+        assert state is not None and state.awaiting_tool_result and state.tools_used == (call.name,)
+        msgs += [{"role": "assistant", "content": "", "tool_calls": [{"id": call.id, "type": "function",
+                  "function": {"name": call.name, "arguments": "{}"}}]},
+                 {"role": "tool", "tool_call_id": call.id, "content": "12:00 UTC [text]"}]
+        d2, chat2 = await e.complete(msgs, identity=c, tools="mcp")
+        assert d2.tier == "reasoning" and "awaiting its result" in d2.sticky_reason  # kept through the loop
+        with pytest.raises(InvalidRequest, match="messages must not be empty"):
+            await e.complete([], identity=c)
+        with pytest.raises(InvalidRequest, match=r"messages\[0\].role must be one of"):
+            await e.complete([{"role": "robot", "content": "x"}], identity=c)
+
+
+@pytest.mark.anyio
+async def test_state_survives_an_engine_restart(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        await e.run_step(HARD, identity=conv("keep"))
+    async with engine(tmp_path) as e:
+        step = await e.run_step(EASY, identity=conv("keep"))
+        assert step.tier == "reasoning" and "new conversation" not in step.decision.sticky_reason
+        assert "kept time's tools first" in step.decision.sticky_reason
