@@ -82,22 +82,31 @@ class Guard:
         headers = {k: v for k, v in scope["headers"]}
         host = headers.get(b"host", b"").decode("latin-1")
         if not self._host_ok(host):
-            return await _reject(send, 421, f"Host {host!r} is not allowed (DNS rebinding protection)")
+            return await _reject(send, scope, 421, f"Host {host!r} is not allowed (DNS rebinding protection)")
         origin = headers.get(b"origin")
         if origin is not None and not self._origin_ok(origin.decode("latin-1")):
-            return await _reject(send, 403, f"Origin {origin.decode('latin-1')!r} is not allowed")
+            return await _reject(send, scope, 403, f"Origin {origin.decode('latin-1')!r} is not allowed")
         if self.token is not None:
             auth = headers.get(b"authorization", b"")
             if not (auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token)):
-                return await _reject(send, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
+                return await _reject(send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await _reject(send, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}")
+            return await _reject(send, scope, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}")
         await self.app(scope, receive, send)
 
 
-async def _reject(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
+# OpenAI-compatible routes (mcproute.openai_api) need refusals in OpenAI's error shape, or the
+# official clients cannot read them; everything else gets a JSON-RPC error.
+_OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large"}
+
+
+async def _reject(send: Send, scope: Scope, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    if str(scope.get("path", "")).startswith("/v1/"):
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": _OPENAI_CODES.get(status)}
+        body = json.dumps({"error": error}).encode()
+    else:
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
