@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import anyio
+from anyio.abc import Process
 
 from mcproute.config import LoadedConfig, parse_config
 
@@ -15,6 +22,7 @@ FIXTURE = str(TESTS / "fixtures" / "gateway_fixture_server.py")
 HARD = ("Carefully prove, step by step and with a rigorous derivation of every edge case, why converting the current "
         "time between timezones across a daylight saving transition can go wrong, then get the current time in UTC")
 EASY = "what time is it now in UTC"
+_SERVING = re.compile(rb"serving (http://\S+/mcp)")
 
 
 def config_dict(data_dir: str | Path, *, backend: str = "sqlite", servers: dict[str, Any] | None = None,
@@ -53,3 +61,32 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(extra)
     return env
+
+
+@asynccontextmanager
+async def serve_http(config: Path, **env: str) -> AsyncIterator[tuple[Process, str]]:
+    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0"]
+    proc = await anyio.open_process(cmd, env=child_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        async with anyio.create_task_group() as tg:
+            seen = b""
+            with anyio.fail_after(60):
+                while not (m := _SERVING.search(seen)):
+                    try:
+                        seen += await proc.stderr.receive()
+                    except anyio.EndOfStream:
+                        raise AssertionError(f"mcproute serve exited early: {seen.decode(errors='replace')}") from None
+
+            async def drain() -> None:  # a full stderr pipe would block the server
+                async for _ in proc.stderr:  # type: ignore[union-attr]
+                    pass
+
+            tg.start_soon(drain)
+            yield proc, m.group(1).decode()
+            tg.cancel_scope.cancel()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with anyio.move_on_after(10):
+            await proc.wait()

@@ -3,59 +3,23 @@ SIGKILL + restart mid-conversation that keeps the conversation's tier and tool a
 
 from __future__ import annotations
 
-import re
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import mcp_types as types
 import pytest
-from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 
-from runtime_support import EASY, HARD, child_env, write_config
+from runtime_support import EASY, HARD, child_env, serve_http, write_config
 
 ERAS = ["auto", "legacy"]
-_SERVING = re.compile(rb"serving (http://\S+/mcp)")
 
 
 def structured(result: types.CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, result
     return dict(result.structured_content)
-
-
-@asynccontextmanager
-async def serve_http(config: Path, **env: str) -> AsyncIterator[tuple[Process, str]]:
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0"]
-    proc = await anyio.open_process(cmd, env=child_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    try:
-        async with anyio.create_task_group() as tg:
-            seen = b""
-            with anyio.fail_after(60):
-                while not (m := _SERVING.search(seen)):
-                    try:
-                        seen += await proc.stderr.receive()
-                    except anyio.EndOfStream:
-                        raise AssertionError(f"mcproute serve exited early: {seen.decode(errors='replace')}") from None
-
-            async def drain() -> None:  # a full stderr pipe would block the server
-                async for _ in proc.stderr:  # type: ignore[union-attr]
-                    pass
-
-            tg.start_soon(drain)
-            yield proc, m.group(1).decode()
-            tg.cancel_scope.cancel()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        with anyio.move_on_after(10):
-            await proc.wait()
 
 
 @pytest.mark.parametrize("mode", ERAS)
