@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -43,6 +44,7 @@ from mcproute.state import ConversationStore, StepRecord, open_store
 from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
 
+MAX_VISIBLE = 10_000  # conversations whose visible tool set is kept in memory (expose: search)
 MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
 ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
 
@@ -85,8 +87,8 @@ class Engine:
         self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
         self._stack = AsyncExitStack()
         self._hook_removers: list[Callable[[], None]] = []
-        # conversation id -> the tools it currently sees under `gateway.expose: search`
-        self.visible: dict[str, tuple[str, ...]] = {}
+        # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded)
+        self.visible: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -284,13 +286,19 @@ class Engine:
             out.append({"name": c.name, "server": spec.server, "score": round(c.score, 4), "description": spec.description,
                         "inputSchema": dict(spec.input_schema)})
         if identity is not None and out:
-            self.visible[identity.id] = tuple(t["name"] for t in out)
+            self._set_visible(identity.id, tuple(t["name"] for t in out))
         return out
 
     def _remember_visible(self, cid: str, decision: Decision) -> None:
         names = tuple(c.name for c in decision.alternatives[: self.policy.top_k])
         if names:
-            self.visible[cid] = names
+            self._set_visible(cid, names)
+
+    def _set_visible(self, cid: str, names: tuple[str, ...]) -> None:
+        self.visible[cid] = names
+        self.visible.move_to_end(cid)
+        while len(self.visible) > MAX_VISIBLE:
+            self.visible.popitem(last=False)
 
     # ------------------------------------------------------------ feedback
 

@@ -94,9 +94,16 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
     def ident(args: Mapping[str, Any], call: ToolCall) -> Any:
         return engine.identity(arguments=args, meta=call.meta, headers=call.headers, session_id=call.session_id)
 
+    async def moved(cid: str, before: tuple[str, ...] | None, call: ToolCall) -> None:
+        # expose: search — the conversation's visible tools changed: tell clients to list again.
+        if engine.config.gateway.expose == "search" and engine.visible.get(cid) != before and call.notify_tools_changed is not None:
+            await call.notify_tools_changed()
+
     async def route(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         identity = ident(args, call)
+        before = engine.visible.get(identity.id)
         d = await engine.route(args["text"], identity=identity, hints=_hints(args), dry_run=True, meta=call.meta, headers=call.headers)
+        await moved(identity.id, before, call)
         out = decision_summary(d)
         out["conversation_source"] = identity.source
         what = d.tool or "no tool"
@@ -104,8 +111,11 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
                        f"conversation_id: {d.conversation_id}", out)
 
     async def run_step(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
-        step = await engine.run_step(args["text"], identity=ident(args, call), hints=_hints(args), top_k=args.get("top_k"),
+        identity = ident(args, call)
+        before = engine.visible.get(identity.id)
+        step = await engine.run_step(args["text"], identity=identity, hints=_hints(args), top_k=args.get("top_k"),
                                      meta=call.meta, headers=call.headers)
+        await moved(identity.id, before, call)
         content = [c for c in (step.result or {}).get("content") or [] if isinstance(c, Mapping)]
         head = f"{step.summary()}\nconversation_id: {step.conversation_id}  step_id: {step.step_id}"
         if step.text:
@@ -116,11 +126,14 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
 
     async def search(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         identity = ident(args, call)
-        tools = await engine.search_tools(args["query"], identity=identity, k=args.get("k"))
-        if engine.config.gateway.expose == "search" and call.notify_tools_changed is not None:
-            await call.notify_tools_changed()  # the conversation's visible tools moved
+        before = engine.visible.get(identity.id)
+        # An anonymous search has no conversation to remember its results in.
+        tools = await engine.search_tools(args["query"], identity=identity if identity.source != "new" else None, k=args.get("k"))
+        await moved(identity.id, before, call)
         lines = [f"{i}. {t['name']} ({t['score']:.2f}): {t['description'][:160]}" for i, t in enumerate(tools, 1)]
         text = "\n".join(lines) or "no tool matches"
+        if identity.source == "new":
+            return _result(text, {"conversation_id": None, "tools": tools})
         return _result(text + f"\nconversation_id: {identity.id}",
                        {"conversation_id": identity.id, "conversation_source": identity.source, "tools": tools})
 
