@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 
 async def serve_stdio(gateway: Gateway, upstream: Upstream | None = None) -> None:
     """Serve one client on this process's stdin/stdout until it closes them."""
-    from mcp.server.stdio import stdio_server
+    from mcproute.gateway._stdio_server import stdio_streams
 
     up = upstream or Upstream(gateway)
-    async with stdio_server() as (read, write):
+    async with stdio_streams() as (read, write):
         await up.server.run(read, write, up.server.create_initialization_options())
 
 
