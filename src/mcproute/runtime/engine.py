@@ -24,7 +24,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
 
 from mcproute.config import LoadedConfig
 from mcproute.errors import InvalidRequest, StateError
@@ -43,6 +45,9 @@ from mcproute.runtime.results import StepResult
 from mcproute.state import ConversationStore, StepRecord, open_store
 from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
+
+if TYPE_CHECKING:
+    from mcproute.runtime.replicas import Replicas
 
 MAX_VISIBLE = 10_000  # conversations whose visible tool set is kept in memory (expose: search)
 MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
@@ -86,7 +91,7 @@ class Engine:
         self.index = ToolIndex()
         self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
         self._stack = AsyncExitStack()
-        self._hook_removers: list[Callable[[], None]] = []
+        self.replicas: Replicas | None = None
         # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded)
         self.visible: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
@@ -107,8 +112,17 @@ class Engine:
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
             from mcproute.runtime.metatools import install_meta_tools
 
+            from mcproute.runtime.replicas import install_replicas
+
             for remove in [*install_hooks(self), *(install_meta_tools(self) if self._meta_tools else [])]:
                 self._stack.callback(remove)
+            # Added after the proxied-call hook, so it runs inside it (closest to the downstream).
+            self.replicas, remove_replicas = install_replicas(self)
+            self._stack.callback(remove_replicas)
+            if self.replicas.sets:
+                tg = await self._stack.enter_async_context(anyio.create_task_group())
+                self._stack.callback(tg.cancel_scope.cancel)
+                await self.replicas.start(tg)
             await self.refresh_calibration()
         except BaseException:
             await self._stack.__aexit__(None, None, None)
