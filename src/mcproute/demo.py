@@ -1,0 +1,125 @@
+"""Scripted "models" for offline demos (`script: "mcproute.demo:fast"` / `"mcproute.demo:deep"`).
+
+No inference happens here: these functions read a request the way a tool-using model would and
+answer predictably, so `examples/agents/offline.yaml` works on a machine with no API keys and the
+demos still show real routing, real tool calls against real MCP servers, and real traces.
+
+- The last message is a tool result -> a short final answer quoting it (ends the tool loop).
+- Tools are offered and one of them is about the request (they share a word) -> a call to the
+  best-ranked such tool, with arguments that satisfy its input schema: timezones, times, paths
+  and revisions are read from the request text when it names them, otherwise sensible defaults.
+- Otherwise -> a short text answer.
+
+The two functions differ only in how they sign their answers, so a demo shows which tier replied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mcproute.providers import ChatRequest, Message, ToolDef
+
+CITIES = {
+    "tokyo": "Asia/Tokyo", "london": "Europe/London", "paris": "Europe/Paris", "berlin": "Europe/Berlin",
+    "new york": "America/New_York", "san francisco": "America/Los_Angeles", "los angeles": "America/Los_Angeles",
+    "sydney": "Australia/Sydney", "singapore": "Asia/Singapore", "utc": "UTC",
+}
+_IANA = re.compile(r"\b[A-Z][a-z]+/[A-Z][A-Za-z_]+\b")
+_TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
+_PATH = re.compile(r"(?<![\w.])(/[\w.@+-]+(?:/[\w.@+-]+)*)")
+_WORD = re.compile(r"[a-z]{4,}")
+_STOP = {"what", "with", "from", "that", "this", "into", "your", "have", "show", "tell", "about", "then", "there",
+         "please", "current", "specific", "using", "given", "returns", "shows", "need"}
+
+
+def _words(text: str) -> set[str]:
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def timezones(text: str) -> list[str]:
+    """Timezones named in the text, in the order they appear (IANA names or known cities)."""
+    found: list[tuple[int, str]] = [(m.start(), m.group(0)) for m in _IANA.finditer(text)]
+    lower = text.lower()
+    for city, tz in CITIES.items():
+        for m in re.finditer(rf"\b{re.escape(city)}\b", lower):
+            found.append((m.start(), tz))
+    out: list[str] = []
+    for _, tz in sorted(found):
+        if tz not in out:
+            out.append(tz)
+    return out
+
+
+def _value(name: str, prop: Mapping[str, Any], text: str) -> Any:
+    tzs = timezones(text) or ["UTC"]
+    if "enum" in prop and prop["enum"]:
+        return prop["enum"][0]
+    if name in ("timezone", "source_timezone"):
+        return tzs[0]
+    if name == "target_timezone":
+        return tzs[1] if len(tzs) > 1 else "UTC"
+    if name == "time":
+        m = _TIME.search(text)
+        return f"{int(m.group(1)):02d}:{m.group(2)}" if m else "09:00"
+    if name in ("repo_path", "path", "directory"):
+        paths = [p for p in _PATH.findall(text) if os.path.isdir(p)]
+        return paths[0] if paths else os.getcwd()
+    if name in ("target", "revision", "base_branch"):
+        return "HEAD"
+    kind = prop.get("type")
+    if kind == "integer" or kind == "number":
+        return max(int(prop.get("minimum", 1)), min(5, int(prop.get("maximum", 5))))
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        return ["."] * int(prop.get("minItems", 0))
+    if kind == "object":
+        return {}
+    return text[:60] or name
+
+
+def arguments(tool: ToolDef, text: str) -> dict[str, Any]:
+    """Arguments for every required property of `tool`'s input schema, read from `text` where possible."""
+    schema = tool.input_schema
+    props = schema.get("properties") or {}
+    return {name: _value(name, props.get(name) or {}, text) for name in schema.get("required") or []}
+
+
+def _relevant(tool: ToolDef, text: str) -> bool:
+    about = _words(tool.name.replace("_", " ") + " " + tool.description)
+    return bool(about & _words(text))
+
+
+def _last_user(messages: tuple[Message, ...]) -> str:
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+
+
+def _usage(request: ChatRequest, reply: str) -> dict[str, int]:
+    prompt = sum(len(m.content) for m in request.messages) + sum(len(t.description) for t in request.tools)
+    return {"input": max(1, prompt // 4), "output": max(1, len(reply) // 4)}
+
+
+def reply(request: ChatRequest, signature: str) -> dict[str, Any]:
+    last = request.messages[-1] if request.messages else Message("user", "")
+    if last.role == "tool":
+        text = " ".join(last.content.split())[:240]
+        answer = f"{signature}: the tool answered: {text}"
+        return {"text": answer, "usage": _usage(request, answer)}
+    question = _last_user(request.messages)
+    tool = next((t for t in request.tools if _relevant(t, question)), None)
+    if tool is not None:
+        args = arguments(tool, question)
+        return {"tool_calls": [{"name": tool.name, "arguments": args}], "usage": _usage(request, str(args))}
+    answer = f"{signature}: {' '.join(question.split())[:160]}" if question else f"{signature}: nothing to do."
+    return {"text": answer, "usage": _usage(request, answer)}
+
+
+def fast(request: ChatRequest, index: int) -> dict[str, Any]:
+    return reply(request, "fast model")
+
+
+def deep(request: ChatRequest, index: int) -> dict[str, Any]:
+    return reply(request, "reasoning model")
