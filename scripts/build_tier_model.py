@@ -9,7 +9,7 @@ What is learned, and from what (never item ids, never source names):
     both exclude every prompt that also appears in reasoning.jsonl, so that file stays unseen
     by them;
   * combiner: logistic regression of reasoning.jsonl's label on the 15 form features and the
-    two word-model outputs; then the gain model's weight is raised to GAIN_WEIGHT (chosen on
+    two word-model outputs; then the gain model's weight is set to GAIN_WEIGHT (chosen on
     the development set, see docs/routing-tiers.md) because the reasoning labels do not reward
     what the outcomes data measures;
   * calibration: the threshold escalating TARGET_RATE of the outcomes prompts.
@@ -118,7 +118,8 @@ def word_models(outcomes: list[dict], exclude: set[str]) -> dict:
 
 
 def build(reasoning: list[dict], outcomes: list[dict], gain_weight: float = GAIN_WEIGHT,
-          words: dict | None = None, exclude: set[str] | None = None) -> dict:
+          words: dict | None = None, exclude: set[str] | None = None,
+          calibrated: bool = True) -> dict:
     """Parameters from the given items; word models are trained on `outcomes` unless given."""
     if words is None:
         words = word_models(outcomes, exclude if exclude is not None else {r["prompt"] for r in reasoning})
@@ -133,8 +134,12 @@ def build(reasoning: list[dict], outcomes: list[dict], gain_weight: float = GAIN
     y = [1.0 if r["needs_reasoning"] else 0.0 for r in reasoning]
     w, b = fit_logistic(X, y)
     n = len(FORM_FEATURES)
-    comb = {"fail": round(w[n], 5), "gain": round(max(w[n + 1], gain_weight), 5)}
+    # The reasoning labels give the gain model almost no weight (they reward "looks like
+    # reasoning", not "the strong model does better"), so its weight is set, not fitted.
+    comb = {"fail": round(w[n], 5), "gain": round(gain_weight, 5)}
     params = _params(mean, scale, [round(v, 5) for v in w[:n]], round(b, 5), words, comb, 0.5)
+    if not calibrated:  # cross-validation folds only rank, they need no threshold
+        return params
     scorer = TierScorer.from_params(params)
     cal = calibrate([scorer.score(o["turns"][0]).score for o in outcomes], TARGET_RATE, "")
     params["calibration"] = {"target_escalation_rate": TARGET_RATE, "threshold": round(cal.threshold, 6)}
@@ -168,36 +173,71 @@ def _folds(items: list[dict], key: str, k: int = 5, seed: int = 0) -> list[int]:
     return [fold[str(it["category"])] for it in items]
 
 
+GAIN_GRID = (0.0, 0.6, 1.0, 1.5, 2.5)
+
+
+def _split_logits(scorer: TierScorer, text: str) -> tuple[float, float]:
+    """(logit without the gain model, the gain model's standardised output)."""
+    z, parts = scorer.text_logit(text)
+    g = scorer.words["gain"][1]
+    return z - parts["gain"], (parts["gain"] / g if g else 0.0)
+
+
 def cross_validate(reasoning: list[dict], outcomes: list[dict]) -> None:
-    """Held-out figures: each fold's items are scored by a model built without them."""
+    """Held-in and held-out figures for every gain weight of GAIN_GRID.
+
+    Each fold's items are scored by a model built without them; the gain model's weight is the
+    only knob between the two data sets, so the folds are built once with weight 1 and the
+    logits recombined per weight (ranking metrics do not need the sigmoid).
+    """
     seen = {r["prompt"] for r in reasoning}
     words = word_models(outcomes, seen)
+    weak = [o["outcomes"]["weak"][0] for o in outcomes]
+    strong = [o["outcomes"]["strong"][0] for o in outcomes]
+    labels = [bool(r["needs_reasoning"]) for r in reasoning]
+    full = TierScorer.from_params(build(reasoning, outcomes, gain_weight=1.0, words=words, calibrated=False))
+    rows: dict[str, tuple[list[tuple[float, float]], str]] = {
+        "reasoning held-in": ([_split_logits(full, r["prompt"]) for r in reasoning], "auc"),
+        "outcomes held-in": ([_split_logits(full, o["turns"][0]) for o in outcomes], "curve"),
+    }
     for key in ("item", "category"):
         fo = _folds(outcomes, key)
-        scores = [0.0] * len(outcomes)
+        parts = [(0.0, 0.0)] * len(outcomes)
         for k in range(5):
             train = [o for o, f in zip(outcomes, fo) if f != k]
-            scorer = TierScorer.from_params(build(reasoning, train, exclude=seen))
+            scorer = TierScorer.from_params(build(reasoning, train, gain_weight=1.0, exclude=seen, calibrated=False))
             for i, (o, f) in enumerate(zip(outcomes, fo)):
                 if f == k:
-                    scores[i] = scorer.score(o["turns"][0]).score
-        m = sweep_metrics(scores, [o["outcomes"]["weak"][0] for o in outcomes],
-                          [o["outcomes"]["strong"][0] for o in outcomes])
-        print(f"outcomes held-out by {key:8s}: strong_share_at_95={m['strong_share_at_95']:.3f} apgr={m['apgr']:.3f}",
-              flush=True)
-    for key in ("category",):
-        for seed in range(3):
-            fo = _folds(reasoning, key, seed=seed)
-            scores = [0.0] * len(reasoning)
-            for k in range(5):
-                train = [r for r, f in zip(reasoning, fo) if f != k]
-                # word models never saw reasoning.jsonl prompts, so they can be shared by the folds
-                scorer = TierScorer.from_params(build(train, outcomes, words=words))
-                for i, (r, f) in enumerate(zip(reasoning, fo)):
-                    if f == k:
-                        scores[i] = scorer.score(r["prompt"]).score
-            print(f"reasoning held-out by {key} (seed {seed}): auc={auc(scores, [bool(r['needs_reasoning']) for r in reasoning]):.3f}",
-                  flush=True)
+                    parts[i] = _split_logits(scorer, o["turns"][0])
+        rows[f"outcomes held-out by {key}"] = (parts, "curve")
+        print(f"... outcomes folds by {key} done", flush=True)
+    for seed in range(3):
+        fo = _folds(reasoning, "category", seed=seed)
+        parts = [(0.0, 0.0)] * len(reasoning)
+        for k in range(5):
+            train = [r for r, f in zip(reasoning, fo) if f != k]
+            # word models never saw reasoning.jsonl prompts, so the folds can share them
+            scorer = TierScorer.from_params(build(train, outcomes, gain_weight=1.0, words=words, calibrated=False))
+            for i, (r, f) in enumerate(zip(reasoning, fo)):
+                if f == k:
+                    parts[i] = _split_logits(scorer, r["prompt"])
+        rows[f"reasoning held-out by category, seed {seed}"] = (parts, "auc")
+    for src in sorted({str(r.get("source")) for r in reasoning}):
+        train = [r for r in reasoning if str(r.get("source")) != src]
+        scorer = TierScorer.from_params(build(train, outcomes, gain_weight=1.0, words=words, calibrated=False))
+        rows[f"reasoning, source {src} held out"] = ([_split_logits(scorer, r["prompt"]) for r in reasoning], "auc")
+    print("| evaluation | " + " | ".join(f"gain weight {g}" for g in GAIN_GRID) + " |")
+    print("|---|" + "---|" * len(GAIN_GRID))
+    for name, (parts, kind) in rows.items():
+        cells = []
+        for g in GAIN_GRID:
+            sc = [a + g * b for a, b in parts]
+            if kind == "auc":
+                cells.append(f"auc {auc(sc, labels):.3f}")
+            else:
+                m = sweep_metrics(sc, weak, strong)
+                cells.append(f"{m['strong_share_at_95']:.3f} / {m['apgr']:.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
