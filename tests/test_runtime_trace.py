@@ -3,15 +3,20 @@ SDK server span -> mcproute.route -> chat <model> -> tools/call <tool>, conversa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from mcproute.config import TelemetryConfig, parse_config
+from mcproute.gateway.identity import ConversationIdentity
+from mcproute.runtime import Engine
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry.reader import SpanRecord
+from mcproute.telemetry.setup import setup
 from otlp_receiver import otlp_receiver
-from runtime_support import EASY, serve_http, write_config
+from runtime_support import EASY, config_dict, serve_http, write_config
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_PARENT = "00f067aa0ba902b7"
@@ -75,3 +80,28 @@ async def test_run_step_is_one_trace_with_parents_conversation_and_decision(tmp_
     assert proxied.attributes[sc.GEN_AI_CONVERSATION_ID] == "traced"
     call = _one([s for s in spans if s.trace_id == proxied.trace_id], lambda s: s.name == "tools/call time__get_current_time" and s.kind.endswith("CLIENT"))
     assert call.parent_span_id == proxied.span_id
+
+
+@pytest.mark.anyio
+async def test_complete_continues_the_callers_trace_into_the_provider_request(tmp_path: Path) -> None:
+    with otlp_receiver() as rx:
+        cfg = config_dict(tmp_path, backend="memory")
+        cfg["models"]["quick"] = {"tier": "fast", "provider": "openai", "base_url": rx.url + "/v1", "api_key": "sk-runtime-secret",
+                                  "model": "gpt-test", "price": {"input": 0.1, "output": 0.4}}
+        loaded = parse_config(json.dumps(cfg), environ={})
+        caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_PARENT}-01"}
+        with setup(TelemetryConfig(exporter="otlp", endpoint=rx.url), loaded, environ={}):
+            async with Engine(loaded) as engine:
+                decision, chat = await engine.complete([{"role": "user", "content": EASY}], identity=ConversationIdentity("oa", "header"), meta=caller)
+        assert (decision.tier, chat.model, chat.response.text) == ("fast", "quick", "ok")
+        spans = rx.wait_for(lambda ss: any(s.name.startswith("chat ") for s in ss))
+        raw = b"".join(rx.raw)
+    route = _one(spans, lambda s: s.name == sc.ROUTE_SPAN_NAME)
+    assert route.trace_id == CALLER_TRACE and route.parent_span_id == CALLER_PARENT
+    chat_span = _one(spans, lambda s: s.name == "chat gpt-test")
+    assert chat_span.parent_span_id == route.span_id and chat_span.trace_id == CALLER_TRACE
+    assert chat_span.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-test" and chat_span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert all(s.attributes.get(sc.GEN_AI_CONVERSATION_ID) == "oa" for s in spans if s.trace_id == CALLER_TRACE)
+    # The provider request carried the step's context: the fake provider saw the route span as parent.
+    assert rx.chat_headers and rx.chat_headers[0]["traceparent"] == f"00-{CALLER_TRACE}-{route.span_id}-01"
+    assert b"sk-runtime-secret" not in raw

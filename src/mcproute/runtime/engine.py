@@ -32,7 +32,7 @@ from mcproute.config import LoadedConfig
 from mcproute.errors import InvalidRequest, StateError
 from mcproute.gateway import Catalog, Gateway
 from mcproute.gateway.identity import ConversationIdentity, resolve_conversation_id
-from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, open_pool
+from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, http_client
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.decide import decide
 from mcproute.router.step import Decision, ModelSpec, Step, StepHints, ToolSpec
@@ -103,7 +103,10 @@ class Engine:
             if self._own_gateway:
                 await self._stack.enter_async_context(self.gateway)
             if self.pool is None:
-                self.pool = await self._stack.enter_async_context(open_pool(self.loaded, **self._pool_options))
+                # The pool's one shared client, plus a request hook that carries the step's trace
+                # context to the provider (the current span while the pool sends is the route span).
+                client = await self._stack.enter_async_context(http_client(event_hooks={"request": [tracing.inject_request]}))
+                self.pool = ModelPool(self.loaded, client, **self._pool_options)
             if self.store is None:
                 self.store = await open_store(self.config.state, self.loaded.data_path())
                 self._stack.push_async_callback(self.store.close)

@@ -93,6 +93,14 @@ def current_trace_id() -> str | None:
     return f"{ctx.trace_id:032x}" if ctx.is_valid else None
 
 
+async def inject_request(request: Any) -> None:
+    """httpx request hook: the current span's `traceparent`/`tracestate` on a provider request."""
+    if trace.get_current_span().get_span_context().is_valid:
+        headers: dict[str, str] = {}
+        spans.inject_headers(headers)
+        request.headers.update(headers)
+
+
 def downstream_meta() -> dict[str, Any]:
     """A fresh `_meta` carrying the current span's context for a downstream call."""
     meta: dict[str, Any] = {}
