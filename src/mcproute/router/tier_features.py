@@ -8,37 +8,45 @@ Two families, because they answer different questions:
 * **word** features (sparse tokens): which topics the weak model tends to get wrong, learned from
   per-prompt outcomes. They carry subject difficulty, which does not transfer to unseen subjects
   (see docs/routing-tiers.md), so they are only one input of the score.
+
+Speed matters (a score sits in every step, budget < 1 ms): the text is tokenised once, cue
+phrases are looked up in sets of words / word pairs, and character classes are counted with
+`str.count` (C loops) rather than a dozen regex scans.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 # Cap on the characters looked at: keeps a decision well under 1 ms even for a pasted document,
 # and the opening of a step says most of what it asks.
 MAX_CHARS = 4000
 
 _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_MATH_OP = re.compile(r"(?<=[\w)\]\s])[-+*/^=<>%](?=[\s\w(\[])")
-_CODE = re.compile(r"\bdef |\breturn\b|>>>|\"\"\"|\bimport |\bclass |[{};]|\w\(\w*\)|==|!=|\bfor \w+ in\b")
-_LOGIC = re.compile(r"\b(?:true|false|not|and|or|if|then|else|unless|implies|therefore)\b")
-_OPTIONS = re.compile(r"(?:^|\n)\s*\(?[A-E][.)]\s")
-_REASON_CUE = re.compile(
-    r"\b(?:calculate|compute|solve|prove|derive|evaluate|determine|simplify|how many|how much|"
-    r"step by step|explain why|suppose|assume|let|given that|deduce|sort|order|count|"
-    r"which of the following|what is the value|probability|expected|"
-    # multi-step puzzles: truth-tellers, orderings, swaps, moves, sequences
-    r"tells? the truth|lies|alphabetically|sequence|swap|switch|trade|arranged|fixed order|"
-    r"at the start|at the end|steps?|turn (?:left|right|around))\b"
+_SYMBOL = re.compile(r"[^\w\s]")
+
+_LOGIC = frozenset("true false not and or if then else unless implies therefore".split())
+_REASON_WORDS = frozenset(
+    "calculate compute solve prove derive evaluate determine simplify suppose assume let deduce sort "
+    "order count probability expected lies alphabetically sequence swap switch trade arranged step steps".split()
 )
-_BOOL = re.compile(r"\b(?:True|False)\b")
-_BRACKET = re.compile(r"[()\[\]{}<>]")
-_TOOL_CUE = re.compile(
-    r"\b(?:can you|could you|please|i need|i want|i'd like|help me|find me|get me|show me|look up|"
-    r"search|book|send|check|weather|schedule|remind|recommend|list|retrieve|fetch|tell me)\b"
+_REASON_PAIRS = frozenset({
+    "how many", "how much", "by step", "explain why", "given that", "which of", "the value",
+    "the truth", "fixed order", "the start", "the end", "turn left", "turn right", "turn around",
+})
+_TOOL_WORDS = frozenset(
+    "please search book send check weather schedule remind recommend list retrieve fetch".split()
 )
+_TOOL_PAIRS = frozenset({
+    "can you", "could you", "i need", "i want", "like to", "help me", "find me", "get me",
+    "show me", "look up", "tell me",
+})
+_MATH_CHARS = "+*/^=<>%"
+_CODE_MARKS = ("def ", "return", ">>>", '"""', "import ", "class ", "{", "}", ";", "==", "!=", "()")
+_BRACKETS = "()[]{}<>"
+_OPTION_HEADS = ("A.", "B.", "C.", "D.", "E.", "(A)", "(B)", "(C)", "(D)", "(E)", "A)", "B)", "C)", "D)")
 
 FORM_FEATURES: tuple[str, ...] = (
     "log_chars",
@@ -59,37 +67,48 @@ FORM_FEATURES: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class TextFeatures:
+    form: tuple[float, ...]  # in FORM_FEATURES order
+    tokens: frozenset[str]  # words, numbers as '#', and adjacent word pairs
+
+
 def clip_text(text: str) -> str:
     return text[:MAX_CHARS]
 
 
-def form_features(text: str) -> tuple[float, ...]:
-    """Dense shape-of-request features, in FORM_FEATURES order; counts are log-damped."""
+def analyse(text: str) -> TextFeatures:
+    """Both feature families from one pass of tokenisation."""
     t = clip_text(text)
-    low = t.lower()
+    words = ["#" if w.isdigit() else w for w in _WORD.findall(t.lower())]
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:])]
     n = max(1, len(t))
-    digits = sum(c.isdigit() for c in t)
-    symbols = sum((not c.isalnum()) and (not c.isspace()) for c in t)
-    return (
+    lines = t.split("\n")
+    options = sum(1 for ln in lines if ln.lstrip().startswith(_OPTION_HEADS))
+    digits = sum(t.count(d) for d in "0123456789")
+    form = (
         math.log1p(len(t)),
-        math.log1p(len(_NUMBER.findall(t))),
-        math.log1p(len(_MATH_OP.findall(t))),
-        math.log1p(len(_CODE.findall(t))),
-        math.log1p(len(_LOGIC.findall(low))),
-        1.0 if len(_OPTIONS.findall(t)) >= 2 else 0.0,
-        math.log1p(len(_REASON_CUE.findall(low))),
-        math.log1p(len(_TOOL_CUE.findall(low))),
-        math.log1p(t.count("\n")),
+        math.log1p(words.count("#")),
+        math.log1p(sum(t.count(c) for c in _MATH_CHARS)),
+        math.log1p(sum(t.count(m) for m in _CODE_MARKS)),
+        math.log1p(sum(1 for w in words if w in _LOGIC)),
+        1.0 if options >= 2 else 0.0,
+        math.log1p(sum(1 for w in words if w in _REASON_WORDS) + sum(1 for p in pairs if p in _REASON_PAIRS)),
+        math.log1p(sum(1 for w in words if w in _TOOL_WORDS) + sum(1 for p in pairs if p in _TOOL_PAIRS)),
+        math.log1p(len(lines) - 1),
         math.log1p(t.count("?")),
         digits / n,
-        symbols / n,
-        math.log1p(len(_BOOL.findall(t))),
-        math.log1p(len(_BRACKET.findall(t))),
+        len(_SYMBOL.findall(t)) / n,
+        math.log1p(t.count("True") + t.count("False")),
+        math.log1p(sum(t.count(c) for c in _BRACKETS)),
         math.log1p(t.count(",")),
     )
+    return TextFeatures(form, frozenset(words) | frozenset(pairs))
 
 
-def word_tokens(text: str) -> list[str]:
-    """Lower-cased word and number tokens plus adjacent pairs; numbers collapse to '#'."""
-    words = ["#" if w.isdigit() else w for w in _WORD.findall(clip_text(text).lower())]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+def form_features(text: str) -> tuple[float, ...]:
+    return analyse(text).form
+
+
+def word_tokens(text: str) -> frozenset[str]:
+    return analyse(text).tokens

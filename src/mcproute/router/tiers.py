@@ -28,7 +28,7 @@ from typing import Any
 
 from mcproute.errors import ConfigError
 from mcproute.router.step import Tier
-from mcproute.router.tier_features import FORM_FEATURES, form_features, word_tokens
+from mcproute.router.tier_features import FORM_FEATURES, analyse
 
 MODEL_FORMAT = "mcproute.tier_model/1"
 DEFAULT_MODEL = "tier_model.json"
@@ -105,7 +105,7 @@ class _WordModel:
     scale: float
     weights: Mapping[str, float]
 
-    def z(self, tokens: set[str]) -> float:
+    def z(self, tokens: frozenset[str]) -> float:
         w = self.weights
         raw = self.bias + sum(w.get(t, 0.0) for t in tokens) / math.sqrt(max(1, len(tokens)))
         return (raw - self.mean) / self.scale
@@ -191,13 +191,11 @@ class TierScorer:
 
     def text_logit(self, text: str) -> tuple[float, dict[str, float]]:
         """The text's logit and its parts (form, and each word model)."""
-        f = form_features(text)
-        form = sum(w * (x - m) / s for w, x, m, s in zip(self.form_weights, f, self.form_mean, self.form_scale))
+        feats = analyse(text)
+        form = sum(w * (x - m) / s for w, x, m, s in zip(self.form_weights, feats.form, self.form_mean, self.form_scale))
         parts = {"form": form}
-        if self.words:
-            toks = set(word_tokens(text))
-            for name, (model, weight) in self.words.items():
-                parts[name] = weight * model.z(toks)
+        for name, (model, weight) in self.words.items():
+            parts[name] = weight * model.z(feats.tokens)
         return self.bias + sum(parts.values()), parts
 
     def score(self, text: str, signals: TierSignals | None = None) -> TierScore:
