@@ -30,13 +30,16 @@ CITIES = {
 _IANA = re.compile(r"\b[A-Z][a-z]+/[A-Z][A-Za-z_]+\b")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _PATH = re.compile(r"(?<![\w.])(/[\w.@+-]+(?:/[\w.@+-]+)*)")
-_WORD = re.compile(r"[a-z]{4,}")
-_STOP = {"what", "with", "from", "that", "this", "into", "your", "have", "show", "tell", "about", "then", "there",
-         "please", "current", "specific", "using", "given", "returns", "shows", "need"}
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP = {"the", "and", "for", "you", "are", "its", "can", "not", "now", "what", "with", "from", "that", "this", "into",
+         "your", "have", "show", "tell", "about", "then", "there", "please", "current", "specific", "using", "given",
+         "return", "need", "get"}
 
 
 def _words(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
+    # A crude stem (plural s, first five letters) is enough to tell "log" from "timezone".
+    words = (w[:-1] if w.endswith("s") and len(w) > 3 else w for w in _WORD.findall(text.lower()))
+    return {w[:5] for w in words if w not in _STOP}
 
 
 def timezones(text: str) -> list[str]:
