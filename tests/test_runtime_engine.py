@@ -208,3 +208,12 @@ async def test_state_survives_an_engine_restart(tmp_path: Path) -> None:
         step = await e.run_step(EASY, identity=conv("keep"))
         assert step.tier == "reasoning" and "new conversation" not in step.decision.sticky_reason
         assert "kept time's tools first" in step.decision.sticky_reason
+
+
+@pytest.mark.anyio
+async def test_a_corrupt_state_file_gives_a_clear_note_and_a_working_engine(tmp_path: Path) -> None:
+    (tmp_path / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+    async with engine(tmp_path) as e:
+        assert e.store is not None and e.store.recovered and "state" in e.store.recovered
+        step = await e.run_step(EASY + " [text]", identity=conv("after-corruption"))
+        assert step.tier == "fast" and not step.is_error
