@@ -18,6 +18,7 @@ record, and traces it all as one trace per step (docs/telemetry.md).
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -49,6 +50,7 @@ from mcproute.telemetry import spans
 if TYPE_CHECKING:
     from mcproute.runtime.replicas import Replicas
 
+log = logging.getLogger("mcproute.runtime")
 MAX_VISIBLE = 10_000  # conversations whose visible tool set is kept in memory (expose: search)
 MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
 ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
@@ -110,6 +112,8 @@ class Engine:
             if self.store is None:
                 self.store = await open_store(self.config.state, self.loaded.data_path())
                 self._stack.push_async_callback(self.store.close)
+                if self.store.recovered:
+                    log.warning("mcproute: %s", self.store.recovered)
             self._sync_index(self.gateway.catalog)
             self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
