@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/overhead.py [--calls 2000] [--warmup 200] [--mode auto|legacy]
 
 Same downstream (the SDK fixture server in tests/fixtures, tool `echo`), same client (`mcp.Client`,
-so client-side costs cancel out), same machine, sequential calls:
+so client-side costs cancel out), same machine, sequential calls, the two paths alternating in
+blocks of 25 calls (both clients open at once) so the machine's load hits both alike:
 
 - stdio: client → fixture (stdio)            vs  client → `mcproute serve` (stdio) → fixture (stdio)
 - http:  client → fixture (streamable HTTP)  vs  client → `mcproute serve --transport http` → fixture (stdio)
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,75 +27,32 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = str(ROOT / "tests" / "fixtures" / "gateway_fixture_server.py")
+from benchlib import FIXTURE, child_env, free_port, loadavg, percentile, stop, wait_http
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def gateway_pids() -> list[int]:
-    """Our `mcproute serve` children (stdio: spawned by the SDK client, so found by cmdline)."""
+async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warmup: int, mode: str,
+                       names: tuple[str, str] = ("echo", "fx__echo"), block: int = 25) -> tuple[dict[str, float], dict[str, float]]:
+    """Both clients open at once; calls alternate in blocks of `block` between the two paths, so
+    a burst of load from the machine's other users lands on both rather than on one."""
+    async with Client(direct_target, mode=mode) as direct, Client(proxied_target, mode=mode) as proxied:
+        pairs = ((direct, names[0], []), (proxied, names[1], []))
+        for client, name, _ in pairs:
+            await client.list_tools()
+            for _ in range(warmup):
+                await client.call_tool(name, {"text": "x"})
+        done = 0
+        while done < calls:
+            n = min(block, calls - done)
+            for client, name, samples in pairs:
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    await client.call_tool(name, {"text": "x"})
+                    samples.append((time.perf_counter() - t0) * 1000)
+            done += n
     out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if b"mcproute" in cmd and b"serve" in cmd and ppid == os.getpid():
-                out.append(int(entry))
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-async def measure(target: Any, calls: int, warmup: int, mode: str) -> dict[str, float]:
-    async with Client(target, mode=mode) as client:
-        await client.list_tools()
-        for _ in range(warmup):
-            await client.call_tool(NAME[0], {"text": "x"})
-        # CPU the gateway process burns per call: unlike wall time, it does not depend on how
-        # busy the rest of the machine is.
-        pids = gateway_pids() if NAME[0] == "fx__echo" else []
-        cpu0 = cpu_seconds(pids) if pids else 0.0
-        samples = []
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            await client.call_tool(NAME[0], {"text": "x"})
-            samples.append((time.perf_counter() - t0) * 1000)
-        out = {"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(percentile(samples, 0.99), 3), "calls": calls}
-        if pids:
-            out["gateway_cpu_ms_per_call"] = round((cpu_seconds(pids) - cpu0) * 1000 / calls, 3)
-    return out
-
-
-NAME = ["echo"]
-
-
-def wait_http(port: int, limit: float = 30) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+    for _, _, samples in pairs:
+        out.append({"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(percentile(samples, 0.99), 3), "calls": len(samples)})
+    return out[0], out[1]
 
 
 def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, Any]:
@@ -109,46 +65,46 @@ def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, An
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=2000)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)")
-    args = ap.parse_args()
+def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto") -> dict[str, Any]:
+    """Direct vs proxied over stdio and over HTTP; every server a real child process."""
     py = sys.executable
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')
-        out: dict[str, Any] = {"downstream": "tests/fixtures/gateway_fixture_server.py echo", "mode": args.mode, "python": sys.version.split()[0]}
-
-        direct = anyio.run(measure, StdioServerParameters(command=py, args=[FIXTURE], env=env), args.calls, args.warmup, args.mode)
-        NAME[0] = "fx__echo"
-        proxied = anyio.run(
-            measure,
-            StdioServerParameters(command=py, args=["-m", "mcproute", "serve", "--config", str(cfg)], env=env),
-            args.calls, args.warmup, args.mode,
+        out: dict[str, Any] = {"downstream": "tests/fixtures/gateway_fixture_server.py echo", "mode": mode, "python": sys.version.split()[0]}
+        gateway_cmd = [py, "-m", "mcproute", "serve", "--config", str(cfg)]
+        direct, proxied = anyio.run(
+            measure_pair,
+            StdioServerParameters(command=py, args=[FIXTURE], env=env),
+            StdioServerParameters(command=py, args=gateway_cmd[1:], env=env, cwd=tmp),
+            calls, warmup, mode,
         )
         out["stdio"] = compare(direct, proxied)
 
         fport, gport = free_port(), free_port()
         procs = [
             subprocess.Popen([py, FIXTURE, "--http", str(fport)], env=env, stderr=subprocess.DEVNULL),
-            subprocess.Popen([py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(gport)], env=env, stderr=subprocess.DEVNULL),
+            subprocess.Popen([*gateway_cmd, "--transport", "http", "--port", str(gport)], env=env, stderr=subprocess.DEVNULL, cwd=tmp),
         ]
         try:
-            wait_http(fport)
-            wait_http(gport)
-            NAME[0] = "echo"
-            direct = anyio.run(measure, f"http://127.0.0.1:{fport}/mcp", args.calls, args.warmup, args.mode)
-            NAME[0] = "fx__echo"
-            proxied = anyio.run(measure, f"http://127.0.0.1:{gport}/mcp", args.calls, args.warmup, args.mode)
+            wait_http(fport, proc=procs[0])
+            wait_http(gport, proc=procs[1])
+            direct, proxied = anyio.run(measure_pair, f"http://127.0.0.1:{fport}/mcp", f"http://127.0.0.1:{gport}/mcp", calls, warmup, mode)
             out["http"] = compare(direct, proxied)
         finally:
-            for p in procs:
-                p.terminate()
-                p.wait(10)
-    out["load_average"] = os.getloadavg()
+            stop(procs)
+    out["loadavg"] = loadavg()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)")
+    args = ap.parse_args()
+    out = measure(args.calls, args.warmup, args.mode)
     out["budget"] = {"stdio_added_p50_ms": 1.0, "http_added_p50_ms": 2.0}
     out["within_budget"] = {
         "stdio": out["stdio"]["added_p50_ms"] <= 1.0,

@@ -1,0 +1,122 @@
+"""Conversation-state updates per second through the SQLite store (and bytes per idle conversation).
+
+    .venv/bin/python benchmarks/store_steps.py [--steps 5000] [--conversations 1000] [--json]
+
+One update = what the engine does for a step: `store.update(cid, advance(...))` — read the row,
+apply the router's pure transition, write it back inside `BEGIN IMMEDIATE` — on a real SQLite
+file in WAL mode (`synchronous=NORMAL`, as shipped), from the event loop through the store's
+worker thread. Conversations are taken round-robin from a pool so rows are really read and
+written, not cached in one page. Also measures `record_step` (state + the step record the engine
+writes with each carried-out decision), sequentially and with 8 concurrent conversations.
+
+`bytes_per_conversation` is measured in a fresh child process by benchmarks/state_memory.py
+(RSS growth / N at 100,000 conversations) so the numbers are not polluted by this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from benchlib import ROOT, child_env, loadavg
+
+from mcproute.router.conversation import StepOutcome, advance
+from mcproute.router.step import Decision
+from mcproute.state import SqliteStore
+
+TEXTS = ["show me the latest commits", "what time is it in Tokyo", "read the config file", "send a message to the team",
+         "book a flight to Paris", "convert 10 miles to km", "list open pull requests", "delete the temp files"]
+
+
+def _decision(cid: str, i: int) -> Decision:
+    return Decision(step_id=f"s{i}", conversation_id=cid, tool="git__git_log", tool_score=0.9, alternatives=(),
+                    tier="fast" if i % 3 else "reasoning", model="quick" if i % 3 else "deep", model_alternatives=(),
+                    reasoning_score=0.3, threshold=0.5, signals={}, reason="bench", sticky_held=True,
+                    sticky_reason="held.", policy_version="bench", deployment="q0")
+
+
+async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
+    store = SqliteStore(path, max_conversations=max(100_000, conversations))
+    cids = [f"conv-{i:06d}" for i in range(conversations)]
+    decision_json = json.dumps({"tool": "git__git_log", "tier": "fast", "reason": "bench " * 20})
+    try:
+        for i, cid in enumerate(cids):  # every conversation exists before timing
+            await store.update(cid, lambda s, cid=cid, i=i: advance(s, _decision(cid, i), StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+        t0 = time.perf_counter()
+        for i in range(steps):
+            cid = cids[i % conversations]
+            d = _decision(cid, i)
+            await store.update(cid, lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8], tool_called="git__git_log",
+                                                                                  server="git", result_text="ok " * 40), now=time.time()))
+        update_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        for i in range(steps):
+            cid = cids[i % conversations]
+            d = _decision(cid, i)
+            await store.record_step(cid, f"r-{i}", decision_json, lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+        record_s = time.perf_counter() - t0
+
+        # Eight conversations stepping at once: the store serialises writers on one connection.
+        per_worker = steps // 8
+
+        async def worker(w: int) -> None:
+            for i in range(per_worker):
+                cid = cids[(w * per_worker + i) % conversations]
+                d = _decision(cid, i)
+                await store.record_step(cid, f"c-{w}-{i}", decision_json,
+                                        lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+
+        t0 = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for w in range(8):
+                tg.start_soon(worker, w)
+        concurrent_s = time.perf_counter() - t0
+    finally:
+        await store.close()
+    return {
+        "update_per_s": round(steps / update_s, 1),
+        "record_step_per_s": round(steps / record_s, 1),
+        "record_step_concurrent8_per_s": round(per_worker * 8 / concurrent_s, 1),
+        "steps": steps,
+        "conversations": conversations,
+    }
+
+
+def store_steps(steps: int, conversations: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = anyio.run(_run, Path(tmp) / "state.sqlite3", steps, conversations)
+    out["loadavg"] = loadavg()
+    return out
+
+
+def bytes_per_conversation(n: int, store: str = "memory") -> dict[str, Any]:
+    """Run benchmarks/state_memory.py in a fresh process (clean RSS baseline)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "state_memory.py"), "--n", str(n), "--store", store, "--json"],
+                          capture_output=True, text=True, env=child_env(), timeout=600, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"state_memory.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--conversations", type=int, default=1000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    out = store_steps(args.steps, args.conversations)
+    print(json.dumps(out) if args.json else "\n".join(f"{k:32} {v}" for k, v in out.items()))
+
+
+if __name__ == "__main__":
+    main()
