@@ -114,6 +114,8 @@ class Engine:
                 self._stack.push_async_callback(self.store.close)
                 if self.store.recovered:
                     log.warning("mcproute: %s", self.store.recovered)
+            if self.config.gateway.expose == "search":
+                self._install_list_filter()
             self._sync_index(self.gateway.catalog)
             self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
@@ -138,6 +140,17 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.__aexit__(None, None, None)
+
+    def _install_list_filter(self) -> None:
+        # `gateway.list_filter(tools, route) -> tools` is the per-request tools/list view that
+        # `Upstream._list_tools` applies (see docs/runtime.md, "expose: search").
+        from mcproute.runtime.expose import visible_tools
+
+        async def view(tools: Sequence[Mapping[str, Any]], route: Any) -> list[Mapping[str, Any]]:
+            return await visible_tools(self, tools, route)
+
+        setattr(self.gateway, "list_filter", view)
+        self._stack.callback(lambda: setattr(self.gateway, "list_filter", None))
 
     @property
     def calibration(self) -> Any:
