@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,29 @@ from mcp import Client, StdioServerParameters
 from benchlib import FIXTURE, child_env, free_port, loadavg, percentile, stop, wait_http
 
 
+def gateway_pids() -> list[int]:
+    """Our `mcproute serve` children (stdio: spawned by the SDK client, so found by cmdline)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if b"mcproute" in cmd and b"serve" in cmd and ppid == os.getpid():
+                out.append(int(entry))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warmup: int, mode: str,
                        names: tuple[str, str] = ("echo", "fx__echo"), block: int = 25) -> tuple[dict[str, float], dict[str, float]]:
     """Both clients open at once; calls alternate in blocks of `block` between the two paths, so
@@ -40,6 +64,10 @@ async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warm
             await client.list_tools()
             for _ in range(warmup):
                 await client.call_tool(name, {"text": "x"})
+        # CPU the gateway process burns per call (the gateway alone, not its downstream): unlike
+        # wall time, it does not depend on how busy the rest of the machine is.
+        pids = gateway_pids()
+        cpu0 = cpu_seconds(pids) if pids else 0.0
         done = 0
         while done < calls:
             n = min(block, calls - done)
@@ -49,9 +77,12 @@ async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warm
                     await client.call_tool(name, {"text": "x"})
                     samples.append((time.perf_counter() - t0) * 1000)
             done += n
+        cpu = (cpu_seconds(pids) - cpu0) * 1000 / calls if pids else None
     out = []
     for _, _, samples in pairs:
         out.append({"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(percentile(samples, 0.99), 3), "calls": len(samples)})
+    if cpu is not None:
+        out[1]["gateway_cpu_ms_per_call"] = round(cpu, 3)
     return out[0], out[1]
 
 
@@ -94,7 +125,7 @@ def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto") -> dict[st
             out["http"] = compare(direct, proxied)
         finally:
             stop(procs)
-    out["loadavg"] = loadavg()
+    out["load_average"] = loadavg()
     return out
 
 

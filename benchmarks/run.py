@@ -67,6 +67,8 @@ def sec_overhead(quick: bool) -> dict[str, Any]:
         "http_proxied_p50_ms": h["proxied"]["p50_ms"],
         "http_proxied_p99_ms": h["proxied"]["p99_ms"],
         "overhead_calls": s["direct"]["calls"],
+        "stdio_gateway_cpu_ms_per_call": s["proxied"].get("gateway_cpu_ms_per_call"),
+        "http_gateway_cpu_ms_per_call": h["proxied"].get("gateway_cpu_ms_per_call"),
     }
 
 
