@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, git_revision, loadavg, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
-SECTIONS = ("overhead", "throughput", "decision", "memory", "store", "ready", "run_step")
+SECTIONS = ("overhead", "throughput", "decision", "memory", "store", "ready", "run_step", "floor")
+QUICK_SKIPS = ("floor",)  # informative only (no issue key): the full run measures it
 TARGETS = {
     "overhead_stdio_p50_ms": ("<=", 1.0),
     "overhead_http_p50_ms": ("<=", 2.0),
@@ -49,7 +50,7 @@ def log(msg: str) -> None:
 def sec_overhead(quick: bool) -> dict[str, Any]:
     import overhead
 
-    r = overhead.measure(calls=300 if quick else 2000, warmup=30 if quick else 200, mode="auto")
+    r = overhead.measure(calls=200 if quick else 2000, warmup=20 if quick else 200, mode="auto")
     s, h = r["stdio"], r["http"]
     return {
         "overhead_stdio_p50_ms": s["added_p50_ms"],
@@ -75,8 +76,8 @@ def sec_overhead(quick: bool) -> dict[str, Any]:
 def sec_throughput(quick: bool) -> dict[str, Any]:
     import throughput
 
-    levels = [4, 8] if quick else [1, 2, 4, 8, 16]
-    r = throughput.measure(levels, seconds=1.0 if quick else 3.0)
+    levels = [1, 2, 4, 8] if quick else [1, 2, 4, 8, 16]
+    r = throughput.measure(levels, seconds=0.8 if quick else 3.0)
     d, p = r["direct"], r["proxied"]
     return {
         "throughput_rps": p["rps"],
@@ -92,7 +93,7 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
 def sec_decision(quick: bool) -> dict[str, Any]:
     import decision
 
-    n = 600 if quick else 3000
+    n = 400 if quick else 3000
     out: dict[str, Any] = {}
     for size, tag in ((1000, "1k"), (10000, "10k")):
         r = decision.measure(size, n)
@@ -131,9 +132,9 @@ def sec_store(quick: bool) -> dict[str, Any]:
 def sec_ready(quick: bool) -> dict[str, Any]:
     import ready
 
-    r = ready.measure(1 if quick else 3)
+    r = ready.measure(1 if quick else 3, with_floor=not quick)
     return {k: r[k] for k in ("ready_ratio", "ready_floor_ratio", "ready_gateway_s", "ready_floor_s",
-                              "ready_slowest_single_s", "ready_slowest_single", "ready_single_s")}
+                              "ready_slowest_single_s", "ready_slowest_single", "ready_single_s") if k in r}
 
 
 def sec_run_step(quick: bool) -> dict[str, Any]:
@@ -155,8 +156,16 @@ def sec_run_step(quick: bool) -> dict[str, Any]:
         out[f"run_step_overhead_ms{suffix}"] = r["overhead_p50_ms"]
         out[f"run_step_overhead_p99_ms{suffix}"] = r["overhead_p99_ms"]
         out[f"run_step_p50_ms{suffix}"] = r["step_p50_ms"]
+        out[f"run_step_overhead_cpu_ms{suffix}"] = r["overhead_cpu_p50_ms"]
         out[f"run_step_tool_call_p50_ms{suffix}"] = r["tool_call_p50_ms"]
     return out
+
+
+def sec_floor(quick: bool) -> dict[str, Any]:
+    import sdk_floor
+
+    r = sdk_floor.measure(300 if quick else 1000)
+    return {f"floor_{k}": v for k, v in r.items() if k not in ("loadavg", "calls")}
 
 
 RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
@@ -167,6 +176,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "store": sec_store,
     "ready": sec_ready,
     "run_step": sec_run_step,
+    "floor": sec_floor,
 }
 
 
@@ -182,11 +192,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small samples: under a minute on 2 idle cores")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick skips {','.join(QUICK_SKIPS)})")
     ap.add_argument("--no-append", action="store_true", help=f"do not append to {RESULTS.relative_to(ROOT)}")
     ap.add_argument("--label", default="", help="free text stored with the result (e.g. 'before', 'after')")
     args = ap.parse_args()
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [s for s in SECTIONS if not (args.quick and s in QUICK_SKIPS)]
     unknown = [s for s in chosen if s not in RUNNERS]
     if unknown:
         ap.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")

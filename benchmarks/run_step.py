@@ -8,7 +8,9 @@ A real `Engine` (gateway + pool + SQLite store + shipped router) in front of the
 lock, `decide()`, the scripted model call, validation of its tool call, the downstream
 `tools/call`, the step record and the state saved to SQLite, spans. The downstream call is timed
 by a gateway call hook added after the engine's own (so it is the innermost: only the forwarding
-and the fixture's answer); overhead = step time − that, per step, then p50/p99.
+and the fixture's answer); overhead = step time − that, per step, then p50/p99. The same
+difference in process CPU time (all threads) is reported as `overhead_cpu_p50_ms`: on a shared
+machine the wall-clock figure includes time spent waiting for a core at each thread hand-off.
 
 Conversations: 20, round-robin, so state is read back and advanced as in a real multi-turn load.
 `--telemetry jsonl` is the shipped default (spans batched to a JSONL file); `none` isolates the
@@ -58,13 +60,16 @@ async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
 
             handle = setup(loaded_config=loaded)
         tool_s: list[float] = []
+        tool_cpu: list[float] = []
 
         async def timing_hook(call: Any, call_next: Any) -> Any:
+            c0 = time.process_time()
             t0 = time.perf_counter()
             try:
                 return await call_next(call)
             finally:
                 tool_s.append(time.perf_counter() - t0)
+                tool_cpu.append(time.process_time() - c0)
 
         try:
             async with Engine(loaded) as engine:
@@ -73,17 +78,21 @@ async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
                 text = "echo back the text bench"
                 total_s: list[float] = []
                 over_s: list[float] = []
+                over_cpu: list[float] = []
                 for i in range(warmup + steps):
                     before = len(tool_s)
+                    c0 = time.process_time()
                     t0 = time.perf_counter()
                     result = await engine.run_step(text, identity=idents[i % len(idents)])
                     elapsed = time.perf_counter() - t0
+                    cpu = time.process_time() - c0
                     if result.tool != "fx__echo" or result.is_error or len(tool_s) != before + 1:
                         raise RuntimeError(f"step did not make exactly one fx__echo call: tool={result.tool} "
                                            f"error={result.tool_error or result.validation_error} calls={len(tool_s) - before}")
                     if i >= warmup:
                         total_s.append(elapsed)
                         over_s.append(elapsed - tool_s[-1])
+                        over_cpu.append(cpu - tool_cpu[-1])
         finally:
             if handle is not None:
                 handle.shutdown()
@@ -93,6 +102,9 @@ async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
         "steps": steps,
         "overhead_p50_ms": round(percentile(over_s, 0.5) * 1000, 3),
         "overhead_p99_ms": round(percentile(over_s, 0.99) * 1000, 3),
+        # CPU of this process (all threads, so the SQLite worker too) per step minus the CPU spent
+        # inside the tool call: what the engine's own work costs when nothing else competes.
+        "overhead_cpu_p50_ms": round(percentile(over_cpu, 0.5) * 1000, 3),
         "step_p50_ms": round(percentile(total_s, 0.5) * 1000, 3),
         "tool_call_p50_ms": round(percentile(calls, 0.5) * 1000, 3),
         "loadavg": loadavg(),
