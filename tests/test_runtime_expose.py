@@ -3,7 +3,6 @@ plus its conversation's current top-k, and hears `tools/list_changed` when that 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -42,12 +41,6 @@ async def client(url: str, conversation: str, mode: str, **kw: Any) -> AsyncIter
             yield c
 
 
-# The per-request view needs `Upstream._list_tools` to apply `gateway.list_filter` (one line in the
-# gateway, requested in docs/runtime.md). Strict: once the hook lands this must pass.
-_HOOKED = "list_filter" in inspect.getsource(Upstream)
-
-
-@pytest.mark.xfail(not _HOOKED, reason="Upstream._list_tools does not apply gateway.list_filter yet", strict=True)
 @pytest.mark.parametrize("mode", ERAS)
 @pytest.mark.anyio
 async def test_expose_search_lists_meta_tools_plus_the_conversations_top_k(tmp_path: Path, mode: str) -> None:

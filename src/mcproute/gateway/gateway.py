@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 ChangeListener = Callable[[Catalog], Awaitable[None] | None]
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+# A per-request `tools/list` view: `(tools, route) -> tools` (set by the engine for `expose: search`).
+ListFilter = Callable[[Sequence[Mapping[str, Any]], UpstreamRoute], Awaitable[Sequence[Mapping[str, Any]]]]
 
 
 def strip_reserved(meta: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class Gateway:
         self._fingerprint: Any = None
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
+        self.list_filter: ListFilter | None = None
         self._rebuild()
 
     # ------------------------------------------------------------ lifecycle

@@ -123,7 +123,13 @@ class Upstream:
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
-        return _complete(ctx, {"tools": list(self.gateway.catalog.tools_wire)})
+        tools: list[Mapping[str, Any]] = list(self.gateway.catalog.tools_wire)
+        # `gateway.expose: search`: the engine narrows the list per conversation (a view, not a
+        # permission: calls to unlisted tools still go through).
+        view = self.gateway.list_filter
+        if view is not None:
+            tools = list(await view(tools, UpstreamRoute(ctx)))
+        return _complete(ctx, {"tools": tools})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> dict[str, Any]:
         raw = ctx.params or {}
