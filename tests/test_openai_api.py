@@ -263,3 +263,37 @@ async def test_bearer_token_when_configured(tmp_path: Path) -> None:
         async with client(url, "s3cret-token") as c:
             headers, completion = await ask(c, msgs)
         assert headers["x-mcproute-tier"] == "fast" and completion.choices[0].message.content
+
+
+@pytest.mark.anyio
+async def test_each_request_is_one_traced_step_continuing_the_callers_trace(tmp_path: Path) -> None:
+    from mcproute.telemetry import reader
+    from mcproute.telemetry.setup import setup
+
+    data = config_dict(tmp_path)
+    data["models"]["quick"]["script"] = "mcproute.demo:fast"
+    data["models"]["deep"]["script"] = "mcproute.demo:deep"
+    data["telemetry"] = {"exporter": "jsonl"}
+    loaded = parse_config(json.dumps(data), environ={})
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with setup(loaded.config.telemetry, loaded, environ={}):
+        async with Engine(loaded) as engine, anyio.create_task_group() as tg:
+            port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
+                                          extra_routes=openai_routes(engine)))
+            async with client(f"http://127.0.0.1:{port}/v1") as c:
+                msgs: list[dict[str, Any]] = [{"role": "user", "content": HARD}]
+                h1, first = await ask(c, msgs, extra_headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+                msgs += [{"role": "assistant", "content": first.choices[0].message.content}, {"role": "user", "content": EASY}]
+                h2, _ = await ask(c, msgs)
+            tg.cancel_scope.cancel()
+    spans = reader.read_jsonl(tmp_path / "traces.jsonl")
+    cid = h1["x-mcproute-conversation-id"]
+    rows = reader.timeline(spans, cid)
+    assert [r.step for r in rows] == [h1["x-mcproute-step-id"], h2["x-mcproute-step-id"]]
+    assert [(r.model, r.tier) for r in rows] == [("deep", "reasoning"), ("deep", "reasoning")]
+    routes = [s for s in spans if s.name == "mcproute.route"]
+    chats = [s for s in spans if s.name.startswith("chat ")]
+    assert routes[0].trace_id == caller_trace  # the caller's traceparent header was continued
+    assert all(s.conversation_id == cid for s in routes + chats)
+    assert {c.parent_span_id for c in chats} <= {r.span_id for r in routes}  # chat spans sit under their step
+    assert routes[1].links and routes[1].links[0]["span_id"] == routes[0].span_id  # step 2 links to step 1
