@@ -1,4 +1,10 @@
-"""`mcproute tools [--config servers.yaml] [--json]`: the aggregated catalogue and each server's health."""
+"""`mcproute tools [--config servers.yaml] [--json] [--url URL]`: the aggregated catalogue, each
+server's health and each model's status.
+
+Without `--url` it starts the configured servers itself and shows models as the config implies
+(missing keys, prices); with `--url` it asks a running `mcproute serve --transport http` for its
+live state (`GET /status`): open circuits, 429 cool-offs and calls in flight.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from typing import Any
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="servers.yaml")
-    p.add_argument("--json", action="store_true", help="print {servers: {...health}, tools: [...], collisions: [...]} as JSON")
+    p.add_argument("--json", action="store_true", help="print {servers, models, tools, collisions, ...} as JSON")
+    p.add_argument("--url", help="base URL of a running gateway (e.g. http://127.0.0.1:8765): show its live status")
+    p.add_argument("--token", help="bearer token for --url (default: gateway.http.token from the config)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,12 +35,35 @@ def run(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return 1
-    report = anyio.run(_collect, loaded)
+    if args.url:
+        try:
+            report = _fetch_live(args.url, args.token or loaded.config.gateway.http.token)
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported the same way
+            print(f"error: cannot read status from {args.url}: {exc}", file=sys.stderr)
+            return 1
+    else:
+        report = anyio.run(_collect, loaded)
+        from dataclasses import asdict
+
+        from mcproute.providers import startup_status
+
+        report["models"] = [asdict(m) for m in startup_status(loaded)]
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         _print_text(report)
     return 0 if all(s["state"] in ("healthy", "disabled") for s in report["servers"].values()) else 3
+
+
+def _fetch_live(url: str, token: str | None) -> dict[str, Any]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.get(url.rstrip("/").removesuffix("/mcp") + "/status", headers=headers, timeout=10)
+    resp.raise_for_status()
+    data: dict[str, Any] = resp.json()
+    data.setdefault("tools", [])
+    return data
 
 
 async def _collect(loaded: Any) -> dict[str, Any]:
@@ -61,8 +92,16 @@ def _print_text(report: dict[str, Any]) -> None:
         extra = f" ({s['protocol_version']}, pid {s['pid']}, {s['tools']} tools)" if s["state"] == "healthy" else f": {s['reason']}"
         print(f"{name:<16} {s['state']}{extra}")
     print()
+    if report.get("models") is not None:
+        from mcproute.providers import render_status
+        from mcproute.runtime.status import models_from_report
+
+        print()
+        print(render_status(models_from_report(report["models"])))
+    if report["tools"]:
+        print()
     for t in report["tools"]:
         desc = t["description"].strip().splitlines()[0] if t["description"].strip() else ""
         print(f"{t['name']:<40} {desc[:80]}")
-    for c in report["collisions"]:
+    for c in report.get("collisions", []):
         print(f"collision: {c}", file=sys.stderr)
