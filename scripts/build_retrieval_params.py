@@ -25,13 +25,15 @@ import argparse
 import hashlib
 import json
 import math
-import random
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
+from mcproute.router.retrieval_embed import StaticEmbedder, tool_text
 from mcproute.router.retrieval_params import FEATURES, NO_TOOL_FEATURES, RetrievalParams
-from mcproute.router.retrieval_text import tokens, tool_fields
+from mcproute.router.retrieval_text import schema_text, tokens, tool_fields
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "evaldata"
@@ -97,44 +99,53 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30, min(30, x))))
 
 
-def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, epochs: int, seed: int) -> list[float]:
-    """Pairwise logistic regression: every positive above every (sampled) negative in its pool."""
-    rng = random.Random(seed)
-    w = [0.0] * dim
-    pairs = []
+def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, l2: float = 1e-3) -> list[float]:
+    """Pairwise logistic regression: every positive above every negative of its pool (Newton steps).
+
+    Pairs are weighted so that each item counts once, whatever its pool size.
+    """
+    diffs, wts = [], []
     for rows, labels in groups:
-        pos = [r for r, y in zip(rows, labels) if y]
-        neg = [r for r, y in zip(rows, labels) if not y][:15]
-        for a in pos:
-            for b in neg:
-                pairs.append([x - y for x, y in zip(a, b)])
-    lr, l2 = 0.1, 1e-4
-    for ep in range(epochs):
-        rng.shuffle(pairs)
-        for d in pairs:
-            z = sum(wi * di for wi, di in zip(w, d))
-            g = 1.0 - sigmoid(z)
-            for i in range(dim):
-                w[i] += lr * (g * d[i] - l2 * w[i])
-        lr *= 0.7
-    return w
+        x = np.asarray(rows)
+        y = np.asarray(labels, dtype=bool)
+        d = (x[y][:, None, :] - x[~y][None, :, :]).reshape(-1, dim)
+        diffs.append(d)
+        wts.append(np.full(len(d), 1.0 / len(d)))
+    return _newton(np.concatenate(diffs), np.ones(sum(len(d) for d in diffs)), np.concatenate(wts), l2)
 
 
-def fit_logistic(xs: list[list[float]], ys: list[int], epochs: int, seed: int) -> list[float]:
-    rng = random.Random(seed)
-    dim = len(xs[0])
-    w = [0.0] * dim
-    idx = list(range(len(xs)))
-    lr = 0.1
-    for _ in range(epochs):
-        rng.shuffle(idx)
-        for i in idx:
-            z = sum(a * b for a, b in zip(w, xs[i]))
-            g = ys[i] - sigmoid(z)
-            for j in range(dim):
-                w[j] += lr * (g * xs[i][j] - 1e-4 * w[j])
-        lr *= 0.7
-    return w
+def fit_logistic(xs: list[list[float]], ys: list[int], l2: float = 1e-3) -> list[float]:
+    x = np.asarray(xs, dtype=float)
+    return _newton(x, np.asarray(ys, dtype=float), np.full(len(x), 1.0 / len(x)), l2)
+
+
+def _newton(x: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float, steps: int = 30) -> list[float]:
+    """Weighted L2-regularised logistic regression by Newton's method (exact, a few features)."""
+    w = np.zeros(x.shape[1])
+    reg = l2 * np.eye(x.shape[1])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        grad = x.T @ (sw * (p - y)) + l2 * w
+        hess = (x * (sw * p * (1 - p))[:, None]).T @ x + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w.tolist()
+
+
+def learn_embed_weights(texts: list[str], sif: float) -> tuple[dict[str, float], float]:
+    """SIF weights a / (a + p(token)) from WordPiece document frequencies (tokens with df >= 2)."""
+    emb = StaticEmbedder.shipped()
+    if emb is None:
+        return {}, 1.0
+    df: Counter[int] = Counter()
+    for t in texts:
+        df.update(set(emb.tokenizer.ids(t)))
+    n = len(texts)
+    toks = emb.tokenizer.tokens
+    weights = {toks[i]: round(sif / (sif + c / n), 4) for i, c in df.items() if c >= 2}
+    return weights, round(sif / (sif + 1.0 / n), 4)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-pairs", type=int, default=3)
     ap.add_argument("--min-lift", type=float, default=3.0)
     ap.add_argument("--top", type=int, default=6)
-    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--version", default="")
+    ap.add_argument("--sif", type=float, default=0.03, help="SIF constant of the embedding token weights")
+    ap.add_argument("--embed-pool", type=int, default=20, help="semantic neighbours added to the stage-1 pool")
+    ap.add_argument("--embeddings", default="", help="another embedding table file, or 'off' (experiments)")
     a = ap.parse_args(argv)
     sources = {s for s in a.train_sources.split(",") if s}
 
@@ -189,7 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     fold_tables = {True: table(lambda f: not f), False: table(lambda f: f)}
     print(f"expansion table: {len(full_table)} query terms", file=sys.stderr)
 
-    base = RetrievalParams(bg_df=bg_df, bg_n=bg_n)
+    # Embedding token weights: document frequencies over the same texts as the background DF.
+    tool_texts = [
+        tool_text(t["name"], t.get("description") or "", schema_text(t.get("input_schema") or {})[0])
+        for cat in [*cats.values(), [t for _, t in mt_tools.values()]]
+        for t in cat
+    ]
+    embed_w, embed_default = learn_embed_weights(tool_texts + [it["query"] for it in large], a.sif)
+    base = RetrievalParams.from_dict(
+        {
+            "bg_df": bg_df,
+            "bg_n": bg_n,
+            "embed_weights": embed_w,
+            "embed_default": embed_default,
+            "embed_pool": a.embed_pool,
+            "embeddings": a.embeddings,
+        }
+    )
+    emb = base.embedder()
+    if emb is not None:  # the mean tool vector, for the no-tool model's cos_bg
+        centroid = emb.embed_many(tool_texts).mean(axis=0)
+        base = RetrievalParams.from_dict({**base.to_dict(), "embed_centroid": centroid.tolist()})
+    print(f"embeddings: {'off' if emb is None else f'{emb.dims} dims, {len(embed_w)} token weights'}", file=sys.stderr)
     fold_params = {k: RetrievalParams.from_dict({**base.to_dict(), "expansion": v}) for k, v in fold_tables.items()}
     fold_idx: dict[tuple[bool, str], ToolIndex] = {}
 
@@ -225,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
             used.extend(turn["expected_tools"])
             if turn.get("user"):
                 texts.append(turn["user"])
-    w = fit_pairwise(groups, len(FEATURES), epochs=4, seed=a.seed)
-    weights = {f: round(v, 4) for f, v in zip(FEATURES, w)}
+    # cos_rel and cos_bg differ from cos by a per-query constant: within one pool they carry no
+    # extra information, so the reranker learns cos alone (they serve the no-tool model).
+    cols = [i for i, f in enumerate(FEATURES) if f not in ("cos_rel", "cos_bg")]
+    w = fit_pairwise([([[r[i] for i in cols] for r in rows], labels) for rows, labels in groups], len(cols))
+    weights = dict.fromkeys(FEATURES, 0.0)
+    weights.update({FEATURES[i]: round(v, 4) for i, v in zip(cols, w)})
     print(f"reranker weights: {weights}", file=sys.stderr)
 
     # No-tool model on the leader's features; items expecting a tool are positives.
@@ -259,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     big = {rel: ToolIndex(specs_from_dicts(cat), params=params) for rel, cat in cats.items()}
     for it in large:
         leader(big[it["catalog"]], it["query"], it["expected"])
-    nt = fit_logistic(xs, ys, epochs=20, seed=a.seed)
+    nt = fit_logistic(xs, ys)
     ps = [sigmoid(sum(x * y for x, y in zip(nt, row))) for row in xs]
     n_neg = sum(1 for y in ys if not y) or 1
     best = (-1.0, 0.5)

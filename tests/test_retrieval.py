@@ -83,8 +83,9 @@ def test_non_english_text() -> None:
 
 
 def test_ties_break_by_catalogue_order() -> None:
-    a = ToolSpec("alpha_tool", "Resize an image.", {}, "s1")
-    b = ToolSpec("beta_tool", "Resize an image.", {}, "s2")
+    # Same words in both names (so the same meaning vector), different order: a true tie.
+    a = ToolSpec("img_resize", "Resize an image.", {}, "s1")
+    b = ToolSpec("resize_img", "Resize an image.", {}, "s2")
     for order in ([a, b], [b, a]):
         r = ToolIndex(order).rank("resize this image")
         assert r.candidates[0].score == r.candidates[1].score

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mcproute.router.retrieval_embed import StaticEmbedder
+
 # Names of the reranker features, in the order `ToolIndex.features` computes them.
 FEATURES: tuple[str, ...] = (
     "bm25",  # BM25F of the query terms, divided by the query's own IDF mass
@@ -32,11 +34,17 @@ FEATURES: tuple[str, ...] = (
     "same_server",  # the tool's server was used earlier in the conversation
     "mentioned",  # the step names the tool verbatim ("call get_weather")
     "phrase",  # adjacent query word pairs found adjacent in the tool's name or description
+    "cos",  # cosine of the static-embedding vectors of the query and the tool (0 without embeddings)
+    "cos_rel",  # the same minus the best cosine in the catalogue (0 for the semantic leader)
+    "cos_bg",  # cosine minus the query's cosine with the mean tool of the dev catalogues
+    "cos_top",  # 1 / (1 + rank of the tool's cosine within the pool): 1.0 for the closest
+    "hist_cos",  # cosine of the tool with the recent step texts and last result
 )
 
-# No score margin: BFCL "irrelevance" items have a single candidate, so the margin there equals the
-# whole score and a model learns "a clear winner means no tool" -- an artefact of the data.
-NO_TOOL_FEATURES: tuple[str, ...] = (*FEATURES, "bias")
+# No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
+# single candidate, so a margin there equals the whole score and a relative feature is constant;
+# a model learns "a clear winner means no tool" -- an artefact of the data. Only absolute features.
+NO_TOOL_FEATURES: tuple[str, ...] = (*(f for f in FEATURES if f not in ("bm25_rel", "cos_rel", "cos_top")), "bias")
 
 _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "bm25": 1.0,
@@ -50,6 +58,11 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "same_server": 0.1,
     "mentioned": 2.0,
     "phrase": 0.5,
+    "cos": 1.0,
+    "cos_rel": 0.5,
+    "cos_bg": 0.0,
+    "cos_top": 0.3,
+    "hist_cos": 0.3,
 }
 
 
@@ -76,7 +89,17 @@ class RetrievalParams:
     pool: int = 30  # candidates the reranker looks at
     max_query_terms: int = 32
     sources: tuple[str, ...] = ()
+    # Static embeddings: SIF token weights learned from catalogue texts (WordPiece token -> weight;
+    # unseen tokens get `embed_default`), how many semantic neighbours join the stage-1 pool, and
+    # the mean tool vector of the dev catalogues (for `cos_bg`). `embeddings` is another table
+    # file (experiments only; "" = the shipped one, "off" = lexical signals alone).
+    embed_weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    embed_default: float = 1.0
+    embed_pool: int = 20
+    embed_centroid: tuple[float, ...] = ()
+    embeddings: str = ""
     _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    _emb_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def bg_idf(self, term: str) -> float:
         """IDF of `term` against the background corpus; unseen terms count as rare."""
@@ -115,6 +138,11 @@ class RetrievalParams:
             pool=int(d.get("pool", base.pool)),
             max_query_terms=int(d.get("max_query_terms", base.max_query_terms)),
             sources=tuple(d.get("sources") or ()),
+            embed_weights=MappingProxyType({str(k): float(v) for k, v in (d.get("embed_weights") or {}).items()}),
+            embed_default=float(d.get("embed_default", base.embed_default)),
+            embed_pool=int(d.get("embed_pool", base.embed_pool)),
+            embed_centroid=tuple(float(v) for v in d.get("embed_centroid") or ()),
+            embeddings=str(d.get("embeddings", "")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,10 +157,29 @@ class RetrievalParams:
             "no_tool_threshold": self.no_tool_threshold,
             "pool": self.pool,
             "max_query_terms": self.max_query_terms,
+            "embed_default": self.embed_default,
+            "embed_pool": self.embed_pool,
+            "embed_centroid": [round(v, 5) for v in self.embed_centroid],
+            **({"embeddings": self.embeddings} if self.embeddings else {}),
+            "embed_weights": {k: round(v, 4) for k, v in sorted(self.embed_weights.items())},
             "bg_n": self.bg_n,
             "bg_df": dict(sorted(self.bg_df.items())),
             "expansion": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.expansion.items())},
         }
+
+    def embedder(self) -> StaticEmbedder | None:
+        """The static embedder with this file's token weights (built once per params object)."""
+        if "e" not in self._emb_cache:
+            if self.embeddings == "off":
+                emb = None
+            elif self.embeddings:
+                emb = StaticEmbedder.load(self.embeddings)
+            else:
+                emb = StaticEmbedder.shipped()
+            if emb is not None and self.embed_weights:
+                emb = emb.with_weights(self.embed_weights, self.embed_default)
+            self._emb_cache["e"] = emb
+        return self._emb_cache["e"]
 
     @classmethod
     def load(cls, path: str | Path) -> RetrievalParams:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_text import tokens, tool_fields, unique
+from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
 from mcproute.router.step import Candidate, ConversationState, ToolSpec
 
 _FIELDS = ("name", "desc", "params")
@@ -87,6 +88,10 @@ class ToolIndex:
     def __init__(self, tools: Sequence[ToolSpec] = (), *, params: RetrievalParams | None = None) -> None:
         self.params = params or RetrievalParams.default()
         self._wv = np.array([self.params.weights[f] for f in FEATURES])
+        emb = self.params.embedder()
+        self._vecs = ToolVectors(emb) if emb is not None else None
+        c = np.array(self.params.embed_centroid, dtype=np.float32)
+        self._centroid = c if emb is not None and c.shape == (emb.dims,) else None
         self._docs: dict[int, _Doc] = {}
         self._post: dict[str, dict[int, float]] = {}
         self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings
@@ -144,6 +149,8 @@ class ToolIndex:
             nm, ds = fields["name"], fields["desc"]
             bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
             self._docs[slot] = _Doc(spec, (rank, pos), all_terms, tuple(unique(nm)), frozenset(nm), bigrams)
+            if self._vecs is not None:
+                self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
         self._compile(touched)
         self._index_names()
@@ -161,6 +168,8 @@ class ToolIndex:
         for slot in self._by_server.pop(server, []):
             doc = self._docs.pop(slot)
             fields = self._fields.pop(slot)
+            if self._vecs is not None:
+                self._vecs.remove(slot)
             for f in _FIELDS:
                 self._len_sum[f] -= len(fields[f])
             for term in doc.terms:
@@ -204,6 +213,8 @@ class ToolIndex:
         self._by_name.clear()
         self._by_lname.clear()
         self._by_server.clear()
+        if self._vecs is not None:
+            self._vecs = ToolVectors(self._vecs.embedder)
         for s, group in groups.items():
             self._add_server(s, group)
 
@@ -309,6 +320,12 @@ class ToolIndex:
         live = np.flatnonzero(stage1 > 0)
         if len(live) > p.pool:
             live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
+        cos, cos_bg = self._cosines(text, size) if qterms else (None, 0.0)
+        if cos is not None and p.embed_pool > 0:
+            # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
+            # in other words than the query's still reaches the reranker.
+            near = np.argpartition(-cos, min(p.embed_pool, size) - 1)[: p.embed_pool]
+            live = np.union1d(live, near[cos[near] > 0])
         s1 = dict(zip(live.tolist(), stage1[live].tolist(), strict=True))
         docs = self._docs
         pool = sorted(s1, key=lambda s: (-s1[s], docs[s].order))
@@ -328,6 +345,18 @@ class ToolIndex:
         x[:, 5] = exp[pa] / em
         x[:, 6] = hist[pa] / hm
         x[:, 7] = used[pa]
+        if cos is not None:
+            pc = cos[pa]
+            x[:, 11] = pc
+            x[:, 12] = pc - cos.max()
+            x[:, 13] = pc - cos_bg
+            # Rank = how many pool tools are strictly closer, so equal vectors tie.
+            x[:, 14] = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
+            if context is not None and self._vecs is not None:
+                htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
+                hv = self._vecs.embedder.embed(htext)
+                if hv.any():
+                    x[:, 15] = self._vecs.cosines(hv, size)[pa]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
         # Name words weighted by background IDF, so "get"/"api" in a name explain little.
         nidf = {t: p.bg_idf(t) for s in pool for t in docs[s].name_terms}
@@ -346,6 +375,16 @@ class ToolIndex:
             )
         x[:, [2, 3, 4, 8, 9, 10]] = py_cols
         return pool, x, qterms
+
+    def _cosines(self, text: str, size: int) -> tuple[np.ndarray | None, float]:
+        """Cosine of the query with every slot, and with the dev catalogues' mean tool."""
+        if self._vecs is None:
+            return None, 0.0
+        qv = self._vecs.embedder.embed(text)
+        if not qv.any():
+            return None, 0.0
+        bg = float(self._centroid @ qv) if self._centroid is not None else 0.0
+        return self._vecs.cosines(qv, size), bg
 
     def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10) -> Ranking:
         """The top-`k` tools for `text` (best first) and whether any tool fits at all."""
@@ -368,6 +407,7 @@ class ToolIndex:
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
             + (", history match" if r0["history"] > 0.2 else "")
+            + (f", meaning {r0['cos']:.2f}" if r0["cos"] else "")
         )
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
