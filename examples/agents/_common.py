@@ -87,8 +87,10 @@ async def http_server(config: Path, env: dict[str, str], *, startup_timeout: flo
             raise RuntimeError("mcproute serve did not start:\n" + "\n".join(lines[-20:]))
         async with anyio.create_task_group() as tg:
             async def drain() -> None:  # keep its stderr flowing (a full pipe would block the server)
+                verbose = bool(os.environ.get("MCPROUTE_EXAMPLE_VERBOSE"))
                 async for chunk in stderr:
-                    sys.stderr.write(chunk.decode(errors="replace")) if os.environ.get("MCPROUTE_EXAMPLE_VERBOSE") else None
+                    if verbose:
+                        sys.stderr.write(chunk.decode(errors="replace"))
 
             tg.start_soon(drain)
             try:

@@ -70,9 +70,9 @@ async def main(args: argparse.Namespace) -> None:
             for conversation, texts in ((a, ESCALATES), (b, STAYS_FAST)):
                 if i >= len(texts):
                     continue
-                s = step_result = await step(client, conversation, texts[i])
+                s = await step(client, conversation, texts[i])
                 tiers[conversation].append(str(s.get("tier")))
-                decision = step_result.get("decision") or {}
+                decision = s.get("decision") or {}
                 assert isinstance(decision, dict)
                 print(f"{conversation:<18} step {i + 1}  {s.get('tier'):<9} {s.get('model'):<6} "
                       f"{str(s.get('tool') or 'no tool'):<24} {short(decision.get('sticky_reason'), 70)}")

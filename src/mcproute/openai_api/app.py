@@ -16,7 +16,7 @@ import hmac
 import logging
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -179,7 +179,7 @@ class OpenAIEndpoint:
         out_headers = decision_headers(decision, chat, identity)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(sse.event_stream(chat, completion_id, created, include_usage=include_usage),
+            return StreamingResponse(_aiter(sse.event_stream(chat, completion_id, created, include_usage=include_usage)),
                                      media_type="text/event-stream", headers={**out_headers, "cache-control": "no-cache"})
         return JSONResponse(completion_body(chat, decision, completion_id, created), headers=out_headers)
 
@@ -205,6 +205,12 @@ def decision_headers(decision: Decision, chat: ChatResult, identity: Conversatio
     if decision.tool:
         headers["x-mcproute-tool"] = decision.tool
     return {k: header_text(v) for k, v in headers.items() if v}
+
+
+async def _aiter(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # The chunks are already computed: an async generator keeps Starlette off its thread pool.
+    for frame in frames:
+        yield frame
 
 
 def _too_large(declared: int | None, limit: int) -> ApiError:
