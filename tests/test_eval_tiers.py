@@ -160,3 +160,24 @@ def _png_size(blob: bytes) -> tuple[int, int]:
     assert len(set(raw)) > 3  # something was drawn
     assert b"IEND" in chunks
     return w, h
+
+
+def test_unwritable_outputs_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "o.jsonl", _outcomes(4))
+    missing_dir = tmp_path / "no" / "such" / "dir"
+    assert main(["eval", "outcomes", "--data", str(data), "--plot", str(missing_dir / "x.png"), "--no-progress"]) == 2
+    assert f"cannot write {missing_dir / 'x.png'}" in capsys.readouterr().err
+    rdata = _write(tmp_path / "r.jsonl", REASONING)
+    assert main(["eval", "reasoning", "--data", str(rdata), "--scores-out", str(missing_dir / "s"), "--no-progress"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_empty_file_gives_nulls_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    png = tmp_path / "c.png"
+    assert main(["eval", "outcomes", "--data", str(data), "--json", "--plot", str(png), "--no-progress"]) == 0
+    res = _last_json(capsys)
+    assert res["n_turns"] == 0 and res["apgr"] is None and not png.exists()
+    assert main(["eval", "reasoning", "--data", str(data), "--json", "--no-progress"]) == 0
+    assert _last_json(capsys)["auc"] is None

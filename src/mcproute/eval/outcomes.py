@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,24 +116,36 @@ def run(args: argparse.Namespace) -> int:
     m = sweep_metrics(scores, weak, strong)
     res = {"n_turns": len(rows), **m, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
     if args.scores_out:
-        with Path(args.scores_out).open("w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps({"id": r["id"], "turn": r["turn"], "score": r["score"]}) + "\n")
+        lines = "".join(json.dumps({"id": r["id"], "turn": r["turn"], "score": r["score"]}) + "\n" for r in rows)
+        if not _write(args.scores_out, lines.encode()):
+            return 2
     base = sweep_metrics([float(r["chars"]) for r in rows], weak, strong)
     print(f"outcomes: n_turns={res['n_turns']} always-weak={_f(m['weak'])} always-strong={_f(m['strong'])}")
     print(f"  router:        strong_share_at_95={_f(m['strong_share_at_95'])} apgr={_f(m['apgr'])}")
     print(f"  prompt length: strong_share_at_95={_f(base['strong_share_at_95'])} apgr={_f(base['apgr'])}")
     print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")
-    if args.plot and rows:
+    if args.plot and not rows:
+        print("  no turns: plot not written")
+    elif args.plot:
         from mcproute.eval.plot import cost_quality_png
 
-        Path(args.plot).write_bytes(cost_quality_png(sweep(scores, weak, strong), m["weak"] or 0.0,
-                                                     m["strong"] or 0.0, baseline=sweep(
-                                                         [float(r["chars"]) for r in rows], weak, strong)))
+        png = cost_quality_png(sweep(scores, weak, strong), m["weak"] or 0.0, m["strong"] or 0.0,
+                               baseline=sweep([float(r["chars"]) for r in rows], weak, strong))
+        if not _write(args.plot, png):
+            return 2
         print(f"  plot written to {args.plot}")
     if args.json:
         print(json.dumps(res))
     return 0
+
+
+def _write(path: str, data: bytes) -> bool:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        print(f"error: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return False
+    return True
 
 
 def _f(v: float | None) -> str:

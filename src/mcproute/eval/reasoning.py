@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,9 +75,13 @@ def run(args: argparse.Namespace) -> int:
         "p99_ms": percentile(lat, 99),
     }
     if args.scores_out:
-        with Path(args.scores_out).open("w", encoding="utf-8") as fh:
-            for it, s in zip(items, scores):
-                fh.write(json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n")
+        try:
+            Path(args.scores_out).write_text(
+                "".join(json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n" for it, s in zip(items, scores)),
+                encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.scores_out}: {exc.strerror}", file=sys.stderr)
+            return 2
     base = auc([float(len(it["prompt"])) for it in items], labels)
     print(f"reasoning: n={res['n']} policy={scorer.calibration.version} threshold={thr:.4f}")
     print(f"  auc={_f(res['auc'])} accuracy={_f(acc)}   baseline prompt-length auc={_f(base)}")
