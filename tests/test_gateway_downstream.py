@@ -199,3 +199,25 @@ servers:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.anyio
+async def test_shutdown_with_two_stdio_servers_stops_and_reaps_both_even_a_stubborn_one() -> None:
+    # `time` exits when its stdin closes; `stubborn` ignores stdin EOF and SIGTERM, so only the
+    # last step of the shutdown sequence (SIGKILL of its process group) stops it.
+    extra = f"""  stubborn: {{command: python, args: ["{FIXTURE}", "--stubborn"]}}
+"""
+    gw = Gateway(parse_config(config(extra)))
+    async with gw:
+        pids = {name: h.pid for name, h in gw.health().items() if name in ("time", "stubborn")}
+        assert all(pids.values()) and all(h.state == "healthy" for h in gw.health().values()), gw.health()
+        assert (await gw.call_tool("stubborn__echo", {"text": "hi"}))["content"][0]["text"] == "hi"
+    assert [name for name, pid in pids.items() if pid is not None and _alive(pid)] == []
