@@ -232,7 +232,10 @@ class TierScorer:
 
     def _reason(self, score: float, parts: Mapping[str, float], extra: Mapping[str, float]) -> str:
         tier = self.calibration.tier_for(score)
-        named = {**{f"the step's {_LABEL.get(k, k)}": v for k, v in parts.items()},
+        # The two word models both speak about the topic: one phrase for their sum.
+        text_parts = {"form": parts.get("form", 0.0),
+                      "topic": sum(v for k, v in parts.items() if k != "form")}
+        named = {**{f"the step's {_LABEL[k]}": v for k, v in text_parts.items()},
                  **{_LABEL.get(k, k): v for k, v in extra.items()}}
         # The biggest push in the direction of the outcome explains it best.
         sign = 1.0 if tier == "reasoning" else -1.0
@@ -244,8 +247,7 @@ class TierScorer:
 
 _LABEL = {
     "form": "shape (how much it looks like arithmetic, code, logic or multi-step work)",
-    "fail": "topic (how often the fast model fails on similar questions)",
-    "gain": "topic (how much the strong model gains on similar questions)",
+    "topic": "topic (how the fast and strong models fared on similar questions)",
     "previous_tier": "the previous step being on the reasoning tier",
     "tool_errors": "recent tool errors",
     "failed_validations": "failed validations",
