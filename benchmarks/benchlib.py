@@ -17,6 +17,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = str(ROOT / "tests" / "fixtures" / "gateway_fixture_server.py")
+ECHO = str(ROOT / "benchmarks" / "echo_server.py")
+# Downstreams with the same interface (`echo {text}`, `--http PORT`): the lean SDK server is the
+# default (see echo_server.py for why), the gateway's test fixture is kept for comparison.
+DOWNSTREAMS = {"echo": ECHO, "fixture": FIXTURE}
 EVALDATA = ROOT.parent / "shared" / "evaldata"
 
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/overhead.py [--calls 2000] [--warmup 200] [--mode auto|legacy]
 
-Same downstream (the SDK fixture server in tests/fixtures, tool `echo`), same client (`mcp.Client`,
+Same downstream (the SDK fixture server in tests/fixtures, or with `--downstream echo` the lean
+benchmarks/echo_server.py that run.py uses; tool `echo`), same client (`mcp.Client`,
 so client-side costs cancel out), same machine, sequential calls, the two paths alternating in
 blocks of 25 calls (both clients open at once) so the machine's load hits both alike:
 
@@ -28,7 +29,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from benchlib import FIXTURE, child_env, free_port, loadavg, percentile, stop, wait_http
+from benchlib import DOWNSTREAMS, child_env, free_port, loadavg, percentile, stop, wait_http
 
 
 def gateway_pids() -> list[int]:
@@ -96,14 +97,15 @@ def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, An
     }
 
 
-def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto") -> dict[str, Any]:
+def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream: str = "echo") -> dict[str, Any]:
     """Direct vs proxied over stdio and over HTTP; every server a real child process."""
     py = sys.executable
+    FIXTURE = DOWNSTREAMS[downstream]
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')
-        out: dict[str, Any] = {"downstream": "tests/fixtures/gateway_fixture_server.py echo", "mode": mode, "python": sys.version.split()[0]}
+        out: dict[str, Any] = {"downstream": f"{downstream} ({FIXTURE}) echo", "mode": mode, "python": sys.version.split()[0]}
         gateway_cmd = [py, "-m", "mcproute", "serve", "--config", str(cfg)]
         direct, proxied = anyio.run(
             measure_pair,
@@ -134,8 +136,10 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)")
+    ap.add_argument("--downstream", default="fixture", choices=sorted(DOWNSTREAMS),
+                    help="echo = benchmarks/echo_server.py (run.py's choice); fixture = tests/fixtures/gateway_fixture_server.py")
     args = ap.parse_args()
-    out = measure(args.calls, args.warmup, args.mode)
+    out = measure(args.calls, args.warmup, args.mode, args.downstream)
     out["budget"] = {"stdio_added_p50_ms": 1.0, "http_added_p50_ms": 2.0}
     out["within_budget"] = {
         "stdio": out["stdio"]["added_p50_ms"] <= 1.0,

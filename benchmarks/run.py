@@ -50,7 +50,7 @@ def log(msg: str) -> None:
 def sec_overhead(quick: bool) -> dict[str, Any]:
     import overhead
 
-    r = overhead.measure(calls=200 if quick else 2000, warmup=20 if quick else 200, mode="auto")
+    r = overhead.measure(calls=200 if quick else 2000, warmup=20 if quick else 200, mode="auto", downstream="echo")
     s, h = r["stdio"], r["http"]
     return {
         "overhead_stdio_p50_ms": s["added_p50_ms"],
@@ -77,7 +77,7 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
     import throughput
 
     levels = [1, 2, 4, 8] if quick else [1, 2, 4, 8, 16]
-    r = throughput.measure(levels, seconds=0.8 if quick else 3.0)
+    r = throughput.measure(levels, seconds=0.8 if quick else 3.0, downstream="echo")
     d, p = r["direct"], r["proxied"]
     return {
         "throughput_rps": p["rps"],

@@ -5,8 +5,9 @@
 CPU time (user+system, from /proc or this thread's clock) per `tools/call echo`, each part
 measured in isolation on real processes:
 
-- `sdk_server_stdio_cpu_ms` / `sdk_server_http_cpu_ms`: the fixture server process (low-level SDK
-  `Server`, no mcproute code) answering a direct client, per call. Any MCP server written with the
+- `sdk_server_{stdio,http}_lean_cpu_ms`: benchmarks/echo_server.py (low-level SDK `Server` with
+  the `get_tool_input_schema` lookup, no mcproute code) answering a direct client, per call;
+  `sdk_server_{stdio,http}_cpu_ms`: the same for the gateway's test fixture (no lookup). Any MCP server written with the
   SDK pays this for each request it receives — so does mcproute's upstream side, which is the
   same SDK server: this is the floor of the gateway's upstream half.
 - `gateway_call_cpu_ms`: `Gateway.call_tool` in this process (catalogue lookup, argument
@@ -37,7 +38,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from benchlib import FIXTURE, child_env, free_port, loadavg, stop, tree_cpu_seconds, wait_http
+from benchlib import ECHO, FIXTURE, child_env, free_port, loadavg, stop, tree_cpu_seconds, wait_http
 
 from mcproute.config import parse_config
 from mcproute.gateway import Gateway
@@ -56,13 +57,13 @@ def _pid_of_child(cmd_fragment: bytes) -> int | None:
     return None
 
 
-async def _client_calls(target: Any, calls: int, server_pid: int | None) -> tuple[float, float]:
+async def _client_calls(target: Any, calls: int, server_pid: int | None, script: str = FIXTURE) -> tuple[float, float]:
     """(server CPU ms per call, this thread's CPU ms per call) for `calls` echo calls."""
     async with Client(target) as client:
         await client.list_tools()
         for _ in range(50):
             await client.call_tool("echo", {"text": "x"})
-        pid = server_pid or _pid_of_child(FIXTURE.encode())
+        pid = server_pid or _pid_of_child(script.encode())
         s0 = tree_cpu_seconds(pid) if pid else 0.0
         c0 = time.thread_time()
         for _ in range(calls):
@@ -74,7 +75,7 @@ async def _client_calls(target: Any, calls: int, server_pid: int | None) -> tupl
 
 async def _gateway_calls(calls: int, engine: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = {"data_dir": tmp, "servers": {"fx": {"command": sys.executable, "args": [FIXTURE], "env": {"PYTHONWARNINGS": "ignore"}}},
+        cfg = {"data_dir": tmp, "servers": {"fx": {"command": sys.executable, "args": [ECHO], "env": {"PYTHONWARNINGS": "ignore"}}},
                "telemetry": {"exporter": "none"}, "state": {"backend": "memory"}}
         loaded = parse_config(json.dumps(cfg), environ={})
         if engine:
@@ -99,6 +100,18 @@ def measure(calls: int) -> dict[str, Any]:
     env = child_env()
     py = sys.executable
     out: dict[str, Any] = {}
+    # The lean server first (the floor), then the test fixture (what it costs without the SDK's
+    # `get_tool_input_schema` lookup: the SDK then re-lists every tool for each HTTP call).
+    port = free_port()
+    proc = subprocess.Popen([py, ECHO, "--http", str(port)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(port, proc=proc)
+        server, _ = anyio.run(_client_calls, f"http://127.0.0.1:{port}/mcp", calls, proc.pid)
+        out["sdk_server_http_lean_cpu_ms"] = round(server, 3)
+    finally:
+        stop([proc])
+    server, _ = anyio.run(_client_calls, StdioServerParameters(command=py, args=[ECHO], env=env), calls, None, ECHO)
+    out["sdk_server_stdio_lean_cpu_ms"] = round(server, 3)
     server, client = anyio.run(_client_calls, StdioServerParameters(command=py, args=[FIXTURE], env=env), calls, None)
     out["sdk_server_stdio_cpu_ms"] = round(server, 3)
     out["sdk_client_cpu_ms"] = round(client, 3)

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/throughput.py [--seconds 3] [--concurrency 1,2,4,8,16] [--json]
 
-Two real server processes on loopback: the SDK fixture (tests/fixtures/gateway_fixture_server.py)
-serving streamable HTTP (direct), and `mcproute serve --transport http` in front of the same
-fixture over stdio (proxied). The load generator is deliberately thin — one keep-alive HTTP/1.1
+Two real server processes on loopback: the lean SDK echo server (benchmarks/echo_server.py; or
+`--downstream fixture` for tests/fixtures/gateway_fixture_server.py) serving streamable HTTP
+(direct), and `mcproute serve --transport http` in front of the same server over stdio (proxied). The load generator is deliberately thin — one keep-alive HTTP/1.1
 connection per virtual client, a pre-encoded 2026-07-28 `tools/call` (`echo`), the response read
 by Content-Length — so the client's own CPU, which shares the 2 cores with the servers, is small
 and the same for both paths. `mcp.Client` costs ~1 ms of CPU per call on its own, which would cap
@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 from anyio.abc import SocketStream
 
-from benchlib import FIXTURE, child_env, free_port, loadavg, percentile, stop, tree_cpu_seconds, wait_http
+from benchlib import DOWNSTREAMS, child_env, free_port, loadavg, percentile, stop, tree_cpu_seconds, wait_http
 
 P99_LIMIT_MS = 50.0
 ERA = "2026-07-28"
@@ -125,8 +125,9 @@ async def run_level(port: int, tool: str, concurrency: int, seconds: float, warm
     }
 
 
-def measure(levels: list[int], seconds: float) -> dict[str, Any]:
+def measure(levels: list[int], seconds: float, downstream: str = "echo") -> dict[str, Any]:
     py = sys.executable
+    FIXTURE = DOWNSTREAMS[downstream]
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
@@ -154,7 +155,7 @@ def measure(levels: list[int], seconds: float) -> dict[str, Any]:
                     rows.append(row)
         finally:
             stop(procs)
-    out: dict[str, Any] = {"loadavg": loadavg()}
+    out: dict[str, Any] = {"loadavg": loadavg(), "downstream": downstream}
     for key, rows in (("direct", direct_rows), ("proxied", proxied_rows)):
         ok = [r for r in rows if r["p99_ms"] <= P99_LIMIT_MS]
         best = max(ok, key=lambda r: r["rps"]) if ok else None
@@ -168,9 +169,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--concurrency", default="1,2,4,8,16")
+    ap.add_argument("--downstream", default="echo", choices=sorted(DOWNSTREAMS))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = measure([int(c) for c in args.concurrency.split(",")], args.seconds)
+    out = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.downstream)
     if args.json:
         print(json.dumps(out))
         return
