@@ -114,9 +114,10 @@ def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, l2
     return _newton(np.concatenate(diffs), np.ones(sum(len(d) for d in diffs)), np.concatenate(wts), l2)
 
 
-def fit_logistic(xs: list[list[float]], ys: list[int], l2: float = 1e-3) -> list[float]:
+def fit_logistic(xs: list[list[float]], ys: list[int], sw: list[float], l2: float = 1e-3) -> list[float]:
     x = np.asarray(xs, dtype=float)
-    return _newton(x, np.asarray(ys, dtype=float), np.full(len(x), 1.0 / len(x)), l2)
+    w = np.asarray(sw, dtype=float)
+    return _newton(x, np.asarray(ys, dtype=float), w / w.sum(), l2)
 
 
 def _newton(x: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float, steps: int = 30) -> list[float]:
@@ -274,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     hits: list[int] = []
     wv = [weights[f] for f in FEATURES]
 
+    lex_col = FEATURES.index("lexical")
+    forced: list[bool] = []  # no lexical evidence in the pool: the router says "no tool" (p = 0)
+
     def leader(idx: ToolIndex, text: str, expected: list[str]) -> None:
         pool, x, _ = idx.features(text)
+        forced.append(not pool or not x[:, lex_col].any())
         if not pool:
             xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
             ys.append(1 if expected else 0)
@@ -297,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     big = {rel: ToolIndex(specs_from_dicts(cat), params=params) for rel, cat in cats.items()}
     for it in large:
         leader(big[it["catalog"]], it["query"], it["expected"])
-    nt = fit_logistic(xs, ys)
-    ps = [sigmoid(sum(x * y for x, y in zip(nt, row))) for row in xs]
+    # The two groups weigh the same: the inline items are where "no tool" must be learned, and
+    # twice as many all-positive large-catalogue items would otherwise drown them.
+    n_big = len(xs) - n_small
+    sw = [1.0 / n_small] * n_small + [1.0 / max(1, n_big)] * n_big
+    fit_rows = [i for i, f in enumerate(forced) if not f]
+    nt = fit_logistic([xs[i] for i in fit_rows], [ys[i] for i in fit_rows], [sw[i] for i in fit_rows])
+    ps = [0.0 if f else sigmoid(sum(x * y for x, y in zip(nt, row))) for row, f in zip(xs, forced)]
     n_neg = sum(1 for y in ys if not y) or 1
     best = (-1.0, 0.5)
     for i in range(5, 96):

@@ -73,7 +73,10 @@ def test_semantic_channel_finds_a_tool_that_shares_no_word() -> None:
     semantic = ToolIndex([WEATHER, GIT, MAIL])
     r = semantic.rank(text)
     assert r.candidates and r.candidates[0].name == "getForecast"
-    assert "meaning" in r.explanation
+    # Ranked by meaning, but with no shared term the router does not trust it.
+    assert r.no_tool and "closest in meaning: getForecast" in r.explanation
+    r2 = semantic.rank("will it rain in Oslo? I need the precipitation outlook")
+    assert r2.candidates[0].name == "getForecast" and "meaning" in r2.explanation
 
 
 def test_tools_without_descriptions_and_foreign_text() -> None:

@@ -39,6 +39,7 @@ FEATURES: tuple[str, ...] = (
     "cos_bg",  # cosine minus the query's cosine with the mean tool of the dev catalogues
     "cos_top",  # 1 / (1 + rank of the tool's cosine within the pool): 1.0 for the closest
     "hist_cos",  # cosine of the tool with the recent step texts and last result
+    "lexical",  # 1.0 when the tool shares a term with the query, its expansion or history, or was used
 )
 
 # No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
@@ -63,6 +64,7 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "cos_bg": 0.0,
     "cos_top": 0.3,
     "hist_cos": 0.3,
+    "lexical": 0.0,
 }
 
 

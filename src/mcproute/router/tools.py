@@ -35,6 +35,7 @@ _FIELDS = ("name", "desc", "params")
 _IDENT = re.compile(r"[A-Za-z_][\w.\-]*\w")
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
 _RESULT_CHARS = 600
+_COL = {f: i for i, f in enumerate(FEATURES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,18 +346,19 @@ class ToolIndex:
         x[:, 5] = exp[pa] / em
         x[:, 6] = hist[pa] / hm
         x[:, 7] = used[pa]
+        x[:, _COL["lexical"]] = (pb > 0) | (exp[pa] > 0) | (hist[pa] > 0) | (used[pa] > 0)
         if cos is not None:
             pc = cos[pa]
-            x[:, 11] = pc
-            x[:, 12] = pc - cos.max()
-            x[:, 13] = pc - cos_bg
+            x[:, _COL["cos"]] = pc
+            x[:, _COL["cos_rel"]] = pc - cos.max()
+            x[:, _COL["cos_bg"]] = pc - cos_bg
             # Rank = how many pool tools are strictly closer, so equal vectors tie.
-            x[:, 14] = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
+            x[:, _COL["cos_top"]] = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
             if context is not None and self._vecs is not None:
                 htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
-                    x[:, 15] = self._vecs.cosines(hv, size)[pa]
+                    x[:, _COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
         # Name words weighted by background IDF, so "get"/"api" in a name explain little.
         nidf = {t: p.bg_idf(t) for s in pool for t in docs[s].name_terms}
@@ -397,13 +399,17 @@ class ToolIndex:
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
         scores = (x @ self._wv).tolist()
         order = sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
-        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0))
+        # A pool found by meaning alone (no tool shares a term with the step, its history or its
+        # expansion) is ranked, but never trusted: in the dev set no such leader was right.
+        lexical = bool(x[:, _COL["lexical"]].any())
+        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if lexical else 0.0
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
-            f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
+            + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
+            + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
             + (", history match" if r0["history"] > 0.2 else "")
