@@ -75,6 +75,41 @@ def test_unhealthy_servers_are_absent_and_resources_are_namespaced() -> None:
     assert [t["uriTemplate"] for t in cat.templates] == ["docs+mem://{key}"]
     assert cat.resolve_uri("docs+file:///a.txt") == ("docs", "file:///a.txt")
     assert cat.resolve_uri("down+file:///x") is None and cat.resolve_uri("file:///x") is None
+    # Raw URIs resolve when exactly one server lists them (or a template of it matches).
+    assert cat.resolve_uri("file:///a.txt") == ("docs", "file:///a.txt")
+    assert cat.resolve_uri("mem://k1") == ("docs", "mem://k1")
+    assert cat.upstream_uri("docs", "file:///b.txt") == "docs+file:///b.txt"
+
+
+def test_resource_uris_pass_through_unchanged_without_prefixing() -> None:
+    listing = Listing(resources=({"uri": "test://static", "name": "s"},), templates=({"uriTemplate": "test://t/{id}/data", "name": "t"},))
+    cat = build_catalog({"fx": listing}, {"fx": srv()}, prefix_tools=False)
+    assert [r["uri"] for r in cat.resources] == ["test://static"]
+    assert [t["uriTemplate"] for t in cat.templates] == ["test://t/{id}/data"]
+    assert cat.resolve_uri("test://static") == ("fx", "test://static")
+    assert cat.resolve_uri("test://anything-embedded") == ("fx", "test://anything-embedded")
+    assert cat.upstream_uri("fx", "test://x") == "test://x"
+    blocks = [{"type": "resource", "resource": {"uri": "test://x", "text": "t"}}]
+    cat.rewrite_blocks("fx", blocks)
+    assert blocks[0]["resource"]["uri"] == "test://x"
+
+
+def test_embedded_resource_uris_are_prefixed_consistently_and_ambiguous_raw_uris_refused() -> None:
+    a = Listing(resources=({"uri": "mem://shared", "name": "s"}, {"uri": "mem://only-a", "name": "a"}))
+    b = Listing(resources=({"uri": "mem://shared", "name": "s"},), templates=({"uriTemplate": "file:///{+path}", "name": "f"},))
+    cat = build_catalog({"a": a, "b": b}, {"a": srv(), "b": srv()})
+    blocks = [
+        {"type": "text", "text": "mem://shared"},
+        {"type": "resource", "resource": {"uri": "mem://shared", "text": "x"}},
+        {"type": "resource_link", "uri": "mem://only-a", "name": "a"},
+    ]
+    cat.rewrite_blocks("a", blocks)
+    assert blocks[0]["text"] == "mem://shared"  # text is not a URI field
+    assert blocks[1]["resource"]["uri"] == "a+mem://shared" and blocks[2]["uri"] == "a+mem://only-a"
+    assert cat.resolve_uri(blocks[1]["resource"]["uri"]) == ("a", "mem://shared")
+    assert cat.resolve_uri("mem://shared") is None  # two servers list it: ambiguous
+    assert cat.resolve_uri("mem://only-a") == ("a", "mem://only-a")
+    assert cat.resolve_uri("file:///deep/dir/x.txt") == ("b", "file:///deep/dir/x.txt")
 
 
 def test_tool_specs_for_the_router() -> None:

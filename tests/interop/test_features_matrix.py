@@ -61,13 +61,7 @@ SAMPLED = "sampled-by-interop-test"
 
 # Combinations that should work but do not yet: gateway gaps (strict xfail: the day one starts
 # working the test fails, and the entry must go — and docs/interop.md's matrix be updated).
-GAPS = {
-    ("logging", "legacy", "fixture_modern"): (
-        "a 2026-07-28 downstream logs only for requests whose _meta carries the "
-        "io.modelcontextprotocol/logLevel opt-in; mcproute does not translate the handshake "
-        "client's logging/setLevel into it"
-    ),
-}
+GAPS: dict[tuple[str, str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,8 @@ def logging(ds: Downstream) -> Any:
         route = ds.route_for_backchannel()
         if route is None or route.ctx is None:
             return
+        if ds.log_filter is not None and not ds.log_filter(route, params.level):
+            return  # below the level this handshake-era client set (the filter is ours to apply)
         ctx = route.ctx
         # The session applies the era's gate (2026-07-28: only if this request opted in).
         try:

@@ -9,7 +9,10 @@ Pure data: `build_catalog` turns each healthy server's raw listing into one immu
   (`..._<8 hex of sha256(full name)>`), so it is stable across restarts; the reverse map
   resolves it back. First server in config order wins a collision; the loser is reported.
 - resources and templates: `<prefix>+<uri>` (a URI scheme may contain `+`, so the result is
-  still a URI); reads split at the first `+`.
+  still a URI); reads split at the first `+`. With `prefix_tools: false` (one server) URIs pass
+  through unchanged. A raw URI (one a server embedded in a tool result or prompt before the
+  gateway rewrote it, or a client that knows it) resolves when exactly one server lists it, or
+  a template matching it.
 
 Tool allow/deny globs (`fnmatch`) apply to the downstream's own tool names.
 """
@@ -71,6 +74,12 @@ class Catalog:
     resources: tuple[Mapping[str, Any], ...] = ()
     templates: tuple[Mapping[str, Any], ...] = ()
     resource_prefixes: Mapping[str, str] = field(default_factory=dict)  # prefix -> server
+    uri_prefixes: Mapping[str, str] = field(default_factory=dict)  # server -> prefix (empty: URIs unprefixed)
+    # raw URI / template pattern -> servers listing it, for URIs that arrive without a prefix
+    raw_uris: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    raw_templates: tuple[tuple[re.Pattern[str], str], ...] = ()
+    prefixed: bool = True
+    sole_server: str | None = None  # prefixing off: the one server every URI belongs to
     collisions: tuple[str, ...] = ()
     # Pre-built `tools/list` payload: served as-is, so listing costs nothing per request.
     tools_wire: tuple[Mapping[str, Any], ...] = ()
@@ -83,11 +92,43 @@ class Catalog:
         ]
 
     def resolve_uri(self, uri: str) -> tuple[str, str] | None:
-        """`time+file:///x` -> ("time", "file:///x"), or None when no server owns the prefix."""
-        prefix, plus, rest = uri.partition("+")
-        if not plus or prefix not in self.resource_prefixes:
-            return None
-        return self.resource_prefixes[prefix], rest
+        """`time+file:///x` -> ("time", "file:///x"); a raw URI -> its one owner; else None."""
+        if self.prefixed:
+            prefix, plus, rest = uri.partition("+")
+            if plus and prefix in self.resource_prefixes:
+                return self.resource_prefixes[prefix], rest
+        owners = set(self.raw_uris.get(uri, ()))
+        if not owners:
+            owners = {server for pattern, server in self.raw_templates if pattern.fullmatch(uri)}
+        if len(owners) == 1:
+            return owners.pop(), uri
+        if self.sole_server is not None:
+            return self.sole_server, uri  # prefixing off: one server, nothing to disambiguate
+        return None
+
+    def upstream_uri(self, server: str, uri: str) -> str:
+        """The URI a client sees for `uri` of `server` (prefixed unless prefixing is off)."""
+        prefix = self.uri_prefixes.get(server)
+        return f"{prefix}+{uri}" if prefix is not None else uri
+
+    def rewrite_blocks(self, server: str, blocks: Any) -> None:
+        """Prefix the URIs of embedded resources / resource links in content blocks, in place,
+        so a client can read them back through the gateway. No-op when prefixing is off."""
+        prefix = self.uri_prefixes.get(server)
+        if prefix is None or not isinstance(blocks, list):
+            return
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "resource" and isinstance(block.get("resource"), dict):
+                target = block["resource"]
+            elif kind == "resource_link":
+                target = block
+            else:
+                continue
+            if isinstance(target.get("uri"), str):
+                target["uri"] = f"{prefix}+{target['uri']}"
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], int, int]:
         """Cheap identity of what upstream clients can see, to decide whether list_changed is due."""
@@ -105,6 +146,21 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+_TEMPLATE_VAR = re.compile(r"\{([+#./;?&]?)[^}]*\}")
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A regex for the URIs an RFC 6570 template can expand to (simple and `+` reserved
+    expansion: `{id}` matches one path segment, `{+path}` anything)."""
+    out, pos = [], 0
+    for m in _TEMPLATE_VAR.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        out.append(".*" if m.group(1) in ("+", "#") else "[^/?#]*" if not m.group(1) else ".*")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out))
 
 
 def namespaced(prefix: str | None, name: str, sep: str) -> str:
@@ -138,6 +194,9 @@ def build_catalog(
     resources: list[Mapping[str, Any]] = []
     templates: list[Mapping[str, Any]] = []
     prefixes: dict[str, str] = {}
+    uri_prefixes: dict[str, str] = {}
+    raw_uris: dict[str, tuple[str, ...]] = {}
+    raw_templates: list[tuple[re.Pattern[str], str]] = []
     collisions: list[str] = []
 
     for wire in meta_tools:
@@ -171,14 +230,27 @@ def build_catalog(
                 collisions.append(f"prompt {original!r} of server {server!r} maps to {name!r}, already taken; it is hidden")
                 continue
             prompts[name] = PromptEntry(name, server, original, {**prompt, "name": name})
+        for r in listing.resources:
+            if isinstance(r.get("uri"), str):
+                raw_uris[r["uri"]] = (*raw_uris.get(r["uri"], ()), server)
+        for t in listing.templates:
+            if isinstance(t.get("uriTemplate"), str):
+                raw_templates.append((template_pattern(t["uriTemplate"]), server))
+        if not prefix_tools:
+            resources += listing.resources
+            templates += listing.templates
+            continue
         uri_prefix = _BAD.sub("-", cfg.prefix or server).replace("_", "-")
-        if listing.resources or listing.templates:
-            if uri_prefix in prefixes:
+        # Every listed server gets a prefix (not only those listing resources): its tool results
+        # may embed resources, whose URIs are rewritten with it.
+        if uri_prefix in prefixes:
+            if listing.resources or listing.templates:
                 collisions.append(f"resource prefix {uri_prefix!r} of server {server!r} is taken by {prefixes[uri_prefix]!r}")
-            else:
-                prefixes[uri_prefix] = server
-                resources += [{**r, "uri": f"{uri_prefix}+{r.get('uri')}"} for r in listing.resources]
-                templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
+            continue
+        prefixes[uri_prefix] = server
+        uri_prefixes[server] = uri_prefix
+        resources += [{**r, "uri": f"{uri_prefix}+{r.get('uri')}"} for r in listing.resources]
+        templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
 
     for c in collisions:
         logger.warning("catalogue: %s", c)
@@ -188,6 +260,11 @@ def build_catalog(
         resources=tuple(resources),
         templates=tuple(templates),
         resource_prefixes=prefixes,
+        uri_prefixes=uri_prefixes,
+        raw_uris=raw_uris,
+        raw_templates=tuple(raw_templates),
+        prefixed=prefix_tools,
+        sole_server=next(iter(listings)) if not prefix_tools and len(listings) == 1 else None,
         collisions=tuple(collisions),
         tools_wire=tuple(e.wire for e in tools.values()),
         prompts_wire=tuple(e.wire for e in prompts.values()),

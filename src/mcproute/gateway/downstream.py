@@ -36,6 +36,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable
 from mcproute.gateway import _backchannel
+from mcproute.gateway._resource_watch import ResourceWatch, is_updated
 from mcproute.gateway._stdio import StdioProcess
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.routing import UpstreamRoute
@@ -109,6 +110,8 @@ class Downstream:
         self._next_route = 0
         self._was_healthy = False
         self._lost_reason = "connection closed"
+        self.watch = ResourceWatch(self)
+        self.log_filter: Callable[[UpstreamRoute, str], bool] | None = None  # per-client logging/setLevel
         if not cfg.enabled:
             self.health.reason = "disabled in config"
             self.first_attempt.set()
@@ -211,6 +214,7 @@ class Downstream:
                 self.first_attempt.set()
                 self._on_change()
                 tg.start_soon(self._relist_loop, client)
+                tg.start_soon(self.watch.run, client)
                 if self._transport is not None:
                     tg.start_soon(self._watch_exit, self._transport)
                 await self._lost.wait()
@@ -263,6 +267,8 @@ class Downstream:
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification | types.PromptListChangedNotification | types.ResourceListChangedNotification):
             self._relist.set()
+        elif (uri := is_updated(message)) is not None:
+            await self.watch.updated(uri)
         elif isinstance(message, Exception):
             logger.warning("server %r sent something that is not JSON-RPC: %s", self.name, message)
         else:
@@ -304,6 +310,10 @@ class Downstream:
             task_status.started()
 
     # ------------------------------------------------------------ calls
+
+    @property
+    def capabilities(self) -> types.ServerCapabilities | None:
+        return self._client.server_capabilities if self._client is not None else None
 
     def route_for_backchannel(self) -> UpstreamRoute | None:
         """The most recent in-flight upstream request: the wire does not say which call a

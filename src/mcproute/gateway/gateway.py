@@ -17,15 +17,18 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
 import anyio.abc
+from mcp.shared.exceptions import MCPError
 from mcp_types import LOG_LEVEL_META_KEY
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcproute.config import Config, LoadedConfig
-from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, UnknownTool
+from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
 from mcproute.gateway.catalog import Catalog, build_catalog
 from mcproute.gateway.downstream import Downstream, Health
 from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
@@ -38,6 +41,8 @@ RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 ChangeListener = Callable[[Catalog], Awaitable[None] | None]
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 # A per-request `tools/list` view: `(tools, route) -> tools` (set by the engine for `expose: search`).
+ResourceListener = Callable[[str, str], Awaitable[None]]  # (server, downstream URI)
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 ListFilter = Callable[[Sequence[Mapping[str, Any]], UpstreamRoute], Awaitable[Sequence[Mapping[str, Any]]]]
 
 
@@ -72,6 +77,12 @@ class Gateway:
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self.list_filter: ListFilter | None = None
+        self._resource_listeners: list[ResourceListener] = []
+        # handshake-era upstream connection -> the level its client asked for (logging/setLevel)
+        self._log_levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        for ds in self.downstreams.values():
+            ds.watch.listener = self._resource_updated
+            ds.log_filter = self.wants_log
         self._rebuild()
 
     # ------------------------------------------------------------ lifecycle
@@ -163,6 +174,47 @@ class Gateway:
         self._hooks.append(hook)
         return lambda: self._hooks.remove(hook) if hook in self._hooks else None
 
+    def on_resource_updated(self, listener: ResourceListener) -> Callable[[], None]:
+        """`await listener(server, uri)` when a subscribed downstream resource changes."""
+        self._resource_listeners.append(listener)
+        return lambda: self._resource_listeners.remove(listener) if listener in self._resource_listeners else None
+
+    async def _resource_updated(self, server: str, uri: str) -> None:
+        for listener in list(self._resource_listeners):
+            try:
+                await listener(server, uri)
+            except Exception:
+                logger.exception("resource update listener failed")
+
+    # ------------------------------------------------------------ logging levels
+
+    def log_level(self, route: UpstreamRoute | None) -> str | None:
+        """The level a handshake-era client set with logging/setLevel (None: never set)."""
+        conn = route.connection if route is not None else None
+        return self._log_levels.get(conn) if conn is not None else None
+
+    async def set_log_level(self, route: UpstreamRoute, level: str) -> None:
+        """Remember a handshake-era client's level (its calls to 2026-07-28 servers carry it as
+        the `io.modelcontextprotocol/logLevel` opt-in), and pass the most verbose level any
+        client wants to handshake-era servers that log (each client's messages are then
+        filtered to its own level on the way back)."""
+        conn = route.connection
+        if conn is not None:
+            self._log_levels[conn] = level
+        wanted = min(self._log_levels.values(), key=LOG_LEVELS.index, default=level)
+        for ds in self.downstreams.values():
+            caps = ds.capabilities
+            if caps is None or caps.logging is None or ds.health.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                continue
+            try:
+                await ds.request("logging/setLevel", {"level": wanted}, route=route)
+            except (MCPError, UpstreamUnavailable) as exc:
+                logger.info("server %r: logging/setLevel %s failed: %s", ds.name, wanted, exc)
+
+    def wants_log(self, route: UpstreamRoute, level: str) -> bool:
+        wanted = self.log_level(route)
+        return wanted is None or LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
+
     # ------------------------------------------------------------ calls
 
     async def call_tool(
@@ -207,11 +259,17 @@ class Gateway:
             return await self._invoke(c, on_progress, extra_params)
 
         if not self._hooks:
-            return await invoke(call)
-        chain: CallNext = invoke
-        for hook in reversed(self._hooks):
-            chain = _bind(hook, chain)
-        return await chain(call)
+            result = await invoke(call)
+        else:
+            chain: CallNext = invoke
+            for hook in reversed(self._hooks):
+                chain = _bind(hook, chain)
+            result = await chain(call)
+        if entry.server and self._catalog.uri_prefixes:
+            # Embedded resources carry the server's own URIs: prefix them, so a client can read
+            # them back through us (after the hooks, whichever replica answered).
+            self._catalog.rewrite_blocks(entry.server, result.get("content"))
+        return result
 
     async def _invoke(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
         if not call.server:

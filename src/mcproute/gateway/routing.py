@@ -32,6 +32,14 @@ class UpstreamRoute:
         return self.protocol_version in MODERN_PROTOCOL_VERSIONS
 
     @property
+    def connection(self) -> Any:
+        """The upstream client's connection (handshake era: outlives the request; None on
+        2026-07-28, which has no connection state). The SDK keeps it private to the session."""
+        if self.ctx is None or self.modern:
+            return None
+        return getattr(self.ctx.session, "_connection", None)
+
+    @property
     def can_send_request(self) -> bool:
         return self.ctx is not None and self.ctx.session.can_send_request
 

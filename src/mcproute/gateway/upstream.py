@@ -23,12 +23,13 @@ from mcp.server import CacheHint, NotificationOptions, Server
 from mcp.server.caching import CACHEABLE_METHODS
 from mcp.server.context import ServerRequestContext
 from mcp.server.models import InitializationOptions
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged, ResourcesListChanged, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 
 from mcproute.errors import InvalidRequest, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
+from mcproute.gateway._subscriptions import ResourceSubscriptions
 from mcproute.gateway.catalog import Catalog
 from mcproute.gateway.gateway import Gateway, text_result
 from mcproute.gateway.routing import UpstreamRoute
@@ -65,6 +66,7 @@ class Upstream:
         self.bus = InMemorySubscriptionBus()
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
         self._last: Catalog = gateway.catalog
+        self.subscriptions = ResourceSubscriptions(gateway, self.bus)
         self.server = _GatewayServer(
             name,
             version=version,
@@ -77,7 +79,10 @@ class Upstream:
             on_read_resource=self._read_resource,
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
-            on_subscriptions_listen=ListenHandler(self.bus),
+            on_subscribe_resource=self.subscriptions.subscribe,
+            on_unsubscribe_resource=self.subscriptions.unsubscribe,
+            on_completion=self._complete,
+            on_subscriptions_listen=self.subscriptions.listen,
             # 2026-07-28 list results must carry freshness hints; the catalogue can change at
             # any moment (a server dies), so nothing is fresh and nothing is shared.
             cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
@@ -135,6 +140,11 @@ class Upstream:
         raw = ctx.params or {}
         meta = raw.get("_meta")
         route = UpstreamRoute(ctx)
+        level = self.gateway.log_level(route)
+        if level is not None and not (isinstance(meta, Mapping) and types.LOG_LEVEL_META_KEY in meta):
+            # A handshake-era client's logging/setLevel, as the 2026-07-28 per-request opt-in:
+            # without it a modern downstream sends this client no log messages at all.
+            meta = {**(meta if isinstance(meta, Mapping) else {}), types.LOG_LEVEL_META_KEY: level}
         extra = {k: raw[k] for k in ("inputResponses", "requestState") if k in raw}
         session = ctx.session
         has_progress = isinstance(meta, Mapping) and meta.get("progressToken") is not None
@@ -188,7 +198,27 @@ class Upstream:
         return answers
 
     async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> dict[str, Any]:
+        await self.gateway.set_log_level(UpstreamRoute(ctx), params.level)
         return {}
+
+    async def _complete(self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams) -> dict[str, Any]:
+        """completion/complete, to the server owning the prompt / resource template, with the
+        ref's name or URI given back its downstream form."""
+        raw = dict(ctx.params or {})
+        raw.pop("_meta", None)
+        ref = dict(raw.get("ref") or {})
+        if ref.get("type") == "ref/prompt":
+            entry = self.gateway.catalog.prompts.get(str(ref.get("name")))
+            if entry is None:
+                raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {ref.get('name')!r}")
+            server, ref["name"] = entry.server, entry.original
+        else:
+            resolved = self.gateway.catalog.resolve_uri(str(ref.get("uri")))
+            if resolved is None:
+                raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource template {ref.get('uri')!r}")
+            server, ref["uri"] = resolved
+        raw["ref"] = ref
+        return await self._forward(server, "completion/complete", raw, ctx)
 
     # ------------------------------------------------------------ resources and prompts
 
@@ -202,18 +232,19 @@ class Upstream:
 
     async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> dict[str, Any]:
         uri = str(params.uri)
-        resolved = self.gateway.catalog.resolve_uri(uri)
+        catalog = self.gateway.catalog
+        resolved = catalog.resolve_uri(uri)
         if resolved is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri!r}: resource URIs look like <server>+<uri>")
+            hint = ": resource URIs look like <server>+<uri>" if catalog.prefixed else ""
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri!r}{hint}")
         server, original = resolved
-        prefix = uri.partition("+")[0]
         raw = dict(ctx.params or {})
         raw["uri"] = original
         raw.pop("_meta", None)
         result = await self._forward(server, "resources/read", raw, ctx)
         for content in result.get("contents") or []:
             if isinstance(content, dict) and isinstance(content.get("uri"), str):
-                content["uri"] = f"{prefix}+{content['uri']}"
+                content["uri"] = catalog.upstream_uri(server, content["uri"])
         return result
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
@@ -227,7 +258,11 @@ class Upstream:
         raw = dict(ctx.params or {})
         raw["name"] = entry.original
         raw.pop("_meta", None)
-        return await self._forward(entry.server, "prompts/get", raw, ctx)
+        result = await self._forward(entry.server, "prompts/get", raw, ctx)
+        for message in result.get("messages") or []:
+            content = message.get("content") if isinstance(message, dict) else None
+            self.gateway.catalog.rewrite_blocks(entry.server, content if isinstance(content, list) else [content])
+        return result
 
     async def _forward(self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
         try:
