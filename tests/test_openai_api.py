@@ -111,7 +111,7 @@ async def test_three_turns_without_conversation_id_keep_their_tier_and_conversat
 async def test_tools_mcp_and_client_tools_come_back_in_openai_format(tmp_path: Path) -> None:
     async with serving(tmp_path) as (engine, url):
         async with client(url) as c:
-            msgs: list[dict[str, Any]] = [{"role": "user", "content": "what time is it in Paris?"}]
+            msgs: list[dict[str, Any]] = [{"role": "user", "content": "What is the current time in Europe/Paris?"}]
             headers, completion = await ask(c, msgs, extra_body={"tools": "mcp"})
             choice = completion.choices[0]
             assert choice.finish_reason == "tool_calls"
