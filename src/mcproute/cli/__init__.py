@@ -46,6 +46,9 @@ def _takes_name(mod: object) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mcproute._blas import single_threaded_blas
+
+    single_threaded_blas()  # before any command imports numpy (see mcproute/_blas.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_missing", False):
