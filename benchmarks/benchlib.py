@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mcproute._blas import single_threaded_blas
+
+# As the `mcproute` command does first thing (mcproute/_blas.py), so in-process measurements of
+# the router see the BLAS set-up `mcproute serve` runs with. MCPROUTE_BENCH_BLAS=default keeps
+# OpenBLAS's default thread count instead (to measure what that costs).
+BLAS_SINGLE_THREADED = os.environ.get("MCPROUTE_BENCH_BLAS") != "default" and single_threaded_blas()
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = str(ROOT / "tests" / "fixtures" / "gateway_fixture_server.py")
 ECHO = str(ROOT / "benchmarks" / "echo_server.py")

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import ROOT, git_revision, loadavg, machine  # noqa: E402
+from benchlib import BLAS_SINGLE_THREADED, ROOT, git_revision, loadavg, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
 SECTIONS = ("overhead", "throughput", "decision", "memory", "store", "ready", "run_step", "floor")
@@ -208,6 +208,7 @@ def main() -> None:
         "label": args.label,
         **git_revision(),
         "machine": machine(),
+        "blas_single_threaded": BLAS_SINGLE_THREADED,
         "loadavg_start": loadavg(),
         "sections": chosen,
     }

@@ -131,7 +131,7 @@ def measure(levels: list[int], seconds: float, downstream: str = "echo") -> dict
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
-        cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\ntelemetry: {{exporter: none}}\n')
+        cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')  # shipped defaults (jsonl traces)
         fport, gport = free_port(), free_port()
         procs = [
             subprocess.Popen([py, FIXTURE, "--http", str(fport)], env=env, stderr=subprocess.DEVNULL),
