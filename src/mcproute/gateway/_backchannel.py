@@ -13,11 +13,12 @@ What cannot work, and the error the downstream (and so the user) sees:
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp.client.session import ClientRequestContext
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 
 if TYPE_CHECKING:
@@ -89,9 +90,12 @@ def logging(ds: Downstream) -> Any:
         ctx = route.ctx
         # The session applies the era's gate (2026-07-28: only if this request opted in).
         try:
-            await ctx.session.send_log_message(
-                params.level, params.data, logger=params.logger or ds.name, related_request_id=ctx.request_id
-            )
+            # The SDK flags logging as deprecated by 2026-07-28; forwarding it is our job here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await ctx.session.send_log_message(
+                    params.level, params.data, logger=params.logger or ds.name, related_request_id=ctx.request_id
+                )
         except Exception:  # a client that went away must not break the downstream's connection
             pass
 
