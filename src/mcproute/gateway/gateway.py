@@ -14,6 +14,7 @@ never per call); change listeners are notified from a background task.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import logging
@@ -68,6 +69,17 @@ class Gateway:
             name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
             for name, cfg in self.config.servers.items()
         }
+        # Servers with several `urls`: every replica supervised, urls[0]'s Downstream being the
+        # one in `downstreams`. The server's listing and calls come from any healthy replica.
+        self.replicas: dict[str, dict[str, Downstream]] = {}
+        for name, cfg in self.config.servers.items():
+            urls = cfg.replica_urls
+            if cfg.enabled and not cfg.command and len(urls) > 1:
+                members = {urls[0]: self.downstreams[name]}
+                for url in urls[1:]:
+                    rcfg = cfg.model_copy(update={"url": url, "urls": None})
+                    members[url] = Downstream(name, rcfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
+                self.replicas[name] = members
         self._meta_tools: dict[str, MetaTool] = {}
         self._hooks: list[CallHook] = []
         self._listeners: list[ChangeListener] = []
@@ -80,7 +92,7 @@ class Gateway:
         self._resource_listeners: list[ResourceListener] = []
         # handshake-era upstream connection -> the level its client asked for (logging/setLevel)
         self._log_levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-        for ds in self.downstreams.values():
+        for ds in self._all_downstreams():
             ds.watch.listener = self._resource_updated
             ds.log_filter = self.wants_log
         self._rebuild()
@@ -90,10 +102,11 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        for ds in self.downstreams.values():
-            self._tg.start_soon(ds.run, name=f"downstream {ds.name}")
+        every = self._all_downstreams()
+        for ds in every:
+            self._tg.start_soon(ds.run, name=f"downstream {ds.name} {ds.cfg.url or ''}".rstrip())
         self._tg.start_soon(self._notify_loop, name="catalogue notifier")
-        for ds in self.downstreams.values():
+        for ds in every:
             await ds.first_attempt.wait()
         self._rebuild()
         return self
@@ -113,13 +126,42 @@ class Gateway:
     def tool_specs(self) -> list[ToolSpec]:
         return self._catalog.tool_specs()
 
+    def _all_downstreams(self) -> list[Downstream]:
+        extra = [ds for members in self.replicas.values() for ds in members.values() if ds not in self.downstreams.values()]
+        return [*self.downstreams.values(), *extra]
+
+    def serving(self, server: str) -> Downstream:
+        """The connection that answers for `server`: its primary (urls[0]) while that is
+        healthy, else the first healthy replica in config order, else the primary (whose
+        error then says why)."""
+        primary = self.downstreams[server]
+        members = self.replicas.get(server)
+        if not members or primary.health.state == "healthy":
+            return primary
+        return next((ds for ds in members.values() if ds.health.state == "healthy"), primary)
+
     def health(self) -> dict[str, Health]:
-        return {name: ds.health for name, ds in self.downstreams.items()}
+        """Per server; a replicated server is healthy while any replica is (the reason then
+        says which replica serves and why the primary does not)."""
+        out: dict[str, Health] = {}
+        for name, ds in self.downstreams.items():
+            serving = self.serving(name)
+            if serving is ds:
+                out[name] = ds.health
+            else:
+                note = f"serving from {serving.cfg.url}; {ds.cfg.replica_urls[0]} is {ds.health.state}" + (f": {ds.health.reason}" if ds.health.reason else "")
+                out[name] = dataclasses.replace(serving.health, reason=note)
+        return out
+
+    def replica_health(self) -> dict[str, dict[str, Health]]:
+        """server -> replica URL -> Health, for servers listing several `urls`."""
+        return {name: {url: ds.health for url, ds in members.items()} for name, members in self.replicas.items()}
 
     def _rebuild(self) -> None:
         gw = self.config.gateway
+        listings = {n: self.serving(n).listing for n in self.downstreams}
         self._catalog = build_catalog(
-            {n: ds.listing for n, ds in self.downstreams.items() if ds.listing is not None},
+            {n: listing for n, listing in listings.items() if listing is not None},
             self.config.servers,
             separator=gw.separator,
             prefix_tools=gw.prefix_tools,
@@ -274,7 +316,7 @@ class Gateway:
     async def _invoke(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
         if not call.server:
             return _as_result(await self._meta_tools[call.name].handler(call.arguments, call))
-        ds = self.downstreams[call.server]
+        ds = self.serving(call.server)
         params: dict[str, Any] = {"name": call.original, "arguments": dict(call.arguments)}
         meta = strip_reserved(call.meta)
         meta.pop("progressToken", None)  # the downstream dispatcher mints its own when we ask for progress
@@ -284,7 +326,14 @@ class Gateway:
             params["_meta"] = meta
         if extra:
             params.update(extra)
-        result = await ds.request("tools/call", params, route=call.route, on_progress=on_progress)
+        try:
+            result = await ds.request("tools/call", params, route=call.route, on_progress=on_progress)
+        except DownstreamUnavailable:
+            # A replica that just went away (now marked unhealthy): another one may answer.
+            other = self.serving(call.server)
+            if other is ds:
+                raise
+            result = await other.request("tools/call", params, route=call.route, on_progress=on_progress)
         if not isinstance(result.get("content"), list) and result.get("resultType") != "input_required":
             raise DownstreamUnavailable(f"server {call.server!r} answered tools/call {call.original!r} with a malformed result (no 'content' list)")
         _strip_result_meta(result)
@@ -294,7 +343,7 @@ class Gateway:
         gw = self.config.gateway
         for server, ds in self.downstreams.items():
             prefix = (ds.cfg.prefix or server) + gw.separator
-            if gw.prefix_tools and name.startswith(prefix) and ds.listing is None:
+            if gw.prefix_tools and name.startswith(prefix) and self.serving(server).listing is None:
                 h = ds.health
                 return DownstreamUnavailable(f"tool {name!r} belongs to server {server!r}, which is {h.state}" + (f": {h.reason}" if h.reason else ""))
         close = difflib.get_close_matches(name, list(self._catalog.tools), n=3)
@@ -302,7 +351,7 @@ class Gateway:
 
     async def request(self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None) -> dict[str, Any]:
         """Forward a non-tool request (resources/read, prompts/get, ...) to one server, raw."""
-        result = await self.downstreams[server].request(method, params, route=route)
+        result = await self.serving(server).request(method, params, route=route)
         _strip_result_meta(result)
         return result
 

@@ -1,8 +1,8 @@
 """Tool-server replicas (`urls: [...]` in a server entry), chosen at the engine/gateway boundary.
 
-The gateway supervises one connection per server, to `urls[0]` (the *primary*: its listing is the
-server's catalogue). The engine supervises one more `Downstream` per further replica and installs
-a call hook, innermost, that picks the replica for each `tools/call`:
+The gateway supervises one connection per replica (`Gateway.replicas`; `urls[0]`, the
+*primary*, is `gateway.downstreams[server]`). The engine installs a call hook, innermost, that
+picks the replica for each `tools/call`:
 
 - a conversation sticks to one replica: rendezvous hashing of the conversation id over the
   replica URLs (`router.conversation.choose_replica`), so conversations spread evenly across
@@ -13,9 +13,9 @@ a call hook, innermost, that picks the replica for each `tools/call`:
   conversation then stays on the replica that served it (remembered in memory, LRU-bounded)
   rather than bouncing back the moment the failed one returns.
 
-Limitation: the catalogue comes from the primary. While the primary is down the gateway lists
-none of the server's tools (and refuses calls to them before any hook runs), even though other
-replicas could serve them.
+The gateway supervises every replica itself (`Gateway.replicas`) and lists the server's tools
+from any healthy one, so the server stays listed while one replica is up; this hook reuses
+those connections and only adds the choice of replica per conversation.
 """
 
 from __future__ import annotations
@@ -57,14 +57,19 @@ class Replicas:
             if not cfg.enabled or cfg.command or len(urls) < 2:
                 continue
             members: dict[str, Downstream | None] = {urls[0]: None}
+            shared = engine.gateway.replicas.get(name, {})
             for url in urls[1:]:
+                if url in shared:  # the gateway already supervises this replica: one connection
+                    members[url] = shared[url]
+                    continue
                 rcfg = cfg.model_copy(update={"url": url, "urls": None})
                 members[url] = Downstream(name, rcfg, on_change=lambda: None, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
             self.sets[name] = members
             self._rr[name] = itertools.count()
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        extra = [ds for members in self.sets.values() for ds in members.values() if ds is not None]
+        shared = {id(ds) for members in self.engine.gateway.replicas.values() for ds in members.values()}
+        extra = [ds for members in self.sets.values() for ds in members.values() if ds is not None and id(ds) not in shared]
         for ds in extra:
             tg.start_soon(ds.run, name=f"replica {ds.name} {ds.cfg.url}")
         for ds in extra:
