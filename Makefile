@@ -16,8 +16,10 @@ $(BIN)/mcproute: pyproject.toml
 
 venv: $(BIN)/mcproute
 
+# Streamable HTTP on http://127.0.0.1:8765/mcp (plus /v1/chat/completions and /status), so a
+# person sees it running; desktop clients start `.venv/bin/mcproute serve` over stdio themselves.
 serve: venv
-	$(BIN)/mcproute serve --config $(CONFIG) $(ARGS)
+	$(BIN)/mcproute serve --config $(CONFIG) --transport http $(ARGS)
 
 peers:
 	bash scripts/install-peers.sh
@@ -32,4 +34,4 @@ bench: venv
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .peers
+	rm -rf $(VENV) .peers .jaeger
