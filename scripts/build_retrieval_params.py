@@ -115,9 +115,28 @@ def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, l2
 
 
 def fit_logistic(xs: list[list[float]], ys: list[int], sw: list[float], l2: float = 1e-3) -> list[float]:
+    """Logistic regression whose feature weights are all >= 0 (the bias is free).
+
+    Every no-tool feature is evidence that a tool fits; a negative weight only appears through
+    collinearity (coverage vs name_hit vs bm25) and BFCL's near-miss "irrelevance" queries, and
+    makes the model say "no tool" for plainly covered requests outside the dev set. Active set:
+    refit without the features that came out negative until none does.
+    """
     x = np.asarray(xs, dtype=float)
     w = np.asarray(sw, dtype=float)
-    return _newton(x, np.asarray(ys, dtype=float), w / w.sum(), l2)
+    y = np.asarray(ys, dtype=float)
+    active = list(range(x.shape[1]))
+    bias = x.shape[1] - 1
+    while True:
+        sub = _newton(x[:, active], y, w / w.sum(), l2)
+        neg = [j for j, v in zip(active, sub) if v < 0 and j != bias]
+        if not neg:
+            out = [0.0] * x.shape[1]
+            for j, v in zip(active, sub):
+                out[j] = v
+            return out
+        worst = min(neg, key=lambda j: sub[active.index(j)])
+        active.remove(worst)
 
 
 def _newton(x: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float, steps: int = 30) -> list[float]:
