@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=6)
     ap.add_argument("--version", default="")
     ap.add_argument("--sif", type=float, default=0.03, help="SIF constant of the embedding token weights")
-    ap.add_argument("--embed-pool", type=int, default=20, help="semantic neighbours added to the stage-1 pool")
+    ap.add_argument("--embed-pool", type=int, default=10, help="semantic neighbours added to the stage-1 pool")
     ap.add_argument("--embeddings", default="", help="another embedding table file, or 'off' (experiments)")
     a = ap.parse_args(argv)
     sources = {s for s in a.train_sources.split(",") if s}

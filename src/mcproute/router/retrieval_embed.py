@@ -250,10 +250,10 @@ class ToolVectors:
 
     def cosines(self, qv: np.ndarray, size: int) -> np.ndarray:
         """Cosine of every slot < size with the unit query vector (dead slots: -1)."""
-        out = np.full(size, -1.0)
         n = min(size, len(self._alive))
-        sims = self._mat[:n] @ qv
-        out[:n] = np.where(self._alive[:n], sims, -1.0)
+        out = np.full(size, -1.0, dtype=np.float32)
+        out[:n] = self._mat[:n] @ qv
+        out[:n][~self._alive[:n]] = -1.0
         return out
 
 

@@ -97,7 +97,7 @@ class RetrievalParams:
     # file (experiments only; "" = the shipped one, "off" = lexical signals alone).
     embed_weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     embed_default: float = 1.0
-    embed_pool: int = 20
+    embed_pool: int = 10
     embed_centroid: tuple[float, ...] = ()
     embeddings: str = ""
     _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)

@@ -77,6 +77,8 @@ class _Doc:
     name_terms: tuple[str, ...]
     name_set: frozenset[str]
     bigrams: frozenset[tuple[str, str]]  # adjacent word pairs of the name and the description
+    name_idf: tuple[float, ...]  # background IDF of each name word (params are fixed per index)
+    name_idf_sum: float
 
 
 def _sigmoid(x: float) -> float:
@@ -149,7 +151,9 @@ class ToolIndex:
             all_terms = frozenset(t for f in _FIELDS for t in fields[f])
             nm, ds = fields["name"], fields["desc"]
             bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
-            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, tuple(unique(nm)), frozenset(nm), bigrams)
+            nt = tuple(unique(nm))
+            nidf = tuple(p.bg_idf(t) for t in nt)
+            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9)
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -361,14 +365,13 @@ class ToolIndex:
                     x[:, _COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
         # Name words weighted by background IDF, so "get"/"api" in a name explain little.
-        nidf = {t: p.bg_idf(t) for s in pool for t in docs[s].name_terms}
         for s in pool:
             doc = docs[s]
             nt = doc.name_terms
             py_cols.append(
                 (
                     sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
-                    sum(nidf[t] for t in nt if t in qexp) / (sum(nidf[t] for t in nt) or 1e-9) if nt else 0.0,
+                    sum(i for t, i in zip(nt, doc.name_idf) if t in qexp) / doc.name_idf_sum if nt else 0.0,
                     sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
                     1.0 if doc.spec.server in servers else 0.0,
                     1.0 if s in mentioned else 0.0,
