@@ -18,6 +18,8 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import mcp_types as types
 from mcp.server import CacheHint, NotificationOptions, Server
 from mcp.server.caching import CACHEABLE_METHODS
@@ -149,8 +151,14 @@ class Upstream:
         session = ctx.session
         has_progress = isinstance(meta, Mapping) and meta.get("progressToken") is not None
 
+        forwarding = [0]  # progress notifications being sent upstream right now
+
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            await session.report_progress(progress, total, message)
+            forwarding[0] += 1
+            try:
+                await session.report_progress(progress, total, message)
+            finally:
+                forwarding[0] -= 1
 
         try:
             result = await self.gateway.call_tool(
@@ -171,6 +179,14 @@ class Upstream:
                 if result.get("requestState") is not None:
                     again["requestState"] = result["requestState"]
                 result = await self.gateway.call_tool(params.name, params.arguments, meta=meta, route=route, extra_params=again)
+            if has_progress:
+                # The SDK client runs progress callbacks as spawned tasks, so the result can
+                # overtake the last notification; on 2026-07-28 the result ends the stream and a
+                # late notification is lost. Let the ones already started finish (bounded).
+                await anyio.lowlevel.checkpoint()
+                with anyio.move_on_after(1):
+                    while forwarding[0]:
+                        await anyio.sleep(0.002)
             return _complete(ctx, result)
         except UnknownTool as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
