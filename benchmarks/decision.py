@@ -78,11 +78,16 @@ def queries(limit: int, evaldata: Path = EVALDATA) -> list[str]:
     return out
 
 
-def measure(n_tools: int, n: int, warmup: int = 50) -> dict[str, Any]:
+def build(n_tools: int) -> tuple[list[ToolSpec], ToolIndex, float]:
+    """The catalogue and its index (untimed part), and the seconds the index took to build."""
     tools = synth_catalog(n_tools)
     t0 = time.perf_counter()
     index = ToolIndex(tools)
-    build_s = time.perf_counter() - t0
+    return tools, index, time.perf_counter() - t0
+
+
+def measure(n_tools: int, n: int, warmup: int = 50, built: tuple[list[ToolSpec], ToolIndex, float] | None = None) -> dict[str, Any]:
+    tools, index, build_s = built if built is not None else build(n_tools)
     catalog = {t.name: t for t in tools}
     scorer = TierScorer.load()
     models = [ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),

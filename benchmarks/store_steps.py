@@ -98,14 +98,27 @@ def store_steps(steps: int, conversations: int) -> dict[str, Any]:
     return out
 
 
-def bytes_per_conversation(n: int, store: str = "memory") -> dict[str, Any]:
-    """Run benchmarks/state_memory.py in a fresh process (clean RSS baseline)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "state_memory.py"), "--n", str(n), "--store", store, "--json"],
-                          capture_output=True, text=True, env=child_env(), timeout=600, check=False)
+def start_bytes_per_conversation(n: int, store: str = "memory") -> subprocess.Popen[str]:
+    """Start benchmarks/state_memory.py in a fresh process (clean RSS baseline)."""
+    return subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "state_memory.py"), "--n", str(n), "--store", store, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+
+
+def finish_bytes_per_conversation(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError("state_memory.py did not finish within 600 s") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"state_memory.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"state_memory.py failed ({proc.returncode}): {err[-2000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+def bytes_per_conversation(n: int, store: str = "memory") -> dict[str, Any]:
+    return finish_bytes_per_conversation(start_bytes_per_conversation(n, store))
 
 
 def main() -> None:
