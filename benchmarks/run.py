@@ -217,6 +217,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick skips {','.join(QUICK_SKIPS)})")
     ap.add_argument("--no-append", action="store_true", help=f"do not append to {RESULTS.relative_to(ROOT)}")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="append to this JSONL file instead")
     ap.add_argument("--label", default="", help="free text stored with the result (e.g. 'before', 'after')")
     args = ap.parse_args()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [s for s in SECTIONS if not (args.quick and s in QUICK_SKIPS)]
@@ -254,7 +255,7 @@ def main() -> None:
     if errors:
         result["errors"] = errors
     if not args.no_append:
-        with RESULTS.open("a") as f:
+        with args.results.open("a") as f:
             f.write(json.dumps(result, separators=(",", ":")) + "\n")
     if args.json:
         print(json.dumps(result, separators=(",", ":")))
