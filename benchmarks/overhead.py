@@ -70,13 +70,17 @@ async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warm
         pids = gateway_pids()
         cpu0 = cpu_seconds(pids) if pids else 0.0
         done = 0
+        block_added: list[float] = []  # proxied median − direct median, per pair of blocks
         while done < calls:
             n = min(block, calls - done)
+            medians = []
             for client, name, samples in pairs:
                 for _ in range(n):
                     t0 = time.perf_counter()
                     await client.call_tool(name, {"text": "x"})
                     samples.append((time.perf_counter() - t0) * 1000)
+                medians.append(statistics.median(samples[-n:]))
+            block_added.append(medians[1] - medians[0])
             done += n
         cpu = (cpu_seconds(pids) - cpu0) * 1000 / calls if pids else None
     out = []
@@ -84,6 +88,11 @@ async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warm
         out.append({"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(percentile(samples, 0.99), 3), "calls": len(samples)})
     if cpu is not None:
         out[1]["gateway_cpu_ms_per_call"] = round(cpu, 3)
+    # The spread of the added latency between blocks: how much of a difference is noise.
+    if len(block_added) >= 4:
+        q = statistics.quantiles(block_added, n=4)
+        out[1]["added_block_median_ms"] = round(statistics.median(block_added), 3)
+        out[1]["added_block_iqr_ms"] = [round(q[0], 3), round(q[2], 3)]
     return out[0], out[1]
 
 

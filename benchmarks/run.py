@@ -70,6 +70,8 @@ def sec_overhead(quick: bool) -> dict[str, Any]:
         "overhead_calls": s["direct"]["calls"],
         "stdio_gateway_cpu_ms_per_call": s["proxied"].get("gateway_cpu_ms_per_call"),
         "http_gateway_cpu_ms_per_call": h["proxied"].get("gateway_cpu_ms_per_call"),
+        "overhead_stdio_block_iqr_ms": s["proxied"].get("added_block_iqr_ms"),
+        "overhead_http_block_iqr_ms": h["proxied"].get("added_block_iqr_ms"),
     }
 
 
