@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=6)
     ap.add_argument("--version", default="")
     ap.add_argument("--sif", type=float, default=0.03, help="SIF constant of the embedding token weights")
+    ap.add_argument("--pool", type=int, default=20, help="lexical stage-1 candidates (30 measured no better, and slower)")
     ap.add_argument("--embed-pool", type=int, default=10, help="semantic neighbours added to the stage-1 pool")
     ap.add_argument("--embeddings", default="", help="another embedding table file, or 'off' (experiments)")
     a = ap.parse_args(argv)
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "embed_weights": embed_w,
             "embed_default": embed_default,
             "embed_pool": a.embed_pool,
+            "pool": a.pool,
             "embeddings": a.embeddings,
         }
     )
