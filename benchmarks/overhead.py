@@ -23,17 +23,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
 
-from benchlib import DOWNSTREAMS, child_env, free_port, loadavg, percentile, stop, wait_http
+from benchlib import DOWNSTREAMS, ROOT, child_env, free_port, loadavg, percentile, stop, wait_http
 
 
-def gateway_pids() -> list[int]:
-    """Our `mcproute serve` children (stdio: spawned by the SDK client, so found by cmdline)."""
+MIN_PROXY = str(ROOT / "benchmarks" / "min_proxy.py")
+
+
+def gateway_pids(marker: bytes = b"mcproute") -> list[int]:
+    """Our proxy children (stdio: spawned by the SDK client, so found by cmdline)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -42,7 +46,7 @@ def gateway_pids() -> list[int]:
                 ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if b"mcproute" in cmd and b"serve" in cmd and ppid == os.getpid():
+            if ppid == os.getpid() and (b"serve" in cmd and marker in cmd if marker == b"mcproute" else any(marker in c for c in cmd)):
                 out.append(int(entry))
     return out
 
@@ -55,45 +59,56 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warmup: int, mode: str,
-                       names: tuple[str, str] = ("echo", "fx__echo"), block: int = 25) -> tuple[dict[str, float], dict[str, float]]:
-    """Both clients open at once; calls alternate in blocks of `block` between the two paths, so
-    a burst of load from the machine's other users lands on both rather than on one."""
-    async with Client(direct_target, mode=mode) as direct, Client(proxied_target, mode=mode) as proxied:
-        pairs = ((direct, names[0], []), (proxied, names[1], []))
-        for client, name, _ in pairs:
+async def measure_paths(paths: list[tuple[Any, str, bytes | None]], calls: int, warmup: int, mode: str,
+                        block: int = 25) -> list[dict[str, Any]]:
+    """All clients open at once; calls alternate in blocks of `block` between the paths, so a
+    burst of load from the machine's other users lands on all of them. `paths[0]` is the direct
+    one; each path is (target, tool name, cmdline marker of its proxy process or None)."""
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(Client(target, mode=mode)) for target, _, _ in paths]
+        samples: list[list[float]] = [[] for _ in paths]
+        for client, (_, name, _) in zip(clients, paths, strict=True):
             await client.list_tools()
             for _ in range(warmup):
                 await client.call_tool(name, {"text": "x"})
-        # CPU the gateway process burns per call (the gateway alone, not its downstream): unlike
+        # CPU each proxy process burns per call (the proxy alone, not its downstream): unlike
         # wall time, it does not depend on how busy the rest of the machine is.
-        pids = gateway_pids()
-        cpu0 = cpu_seconds(pids) if pids else 0.0
+        pids = [gateway_pids(marker) if marker else [] for _, _, marker in paths]
+        cpu0 = [cpu_seconds(p) if p else 0.0 for p in pids]
         done = 0
-        block_added: list[float] = []  # proxied median − direct median, per pair of blocks
+        block_added: list[list[float]] = [[] for _ in paths]  # path median − direct median, per block
         while done < calls:
             n = min(block, calls - done)
             medians = []
-            for client, name, samples in pairs:
+            for client, (_, name, _), mine in zip(clients, paths, samples, strict=True):
                 for _ in range(n):
                     t0 = time.perf_counter()
                     await client.call_tool(name, {"text": "x"})
-                    samples.append((time.perf_counter() - t0) * 1000)
-                medians.append(statistics.median(samples[-n:]))
-            block_added.append(medians[1] - medians[0])
+                    mine.append((time.perf_counter() - t0) * 1000)
+                medians.append(statistics.median(mine[-n:]))
+            for i in range(1, len(paths)):
+                block_added[i].append(medians[i] - medians[0])
             done += n
-        cpu = (cpu_seconds(pids) - cpu0) * 1000 / calls if pids else None
-    out = []
-    for _, _, samples in pairs:
-        out.append({"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(percentile(samples, 0.99), 3), "calls": len(samples)})
-    if cpu is not None:
-        out[1]["gateway_cpu_ms_per_call"] = round(cpu, 3)
-    # The spread of the added latency between blocks: how much of a difference is noise.
-    if len(block_added) >= 4:
-        q = statistics.quantiles(block_added, n=4)
-        out[1]["added_block_median_ms"] = round(statistics.median(block_added), 3)
-        out[1]["added_block_iqr_ms"] = [round(q[0], 3), round(q[2], 3)]
-    return out[0], out[1]
+        cpu = [(cpu_seconds(p) - c0) * 1000 / calls if p else None for p, c0 in zip(pids, cpu0, strict=True)]
+    out: list[dict[str, Any]] = []
+    for i, mine in enumerate(samples):
+        row: dict[str, Any] = {"p50_ms": round(statistics.median(mine), 3), "p99_ms": round(percentile(mine, 0.99), 3), "calls": len(mine)}
+        if cpu[i] is not None:
+            row["gateway_cpu_ms_per_call"] = round(cpu[i], 3)
+        # The spread of the added latency between blocks: how much of a difference is noise.
+        if len(block_added[i]) >= 4:
+            q = statistics.quantiles(block_added[i], n=4)
+            row["added_block_median_ms"] = round(statistics.median(block_added[i]), 3)
+            row["added_block_iqr_ms"] = [round(q[0], 3), round(q[2], 3)]
+        out.append(row)
+    return out
+
+
+async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warmup: int, mode: str,
+                       names: tuple[str, str] = ("echo", "fx__echo"), block: int = 25) -> tuple[dict[str, Any], dict[str, Any]]:
+    direct, proxied = await measure_paths([(direct_target, names[0], None), (proxied_target, names[1], b"mcproute")],
+                                          calls, warmup, mode, block)
+    return direct, proxied
 
 
 def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, Any]:
@@ -106,8 +121,11 @@ def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, An
     }
 
 
-def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream: str = "echo") -> dict[str, Any]:
-    """Direct vs proxied over stdio and over HTTP; every server a real child process."""
+def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream: str = "echo",
+            min_proxy: bool = False) -> dict[str, Any]:
+    """Direct vs proxied over stdio and over HTTP; every server a real child process. With
+    `min_proxy`, benchmarks/min_proxy.py (the thinnest SDK proxy) runs as a third path in the
+    same interleaved loop: its added latency is the floor under mcproute's (`stdio_min`, `http_min`)."""
     py = sys.executable
     FIXTURE = DOWNSTREAMS[downstream]
     env = child_env()
@@ -116,24 +134,34 @@ def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')
         out: dict[str, Any] = {"downstream": f"{downstream} ({FIXTURE}) echo", "mode": mode, "python": sys.version.split()[0]}
         gateway_cmd = [py, "-m", "mcproute", "serve", "--config", str(cfg)]
-        direct, proxied = anyio.run(
-            measure_pair,
-            StdioServerParameters(command=py, args=[FIXTURE], env=env),
-            StdioServerParameters(command=py, args=gateway_cmd[1:], env=env, cwd=tmp),
-            calls, warmup, mode,
-        )
-        out["stdio"] = compare(direct, proxied)
+        paths: list[tuple[Any, str, bytes | None]] = [
+            (StdioServerParameters(command=py, args=[FIXTURE], env=env), "echo", None),
+            (StdioServerParameters(command=py, args=gateway_cmd[1:], env=env, cwd=tmp), "fx__echo", b"mcproute"),
+        ]
+        if min_proxy:
+            paths.append((StdioServerParameters(command=py, args=[MIN_PROXY, "--", py, FIXTURE], env=env), "echo", b"min_proxy.py"))
+        rows = anyio.run(measure_paths, paths, calls, warmup, mode)
+        out["stdio"] = compare(rows[0], rows[1])
+        if min_proxy:
+            out["stdio_min"] = compare(rows[0], rows[2])
 
-        fport, gport = free_port(), free_port()
+        fport, gport, mport = free_port(), free_port(), free_port()
         procs = [
             subprocess.Popen([py, FIXTURE, "--http", str(fport)], env=env, stderr=subprocess.DEVNULL),
             subprocess.Popen([*gateway_cmd, "--transport", "http", "--port", str(gport)], env=env, stderr=subprocess.DEVNULL, cwd=tmp),
         ]
+        if min_proxy:
+            procs.append(subprocess.Popen([py, MIN_PROXY, "--http", str(mport), "--", py, FIXTURE], env=env, stderr=subprocess.DEVNULL))
         try:
-            wait_http(fport, proc=procs[0])
-            wait_http(gport, proc=procs[1])
-            direct, proxied = anyio.run(measure_pair, f"http://127.0.0.1:{fport}/mcp", f"http://127.0.0.1:{gport}/mcp", calls, warmup, mode)
-            out["http"] = compare(direct, proxied)
+            for port, proc in zip((fport, gport, mport), procs):
+                wait_http(port, proc=proc)
+            paths = [(f"http://127.0.0.1:{fport}/mcp", "echo", None), (f"http://127.0.0.1:{gport}/mcp", "fx__echo", b"mcproute")]
+            if min_proxy:
+                paths.append((f"http://127.0.0.1:{mport}/mcp", "echo", b"min_proxy.py"))
+            rows = anyio.run(measure_paths, paths, calls, warmup, mode)
+            out["http"] = compare(rows[0], rows[1])
+            if min_proxy:
+                out["http_min"] = compare(rows[0], rows[2])
         finally:
             stop(procs)
     out["load_average"] = loadavg()
@@ -145,10 +173,11 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)")
+    ap.add_argument("--min-proxy", action="store_true", help="also measure benchmarks/min_proxy.py (the thinnest SDK proxy) in the same loop")
     ap.add_argument("--downstream", default="fixture", choices=sorted(DOWNSTREAMS),
                     help="echo = benchmarks/echo_server.py (run.py's choice); fixture = tests/fixtures/gateway_fixture_server.py")
     args = ap.parse_args()
-    out = measure(args.calls, args.warmup, args.mode, args.downstream)
+    out = measure(args.calls, args.warmup, args.mode, args.downstream, args.min_proxy)
     out["budget"] = {"stdio_added_p50_ms": 1.0, "http_added_p50_ms": 2.0}
     out["within_budget"] = {
         "stdio": out["stdio"]["added_p50_ms"] <= 1.0,

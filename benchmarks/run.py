@@ -50,9 +50,19 @@ def log(msg: str) -> None:
 def sec_overhead(quick: bool) -> dict[str, Any]:
     import overhead
 
-    r = overhead.measure(calls=150 if quick else 2000, warmup=15 if quick else 200, mode="auto", downstream="echo")
+    r = overhead.measure(calls=150 if quick else 2000, warmup=15 if quick else 200, mode="auto", downstream="echo",
+                         min_proxy=not quick)
     s, h = r["stdio"], r["http"]
+    floor: dict[str, Any] = {}
+    if "stdio_min" in r:  # the thinnest SDK proxy (benchmarks/min_proxy.py), same interleaved loop
+        floor = {
+            "floor_overhead_stdio_p50_ms": r["stdio_min"]["added_p50_ms"],
+            "floor_overhead_http_p50_ms": r["http_min"]["added_p50_ms"],
+            "floor_proxy_stdio_cpu_ms_per_call": r["stdio_min"]["proxied"].get("gateway_cpu_ms_per_call"),
+            "floor_proxy_http_cpu_ms_per_call": r["http_min"]["proxied"].get("gateway_cpu_ms_per_call"),
+        }
     return {
+        **floor,
         "overhead_stdio_p50_ms": s["added_p50_ms"],
         "overhead_stdio_p99_ms": s["added_p99_ms"],
         "overhead_http_p50_ms": h["added_p50_ms"],
