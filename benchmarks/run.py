@@ -89,9 +89,15 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
     import throughput
 
     levels = [1, 4] if quick else [1, 2, 4, 8, 16]
-    r = throughput.measure(levels, seconds=0.8 if quick else 3.0, downstream="echo")
+    r = throughput.measure(levels, seconds=0.8 if quick else 3.0, downstream="echo", min_proxy=not quick)
     d, p = r["direct"], r["proxied"]
+    floor: dict[str, Any] = {}
+    if "min_proxy" in r:
+        m = r["min_proxy"]
+        floor = {"floor_throughput_rps": m["rps"], "floor_throughput_ratio": round(m["rps"] / d["rps"], 3) if d["rps"] else None,
+                 "floor_throughput_cpu_ms_per_call": m["cpu_ms_per_call"]}
     return {
+        **floor,
         "throughput_rps": p["rps"],
         "throughput_direct_rps": d["rps"],
         "throughput_ratio": round(p["rps"] / d["rps"], 3) if d["rps"] else None,

@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 from anyio.abc import SocketStream
 
-from benchlib import DOWNSTREAMS, child_env, free_port, loadavg, percentile, stop, tree_cpu_seconds, wait_http
+from benchlib import DOWNSTREAMS, ROOT, child_env, free_port, loadavg, percentile, stop, tree_cpu_seconds, wait_http
 
 P99_LIMIT_MS = 50.0
 ERA = "2026-07-28"
@@ -125,38 +125,39 @@ async def run_level(port: int, tool: str, concurrency: int, seconds: float, warm
     }
 
 
-def measure(levels: list[int], seconds: float, downstream: str = "echo") -> dict[str, Any]:
+def measure(levels: list[int], seconds: float, downstream: str = "echo", min_proxy: bool = False) -> dict[str, Any]:
+    """Direct vs mcproute (and with `min_proxy`, benchmarks/min_proxy.py: the thinnest SDK proxy)."""
     py = sys.executable
     FIXTURE = DOWNSTREAMS[downstream]
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')  # shipped defaults (jsonl traces)
-        fport, gport = free_port(), free_port()
-        procs = [
-            subprocess.Popen([py, FIXTURE, "--http", str(fport)], env=env, stderr=subprocess.DEVNULL),
-            subprocess.Popen([py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(gport)],
-                             env=env, stderr=subprocess.DEVNULL, cwd=tmp),
-        ]
+        fport, gport, mport = free_port(), free_port(), free_port()
+        paths = [("direct", fport, "echo", [py, FIXTURE, "--http", str(fport)]),
+                 ("proxied", gport, "fx__echo", [py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(gport)])]
+        if min_proxy:
+            paths.append(("min_proxy", mport, "echo", [py, str(ROOT / "benchmarks" / "min_proxy.py"), "--http", str(mport), "--", py, FIXTURE]))
+        procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, cwd=tmp) for _, _, _, cmd in paths]
+        rows_by: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _, _ in paths}
         try:
-            wait_http(fport, proc=procs[0])
-            wait_http(gport, proc=procs[1])
-            # Interleave the two paths level by level, so a burst of load from the machine's other
-            # users hits both rather than one.
-            direct_rows, proxied_rows = [], []
+            for (_, port, _, _), proc in zip(paths, procs, strict=True):
+                wait_http(port, proc=proc)
+            # Interleave the paths level by level, so a burst of load from the machine's other
+            # users hits all of them rather than one.
             for c in levels:
-                for rows, port, tool, proc in ((direct_rows, fport, "echo", procs[0]), (proxied_rows, gport, "fx__echo", procs[1])):
+                for (key, port, tool, _), proc in zip(paths, procs, strict=True):
                     cpu0 = tree_cpu_seconds(proc.pid)
                     row = anyio.run(run_level, port, tool, c, seconds)
-                    # CPU the server side spent per call (the gateway's figure includes its fixture
+                    # CPU the server side spent per call (a proxy's figure includes its downstream
                     # child): a load-independent view of capacity, since wall-clock rps on a shared
                     # machine depends on what else runs.
                     row["server_cpu_ms_per_call"] = round((tree_cpu_seconds(proc.pid) - cpu0) * 1000 / max(row["total"], 1), 3)
-                    rows.append(row)
+                    rows_by[key].append(row)
         finally:
             stop(procs)
     out: dict[str, Any] = {"loadavg": loadavg(), "downstream": downstream}
-    for key, rows in (("direct", direct_rows), ("proxied", proxied_rows)):
+    for key, rows in rows_by.items():
         ok = [r for r in rows if r["p99_ms"] <= P99_LIMIT_MS]
         best = max(ok, key=lambda r: r["rps"]) if ok else None
         cpu = sorted(r["server_cpu_ms_per_call"] for r in rows)
@@ -170,13 +171,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--concurrency", default="1,2,4,8,16")
     ap.add_argument("--downstream", default="echo", choices=sorted(DOWNSTREAMS))
+    ap.add_argument("--min-proxy", action="store_true", help="also measure benchmarks/min_proxy.py")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.downstream)
+    out = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.downstream, args.min_proxy)
     if args.json:
         print(json.dumps(out))
         return
-    for key in ("direct", "proxied"):
+    for key in [k for k in ("direct", "proxied", "min_proxy") if k in out]:
         r = out[key]
         print(f"{key:8} best {r['rps']:7.1f} req/s at concurrency {r['concurrency']}")
         for row in r["levels"]:
