@@ -113,3 +113,18 @@ def test_history_embedding_is_a_feature() -> None:
 def test_a_table_of_the_wrong_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="shape"):
         StaticEmbedder(np.zeros((3, 4), dtype=np.float32), ["a", "b"])
+
+
+def test_tool_vectors_mask_removed_and_unset_slots(emb: StaticEmbedder) -> None:
+    from mcproute.router.retrieval_embed import ToolVectors
+
+    tv = ToolVectors(emb)
+    tv.set(0, "weather forecast")
+    tv.set(3, "send an email")  # slots 1 and 2 never set
+    qv = emb.embed("weather tomorrow")
+    cos = tv.cosines(qv, 6)
+    assert cos.shape == (6,) and cos[0] > 0.3 and list(cos[[1, 2, 4, 5]]) == [-1.0] * 4
+    tv.remove(0)
+    assert tv.cosines(qv, 6)[0] == -1.0
+    tv.set(1, "weather forecast")
+    assert tv.cosines(qv, 6)[1] > 0.3 and tv.cosines(qv, 6)[2] == -1.0

@@ -225,12 +225,14 @@ def _shipped() -> StaticEmbedder | None:
 
 
 class ToolVectors:
-    """One embedding row per index slot; removed slots are masked out of every search."""
+    """One embedding row per index slot; removed (or never set) slots are masked out of searches."""
 
     def __init__(self, embedder: StaticEmbedder) -> None:
         self.embedder = embedder
         self._mat = np.zeros((16, embedder.dims), dtype=np.float32)
         self._alive = np.zeros(16, dtype=bool)
+        self._high = 0  # one past the highest slot ever set
+        self._holes = 0  # slots below `_high` that are not alive
 
     def set(self, slot: int, text: str) -> None:
         if slot >= len(self._alive):
@@ -241,20 +243,28 @@ class ToolVectors:
             alive[: len(self._alive)] = self._alive
             self._mat, self._alive = mat, alive
         self._mat[slot] = self.embedder.embed(text)
+        if slot >= self._high:
+            self._holes += slot - self._high
+            self._high = slot + 1
+        elif not self._alive[slot]:
+            self._holes -= 1
         self._alive[slot] = True
 
     def remove(self, slot: int) -> None:
-        if slot < len(self._alive):
+        if slot < self._high and self._alive[slot]:
             self._mat[slot] = 0.0
             self._alive[slot] = False
+            self._holes += 1
 
     def cosines(self, qv: np.ndarray, size: int) -> np.ndarray:
-        """Cosine of every slot < size with the unit query vector (dead slots: -1)."""
-        n = min(size, len(self._alive))
-        out = np.full(size, -1.0, dtype=np.float32)
-        out[:n] = self._mat[:n] @ qv
-        out[:n][~self._alive[:n]] = -1.0
-        return out
+        """Cosine of every slot < size with the unit query vector (slots without a tool: -1)."""
+        n = min(size, self._high)
+        sims = self._mat[:n] @ qv
+        if self._holes:  # removals are rare: only then pay for the mask
+            sims[~self._alive[:n]] = -1.0
+        if n < size:
+            sims = np.concatenate((sims, np.full(size - n, -1.0, dtype=np.float32)))
+        return sims
 
 
 def tool_text(name: str, description: str, param_names: Sequence[str]) -> str:

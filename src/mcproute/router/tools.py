@@ -330,7 +330,8 @@ class ToolIndex:
             # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
             # in other words than the query's still reaches the reranker.
             near = np.argpartition(-cos, min(p.embed_pool, size) - 1)[: p.embed_pool]
-            live = np.union1d(live, near[cos[near] > 0])
+            cos_max = float(cos[near].max())
+            live = np.fromiter(set(live.tolist()).union(near[cos[near] > 0].tolist()), dtype=np.int64)
         s1 = dict(zip(live.tolist(), stage1[live].tolist(), strict=True))
         docs = self._docs
         pool = sorted(s1, key=lambda s: (-s1[s], docs[s].order))
@@ -352,12 +353,12 @@ class ToolIndex:
         x[:, 7] = used[pa]
         x[:, _COL["lexical"]] = (pb > 0) | (exp[pa] > 0) | (hist[pa] > 0) | (used[pa] > 0)
         if cos is not None:
-            pc = cos[pa]
-            x[:, _COL["cos"]] = pc
-            x[:, _COL["cos_rel"]] = pc - cos.max()
-            x[:, _COL["cos_bg"]] = pc - cos_bg
+            pc = cos[pa].astype(np.float64)
+            if p.embed_pool <= 0:
+                cos_max = float(cos.max())
             # Rank = how many pool tools are strictly closer, so equal vectors tie.
-            x[:, _COL["cos_top"]] = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
+            top = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
+            x[:, _COL["cos"] : _COL["cos_top"] + 1] = np.column_stack((pc, pc - cos_max, pc - cos_bg, top))
             if context is not None and self._vecs is not None:
                 htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
                 hv = self._vecs.embedder.embed(htext)
