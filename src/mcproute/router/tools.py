@@ -29,44 +29,16 @@ import numpy as np
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
-from mcproute.router.step import Candidate, ConversationState, ToolSpec
+from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
+from mcproute.router.step import Candidate, ToolSpec
+
+__all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
 _IDENT = re.compile(r"[A-Za-z_][\w.\-]*\w")
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
 _RESULT_CHARS = 600
 _COL = {f: i for i, f in enumerate(FEATURES)}
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievalContext:
-    """What the conversation tells retrieval (mirrors the `ConversationState` fields)."""
-
-    tools_used: tuple[str, ...] = ()  # most recent last
-    servers_used: tuple[str, ...] = ()
-    recent_texts: tuple[str, ...] = ()  # earlier step texts, most recent last
-    last_result: str = ""
-
-    @classmethod
-    def from_state(cls, state: ConversationState) -> RetrievalContext:
-        return cls(state.tools_used, state.servers_used, state.recent_texts, state.last_result)
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    candidates: tuple[Candidate, ...]  # best first
-    no_tool: bool  # True: no tool in the catalogue fits this step
-    no_tool_score: float  # 0..1, calibrated P(no tool fits); compare with `threshold`
-    threshold: float
-    explanation: str
-
-    @property
-    def best(self) -> Candidate | None:
-        return None if self.no_tool or not self.candidates else self.candidates[0]
-
-    @property
-    def confidence(self) -> float:
-        return 1.0 - self.no_tool_score
 
 
 @dataclass(slots=True)
@@ -429,19 +401,3 @@ class ToolIndex:
         f["bias"] = 1.0
         z = sum(wt * f.get(name, 0.0) for name, wt in self.params.no_tool_weights.items())
         return _sigmoid(z)
-
-
-def specs_from_dicts(items: Iterable[dict[str, object]], server: str = "") -> list[ToolSpec]:
-    """Catalogue entries `{name, description?, input_schema?}` (the evaldata shape) as ToolSpecs."""
-    out: list[ToolSpec] = []
-    for it in items:
-        schema = it.get("input_schema") or it.get("parameters") or {}
-        out.append(
-            ToolSpec(
-                str(it.get("name", "")),
-                str(it.get("description") or ""),
-                schema if isinstance(schema, dict) else {},
-                str(it.get("server") or server),
-            )
-        )
-    return out
