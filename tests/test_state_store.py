@@ -240,3 +240,27 @@ async def test_record_step_writes_state_and_step_together(store: ConversationSto
     assert await store.load("c1") == new
     rec = await store.get_step("s1")
     assert rec is not None and rec.tier == "reasoning"
+
+
+async def test_load_with_last_step_reads_the_state_and_its_own_last_step(store: ConversationStore) -> None:
+    assert await store.load_with_last_step("c1") == (None, None)
+
+    def to(step_id: str, cid: str = "c1"):  # a transition that records `step_id` as the last step
+        def fn(state: ConversationState | None) -> ConversationState:
+            return replace(state or ConversationState(conversation_id=cid), last_step_id=step_id)
+
+        return fn
+
+    await store.record_step("c1", "s1", json.dumps({"tier": "fast", "traceparent": "tp-1"}), to("s1"))
+    state, last = await store.load_with_last_step("c1")
+    assert state == await store.load("c1") and last is not None
+    assert (last.step_id, last.conversation_id, last.decision["traceparent"]) == ("s1", "c1", "tp-1")
+    # A state naming another conversation's step never hands that step out (isolation).
+    await store.save_step("s2", "c2", json.dumps({"tier": "fast", "traceparent": "tp-2"}))
+    await store.update("c1", to("s2"))
+    state, last = await store.load_with_last_step("c1")
+    assert state is not None and state.last_step_id == "s2" and last is None
+    # A state whose last step is no longer kept: the state alone.
+    await store.update("c1", to("gone"))
+    state, last = await store.load_with_last_step("c1")
+    assert state is not None and state.last_step_id == "gone" and last is None

@@ -65,6 +65,9 @@ class ConversationStore(Protocol):
     recovered: str | None  # set when a corrupt/locked file was replaced by a fresh store: why
 
     async def load(self, conversation_id: str) -> ConversationState | None: ...
+    # The state and the record of its last step (its `last_step_id`, if still kept and of this
+    # conversation), in one read: a step needs both and the SQLite store pays a thread hop per call.
+    async def load_with_last_step(self, conversation_id: str) -> tuple[ConversationState | None, StepRecord | None]: ...
     async def save(self, state: ConversationState) -> None: ...
     async def update(self, conversation_id: str, fn: Transition) -> ConversationState: ...
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...  # re-entrant per task
@@ -89,6 +92,11 @@ def check_transition(conversation_id: str, new: object) -> ConversationState:
         # Isolation guard: one conversation's step must never write another's state.
         raise StateError(f"transition for conversation {conversation_id!r} returned state for {new.conversation_id!r}")
     return new
+
+
+def own_step(conversation_id: str, record: StepRecord | None) -> StepRecord | None:
+    """`record` if it belongs to `conversation_id` (isolation guard for `load_with_last_step`)."""
+    return record if record is not None and record.conversation_id == conversation_id else None
 
 
 def check_reward(step_id: str, reward: object) -> float:

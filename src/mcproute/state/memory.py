@@ -26,6 +26,7 @@ from mcproute.state.base import (
     Transition,
     check_reward,
     check_transition,
+    own_step,
     parse_decision,
     summarise,
 )
@@ -79,6 +80,12 @@ class MemoryStore:
             del self._convs[conversation_id]
             return None
         return decode_state(conversation_id, blob[_TS.size:])
+
+    async def load_with_last_step(self, conversation_id: str) -> tuple[ConversationState | None, StepRecord | None]:
+        state = self._load(conversation_id)
+        if state is None or not state.last_step_id:
+            return state, None
+        return state, own_step(conversation_id, self._get_step(state.last_step_id))
 
     async def save(self, state: ConversationState) -> None:
         self._save(state)
@@ -146,6 +153,9 @@ class MemoryStore:
         self._evict(now)
 
     async def get_step(self, step_id: str) -> StepRecord | None:
+        return self._get_step(step_id)
+
+    def _get_step(self, step_id: str) -> StepRecord | None:
         rec = self._steps.get(step_id)
         if rec is None or rec[1] < self._clock() - self.ttl:
             return None

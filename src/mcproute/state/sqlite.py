@@ -42,6 +42,7 @@ from mcproute.state.base import (
     Transition,
     check_reward,
     check_transition,
+    own_step,
     parse_decision,
     summarise,
 )
@@ -286,6 +287,15 @@ class SqliteStore:
 
     async def load(self, conversation_id: str) -> ConversationState | None:
         return await self._run(lambda conn: self._read(conn, conversation_id))
+
+    async def load_with_last_step(self, conversation_id: str) -> tuple[ConversationState | None, StepRecord | None]:
+        def body(conn: sqlite3.Connection) -> tuple[ConversationState | None, StepRecord | None]:
+            state = self._read(conn, conversation_id)
+            if state is None or not state.last_step_id:
+                return state, None
+            return state, own_step(conversation_id, self._read_step(conn, state.last_step_id))
+
+        return await self._run(body)  # one thread hop for both reads
 
     async def save(self, state: ConversationState) -> None:
         await self._run(self._tx(lambda conn: self._write(conn, state)))
