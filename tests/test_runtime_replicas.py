@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp_types import LOG_LEVEL_META_KEY
 
 from mcproute.config import parse_config
 from mcproute.runtime import Engine
@@ -77,3 +78,24 @@ async def test_replicas_spread_stick_and_fail_over(tmp_path: Path) -> None:
                 assert json.loads(out["content"][0]["text"])["pid"] == primary.pid
             state = await engine.store.load(on_second[0])  # type: ignore[union-attr]
             assert state is not None and state.tool_errors == 0 and state.tools_used[-1] == "fx__whoami"
+
+
+@pytest.mark.anyio
+async def test_every_replica_receives_the_clients_log_level_opt_in(tmp_path: Path) -> None:
+    # `_meta["io.modelcontextprotocol/logLevel"]` is reserved but is the client's own opt-in:
+    # forwarded whichever replica serves the call; other reserved keys are still stripped.
+    with fixture_http() as (primary, u1), fixture_http() as (second, u2):
+        cfg = config_dict(tmp_path, servers={"fx": {"urls": [u1, u2], "timeout": 5}})
+        cfg["models"] = {}
+        async with Engine(parse_config(json.dumps(cfg), environ={})) as engine:
+            seen: dict[int, dict[str, object]] = {}
+            for i in range(16):
+                meta = {"mcproute/conversation_id": f"c{i}", LOG_LEVEL_META_KEY: "debug",
+                        "io.modelcontextprotocol/clientInfo": {"name": "leak"}}
+                out = await engine.gateway.call_tool("fx__whoami", {}, meta=meta)
+                body = json.loads(out["content"][0]["text"])
+                seen[int(body["pid"])] = body["meta"]
+            assert set(seen) == {primary.pid, second.pid}  # both the gateway's path and the replica hook's
+            for received in seen.values():
+                assert received.get(LOG_LEVEL_META_KEY) == "debug"
+                assert received.get("io.modelcontextprotocol/clientInfo") != {"name": "leak"}  # the downstream client's own

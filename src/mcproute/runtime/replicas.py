@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+from mcp_types import LOG_LEVEL_META_KEY
 from opentelemetry import trace
 
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable
@@ -134,6 +135,10 @@ class Replicas:
         params: dict[str, Any] = {"name": call.original, "arguments": dict(call.arguments)}
         meta = strip_reserved(call.meta)
         meta.pop("progressToken", None)
+        if call.meta and LOG_LEVEL_META_KEY in call.meta:
+            # Reserved, but the client's own per-request log opt-in: it applies on every replica
+            # (the gateway's own path keeps it too).
+            meta[LOG_LEVEL_META_KEY] = call.meta[LOG_LEVEL_META_KEY]
         if meta:
             params["_meta"] = meta
         result = await ds.request("tools/call", params, route=call.route)
