@@ -24,7 +24,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -36,7 +35,7 @@ from mcproute.gateway.identity import ConversationIdentity, resolve_conversation
 from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, http_client
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.decide import decide
-from mcproute.router.step import Decision, ModelSpec, Step, StepHints, ToolSpec
+from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
 from mcproute.runtime import tracing
@@ -51,7 +50,10 @@ if TYPE_CHECKING:
     from mcproute.runtime.replicas import Replicas
 
 log = logging.getLogger("mcproute.runtime")
-MAX_VISIBLE = 10_000  # conversations whose visible tool set is kept in memory (expose: search)
+# Conversations whose visible tool set is kept in memory under `expose: search`, and never more
+# than the store keeps (`state.max_conversations`): a conversation evicted from this map lists
+# the tools it used most recently (from its stored state) until its next step.
+MAX_VISIBLE = 10_000
 MAX_STEP_TEXT = 20_000  # characters a step's text may have (bigger is refused, not truncated)
 ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
 
@@ -94,8 +96,14 @@ class Engine:
         self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
         self._stack = AsyncExitStack()
         self.replicas: Replicas | None = None
-        # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded)
+        # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded;
+        # only kept in that mode: nothing else reads it)
         self.visible: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self.max_visible = min(MAX_VISIBLE, self.config.state.max_conversations) if self.config.gateway.expose == "search" else 0
+        # name -> spec of every proxied tool, for the catalogue object it was built from (the
+        # gateway builds a new immutable Catalog on every change, so identity is its version)
+        self._tool_map: tuple[Catalog | None, dict[str, ToolSpec]] = (None, {})
+        self._deployments: dict[str, tuple[str, ...]] | None = None  # model -> deployment keys (fixed per pool)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,10 +173,10 @@ class Engine:
 
     def _sync_index(self, catalog: Catalog) -> None:
         """Re-index only the servers whose tools changed (ToolIndex.update is per server)."""
+        tools = self._build_tool_map(catalog)
         by_server: dict[str, list[ToolSpec]] = {}
-        for spec in catalog.tool_specs():
-            if spec.server:  # meta-tools are not candidates for a step
-                by_server.setdefault(spec.server, []).append(spec)
+        for spec in tools.values():  # meta-tools are not in it: they are not candidates for a step
+            by_server.setdefault(spec.server, []).append(spec)
         for server in set(self._indexed) - set(by_server):
             self.index.update(server, [])
             del self._indexed[server]
@@ -178,18 +186,38 @@ class Engine:
                 self.index.update(server, specs)
                 self._indexed[server] = fp
 
+    def _build_tool_map(self, catalog: Catalog) -> dict[str, ToolSpec]:
+        tools = {s.name: s for s in catalog.tool_specs() if s.server}
+        self._tool_map = (catalog, tools)
+        return tools
+
     def tool_map(self) -> dict[str, ToolSpec]:
-        return {s.name: s for s in self.gateway.tool_specs() if s.server}
+        """Proxied tools by namespaced name (meta-tools excluded). Built once per catalogue: the
+        cache is keyed on the gateway's current Catalog object, so a change is seen at once, even
+        before the change listener (`_sync_index`) has run. Callers must not mutate it."""
+        catalog = self.gateway.catalog
+        cached_for, tools = self._tool_map
+        return tools if cached_for is catalog else self._build_tool_map(catalog)
+
+    def pool_view(self) -> tuple[list[ModelSpec], set[str]]:
+        """The models as the router sees them (with each model's deployment keys, for sticky
+        deployments) and the deployments it must avoid, from ONE walk of the pool's status."""
+        pool, _ = self._require()
+        if self._deployments is None:  # the pool's entries are fixed when it is built
+            self._deployments = {e.name: tuple(r.key for r in e.routes) for e in pool.entries}
+        rows = pool.status()
+        specs = [ModelSpec(row.name, entry.tier, entry.price.input, entry.price.output, row.state in ("available", "degraded"),
+                           row.reason, deployments=self._deployments.get(row.name, ()))
+                 for row, entry in zip(rows, pool.entries, strict=True)]
+        unhealthy = {d.key for row in rows for d in row.deployments if d.circuit in ("open", "unavailable") or d.rate_limited_for > 0}
+        return specs, unhealthy
 
     def model_specs(self) -> list[ModelSpec]:
         """The pool's view plus each model's deployment keys (for sticky deployments)."""
-        pool, _ = self._require()
-        routes = {e.name: tuple(r.key for r in e.routes) for e in pool.entries}
-        return [replace(m, deployments=routes.get(m.name, ())) for m in pool.model_specs()]
+        return self.pool_view()[0]
 
     def unhealthy_deployments(self) -> set[str]:
-        pool, _ = self._require()
-        return {d.key for row in pool.status() for d in row.deployments if d.circuit in ("open", "unavailable") or d.rate_limited_for > 0}
+        return self.pool_view()[1]
 
     # ------------------------------------------------------------ identity
 
@@ -209,18 +237,19 @@ class Engine:
 
     def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any) -> Decision:
         step = Step(text, cid, step_id, hints or StepHints())
-        return decide(step, state, self.index, self.scorer, self.calibration, self.model_specs(), self.policy,
-                      now=self.clock(), tools=self.tool_map(), unhealthy=self.unhealthy_deployments(),
+        models, unhealthy = self.pool_view()
+        return decide(step, state, self.index, self.scorer, self.calibration, models, self.policy,
+                      now=self.clock(), tools=self.tool_map(), unhealthy=unhealthy,
                       separator=self.config.gateway.separator, clock=time.perf_counter)
 
-    async def _previous_link(self, state: Any) -> str | None:
-        """The previous step's route span (a traceparent kept in its step record: survives restarts)."""
+    async def load_step_state(self, cid: str) -> tuple[ConversationState | None, str | None]:
+        """The conversation's state and its previous step's route span (a traceparent kept in that
+        step's record, so the link survives restarts), in one store read. Call it under
+        `store.lock(cid)`: the lock, not this read, is what serialises a conversation's steps."""
         _, store = self._require()
-        if state is None or not state.last_step_id:
-            return None
-        record = await store.get_step(state.last_step_id)
+        state, record = await store.load_with_last_step(cid)
         tp = record.decision.get("traceparent") if record is not None else None
-        return tp if isinstance(tp, str) else None
+        return state, tp if isinstance(tp, str) else None
 
     def _record_json(self, decision: Decision, **extra: Any) -> str:
         data = decision.to_dict()
@@ -243,8 +272,7 @@ class Engine:
         with tracing.continued(meta, headers), spans.conversation_context(cid):
             spans.enrich_server_span(cid)
             async with store.lock(cid):
-                state = await store.load(cid)
-                previous = await self._previous_link(state)
+                state, previous = await self.load_step_state(cid)
                 with spans.route_span(cid, step_id, previous=previous) as span:
                     decision = self._decide(text, cid, step_id, hints, state)
                     tdecision.record_decision(span, decision)
@@ -329,9 +357,11 @@ class Engine:
             self._set_visible(cid, names)
 
     def _set_visible(self, cid: str, names: tuple[str, ...]) -> None:
+        if self.max_visible <= 0:  # not `expose: search`: nobody lists by conversation
+            return
         self.visible[cid] = names
         self.visible.move_to_end(cid)
-        while len(self.visible) > MAX_VISIBLE:
+        while len(self.visible) > self.max_visible:
             self.visible.popitem(last=False)
 
     # ------------------------------------------------------------ feedback

@@ -72,7 +72,9 @@ async def _answer(engine: Engine, span: Span, request: ChatRequest, tools: Seque
         first_error = exc
     if chat.tier != "fast":
         return _Answer(chat, _as_answered(decision, chat), attempts, False, "", str(first_error))
-    escalated = cascade(decision, first_error, engine.model_specs(), state, engine.policy, unhealthy=engine.unhealthy_deployments())
+    # A fresh view of the pool (the first call may have moved a circuit), in one walk.
+    models, unhealthy = engine.pool_view()
+    escalated = cascade(decision, first_error, models, state, engine.policy, unhealthy=unhealthy)
     if escalated.tier != "reasoning" or escalated.model is None:
         span.set_attribute("mcproute.cascade.failed", escalated.sticky_reason[:300])
         return _Answer(chat, _as_answered(decision, chat), attempts, False, "", str(first_error))
@@ -132,8 +134,7 @@ async def execute_step(
     with tracing.continued(meta, headers), spans.conversation_context(cid):
         spans.enrich_server_span(cid)
         async with store.lock(cid):
-            state = await store.load(cid)
-            previous = await engine._previous_link(state)
+            state, previous = await engine.load_step_state(cid)
             with spans.route_span(cid, step_id, previous=previous) as span:
                 decision = engine._decide(text, cid, step_id, hints, state)
                 tdecision.record_decision(span, decision)
@@ -229,8 +230,7 @@ async def execute_complete(
     with tracing.continued(meta, headers), spans.conversation_context(cid):
         spans.enrich_server_span(cid)
         async with store.lock(cid):
-            state = await store.load(cid)
-            previous = await engine._previous_link(state)
+            state, previous = await engine.load_step_state(cid)
             with spans.route_span(cid, step_id, previous=previous) as span:
                 decision = engine._decide(text[-4000:], cid, step_id, hints, state)
                 tdecision.record_decision(span, decision)
