@@ -297,3 +297,11 @@ async def test_each_request_is_one_traced_step_continuing_the_callers_trace(tmp_
     assert all(s.conversation_id == cid for s in routes + chats)
     assert {c.parent_span_id for c in chats} <= {r.span_id for r in routes}  # chat spans sit under their step
     assert routes[1].links and routes[1].links[0]["span_id"] == routes[0].span_id  # step 2 links to step 1
+
+
+def test_mcproute_serve_mounts_the_endpoint() -> None:
+    # `mcproute serve --transport http` mounts /v1 through its extension list; the examples
+    # (tests/test_examples.py::test_openai_loop_*) exercise it end to end in a real subprocess.
+    from mcproute.cli.serve import EXTENSIONS
+
+    assert "mcproute.openai_api" in EXTENSIONS, "add 'mcproute.openai_api' to EXTENSIONS in src/mcproute/cli/serve.py"
