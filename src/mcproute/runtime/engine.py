@@ -39,7 +39,7 @@ from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, S
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
 from mcproute.runtime import tracing
-from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate
+from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.results import StepResult
 from mcproute.state import ConversationStore, StepRecord, open_store
@@ -88,7 +88,9 @@ class Engine:
         self.scorer = scorer or TierScorer.load()
         self.clock = clock
         base, note = base_calibration(self.scorer, self.config.routing)
-        self.calibration_state = CalibrationState(base, base, 0.0, note)
+        if (ignored := ignored_rate_warning(self.scorer, self.config.routing)) is not None:
+            log.warning("mcproute: %s", ignored)
+        self._set_calibration(CalibrationState(base, base, 0.0, note))
         # The engine passes its own (feedback-adjusted) calibration, so the config override is
         # folded into it here instead of letting decide() apply routing.threshold on top.
         self.policy = self.config.routing.model_copy(update={"threshold": None})
@@ -164,6 +166,12 @@ class Engine:
     def calibration(self) -> Any:
         return self.calibration_state.current
 
+    def _set_calibration(self, state: CalibrationState) -> None:
+        self.calibration_state = state
+        # The scorer's own sentence names the threshold ("Score 0.25 vs threshold 0.30 ..."): give
+        # it the one in force, so a decision's reason never quotes two different thresholds.
+        self._decide_scorer = self.scorer.with_calibration(state.current)
+
     def _require(self) -> tuple[ModelPool, ConversationStore]:
         if self.pool is None or self.store is None:
             raise RuntimeError("use the Engine as an async context manager (async with Engine(loaded) as engine)")
@@ -238,7 +246,7 @@ class Engine:
     def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any) -> Decision:
         step = Step(text, cid, step_id, hints or StepHints())
         models, unhealthy = self.pool_view()
-        return decide(step, state, self.index, self.scorer, self.calibration, models, self.policy,
+        return decide(step, state, self.index, self._decide_scorer, self.calibration, models, self.policy,
                       now=self.clock(), tools=self.tool_map(), unhealthy=unhealthy,
                       separator=self.config.gateway.separator, clock=time.perf_counter)
 
@@ -384,7 +392,7 @@ class Engine:
             return self.calibration_state
         base = self.calibration_state.base
         note = self.calibration_state.note.split("; ")[0]
-        self.calibration_state = calibrate(base, stats, note)
+        self._set_calibration(calibrate(base, stats, note))
         return self.calibration_state
 
 
