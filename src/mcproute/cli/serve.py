@@ -100,4 +100,4 @@ def _extension_routes(gateway: object, loaded: object, engine: object = None) ->
 
 
 # Modules that plug into the gateway at serve time (each optional until it exists).
-EXTENSIONS: list[str] = ["mcproute.runtime.status"]
+EXTENSIONS: list[str] = ["mcproute.runtime.status", "mcproute.openai_api"]
