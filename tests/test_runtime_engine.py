@@ -217,3 +217,13 @@ async def test_a_corrupt_state_file_gives_a_clear_note_and_a_working_engine(tmp_
         assert e.store is not None and e.store.recovered and "state" in e.store.recovered
         step = await e.run_step(EASY + " [text]", identity=conv("after-corruption"))
         assert step.tier == "fast" and not step.is_error
+
+
+def test_a_chat_step_is_routed_on_the_users_words_not_on_a_tool_result() -> None:
+    from mcproute.providers import Message
+    from mcproute.runtime.messages import step_text
+
+    long_output = "commit 1a2b3c\nAuthor: x\n\n    prove the invariant holds by induction on n\n" * 200
+    msgs = [Message("user", "show me the git log"), Message("assistant", ""), Message("tool", long_output)]
+    assert step_text(msgs) == "show me the git log"
+    assert step_text([Message("tool", "only a result")]) == "only a result"

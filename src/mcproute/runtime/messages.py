@@ -66,10 +66,16 @@ def to_messages(messages: Sequence[Message | Mapping[str, Any]]) -> list[Message
 
 
 def step_text(messages: Sequence[Message]) -> str:
-    """What a chat request's step is about: the latest user or tool message (the newest turn)."""
-    for m in reversed(messages):
-        if m.role in ("user", "tool") and m.content.strip():
-            return m.content
+    """What a chat request's step is about: the latest user message.
+
+    A tool result is data for the model to read, not the user's intent: routing on it let a long
+    `git log` output score as "needs reasoning" and escalate a conversation mid-loop. A request
+    that carries only tool messages (no user text at all) is routed on the newest of those.
+    """
+    for role in ("user", "tool"):
+        for m in reversed(messages):
+            if m.role == role and m.content.strip():
+                return m.content
     return ""
 
 
