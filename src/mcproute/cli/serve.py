@@ -18,16 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
-    from mcproute.config import load_config
-    from mcproute.errors import ConfigError, InvalidRequest
+    from mcproute.cli._common import load_or_report
+    from mcproute.errors import InvalidRequest
 
-    # stdout belongs to the MCP client on stdio: every log line goes to stderr.
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr, format="mcproute: %(message)s")
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"error: {issue}", file=sys.stderr)
+    loaded = load_or_report(args.config, log_level=logging.INFO if args.verbose else logging.WARNING)
+    if loaded is None:
         return 1
     for issue in loaded.issues:
         print(f"warning: {issue} (what depends on it is unavailable)", file=sys.stderr)

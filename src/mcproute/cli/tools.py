@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Any
 
@@ -25,15 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
-    from mcproute.config import load_config
-    from mcproute.errors import ConfigError
+    from mcproute.cli._common import load_or_report
 
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr, format="mcproute: %(message)s")
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"error: {issue}", file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     if args.url:
         try:
