@@ -120,7 +120,6 @@ class StdioProcess:
 
     async def _stderr_reader(self) -> None:
         assert self.process and self.process.stderr
-        buffer = b""
         try:
             await self._read_stderr()
         finally:
