@@ -185,14 +185,21 @@ class Engine:
         by_server: dict[str, list[ToolSpec]] = {}
         for spec in tools.values():  # meta-tools are not in it: they are not candidates for a step
             by_server.setdefault(spec.server, []).append(spec)
+        fps = {server: tuple((s.name, s.description, json.dumps(s.input_schema, sort_keys=True, default=str)) for s in specs)
+               for server, specs in by_server.items()}
+        if not self._indexed:
+            # First sight of the catalogue: one batch build (per-server updates re-walk the
+            # whole index each time, quadratic in the number of servers at start-up).
+            self.index = ToolIndex(list(tools.values()), params=self.index.params)
+            self._indexed = fps
+            return
         for server in set(self._indexed) - set(by_server):
             self.index.update(server, [])
             del self._indexed[server]
         for server, specs in by_server.items():
-            fp = tuple((s.name, s.description, json.dumps(s.input_schema, sort_keys=True, default=str)) for s in specs)
-            if self._indexed.get(server) != fp:
+            if self._indexed.get(server) != fps[server]:
                 self.index.update(server, specs)
-                self._indexed[server] = fp
+                self._indexed[server] = fps[server]
 
     def _build_tool_map(self, catalog: Catalog) -> dict[str, ToolSpec]:
         tools = {s.name: s for s in catalog.tool_specs() if s.server}
