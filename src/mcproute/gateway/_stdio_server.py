@@ -21,6 +21,8 @@ import anyio
 import mcp_types as types
 from mcp.shared.message import SessionMessage
 
+from mcproute.gateway._fast_path import StdioFastPath
+
 _LINE_LIMIT = 64 * 1024 * 1024
 
 
@@ -30,7 +32,8 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
+async def stdio_streams(fast_path: StdioFastPath | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """`fast_path`: lines it claims (plain proxied tools/call) are answered by it, not the SDK."""
     try:
         loop = asyncio.get_running_loop()
         # MCPROUTE_SDK_STDIO=1 forces the SDK's threaded transport (an escape hatch, and the A/B baseline).
@@ -68,11 +71,24 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
                     break
                 if not line.strip():
                     continue
+                if fast_path is not None:
+                    claimed = fast_path.observe(line)
+                    if claimed is not None:
+                        tg.start_soon(answer, claimed)
+                        continue
                 try:
                     message: SessionMessage | Exception = SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
                 except ValueError as exc:
                     message = exc  # the server answers a parse error; the connection survives
                 await read_send.send(message)
+
+    async def answer(request: dict[str, Any]) -> None:
+        assert fast_path is not None
+        line = await fast_path.answer(request)
+        if line is not None:
+            # One whole line per write: it cannot interleave with the SDK's responses.
+            writer.write(line)
+            await writer.drain()
 
     async def pump_out() -> None:
         async with write_recv:

@@ -19,10 +19,16 @@ logger = logging.getLogger(__name__)
 
 async def serve_stdio(gateway: Gateway, upstream: Upstream | None = None) -> None:
     """Serve one client on this process's stdin/stdout until it closes them."""
+    import os
+
+    from mcproute.gateway._fast_path import StdioFastPath
     from mcproute.gateway._stdio_server import stdio_streams
 
     up = upstream or Upstream(gateway)
-    async with stdio_streams() as (read, write):
+    # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
+    fast = StdioFastPath(up) if os.environ.get("MCPROUTE_FAST_PATH") != "0" else None
+    up.fast_path = fast
+    async with stdio_streams(fast) as (read, write):
         await up.server.run(read, write, up.server.create_initialization_options())
 
 

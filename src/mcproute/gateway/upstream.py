@@ -69,6 +69,8 @@ class Upstream:
         self._legacy: weakref.WeakSet[Any] = weakref.WeakSet()
         self._last: Catalog = gateway.catalog
         self.subscriptions = ResourceSubscriptions(gateway, self.bus)
+        # The stdio upstream's lean tools/call pass-through (`_fast_path.StdioFastPath`), once serving.
+        self.fast_path: Any = None
         self.server = _GatewayServer(
             name,
             version=version,
