@@ -174,3 +174,53 @@ def test_many_calls_in_a_row_each_answered_once(tmp_path: Path, fast: bool) -> N
     lines = [MODERN[0], *(call(100 + i, "fx__echo", {"text": f"n{i}"}, envelope()) for i in range(20))]
     responses, _ = serve(tmp_path, lines, fast=fast)
     assert [responses[100 + i]["result"]["content"][0]["text"] for i in range(20)] == [f"n{i}" for i in range(20)]
+
+
+# ---------------------------------------------------------------- HTTP (stateless 2026-07-28 POSTs)
+
+
+async def http_answers(tmp: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[Any, Any], int]:
+    import anyio
+    import httpx
+
+    from mcproute.config import parse_config
+    from mcproute.gateway import Gateway
+    from mcproute.gateway.serving import serve_http
+    from mcproute.gateway.upstream import Upstream
+
+    monkeypatch.setenv("MCPROUTE_FAST_PATH", "1" if fast else "0")
+    failing = tmp / "failing.py"
+    failing.write_text(FAILING)
+    loaded = parse_config(f'servers:\n  fx: {{command: python, args: ["{ECHO}"]}}\n  bad: {{command: python, args: ["{failing}"]}}\n')
+    answers: dict[Any, Any] = {}
+    async with Gateway(loaded) as gw, anyio.create_task_group() as tg:
+        upstream = Upstream(gw)
+        port = await tg.start(lambda task_status: serve_http(gw, loaded.config.gateway.http, port=0, upstream=upstream, task_status=task_status))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for message in [m for m in MODERN if m["method"] == "tools/call"]:
+                headers = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28",
+                           "mcp-method": "tools/call", "mcp-name": message["params"]["name"]}
+                r = await client.post("/mcp", json=message, headers=headers)
+                answers[message["id"]] = (r.status_code, r.headers.get("content-type"), r.json())
+            # A wrong Mcp-Name header: the SDK's ladder refuses it, on either path.
+            r = await client.post("/mcp", json=MODERN[1], headers={**headers, "mcp-name": "fx__other"})
+            answers["mismatch"] = (r.status_code, r.json())
+            r = await client.post("/mcp", json=MODERN[1], headers={**headers, "accept": "application/json"})
+            answers["accept"] = r.status_code
+        taken = upstream.http_fast_path.taken if fast else 0
+        tg.cancel_scope.cancel()
+    return answers, taken
+
+
+@pytest.mark.anyio
+async def test_http_fast_path_answers_exactly_as_the_sdk_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fast, taken = await http_answers(tmp_path / "a", True, monkeypatch)
+    slow, _ = await http_answers(tmp_path / "b", False, monkeypatch)
+    assert fast == slow
+    assert fast[2][2]["result"]["content"] == [{"type": "text", "text": "hello"}]
+    assert fast[5][2]["result"]["isError"] is True and fast[4][2]["result"]["isError"] is True
+    assert fast[3][2]["error"]["code"] == -32602
+    assert fast["accept"] == 406 and fast["mismatch"][0] == 400
+    assert taken == len(FAST_IDS)  # calls 2, 4 and 5; the mismatch and the 406 went to the SDK

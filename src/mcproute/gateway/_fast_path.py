@@ -1,4 +1,4 @@
-"""A lean pass-through for plain proxied `tools/call` requests on the stdio upstream.
+"""A lean pass-through for plain proxied `tools/call` requests (stdio here; HTTP in `_fast_http.py`).
 
 Why: a proxied call otherwise runs the SDK's server side once more (dispatcher, middleware,
 pydantic validation and re-dump of the params and of the result) on top of the downstream
@@ -65,67 +65,24 @@ class FastRequestContext:
     params: Mapping[str, Any]
     request_id: str | int
     meta: Mapping[str, Any]
-    request: None = None
+    request: Any = None  # the HTTP request (its `headers` reach hooks), None on stdio
     session: _NoSession = _NoSession()
 
 
-class StdioFastPath:
-    """Decides, per incoming line, whether to answer it here; counts what it answered."""
+class FastPath:
+    """The transport-independent part: which requests qualify, and their answer."""
 
     def __init__(self, upstream: Any) -> None:
         self.upstream = upstream
         self.gateway = upstream.gateway
-        self.era: str | None = None  # "modern" / "legacy", fixed by the first request
         self.taken = 0
-        self._inflight: dict[Any, anyio.CancelScope] = {}
 
-    def observe(self, line: bytes) -> dict[str, Any] | None:
-        """Return the parsed request if it is to be answered here, else None (SDK path).
-
-        Also follows the era decision and cancels a fast-path call the client cancelled."""
-        if self.era is None:
-            self._decide_era(line)
-            return None
-        if self.era != "modern":
-            return None
-        if b'"notifications/cancelled"' in line and self._inflight:
-            self._cancel(line)
-            return None
-        if b'"tools/call"' not in line:
-            return None
-        try:
-            data = json.loads(line)
-        except ValueError:
-            return None
-        return data if self._eligible(data) else None
-
-    def _decide_era(self, line: bytes) -> None:
-        try:
-            data = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(data, dict) or "method" not in data or "id" not in data:
-            return  # notifications and responses do not decide the era (as in the SDK)
-        params = data.get("params")
-        meta = params.get("_meta") if isinstance(params, dict) else None
-        modern = data.get("method") != "initialize" and isinstance(meta, Mapping) and types.PROTOCOL_VERSION_META_KEY in meta
-        self.era = "modern" if modern else "legacy"
-
-    def _cancel(self, line: bytes) -> None:
-        try:
-            data = json.loads(line)
-            request_id = data["params"]["requestId"]
-        except (ValueError, KeyError, TypeError):
-            return
-        scope = self._inflight.get(request_id)
-        if scope is not None:
-            scope.cancel()
-
-    def _eligible(self, data: Any) -> bool:
+    def eligible(self, data: Any, headers: Mapping[str, str] | None = None) -> bool:
+        """A plain proxied 2026-07-28 tools/call (see the module docstring)."""
         if not isinstance(data, dict) or data.get("jsonrpc") != "2.0" or data.get("method") != "tools/call":
             return False
         request_id = data.get("id")
-        if isinstance(request_id, bool) or not isinstance(request_id, (int, str)) or request_id in self._inflight:
+        if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
             return False
         params = data.get("params")
         if not isinstance(params, dict) or not _PARAM_KEYS.issuperset(params):
@@ -135,7 +92,7 @@ class StdioFastPath:
             return False
         if meta.get("progressToken") is not None or types.LOG_LEVEL_META_KEY in meta:
             return False
-        if isinstance(classify_inbound_request(data), InboundLadderRejection):
+        if isinstance(classify_inbound_request(data, headers=headers), InboundLadderRejection):
             return False
         if meta.get(types.PROTOCOL_VERSION_META_KEY) not in MODERN_PROTOCOL_VERSIONS:
             return False
@@ -145,27 +102,15 @@ class StdioFastPath:
         serving = self.gateway.serving(entry.server)
         return serving.health.state == "healthy" and serving.health.protocol_version in MODERN_PROTOCOL_VERSIONS
 
-    async def answer(self, data: dict[str, Any]) -> bytes | None:
-        """The response line for an eligible request (None: the client cancelled it)."""
-        request_id = data["id"]
-        scope = anyio.CancelScope()
-        self._inflight[request_id] = scope
-        try:
-            with scope:
-                response = await self._respond(data)
-                self.taken += 1
-                return (json.dumps(response, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-            return None  # cancelled: JSON-RPC says no response
-        finally:
-            self._inflight.pop(request_id, None)
-
-    async def _respond(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def respond(self, data: dict[str, Any], request: Any = None) -> dict[str, Any]:
+        """The JSON-RPC response for an eligible request (`request`: the HTTP request, for headers)."""
+        self.taken += 1
         params = data["params"]
         name: str = params["name"]
         meta: dict[str, Any] = params["_meta"]
         version: str = meta[types.PROTOCOL_VERSION_META_KEY]
         request_id = data["id"]
-        ctx = FastRequestContext(protocol_version=version, params=params, request_id=request_id, meta=meta)
+        ctx = FastRequestContext(protocol_version=version, params=params, request_id=request_id, meta=meta, request=request)
         # The same SERVER span the SDK's OpenTelemetryMiddleware makes, continuing `_meta`'s context.
         attributes: dict[str, Any] = {
             "mcp.method.name": "tools/call",
@@ -213,6 +158,70 @@ class StdioFastPath:
         elif isinstance(raw_meta, dict) and raw_meta.get(types.SERVER_INFO_META_KEY) is None:
             result["_meta"] = {**raw_meta, types.SERVER_INFO_META_KEY: self.upstream.server.server_info_stamp}
         return result
+
+
+class StdioFastPath(FastPath):
+    """Decides, per incoming line, whether to answer it here; counts what it answered."""
+
+    def __init__(self, upstream: Any) -> None:
+        super().__init__(upstream)
+        self.era: str | None = None  # "modern" / "legacy", fixed by the first request
+        self._inflight: dict[Any, anyio.CancelScope] = {}
+
+    def observe(self, line: bytes) -> dict[str, Any] | None:
+        """Return the parsed request if it is to be answered here, else None (SDK path).
+
+        Also follows the era decision and cancels a fast-path call the client cancelled."""
+        if self.era is None:
+            self._decide_era(line)
+            return None
+        if self.era != "modern":
+            return None
+        if b'"notifications/cancelled"' in line and self._inflight:
+            self._cancel(line)
+            return None
+        if b'"tools/call"' not in line:
+            return None
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return None
+        return data if self.eligible(data) and data["id"] not in self._inflight else None
+
+    def _decide_era(self, line: bytes) -> None:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or "method" not in data or "id" not in data:
+            return  # notifications and responses do not decide the era (as in the SDK)
+        params = data.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        modern = data.get("method") != "initialize" and isinstance(meta, Mapping) and types.PROTOCOL_VERSION_META_KEY in meta
+        self.era = "modern" if modern else "legacy"
+
+    def _cancel(self, line: bytes) -> None:
+        try:
+            data = json.loads(line)
+            request_id = data["params"]["requestId"]
+        except (ValueError, KeyError, TypeError):
+            return
+        scope = self._inflight.get(request_id)
+        if scope is not None:
+            scope.cancel()
+
+    async def answer(self, data: dict[str, Any]) -> bytes | None:
+        """The response line for an eligible request (None: the client cancelled it)."""
+        request_id = data["id"]
+        scope = anyio.CancelScope()
+        self._inflight[request_id] = scope
+        try:
+            with scope:
+                response = await self.respond(data)
+                return (json.dumps(response, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            return None  # cancelled: JSON-RPC says no response
+        finally:
+            self._inflight.pop(request_id, None)
 
 
 def _error(span: Any, request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:

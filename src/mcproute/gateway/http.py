@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 import socket
 from collections.abc import Sequence
 
@@ -124,7 +125,13 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         host=host,
         custom_starlette_routes=list(extra_routes),  # type: ignore[arg-type]
     )
-    return Guard(app, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
+    served: ASGIApp = app
+    # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
+    if os.environ.get("MCPROUTE_FAST_PATH") != "0":
+        from mcproute.gateway._fast_http import HttpFastPath
+
+        served = upstream.http_fast_path = HttpFastPath(upstream, app, max_bytes=http.max_request_bytes)
+    return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -71,6 +71,7 @@ class Upstream:
         self.subscriptions = ResourceSubscriptions(gateway, self.bus)
         # The stdio upstream's lean tools/call pass-through (`_fast_path.StdioFastPath`), once serving.
         self.fast_path: Any = None
+        self.http_fast_path: Any = None  # its HTTP twin (`_fast_http.HttpFastPath`), once an app is built
         self.server = _GatewayServer(
             name,
             version=version,
