@@ -165,6 +165,19 @@ def _record_error(span: Span, exc: BaseException) -> None:
 
 
 @contextmanager
+def _client_span(name: str, attrs: dict[str, Any]) -> Iterator[Span]:
+    """A CLIENT span whose failure is recorded our way (`error.type`), not the SDK's default."""
+    with _tracer.start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=attrs, record_exception=False, set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            _record_error(span, exc)
+            raise
+
+
+@contextmanager
 def chat_span(
     model: str,
     provider: str,
@@ -195,15 +208,8 @@ def chat_span(
     ):
         if value is not None:
             attrs[key] = value
-    with _tracer.start_as_current_span(
-        f"{sc.CHAT_SPAN_PREFIX} {model}", kind=SpanKind.CLIENT, attributes=attrs,
-        record_exception=False, set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            _record_error(span, exc)
-            raise
+    with _client_span(f"{sc.CHAT_SPAN_PREFIX} {model}", attrs) as span:
+        yield span
 
 
 def record_usage(
@@ -265,15 +271,8 @@ def tool_call_span(
         attrs[sc.JSONRPC_REQUEST_ID] = str(request_id)
     if call_id is not None:
         attrs[sc.GEN_AI_TOOL_CALL_ID] = call_id
-    with _tracer.start_as_current_span(
-        f"{sc.TOOLS_CALL_SPAN_PREFIX} {tool}", kind=SpanKind.CLIENT, attributes=attrs,
-        record_exception=False, set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            _record_error(span, exc)
-            raise
+    with _client_span(f"{sc.TOOLS_CALL_SPAN_PREFIX} {tool}", attrs) as span:
+        yield span
 
 
 def record_tool_result(span: Span, *, is_error: bool) -> None:
