@@ -23,7 +23,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -60,6 +62,17 @@ ToolsArg = Sequence[ToolDef | Mapping[str, Any]] | Literal["mcp"] | None
 
 def new_step_id() -> str:
     return "s-" + uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStep:
+    """A step between its decision and its save (see `Engine.open_step`)."""
+
+    store: ConversationStore
+    step_id: str
+    state: ConversationState | None
+    decision: Decision
+    span: Any  # the route span (opentelemetry.trace.Span)
 
 
 class Engine:
@@ -266,6 +279,25 @@ class Engine:
         tp = record.decision.get("traceparent") if record is not None else None
         return state, tp if isinstance(tp, str) else None
 
+    @asynccontextmanager
+    async def open_step(
+        self, text: str, cid: str, hints: StepHints | None,
+        meta: Mapping[str, Any] | None, headers: Mapping[str, str] | None,
+    ) -> AsyncIterator[OpenStep]:
+        """What every routed step does first, and holds until it is saved: continue the caller's
+        trace, take the conversation's lock, load its state and previous step, open the route
+        span, decide, and put the decision on the span."""
+        _, store = self._require()
+        step_id = new_step_id()
+        with tracing.continued(meta, headers), spans.conversation_context(cid):
+            spans.enrich_server_span(cid)
+            async with store.lock(cid):
+                state, previous = await self.load_step_state(cid)
+                with spans.route_span(cid, step_id, previous=previous) as span:
+                    decision = self._decide(text, cid, step_id, hints, state)
+                    tdecision.record_decision(span, decision)
+                    yield OpenStep(store, step_id, state, decision, span)
+
     def _record_json(self, decision: Decision, **extra: Any) -> str:
         data = decision.to_dict()
         tp = tracing.current_traceparent()
@@ -280,24 +312,17 @@ class Engine:
     ) -> Decision:
         """Decide one step. A dry run changes nothing; otherwise the step is recorded (so feedback
         can find it) and the conversation advances as if the caller carries the decision out."""
-        _, store = self._require()
         text = _check_text(text)
         cid = identity.id
-        step_id = new_step_id()
-        with tracing.continued(meta, headers), spans.conversation_context(cid):
-            spans.enrich_server_span(cid)
-            async with store.lock(cid):
-                state, previous = await self.load_step_state(cid)
-                with spans.route_span(cid, step_id, previous=previous) as span:
-                    decision = self._decide(text, cid, step_id, hints, state)
-                    tdecision.record_decision(span, decision)
-                    span.set_attribute("mcproute.dry_run", dry_run)
-                    self._remember_visible(cid, decision)
-                    if not dry_run:
-                        now = self.clock()
-                        outcome = StepOutcome(text=text)
-                        await store.record_step(cid, step_id, self._record_json(decision, kind="route"),
-                                                lambda s: advance(s, decision, outcome, now=now))
+        async with self.open_step(text, cid, hints, meta, headers) as step:
+            decision = step.decision
+            step.span.set_attribute("mcproute.dry_run", dry_run)
+            self._remember_visible(cid, decision)
+            if not dry_run:
+                now = self.clock()
+                outcome = StepOutcome(text=text)
+                await step.store.record_step(cid, step.step_id, self._record_json(decision, kind="route"),
+                                             lambda s: advance(s, decision, outcome, now=now))
         return decision
 
     # ------------------------------------------------------------ one step, carried out

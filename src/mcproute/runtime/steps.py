@@ -20,7 +20,7 @@ from mcproute.gateway.identity import ConversationIdentity
 from mcproute.providers import ChatRequest, ChatResult, Message, ToolDef, validate_tool_calls
 from mcproute.providers import ToolCall as ModelToolCall
 from mcproute.router.conversation import StepOutcome, advance, cascade
-from mcproute.router.step import ConversationState, Decision, StepHints
+from mcproute.router.step import ConversationState, Decision, StepHints, ToolSpec
 from mcproute.runtime import tracing
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
@@ -123,56 +123,52 @@ async def execute_step(
     meta: Mapping[str, Any] | None,
     headers: Mapping[str, str] | None,
 ) -> StepResult:
-    _, store = engine._require()
     cid = identity.id
-    from mcproute.runtime.engine import new_step_id
-
-    step_id = new_step_id()
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 50):
         raise InvalidRequest(f"top_k must be an integer from 1 to 50, got {top_k!r}")
     msgs = _step_messages(text, messages)
-    with tracing.continued(meta, headers), spans.conversation_context(cid):
-        spans.enrich_server_span(cid)
-        async with store.lock(cid):
-            state, previous = await engine.load_step_state(cid)
-            with spans.route_span(cid, step_id, previous=previous) as span:
-                decision = engine._decide(text, cid, step_id, hints, state)
-                tdecision.record_decision(span, decision)
-                engine._remember_visible(cid, decision)
-                specs = engine.tool_map()
-                names = [c.name for c in decision.alternatives[: top_k or engine.policy.top_k] if c.name in specs]
-                tools = [ToolDef(n, specs[n].description, specs[n].input_schema) for n in names]
-                request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
-                answer = await _answer(engine, span, request, tools, decision, state)
-                decision = answer.decision
-                call = None if answer.validation_error else next(iter(answer.chat.response.tool_calls), None)
-                result, tool_error, server = None, "", None
-                if call is not None:
-                    server = specs[call.name].server
-                    result, tool_error = await _call_tool(engine, call, server)
-                outcome = StepOutcome(
-                    text=text,
-                    tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),
-                    server=server,
-                    tool_error=bool(tool_error),
-                    validation_error=answer.validation_error,
-                    result_text=_text_of(result) if result is not None else tool_error,
-                    awaiting_tool_result=call is not None,  # the model sees this result on the next step
-                )
-                cost = sum(a.cost_usd for a in answer.attempts)
-                tdecision.record_step_cost(span, cost)
-                now = engine.clock()
-                record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
-                                             answered_by=answer.chat.model, cascaded=answer.cascaded or None)
-                await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
-                return StepResult(
-                    step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
-                    model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
-                    text=answer.chat.response.text, tool=call.name if call else None,
-                    arguments=dict(call.arguments) if call else {}, result=result, tool_error=tool_error,
-                    validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
-                    cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(),
-                )
+    async with engine.open_step(text, cid, hints, meta, headers) as step:
+        store, step_id, state, decision, span = step.store, step.step_id, step.state, step.decision, step.span
+        engine._remember_visible(cid, decision)
+        specs = engine.tool_map()
+        tools = _top_tools(decision, specs, top_k or engine.policy.top_k)
+        request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
+        answer = await _answer(engine, span, request, tools, decision, state)
+        decision = answer.decision
+        call = None if answer.validation_error else next(iter(answer.chat.response.tool_calls), None)
+        result, tool_error, server = None, "", None
+        if call is not None:
+            server = specs[call.name].server
+            result, tool_error = await _call_tool(engine, call, server)
+        outcome = StepOutcome(
+            text=text,
+            tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),
+            server=server,
+            tool_error=bool(tool_error),
+            validation_error=answer.validation_error,
+            result_text=_text_of(result) if result is not None else tool_error,
+            awaiting_tool_result=call is not None,  # the model sees this result on the next step
+        )
+        cost = sum(a.cost_usd for a in answer.attempts)
+        tdecision.record_step_cost(span, cost)
+        now = engine.clock()
+        record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
+                                     answered_by=answer.chat.model, cascaded=answer.cascaded or None)
+        await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        return StepResult(
+            step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
+            model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
+            text=answer.chat.response.text, tool=call.name if call else None,
+            arguments=dict(call.arguments) if call else {}, result=result, tool_error=tool_error,
+            validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
+            cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(),
+        )
+
+
+def _top_tools(decision: Decision, specs: Mapping[str, ToolSpec], k: int) -> list[ToolDef]:
+    """The decision's k best-ranked catalogue tools, as provider tool definitions."""
+    return [ToolDef(c.name, specs[c.name].description, specs[c.name].input_schema)
+            for c in decision.alternatives[:k] if c.name in specs]
 
 
 def _bad_tool(answer: _Answer) -> str | None:
@@ -219,48 +215,38 @@ async def execute_complete(
     temperature: float | None,
     dry_run: bool,
 ) -> tuple[Decision, ChatResult]:
-    _, store = engine._require()
-    from mcproute.runtime.engine import new_step_id
-
     text = step_text(msgs)
     if not text.strip():
         raise InvalidRequest("messages have no user or tool message with text to route on")
     cid = identity.id
-    step_id = new_step_id()
-    with tracing.continued(meta, headers), spans.conversation_context(cid):
-        spans.enrich_server_span(cid)
-        async with store.lock(cid):
-            state, previous = await engine.load_step_state(cid)
-            with spans.route_span(cid, step_id, previous=previous) as span:
-                decision = engine._decide(text[-4000:], cid, step_id, hints, state)
-                tdecision.record_decision(span, decision)
-                specs = engine.tool_map()
-                if tools == "mcp":
-                    defs = [ToolDef(c.name, specs[c.name].description, specs[c.name].input_schema)
-                            for c in decision.alternatives[: engine.policy.top_k] if c.name in specs]
-                elif tools:
-                    defs = to_tool_defs(tools)
-                else:
-                    defs = []
-                request = ChatRequest(tuple(msgs), tuple(defs), max_tokens=max_tokens, temperature=temperature,
-                                      tool_choice="auto" if defs else None)
-                answer = await _answer(engine, span, request, defs, decision, state)
-                decision = answer.decision
-                tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
-                chat = replace(answer.chat, attempts=answer.attempts)
-                if dry_run:
-                    return decision, chat
-                calls = answer.chat.response.tool_calls
-                first = calls[0].name if calls else None
-                outcome = StepOutcome(
-                    text=text,
-                    tool_called=first if first in specs else None,  # a client-side tool is not ours to remember
-                    server=specs[first].server if first in specs else None,
-                    validation_error=answer.validation_error,
-                    awaiting_tool_result=bool(calls) and not answer.validation_error,
-                )
-                now = engine.clock()
-                record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
-                await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
-                return decision, chat
+    async with engine.open_step(text[-4000:], cid, hints, meta, headers) as step:
+        store, step_id, state, decision, span = step.store, step.step_id, step.state, step.decision, step.span
+        specs = engine.tool_map()
+        if tools == "mcp":
+            defs = _top_tools(decision, specs, engine.policy.top_k)
+        elif tools:
+            defs = to_tool_defs(tools)
+        else:
+            defs = []
+        request = ChatRequest(tuple(msgs), tuple(defs), max_tokens=max_tokens, temperature=temperature,
+                              tool_choice="auto" if defs else None)
+        answer = await _answer(engine, span, request, defs, decision, state)
+        decision = answer.decision
+        tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
+        chat = replace(answer.chat, attempts=answer.attempts)
+        if dry_run:
+            return decision, chat
+        calls = answer.chat.response.tool_calls
+        first = calls[0].name if calls else None
+        outcome = StepOutcome(
+            text=text,
+            tool_called=first if first in specs else None,  # a client-side tool is not ours to remember
+            server=specs[first].server if first in specs else None,
+            validation_error=answer.validation_error,
+            awaiting_tool_result=bool(calls) and not answer.validation_error,
+        )
+        now = engine.clock()
+        record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
+        await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        return decision, chat
 
