@@ -39,6 +39,24 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str,
     return out
 
 
+def read_catalog(data_path: str | Path, rel: str, line: int, shape: type, what: str) -> Any:
+    """The JSON catalogue a data line names (path relative to the data file), of the given shape.
+
+    A missing file is blamed on the data line that names it; bad JSON or the wrong shape on the
+    catalogue itself."""
+    data_path = Path(data_path)
+    p = data_path.parent / rel
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(str(data_path), line, f"cannot read catalog {rel!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(str(p), exc.lineno, f"catalog is not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, shape):
+        raise DataFileError(str(p), 1, what)
+    return obj
+
+
 def progress(items: list[T], label: str, enabled: bool = True) -> Iterator[T]:
     """A dependency-free progress bar on stderr (only when stderr is a terminal, or forced)."""
     n = len(items)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mcproute.errors import DataFileError
-from mcproute.eval.data import progress, read_jsonl
+from mcproute.eval.data import progress, read_catalog, read_jsonl
 from mcproute.eval.tools import load_params, recall_at
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
@@ -27,15 +27,7 @@ _KEEP_TEXTS = 4
 
 
 def _classes(path: Path, rel: str, line: int) -> dict[str, tuple[str, dict[str, Any]]]:
-    p = path.parent / rel
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(str(path), line, f"cannot read catalog {rel!r}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise DataFileError(str(p), exc.lineno, f"catalog is not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise DataFileError(str(p), 1, "a multi-turn catalog maps class name -> list of tools")
+    obj = read_catalog(path, rel, line, dict, "a multi-turn catalog maps class name -> list of tools")
     return {t["name"]: (cls, t) for cls, tools in obj.items() for t in tools if isinstance(t, dict)}
 
 

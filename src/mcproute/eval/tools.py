@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mcproute.errors import DataFileError
-from mcproute.eval.data import percentile, progress, read_jsonl
+from mcproute.eval.data import percentile, progress, read_catalog, read_jsonl
 from mcproute.router.retrieval_params import RetrievalParams
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -30,16 +30,7 @@ def load_params() -> RetrievalParams:
 
 
 def load_catalog(data_path: Path, rel: str, line: int) -> list[dict[str, Any]]:
-    p = data_path.parent / rel
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(str(data_path), line, f"cannot read catalog {rel!r}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise DataFileError(str(p), exc.lineno, f"catalog is not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, list):
-        raise DataFileError(str(p), 1, "catalog must be a JSON list of tools")
-    return obj
+    return read_catalog(data_path, rel, line, list, "catalog must be a JSON list of tools")  # type: ignore[no-any-return]
 
 
 def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:
