@@ -38,7 +38,9 @@ command -v go >/dev/null 2>&1 || unavailable "Go is not installed (need Go >= 1.
 # clone from GitHub; never download a newer toolchain either.
 PROXY="$(go env GOPROXY)"
 PROXY="${PROXY%%,direct}"; PROXY="${PROXY%%|direct}"
-[ -n "$PROXY" ] && [ "$PROXY" != "direct" ] && [ "$PROXY" != "off" ] || PROXY="https://proxy.golang.org"
+# Use the proxy Go is configured with (`go env GOPROXY`); name none here.
+[ -n "$PROXY" ] && [ "$PROXY" != "direct" ] && [ "$PROXY" != "off" ] \
+    || unavailable "go env GOPROXY names no module proxy (got '$(go env GOPROXY)'); set one with 'go env -w GOPROXY=...'"
 export GOPROXY="$PROXY"
 export GOTOOLCHAIN=local
 export GOFLAGS="-mod=mod -buildvcs=false"
@@ -53,13 +55,13 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$WORK"
 
-echo "install-jaeger: building $MODULE/cmd/jaeger@$VERSION with $(go version | cut -d' ' -f3) via $GOPROXY"
+echo "install-jaeger: building $MODULE/cmd/jaeger@$VERSION with $(go version | cut -d' ' -f3) via the configured GOPROXY"
 start=$(date +%s)
 
 # The dependency's own replace directives apply only in the main module: copy them here.
 MODFILE="$(go mod download -json "$MODULE@$VERSION" 2>"$WORK/download.err" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')" \
-    || unavailable "cannot fetch $MODULE@$VERSION from $GOPROXY: $(tail -3 "$WORK/download.err")"
-[ -n "$MODFILE" ] && [ -f "$MODFILE" ] || unavailable "cannot fetch $MODULE@$VERSION from $GOPROXY: $(tail -3 "$WORK/download.err")"
+    || unavailable "cannot fetch $MODULE@$VERSION from the configured GOPROXY: $(tail -3 "$WORK/download.err")"
+[ -n "$MODFILE" ] && [ -f "$MODFILE" ] || unavailable "cannot fetch $MODULE@$VERSION from the configured GOPROXY: $(tail -3 "$WORK/download.err")"
 GOLINE="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$MODFILE" | head -1)"
 {
     echo "module mcproute.local/jaegerbuild"
