@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client
+from mcp.client.stdio import DEFAULT_INHERITED_ENV_VARS
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
@@ -73,10 +74,23 @@ def resolve_command(command: str) -> str:
     return sys.executable if command in ("python", "python3") else command
 
 
-def child_env(cfg: ServerConfig) -> dict[str, str]:
-    env = dict(os.environ)
+def child_env(cfg: ServerConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A stdio child's whole environment: the SDK's safe default set (HOME, LOGNAME, PATH, SHELL,
+    TERM, USER on POSIX), the names the server opted into with `inherit_env`, then its `env:`.
+
+    Why not `os.environ`: the gateway's environment holds every provider key and `${VAR}` secret,
+    and a downstream server is third-party code (issue 14, item 1). A name in `inherit_env` that
+    is not set is absent, not empty.
+    """
+    source = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    for name in (*DEFAULT_INHERITED_ENV_VARS, *cfg.inherit_env):
+        value = source.get(name)
+        # As the SDK: a value starting with "()" is an exported shell function, never passed on.
+        if value is not None and not value.startswith("()"):
+            env[name] = value
     bindir = os.path.dirname(sys.executable)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = bindir + os.pathsep + env["PATH"] if env.get("PATH") else bindir
     env.update(cfg.env)
     return env
 
