@@ -144,6 +144,13 @@ class GatewayConfig(_Model):
     prefix_tools: bool = Field(default=True, description="may be false only with a single server")
     expose: Literal["all", "search"] = "all"
     http: HttpConfig = Field(default_factory=HttpConfig)
+    # Bounds on every JSON message crossing the gateway (docs/security.md). The depth ceiling is
+    # pydantic's own JSON parser limit (~200): above it the SDK would refuse first, less clearly.
+    max_json_depth: int = Field(default=64, ge=8, le=190, description="deepest nesting of any JSON message, in or out")
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="largest stdio message (a line) in or out; HTTP request bodies use http.max_request_bytes",
+    )
 
     @field_validator("separator")
     @classmethod
