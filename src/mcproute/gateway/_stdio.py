@@ -18,20 +18,25 @@ import collections
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.client.stdio import DEFAULT_INHERITED_ENV_VARS
 from mcp.shared.message import SessionMessage
 
 from mcproute.gateway import limits
 from mcproute.gateway.limits import JsonLimits
+
+if TYPE_CHECKING:
+    from mcproute.config import ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,32 @@ LIMIT_ERROR_KEY = "mcproute/refused"  # in `error.data` of an error the transpor
 # well-behaved and keeps `mcproute serve` quick to stop when one is not.
 _GRACE = 1.0
 _TERM_GRACE = 0.5
+
+
+def resolve_command(command: str) -> str:
+    """`python`/`python3` mean the interpreter mcproute runs on, so its installed servers are found."""
+    return sys.executable if command in ("python", "python3") else command
+
+
+def child_env(cfg: ServerConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A stdio child's whole environment: the SDK's safe default set (HOME, LOGNAME, PATH, SHELL,
+    TERM, USER on POSIX), the names the server opted into with `inherit_env`, then its `env:`.
+
+    Why not `os.environ`: the gateway's environment holds every provider key and `${VAR}` secret,
+    and a downstream server is third-party code (issue 14, item 1). A name in `inherit_env` that
+    is not set is absent, not empty.
+    """
+    source = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    for name in (*DEFAULT_INHERITED_ENV_VARS, *cfg.inherit_env):
+        value = source.get(name)
+        # As the SDK: a value starting with "()" is an exported shell function, never passed on.
+        if value is not None and not value.startswith("()"):
+            env[name] = value
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env["PATH"] if env.get("PATH") else bindir
+    env.update(cfg.env)
+    return env
 
 
 class StdioProcess:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,7 +26,6 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client
-from mcp.client.stdio import DEFAULT_INHERITED_ENV_VARS
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
@@ -38,7 +35,7 @@ from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
-from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess
+from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import UpstreamRoute
@@ -68,32 +65,6 @@ class Health:
             "server_name": self.server_name,
             "restarts": self.restarts,
         }
-
-
-def resolve_command(command: str) -> str:
-    """`python`/`python3` mean the interpreter mcproute runs on, so its installed servers are found."""
-    return sys.executable if command in ("python", "python3") else command
-
-
-def child_env(cfg: ServerConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A stdio child's whole environment: the SDK's safe default set (HOME, LOGNAME, PATH, SHELL,
-    TERM, USER on POSIX), the names the server opted into with `inherit_env`, then its `env:`.
-
-    Why not `os.environ`: the gateway's environment holds every provider key and `${VAR}` secret,
-    and a downstream server is third-party code (issue 14, item 1). A name in `inherit_env` that
-    is not set is absent, not empty.
-    """
-    source = os.environ if environ is None else environ
-    env: dict[str, str] = {}
-    for name in (*DEFAULT_INHERITED_ENV_VARS, *cfg.inherit_env):
-        value = source.get(name)
-        # As the SDK: a value starting with "()" is an exported shell function, never passed on.
-        if value is not None and not value.startswith("()"):
-            env[name] = value
-    bindir = os.path.dirname(sys.executable)
-    env["PATH"] = bindir + os.pathsep + env["PATH"] if env.get("PATH") else bindir
-    env.update(cfg.env)
-    return env
 
 
 class _Lost(Exception):
