@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -43,7 +44,12 @@ class ServerConfig(_Model):
 
     command: str | None = None
     args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="variables set for a stdio child, over its minimal environment")
+    inherit_env: list[str] = Field(
+        default_factory=list,
+        description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
+        "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
+    )
     cwd: str | None = None
     url: str | None = None
     urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
@@ -61,6 +67,14 @@ class ServerConfig(_Model):
         if len(given) != 1:
             raise ValueError("give exactly one of 'command', 'url' or 'urls'" + (f" (got {', '.join(given)})" if given else ""))
         return self
+
+    @field_validator("inherit_env")
+    @classmethod
+    def _env_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        return v
 
     @property
     def transport(self) -> Literal["stdio", "http"]:
@@ -130,6 +144,13 @@ class GatewayConfig(_Model):
     prefix_tools: bool = Field(default=True, description="may be false only with a single server")
     expose: Literal["all", "search"] = "all"
     http: HttpConfig = Field(default_factory=HttpConfig)
+    # Bounds on every JSON message crossing the gateway (docs/security.md). The depth ceiling is
+    # pydantic's own JSON parser limit (~200): above it the SDK would refuse first, less clearly.
+    max_json_depth: int = Field(default=64, ge=8, le=190, description="deepest nesting of any JSON message, in or out")
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="largest stdio message (a line) in or out; HTTP request bodies use http.max_request_bytes",
+    )
 
     @field_validator("separator")
     @classmethod

@@ -20,7 +20,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcproute.gateway._fast_path import FastPath
+from mcproute.gateway._fast_path import FastPath, encode
 
 _MODERN = {v.encode() for v in MODERN_PROTOCOL_VERSIONS}
 
@@ -40,13 +40,13 @@ class HttpFastPath(FastPath):
         version = next((v for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
         if version not in _MODERN:
             return await self.app(scope, receive, send)
-        body, complete = await _read_body(receive, self.max_bytes)
+        body, complete = await read_body(receive, self.max_bytes)
         request = Request(scope)
         data = self._claim(request, body) if complete else None
         if data is None:
-            return await self.app(scope, _replay(body, complete, receive), send)
+            return await self.app(scope, replay(body, complete, receive), send)
         response = await self.respond(data, request)
-        payload = json.dumps(response, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = encode(response)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
@@ -70,7 +70,7 @@ class HttpFastPath(FastPath):
         return data
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The body, and whether it was read whole within `limit` (else the SDK gets it and refuses it)."""
     chunks: list[bytes] = []
     size = 0
@@ -87,7 +87,7 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
             return b"".join(chunks), False
 
 
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+def replay(body: bytes, complete: bool, receive: Receive) -> Receive:
     """A `receive` that yields the already-read body once, then defers to the real one (for the
     rest of a body that was not read whole, and for the disconnect)."""
     sent = [False]

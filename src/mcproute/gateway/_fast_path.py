@@ -217,11 +217,23 @@ class StdioFastPath(FastPath):
         self._inflight[request_id] = scope
         try:
             with scope:
-                response = await self.respond(data)
-                return (json.dumps(response, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+                return encode_line(await self.respond(data))
             return None  # cancelled: JSON-RPC says no response
         finally:
             self._inflight.pop(request_id, None)
+
+
+def encode(response: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate (valid in a Python str, not in UTF-8) falls back to
+    ASCII escapes instead of raising inside a transport task."""
+    try:
+        return json.dumps(response, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(response, separators=(",", ":")).encode()
+
+
+def encode_line(response: Mapping[str, Any]) -> bytes:
+    return encode(response) + b"\n"
 
 
 def _error(span: Any, request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:

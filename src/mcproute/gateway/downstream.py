@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -34,11 +32,12 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcproute.config import ServerConfig
-from mcproute.errors import DownstreamTimeout, DownstreamUnavailable
+from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
-from mcproute.gateway._stdio import StdioProcess
+from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
+from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import UpstreamRoute
 
 logger = logging.getLogger(__name__)
@@ -68,19 +67,6 @@ class Health:
         }
 
 
-def resolve_command(command: str) -> str:
-    """`python`/`python3` mean the interpreter mcproute runs on, so its installed servers are found."""
-    return sys.executable if command in ("python", "python3") else command
-
-
-def child_env(cfg: ServerConfig) -> dict[str, str]:
-    env = dict(os.environ)
-    bindir = os.path.dirname(sys.executable)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env.update(cfg.env)
-    return env
-
-
 class _Lost(Exception):
     pass
 
@@ -94,9 +80,11 @@ class Downstream:
         on_change: Callable[[], None],
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
+        limits: JsonLimits | None = None,
     ) -> None:
         self.name = name
         self.cfg = cfg
+        self.limits = limits or JsonLimits()
         self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic())
         self.listing: Listing | None = None
         self.first_attempt = anyio.Event()
@@ -152,7 +140,8 @@ class Downstream:
 
     def _make_transport(self, stack: AsyncExitStack) -> Any:
         if self.cfg.command:
-            self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd)
+            self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd,
+                                           limits=self.limits)
             return self._transport
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
@@ -358,6 +347,10 @@ class Downstream:
         # The session's private stamp + dispatcher are the SDK's own lean path (what its typed
         # methods call after dumping a model); using them directly skips a pydantic parse and
         # re-dump of every result, which is most of a proxy's overhead.
+        # The last line of defence (entry points check first): a value nested this deep must not
+        # reach a transport writer, whoever built it (a client, a meta-tool, a model's tool call).
+        if (problem := self.limits.check_value(params, root="$.params", depth=1)) is not None:
+            raise InvalidRequest(f"{method} for server {self.name!r} refused: {problem}")
         session = client.session
         data: dict[str, Any] = {"method": method, "params": params}
         opts: CallOptions = {"timeout": timeout}
@@ -367,6 +360,11 @@ class Downstream:
         try:
             result = await session._dispatcher.send_raw_request(method, data["params"], opts)  # noqa: SLF001
         except MCPError as exc:
+            refused = exc.error.data.get(LIMIT_ERROR_KEY) if isinstance(exc.error.data, dict) else None
+            if refused == "limit":  # the server's answer broke a limit; the transport failed the call
+                raise DownstreamUnavailable(f"server {self.name!r}: {exc.error.message}") from None
+            if refused == "unsendable":
+                raise InvalidRequest(exc.error.message) from None
             if exc.error.code == REQUEST_TIMEOUT:
                 raise DownstreamTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}") from None
             if exc.error.code == CONNECTION_CLOSED:
@@ -382,6 +380,9 @@ class Downstream:
             raise DownstreamUnavailable(f"server {self.name!r} failed during {method}: {_describe(exc)}") from None
         if not isinstance(result, dict):
             raise DownstreamUnavailable(f"server {self.name!r} answered {method} with a non-object result")
+        if self._transport is None and (problem := self.limits.check_value(result, root="$.result", depth=1)) is not None:
+            # HTTP: the SDK parsed it (stdio answers were checked as bytes already).
+            raise DownstreamUnavailable(f"server {self.name!r} answered {method} with {problem}")
         return result
 
     def _garbage_note(self) -> str:

@@ -32,6 +32,7 @@ from mcproute.config import Config, LoadedConfig
 from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
 from mcproute.gateway.catalog import Catalog, build_catalog
 from mcproute.gateway.downstream import Downstream, Health
+from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
 from mcproute.gateway.validation import ArgumentValidator
 from mcproute.router.step import ToolSpec
@@ -65,8 +66,10 @@ class Gateway:
     def __init__(self, config: Config | LoadedConfig) -> None:
         self.config = config.config if isinstance(config, LoadedConfig) else config
         rel = self.config.reliability
+        self.limits = JsonLimits.from_config(self.config.gateway)
         self.downstreams: dict[str, Downstream] = {
-            name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
+            name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max,
+                             limits=self.limits)
             for name, cfg in self.config.servers.items()
         }
         # Servers with several `urls`: every replica supervised, urls[0]'s Downstream being the
@@ -78,7 +81,8 @@ class Gateway:
                 members = {urls[0]: self.downstreams[name]}
                 for url in urls[1:]:
                     rcfg = cfg.model_copy(update={"url": url, "urls": None})
-                    members[url] = Downstream(name, rcfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
+                    members[url] = Downstream(name, rcfg, on_change=self._rebuild, backoff_base=rel.backoff_base,
+                                              backoff_max=rel.backoff_max, limits=self.limits)
                 self.replicas[name] = members
         self._meta_tools: dict[str, MetaTool] = {}
         self._hooks: list[CallHook] = []

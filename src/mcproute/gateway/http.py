@@ -4,7 +4,8 @@ The guard runs before every route (including ones other modules attach, such as
 `/v1/chat/completions`): Host and Origin are checked against DNS rebinding, a bearer token is
 required when configured (and the configuration must have one for a non-loopback bind), and a
 declared body larger than `max_request_bytes` is refused with 413 before it is read (the SDK's
-own limit also covers chunked bodies on `/mcp`).
+own limit also covers chunked bodies on `/mcp`). Behind it, `JsonGuard` holds every `/mcp` body
+to the gateway's JSON depth limit before anything parses it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcproute.config import HttpConfig
 from mcproute.errors import InvalidRequest
+from mcproute.gateway._fast_http import read_body, replay
+from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.upstream import Upstream
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -97,6 +100,32 @@ class Guard:
         await self.app(scope, receive, send)
 
 
+class JsonGuard:
+    """ASGI: every `POST /mcp` body is checked against the gateway's JSON limits before the SDK or
+    the fast path parses it; one that breaks them gets a JSON-RPC error naming the limit and
+    where (400, with the request's id when it can be found). The body is then replayed as read."""
+
+    def __init__(self, app: ASGIApp, *, bounds: JsonLimits, max_bytes: int, path: str = "/mcp") -> None:
+        self.app = app
+        self.bounds = bounds
+        self.max_bytes = max_bytes
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            return await self.app(scope, receive, send)
+        body, complete = await read_body(receive, self.max_bytes)
+        problem = self.bounds.check_bytes(body) if complete else None  # an incomplete body: the SDK answers 413
+        if problem is not None:
+            error = {"code": -32602, "message": problem}
+            payload = json.dumps({"jsonrpc": "2.0", "id": request_id(body), "error": error}).encode()
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await self.app(scope, replay(body, complete, receive), send)
+
+
 # OpenAI-compatible routes (mcproute.openai_api) need refusals in OpenAI's error shape, or the
 # official clients cannot read them; everything else gets a JSON-RPC error.
 _OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large"}
@@ -131,6 +160,7 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         from mcproute.gateway._fast_http import HttpFastPath
 
         served = upstream.http_fast_path = HttpFastPath(upstream, app, max_bytes=http.max_request_bytes)
+    served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
 
 

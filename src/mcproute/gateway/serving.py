@@ -28,7 +28,7 @@ async def serve_stdio(gateway: Gateway, upstream: Upstream | None = None) -> Non
     # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
     fast = StdioFastPath(up) if os.environ.get("MCPROUTE_FAST_PATH") != "0" else None
     up.fast_path = fast
-    async with stdio_streams(fast) as (read, write):
+    async with stdio_streams(fast, gateway.limits) as (read, write):
         await up.server.run(read, write, up.server.create_initialization_options())
 
 

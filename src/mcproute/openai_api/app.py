@@ -32,6 +32,7 @@ from mcproute.errors import (
     StateError,
     UpstreamUnavailable,
 )
+from mcproute.gateway.limits import JsonLimits
 from mcproute.openai_api import sse
 from mcproute.openai_api.identity import conversation_identity
 from mcproute.openai_api.wire import AUTO, TIERS, ApiError, ChatCompletionRequest, completion_body, model_list, new_completion_id, parse_request
@@ -78,6 +79,7 @@ class OpenAIEndpoint:
         http = engine.config.gateway.http
         self.token = http.token.encode() if http.token else None
         self.max_bytes = http.max_request_bytes
+        self.bounds = JsonLimits.from_config(engine.config.gateway)
 
     # ------------------------------------------------------------ edge checks
 
@@ -160,7 +162,7 @@ class OpenAIEndpoint:
     async def chat_completions(self, request: Request) -> Response:
         try:
             self._check_token(request)
-            req = parse_request(await self._body(request))
+            req = parse_request(await self._body(request), self.bounds)
             hints = self._hints(req.model)
             msgs = self._messages(req)
             options = self._options(req)

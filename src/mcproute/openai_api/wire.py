@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mcproute.gateway.limits import JsonLimits
 from mcproute.providers import ChatResult
 from mcproute.router.step import Decision
 
@@ -66,12 +67,20 @@ def error_body(message: str, *, type: str = "invalid_request_error", param: str 
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def parse_request(raw: bytes) -> ChatCompletionRequest:
-    """Bytes to a validated request, or an ApiError(400) naming the first bad parameter."""
+def parse_request(raw: bytes, bounds: JsonLimits | None = None) -> ChatCompletionRequest:
+    """Bytes to a validated request, or an ApiError(400) naming the first bad parameter.
+
+    The body's nesting is checked before it is parsed (`gateway.max_json_depth`): a 5,000-deep
+    body was a `RecursionError` and a 500 (issue 14, item 11)."""
+    problem = (bounds or JsonLimits()).check_bytes(raw)
+    if problem is not None:
+        raise ApiError(400, f"the request body is refused: {problem}", code="json_too_deep")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:  # only with a depth limit above the interpreter's; never a 500
+        raise ApiError(400, "the request body is nested too deeply to parse", code="json_too_deep") from None
     if not isinstance(data, dict):
         raise ApiError(400, f"the request body must be a JSON object, got {type(data).__name__}", code="invalid_json")
     try:
