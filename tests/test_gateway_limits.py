@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -220,13 +221,22 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
                            "params": {"name": name, "arguments": arguments, "_meta": ENVELOPE}}).encode()
 
     answers: dict[Any, Any] = {}
+    # A reader thread, not select() on the buffered pipe: two answers arriving in one chunk would
+    # leave the second in the reader's buffer while select() waits for bytes that never come.
+    lines: queue.Queue[bytes] = queue.Queue()
+
+    def pump() -> None:
+        for line in iter(proc.stdout.readline, b""):  # type: ignore[union-attr]
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
 
     def collect(*ids: Any) -> None:
         while not set(ids) <= set(answers):
-            ready, _, _ = select.select([proc.stdout], [], [], 60)
-            assert ready, f"no answer for {set(ids) - set(answers)}"
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            assert line, "the gateway closed stdout"
+            try:
+                line = lines.get(timeout=60)
+            except queue.Empty:
+                raise AssertionError(f"no answer for {set(ids) - set(answers)}") from None
             answer = json.loads(line)
             answers[answer.get("id")] = answer
 
