@@ -61,7 +61,15 @@ def test_react_loop_prints_each_steps_tool_and_model(tmp_path: Path, transport: 
     assert len(got) == 5 and all("tool" in s and "model" in s for s in got)
     assert got[0]["tool"].startswith("time__get_current_time") and '"Asia/Tokyo"' in got[0]["tool"]
     assert got[0]["model"].startswith("deep (reasoning)")
-    assert got[1]["tool"].startswith("time__convert_time") and got[1]["model"].startswith("deep (reasoning)  sticky held")
+    assert got[1]["tool"].startswith("time__convert_time") and got[1]["model"] == "deep (reasoning), sticky held"
+    # Every reason is true: run_step executes each tool call and returns its result, so no step is
+    # held by a call "awaiting its result"; once step 3 is on git, step 4 has not "left time's tools".
+    assert not any("awaiting" in s["sticky"] or "awaiting" in s["why"] for s in got)
+    assert "left time's tools" in got[2]["sticky"] and "left" not in got[3]["sticky"] and "kept git's tools first" in got[3]["sticky"]
+    for s in got:  # a tier the score alone would not pick names what held it
+        tier, below = s["model"].split("(")[1].split(")")[0], "< threshold" in s["why"]
+        assert (tier == "fast") == below or "(kept reasoning:" in s["why"], s
+    assert got[4]["model"].startswith("quick (fast)")  # the tool-calling loop stepped down (step_down_after: 2)
     assert got[2]["tool"].startswith("git__git_log") and "Commit history" in got[2]["result"]
     assert got[3]["tool"].startswith("git__git_status") and "Repository status" in got[3]["result"]
     assert got[4]["tool"] == "none" and "answer" in got[4]
