@@ -168,3 +168,38 @@ async def test_http_clients_pass_the_id_back(tmp_path: Path) -> None:
         async with toolset:
             pai = [await toolset.direct_call_tool(RUN_STEP, {"text": t}) for t in (HARD, EASY)]
         assert [(s["conversation_id"], s["conversation_source"]) for s in pai] == [("pydantic-thread-1", "header")] * 2
+
+
+async def test_bundled_config_without_keys_makes_no_error_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """servers.yaml as shipped, on a machine with no provider keys: the keyless models are never
+    attempted, so a step's trace has no red `chat quick` span, only the model that answered."""
+    import json
+
+    import anyio
+
+    from mcproute.telemetry import semconv as sc
+    from mcproute.telemetry.reader import read_jsonl
+
+    repo = Path(__file__).resolve().parent.parent
+    bundled = (repo / "servers.yaml").read_text(encoding="utf-8")
+    assert "\ndata_dir: .mcproute\n" in bundled and "${OPENAI_API_KEY}" in bundled
+    config = tmp_path / "servers.yaml"
+    config.write_text(bundled.replace("\ndata_dir: .mcproute\n", f"\ndata_dir: {json.dumps(str(tmp_path / 'data'))}\n")
+                      .replace('"--repository", "."', f'"--repository", {json.dumps(str(repo))}'), encoding="utf-8")
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    async with serve_http(config, OTEL_BSP_SCHEDULE_DELAY="50") as (_, url), Client(url) as client:
+        cid = "bundled"
+        for text in ("what time is it in Tokyo?", "show the git log of this repository"):
+            step = structured(await client.call_tool(RUN_STEP, {"text": text, "conversation_id": cid}))
+            assert step["model"] in ("offline-fast", "offline-reasoning") and not step["tool_error"], step
+        path = tmp_path / "data" / "traces.jsonl"
+        spans: list[Any] = []
+        with anyio.fail_after(20):
+            while sum(s.name == sc.ROUTE_SPAN_NAME for s in spans) < 2:
+                await anyio.sleep(0.1)
+                spans = read_jsonl(path) if path.exists() else []
+    chats = [s for s in spans if s.name.startswith("chat ")]
+    assert chats and {s.attributes[sc.DECISION_MODEL] for s in chats} <= {"offline-fast", "offline-reasoning"}
+    assert [s.name for s in spans if s.status == "ERROR"] == []
+    assert not any(sc.FALLBACK_FROM in s.attributes for s in chats)  # the decided model answered: nothing fell back
