@@ -108,8 +108,8 @@ def test_sticky_demo_escalates_holds_steps_down_and_keeps_conversations_apart(tm
     b = re.search(r"^(stays-fast-\w+): (.*)$", out, flags=re.M)
     assert a is not None and b is not None
     tiers_a, tiers_b = a.group(2).split(" -> "), b.group(2).split(" -> ")
-    assert tiers_a[:4] == ["reasoning"] * 4  # escalated, and held through the tool loop
-    assert tiers_a[-2:] == ["fast", "fast"]  # stepped down afterwards, and stayed down
+    assert tiers_a[:2] == ["reasoning"] * 2  # escalated, and held for one easy step (k = 2)
+    assert set(tiers_a[2:]) == {"fast"}  # stepped down after two tool-calling easy steps, and stayed down
     assert set(tiers_b) == {"fast"}
     for conversation, n in ((a.group(1), len(tiers_a)), (b.group(1), len(tiers_b))):
         # The timeline printed from `mcproute traces` covers every step of each conversation.
