@@ -11,7 +11,7 @@ ARGS    ?=
 $(BIN)/mcproute: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,clients]'
 	@touch $@
 
 venv: $(BIN)/mcproute

@@ -103,3 +103,31 @@ def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.C
     assert res["recall_at_5"] == 1.0 and res["recall_at_5_stateless"] < 1.0
     rows = [json.loads(x) for x in ranks.read_text().splitlines()]
     assert [r["turn"] for r in rows] == [0, 1, 2] and rows[2]["ranked"][0] == "sort"
+
+
+def test_eval_multiturn_accepts_a_plain_list_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The evaldata README's catalogue format: [{name, description, input_schema}], servers optional.
+    tools = [
+        {"name": "cd", "description": "Change the current working directory.", "input_schema": {"type": "object"}, "server": "files"},
+        {"name": "grep", "description": "Search a file for lines matching a pattern.", "input_schema": {"type": "object"}, "server": "files"},
+        {"name": "send_email", "description": "Send an email message.", "input_schema": {"type": "object"}},
+    ]
+    (tmp_path / "plain.json").write_text(json.dumps(tools), encoding="utf-8")
+    conv = {"id": "p1", "catalog": "plain.json", "tools": ["cd", "grep", "send_email"],
+            "turns": [{"user": "search the log file for lines matching error", "expected_tools": ["grep"]},
+                      {"user": "now email that to Bob", "expected_tools": ["send_email"]}]}
+    data = write_jsonl(tmp_path / "plain.jsonl", [conv])
+    ranks = tmp_path / "r.jsonl"
+    assert main(["eval", "multiturn", "--data", str(data), "--json", "--ranks-out", str(ranks)]) == 0
+    res = last_json(capsys.readouterr().out)
+    assert res["n_turns"] == 2 and res["recall_at_5"] == 1.0
+    rows = [json.loads(x) for x in ranks.read_text().splitlines()]
+    assert rows[0]["ranked"][0] == "grep" and rows[1]["ranked"][0] == "send_email"
+
+    # Neither shape: a clear error naming the catalogue.
+    (tmp_path / "plain.json").write_text('"tools"', encoding="utf-8")
+    assert main(["eval", "multiturn", "--data", str(data), "--json"]) == 2
+    assert "plain.json" in capsys.readouterr().err
+    (tmp_path / "plain.json").write_text('[{"description": "no name"}]', encoding="utf-8")
+    assert main(["eval", "multiturn", "--data", str(data), "--json"]) == 2
+    assert "tool 0 of 'plain' must be an object with a string 'name'" in capsys.readouterr().err

@@ -28,28 +28,37 @@ def conv(cid: str) -> ConversationIdentity:
 
 
 @pytest.mark.anyio
-async def test_escalates_stays_through_tool_loop_and_steps_down_after_k(tmp_path: Path) -> None:
+async def test_a_loop_of_tool_calling_steps_steps_down_after_k(tmp_path: Path) -> None:
     async with engine(tmp_path) as e:  # routing.step_down_after = 2
         c = conv("loop")
         first = await e.run_step(HARD, identity=c)
         assert (first.tier, first.model) == ("reasoning", "deep") and first.tool is not None and not first.is_error
         assert "UTC" in first.result_text()
-        # A tool loop: easy steps, but a call is awaiting its result every time -> tier frozen.
-        for _ in range(3):
-            step = await e.run_step(EASY, identity=c)
-            assert step.tier == "reasoning" and step.tool is not None
-            assert "tool call is awaiting its result" in step.decision.sticky_reason
-        # The loop ends (the model answers in words), then k=2 confident fast steps step down.
-        end = await e.run_step(EASY + " [text]", identity=c)
-        assert end.tier == "reasoning" and end.tool is None
-        one = await e.run_step(EASY + " [text]", identity=c)
-        assert one.tier == "reasoning" and "1 of 2 confident fast steps" in one.decision.sticky_reason
-        down = await e.run_step(EASY + " [text]", identity=c)
-        assert (down.tier, down.model) == ("fast", "quick")
+        # Every step calls a tool, and run_step executes it and returns its result: each call is
+        # closed within its step, so easy steps count towards stepping down.
+        one = await e.run_step(EASY, identity=c)
+        assert one.tier == "reasoning" and one.tool is not None
+        assert one.decision.sticky_reason.startswith("kept reasoning: 1 of 2 confident fast steps needed to step down")
+        assert "awaiting" not in one.decision.sticky_reason and "awaiting" not in one.decision.reason
+        down = await e.run_step(EASY, identity=c)
+        assert (down.tier, down.model) == ("fast", "quick") and down.tool is not None and not down.is_error
         assert not down.decision.sticky_held and "stepped down to fast after 2" in down.decision.sticky_reason
         state = await e.store.load("loop")  # type: ignore[union-attr]
-        assert state is not None and state.tier == "fast" and state.step_count == 7
+        assert state is not None and state.tier == "fast" and state.step_count == 3 and not state.awaiting_tool_result
         assert state.tools_used and all(t.startswith("time__") for t in state.tools_used)
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_left_to_the_client_freezes_the_tier_until_its_result_comes_back(tmp_path: Path) -> None:
+    async with engine(tmp_path) as e:
+        c = conv("pending")
+        await e.run_step(HARD, identity=c)
+        # `complete` hands the model's tool call to the client: it is open until the client answers.
+        decision, chat = await e.complete([{"role": "user", "content": EASY}], identity=c, tools="mcp")
+        assert decision.tier == "reasoning" and chat.response.tool_calls
+        held = await e.route(EASY, identity=c)
+        assert held.tier == "reasoning" and "a tool call is awaiting its result" in held.sticky_reason
+        assert "awaiting its result" in held.reason  # the reason names what held the tier, not the score's pick
 
 
 @pytest.mark.anyio

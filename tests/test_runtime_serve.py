@@ -34,13 +34,14 @@ async def test_run_step_over_stdio(tmp_path: Path, mode: str) -> None:
         first = await client.call_tool("mcproute__run_step", {"text": HARD})
         out = structured(first)
         assert not first.is_error and out["tier"] == "reasoning" and out["tool"].startswith("time__")
-        assert out["conversation_source"] in ("new", "session")  # no id given: one is handed back
+        assert out["conversation_source"] == "connection"  # no id given: the stdio connection is the conversation
         cid = out["conversation_id"]
         text = first.content[0]
-        assert isinstance(text, types.TextContent) and f"conversation_id: {cid}" in text.text
+        assert isinstance(text, types.TextContent) and text.text.startswith(f"conversation_id: {cid} (")
+        assert first.meta is not None and first.meta["mcproute/conversation_id"] == cid
         assert any(isinstance(c, types.TextContent) and "UTC" in c.text for c in first.content[1:])  # the tool's own result
         second = structured(await client.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": cid}))
-        assert second["tier"] == "reasoning" and "awaiting its result" in second["decision"]["sticky_reason"]
+        assert second["tier"] == "reasoning" and "1 of 2 confident fast steps" in second["decision"]["sticky_reason"]
         fb = await client.call_tool("mcproute__feedback", {"step_id": second["step_id"], "reward": 1})
         assert not fb.is_error and structured(fb)["reward"] == 1.0
 

@@ -321,6 +321,15 @@ def test_affinity_boost_is_bounded_and_only_for_relevant_candidates() -> None:
     assert plain.candidates == tuple(close) and plain.reason == "" and plain.held
 
 
+def test_kept_and_left_are_about_the_last_steps_server() -> None:
+    # Two time steps, then one git step: a git tool now "keeps" git; it does not "leave" time again.
+    state = ConversationState("c", servers_used=("time", "time", "git"), tools_used=("time__now", "time__convert", "git__git_log"))
+    out = apply_affinity([Candidate("git__git_status", 9.0), Candidate("time__now", 2.0)], state, _server)
+    assert out.candidates[0].name == "git__git_status" and out.held and out.reason == "kept git's tools first"
+    back = apply_affinity([Candidate("time__now", 9.0), Candidate("fs__read_file", 2.0)], state, _server)
+    assert not back.held and back.reason == "left git's tools: none of them fits this step"
+
+
 def test_ties_after_boost_keep_catalogue_order() -> None:
     state = ConversationState("c", servers_used=("git",))
     tied = [Candidate("git__a", 5.0), Candidate("git__b", 5.0), Candidate("git__c", 5.0)]

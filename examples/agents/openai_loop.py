@@ -46,6 +46,13 @@ async def call_tool(mcp: Client, name: str, arguments: dict[str, Any], execute: 
     return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text") or "(no text)"
 
 
+def preview(result: str) -> str:
+    """What to print of a tool result: run_step's first line (the conversation id, which this
+    loop already passes) is skipped, so the preview shows what the step did."""
+    first, _, rest = result.partition("\n")
+    return rest if first.startswith("conversation_id: ") and rest else result
+
+
 async def ask(client: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream: bool) -> tuple[Any, dict[str, Any]]:
     """One routed model call; returns (response headers, the assistant message as a dict)."""
     if not stream:
@@ -89,7 +96,7 @@ async def run(base: str, args: argparse.Namespace) -> None:
                     print(f"  model {who} -> tool {fn['name']} {fn['arguments']}")
                     result = await call_tool(mcp, fn["name"], json.loads(fn["arguments"] or "{}"), args.execute,
                                              headers["x-mcproute-conversation-id"])
-                    print(f"    result: {short(result)}")
+                    print(f"    result: {short(preview(result))}")
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
                 if not calls:
                     print(f"  model {who} -> answer: {short(message.get('content'))}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -34,7 +35,7 @@ STEPS = [
 ]
 
 
-async def run(client: Client, steps: list[str]) -> None:
+async def run(client: Client, steps: list[str]) -> str | None:
     conversation_id = None
     for n, text in enumerate(steps, 1):
         args: dict[str, Any] = {"text": text}
@@ -46,9 +47,11 @@ async def run(client: Client, steps: list[str]) -> None:
         decision = step.get("decision") or {}
         print(f"step {n}: {short(text, 90)}")
         print(f"  tool:  {step.get('tool') or 'none'}" + (f" {json.dumps(step.get('arguments'))}" if step.get("tool") else ""))
-        print(f"  model: {step.get('model')} ({step.get('tier')})  sticky {'held' if decision.get('sticky_held') else 'broke'}: "
-              f"{short(decision.get('sticky_reason'), 80)}")
-        print(f"  why:   {short(decision.get('reason'))}")
+        print(f"  model: {step.get('model')} ({step.get('tier')}), sticky {'held' if decision.get('sticky_held') else 'broke'}")
+        # In full: the sticky reason says what held (or moved) the tier, model and tools; the
+        # reason why this tool and this model.
+        print(f"  sticky: {decision.get('sticky_reason')}")
+        print(f"  why:   {decision.get('reason')}")
         result_text = next((c.text for c in result.content[1:] if getattr(c, "type", "") == "text"), "")
         if step.get("tool_error") or step.get("validation_error"):
             print(f"  error: {short(step.get('tool_error') or step.get('validation_error'))}")
@@ -57,6 +60,13 @@ async def run(client: Client, steps: list[str]) -> None:
         elif step.get("text"):
             print(f"  answer: {short(step['text'])}")
     print(f"done: {len(steps)} steps in conversation {conversation_id}")
+    return conversation_id
+
+
+def traces_hint(args: argparse.Namespace, config: Path, conversation_id: str) -> str:
+    """The `mcproute traces` command that shows this run's decisions, from the repository root."""
+    where = f"--data-dir {args.data_dir}" if args.data_dir else f"--config {config.relative_to(REPO) if config.is_relative_to(REPO) else config}"
+    return f"mcproute traces {where} --conversation {conversation_id}"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -67,11 +77,13 @@ async def main(args: argparse.Namespace) -> None:
         async with http_server(config, env) as base:
             print(f"mcproute over streamable HTTP at {base}/mcp ({config.name})")
             async with Client(f"{base}/mcp") as client:
-                await run(client, STEPS)
+                conversation_id = await run(client, STEPS)
     else:
         print(f"mcproute over stdio ({config.name})")
         async with Client(stdio_server(config, env)) as client:
-            await run(client, STEPS)
+            conversation_id = await run(client, STEPS)
+    if conversation_id:
+        print(f"decisions: {traces_hint(args, config, conversation_id)}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
     python examples/agents/sticky_demo.py
 
-Conversation "escalates" opens with a hard request: mcproute puts it on the reasoning tier and
-keeps it there through its tool loop (it never switches tier between a tool call and its result,
-and a switch would also throw away the provider's prompt cache). Once the steps are easy again
-and the loop is done, it steps down to the fast tier after `routing.step_down_after` confident
-fast steps. Conversation "stays-fast" asks only easy things and never leaves the fast tier. The
-two run interleaved through one gateway and never see each other's state.
+Conversation "escalates" opens with a hard request: mcproute puts it on the reasoning tier at
+once. The next steps are easy, but one easy step is not enough to leave (a switch throws away the
+provider's prompt cache): it steps down to the fast tier only after `routing.step_down_after`
+confident fast steps in a row. Each `run_step` executes its tool call and returns the result, so
+no call is left pending and these tool-calling steps count. Conversation "stays-fast" asks only
+easy things and never leaves the fast tier. The two run interleaved through one gateway and never
+see each other's state.
 
 At the end the gateway is stopped (which flushes its trace file) and the decision timeline of
 each conversation is printed by `mcproute traces`, read back from the traces mcproute recorded.
@@ -28,15 +29,14 @@ ESCALATES = [
     # Hard: escalates at once, and the model calls a tool.
     "Prove rigorously, step by step, which edge cases break a recurring meeting between Tokyo and London "
     "across daylight saving transitions; derive each case, then get the current time in Asia/Tokyo",
-    # Easy steps, but inside the tool loop: the tier holds (the fast streak is counted meanwhile).
+    # Easy steps (each calls a tool, and gets its result within the step): the first one is held
+    # on reasoning, 1 of k = routing.step_down_after = 2 ...
     "Convert 09:00 from Asia/Tokyo to Europe/London",
+    # ... the second steps down to the fast tier ...
     "Convert 18:00 from Europe/London to Asia/Tokyo",
-    # The model answers in words: the tool loop is over, nothing is pending any more ...
-    "Thanks, that is all I needed on that",
-    # ... so easy steps now count towards stepping down (k = routing.step_down_after = 2) ...
-    "Great, no more questions on that one",
-    "What time is it in Paris?",
     # ... and the conversation stays on the fast tier afterwards.
+    "Thanks, that is all I needed on that",
+    "What time is it in Paris?",
     "And what time is it in Berlin?",
 ]
 STAYS_FAST = [

@@ -168,6 +168,9 @@ class RoutingConfig(_Model):
     switch_cost: float = Field(default=0.05, ge=0, description="score margin to pay for losing a prompt cache")
     cross_tier_fallback: bool = False
     conversation_from_traceparent: bool = True
+    # One stdio connection, and one handshake-era session over either transport, is one
+    # conversation unless an explicit id says otherwise (clients rarely send one).
+    conversation_from_connection: bool = True
 
 
 class ReliabilityConfig(_Model):

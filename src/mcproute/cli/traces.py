@@ -1,7 +1,9 @@
 """`mcproute traces`: recent conversations, or one conversation's decision timeline.
 
-Reads the JSONL file setup() writes by default (`<data_dir>/traces.jsonl`, or `--file`), or a
-Jaeger query API (`--jaeger http://localhost:16686`).
+Reads the JSONL file setup() writes by default (`<data_dir>/traces.jsonl`: the data dir of
+`--config`, resolved next to that file, or `--data-dir`; or `--file`), or a Jaeger query API
+(`--jaeger http://localhost:16686`). A timeline shows each step's full reason and sticky reason,
+wrapped to the terminal; `--json` has both too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="servers.yaml", help="servers.yaml (for the data dir and service name)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--file", help="a JSONL traces file (default: <data_dir>/traces.jsonl)")
+    src.add_argument("--data-dir", help="read <DIR>/traces.jsonl (what `mcproute serve` and the examples' --data-dir write)")
     src.add_argument("--jaeger", metavar="URL", help="a Jaeger query endpoint, e.g. http://localhost:16686")
     p.add_argument("--service", help="service name to query in Jaeger (default: telemetry.service_name)")
     p.add_argument("--lookback", type=float, default=24.0, metavar="HOURS", help="Jaeger search window (default 24)")
@@ -40,9 +43,12 @@ def _load(args: argparse.Namespace) -> tuple[list[Any], str]:
         now = time.time_ns()
         start = now - int(args.lookback * 3600 * 1e9)
         return reader.fetch_jaeger(args.jaeger, service, start_ns=start, end_ns=now, limit=max(args.limit * 10, 100)), args.jaeger
-    path = Path(args.file) if args.file else loaded.data_path("traces.jsonl")
+    path = Path(args.file) if args.file else Path(args.data_dir) / "traces.jsonl" if args.data_dir else loaded.data_path("traces.jsonl")
     if not path.exists():
-        raise FileNotFoundError(f"no traces file at {path} (run the gateway with the default jsonl exporter, or pass --file/--jaeger)")
+        hint = "run the gateway with the jsonl exporter, or pass --config (the one it served), --data-dir, --file or --jaeger"
+        if not args.file and not args.data_dir and (examples := Path("examples/agents/.mcproute/traces.jsonl")).exists():
+            hint = f"the agent examples wrote {examples}: pass --config examples/agents/offline.yaml"
+        raise FileNotFoundError(f"no traces file at {path} ({hint})")
     return reader.read_jsonl(path), str(path)
 
 
@@ -54,6 +60,14 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False)).rstrip() for r in [header, *rows]]
     return "\n".join(lines)
+
+
+def _wrap(text: str, indent: str = "    ") -> str:
+    import shutil
+    import textwrap
+
+    width = max(60, shutil.get_terminal_size((120, 24)).columns)
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,13 +92,20 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps([asdict(r) for r in rows], indent=2))
             return 0
         print(f"conversation {args.conversation}  ({len(rows)} steps, from {where})")
-        print(_table(
+        table = _table(
             [[r.step, _when(r.start_ns), r.tool or "-", r.model or "-", r.tier or "-",
               f"{r.latency_ms:.1f}", f"{r.cost_usd:.6f}" if r.cost_usd is not None else "-",
               "held" if r.sticky_held else ("broke" if r.sticky_held is False else "-"),
-              ",".join(r.errors) or "-", (r.reason or "")[:80]] for r in rows],
-            ["STEP", "WHEN", "TOOL", "MODEL", "TIER", "MS", "COST_USD", "STICKY", "ERRORS", "REASON"],
-        ))
+              ",".join(r.errors) or "-"] for r in rows],
+            ["STEP", "WHEN", "TOOL", "MODEL", "TIER", "MS", "COST_USD", "STICKY", "ERRORS"],
+        ).split("\n")
+        print(table[0])
+        for line, r in zip(table[1:], rows, strict=True):
+            # The sentences in full, wrapped under their row: a cut reason is a wrong reason.
+            print(line)
+            for label, text in (("reason", r.reason), ("sticky", r.sticky_reason)):
+                if text:
+                    print(_wrap(f"{label}: {text}"))
         return 0
 
     convs = reader.conversations(spans)[: args.limit]

@@ -39,7 +39,7 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str,
     return out
 
 
-def read_catalog(data_path: str | Path, rel: str, line: int, shape: type, what: str) -> Any:
+def read_catalog(data_path: str | Path, rel: str, line: int, shape: type | tuple[type, ...], what: str) -> Any:
     """The JSON catalogue a data line names (path relative to the data file), of the given shape.
 
     A missing file is blamed on the data line that names it; bad JSON or the wrong shape on the

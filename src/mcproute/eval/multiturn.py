@@ -1,7 +1,8 @@
 """`mcproute eval multiturn`: does conversation history help tool retrieval?
 
 Every conversation gets its own `ToolIndex` over the tools available to it (server = the BFCL
-class, e.g. GorillaFileSystem). Turns are ranked in order twice: with a `RetrievalContext`
+class, e.g. GorillaFileSystem; for a plain list catalogue, each tool's `server` field or the
+catalogue's file name). Turns are ranked in order twice: with a `RetrievalContext`
 built from what the conversation did so far (earlier turn texts; tools and servers of the calls
 earlier turns made, i.e. their expected calls) and without it. A turn whose `tools_added` brings a
 tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
@@ -27,8 +28,26 @@ _KEEP_TEXTS = 4
 
 
 def _classes(path: Path, rel: str, line: int) -> dict[str, tuple[str, dict[str, Any]]]:
-    obj = read_catalog(path, rel, line, dict, "a multi-turn catalog maps class name -> list of tools")
-    return {t["name"]: (cls, t) for cls, tools in obj.items() for t in tools if isinstance(t, dict)}
+    """Tool name -> (server, tool). Two shapes: BFCL's class -> tools mapping, or the plain list
+    every other catalogue uses (`[{name, description, input_schema}]`, as the evaldata README
+    gives it), whose tools belong to their `server` field, else to one server named after the file."""
+    obj = read_catalog(path, rel, line, (dict, list),
+                       "a multi-turn catalog is a list of tools, or maps class name -> list of tools")
+    if isinstance(obj, list):
+        default = Path(rel).stem
+        groups: dict[str, list[Any]] = {}
+        for t in obj:
+            if isinstance(t, dict):
+                groups.setdefault(str(t.get("server") or default), []).append(t)
+    else:
+        groups = {cls: tools for cls, tools in obj.items() if isinstance(tools, list)}
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for cls, tools in groups.items():
+        for i, t in enumerate(tools):
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+                raise DataFileError(str(path.parent / rel), 1, f"tool {i} of {cls!r} must be an object with a string 'name'")
+            out[t["name"]] = (cls, t)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

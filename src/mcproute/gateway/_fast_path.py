@@ -125,7 +125,7 @@ class FastPath:
             record_exception=False, set_status_on_exception=False,
         ) as span:
             try:
-                result = await self.gateway.call_tool(name, params.get("arguments", {}), meta=meta, route=UpstreamRoute(ctx))  # type: ignore[arg-type]
+                result = await self.gateway.call_tool(name, params.get("arguments", {}), meta=meta, route=UpstreamRoute(ctx, self.upstream.connection_id))  # type: ignore[arg-type]
             except UnknownTool as exc:
                 return _error(span, request_id, types.INVALID_PARAMS, str(exc))
             except ToolArgumentsInvalid as exc:

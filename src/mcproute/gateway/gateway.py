@@ -284,6 +284,11 @@ class Gateway:
         if entry is None:
             raise self._unknown(name)
         args = arguments if arguments is not None else {}
+        if not entry.server and any(v is None for v in args.values()):
+            # A gateway meta-tool: `null` means "not given" (mcp-use sends null for every omitted
+            # optional argument). Downstream tools get their arguments untouched: null may mean
+            # something there.
+            args = {k: v for k, v in args.items() if v is not None}
         problems = self._validator.problems(name, entry.input_schema, args)
         if problems:
             raise ToolArgumentsInvalid(name, problems)
@@ -296,6 +301,7 @@ class Gateway:
             meta=meta or {},
             headers=headers if headers is not None else route.headers,
             session_id=session_id if session_id is not None else route.session_id,
+            connection_id=route.connection_id,
             protocol_version=route.protocol_version,
             route=route,
             notify_tools_changed=self.notify_tools_changed,

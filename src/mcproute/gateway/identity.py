@@ -7,8 +7,11 @@ its own. The sources, in order:
 2. `_meta["mcproute/conversation_id"]` on any request;
 3. the HTTP header `X-Conversation-Id`;
 4. the W3C trace id from `_meta.traceparent` (on by default, `routing.conversation_from_traceparent`);
-5. the legacy MCP session id (`Mcp-Session-Id`, handshake era only);
-6. otherwise a new id, which the caller must hand back to the client so it can continue.
+5. the legacy MCP session id (`Mcp-Session-Id`: a handshake-era session over HTTP);
+6. the connection: one stdio pipe has exactly one client, so the serving process's lifetime is
+   one conversation in either protocol era (5 and 6: on by default, `routing.conversation_from_connection`);
+7. otherwise a new id, which the caller must hand back to the client so it can continue (a
+   2026-07-28 client over HTTP: that era has no session and HTTP no connection to hang one on).
 
 Ids the *client* chose (1–3) are validated and rejected with a clear message when too long or
 made of odd characters: silently rewriting them would split one conversation in two without
@@ -37,7 +40,7 @@ _ALLOWED = re.compile(r"[A-Za-z0-9._:@+=-]+")
 _ALLOWED_TEXT = "letters, digits and . _ : @ + = -"
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 
-Source = Literal["argument", "meta", "header", "traceparent", "session", "new"]
+Source = Literal["argument", "meta", "header", "traceparent", "session", "connection", "new"]
 
 
 class ConversationIdentity(NamedTuple):
@@ -106,14 +109,19 @@ def resolve_conversation_id(
     meta: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     session_id: str | None = None,
+    connection_id: str | None = None,
     from_traceparent: bool = True,
+    from_connection: bool = True,
     new_id: Callable[[], str] = new_conversation_id,
 ) -> ConversationIdentity:
     """Resolve a request's conversation; first match wins (see the module docstring).
 
     `arguments` are the meta-tool's arguments (pass None for a proxied tool call: a downstream
     tool's own `conversation_id` argument is not ours to interpret), `meta` is the request's
-    `_meta`, `headers` the HTTP request headers (None over stdio).
+    `_meta`, `headers` the HTTP request headers (None over stdio), `session_id` the
+    `Mcp-Session-Id`, `connection_id` the id the stdio server gave its one connection.
+    `from_connection=False` ignores both (for a program that multiplexes many conversations over
+    one connection and names none of them).
     """
     if arguments is not None and _given(arguments.get(ARGUMENT)):
         return ConversationIdentity(validate_conversation_id(arguments[ARGUMENT], f"the {ARGUMENT!r} argument"), "argument")
@@ -126,6 +134,8 @@ def resolve_conversation_id(
         trace_id = trace_id_from_traceparent(meta.get("traceparent"))
         if trace_id is not None:
             return ConversationIdentity(trace_id, "traceparent")
-    if _given(session_id):
+    if from_connection and _given(session_id):
         return ConversationIdentity(_session_to_id(str(session_id)), "session")
+    if from_connection and _given(connection_id):
+        return ConversationIdentity(_session_to_id(str(connection_id)), "connection")
     return ConversationIdentity(validate_conversation_id(new_id(), "the id generator"), "new")

@@ -22,6 +22,9 @@ class UpstreamRoute:
     """The upstream request a downstream call was made for (None fields: a programmatic call)."""
 
     ctx: ServerRequestContext[Any, Any] | None = None
+    # The stdio server's one connection (`Upstream.connection_id`); None over HTTP, where a
+    # handshake-era session has `session_id` and a 2026-07-28 request has nothing of the kind.
+    connection_id: str | None = None
 
     @property
     def protocol_version(self) -> str | None:
@@ -65,6 +68,7 @@ class ToolCall:
     meta: Mapping[str, Any]  # the request `_meta` as the client sent it
     headers: Mapping[str, str] | None = None  # HTTP request headers (None on stdio / programmatic)
     session_id: str | None = None  # `Mcp-Session-Id` (handshake era over HTTP only)
+    connection_id: str | None = None  # the stdio connection (either era); see UpstreamRoute
     protocol_version: str | None = None
     route: UpstreamRoute = field(default_factory=UpstreamRoute, repr=False, compare=False)
     # Set by the gateway: send tools/list_changed to upstream clients (this request's session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 import anyio
@@ -25,6 +26,9 @@ async def serve_stdio(gateway: Gateway, upstream: Upstream | None = None) -> Non
     from mcproute.gateway._stdio_server import stdio_streams
 
     up = upstream or Upstream(gateway)
+    # One client per pipe, so one connection per process lifetime; a fresh id per run (a restarted
+    # gateway is a new client session, and must not inherit another run's conversation).
+    up.connection_id = "stdio-" + uuid.uuid4().hex
     # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
     fast = StdioFastPath(up) if os.environ.get("MCPROUTE_FAST_PATH") != "0" else None
     up.fast_path = fast

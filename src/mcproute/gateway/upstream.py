@@ -72,6 +72,9 @@ class Upstream:
         # The stdio upstream's lean tools/call pass-through (`_fast_path.StdioFastPath`), once serving.
         self.fast_path: Any = None
         self.http_fast_path: Any = None  # its HTTP twin (`_fast_http.HttpFastPath`), once an app is built
+        # Set by `serve_stdio`: a stdio pipe carries exactly one client, so every request on it
+        # belongs to this one connection (and, by default, to one conversation).
+        self.connection_id: str | None = None
         self.server = _GatewayServer(
             name,
             version=version,
@@ -95,6 +98,9 @@ class Upstream:
         # Not `on_set_logging_level=`: that constructor argument emits a deprecation warning.
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         gateway.on_catalog_change(self._on_change)
+
+    def route(self, ctx: ServerRequestContext[Any, Any]) -> UpstreamRoute:
+        return UpstreamRoute(ctx, self.connection_id)
 
     # ------------------------------------------------------------ change fan-out
 
@@ -138,13 +144,13 @@ class Upstream:
         # permission: calls to unlisted tools still go through).
         view = self.gateway.list_filter
         if view is not None:
-            tools = list(await view(tools, UpstreamRoute(ctx)))
+            tools = list(await view(tools, self.route(ctx)))
         return _complete(ctx, {"tools": tools})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> dict[str, Any]:
         raw = ctx.params or {}
         meta = raw.get("_meta")
-        route = UpstreamRoute(ctx)
+        route = self.route(ctx)
         level = self.gateway.log_level(route)
         if level is not None and not (isinstance(meta, Mapping) and types.LOG_LEVEL_META_KEY in meta):
             # A handshake-era client's logging/setLevel, as the 2026-07-28 per-request opt-in:
@@ -217,7 +223,7 @@ class Upstream:
         return answers
 
     async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> dict[str, Any]:
-        await self.gateway.set_log_level(UpstreamRoute(ctx), params.level)
+        await self.gateway.set_log_level(self.route(ctx), params.level)
         return {}
 
     async def _complete(self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams) -> dict[str, Any]:
@@ -285,7 +291,7 @@ class Upstream:
 
     async def _forward(self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
         try:
-            return _complete(ctx, await self.gateway.request(server, method, params, route=UpstreamRoute(ctx)))
+            return _complete(ctx, await self.gateway.request(server, method, params, route=self.route(ctx)))
         except UpstreamUnavailable as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=f"mcproute: {exc}") from None
 

@@ -39,7 +39,9 @@ class ToolDef:
         if isinstance(tool, Mapping):
             schema = tool.get("inputSchema", tool.get("input_schema"))
             return cls(str(tool["name"]), str(tool.get("description") or ""), dict(schema or {"type": "object"}))
-        schema = getattr(tool, "inputSchema", None) or getattr(tool, "input_schema", None)
+        # SDK v2 objects name it `input_schema`; read that first, since fastmcp (if imported in the
+        # same process) turns a read of the old `inputSchema` name into a deprecation warning.
+        schema = getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None)
         return cls(str(tool.name), str(getattr(tool, "description", "") or ""), dict(schema or {"type": "object"}))
 
     def to_mcp(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -191,11 +191,12 @@ class ReliableChat:
         deadline = self.deadline_in() if deadline is None else deadline
         attempts: list[Attempt] = []
         skipped: set[str] = set()
-        for entry in chain:
-            reason = entry.unavailable_reason or ("" if entry.supports_tools or not request.tools else "model has no tool support")
-            if reason:
-                attempts.append(self._skip(entry.name, entry.tier, entry.provider_name, f"{entry.name}#*", "unavailable", reason))
-        live = [e for e in chain if e.available and (e.supports_tools or not request.tools)]
+        # Models that cannot be called at all (a missing key, a bad script, no tool support) are
+        # never attempted and leave no attempt behind (no error span for a model nobody chose);
+        # they are named only if nothing answers, in the error.
+        unusable = {e.name: e.unavailable_reason or "model has no tool support" for e in chain
+                    if not e.available or not (e.supports_tools or not request.tools)}
+        live = [e for e in chain if e.name not in unusable]
         tried: set[str] = set()
         calls = rounds = 0
         while calls < self.policy.max_attempts:
@@ -222,7 +223,7 @@ class ReliableChat:
             if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
                 error.attempts = tuple(attempts)  # type: ignore[attr-defined]
                 raise error
-        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock()), list[object](attempts))
+        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock(), unusable), list[object](attempts))
 
     # ------------------------------------------------------------ choosing
 
@@ -335,11 +336,12 @@ class ReliableChat:
         return Attempt(model, key, provider, tier, upstream, now, now, self.wall(), "skipped", error_type, message=message, circuit="")
 
 
-def _summary(chain: Sequence[ModelEntry], attempts: Sequence[Attempt], past_deadline: bool) -> str:
+def _summary(chain: Sequence[ModelEntry], attempts: Sequence[Attempt], past_deadline: bool, unusable: Mapping[str, str]) -> str:
     names = ", ".join(m.name for m in chain) or "none"
     last: dict[str, Attempt] = {}
     for a in attempts:
         last[a.deployment] = a
-    parts = [f"{k} {a.error_type}" + (f" (HTTP {a.status})" if a.status else "") for k, a in last.items()]
+    parts = [f"{name} unavailable: {why}" for name, why in unusable.items()]
+    parts += [f"{k} {a.error_type}" + (f" (HTTP {a.status})" if a.status else "") for k, a in last.items()]
     why = "deadline reached" if past_deadline else f"{sum(a.outcome == 'error' for a in attempts)} failed attempt(s)"
     return f"no model answered ({why}); tried models: {names}; " + ("; ".join(parts) or "no deployment was available")

@@ -249,7 +249,9 @@ def apply_affinity(
     tools = set(state.tools_used if state else ())
     if not cands or (not servers and not tools):
         return AffinityResult(cands, {}, True, "")
-    home = max(dict.fromkeys(servers), key=servers.count) if servers else None  # most used, earliest on ties
+    # The server the conversation was on at its last step: "kept"/"left" are about that move
+    # (the boost itself still weighs the whole recent history).
+    home = servers[-1] if servers else None
     top, low = cands[0].score, cands[-1].score
     spread = top - low if top > low else max(abs(top), 1.0) * 0.1
     boosts: dict[str, float] = {}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from mcproute.config import RoutingConfig
-from mcproute.router.conversation import AffinityResult, apply_affinity, cache_warm, choose_model, choose_tier
+from mcproute.router.conversation import AffinityResult, TierChoice, apply_affinity, cache_warm, choose_model, choose_tier
 from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, ToolSpec
 from mcproute.router.tools import RetrievalContext
 
@@ -158,7 +158,7 @@ def decide(
         reasoning_score=round(float(tscore.score), 6),
         threshold=threshold,
         signals=signals,
-        reason=_reason(chosen, len(affinity.candidates), ranking.no_tool, tier_choice.tier, model_choice, tscore, threshold),
+        reason=_reason(chosen, len(affinity.candidates), ranking.no_tool, tier_choice, model_choice, tscore, threshold),
         sticky_held=sticky_held,
         sticky_reason=sticky_reason,
         policy_version=version,
@@ -171,7 +171,7 @@ def decide(
 
 
 def _reason(
-    chosen: Candidate | None, n: int, no_tool: bool, tier: str, model: Any, tscore: TierScoreLike, threshold: float
+    chosen: Candidate | None, n: int, no_tool: bool, tier_choice: TierChoice, model: Any, tscore: TierScoreLike, threshold: float
 ) -> str:
     if chosen is not None:
         tool = f"{chosen.name} ranks first of {n} tools (score {chosen.score:.2f})"
@@ -183,5 +183,11 @@ def _reason(
     why = f": {tscore.reason.rstrip('.')}" if tscore.reason else ""
     if model.model is None:
         return f"{tool}; no model can run it: {model.reason}."
+    tier = tier_choice.tier
     on = f"the {model.tier} tier" + (f" (a tier change: {model.reason})" if model.tier != tier else "")
-    return f"{tool}; {model.model} on {on}, reasoning score {tscore.score:.2f} {side} threshold {threshold:.2f}{why}."
+    score = f"reasoning score {tscore.score:.2f} {side} threshold {threshold:.2f}{why}"
+    if (tscore.score >= threshold) != (tier == "reasoning") and model.tier == tier:
+        # The conversation (or the caller), not this step's score, chose the tier: say what did,
+        # then the score that would have chosen otherwise.
+        return f"{tool}; {model.model} on {on} ({tier_choice.reason}); on its own, {score}."
+    return f"{tool}; {model.model} on {on}, {score}."

@@ -119,6 +119,9 @@ class Engine:
         # gateway builds a new immutable Catalog on every change, so identity is its version)
         self._tool_map: tuple[Catalog | None, dict[str, ToolSpec]] = (None, {})
         self._deployments: dict[str, tuple[str, ...]] | None = None  # model -> deployment keys (fixed per pool)
+        # Conversations named by a stdio connection that have routed a step (one per stdio process):
+        # only these record the connection's proxied calls (runtime/hooks.py).
+        self.routed_connections: set[str] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -256,10 +259,13 @@ class Engine:
         meta: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         session_id: str | None = None,
+        connection_id: str | None = None,
     ) -> ConversationIdentity:
-        """`gateway.identity.resolve_conversation_id` with this config's traceparent switch."""
+        """`gateway.identity.resolve_conversation_id` with this config's traceparent and connection switches."""
         return resolve_conversation_id(arguments=arguments, meta=meta, headers=headers, session_id=session_id,
-                                       from_traceparent=self.policy.conversation_from_traceparent)
+                                       connection_id=connection_id,
+                                       from_traceparent=self.policy.conversation_from_traceparent,
+                                       from_connection=self.policy.conversation_from_connection)
 
     # ------------------------------------------------------------ decisions
 

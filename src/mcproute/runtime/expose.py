@@ -9,7 +9,7 @@ the listing is a view, not a permission.
 
 The conversation of a `tools/list` request comes from the same identity order as a call, minus
 the meta-tool argument: `_meta["mcproute/conversation_id"]`, the `X-Conversation-Id` header, the
-traceparent, the legacy session. A listing with no conversation (or a malformed id) shows only the
+traceparent, the legacy session, the stdio connection. A listing with no conversation (or a malformed id) shows only the
 meta-tools: the client starts with `mcproute__search_tools` or `mcproute__run_step`.
 """
 
@@ -46,7 +46,8 @@ async def visible_tools(engine: Engine, tools: Sequence[Mapping[str, Any]], rout
     params = route.ctx.params if route.ctx is not None else None
     meta = params.get("_meta") if isinstance(params, Mapping) else None
     try:
-        ident = engine.identity(meta=meta if isinstance(meta, Mapping) else None, headers=route.headers, session_id=route.session_id)
+        ident = engine.identity(meta=meta if isinstance(meta, Mapping) else None, headers=route.headers, session_id=route.session_id,
+                                connection_id=route.connection_id)
     except InvalidRequest:
         ident = None
     names: tuple[str, ...] = ()

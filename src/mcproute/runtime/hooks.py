@@ -9,7 +9,8 @@ into the downstream `_meta`.
 
 A call that names no conversation at all (no argument, `_meta`, header, traceparent or session)
 is forwarded and traced but not recorded: minting a new conversation per anonymous call would
-only fill the store with one-call conversations nobody can continue.
+only fill the store with one-call conversations nobody can continue. A stdio connection's calls
+are recorded once that connection has routed a step through a meta-tool.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ def install_hooks(engine: Engine) -> list[Callable[[], None]]:
             if not call.server:
                 _enrich_meta_call(engine, call)
             return await call_next(call)
-        ident = engine.identity(meta=call.meta, headers=call.headers, session_id=call.session_id)
-        cid = ident.id if ident.source != "new" else None
+        ident = engine.identity(meta=call.meta, headers=call.headers, session_id=call.session_id,
+                                connection_id=call.connection_id)
+        # A stdio connection's calls join its conversation only once it has routed a step: a
+        # client that only proxies (most desktop clients) would otherwise pay a store write on
+        # every call for a conversation nobody reads.
+        cid = ident.id if ident.source not in ("new", "connection") or ident.id in engine.routed_connections else None
         from mcproute.runtime.engine import new_step_id
 
         with ExitStack() as stack:
@@ -67,7 +72,8 @@ def install_hooks(engine: Engine) -> list[Callable[[], None]]:
 def _enrich_meta_call(engine: Engine, call: ToolCall) -> None:
     # The meta-tool's server span gets the conversation even when its handler fails early.
     try:
-        ident = engine.identity(arguments=call.arguments, meta=call.meta, headers=call.headers, session_id=call.session_id)
+        ident = engine.identity(arguments=call.arguments, meta=call.meta, headers=call.headers, session_id=call.session_id,
+                                connection_id=call.connection_id)
     except Exception:
         return  # the handler reports the bad id with a clear message
     if ident.source != "new":

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcproute.errors import InvalidRequest, UpstreamUnavailable
+from mcproute.gateway.identity import META_KEY
 from mcproute.gateway.routing import MetaTool, ToolCall
 from mcproute.router.step import StepHints
 from mcproute.runtime.results import decision_summary
@@ -28,9 +29,21 @@ META_TOOL_NAMES = (ROUTE, RUN_STEP, SEARCH, FEEDBACK)
 _CONVERSATION = {
     "type": "string",
     "maxLength": 128,
-    "description": "Your conversation's id (letters, digits and . _ : @ + = -). Omit it on the first step: the result "
-    "returns one to reuse on every later step, so the conversation stays sticky.",
+    "description": "The conversation_id from the first line of the previous mcproute__ result: pass it back on every "
+    "later step so this conversation keeps its model and tools (omit it on the first step; letters, digits and "
+    ". _ : @ + = -).",
 }
+_HOW = {
+    "new": "a new conversation: pass conversation_id={id} on your next mcproute__ call to continue it",
+    "connection": "this connection's conversation (kept for you; pass conversation_id={id} to continue it elsewhere)",
+    "session": "this session's conversation (kept for you; pass conversation_id={id} to continue it elsewhere)",
+}
+
+
+def conversation_line(cid: str, source: str) -> str:
+    """The first line of every meta-tool answer: the id a client's model must hand back."""
+    how = _HOW.get(source, "from your " + source).format(id=cid)
+    return f"conversation_id: {cid} ({how})"
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 20000, "description": "What this agent step has to do, in words."}
 _HINTS = {
     "intelligence_priority": {"type": "number", "minimum": 0, "maximum": 1, "description": "MCP modelPreferences.intelligencePriority"},
@@ -69,7 +82,12 @@ def _hints(args: Mapping[str, Any]) -> StepHints | None:
 
 
 def _result(text: str, structured: Mapping[str, Any], *, extra: list[dict[str, Any]] | None = None, is_error: bool = False) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}, *(extra or [])], "structuredContent": dict(structured), "isError": is_error}
+    out = {"content": [{"type": "text", "text": text}, *(extra or [])], "structuredContent": dict(structured), "isError": is_error}
+    cid = structured.get("conversation_id")
+    if cid:
+        # For a program: echo this `_meta` key on the next request (any tool) to stay in the conversation.
+        out["_meta"] = {META_KEY: cid}
+    return out
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -92,7 +110,11 @@ def _guard(fn: Handler) -> Handler:
 
 def meta_tools(engine: Engine) -> list[MetaTool]:
     def ident(args: Mapping[str, Any], call: ToolCall) -> Any:
-        return engine.identity(arguments=args, meta=call.meta, headers=call.headers, session_id=call.session_id)
+        identity = engine.identity(arguments=args, meta=call.meta, headers=call.headers, session_id=call.session_id,
+                                   connection_id=call.connection_id)
+        if identity.source == "connection":
+            engine.routed_connections.add(identity.id)
+        return identity
 
     async def moved(cid: str, before: tuple[str, ...] | None, call: ToolCall) -> None:
         # expose: search — the conversation's visible tools changed: tell clients to list again.
@@ -107,8 +129,8 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
         out = decision_summary(d)
         out["conversation_source"] = identity.source
         what = d.tool or "no tool"
-        return _result(f"{what} with {d.model or 'no model'} ({d.tier}). {d.reason} Stickiness: {d.sticky_reason}\n"
-                       f"conversation_id: {d.conversation_id}", out)
+        return _result(f"{conversation_line(d.conversation_id, identity.source)}\n"
+                       f"{what} with {d.model or 'no model'} ({d.tier}). {d.reason} Stickiness: {d.sticky_reason}", out)
 
     async def run_step(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         identity = ident(args, call)
@@ -117,7 +139,7 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
                                      meta=call.meta, headers=call.headers)
         await moved(identity.id, before, call)
         content = [c for c in (step.result or {}).get("content") or [] if isinstance(c, Mapping)]
-        head = f"{step.summary()}\nconversation_id: {step.conversation_id}  step_id: {step.step_id}"
+        head = f"{conversation_line(step.conversation_id, identity.source)}\n{step.summary()}\nstep_id: {step.step_id}"
         if step.text:
             head += f"\nmodel said: {step.text[:2000]}"
         if step.tool_error:
@@ -134,7 +156,7 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
         text = "\n".join(lines) or "no tool matches"
         if identity.source == "new":
             return _result(text, {"conversation_id": None, "tools": tools})
-        return _result(text + f"\nconversation_id: {identity.id}",
+        return _result(f"{conversation_line(identity.id, identity.source)}\n{text}",
                        {"conversation_id": identity.id, "conversation_source": identity.source, "tools": tools})
 
     async def feedback(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:

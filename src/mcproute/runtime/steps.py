@@ -147,7 +147,9 @@ async def execute_step(
             tool_error=bool(tool_error),
             validation_error=answer.validation_error,
             result_text=_text_of(result) if result is not None else tool_error,
-            awaiting_tool_result=call is not None,  # the model sees this result on the next step
+            # The tool ran and its result goes back with this step: the call is closed, so the
+            # next step is free to change tier (nothing is left for this model to read).
+            awaiting_tool_result=False,
         )
         cost = sum(a.cost_usd for a in answer.attempts)
         tdecision.record_step_cost(span, cost)

@@ -50,7 +50,12 @@ def _ns(unix_seconds: float) -> int:
 
 
 def record_attempts(attempts: Sequence[Attempt], *, first_model: str | None = None) -> None:
-    """One `chat {model}` CLIENT span per provider attempt, children of the current span."""
+    """One `chat {model}` CLIENT span per provider attempt, children of the current span.
+
+    `mcproute.fallback.from` on an attempt names the model the call fell back *from*: the model
+    of the attempt before it when that differs, or, for the first attempt, the decided model
+    (`first_model`) when the pool had to start elsewhere (the decided one could not be called)."""
+    previous = first_model
     for i, a in enumerate(attempts, start=1):
         attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
@@ -64,8 +69,9 @@ def record_attempts(attempts: Sequence[Attempt], *, first_model: str | None = No
         }
         if a.endpoint:
             attrs[sc.SERVER_ADDRESS] = a.endpoint
-        if first_model and a.model != first_model:
-            attrs[sc.FALLBACK_FROM] = first_model
+        if previous and a.model != previous:
+            attrs[sc.FALLBACK_FROM] = previous
+        previous = a.model
         if a.outcome == "ok":
             attrs[sc.GEN_AI_RESPONSE_MODEL] = a.upstream_model or a.model
             attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = a.input_tokens

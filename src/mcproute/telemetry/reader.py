@@ -281,6 +281,7 @@ class TimelineRow:
     source: str | None
     attempts: int
     errors: tuple[str, ...] = ()
+    sticky_reason: str | None = None  # what held (or broke) the conversation's tier, model and tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +348,7 @@ def timeline(spans: Iterable[SpanRecord], conversation_id: str) -> list[Timeline
                 source=a.get(sc.DECISION_SOURCE),
                 attempts=len(chats),
                 errors=tuple(str(s.attributes[sc.ERROR_TYPE]) for s in [*chats, *tools] if sc.ERROR_TYPE in s.attributes),
+                sticky_reason=a.get(sc.STICKY_REASON),
             ))
     rows.sort(key=lambda r: r.start_ns)
     return rows
