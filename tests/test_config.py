@@ -44,6 +44,15 @@ def test_missing_variable_is_an_issue_with_its_name_path_and_line() -> None:
     assert loaded.missing_env_under("servers.time") == []
 
 
+def test_an_empty_variable_counts_as_unset_as_in_the_shell() -> None:
+    loaded = parse_config(ISSUE_EXAMPLE + 'models:\n  quick: {provider: openai, model: m, api_key: "${OPENAI_API_KEY}", tier: fast}\n',
+                          environ={"TOKEN": "t", "OPENAI_API_KEY": ""})
+    (issue,) = loaded.issues
+    assert issue.variable == "OPENAI_API_KEY" and issue.message == "environment variable OPENAI_API_KEY is empty"
+    assert loaded.config.models["quick"].api_key is None
+    assert parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command == "python"
+
+
 def test_misspelt_key_is_reported_with_location_and_suggestion() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("servers:\n  time:\n    comand: python\n", source="s.yaml")

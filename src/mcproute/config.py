@@ -316,9 +316,11 @@ def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = 
 
             def repl(m: re.Match[str]) -> str:
                 name, default = m.group(1), m.group(2)
-                if name in environ:
-                    if environ[name]:
-                        secrets.add(environ[name])
+                # As in the shell's `${VAR:-default}`, an empty variable counts as unset: an
+                # exported-but-empty OPENAI_API_KEY must mark the model unavailable, not send
+                # requests with an empty key.
+                if environ.get(name):
+                    secrets.add(environ[name])
                     return environ[name]
                 if default is not None:
                     return default
@@ -327,7 +329,7 @@ def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = 
 
             out = _ENV_RE.sub(repl, v)
             # A value that was only a missing variable becomes "unset", not "empty string".
-            if whole and whole.group(2) is None and whole.group(1) not in environ:
+            if whole and whole.group(2) is None and not environ.get(whole.group(1)):
                 return None
             return out
         if isinstance(v, dict):
@@ -354,7 +356,8 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     lines = _line_index(text)
     data, missing, secrets = interpolate(raw, environ)
     issues = [
-        ConfigIssue(format_path(p), f"environment variable {name} is not set", _line_for(lines, p), source, "missing_env", name)
+        ConfigIssue(format_path(p), f"environment variable {name} is {'empty' if name in environ else 'not set'}",
+                    _line_for(lines, p), source, "missing_env", name)
         for p, name in missing
     ]
     try:

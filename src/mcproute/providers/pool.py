@@ -151,7 +151,8 @@ def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: Reliab
 
 
 def _env_reason(issues: list[Any]) -> str:
-    names = list(dict.fromkeys(i.variable for i in issues if i.variable))
-    if len(names) == 1:
-        return f"environment variable {names[0]} is not set"
-    return f"environment variables {', '.join(names)} are not set"
+    # The config's own message ("... is not set" / "... is empty"), once per variable.
+    by_name = {i.variable: i.message for i in issues if i.variable}
+    if len(by_name) == 1:
+        return next(iter(by_name.values()))
+    return f"environment variables {', '.join(by_name)} are not set or empty"
