@@ -35,13 +35,13 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("encoder-cache")
+def cache_dir(encoder_cache_dir: Path) -> Path:
+    return encoder_cache_dir
 
 
 @pytest.fixture(scope="module")
-def enc(cache_dir: Path) -> Encoder:
-    return Encoder.load(cache_dir)  # builds the int8 model into the empty cache
+def enc(encoder: Encoder) -> Encoder:
+    return encoder  # built into the session's empty cache dir (conftest)
 
 
 @pytest.fixture(scope="module")
