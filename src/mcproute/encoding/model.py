@@ -126,6 +126,11 @@ class Encoder:
                 self._lru.move_to_end(text)
             return hit
 
+    def forget(self) -> None:
+        """Empty the LRU of query vectors (benchmarks: every text then runs the model)."""
+        with self._lru_lock:
+            self._lru.clear()
+
     def encode_one(self, text: str) -> np.ndarray:
         """A step text's unit vector (read-only; up to `max_query_tokens`), from an LRU of recent
         texts when repeated."""
