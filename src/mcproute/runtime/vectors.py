@@ -145,7 +145,7 @@ class EncoderService:
 
         Inline, on the event loop: one run is ~1-5 ms of CPU (a step text is capped at 64
         tokens), as much as the rest of the decision, while a hop to a worker thread measured
-        +9 ms p50 on this busy 2-core machine (benchmarks/encoder.py, `to_thread_added_p50_ms`)."""
+        +3.6 to +10 ms p50 on this busy 2-core machine (benchmarks/encoder.py, `to_thread_added_p50_ms`)."""
         enc = self.encoder
         if enc is None:
             return None
