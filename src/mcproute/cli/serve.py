@@ -57,7 +57,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
             gateway = engine.gateway
             for name, health in gateway.health().items():
                 if health.state != "healthy":
-                    print(f"mcproute: server {name!r} is {health.state}: {health.reason}", file=sys.stderr)
+                    print(gateway.redactor.scrub(f"mcproute: server {name!r} is {health.state}: {health.reason}"), file=sys.stderr)
             upstream = Upstream(gateway)
             routes = _extension_routes(gateway, loaded, engine)
             if args.transport == "stdio":

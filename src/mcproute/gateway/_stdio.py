@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from types import TracebackType
@@ -81,8 +81,11 @@ class StdioProcess:
     """`async with StdioProcess(cmd, args, env, cwd) as (read, write)` — an SDK `Transport`."""
 
     def __init__(self, command: str, args: list[str], env: Mapping[str, str], cwd: str | None = None,
-                 *, limits: JsonLimits | None = None) -> None:
+                 *, limits: JsonLimits | None = None, scrub: Callable[[str], str] = str) -> None:
         self.command = command
+        # Applied when the tail is read (not per line: a child flooding stderr costs no regex work),
+        # and before truncating, so a cut never leaves half a secret.
+        self._scrub = scrub
         self.limits = limits or JsonLimits()
         # Set when we end the child on purpose (an over-size message): the reason health shows.
         self.failure: str | None = None
@@ -116,7 +119,7 @@ class StdioProcess:
         if self.failure is not None:
             what = self.failure
         tail = [line for line in self.stderr_tail if line.strip()]
-        return f"process {self.pid} {what}" + (f"; stderr: {tail[-1].strip()[:300]}" if tail else "")
+        return f"process {self.pid} {what}" + (f"; stderr: {self._scrub(tail[-1].strip())[:300]}" if tail else "")
 
     async def __aenter__(self) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
         self.process = await anyio.open_process(
