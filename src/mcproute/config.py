@@ -137,6 +137,11 @@ class HttpConfig(_Model):
     token: str | None = Field(default=None, description="bearer token; required for non-loopback binds")
     max_request_bytes: int = Field(default=1_048_576, gt=0)
     allowed_origins: list[str] = Field(default_factory=list)
+    # Bounds on what HTTP clients can hold open (docs/security.md).
+    max_sessions: int = Field(default=1000, ge=1, description="handshake-era MCP sessions open at once, all clients")
+    max_sessions_per_client: int = Field(default=100, ge=1, description="handshake-era MCP sessions one client address may hold")
+    session_idle_timeout: float = Field(default=600.0, gt=0, description="seconds without a request before a session is closed")
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds a connection may take to send a whole request head")
 
 
 class GatewayConfig(_Model):

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcproute.config import HttpConfig
 from mcproute.errors import InvalidRequest
 from mcproute.gateway._fast_http import read_body, replay
+from mcproute.gateway.http_limits import SessionLimit
 from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.upstream import Upstream
 
@@ -153,13 +154,16 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
         custom_starlette_routes=list(extra_routes),  # type: ignore[arg-type]
+        max_sessions=http.max_sessions,
+        session_idle_timeout=http.session_idle_timeout,
     )
-    served: ASGIApp = app
+    served: ASGIApp = SessionLimit(app, manager=upstream.server.session_manager, per_client=http.max_sessions_per_client,
+                                   idle_timeout=http.session_idle_timeout)
     # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
     if os.environ.get("MCPROUTE_FAST_PATH") != "0":
         from mcproute.gateway._fast_http import HttpFastPath
 
-        served = upstream.http_fast_path = HttpFastPath(upstream, app, max_bytes=http.max_request_bytes)
+        served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
 
