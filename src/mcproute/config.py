@@ -274,13 +274,68 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+# YAML aliases may share a value (`&defaults` … `*defaults`), but a value reached through aliases
+# counts once per place it appears: a 293-byte "billion laughs" file otherwise expanded to 3 GB.
+MAX_CONFIG_NODES = 100_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node, source: str | None, limit: int = MAX_CONFIG_NODES) -> None:
+    """Refuse a document whose aliases expand it past `limit` values, or that refers to itself.
+
+    Sizes are counted over the composed graph, each shared node once (iteratively: no recursion
+    limit to hit), so the check costs the size of the file, not of its expansion."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[key] > limit:
+                raise ConfigError([ConfigIssue("", f"YAML aliases expand the value starting here to more than {limit:,} values "
+                                               "(an alias bomb?); write the values out or use fewer aliases",
+                                               node.start_mark.line + 1, source)])
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError([ConfigIssue("", "a YAML alias refers to a value that contains it (a cycle)", node.start_mark.line + 1, source)])
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _compose(text: str, source: str | None) -> yaml.Node | None:
+    loader = yaml.SafeLoader(text)
+    try:
+        return loader.get_single_node()
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
+    finally:
+        loader.dispose()
+
+
+def _construct(root: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _line_index(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
     """Map every YAML path to its 1-based line, for error messages."""
     lines: dict[tuple[Any, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
 
     def walk(node: yaml.Node | None, path: tuple[Any, ...]) -> None:
         if node is None:
@@ -295,7 +350,10 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
             for i, v in enumerate(node.value):
                 walk(v, path + (i,))
 
-    walk(root, ())
+    try:
+        walk(root, ())
+    except RecursionError:  # a deep (but alias-free, bounded) document: lines are a nicety
+        pass
     return lines
 
 
@@ -345,16 +403,24 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     """Parse YAML text; raise ConfigError with every structural issue, keep missing env as issues."""
     environ = os.environ if environ is None else environ
     try:
-        raw = yaml.safe_load(text)
+        root = _compose(text, source)
+        if root is not None:
+            _check_expansion(root, source)
+        raw = _construct(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError([ConfigIssue("", f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None, source)]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the top level must be a mapping", 1, source)])
-    lines = _line_index(text)
-    data, missing, secrets = interpolate(raw, environ)
+    lines = _line_index(root)
+    try:
+        data, missing, secrets = interpolate(raw, environ)
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     issues = [
         ConfigIssue(format_path(p), f"environment variable {name} is not set", _line_for(lines, p), source, "missing_env", name)
         for p, name in missing
