@@ -436,7 +436,35 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
                 msg = f"unknown key {loc[-1]!r}" + _suggest(str(loc[-1]), err)
             errors.append(ConfigIssue(format_path(loc), msg, _line_for(lines, loc), source))
         raise ConfigError(errors + issues) from None
+    if name_issues := _name_issues(cfg, lines, source):
+        raise ConfigError(name_issues + issues)
     return LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
+
+
+def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str | None) -> list[ConfigIssue]:
+    """Tool names must say which server they came from: `<prefix><sep><tool>` is split at the first
+    separator, so no prefix may contain it, and no two enabled servers may share a prefix. Otherwise
+    one server could list a tool whose name is another server's (`a` listing `b__c` against server
+    `a__b`'s `c`) and which one a client reached would depend on the order they were listed in."""
+    if not cfg.gateway.prefix_tools:
+        return []
+    sep = cfg.gateway.separator
+    out: list[ConfigIssue] = []
+    owners: dict[str, str] = {}
+    for name, server in cfg.servers.items():
+        prefix = server.prefix or name
+        where = ("servers", name, "prefix") if server.prefix else ("servers", name)
+        if sep in prefix:
+            what = f"prefix {prefix!r}" if server.prefix else f"server name {name!r}"
+            out.append(ConfigIssue(format_path(where), f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
+                                   "tools could not be told apart from another server's; rename it or set a prefix without it",
+                                   _line_for(lines, where), source))
+        elif server.enabled and prefix in owners:
+            out.append(ConfigIssue(format_path(where), f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
+                                   "each server needs its own (set servers.<name>.prefix)", _line_for(lines, where), source))
+        elif server.enabled:
+            owners[prefix] = name
+    return out
 
 
 def _suggest(key: str, err: Any) -> str:
