@@ -34,11 +34,16 @@ from mcp.shared.message import SessionMessage
 
 from mcproute.gateway import limits
 from mcproute.gateway.limits import JsonLimits
+from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:
     from mcproute.config import ServerConfig
 
 logger = logging.getLogger(__name__)
+# A downstream writing junk on stdout is logged once a minute (with a count), not once per line:
+# a flooding child must not fill the gateway's log or disk.
+junk_log = logging.getLogger(__name__ + ".junk")
+junk_log.addFilter(RepeatFilter(60.0))
 
 _STDERR_TAIL = 20
 _STDERR_LINE = 64 * 1024  # a stderr line longer than this is kept as its head only
@@ -166,7 +171,7 @@ class StdioProcess:
             logger.warning("%s: refused its answer to request %r: %s", self.command, request_id, reason)
             return _error_for(request_id, types.INTERNAL_ERROR, f"the server answered with {reason}", "limit")
         # Garbage on stdout: surface it (the session logs it) but keep the pipe.
-        logger.warning("%s: non-JSON-RPC line on stdout: %.200r", self.command, line)
+        junk_log.warning("%s: non-JSON-RPC line on stdout: %.200r", self.command, line)
         self.last_junk = line.decode(errors="replace")
         return error
 

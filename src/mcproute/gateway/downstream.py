@@ -39,8 +39,13 @@ from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, re
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import UpstreamRoute
+from mcproute.telemetry.repeats import RepeatFilter
 
 logger = logging.getLogger(__name__)
+# A downstream writing junk on stdout is logged once a minute (with a count), not once per line:
+# a flooding child must not fill the gateway's log or disk.
+junk_log = logging.getLogger(__name__ + ".junk")
+junk_log.addFilter(RepeatFilter(60.0))
 
 State = Literal["starting", "healthy", "unhealthy", "disabled"]
 _LIST_PAGE_CAP = 50
@@ -264,7 +269,7 @@ class Downstream:
         elif (uri := is_updated(message)) is not None:
             await self.watch.updated(uri)
         elif isinstance(message, Exception):
-            logger.warning("server %r sent something that is not JSON-RPC: %s", self.name, message)
+            junk_log.warning("server %r sent something that is not JSON-RPC: %.300s", self.name, message)
         else:
             await anyio.lowlevel.checkpoint()
 

@@ -16,21 +16,24 @@ _MAX_KEYS = 256  # distinct messages remembered; past it the memory starts over 
 
 
 class RepeatFilter(logging.Filter):
-    """Pass a record unless one with the same logger, level and first message line passed within
-    `window` seconds; the next one that passes carries the count of those held back."""
+    """Pass a record unless a like one passed within `window` seconds; the next one that passes
+    carries the count of those held back. Records are alike when logger, level, format string and
+    first argument match (the argument is usually *who*: a server, a command, an error), so a
+    flood of junk lines from one server is one line a minute, and another server's still shows."""
 
     def __init__(self, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.window = window
         self.clock = clock
-        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._seen: dict[tuple[str, int, str, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        key = (record.name, record.levelno, message.split("\n", 1)[0][:300])
+        first = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+        key = (record.name, record.levelno, str(record.msg)[:300], str(first)[:300])
         now = self.clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.window:
