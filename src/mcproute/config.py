@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mcproute._yaml_doc import YamlRefused, check_expansion, compose, construct, line_for, line_index
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -274,97 +275,6 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-# YAML aliases may share a value (`&defaults` … `*defaults`), but a value reached through aliases
-# counts once per place it appears: a 293-byte "billion laughs" file otherwise expanded to 3 GB.
-MAX_CONFIG_NODES = 100_000
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [x for pair in node.value for x in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_expansion(root: yaml.Node, source: str | None, limit: int = MAX_CONFIG_NODES) -> None:
-    """Refuse a document whose aliases expand it past `limit` values, or that refers to itself.
-
-    Sizes are counted over the composed graph, each shared node once (iteratively: no recursion
-    limit to hit), so the check costs the size of the file, not of its expansion."""
-    size: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            on_path.discard(key)
-            size[key] = 1 + sum(size[id(c)] for c in _children(node))
-            if size[key] > limit:
-                raise ConfigError([ConfigIssue("", f"YAML aliases expand the value starting here to more than {limit:,} values "
-                                               "(an alias bomb?); write the values out or use fewer aliases",
-                                               node.start_mark.line + 1, source)])
-            continue
-        if key in size:
-            continue
-        if key in on_path:
-            raise ConfigError([ConfigIssue("", "a YAML alias refers to a value that contains it (a cycle)", node.start_mark.line + 1, source)])
-        on_path.add(key)
-        stack.append((node, True))
-        stack.extend((c, False) for c in _children(node) if id(c) not in size)
-
-
-def _compose(text: str, source: str | None) -> yaml.Node | None:
-    loader = yaml.SafeLoader(text)
-    try:
-        return loader.get_single_node()
-    except RecursionError:
-        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
-    finally:
-        loader.dispose()
-
-
-def _construct(root: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_document(root)
-    finally:
-        loader.dispose()
-
-
-def _line_index(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """Map every YAML path to its 1-based line, for error messages."""
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node | None, path: tuple[Any, ...]) -> None:
-        if node is None:
-            return
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                lines[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, path + (i,))
-
-    try:
-        walk(root, ())
-    except RecursionError:  # a deep (but alias-free, bounded) document: lines are a nicety
-        pass
-    return lines
-
-
-def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    while loc:
-        if loc in lines:
-            return lines[loc]
-        loc = loc[:-1]
-    return None
-
-
 def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = ()) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
     """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets)."""
     missing: list[tuple[tuple[Any, ...], str]] = []
@@ -403,10 +313,12 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     """Parse YAML text; raise ConfigError with every structural issue, keep missing env as issues."""
     environ = os.environ if environ is None else environ
     try:
-        root = _compose(text, source)
+        root = compose(text)
         if root is not None:
-            _check_expansion(root, source)
-        raw = _construct(root) if root is not None else None
+            check_expansion(root)
+        raw = construct(root) if root is not None else None
+    except YamlRefused as exc:
+        raise ConfigError([ConfigIssue("", exc.message, exc.line, source)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError([ConfigIssue("", f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None, source)]) from None
@@ -416,13 +328,13 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the top level must be a mapping", 1, source)])
-    lines = _line_index(root)
+    lines = line_index(root)
     try:
         data, missing, secrets = interpolate(raw, environ)
     except RecursionError:
         raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     issues = [
-        ConfigIssue(format_path(p), f"environment variable {name} is not set", _line_for(lines, p), source, "missing_env", name)
+        ConfigIssue(format_path(p), f"environment variable {name} is not set", line_for(lines, p), source, "missing_env", name)
         for p, name in missing
     ]
     try:
@@ -434,7 +346,7 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = f"unknown key {loc[-1]!r}" + _suggest(str(loc[-1]), err)
-            errors.append(ConfigIssue(format_path(loc), msg, _line_for(lines, loc), source))
+            errors.append(ConfigIssue(format_path(loc), msg, line_for(lines, loc), source))
         raise ConfigError(errors + issues) from None
     if name_issues := _name_issues(cfg, lines, source):
         raise ConfigError(name_issues + issues)
@@ -458,10 +370,10 @@ def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str 
             what = f"prefix {prefix!r}" if server.prefix else f"server name {name!r}"
             out.append(ConfigIssue(format_path(where), f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
                                    "tools could not be told apart from another server's; rename it or set a prefix without it",
-                                   _line_for(lines, where), source))
+                                   line_for(lines, where), source))
         elif server.enabled and prefix in owners:
             out.append(ConfigIssue(format_path(where), f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
-                                   "each server needs its own (set servers.<name>.prefix)", _line_for(lines, where), source))
+                                   "each server needs its own (set servers.<name>.prefix)", line_for(lines, where), source))
         elif server.enabled:
             owners[prefix] = name
     return out
