@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import httpx
 from mcp import Client
 from runtime_support import child_env
@@ -45,8 +46,6 @@ def test_awkward_names_resolve_predictably_and_are_shown(tmp_path: Path) -> None
     with serve_child(config) as (_, base, _err):
         with httpx.Client(timeout=30) as http:
             assert http.get(f"{base}/status").json()["collisions"] == [expected]
-
-        import anyio
 
         async def calls() -> tuple[list[str], str, bool]:
             async with Client(f"{base}/mcp") as c:
