@@ -229,7 +229,7 @@ async def test_bad_input_gets_openai_errors_and_leaves_state_unchanged(tmp_path:
                     for _ in range(7):
                         yield b"y" * 10_000
                     yield b'"}]}'
-                r = await http.post(f"{url}/chat/completions", content=chunked(), headers={"X-Conversation-Id": "bad-1"})
+                r = await http.post(f"{url}/chat/completions", content=chunked(), headers={"X-Conversation-Id": "bad-1", "content-type": "application/json"})
                 assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
                 r = await http.post(f"{url}/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
                 assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"

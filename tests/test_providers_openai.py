@@ -181,7 +181,7 @@ async def test_api_keys_and_prompts_never_reach_logs_errors_or_attempts(caplog: 
     for text in texts:
         for secret in (KEY_A, KEY_B, secret_prompt):
             assert secret not in text
-    assert "Incorrect API key provided: ***" in info.value.attempts[0].message
+    assert "Incorrect API key provided: [REDACTED]" in info.value.attempts[0].message
 
 
 async def test_openai_tool_arguments_that_are_not_json_are_kept_as_an_argument_error() -> None:

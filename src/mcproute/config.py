@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mcproute._yaml_doc import YamlRefused, check_expansion, compose, construct, line_for, line_index
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -137,6 +138,11 @@ class HttpConfig(_Model):
     token: str | None = Field(default=None, description="bearer token; required for non-loopback binds")
     max_request_bytes: int = Field(default=1_048_576, gt=0)
     allowed_origins: list[str] = Field(default_factory=list)
+    # Bounds on what HTTP clients can hold open (docs/security.md).
+    max_sessions: int = Field(default=1000, ge=1, description="handshake-era MCP sessions open at once, all clients")
+    max_sessions_per_client: int = Field(default=100, ge=1, description="handshake-era MCP sessions one client address may hold")
+    session_idle_timeout: float = Field(default=600.0, gt=0, description="seconds without a request before a session is closed")
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds a connection may take to send a whole request head")
 
 
 class GatewayConfig(_Model):
@@ -289,39 +295,6 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
-    """Map every YAML path to its 1-based line, for error messages."""
-    lines: dict[tuple[Any, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node | None, path: tuple[Any, ...]) -> None:
-        if node is None:
-            return
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                lines[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, path + (i,))
-
-    walk(root, ())
-    return lines
-
-
-def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    while loc:
-        if loc in lines:
-            return lines[loc]
-        loc = loc[:-1]
-    return None
-
-
 def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = ()) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
     """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets)."""
     missing: list[tuple[tuple[Any, ...], str]] = []
@@ -362,19 +335,29 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     """Parse YAML text; raise ConfigError with every structural issue, keep missing env as issues."""
     environ = os.environ if environ is None else environ
     try:
-        raw = yaml.safe_load(text)
+        root = compose(text)
+        if root is not None:
+            check_expansion(root)
+        raw = construct(root) if root is not None else None
+    except YamlRefused as exc:
+        raise ConfigError([ConfigIssue("", exc.message, exc.line, source)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError([ConfigIssue("", f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None, source)]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the top level must be a mapping", 1, source)])
-    lines = _line_index(text)
-    data, missing, secrets = interpolate(raw, environ)
+    lines = line_index(root)
+    try:
+        data, missing, secrets = interpolate(raw, environ)
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     issues = [
         ConfigIssue(format_path(p), f"environment variable {name} is {'empty' if name in environ else 'not set'}",
-                    _line_for(lines, p), source, "missing_env", name)
+                    line_for(lines, p), source, "missing_env", name)
         for p, name in missing
     ]
     try:
@@ -386,9 +369,37 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = f"unknown key {loc[-1]!r}" + _suggest(str(loc[-1]), err)
-            errors.append(ConfigIssue(format_path(loc), msg, _line_for(lines, loc), source))
+            errors.append(ConfigIssue(format_path(loc), msg, line_for(lines, loc), source))
         raise ConfigError(errors + issues) from None
+    if name_issues := _name_issues(cfg, lines, source):
+        raise ConfigError(name_issues + issues)
     return LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
+
+
+def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str | None) -> list[ConfigIssue]:
+    """Tool names must say which server they came from: `<prefix><sep><tool>` is split at the first
+    separator, so no prefix may contain it, and no two enabled servers may share a prefix. Otherwise
+    one server could list a tool whose name is another server's (`a` listing `b__c` against server
+    `a__b`'s `c`) and which one a client reached would depend on the order they were listed in."""
+    if not cfg.gateway.prefix_tools:
+        return []
+    sep = cfg.gateway.separator
+    out: list[ConfigIssue] = []
+    owners: dict[str, str] = {}
+    for name, server in cfg.servers.items():
+        prefix = server.prefix or name
+        where = ("servers", name, "prefix") if server.prefix else ("servers", name)
+        if sep in prefix:
+            what = f"prefix {prefix!r}" if server.prefix else f"server name {name!r}"
+            out.append(ConfigIssue(format_path(where), f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
+                                   "tools could not be told apart from another server's; rename it or set a prefix without it",
+                                   line_for(lines, where), source))
+        elif server.enabled and prefix in owners:
+            out.append(ConfigIssue(format_path(where), f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
+                                   "each server needs its own (set servers.<name>.prefix)", line_for(lines, where), source))
+        elif server.enabled:
+            owners[prefix] = name
+    return out
 
 
 def _suggest(key: str, err: Any) -> str:

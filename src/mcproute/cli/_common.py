@@ -16,8 +16,13 @@ def load_or_report(path: str, *, log_level: int = logging.ERROR) -> LoadedConfig
     """
     logging.basicConfig(level=log_level, stream=sys.stderr, format="mcproute: %(message)s")
     try:
-        return load_config(path)
+        loaded = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return None
+    from mcproute.telemetry.redact import install_log_redaction, redactor_for
+
+    # Every command's log lines pass the one redaction, not only serve's (telemetry.setup adds its own).
+    install_log_redaction(redactor_for(loaded))
+    return loaded

@@ -26,12 +26,25 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for issue in loaded.issues:
         print(f"warning: {issue} (what depends on it is unavailable)", file=sys.stderr)
+    if args.transport == "http":
+        _raise_fd_limit()
     try:
         anyio.run(_serve, loaded, args)
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _raise_fd_limit(ceiling: int = 65536) -> None:
+    """Every HTTP connection is a descriptor: take the hard limit's room (up to `ceiling`) instead of
+    the usual soft 1,024, so a burst of idle connections does not lock out /status and real clients."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 async def _serve(loaded: object, args: argparse.Namespace) -> None:
@@ -57,7 +70,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
             gateway = engine.gateway
             for name, health in gateway.health().items():
                 if health.state != "healthy":
-                    print(f"mcproute: server {name!r} is {health.state}: {health.reason}", file=sys.stderr)
+                    print(gateway.redactor.scrub(f"mcproute: server {name!r} is {health.state}: {health.reason}"), file=sys.stderr)
             upstream = Upstream(gateway)
             routes = _extension_routes(gateway, loaded, engine)
             if args.transport == "stdio":

@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         from mcproute.providers import startup_status
 
         report["models"] = [asdict(m) for m in startup_status(loaded)]
+    from mcproute.telemetry.redact import redactor_for
+
+    # What reaches the screen goes through the one redaction (a live gateway's report was already
+    # scrubbed by it; this also covers its secrets the local config knows of).
+    report = redactor_for(loaded).scrub_json(report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -134,7 +134,7 @@ class FastPath:
                 return _error(span, request_id, types.INVALID_PARAMS, str(exc))
             except UpstreamUnavailable as exc:
                 kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
-                result = text_result(f"mcproute: {exc}", is_error=True, meta={"mcproute/error": kind})
+                result = text_result(self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind})
             except MCPError as exc:
                 return _error(span, request_id, exc.error.code, exc.error.message, exc.error.data)
             except Exception as exc:  # as the SDK's modern loop: logged, a generic internal error on the wire

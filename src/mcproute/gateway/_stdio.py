@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from types import TracebackType
@@ -34,11 +34,16 @@ from mcp.shared.message import SessionMessage
 
 from mcproute.gateway import limits
 from mcproute.gateway.limits import JsonLimits
+from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:
     from mcproute.config import ServerConfig
 
 logger = logging.getLogger(__name__)
+# A downstream writing junk on stdout is logged once a minute (with a count), not once per line:
+# a flooding child must not fill the gateway's log or disk.
+junk_log = logging.getLogger(__name__ + ".junk")
+junk_log.addFilter(RepeatFilter(60.0))
 
 _STDERR_TAIL = 20
 _STDERR_LINE = 64 * 1024  # a stderr line longer than this is kept as its head only
@@ -81,8 +86,11 @@ class StdioProcess:
     """`async with StdioProcess(cmd, args, env, cwd) as (read, write)` — an SDK `Transport`."""
 
     def __init__(self, command: str, args: list[str], env: Mapping[str, str], cwd: str | None = None,
-                 *, limits: JsonLimits | None = None) -> None:
+                 *, limits: JsonLimits | None = None, scrub: Callable[[str], str] = str) -> None:
         self.command = command
+        # Applied when the tail is read (not per line: a child flooding stderr costs no regex work),
+        # and before truncating, so a cut never leaves half a secret.
+        self._scrub = scrub
         self.limits = limits or JsonLimits()
         # Set when we end the child on purpose (an over-size message): the reason health shows.
         self.failure: str | None = None
@@ -116,7 +124,7 @@ class StdioProcess:
         if self.failure is not None:
             what = self.failure
         tail = [line for line in self.stderr_tail if line.strip()]
-        return f"process {self.pid} {what}" + (f"; stderr: {tail[-1].strip()[:300]}" if tail else "")
+        return f"process {self.pid} {what}" + (f"; stderr: {self._scrub(tail[-1].strip())[:300]}" if tail else "")
 
     async def __aenter__(self) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
         self.process = await anyio.open_process(
@@ -163,7 +171,7 @@ class StdioProcess:
             logger.warning("%s: refused its answer to request %r: %s", self.command, request_id, reason)
             return _error_for(request_id, types.INTERNAL_ERROR, f"the server answered with {reason}", "limit")
         # Garbage on stdout: surface it (the session logs it) but keep the pipe.
-        logger.warning("%s: non-JSON-RPC line on stdout: %.200r", self.command, line)
+        junk_log.warning("%s: non-JSON-RPC line on stdout: %.200r", self.command, line)
         self.last_junk = line.decode(errors="replace")
         return error
 

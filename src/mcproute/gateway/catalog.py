@@ -7,7 +7,10 @@ Pure data: `build_catalog` turns each healthy server's raw listing into one immu
   separator `gateway.separator`, default `__`); characters outside `[A-Za-z0-9_.-]` become `_`;
   a name longer than 64 characters is cut and given a deterministic hash suffix
   (`..._<8 hex of sha256(full name)>`), so it is stable across restarts; the reverse map
-  resolves it back. First server in config order wins a collision; the loser is reported.
+  resolves it back. Prefixes never contain the separator and are unique per server (config
+  refuses both), so two servers' tools cannot collide; within one server two names can only meet
+  after rewriting (`a b` and `a_b`), and then the tool listed first wins. A gateway meta-tool
+  always wins. Every loser is hidden and reported in `collisions` (`mcproute tools`, `/status`).
 - resources and templates: `<prefix>+<uri>` (a URI scheme may contain `+`, so the result is
   still a URI); reads split at the first `+`. With `prefix_tools: false` (one server) URIs pass
   through unchanged. A raw URI (one a server embedded in a tool result or prompt before the

@@ -39,8 +39,13 @@ from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, re
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import UpstreamRoute
+from mcproute.telemetry.repeats import RepeatFilter
 
 logger = logging.getLogger(__name__)
+# A downstream writing junk on stdout is logged once a minute (with a count), not once per line:
+# a flooding child must not fill the gateway's log or disk.
+junk_log = logging.getLogger(__name__ + ".junk")
+junk_log.addFilter(RepeatFilter(60.0))
 
 State = Literal["starting", "healthy", "unhealthy", "disabled"]
 _LIST_PAGE_CAP = 50
@@ -81,10 +86,14 @@ class Downstream:
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
         limits: JsonLimits | None = None,
+        scrub: Callable[[str], str] = str,
     ) -> None:
         self.name = name
         self.cfg = cfg
         self.limits = limits or JsonLimits()
+        # The gateway's one redaction (telemetry/redact.py): a child's stderr and stdout junk end up
+        # in health reasons and error text, which /status, `mcproute tools` and clients read.
+        self._scrub = scrub
         self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic())
         self.listing: Listing | None = None
         self.first_attempt = anyio.Event()
@@ -121,6 +130,7 @@ class Downstream:
                     await self._transport.settle()
                 reason = _describe(exc) + self._exit_note()
             failures = 1 if self._was_healthy else failures + 1
+            reason = self._scrub(reason)
             repeated = not self._was_healthy and self.health.reason == reason
             self._was_healthy = False
             self._set_unhealthy(reason)
@@ -134,14 +144,14 @@ class Downstream:
         was_listed = self.listing is not None
         self._client = None
         self.listing = None
-        self.health.state, self.health.reason, self.health.since = "unhealthy", reason, time.monotonic()
+        self.health.state, self.health.reason, self.health.since = "unhealthy", self._scrub(reason), time.monotonic()
         if was_listed:
             self._on_change()
 
     def _make_transport(self, stack: AsyncExitStack) -> Any:
         if self.cfg.command:
             self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd,
-                                           limits=self.limits)
+                                           limits=self.limits, scrub=self._scrub)
             return self._transport
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
@@ -259,7 +269,7 @@ class Downstream:
         elif (uri := is_updated(message)) is not None:
             await self.watch.updated(uri)
         elif isinstance(message, Exception):
-            logger.warning("server %r sent something that is not JSON-RPC: %s", self.name, message)
+            junk_log.warning("server %r sent something that is not JSON-RPC: %.300s", self.name, message)
         else:
             await anyio.lowlevel.checkpoint()
 
@@ -362,22 +372,22 @@ class Downstream:
         except MCPError as exc:
             refused = exc.error.data.get(LIMIT_ERROR_KEY) if isinstance(exc.error.data, dict) else None
             if refused == "limit":  # the server's answer broke a limit; the transport failed the call
-                raise DownstreamUnavailable(f"server {self.name!r}: {exc.error.message}") from None
+                raise DownstreamUnavailable(self._scrub(f"server {self.name!r}: {exc.error.message}")) from None
             if refused == "unsendable":
                 raise InvalidRequest(exc.error.message) from None
             if exc.error.code == REQUEST_TIMEOUT:
-                raise DownstreamTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}") from None
+                raise DownstreamTimeout(self._scrub(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}")) from None
             if exc.error.code == CONNECTION_CLOSED:
                 reason = "connection closed"
                 if self._transport is not None:
                     await self._transport.settle()  # stdout EOF usually beats the exit status
                     reason = self._transport.describe_exit()
                 self.mark_lost(reason)
-                raise DownstreamUnavailable(f"server {self.name!r} went away during {method}: {reason}") from None
+                raise DownstreamUnavailable(self._scrub(f"server {self.name!r} went away during {method}: {reason}")) from None
             raise
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             self.mark_lost(_describe(exc))
-            raise DownstreamUnavailable(f"server {self.name!r} failed during {method}: {_describe(exc)}") from None
+            raise DownstreamUnavailable(self._scrub(f"server {self.name!r} failed during {method}: {_describe(exc)}")) from None
         if not isinstance(result, dict):
             raise DownstreamUnavailable(f"server {self.name!r} answered {method} with a non-object result")
         if self._transport is None and (problem := self.limits.check_value(result, root="$.result", depth=1)) is not None:
@@ -387,7 +397,7 @@ class Downstream:
 
     def _garbage_note(self) -> str:
         junk = self._transport.last_junk if self._transport is not None else None
-        return f"; its last stdout line was not JSON-RPC: {junk[:120]!r}" if junk else ""
+        return f"; its last stdout line was not JSON-RPC: {self._scrub(junk)[:120]!r}" if junk else ""
 
 
 def _describe(exc: BaseException) -> str:

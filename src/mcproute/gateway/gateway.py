@@ -36,6 +36,7 @@ from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
 from mcproute.gateway.validation import ArgumentValidator
 from mcproute.router.step import ToolSpec
+from mcproute.telemetry.redact import redactor_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +68,13 @@ class Gateway:
         self.config = config.config if isinstance(config, LoadedConfig) else config
         rel = self.config.reliability
         self.limits = JsonLimits.from_config(self.config.gateway)
+        # The one redaction (telemetry/redact.py) for text this gateway shows: health reasons,
+        # error text to clients, /status, `mcproute tools`.
+        self.redactor = redactor_for(config)
+        scrub = self.redactor.scrub
         self.downstreams: dict[str, Downstream] = {
             name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max,
-                             limits=self.limits)
+                             limits=self.limits, scrub=scrub)
             for name, cfg in self.config.servers.items()
         }
         # Servers with several `urls`: every replica supervised, urls[0]'s Downstream being the
@@ -82,7 +87,7 @@ class Gateway:
                 for url in urls[1:]:
                     rcfg = cfg.model_copy(update={"url": url, "urls": None})
                     members[url] = Downstream(name, rcfg, on_change=self._rebuild, backoff_base=rel.backoff_base,
-                                              backoff_max=rel.backoff_max, limits=self.limits)
+                                              backoff_max=rel.backoff_max, limits=self.limits, scrub=scrub)
                 self.replicas[name] = members
         self._meta_tools: dict[str, MetaTool] = {}
         self._hooks: list[CallHook] = []

@@ -2,8 +2,8 @@
 
 The guard runs before every route (including ones other modules attach, such as
 `/v1/chat/completions`): Host and Origin are checked against DNS rebinding, a bearer token is
-required when configured (and the configuration must have one for a non-loopback bind), and a
-declared body larger than `max_request_bytes` is refused with 413 before it is read (the SDK's
+required when configured (and the configuration must have one for a non-loopback bind), every
+POST must be `Content-Type: application/json` (else 415), and a declared body larger than `max_request_bytes` is refused with 413 before it is read (the SDK's
 own limit also covers chunked bodies on `/mcp`). Behind it, `JsonGuard` holds every `/mcp` body
 to the gateway's JSON depth limit before anything parses it.
 """
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcproute.config import HttpConfig
 from mcproute.errors import InvalidRequest
 from mcproute.gateway._fast_http import read_body, replay
+from mcproute.gateway.http_limits import SessionLimit
 from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.upstream import Upstream
 
@@ -94,6 +95,8 @@ class Guard:
             auth = headers.get(b"authorization", b"")
             if not (auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token)):
                 return await _reject(send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
+        if scope["method"] == "POST" and (problem := _not_json(headers.get(b"content-type"))):
+            return await _reject(send, scope, 415, problem)
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await _reject(send, scope, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}")
@@ -128,7 +131,20 @@ class JsonGuard:
 
 # OpenAI-compatible routes (mcproute.openai_api) need refusals in OpenAI's error shape, or the
 # official clients cannot read them; everything else gets a JSON-RPC error.
-_OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large"}
+_OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large", 415: "unsupported_media_type"}
+
+
+def _not_json(content_type: bytes | None) -> str | None:
+    """Why a POST's Content-Type is refused, or None for application/json (parameters allowed).
+
+    One rule for every POST route — the SDK path, the fast path, /v1/chat/completions — because a
+    browser page may send `text/plain` (or a form type) cross-origin without a CORS preflight: JSON
+    under another name must not be accepted anywhere."""
+    media = (content_type or b"").split(b";", 1)[0].strip().lower()
+    if media == b"application/json":
+        return None
+    got = repr(content_type.decode("latin-1")) if content_type else "none"
+    return f"Content-Type must be application/json, got {got}"
 
 
 async def _reject(send: Send, scope: Scope, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -153,13 +169,16 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
         custom_starlette_routes=list(extra_routes),  # type: ignore[arg-type]
+        max_sessions=http.max_sessions,
+        session_idle_timeout=http.session_idle_timeout,
     )
-    served: ASGIApp = app
+    served: ASGIApp = SessionLimit(app, manager=upstream.server.session_manager, per_client=http.max_sessions_per_client,
+                                   idle_timeout=http.session_idle_timeout)
     # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
     if os.environ.get("MCPROUTE_FAST_PATH") != "0":
         from mcproute.gateway._fast_http import HttpFastPath
 
-        served = upstream.http_fast_path = HttpFastPath(upstream, app, max_bytes=http.max_request_bytes)
+        served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
 

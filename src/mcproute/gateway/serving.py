@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from mcproute.config import HttpConfig
 from mcproute.gateway.gateway import Gateway
 from mcproute.gateway.http import bind_socket, build_app
+from mcproute.gateway.http_limits import quiet_accept_errors, timed_protocol
 from mcproute.gateway.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ async def serve_http(
     app = build_app(upstream or Upstream(gateway), http, host=host, extra_routes=extra_routes)
     sock = bind_socket(host, http.port if port is None else port)
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                                           http=timed_protocol(http.header_timeout)))
     done = anyio.Event()
 
     async def run() -> None:
@@ -65,20 +67,21 @@ async def serve_http(
             finally:
                 done.set()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        while not server.started and not done.is_set():
-            await anyio.sleep(0.01)
-        if done.is_set():
-            raise RuntimeError(f"HTTP server on {host}:{bound_port} failed to start")
-        logger.info("mcproute listening on http://%s:%d/mcp", host, bound_port)
-        task_status.started(bound_port)
-        try:
-            await done.wait()
-        finally:
-            server.should_exit = True
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+    with quiet_accept_errors():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            while not server.started and not done.is_set():
+                await anyio.sleep(0.01)
+            if done.is_set():
+                raise RuntimeError(f"HTTP server on {host}:{bound_port} failed to start")
+            logger.info("mcproute listening on http://%s:%d/mcp", host, bound_port)
+            task_status.started(bound_port)
+            try:
                 await done.wait()
-            if not done.is_set():
-                server.force_exit = True
-            sock.close()
+            finally:
+                server.should_exit = True
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await done.wait()
+                if not done.is_set():
+                    server.force_exit = True
+                sock.close()

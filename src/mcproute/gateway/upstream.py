@@ -206,7 +206,7 @@ class Upstream:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
         except UpstreamUnavailable as exc:
             kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
-            return _complete(ctx, text_result(f"mcproute: {exc}", is_error=True, meta={"mcproute/error": kind}))
+            return _complete(ctx, text_result(self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind}))
 
     async def _ask_client(self, ctx: ServerRequestContext[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
         """A 2026-07-28 downstream asked for input; this handshake-era client answers it as
@@ -293,7 +293,7 @@ class Upstream:
         try:
             return _complete(ctx, await self.gateway.request(server, method, params, route=self.route(ctx)))
         except UpstreamUnavailable as exc:
-            raise MCPError(code=types.INTERNAL_ERROR, message=f"mcproute: {exc}") from None
+            raise MCPError(code=types.INTERNAL_ERROR, message=self.gateway.redactor.scrub(f"mcproute: {exc}")) from None
 
 
 def _complete(ctx: ServerRequestContext[Any, Any], result: dict[str, Any]) -> dict[str, Any]:

@@ -24,15 +24,14 @@ from mcproute.errors import (
     ProviderTimeout,
     RateLimited,
 )
+from mcproute.telemetry.redact import Redactor
 
 _MAX_DETAIL = 300
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    """The one redaction (telemetry/redact.py), with this deployment's key known to it."""
+    return Redactor(s for s in secrets if s).scrub(text)
 
 
 def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:

@@ -38,6 +38,9 @@ class StepResult:
     cost_usd: float = 0.0
     attempts: tuple[Attempt, ...] = ()
     trace_id: str | None = None
+    # Why the step could not be saved after it ran ("" = it was): the tool's result still stands,
+    # but the conversation's state does not know this step happened.
+    not_recorded: str = ""
 
     @property
     def is_error(self) -> bool:
@@ -60,6 +63,9 @@ class StepResult:
         else:
             did = f"{who} answered without a tool"
         extra = f" Cascade: {self.cascade_reason}." if self.cascaded else ""
+        if self.not_recorded:
+            extra += (f" NOTE: this step ran but was not recorded ({self.not_recorded}); the conversation's state "
+                      "does not include it, and retrying would run the tool again.")
         return f"step {self.step_id}: {did}. {d.reason}{extra}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +86,8 @@ class StepResult:
             "cascade_reason": self.cascade_reason or None,
             "cost_usd": round(self.cost_usd, 8),
             "trace_id": self.trace_id,
+            "recorded": not self.not_recorded,
+            "not_recorded": self.not_recorded or None,
             "decision": decision_summary(d),
             "summary": self.summary(),
         }

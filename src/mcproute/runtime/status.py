@@ -21,14 +21,16 @@ from mcproute.providers.status import DeploymentStatus, ModelStatus
 def status_report(engine: Any) -> dict[str, Any]:
     gateway = engine.gateway
     catalog = gateway.catalog
-    return {
+    # Through the gateway's one redaction: a reason can quote a child's stderr.
+    return gateway.redactor.scrub_json({
         "servers": {
             name: {**h.to_dict(), "tools": sum(1 for e in catalog.tools.values() if e.server == name)}
             for name, h in gateway.health().items()
         },
         "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
         "encoder": engine.vectors.status(),
-    }
+        "collisions": list(catalog.collisions),
+    })
 
 
 def models_from_report(rows: list[dict[str, Any]]) -> list[ModelStatus]:

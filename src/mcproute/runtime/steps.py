@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mcp.shared.exceptions import MCPError
 
-from mcproute.errors import InvalidRequest, ModelToolCallError, ProviderUnavailable, ToolArgumentsInvalid, UpstreamUnavailable
+from mcproute.errors import (
+    InvalidRequest,
+    ModelToolCallError,
+    ProviderUnavailable,
+    StateError,
+    ToolArgumentsInvalid,
+    UpstreamUnavailable,
+)
 from mcproute.gateway.identity import ConversationIdentity
 from mcproute.providers import ChatRequest, ChatResult, Message, ToolDef, validate_tool_calls
 from mcproute.providers import ToolCall as ModelToolCall
@@ -26,6 +34,7 @@ from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
 from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
+from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -35,6 +44,22 @@ if TYPE_CHECKING:
 # Set while the engine itself calls a downstream tool, so the proxied-call hook does not count
 # the engine's own call a second time as if the client had made it.
 ENGINE_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcproute_engine_call", default=None)
+
+logger = logging.getLogger(__name__)
+# A full disk fails every save: one line per distinct failure per minute, not a traceback per request.
+logger.addFilter(RepeatFilter(60.0))
+
+
+async def _save(span: Span, save: Awaitable[object]) -> str:
+    """Run the step's save; on a storage failure return why (the step already happened: its
+    result must still reach the client, so this is a note, not an error)."""
+    try:
+        await save
+    except StateError as exc:
+        logger.error("step ran but was not recorded: %s", exc)
+        span.set_attribute("mcproute.step.recorded", False)
+        return str(exc)
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +181,14 @@ async def execute_step(
         now = engine.clock()
         record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
                                      answered_by=answer.chat.model, cascaded=answer.cascaded or None)
-        await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        not_recorded = await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
         return StepResult(
             step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
             model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
             text=answer.chat.response.text, tool=call.name if call else None,
             arguments=dict(call.arguments) if call else {}, result=result, tool_error=tool_error,
             validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
-            cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(),
+            cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(), not_recorded=not_recorded,
         )
 
 
@@ -249,6 +274,7 @@ async def execute_complete(
         )
         now = engine.clock()
         record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
-        await store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        # The model already answered (and was paid): the answer goes back even if the save failed.
+        await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
         return decision, chat
 

@@ -1,27 +1,30 @@
-"""Secrets never leave the process in a span or a log line.
+"""The one redaction function: nothing secret leaves the process or reaches a person's screen.
 
-`Redactor.scrub` replaces, in any string: every value that came from an environment variable
-(`LoadedConfig.secrets`), and anything shaped like a bearer token or an API key. `RedactingExporter`
-applies it to every exported span (name, attributes, events, links, status) just before the real
-exporter sees it, and drops prompt/response content unless `capture_content` is on. It sits at the
-export boundary rather than in a SpanProcessor because a finished SDK span is read-only: the only
-safe place to rewrite it is on its way out. `RedactingLogFilter` does the same for log records.
+`Redactor.scrub` replaces, in any string: every configured secret value (see `secrets_of`: each
+`${VAR}` value, every `api_key`, the HTTP `token`, secret-named `headers:`/`env:` values and
+secret query parameters of configured URLs), anything shaped like a bearer token or an API key,
+and the value of a secret-named URL query parameter (`?key=…`, `&api_key=…`, `&sig=…`).
 
-Like `setup.py` and `jsonl.py`, this is the SDK side of telemetry; library code never imports it.
+It is applied wherever text leaves: exported spans (`redact_spans.RedactingExporter`), log records
+(`RedactingLogFilter`, installed by every CLI command), the health reasons a downstream's stderr
+feeds (`Downstream`), error text sent to MCP clients, `GET /status`, `mcproute tools` and serve's
+start-up lines. `redactor_for(loaded)` builds it from a loaded config; the gateway keeps one.
+
+No OpenTelemetry SDK import here: library code (the gateway, `/status`) uses this module.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, Status
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from mcproute.telemetry import semconv as sc
+
+if TYPE_CHECKING:
+    from mcproute.config import Config, LoadedConfig
 
 REDACTED = "[REDACTED]"
 # A secret shorter than this is only redacted where it is a whole value: replacing every "1234"
@@ -29,12 +32,19 @@ REDACTED = "[REDACTED]"
 MIN_SUBSTRING_SECRET = 8
 
 _PATTERNS = [
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"),  # OpenAI / Anthropic style keys
     re.compile(r"\b(?:AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,})"),
+    # A secret-named query parameter in a URL (a model's base_url `?key=…` shows up in httpx's logs).
+    re.compile(r"(?i)([?&;](?:key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|"
+               r"client[_-]?secret|password|code)=)[^&#\s\"'<>]+"),
     re.compile(r"(?i)\b((?:api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{6,}"),
 ]
 _SENSITIVE_KEY = re.compile(r"(?i)(authorization|api[_-]?key|x-api-key|password|passwd|secret|(?<![a-z])token(?!s)|cookie)")
+
+
+def _keep_name(m: re.Match[str]) -> str:
+    return m.group(1) + REDACTED
 
 
 class Redactor:
@@ -49,12 +59,20 @@ class Redactor:
             return REDACTED
         if self._secret_re is not None:
             text = self._secret_re.sub(REDACTED, text)
-        for i, pattern in enumerate(_PATTERNS):
-            if i == len(_PATTERNS) - 1:
-                text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-            else:
-                text = pattern.sub(REDACTED, text)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_keep_name if pattern.groups else REDACTED, text)
         return text
+
+    def scrub_json(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string scrubbed (keys too: a header name is harmless,
+        but a key can be anything a downstream chose)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {self.scrub(str(k)): self.scrub_json(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.scrub_json(v) for v in value]
+        return value
 
     def value(self, key: str, value: Any) -> Any:
         if _SENSITIVE_KEY.search(key) and not key.startswith(("gen_ai.usage", "mcproute.")):
@@ -72,50 +90,6 @@ class Redactor:
                 continue
             out[k] = self.value(k, v)
         return out
-
-
-class RedactingExporter(SpanExporter):
-    """Wraps a real exporter; every span is scrubbed before it is handed on."""
-
-    def __init__(self, inner: SpanExporter, redactor: Redactor, *, capture_content: bool = False) -> None:
-        self.inner = inner
-        self.redactor = redactor
-        self.capture_content = capture_content
-
-    def _clean(self, span: ReadableSpan) -> ReadableSpan:
-        r = self.redactor
-        events = [
-            Event(r.scrub(e.name), r.attributes(e.attributes, capture_content=self.capture_content), e.timestamp)
-            for e in span.events
-            if self.capture_content or not e.name.startswith("gen_ai.content")
-        ]
-        links = [Link(link.context, r.attributes(link.attributes)) for link in span.links]
-        status = span.status
-        if status.description:
-            status = Status(status.status_code, r.scrub(status.description))
-        return ReadableSpan(
-            name=r.scrub(span.name),
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=r.attributes(span.attributes, capture_content=self.capture_content),
-            events=events,
-            links=links,
-            kind=span.kind,
-            status=status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([self._clean(s) for s in spans])
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
 
 
 class RedactingLogFilter(logging.Filter):
@@ -138,3 +112,62 @@ class RedactingLogFilter(logging.Filter):
             record.exc_text = self.redactor.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def install_log_redaction(redactor: Redactor) -> RedactingLogFilter:
+    """Put a redacting filter on every root handler (filters on loggers miss propagated records)."""
+    log_filter = RedactingLogFilter(redactor)
+    for h in logging.getLogger().handlers:
+        h.addFilter(log_filter)
+    return log_filter
+
+
+# ---------------------------------------------------------------- what the config holds
+
+
+_SECRET_QUERY = re.compile(r"(?i)^(key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|client[_-]?secret|password|code)$")
+
+
+def secrets_of(config: Config) -> set[str]:
+    """Every secret value written in the config itself (literal or interpolated): keys, tokens,
+    secret-named header and env values, secret query parameters of URLs."""
+    out: set[str] = set()
+
+    def url(u: str | None) -> None:
+        if u:
+            try:
+                out.update(v for k, v in parse_qsl(urlsplit(u).query, keep_blank_values=False) if _SECRET_QUERY.match(k))
+            except ValueError:
+                pass
+
+    def named(values: Mapping[str, str]) -> None:
+        for k, v in values.items():
+            if _SENSITIVE_KEY.search(k) and v:
+                out.add(v)
+                scheme, _, rest = v.partition(" ")  # "Bearer abc…": the token alone too
+                if rest and scheme.lower() in ("bearer", "basic", "token"):
+                    out.add(rest.strip())
+
+    if config.gateway.http.token:
+        out.add(config.gateway.http.token)
+    for m in config.models.values():
+        out.update(k for k in [m.api_key, *(d.api_key for d in m.deployments)] if k)
+        for u in [m.base_url, *(d.base_url for d in m.deployments)]:
+            url(u)
+    for s in config.servers.values():
+        named(s.headers)
+        named(s.env)
+        for u in s.replica_urls:
+            url(u)
+    return out
+
+
+def redactor_for(loaded: LoadedConfig | Config | None, extra: Iterable[str] = ()) -> Redactor:
+    """The redactor for a config: its `${VAR}` values plus everything `secrets_of` finds."""
+    if loaded is None:
+        return Redactor(extra)
+    from mcproute.config import LoadedConfig
+
+    if isinstance(loaded, LoadedConfig):
+        return Redactor(set(loaded.secrets) | secrets_of(loaded.config) | set(extra))
+    return Redactor(secrets_of(loaded) | set(extra))

@@ -41,7 +41,8 @@ from mcproute.errors import ConfigError
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry import spans
 from mcproute.telemetry.jsonl import JsonlSpanExporter
-from mcproute.telemetry.redact import RedactingExporter, RedactingLogFilter, Redactor
+from mcproute.telemetry.redact import RedactingLogFilter, Redactor, redactor_for
+from mcproute.telemetry.redact_spans import RedactingExporter
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def setup(
     """Build and install the tracing pipeline; close the returned handle to flush (short CLI runs)."""
     cfg = telemetry_config or (loaded_config.config.telemetry if loaded_config else TelemetryConfig())
     choice = choose_exporter(cfg, loaded_config, environ)
-    redactor = Redactor((loaded_config.secrets if loaded_config else frozenset()) | extra_secrets)
+    redactor = redactor_for(loaded_config, extra_secrets)
     log_filter = RedactingLogFilter(redactor)
     handle = TelemetryHandle(choice, None, redactor, log_filter)
     for h in logging.getLogger().handlers:
