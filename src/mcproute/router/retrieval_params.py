@@ -40,6 +40,7 @@ FEATURES: tuple[str, ...] = (
     "cos_top",  # 1 / (1 + rank of the tool's cosine within the pool): 1.0 for the closest
     "hist_cos",  # cosine of the tool with the recent step texts and last result
     "lexical",  # 1.0 when the tool shares a term with the query, its expansion or history, or was used
+    "intent",  # the request's action verbs agree with the tool's (1 / 0.5 same family / -1; retrieval_intent.py)
 )
 
 # No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
@@ -65,6 +66,7 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "cos_top": 0.3,
     "hist_cos": 0.3,
     "lexical": 0.0,
+    "intent": 0.3,
 }
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
+from mcproute.router.retrieval_intent import agreement, query_actions, thesaurus_terms, tool_action
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
@@ -51,6 +52,7 @@ class _Doc:
     bigrams: frozenset[tuple[str, str]]  # adjacent word pairs of the name and the description
     name_idf: tuple[float, ...]  # background IDF of each name word (params are fixed per index)
     name_idf_sum: float
+    action: str | None  # the tool's action class (retrieval_intent.tool_action)
 
 
 def _sigmoid(x: float) -> float:
@@ -134,7 +136,8 @@ class ToolIndex:
             bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
             nt = tuple(unique(nm))
             nidf = tuple(p.bg_idf(t) for t in nt)
-            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9)
+            act = tool_action(spec.name.rpartition("__")[2], spec.description)
+            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act)
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -281,6 +284,10 @@ class ToolIndex:
             for t2, w in p.expansion.get(t, ()):
                 if t2 not in qterms and w > exp_terms.get(t2, 0.0):
                     exp_terms[t2] = w
+        # General thesaurus terms ("history" -> log) weigh like the strongest learned pair.
+        for t2 in thesaurus_terms(text):
+            if t2 not in qterms:
+                exp_terms[t2] = 1.0
         if len(exp_terms) > p.max_query_terms:
             exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
         exp, emass = self._channel(exp_terms, size)
@@ -307,7 +314,7 @@ class ToolIndex:
         live = np.flatnonzero(stage1 > 0)
         if len(live) > p.pool:
             live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
-        cos, cos_bg = self._cosines(text, size) if qterms else (None, 0.0)
+        cos, cos_bg = self._cosines(text, size) if qterms and self._docs else (None, 0.0)
         if cos is not None and p.embed_pool > 0:
             # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
             # in other words than the query's still reaches the reranker.
@@ -346,6 +353,9 @@ class ToolIndex:
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
                     x[:, _COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
+        qact = query_actions(text)
+        if qact:
+            x[:, _COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
         # Name words weighted by background IDF, so "get"/"api" in a name explain little.
         for s in pool:
