@@ -18,8 +18,10 @@ simply gets little from it.
 - `agreement(query, tool)`: 1.0 same class, 0.5 same family (read/list/search/convert change
   nothing; create/write/move change something; delete, send and run stand alone),
   -1.0 different families, 0.0 when either side has no class.
-- `thesaurus_terms(text)`: extra query words ("history" -> "log", "folder" -> "directory", "what
-  time is it"/"now" -> "current"), fed to the expansion channel with a fixed weight.
+- `query_many(text)` / `tool_many(name, description)`: one vs many ("read a.json and b.json" fits a
+  tool made for several files).
+
+The thesaurus (everyday word -> the word tool authors use) is `retrieval_thesaurus.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from mcproute.router.retrieval_text import split_identifier, stem
+from mcproute.router.retrieval_text import split_identifier
 
 # class -> verbs (base forms; inflections are handled by `_lookup`)
 _CLASSES: dict[str, tuple[str, ...]] = {
@@ -62,33 +64,6 @@ _TOOL_ONLY = frozenset({"commit", "log", "new", "track", "keep", "start", "note"
 _QUESTION = frozenset({"what", "what's", "whats", "which", "who", "who's", "where", "where's", "when", "how",
                        "is", "are", "was", "were", "does", "do", "did", "has", "have", "any", "whose"})
 _WORDS = re.compile(r"[a-z][a-z']*")
-
-# Everyday word -> the word a tool's text usually uses. General vocabulary, not any tool's name.
-THESAURUS: dict[str, tuple[str, ...]] = {
-    "history": ("log",),
-    "folder": ("directory",),
-    "folders": ("directory",),
-    "dir": ("directory",),
-    "now": ("current",),
-    "currently": ("current",),
-    "today": ("current", "date"),
-    "remember": ("memory", "observation"),
-    "forget": ("delete",),
-    "modified": ("change",),
-    "edited": ("change",),
-    "webpage": ("url", "web"),
-    "website": ("url", "web"),
-    "site": ("url", "web"),
-    "page": ("url",),
-    "link": ("url",),
-    "download": ("fetch",),
-    "rename": ("move",),
-    "contents": ("read",),
-    "tz": ("timezone",),
-    "clock": ("time",),
-}
-_TIME_NOW = re.compile(r"\bwhat(?:'s| is)? (?:the )?(?:current )?(?:time|date|day)\b|\btime is it\b")
-
 
 @lru_cache(maxsize=4096)
 def _lookup(word: str) -> tuple[str, str] | None:
@@ -152,14 +127,24 @@ def agreement(query: tuple[str, ...], tool: str | None) -> float:
     return -1.0
 
 
+# One vs many: a request about several things ("read a.json and b.json", "all the .csv files",
+# "the last 3 commits") fits a tool made for several ("read_multiple_files", "list_...") better.
+_MANY_WORDS = frozenset({"all", "both", "every", "each", "multiple", "several", "many", "these", "those", "two",
+                         "three", "four", "five", "few", "various", "everything"})
+_TOOL_MANY = frozenset({"multiple", "many", "several", "batch", "bulk", "all", "list", "entire", "whole"})
+_NUMBER = re.compile(r"\b(?:[2-9]|[1-9]\d+)\s+[a-z]+s\b")  # "the last 3 commits", not "5 pm"
+_FILELIKE = re.compile(r"[\w\-/]+\.[A-Za-z0-9]{1,5}\b")
+
+
 @lru_cache(maxsize=8192)
-def thesaurus_terms(text: str) -> tuple[str, ...]:
-    """Stemmed extra terms for the expansion channel (the tool authors' word for an everyday one)."""
+def query_many(text: str) -> bool:
     low = text.lower()
-    out: list[str] = []
-    for w in _WORDS.findall(low):
-        for t in THESAURUS.get(w, ()):
-            out.append(stem(t))
-    if _TIME_NOW.search(low):
-        out.append(stem("current"))
-    return tuple(dict.fromkeys(out))
+    if any(w in _MANY_WORDS for w in _WORDS.findall(low)) or _NUMBER.search(low):
+        return True
+    return len({m.group() for m in _FILELIKE.finditer(text) if not m.group()[0].isdigit()}) >= 2
+
+
+@lru_cache(maxsize=65536)
+def tool_many(name: str, description: str) -> bool:
+    words = set(split_identifier(name)) | set(_WORDS.findall(description[:100].lower()))
+    return bool(words & _TOOL_MANY)
