@@ -96,6 +96,41 @@ def learn_expansion(pairs: list[tuple[list[str], list[set[str]]]], min_pairs: in
     return table
 
 
+class Vectors:
+    """Sentence-encoder vectors for the indexes and queries of the build (`--encoder`).
+
+    The same encoder, tool text and disk cache as the engine, so the reranker and the no-tool
+    model learn on the cosines they will see at run time. Without `--encoder` every index ranks
+    on the static table, as before."""
+
+    def __init__(self, on: bool) -> None:
+        self.encoder = self.cache = None
+        self._q: dict[str, np.ndarray] = {}
+        if on:
+            from mcproute.encoding import Encoder, default_cache_dir
+            from mcproute.encoding.cache import ToolVectorCache
+
+            self.encoder = Encoder.load()
+            self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
+
+    def index(self, specs: list, params: RetrievalParams) -> ToolIndex:
+        idx = ToolIndex(specs, params=params)
+        if self.encoder is not None:
+            from mcproute.encoding.texts import tool_text as enc_text
+
+            got = self.cache.vectors(self.encoder, [enc_text(s) for s in specs])
+            idx.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
+        return idx
+
+    def q(self, text: str) -> np.ndarray | None:
+        if self.encoder is None or not text:
+            return None
+        v = self._q.get(text)
+        if v is None:
+            v = self._q[text] = self.encoder.encode_one(text)
+        return v
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30, min(30, x))))
 
@@ -188,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--everyday", type=Path, default=DEFAULT_EVERYDAY,
                     help="hand-written everyday requests (a *_dev file only: every item trains; source everyday-dev)")
     ap.add_argument("--everyday-weight", type=float, default=5.0, help="weight of one everyday item in the reranker fit")
+    ap.add_argument("--encoder", action="store_true", help="learn on the sentence encoder's cosines (mcproute.encoding)")
     ap.add_argument("--no-expansion", action="store_true", help="learn no query->tool word table (it memorises)")
     ap.add_argument("--features", default="", help="comma list: the reranker features that get a weight (default all)")
     ap.add_argument("--require-lexical", choices=("yes", "no"), default="yes",
@@ -196,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.everyday and "holdout" in a.everyday.name:
         ap.error("--everyday must be a dev file: the holdout set is never learned from")
     sources = {s for s in a.train_sources.split(",") if s}
+    vec = Vectors(a.encoder)
 
     def keep(item: dict) -> bool:
         return in_train(item["id"], a.train_tenths) and (not sources or item.get("source") in sources)
@@ -275,14 +312,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def index_for(fold: bool, rel: str) -> ToolIndex:
         if (fold, rel) not in fold_idx:
-            fold_idx[fold, rel] = ToolIndex(specs_from_dicts(cats[rel]), params=fold_params[fold])
+            fold_idx[fold, rel] = vec.index(specs_from_dicts(cats[rel]), fold_params[fold])
         return fold_idx[fold, rel]
 
     groups: list[tuple[list[list[float]], list[int]]] = []
     group_w: list[float] = []
     for it, (fold, _, _) in zip(large, pairs[:pairs_large]):
         idx = index_for(fold, it["catalog"])
-        pool, x, _ = idx.features(it["query"])
+        pool, x, _ = idx.features(it["query"], vector=vec.q(it["query"]))
         rows = x.tolist()
         names = [idx._docs[s].spec.name for s in pool]
         labels = [1 if n in it["expected"] else 0 for n in names]
@@ -294,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ev_pos = [it for it in everyday if it["expected"]]
     for it in ev_pos:
         idx = index_for(in_train(it["id"] + "#fold", 5), it["catalog"])
-        pool, x, _ = idx.features(it["query"])
+        pool, x, _ = idx.features(it["query"], vector=vec.q(it["query"]))
         labels = [1 if idx._docs[s].spec.name in it["expected"] else 0 for s in pool]
         if any(labels) and not all(labels):
             groups.append((x.tolist(), labels))
@@ -302,14 +339,14 @@ def main(argv: list[str] | None = None) -> int:
     for it in multi:
         fold = in_train(it["id"] + "#fold", 5)
         specs = specs_from_dicts([{**mt_tools[n][1], "server": mt_tools[n][0]} for n in it["tools"] if n in mt_tools])
-        idx = ToolIndex(specs, params=fold_params[fold])
+        idx = vec.index(specs, fold_params[fold])
         used: list[str] = []
         texts: list[str] = []
         for turn in it["turns"]:
             text = turn.get("user") or it.get("user_goal") or ""
             ctx = RetrievalContext(tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:]))
             if turn["expected_tools"]:
-                pool, x, _ = idx.features(text, ctx)
+                pool, x, _ = idx.features(text, ctx, vector=vec.q(text))
                 rows = x.tolist()
                 labels = [1 if idx._docs[s].spec.name in turn["expected_tools"] else 0 for s in pool]
                 if any(labels) and not all(labels):
@@ -340,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     forced: list[bool] = []  # no lexical evidence in the pool: the router says "no tool" (p = 0)
 
     def leader(idx: ToolIndex, text: str, expected: list[str]) -> None:
-        pool, x, _ = idx.features(text)
+        pool, x, _ = idx.features(text, vector=vec.q(text))
         forced.append(not pool or (params.require_lexical and not x[:, lex_col].any()))
         if not pool:
             xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
@@ -357,18 +394,17 @@ def main(argv: list[str] | None = None) -> int:
         hits.append(1 if expected and idx._docs[scored[0][1]].spec.name in expected else 0)
 
     for it in small:
-        leader(ToolIndex(specs_from_dicts(it["tools"]), params=params), it["query"], it["expected"])
+        leader(vec.index(specs_from_dicts(it["tools"]), params), it["query"], it["expected"])
     n_small = len(xs)
     # Large-catalogue items are all positives: the threshold must not turn their picks into "no tool".
-    big = {rel: ToolIndex(specs_from_dicts(cat), params=params) for rel, cat in cats.items()}
+    big = {rel: vec.index(specs_from_dicts(cat), params) for rel, cat in cats.items()}
     for it in large:
         leader(big[it["catalog"]], it["query"], it["expected"])
     # The two groups weigh the same: the inline items are where "no tool" must be learned, and
     # twice as many all-positive large-catalogue items would otherwise drown them.
     n_big = len(xs) - n_small
     for it in everyday:
-        leader(big[it["catalog"]] if it["catalog"] in big else ToolIndex(specs_from_dicts(cats[it["catalog"]]), params=params),
-               it["query"], it["expected"])
+        leader(big[it["catalog"]], it["query"], it["expected"])
     n_ev = len(xs) - n_small - n_big
     bounds = [(0, n_small), (n_small, n_small + n_big)] + ([(n_small + n_big, len(xs))] if n_ev else [])
     sw = [1.0 / max(1, n_small)] * n_small + [1.0 / max(1, n_big)] * n_big + [1.0 / max(1, n_ev)] * n_ev
