@@ -122,13 +122,14 @@ class Vectors:
             idx.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
         return idx
 
-    def q(self, text: str) -> np.ndarray | None:
+    def q(self, text: str) -> dict[str, np.ndarray]:
+        """`features()` keyword arguments for this query: its encoder vector, if any."""
         if self.encoder is None or not text:
-            return None
+            return {}
         v = self._q.get(text)
         if v is None:
             v = self._q[text] = self.encoder.encode_one(text)
-        return v
+        return {"vector": v}
 
 
 def sigmoid(x: float) -> float:
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     group_w: list[float] = []
     for it, (fold, _, _) in zip(large, pairs[:pairs_large]):
         idx = index_for(fold, it["catalog"])
-        pool, x, _ = idx.features(it["query"], vector=vec.q(it["query"]))
+        pool, x, _ = idx.features(it["query"], **vec.q(it["query"]))
         rows = x.tolist()
         names = [idx._docs[s].spec.name for s in pool]
         labels = [1 if n in it["expected"] else 0 for n in names]
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ev_pos = [it for it in everyday if it["expected"]]
     for it in ev_pos:
         idx = index_for(in_train(it["id"] + "#fold", 5), it["catalog"])
-        pool, x, _ = idx.features(it["query"], vector=vec.q(it["query"]))
+        pool, x, _ = idx.features(it["query"], **vec.q(it["query"]))
         labels = [1 if idx._docs[s].spec.name in it["expected"] else 0 for s in pool]
         if any(labels) and not all(labels):
             groups.append((x.tolist(), labels))
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             text = turn.get("user") or it.get("user_goal") or ""
             ctx = RetrievalContext(tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:]))
             if turn["expected_tools"]:
-                pool, x, _ = idx.features(text, ctx, vector=vec.q(text))
+                pool, x, _ = idx.features(text, ctx, **vec.q(text))
                 rows = x.tolist()
                 labels = [1 if idx._docs[s].spec.name in turn["expected_tools"] else 0 for s in pool]
                 if any(labels) and not all(labels):
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     forced: list[bool] = []  # no lexical evidence in the pool: the router says "no tool" (p = 0)
 
     def leader(idx: ToolIndex, text: str, expected: list[str]) -> None:
-        pool, x, _ = idx.features(text, vector=vec.q(text))
+        pool, x, _ = idx.features(text, **vec.q(text))
         forced.append(not pool or (params.require_lexical and not x[:, lex_col].any()))
         if not pool:
             xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
