@@ -91,6 +91,12 @@ def test_token_ids_match_the_real_tokenizer_and_truncate(enc: Encoder) -> None:
         assert enc.token_ids(case["text"])[1:-1] == case["ids"][: enc.max_tokens - 2]
     long = enc.token_ids("word " * 500)
     assert len(long) == enc.max_tokens and long[0] != long[-1]
+    # A query keeps its head and its tail: the question after a pasted log survives.
+    text = "summarise this log: " + "error at line 42 " * 100 + "why did the deploy fail?"
+    ids = enc.token_ids(text, enc.max_query_tokens)
+    assert len(ids) == enc.max_query_tokens == 64
+    head, tail = enc.token_ids("summarise this log:")[1:-1], enc.token_ids("why did the deploy fail?")[1:-1]
+    assert ids[1 : 1 + len(head)] == head and ids[-1 - len(tail) : -1] == tail
 
 
 # (text, same meaning in other words, unrelated) — phrased as users and tool authors write.

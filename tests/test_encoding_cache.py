@@ -30,6 +30,10 @@ class Counting:
     def dim(self) -> int:
         return self.inner.dim
 
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
         return self.inner.encode(texts)

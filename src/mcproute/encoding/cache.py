@@ -1,4 +1,4 @@
-"""`ToolVectorCache`: tool vectors on disk, keyed by (model id, sha256 of the exact text encoded).
+"""`ToolVectorCache`: tool vectors on disk, keyed by (model id + max tokens, sha256 of the exact text encoded).
 
     cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
     got = cache.vectors(encoder, texts)      # got.vectors (n, dim); got.encoded = texts run through the model
@@ -35,6 +35,8 @@ class EncoderLike(Protocol):
     def model_id(self) -> str: ...
     @property
     def dim(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
@@ -111,7 +113,8 @@ class ToolVectorCache:
 
     def vectors(self, encoder: EncoderLike, texts: Sequence[str]) -> CachedVectors:
         """The vector of each text: from memory, else the disk, else the encoder (then stored)."""
-        mid, dim = encoder.model_id, encoder.dim
+        # The truncation length changes a long text's vector, so it is part of the key.
+        mid, dim = f"{encoder.model_id}/max{encoder.max_tokens}", encoder.dim
         keys = [text_key(t) for t in texts]
         out = np.zeros((len(texts), dim), dtype=np.float32)
         with self._lock:

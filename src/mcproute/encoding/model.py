@@ -38,7 +38,8 @@ from mcproute.router.retrieval_embed import WordPiece
 # Bump when the graph or its quantisation changes: it is part of the model id (and so of every
 # cache key), so vectors of an older build are never mixed with new ones.
 BUILD = "int8-pc-g1"
-MAX_TOKENS = 128
+MAX_TOKENS = 128  # tool texts: name + description; longer descriptions are mostly parameter detail
+MAX_QUERY_TOKENS = 64  # cost is linear in tokens (~0.075 ms CPU each here): 64 caps a query at ~5 ms
 LRU_SIZE = 256
 _SELF_CHECK = (
     "what time is it in Tokyo?",
@@ -81,9 +82,9 @@ class Encoder:
     """A loaded sentence encoder. `encode` and `encode_one` are safe to call from several threads."""
 
     def __init__(self, session: Any, vocab: Sequence[str], model_id: str, *, max_tokens: int = MAX_TOKENS,
-                 path: Path | None = None, build_seconds: float = 0.0) -> None:
-        if max_tokens < 3:
-            raise ValueError(f"max_tokens must be at least 3, got {max_tokens}")
+                 max_query_tokens: int = MAX_QUERY_TOKENS, path: Path | None = None, build_seconds: float = 0.0) -> None:
+        if min(max_tokens, max_query_tokens) < 3:
+            raise ValueError(f"max_tokens and max_query_tokens must be at least 3, got {max_tokens}, {max_query_tokens}")
         self._session = session
         self._tok = WordPiece(vocab)
         self._tok_lock = threading.Lock()  # WordPiece's word cache is an OrderedDict
@@ -91,33 +92,52 @@ class Encoder:
         self._sep = self._tok.vocab["[SEP]"]
         self.model_id = model_id
         self.max_tokens = max_tokens
+        self.max_query_tokens = max_query_tokens
         self.path = path
         self.build_seconds = build_seconds  # 0.0 when the model came from the cache
         self.dim = int(session.get_outputs()[0].shape[-1])
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_lock = threading.Lock()
 
-    def token_ids(self, text: str) -> list[int]:
-        """[CLS] + WordPiece ids (truncated) + [SEP]."""
+    def token_ids(self, text: str, limit: int | None = None) -> list[int]:
+        """[CLS] + WordPiece ids + [SEP], at most `limit` (default `max_tokens`) in all. A longer
+        text keeps its head and its tail: an agent's step often pastes a log and asks at the end."""
         with self._tok_lock:
             ids = self._tok.ids(text)
-        return [self._cls, *ids[: self.max_tokens - 2], self._sep]
+        room = (limit or self.max_tokens) - 2
+        if len(ids) > room:
+            head = (room + 1) // 2
+            ids = ids[:head] + ids[len(ids) - (room - head):]
+        return [self._cls, *ids, self._sep]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors, float32, shape (len(texts), dim); one model run per text."""
+        """Unit vectors of tool-like texts (up to `max_tokens`), float32, shape (len(texts), dim);
+        one model run per text."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             out[i] = _run(self._session, self.token_ids(text))
         return out
 
-    def encode_one(self, text: str) -> np.ndarray:
-        """One text's unit vector (read-only), from an LRU of recent texts when repeated."""
+    def cached(self, text: str) -> np.ndarray | None:
+        """The query vector of `text` if the LRU has it (no model run)."""
         with self._lru_lock:
             hit = self._lru.get(text)
             if hit is not None:
                 self._lru.move_to_end(text)
-                return hit
-        vec = _run(self._session, self.token_ids(text)).astype(np.float32)
+            return hit
+
+    def forget(self) -> None:
+        """Empty the LRU of query vectors (benchmarks: every text then runs the model)."""
+        with self._lru_lock:
+            self._lru.clear()
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """A step text's unit vector (read-only; up to `max_query_tokens`), from an LRU of recent
+        texts when repeated."""
+        hit = self.cached(text)
+        if hit is not None:
+            return hit
+        vec = _run(self._session, self.token_ids(text, self.max_query_tokens)).astype(np.float32)
         vec.flags.writeable = False  # shared by every caller that asks for the same text
         with self._lru_lock:
             self._lru[text] = vec
@@ -127,7 +147,7 @@ class Encoder:
 
     @classmethod
     def load(cls, cache_dir: str | Path | None = None, weights: str | Path | None = None, *,
-             max_tokens: int = MAX_TOKENS) -> Encoder:
+             max_tokens: int = MAX_TOKENS, max_query_tokens: int = MAX_QUERY_TOKENS) -> Encoder:
         """Find the weights, build the int8 model if the cache lacks it, and open it.
 
         Raises `EncoderUnavailable` (with the reason) when onnxruntime or the weights are missing."""
@@ -152,7 +172,41 @@ class Encoder:
             session = _session(path)
         except Exception as e:  # a truncated or foreign file: say which, do not guess
             raise EncoderUnavailable(f"cannot open the built encoder {path}: {e} (delete it to rebuild)") from e
-        return cls(session, vocab, model_id, max_tokens=max_tokens, path=path, build_seconds=seconds)
+        return cls(session, vocab, model_id, max_tokens=max_tokens, max_query_tokens=max_query_tokens, path=path,
+                   build_seconds=seconds)
+
+
+def probe(cache_dir: str | Path | None = None, weights: str | Path | None = None) -> dict[str, object]:
+    """Whether an encoder can run here, without building or loading it (for `mcproute tools`)."""
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        return {"state": "unavailable", "reason": f"onnxruntime is not importable ({e})"}
+    try:
+        source = find_weights(weights)
+    except WeightsUnavailable as e:
+        return {"state": "unavailable", "reason": str(e)}
+    model_id = f"{MODEL_NAME}@{source.sha256[:12]}/{BUILD}"
+    path = directory / (model_id.replace("/", "-").replace("@", "-") + ".onnx")
+    return {"state": "available", "reason": "" if path.is_file() else "the int8 model is built on first start (~10 s)",
+            "model_id": model_id, "path": str(path), "built": path.is_file()}
+
+
+_SHARED: dict[tuple[object, ...], Encoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def load_shared(cache_dir: str | Path | None = None, weights: str | Path | None = None, *,
+                max_tokens: int = MAX_TOKENS, max_query_tokens: int = MAX_QUERY_TOKENS) -> Encoder:
+    """`Encoder.load`, once per process and arguments: engines in one process (tests, a CLI that
+    opens several) share one ONNX session (~45 MB) instead of loading their own."""
+    key = (str(cache_dir), str(weights), max_tokens, max_query_tokens)
+    with _SHARED_LOCK:  # held while loading, so two engines starting together build once
+        enc = _SHARED.get(key)
+        if enc is None:
+            enc = _SHARED[key] = Encoder.load(cache_dir, weights, max_tokens=max_tokens, max_query_tokens=max_query_tokens)
+        return enc
 
 
 class EncoderUnavailable(RuntimeError):
