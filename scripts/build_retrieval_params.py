@@ -37,6 +37,7 @@ from mcproute.router.retrieval_text import schema_text, tokens, tool_fields
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "evaldata"
+DEFAULT_EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_dev.jsonl"
 
 
 def in_train(item_id: str, tenths: int) -> bool:
@@ -95,22 +96,60 @@ def learn_expansion(pairs: list[tuple[list[str], list[set[str]]]], min_pairs: in
     return table
 
 
+class Vectors:
+    """Sentence-encoder vectors for the indexes and queries of the build (`--encoder`).
+
+    The same encoder, tool text and disk cache as the engine, so the reranker and the no-tool
+    model learn on the cosines they will see at run time. Without `--encoder` every index ranks
+    on the static table, as before."""
+
+    def __init__(self, on: bool) -> None:
+        self.encoder = self.cache = None
+        self._q: dict[str, np.ndarray] = {}
+        if on:
+            from mcproute.encoding import Encoder, default_cache_dir
+            from mcproute.encoding.cache import ToolVectorCache
+
+            self.encoder = Encoder.load()
+            self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
+
+    def index(self, specs: list, params: RetrievalParams) -> ToolIndex:
+        idx = ToolIndex(specs, params=params)
+        if self.encoder is not None:
+            from mcproute.encoding.texts import tool_text as enc_text
+
+            got = self.cache.vectors(self.encoder, [enc_text(s) for s in specs])
+            idx.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
+        return idx
+
+    def q(self, text: str) -> dict[str, np.ndarray]:
+        """`features()` keyword arguments for this query: its encoder vector, if any."""
+        if self.encoder is None or not text:
+            return {}
+        v = self._q.get(text)
+        if v is None:
+            v = self._q[text] = self.encoder.encode_one(text)
+        return {"vector": v}
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30, min(30, x))))
 
 
-def fit_pairwise(groups: list[tuple[list[list[float]], list[int]]], dim: int, l2: float = 1e-3) -> list[float]:
+def fit_pairwise(
+    groups: list[tuple[list[list[float]], list[int]]], dim: int, item_w: list[float] | None = None, l2: float = 1e-3
+) -> list[float]:
     """Pairwise logistic regression: every positive above every negative of its pool (Newton steps).
 
-    Pairs are weighted so that each item counts once, whatever its pool size.
+    Pairs are weighted so that each item counts once (times its `item_w`), whatever its pool size.
     """
     diffs, wts = [], []
-    for rows, labels in groups:
+    for gi, (rows, labels) in enumerate(groups):
         x = np.asarray(rows)
         y = np.asarray(labels, dtype=bool)
         d = (x[y][:, None, :] - x[~y][None, :, :]).reshape(-1, dim)
         diffs.append(d)
-        wts.append(np.full(len(d), 1.0 / len(d)))
+        wts.append(np.full(len(d), (item_w[gi] if item_w else 1.0) / len(d)))
     return _newton(np.concatenate(diffs), np.ones(sum(len(d) for d in diffs)), np.concatenate(wts), l2)
 
 
@@ -182,8 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=20, help="lexical stage-1 candidates (30 measured no better, and slower)")
     ap.add_argument("--embed-pool", type=int, default=10, help="semantic neighbours added to the stage-1 pool")
     ap.add_argument("--embeddings", default="", help="another embedding table file, or 'off' (experiments)")
+    ap.add_argument("--everyday", type=Path, default=DEFAULT_EVERYDAY,
+                    help="hand-written everyday requests (a *_dev file only: every item trains; source everyday-dev)")
+    ap.add_argument("--everyday-weight", type=float, default=5.0, help="weight of one everyday item in the reranker fit")
+    ap.add_argument("--encoder", action="store_true", help="learn on the sentence encoder's cosines (mcproute.encoding)")
+    ap.add_argument("--no-expansion", action="store_true", help="learn no query->tool word table (it memorises)")
+    ap.add_argument("--features", default="", help="comma list: the reranker features that get a weight (default all)")
+    ap.add_argument("--require-lexical", choices=("yes", "no"), default="yes",
+                    help="no: the no-tool model also judges pools found by meaning alone")
     a = ap.parse_args(argv)
+    if a.everyday and "holdout" in a.everyday.name:
+        ap.error("--everyday must be a dev file: the holdout set is never learned from")
     sources = {s for s in a.train_sources.split(",") if s}
+    vec = Vectors(a.encoder)
 
     def keep(item: dict) -> bool:
         return in_train(item["id"], a.train_tenths) and (not sources or item.get("source") in sources)
@@ -198,6 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     large = [it for it in load_jsonl(data / "tool_selection_large.jsonl") if keep(it)]
     multi = [it for it in load_jsonl(data / "multiturn.jsonl") if keep(it)]
     small = [it for it in load_jsonl(data / "tool_selection.jsonl") if keep(it)]
+    # Everyday requests: all of the dev file trains (it is a dev set by construction); their
+    # catalogue path is relative to the file.
+    everyday: list[dict] = []
+    if a.everyday and a.everyday.exists() and (not sources or "everyday-dev" in sources):
+        everyday = load_jsonl(a.everyday)
+        for it in everyday:
+            rel = str((a.everyday.parent / it["catalog"]).resolve())
+            if rel not in cats:
+                cats[rel] = json.loads(Path(rel).read_text(encoding="utf-8"))
+            it["catalog"] = rel
     # Background DF over tool texts *and* training queries, so request boilerplate common in
     # queries ("suggest", "recommend") counts as uninformative even if no tool uses it.
     queries = [{"name": "", "description": it["query"]} for it in large]
@@ -216,11 +276,13 @@ def main(argv: list[str] | None = None) -> int:
                 docs = [doc_terms(mt_tools[n][1]) for n in turn["expected_tools"] if n in mt_tools]
                 pairs.append((in_train(f"{it['id']}#{ti}#fold", 5), tokens(turn["user"]), docs))
 
+    pairs_large = len(pairs)
+
     def table(sel) -> dict:
         return learn_expansion([(q, d) for f, q, d in pairs if sel(f)], a.min_pairs, a.min_lift, a.top)
 
-    full_table = table(lambda f: True)
-    fold_tables = {True: table(lambda f: not f), False: table(lambda f: f)}
+    full_table = {} if a.no_expansion else table(lambda f: True)
+    fold_tables = {True: {}, False: {}} if a.no_expansion else {True: table(lambda f: not f), False: table(lambda f: f)}
     print(f"expansion table: {len(full_table)} query terms", file=sys.stderr)
 
     # Embedding token weights: document frequencies over the same texts as the background DF.
@@ -251,46 +313,62 @@ def main(argv: list[str] | None = None) -> int:
 
     def index_for(fold: bool, rel: str) -> ToolIndex:
         if (fold, rel) not in fold_idx:
-            fold_idx[fold, rel] = ToolIndex(specs_from_dicts(cats[rel]), params=fold_params[fold])
+            fold_idx[fold, rel] = vec.index(specs_from_dicts(cats[rel]), fold_params[fold])
         return fold_idx[fold, rel]
 
     groups: list[tuple[list[list[float]], list[int]]] = []
-    for it, (fold, _, _) in zip(large, pairs):
+    group_w: list[float] = []
+    for it, (fold, _, _) in zip(large, pairs[:pairs_large]):
         idx = index_for(fold, it["catalog"])
-        pool, x, _ = idx.features(it["query"])
+        pool, x, _ = idx.features(it["query"], **vec.q(it["query"]))
         rows = x.tolist()
         names = [idx._docs[s].spec.name for s in pool]
         labels = [1 if n in it["expected"] else 0 for n in names]
         if any(labels) and not all(labels):
             groups.append((rows, labels))
+            group_w.append(1.0)
+    # Everyday items weigh as much, in total, as a source of the dev catalogues: few, but the
+    # kind of request users send.
+    ev_pos = [it for it in everyday if it["expected"]]
+    for it in ev_pos:
+        idx = index_for(in_train(it["id"] + "#fold", 5), it["catalog"])
+        pool, x, _ = idx.features(it["query"], **vec.q(it["query"]))
+        labels = [1 if idx._docs[s].spec.name in it["expected"] else 0 for s in pool]
+        if any(labels) and not all(labels):
+            groups.append((x.tolist(), labels))
+            group_w.append(a.everyday_weight)
     for it in multi:
         fold = in_train(it["id"] + "#fold", 5)
         specs = specs_from_dicts([{**mt_tools[n][1], "server": mt_tools[n][0]} for n in it["tools"] if n in mt_tools])
-        idx = ToolIndex(specs, params=fold_params[fold])
+        idx = vec.index(specs, fold_params[fold])
         used: list[str] = []
         texts: list[str] = []
         for turn in it["turns"]:
             text = turn.get("user") or it.get("user_goal") or ""
             ctx = RetrievalContext(tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:]))
             if turn["expected_tools"]:
-                pool, x, _ = idx.features(text, ctx)
+                pool, x, _ = idx.features(text, ctx, **vec.q(text))
                 rows = x.tolist()
                 labels = [1 if idx._docs[s].spec.name in turn["expected_tools"] else 0 for s in pool]
                 if any(labels) and not all(labels):
                     groups.append((rows, labels))
+                    group_w.append(1.0)
             used.extend(turn["expected_tools"])
             if turn.get("user"):
                 texts.append(turn["user"])
     # cos_rel and cos_bg differ from cos by a per-query constant: within one pool they carry no
     # extra information, so the reranker learns cos alone (they serve the no-tool model).
-    cols = [i for i, f in enumerate(FEATURES) if f not in ("cos_rel", "cos_bg")]
-    w = fit_pairwise([([[r[i] for i in cols] for r in rows], labels) for rows, labels in groups], len(cols))
+    chosen = {f for f in a.features.split(",") if f} or set(FEATURES)
+    cols = [i for i, f in enumerate(FEATURES) if f not in ("cos_rel", "cos_bg") and f in chosen]
+    w = fit_pairwise([([[r[i] for i in cols] for r in rows], labels) for rows, labels in groups], len(cols), group_w)
     weights = dict.fromkeys(FEATURES, 0.0)
     weights.update({FEATURES[i]: round(v, 4) for i, v in zip(cols, w)})
     print(f"reranker weights: {weights}", file=sys.stderr)
 
     # No-tool model on the leader's features; items expecting a tool are positives.
-    params = RetrievalParams.from_dict({**base.to_dict(), "expansion": full_table, "weights": weights})
+    params = RetrievalParams.from_dict(
+        {**base.to_dict(), "expansion": full_table, "weights": weights, "require_lexical": a.require_lexical == "yes"}
+    )
     xs: list[list[float]] = []
     ys: list[int] = []
     hits: list[int] = []
@@ -300,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     forced: list[bool] = []  # no lexical evidence in the pool: the router says "no tool" (p = 0)
 
     def leader(idx: ToolIndex, text: str, expected: list[str]) -> None:
-        pool, x, _ = idx.features(text)
-        forced.append(not pool or not x[:, lex_col].any())
+        pool, x, _ = idx.features(text, **vec.q(text))
+        forced.append(not pool or (params.require_lexical and not x[:, lex_col].any()))
         if not pool:
             xs.append([0.0] * (len(NO_TOOL_FEATURES) - 1) + [1.0])
             ys.append(1 if expected else 0)
@@ -317,36 +395,46 @@ def main(argv: list[str] | None = None) -> int:
         hits.append(1 if expected and idx._docs[scored[0][1]].spec.name in expected else 0)
 
     for it in small:
-        leader(ToolIndex(specs_from_dicts(it["tools"]), params=params), it["query"], it["expected"])
+        leader(vec.index(specs_from_dicts(it["tools"]), params), it["query"], it["expected"])
     n_small = len(xs)
     # Large-catalogue items are all positives: the threshold must not turn their picks into "no tool".
-    big = {rel: ToolIndex(specs_from_dicts(cat), params=params) for rel, cat in cats.items()}
+    big = {rel: vec.index(specs_from_dicts(cat), params) for rel, cat in cats.items()}
     for it in large:
         leader(big[it["catalog"]], it["query"], it["expected"])
     # The two groups weigh the same: the inline items are where "no tool" must be learned, and
     # twice as many all-positive large-catalogue items would otherwise drown them.
     n_big = len(xs) - n_small
-    sw = [1.0 / max(1, n_small)] * n_small + [1.0 / max(1, n_big)] * n_big
+    for it in everyday:
+        leader(big[it["catalog"]], it["query"], it["expected"])
+    n_ev = len(xs) - n_small - n_big
+    bounds = [(0, n_small), (n_small, n_small + n_big)] + ([(n_small + n_big, len(xs))] if n_ev else [])
+    sw = [1.0 / max(1, n_small)] * n_small + [1.0 / max(1, n_big)] * n_big + [1.0 / max(1, n_ev)] * n_ev
     fit_rows = [i for i, f in enumerate(forced) if not f]
     nt = fit_logistic([xs[i] for i in fit_rows], [ys[i] for i in fit_rows], [sw[i] for i in fit_rows])
     ps = [0.0 if f else sigmoid(sum(x * y for x, y in zip(nt, row))) for row, f in zip(xs, forced)]
-    n_neg = sum(1 for y in ys if not y) or 1
     best = (-1.0, 0.5)
     for i in range(5, 96):
         th = i / 100
         # ... in each group: the inline items and the large-catalogue items
         lost = max(
             sum(1 for p, h in zip(ps[lo:hi], hits[lo:hi]) if h and p < th) / (sum(hits[lo:hi]) or 1)
-            for lo, hi in ((0, n_small), (n_small, len(ps)))
+            for lo, hi in bounds
         )
-        acc = sum(1 for p, y in zip(ps, ys) if not y and p < th) / n_neg
+        # no-tool accuracy: the mean over the groups that have no-tool items (inline BFCL
+        # irrelevance, everyday chit-chat), so the small everyday group is not drowned out
+        accs = [
+            sum(1 for p, y in zip(ps[lo:hi], ys[lo:hi]) if not y and p < th) / negs
+            for lo, hi in bounds
+            if (negs := sum(1 for y in ys[lo:hi] if not y))
+        ]
+        acc = sum(accs) / len(accs) if accs else 0.0
         # "without losing top1": at most 2 % of the correct picks may be turned into "no tool"
         if lost <= 0.02 and acc > best[0]:
             best = (acc, th)
     print(f"no-tool: weights {dict(zip(NO_TOOL_FEATURES, nt))}, threshold {best[1]} (train acc {best[0]:.3f})", file=sys.stderr)
     final = params.to_dict()
     final.update(
-        sources=sorted({it.get("source", "") for it in large + small + multi}),
+        sources=sorted({it.get("source", "") for it in large + small + multi + everyday}),
         no_tool_weights={k: round(v, 4) for k, v in zip(NO_TOOL_FEATURES, nt)},
         no_tool_threshold=best[1],
     )

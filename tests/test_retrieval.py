@@ -58,9 +58,15 @@ def test_exact_name_mention_wins() -> None:
     assert names(index, "use git_diff on the repository commits")[0] == "git_diff"
 
 
-def test_unrelated_text_says_no_tool() -> None:
+def test_unrelated_text_says_no_tool(encoder) -> None:  # noqa: ANN001 - mcproute.encoding.Encoder
+    # The shipped parameters are fitted to the sentence encoder's cosines: rank as the gateway
+    # does once tool vectors are ready.
+    from mcproute.encoding.texts import tool_text
+
     index = ToolIndex(CATALOG)
-    r = index.rank("Write a sonnet about autumn leaves and lost love")
+    index.attach_vectors(dict(zip((t.name for t in CATALOG), encoder.encode([tool_text(t) for t in CATALOG]), strict=True)))
+    text = "Write a sonnet about autumn leaves and lost love"
+    r = index.rank(text, vector=encoder.encode_one(text))
     assert r.no_tool and r.best is None
     assert 0.0 <= r.no_tool_score <= 1.0 and r.no_tool_score >= r.threshold - 1.0
 

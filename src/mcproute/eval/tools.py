@@ -62,6 +62,21 @@ class _Vectors:
         return vec
 
 
+def _load_vectors(wanted: bool | None) -> _Vectors | None:
+    """--encoder: must load; --no-encoder: off; neither: use it when it loads, say so when not."""
+    if wanted is False:
+        return None
+    from mcproute.encoding import EncoderUnavailable
+
+    try:
+        return _Vectors()
+    except EncoderUnavailable as exc:
+        if wanted:
+            raise
+        print(f"encoder unavailable ({exc}); ranking without it", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.data)
     items = read_jsonl(path, required=("id", "query", "expected"))
@@ -70,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     params = load_params()
-    vectors = _Vectors() if getattr(args, "encoder", False) else None
+    vectors = _load_vectors(getattr(args, "encoder", None))
     indexes: dict[str, ToolIndex] = {}
     top1: list[float] = []
     recall: list[float] = []

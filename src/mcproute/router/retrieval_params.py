@@ -40,6 +40,9 @@ FEATURES: tuple[str, ...] = (
     "cos_top",  # 1 / (1 + rank of the tool's cosine within the pool): 1.0 for the closest
     "hist_cos",  # cosine of the tool with the recent step texts and last result
     "lexical",  # 1.0 when the tool shares a term with the query, its expansion or history, or was used
+    "intent",  # the request's action verbs agree with the tool's (1 / 0.5 same family / -1; retrieval_intent.py)
+    "many",  # the request is about several things and the tool is made for several (retrieval_intent.py)
+    "thesaurus",  # BM25F of the thesaurus terms of the request (retrieval_thesaurus.py), per their IDF mass
 )
 
 # No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
@@ -65,6 +68,9 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "cos_top": 0.3,
     "hist_cos": 0.3,
     "lexical": 0.0,
+    "intent": 0.3,
+    "many": 0.1,
+    "thesaurus": 0.3,
 }
 
 
@@ -100,6 +106,9 @@ class RetrievalParams:
     embed_pool: int = 10
     embed_centroid: tuple[float, ...] = ()
     embeddings: str = ""
+    # True: a pool found by meaning alone (no shared term) always means "no tool" (static
+    # embeddings were not trusted alone); False: the no-tool model decides from the cosine too.
+    require_lexical: bool = True
     _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     _emb_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -145,6 +154,7 @@ class RetrievalParams:
             embed_pool=int(d.get("embed_pool", base.embed_pool)),
             embed_centroid=tuple(float(v) for v in d.get("embed_centroid") or ()),
             embeddings=str(d.get("embeddings", "")),
+            require_lexical=bool(d.get("require_lexical", True)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,6 +173,7 @@ class RetrievalParams:
             "embed_pool": self.embed_pool,
             "embed_centroid": [round(v, 5) for v in self.embed_centroid],
             **({"embeddings": self.embeddings} if self.embeddings else {}),
+            "require_lexical": self.require_lexical,
             "embed_weights": {k: round(v, 4) for k, v in sorted(self.embed_weights.items())},
             "bg_n": self.bg_n,
             "bg_df": dict(sorted(self.bg_df.items())),

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
+from mcproute.router.retrieval_intent import agreement, query_actions, query_many, tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
+from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
 
@@ -51,6 +53,8 @@ class _Doc:
     bigrams: frozenset[tuple[str, str]]  # adjacent word pairs of the name and the description
     name_idf: tuple[float, ...]  # background IDF of each name word (params are fixed per index)
     name_idf_sum: float
+    action: str | None  # the tool's action class (retrieval_intent.tool_action)
+    many: bool  # the tool is made for several things at once (retrieval_intent.tool_many)
 
 
 def _sigmoid(x: float) -> float:
@@ -136,7 +140,9 @@ class ToolIndex:
             bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
             nt = tuple(unique(nm))
             nidf = tuple(p.bg_idf(t) for t in nt)
-            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9)
+            short = spec.name.rpartition("__")[2]  # without the gateway's server prefix
+            act, many = tool_action(short, spec.description), tool_many(short, spec.description)
+            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many)
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -321,6 +327,8 @@ class ToolIndex:
         if len(exp_terms) > p.max_query_terms:
             exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
         exp, emass = self._channel(exp_terms, size)
+        # The thesaurus channel: the words tool authors use for the request's everyday words.
+        thes, tmass = self._channel({t: 1.0 for t in thesaurus_terms(text) if t not in qterms}, size)
         hist = np.zeros(size)
         hmass = 0.0
         used = np.zeros(size)
@@ -334,17 +342,17 @@ class ToolIndex:
                 if slot is not None:
                     used[slot] = max(used[slot], 0.7**age)
             servers = {s for s in context.servers_used if s}
-        qm, em, hm = max(qmass, 1e-9), max(emass, 1e-9), max(hmass, 1e-9)
+        qm, em, hm, tm = max(qmass, 1e-9), max(emass, 1e-9), max(hmass, 1e-9), max(tmass, 1e-9)
         mentioned = self._mentioned(text)
         # Stage 1 is a fixed blend (not the reranker's weights): its only job is recall, and a
         # learned weight that trusts one channel would crowd the others out of the pool.
-        stage1 = base / qm + 0.5 * exp / em + 0.3 * hist / hm + 0.3 * used
+        stage1 = base / qm + 0.5 * exp / em + 0.5 * thes / tm + 0.3 * hist / hm + 0.3 * used
         for slot in mentioned:
             stage1[slot] += 10.0
         live = np.flatnonzero(stage1 > 0)
         if len(live) > p.pool:
             live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
-        cos, cos_bg = self._cosines(text, size, vector) if qterms else (None, 0.0)
+        cos, cos_bg = self._cosines(text, size, vector) if qterms and self._docs else (None, 0.0)
         if cos is not None and p.embed_pool > 0:
             # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
             # in other words than the query's still reaches the reranker.
@@ -370,7 +378,8 @@ class ToolIndex:
         x[:, 5] = exp[pa] / em
         x[:, 6] = hist[pa] / hm
         x[:, 7] = used[pa]
-        x[:, _COL["lexical"]] = (pb > 0) | (exp[pa] > 0) | (hist[pa] > 0) | (used[pa] > 0)
+        x[:, _COL["thesaurus"]] = thes[pa] / tm
+        x[:, _COL["lexical"]] = (pb > 0) | (exp[pa] > 0) | (thes[pa] > 0) | (hist[pa] > 0) | (used[pa] > 0)
         if cos is not None:
             pc = cos[pa].astype(np.float64)
             if p.embed_pool <= 0:
@@ -383,6 +392,11 @@ class ToolIndex:
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
                     x[:, _COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
+        qact = query_actions(text)
+        if qact:
+            x[:, _COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
+        if query_many(text):
+            x[:, _COL["many"]] = [1.0 if docs[s].many else 0.0 for s in pool]
         py_cols: list[tuple[float, float, float, float, float, float]] = []
         # Name words weighted by background IDF, so "get"/"api" in a name explain little.
         for s in pool:
@@ -441,7 +455,8 @@ class ToolIndex:
         # A pool found by meaning alone (no tool shares a term with the step, its history or its
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, _COL["lexical"]].any())
-        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if lexical else 0.0
+        trusted = lexical or not p.require_lexical
+        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if trusted else 0.0
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))

@@ -1,0 +1,150 @@
+"""Intent words: what a request asks to *do*, and what a tool does, as general English knowledge.
+
+A request and a tool can share every content word and still disagree on the action ("forget
+Bob" vs `create_entities`), or share none and agree ("remember that Alice works at Acme" vs
+`create_entities`). This module gives both sides an **action class** from a small lexicon of
+verbs, and the query a few **thesaurus terms** (everyday word -> the word tool authors use).
+
+Nothing here names a tool, a server or a catalogue: the lexicon is about English verbs and
+applies to any catalogue. The reranker learns one weight for the agreement feature, validated
+across sources (scripts/build_retrieval_params.py), so a catalogue where the classes say nothing
+simply gets little from it.
+
+- `query_actions(text)`: the classes of the verbs in a request, first verb first. A question
+  ("what time is it in Tokyo?", "which files changed?") asks to *read*.
+- `tool_action(name, description)`: the class of the first word of the tool's description when
+  it is a verb ("Shows the commit logs" -> read; "Unstages all staged changes" -> delete), else
+  of the first action word of its name (`read_graph` -> read).
+- `agreement(query, tool)`: 1.0 same class, 0.5 same family (read/list/search/convert change
+  nothing; create/write/move change something; delete, send and run stand alone),
+  -1.0 different families, 0.0 when either side has no class.
+- `query_many(text)` / `tool_many(name, description)`: one vs many ("read a.json and b.json" fits a
+  tool made for several files).
+
+The thesaurus (everyday word -> the word tool authors use) is `retrieval_thesaurus.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from mcproute.router.retrieval_text import split_identifier
+
+# class -> verbs (base forms; inflections are handled by `_lookup`)
+_CLASSES: dict[str, tuple[str, ...]] = {
+    "read": ("read", "show", "display", "view", "open", "see", "print", "cat", "get", "retrieve", "look", "check",
+             "inspect", "tell", "give", "describe", "return", "load", "peek", "examine", "preview"),
+    "list": ("list", "enumerate", "ls", "browse", "tree"),
+    "search": ("search", "find", "locate", "lookup", "grep", "query", "seek", "filter", "match", "discover", "scan"),
+    "fetch": ("fetch", "download", "grab", "scrape", "crawl", "visit", "pull"),
+    "create": ("create", "add", "make", "new", "insert", "remember", "note", "record", "register", "store",
+               "memorize", "memorise", "init", "initialize", "generate", "build", "append", "mkdir", "stage",
+               "commit", "keep", "log", "track", "start", "begin", "open_new", "establish", "set_up", "setup"),
+    "write": ("write", "save", "edit", "update", "modify", "change", "set", "replace", "patch", "overwrite",
+              "put", "fix", "amend", "rewrite", "correct", "adjust", "tweak", "upload"),
+    "move": ("move", "rename", "mv", "relocate", "switch", "checkout", "transfer", "go"),
+    "delete": ("delete", "remove", "forget", "erase", "drop", "clear", "discard", "unstage", "reset", "rm",
+               "destroy", "purge", "wipe", "undo", "revert", "cancel", "unset", "uninstall", "clean"),
+    "convert": ("convert", "translate", "transform", "format"),
+    "compute": ("calculate", "compute", "count", "measure", "estimate", "evaluate", "solve", "sum"),
+    "send": ("send", "email", "post", "notify", "message", "share", "publish", "reply", "forward", "text"),
+    "run": ("run", "execute", "launch", "invoke", "call", "trigger"),
+}
+# Families by side effect: reading (nothing changes), writing, deleting, sending, running.
+_FAMILY = {"read": "read", "list": "read", "search": "read", "fetch": "read", "convert": "read", "compute": "read",
+           "create": "write", "write": "write", "move": "write", "delete": "delete", "send": "send", "run": "run"}
+_VERB: dict[str, str] = {v: c for c, vs in _CLASSES.items() for v in vs}
+# Words that are verbs in a tool's name but, in a request, are mostly nouns or fillers: they give
+# a tool its class but never a query its class ("the commit log", "the git log", "a new file").
+_TOOL_ONLY = frozenset({"commit", "log", "new", "track", "keep", "start", "note", "record", "tree",
+                        "text", "message", "post", "call", "match", "check", "pull", "return", "format", "go",
+                        "open", "set", "put", "change", "clean"})
+# A request with no action verb but one of these openings is a question: it asks to read.
+_QUESTION = frozenset({"what", "what's", "whats", "which", "who", "who's", "where", "where's", "when", "how",
+                       "is", "are", "was", "were", "does", "do", "did", "has", "have", "any", "whose"})
+_WORDS = re.compile(r"[a-z][a-z']*")
+
+@lru_cache(maxsize=4096)
+def _lookup(word: str) -> tuple[str, str] | None:
+    """(base verb, class) of `word` or of its inflection ("shows", "creating", "deleted", "copies")."""
+    w = word.lower().strip("'")
+    if w in _VERB:
+        return w, _VERB[w]
+    for cut, add in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("d", "")):
+        if w.endswith(cut) and len(w) - len(cut) >= 2:
+            base = w[: len(w) - len(cut)] + add
+            if base in _VERB:
+                return base, _VERB[base]
+            if cut in ("ing", "ed") and len(base) >= 3 and base[-1] == base[-2] and base[:-1] in _VERB:
+                return base[:-1], _VERB[base[:-1]]  # "stopped" -> "stop"
+    return None
+
+
+@lru_cache(maxsize=8192)
+def query_actions(text: str) -> tuple[str, ...]:
+    """Action classes of the request's verbs, first verb first.
+
+    A question ("what ...", "which files have I modified?") asks to read; its past participles
+    describe a state ("modified", "committed"), not the action asked for, so they are skipped.
+    """
+    words = _WORDS.findall(text.lower())
+    question = bool(words) and (words[0] in _QUESTION or text.rstrip().endswith("?"))
+    out: list[str] = ["read"] if question else []
+    for w in words:
+        hit = _lookup(w)
+        if hit is None or hit[0] in _TOOL_ONLY or (question and w.endswith("ed")):
+            continue
+        if hit[1] not in out:
+            out.append(hit[1])
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def tool_action(name: str, description: str) -> str | None:
+    """The class of a tool: its description's first word when that is a verb ("Shows the commit
+    logs"), else the first action word of its name (`read_graph`); adjectives such as `unstaged`
+    in `git_diff_unstaged` are not actions."""
+    m = _WORDS.search(description[:80].lower())
+    hit = _lookup(m.group()) if m else None
+    if hit is not None:
+        return hit[1]
+    for w in split_identifier(name):
+        hit = _lookup(w)
+        if hit is not None and not w.endswith("ed"):
+            return hit[1]
+    return None
+
+
+def agreement(query: tuple[str, ...], tool: str | None) -> float:
+    if not query or tool is None:
+        return 0.0
+    if tool in query:
+        return 1.0
+    fam = _FAMILY[tool]
+    if any(_FAMILY[q] == fam for q in query):
+        return 0.5
+    return -1.0
+
+
+# One vs many: a request about several things ("read a.json and b.json", "all the .csv files",
+# "the last 3 commits") fits a tool made for several ("read_multiple_files", "list_...") better.
+_MANY_WORDS = frozenset({"all", "both", "every", "each", "multiple", "several", "many", "these", "those", "two",
+                         "three", "four", "five", "few", "various", "everything"})
+_TOOL_MANY = frozenset({"multiple", "many", "several", "batch", "bulk", "all", "list", "entire", "whole"})
+_NUMBER = re.compile(r"\b(?:[2-9]|[1-9]\d+)\s+[a-z]+s\b")  # "the last 3 commits", not "5 pm"
+_FILELIKE = re.compile(r"[\w\-/]+\.[A-Za-z0-9]{1,5}\b")
+
+
+@lru_cache(maxsize=8192)
+def query_many(text: str) -> bool:
+    low = text.lower()
+    if any(w in _MANY_WORDS for w in _WORDS.findall(low)) or _NUMBER.search(low):
+        return True
+    return len({m.group() for m in _FILELIKE.finditer(text) if not m.group()[0].isdigit()}) >= 2
+
+
+@lru_cache(maxsize=65536)
+def tool_many(name: str, description: str) -> bool:
+    words = set(split_identifier(name)) | set(_WORDS.findall(description[:100].lower()))
+    return bool(words & _TOOL_MANY)

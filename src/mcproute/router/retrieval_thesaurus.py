@@ -1,0 +1,82 @@
+"""A small thesaurus: the words people use in a request -> the words tool authors write.
+
+"show me the commit history" and `git_log` ("Shows the commit logs") share only "commit"; "make a
+folder" and `create_directory` share nothing. The sentence encoder bridges some of this, not all:
+a general-purpose encoder does not know that "jot down" is about storing a fact or that a
+screenshot is an image. These entries are general English -> general software vocabulary. None
+names a tool, a server or a catalogue; they feed a query channel of their own (`thesaurus` in
+`retrieval_params.FEATURES`), whose weight is learned and checked across sources.
+
+Rules:
+- `WORDS`: one word (lower case, as written) -> terms added to the query;
+- `PHRASES`: a regular expression over the lower-cased request -> terms;
+- a URL in the request adds "url", "fetch", "web"; a file name ("notes.md") adds "file".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from mcproute.router.retrieval_text import stem
+
+WORDS: dict[str, tuple[str, ...]] = {
+    # time
+    "now": ("current",), "currently": ("current",), "rn": ("current",), "today": ("current", "date"),
+    "clock": ("time",), "tz": ("timezone",), "o'clock": ("time",),
+    # storing and recalling facts
+    "remember": ("memory", "observation", "entity"), "memorize": ("memory", "observation"),
+    "memorise": ("memory", "observation"), "jot": ("observation", "add"), "fact": ("observation",),
+    "facts": ("observation",), "recall": ("memory", "search"), "forget": ("delete", "memory"),
+    "person": ("entity",), "people": ("entity",), "teammate": ("entity",), "teammates": ("entity",),
+    "contact": ("entity",), "contacts": ("entity",), "stored": ("memory", "graph"), "saved": ("memory",),
+    "link": ("relation",), "connect": ("relation",), "unlink": ("relation", "delete"),
+    "relationship": ("relation",), "relationships": ("relation",), "related": ("relation",),
+    # files and folders
+    "folder": ("directory",), "folders": ("directory",), "subfolder": ("directory",),
+    "subfolders": ("directory", "tree"), "dir": ("directory",), "mkdir": ("create", "directory"),
+    "picture": ("image", "media"), "pictures": ("image", "media"), "photo": ("image", "media"),
+    "photos": ("image", "media"), "screenshot": ("image", "media"), "image": ("media",),
+    "audio": ("media",), "video": ("media",), "biggest": ("size",), "largest": ("size",),
+    "big": ("size",), "bytes": ("size",), "structure": ("tree",), "layout": ("tree",),
+    "hierarchy": ("tree",), "cat": ("read", "file"), "ls": ("list", "directory"), "mv": ("move", "file"),
+    "rm": ("delete", "file"), "contents": ("read",),
+    # version control
+    "history": ("log",), "untracked": ("status",), "uncommitted": ("status", "unstaged"),
+    "modified": ("status", "change"), "dirty": ("status",), "staging": ("staged", "stage"),
+    "unstage": ("reset", "staged"), "revision": ("show",), "tag": ("revision", "show"),
+    # the web
+    "webpage": ("url", "web"), "website": ("url", "web"), "site": ("url", "web"), "article": ("url", "web"),
+    "page": ("url",), "download": ("fetch",),
+}
+PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(p), terms)
+    for p, terms in (
+        (r"\bwhat(?:'s| is)? (?:the )?(?:current )?(?:time|date|day)\b|\btime is it\b", ("current",)),
+        # a clock time in the request ("5pm", "10:00") is a given time: convert it, not "now"
+        (r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b", ("convert",)),
+        (r"\bkeep in mind\b|\bnote (?:that|for later|down)\b|\bfor later\b", ("observation", "memory")),
+        (r"\bwho committed\b|\brecent commits\b|\blast \d+ commits\b", ("log",)),
+        (r"\bhow big\b|\bhow large\b", ("size", "info")),
+        (r"\bwhere is\b|\bwhere's\b", ("search",)),
+    )
+)
+_URL = re.compile(r"https?://|\bwww\.\w")
+_FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
+
+
+@lru_cache(maxsize=8192)
+def thesaurus_terms(text: str) -> tuple[str, ...]:
+    """Stemmed extra query terms for the request, in order of appearance, without repeats."""
+    low = text.lower()
+    out: list[str] = []
+    for w in re.findall(r"[a-z][a-z']*", low):
+        out.extend(WORDS.get(w, ()))
+    for pat, terms in PHRASES:
+        if pat.search(low):
+            out.extend(terms)
+    if _URL.search(low):
+        out.extend(("url", "fetch", "web"))
+    elif _FILE.search(low):
+        out.append("file")
+    return tuple(dict.fromkeys(stem(t) for t in out))
