@@ -71,7 +71,7 @@ async def main() -> None:
     rankings = {q: ix.rank(q, context=ctx, k=policy.top_k) for q in QUERIES}
 
     class Cached:  # the same rankings, precomputed: isolates decide()'s own work
-        def rank(self, text: str, *, context: object = None, k: int = 10) -> object:
+        def rank(self, text: str, *, context: object = None, k: int = 10, vector: object = None) -> object:
             return rankings[text]
 
     rank_t, decide_t, own_t = [], [], []

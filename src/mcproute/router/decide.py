@@ -37,7 +37,7 @@ class RankingLike(Protocol):
 
 
 class ToolIndexLike(Protocol):
-    def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10) -> RankingLike: ...
+    def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10, vector: Any = None) -> RankingLike: ...
 
 
 class TierScoreLike(Protocol):
@@ -107,7 +107,7 @@ def decide(
     if state is not None and state.conversation_id != step.conversation_id:
         state = None  # never let one conversation's state steer another's step
     context = RetrievalContext.from_state(state) if state is not None else None
-    ranking = index.rank(step.text, context=context, k=policy.top_k)
+    ranking = index.rank(step.text, context=context, k=policy.top_k, vector=step.vector)
     affinity: AffinityResult = apply_affinity(ranking.candidates, state, _server_lookup(tools, separator))
     chosen = None if ranking.no_tool or not affinity.candidates else affinity.candidates[0]
 

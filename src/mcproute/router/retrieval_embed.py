@@ -225,24 +225,40 @@ def _shipped() -> StaticEmbedder | None:
 
 
 class ToolVectors:
-    """One embedding row per index slot; removed (or never set) slots are masked out of searches."""
+    """One embedding row per index slot; removed (or never set) slots are masked out of searches.
 
-    def __init__(self, embedder: StaticEmbedder) -> None:
+    With an embedder, `set(slot, text)` embeds the text; without one (the sentence encoder's
+    vectors, computed outside the router) rows are given as vectors with `put(slot, vector)`."""
+
+    def __init__(self, embedder: StaticEmbedder | None, dims: int | None = None) -> None:
         self.embedder = embedder
-        self._mat = np.zeros((16, embedder.dims), dtype=np.float32)
+        self.dims = embedder.dims if embedder is not None else int(dims or 0)
+        if self.dims <= 0:
+            raise ValueError("ToolVectors needs an embedder or a positive number of dims")
+        self._mat = np.zeros((16, self.dims), dtype=np.float32)
         self._alive = np.zeros(16, dtype=bool)
         self._high = 0  # one past the highest slot ever set
         self._holes = 0  # slots below `_high` that are not alive
 
+    def __len__(self) -> int:
+        return self._high - self._holes
+
     def set(self, slot: int, text: str) -> None:
+        if self.embedder is None:
+            raise TypeError("these ToolVectors have no embedder: use put(slot, vector)")
+        self.put(slot, self.embedder.embed(text))
+
+    def put(self, slot: int, vector: np.ndarray) -> None:
+        if vector.shape != (self.dims,):
+            raise ValueError(f"a vector of shape {vector.shape} for rows of {self.dims} dims")
         if slot >= len(self._alive):
             cap = max(slot + 1, 2 * len(self._alive))
-            mat = np.zeros((cap, self.embedder.dims), dtype=np.float32)
+            mat = np.zeros((cap, self.dims), dtype=np.float32)
             mat[: len(self._mat)] = self._mat
             alive = np.zeros(cap, dtype=bool)
             alive[: len(self._alive)] = self._alive
             self._mat, self._alive = mat, alive
-        self._mat[slot] = self.embedder.embed(text)
+        self._mat[slot] = vector
         if slot >= self._high:
             self._holes += slot - self._high
             self._high = slot + 1
@@ -255,6 +271,18 @@ class ToolVectors:
             self._mat[slot] = 0.0
             self._alive[slot] = False
             self._holes += 1
+
+    def alive(self, size: int) -> np.ndarray:
+        """Which slots < size have a row."""
+        out = np.zeros(size, dtype=bool)
+        n = min(size, self._high)
+        out[:n] = self._alive[:n]
+        return out
+
+    def mean(self) -> np.ndarray:
+        """The mean of the live rows (zeros when there are none)."""
+        n = len(self)
+        return self._mat[: self._high].sum(axis=0) / n if n else np.zeros(self.dims, dtype=np.float32)
 
     def cosines(self, qv: np.ndarray, size: int) -> np.ndarray:
         """Cosine of every slot < size with the unit query vector (slots without a tool: -1)."""

@@ -55,6 +55,9 @@ class Step:
     conversation_id: str
     step_id: str
     hints: StepHints = field(default_factory=StepHints)
+    # The text's sentence-encoder vector (numpy float32, unit length), computed by the engine
+    # (`mcproute.encoding`), never by the router; None when no encoder runs (lexical ranking).
+    vector: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

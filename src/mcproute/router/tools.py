@@ -67,6 +67,8 @@ class ToolIndex:
         self._vecs = ToolVectors(emb) if emb is not None else None
         c = np.array(self.params.embed_centroid, dtype=np.float32)
         self._centroid = c if emb is not None and c.shape == (emb.dims,) else None
+        self._enc: ToolVectors | None = None  # sentence-encoder rows, attached by the engine
+        self._enc_mean: np.ndarray | None = None
         self._docs: dict[int, _Doc] = {}
         self._post: dict[str, dict[int, float]] = {}
         self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings
@@ -158,6 +160,8 @@ class ToolIndex:
             fields = self._fields.pop(slot)
             if self._vecs is not None:
                 self._vecs.remove(slot)
+            if self._enc is not None:
+                self._enc.remove(slot)
             for f in _FIELDS:
                 self._len_sum[f] -= len(fields[f])
             for term in doc.terms:
@@ -191,6 +195,7 @@ class ToolIndex:
         self._add_server(server, specs)
 
     def _renormalise(self, server: str, specs: Sequence[ToolSpec]) -> None:
+        keep = self._enc_rows()  # the updated server's rows are already gone: nothing stale is kept
         by_rank = sorted(self._server_rank.items(), key=lambda kv: kv[1])
         groups = {s: [self._docs[x].spec for x in self._by_server.get(s, [])] for s, _ in by_rank}
         groups[server] = list(specs)
@@ -203,7 +208,39 @@ class ToolIndex:
         self._by_server.clear()
         if self._vecs is not None:
             self._vecs = ToolVectors(self._vecs.embedder)
+        self._enc = None
         self._add_servers(groups)
+        self.attach_vectors(keep)
+
+    # ------------------------------------------------------------ encoder vectors
+    def attach_vectors(self, vectors: Mapping[str, np.ndarray]) -> int:
+        """Give tools (by name) their sentence-encoder vector (unit length, all of one model).
+
+        The lexical index is untouched; tools without a vector keep ranking on the static table
+        and the lexical channels. `update()` drops the vectors of the server it replaces (their
+        text may have changed); the caller attaches the new ones. Returns how many were attached."""
+        n = 0
+        for name, vec in vectors.items():
+            slot = self._by_name.get(name)
+            if slot is None:
+                continue
+            if self._enc is None:
+                self._enc = ToolVectors(None, dims=int(vec.shape[0]))
+            self._enc.put(slot, vec)
+            n += 1
+        self._enc_mean = None
+        return n
+
+    @property
+    def vector_count(self) -> int:
+        """Tools that have a sentence-encoder vector."""
+        return len(self._enc) if self._enc is not None else 0
+
+    def _enc_rows(self) -> dict[str, np.ndarray]:
+        if self._enc is None:
+            return {}
+        alive = self._enc.alive(self._next)
+        return {d.spec.name: self._enc._mat[slot].copy() for slot, d in self._docs.items() if alive[slot]}
 
     # ------------------------------------------------------------------ scoring
     def _mentioned(self, text: str) -> set[int]:
@@ -268,7 +305,7 @@ class ToolIndex:
         return {t: weight * (1.0 + 0.3 * math.log(c)) for t, c in q.items()}
 
     def features(
-        self, text: str, context: RetrievalContext | None = None
+        self, text: str, context: RetrievalContext | None = None, vector: np.ndarray | None = None
     ) -> tuple[list[int], np.ndarray, dict[str, float]]:
         """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights."""
         p = self.params
@@ -307,7 +344,7 @@ class ToolIndex:
         live = np.flatnonzero(stage1 > 0)
         if len(live) > p.pool:
             live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
-        cos, cos_bg = self._cosines(text, size) if qterms else (None, 0.0)
+        cos, cos_bg = self._cosines(text, size, vector) if qterms else (None, 0.0)
         if cos is not None and p.embed_pool > 0:
             # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
             # in other words than the query's still reaches the reranker.
@@ -364,8 +401,21 @@ class ToolIndex:
         x[:, [2, 3, 4, 8, 9, 10]] = py_cols
         return pool, x, qterms
 
-    def _cosines(self, text: str, size: int) -> tuple[np.ndarray | None, float]:
-        """Cosine of the query with every slot, and with the dev catalogues' mean tool."""
+    def _cosines(self, text: str, size: int, vector: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+        """Cosine of the query with every slot, and with the dev catalogues' mean tool.
+
+        Provisional: with a query vector from the sentence encoder, tools that have an encoder
+        vector get the encoder's cosine (and the background is this catalogue's mean tool);
+        the others keep the static table's."""
+        enc = self._enc
+        if vector is not None and enc is not None and len(enc) and vector.shape == (enc.dims,):
+            cos = enc.cosines(vector, size)
+            static, _ = self._cosines(text, size) if len(enc) < len(self._docs) else (None, 0.0)
+            if static is not None:
+                cos = np.where(enc.alive(size), cos, static)
+            if self._enc_mean is None:
+                self._enc_mean = enc.mean()
+            return cos, float(self._enc_mean @ vector)
         if self._vecs is None:
             return None, 0.0
         qv = self._vecs.embedder.embed(text)
@@ -374,12 +424,15 @@ class ToolIndex:
         bg = float(self._centroid @ qv) if self._centroid is not None else 0.0
         return self._vecs.cosines(qv, size), bg
 
-    def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10) -> Ranking:
-        """The top-`k` tools for `text` (best first) and whether any tool fits at all."""
+    def rank(
+        self, text: str, *, context: RetrievalContext | None = None, k: int = 10, vector: np.ndarray | None = None
+    ) -> Ranking:
+        """The top-`k` tools for `text` (best first) and whether any tool fits at all. `vector`:
+        the step's sentence-encoder vector (`Step.vector`), used where tools have one."""
         p = self.params
         if not self._docs:
             return Ranking((), True, 1.0, p.no_tool_threshold, "catalogue is empty")
-        pool, x, qterms = self.features(text or "", context)
+        pool, x, qterms = self.features(text or "", context, vector)
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)

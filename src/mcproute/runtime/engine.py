@@ -44,6 +44,7 @@ from mcproute.runtime import tracing
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.results import StepResult
+from mcproute.runtime.vectors import EncoderService
 from mcproute.state import ConversationStore, StepRecord, open_store
 from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
@@ -119,6 +120,9 @@ class Engine:
         # gateway builds a new immutable Catalog on every change, so identity is its version)
         self._tool_map: tuple[Catalog | None, dict[str, ToolSpec]] = (None, {})
         self._deployments: dict[str, tuple[str, ...]] | None = None  # model -> deployment keys (fixed per pool)
+        # The sentence encoder: loaded and fed the catalogue in the background (runtime/vectors.py);
+        # until it is ready, steps rank lexically.
+        self.vectors = EncoderService(loaded)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -151,10 +155,12 @@ class Engine:
             # Added after the proxied-call hook, so it runs inside it (closest to the downstream).
             self.replicas, remove_replicas = install_replicas(self)
             self._stack.callback(remove_replicas)
-            if self.replicas.sets:
+            if self.replicas.sets or self.config.routing.encoder.enabled:
                 tg = await self._stack.enter_async_context(anyio.create_task_group())
                 self._stack.callback(tg.cancel_scope.cancel)
-                await self.replicas.start(tg)
+                if self.replicas.sets:
+                    await self.replicas.start(tg)
+                tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
             await self.refresh_calibration()
         except BaseException:
             await self._stack.__aexit__(None, None, None)
@@ -193,7 +199,12 @@ class Engine:
     # ------------------------------------------------------------ catalogue → index
 
     def _sync_index(self, catalog: Catalog) -> None:
-        """Re-index only the servers whose tools changed (ToolIndex.update is per server)."""
+        """Re-index only the servers whose tools changed (ToolIndex.update is per server); the
+        encoder service then encodes (or reads from its cache) the changed tools' vectors."""
+        self._update_index(catalog)
+        self.vectors.changed()
+
+    def _update_index(self, catalog: Catalog) -> None:
         tools = self._build_tool_map(catalog)
         by_server: dict[str, list[ToolSpec]] = {}
         for spec in tools.values():  # meta-tools are not in it: they are not candidates for a step
@@ -263,8 +274,8 @@ class Engine:
 
     # ------------------------------------------------------------ decisions
 
-    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any) -> Decision:
-        step = Step(text, cid, step_id, hints or StepHints())
+    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any, vector: Any = None) -> Decision:
+        step = Step(text, cid, step_id, hints or StepHints(), vector=vector)
         models, unhealthy = self.pool_view()
         return decide(step, state, self.index, self._decide_scorer, self.calibration, models, self.policy,
                       now=self.clock(), tools=self.tool_map(), unhealthy=unhealthy,
@@ -291,10 +302,13 @@ class Engine:
         step_id = new_step_id()
         with tracing.continued(meta, headers), spans.conversation_context(cid):
             spans.enrich_server_span(cid)
+            # Before the lock: the vector depends on the text alone, so steps of one conversation
+            # do not wait for each other's encoding.
+            vector = await self.vectors.query_vector(text)
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)
                 with spans.route_span(cid, step_id, previous=previous) as span:
-                    decision = self._decide(text, cid, step_id, hints, state)
+                    decision = self._decide(text, cid, step_id, hints, state, vector)
                     tdecision.record_decision(span, decision)
                     yield OpenStep(store, step_id, state, decision, span)
 
@@ -378,7 +392,9 @@ class Engine:
         query = _check_text(query)
         k = k or self.policy.top_k
         state = await store.load(identity.id) if identity is not None else None
-        ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k)
+        vector = await self.vectors.query_vector(query)
+        ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
+                                  vector=vector)
         specs = self.tool_map()
         out = []
         for c in ranking.candidates:

@@ -27,6 +27,7 @@ def status_report(engine: Any) -> dict[str, Any]:
             for name, h in gateway.health().items()
         },
         "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
+        "encoder": engine.vectors.status(),
     }
 
 

@@ -1,0 +1,173 @@
+"""`EncoderService`: the engine's sentence encoder, loaded and kept in step with the catalogue
+in the background, so the gateway serves (lexically) before any vector exists.
+
+    service = EncoderService(loaded)
+    tg.start_soon(service.run, engine.tool_map, lambda: engine.index)  # load, then sync forever
+    service.changed()                                                   # the catalogue changed
+    vector = await service.query_vector(text)                           # None until loaded
+
+All model work runs in worker threads (`anyio.to_thread`): ONNX Runtime releases the GIL, so the
+event loop keeps serving while a step's text or a catalogue is encoded. Tool texts are encoded in
+chunks, each its own thread call, so shutting down waits for one chunk at most; the vectors of a
+chunk are attached as soon as it is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import numpy as np
+
+from mcproute.config import LoadedConfig
+from mcproute.router.step import ToolSpec
+
+log = logging.getLogger("mcproute.runtime")
+CHUNK = 32  # tool texts per worker-thread call (~0.1 s of model time)
+
+
+class VectorIndex(Protocol):  # mcproute.router.tools.ToolIndex
+    def attach_vectors(self, vectors: Mapping[str, np.ndarray]) -> int: ...
+    @property
+    def vector_count(self) -> int: ...
+
+
+class EncoderService:
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.config = loaded.config.routing.encoder
+        self.cache_dir: Path | None = loaded.config_relative(self.config.cache_dir) if self.config.cache_dir else None
+        self.weights: Path | None = loaded.config_relative(self.config.weights) if self.config.weights else None
+        self.encoder: Any = None  # mcproute.encoding.Encoder once loaded
+        # off | loading | encoding tools | ready | unavailable
+        self.state = "loading" if self.config.enabled else "off"
+        self.reason = "" if self.config.enabled else "routing.encoder.enabled is false"
+        self.load_seconds = 0.0
+        self.tools_total = 0
+        self.last_sync: dict[str, float] = {}
+        self._changed: anyio.Event | None = None  # made in run(): an Event needs the running loop
+        self._query_failed = False
+        self._index: Callable[[], VectorIndex] | None = None
+
+    # ------------------------------------------------------------ the background task
+
+    async def run(self, tools: Callable[[], Mapping[str, ToolSpec]], index: Callable[[], VectorIndex]) -> None:
+        """Load the encoder, then encode the catalogue's tools on every change, until cancelled.
+        `index()` is the engine's current index (it may be replaced when the catalogue changes)."""
+        if not self.config.enabled:
+            return
+        self._index = index
+        from mcproute.encoding import EncoderUnavailable, default_cache_dir
+        from mcproute.encoding.cache import ToolVectorCache
+
+        cache_dir = self.cache_dir or default_cache_dir()
+        started = time.perf_counter()
+        try:
+            # abandon_on_cancel: a first-run build takes seconds; shutting down must not wait for
+            # it (the build writes its file atomically, or not at all).
+            self.encoder = await anyio.to_thread.run_sync(self._load, cache_dir, abandon_on_cancel=True)
+        except EncoderUnavailable as e:
+            self.state, self.reason = "unavailable", str(e)
+            log.warning("mcproute: the sentence encoder is unavailable, tool retrieval stays lexical: %s", e)
+            return
+        self.load_seconds = time.perf_counter() - started
+        if self.encoder.build_seconds:
+            log.info("mcproute: built the encoder %s in %.1f s (cached in %s)", self.encoder.model_id,
+                     self.encoder.build_seconds, cache_dir)
+        cache = ToolVectorCache(cache_dir / "tool-vectors.sqlite3")
+        try:
+            self.state = "encoding tools"
+            while True:
+                changed = self._changed = anyio.Event()  # a change from now on triggers another pass
+                await self._sync(cache, tools, index)
+                self.state = "ready"
+                await changed.wait()
+                self.state = "encoding tools"
+        finally:
+            cache.close()  # no worker thread holds it: run_sync waits for its chunk
+
+    def _load(self, cache_dir: Path) -> Any:
+        from mcproute.encoding import load_shared
+
+        return load_shared(cache_dir, self.weights, max_tokens=self.config.max_tool_tokens,
+                           max_query_tokens=self.config.max_query_tokens)
+
+    async def _sync(self, cache: Any, tools: Callable[[], Mapping[str, ToolSpec]], index: Callable[[], VectorIndex]) -> None:
+        from mcproute.encoding.texts import tool_text
+
+        snapshot = {name: tool_text(spec) for name, spec in tools().items()}
+        self.tools_total = len(snapshot)
+        started = time.perf_counter()
+        counts = {"encoded": 0, "from_disk": 0, "from_memory": 0}
+        names = list(snapshot)
+        for i in range(0, len(names), CHUNK):
+            chunk = names[i : i + CHUNK]
+            got = await anyio.to_thread.run_sync(cache.vectors, self.encoder, [snapshot[n] for n in chunk])
+            for k in counts:
+                counts[k] += getattr(got, k)
+            # Attach only what still describes the tool: the catalogue may have changed meanwhile
+            # (then `_changed` is set and the next pass encodes the new text).
+            now = {n: tool_text(s) for n, s in tools().items()}
+            index().attach_vectors({n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]})
+        self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
+        if counts["encoded"]:
+            log.info("mcproute: encoded %d tool descriptions in %.1f s (%d from the cache)", counts["encoded"],
+                     self.last_sync["seconds"], counts["from_disk"] + counts["from_memory"])
+
+    def vector_count(self) -> int:
+        return self._index().vector_count if self._index is not None else 0
+
+    @property
+    def settled(self) -> bool:
+        """Loaded with every current tool encoded, or known not to run."""
+        return self.state in ("ready", "off", "unavailable")
+
+    async def wait_settled(self, poll: float = 0.02) -> None:
+        """For one-shot commands (`mcproute route`), which should rank as a warm gateway does.
+        The gateway itself never waits: it serves lexically meanwhile."""
+        while not self.settled:
+            await anyio.sleep(poll)
+
+    def changed(self) -> None:
+        """The catalogue changed: encode what is new (cheap for what the cache already has).
+        Before `run` has started this is a no-op: its first pass reads the whole catalogue."""
+        if self._changed is not None:
+            self._changed.set()
+
+    # ------------------------------------------------------------ per step
+
+    async def query_vector(self, text: str) -> np.ndarray | None:
+        """The step text's vector, or None while no encoder is loaded (retrieval is then lexical).
+
+        A text seen recently comes from the encoder's LRU without a thread hop; a new one is
+        encoded in a worker thread so the event loop keeps serving meanwhile."""
+        enc = self.encoder
+        if enc is None:
+            return None
+        hit = enc.cached(text)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        try:
+            return await anyio.to_thread.run_sync(enc.encode_one, text)  # type: ignore[no-any-return]
+        except Exception as e:  # noqa: BLE001 - a step must not fail because its vector could not be made
+            if not self._query_failed:
+                self._query_failed = True
+                log.warning("mcproute: the encoder failed on a step text (ranking that step lexically): %s", e)
+            return None
+
+    def status(self) -> dict[str, Any]:
+        enc = self.encoder
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "model_id": enc.model_id if enc is not None else None,
+            "path": str(enc.path) if enc is not None and enc.path is not None else None,
+            "load_seconds": round(self.load_seconds, 3),
+            "build_seconds": round(enc.build_seconds, 3) if enc is not None else 0.0,
+            "tools": self.tools_total,
+            "tools_with_vectors": self.vector_count(),
+            "last_sync": dict(self.last_sync),
+        }
