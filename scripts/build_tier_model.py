@@ -23,7 +23,6 @@ Learned, and from what (never item ids, sources or category names as features):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from mcproute.encoding import load_shared  # noqa: E402
 from mcproute.encoding.steps import step_cache, step_vectors  # noqa: E402
 from mcproute.eval.data import read_jsonl  # noqa: E402
-from mcproute.eval.outcomes import sweep_metrics  # noqa: E402
+from mcproute.eval.outcomes import sweep_metrics, unseen  # noqa: E402
 from mcproute.eval.reasoning import auc  # noqa: E402
 from mcproute.router.tier_examples import ExampleSet  # noqa: E402
 from mcproute.router.tier_features import FORM_FEATURES, form_features  # noqa: E402
@@ -50,11 +49,6 @@ GAIN_MC, GAIN_OTHER = 4.5, 1.0
 SIGNALS = {"previous_reasoning": 0.5, "tool_error": 0.7, "failed_validation": 0.9, "max_errors": 3.0,
            "step_count": 0.1, "priority": 4.0}  # logit units; why each exists: docs/routing-tiers.md
 OPT, LOGC = FORM_FEATURES.index("options"), FORM_FEATURES.index("log_chars")
-
-
-def unseen(item_id: str) -> bool:
-    """The outcomes questions no learned file ever sees (also used by `eval outcomes --unseen`)."""
-    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 5 == 0
 
 
 @dataclass

@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     p.add_argument("--filter", default=None, help="only items whose source equals this")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="reasoning/outcomes: score without step vectors (the shape-only fallback)")
+    p.add_argument("--unseen", action="store_true",
+                   help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)")
     p.add_argument("--encoder", action="store_true",
                    help="tools: rank with the sentence encoder's vectors too (tool vectors cached on disk)")
 
