@@ -7,8 +7,7 @@ Learned, and from what (never item ids, sources or category names as features):
   * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 15 shape
     features and the example closeness (router/tier_examples.py), over reasoning.jsonl +
     tests/data/agentic_dev.jsonl + the shipped examples (each example's closeness leaves itself
-    out). Rows are weighted so every source counts the same, MMLU at half (its labels come from
-    the subject name and the outcome data contradicts them, docs/routing-tiers.md);
+    out). Rows are weighted per source (GROUP_WEIGHT), so a big source cannot drown a small one;
   * fallback: the same without vector and closeness, for steps scored without an encoder;
   * outcomes: ridge regression of strong-minus-weak score on the vector and log length, over the
     outcomes_mmlu.jsonl questions with sha256(id) % 5 != 0. The rest (2,802) are never seen:
@@ -44,7 +43,11 @@ from mcproute.router.tiers import MODEL_FORMAT, TierScorer  # noqa: E402
 from mcproute.runtime.examples import shipped_examples  # noqa: E402
 
 L2_VECTOR, L2_SHAPE, RIDGE = 10.0, 10.0, 100.0
-MMLU_WEIGHT = 0.5
+# Weight of each source's rows in the head, relative to one reasoning.jsonl source (every source
+# sums to its weight whatever its size). agentic_dev is the kind of step a gateway sees, so it
+# counts as three; MMLU at half: its labels come from the subject name and the outcome data
+# contradicts them. Chosen on the dev trade-off (docs/routing-tiers.md, "How it was chosen").
+GROUP_WEIGHT = {"agentic": 3.0, "examples": 1.0, "mmlu": 0.5}
 GAIN_MC, GAIN_OTHER = 4.5, 1.0
 SIGNALS = {"previous_reasoning": 0.5, "tool_error": 0.7, "failed_validation": 0.9, "max_errors": 3.0,
            "step_count": 0.1, "priority": 4.0}  # logit units; why each exists: docs/routing-tiers.md
@@ -91,7 +94,7 @@ def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
 
 
 def weights(group: np.ndarray) -> np.ndarray:
-    return np.array([(MMLU_WEIGHT if g == "mmlu" else 1.0) / (group == g).sum() for g in group])
+    return np.array([GROUP_WEIGHT.get(g, 1.0) / (group == g).sum() for g in group])
 
 
 def fit_head(rows: Rows) -> dict:
