@@ -298,17 +298,17 @@ class TierScorer:
         because = " and ".join(k for _, k in top) or "no strong signal either way"
         no_vec = "" if "vector" in parts else " (no step vector: shape only)"
         return (f"Score {score:.2f} vs threshold {self.calibration.threshold:.2f} picks the {tier} tier{no_vec}, "
-                f"mostly because {because}.")
+                f"mostly because of {because}.")
 
 
 def _text_label(part: str, match: ExampleMatch | None) -> str:
     if part == "examples" and match is not None and match.nearest is not None:
         side = match.nearest.tier
         if match.nearest.origin == "yours":
-            return f"it is close to your {side} example '{_clip(match.nearest.text)}' (cosine {match.similarity:.2f})"
+            return f"its closeness to your {side} example '{_clip(match.nearest.text)}' (cosine {match.similarity:.2f})"
         if match.category:
-            return f"it resembles the {match.category} prompts among the {side} examples"
-        return f"it resembles the {side} example '{_clip(match.nearest.text)}'"
+            return f"its resemblance to the '{match.category}' examples ({side})"
+        return f"its closeness to the {side} example '{_clip(match.nearest.text)}'"
     return _LABEL[part]
 
 
@@ -318,13 +318,13 @@ def _clip(text: str, n: int = 60) -> str:
 
 
 _LABEL = {
-    "vector": "of what it asks (its sentence vector)",
-    "shape": "of its shape (numbers, code, logic words, length)",
-    "examples": "of how it compares with the labelled examples",
-    "outcomes": "of how the fast and strong models fared on similar exam questions",
-    "previous_tier": "the previous step was on the reasoning tier",
-    "tool_errors": "of recent tool errors",
-    "failed_validations": "of failed validations",
-    "step_count": "the conversation is long",
-    "intelligence_priority": "of the client's intelligence priority",
+    "vector": "what it asks (its sentence vector)",
+    "shape": "its shape (numbers, code, logic words, length)",
+    "examples": "how it compares with the labelled examples",
+    "outcomes": "how the fast and strong models fared on similar exam questions",
+    "previous_tier": "the previous step being on the reasoning tier",
+    "tool_errors": "recent tool errors",
+    "failed_validations": "failed validations",
+    "step_count": "a long conversation",
+    "intelligence_priority": "the client's intelligence priority",
 }
