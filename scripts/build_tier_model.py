@@ -224,12 +224,20 @@ def pick_threshold(oos_r: np.ndarray, data: Data, oos_a: np.ndarray, z_d: np.nda
     return float(1.0 / (1.0 + np.exp(-cut)))
 
 
+def fallback_logits(head: dict, rows: Rows) -> np.ndarray:
+    return head["fallback_bias"] + ((rows.s - head["shape_mean"]) / head["shape_scale"]) @ head["fallback_shape"]
+
+
 def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) -> tuple[dict, dict]:
     head = fit_head(data.train_rows())
     gain = build_gain(data, head, ~data.O_unseen)
     per, oos_r, oos_a = held_out(data, gain, gain_mc, gain_other)
     p = params(head, gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
     thr = pick_threshold(oos_r, data, oos_a, logits(p, data.D))
+    # The shape-only fallback has its own best cut on the same mix; shift its bias so that the one
+    # shipped threshold is that cut too (a gateway whose encoder is still loading decides sanely).
+    fb_thr = pick_threshold(fallback_logits(head, data.R), data, fallback_logits(head, data.A), fallback_logits(head, data.D))
+    head["fallback_bias"] += float(np.log(thr / (1 - thr)) - np.log(fb_thr / (1 - fb_thr)))
     scores = 1.0 / (1.0 + np.exp(-logits(p, data.O)))
     p = params(head, gain, thr, float(np.mean(scores >= thr)), data.dim, gain_mc, gain_other)
     return p, {"per_source": per, "oos_r": oos_r, "oos_a": oos_a}

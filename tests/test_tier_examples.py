@@ -131,3 +131,25 @@ def test_a_malformed_shipped_set_is_a_clear_error() -> None:
         shipped_examples("reasoning: {}\n")
     with pytest.raises(ConfigError, match=r"fast\.lookups: expected a list of non-empty strings"):
         shipped_examples("reasoning: {proofs: ['prove it']}\nfast: {lookups: [3]}\n")
+
+
+@pytest.mark.anyio
+async def test_the_gateway_uses_the_examples_from_servers_yaml(tmp_path) -> None:  # noqa: ANN001
+    """End to end: routing.tiers.examples in the config move a routed step to the reasoning tier,
+    and the decision's policy version names the example set it was made with."""
+    from mcproute.gateway.identity import ConversationIdentity
+    from mcproute.runtime import Engine
+    from runtime_support import loaded_config
+
+    teach = {"examples": {"reasoning": ["reconcile the quarterly ledger against the bank statements",
+                                        "reconcile our payroll ledger with the bank export",
+                                        "reconcile the vendor ledger against the invoices"]}}
+    results = {}
+    for name, tiers in (("plain", {}), ("taught", teach)):
+        async with Engine(loaded_config(tmp_path / name, tiers=tiers)) as engine:
+            await engine.wait_settled()
+            d = await engine.route(LEDGER, identity=ConversationIdentity(f"c-{name}", "argument"))
+            results[name] = d
+    assert results["plain"].tier == "fast" and results["taught"].tier == "reasoning"
+    assert "+ex" in results["taught"].policy_version and results["taught"].policy_version != results["plain"].policy_version
+    assert "your reasoning example 'reconcile" in results["taught"].reason
