@@ -17,7 +17,8 @@ cold and from the on-disk cache.
 - Cold build: the int8 model built from the weights into an empty cache dir (once per machine).
 - 1k tools: the first 1,000 tools of the decision catalogue, encoded into an empty SQLite cache
   ("cold"), then read back by a new cache object in a new process state ("warm": disk only).
-- to_thread hop: what `anyio.to_thread.run_sync` adds to an encode, vs calling it inline.
+- to_thread hop: what `anyio.to_thread.run_sync` adds to an encode, vs calling it inline (the
+  engine encodes a step's text inline because of this figure).
 Wall-clock and thread CPU time are both given: on a shared machine wall p99 is mostly preemption.
 """
 

@@ -279,6 +279,10 @@ class ToolVectors:
         out[:n] = self._alive[:n]
         return out
 
+    def row(self, slot: int) -> np.ndarray:
+        """A copy of one slot's row (zeros if it has none)."""
+        return self._mat[slot].copy() if slot < len(self._mat) else np.zeros(self.dims, dtype=np.float32)
+
     def mean(self) -> np.ndarray:
         """The mean of the live rows (zeros when there are none)."""
         n = len(self)

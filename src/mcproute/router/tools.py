@@ -240,7 +240,7 @@ class ToolIndex:
         if self._enc is None:
             return {}
         alive = self._enc.alive(self._next)
-        return {d.spec.name: self._enc._mat[slot].copy() for slot, d in self._docs.items() if alive[slot]}
+        return {d.spec.name: self._enc.row(slot) for slot, d in self._docs.items() if alive[slot]}
 
     # ------------------------------------------------------------------ scoring
     def _mentioned(self, text: str) -> set[int]:

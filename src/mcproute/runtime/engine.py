@@ -343,9 +343,9 @@ class Engine:
         step_id = new_step_id()
         with tracing.continued(meta, headers), spans.conversation_context(cid):
             spans.enrich_server_span(cid)
-            # Before the lock: the vector depends on the text alone, so steps of one conversation
-            # do not wait for each other's encoding.
-            vector = await self.vectors.query_vector(text)
+            # Before the lock: the vector depends on the text alone (once per step, inline: see
+            # EncoderService.query_vector for why not in a thread).
+            vector = self.vectors.query_vector(text)
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)
                 with spans.route_span(cid, step_id, previous=previous) as span:
@@ -433,7 +433,7 @@ class Engine:
         query = _check_text(query)
         k = k or self.policy.top_k
         state = await store.load(identity.id) if identity is not None else None
-        vector = await self.vectors.query_vector(query)
+        vector = self.vectors.query_vector(query)
         ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
                                   vector=vector)
         specs = self.tool_map()

@@ -4,12 +4,13 @@ in the background, so the gateway serves (lexically) before any vector exists.
     service = EncoderService(loaded)
     tg.start_soon(service.run, engine.tool_map, lambda: engine.index)  # load, then sync forever
     service.changed()                                                   # the catalogue changed
-    vector = await service.query_vector(text)                           # None until loaded
+    vector = service.query_vector(text)                                 # None until loaded
 
-All model work runs in worker threads (`anyio.to_thread`): ONNX Runtime releases the GIL, so the
-event loop keeps serving while a step's text or a catalogue is encoded. Tool texts are encoded in
-chunks, each its own thread call, so shutting down waits for one chunk at most; the vectors of a
-chunk are attached as soon as it is done.
+Loading and building the model and encoding the catalogue run in worker threads
+(`anyio.to_thread`; ONNX Runtime releases the GIL), so the event loop keeps serving meanwhile.
+Tool texts are encoded in chunks, each its own thread call, so shutting down waits for one chunk
+at most; the vectors of a chunk are attached as soon as it is done. A step's text is encoded
+inline (see `query_vector`).
 """
 
 from __future__ import annotations
@@ -139,19 +140,17 @@ class EncoderService:
 
     # ------------------------------------------------------------ per step
 
-    async def query_vector(self, text: str) -> np.ndarray | None:
+    def query_vector(self, text: str) -> np.ndarray | None:
         """The step text's vector, or None while no encoder is loaded (retrieval is then lexical).
 
-        A text seen recently comes from the encoder's LRU without a thread hop; a new one is
-        encoded in a worker thread so the event loop keeps serving meanwhile."""
+        Inline, on the event loop: one run is ~1-5 ms of CPU (a step text is capped at 64
+        tokens), as much as the rest of the decision, while a hop to a worker thread measured
+        +3.6 to +10 ms p50 on this busy 2-core machine (benchmarks/encoder.py, `to_thread_added_p50_ms`)."""
         enc = self.encoder
         if enc is None:
             return None
-        hit = enc.cached(text)
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
         try:
-            return await anyio.to_thread.run_sync(enc.encode_one, text)  # type: ignore[no-any-return]
+            return enc.encode_one(text)  # type: ignore[no-any-return]
         except Exception as e:  # noqa: BLE001 - a step must not fail because its vector could not be made
             if not self._query_failed:
                 self._query_failed = True
