@@ -1,262 +1,302 @@
 #!/usr/bin/env python3
-"""Build src/mcproute/data/tier_model.json from ../shared/evaldata (reproducible, seeded, pure Python).
+"""Build src/mcproute/data/tier_model.json (seeded, deterministic; numpy + the step encoder).
 
     .venv/bin/python scripts/build_tier_model.py [--data DIR] [--out FILE] [--cv]
 
-What is learned, and from what (never item ids, never source names):
-  * word model "fail": P(weak model wrong) from MMLU prompt words (outcomes_mmlu.jsonl);
-  * word model "gain": strong-minus-weak score from the same prompts;
-    both exclude every prompt that also appears in reasoning.jsonl, so that file stays unseen
-    by them;
-  * combiner: logistic regression of reasoning.jsonl's label on the 15 form features and the
-    two word-model outputs; then the gain model's weight is set to GAIN_WEIGHT (chosen on
-    the development set, see docs/routing-tiers.md) because the reasoning labels do not reward
-    what the outcomes data measures;
-  * calibration: the threshold escalating TARGET_RATE of the outcomes prompts.
-`--cv` also prints held-in / held-out figures (k-fold by item and by category/subject).
+Learned, and from what (never item ids, sources or category names as features):
+  * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 15 shape
+    features and the example closeness (router/tier_examples.py), over reasoning.jsonl +
+    tests/data/agentic_dev.jsonl + the shipped examples (each example's closeness leaves itself
+    out). Rows are weighted per source (GROUP_WEIGHT), so a big source cannot drown a small one;
+  * fallback: the same without vector and closeness, for steps scored without an encoder;
+  * outcomes: ridge regression of strong-minus-weak score on the vector and log length, over the
+    outcomes_mmlu.jsonl questions with sha256(id) % 5 != 0. The rest (2,802) are never seen:
+    `mcproute eval outcomes --unseen` reports on them. Added with a set weight (GAIN_MC on
+    multiple-choice questions, GAIN_OTHER elsewhere), chosen on the trade-off table of --cv;
+  * threshold: maximises the mean of three accuracies on scores of items the model did not
+    train on: reasoning.jsonl (each source scored by the model built without it), agentic_dev
+    (scored by a model built without it) and everyday_dev requests (all fast; never trained on).
+`--cv` prints the held-out table (leave-one-source-out, agentic transfer, outcomes by fold).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
 import sys
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from mcproute.encoding import load_shared  # noqa: E402
+from mcproute.encoding.steps import step_cache, step_vectors  # noqa: E402
 from mcproute.eval.data import read_jsonl  # noqa: E402
-from mcproute.eval.outcomes import sweep_metrics  # noqa: E402
+from mcproute.eval.outcomes import sweep_metrics, unseen  # noqa: E402
 from mcproute.eval.reasoning import auc  # noqa: E402
-from mcproute.router.tier_features import FORM_FEATURES, form_features, word_tokens  # noqa: E402
-from mcproute.router.tiers import MODEL_FORMAT, TierScorer, calibrate  # noqa: E402
+from mcproute.router.tier_examples import ExampleSet  # noqa: E402
+from mcproute.router.tier_features import FORM_FEATURES, form_features  # noqa: E402
+from mcproute.router.tiers import MODEL_FORMAT, TierScorer  # noqa: E402
+from mcproute.runtime.examples import shipped_examples  # noqa: E402
 
-TOP_WORDS = 2500  # per word model: keeps the file small; more words barely move held-out figures
-GAIN_WEIGHT = 1.5
-TARGET_RATE = 0.45
-SIGNALS = {
-    # logit units; why each exists is in docs/routing-tiers.md
-    "previous_reasoning": 0.5,
-    "tool_error": 0.7,
-    "failed_validation": 0.9,
-    "max_errors": 3.0,
-    "step_count": 0.1,
-    "priority": 4.0,
-}
-
-
-def train_linear(docs: Sequence[set[str]], y: Sequence[float], epochs: int = 3, lr: float = 0.02,
-                 l2: float = 1e-5, seed: int = 0) -> tuple[dict[str, float], float]:
-    """Least-squares SGD on sparse binary token features, scaled by 1/sqrt(#tokens)."""
-    w: dict[str, float] = {}
-    b = 0.0
-    order = list(range(len(docs)))
-    rnd = random.Random(seed)
-    for ep in range(epochs):
-        rnd.shuffle(order)
-        eta = lr / (1 + ep)
-        for i in order:
-            x = docs[i]
-            nx = 1.0 / math.sqrt(max(1, len(x)))
-            g = b + sum(w.get(f, 0.0) for f in x) * nx - y[i]
-            b -= eta * g
-            s = eta * g * nx
-            for f in x:
-                v = w.get(f, 0.0)
-                w[f] = v - s - eta * l2 * v
-    return w, b
+L2_VECTOR, L2_SHAPE, RIDGE = 10.0, 10.0, 100.0
+# Weight of each source's rows in the head, relative to one reasoning.jsonl source (every source
+# sums to its weight whatever its size). agentic_dev is the kind of step a gateway sees, so it
+# counts as three; MMLU at half: its labels come from the subject name and the outcome data
+# contradicts them. Chosen on the dev trade-off (docs/routing-tiers.md, "How it was chosen").
+GROUP_WEIGHT = {"agentic": 3.0, "examples": 1.0, "mmlu": 0.5}
+GAIN_MC, GAIN_OTHER = 4.5, 1.0
+SIGNALS = {"previous_reasoning": 0.5, "tool_error": 0.7, "failed_validation": 0.9, "max_errors": 3.0,
+           "step_count": 0.1, "priority": 4.0}  # logit units; why each exists: docs/routing-tiers.md
+OPT, LOGC = FORM_FEATURES.index("options"), FORM_FEATURES.index("log_chars")
 
 
-def word_model(docs: Sequence[set[str]], y: Sequence[float], top: int = TOP_WORDS) -> dict:
-    w, b = train_linear(docs, y)
-    kept = dict(sorted(w.items(), key=lambda kv: -abs(kv[1]))[:top])
-    raw = [b + sum(kept.get(f, 0.0) for f in x) / math.sqrt(max(1, len(x))) for x in docs]
-    mean = sum(raw) / len(raw)
-    scale = math.sqrt(sum((r - mean) ** 2 for r in raw) / len(raw)) or 1.0
-    return {"bias": round(b, 6), "mean": round(mean, 6), "scale": round(scale, 6),
-            "weights": {k: round(v, 5) for k, v in sorted(kept.items())}}
+@dataclass
+class Rows:
+    texts: list[str]
+    y: np.ndarray  # 1 = needs reasoning
+    group: np.ndarray  # weighting group (source)
+    v: np.ndarray  # (n, 384)
+    s: np.ndarray  # (n, 15) raw shape features
+    x: np.ndarray  # (n,) example closeness
+
+    def take(self, m: np.ndarray) -> Rows:
+        return Rows([t for t, k in zip(self.texts, m) if k], self.y[m], self.group[m], self.v[m], self.s[m], self.x[m])
 
 
-def fit_logistic(X: Sequence[Sequence[float]], y: Sequence[float], l2: float = 0.05,
-                 iters: int = 400, lr: float = 0.5) -> tuple[list[float], float]:
-    """Batch gradient descent; X already standardised. Small (≈20 columns, ≈700 rows)."""
-    d, n = len(X[0]), len(X)
-    w, b = [0.0] * d, 0.0
+def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, pen: np.ndarray, iters: int = 40) -> tuple[np.ndarray, float]:
+    """Weighted L2 logistic regression by Newton steps (deterministic; bias unpenalised)."""
+    n, d = X.shape
+    Xb = np.hstack([X, np.ones((n, 1))])
+    P = np.append(pen, 0.0)
+    w = w / w.mean()
+    beta = np.zeros(d + 1)
     for _ in range(iters):
-        gw = [l2 * v for v in w]
-        gb = 0.0
-        for x, t in zip(X, y):
-            z = b + sum(a * c for a, c in zip(w, x))
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-            g = (p - t) / n
-            for j in range(d):
-                gw[j] += g * x[j]
-            gb += g
-        w = [a - lr * g for a, g in zip(w, gw)]
-        b -= lr * gb
-    return w, b
+        p = 1.0 / (1.0 + np.exp(-np.clip(Xb @ beta, -30, 30)))
+        g = Xb.T @ (w * (p - y)) + P * beta
+        H = (Xb * (w * p * (1 - p))[:, None]).T @ Xb + np.diag(P) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(H, g)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta[:-1], float(beta[-1])
 
 
-def standardise(rows: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
-    d = len(rows[0])
-    mean = [sum(r[j] for r in rows) / len(rows) for j in range(d)]
-    scale = [math.sqrt(sum((r[j] - mean[j]) ** 2 for r in rows) / len(rows)) or 1.0 for j in range(d)]
-    return mean, scale
+def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    Xb = np.hstack([X, np.ones((len(X), 1))])
+    P = lam * np.eye(Xb.shape[1])
+    P[-1, -1] = 0.0
+    beta = np.linalg.solve(Xb.T @ Xb + P, Xb.T @ y)
+    return beta[:-1], float(beta[-1])
 
 
-def word_models(outcomes: list[dict], exclude: set[str]) -> dict:
-    train = [o for o in outcomes if o["turns"][0] not in exclude]
-    docs = [set(word_tokens(o["turns"][0])) for o in train]
-    weak = [float(o["outcomes"]["weak"][0]) for o in train]
-    strong = [float(o["outcomes"]["strong"][0]) for o in train]
-    return {"fail": word_model(docs, [1.0 - v for v in weak]),
-            "gain": word_model(docs, [s - v for s, v in zip(strong, weak)])}
+def weights(group: np.ndarray) -> np.ndarray:
+    return np.array([GROUP_WEIGHT.get(g, 1.0) / (group == g).sum() for g in group])
 
 
-def build(reasoning: list[dict], outcomes: list[dict], gain_weight: float = GAIN_WEIGHT,
-          words: dict | None = None, exclude: set[str] | None = None,
-          calibrated: bool = True) -> dict:
-    """Parameters from the given items; word models are trained on `outcomes` unless given."""
-    if words is None:
-        words = word_models(outcomes, exclude if exclude is not None else {r["prompt"] for r in reasoning})
-    form_rows = [form_features(r["prompt"]) for r in reasoning]
-    mean, scale = standardise(form_rows)
-    probe = TierScorer.from_params(_params(mean, scale, [0.0] * len(FORM_FEATURES), 0.0,
-                                           words, {"fail": 1.0, "gain": 1.0}, 0.5))
-    X = []
-    for r, f in zip(reasoning, form_rows):
-        _, parts = probe.text_logit(r["prompt"])
-        X.append([(v - m) / s for v, m, s in zip(f, mean, scale)] + [parts["fail"], parts["gain"]])
-    y = [1.0 if r["needs_reasoning"] else 0.0 for r in reasoning]
-    w, b = fit_logistic(X, y)
-    n = len(FORM_FEATURES)
-    # The reasoning labels give the gain model almost no weight (they reward "looks like
-    # reasoning", not "the strong model does better"), so its weight is set, not fitted.
-    comb = {"fail": round(w[n], 5), "gain": round(gain_weight, 5)}
-    params = _params(mean, scale, [round(v, 5) for v in w[:n]], round(b, 5), words, comb, 0.5)
-    if not calibrated:  # cross-validation folds only rank, they need no threshold
-        return params
-    scorer = TierScorer.from_params(params)
-    cal = calibrate([scorer.score(o["turns"][0]).score for o in outcomes], TARGET_RATE, "")
-    params["calibration"] = {"target_escalation_rate": TARGET_RATE, "threshold": round(cal.threshold, 6)}
-    return params
+def fit_head(rows: Rows) -> dict:
+    mean, scale = rows.s.mean(0), rows.s.std(0)
+    scale = np.where(scale == 0, 1.0, scale)
+    S = (rows.s - mean) / scale
+    xm, xs = float(rows.x.mean()), float(rows.x.std() or 1.0)
+    X = np.hstack([rows.v, S, ((rows.x - xm) / xs)[:, None]])
+    d = rows.v.shape[1]
+    pen = np.concatenate([np.full(d, L2_VECTOR), np.full(S.shape[1], L2_SHAPE), [0.0]])
+    b, c = fit_logistic(X, rows.y, weights(rows.group), pen)
+    fb, fc = fit_logistic(S, rows.y, weights(rows.group), np.full(S.shape[1], L2_SHAPE))
+    return {"shape_mean": mean, "shape_scale": scale, "vector": b[:d], "shape": b[d:-1], "examples": float(b[-1]),
+            "examples_mean": xm, "examples_scale": xs, "bias": c, "fallback_shape": fb, "fallback_bias": fc}
 
 
-def _params(mean: list[float], scale: list[float], form_w: list[float], bias: float, words: dict,
-            comb_words: dict, threshold: float) -> dict:
+def fit_gain(v: np.ndarray, log_chars_std: np.ndarray, gain: np.ndarray) -> dict:
+    """Ridge on [vector, standardised log length]; output standardised on its training rows."""
+    b, c = ridge(np.hstack([v, log_chars_std[:, None]]), gain, RIDGE)
+    raw = v @ b[:-1] + log_chars_std * b[-1] + c
+    mu, sd = float(raw.mean()), float(raw.std() or 1.0)
+    return {"vector": b[:-1] / sd, "log_chars": float(b[-1] / sd), "bias": (c - mu) / sd}
+
+
+def params(head: dict, gain: dict, threshold: float, rate: float, dim: int, gain_mc: float = GAIN_MC,
+           gain_other: float = GAIN_OTHER) -> dict:
+    r = lambda a: [round(float(x), 6) for x in a]  # noqa: E731
     return {
         "format": MODEL_FORMAT,
-        "form": {"names": list(FORM_FEATURES), "mean": [round(v, 6) for v in mean],
-                 "scale": [round(v, 6) for v in scale]},
-        "combine": {"bias": bias, "form": form_w, "words": comb_words},
-        "words": words,
+        "encoder": {"model": "all-MiniLM-L6-v2 (mcproute.encoding, step vectors)", "dim": dim},
+        "shape": {"names": list(FORM_FEATURES), "mean": r(head["shape_mean"]), "scale": r(head["shape_scale"])},
+        "head": {"bias": round(head["bias"], 6), "vector": r(head["vector"]), "shape": r(head["shape"]),
+                 "examples": round(head["examples"], 6), "examples_mean": round(head["examples_mean"], 6),
+                 "examples_scale": round(head["examples_scale"], 6)},
+        "outcomes": {"vector": r(gain["vector"]), "log_chars": round(gain["log_chars"], 6), "bias": round(gain["bias"], 6),
+                     "weight_multiple_choice": gain_mc, "weight_other": gain_other},
+        "fallback": {"bias": round(head["fallback_bias"], 6), "shape": r(head["fallback_shape"])},
         "signals": SIGNALS,
-        "calibration": {"target_escalation_rate": TARGET_RATE, "threshold": threshold},
-        "provenance": {
-            "built_by": "scripts/build_tier_model.py",
-            "data": ["outcomes_mmlu.jsonl (RouteLLM/MMLU)", "reasoning.jsonl (MMLU, BIG-Bench Hard, HumanEval, BFCL, MetaTool)"],
-        },
+        "calibration": {"threshold": round(threshold, 6), "target_escalation_rate": round(rate, 4),
+                        "picked_on": "mean accuracy of reasoning.jsonl (leave-one-source-out), agentic_dev "
+                                     "(model built without it) and everyday_dev (all fast)"},
+        "provenance": {"built_by": "scripts/build_tier_model.py",
+                       "data": ["reasoning.jsonl", "outcomes_mmlu.jsonl (sha256(id) % 5 != 0 only)",
+                                "tests/data/agentic_dev.jsonl", "mcproute/data/tier_examples.yaml"],
+                       "outcomes_unseen": "sha256(id) % 5 == 0"},
     }
 
 
-def _folds(items: list[dict], key: str, k: int = 5, seed: int = 0) -> list[int]:
-    rnd = random.Random(seed)
-    if key == "item":
-        return [rnd.randrange(k) for _ in items]
-    groups = sorted({str(it["category"]) for it in items})
-    rnd.shuffle(groups)
-    fold = {g: i % k for i, g in enumerate(groups)}
-    return [fold[str(it["category"])] for it in items]
+class Data:
+    def __init__(self, data_dir: Path) -> None:
+        enc = load_shared()
+        cache = step_cache()
+        self.dim = enc.dim
+        vec = lambda texts: step_vectors(enc, texts, cache).astype(np.float64)  # noqa: E731
+        ex = shipped_examples()
+        self.examples = ExampleSet(tuple(ex), vec([e.text for e in ex]))
+        R = read_jsonl(data_dir / "reasoning.jsonl", ("prompt", "needs_reasoning", "source"))
+        A = read_jsonl(ROOT / "tests" / "data" / "agentic_dev.jsonl", ("prompt", "needs_reasoning"))
+        D = read_jsonl(ROOT / "tests" / "data" / "everyday_dev.jsonl", ("query",))
+        O = read_jsonl(data_dir / "outcomes_mmlu.jsonl", ("id", "turns", "outcomes"))
+        self.R = self._rows([r["prompt"] for r in R], [r["needs_reasoning"] for r in R], [r["source"] for r in R], vec)
+        self.A = self._rows([a["prompt"] for a in A], [a["needs_reasoning"] for a in A], ["agentic"] * len(A), vec)
+        self.D = self._rows([d["query"] for d in D], [False] * len(D), ["everyday"] * len(D), vec)
+        self.E = Rows([e.text for e in ex], np.array([e.tier == "reasoning" for e in ex], float),
+                      np.array(["examples"] * len(ex), dtype=object), self.examples.vectors.astype(np.float64),
+                      np.array([form_features(e.text) for e in ex]),
+                      self.examples.closeness_many(self.examples.vectors, exclude_self=True))
+        self.O = self._rows([o["turns"][0] for o in O], [False] * len(O), ["outcomes"] * len(O), vec)
+        self.O_unseen = np.array([unseen(o["id"]) for o in O])
+        self.weak = np.array([float(o["outcomes"]["weak"][0]) for o in O])
+        self.strong = np.array([float(o["outcomes"]["strong"][0]) for o in O])
+
+    def _rows(self, texts, y, group, vec) -> Rows:  # type: ignore[no-untyped-def]
+        v = vec(texts)
+        return Rows(list(texts), np.array(y, float), np.array(group, dtype=object), v,
+                    np.array([form_features(t) for t in texts]), self.examples.closeness_many(v))
+
+    def train_rows(self, without: str | None = None) -> Rows:
+        parts = [self.R.take(self.R.group != without), self.E]
+        if without != "agentic":
+            parts.append(self.A)
+        return Rows(sum((p.texts for p in parts), []), np.concatenate([p.y for p in parts]),
+                    np.concatenate([p.group for p in parts]), np.vstack([p.v for p in parts]),
+                    np.vstack([p.s for p in parts]), np.concatenate([p.x for p in parts]))
 
 
-GAIN_GRID = (0.0, 0.6, 1.0, 1.5, 2.5)
+def build_gain(data: Data, head: dict, train: np.ndarray) -> dict:
+    lc = (data.O.s[:, LOGC] - head["shape_mean"][LOGC]) / head["shape_scale"][LOGC]
+    return fit_gain(data.O.v[train], lc[train], (data.strong - data.weak)[train])
 
 
-def _split_logits(scorer: TierScorer, text: str) -> tuple[float, float]:
-    """(logit without the gain model, the gain model's standardised output)."""
-    z, parts = scorer.text_logit(text)
-    g = scorer.words["gain"][1]
-    return z - parts["gain"], (parts["gain"] / g if g else 0.0)
+def logits(p: dict, rows: Rows) -> np.ndarray:
+    """The text logit of every row (no conversation signals), as TierScorer computes it."""
+    h, g = p["head"], p["outcomes"]
+    S = (rows.s - np.array(p["shape"]["mean"])) / np.array(p["shape"]["scale"])
+    gain = rows.v @ np.array(g["vector"]) + g["log_chars"] * S[:, LOGC] + g["bias"]
+    gw = np.where(rows.s[:, OPT] > 0, g["weight_multiple_choice"], g["weight_other"])
+    return (h["bias"] + rows.v @ np.array(h["vector"]) + S @ np.array(h["shape"])
+            + h["examples"] * (rows.x - h["examples_mean"]) / h["examples_scale"] + gw * gain)
 
 
-def cross_validate(reasoning: list[dict], outcomes: list[dict]) -> None:
-    """Held-in and held-out figures for every gain weight of GAIN_GRID.
+def held_out(data: Data, gain: dict, gain_mc: float, gain_other: float) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Per-source AUCs with the source held out, out-of-source scores of reasoning.jsonl, and
+    agentic_dev scored by a model that never saw it."""
+    per: dict[str, float] = {}
+    oos = np.zeros(len(data.R.y))
+    for src in sorted(set(data.R.group)):
+        p = params(fit_head(data.train_rows(without=src)), gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
+        z = logits(p, data.R)
+        m = data.R.group == src
+        oos[m] = z[m]
+        missing = [c for c in (0.0, 1.0) if c not in set(data.R.y[m])]  # a one-class source meets the other class
+        sel = m | (~m & np.isin(data.R.y, missing))
+        per[src] = float(auc(list(z[sel]), list(data.R.y[sel] > 0)))
+    p = params(fit_head(data.train_rows(without="agentic")), gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
+    return per, oos, logits(p, data.A)
 
-    Each fold's items are scored by a model built without them; the gain model's weight is the
-    only knob between the two data sets, so the folds are built once with weight 1 and the
-    logits recombined per weight (ranking metrics do not need the sigmoid).
-    """
-    seen = {r["prompt"] for r in reasoning}
-    words = word_models(outcomes, seen)
-    weak = [o["outcomes"]["weak"][0] for o in outcomes]
-    strong = [o["outcomes"]["strong"][0] for o in outcomes]
-    labels = [bool(r["needs_reasoning"]) for r in reasoning]
-    full = TierScorer.from_params(build(reasoning, outcomes, gain_weight=1.0, words=words, calibrated=False))
-    rows: dict[str, tuple[list[tuple[float, float]], str]] = {
-        "reasoning held-in": ([_split_logits(full, r["prompt"]) for r in reasoning], "auc"),
-        "outcomes held-in": ([_split_logits(full, o["turns"][0]) for o in outcomes], "curve"),
-    }
-    for key in ("item", "category"):
-        fo = _folds(outcomes, key)
-        parts = [(0.0, 0.0)] * len(outcomes)
+
+def pick_threshold(oos_r: np.ndarray, data: Data, oos_a: np.ndarray, z_d: np.ndarray) -> float:
+    """The logit cut maximising the mean of the three accuracies; returned as a score in [0, 1]."""
+    cands = np.unique(np.concatenate([oos_r, oos_a, z_d]))
+    best, cut = -1.0, 0.0
+    for c in cands:
+        acc = (np.mean((oos_r >= c) == (data.R.y > 0)) + np.mean((oos_a >= c) == (data.A.y > 0)) + np.mean(z_d < c)) / 3
+        if acc > best + 1e-12:
+            best, cut = acc, float(c)
+    return float(1.0 / (1.0 + np.exp(-cut)))
+
+
+def fallback_logits(head: dict, rows: Rows) -> np.ndarray:
+    return head["fallback_bias"] + ((rows.s - head["shape_mean"]) / head["shape_scale"]) @ head["fallback_shape"]
+
+
+def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) -> tuple[dict, dict]:
+    head = fit_head(data.train_rows())
+    gain = build_gain(data, head, ~data.O_unseen)
+    per, oos_r, oos_a = held_out(data, gain, gain_mc, gain_other)
+    p = params(head, gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
+    thr = pick_threshold(oos_r, data, oos_a, logits(p, data.D))
+    # The shape-only fallback has its own best cut on the same mix; shift its bias so that the one
+    # shipped threshold is that cut too (a gateway whose encoder is still loading decides sanely).
+    fb_thr = pick_threshold(fallback_logits(head, data.R), data, fallback_logits(head, data.A), fallback_logits(head, data.D))
+    head["fallback_bias"] += float(np.log(thr / (1 - thr)) - np.log(fb_thr / (1 - fb_thr)))
+    scores = 1.0 / (1.0 + np.exp(-logits(p, data.O)))
+    p = params(head, gain, thr, float(np.mean(scores >= thr)), data.dim, gain_mc, gain_other)
+    return p, {"per_source": per, "oos_r": oos_r, "oos_a": oos_a}
+
+
+def report(data: Data, p: dict, info: dict) -> None:
+    thr = p["calibration"]["threshold"]
+    cut = float(np.log(thr / (1 - thr)))
+    zR, zA, zD, zO = (logits(p, rows) for rows in (data.R, data.A, data.D, data.O))
+    sel = data.O_unseen
+    m = sweep_metrics(list(zO[sel]), list(data.weak[sel]), list(data.strong[sel]))
+    base = sweep_metrics(list(data.O.s[sel, LOGC]), list(data.weak[sel]), list(data.strong[sel]))
+    print(f"threshold {thr:.4f} (escalates {p['calibration']['target_escalation_rate']:.3f} of outcomes prompts)")
+    print(f"reasoning.jsonl held-in auc {auc(list(zR), list(data.R.y > 0)):.3f}; out-of-source pooled "
+          f"{auc(list(info['oos_r']), list(data.R.y > 0)):.3f}; length {auc(list(data.R.s[:, LOGC]), list(data.R.y > 0)):.3f}")
+    print("leave-one-source-out auc: " + ", ".join(f"{k} {v:.3f}" for k, v in info["per_source"].items()))
+    print(f"agentic_dev held-in auc {auc(list(zA), list(data.A.y > 0)):.3f} acc {np.mean((zA >= cut) == (data.A.y > 0)):.3f}; "
+          f"built without it auc {auc(list(info['oos_a']), list(data.A.y > 0)):.3f} "
+          f"acc {np.mean((info['oos_a'] >= cut) == (data.A.y > 0)):.3f}; length {auc(list(data.A.s[:, LOGC]), list(data.A.y > 0)):.3f}")
+    print(f"everyday_dev sent to fast: {np.mean(zD < cut):.3f}")
+    print(f"outcomes unseen ({int(sel.sum())}): strong_share_at_95 {m['strong_share_at_95']:.3f} apgr {m['apgr']:.3f}; "
+          f"length {base['strong_share_at_95']:.3f} / {base['apgr']:.3f}")
+
+
+def cross_validate(data: Data) -> None:
+    """The gain-weight trade-off on training data only: outcomes by 5 folds of the seen questions."""
+    head = fit_head(data.train_rows())
+    seen = np.flatnonzero(~data.O_unseen)
+    fold = np.random.RandomState(0).randint(0, 5, len(seen))
+    print("| gain weight (multiple choice / other) | LOSO auc min | agentic (built without it) auc | outcomes 5-fold on seen questions |")
+    print("|---|---|---|---|")
+    for mc, other in ((0.0, 0.0), (3.0, 1.0), (4.0, 1.0), (4.5, 1.0), (5.0, 1.0), (4.5, 2.0)):
+        zO = np.zeros(len(seen))
         for k in range(5):
-            train = [o for o, f in zip(outcomes, fo) if f != k]
-            scorer = TierScorer.from_params(build(reasoning, train, gain_weight=1.0, exclude=seen, calibrated=False))
-            for i, (o, f) in enumerate(zip(outcomes, fo)):
-                if f == k:
-                    parts[i] = _split_logits(scorer, o["turns"][0])
-        rows[f"outcomes held-out by {key}"] = (parts, "curve")
-        print(f"... outcomes folds by {key} done", flush=True)
-    for seed in range(3):
-        fo = _folds(reasoning, "category", seed=seed)
-        parts = [(0.0, 0.0)] * len(reasoning)
-        for k in range(5):
-            train = [r for r, f in zip(reasoning, fo) if f != k]
-            # word models never saw reasoning.jsonl prompts, so the folds can share them
-            scorer = TierScorer.from_params(build(train, outcomes, gain_weight=1.0, words=words, calibrated=False))
-            for i, (r, f) in enumerate(zip(reasoning, fo)):
-                if f == k:
-                    parts[i] = _split_logits(scorer, r["prompt"])
-        rows[f"reasoning held-out by category, seed {seed}"] = (parts, "auc")
-    for src in sorted({str(r.get("source")) for r in reasoning}):
-        train = [r for r in reasoning if str(r.get("source")) != src]
-        scorer = TierScorer.from_params(build(train, outcomes, gain_weight=1.0, words=words, calibrated=False))
-        rows[f"reasoning, source {src} held out"] = ([_split_logits(scorer, r["prompt"]) for r in reasoning], "auc")
-    print("| evaluation | " + " | ".join(f"gain weight {g}" for g in GAIN_GRID) + " |")
-    print("|---|" + "---|" * len(GAIN_GRID))
-    for name, (parts, kind) in rows.items():
-        cells = []
-        for g in GAIN_GRID:
-            sc = [a + g * b for a, b in parts]
-            if kind == "auc":
-                cells.append(f"auc {auc(sc, labels):.3f}")
-            else:
-                m = sweep_metrics(sc, weak, strong)
-                cells.append(f"{m['strong_share_at_95']:.3f} / {m['apgr']:.3f}")
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+            tr = np.zeros(len(data.O.y), bool)
+            tr[seen[fold != k]] = True
+            p = params(head, build_gain(data, head, tr), 0.5, 0.5, data.dim, mc, other)
+            zO[fold == k] = logits(p, data.O.take(np.isin(np.arange(len(data.O.y)), seen[fold == k])))
+        m = sweep_metrics(list(zO), list(data.weak[seen]), list(data.strong[seen]))
+        gain = build_gain(data, head, ~data.O_unseen)
+        per, _, oos_a = held_out(data, gain, mc, other)
+        print(f"| {mc} / {other} | {min(per.values()):.3f} ({min(per, key=per.get)}) | "
+              f"{auc(list(oos_a), list(data.A.y > 0)):.3f} | {m['strong_share_at_95']:.3f} / {m['apgr']:.3f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"))
     ap.add_argument("--out", default=str(ROOT / "src" / "mcproute" / "data" / "tier_model.json"))
-    ap.add_argument("--cv", action="store_true", help="also print held-out figures (slow: ~25 builds)")
+    ap.add_argument("--cv", action="store_true", help="also print the gain-weight trade-off table")
     args = ap.parse_args(argv)
-    data = Path(args.data)
-    reasoning = read_jsonl(data / "reasoning.jsonl", ("prompt", "needs_reasoning", "category"))
-    outcomes = read_jsonl(data / "outcomes_mmlu.jsonl", ("turns", "outcomes", "category"))
-    for items in (reasoning, outcomes):
-        for it in items:
-            it.pop("_line", None)
-    params = build(reasoning, outcomes)
-    Path(args.out).write_text(json.dumps(params, indent=None, separators=(",", ":"), sort_keys=True) + "\n")
+    data = Data(Path(args.data))
+    p, info = build(data)
+    Path(args.out).write_text(json.dumps(p, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {args.out} ({Path(args.out).stat().st_size // 1024} KiB)")
+    TierScorer.load(args.out)  # the file must load
+    report(data, p, info)
     if args.cv:
-        cross_validate(reasoning, outcomes)
+        cross_validate(data)
     return 0
 
 

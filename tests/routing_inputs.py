@@ -66,9 +66,11 @@ class ScriptedScorer:
         self.scores = dict(scores or {})
         self.default = default
         self.seen: list[Any] = []
+        self.vectors: list[Any] = []  # the step vector decide() passed (None without an encoder)
 
-    def score(self, text: str, *, signals: Any = None) -> Score:
+    def score(self, text: str, signals: Any = None, *, vector: Any = None) -> Score:
         self.seen.append(signals)
+        self.vectors.append(vector)
         s = self.scores.get(text, self.default)
         return Score(s, {"scripted": s}, "scripted score")
 

@@ -183,3 +183,15 @@ def test_real_scorer_hears_the_conversation() -> None:
     forced = decide(step("show the diff of the working tree", hints=StepHints(tier_override="reasoning")), None, index(), scorer,
                     scorer.calibration, MODELS, POLICY, now=NOW, tools=CATALOG)
     assert forced.tier == "reasoning"
+
+
+def test_the_step_vector_reaches_the_tier_scorer() -> None:
+    """One encoder vector per step serves both decisions: the tier scorer gets the same one."""
+    import numpy as np
+
+    scorer = ScriptedScorer()
+    vec = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
+    decide(Step("prove it", "c", "s1", StepHints(), vector=vec), None, index(), scorer, Calibration(), MODELS, POLICY,
+           now=NOW, tools=CATALOG)
+    decide(step("prove it"), None, index(), scorer, Calibration(), MODELS, POLICY, now=NOW, tools=CATALOG)
+    assert scorer.vectors[0] is vec and scorer.vectors[1] is None

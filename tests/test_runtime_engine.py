@@ -20,6 +20,7 @@ from runtime_support import EASY, HARD, loaded_config
 @asynccontextmanager
 async def engine(tmp_path: Path, **kw: Any) -> AsyncIterator[Engine]:
     async with Engine(loaded_config(tmp_path, **kw)) as e:
+        await e.wait_settled()  # decide as a warm gateway does: step vectors and tier examples in force
         yield e
 
 

@@ -1,4 +1,7 @@
-"""The tier scorer: pure, explainable, overridable, calibrated and versioned."""
+"""The tier scorer: pure, explainable, overridable, calibrated and versioned.
+
+These tests run the scorer without a step vector (its shape-only fallback); what the encoder
+vector and the labelled examples add is specified in test_tier_examples.py."""
 
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ def test_conversation_signals_escalate_and_are_explained(scorer: TierScorer) -> 
     s = scorer.score(PLAIN, TierSignals(failed_validations=2, previous_tier="reasoning", step_count=12))
     assert s.score > base.score and s.text_score == base.text_score
     assert {"failed_validations", "previous_tier", "step_count"} <= set(s.signals)
-    assert "text.form" in s.signals
+    assert "text.shape" in s.signals
 
 
 def test_reason_is_one_sentence_naming_the_tier(scorer: TierScorer) -> None:
@@ -111,7 +114,7 @@ def test_calibration_version_changes_with_threshold_and_model(scorer: TierScorer
     same = tmp_path / "same.json"
     same.write_bytes(_shipped().read_bytes())
     assert TierScorer.load(same).calibration.version == scorer.calibration.version
-    params["combine"]["bias"] += 0.01
+    params["fallback"]["bias"] += 0.01
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(params))
     other = TierScorer.load(changed)
@@ -130,7 +133,8 @@ def _shipped() -> Path:
     [
         ("{not json", "not valid JSON"),
         ('{"format": "something/else"}', "format"),
-        ('{"format": "mcproute.tier_model/1"}', "malformed tier model"),
+        ('{"format": "mcproute.tier_model/1"}', "format"),
+        ('{"format": "mcproute.tier_model/2"}', "malformed tier model"),
     ],
 )
 def test_bad_parameter_files_are_clear_errors(tmp_path: Path, content: str, needle: str) -> None:
@@ -148,7 +152,7 @@ def test_missing_parameter_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_wrong_vector_length_is_rejected(tmp_path: Path) -> None:
     params = json.loads(_shipped().read_text())
-    params["combine"]["form"] = params["combine"]["form"][:-1]
+    params["head"]["vector"] = params["head"]["vector"][:-1]
     p = tmp_path / "short.json"
     p.write_text(json.dumps(params))
     with pytest.raises(ConfigError, match="entries"):

@@ -177,6 +177,32 @@ class EncoderConfig(_Model):
     max_tool_tokens: int = Field(default=128, ge=8, le=512)
 
 
+class TierExamples(_Model):
+    reasoning: list[str] = Field(default_factory=list, description="prompts that need the reasoning tier")
+    fast: list[str] = Field(default_factory=list, description="prompts the fast tier handles")
+
+    @model_validator(mode="after")
+    def _clean(self) -> TierExamples:
+        for tier in ("reasoning", "fast"):
+            for i, text in enumerate(getattr(self, tier)):
+                if not text.strip():
+                    raise ValueError(f"{tier}[{i}] is empty: an example needs the text of a prompt")
+        both = {" ".join(t.split()).lower() for t in self.reasoning} & {" ".join(t.split()).lower() for t in self.fast}
+        if both:
+            raise ValueError(f"example(s) listed under both reasoning and fast: {sorted(both)!r}")
+        return self
+
+
+class TiersConfig(_Model):
+    """How the reasoning-vs-fast score is taught (docs/routing-tiers.md)."""
+
+    examples: TierExamples = Field(
+        default_factory=TierExamples,
+        description="your labelled example prompts; steps close to them move toward their tier (needs the encoder)",
+    )
+    shipped_examples: bool = Field(default=True, description="also compare steps with mcproute's default example set")
+
+
 class RoutingConfig(_Model):
     top_k: int = Field(default=5, ge=1, le=50)
     target_escalation_rate: float | None = Field(default=None, gt=0, lt=1)
@@ -189,6 +215,7 @@ class RoutingConfig(_Model):
     # conversation unless an explicit id says otherwise (clients rarely send one).
     conversation_from_connection: bool = True
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    tiers: TiersConfig = Field(default_factory=TiersConfig)
 
 
 class ReliabilityConfig(_Model):

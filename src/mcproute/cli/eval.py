@@ -26,12 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", default=None, help="only items whose source equals this")
     p.add_argument("--no-progress", action="store_true")
     enc = p.add_mutually_exclusive_group()
-    # On by default: the shipped retrieval parameters are fitted to the encoder's cosines, so a
-    # figure without it measures a configuration the gateway only runs while vectors load.
+    # On by default: the shipped retrieval parameters and tier model are fitted to the encoder's
+    # vectors, so a figure without it measures a configuration the gateway only runs while it loads.
     enc.add_argument("--encoder", dest="encoder", action="store_true", default=None,
-                     help="tools: rank with the sentence encoder's vectors (default when it loads; tool vectors cached on disk)")
+                     help="use the sentence encoder's vectors (the default when it loads; vectors cached on disk)")
     enc.add_argument("--no-encoder", dest="encoder", action="store_false",
-                     help="tools: lexical channels and the static table only")
+                     help="tools: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback")
+    p.add_argument("--unseen", action="store_true",
+                   help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ async def _route(loaded: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     async with Engine(loaded, meta_tools=False) as engine:
         with anyio.move_on_after(60):  # rank as a warm gateway would (the first run builds the encoder)
-            await engine.vectors.wait_settled()
+            await engine.wait_settled()
         identity = engine.identity(arguments={"conversation_id": args.conversation} if args.conversation else None)
         hints = StepHints(tier_override=args.tier) if args.tier else None
         decision = await engine.route(args.text, identity=identity, hints=hints, dry_run=True)

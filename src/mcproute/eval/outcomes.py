@@ -16,6 +16,7 @@ Quality is the mean per-turn outcome score of the model the turn was sent to.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -81,11 +82,12 @@ def _turns(items: list[dict], path: str) -> None:
                 raise DataFileError(path, line, f"'outcomes.{k}' must list one number per turn ({len(turns)})")
 
 
-def score_turns(items: list[dict], show_progress: bool = True) -> tuple[list[dict], list[float]]:
+def score_turns(items: list[dict], show_progress: bool = True, use_encoder: bool = True) -> tuple[list[dict], list[float], str]:
     """Score every turn in order; a later turn sees the tier the earlier one got (sticky input)."""
-    from mcproute.router.tiers import TierScorer, TierSignals
+    from mcproute.eval.tier_scoring import prepared
+    from mcproute.router.tiers import TierSignals
 
-    scorer = TierScorer.load()
+    scorer, vectors, how = prepared([t for it in items for t in it["turns"]], use_encoder)
     rows: list[dict] = []
     lat: list[float] = []
     for it in progress(items, "outcomes", show_progress):
@@ -93,23 +95,30 @@ def score_turns(items: list[dict], show_progress: bool = True) -> tuple[list[dic
         for k, text in enumerate(it["turns"]):
             sig = TierSignals(previous_tier=prev, step_count=k)
             t0 = time.perf_counter_ns()
-            s = scorer.score(text, sig)
+            s = scorer.score(text, sig, vector=vectors.get(text))
             lat.append((time.perf_counter_ns() - t0) / 1e6)
             prev = scorer.calibration.tier_for(s.score)
             rows.append({"id": it["id"], "turn": k, "score": s.score,
                          "weak": float(it["outcomes"]["weak"][k]), "strong": float(it["outcomes"]["strong"][k]),
                          "chars": len(text)})
-    return rows, lat
+    return rows, lat, how
+
+
+def unseen(item_id: str) -> bool:
+    """Questions the shipped tier model never saw (scripts/build_tier_model.py trains on the rest)."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 5 == 0
 
 
 def run(args: argparse.Namespace) -> int:
     items = read_jsonl(args.data, ("id", "turns", "outcomes"))
     if args.filter:
         items = [it for it in items if it.get("source") == args.filter]
+    if getattr(args, "unseen", False):
+        items = [it for it in items if unseen(str(it["id"]))]
     if args.limit is not None:
         items = items[: args.limit]
     _turns(items, args.data)
-    rows, lat = score_turns(items, not args.no_progress)
+    rows, lat, how = score_turns(items, not args.no_progress, getattr(args, "encoder", None) is not False)
     scores = [r["score"] for r in rows]
     weak = [r["weak"] for r in rows]
     strong = [r["strong"] for r in rows]
@@ -121,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     base = sweep_metrics([float(r["chars"]) for r in rows], weak, strong)
     print(f"outcomes: n_turns={res['n_turns']} always-weak={_f(m['weak'])} always-strong={_f(m['strong'])}")
+    print(f"  vectors: {how}")
     print(f"  router:        strong_share_at_95={_f(m['strong_share_at_95'])} apgr={_f(m['apgr'])}")
     print(f"  prompt length: strong_share_at_95={_f(base['strong_share_at_95'])} apgr={_f(base['apgr'])}")
     print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")

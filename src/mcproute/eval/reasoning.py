@@ -1,7 +1,8 @@
 """`mcproute eval reasoning --data reasoning.jsonl`: does the tier score separate the two classes?
 
 Keys (shared/evaldata/README.md): n, accuracy (at the shipped calibrated threshold), auc,
-p50_ms, p99_ms. A prompt-length baseline is printed beside the figures (not in the JSON) because
+p50_ms, p99_ms (the scorer alone; each prompt's step vector is made once per run beforehand, as
+the engine makes it once per step). A prompt-length baseline is printed beside the figures (not in the JSON) because
 the two classes differ in form, so length alone already separates them fairly well.
 """
 
@@ -48,7 +49,7 @@ def _check(items: list[dict], path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcproute.router.tiers import TierScorer
+    from mcproute.eval.tier_scoring import prepared
 
     items = read_jsonl(args.data, ("id", "prompt", "needs_reasoning"))
     if args.filter:
@@ -56,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     _check(items, args.data)
-    scorer = TierScorer.load()
+    scorer, vectors, how = prepared([it["prompt"] for it in items], getattr(args, "encoder", None) is not False)
     scores: list[float] = []
     lat: list[float] = []
     for it in progress(items, "reasoning", not args.no_progress):
         t0 = time.perf_counter_ns()
-        s = scorer.score(it["prompt"])
+        s = scorer.score(it["prompt"], vector=vectors.get(it["prompt"]))
         lat.append((time.perf_counter_ns() - t0) / 1e6)
         scores.append(s.score)
     labels = [bool(it["needs_reasoning"]) for it in items]
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     base = auc([float(len(it["prompt"])) for it in items], labels)
     print(f"reasoning: n={res['n']} policy={scorer.calibration.version} threshold={thr:.4f}")
+    print(f"  vectors: {how}")
     print(f"  auc={_f(res['auc'])} accuracy={_f(acc)}   baseline prompt-length auc={_f(base)}")
     print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")
     if args.json:

@@ -50,7 +50,7 @@ class TierScoreLike(Protocol):
 
 
 class TierScorerLike(Protocol):
-    def score(self, text: str, *, signals: Any = None) -> TierScoreLike: ...
+    def score(self, text: str, signals: Any = None, *, vector: Any = None) -> TierScoreLike: ...
 
 
 class CalibrationLike(Protocol):
@@ -111,7 +111,8 @@ def decide(
     affinity: AffinityResult = apply_affinity(ranking.candidates, state, _server_lookup(tools, separator))
     chosen = None if ranking.no_tool or not affinity.candidates else affinity.candidates[0]
 
-    tscore = scorer.score(step.text, signals=tier_signals(step, state))
+    # The same encoder vector that ranked the tools scores the tier (None: the scorer's shape-only fallback).
+    tscore = scorer.score(step.text, signals=tier_signals(step, state), vector=step.vector)
     threshold = calibration.threshold if policy.threshold is None else policy.threshold
     version = calibration.version if policy.threshold is None else f"{calibration.version}+threshold={policy.threshold:g}"
     warm = cache_warm(state, now)

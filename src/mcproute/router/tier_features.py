@@ -1,13 +1,10 @@
 """Text features for the reasoning-vs-fast tier score (pure; shared by the scorer and its build script).
 
-Two families, because they answer different questions:
-
-* **form** features (a dozen dense numbers): does the step *look like* work that needs deliberate
-  reasoning — arithmetic, code, logic, multiple steps — or like a plain request for a tool? These
-  transfer across sources because they describe the shape of a request, not its topic.
-* **word** features (sparse tokens): which topics the weak model tends to get wrong, learned from
-  per-prompt outcomes. They carry subject difficulty, which does not transfer to unseen subjects
-  (see docs/routing-tiers.md), so they are only one input of the score.
+**Shape** features (fifteen dense numbers): does the step *look like* work that needs deliberate
+reasoning — arithmetic, code, logic, multiple steps — or like a plain request for a tool? They
+sit beside the step's encoder vector in the tier score (router/tiers.py): the vector says what the
+step is about, the shape how it is built, and the shape is what the scorer falls back on when no
+encoder runs.
 
 Speed matters (a score sits in every step, budget < 1 ms): the text is tokenised once, cue
 phrases are looked up in sets of words / word pairs, and character classes are counted with
@@ -70,7 +67,6 @@ FORM_FEATURES: tuple[str, ...] = (
 @dataclass(frozen=True, slots=True)
 class TextFeatures:
     form: tuple[float, ...]  # in FORM_FEATURES order
-    tokens: frozenset[str]  # words, numbers as '#', and adjacent word pairs
 
 
 def clip_text(text: str) -> str:
@@ -78,7 +74,7 @@ def clip_text(text: str) -> str:
 
 
 def analyse(text: str) -> TextFeatures:
-    """Both feature families from one pass of tokenisation."""
+    """The shape features, from one pass of tokenisation."""
     t = clip_text(text)
     words = ["#" if w.isdigit() else w for w in _WORD.findall(t.lower())]
     pairs = [f"{a} {b}" for a, b in zip(words, words[1:])]
@@ -103,12 +99,8 @@ def analyse(text: str) -> TextFeatures:
         math.log1p(sum(t.count(c) for c in _BRACKETS)),
         math.log1p(t.count(",")),
     )
-    return TextFeatures(form, frozenset(words) | frozenset(pairs))
+    return TextFeatures(form)
 
 
 def form_features(text: str) -> tuple[float, ...]:
     return analyse(text).form
-
-
-def word_tokens(text: str) -> frozenset[str]:
-    return analyse(text).tokens

@@ -108,7 +108,9 @@ def ignored_rate_warning(scorer: TierScorer, routing: RoutingConfig,
 def _for_rate(scorer: TierScorer, rate: float, sample: tuple[ScoreSample | None, str]) -> tuple[Calibration | None, str]:
     shipped = scorer.calibration
     found, why = sample
-    if found is not None and found.model_version != scorer.model_version:
+    # Attached examples extend the version ("<file hash>+ex<fingerprint>"); the sample was scored by
+    # the model file with the shipped examples, which is the part that must match.
+    if found is not None and found.model_version != scorer.model_version.split("+", 1)[0]:
         found, why = None, (f"the shipped calibration sample was scored by tier model {found.model_version}, "
                             f"this one is {scorer.model_version}: re-run scripts/build_tier_score_sample.py")
     if found is None:

@@ -126,6 +126,7 @@ class Engine:
         # The sentence encoder: loaded and fed the catalogue in the background (runtime/vectors.py);
         # until it is ready, steps rank lexically.
         self.vectors = EncoderService(loaded)
+        self.tier_examples_ready = False  # set once the encoded tier examples are attached
 
     # ------------------------------------------------------------ lifecycle
 
@@ -164,6 +165,7 @@ class Engine:
                 if self.replicas.sets:
                     await self.replicas.start(tg)
                 tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
+                tg.start_soon(self._attach_tier_examples)
             await self.refresh_calibration()
         except BaseException:
             await self._stack.__aexit__(None, None, None)
@@ -193,6 +195,45 @@ class Engine:
         # The scorer's own sentence names the threshold ("Score 0.25 vs threshold 0.30 ..."): give
         # it the one in force, so a decision's reason never quotes two different thresholds.
         self._decide_scorer = self.scorer.with_calibration(state.current)
+
+    async def wait_settled(self) -> None:
+        """For one-shot commands and tests, which should decide as a warm gateway does: the tool
+        vectors are in (or known not to come) and the tier examples are attached (or cannot be).
+        The gateway itself never waits: it serves lexically, and scores shape-only, meanwhile."""
+        await self.vectors.wait_settled()
+        while self.config.routing.encoder.enabled and self.vectors.encoder is not None and not self.tier_examples_ready:
+            await anyio.sleep(0.02)
+
+    async def _attach_tier_examples(self) -> None:
+        """Once the encoder is loaded, encode the tier examples (shipped + routing.tiers.examples,
+        through the on-disk step cache) and let the scorer compare every step with them. Until
+        then, and without an encoder, the scorer runs without examples (runtime/examples.py)."""
+        while self.vectors.encoder is None and self.vectors.state == "loading":
+            await anyio.sleep(0.05)
+        encoder = self.vectors.encoder
+        if encoder is None:
+            return
+        from mcproute.encoding.steps import step_cache
+        from mcproute.runtime.examples import encode_examples, examples_in_force
+
+        try:
+            examples = examples_in_force(self.config.routing.tiers)
+            cache = step_cache(self.vectors.cache_dir)
+            try:
+                found = await anyio.to_thread.run_sync(encode_examples, encoder, examples, cache, abandon_on_cancel=True)
+            finally:
+                cache.close()
+        except Exception as e:  # noqa: BLE001 - the gateway keeps deciding (without examples) and says why
+            log.warning("mcproute: the tier examples could not be attached, the tier score runs without them: %s", e)
+            self.tier_examples_ready = True
+            return
+        self.scorer = self.scorer.with_examples(found)
+        base, note = base_calibration(self.scorer, self.config.routing)
+        self._set_calibration(CalibrationState(base, base, 0.0, note))
+        await self.refresh_calibration()
+        self.tier_examples_ready = True
+        log.info("mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
+                 found.count("reasoning"), found.count("fast"), sum(1 for e in found.examples if e.origin == "yours"))
 
     def _require(self) -> tuple[ModelPool, ConversationStore]:
         if self.pool is None or self.store is None:

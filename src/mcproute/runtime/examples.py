@@ -1,0 +1,69 @@
+"""The tier examples in force: the shipped default set plus the user's `routing.tiers.examples`,
+encoded once at start-up (as steps, through the encoder's on-disk cache) into an `ExampleSet`.
+
+The shipped set (`mcproute/data/tier_examples.yaml`) maps tier -> category -> prompts; a user's
+set in servers.yaml is tier -> prompts. A user example that repeats a shipped one under the other
+tier wins (the shipped copy is dropped), so users can correct the default set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from mcproute.config import TiersConfig
+from mcproute.encoding.cache import ToolVectorCache
+from mcproute.encoding.model import Encoder
+from mcproute.encoding.steps import step_vectors
+from mcproute.errors import ConfigError
+from mcproute.router.tier_examples import Example, ExampleSet
+
+SHIPPED = "tier_examples.yaml"
+
+
+def shipped_examples(raw: str | None = None) -> list[Example]:
+    """The shipped default set (or `raw` YAML of the same shape); ConfigError naming what is wrong."""
+    where = f"mcproute/data/{SHIPPED}"
+    try:
+        text = raw if raw is not None else resources.files("mcproute").joinpath("data", SHIPPED).read_text("utf-8")
+        data: Any = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError([f"{where}: cannot read tier examples: {exc}"]) from None
+    problems: list[str] = []
+    out: list[Example] = []
+    if not isinstance(data, dict) or set(data) != {"reasoning", "fast"}:
+        raise ConfigError([f"{where}: expected exactly the keys 'reasoning' and 'fast'"])
+    for tier in ("reasoning", "fast"):
+        cats = data[tier]
+        if not isinstance(cats, dict):
+            problems.append(f"{where}: {tier}: expected a mapping of category -> list of prompts")
+            continue
+        for cat, prompts in cats.items():
+            if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
+                problems.append(f"{where}: {tier}.{cat}: expected a list of non-empty strings")
+                continue
+            out.extend(Example(p, tier, str(cat), "shipped") for p in prompts)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def configured_examples(tiers: TiersConfig) -> list[Example]:
+    return ([Example(t, "reasoning", "", "yours") for t in tiers.examples.reasoning]
+            + [Example(t, "fast", "", "yours") for t in tiers.examples.fast])
+
+
+def examples_in_force(tiers: TiersConfig) -> list[Example]:
+    yours = configured_examples(tiers)
+    overridden = {" ".join(e.text.split()).lower() for e in yours}
+    shipped = [e for e in shipped_examples() if " ".join(e.text.split()).lower() not in overridden] if tiers.shipped_examples else []
+    return shipped + yours
+
+
+def encode_examples(encoder: Encoder, examples: Sequence[Example], cache: ToolVectorCache | None = None) -> ExampleSet:
+    if not examples:
+        return ExampleSet.empty(encoder.dim)
+    return ExampleSet(tuple(examples), step_vectors(encoder, [e.text for e in examples], cache))
