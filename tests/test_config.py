@@ -53,6 +53,16 @@ def test_an_empty_variable_counts_as_unset_as_in_the_shell() -> None:
     assert parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command == "python"
 
 
+def test_a_relative_cwd_is_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+    from mcproute.config import load_config
+
+    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: ., args: [-m, mcp_server_git]}\n"
+                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n")
+    servers = load_config(tmp_path / "servers.yaml").config.servers
+    assert servers["git"].cwd == str(tmp_path.resolve())
+    assert servers["abs"].cwd == "/srv" and servers["none"].cwd is None
+
+
 def test_misspelt_key_is_reported_with_location_and_suggestion() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("servers:\n  time:\n    comand: python\n", source="s.yaml")

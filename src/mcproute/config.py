@@ -9,11 +9,12 @@ unavailable (a model without its key, a server without its header) with the vari
 
 from __future__ import annotations
 
+
 import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ class ServerConfig(_Model):
         description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
         "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
     )
-    cwd: str | None = None
+    cwd: str | None = Field(default=None, description="working directory of a stdio child; relative to the config file's directory")
     url: str | None = None
     urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
     headers: dict[str, str] = Field(default_factory=dict)
@@ -400,7 +401,12 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
         raise ConfigError(errors + issues) from None
     if name_issues := _name_issues(cfg, lines, source):
         raise ConfigError(name_issues + issues)
-    return LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
+    loaded = LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
+    # A relative `cwd` is taken from the config file's directory, like `data_dir`: the file must
+    # mean the same thing whichever directory a desktop client starts `mcproute serve` from.
+    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd))}) if s.cwd is not None else s
+               for name, s in cfg.servers.items()}
+    return replace(loaded, config=cfg.model_copy(update={"servers": servers}))
 
 
 def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str | None) -> list[ConfigIssue]:
