@@ -41,6 +41,7 @@ class ToolDoc:
     name_idf_sum: float
     action: str | None  # the tool's action class (retrieval_intent.tool_action)
     many: bool  # the tool is made for several things at once (retrieval_intent.tool_many)
+    stores: bool  # the tool creates/writes files or directories (retrieval_compose.stores)
 
 
 class PoolFeatures:

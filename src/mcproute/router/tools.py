@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from mcproute.router.retrieval_compose import composes, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import tool_action, tool_many
@@ -122,7 +123,8 @@ class ToolIndex(PoolFeatures):
             nidf = tuple(p.bg_idf(t) for t in nt)
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix
             act, many = tool_action(short, spec.description), tool_many(short, spec.description)
-            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many)
+            st = stores(short, spec.description, act)
+            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many, st)
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -260,6 +262,10 @@ class ToolIndex(PoolFeatures):
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, COL["lexical"]].any())
         trusted = lexical or not p.require_lexical
+        # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
+        # is not trusted when the request composes content and names no file, path or URL.
+        composing = self._docs[pool[order[0]]].stores and composes(text or "")
+        trusted = trusted and not composing
         p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if trusted else 0.0
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
@@ -267,6 +273,7 @@ class ToolIndex(PoolFeatures):
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
+            + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
