@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # On by default: the shipped retrieval parameters are fitted to the encoder's cosines, so a
     # figure without it measures a configuration the gateway only runs while vectors load.
     enc.add_argument("--encoder", dest="encoder", action="store_true", default=None,
-                     help="tools: rank with the sentence encoder's vectors (default when it loads; tool vectors cached on disk)")
+                     help="tools, multiturn: rank with the sentence encoder's vectors (default when it loads; tool vectors cached on disk)")
     enc.add_argument("--no-encoder", dest="encoder", action="store_false",
-                     help="tools: lexical channels and the static table only")
+                     help="tools, multiturn: lexical channels and the static table only")
 
 
 def run(args: argparse.Namespace) -> int:
