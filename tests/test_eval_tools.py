@@ -131,3 +131,35 @@ def test_eval_multiturn_accepts_a_plain_list_catalogue(tmp_path: Path, capsys: p
     (tmp_path / "plain.json").write_text('[{"description": "no name"}]', encoding="utf-8")
     assert main(["eval", "multiturn", "--data", str(data), "--json"]) == 2
     assert "tool 0 of 'plain' must be an object with a string 'name'" in capsys.readouterr().err
+
+
+def test_eval_multiturn_ranks_with_the_encoder_and_caches_the_whole_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoder  # noqa: ANN001 - mcproute.encoding.Encoder
+) -> None:
+    from mcproute.encoding import default_cache_dir
+    from mcproute.encoding.cache import ToolVectorCache
+    from mcproute.encoding.texts import tool_text
+    from mcproute.router.tools import specs_from_dicts
+
+    # Descriptions unique to this run, so only this eval can have put them in the disk cache.
+    tag = tmp_path.name
+    classes = {
+        "Weather": [{"name": "get_forecast", "description": f"Weather forecast for a location ({tag})."}],
+        "Mail": [{"name": "send_email", "description": f"Send an email message ({tag})."},
+                 {"name": "archive_email", "description": f"Move an email to the archive ({tag})."}],
+    }
+    (tmp_path / "mt.json").write_text(json.dumps(classes), encoding="utf-8")
+    conv = {"id": "e1", "catalog": "mt.json", "tools": ["get_forecast", "send_email"],
+            "turns": [{"user": "will I need an umbrella in Paris tomorrow?", "expected_tools": ["get_forecast"]},
+                      {"user": "mail that to Ana", "expected_tools": ["send_email"]}]}
+    data = write_jsonl(tmp_path / "mt.jsonl", [conv])
+    assert main(["eval", "multiturn", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert f"encoder                {encoder.model_id}" in out and "recall_at_5            1.0" in out
+    # The whole catalogue went through the disk cache, archive_email (never available) included.
+    specs = [s for cls, tools in classes.items() for s in specs_from_dicts(tools, server=cls)]
+    again = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3").vectors(encoder, [tool_text(s) for s in specs])
+    assert again.encoded == 0
+
+    assert main(["eval", "multiturn", "--data", str(data), "--no-encoder"]) == 0
+    assert "encoder                off" in capsys.readouterr().out

@@ -116,8 +116,8 @@ def test_forgetting_and_removing_pick_a_deleting_tool(reference: Encoded, text: 
     assert "delete" in best, best
 
 
-# "write a haiku about autumn" still ranks write_file above the threshold (a known gap, see
-# docs/routing-tools.md): pure writing that names no file is not yet told apart from writing a file.
-@pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night"])
+# Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see
+# tests/test_retrieval_compose.py.
+@pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night", "write a haiku about autumn"])
 def test_chit_chat_and_pure_writing_need_no_tool(reference: Encoded, text: str) -> None:
     assert reference.rank(text).no_tool

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     enc.add_argument("--encoder", dest="encoder", action="store_true", default=None,
                      help="use the sentence encoder's vectors (the default when it loads; vectors cached on disk)")
     enc.add_argument("--no-encoder", dest="encoder", action="store_false",
-                     help="tools: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback")
+                     help="tools, multiturn: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback")
     p.add_argument("--unseen", action="store_true",
                    help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)")
 

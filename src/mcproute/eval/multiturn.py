@@ -8,6 +8,11 @@ earlier turns made, i.e. their expected calls) and without it. A turn whose `too
 tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
 gateway would on a list_changed notification. Turns that expect no tool are not scored, so
 `n_turns` counts the scored turns.
+
+With the sentence encoder (on by default, as in `eval tools`; `--no-encoder` turns it off), each
+catalogue's tools are encoded once per run through the encoder's on-disk vector cache, every
+conversation's index gets the vectors of its tools (again after `tools_added`), and each turn's
+text is encoded once and used for both rankings.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from mcproute.errors import DataFileError
 from mcproute.eval.data import progress, read_catalog, read_jsonl
-from mcproute.eval.tools import load_params, recall_at
+from mcproute.eval.tools import Vectors, load_params, load_vectors, recall_at
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 
@@ -58,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     params = load_params()
+    vectors = load_vectors(getattr(args, "encoder", None))
     catalogs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+    catalog_vecs: dict[str, dict[str, Any]] = {}  # catalog -> tool name -> encoder vector
     with_hist: list[float] = []
     stateless: list[float] = []
     out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
@@ -67,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
             line = it["_line"]
             if it["catalog"] not in catalogs:
                 catalogs[it["catalog"]] = _classes(path, it["catalog"], line)
+                if vectors is not None:
+                    catalog_vecs[it["catalog"]] = _encode_catalog(vectors, catalogs[it["catalog"]])
             by_name = catalogs[it["catalog"]]
+            vecs = catalog_vecs.get(it["catalog"], {})
             unknown = [n for n in it["tools"] if n not in by_name]
             if unknown:
                 raise DataFileError(str(path), line, f"tools not in {it['catalog']}: {', '.join(unknown[:5])}")
@@ -76,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                 cls, t = by_name[n]
                 available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
             index = ToolIndex([s for group in available.values() for s in group], params=params)
+            if vecs:
+                index.attach_vectors({n: vecs[n] for n in it["tools"] if n in vecs})
             used: list[str] = []
             texts: list[str] = []
             for ti, turn in enumerate(it["turns"]):
@@ -86,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                         cls, t = by_name[n]
                         available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
                         index.update(cls, available[cls])
+                        if vecs:  # update() drops the replaced server's vectors
+                            index.attach_vectors({s.name: vecs[s.name] for s in available[cls] if s.name in vecs})
                 text = turn.get("user") or it.get("user_goal") or ""
                 ctx = RetrievalContext(
                     tools_used=tuple(used[-_KEEP_USED:]),
@@ -93,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
                     recent_texts=tuple(texts[-_KEEP_TEXTS:]),
                 )
                 expected = turn.get("expected_tools") or []
-                ranked = [c.name for c in index.rank(text, context=ctx, k=10).candidates]
+                qv = vectors.query(text) if vectors is not None and text else None
+                ranked = [c.name for c in index.rank(text, context=ctx, k=10, vector=qv).candidates]
                 if expected:
                     with_hist.append(recall_at(ranked, expected))
-                    alone = [c.name for c in index.rank(text, k=10).candidates]
+                    alone = [c.name for c in index.rank(text, k=10, vector=qv).candidates]
                     stateless.append(recall_at(alone, expected))
                 if out:
                     out.write(json.dumps({"id": it["id"], "turn": ti, "ranked": ranked}) + "\n")
@@ -117,4 +132,11 @@ def run(args: argparse.Namespace) -> int:
         for k, v in res.items():
             print(f"{k:22} {v}")
         print(f"{'params':22} {params.version}")
+        print(f"{'encoder':22} {vectors.encoder.model_id if vectors is not None else 'off'}")
     return 0
+
+
+def _encode_catalog(vectors: Vectors, by_name: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Every tool of one catalogue, encoded once per run (the disk cache skips texts seen before)."""
+    specs = [s for cls, t in by_name.values() for s in specs_from_dicts([t], server=cls)]
+    return vectors.for_specs(specs)

@@ -37,7 +37,7 @@ def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:
     return len(set(expected) & set(ranked[:k])) / min(len(expected), k)
 
 
-class _Vectors:
+class Vectors:
     """`--encoder`: the engine's encoder and tool-vector cache, for an index built here."""
 
     def __init__(self) -> None:
@@ -48,11 +48,15 @@ class _Vectors:
         self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
         self.encode_ms: list[float] = []
 
-    def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
+    def for_specs(self, specs: list[Any]) -> dict[str, Any]:
+        """Tool name -> vector, through the on-disk cache (only unseen tool texts are encoded)."""
         from mcproute.encoding.texts import tool_text
 
         got = self.cache.vectors(self.encoder, [tool_text(s) for s in specs])
-        index.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
+        return {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
+
+    def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
+        index.attach_vectors(self.for_specs(specs))
         return index
 
     def query(self, text: str) -> Any:
@@ -62,14 +66,14 @@ class _Vectors:
         return vec
 
 
-def _load_vectors(wanted: bool | None) -> _Vectors | None:
+def load_vectors(wanted: bool | None) -> Vectors | None:
     """--encoder: must load; --no-encoder: off; neither: use it when it loads, say so when not."""
     if wanted is False:
         return None
     from mcproute.encoding import EncoderUnavailable
 
     try:
-        return _Vectors()
+        return Vectors()
     except EncoderUnavailable as exc:
         if wanted:
             raise
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     params = load_params()
-    vectors = _load_vectors(getattr(args, "encoder", None))
+    vectors = load_vectors(getattr(args, "encoder", None))
     indexes: dict[str, ToolIndex] = {}
     top1: list[float] = []
     recall: list[float] = []

@@ -19,50 +19,31 @@ the server's own order) — never by name.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from mcproute.router.retrieval_compose import composes, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
-from mcproute.router.retrieval_intent import agreement, query_actions, query_many, tool_action, tool_many
+from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
+from mcproute.router.retrieval_intent import tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
-from mcproute.router.retrieval_thesaurus import thesaurus_terms
+from mcproute.router.retrieval_text import schema_text, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
 
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
-_IDENT = re.compile(r"[A-Za-z_][\w.\-]*\w")
-_HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
-_RESULT_CHARS = 600
-_COL = {f: i for i, f in enumerate(FEATURES)}
-
-
-@dataclass(slots=True)
-class _Doc:
-    spec: ToolSpec
-    order: tuple[int, int]
-    terms: frozenset[str]
-    name_terms: tuple[str, ...]
-    name_set: frozenset[str]
-    bigrams: frozenset[tuple[str, str]]  # adjacent word pairs of the name and the description
-    name_idf: tuple[float, ...]  # background IDF of each name word (params are fixed per index)
-    name_idf_sum: float
-    action: str | None  # the tool's action class (retrieval_intent.tool_action)
-    many: bool  # the tool is made for several things at once (retrieval_intent.tool_many)
 
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
-class ToolIndex:
-    """An incremental BM25F + reranker index over a tool catalogue."""
+class ToolIndex(PoolFeatures):
+    """An incremental BM25F + reranker index over a tool catalogue (features: retrieval_features.py)."""
 
     def __init__(self, tools: Sequence[ToolSpec] = (), *, params: RetrievalParams | None = None) -> None:
         self.params = params or RetrievalParams.default()
@@ -73,7 +54,7 @@ class ToolIndex:
         self._centroid = c if emb is not None and c.shape == (emb.dims,) else None
         self._enc: ToolVectors | None = None  # sentence-encoder rows, attached by the engine
         self._enc_mean: np.ndarray | None = None
-        self._docs: dict[int, _Doc] = {}
+        self._docs: dict[int, ToolDoc] = {}
         self._post: dict[str, dict[int, float]] = {}
         self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings
         self._fields: dict[int, dict[str, list[str]]] = {}
@@ -142,7 +123,8 @@ class ToolIndex:
             nidf = tuple(p.bg_idf(t) for t in nt)
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix
             act, many = tool_action(short, spec.description), tool_many(short, spec.description)
-            self._docs[slot] = _Doc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many)
+            st = stores(short, spec.description, act)
+            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many, st)
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -248,19 +230,7 @@ class ToolIndex:
         alive = self._enc.alive(self._next)
         return {d.spec.name: self._enc.row(slot) for slot, d in self._docs.items() if alive[slot]}
 
-    # ------------------------------------------------------------------ scoring
-    def _mentioned(self, text: str) -> set[int]:
-        """Tools whose exact name appears in the text ("use the lawsuit_search function")."""
-        out: set[int] = set()
-        if not text:
-            return out
-        for m in _IDENT.finditer(text):
-            word = m.group().strip(".")
-            slot = self._by_lname.get(word.lower())
-            if slot is not None and (len(word) >= 4 and ("_" in word or "." in word or not word.islower())):
-                out.add(slot)
-        return out
-
+    # ------------------------------------------------------------------ index upkeep
     def _compile(self, terms: Iterable[str]) -> None:
         """Refresh the numpy copy of these terms' postings (the dicts stay the source of truth)."""
         for term in terms:
@@ -273,171 +243,7 @@ class ToolIndex:
                 np.fromiter(plist.values(), dtype=np.float64, count=len(plist)),
             )
 
-    def _channel(self, terms: dict[str, float], size: int) -> tuple[np.ndarray, float]:
-        """Scores sum(weight * idf * tf-part) per slot, and the channel's background IDF mass.
-
-        One `bincount` over the concatenated postings: a numpy call per term would cost more
-        than the arithmetic.
-        """
-        mass = 0.0
-        n = len(self._docs)
-        bg = self.params.bg_idf
-        arr = self._arr
-        slot_parts: list[np.ndarray] = []
-        val_parts: list[np.ndarray] = []
-        iws: list[float] = []
-        for term, w in terms.items():
-            mass += w * bg(term)
-            hit = arr.get(term)
-            if hit is None:
-                continue
-            slots, vals = hit
-            df = len(slots)
-            slot_parts.append(slots)
-            val_parts.append(vals)
-            iws.append(w * math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-        if not slot_parts:
-            return np.zeros(size), mass
-        lens = [len(x) for x in slot_parts]
-        vals = np.concatenate(val_parts) * np.repeat(iws, lens)
-        return np.bincount(np.concatenate(slot_parts), vals, minlength=size), mass
-
-    def _query_terms(self, toks: list[str], cap: int, weight: float = 1.0) -> dict[str, float]:
-        """Term -> weight, keeping the `cap` most informative terms of a long text."""
-        q = Counter(toks)
-        if len(q) > cap:
-            bg = self.params.bg_idf
-            q = Counter(dict(sorted(q.items(), key=lambda kv: -bg(kv[0]))[:cap]))
-        return {t: weight * (1.0 + 0.3 * math.log(c)) for t, c in q.items()}
-
-    def features(
-        self, text: str, context: RetrievalContext | None = None, vector: np.ndarray | None = None
-    ) -> tuple[list[int], np.ndarray, dict[str, float]]:
-        """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights."""
-        p = self.params
-        size = self._next
-        qtoks = tokens(text)
-        qterms = self._query_terms(qtoks, p.max_query_terms)
-        base, qmass = self._channel(qterms, size)
-        exp_terms: dict[str, float] = {}
-        for t in qterms:
-            for t2, w in p.expansion.get(t, ()):
-                if t2 not in qterms and w > exp_terms.get(t2, 0.0):
-                    exp_terms[t2] = w
-        if len(exp_terms) > p.max_query_terms:
-            exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
-        exp, emass = self._channel(exp_terms, size)
-        # The thesaurus channel: the words tool authors use for the request's everyday words.
-        thes, tmass = self._channel({t: 1.0 for t in thesaurus_terms(text) if t not in qterms}, size)
-        hist = np.zeros(size)
-        hmass = 0.0
-        used = np.zeros(size)
-        servers: set[str] = set()
-        if context is not None:
-            htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-            hterms = {t: w for t, w in self._query_terms(tokens(htext), p.max_query_terms // 2, 0.5).items() if t not in qterms}
-            hist, hmass = self._channel(hterms, size)
-            for age, name in enumerate(reversed(context.tools_used)):
-                slot = self._by_name.get(name)
-                if slot is not None:
-                    used[slot] = max(used[slot], 0.7**age)
-            servers = {s for s in context.servers_used if s}
-        qm, em, hm, tm = max(qmass, 1e-9), max(emass, 1e-9), max(hmass, 1e-9), max(tmass, 1e-9)
-        mentioned = self._mentioned(text)
-        # Stage 1 is a fixed blend (not the reranker's weights): its only job is recall, and a
-        # learned weight that trusts one channel would crowd the others out of the pool.
-        stage1 = base / qm + 0.5 * exp / em + 0.5 * thes / tm + 0.3 * hist / hm + 0.3 * used
-        for slot in mentioned:
-            stage1[slot] += 10.0
-        live = np.flatnonzero(stage1 > 0)
-        if len(live) > p.pool:
-            live = live[np.argpartition(-stage1[live], p.pool - 1)[: p.pool]]
-        cos, cos_bg = self._cosines(text, size, vector) if qterms and self._docs else (None, 0.0)
-        if cos is not None and p.embed_pool > 0:
-            # Stage 1 is a union: the lexical pool and the semantic neighbours, so a tool described
-            # in other words than the query's still reaches the reranker.
-            near = np.argpartition(-cos, min(p.embed_pool, size) - 1)[: p.embed_pool]
-            cos_max = float(cos[near].max())
-            live = np.fromiter(set(live.tolist()).union(near[cos[near] > 0].tolist()), dtype=np.int64)
-        s1 = dict(zip(live.tolist(), stage1[live].tolist(), strict=True))
-        docs = self._docs
-        pool = sorted(s1, key=lambda s: (-s1[s], docs[s].order))
-        if not pool:
-            return pool, np.zeros((0, len(FEATURES))), qterms
-        pa = np.array(pool)
-        qset = set(qterms)
-        # Tool names abbreviate ("hypot", "calc", "temp"): a name word that starts a query word counts.
-        qexp = qset | set(exp_terms) | {t[:i] for t in qset if t.isascii() for i in range(4, len(t))}
-        bgq = {t: p.bg_idf(t) for t in qset}
-        bgq_sum = sum(bgq.values()) or 1e-9
-        qbi = set(zip(qtoks, qtoks[1:]))
-        x = np.zeros((len(pool), len(FEATURES)))
-        pb = base[pa]
-        x[:, 0] = pb / qm
-        x[:, 1] = pb / (pb.max() or 1e-9)
-        x[:, 5] = exp[pa] / em
-        x[:, 6] = hist[pa] / hm
-        x[:, 7] = used[pa]
-        x[:, _COL["thesaurus"]] = thes[pa] / tm
-        x[:, _COL["lexical"]] = (pb > 0) | (exp[pa] > 0) | (thes[pa] > 0) | (hist[pa] > 0) | (used[pa] > 0)
-        if cos is not None:
-            pc = cos[pa].astype(np.float64)
-            if p.embed_pool <= 0:
-                cos_max = float(cos.max())
-            # Rank = how many pool tools are strictly closer, so equal vectors tie.
-            top = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
-            x[:, _COL["cos"] : _COL["cos_top"] + 1] = np.column_stack((pc, pc - cos_max, pc - cos_bg, top))
-            if context is not None and self._vecs is not None:
-                htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-                hv = self._vecs.embedder.embed(htext)
-                if hv.any():
-                    x[:, _COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
-        qact = query_actions(text)
-        if qact:
-            x[:, _COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
-        if query_many(text):
-            x[:, _COL["many"]] = [1.0 if docs[s].many else 0.0 for s in pool]
-        py_cols: list[tuple[float, float, float, float, float, float]] = []
-        # Name words weighted by background IDF, so "get"/"api" in a name explain little.
-        for s in pool:
-            doc = docs[s]
-            nt = doc.name_terms
-            py_cols.append(
-                (
-                    sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
-                    sum(i for t, i in zip(nt, doc.name_idf) if t in qexp) / doc.name_idf_sum if nt else 0.0,
-                    sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
-                    1.0 if doc.spec.server in servers else 0.0,
-                    1.0 if s in mentioned else 0.0,
-                    min(1.0, len(doc.bigrams & qbi) / 2.0) if qbi else 0.0,
-                )
-            )
-        x[:, [2, 3, 4, 8, 9, 10]] = py_cols
-        return pool, x, qterms
-
-    def _cosines(self, text: str, size: int, vector: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
-        """Cosine of the query with every slot, and with the dev catalogues' mean tool.
-
-        Provisional: with a query vector from the sentence encoder, tools that have an encoder
-        vector get the encoder's cosine (and the background is this catalogue's mean tool);
-        the others keep the static table's."""
-        enc = self._enc
-        if vector is not None and enc is not None and len(enc) and vector.shape == (enc.dims,):
-            cos = enc.cosines(vector, size)
-            static, _ = self._cosines(text, size) if len(enc) < len(self._docs) else (None, 0.0)
-            if static is not None:
-                cos = np.where(enc.alive(size), cos, static)
-            if self._enc_mean is None:
-                self._enc_mean = enc.mean()
-            return cos, float(self._enc_mean @ vector)
-        if self._vecs is None:
-            return None, 0.0
-        qv = self._vecs.embedder.embed(text)
-        if not qv.any():
-            return None, 0.0
-        bg = float(self._centroid @ qv) if self._centroid is not None else 0.0
-        return self._vecs.cosines(qv, size), bg
-
+    # ------------------------------------------------------------------ deciding
     def rank(
         self, text: str, *, context: RetrievalContext | None = None, k: int = 10, vector: np.ndarray | None = None
     ) -> Ranking:
@@ -454,8 +260,12 @@ class ToolIndex:
         order = sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         # A pool found by meaning alone (no tool shares a term with the step, its history or its
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
-        lexical = bool(x[:, _COL["lexical"]].any())
+        lexical = bool(x[:, COL["lexical"]].any())
         trusted = lexical or not p.require_lexical
+        # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
+        # is not trusted when the request composes content and names no file, path or URL.
+        composing = self._docs[pool[order[0]]].stores and composes(text or "")
+        trusted = trusted and not composing
         p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if trusted else 0.0
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
@@ -463,6 +273,7 @@ class ToolIndex:
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
+            + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")

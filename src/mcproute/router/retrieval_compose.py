@@ -1,0 +1,88 @@
+"""Requests to compose content, and tools that store it: "write a haiku" is not "write a file".
+
+A request such as "write a haiku about autumn" or "write a python function that reverses a string"
+shares its verb with `write_file`, so the lexical and intent channels put a file-writing tool first.
+But the user asked for text in the reply: nothing names a file, a path, a URL or a place to keep
+it. This module recognises such requests, and tools whose job is to create or overwrite something
+in storage (a file, a directory, a path), from general English and nothing about any catalogue.
+
+- `composes(text)`: the request asks to compose content (a poem, story, email, joke, function,
+  summary, ...) and names no storage target. Quoted text is content given to work on, so a file
+  mentioned inside quotes ("rewrite this: 'can u send the file'") is not a target.
+- `stores(name, description, action)`: the tool creates or writes (its action class from
+  `retrieval_intent`) and its name or description speaks of files, directories or paths.
+
+`ToolIndex.rank()` does not trust a storing leader for a composing request (P(fit) = 0, the
+ranking itself is unchanged), the same way it does not trust a pool found by meaning alone.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from mcproute.router.retrieval_text import split_identifier
+
+# Verbs that ask for new text by themselves ("rephrase this", "draft a reply").
+_COMPOSE_VERBS = frozenset({"compose", "draft", "rewrite", "rephrase", "paraphrase", "reword", "summarise",
+                            "summarize", "proofread", "brainstorm"})
+# Verbs that ask for text when their object is a kind of text ("write a poem", "tell me a joke").
+_MAKE_VERBS = frozenset({"write", "create", "make", "generate", "give", "tell", "come", "produce", "suggest",
+                         "invent", "think", "craft", "pen", "turn", "need", "want", "word"})
+# Kinds of text a model writes in its reply: literary, correspondence, prose, code.
+_CONTENT = frozenset({
+    "poem", "haiku", "limerick", "sonnet", "verse", "rhyme", "song", "lyrics", "rap", "story", "tale", "fable",
+    "joke", "pun", "riddle", "quote", "essay", "paragraph", "sentence", "summary", "outline", "speech", "toast",
+    "eulogy", "slogan", "tagline", "caption", "headline", "bio", "biography", "tweet",
+    "email", "letter", "reply", "apology", "invitation", "wish", "wishes",
+    "function", "regex", "snippet", "algorithm", "program", "one-liner",
+    "ideas", "idea", "dialogue", "monologue", "script", "scene", "plot", "recipe", "intro",
+    "introduction", "conclusion", "abstract", "pitch", "ad", "advert", "jingle", "motto", "acrostic", "ode",
+})
+# Words that name where something is kept: a request that mentions one may want a tool.
+_STORAGE = frozenset({"file", "files", "folder", "folders", "directory", "directories", "dir", "path", "disk",
+                      "save", "saved", "store", "stored", "repo", "repository", "database", "db", "drive",
+                      "bucket", "upload", "document", "doc", "notes", "memory", "commit", "branch", "sheet",
+                      "spreadsheet", "calendar", "wiki", "page", "ticket", "issue", "gist"})
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)|`[^`]*`")
+_URL = re.compile(r"\b(?:https?|ftp|file)://|\bwww\.", re.IGNORECASE)
+_PATHLIKE = re.compile(r"[\w.~-]*[/\\][\w.~-]+|(?<![\w.])\.?[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b")
+_WORDS = re.compile(r"[a-z][a-z'-]*")
+_OBJECT_WINDOW = 8  # words after a verb in which its object is looked for
+# Storage words in a tool's name or description.
+_TOOL_STORAGE = frozenset({"file", "files", "directory", "directories", "folder", "folders", "path", "paths", "disk"})
+
+
+def _base(word: str) -> str:
+    for cut in ("ies", "s"):
+        if word.endswith(cut) and len(word) - len(cut) >= 3:
+            return word[: -len(cut)] + ("y" if cut == "ies" else "")
+    return word
+
+
+@lru_cache(maxsize=8192)
+def composes(text: str) -> bool:
+    """True when `text` asks for content to be written in the reply and names no storage target."""
+    own = _QUOTED.sub(" ", text)  # quoted text is material to work on, not a target
+    if _URL.search(own) or _PATHLIKE.search(own):
+        return False
+    words = _WORDS.findall(own.lower())
+    if not words or any(w in _STORAGE for w in words):
+        return False
+    if any(w in _COMPOSE_VERBS for w in words):
+        return True
+    # The kind of text must be the verb's object, close after it: "write a two sentence horror story",
+    # not "generate a sound of 440Hz for 5 seconds. What is the function ...?".
+    return any(
+        w in _MAKE_VERBS and any(o in _CONTENT or _base(o) in _CONTENT for o in words[i + 1 : i + 1 + _OBJECT_WINDOW])
+        for i, w in enumerate(words)
+    )
+
+
+@lru_cache(maxsize=65536)
+def stores(name: str, description: str, action: str | None) -> bool:
+    """True for a tool that creates or writes something in storage (a file, a directory, a path)."""
+    if action not in ("create", "write"):
+        return False
+    words = set(split_identifier(name)) | set(_WORDS.findall(description[:200].lower()))
+    return bool(words & _TOOL_STORAGE)
