@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", action="store_true", help="learn on the sentence encoder's cosines (mcproute.encoding)")
     ap.add_argument("--no-expansion", action="store_true", help="learn no query->tool word table (it memorises)")
     ap.add_argument("--features", default="", help="comma list: the reranker features that get a weight (default all)")
+    ap.add_argument("--idf-prior", type=float, default=30.0,
+                    help="pseudo-tools from the background corpus that smooth each catalogue's IDF (0: plain BM25)")
     ap.add_argument("--require-lexical", choices=("yes", "no"), default="yes",
                     help="no: the no-tool model also judges pools found by meaning alone")
     a = ap.parse_args(argv)
@@ -296,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "bg_df": bg_df,
             "bg_n": bg_n,
+            "idf_prior_docs": a.idf_prior,
             "embed_weights": embed_w,
             "embed_default": embed_default,
             "embed_pool": a.embed_pool,

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from mcproute.encoding.texts import tool_text
 from mcproute.router.retrieval_params import RetrievalParams
 from mcproute.router.retrieval_text import split_identifier, tokens
 from mcproute.router.step import ConversationState, ToolSpec
@@ -135,3 +136,29 @@ def test_ranking_is_frozen_and_deterministic() -> None:
     assert r1 == r2
     with pytest.raises(dataclasses.FrozenInstanceError):
         r1.no_tool = True  # type: ignore[misc]
+
+
+# -- a catalogue of one small server --------------------------------------------------------------
+
+TIME_ONLY = [
+    ToolSpec(name="time__get_current_time", description="Get current time in a specific timezone", server="time",
+             input_schema={"type": "object", "properties": {"timezone": {"type": "string", "description": "IANA timezone name (e.g., 'America/New_York', 'Europe/London')."}}}),
+    ToolSpec(name="time__convert_time", description="Convert time between timezones", server="time",
+             input_schema={"type": "object", "properties": {
+                 "source_timezone": {"type": "string", "description": "Source IANA timezone name (e.g., 'America/New_York', 'Europe/London')."},
+                 "time": {"type": "string", "description": "Time to convert in 24-hour format (HH:MM)"},
+                 "target_timezone": {"type": "string", "description": "Target IANA timezone name (e.g., 'Asia/Tokyo', 'America/San_Francisco')."}}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("what time is it in Tokyo?", "time__get_current_time"), ("convert 3pm London time to Tokyo", "time__convert_time")],
+)
+def test_a_two_tool_catalogue_weighs_words_as_a_large_one_would(encoder, text: str, expected: str) -> None:  # noqa: ANN001
+    # With plain BM25 IDF every word both tools share ("time") weighs ~0 in a 2-tool catalogue,
+    # and "Tokyo" in one parameter example decided the first request (and called it no-tool).
+    index = ToolIndex(TIME_ONLY)
+    index.attach_vectors(dict(zip((s.name for s in TIME_ONLY), encoder.encode([tool_text(s) for s in TIME_ONLY]), strict=True)))
+    r = index.rank(text, k=2, vector=encoder.encode_one(text))
+    assert not r.no_tool and r.best is not None and r.best.name == expected, r.explanation

@@ -92,7 +92,7 @@ class PoolFeatures:
             df = len(slots)
             slot_parts.append(slots)
             val_parts.append(vals)
-            iws.append(w * math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            iws.append(w * self.params.catalogue_idf(term, df, n))
         if not slot_parts:
             return np.zeros(size), mass
         lens = [len(x) for x in slot_parts]

@@ -90,6 +90,11 @@ class RetrievalParams:
     # set; they give IDF that means the same in a 2-tool and a 2,000-tool catalogue.
     bg_df: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     bg_n: int = 0
+    # BM25's IDF inside the catalogue is smoothed by this many pseudo-tools drawn from the
+    # background corpus: in a 2-tool catalogue every shared word ("time") would otherwise weigh
+    # nothing and one incidental word ("Tokyo" in a parameter example) decide the ranking.
+    # Large catalogues barely notice it. 0 = plain BM25 IDF (files written before it).
+    idf_prior_docs: float = 0.0
     no_tool_weights: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({"coverage": 6.0, "name_cov": 1.0, "bias": -2.0})
     )
@@ -111,6 +116,15 @@ class RetrievalParams:
     require_lexical: bool = True
     _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     _emb_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def catalogue_idf(self, term: str, df: int, n: int) -> float:
+        """BM25 IDF of `term` held by `df` of a catalogue's `n` tools, smoothed by
+        `idf_prior_docs` pseudo-tools in which it is as common as in the background corpus."""
+        n0 = self.idf_prior_docs
+        if n0 > 0 and self.bg_n > 0:
+            share = (self.bg_df.get(term, 0) + 0.5) / (self.bg_n + 1.0)
+            df, n = df + n0 * share, n + n0
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def bg_idf(self, term: str) -> float:
         """IDF of `term` against the background corpus; unseen terms count as rare."""
@@ -142,6 +156,7 @@ class RetrievalParams:
             weights=MappingProxyType(weights),
             bg_df=MappingProxyType({str(k): int(v) for k, v in (d.get("bg_df") or {}).items()}),
             bg_n=int(d.get("bg_n", 0)),
+            idf_prior_docs=float(d.get("idf_prior_docs", 0.0)),
             no_tool_weights=MappingProxyType(
                 {k: float(v) for k, v in (d.get("no_tool_weights") or base.no_tool_weights).items()}
             ),
@@ -176,6 +191,7 @@ class RetrievalParams:
             "require_lexical": self.require_lexical,
             "embed_weights": {k: round(v, 4) for k, v in sorted(self.embed_weights.items())},
             "bg_n": self.bg_n,
+            "idf_prior_docs": self.idf_prior_docs,
             "bg_df": dict(sorted(self.bg_df.items())),
             "expansion": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.expansion.items())},
         }
