@@ -33,8 +33,9 @@ def conv(cid: str) -> ConversationIdentity:
 
 
 async def settled(engine: Engine) -> None:
+    """Tool vectors in and the tier examples attached: steps use vectors from then on."""
     with anyio.fail_after(60):
-        await engine.vectors.wait_settled()
+        await engine.wait_settled()
 
 
 @asynccontextmanager

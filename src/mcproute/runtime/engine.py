@@ -350,8 +350,11 @@ class Engine:
         with tracing.continued(meta, headers), spans.conversation_context(cid):
             spans.enrich_server_span(cid)
             # Before the lock: the vector depends on the text alone (once per step, inline: see
-            # EncoderService.query_vector for why not in a thread).
-            vector = self.vectors.query_vector(text)
+            # EncoderService.query_vector for why not in a thread). Steps use it only once the tier
+            # examples (and the calibration made with them) are in: in the short window between
+            # the encoder loading and the examples attaching, a vector-based tier score would
+            # differ from both the warm gateway's and the shape-only fallback's.
+            vector = self.vectors.query_vector(text) if self.tier_examples_ready else None
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)
                 with spans.route_span(cid, step_id, previous=previous) as span:
