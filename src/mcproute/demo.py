@@ -69,7 +69,9 @@ def _value(name: str, prop: Mapping[str, Any], text: str) -> Any:
         return f"{int(m.group(1)):02d}:{m.group(2)}" if m else "09:00"
     if name in ("repo_path", "path", "directory"):
         paths = [p for p in _PATH.findall(text) if os.path.isdir(p)]
-        return paths[0] if paths else os.getcwd()
+        # "." is the server's own working directory (servers.yaml `cwd`), which is where the
+        # config points it; the gateway's directory is wherever the client happened to start it.
+        return paths[0] if paths else "."
     if name in ("target", "revision", "base_branch"):
         return "HEAD"
     kind = prop.get("type")

@@ -35,8 +35,8 @@ _CONVERSATION = {
 }
 _HOW = {
     "new": "a new conversation: pass conversation_id={id} on your next mcproute__ call to continue it",
-    "connection": "this connection's conversation (kept for you; pass conversation_id={id} to continue it elsewhere)",
-    "session": "this session's conversation (kept for you; pass conversation_id={id} to continue it elsewhere)",
+    "connection": "this connection's conversation, kept for you; pass conversation_id={id} to continue it elsewhere",
+    "session": "this session's conversation, kept for you; pass conversation_id={id} to continue it elsewhere",
 }
 
 
