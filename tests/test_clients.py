@@ -185,7 +185,7 @@ async def test_bundled_config_without_keys_makes_no_error_spans(tmp_path: Path, 
     assert "\ndata_dir: .mcproute\n" in bundled and "${OPENAI_API_KEY}" in bundled
     config = tmp_path / "servers.yaml"
     config.write_text(bundled.replace("\ndata_dir: .mcproute\n", f"\ndata_dir: {json.dumps(str(tmp_path / 'data'))}\n")
-                      .replace('"--repository", "."', f'"--repository", {json.dumps(str(repo))}'), encoding="utf-8")
+                      .replace("\n    cwd: .\n", f"\n    cwd: {json.dumps(str(repo))}\n"), encoding="utf-8")
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     async with serve_http(config, OTEL_BSP_SCHEDULE_DELAY="50") as (_, url), Client(url) as client:

@@ -70,20 +70,25 @@ class EncoderService:
             # abandon_on_cancel: a first-run build takes seconds; shutting down must not wait for
             # it (the build writes its file atomically, or not at all).
             self.encoder = await anyio.to_thread.run_sync(self._load, cache_dir, abandon_on_cancel=True)
-        except EncoderUnavailable as e:
-            self.state, self.reason = "unavailable", str(e)
-            log.warning("mcproute: the sentence encoder is unavailable, tool retrieval stays lexical: %s", e)
+        except Exception as e:  # noqa: BLE001 - EncoderUnavailable, or the OS refusing (no descriptors, disk)
+            # Never let the encoder take the gateway down: it serves lexically instead.
+            self.state, self.reason = "unavailable", str(e) if isinstance(e, EncoderUnavailable) else f"{type(e).__name__}: {e}"
+            log.warning("mcproute: the sentence encoder is unavailable, tool retrieval stays lexical: %s", self.reason)
             return
         self.load_seconds = time.perf_counter() - started
         if self.encoder.build_seconds:
             log.info("mcproute: built the encoder %s in %.1f s (cached in %s)", self.encoder.model_id,
                      self.encoder.build_seconds, cache_dir)
-        cache = ToolVectorCache(cache_dir / "tool-vectors.sqlite3")
+        cache = ToolVectorCache(cache_dir / "tool-vectors.sqlite3")  # a disk it cannot open: memory only (cache.problem)
         try:
             self.state = "encoding tools"
             while True:
                 changed = self._changed = anyio.Event()  # a change from now on triggers another pass
-                await self._sync(cache, tools, index)
+                try:
+                    await self._sync(cache, tools, index)
+                except Exception as e:  # noqa: BLE001 - tools without a vector rank lexically; the next change retries
+                    self.reason = f"tool vectors incomplete: {type(e).__name__}: {e}"
+                    log.warning("mcproute: %s (those tools rank lexically until the catalogue changes)", self.reason)
                 self.state = "ready"
                 await changed.wait()
                 self.state = "encoding tools"
