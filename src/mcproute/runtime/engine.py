@@ -42,6 +42,7 @@ from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
 from mcproute.runtime import tracing
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
+from mcproute.runtime.examples import TierExampleLoader
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
@@ -50,6 +51,7 @@ from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import spans
 
 if TYPE_CHECKING:
+    from mcproute.router.tier_examples import ExampleSet
     from mcproute.runtime.replicas import Replicas
 
 log = logging.getLogger("mcproute.runtime")
@@ -126,8 +128,7 @@ class Engine:
         # The sentence encoder: loaded and fed the catalogue in the background (runtime/vectors.py);
         # until it is ready, steps rank lexically.
         self.vectors = EncoderService(loaded)
-        self.tier_examples_ready = False  # set once the encoded tier examples are attached
-        self._examples_settled = anyio.Event()  # attached, or known not to come
+        self.examples = TierExampleLoader()  # attaches the encoded tier examples once the encoder loads
         self._step_wait_until = 0.0  # steps before this perf_counter() may wait for them (routing.encoder.step_wait)
 
     # ------------------------------------------------------------ lifecycle
@@ -167,7 +168,7 @@ class Engine:
                 if self.replicas.sets:
                     await self.replicas.start(tg)
                 tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
-                tg.start_soon(self._attach_tier_examples)
+                tg.start_soon(self.examples.run, self)
             self._step_wait_until = time.perf_counter() + self.config.routing.encoder.step_wait
             await self.refresh_calibration()
         except BaseException:
@@ -207,42 +208,15 @@ class Engine:
         while self.config.routing.encoder.enabled and self.vectors.encoder is not None and not self.tier_examples_ready:
             await anyio.sleep(0.02)
 
-    async def _attach_tier_examples(self) -> None:
-        """Once the encoder is loaded, encode the tier examples (shipped + routing.tiers.examples,
-        through the on-disk step cache) and let the scorer compare every step with them. Until
-        then, and without an encoder, the scorer runs without examples (runtime/examples.py)."""
-        try:
-            await self._attach_tier_examples_once()
-        finally:
-            self._examples_settled.set()
-
-    async def _attach_tier_examples_once(self) -> None:
-        while self.vectors.encoder is None and self.vectors.state == "loading":
-            await anyio.sleep(0.05)
-        encoder = self.vectors.encoder
-        if encoder is None:
-            return
-        from mcproute.encoding.steps import step_cache
-        from mcproute.runtime.examples import encode_examples, examples_in_force
-
-        try:
-            examples = examples_in_force(self.config.routing.tiers)
-            cache = step_cache(self.vectors.cache_dir)
-            try:
-                found = await anyio.to_thread.run_sync(encode_examples, encoder, examples, cache, abandon_on_cancel=True)
-            finally:
-                cache.close()
-        except Exception as e:  # noqa: BLE001 - the gateway keeps deciding (without examples) and says why
-            log.warning("mcproute: the tier examples could not be attached, the tier score runs without them: %s", e)
-            self.tier_examples_ready = True
-            return
+    def install_tier_examples(self, found: ExampleSet) -> None:
+        """Let the scorer compare every step with these examples, and recalibrate with them."""
         self.scorer = self.scorer.with_examples(found)
         base, note = base_calibration(self.scorer, self.config.routing)
         self._set_calibration(CalibrationState(base, base, 0.0, note))
-        await self.refresh_calibration()
-        self.tier_examples_ready = True
-        log.info("mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
-                 found.count("reasoning"), found.count("fast"), sum(1 for e in found.examples if e.origin == "yours"))
+
+    @property
+    def tier_examples_ready(self) -> bool:
+        return self.examples.ready
 
     def _require(self) -> tuple[ModelPool, ConversationStore]:
         if self.pool is None or self.store is None:
@@ -366,8 +340,7 @@ class Engine:
             if not self.tier_examples_ready and self.config.routing.encoder.enabled:
                 # The first steps after start-up wait (bounded) for the encoder and its examples,
                 # ~0.4 s from the on-disk cache, so a short session decides as a warm one does.
-                with anyio.move_on_after(max(0.0, self._step_wait_until - time.perf_counter())):
-                    await self._examples_settled.wait()
+                await self.examples.wait(until=self._step_wait_until)
             vector = self.vectors.query_vector(text) if self.tier_examples_ready else None
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)

@@ -8,10 +8,13 @@ tier wins (the shipped copy is dropped), so users can correct the default set.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import yaml
 
 from mcproute.config import TiersConfig
@@ -21,7 +24,11 @@ from mcproute.encoding.steps import step_vectors
 from mcproute.errors import ConfigError
 from mcproute.router.tier_examples import Example, ExampleSet
 
+if TYPE_CHECKING:
+    from mcproute.runtime.engine import Engine
+
 SHIPPED = "tier_examples.yaml"
+log = logging.getLogger("mcproute.runtime")
 
 
 def shipped_examples(raw: str | None = None) -> list[Example]:
@@ -67,3 +74,50 @@ def encode_examples(encoder: Encoder, examples: Sequence[Example], cache: ToolVe
     if not examples:
         return ExampleSet.empty(encoder.dim)
     return ExampleSet(tuple(examples), step_vectors(encoder, [e.text for e in examples], cache))
+
+
+class TierExampleLoader:
+    """The engine's background task that encodes the examples in force once its encoder is loaded
+    (through the on-disk step cache) and installs them in the scorer. Until then, and without an
+    encoder, the scorer runs without examples."""
+
+    def __init__(self) -> None:
+        self.ready = False  # installed, or failed (the score then runs without them)
+        self.settled = anyio.Event()  # ready, or known never to be (no encoder)
+
+    async def run(self, engine: Engine) -> None:
+        try:
+            await self._attach(engine)
+        finally:
+            self.settled.set()
+
+    async def wait(self, *, until: float) -> None:
+        """Wait until settled, or until `time.perf_counter()` reaches `until`."""
+        with anyio.move_on_after(max(0.0, until - time.perf_counter())):
+            await self.settled.wait()
+
+    async def _attach(self, engine: Engine) -> None:
+        from mcproute.encoding.steps import step_cache
+
+        vectors = engine.vectors
+        while vectors.encoder is None and vectors.state == "loading":
+            await anyio.sleep(0.05)
+        encoder = vectors.encoder
+        if encoder is None:
+            return
+        try:
+            examples = examples_in_force(engine.config.routing.tiers)
+            cache = step_cache(vectors.cache_dir)
+            try:
+                found = await anyio.to_thread.run_sync(encode_examples, encoder, examples, cache, abandon_on_cancel=True)
+            finally:
+                cache.close()
+        except Exception as e:  # noqa: BLE001 - the gateway keeps deciding (without examples) and says why
+            log.warning("mcproute: the tier examples could not be attached, the tier score runs without them: %s", e)
+            self.ready = True
+            return
+        engine.install_tier_examples(found)
+        await engine.refresh_calibration()
+        self.ready = True
+        log.info("mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
+                 found.count("reasoning"), found.count("fast"), sum(1 for e in found.examples if e.origin == "yours"))
