@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_compose import composes, stores
+from mcproute.router.retrieval_compose import composes, explains, stores
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -102,3 +102,40 @@ def test_a_composing_request_still_trusts_a_leader_that_does_not_store() -> None
                                 {"type": "object", "properties": {"topic": {"type": "string"}}}, "poems")])
     r = index.rank("write a poem about autumn")
     assert not r.no_tool and r.candidates[0].name == "generate_poem", r.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "explain how a hash map handles collisions",
+        "what is an index in SQL, roughly",
+        "what's the difference between a process and a thread",
+        "why does ice float on water",
+        "describe photosynthesis in two sentences",
+        "what does 'eventual consistency' mean",
+    ],
+)
+def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None:
+    assert explains(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "explain what changed in commit 3f9a2c1",  # a revision: a tool can show it
+        "describe the files in ~/projects/site",  # a path
+        "what is on https://example.org/status",  # a URL
+        "explain the diff in my repo",  # a storage word
+        "what's the time difference between Paris and Lima",  # a computation, not a definition
+        "show me the last 3 commits",  # no explanation asked
+    ],
+)
+def test_an_explanation_about_something_a_tool_can_reach_is_not_from_knowledge(text: str) -> None:
+    assert not explains(text)
+
+
+def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
+    specs = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    ranking = ToolIndex(specs).rank("explain the difference between a mutex and a semaphore")
+    assert ranking.no_tool
+    assert "asks for an explanation" in ranking.explanation

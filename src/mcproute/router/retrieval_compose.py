@@ -12,8 +12,13 @@ in storage (a file, a directory, a path), from general English and nothing about
 - `stores(name, description, action)`: the tool creates or writes (its action class from
   `retrieval_intent`) and its name or description speaks of files, directories or paths.
 
-`ToolIndex.rank()` does not trust a storing leader for a composing request (P(fit) = 0, the
-ranking itself is unchanged), the same way it does not trust a pool found by meaning alone.
+- `explains(text)`: the request asks the model to explain, define or compare something from
+  what it knows ("explain big O notation", "what is a monad", "the difference between TCP and
+  UDP") and carries nothing a tool could act on: no storage word, URL, path or typed value.
+
+`ToolIndex.rank()` does not trust a storing leader for a composing request, nor any leader for an
+explaining one (P(fit) = 0, the ranking itself is unchanged), the same way it does not trust a pool
+found by meaning alone.
 """
 
 from __future__ import annotations
@@ -77,6 +82,29 @@ def composes(text: str) -> bool:
         w in _MAKE_VERBS and any(o in _CONTENT or _base(o) in _CONTENT for o in words[i + 1 : i + 1 + _OBJECT_WINDOW])
         for i, w in enumerate(words)
     )
+
+
+# Openings of a request for an explanation from knowledge.
+_EXPLAIN = re.compile(
+    r"^\s*(?:can you |could you |please |pls )?(?:explain|define|describe|summari[sz]e what|eli5)\b"
+    r"|^\s*what(?:'s| is| are) (?:a|an|the (?:difference|meaning|point|purpose)|the differences)\b"
+    r"|^\s*what does \S+(?: \S+)? mean\b|(?<!time )\bdifference between\b|^\s*how does \S+(?: \S+)? work\b"
+    r"|^\s*why (?:is|are|do|does|did)\b|\bin plain english\b|\bin simple terms\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=8192)
+def explains(text: str) -> bool:
+    """True when `text` asks for an explanation from knowledge and names nothing a tool acts on."""
+    from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
+
+    own = _QUOTED.sub(" ", text)
+    if not _EXPLAIN.search(text) or _URL.search(own) or _PATHLIKE.search(own):
+        return False
+    if query_slots(own) - {"number"}:
+        return False
+    return not any(w in _STORAGE for w in _WORDS.findall(own.lower()))
 
 
 @lru_cache(maxsize=65536)

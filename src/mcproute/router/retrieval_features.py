@@ -19,6 +19,7 @@ from mcproute.router.retrieval_embed import ToolVectors
 from mcproute.router.retrieval_intent import agreement, query_actions, query_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import tokens
+from mcproute.router.retrieval_slots import number_fit, query_slots, slot_fit
 from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.retrieval_types import RetrievalContext
 from mcproute.router.step import ToolSpec
@@ -42,6 +43,7 @@ class ToolDoc:
     action: str | None  # the tool's action class (retrieval_intent.tool_action)
     many: bool  # the tool is made for several things at once (retrieval_intent.tool_many)
     stores: bool  # the tool creates/writes files or directories (retrieval_compose.stores)
+    slots: frozenset[str]  # the kinds of value its input schema takes (retrieval_slots.tool_slots)
 
 
 class PoolFeatures:
@@ -192,6 +194,10 @@ class PoolFeatures:
         qact = query_actions(text)
         if qact:
             x[:, COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
+        qslots = query_slots(text)
+        if qslots:
+            x[:, COL["slot"]] = [slot_fit(qslots, docs[s].slots) for s in pool]
+            x[:, COL["slot_number"]] = [number_fit(qslots, docs[s].slots) for s in pool]
         if query_many(text):
             x[:, COL["many"]] = [1.0 if docs[s].many else 0.0 for s in pool]
         py_cols: list[tuple[float, float, float, float, float, float]] = []

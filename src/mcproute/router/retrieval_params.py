@@ -43,6 +43,8 @@ FEATURES: tuple[str, ...] = (
     "intent",  # the request's action verbs agree with the tool's (1 / 0.5 same family / -1; retrieval_intent.py)
     "many",  # the request is about several things and the tool is made for several (retrieval_intent.py)
     "thesaurus",  # BM25F of the thesaurus terms of the request (retrieval_thesaurus.py), per their IDF mass
+    "slot",  # the tool's input schema takes the kinds of value the request carries (retrieval_slots.py)
+    "slot_number",  # the request carries a number and the tool takes / does not take one (+1 / -1)
 )
 
 # No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
@@ -71,6 +73,8 @@ _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "intent": 0.3,
     "many": 0.1,
     "thesaurus": 0.3,
+    "slot": 0.3,
+    "slot_number": 0.0,
 }
 
 

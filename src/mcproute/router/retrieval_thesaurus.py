@@ -59,8 +59,22 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"\bwho committed\b|\brecent commits\b|\blast \d+ commits\b", ("log",)),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
         (r"\bwhere is\b|\bwhere's\b", ("search",)),
+        # state words: what is not yet committed or staged is the working tree's status
+        (r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\bforg[eo]t to commit\b|\buncommitted\b", ("status",)),
+        (r"(?:\bnot|n't) (?:yet )?(?:been )?staged\b", ("unstaged",)),
+        # a change inside a file (a typo, a line, a variable) is an edit, not a new file
+        (r"\b(?:typo|line|lines|variable|word|import|string)\b.*\bin [\w\-/.]+\.\w{1,5}\b", ("edit",)),
+        (r"\b(?:save|write|put) (?:this|that|it|these) (?:as|to|in|into)\b"
+         r"|\b(?:make|create) (?:an? )?(?:new |empty |blank )?(?:\.\w+|[\w\-]+\.\w{1,5})\b", ("write", "file")),
     )
 )
+# A question about what is already kept ("what do you remember about Alice?") asks to look it
+# up: the storing words' terms (observation, entity) are then replaced by "search".
+_RECALL = re.compile(
+    r"\b(?:what|anything|something|who) (?:do |did |else do )?(?:you|i) (?:remember|know|recall|have (?:saved|stored))\b"
+    r"|\bdo you (?:remember|recall|have anything)\b|\b(?:anything|something) (?:saved|stored)\b"
+)
+_STORING = frozenset({"remember", "memorize", "memorise", "saved", "stored", "fact", "facts"})
 _URL = re.compile(r"https?://|\bwww\.\w")
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
 
@@ -70,8 +84,12 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
     """Stemmed extra query terms for the request, in order of appearance, without repeats."""
     low = text.lower()
     out: list[str] = []
+    recall = bool(_RECALL.search(low))
+    if recall:
+        out.extend(("memory", "search"))
     for w in re.findall(r"[a-z][a-z']*", low):
-        out.extend(WORDS.get(w, ()))
+        if not (recall and w in _STORING):
+            out.extend(WORDS.get(w, ()))
     for pat, terms in PHRASES:
         if pat.search(low):
             out.extend(terms)

@@ -24,11 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import composes, stores
+from mcproute.router.retrieval_compose import composes, explains, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
+from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
@@ -124,7 +125,7 @@ class ToolIndex(PoolFeatures):
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix
             act, many = tool_action(short, spec.description), tool_many(short, spec.description)
             st = stores(short, spec.description, act)
-            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many, st)
+            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many, st, tool_slots(spec.input_schema))
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -265,7 +266,8 @@ class ToolIndex(PoolFeatures):
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL.
         composing = self._docs[pool[order[0]]].stores and composes(text or "")
-        trusted = trusted and not composing
+        explaining = explains(text or "")
+        trusted = trusted and not composing and not explaining
         p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if trusted else 0.0
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
@@ -274,6 +276,7 @@ class ToolIndex(PoolFeatures):
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
             + ("the step asks for written content and names no file, path or URL; " if composing else "")
+            + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")

@@ -1,0 +1,185 @@
+"""Argument slots: the kinds of value a request carries, and the kinds a tool accepts.
+
+"summarize https://en.wikipedia.org/wiki/Raft" names no tool word, but it carries a URL, and of
+the tools in a catalogue only a few take one. "read package.json and tsconfig.json" carries two
+file names and fits a tool whose parameter is an array of paths. "what did commit a1b2c3d
+change" carries a revision. This is the oldest trick of slot-filling dialogue systems, and it
+transfers across catalogues because it reads the tools' *schemas*, not their wording.
+
+- `query_slots(text)`: the value kinds found in the request (URL, file path, several paths,
+  revision, clock time, e-mail address, number), by regular expressions over the raw text.
+- `tool_slots(schema)`: the kinds a tool's input schema accepts, from its property names,
+  formats, types and descriptions (nested objects and array items included).
+- `slot_fit(query, tool)`: in [-1, 1]: +1 when the tool accepts every kind the request carries,
+  -1 when it accepts none of them; 0 when the request carries nothing typed. `number_fit(query,
+  tool)`: the same for a bare number, weak evidence kept apart. The reranker learns one weight
+  for each (`slot`, `slot_number` in `retrieval_params.FEATURES`), checked across sources.
+
+Nothing here names a tool, a server or a catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+# How much each kind counts: a bare number is weak evidence (most requests have one somewhere).
+_WEIGHT: Mapping[str, float] = {
+    "url": 1.0, "path": 1.0, "paths": 1.0, "revision": 1.0, "clock": 1.0, "zone": 1.0, "email": 1.0,
+}
+
+_URL = re.compile(
+    r"\bhttps?://\S+|\bwww\.[\w\-]+\.\w+\S*|(?<![@\w.])(?:[a-z0-9\-]+\.)+(?:com|org|net|io|dev|ai|app|co|edu|gov|info)\b(?:/\S*)?",
+    re.I,
+)
+# IANA zone names ("America/Chicago") and the usual abbreviations: a time zone, not a path.
+_ZONE = re.compile(
+    r"\b(?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Z][\w\-+]+"
+    r"|\b(?:UTC|GMT|PST|PDT|MST|MDT|CST|CDT|EST|EDT|CET|CEST|BST|IST|JST|KST|AEST|AEDT|HKT|SGT)\b"
+)
+_EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
+# A file name has a short extension of letters ("notes.md", "data.db", "app.tsx", ".gitignore"),
+# or the path has a separator ("src/app", "~/Downloads"); "3.5" and "v2.0" are not files.
+_FILE = re.compile(r"(?<![\w@/.])(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.[A-Za-z][A-Za-z0-9]{0,5}\b(?!\.\w)")
+_DOTFILE = re.compile(r"(?<![\w.])\.[a-z][\w\-]{1,20}\b")
+_DIRPATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/?(?:[\w\-.]+/)+[\w\-.]*")
+_HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+_TAG = re.compile(r"\bv\d+(?:\.\d+)+\b|\bHEAD(?:~\d+|\^+)?\b")
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
+
+
+@lru_cache(maxsize=8192)
+def query_slots(text: str) -> frozenset[str]:
+    """The kinds of value the request carries (see the module docstring)."""
+    out: set[str] = set()
+    rest = text
+    if _URL.search(rest):
+        out.add("url")
+        rest = _URL.sub(" ", rest)
+    if _ZONE.search(rest):
+        out.add("zone")
+        rest = _ZONE.sub(" ", rest)
+    if _EMAIL.search(rest):
+        out.add("email")
+        rest = _EMAIL.sub(" ", rest)
+    files = {m.group() for m in _FILE.finditer(rest)} | {m.group() for m in _DOTFILE.finditer(rest)}
+    files |= {m.group() for m in _DIRPATH.finditer(rest) if len(m.group()) > 2}
+    if files:
+        out.add("path")
+        if len(files) >= 2:
+            out.add("paths")
+        for f in files:
+            rest = rest.replace(f, " ")
+    if _HEX.search(rest) or _TAG.search(rest):
+        out.add("revision")
+        rest = _TAG.sub(" ", _HEX.sub(" ", rest))
+    if _CLOCK.search(rest):
+        out.add("clock")
+        rest = _CLOCK.sub(" ", rest)
+    if _NUMBER.search(rest):
+        out.add("number")
+    return frozenset(out)
+
+
+# Property-name words per kind (split from camelCase / snake_case names, lower case).
+_NAME_WORDS: Mapping[str, frozenset[str]] = {
+    "url": frozenset({"url", "urls", "uri", "uris", "link", "links", "href", "endpoint", "website", "webpage"}),
+    "path": frozenset({"path", "paths", "file", "files", "filename", "filenames", "filepath", "dir", "directory",
+                       "folder", "document"}),
+    "revision": frozenset({"revision", "commit", "sha", "hash", "ref", "tag", "rev", "version", "contains"}),
+    "clock": frozenset({"time", "hour", "hours", "clock", "timestamp", "datetime", "when"}),
+    "zone": frozenset({"timezone", "tz", "zone", "timezones"}),
+    "email": frozenset({"email", "emails", "mail", "recipient", "recipients", "sender", "cc", "bcc"}),
+}
+_DESC: Mapping[str, re.Pattern[str]] = {
+    "url": re.compile(r"\burls?\b|\buris?\b|\bweb ?page\b|\bwebsite\b", re.I),
+    "path": re.compile(r"\b(?:file|directory|folder) ?paths?\b|\bpaths? (?:of|to) (?:the )?(?:a )?(?:file|directory|folder)", re.I),
+    "revision": re.compile(r"\bcommit (?:sha|hash|id)\b|\brevision\b", re.I),
+    "clock": re.compile(r"\bHH:MM\b|\btime of day\b|\b24-hour\b", re.I),
+    "zone": re.compile(r"\btime ?zone\b|\bIANA\b", re.I),
+    "email": re.compile(r"\be-?mail address", re.I),
+}
+# "source" and "destination" are paths when they are the whole property name (`move_file`), not
+# in `source_timezone`.
+_BARE_PATH = frozenset({"source", "destination", "dest", "src", "target_path", "from", "to"})
+_SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _walk(schema: Any, depth: int, out: set[str], paths: list[str]) -> None:
+    if depth > 4 or not isinstance(schema, Mapping):
+        return
+    props = schema.get("properties")
+    if isinstance(props, Mapping):
+        for name, sub in props.items():
+            if not isinstance(sub, Mapping):
+                continue
+            words = {w.lower() for w in _SPLIT.findall(str(name))}
+            desc = str(sub.get("description") or "")
+            typ = sub.get("type")
+            types = set(typ) if isinstance(typ, list) else {typ}
+            fmt = str(sub.get("format") or "")
+            for kind, vocab in _NAME_WORDS.items():
+                if words & vocab or _DESC[kind].search(desc) or (kind == "path" and str(name).lower() in _BARE_PATH):
+                    out.add(kind)
+                    if kind == "path":
+                        paths.append(str(name))
+                        if "array" in types:
+                            out.add("paths")
+            if fmt in ("uri", "url", "iri"):
+                out.add("url")
+            if fmt in ("email", "idn-email"):
+                out.add("email")
+            if fmt in ("time", "date-time"):
+                out.add("clock")
+            if types & {"integer", "number"}:
+                out.add("number")
+            for key in ("items", "anyOf", "oneOf"):
+                val = sub.get(key)
+                for branch in val if isinstance(val, list) else [val]:
+                    if isinstance(branch, Mapping):
+                        if branch.get("type") in ("integer", "number"):
+                            out.add("number")
+                        _walk(branch, depth + 1, out, paths)
+            _walk(sub, depth + 1, out, paths)
+
+
+@lru_cache(maxsize=65536)
+def _tool_slots(schema_json: str) -> frozenset[str]:
+    out: set[str] = set()
+    paths: list[str] = []
+    _walk(json.loads(schema_json), 0, out, paths)
+    if len(set(paths)) >= 2:  # `move_file(source, destination)` takes two paths
+        out.add("paths")
+    return frozenset(out)
+
+
+def tool_slots(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The kinds of value the tool's input schema accepts."""
+    try:
+        key = json.dumps(schema, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return frozenset()
+    return _tool_slots(key)
+
+
+def slot_fit(query: frozenset[str], tool: frozenset[str]) -> float:
+    """+1 when the tool takes every kind of value the request carries, -1 when it takes none.
+
+    Numbers are left to `number_fit`: most requests carry one somewhere, so they are weak
+    evidence and get a weight of their own."""
+    query = query - {"number"}
+    if not query:
+        return 0.0
+    total = sum(_WEIGHT[k] for k in query)
+    return sum(_WEIGHT[k] * (1.0 if k in tool else -1.0) for k in query) / total
+
+
+def number_fit(query: frozenset[str], tool: frozenset[str]) -> float:
+    """+1 / -1: the request carries a number and the tool does / does not take one; else 0."""
+    if "number" not in query:
+        return 0.0
+    return 1.0 if "number" in tool else -1.0
