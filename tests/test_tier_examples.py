@@ -18,10 +18,15 @@ from mcproute.runtime.examples import encode_examples, examples_in_force, shippe
 AGENTIC_REASONING = [
     "look at these failing CI logs and tell me what broke and how to fix it",
     "design the database tables for a booking system and explain the index choices",
-    pytest.param("prove that there is no largest prime number", marks=pytest.mark.xfail(
-        strict=True, reason="issue 11, open: a short proof in words scores fast (0.33) once the shipped examples no "
-        "longer contain a copy of it; proofs with symbols ('3^n - 1 is even') do go to reasoning")),
+    "prove that there is no largest prime number",
     "we must move 40 services to the new cluster; which order avoids breaking their dependencies, and why?",
+    # the four quoted in issue 11 as going to the fast tier
+    "find the root cause in these failing test logs and propose a patch",
+    "review this pull request for race conditions",
+    "design a schema and justify the indexes",
+    pytest.param("prove there are infinitely many primes", marks=pytest.mark.xfail(
+        strict=True, reason="issue 11, open: scores 0.23 (threshold 0.33): the outcome-gain term, learned on exam "
+        "questions, says the strong model gains little on short number-theory prompts")),
 ]
 EVERYDAY_FAST = [
     "what's the time in Paris right now",

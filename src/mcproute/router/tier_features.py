@@ -1,6 +1,6 @@
 """Text features for the reasoning-vs-fast tier score (pure; shared by the scorer and its build script).
 
-**Shape** features (fifteen dense numbers): does the step *look like* work that needs deliberate
+**Shape** features (sixteen dense numbers): does the step *look like* work that needs deliberate
 reasoning — arithmetic, code, logic, multiple steps — or like a plain request for a tool? They
 sit beside the step's encoder vector in the tier score (router/tiers.py): the vector says what the
 step is about, the shape how it is built, and the shape is what the scorer falls back on when no
@@ -33,6 +33,21 @@ _REASON_PAIRS = frozenset({
     "how many", "how much", "by step", "explain why", "given that", "which of", "the value",
     "the truth", "fixed order", "the start", "the end", "turn left", "turn right", "turn around",
 })
+# Words of the analytical work agents are asked to do: debugging from evidence, design with
+# trade-offs, review, planning, proof. General English of engineering and argument, not of any
+# data set; "reason_cues" above is the vocabulary of arithmetic and logic puzzles.
+_WORK_WORDS = frozenset(
+    "design architect architecture justify justification tradeoff tradeoffs prove proof derive debug diagnose "
+    "troubleshoot investigate analyse analyze analysis review audit critique refactor optimise optimize plan "
+    "prioritise prioritize strategy rationale bottleneck deadlock invariant counterexample induction "
+    "contradiction theorem lemma hypothesis hypotheses ambiguous ambiguity constraints migrate migration "
+    "scalable scalability consistency concurrency rigorous rigorously weigh implications regression".split()
+)
+_WORK_PAIRS = frozenset({
+    "root cause", "trade offs", "pros and", "walk through", "figure out", "what went", "edge cases",
+    "race condition", "race conditions", "why does", "why is", "why did", "should we", "best approach",
+    "propose a", "come up", "step plan", "failure modes", "in what order", "what order", "so that",
+})
 _TOOL_WORDS = frozenset(
     "please search book send check weather schedule remind recommend list retrieve fetch".split()
 )
@@ -61,6 +76,7 @@ FORM_FEATURES: tuple[str, ...] = (
     "booleans",
     "brackets",
     "commas",
+    "work_cues",
 )
 
 
@@ -98,6 +114,7 @@ def analyse(text: str) -> TextFeatures:
         math.log1p(t.count("True") + t.count("False")),
         math.log1p(sum(t.count(c) for c in _BRACKETS)),
         math.log1p(t.count(",")),
+        math.log1p(sum(1 for w in words if w in _WORK_WORDS) + sum(1 for p in pairs if p in _WORK_PAIRS)),
     )
     return TextFeatures(form)
 
