@@ -327,8 +327,12 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = ()) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
-    """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets)."""
+def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = (), *,
+                keep_missing: bool = False) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets).
+
+    A missing variable becomes "" (a value that was only that variable: None), or, with
+    `keep_missing`, stays as written."""
     missing: list[tuple[tuple[Any, ...], str]] = []
     secrets: set[str] = set()
 
@@ -347,11 +351,11 @@ def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = 
                 if default is not None:
                     return default
                 missing.append((p, name))
-                return ""
+                return m.group(0) if keep_missing else ""
 
             out = _ENV_RE.sub(repl, v)
             # A value that was only a missing variable becomes "unset", not "empty string".
-            if whole and whole.group(2) is None and not environ.get(whole.group(1)):
+            if not keep_missing and whole and whole.group(2) is None and not environ.get(whole.group(1)):
                 return None
             return out
         if isinstance(v, dict):
@@ -387,6 +391,13 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
         data, missing, secrets = interpolate(raw, environ)
     except RecursionError:
         raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
+    # A server with a missing variable is validated as written (`${NOPE}` is a valid string where
+    # None or "" is not) and is then unavailable, naming the variable (gateway.py): one server's
+    # missing token must not stop the gateway serving the others.
+    servers_raw = raw.get("servers")
+    for name in {p[1] for p, _ in missing if len(p) > 1 and p[0] == "servers"}:
+        if isinstance(servers_raw, dict) and isinstance(data.get("servers"), dict):
+            data["servers"][name] = interpolate(servers_raw[name], environ, ("servers", name), keep_missing=True)[0]
     issues = [
         ConfigIssue(format_path(p), f"environment variable {name} is {'empty' if name in environ else 'not set'}",
                     line_for(lines, p), source, "missing_env", name)
