@@ -53,14 +53,18 @@ def test_an_empty_variable_counts_as_unset_as_in_the_shell() -> None:
     assert parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command == "python"
 
 
-def test_a_relative_cwd_is_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+def test_a_stdio_child_runs_in_the_config_files_directory_unless_cwd_says_otherwise(tmp_path: Path) -> None:
     from mcproute.config import load_config
 
-    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: ., args: [-m, mcp_server_git]}\n"
-                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: sub, args: [-m, mcp_server_git]}\n"
+                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n"
+                                           "  web: {url: 'http://127.0.0.1:9/mcp'}\n")
     servers = load_config(tmp_path / "servers.yaml").config.servers
-    assert servers["git"].cwd == str(tmp_path.resolve())
-    assert servers["abs"].cwd == "/srv" and servers["none"].cwd is None
+    assert servers["git"].cwd == str(tmp_path.resolve() / "sub")
+    assert servers["abs"].cwd == "/srv"
+    assert servers["none"].cwd == str(tmp_path.resolve())  # the default: where the config file is
+    assert servers["web"].cwd is None  # no child, no directory
 
 
 def test_misspelt_key_is_reported_with_location_and_suggestion() -> None:

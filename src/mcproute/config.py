@@ -52,7 +52,8 @@ class ServerConfig(_Model):
         description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
         "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
     )
-    cwd: str | None = Field(default=None, description="working directory of a stdio child; relative to the config file's directory")
+    cwd: str | None = Field(default=None, description="working directory of a stdio child (relative paths in its args start here); "
+                               "default and base of a relative one: the config file's directory")
     url: str | None = None
     urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
     headers: dict[str, str] = Field(default_factory=dict)
@@ -417,9 +418,10 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     if name_issues := _name_issues(cfg, lines, source):
         raise ConfigError(name_issues + issues)
     loaded = LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
-    # A relative `cwd` is taken from the config file's directory, like `data_dir`: the file must
-    # mean the same thing whichever directory a desktop client starts `mcproute serve` from.
-    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd))}) if s.cwd is not None else s
+    # A stdio child runs in the config file's directory unless `cwd` says otherwise (a relative
+    # `cwd` is taken from there too, like `data_dir`), so relative paths in `args` mean the same
+    # thing whichever directory a desktop client starts `mcproute serve` from (often `/`).
+    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd or "."))}) if s.command and source else s
                for name, s in cfg.servers.items()}
     return replace(loaded, config=cfg.model_copy(update={"servers": servers}))
 
