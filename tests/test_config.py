@@ -71,7 +71,7 @@ def test_misspelt_key_is_reported_with_location_and_suggestion() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("servers:\n  time:\n    comand: python\n", source="s.yaml")
     messages = [str(i) for i in info.value.issues]
-    assert any("s.yaml:3: servers.time.comand: unknown key 'comand' (did you mean 'command'?)" in m for m in messages)
+    assert any("s.yaml:3:5: servers.time.comand: unknown key 'comand' (did you mean 'command'?)" in m for m in messages)
 
 
 def test_wrong_type_in_a_list_names_the_index() -> None:
