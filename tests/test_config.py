@@ -136,7 +136,7 @@ def test_check_exits_nonzero_and_lists_every_error(tmp_path: Path) -> None:
 
 def test_check_passes_on_a_good_config(tmp_path: Path) -> None:
     cfg = tmp_path / "servers.yaml"
-    cfg.write_text("servers:\n  a: {command: x}\n")
+    cfg.write_text("servers:\n  a: {command: python}\n  b: {command: sh, args: [-c, 'exit 0']}\n")
     result = run_cli("check", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
 
