@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mcproute._interpolate import format_path, interpolate
 from mcproute._suggest import suggest
 from mcproute._yaml_doc import (YamlRefused, check_expansion, compose, construct, duplicate_keys, position_for,
                                  position_index, syntax_error_at)
@@ -29,7 +30,6 @@ from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Model(BaseModel):
@@ -341,56 +341,6 @@ class LoadedConfig:
         if not base.is_absolute() and self.source:
             base = Path(self.source).resolve().parent / base
         return base.joinpath(*parts)
-
-
-def format_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = (), *,
-                keep_missing: bool = False) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
-    """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets).
-
-    A missing variable becomes "" (a value that was only that variable: None), or, with
-    `keep_missing`, stays as written."""
-    missing: list[tuple[tuple[Any, ...], str]] = []
-    secrets: set[str] = set()
-
-    def sub(v: Any, p: tuple[Any, ...]) -> Any:
-        if isinstance(v, str):
-            whole = _ENV_RE.fullmatch(v)
-
-            def repl(m: re.Match[str]) -> str:
-                name, default = m.group(1), m.group(2)
-                # As in the shell's `${VAR:-default}`, an empty variable counts as unset: an
-                # exported-but-empty OPENAI_API_KEY must mark the model unavailable, not send
-                # requests with an empty key.
-                if environ.get(name):
-                    secrets.add(environ[name])
-                    return environ[name]
-                if default is not None:
-                    return default
-                missing.append((p, name))
-                return m.group(0) if keep_missing else ""
-
-            out = _ENV_RE.sub(repl, v)
-            # A value that was only a missing variable becomes "unset", not "empty string".
-            if not keep_missing and whole and whole.group(2) is None and not environ.get(whole.group(1)):
-                return None
-            return out
-        if isinstance(v, dict):
-            return {k: sub(x, p + (k,)) for k, x in v.items()}
-        if isinstance(v, list):
-            return [sub(x, p + (i,)) for i, x in enumerate(v)]
-        return v
-
-    return sub(value, path), missing, secrets
 
 
 def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, str] | None = None) -> LoadedConfig:
