@@ -53,21 +53,25 @@ def test_an_empty_variable_counts_as_unset_as_in_the_shell() -> None:
     assert parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command == "python"
 
 
-def test_a_relative_cwd_is_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+def test_a_stdio_child_runs_in_the_config_files_directory_unless_cwd_says_otherwise(tmp_path: Path) -> None:
     from mcproute.config import load_config
 
-    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: ., args: [-m, mcp_server_git]}\n"
-                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: sub, args: [-m, mcp_server_git]}\n"
+                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n"
+                                           "  web: {url: 'http://127.0.0.1:9/mcp'}\n")
     servers = load_config(tmp_path / "servers.yaml").config.servers
-    assert servers["git"].cwd == str(tmp_path.resolve())
-    assert servers["abs"].cwd == "/srv" and servers["none"].cwd is None
+    assert servers["git"].cwd == str(tmp_path.resolve() / "sub")
+    assert servers["abs"].cwd == "/srv"
+    assert servers["none"].cwd == str(tmp_path.resolve())  # the default: where the config file is
+    assert servers["web"].cwd is None  # no child, no directory
 
 
 def test_misspelt_key_is_reported_with_location_and_suggestion() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("servers:\n  time:\n    comand: python\n", source="s.yaml")
     messages = [str(i) for i in info.value.issues]
-    assert any("s.yaml:3: servers.time.comand: unknown key 'comand' (did you mean 'command'?)" in m for m in messages)
+    assert any("s.yaml:3:5: servers.time.comand: unknown key 'comand' (did you mean 'command'?)" in m for m in messages)
 
 
 def test_wrong_type_in_a_list_names_the_index() -> None:
@@ -132,7 +136,7 @@ def test_check_exits_nonzero_and_lists_every_error(tmp_path: Path) -> None:
 
 def test_check_passes_on_a_good_config(tmp_path: Path) -> None:
     cfg = tmp_path / "servers.yaml"
-    cfg.write_text("servers:\n  a: {command: x}\n")
+    cfg.write_text("servers:\n  a: {command: python}\n  b: {command: sh, args: [-c, 'exit 0']}\n")
     result = run_cli("check", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
 

@@ -34,8 +34,8 @@ def test_a_server_name_holding_the_separator_or_a_shared_prefix_is_refused(tmp_p
                     f"    args: [-m, mcp_server_time]\n  c:\n    command: x\n    prefix: a\n")
     run = _mcproute("check", "--config", str(path))
     assert run.returncode != 0
-    assert f"{path}:5: servers.a__b: server name 'a__b' contains the tool-name separator '__'" in run.stderr, run.stderr
-    assert f"{path}:10: servers.c.prefix: tool prefix 'a' is already server 'a''s" in run.stderr, run.stderr
+    assert f"{path}:5:3: servers.a__b: server name 'a__b' contains the tool-name separator '__'" in run.stderr, run.stderr
+    assert f"{path}:10:5: servers.c.prefix: tool prefix 'a' is already server 'a''s" in run.stderr, run.stderr
 
 
 def test_awkward_names_resolve_predictably_and_are_shown(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 expansion of aliases, construct from the composed graph, and index every path to its line.
 
 Problems are raised as `YamlRefused(message, line)`; `config.py` turns them into `ConfigIssue`s
-(this module sits below it and knows nothing of the config's shape).
+(this module sits below it and knows nothing of the config's shape). It also finds duplicate
+keys, and where a syntax error really is (PyYAML often reports the line after the mistake).
 """
 
 from __future__ import annotations
@@ -77,18 +78,25 @@ def construct(root: yaml.Node) -> Any:
         loader.dispose()
 
 
-def line_index(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """Map every YAML path to its 1-based line, for error messages."""
-    lines: dict[tuple[Any, ...], int] = {}
+Position = tuple[int, int]  # 1-based (line, column)
+
+
+def _pos(mark: yaml.Mark) -> Position:
+    return mark.line + 1, mark.column + 1
+
+
+def position_index(root: yaml.Node | None) -> dict[tuple[Any, ...], Position]:
+    """Map every YAML path to its 1-based (line, column): a mapping entry's key, a list item's value."""
+    positions: dict[tuple[Any, ...], Position] = {}
 
     def walk(node: yaml.Node | None, path: tuple[Any, ...]) -> None:
         if node is None:
             return
-        lines.setdefault(path, node.start_mark.line + 1)
+        positions.setdefault(path, _pos(node.start_mark))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = k.value
-                lines[path + (key,)] = k.start_mark.line + 1
+                positions[path + (key,)] = _pos(k.start_mark)
                 walk(v, path + (key,))
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
@@ -96,14 +104,89 @@ def line_index(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
 
     try:
         walk(root, ())
-    except RecursionError:  # a deep (but alias-free, bounded) document: lines are a nicety
+    except RecursionError:  # a deep (but alias-free, bounded) document: positions are a nicety
         pass
-    return lines
+    return positions
 
 
-def line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+def position_for(positions: Mapping[tuple[Any, ...], Position], loc: tuple[Any, ...]) -> Position | tuple[None, None]:
+    """The position of `loc`, or of its nearest ancestor the document has."""
     while loc:
-        if loc in lines:
-            return lines[loc]
+        if loc in positions:
+            return positions[loc]
         loc = loc[:-1]
-    return None
+    return None, None
+
+
+def duplicate_keys(root: yaml.Node | None) -> list[tuple[tuple[Any, ...], Position, Position]]:
+    """(path, where, where it first was) for every key written twice in one mapping. PyYAML keeps
+    the last silently, so a second `time:` server would replace the first without a word."""
+    out: list[tuple[tuple[Any, ...], Position, Position]] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())] if root is not None else []
+    while stack:  # iterative, and each node once: aliases share nodes (see check_expansion)
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, Position] = {}
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if k.value in first:
+                        out.append((path + (k.value,), _pos(k.start_mark), first[k.value]))
+                    else:
+                        first[k.value] = _pos(k.start_mark)
+                stack.append((v, path + (getattr(k, "value", "?"),)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, path + (i,)) for i, v in enumerate(node.value))
+    return sorted(out, key=lambda d: d[1])
+
+
+def syntax_error_at(text: str, exc: yaml.MarkedYAMLError) -> tuple[Position | None, str]:
+    """Where a YAML syntax error really is, and its message.
+
+    PyYAML reports where reading failed, which is often after the mistake: a quote never closed
+    fails at the end of the file (a line past the last), a missing `]` or `:` at the end of a line
+    fails on the next line (the line break was read as part of a value). Point at the mistake."""
+    problem, context = exc.problem or "invalid YAML", exc.context
+    pm, cm = exc.problem_mark, exc.context_mark
+    if pm is None:
+        return None, problem
+    if cm is not None and context and not text[pm.index:].strip():  # a quote or bracket never closed
+        what = context.removeprefix("while scanning ").removeprefix("while parsing ")
+        return _pos(cm), f"{what} starts here and is never closed ({problem})"
+    last = _last_token_before(text, pm.index)
+    if isinstance(last, yaml.ScalarToken) and last.plain and last.start_mark.line < last.end_mark.line:
+        # A plain value ran on over a line break: the ':' or closing bracket belongs at its first line's end.
+        end = _line_end(text, last.start_mark.index)
+        return end, (f"{problem}: the value starting at line {last.start_mark.line + 1} runs on into line "
+                     f"{last.end_mark.line + 1}; is a ':' or a closing bracket missing at the end of line {end[0]}?")
+    gap = text[last.end_mark.index:pm.index] if last is not None else ""
+    if context and "flow" in context and last is not None and "\n" in gap and not gap.strip():
+        at = _pos(cm) if cm is not None else None
+        opened = f" (the one opened at line {at[0]}, column {at[1]})" if at else ""
+        return _pos(last.end_mark), f"{problem} after this; a closing bracket missing{opened}?"
+    if problem == "mapping values are not allowed here":
+        return _pos(pm), f"{problem} (a value containing ': ' needs quotes)"
+    return _pos(pm), problem + (f" ({context} at line {cm.line + 1}, column {cm.column + 1})" if context and cm is not None else "")
+
+
+def _last_token_before(text: str, index: int) -> yaml.Token | None:
+    last = None
+    try:
+        for token in yaml.scan(text):
+            if token.end_mark.index > index or isinstance(token, yaml.StreamEndToken):
+                break
+            if not isinstance(token, yaml.StreamStartToken):
+                last = token
+    except yaml.YAMLError:
+        pass
+    return last
+
+
+def _line_end(text: str, index: int) -> Position:
+    """The position just after the last visible character of the line holding `index`."""
+    end = text.find("\n", index)
+    line_text = text[text.rfind("\n", 0, index) + 1:len(text) if end < 0 else end].rstrip()
+    return text.count("\n", 0, index) + 1, len(line_text) + 1

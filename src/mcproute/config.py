@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,12 +22,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mcproute._yaml_doc import YamlRefused, check_expansion, compose, construct, line_for, line_index
+from mcproute._interpolate import format_path, interpolate
+from mcproute._suggest import suggest
+from mcproute._yaml_doc import (YamlRefused, check_expansion, compose, construct, duplicate_keys, position_for,
+                                 position_index, syntax_error_at)
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Model(BaseModel):
@@ -52,7 +55,8 @@ class ServerConfig(_Model):
         description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
         "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
     )
-    cwd: str | None = Field(default=None, description="working directory of a stdio child; relative to the config file's directory")
+    cwd: str | None = Field(default=None, description="working directory of a stdio child (relative paths in its args start here); "
+                               "default and base of a relative one: the config file's directory")
     url: str | None = None
     urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
     headers: dict[str, str] = Field(default_factory=dict)
@@ -128,6 +132,12 @@ class ModelConfig(_Model):
         default=None, description="scripted provider only: a list of replies, or 'module:function'"
     )
     timeout: float = Field(default=60.0, gt=0)
+
+
+# The names a request may use instead of a model's: `auto` (the router chooses) and each tier.
+# `/v1/models` lists them first (openai_api/wire.py; a test keeps the two the same).
+TIERS: tuple[str, ...] = typing.get_args(ModelConfig.model_fields["tier"].annotation)
+ROUTED_MODEL_NAMES: tuple[str, ...] = ("auto", *TIERS)
 
 
 # ---------------------------------------------------------------- sections
@@ -287,10 +297,26 @@ class ConfigIssue:
     file: str | None = None
     kind: Literal["error", "missing_env"] = "error"
     variable: str | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
+        at = "".join(f":{n}" for n in (self.line, self.column if self.line else None) if n)
+        where = f"{self.file}{at}: " if self.file else (f"line {self.line}: " if self.line else "")
         return f"{where}{self.path or '<root>'}: {self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        """file:line:column order (issues without a line first: they are about the whole file)."""
+        return self.file or "", self.line or 0, self.column or 0, self.path
+
+
+def at(positions: Mapping[tuple[Any, ...], tuple[int, int]], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """`line=` and `column=` of `loc` (or of its nearest ancestor in the document) for a ConfigIssue."""
+    line, column = position_for(positions, loc)
+    return {"line": line, "column": column}
+
+
+def sorted_issues(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=ConfigIssue.sort_key)
 
 
 @dataclass(frozen=True)
@@ -317,52 +343,6 @@ class LoadedConfig:
         return base.joinpath(*parts)
 
 
-def format_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = ()) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
-    """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets)."""
-    missing: list[tuple[tuple[Any, ...], str]] = []
-    secrets: set[str] = set()
-
-    def sub(v: Any, p: tuple[Any, ...]) -> Any:
-        if isinstance(v, str):
-            whole = _ENV_RE.fullmatch(v)
-
-            def repl(m: re.Match[str]) -> str:
-                name, default = m.group(1), m.group(2)
-                # As in the shell's `${VAR:-default}`, an empty variable counts as unset: an
-                # exported-but-empty OPENAI_API_KEY must mark the model unavailable, not send
-                # requests with an empty key.
-                if environ.get(name):
-                    secrets.add(environ[name])
-                    return environ[name]
-                if default is not None:
-                    return default
-                missing.append((p, name))
-                return ""
-
-            out = _ENV_RE.sub(repl, v)
-            # A value that was only a missing variable becomes "unset", not "empty string".
-            if whole and whole.group(2) is None and not environ.get(whole.group(1)):
-                return None
-            return out
-        if isinstance(v, dict):
-            return {k: sub(x, p + (k,)) for k, x in v.items()}
-        if isinstance(v, list):
-            return [sub(x, p + (i,)) for i, x in enumerate(v)]
-        return v
-
-    return sub(value, path), missing, secrets
-
-
 def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Parse YAML text; raise ConfigError with every structural issue, keep missing env as issues."""
     environ = os.environ if environ is None else environ
@@ -370,26 +350,48 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
         root = compose(text)
         if root is not None:
             check_expansion(root)
+        # Before constructing: that folds `<<` merges into the mappings, which is no duplicate.
+        doubled = duplicate_keys(root)
         raw = construct(root) if root is not None else None
     except YamlRefused as exc:
         raise ConfigError([ConfigIssue("", exc.message, exc.line, source)]) from None
+    except yaml.MarkedYAMLError as exc:
+        where, problem = syntax_error_at(text, exc)
+        line, column = where or (None, None)
+        raise ConfigError([ConfigIssue("", f"invalid YAML: {problem}", line, source, column=column)]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError([ConfigIssue("", f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None, source)]) from None
+        raise ConfigError([ConfigIssue("", f"invalid YAML: {exc}", None, source)]) from None
     except RecursionError:
         raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the top level must be a mapping", 1, source)])
-    lines = line_index(root)
+    lines = position_index(root)
+    # PyYAML keeps the last of two equal keys without a word: a second `time:` server would
+    # silently replace the first. Refused, with both places.
+    duplicates = [ConfigIssue(format_path(p), f"{p[-1]!r} is written twice here (first at line {first[0]}, column {first[1]}); "
+                              "the second would silently replace the first", where[0], source, column=where[1])
+                  for p, where, first in doubled]
+    models_raw = raw.get("models")
+    duplicates += [ConfigIssue(format_path(("models", name)), f"model name {name!r} is one of the routed names "
+                               f"{', '.join(ROUTED_MODEL_NAMES)} (asking for it means the router's choice, not this model); rename it",
+                               file=source, **at(lines, ("models", name)))
+                   for name in (models_raw if isinstance(models_raw, dict) else {}) if name in ROUTED_MODEL_NAMES]
     try:
         data, missing, secrets = interpolate(raw, environ)
     except RecursionError:
         raise ConfigError([ConfigIssue("", "YAML nested too deeply to read", None, source)]) from None
+    # A server with a missing variable is validated as written (`${NOPE}` is a valid string where
+    # None or "" is not) and is then unavailable, naming the variable (gateway.py): one server's
+    # missing token must not stop the gateway serving the others.
+    servers_raw = raw.get("servers")
+    for name in {p[1] for p, _ in missing if len(p) > 1 and p[0] == "servers"}:
+        if isinstance(servers_raw, dict) and isinstance(data.get("servers"), dict):
+            data["servers"][name] = interpolate(servers_raw[name], environ, ("servers", name), keep_missing=True)[0]
     issues = [
         ConfigIssue(format_path(p), f"environment variable {name} is {'empty' if name in environ else 'not set'}",
-                    line_for(lines, p), source, "missing_env", name)
+                    file=source, kind="missing_env", variable=name, **at(lines, p))
         for p, name in missing
     ]
     try:
@@ -400,24 +402,27 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
             loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}" + _suggest(str(loc[-1]), err)
-            errors.append(ConfigIssue(format_path(loc), msg, line_for(lines, loc), source))
-        raise ConfigError(errors + issues) from None
-    if name_issues := _name_issues(cfg, lines, source):
-        raise ConfigError(name_issues + issues)
+                msg = f"unknown key {loc[-1]!r}" + suggest(Config, loc, str(loc[-1]))
+            errors.append(ConfigIssue(format_path(loc), msg, file=source, **at(lines, loc)))
+        raise ConfigError(sorted_issues(errors + duplicates + issues)) from None
+    if structural := duplicates + _name_issues(cfg, lines, source):
+        raise ConfigError(sorted_issues(structural + issues))
     loaded = LoadedConfig(cfg, tuple(issues), source, frozenset(secrets))
-    # A relative `cwd` is taken from the config file's directory, like `data_dir`: the file must
-    # mean the same thing whichever directory a desktop client starts `mcproute serve` from.
-    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd))}) if s.cwd is not None else s
+    # A stdio child runs in the config file's directory unless `cwd` says otherwise (a relative
+    # `cwd` is taken from there too, like `data_dir`), so relative paths in `args` mean the same
+    # thing whichever directory a desktop client starts `mcproute serve` from (often `/`).
+    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd or "."))}) if s.command and source else s
                for name, s in cfg.servers.items()}
     return replace(loaded, config=cfg.model_copy(update={"servers": servers}))
 
 
-def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str | None) -> list[ConfigIssue]:
+def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], tuple[int, int]], source: str | None) -> list[ConfigIssue]:
     """Tool names must say which server they came from: `<prefix><sep><tool>` is split at the first
     separator, so no prefix may contain it, and no two enabled servers may share a prefix. Otherwise
     one server could list a tool whose name is another server's (`a` listing `b__c` against server
-    `a__b`'s `c`) and which one a client reached would depend on the order they were listed in."""
+    `a__b`'s `c`) and which one a client reached would depend on the order they were listed in.
+    (Nor may a model be named like a routed name, `auto` or a tier: parse_config checks that
+    before validation, as `/v1` would list it twice and asking for it would mean the tier.)"""
     if not cfg.gateway.prefix_tools:
         return []
     sep = cfg.gateway.separator
@@ -430,24 +435,13 @@ def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], int], source: str 
             what = f"prefix {prefix!r}" if server.prefix else f"server name {name!r}"
             out.append(ConfigIssue(format_path(where), f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
                                    "tools could not be told apart from another server's; rename it or set a prefix without it",
-                                   line_for(lines, where), source))
+                                   file=source, **at(lines, where)))
         elif server.enabled and prefix in owners:
             out.append(ConfigIssue(format_path(where), f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
-                                   "each server needs its own (set servers.<name>.prefix)", line_for(lines, where), source))
+                                   "each server needs its own (set servers.<name>.prefix)", file=source, **at(lines, where)))
         elif server.enabled:
             owners[prefix] = name
     return out
-
-
-def _suggest(key: str, err: Any) -> str:
-    import difflib
-
-    known = set()
-    for model in (Config, ServerConfig, ModelConfig, GatewayConfig, HttpConfig, RoutingConfig, ReliabilityConfig,
-                  StateConfig, TelemetryConfig, Price, Deployment, ToolFilter, Capabilities):
-        known.update(model.model_fields)
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from mcproute.config import config_schema, import_client_config, load_config
+from mcproute.config import config_schema, import_client_config, load_config, sorted_issues
 from mcproute.errors import ConfigError
 
 ADD_ARGUMENTS_TAKES_NAME = True
@@ -16,7 +16,7 @@ ADD_ARGUMENTS_TAKES_NAME = True
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name == "check":
-        p.add_argument("--config", default="servers.yaml")
+        p.add_argument("--config", default="servers.yaml", help="the file to check (default: %(default)s)")
         p.add_argument("--json", action="store_true", help="print issues as JSON")
     elif name == "config":
         p.add_argument("action", choices=["schema"])
@@ -35,14 +35,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from mcproute.config_checks import lint
+
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
-        issues = exc.issues
+        issues = list(exc.issues)
     else:
-        issues = list(loaded.issues)
+        with open(args.config, encoding="utf-8") as fh:
+            issues = list(loaded.issues) + lint(loaded, fh.read())
+    issues = sorted_issues(issues)
     if args.json:
-        print(json.dumps([{"path": i.path, "line": i.line, "file": i.file, "message": i.message, "kind": i.kind} for i in issues]))
+        print(json.dumps([{"path": i.path, "line": i.line, "column": i.column, "file": i.file, "message": i.message, "kind": i.kind}
+                          for i in issues]))
     else:
         for issue in issues:
             print(f"error: {issue}", file=sys.stderr)

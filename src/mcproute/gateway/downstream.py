@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 junk_log = logging.getLogger(__name__ + ".junk")
 junk_log.addFilter(RepeatFilter(60.0))
 
-State = Literal["starting", "healthy", "unhealthy", "disabled"]
+# "unavailable": the config cannot be used as it stands (a missing variable); never started.
+State = Literal["starting", "healthy", "unhealthy", "disabled", "unavailable"]
 _LIST_PAGE_CAP = 50
 
 
@@ -87,6 +88,7 @@ class Downstream:
         backoff_max: float = 10.0,
         limits: JsonLimits | None = None,
         scrub: Callable[[str], str] = str,
+        unavailable: str | None = None,
     ) -> None:
         self.name = name
         self.cfg = cfg
@@ -109,14 +111,18 @@ class Downstream:
         self._lost_reason = "connection closed"
         self.watch = ResourceWatch(self)
         self.log_filter: Callable[[UpstreamRoute, str], bool] | None = None  # per-client logging/setLevel
+        self._unavailable = cfg.enabled and unavailable is not None
         if not cfg.enabled:
             self.health.reason = "disabled in config"
+            self.first_attempt.set()
+        elif unavailable is not None:
+            self.health.state, self.health.reason = "unavailable", unavailable
             self.first_attempt.set()
 
     # ------------------------------------------------------------ supervision
 
     async def run(self) -> None:
-        if not self.cfg.enabled:
+        if not self.cfg.enabled or self._unavailable:
             return
         failures = 0
         while True:

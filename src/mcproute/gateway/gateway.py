@@ -56,6 +56,18 @@ def strip_reserved(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if not k.startswith(RESERVED_META_PREFIX)}
 
 
+def missing_env_reasons(loaded: LoadedConfig) -> dict[str, str]:
+    """server -> why it cannot start: the variables its entry names that are not set (or empty),
+    each with where it is used. Such a server is never started (its `${VAR}` text is still in
+    its config) and the rest of the gateway serves as usual."""
+    out: dict[str, str] = {}
+    for name in loaded.config.servers:
+        issues = loaded.missing_env_under(f"servers.{name}")
+        if issues:
+            out[name] = "; ".join(f"{i.message} ({i.path})" for i in issues)
+    return out
+
+
 def text_result(text: str, *, is_error: bool = False, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
     if meta:
@@ -72,9 +84,10 @@ class Gateway:
         # error text to clients, /status, `mcproute tools`.
         self.redactor = redactor_for(config)
         scrub = self.redactor.scrub
+        unavailable = missing_env_reasons(config) if isinstance(config, LoadedConfig) else {}
         self.downstreams: dict[str, Downstream] = {
             name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max,
-                             limits=self.limits, scrub=scrub)
+                             limits=self.limits, scrub=scrub, unavailable=unavailable.get(name))
             for name, cfg in self.config.servers.items()
         }
         # Servers with several `urls`: every replica supervised, urls[0]'s Downstream being the
@@ -82,7 +95,7 @@ class Gateway:
         self.replicas: dict[str, dict[str, Downstream]] = {}
         for name, cfg in self.config.servers.items():
             urls = cfg.replica_urls
-            if cfg.enabled and not cfg.command and len(urls) > 1:
+            if cfg.enabled and name not in unavailable and not cfg.command and len(urls) > 1:
                 members = {urls[0]: self.downstreams[name]}
                 for url in urls[1:]:
                     rcfg = cfg.model_copy(update={"url": url, "urls": None})
