@@ -16,10 +16,10 @@ ADD_ARGUMENTS_TAKES_NAME = True
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name == "check":
-        p.add_argument("--config", default="servers.yaml")
+        p.add_argument("--config", default="servers.yaml", help="the file to check (default: %(default)s)")
         p.add_argument("--json", action="store_true", help="print issues as JSON")
     elif name == "config":
-        p.add_argument("action", choices=["schema"])
+        p.add_argument("action", choices=["schema"], help="schema: print the JSON schema of servers.yaml (for editors)")
     elif name == "import":
         p.add_argument("file", help="a client's JSON config (mcpServers / servers / mcp.servers)")
         p.add_argument("-o", "--output", help="write YAML here instead of stdout")
