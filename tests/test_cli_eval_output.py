@@ -35,7 +35,7 @@ def _figures(out: str) -> dict[str, str]:
     assert lines[1].split() == ["FIGURE", "VALUE"], out
     figures = {}
     for line in lines[2:]:
-        if line.split()[:1] == ["CONTEXT"]:
+        if not line.strip():
             break
         name, value = line.split(None, 1)
         figures[name] = value

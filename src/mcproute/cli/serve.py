@@ -79,6 +79,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
 
     import anyio
 
+    from mcproute.cli.render import plural
     from mcproute.config import LoadedConfig
     from mcproute.gateway.http import check_bind
     from mcproute.gateway.serving import serve_http, serve_stdio
@@ -107,7 +108,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                 return
             async with anyio.create_task_group() as tg:
                 port = await tg.start(partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream))
-                print(f"mcproute: serving http://{host}:{port}/mcp ({len(gateway.catalog.tools)} tools)", file=sys.stderr, flush=True)
+                print(f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})", file=sys.stderr, flush=True)
 
 
 def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[object]:

@@ -30,6 +30,6 @@ def print_report(kind: str, data: str, figures: Mapping[str, Any], context: Sequ
     emit(con, f"eval {kind}: {data}",
          table(["figure", "value"], rows, styles=["bold"]))
     if context:
-        emit(con, table(["context", "value"], [[k, fmt(v)] for k, v in context], styles=["dim"]))
+        emit(con, "", table(["context", "value"], [[k, fmt(v)] for k, v in context], styles=["dim"]))
     if as_json:
         print(json.dumps(dict(figures)))
