@@ -114,7 +114,7 @@ def test_sticky_demo_escalates_holds_steps_down_and_keeps_conversations_apart(tm
     for conversation, n in ((a.group(1), len(tiers_a)), (b.group(1), len(tiers_b))):
         # The timeline printed from `mcproute traces` covers every step of each conversation.
         assert f"$ mcproute traces --conversation {conversation}" in out
-        assert f"conversation {conversation}  ({n} steps" in out
+        assert f"conversation {conversation}: {n} steps" in out
     assert "stepped down to fast after 2 consecutive confident fast steps" in out
 
 

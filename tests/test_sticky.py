@@ -391,3 +391,12 @@ def test_real_scorer_conversation_escalates_holds_and_steps_down() -> None:
     # loop; steps 3-4 wait for results (streak frozen); steps 5-6 bring the streak to k = 3.
     assert K == 3
     assert tiers == ["fast", "reasoning", "reasoning", "reasoning", "reasoning", "reasoning", "fast", "fast"]
+
+
+def test_reasons_agree_in_number_with_their_counts() -> None:
+    one = POLICY.model_copy(update={"step_down_after": 1})
+    down = choose_tier(ConversationState("c", tier="reasoning", model="deep"), 0.0, 0.5, one, warm=False)
+    assert "after 1 consecutive confident fast step (" in down.reason
+    two = POLICY.model_copy(update={"step_down_after": 2})
+    kept = choose_tier(ConversationState("c", tier="reasoning", model="deep"), 0.0, 0.5, two, warm=False)
+    assert "1 of 2 confident fast steps needed" in kept.reason

@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcproute", description="An MCP gateway that routes tools and models.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (`mcproute COMMAND --help` for its flags)")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module, _name=name)
@@ -39,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod.add_arguments(p, name) if _takes_name(mod) else mod.add_arguments(p)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (what pip knows), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcproute")
+    except PackageNotFoundError:
+        from mcproute import __version__
+
+        return __version__
 
 
 def _takes_name(mod: object) -> bool:

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         p.add_argument("--config", default="servers.yaml", help="the file to check (default: %(default)s)")
         p.add_argument("--json", action="store_true", help="print issues as JSON")
     elif name == "config":
-        p.add_argument("action", choices=["schema"])
+        p.add_argument("action", choices=["schema"], help="schema: print the JSON schema of servers.yaml (for editors)")
     elif name == "import":
         p.add_argument("file", help="a client's JSON config (mcpServers / servers / mcp.servers)")
         p.add_argument("-o", "--output", help="write YAML here instead of stdout")

@@ -16,7 +16,8 @@ KINDS = ("tools", "reasoning", "outcomes", "multiturn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=KINDS)
+    p.add_argument("kind", choices=KINDS, help="tools: tool retrieval; multiturn: retrieval with history; "
+                   "reasoning: the tier score; outcomes: cost/quality of the tier choice")
     p.add_argument("--data", required=True, help="JSONL data file")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--ranks-out", help="tools/multiturn: write {id, turn?, ranked} per item")
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="outcomes: draw the cost/quality curve as PNG")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     p.add_argument("--filter", default=None, help="only items whose source equals this")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it is only drawn on a terminal)")
     enc = p.add_mutually_exclusive_group()
     # On by default: the shipped retrieval parameters and tier model are fitted to the encoder's
     # vectors, so a figure without it measures a configuration the gateway only runs while it loads.

@@ -18,7 +18,7 @@ import anyio
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", help="the step's text (what the agent is about to do)")
-    p.add_argument("--config", default="servers.yaml")
+    p.add_argument("--config", default="servers.yaml", help="servers.yaml whose servers and models to route over (default: %(default)s)")
     p.add_argument("--conversation", default=None, help="route as a step of this stored conversation")
     p.add_argument("--tier", choices=["reasoning", "fast"], default=None, help="force a tier (a user override)")
     p.add_argument("--json", action="store_true", help="print the whole decision as one JSON object")

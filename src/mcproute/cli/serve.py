@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="servers.yaml", help="servers.yaml to serve (default: %(default)s)")
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                   help="stdio: for a client that starts mcproute itself (the default); http: streamable HTTP on --host/--port")
     p.add_argument("--host", default=None, help="HTTP bind address (default: gateway.http.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: gateway.http.port; 0 = any free port)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO (to stderr)")
@@ -33,7 +35,32 @@ def run(args: argparse.Namespace) -> int:
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except CannotListen as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+class CannotListen(Exception):
+    """The HTTP address cannot be bound: an operator's problem, told in one line, not a traceback."""
+
+
+def _listen(host: str, port: int, config_path: str) -> socket.socket:
+    import errno
+
+    from mcproute.gateway.http import bind_socket
+
+    try:
+        return bind_socket(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(f"port {port} on {host} is already in use (another mcproute serve?); choose another "
+                               f"with --port N (--port 0 takes any free port) or gateway.http.port in {config_path}") from None
+        if exc.errno in (errno.EADDRNOTAVAIL, socket.EAI_NONAME) or isinstance(exc, socket.gaierror):
+            raise CannotListen(f"cannot listen on {host}: {exc.strerror or exc}; choose the address with --host") from None
+        if exc.errno == errno.EACCES:
+            raise CannotListen(f"not allowed to listen on port {port} ({exc.strerror}); choose a port above 1023 with --port") from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}; see --host and --port") from None
 
 
 def _raise_fd_limit(ceiling: int = 65536) -> None:
@@ -52,6 +79,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
 
     import anyio
 
+    from mcproute.cli.render import plural
     from mcproute.config import LoadedConfig
     from mcproute.gateway.http import check_bind
     from mcproute.gateway.serving import serve_http, serve_stdio
@@ -62,8 +90,10 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     assert isinstance(loaded, LoadedConfig)
     http = loaded.config.gateway.http
     host = args.host or http.host
+    sock = None
     if args.transport == "http":
         check_bind(host, http.token)  # refuse before spawning anything
+        sock = _listen(host, http.port if args.port is None else args.port, args.config)  # likewise a busy port
     # The Engine owns the gateway and adds the routing layer: meta-tools, proxied-call records, traces.
     with setup(loaded.config.telemetry, loaded):
         async with Engine(loaded) as engine:
@@ -77,8 +107,8 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                 await serve_stdio(gateway, upstream)
                 return
             async with anyio.create_task_group() as tg:
-                port = await tg.start(partial(serve_http, gateway, http, host=host, port=args.port, extra_routes=routes, upstream=upstream))
-                print(f"mcproute: serving http://{host}:{port}/mcp ({len(gateway.catalog.tools)} tools)", file=sys.stderr, flush=True)
+                port = await tg.start(partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream))
+                print(f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})", file=sys.stderr, flush=True)
 
 
 def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[object]:

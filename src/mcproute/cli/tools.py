@@ -15,10 +15,15 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="servers.yaml")
+    p.add_argument("--config", default=None,
+                   help="servers.yaml to start and list (default: servers.yaml; with --url it is optional and only "
+                        "supplies the token and the secrets to mask)")
     p.add_argument("--json", action="store_true", help="print {servers, models, tools, collisions, ...} as JSON")
     p.add_argument("--url", help="base URL of a running gateway (e.g. http://127.0.0.1:8765): show its live status")
     p.add_argument("--token", help="bearer token for --url (default: gateway.http.token from the config)")
+
+
+DEFAULT_CONFIG = "servers.yaml"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,32 +31,58 @@ def run(args: argparse.Namespace) -> int:
 
     from mcproute.cli._common import load_or_report
 
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return 1
     if args.url:
+        loaded = _optional_config(args.config)
+        if loaded is False:
+            return 1
+        token = args.token or (loaded.config.gateway.http.token if loaded else None)
         try:
-            report = _fetch_live(args.url, args.token or loaded.config.gateway.http.token)
+            report = _fetch_live(args.url, token)
         except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported the same way
             print(f"error: cannot read status from {args.url}: {exc}", file=sys.stderr)
             return 1
     else:
+        loaded = load_or_report(args.config or DEFAULT_CONFIG)
+        if loaded is None:
+            return 1
         report = anyio.run(_collect, loaded)
         from dataclasses import asdict
 
         from mcproute.providers import startup_status
 
         report["models"] = [asdict(m) for m in startup_status(loaded)]
-    from mcproute.telemetry.redact import redactor_for
+    if loaded:
+        from mcproute.telemetry.redact import redactor_for
 
-    # What reaches the screen goes through the one redaction (a live gateway's report was already
-    # scrubbed by it; this also covers its secrets the local config knows of).
-    report = redactor_for(loaded).scrub_json(report)
+        # What reaches the screen goes through the one redaction (a live gateway's report was already
+        # scrubbed by it; this also covers its secrets the local config knows of).
+        report = redactor_for(loaded).scrub_json(report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_text(report)
+        from mcproute.cli.tools_view import print_report
+
+        print_report(report)
     return 0 if all(s["state"] in ("healthy", "disabled") for s in report["servers"].values()) else 3
+
+
+def _optional_config(path: str | None) -> Any:
+    """With --url the config is optional: the one named by --config (its errors stop us, False),
+    else servers.yaml here if it exists and loads, else None."""
+    from pathlib import Path
+
+    from mcproute.cli._common import load_or_report
+    from mcproute.config import load_config
+    from mcproute.errors import ConfigError
+
+    if path is not None:
+        return load_or_report(path) or False
+    if not Path(DEFAULT_CONFIG).is_file():
+        return None
+    try:
+        return load_config(DEFAULT_CONFIG)
+    except ConfigError:
+        return None  # not the gateway we are asking about, so its errors are not ours to report
 
 
 def _fetch_live(url: str, token: str | None) -> dict[str, Any]:
@@ -67,18 +98,20 @@ def _fetch_live(url: str, token: str | None) -> dict[str, Any]:
 
 async def _collect(loaded: Any) -> dict[str, Any]:
     from mcproute.gateway import Gateway
+    from mcproute.runtime.metatools import listed_meta_tools
+    from mcproute.runtime.status import tool_row
 
     async with Gateway(loaded) as gw:
+        # The meta-tools the engine adds when it serves, so the list is what a client sees.
+        for tool in listed_meta_tools():
+            gw.add_meta_tool(tool)
         cat = gw.catalog
         return {
             "servers": {
                 name: {**h.to_dict(), "tools": sum(1 for e in cat.tools.values() if e.server == name)}
                 for name, h in gw.health().items()
             },
-            "tools": [
-                {"name": e.name, "server": e.server, "original": e.original, "description": str(e.wire.get("description") or "")}
-                for e in cat.tools.values()
-            ],
+            "tools": [tool_row(e) for e in cat.tools.values()],
             "prompts": [{"name": p.name, "server": p.server} for p in cat.prompts.values()],
             "resources": [str(r.get("uri")) for r in cat.resources],
             "resource_templates": [str(t.get("uriTemplate")) for t in cat.templates],
@@ -96,38 +129,3 @@ def _encoder_probe(loaded: Any) -> dict[str, Any]:
 
     return probe(loaded.config_relative(cfg.cache_dir) if cfg.cache_dir else None,
                  loaded.config_relative(cfg.weights) if cfg.weights else None)
-
-
-def encoder_line(enc: dict[str, Any] | None) -> str | None:
-    """One line for the encoder's state, from /status or the offline probe."""
-    if not enc:
-        return None
-    state, reason = enc.get("state", "?"), enc.get("reason") or ""
-    if state in ("off", "unavailable"):
-        return f"{'encoder':<16} {state}: {reason} (tool retrieval is lexical only)"
-    detail = f"{enc.get('model_id')}"
-    if "tools_with_vectors" in enc:
-        detail += f", {enc['tools_with_vectors']}/{enc.get('tools', 0)} tools have vectors"
-    return f"{'encoder':<16} {state} ({detail}){': ' + reason if reason else ''}"
-
-
-def _print_text(report: dict[str, Any]) -> None:
-    for name, s in report["servers"].items():
-        extra = f" ({s['protocol_version']}, pid {s['pid']}, {s['tools']} tools)" if s["state"] == "healthy" else f": {s['reason']}"
-        print(f"{name:<16} {s['state']}{extra}")
-    if (line := encoder_line(report.get("encoder"))) is not None:
-        print(line)
-    print()
-    if report.get("models") is not None:
-        from mcproute.providers import render_status
-        from mcproute.runtime.status import models_from_report
-
-        print()
-        print(render_status(models_from_report(report["models"])))
-    if report["tools"]:
-        print()
-    for t in report["tools"]:
-        desc = t["description"].strip().splitlines()[0] if t["description"].strip() else ""
-        print(f"{t['name']:<40} {desc[:80]}")
-    for c in report.get("collisions", []):
-        print(f"collision: {c}", file=sys.stderr)

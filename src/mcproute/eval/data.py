@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,18 +57,10 @@ def read_catalog(data_path: str | Path, rel: str, line: int, shape: type | tuple
 
 
 def progress(items: list[T], label: str, enabled: bool = True) -> Iterator[T]:
-    """A dependency-free progress bar on stderr (only when stderr is a terminal, or forced)."""
-    n = len(items)
-    show = enabled and sys.stderr.isatty() and n >= 200
-    step = max(1, n // 50)
-    for i, item in enumerate(items, 1):
-        if show and (i % step == 0 or i == n):
-            filled = i * 30 // n
-            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{n}")
-            if i == n:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-        yield item
+    """A progress bar on stderr for a long run (200 items or more), only when stderr is a terminal."""
+    from mcproute.cli.render import progress as bar
+
+    return bar(items, label, enabled)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,6 +24,7 @@ from typing import Any
 
 from mcproute.errors import DataFileError
 from mcproute.eval.data import progress, read_catalog, read_jsonl
+from mcproute.eval.report import print_report
 from mcproute.eval.tools import Vectors, load_params, load_vectors, recall_at
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
@@ -126,13 +127,9 @@ def run(args: argparse.Namespace) -> int:
         "recall_at_5": round(sum(with_hist) / len(with_hist), 4) if with_hist else None,
         "recall_at_5_stateless": round(sum(stateless) / len(stateless), 4) if stateless else None,
     }
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:22} {v}")
-        print(f"{'params':22} {params.version}")
-        print(f"{'encoder':22} {vectors.encoder.model_id if vectors is not None else 'off'}")
+    print_report("multiturn", args.data, res, [("params", params.version),
+                                               ("encoder", vectors.encoder.model_id if vectors is not None else "off")],
+                 as_json=args.json)
     return 0
 
 

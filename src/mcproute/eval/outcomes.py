@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mcproute.errors import DataFileError
 from mcproute.eval.data import percentile, progress, read_jsonl
+from mcproute.eval.report import print_report
 
 
 def sweep(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float]) -> list[tuple[float, float]]:
@@ -129,13 +130,13 @@ def run(args: argparse.Namespace) -> int:
         if not _write(args.scores_out, lines.encode()):
             return 2
     base = sweep_metrics([float(r["chars"]) for r in rows], weak, strong)
-    print(f"outcomes: n_turns={res['n_turns']} always-weak={_f(m['weak'])} always-strong={_f(m['strong'])}")
-    print(f"  vectors: {how}")
-    print(f"  router:        strong_share_at_95={_f(m['strong_share_at_95'])} apgr={_f(m['apgr'])}")
-    print(f"  prompt length: strong_share_at_95={_f(base['strong_share_at_95'])} apgr={_f(base['apgr'])}")
-    print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")
+    context: list[tuple[str, object]] = [
+        ("vectors", how),
+        ("baseline: prompt-length strong_share_at_95", base["strong_share_at_95"]),
+        ("baseline: prompt-length apgr", base["apgr"]),
+    ]
     if args.plot and not rows:
-        print("  no turns: plot not written")
+        context.append(("plot", "no turns: not written"))
     elif args.plot:
         from mcproute.eval.plot import cost_quality_png
 
@@ -143,9 +144,8 @@ def run(args: argparse.Namespace) -> int:
                                baseline=sweep([float(r["chars"]) for r in rows], weak, strong))
         if not _write(args.plot, png):
             return 2
-        print(f"  plot written to {args.plot}")
-    if args.json:
-        print(json.dumps(res))
+        context.append(("plot", f"written to {args.plot}"))
+    print_report("outcomes", args.data, res, context, as_json=args.json)
     return 0
 
 
@@ -157,6 +157,3 @@ def _write(path: str, data: bytes) -> bool:
         return False
     return True
 
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"

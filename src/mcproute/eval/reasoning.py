@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mcproute.errors import DataFileError
 from mcproute.eval.data import percentile, progress, read_jsonl
+from mcproute.eval.report import print_report
 
 
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -84,14 +85,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot write {args.scores_out}: {exc.strerror}", file=sys.stderr)
             return 2
     base = auc([float(len(it["prompt"])) for it in items], labels)
-    print(f"reasoning: n={res['n']} policy={scorer.calibration.version} threshold={thr:.4f}")
-    print(f"  vectors: {how}")
-    print(f"  auc={_f(res['auc'])} accuracy={_f(acc)}   baseline prompt-length auc={_f(base)}")
-    print(f"  latency p50={res['p50_ms']:.4f} ms p99={res['p99_ms']:.4f} ms")
-    if args.json:
-        print(json.dumps(res))
+    print_report("reasoning", args.data, res, [("policy", scorer.calibration.version), ("threshold", thr),
+                                               ("vectors", how), ("baseline: prompt-length auc", base)], as_json=args.json)
     return 0
 
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"

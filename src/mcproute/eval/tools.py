@@ -18,6 +18,7 @@ from typing import Any
 
 from mcproute.errors import DataFileError
 from mcproute.eval.data import percentile, progress, read_catalog, read_jsonl
+from mcproute.eval.report import print_report
 from mcproute.router.retrieval_params import RetrievalParams
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -142,16 +143,13 @@ def run(args: argparse.Namespace) -> int:
         "p50_ms": round(percentile(lat, 50), 4),
         "p99_ms": round(percentile(lat, 99), 4),
     }
-    cpu_note = f"cpu time per decision: p50 {percentile(cpu, 50):.4f} ms, p99 {percentile(cpu, 99):.4f} ms"
+    context: list[tuple[str, object]] = [
+        ("params", params.version),
+        ("encoder", vectors.encoder.model_id if vectors is not None else "off"),
+        ("cpu per decision", f"p50 {percentile(cpu, 50):.4f} ms, p99 {percentile(cpu, 99):.4f} ms"),
+    ]
     if vectors is not None:
         ms = vectors.encode_ms
-        cpu_note += (f"; encoder {vectors.encoder.model_id}: query vector p50 {percentile(ms, 50):.3f} ms,"
-                     f" p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)")
-    if args.json:
-        print(f"params {params.version}; {cpu_note}", file=sys.stderr)
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:18} {v}")
-        print(f"params             {params.version}\n{cpu_note}")
+        context.append(("query vector", f"p50 {percentile(ms, 50):.3f} ms, p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)"))
+    print_report("tools", args.data, res, context, as_json=args.json)
     return 0

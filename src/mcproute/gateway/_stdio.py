@@ -46,6 +46,10 @@ junk_log = logging.getLogger(__name__ + ".junk")
 junk_log.addFilter(RepeatFilter(60.0))
 
 _STDERR_TAIL = 20
+# After the child is up, a stderr line is quoted as the cause of its exit only if written this
+# close to it: a crash's last words come right before the end; a banner from an hour ago
+# ("... running on stdio") says nothing about a `kill -9`.
+_FRESH = 3.0
 _STDERR_LINE = 64 * 1024  # a stderr line longer than this is kept as its head only
 _HEAD = 4096  # bytes of an over-size line kept, to find its request id
 LIMIT_ERROR_KEY = "mcproute/refused"  # in `error.data` of an error the transport made up for a request
@@ -98,7 +102,9 @@ class StdioProcess:
         self.env = dict(env)
         self.cwd = cwd
         self.process: anyio.abc.Process | None = None
-        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+        self.stderr_tail: collections.deque[tuple[float, str]] = collections.deque(maxlen=_STDERR_TAIL)  # (monotonic, line)
+        self.ready_at: float | None = None  # when the supervisor found the child up (see mark_ready)
+        self.exited_at: float | None = None
         self.exited = anyio.Event()
         self.last_junk: str | None = None  # the last stdout line that was not JSON-RPC
         self.stderr_done = anyio.Event()
@@ -113,6 +119,20 @@ class StdioProcess:
     def returncode(self) -> int | None:
         return self.process.returncode if self.process else None
 
+    def mark_ready(self) -> None:
+        """The child answered its listing: from now on its stderr so far is start-up chatter, not
+        the cause of a later exit."""
+        self.ready_at = anyio.current_time()
+
+    def last_words(self) -> str | None:
+        """The stderr line that explains the current failure, if one does: while starting, the
+        last line written; once up, only a line written after that and just before the exit."""
+        lines = [(t, line) for t, line in self.stderr_tail if line.strip()]
+        if self.ready_at is not None:
+            end = self.exited_at if self.exited_at is not None else anyio.current_time()
+            lines = [(t, line) for t, line in lines if t >= self.ready_at and end - t <= _FRESH]
+        return lines[-1][1].strip() if lines else None
+
     def describe_exit(self) -> str:
         code = self.returncode
         if code is None:
@@ -123,8 +143,8 @@ class StdioProcess:
             what = f"exited with code {code}"
         if self.failure is not None:
             what = self.failure
-        tail = [line for line in self.stderr_tail if line.strip()]
-        return f"process {self.pid} {what}" + (f"; stderr: {self._scrub(tail[-1].strip())[:300]}" if tail else "")
+        words = self.last_words()
+        return f"process {self.pid} {what}" + (f"; stderr: {self._scrub(words)[:300]}" if words else "")
 
     async def __aenter__(self) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
         self.process = await anyio.open_process(
@@ -233,12 +253,13 @@ class StdioProcess:
             async for line in read_lines(self.process.stderr, _STDERR_LINE):
                 # An endless stderr line is kept as its head only: the tail is for reading, not storage.
                 text = (line.head + b" [...]" if isinstance(line, Oversize) else line).decode(errors="replace")
-                self.stderr_tail.append(text)
+                self.stderr_tail.append((anyio.current_time(), text))
                 logger.debug("%s stderr: %s", self.command, text)
 
     async def _watch_exit(self) -> None:
         assert self.process
         await self.process.wait()
+        self.exited_at = anyio.current_time()
         self.exited.set()
         # The child is gone: fail in-flight requests now rather than when stdout reaches EOF.
         self._close_read()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -39,7 +40,7 @@ from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, re
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import UpstreamRoute
-from mcproute.telemetry.repeats import RepeatFilter
+from mcproute.telemetry.repeats import FailureStreak, RepeatFilter
 
 logger = logging.getLogger(__name__)
 # A downstream writing junk on stdout is logged once a minute (with a count), not once per line:
@@ -49,6 +50,8 @@ junk_log.addFilter(RepeatFilter(60.0))
 
 # "unavailable": the config cannot be used as it stands (a missing variable); never started.
 State = Literal["starting", "healthy", "unhealthy", "disabled", "unavailable"]
+_PID = re.compile(r"\bprocess \d+")
+_STABLE = 60.0  # a server up this long before failing again is not in a crash loop
 _LIST_PAGE_CAP = 50
 
 
@@ -109,6 +112,8 @@ class Downstream:
         self._next_route = 0
         self._was_healthy = False
         self._lost_reason = "connection closed"
+        self._up_since = 0.0
+        self._streak = FailureStreak(lambda r: _PID.sub("process", r))  # a respawned child's new pid is no new reason
         self.watch = ResourceWatch(self)
         self.log_filter: Callable[[UpstreamRoute, str], bool] | None = None  # per-client logging/setLevel
         self._unavailable = cfg.enabled and unavailable is not None
@@ -135,16 +140,28 @@ class Downstream:
                 if self._transport is not None:
                     await self._transport.settle()
                 reason = _describe(exc) + self._exit_note()
+            stable = self._was_healthy and time.monotonic() - self._up_since >= _STABLE
             failures = 1 if self._was_healthy else failures + 1
             reason = self._scrub(reason)
-            repeated = not self._was_healthy and self.health.reason == reason
             self._was_healthy = False
             self._set_unhealthy(reason)
             self.first_attempt.set()
             delay = min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1))
-            (logger.debug if repeated else logger.warning)("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
+            self._log_failure(reason, delay, reset=stable)
             await anyio.sleep(delay)
             self.health.restarts += 1
+
+    def _log_failure(self, reason: str, delay: float, *, reset: bool) -> None:
+        # A crash loop is warned about on its 1st, 2nd, 4th, 8th ... failure (an hour of a server
+        # dying every few seconds is about ten lines, not a thousand); a new reason at once.
+        n = self._streak.record(reason, reset=reset)
+        if not self._streak.due(n):
+            logger.debug("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
+        elif n == 1:
+            logger.warning("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
+        else:
+            logger.warning("server %r unhealthy (%s); %d failures in a row with this reason, still retrying every %.1fs "
+                           "(next warning at %d)", self.name, reason, n, delay, 2 * n)
 
     def _set_unhealthy(self, reason: str) -> None:
         was_listed = self.listing is not None
@@ -213,7 +230,10 @@ class Downstream:
                 self._client = client
                 self.listing = listing
                 self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
+                self._up_since = self.health.since
                 self.health.pid = self._transport.pid if self._transport else None
+                if self._transport is not None:
+                    self._transport.mark_ready()
                 self.health.protocol_version = client.protocol_version
                 self.health.server_name = client.server_info.name if client.server_info else None
                 self.first_attempt.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from collections.abc import Sequence
 
@@ -45,15 +46,18 @@ async def serve_http(
     port: int | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     upstream: Upstream | None = None,
+    sock: socket.socket | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `/mcp` (+ `extra_routes`) until cancelled; `task_status.started(port)` once listening
-    (pass port 0 to get a free one)."""
+    (pass port 0 to get a free one, or `sock`, a socket already bound with `bind_socket`, so a
+    caller can refuse a busy port before it starts anything)."""
     import uvicorn
 
     host = host or http.host
     app = build_app(upstream or Upstream(gateway), http, host=host, extra_routes=extra_routes)
-    sock = bind_socket(host, http.port if port is None else port)
+    if sock is None:
+        sock = bind_socket(host, http.port if port is None else port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                                            http=timed_protocol(http.header_timeout)))

@@ -86,24 +86,34 @@ def _probe(d: DeploymentStatus) -> str:
     return "-"
 
 
-def render_status(rows: Sequence[ModelStatus]) -> str:
-    """The text `mcproute tools` prints under "Models"."""
-    if not rows:
-        return "No models configured (add a `models:` section to servers.yaml)."
-    table: list[list[str]] = [["MODEL", "TIER", "PROVIDER", "STATE", "DETAIL"]]
+def status_tables(rows: Sequence[ModelStatus]) -> tuple[list[list[str]], list[list[str]]]:
+    """The models table and the deployments table, each a header row then one row per entry
+    (`render_status` lays them out as text; `mcproute tools` draws them with colour)."""
+    models: list[list[str]] = [["MODEL", "TIER", "PROVIDER", "STATE", "DETAIL"]]
     for m in rows:
-        table.append([m.name, m.tier, m.provider, m.state, m.reason or "-"])
-    lines = _columns(table)
-    dep_table: list[list[str]] = [["DEPLOYMENT", "ENDPOINT", "MODEL", "CIRCUIT", "FAILS", "PROBE", "IN-FLIGHT", "NOTE"]]
+        models.append([m.name, m.tier, m.provider, m.state, m.reason or "-"])
+    deployments: list[list[str]] = [["DEPLOYMENT", "ENDPOINT", "MODEL", "CIRCUIT", "FAILS", "PROBE", "IN-FLIGHT", "NOTE"]]
     for m in rows:
         for d in m.deployments:
             note = d.reason or "-"
             if d.rate_limited_for > 0:
                 note = f"rate-limited {d.rate_limited_for:.0f}s more; {note}"
-            dep_table.append([d.key, d.endpoint or "-", d.upstream_model or "-", d.circuit, str(d.consecutive_failures),
-                              _probe(d), str(d.in_flight), note])
-    if len(dep_table) > 1:
-        lines += [""] + _columns(dep_table)
+            deployments.append([d.key, d.endpoint or "-", d.upstream_model or "-", d.circuit, str(d.consecutive_failures),
+                                _probe(d), str(d.in_flight), note])
+    return models, deployments
+
+
+NO_MODELS = "No models configured (add a `models:` section to servers.yaml)."
+
+
+def render_status(rows: Sequence[ModelStatus]) -> str:
+    """The models and deployments as plain text columns."""
+    if not rows:
+        return NO_MODELS
+    models, deployments = status_tables(rows)
+    lines = _columns(models)
+    if len(deployments) > 1:
+        lines += [""] + _columns(deployments)
     return "\n".join(lines)
 
 

@@ -90,8 +90,8 @@ def choose_tier(
         streak += 1
         if streak >= k:
             why = f"score {score:.2f} < threshold {threshold:.2f} - switch cost {margin:.2f}" if warm else f"score {score:.2f} < threshold {threshold:.2f}, prompt cache already cold"
-            return TierChoice("fast", False, f"stepped down to fast after {k} consecutive confident fast steps ({why})", 0)
-        return TierChoice("reasoning", True, f"kept reasoning: {streak} of {k} confident fast steps needed to step down", streak)
+            return TierChoice("fast", False, f"stepped down to fast after {k} consecutive confident fast step{_s(k)} ({why})", 0)
+        return TierChoice("reasoning", True, f"kept reasoning: {streak} of {k} confident fast step{_s(k)} needed to step down", streak)
     if score < threshold:
         return TierChoice("reasoning", True, f"kept reasoning: score {score:.2f} is below the threshold but within the switch cost {margin:.2f}", 0)
     return TierChoice("reasoning", True, f"kept reasoning: score {score:.2f} is at or above the threshold {threshold:.2f}", 0)
@@ -379,3 +379,8 @@ def cascade(
         sticky_reason=sentence,
         fast_streak=0,
     )
+
+
+def _s(n: int) -> str:
+    """The plural ending for a count (a reason never says "1 steps")."""
+    return "" if n == 1 else "s"

@@ -175,7 +175,7 @@ def _reason(
     chosen: Candidate | None, n: int, no_tool: bool, tier_choice: TierChoice, model: Any, tscore: TierScoreLike, threshold: float
 ) -> str:
     if chosen is not None:
-        tool = f"{chosen.name} ranks first of {n} tools (score {chosen.score:.2f})"
+        tool = f"{chosen.name} ranks first of {n} tool{'' if n == 1 else 's'} (score {chosen.score:.2f})"
     elif no_tool and n:
         tool = "no tool fits this step"
     else:

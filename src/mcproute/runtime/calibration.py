@@ -129,7 +129,7 @@ def feedback_shift(stats: FeedbackStats, *, min_rated: int = MIN_RATED, gain: fl
     reasoning = stats.by_tier.get("reasoning")
     if fast is None or fast.rated < min_rated or fast.mean_reward is None:
         have = 0 if fast is None else fast.rated
-        return 0.0, f"no feedback shift: {have} of {min_rated} rated fast steps needed"
+        return 0.0, f"no feedback shift: {have} of {min_rated} rated fast step{'' if min_rated == 1 else 's'} needed"
     ref = reasoning.mean_reward if reasoning is not None and reasoning.rated >= min_rated and reasoning.mean_reward is not None else 0.0
     shift = max(-max_shift, min(max_shift, gain * (fast.mean_reward - ref)))
     shift = round(shift, 4)

@@ -347,6 +347,7 @@ class Engine:
                 with spans.route_span(cid, step_id, previous=previous) as span:
                     decision = self._decide(text, cid, step_id, hints, state, vector)
                     tdecision.record_decision(span, decision)
+                    spans.record_step_text(span, text)
                     yield OpenStep(store, step_id, state, decision, span)
 
     def _record_json(self, decision: Decision, **extra: Any) -> str:

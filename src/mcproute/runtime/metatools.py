@@ -11,7 +11,7 @@ arguments that fail the schema are refused by the gateway before the handler run
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcproute.errors import InvalidRequest, UpstreamUnavailable
 from mcproute.gateway.identity import META_KEY
@@ -196,3 +196,12 @@ def install_meta_tools(engine: Engine) -> list[Callable[[], None]]:
         removers.append(lambda name=tool.name: engine.gateway.remove_meta_tool(name))
     return removers
 
+
+
+def listed_meta_tools() -> list[MetaTool]:
+    """The meta-tools for a listing that starts no engine (`mcproute tools`).
+
+    The same `meta_tools()` the gateway serves, so the two cannot drift; the handlers close over
+    the engine and must not be called.
+    """
+    return meta_tools(cast("Engine", None))

@@ -30,7 +30,15 @@ def status_report(engine: Any) -> dict[str, Any]:
         "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
         "encoder": engine.vectors.status(),
         "collisions": list(catalog.collisions),
+        # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
+        "tools": [tool_row(e) for e in catalog.tools.values()],
     })
+
+
+def tool_row(entry: Any) -> dict[str, str]:
+    """One served tool as `mcproute tools` lists it (`server` is "" for a gateway meta-tool)."""
+    return {"name": entry.name, "server": entry.server, "original": entry.original,
+            "description": str(entry.wire.get("description") or "")}
 
 
 def models_from_report(rows: list[dict[str, Any]]) -> list[ModelStatus]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -263,109 +263,8 @@ def _rfc3339(ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 1_000_000_000:09d}Z"
 
 
-# ---------------------------------------------------------------- timelines
+# Timelines live in telemetry/timeline.py; re-exported so `reader.timeline(...)` keeps working.
+from mcproute.telemetry.timeline import ConversationSummary, TimelineRow, conversations, timeline  # noqa: E402
 
-
-@dataclass(frozen=True, slots=True)
-class TimelineRow:
-    step: str
-    trace_id: str
-    start_ns: int
-    tool: str | None
-    model: str | None
-    tier: str | None
-    reason: str | None
-    latency_ms: float
-    cost_usd: float | None
-    sticky_held: bool | None
-    source: str | None
-    attempts: int
-    errors: tuple[str, ...] = ()
-    sticky_reason: str | None = None  # what held (or broke) the conversation's tier, model and tools
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationSummary:
-    conversation_id: str
-    steps: int
-    first_ns: int
-    last_ns: int
-    tiers: tuple[str, ...]
-    cost_usd: float
-    services: tuple[str, ...] = field(default=())
-
-
-def _by_trace(spans: Iterable[SpanRecord]) -> dict[str, list[SpanRecord]]:
-    out: dict[str, list[SpanRecord]] = {}
-    for s in spans:
-        out.setdefault(s.trace_id, []).append(s)
-    return out
-
-
-def _descendants(root: SpanRecord, trace_spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    children: dict[str | None, list[SpanRecord]] = {}
-    for s in trace_spans:
-        children.setdefault(s.parent_span_id, []).append(s)
-    out, todo = [], [root.span_id]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c.span_id)
-    return out
-
-
-def timeline(spans: Iterable[SpanRecord], conversation_id: str) -> list[TimelineRow]:
-    """One row per route span of the conversation, oldest first."""
-    traces = _by_trace(spans)
-    rows: list[TimelineRow] = []
-    for trace_spans in traces.values():
-        by_id = {s.span_id: s for s in trace_spans}
-        for route in trace_spans:
-            if route.name != sc.ROUTE_SPAN_NAME or route.conversation_id != conversation_id:
-                continue
-            below = _descendants(route, trace_spans)
-            chats = [s for s in below if s.attributes.get(sc.GEN_AI_OPERATION_NAME) == sc.OP_CHAT]
-            tools = [s for s in below if s.name.startswith(sc.TOOLS_CALL_SPAN_PREFIX + " ") and s.kind == "CLIENT"]
-            costs = [float(c.attributes[sc.COST_USD]) for c in chats if isinstance(c.attributes.get(sc.COST_USD), (int, float))]
-            cost = route.attributes.get(sc.COST_USD)
-            # Latency the client saw: the enclosing server span when there is one, else the route span.
-            outer = route
-            while outer.parent_span_id and outer.parent_span_id in by_id:
-                outer = by_id[outer.parent_span_id]
-            a = route.attributes
-            tool = a.get(sc.DECISION_TOOL) or (tools[0].attributes.get(sc.GEN_AI_TOOL_NAME) if tools else None)
-            rows.append(TimelineRow(
-                step=str(a.get(sc.STEP_ID, route.span_id)),
-                trace_id=route.trace_id,
-                start_ns=route.start_ns,
-                tool=tool,
-                model=a.get(sc.DECISION_MODEL),
-                tier=a.get(sc.DECISION_TIER),
-                reason=a.get(sc.DECISION_REASON),
-                latency_ms=outer.duration_ms if outer.end_ns >= route.end_ns else route.duration_ms,
-                cost_usd=float(cost) if isinstance(cost, (int, float)) else (sum(costs) if costs else None),
-                sticky_held=a.get(sc.STICKY_HELD) if isinstance(a.get(sc.STICKY_HELD), bool) else None,
-                source=a.get(sc.DECISION_SOURCE),
-                attempts=len(chats),
-                errors=tuple(str(s.attributes[sc.ERROR_TYPE]) for s in [*chats, *tools] if sc.ERROR_TYPE in s.attributes),
-                sticky_reason=a.get(sc.STICKY_REASON),
-            ))
-    rows.sort(key=lambda r: r.start_ns)
-    return rows
-
-
-def conversations(spans: Iterable[SpanRecord]) -> list[ConversationSummary]:
-    """Every conversation with at least one route span, most recent first."""
-    spans = list(spans)
-    ids = {s.conversation_id for s in spans if s.name == sc.ROUTE_SPAN_NAME and s.conversation_id}
-    out = []
-    for cid in ids:
-        rows = timeline(spans, cid)
-        if not rows:
-            continue
-        tiers = tuple(dict.fromkeys(r.tier for r in rows if r.tier))
-        services = tuple(sorted({s.service for s in spans if s.conversation_id == cid and s.service}))
-        out.append(ConversationSummary(cid, len(rows), rows[0].start_ns, rows[-1].start_ns, tiers,
-                                       sum(r.cost_usd or 0.0 for r in rows), services))
-    out.sort(key=lambda c: c.last_ns, reverse=True)
-    return out
+__all__ = ["ConversationSummary", "SpanRecord", "TimelineRow", "conversations", "fetch_jaeger", "parse_jaeger_legacy",
+           "parse_otlp_json", "read_jsonl", "record_from_dict", "timeline"]

@@ -45,3 +45,25 @@ class RepeatFilter(logging.Filter):
             self._seen.clear()
         self._seen[key] = (now, 0)
         return True
+
+
+class FailureStreak:
+    """Failures in a row with the same reason, for a supervisor's log: `record()` returns the
+    streak's length, and `due(n)` is true on the 1st, 2nd, 4th, 8th ... so a crash loop's log
+    thins out geometrically while a new reason is told at once. `normalise` drops what changes
+    on every attempt without changing the cause (a respawned child's pid)."""
+
+    def __init__(self, normalise: Callable[[str], str] = str) -> None:
+        self._normalise = normalise
+        self._last: str | None = None
+        self.count = 0
+
+    def record(self, reason: str, *, reset: bool = False) -> int:
+        key = self._normalise(reason)
+        self.count = self.count + 1 if key == self._last and not reset else 1
+        self._last = key
+        return self.count
+
+    @staticmethod
+    def due(n: int) -> bool:
+        return n > 0 and n & (n - 1) == 0

@@ -245,6 +245,15 @@ def record_content(span: Span, *, input_messages: str | None = None, output_mess
         span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, output_messages)
 
 
+MAX_STEP_TEXT = 2000  # characters of a step's text kept on its route span
+
+
+def record_step_text(span: Span, text: str) -> None:
+    """The step's request text on its route span: content, so only when `capture_content` is on."""
+    if capture_content():
+        span.set_attribute(sc.STEP_TEXT, text if len(text) <= MAX_STEP_TEXT else text[: MAX_STEP_TEXT - 1] + "\u2026")
+
+
 @contextmanager
 def tool_call_span(
     tool: str,
