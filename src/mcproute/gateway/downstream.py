@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import anyio
 import anyio.abc
+import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.shared.dispatcher import CallOptions
@@ -34,6 +35,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
+from mcproute.gateway._sse import offers_event_stream, sse_transport
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
 from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
@@ -57,6 +59,7 @@ class Health:
     reason: str = ""
     pid: int | None = None
     protocol_version: str | None = None
+    transport: str | None = None  # stdio, http or sse (the one in force, detected or configured)
     server_name: str | None = None
     restarts: int = 0
     since: float = 0.0
@@ -67,6 +70,7 @@ class Health:
             "reason": self.reason,
             "pid": self.pid,
             "protocol_version": self.protocol_version,
+            "transport": self.transport,
             "server_name": self.server_name,
             "restarts": self.restarts,
         }
@@ -101,6 +105,8 @@ class Downstream:
         self._backoff = (backoff_base, backoff_max)
         self._client: Client | None = None
         self._transport: StdioProcess | None = None
+        # A `url:` server without `transport` found to speak legacy HTTP+SSE: kept across reconnects.
+        self._detected_sse = False
         self._lost = anyio.Event()
         self._relist = anyio.Event()
         self._routes: dict[int, UpstreamRoute] = {}
@@ -148,6 +154,10 @@ class Downstream:
         if was_listed:
             self._on_change()
 
+    @property
+    def kind(self) -> str:
+        return "sse" if self._detected_sse else self.cfg.kind
+
     def _make_transport(self, stack: AsyncExitStack) -> Any:
         if self.cfg.command:
             self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd,
@@ -157,6 +167,8 @@ class Downstream:
         from mcp.shared._httpx_utils import create_mcp_http_client
 
         self._transport = None
+        if self.kind == "sse":
+            return sse_transport(self.cfg.replica_urls[0], self.cfg.headers)
         http = create_mcp_http_client(headers=dict(self.cfg.headers))
         stack.push_async_callback(http.aclose)
         return streamable_http_client(self.cfg.replica_urls[0], http_client=http)
@@ -171,7 +183,12 @@ class Downstream:
         # exit out of order.
         with anyio.CancelScope(deadline=anyio.current_time() + self.cfg.startup_timeout) as startup:
             try:
-                await self._connect(startup)
+                try:
+                    await self._connect(startup)
+                except Exception as exc:
+                    if not _refused(exc) or not await self._found_legacy_sse():
+                        raise
+                    await self._connect(startup)
             except MCPError as exc:
                 if self._transport is not None:
                     await self._transport.settle()
@@ -181,6 +198,19 @@ class Downstream:
         if startup.cancelled_caught:
             raise _Lost(f"did not finish starting within {self.cfg.startup_timeout:g}s{self._exit_note()}")
         raise _Lost(self._lost_reason)
+
+    async def _found_legacy_sse(self) -> bool:
+        """The streamable-HTTP handshake was refused: is this a legacy HTTP+SSE server? (The
+        specification's fallback: a refused POST, then a GET that opens an event stream.)"""
+        if self.cfg.transport is not None or self.cfg.command or self._detected_sse:
+            return False
+        url = self.cfg.replica_urls[0]
+        if not await offers_event_stream(url, dict(self.cfg.headers)):
+            return False
+        logger.info("server %r: %s refused streamable HTTP but opens an event stream; using the legacy HTTP+SSE transport "
+                    "(say `transport: sse` to skip this probe)", self.name, self._scrub(url))
+        self._detected_sse = True
+        return True
 
     async def _connect(self, startup: anyio.CancelScope) -> None:
         async with AsyncExitStack() as stack:
@@ -209,6 +239,7 @@ class Downstream:
                 self.health.state, self.health.reason, self.health.since = "healthy", "", time.monotonic()
                 self.health.pid = self._transport.pid if self._transport else None
                 self.health.protocol_version = client.protocol_version
+                self.health.transport = self.kind
                 self.health.server_name = client.server_info.name if client.server_info else None
                 self.first_attempt.set()
                 self._on_change()
@@ -268,6 +299,11 @@ class Downstream:
             self._relist.set()
         elif (uri := is_updated(message)) is not None:
             await self.watch.updated(uri)
+        elif isinstance(message, httpx2.TransportError) and self.kind == "sse":
+            # The SDK's SSE reader hands over the error that ended the event stream, then stops:
+            # the session is gone (the legacy transport has no resumption), so reconnect now
+            # rather than at the next call.
+            self.mark_lost(f"event stream ended: {_describe(message)}")
         elif isinstance(message, Exception):
             junk_log.warning("server %r sent something that is not JSON-RPC: %.300s", self.name, message)
         else:
@@ -398,6 +434,14 @@ class Downstream:
     def _garbage_note(self) -> str:
         junk = self._transport.last_junk if self._transport is not None else None
         return f"; its last stdout line was not JSON-RPC: {self._scrub(junk)[:120]!r}" if junk else ""
+
+
+def _refused(exc: BaseException) -> bool:
+    """An MCP error (the SDK's spelling of an HTTP 4xx at the handshake), maybe inside the
+    client's task-group exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_refused(e) for e in exc.exceptions)
+    return isinstance(exc, MCPError)
 
 
 def _describe(exc: BaseException) -> str:
