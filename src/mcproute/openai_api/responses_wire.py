@@ -202,7 +202,8 @@ def output_items(chat: ChatResult) -> list[dict[str, Any]]:
 
 def _usage(chat: ChatResult) -> dict[str, Any]:
     u = chat.response.usage
-    return {"input_tokens": u.input, "input_tokens_details": {"cached_tokens": u.cached_input},
+    # cache_write_tokens: the provider layer does not count cache writes (0 = none reported).
+    return {"input_tokens": u.input, "input_tokens_details": {"cached_tokens": u.cached_input, "cache_write_tokens": 0},
             "output_tokens": u.output, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": u.input + u.output}
 
 
