@@ -9,12 +9,19 @@ that want to talk to both.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx2
 from mcp.client.sse import sse_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from mcproute.config import ServerConfig
+
+logger = logging.getLogger("mcproute.gateway.downstream")
 
 # Connect/write timeout for the message POSTs and the stream's opening, as for streamable HTTP.
 _HTTP_TIMEOUT = 30.0
@@ -40,3 +47,24 @@ async def offers_event_stream(url: str, headers: dict[str, str]) -> bool:
                 return response.status_code == 200 and content_type.startswith("text/event-stream")
         except httpx2.HTTPError:
             return False
+
+
+def handshake_refused(exc: BaseException) -> bool:
+    """An MCP error (the SDK's spelling of an HTTP 4xx at the handshake: `Not Found` for a 404,
+    `Server returned an error response` for a 405), maybe inside the client's exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(handshake_refused(e) for e in exc.exceptions)
+    return isinstance(exc, MCPError)
+
+
+async def is_legacy_sse(name: str, cfg: ServerConfig, scrub: Callable[[str], str]) -> bool:
+    """The streamable-HTTP handshake was refused: is this a legacy HTTP+SSE server? Only for a
+    `url:` server that did not say its transport (`transport: http` turns this off)."""
+    if cfg.transport is not None or cfg.command:
+        return False
+    url = cfg.replica_urls[0]
+    if not await offers_event_stream(url, dict(cfg.headers)):
+        return False
+    logger.info("server %r: %s refused streamable HTTP but opens an event stream; using the legacy HTTP+SSE transport "
+                "(say `transport: sse` to skip this probe)", name, scrub(url))
+    return True

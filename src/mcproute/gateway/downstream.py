@@ -35,7 +35,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
-from mcproute.gateway._sse import offers_event_stream, sse_transport
+from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
 from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
@@ -186,7 +186,7 @@ class Downstream:
                 try:
                     await self._connect(startup)
                 except Exception as exc:
-                    if not _refused(exc) or not await self._found_legacy_sse():
+                    if not handshake_refused(exc) or not await self._found_legacy_sse():
                         raise
                     await self._connect(startup)
             except MCPError as exc:
@@ -200,17 +200,10 @@ class Downstream:
         raise _Lost(self._lost_reason)
 
     async def _found_legacy_sse(self) -> bool:
-        """The streamable-HTTP handshake was refused: is this a legacy HTTP+SSE server? (The
-        specification's fallback: a refused POST, then a GET that opens an event stream.)"""
-        if self.cfg.transport is not None or self.cfg.command or self._detected_sse:
-            return False
-        url = self.cfg.replica_urls[0]
-        if not await offers_event_stream(url, dict(self.cfg.headers)):
-            return False
-        logger.info("server %r: %s refused streamable HTTP but opens an event stream; using the legacy HTTP+SSE transport "
-                    "(say `transport: sse` to skip this probe)", self.name, self._scrub(url))
-        self._detected_sse = True
-        return True
+        if not self._detected_sse and await is_legacy_sse(self.name, self.cfg, self._scrub):
+            self._detected_sse = True
+            return True
+        return False
 
     async def _connect(self, startup: anyio.CancelScope) -> None:
         async with AsyncExitStack() as stack:
@@ -434,14 +427,6 @@ class Downstream:
     def _garbage_note(self) -> str:
         junk = self._transport.last_junk if self._transport is not None else None
         return f"; its last stdout line was not JSON-RPC: {self._scrub(junk)[:120]!r}" if junk else ""
-
-
-def _refused(exc: BaseException) -> bool:
-    """An MCP error (the SDK's spelling of an HTTP 4xx at the handshake), maybe inside the
-    client's task-group exception group."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_refused(e) for e in exc.exceptions)
-    return isinstance(exc, MCPError)
 
 
 def _describe(exc: BaseException) -> str:
