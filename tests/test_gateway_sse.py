@@ -118,7 +118,7 @@ async def test_a_url_that_is_neither_transport_stays_unhealthy_with_the_http_rea
             health = gw.health()["nope"]
             assert health.state == "unhealthy"
             assert health.reason == "Not Found"  # the probe's GET is a 404 too: no switch
-            assert health.transport is None
+            assert health.transport == "http"
 
 
 @pytest.mark.anyio
@@ -189,3 +189,20 @@ def test_import_keeps_a_client_configs_sse_type(key: str) -> None:
 def test_import_refuses_a_transport_it_does_not_know() -> None:
     with pytest.raises(ValueError, match="server 'w': type 'websocket' is not a URL transport"):
         import_client_config(json.dumps({"mcpServers": {"w": {"type": "websocket", "url": "ws://h"}}}))
+
+
+@pytest.mark.anyio
+async def test_mcproute_import_of_a_cursor_sse_entry_serves_that_server(tmp_path: Path) -> None:
+    """The path a user takes: `mcproute import` a client config naming an SSE server, then serve it."""
+    with everything_sse() as port:
+        client_json = tmp_path / "mcp.json"
+        client_json.write_text(json.dumps({"mcpServers": {"everything": {"type": "sse", "url": f"http://127.0.0.1:{port}/sse"}}}))
+        out = tmp_path / "servers.yaml"
+        done = subprocess.run([sys.executable, "-m", "mcproute", "import", str(client_json), "-o", str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert yaml.safe_load(out.read_text())["servers"]["everything"]["transport"] == "sse"
+        async with Gateway(parse_config(FAST_RETRY + out.read_text())) as gw:
+            health = gw.health()["everything"]
+            assert (health.state, health.transport) == ("healthy", "sse"), health.reason
+            assert (await gw.call_tool("everything__echo", {"message": "imported"}))["content"][0]["text"] == "Echo: imported"

@@ -129,6 +129,12 @@ async def test_non_streamed_reply_is_a_valid_response_object_routed_like_chat_co
         assert json.loads(call.arguments) == {"city": "Paris"}
         assert reply.tools[0].type == "function" and reply.tools[0].name == "city_time"
 
+        # A configured model's name asks for that model.
+        fake.queue(ok("From quick."))
+        raw = await client.responses.with_raw_response.create(model="quick", input="hello again")
+        assert (raw.headers["x-mcproute-model"], raw.parse().output_text) == ("quick", "From quick.")
+        assert _sent_to_provider(fake)[2]["model"] == "gpt-fake-mini"
+
         # model "auto": the router decides, and a hard question goes to the reasoning tier as on /chat/completions.
         raw = await client.responses.with_raw_response.create(model="auto", input=HARD)
         assert raw.headers["x-mcproute-tier"] == "reasoning" and raw.parse().model == "deep"

@@ -98,7 +98,7 @@ class Downstream:
         # The gateway's one redaction (telemetry/redact.py): a child's stderr and stdout junk end up
         # in health reasons and error text, which /status, `mcproute tools` and clients read.
         self._scrub = scrub
-        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic())
+        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic(), transport=cfg.kind)
         self.listing: Listing | None = None
         self.first_attempt = anyio.Event()
         self._on_change = on_change
@@ -202,6 +202,7 @@ class Downstream:
     async def _found_legacy_sse(self) -> bool:
         if not self._detected_sse and await is_legacy_sse(self.name, self.cfg, self._scrub):
             self._detected_sse = True
+            self.health.transport = "sse"
             return True
         return False
 
