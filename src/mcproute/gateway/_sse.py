@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcproute.config import ServerConfig
 
-logger = logging.getLogger("mcproute.gateway.downstream")
+logger = logging.getLogger(__name__)
 
 # Connect/write timeout for the message POSTs and the stream's opening, as for streamable HTTP.
 _HTTP_TIMEOUT = 30.0
