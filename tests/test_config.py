@@ -23,8 +23,8 @@ def test_the_mcpservers_shaped_example_parses_and_interpolates() -> None:
     loaded = parse_config(ISSUE_EXAMPLE, environ={"TOKEN": "s3cret"})
     remote = loaded.config.servers["remote"]
     assert remote.headers["Authorization"] == "Bearer s3cret"
-    assert loaded.config.servers["time"].transport == "stdio"
-    assert remote.transport == "http"
+    assert loaded.config.servers["time"].kind == "stdio"
+    assert remote.kind == "http"
     assert loaded.issues == ()
     assert "s3cret" in loaded.secrets
 

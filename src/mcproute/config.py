@@ -47,6 +47,14 @@ class ToolFilter(_Model):
 class ServerConfig(_Model):
     """One downstream MCP server: exactly one of `command`, `url` or `urls`."""
 
+    transport: Literal["stdio", "http", "sse"] | None = Field(
+        default=None,
+        description="how to connect: 'stdio' (needs command), 'http' (streamable HTTP, needs url/urls) or 'sse' (the "
+        "legacy HTTP+SSE transport: url is the event-stream endpoint, e.g. .../sse); default: stdio with command, "
+        "otherwise streamable HTTP, switching to SSE when the server refuses the POST with 404/405 and answers a GET "
+        "with an event stream",
+    )
+
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="variables set for a stdio child, over its minimal environment")
@@ -72,6 +80,10 @@ class ServerConfig(_Model):
         given = [k for k in ("command", "url", "urls") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of 'command', 'url' or 'urls'" + (f" (got {', '.join(given)})" if given else ""))
+        if self.transport == "stdio" and not self.command:
+            raise ValueError("transport 'stdio' needs 'command' (got a url)")
+        if self.transport in ("http", "sse") and self.command:
+            raise ValueError(f"transport {self.transport!r} needs 'url' or 'urls' (got 'command')")
         return self
 
     @field_validator("inherit_env")
@@ -83,8 +95,9 @@ class ServerConfig(_Model):
         return v
 
     @property
-    def transport(self) -> Literal["stdio", "http"]:
-        return "stdio" if self.command else "http"
+    def kind(self) -> Literal["stdio", "http", "sse"]:
+        """The transport in force: the configured one, else what `command`/`url` imply."""
+        return self.transport or ("stdio" if self.command else "http")
 
     @property
     def replica_urls(self) -> list[str]:
@@ -484,9 +497,26 @@ def import_client_config(text: str) -> dict[str, Any]:
             out["url"] = entry.get("url") or entry.get("serverUrl")
             if entry.get("headers"):
                 out["headers"] = dict(entry["headers"])
+            if (kind := _imported_transport(name, entry)) is not None:
+                out["transport"] = kind
         else:
             raise ValueError(f"server {name!r}: neither 'command' nor 'url'")
         if entry.get("disabled"):
             out["enabled"] = False
         servers[safe] = out
     return {"servers": servers}
+
+
+# What clients write in `type` (Claude Code, VS Code, Cursor), `transport` or `transportType` (Cline).
+_CLIENT_TRANSPORTS = {"sse": "sse", "http": "http", "streamable-http": "http", "streamablehttp": "http", "streamable_http": "http"}
+
+
+def _imported_transport(name: str, entry: dict[str, Any]) -> str | None:
+    for key in ("type", "transport", "transportType"):
+        given = entry.get(key)
+        if isinstance(given, str) and given:
+            kind = _CLIENT_TRANSPORTS.get(given.lower())
+            if kind is None:
+                raise ValueError(f"server {name!r}: {key} {given!r} is not a URL transport (expected 'http', 'streamable-http' or 'sse')")
+            return kind
+    return None  # unsaid: streamable HTTP, switching to SSE if the server turns out to be a legacy one

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import anyio
 import anyio.abc
+import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.shared.dispatcher import CallOptions
@@ -35,6 +36,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
+from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
 from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
@@ -61,6 +63,7 @@ class Health:
     reason: str = ""
     pid: int | None = None
     protocol_version: str | None = None
+    transport: str | None = None  # stdio, http or sse (the one in force, detected or configured)
     server_name: str | None = None
     restarts: int = 0
     since: float = 0.0
@@ -71,6 +74,7 @@ class Health:
             "reason": self.reason,
             "pid": self.pid,
             "protocol_version": self.protocol_version,
+            "transport": self.transport,
             "server_name": self.server_name,
             "restarts": self.restarts,
         }
@@ -99,13 +103,15 @@ class Downstream:
         # The gateway's one redaction (telemetry/redact.py): a child's stderr and stdout junk end up
         # in health reasons and error text, which /status, `mcproute tools` and clients read.
         self._scrub = scrub
-        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic())
+        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic(), transport=cfg.kind)
         self.listing: Listing | None = None
         self.first_attempt = anyio.Event()
         self._on_change = on_change
         self._backoff = (backoff_base, backoff_max)
         self._client: Client | None = None
         self._transport: StdioProcess | None = None
+        # A `url:` server without `transport` found to speak legacy HTTP+SSE: kept across reconnects.
+        self._detected_sse = False
         self._lost = anyio.Event()
         self._relist = anyio.Event()
         self._routes: dict[int, UpstreamRoute] = {}
@@ -171,6 +177,10 @@ class Downstream:
         if was_listed:
             self._on_change()
 
+    @property
+    def kind(self) -> str:
+        return "sse" if self._detected_sse else self.cfg.kind
+
     def _make_transport(self, stack: AsyncExitStack) -> Any:
         if self.cfg.command:
             self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd,
@@ -180,6 +190,8 @@ class Downstream:
         from mcp.shared._httpx_utils import create_mcp_http_client
 
         self._transport = None
+        if self.kind == "sse":
+            return sse_transport(self.cfg.replica_urls[0], self.cfg.headers)
         http = create_mcp_http_client(headers=dict(self.cfg.headers))
         stack.push_async_callback(http.aclose)
         return streamable_http_client(self.cfg.replica_urls[0], http_client=http)
@@ -194,7 +206,12 @@ class Downstream:
         # exit out of order.
         with anyio.CancelScope(deadline=anyio.current_time() + self.cfg.startup_timeout) as startup:
             try:
-                await self._connect(startup)
+                try:
+                    await self._connect(startup)
+                except Exception as exc:
+                    if not handshake_refused(exc) or not await self._found_legacy_sse():
+                        raise
+                    await self._connect(startup)
             except MCPError as exc:
                 if self._transport is not None:
                     await self._transport.settle()
@@ -204,6 +221,13 @@ class Downstream:
         if startup.cancelled_caught:
             raise _Lost(f"did not finish starting within {self.cfg.startup_timeout:g}s{self._exit_note()}")
         raise _Lost(self._lost_reason)
+
+    async def _found_legacy_sse(self) -> bool:
+        if not self._detected_sse and await is_legacy_sse(self.name, self.cfg, self._scrub):
+            self._detected_sse = True
+            self.health.transport = "sse"
+            return True
+        return False
 
     async def _connect(self, startup: anyio.CancelScope) -> None:
         async with AsyncExitStack() as stack:
@@ -235,6 +259,7 @@ class Downstream:
                 if self._transport is not None:
                     self._transport.mark_ready()
                 self.health.protocol_version = client.protocol_version
+                self.health.transport = self.kind
                 self.health.server_name = client.server_info.name if client.server_info else None
                 self.first_attempt.set()
                 self._on_change()
@@ -294,6 +319,11 @@ class Downstream:
             self._relist.set()
         elif (uri := is_updated(message)) is not None:
             await self.watch.updated(uri)
+        elif isinstance(message, httpx2.TransportError) and self.kind == "sse":
+            # The SDK's SSE reader hands over the error that ended the event stream, then stops:
+            # the session is gone (the legacy transport has no resumption), so reconnect now
+            # rather than at the next call.
+            self.mark_lost(f"event stream ended: {_describe(message)}")
         elif isinstance(message, Exception):
             junk_log.warning("server %r sent something that is not JSON-RPC: %.300s", self.name, message)
         else:

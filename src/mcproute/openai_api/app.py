@@ -1,4 +1,5 @@
-"""`POST /v1/chat/completions` and `GET /v1/models`, as Starlette routes over an `Engine`.
+"""`POST /v1/chat/completions`, `POST /v1/responses` (responses.py) and `GET /v1/models`, as
+Starlette routes over an `Engine`; every other path under `/v1` answers in OpenAI's error shape.
 
     routes = openai_routes(engine)                      # mount next to /mcp:
     await serve_http(engine.gateway, http, extra_routes=routes)
@@ -16,7 +17,7 @@ import hmac
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -49,12 +50,36 @@ logger = logging.getLogger(__name__)
 HEADER_CHARS = 512  # a reason longer than this is cut in the header (the trace has it whole)
 
 
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def openai_routes(engine: Engine, *, prefix: str = "/v1") -> list[BaseRoute]:
     """The endpoint's routes; the bearer token and size limit come from `gateway.http`."""
+    from mcproute.openai_api.responses import create_response
+
     api = OpenAIEndpoint(engine)
+    served = {f"{prefix}/chat/completions": "POST", f"{prefix}/responses": "POST", f"{prefix}/models": "GET"}
+
+    async def responses(request: Request) -> Response:
+        return await create_response(api, request)
+
+    async def unknown(request: Request) -> Response:
+        # Last in the list: Starlette tries it only when no route above matched path *and* method,
+        # so a plain-text 404/405 never reaches an OpenAI client (it could not parse one).
+        path, method = request.url.path, request.method
+        if path in served:
+            return error_response(ApiError(405, f"{method} is not allowed on {path}; use {served[path]}", code="method_not_allowed"),
+                                  {"allow": served[path]})
+        offered = ", ".join(f"{m} {p}" for p, m in served.items())
+        return error_response(ApiError(404, f"Invalid URL ({method} {header_text(path, 200)}); mcproute serves {offered}",
+                                       code="unknown_url"))
+
     return [
         Route(f"{prefix}/chat/completions", api.chat_completions, methods=["POST"]),
+        Route(f"{prefix}/responses", responses, methods=["POST"]),
         Route(f"{prefix}/models", api.models, methods=["GET"]),
+        Route(prefix, unknown, methods=_ANY_METHOD),
+        Route(f"{prefix}/{{path:path}}", unknown, methods=_ANY_METHOD),
     ]
 
 
@@ -83,7 +108,7 @@ class OpenAIEndpoint:
 
     # ------------------------------------------------------------ edge checks
 
-    def _check_token(self, request: Request) -> None:
+    def check_token(self, request: Request) -> None:
         # The HTTP guard checks it first when the routes are served by `serve_http`; checked here
         # too so the routes stay safe when mounted in another app.
         if self.token is None:
@@ -93,7 +118,7 @@ class OpenAIEndpoint:
             raise ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <gateway.http.token>')",
                            code="invalid_api_key")
 
-    async def _body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request) -> bytes:
         """Read at most `max_request_bytes` (a chunked body has no Content-Length for the guard)."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -105,7 +130,7 @@ class OpenAIEndpoint:
                 raise _too_large(None, self.max_bytes)
         return bytes(body)
 
-    def _hints(self, model: str) -> StepHints | None:
+    def hints_for(self, model: str) -> StepHints | None:
         if model == AUTO:
             return None
         if model in TIERS:
@@ -117,11 +142,12 @@ class OpenAIEndpoint:
                        code="model_not_found")
 
     @staticmethod
-    def _messages(req: ChatCompletionRequest) -> list[Message]:
-        if not req.messages:
-            raise ApiError(400, "'messages' must contain at least one message", param="messages", code="invalid_value")
+    def check_messages(messages: list[dict[str, Any]], *, param: str = "messages") -> list[Message]:
+        """Chat messages (from either endpoint) to provider messages, refused with `param` named."""
+        if not messages:
+            raise ApiError(400, f"'{param}' must contain at least one message", param=param, code="invalid_value")
         try:
-            msgs = to_messages(req.messages)
+            msgs = to_messages(messages)
         except InvalidRequest as exc:
             raise ApiError(400, str(exc), param=_param_of(str(exc)), code="invalid_value") from None
         asked: set[str] = set()
@@ -137,7 +163,7 @@ class OpenAIEndpoint:
                                    "assistant message made a tool call with that id", param=f"messages[{i}].tool_call_id",
                                    code="unknown_tool_call_id")
         if not any(m.role in ("user", "tool") and m.content.strip() for m in msgs):
-            raise ApiError(400, "'messages' has no user or tool message with text to answer", param="messages", code="invalid_value")
+            raise ApiError(400, f"'{param}' has no user or tool message with text to answer", param=param, code="invalid_value")
         return msgs
 
     @staticmethod
@@ -154,38 +180,45 @@ class OpenAIEndpoint:
 
     async def models(self, request: Request) -> Response:
         try:
-            self._check_token(request)
+            self.check_token(request)
         except ApiError as err:
             return error_response(err)
         return JSONResponse(model_list(self.engine.config.models))
 
-    async def chat_completions(self, request: Request) -> Response:
+    async def answer(self, work: Callable[[], Awaitable[Response]], what: str) -> Response:
+        """Run a handler's work; every failure answers in OpenAI's error shape."""
         try:
-            self._check_token(request)
-            req = parse_request(await self._body(request), self.bounds)
-            hints = self._hints(req.model)
-            msgs = self._messages(req)
-            options = self._options(req)
-            headers = dict(request.headers)
-            identity = self._identity(headers, msgs, req.user)
-            decision, chat = await self.engine.complete(msgs, identity=identity, hints=hints, headers=headers, **options)
+            return await work()
         except ApiError as err:
             return error_response(err)
         except McprouteError as exc:
             return error_response(_map_error(exc))
         except Exception as exc:  # a bug must still answer in OpenAI's shape, and never take the server down
-            logger.exception("chat completion failed")
+            logger.exception("%s failed", what)
             return error_response(ApiError(500, f"internal error: {type(exc).__name__}", type="server_error", code="internal_error"))
+
+    async def chat_completions(self, request: Request) -> Response:
+        return await self.answer(lambda: self._chat_completions(request), "chat completion")
+
+    async def _chat_completions(self, request: Request) -> Response:
+        self.check_token(request)
+        req = parse_request(await self.read_body(request), self.bounds)
+        hints = self.hints_for(req.model)
+        msgs = self.check_messages(req.messages)
+        options = self._options(req)
+        headers = dict(request.headers)
+        identity = self.identity_for(headers, msgs, req.user)
+        decision, chat = await self.engine.complete(msgs, identity=identity, hints=hints, headers=headers, **options)
         completion_id = new_completion_id()
         created = int(time.time())
         out_headers = decision_headers(decision, chat, identity)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(_aiter(sse.event_stream(chat, completion_id, created, include_usage=include_usage)),
+            return StreamingResponse(aiter_frames(sse.event_stream(chat, completion_id, created, include_usage=include_usage)),
                                      media_type="text/event-stream", headers={**out_headers, "cache-control": "no-cache"})
         return JSONResponse(completion_body(chat, decision, completion_id, created), headers=out_headers)
 
-    def _identity(self, headers: Mapping[str, str], msgs: list[Message], user: str | None) -> ConversationIdentity:
+    def identity_for(self, headers: Mapping[str, str], msgs: list[Message], user: str | None) -> ConversationIdentity:
         try:
             return conversation_identity(self.engine, headers, msgs, user)
         except InvalidConversationId as exc:
@@ -209,7 +242,7 @@ def decision_headers(decision: Decision, chat: ChatResult, identity: Conversatio
     return {k: header_text(v) for k, v in headers.items() if v}
 
 
-async def _aiter(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def aiter_frames(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
     # The chunks are already computed: an async generator keeps Starlette off its thread pool.
     for frame in frames:
         yield frame

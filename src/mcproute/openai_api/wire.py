@@ -67,8 +67,8 @@ def error_body(message: str, *, type: str = "invalid_request_error", param: str 
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def parse_request(raw: bytes, bounds: JsonLimits | None = None) -> ChatCompletionRequest:
-    """Bytes to a validated request, or an ApiError(400) naming the first bad parameter.
+def load_object(raw: bytes, bounds: JsonLimits | None = None) -> dict[str, Any]:
+    """Bytes to a JSON object, or an ApiError(400) saying what is wrong with the body.
 
     The body's nesting is checked before it is parsed (`gateway.max_json_depth`): a 5,000-deep
     body was a `RecursionError` and a 500 (issue 14, item 11)."""
@@ -83,11 +83,22 @@ def parse_request(raw: bytes, bounds: JsonLimits | None = None) -> ChatCompletio
         raise ApiError(400, "the request body is nested too deeply to parse", code="json_too_deep") from None
     if not isinstance(data, dict):
         raise ApiError(400, f"the request body must be a JSON object, got {type(data).__name__}", code="invalid_json")
+    return data
+
+
+def param_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A pydantic error location as OpenAI spells `param`: `messages[2].role`."""
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+
+
+def parse_request(raw: bytes, bounds: JsonLimits | None = None) -> ChatCompletionRequest:
+    """Bytes to a validated request, or an ApiError(400) naming the first bad parameter."""
+    data = load_object(raw, bounds)
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        param = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(".[", "[")
+        param = param_path(first["loc"])
         # A union (tools) reports one error per branch; name the parameter and what it accepts.
         if param.startswith("tools"):
             raise ApiError(400, "'tools' must be a list of OpenAI tool definitions or the string \"mcp\"", param="tools",
