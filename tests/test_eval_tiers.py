@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
-import struct
-import zlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,30 +138,36 @@ def test_malformed_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert f"{data}:2:" in err and needle in err
 
 
-def test_png_is_well_formed() -> None:
+def test_png_is_well_formed(tmp_path: Path) -> None:
     curve = [(0.0, 0.6), (0.3, 0.75), (1.0, 0.8)]
     blob = cost_quality_png(curve, 0.6, 0.8, baseline=[(0.0, 0.6), (1.0, 0.8)], width=300, height=200)
     assert _png_size(blob) == (300, 200)
 
 
 def _png_size(blob: bytes) -> tuple[int, int]:
-    """Walk the chunks, check every CRC, inflate IDAT and check it holds every row."""
+    """PNG signature, then a real decoder (matplotlib's) reads it and finds more than a blank page."""
+    from matplotlib.image import imread
+
     assert blob[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(blob):
-        (length,) = struct.unpack(">I", blob[pos:pos + 4])
-        kind, data = blob[pos + 4:pos + 8], blob[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", blob[pos + 8 + length:pos + 12 + length])
-        assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
-        chunks[kind] = chunks.get(kind, b"") + data
-        pos += 12 + length
-    w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (depth, colour) == (8, 2)
-    raw = zlib.decompress(chunks[b"IDAT"])
-    assert len(raw) == h * (1 + 3 * w)
-    assert len(set(raw)) > 3  # something was drawn
-    assert b"IEND" in chunks
+    pixels = imread(io.BytesIO(blob), format="png")
+    h, w = pixels.shape[:2]
+    assert len({tuple(p) for p in pixels.reshape(-1, pixels.shape[2])[::7]}) > 3  # something was drawn
     return w, h
+
+
+def test_plot_without_matplotlib_says_how_to_install_before_evaluating(tmp_path: Path) -> None:
+    """A child interpreter where `import matplotlib` fails, as on an install without the extra."""
+    data = _write(tmp_path / "o.jsonl", _outcomes(4))
+    png, scores = tmp_path / "c.png", tmp_path / "s.jsonl"
+    code = ("import sys; sys.modules['matplotlib'] = None; from mcproute.cli import main; "
+            f"sys.exit(main(['eval', 'outcomes', '--data', {str(data)!r}, '--plot', {str(png)!r}, "
+            f"'--scores-out', {str(scores)!r}, '--no-progress']))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == ["error: --plot needs matplotlib: pip install 'mcproute[plot]'"]
+    assert not png.exists() and not scores.exists()  # refused before any scoring or writing
+    assert proc.stdout == ""
 
 
 def test_unwritable_outputs_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

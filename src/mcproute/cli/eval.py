@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--ranks-out", help="tools/multiturn: write {id, turn?, ranked} per item")
     p.add_argument("--scores-out", help="reasoning/outcomes: write {id, turn, score} per item")
-    p.add_argument("--plot", help="outcomes: draw the cost/quality curve as PNG")
+    p.add_argument("--plot", help="outcomes: draw the cost/quality curve as PNG (needs the plot extra: pip install 'mcproute[plot]')")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     p.add_argument("--filter", default=None, help="only items whose source equals this")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it is only drawn on a terminal)")

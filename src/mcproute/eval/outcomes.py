@@ -111,6 +111,12 @@ def unseen(item_id: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        from mcproute.eval.plot import missing
+
+        if (hint := missing()) is not None:  # before any scoring: that can take minutes
+            print(f"error: {hint}", file=sys.stderr)
+            return 2
     items = read_jsonl(args.data, ("id", "turns", "outcomes"))
     if args.filter:
         items = [it for it in items if it.get("source") == args.filter]
