@@ -62,3 +62,12 @@ def test_a_url_sends_a_request_without_tool_words_to_the_tool_that_takes_one() -
     index = ToolIndex(specs_from_dicts(json.loads(REFERENCE.read_text())))
     ranking = index.rank("thoughts on https://example.org/essays/why-rust ?")
     assert ranking.candidates[0].name == "fetch__fetch"
+
+
+def test_a_negated_verb_is_not_the_action_asked_for() -> None:
+    from mcproute.router.retrieval_features import _drop_negated
+
+    assert _drop_negated("which files have I modified but not committed") == "which files have I modified but not "
+    assert "delete" not in _drop_negated("don't delete anything, just list the files")
+    assert "staged" not in _drop_negated("files that haven't been staged yet")
+    assert _drop_negated("delete the notes") == "delete the notes"

@@ -25,6 +25,18 @@ from mcproute.router.retrieval_types import RetrievalContext
 from mcproute.router.step import ToolSpec
 
 _IDENT = re.compile(r"[A-Za-z_][\w.\-]*\w")
+# A negated verb names a state or something not wanted, not the action asked for: "which files
+# have I modified but *not committed*", "don't delete anything, just list them". Its word is
+# dropped from the request's lexical terms (the thesaurus still reads the whole phrase).
+_NEGATED = re.compile(
+    r"\b(?:not|never|without|no longer|(?:do|does|did|have|has|had|is|are|was|were|wo|ca|should|would)n['’]?t|cannot)"
+    r"\s+(?:(?:yet|been|be|ever|even|actually|really)\s+)?([A-Za-z]+)",
+    re.IGNORECASE,
+)
+
+
+def _drop_negated(text: str) -> str:
+    return _NEGATED.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)], text) if "n" in text else text
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
 _RESULT_CHARS = 600
 COL = {f: i for i, f in enumerate(FEATURES)}  # feature name -> column of the matrix
@@ -115,7 +127,7 @@ class PoolFeatures:
         """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights."""
         p = self.params
         size = self._next
-        qtoks = tokens(text)
+        qtoks = tokens(_drop_negated(text))
         qterms = self._query_terms(qtoks, p.max_query_terms)
         base, qmass = self._channel(qterms, size)
         exp_terms: dict[str, float] = {}
@@ -191,7 +203,7 @@ class PoolFeatures:
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
                     x[:, COL["hist_cos"]] = self._vecs.cosines(hv, size)[pa]
-        qact = query_actions(text)
+        qact = query_actions(_drop_negated(text))
         if qact:
             x[:, COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
         qslots = query_slots(text)
