@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mcproute.config import import_client_config, parse_config
+from mcproute.config import parse_config
+from mcproute.config_import import import_client_config
 from mcproute.errors import ConfigError
 
 ISSUE_EXAMPLE = """

@@ -24,7 +24,8 @@ import pytest
 import yaml
 from mcp import Client
 
-from mcproute.config import ConfigError, import_client_config, parse_config
+from mcproute.config import ConfigError, parse_config
+from mcproute.config_import import import_client_config
 from mcproute.gateway import Gateway
 from runtime_support import serve_http, write_config
 

@@ -8,7 +8,8 @@ import sys
 
 import yaml
 
-from mcproute.config import config_schema, import_client_config, load_config, sorted_issues
+from mcproute.config import config_schema, load_config, sorted_issues
+from mcproute.config_import import import_client_config
 from mcproute.errors import ConfigError
 
 ADD_ARGUMENTS_TAKES_NAME = True
