@@ -265,6 +265,12 @@ class StateConfig(_Model):
     max_conversations: int = Field(default=100_000, gt=0)
 
 
+class MetricsConfig(_Model):
+    prometheus: bool = Field(default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default")
+    otlp: bool = Field(default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)")
+    export_interval: float = Field(default=60.0, gt=0, description="seconds between OTLP metric exports")
+
+
 class TelemetryConfig(_Model):
     exporter: Literal["jsonl", "otlp", "console", "none"] = "jsonl"
     protocol: Literal["http", "grpc"] = "http"
@@ -272,6 +278,7 @@ class TelemetryConfig(_Model):
     path: str | None = Field(default=None, description="JSONL file; default: <data_dir>/traces.jsonl")
     service_name: str = "mcproute"
     capture_content: bool = False
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="metrics: OTLP export and the Prometheus /metrics endpoint")
 
 
 class Config(_Model):
