@@ -123,7 +123,7 @@ def test_provider_attempts_tokens_and_cost(scrape: Scrape) -> None:
     tokens = scrape.samples("gen_ai_client_token_usage_sum", gen_ai_request_model="quick")
     assert {s.labels["gen_ai_token_type"] for s in tokens} == {"input", "output"}
     assert all(s.value > 0 for s in tokens)
-    cost = scrape.total("mcproute_cost_USD_total")
+    cost = scrape.total("mcproute_cost_usd_total")
     assert cost == pytest.approx(sum(s["cost_usd"] for s in scrape.steps), rel=1e-4, abs=1e-8)
     assert cost > 0
 
@@ -171,7 +171,7 @@ def test_metric_names_parser() -> None:
     expr = ('histogram_quantile(0.95, sum by (le, gen_ai_request_model) '
             '(rate(gen_ai_client_operation_duration_seconds_bucket{error_type="",job=~"$job"}[5m])))')
     assert metric_names(expr) == {"gen_ai_client_operation_duration_seconds_bucket"}
-    assert metric_names("sum(mcproute_cost_USD_total) / 2") == {"mcproute_cost_USD_total"}
+    assert metric_names("sum(mcproute_cost_usd_total) / 2") == {"mcproute_cost_usd_total"}
     assert metric_names("up == 1 or absent(nothing_here)") == {"up", "nothing_here"}
 
 

@@ -41,7 +41,7 @@ GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 DECISION_KIND: Final = "mcproute.decision.kind"
 DECISIONS: Final = "mcproute.decisions"
 DECISION_DURATION: Final = "mcproute.decision.duration"
-COST: Final = "mcproute.cost"
+COST: Final = "mcproute.cost.usd"
 CIRCUIT_STATE: Final = "mcproute.circuit.state"
 SERVER_HEALTHY: Final = "mcproute.server.healthy"
 
@@ -105,7 +105,7 @@ def _build(provider: metrics.MeterProvider) -> _Instruments:
         decision_duration=meter.create_histogram(
             DECISION_DURATION, unit="s", description="The router's own compute time per decision",
             explicit_bucket_boundaries_advisory=DECISION_BUCKETS),
-        cost=meter.create_counter(COST, unit="USD", description="Provider cost in US dollars, from the configured prices"),
+        cost=meter.create_counter(COST, unit="{USD}", description="Provider cost in US dollars, from the configured prices"),
     )
 
 
