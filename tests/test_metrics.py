@@ -208,3 +208,32 @@ def test_metrics_endpoint_is_off_by_default() -> None:
         assert _metrics_routes(handle) == []
     with setup(TelemetryConfig.model_validate({"exporter": "none", "metrics": {"prometheus": True}})) as handle:
         assert [r.path for r in _metrics_routes(handle)] == ["/metrics"]  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ OTLP
+
+
+@pytest.mark.anyio
+async def test_metrics_go_over_otlp_with_the_traces(tmp_path: Path) -> None:
+    from otlp_receiver import otlp_receiver
+
+    cfg = config_dict(tmp_path / "data", backend="memory")
+    with otlp_receiver() as rx:
+        cfg["telemetry"] = {"exporter": "otlp", "endpoint": rx.url, "service_name": "mcproute-metrics",
+                            "metrics": {"export_interval": 0.2}}
+        path = tmp_path / "servers.yaml"
+        path.write_text(json.dumps(cfg))
+        async with serve_http(path) as (_, url), Client(url, mode="legacy") as client:
+            result = await client.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": "otlp"})
+            assert not result.is_error, result.content
+            want = {"mcproute.decisions", "gen_ai.client.operation.duration", "mcp.client.operation.duration",
+                    "mcproute.server.healthy"}
+            with anyio.fail_after(20):
+                while not want <= {name for _, name, _, _ in rx.metrics}:
+                    await anyio.sleep(0.1)
+        points = list(rx.metrics)
+    assert {service for service, _, _, _ in points} == {"mcproute-metrics"}
+    decisions = [v for _, name, attrs, v in points if name == "mcproute.decisions"]
+    assert decisions and max(decisions) == 1  # cumulative: one step so far, in every export
+    healthy = [(attrs, v) for _, name, attrs, v in points if name == "mcproute.server.healthy"]
+    assert ({"mcproute.server": "time"}, 1.0) in healthy
