@@ -237,3 +237,20 @@ async def test_metrics_go_over_otlp_with_the_traces(tmp_path: Path) -> None:
     assert decisions and max(decisions) == 1  # cumulative: one step so far, in every export
     healthy = [(attrs, v) for _, name, attrs, v in points if name == "mcproute.server.healthy"]
     assert ({"mcproute.server": "time"}, 1.0) in healthy
+
+
+@pytest.mark.anyio
+async def test_gauges_are_there_before_any_call(tmp_path: Path) -> None:
+    cfg = config_dict(tmp_path / "data", backend="memory")
+    cfg["telemetry"]["metrics"] = {"prometheus": True}
+    path = tmp_path / "servers.yaml"
+    path.write_text(json.dumps(cfg))
+    async with serve_http(path) as (_, url), httpx.AsyncClient() as http:
+        reply = await http.get(url.removesuffix("/mcp") + "/metrics")
+    assert reply.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}
+    (healthy,) = families["mcproute_server_healthy"].samples
+    assert healthy.labels["mcproute_server"] == "time" and healthy.value == 1
+    circuits = {s.labels["mcproute_deployment"]: s.value for s in families["mcproute_circuit_state"].samples}
+    assert circuits == {"quick#0": 0, "deep#0": 0}
+    assert "mcproute_decisions" not in families  # nothing decided yet: no series invented

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 
 from mcproute.router.step import Decision
 from mcproute.telemetry import semconv as sc
@@ -62,12 +62,12 @@ Source = Callable[[], Iterable[tuple[float, dict[str, Any]]]]
 
 @dataclass(frozen=True)
 class _Instruments:
-    operation_duration: Any
-    token_usage: Any
-    tool_duration: Any
-    decisions: Any
-    decision_duration: Any
-    cost: Any
+    operation_duration: Histogram
+    token_usage: Histogram
+    tool_duration: Histogram
+    decisions: Counter
+    decision_duration: Histogram
+    cost: Counter
 
 
 _lock = threading.Lock()
@@ -115,15 +115,18 @@ def _instruments() -> _Instruments:
     if cached is not None and cached[0] is provider:
         return cached[1]
     with _lock:
-        built = _build(provider)
-        _cache[id(provider)] = (provider, built)
-        return built
+        cached = _cache.get(id(provider))
+        if cached is None or cached[0] is not provider:
+            cached = _cache[id(provider)] = (provider, _build(provider))
+        return cached[1]
 
 
 def use_provider(provider: metrics.MeterProvider) -> Callable[[], None]:
-    """Make `provider` the current one (until the returned function is called)."""
+    """Make `provider` the current one (until the returned function is called). Its instruments are
+    built at once, so the gauges are there from the first scrape, before anything was recorded."""
     with _lock:
         _providers.append(provider)
+        _cache[id(provider)] = (provider, _build(provider))
 
     def remove() -> None:
         with _lock:
