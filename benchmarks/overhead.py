@@ -122,7 +122,7 @@ def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, An
 
 
 def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream: str = "echo",
-            min_proxy: bool = False) -> dict[str, Any]:
+            min_proxy: bool = False, metrics: bool = False) -> dict[str, Any]:
     """Direct vs proxied over stdio and over HTTP; every server a real child process. With
     `min_proxy`, benchmarks/min_proxy.py (the thinnest SDK proxy) runs as a third path in the
     same interleaved loop: its added latency is the floor under mcproute's (`stdio_min`, `http_min`)."""
@@ -131,7 +131,8 @@ def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
-        cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')
+        cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n'
+                       + ("telemetry: {metrics: {prometheus: true}}\n" if metrics else ""))
         out: dict[str, Any] = {"downstream": f"{downstream} ({FIXTURE}) echo", "mode": mode, "python": sys.version.split()[0]}
         gateway_cmd = [py, "-m", "mcproute", "serve", "--config", str(cfg)]
         paths: list[tuple[Any, str, bytes | None]] = [
@@ -176,8 +177,9 @@ def main() -> None:
     ap.add_argument("--min-proxy", action="store_true", help="also measure benchmarks/min_proxy.py (the thinnest SDK proxy) in the same loop")
     ap.add_argument("--downstream", default="fixture", choices=sorted(DOWNSTREAMS),
                     help="echo = benchmarks/echo_server.py (run.py's choice); fixture = tests/fixtures/gateway_fixture_server.py")
+    ap.add_argument("--metrics", action="store_true", help="serve with telemetry.metrics.prometheus on (an SDK MeterProvider recording every call)")
     args = ap.parse_args()
-    out = measure(args.calls, args.warmup, args.mode, args.downstream, args.min_proxy)
+    out = measure(args.calls, args.warmup, args.mode, args.downstream, args.min_proxy, args.metrics)
     out["budget"] = {"stdio_added_p50_ms": 1.0, "http_added_p50_ms": 2.0}
     out["within_budget"] = {
         "stdio": out["stdio"]["added_p50_ms"] <= 1.0,

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -64,12 +68,30 @@ def decode(body: bytes) -> list[SpanRecord]:
     return out
 
 
+def decode_metrics(body: bytes) -> list[tuple[str, str, dict[str, Any], float]]:
+    """(service, metric name, point attributes, value) per data point; a histogram's value is its count."""
+    req = ExportMetricsServiceRequest()
+    req.ParseFromString(body)
+    out = []
+    for rm in req.resource_metrics:
+        service = next((_value(a.value) for a in rm.resource.attributes if a.key == "service.name"), "")
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                kind = m.WhichOneof("data")
+                for p in getattr(m, kind).data_points:
+                    attrs = {a.key: _value(a.value) for a in p.attributes}
+                    value = p.count if kind == "histogram" else (p.as_double if p.WhichOneof("value") == "as_double" else p.as_int)
+                    out.append((service, m.name, attrs, float(value)))
+    return out
+
+
 @dataclass
 class Receiver:
     url: str = ""
     spans: list[SpanRecord] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)  # every OTLP export: headers + decoded body
     chat_headers: list[dict[str, str]] = field(default_factory=list)
+    metrics: list[tuple[str, str, dict[str, Any], float]] = field(default_factory=list)  # from /v1/metrics
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -106,7 +128,7 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
                 }).encode()
                 self._send(200, "application/json", reply)
                 return
-            if self.path != "/v1/traces":
+            if self.path not in ("/v1/traces", "/v1/metrics"):
                 self._send(404, "text/plain", b"not found")
                 return
             encoding = self.headers.get("Content-Encoding", "")
@@ -114,6 +136,13 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
                 body = gzip.decompress(body)
             elif encoding == "deflate":
                 body = zlib.decompress(body)
+            if self.path == "/v1/metrics":
+                points = decode_metrics(body)
+                with rx.lock:
+                    rx.raw.append(str(self.headers).encode() + b"\n" + body)
+                    rx.metrics.extend(points)
+                self._send(200, "application/x-protobuf", ExportMetricsServiceResponse().SerializeToString())
+                return
             try:
                 spans = decode(body)
             except Exception as exc:  # a malformed export is a test failure, reported by status

@@ -284,6 +284,12 @@ class StateConfig(_Model):
     max_conversations: int = Field(default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten")
 
 
+class MetricsConfig(_Model):
+    prometheus: bool = Field(default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default")
+    otlp: bool = Field(default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)")
+    export_interval: float = Field(default=60.0, gt=0, description="seconds between OTLP metric exports")
+
+
 class TelemetryConfig(_Model):
     exporter: Literal["jsonl", "otlp", "console", "none"] = Field(
         default="jsonl", description="where spans go: a JSONL file (read by `mcproute traces`), OTLP, stderr, or nowhere; "
@@ -293,6 +299,7 @@ class TelemetryConfig(_Model):
     path: str | None = Field(default=None, description="JSONL file; default: <data_dir>/traces.jsonl")
     service_name: str = Field(default="mcproute", description="service.name on spans (OTEL_SERVICE_NAME wins)")
     capture_content: bool = Field(default=False, description="record prompts, replies and step text on spans (off: only metadata)")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="metrics: OTLP export and the Prometheus /metrics endpoint")
 
 
 class Config(_Model):

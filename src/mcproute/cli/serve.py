@@ -95,20 +95,41 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
         check_bind(host, http.token)  # refuse before spawning anything
         sock = _listen(host, http.port if args.port is None else args.port, args.config)  # likewise a busy port
     # The Engine owns the gateway and adds the routing layer: meta-tools, proxied-call records, traces.
-    with setup(loaded.config.telemetry, loaded):
+    with setup(loaded.config.telemetry, loaded) as telemetry:
         async with Engine(loaded) as engine:
             gateway = engine.gateway
             for name, health in gateway.health().items():
                 if health.state != "healthy":
                     print(gateway.redactor.scrub(f"mcproute: server {name!r} is {health.state}: {health.reason}"), file=sys.stderr)
             upstream = Upstream(gateway)
-            routes = _extension_routes(gateway, loaded, engine)
+            routes = _extension_routes(gateway, loaded, engine) + _metrics_routes(telemetry)
             if args.transport == "stdio":
                 await serve_stdio(gateway, upstream)
                 return
             async with anyio.create_task_group() as tg:
                 port = await tg.start(partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream))
                 print(f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})", file=sys.stderr, flush=True)
+
+
+def _metrics_routes(telemetry: object) -> list[object]:
+    """`GET /metrics` (Prometheus text format) when `telemetry.metrics.prometheus` is on; behind the
+    same Host/Origin/bearer-token guard as `/mcp` (Prometheus scrape configs take a bearer token)."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from mcproute.telemetry.setup import TelemetryHandle
+
+    assert isinstance(telemetry, TelemetryHandle)
+    if telemetry.metrics is None or telemetry.metrics.registry is None:
+        return []
+
+    async def scrape(_: Request) -> Response:
+        # On the event loop, not in a thread: the gauge callbacks read the gateway's and the pool's
+        # live state, which only the loop mutates.
+        return Response(telemetry.prometheus_text() or b"", media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return [Route("/metrics", scrape, methods=["GET"])]
 
 
 def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[object]:

@@ -36,6 +36,7 @@ from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
 from mcproute.gateway.validation import ArgumentValidator
 from mcproute.router.step import ToolSpec
+from mcproute.telemetry import metrics
 from mcproute.telemetry.redact import redactor_for
 
 logger = logging.getLogger(__name__)
@@ -344,6 +345,23 @@ class Gateway:
     async def _invoke(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
         if not call.server:
             return _as_result(await self._meta_tools[call.name].handler(call.arguments, call))
+        # Timed here, below the hooks: every downstream call (a client's own and the engine's) and
+        # only the downstream leg, whichever replica answered.
+        started = anyio.current_time()
+        error: str | None = "CancelledError"  # until the call ends one way or the other
+        try:
+            result = await self._invoke_downstream(call, on_progress, extra)
+            # The MCP conventions' error.type for a result the tool itself marked failed.
+            error = "tool_error" if result.get("isError") else None
+            return result
+        except Exception as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            if error != "CancelledError":  # a cancelled call says nothing about the server
+                metrics.record_tool_call(call.server, call.name, anyio.current_time() - started, error)
+
+    async def _invoke_downstream(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
         ds = self.serving(call.server)
         params: dict[str, Any] = {"name": call.original, "arguments": dict(call.arguments)}
         meta = strip_reserved(call.meta)

@@ -43,12 +43,13 @@ from mcproute.router.tools import RetrievalContext, ToolIndex
 from mcproute.runtime import tracing
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.examples import TierExampleLoader
+from mcproute.runtime.gauges import observed
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
 from mcproute.state import ConversationStore, StepRecord, open_store
 from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import spans
+from mcproute.telemetry import metrics, spans
 
 if TYPE_CHECKING:
     from mcproute.router.tier_examples import ExampleSet
@@ -152,6 +153,7 @@ class Engine:
                 self._install_list_filter()
             self._sync_index(self.gateway.catalog)
             self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
+            self._stack.enter_context(observed(self))  # breaker and server-health gauges
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
             from mcproute.runtime.metatools import install_meta_tools
 
@@ -347,6 +349,7 @@ class Engine:
                 with spans.route_span(cid, step_id, previous=previous) as span:
                     decision = self._decide(text, cid, step_id, hints, state, vector)
                     tdecision.record_decision(span, decision)
+                    metrics.record_decision(decision)
                     spans.record_step_text(span, text)
                     yield OpenStep(store, step_id, state, decision, span)
 

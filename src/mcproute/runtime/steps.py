@@ -33,7 +33,7 @@ from mcproute.runtime import tracing
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
 from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import spans
+from mcproute.telemetry import metrics, spans
 from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ async def _answer(engine: Engine, span: Span, request: ChatRequest, tools: Seque
         span.set_attribute("mcproute.cascade.failed", escalated.sticky_reason[:300])
         return _Answer(chat, _as_answered(decision, chat), attempts, False, "", str(first_error))
     tdecision.record_decision(span, escalated)  # the span carries the decision actually carried out
+    metrics.record_decision(escalated, "cascade")
     span.set_attribute("mcproute.cascade.reason", escalated.sticky_reason[:300])
     again = await _chat(engine, request, escalated)
     attempts += tuple(again.attempts)

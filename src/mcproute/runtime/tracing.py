@@ -17,8 +17,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from mcproute.providers import Attempt
+from mcproute.telemetry import metrics, spans
 from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
 
 _tracer = trace.get_tracer(sc.TRACER_NAME)
 
@@ -55,6 +55,7 @@ def record_attempts(attempts: Sequence[Attempt], *, first_model: str | None = No
     `mcproute.fallback.from` on an attempt names the model the call fell back *from*: the model
     of the attempt before it when that differs, or, for the first attempt, the decided model
     (`first_model`) when the pool had to start elsewhere (the decided one could not be called)."""
+    metrics.record_attempts(attempts)  # duration, tokens and cost as metrics too
     previous = first_model
     for i, a in enumerate(attempts, start=1):
         attrs: dict[str, Any] = {

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from mcproute.config import ConfigIssue, LoadedConfig, TelemetryConfig
 from mcproute.errors import ConfigError
+from mcproute.telemetry import metrics_sdk
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry import spans
 from mcproute.telemetry.jsonl import JsonlSpanExporter
@@ -254,11 +255,18 @@ class TelemetryHandle:
     redactor: Redactor
     log_filter: RedactingLogFilter
     installed: bool = False
+    metrics: metrics_sdk.MetricsPipeline | None = None
     _closed: bool = field(default=False, repr=False)
     _filtered_handlers: list[logging.Handler] = field(default_factory=list, repr=False)
 
     def flush(self, timeout_millis: int = 10_000) -> bool:
+        if self.metrics is not None:
+            self.metrics.flush(timeout_millis)
         return self.provider.force_flush(timeout_millis) if self.provider is not None else True
+
+    def prometheus_text(self) -> bytes | None:
+        """The current metrics in the Prometheus text format; None unless `telemetry.metrics.prometheus`."""
+        return self.metrics.prometheus_text() if self.metrics is not None else None
 
     def shutdown(self) -> None:
         if self._closed:
@@ -266,6 +274,8 @@ class TelemetryHandle:
         self._closed = True
         for h in self._filtered_handlers:
             h.removeFilter(self.log_filter)
+        if self.metrics is not None:
+            self.metrics.shutdown()
         if self.provider is not None:
             self.provider.force_flush()
             _switch.remove(self.provider)
@@ -296,6 +306,8 @@ def setup(
         h.addFilter(log_filter)
         handle._filtered_handlers.append(h)
 
+    env = os.environ if environ is None else environ
+    handle.metrics = metrics_sdk.build(cfg, choice, env)
     exporter = _make_exporter(choice)
     if exporter is None:
         return handle
