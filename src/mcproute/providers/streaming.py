@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,7 @@ class Accumulator:
         call[1] = call[1] or delta.name
         call[2] += delta.arguments
 
-    def response(self, provider: str, parse_call: Any) -> ChatResponse:
+    def response(self, provider: str, parse_call: Callable[[str, str, Any], ToolCall]) -> ChatResponse:
         calls = tuple(parse_call(cid or f"call_{i}", name, args) for i, (cid, name, args) in sorted(self.calls.items()))
         return ChatResponse(text="".join(self.text), tool_calls=calls, usage=self.usage, model=self.model, provider=provider,
                             stop_reason=self.stop_reason, thinking=tuple(self.thinking))
