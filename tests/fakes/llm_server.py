@@ -53,10 +53,11 @@ class Fault:
 
 
 def streamed(text: str, *, gate: anyio.Event | None = None, piece_delay: float = 0.0, fail_after: int | None = None,
-             tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None) -> Fault:
+             tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,
+             thinking: str | None = None) -> Fault:
     """A reply that, when the request asks to stream, arrives word by word (see llm_stream.py)."""
     return Fault("ok", text=text, tool_calls=tool_calls, usage=usage or {"input": 12, "output": 5, "cached_input": 0},
-                 gate=gate, piece_delay=piece_delay, fail_after=fail_after)
+                 thinking=thinking, gate=gate, piece_delay=piece_delay, fail_after=fail_after)
 
 
 def ok(text: str = "Hello.", tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,

@@ -83,15 +83,26 @@ def anthropic_stream(fault: Fault, rec: Recorded) -> StreamingResponse:
                               "cache_read_input_tokens": cached}}}, "message_start")
         yield _sse({"type": "ping"}, "ping")
         index = 0
+        if fault.thinking:  # a thinking block arrives in pieces, its signature last
+            yield _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                       "content_block_start")
+            for piece in text_pieces(fault.thinking):
+                yield _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": piece}},
+                           "content_block_delta")
+            yield _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-fake"}},
+                       "content_block_delta")
+            yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            index = 1
         if fault.text:
-            yield _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start")
+            yield _sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start")
             async for i, piece in _paced(fault, text_pieces(fault.text)):
                 if fault.fail_after is not None and i == fault.fail_after:
                     yield _sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
                     return
-                yield _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
-            yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-            index = 1
+                yield _sse({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}},
+                           "content_block_delta")
+            yield _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            index += 1
         for n, c in enumerate(fault.tool_calls):
             args = json.dumps(c["arguments"])
             yield _sse({"type": "content_block_start", "index": index + n, "content_block": {
