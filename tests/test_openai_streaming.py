@@ -182,3 +182,20 @@ async def test_failures_before_the_first_chunk_fall_back_and_keep_real_status_co
                                                                   "messages": [{"role": "user", "content": "time?"}]})
             assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
             assert r.json()["error"]["code"] == "provider_rejected"
+
+
+async def test_a_client_leaving_mid_stream_leaves_the_conversation_usable(tmp_path: Path) -> None:
+    gate = anyio.Event()
+    body = {"model": "fast", "stream": True, "messages": [{"role": "user", "content": "time in Paris?"}]}
+    conv = {"X-Conversation-Id": "leaver"}
+    async with serving(tmp_path) as (_, fake, url):
+        fake.queue(streamed(TEXT, gate=gate))
+        async with httpx.AsyncClient(timeout=10) as http:
+            async with http.stream("POST", f"{url}/chat/completions", json=body, headers=conv) as r:
+                lines = r.aiter_lines()
+                while '"content":"It"' not in await anext(lines):
+                    pass
+            gate.set()  # the provider finishes after the client has gone
+            with anyio.fail_after(10):  # the conversation's lock was released: the next step does not wait forever
+                r = await http.post(f"{url}/chat/completions", json={**body, "stream": False}, headers=conv)
+            assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello."
