@@ -17,7 +17,7 @@ import hmac
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -36,7 +36,7 @@ from mcproute.errors import (
 )
 from mcproute.gateway.limits import JsonLimits
 from mcproute.openai_api.identity import conversation_identity
-from mcproute.openai_api.live import LiveCompletion
+from mcproute.openai_api.live import LiveCompletion, chat_writer
 from mcproute.openai_api.wire import AUTO, TIERS, ApiError, ChatCompletionRequest, completion_body, model_list, new_completion_id, parse_request
 from mcproute.providers import ChatResult, Message
 from mcproute.router.step import Decision, StepHints
@@ -214,7 +214,7 @@ class OpenAIEndpoint:
             # The step runs inside the response, passing deltas on as the provider sends them (live.py).
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             events = stream_complete(self.engine, msgs, identity=identity, hints=hints, headers=headers, **options)
-            return LiveCompletion(events, identity, include_usage=include_usage)
+            return LiveCompletion(events, identity, chat_writer(include_usage))
         decision, chat = await self.engine.complete(msgs, identity=identity, hints=hints, headers=headers, **options)
         completion_id = new_completion_id()
         created = int(time.time())
@@ -247,12 +247,6 @@ def step_headers(decision: Decision, model: str, tier: str, deployment: str, ide
     if decision.tool:
         headers["x-mcproute-tool"] = decision.tool
     return {k: header_text(v) for k, v in headers.items() if v}
-
-
-async def aiter_frames(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # The chunks are already computed: an async generator keeps Starlette off its thread pool.
-    for frame in frames:
-        yield frame
 
 
 def _too_large(declared: int | None, limit: int) -> ApiError:

@@ -1,4 +1,4 @@
-"""The response of a streamed `/v1/chat/completions`: an ASGI app that runs the routed step
+"""The response of a streamed `/v1/chat/completions` or `/v1/responses`: an ASGI app that runs the routed step
 while it sends the reply, so each provider delta goes out as it arrives.
 
 It runs the whole step in the one task Starlette calls it in (the step holds the conversation's
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -26,6 +26,8 @@ from starlette.types import Receive, Scope, Send
 from mcproute.errors import McprouteError
 from mcproute.openai_api.sse import ChunkWriter
 from mcproute.openai_api.wire import ApiError, new_completion_id
+from mcproute.providers import ChatResult
+from mcproute.providers.reliable_stream import StreamStarted
 from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.runtime.streaming import StepFinished, StepStarted
 
@@ -37,12 +39,25 @@ logger = logging.getLogger(__name__)
 Events = AsyncIterator[StepStarted | TextDelta | ToolCallDelta | StepFinished]
 
 
+class Writer(Protocol):
+    """One wire format's frames (sse.py: chat completions; responses_live.py: Responses API)."""
+
+    def start(self) -> bytes: ...
+    def delta(self, event: TextDelta | ToolCallDelta) -> bytes: ...
+    def finish(self, chat: ChatResult) -> bytes: ...
+    def error(self, body: dict[str, Any]) -> bytes: ...
+
+
+def chat_writer(include_usage: bool) -> Callable[[StreamStarted], Writer]:
+    return lambda started: ChunkWriter(new_completion_id(), int(time.time()), started.model, include_usage=include_usage)
+
+
 class LiveCompletion(Response):
-    def __init__(self, events: Events, identity: ConversationIdentity, *, include_usage: bool) -> None:
+    def __init__(self, events: Events, identity: ConversationIdentity, writer: Callable[[StreamStarted], Writer]) -> None:
         super().__init__(media_type="text/event-stream")  # headers and body are sent by __call__
         self.events = events
         self.identity = identity
-        self.include_usage = include_usage
+        self.make_writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from mcproute.openai_api.app import _map_error, error_response, step_headers
@@ -67,16 +82,16 @@ class LiveCompletion(Response):
             headers.update({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]})
-            writer = ChunkWriter(new_completion_id(), int(time.time()), started.model)
+            writer = self.make_writer(started)
 
             async def body(data: bytes, more: bool = True) -> None:
                 await send({"type": "http.response.body", "body": data, "more_body": more})
 
-            await body(writer.role())
+            await body(writer.start())
             try:
                 async for event in events:
                     if isinstance(event, StepFinished):
-                        await body(writer.finish(event.chat, include_usage=self.include_usage))
+                        await body(writer.finish(event.chat))
                     elif isinstance(event, TextDelta | ToolCallDelta):
                         await body(writer.delta(event))
             except OSError:  # the client went away: the step is closed on the way out, unsaved

@@ -11,7 +11,6 @@ A failure after the first chunk ends the stream with `data: {"error": {...}}` an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from mcproute.openai_api.wire import finish_reason, usage
@@ -19,20 +18,6 @@ from mcproute.providers import ChatResult
 from mcproute.providers.streaming import TextDelta, ToolCallDelta
 
 DONE = b"data: [DONE]\n\n"
-PIECE_CHARS = 24  # roughly a few tokens per delta, like a real stream (responses_wire.py replays in pieces)
-
-
-def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
-    """Split at whitespace after at least `size` characters; joining the pieces gives `text` back."""
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        while end < len(text) and not text[end].isspace():
-            end += 1
-        yield text[start:end]
-        start = end
-
-
 def encode(chunk: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
 
@@ -40,15 +25,16 @@ def encode(chunk: dict[str, Any]) -> bytes:
 class ChunkWriter:
     """One completion's chunks: the id, creation time and model are the same on every chunk."""
 
-    def __init__(self, completion_id: str, created: int, model: str) -> None:
+    def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool = False) -> None:
         self.completion_id, self.created, self.model = completion_id, created, model
+        self.include_usage = include_usage
         self.tools_seen: set[int] = set()
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return encode({"id": self.completion_id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
-    def role(self) -> bytes:
+    def start(self) -> bytes:
         return self.chunk({"role": "assistant", "content": ""})
 
     def delta(self, event: TextDelta | ToolCallDelta) -> bytes:
@@ -60,9 +46,9 @@ class ChunkWriter:
             call = {"index": event.index, "id": event.id, "type": "function", "function": {"name": event.name, "arguments": event.arguments}}
         return self.chunk({"tool_calls": [call]})
 
-    def finish(self, chat: ChatResult, *, include_usage: bool) -> bytes:
+    def finish(self, chat: ChatResult) -> bytes:
         out = self.chunk({}, finish_reason(chat))
-        if include_usage:
+        if self.include_usage:
             out += encode({"id": self.completion_id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                            "choices": [], "usage": usage(chat)})
         return out + DONE
