@@ -199,3 +199,25 @@ async def test_a_client_leaving_mid_stream_leaves_the_conversation_usable(tmp_pa
             with anyio.fail_after(10):  # the conversation's lock was released: the next step does not wait forever
                 r = await http.post(f"{url}/chat/completions", json={**body, "stream": False}, headers=conv)
             assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello."
+
+
+async def test_responses_api_streams_as_the_provider_sends(tmp_path: Path) -> None:
+    gate = anyio.Event()
+    async with serving(tmp_path) as (_, fake, url):
+        fake.queue(streamed(TEXT, gate=gate), streamed(TEXT, fail_after=2))
+        async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, _strict_response_validation=True) as client:
+            stream = await client.responses.create(model="reasoning", input="time in Paris?", stream=True)
+            types: list[str] = []
+            async for event in stream:
+                types.append(event.type)
+                if types.count("response.output_text.delta") == 3:
+                    assert not gate.is_set()  # three words out while the provider holds the last one
+                    gate.set()
+                if event.type == "response.completed":
+                    final = event.response
+            assert final.output_text == TEXT and types.count("response.output_text.delta") == len(TEXT.split(" "))
+            assert types[:2] == ["response.created", "response.in_progress"] and types[-1] == "response.completed"
+            broken = await client.responses.create(model="fast", input="again", stream=True)
+            seen = [e async for e in broken]
+            assert seen[-1].type == "error" and "after it began streaming" in seen[-1].message  # type: ignore[union-attr]
+            assert [e.type for e in seen].count("response.output_text.delta") == 2
