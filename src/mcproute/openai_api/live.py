@@ -94,7 +94,8 @@ class LiveCompletion(Response):
                         await body(writer.finish(event.chat))
                     elif isinstance(event, TextDelta | ToolCallDelta):
                         await body(writer.delta(event))
-            except OSError:  # the client went away: the step is closed on the way out, unsaved
+            except OSError:  # a server that raises when the client went away: the step is closed, unsaved
+                # (uvicorn drops such writes instead, so the reply is read to its end and saved)
                 return
             except McprouteError as exc:
                 err = _map_error(exc)
