@@ -107,3 +107,34 @@ async def test_retry_after_beyond_the_deadline_gives_up_at_once_instead_of_sleep
             await pool.chat(USER, tier="reasoning", deadline=pool.deadline_in(60))
     assert clock.sleeps == []
     assert summary(info.value.attempts) == [("deep#0", "error", "rate_limited", 429)]
+
+
+async def test_streamed_reply_keeps_thinking_tool_use_and_cached_cost_and_falls_back_before_the_first_delta() -> None:
+    from contextlib import aclosing
+
+    from fakes.llm_server import streamed
+    from mcproute.providers.reliable_stream import StreamFinished, StreamStarted
+    from mcproute.providers.streaming import TextDelta, ToolCallDelta
+
+    tools = (ToolDef("git__log", "show commits", {"type": "object", "properties": {"n": {"type": "integer"}}}),)
+    async with fake_llm() as srv, http_client() as client:
+        srv.queue(overloaded(), streamed("Let me look at it.", thinking="need the log", usage={"input": 10_000, "output": 300, "cached_input": 8_000},
+                                         tool_calls=({"id": "toolu_9", "name": "git__log", "arguments": {"n": 2}},)))
+        pool = make_pool({"models": {"deep": claude(srv.anthropic_url, capabilities={"reasoning": True}, thinking_budget=2048,
+                                                    deployments=[{}, {}])}}, client)
+        async with aclosing(pool.stream(ChatRequest(USER.messages, tools), tier="reasoning")) as events:
+            seen = [e async for e in events]
+    assert isinstance(seen[0], StreamStarted) and seen[0].deployment == "deep#1"  # the 529 on #0 was retried unseen
+    assert "".join(e.text for e in seen if isinstance(e, TextDelta)) == "Let me look at it."
+    assert len([e for e in seen if isinstance(e, TextDelta)]) == 5
+    assert "".join(e.arguments for e in seen if isinstance(e, ToolCallDelta)) == '{"n": 2}'
+    assert isinstance(seen[-1], StreamFinished)
+    result = seen[-1].result
+    r = result.response
+    assert r.thinking == ({"type": "thinking", "thinking": "need the log", "signature": "sig-fake"},)
+    assert r.tool_calls == (ToolCall("toolu_9", "git__log", {"n": 2}),) and r.stop_reason == "tool_use"
+    assert (r.usage.input, r.usage.output, r.usage.cached_input) == (10_000, 300, 8_000)
+    assert r.cost_usd == pytest.approx((2_000 * 5.0 + 8_000 * 0.5 + 300 * 25.0) / 1e6)
+    assert summary(result.attempts) == [("deep#0", "error", "server_error", 529), ("deep#1", "ok", None, None)]
+    assert result.attempts[1].first_chunk_s is not None and result.attempts[0].first_chunk_s is None
+    assert srv.requests[1].body["stream"] is True and srv.requests[1].body["thinking"]["budget_tokens"] == 2048

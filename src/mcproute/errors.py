@@ -11,6 +11,7 @@
     │   ├── DownstreamUnavailable      an MCP server is unhealthy / died mid-call
     │   ├── DownstreamTimeout          an MCP server did not answer within its timeout
     │   └── ProviderUnavailable        every deployment/model for a step failed
+    │       └── StreamInterrupted      a provider failed after a streamed reply began
     ├── ProviderError                  one model-provider attempt failed (typed by cause)
     │   ├── RateLimited                429 (carries retry_after)
     │   ├── ProviderServerError        5xx / 529 overloaded
@@ -82,6 +83,11 @@ class ProviderUnavailable(UpstreamUnavailable):
     def __init__(self, message: str, attempts: list[object] | None = None) -> None:
         self.attempts = attempts or []
         super().__init__(message)
+
+
+class StreamInterrupted(ProviderUnavailable):
+    """The provider failed after the first chunk of a streamed reply reached the client: the
+    reply cannot be retried or moved to another deployment, so the stream ends with an error."""
 
 
 class ProviderError(McprouteError):

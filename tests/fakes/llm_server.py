@@ -4,6 +4,7 @@ One Starlette app served by uvicorn on 127.0.0.1, port 0, in the test's own even
 - `POST /v1/chat/completions` answers in the OpenAI Chat Completions shape
   (`choices[0].message.tool_calls[].function.arguments` as a JSON string, `usage.prompt_tokens`
   including `prompt_tokens_details.cached_tokens`, errors as `{"error": {message, type, code}}`);
+- either answers as an event stream when the request says `stream: true` (llm_stream.py);
 - `POST /v1/messages` answers in the Anthropic Messages shape (`content` blocks of
   `text`/`tool_use`/`thinking`, `usage.input_tokens` excluding `cache_read_input_tokens`,
   errors as `{"type": "error", "error": {"type": "overloaded_error", ...}, "request_id": ...}`).
@@ -31,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes.llm_stream import anthropic_stream, openai_stream
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -43,6 +46,18 @@ class Fault:
     usage: Mapping[str, int] = field(default_factory=lambda: {"input": 12, "output": 5, "cached_input": 0})
     thinking: str | None = None
     error_type: str = ""
+    # Streamed replies (llm_stream.py): the pace, a gate the last text piece waits for, a mid-stream failure.
+    piece_delay: float = 0.0
+    gate: anyio.Event | None = None
+    fail_after: int | None = None
+
+
+def streamed(text: str, *, gate: anyio.Event | None = None, piece_delay: float = 0.0, fail_after: int | None = None,
+             tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,
+             thinking: str | None = None) -> Fault:
+    """A reply that, when the request asks to stream, arrives word by word (see llm_stream.py)."""
+    return Fault("ok", text=text, tool_calls=tool_calls, usage=usage or {"input": 12, "output": 5, "cached_input": 0},
+                 thinking=thinking, gate=gate, piece_delay=piece_delay, fail_after=fail_after)
 
 
 def ok(text: str = "Hello.", tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,
@@ -131,6 +146,8 @@ class FakeLLM:
         special = _special(fault)
         if special is not None:
             return special
+        if rec.body.get("stream"):
+            return openai_stream(fault, rec)
         u = fault.usage
         message: dict[str, Any] = {"role": "assistant", "content": fault.text or None, "refusal": None}
         if fault.tool_calls:
@@ -157,6 +174,8 @@ class FakeLLM:
         special = _special(fault)
         if special is not None:
             return special
+        if rec.body.get("stream"):
+            return anthropic_stream(fault, rec)
         u = fault.usage
         content: list[dict[str, Any]] = []
         if fault.thinking:

@@ -17,11 +17,11 @@ import hmac
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mcproute.errors import (
@@ -31,15 +31,17 @@ from mcproute.errors import (
     ProviderRequestRejected,
     ProviderUnavailable,
     StateError,
+    StreamInterrupted,
     UpstreamUnavailable,
 )
 from mcproute.gateway.limits import JsonLimits
-from mcproute.openai_api import sse
 from mcproute.openai_api.identity import conversation_identity
+from mcproute.openai_api.live import LiveCompletion, chat_writer
 from mcproute.openai_api.wire import AUTO, TIERS, ApiError, ChatCompletionRequest, completion_body, model_list, new_completion_id, parse_request
 from mcproute.providers import ChatResult, Message
 from mcproute.router.step import Decision, StepHints
 from mcproute.runtime.messages import to_messages
+from mcproute.runtime.streaming import stream_complete
 
 if TYPE_CHECKING:
     from mcproute.gateway.identity import ConversationIdentity
@@ -208,14 +210,15 @@ class OpenAIEndpoint:
         options = self._options(req)
         headers = dict(request.headers)
         identity = self.identity_for(headers, msgs, req.user)
+        if req.stream:
+            # The step runs inside the response, passing deltas on as the provider sends them (live.py).
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            events = stream_complete(self.engine, msgs, identity=identity, hints=hints, headers=headers, **options)
+            return LiveCompletion(events, identity, chat_writer(include_usage))
         decision, chat = await self.engine.complete(msgs, identity=identity, hints=hints, headers=headers, **options)
         completion_id = new_completion_id()
         created = int(time.time())
         out_headers = decision_headers(decision, chat, identity)
-        if req.stream:
-            include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(aiter_frames(sse.event_stream(chat, completion_id, created, include_usage=include_usage)),
-                                     media_type="text/event-stream", headers={**out_headers, "cache-control": "no-cache"})
         return JSONResponse(completion_body(chat, decision, completion_id, created), headers=out_headers)
 
     def identity_for(self, headers: Mapping[str, str], msgs: list[Message], user: str | None) -> ConversationIdentity:
@@ -227,25 +230,23 @@ class OpenAIEndpoint:
 
 def decision_headers(decision: Decision, chat: ChatResult, identity: ConversationIdentity) -> dict[str, str]:
     """The decision, readable by any client that can see response headers (`with_raw_response`)."""
+    return step_headers(decision, chat.model, chat.tier, chat.deployment, identity)
+
+
+def step_headers(decision: Decision, model: str, tier: str, deployment: str, identity: ConversationIdentity) -> dict[str, str]:
     headers = {
-        "x-mcproute-model": chat.model,
-        "x-mcproute-tier": chat.tier,
+        "x-mcproute-model": model,
+        "x-mcproute-tier": tier,
         "x-mcproute-reason": header_text(decision.reason),
         "x-mcproute-conversation-id": decision.conversation_id,
         "x-mcproute-conversation-source": str(identity.source),
         "x-mcproute-step-id": decision.step_id,
         "x-mcproute-sticky": ("held: " if decision.sticky_held else "broke: ") + header_text(decision.sticky_reason, 256),
-        "x-mcproute-deployment": chat.deployment,
+        "x-mcproute-deployment": deployment,
     }
     if decision.tool:
         headers["x-mcproute-tool"] = decision.tool
     return {k: header_text(v) for k, v in headers.items() if v}
-
-
-async def aiter_frames(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # The chunks are already computed: an async generator keeps Starlette off its thread pool.
-    for frame in frames:
-        yield frame
 
 
 def _too_large(declared: int | None, limit: int) -> ApiError:
@@ -267,6 +268,9 @@ def _map_error(exc: McprouteError) -> ApiError:
         return ApiError(status, f"the model provider rejected the request: {exc}", code="provider_rejected")
     if isinstance(exc, InvalidRequest):
         return ApiError(400, str(exc), param=_param_of(str(exc)) if str(exc).startswith("messages") else None)
+    if isinstance(exc, StreamInterrupted):
+        return ApiError(502, f"the model provider failed in the middle of its reply: {exc}", type="server_error",
+                        code="stream_interrupted")
     if isinstance(exc, ProviderUnavailable):
         return ApiError(503, f"no model could answer: {exc}", type="server_error", code="model_unavailable")
     if isinstance(exc, UpstreamUnavailable):

@@ -14,11 +14,14 @@ import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
-from mcproute.openai_api.app import aiter_frames, decision_headers
-from mcproute.openai_api.responses_wire import chat_messages, chat_tools, event_stream, new_id, output_items, response_object, validate_request
+from mcproute.openai_api.app import decision_headers
+from mcproute.openai_api.live import LiveCompletion
+from mcproute.openai_api.responses_live import ResponseWriter
+from mcproute.openai_api.responses_wire import chat_messages, chat_tools, new_id, output_items, response_object, validate_request
 from mcproute.openai_api.wire import load_object
+from mcproute.runtime.streaming import stream_complete
 
 if TYPE_CHECKING:
     from mcproute.openai_api.app import OpenAIEndpoint
@@ -33,15 +36,16 @@ async def create_response(api: OpenAIEndpoint, request: Request) -> Response:
         tools = chat_tools(req)
         headers = dict(request.headers)
         identity = api.identity_for(headers, msgs, req.user)
+        response_id, created = new_id("resp"), int(time.time())
+        if req.stream:
+            # As on chat completions, the step runs inside the response and each provider delta is
+            # passed on as it arrives (live.py, responses_live.py).
+            events = stream_complete(api.engine, msgs, identity=identity, hints=hints, headers=headers, tools=tools,
+                                     max_tokens=req.max_output_tokens or 1024, temperature=req.temperature)
+            return LiveCompletion(events, identity, lambda _: ResponseWriter(req, response_id, created))
         decision, chat = await api.engine.complete(msgs, identity=identity, hints=hints, headers=headers, tools=tools,
                                                    max_tokens=req.max_output_tokens or 1024, temperature=req.temperature)
-        response_id, created = new_id("resp"), int(time.time())
         out_headers = decision_headers(decision, chat, identity)
-        if req.stream:
-            # Like chat completions, the stream is synthesised from the finished reply (the
-            # provider layer returns whole replies), so errors above still get real status codes.
-            return StreamingResponse(aiter_frames(event_stream(req, response_id, created, chat)), media_type="text/event-stream",
-                                     headers={**out_headers, "cache-control": "no-cache"})
         return JSONResponse(response_object(req, response_id, created, chat=chat, output=output_items(chat)), headers=out_headers)
 
     return await api.answer(work, "response")

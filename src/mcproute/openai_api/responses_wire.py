@@ -5,7 +5,8 @@ non-streamed and streamed replies.
 
 mcproute talks chat completions to its providers (and Anthropic's Messages through the same
 provider layer), so a Responses request is translated to chat messages + tools on the way in, and
-the routed `ChatResult` back to a `response` object (or its event stream) on the way out. Nothing
+the routed `ChatResult` back to a `response` object on the way out (its event stream, built from
+provider deltas as they arrive, is responses_live.py). Nothing
 is stored: `store` is always false, and `previous_response_id` / `item_reference` are refused
 with a message that says to send the whole input (what agent SDKs do by default).
 """
@@ -14,12 +15,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mcproute.openai_api.sse import pieces
 from mcproute.openai_api.wire import ApiError, param_path
 from mcproute.providers import ChatResult
 
@@ -232,40 +232,3 @@ def response_object(req: ResponsesRequest, response_id: str, created: int, *, ch
         "top_p": req.top_p, "truncation": "disabled", "usage": _usage(chat) if chat is not None else None,
         "user": req.user, "metadata": req.metadata or {},
     }
-
-
-def events(req: ResponsesRequest, response_id: str, created: int, chat: ChatResult) -> Iterator[dict[str, Any]]:
-    """The event sequence of a streamed response, in OpenAI's order: created, in_progress, then per
-    output item added → (content part added → text deltas → text done → part done | argument
-    deltas → arguments done) → item done, and completed with the whole response."""
-    items = output_items(chat)
-    yield {"type": "response.created", "response": response_object(req, response_id, created)}
-    yield {"type": "response.in_progress", "response": response_object(req, response_id, created)}
-    for index, item in enumerate(items):
-        base = {"item_id": item["id"], "output_index": index}
-        if item["type"] == "message":
-            part = item["content"][0]
-            yield {"type": "response.output_item.added", "output_index": index,
-                   "item": {**item, "status": "in_progress", "content": []}}
-            yield {"type": "response.content_part.added", **base, "content_index": 0, "part": {**part, "text": ""}}
-            for piece in pieces(part["text"]):
-                yield {"type": "response.output_text.delta", **base, "content_index": 0, "delta": piece, "logprobs": []}
-            yield {"type": "response.output_text.done", **base, "content_index": 0, "text": part["text"], "logprobs": []}
-            yield {"type": "response.content_part.done", **base, "content_index": 0, "part": part}
-        else:
-            yield {"type": "response.output_item.added", "output_index": index,
-                   "item": {**item, "status": "in_progress", "arguments": ""}}
-            for piece in pieces(item["arguments"]):
-                yield {"type": "response.function_call_arguments.delta", **base, "delta": piece}
-            yield {"type": "response.function_call_arguments.done", **base, "name": item["name"], "arguments": item["arguments"]}
-        yield {"type": "response.output_item.done", "output_index": index, "item": item}
-    done = response_object(req, response_id, created, chat=chat, output=items)
-    yield {"type": "response.incomplete" if done["status"] == "incomplete" else "response.completed", "response": done}
-
-
-def event_stream(req: ResponsesRequest, response_id: str, created: int, chat: ChatResult) -> Iterator[bytes]:
-    """Server-sent events as OpenAI sends them: `event: <type>` + `data: <json>` with a
-    `sequence_number`; the stream simply ends after the last event (no `[DONE]` here)."""
-    for number, event in enumerate(events(req, response_id, created, chat)):
-        data = json.dumps({**event, "sequence_number": number}, separators=(",", ":"))
-        yield f"event: {event['type']}\ndata: {data}\n\n".encode()

@@ -12,17 +12,25 @@ Mapping from the neutral types:
 Usage: Anthropic's `input_tokens` excludes cache reads and cache writes, so the neutral total is
 `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`, and cached = cache reads.
 Cache writes are billed at the plain input price here (the price table has no write price).
+
+Streaming (`stream`) reads the Messages event stream: `message_start` (input usage),
+`content_block_start/delta/stop` (text, `tool_use` with `input_json_delta` fragments, thinking
+with its signature), `message_delta` (stop reason, output tokens), `error`. Only text and tool-call
+pieces become deltas; thinking blocks are kept whole for the next turn, as in a whole reply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from mcproute.providers.base import ChatRequest, ChatResponse, Message, Target, ToolCall, Usage
 from mcproute.providers.http import post_json, shape_error
+from mcproute.providers.openai import _tool_call
+from mcproute.providers.streaming import Accumulator, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, post_sse, stream_error
 from mcproute.providers.tools import ToolNames, to_anthropic_tools
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -47,6 +55,59 @@ class AnthropicProvider:
             secrets=(target.api_key,),
         )
         return parse_response(data, names)
+
+    async def stream(self, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        names = ToolNames(request.tools)
+        headers = {"content-type": "application/json", "accept": "text/event-stream", "anthropic-version": API_VERSION}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        acc = Accumulator()
+        tools: dict[int, int] = {}  # content block index -> tool call index
+        blocks: dict[int, dict[str, Any]] = {}  # thinking blocks being assembled
+        usage: dict[str, int] = {}
+        async with aclosing(post_sse(client, target.base_url.rstrip("/") + "/v1/messages", headers=headers,
+                          body={**build_body(target, request, names), "stream": True}, timeout=target.timeout,
+                          provider=self.name, secrets=(target.api_key,))) as events:
+            async for name, data in events:
+                kind = data.get("type") or name
+                if kind == "error":
+                    raise stream_error(self.name, data.get("error"), (target.api_key,))
+                if kind == "message_start":
+                    message = data.get("message") or {}
+                    acc.model = str(message.get("model") or "")
+                    usage.update({k: int(v) for k, v in (message.get("usage") or {}).items() if isinstance(v, int)})
+                elif kind == "content_block_start":
+                    index, block = int(data.get("index", 0)), data.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        tools[index] = len(tools)
+                        delta: TextDelta | ToolCallDelta = ToolCallDelta(tools[index], str(block.get("id") or ""), names.mcp(str(block.get("name"))))
+                        acc.add(delta)
+                        yield delta
+                    elif block.get("type") in ("thinking", "redacted_thinking"):
+                        blocks[index] = dict(block)
+                        acc.thinking.append(blocks[index])
+                    elif block.get("type") == "text" and block.get("text"):
+                        acc.add(TextDelta(str(block["text"])))
+                        yield TextDelta(str(block["text"]))
+                elif kind == "content_block_delta":
+                    index, d = int(data.get("index", 0)), data.get("delta") or {}
+                    if d.get("type") == "text_delta":
+                        delta = TextDelta(str(d.get("text") or ""))
+                    elif d.get("type") == "input_json_delta" and index in tools:
+                        delta = ToolCallDelta(tools[index], arguments=str(d.get("partial_json") or ""))
+                    else:
+                        if index in blocks:  # thinking_delta / signature_delta: extend the block in place
+                            for key in ("thinking", "signature"):
+                                if key in d:
+                                    blocks[index][key] = str(blocks[index].get(key) or "") + str(d[key])
+                        continue
+                    acc.add(delta)
+                    yield delta
+                elif kind == "message_delta":
+                    acc.stop_reason = str((data.get("delta") or {}).get("stop_reason") or acc.stop_reason)
+                    usage.update({k: int(v) for k, v in (data.get("usage") or {}).items() if isinstance(v, int)})
+        acc.usage = _usage(usage)
+        yield StreamEnd(acc.response(self.name, _tool_call))
 
 
 def build_body(target: Target, request: ChatRequest, names: ToolNames) -> dict[str, Any]:
@@ -110,15 +171,18 @@ def parse_response(data: Mapping[str, Any], names: ToolNames) -> ChatResponse:
                                       f"arguments must be a JSON object, got {type(args).__name__}"))
         elif kind in ("thinking", "redacted_thinking"):
             thinking.append(dict(block))
-    usage = data.get("usage") or {}
-    cache_read = int(usage.get("cache_read_input_tokens") or 0)
-    total_in = int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0) + cache_read
     return ChatResponse(
         text="".join(texts),
         tool_calls=tuple(calls),
-        usage=Usage(total_in, int(usage.get("output_tokens") or 0), cache_read),
+        usage=_usage(data.get("usage") or {}),
         model=str(data.get("model") or ""),
         provider="anthropic",
         stop_reason=str(data.get("stop_reason") or ""),
         thinking=tuple(thinking),
     )
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    cache_read = int(usage.get("cache_read_input_tokens") or 0)
+    total_in = int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0) + cache_read
+    return Usage(total_in, int(usage.get("output_tokens") or 0), cache_read)

@@ -5,18 +5,24 @@ llama.cpp server, OpenRouter. `base_url` includes the version segment, as in the
 Choices where servers differ: reasoning models get `max_completion_tokens` and
 `reasoning_effort` and never `temperature` (OpenAI rejects it for them); other models get the
 older `max_tokens`, which every compatible server understands.
+
+Streaming (`stream`) asks for `stream: true` with `stream_options: {include_usage: true}`, so the
+last chunk carries the usage that cost is computed from; a server that ignores the option simply
+leaves usage at zero.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from mcproute.providers.base import ChatRequest, ChatResponse, Message, Target, ToolCall, Usage
 from mcproute.providers.http import post_json, shape_error
+from mcproute.providers.streaming import Accumulator, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, post_sse, stream_error
 from mcproute.providers.tools import ToolNames, to_openai_tools
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -40,6 +46,29 @@ class OpenAIProvider:
             secrets=(target.api_key,),
         )
         return parse_response(data, names)
+
+    async def stream(self, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        names = ToolNames(request.tools)
+        headers = {"content-type": "application/json", "accept": "text/event-stream"}
+        if target.api_key:
+            headers["authorization"] = f"Bearer {target.api_key}"
+        body = {**build_body(target, request, names), "stream": True, "stream_options": {"include_usage": True}}
+        acc = Accumulator()
+        async with aclosing(post_sse(client, target.base_url.rstrip("/") + "/chat/completions", headers=headers, body=body,
+                          timeout=target.timeout, provider=self.name, secrets=(target.api_key,))) as events:
+            async for _, chunk in events:
+                if chunk.get("error"):
+                    raise stream_error(self.name, chunk["error"], (target.api_key,))
+                acc.model = acc.model or str(chunk.get("model") or "")
+                if isinstance(chunk.get("usage"), dict):
+                    acc.usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or []:
+                    for delta in _deltas(choice.get("delta") or {}, names):
+                        acc.add(delta)
+                        yield delta
+                    if choice.get("finish_reason"):
+                        acc.stop_reason = str(choice["finish_reason"])
+        yield StreamEnd(acc.response(self.name, _tool_call))
 
 
 def build_body(target: Target, request: ChatRequest, names: ToolNames) -> dict[str, Any]:
@@ -88,16 +117,31 @@ def parse_response(data: Mapping[str, Any], names: ToolNames) -> ChatResponse:
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise shape_error("openai", f"tool_calls[{i}] has no function name")
         calls.append(_tool_call(str(raw.get("id") or f"call_{i}"), names.mcp(fn["name"]), fn.get("arguments")))
-    usage = data.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
     return ChatResponse(
         text=message.get("content") or "",
         tool_calls=tuple(calls),
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(details.get("cached_tokens") or 0)),
+        usage=_usage(data.get("usage") or {}),
         model=str(data.get("model") or ""),
         provider="openai",
         stop_reason=str(choices[0].get("finish_reason") or ""),
     )
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(details.get("cached_tokens") or 0))
+
+
+def _deltas(delta: Mapping[str, Any], names: ToolNames) -> list[TextDelta | ToolCallDelta]:
+    out: list[TextDelta | ToolCallDelta] = []
+    if delta.get("content"):
+        out.append(TextDelta(str(delta["content"])))
+    for i, call in enumerate(delta.get("tool_calls") or []):
+        fn = call.get("function") or {}
+        name = fn.get("name")
+        out.append(ToolCallDelta(int(call.get("index", i)), str(call.get("id") or ""), names.mcp(name) if name else "",
+                                 str(fn.get("arguments") or "")))
+    return out
 
 
 def _tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:

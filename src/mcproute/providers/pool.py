@@ -29,6 +29,8 @@ from mcproute.providers.health import CircuitBreaker, DeploymentHealth
 from mcproute.providers.openai import DEFAULT_BASE_URL as OPENAI_URL
 from mcproute.providers.openai import OpenAIProvider
 from mcproute.providers.reliability import ChatResult, ModelEntry, ReliableChat, Route, Tier
+from mcproute.providers.reliable_stream import StreamFinished, StreamStarted, stream_chat
+from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.providers.scripted import ScriptedProvider, load_script
 from mcproute.providers.status import ModelStatus, status_rows
 from mcproute.router.step import ModelSpec
@@ -81,6 +83,19 @@ class ModelPool:
         clock (see `deadline_in`); default: now + `reliability.step_deadline`. Raises
         `ProviderUnavailable` (with `.attempts`) when nothing answered."""
         return await self.engine.chat(request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline)
+
+    def stream(
+        self,
+        request: ChatRequest,
+        *,
+        tier: Tier | None = None,
+        model: str | None = None,
+        preferred_deployment: str | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+        """`chat`, streamed: retries and fallbacks only until the first delta (reliable_stream.py).
+        Close it (`contextlib.aclosing`) in the task that iterates it."""
+        return stream_chat(self.engine, request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline)
 
     def deadline_in(self, seconds: float | None = None) -> float:
         return self.engine.deadline_in(seconds)

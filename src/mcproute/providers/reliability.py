@@ -74,6 +74,7 @@ class Attempt:
     cost_usd: float = 0.0
     endpoint: str = ""  # host[:port] of the deployment (`server.address`), never a key
     circuit: str = "closed"  # the breaker's state when the attempt started (half_open = a probe)
+    first_chunk_s: float | None = None  # streamed attempts: seconds from the request to the first delta
 
     @property
     def duration(self) -> float:

@@ -70,6 +70,8 @@ def record_attempts(attempts: Sequence[Attempt], *, first_model: str | None = No
         }
         if a.endpoint:
             attrs[sc.SERVER_ADDRESS] = a.endpoint
+        if a.first_chunk_s is not None:
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = float(a.first_chunk_s)
         if previous and a.model != previous:
             attrs[sc.FALLBACK_FROM] = previous
         previous = a.model

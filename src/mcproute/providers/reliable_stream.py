@@ -1,0 +1,144 @@
+"""Streamed model calls under the reliability layer's policy, with one rule added: a reply can
+be retried or moved to another deployment only until its first delta has arrived.
+
+    async with aclosing(stream_chat(pool.engine, request, tier="fast")) as events:
+        async for event in events:   # StreamStarted, then TextDelta/ToolCallDelta..., then StreamFinished
+
+Before the first delta an attempt fails exactly as `ReliableChat.chat` sees it fail (status,
+timeout, refused connection, a stream that errors at once) and the next deployment is tried, with
+the same breakers, rate-limit pauses, backoff and deadline. Once the first delta is out, the
+caller may already have sent it on, so a later failure is recorded against the deployment (its
+breaker counts it) and raised as `StreamInterrupted`; nothing is retried. The time to the first
+delta is kept on the attempt (`first_chunk_s`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import anyio
+
+from mcproute.errors import ProviderError, ProviderProtocolError, ProviderRequestRejected, ProviderTimeout, ProviderUnavailable, StreamInterrupted
+from mcproute.providers.base import ChatRequest
+from mcproute.providers.reliability import _STOP_STATUSES, Attempt, ChatResult, ReliableChat, Route, Tier, _summary
+from mcproute.providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta, stream_of
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """The deployment that is answering: known before its first delta is passed on."""
+
+    model: str
+    deployment: str
+    tier: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFinished:
+    result: ChatResult
+
+
+async def stream_chat(
+    rc: ReliableChat,
+    request: ChatRequest,
+    *,
+    tier: Tier | None = None,
+    model: str | None = None,
+    preferred_deployment: str | None = None,
+    deadline: float | None = None,
+) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+    chain = rc.chain(tier, model)
+    deadline = rc.deadline_in() if deadline is None else deadline
+    attempts: list[Attempt] = []
+    skipped: set[str] = set()
+    unusable = {e.name: e.unavailable_reason or "model has no tool support" for e in chain
+                if not e.available or not (e.supports_tools or not request.tools)}
+    live = [e for e in chain if e.name not in unusable]
+    tried: set[str] = set()
+    calls = rounds = 0
+    while calls < rc.policy.max_attempts:
+        now = rc.clock()
+        if now >= deadline:
+            break
+        route = rc._next(live, preferred_deployment, tried, now, attempts, skipped)
+        if route is None:
+            rounds += 1
+            delay = rc._round_delay(live, rounds, now)
+            if delay is None or rounds >= rc.policy.max_attempts or now + delay >= deadline:
+                break
+            await rc.sleep(delay)
+            tried.clear()
+            continue
+        tried.add(route.key)
+        if not route.health.breaker.acquire():
+            continue
+        calls += 1
+        failed: list[ProviderError] = []
+        async for item in _attempt(rc, route, request, deadline, attempts, failed):
+            yield item
+        if not failed:
+            return
+        error = failed[0]
+        if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
+            error.attempts = tuple(attempts)  # type: ignore[attr-defined]
+            raise error
+    raise ProviderUnavailable(_summary(chain, attempts, deadline <= rc.clock(), unusable), list[object](attempts))
+
+
+async def _attempt(rc: ReliableChat, route: Route, request: ChatRequest, deadline: float,
+                   attempts: list[Attempt], failed: list[ProviderError]) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+    """One deployment: yields nothing if it failed before its first delta (the attempt is
+    appended and its error put in `failed`: a generator cannot return it), else the whole stream."""
+    health = route.health
+    start, start_unix = rc.clock(), rc.wall()
+    circuit = "half_open" if health.breaker.probing else "closed"
+    timeout = max(0.001, min(route.target.timeout, deadline - start))
+    events = stream_of(route.provider, rc.client, replace(route.target, timeout=timeout), request)
+    health.in_flight += 1
+    verdict = False
+    try:
+        try:
+            with anyio.fail_after(timeout):
+                first = await anext(events)
+        except Exception as exc:  # noqa: BLE001 - typed below; an adapter bug must not crash the gateway
+            verdict = True
+            error = _as_provider_error(route, exc, timeout)
+            attempts.append(replace(rc._failed(route, error, start, rc.clock(), start_unix), circuit=circuit))
+            failed.append(error)
+            return
+        first_chunk_s = rc.clock() - start
+        yield StreamStarted(route.model, route.key, route.tier, route.provider_name)
+        event: StreamEvent = first
+        while not isinstance(event, StreamEnd):
+            yield event
+            try:
+                event = await anext(events)
+            except Exception as exc:  # noqa: BLE001 - every failure after the first delta ends the stream
+                verdict = True
+                error = _as_provider_error(route, exc, timeout)
+                attempts.append(replace(rc._failed(route, error, start, rc.clock(), start_unix), circuit=circuit,
+                                        first_chunk_s=first_chunk_s))
+                raise StreamInterrupted(f"{route.key}: the reply broke off after it began streaming: {error}"[:400],
+                                        list[object](attempts)) from None
+        verdict = True
+        attempt, response = rc._succeeded(route, event.response, start, rc.clock(), start_unix)
+        attempts.append(replace(attempt, circuit=circuit, first_chunk_s=first_chunk_s))
+        yield StreamFinished(ChatResult(response, tuple(attempts), route.model, route.key, route.tier))
+    finally:
+        health.in_flight -= 1
+        if not verdict:  # cancelled from outside (the client went away): no verdict on the deployment
+            health.breaker.release()
+        await events.aclose()
+
+
+def _as_provider_error(route: Route, exc: BaseException, timeout: float) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ProviderTimeout(f"{route.key}: no first chunk within {timeout:g}s")
+    if isinstance(exc, StopAsyncIteration):
+        return ProviderProtocolError(f"{route.key}: the stream ended without a reply")
+    # an adapter or script bug must not crash the gateway
+    return ProviderProtocolError(f"{route.key}: {type(exc).__name__}: {exc}"[:300])
