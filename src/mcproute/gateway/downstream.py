@@ -36,8 +36,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
-from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
+from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits

@@ -17,7 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from mcproute.openai_api.app import aiter_frames, decision_headers
-from mcproute.openai_api.responses_wire import chat_messages, chat_tools, event_stream, new_id, output_items, response_object, validate_request
+from mcproute.openai_api.responses_wire import (
+    chat_messages,
+    chat_tools,
+    event_stream,
+    new_id,
+    output_items,
+    response_object,
+    validate_request,
+)
 from mcproute.openai_api.wire import load_object
 
 if TYPE_CHECKING:

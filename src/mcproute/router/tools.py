@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class ToolIndex(PoolFeatures):
             touched.update(tfw)
             all_terms = frozenset(t for f in _FIELDS for t in fields[f])
             nm, ds = fields["name"], fields["desc"]
-            bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
+            bigrams = frozenset((*pairwise(nm), *pairwise(ds)))
             nt = tuple(unique(nm))
             nidf = tuple(p.bg_idf(t) for t in nt)
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix

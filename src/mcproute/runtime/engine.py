@@ -22,8 +22,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -154,7 +153,6 @@ class Engine:
             self._stack.callback(self.gateway.on_catalog_change(self._sync_index))
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
             from mcproute.runtime.metatools import install_meta_tools
-
             from mcproute.runtime.replicas import install_replicas
 
             for remove in [*install_hooks(self), *(install_meta_tools(self) if self._meta_tools else [])]:
@@ -187,7 +185,7 @@ class Engine:
         async def view(tools: Sequence[Mapping[str, Any]], route: Any) -> list[Mapping[str, Any]]:
             return await visible_tools(self, tools, route)
 
-        setattr(self.gateway, "list_filter", view)
+        self.gateway.list_filter = view
         self._stack.callback(lambda: setattr(self.gateway, "list_filter", None))
 
     @property
