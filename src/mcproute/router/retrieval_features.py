@@ -199,7 +199,7 @@ class PoolFeatures:
             # Rank = how many pool tools are strictly closer, so equal vectors tie.
             top = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
             x[:, COL["cos"] : COL["cos_top"] + 1] = np.column_stack((pc, pc - cos_max, pc - cos_bg, top))
-            if context is not None and self._vecs is not None:
+            if context is not None and self._vecs is not None and self._vecs.embedder is not None:
                 htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
@@ -246,7 +246,7 @@ class PoolFeatures:
             if self._enc_mean is None:
                 self._enc_mean = enc.mean()
             return cos, float(self._enc_mean @ vector)
-        if self._vecs is None:
+        if self._vecs is None or self._vecs.embedder is None:
             return None, 0.0
         qv = self._vecs.embedder.embed(text)
         if not qv.any():

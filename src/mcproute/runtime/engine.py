@@ -432,7 +432,7 @@ class Engine:
         ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
                                   vector=vector)
         specs = self.tool_map()
-        out = []
+        out: list[dict[str, Any]] = []
         for c in ranking.candidates:
             spec = specs.get(c.name)
             if spec is None:

@@ -68,11 +68,11 @@ class _DelegatingTracer(trace.Tracer):
             cached = self._cached = (provider, provider.get_tracer(*self._args))
         return cached[1]
 
-    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:  # type: ignore[override]
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
         return self._target().start_span(*args, **kwargs)
 
-    @contextmanager  # type: ignore[override]
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+    @contextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:  # type: ignore[override]
         # A generator context manager, so that used as a decorator it picks the provider active
         # at each call, not the one active when the function was decorated.
         with self._target().start_as_current_span(*args, **kwargs) as span:
