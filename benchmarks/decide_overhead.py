@@ -99,7 +99,7 @@ async def main() -> None:
             for i in range(args.n // 4):
                 t0 = time.perf_counter()
                 await store.load("bench")
-                await store.update("bench", lambda s: advance(s, d, StepOutcome(text=QUERIES[i % 8]), now=time.time()))
+                await store.update("bench", lambda s, i=i: advance(s, d, StepOutcome(text=QUERIES[i % 8]), now=time.time()))
                 times.append(time.perf_counter() - t0)
             print(f"{type(store).__name__:<12} load+update {pct(times)}")
             await store.close()

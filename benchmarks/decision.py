@@ -130,7 +130,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
     else:
-        for size, r in out.items():
+        for r in out.values():
             print(f"{r['tools']:>6} tools  build {r['index_build_s']:.2f} s   decide p50 {r['decide']['p50_ms']:.3f} ms "
                   f"p99 {r['decide']['p99_ms']:.3f} ms   rank alone p50 {r['rank_only']['p50_ms']:.3f} p99 {r['rank_only']['p99_ms']:.3f}")
 

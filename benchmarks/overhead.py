@@ -28,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
-
 from benchlib import DOWNSTREAMS, ROOT, child_env, free_port, loadavg, percentile, stop, wait_http
-
+from mcp import Client, StdioServerParameters
 
 MIN_PROXY = str(ROOT / "benchmarks" / "min_proxy.py")
 

@@ -28,13 +28,11 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
-
 from benchlib import FIXTURE, ROOT, child_env, loadavg
+from mcp import Client, StdioServerParameters
 
 from mcproute.config import parse_config
 from mcproute.gateway import Gateway

@@ -24,11 +24,9 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
-
 from benchlib import FIXTURE, ROOT, loadavg, percentile
 
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripted models are imported by name from here

@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
-
 from benchlib import ECHO, FIXTURE, child_env, free_port, loadavg, stop, tree_cpu_seconds, wait_http
+from mcp import Client, StdioServerParameters
 
 from mcproute.config import parse_config
 from mcproute.gateway import Gateway

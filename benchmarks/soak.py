@@ -31,7 +31,6 @@ from typing import Any
 
 import anyio
 import httpx
-
 from benchlib import ECHO, ROOT, child_env, free_port, percentile, stop, wait_http
 from throughput import _Conn, request_bytes
 

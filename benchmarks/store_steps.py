@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 from benchlib import ROOT, child_env, loadavg
 
 from mcproute.router.conversation import StepOutcome, advance

@@ -28,7 +28,6 @@ from typing import Any
 
 import anyio
 from anyio.abc import SocketStream
-
 from benchlib import DOWNSTREAMS, ROOT, child_env, free_port, loadavg, percentile, stop, tree_cpu_seconds, wait_http
 
 P99_LIMIT_MS = 50.0

@@ -154,7 +154,7 @@ class Data:
         R = read_jsonl(data_dir / "reasoning.jsonl", ("prompt", "needs_reasoning", "source"))
         A = read_jsonl(ROOT / "tests" / "data" / "agentic_dev.jsonl", ("prompt", "needs_reasoning"))
         D = read_jsonl(ROOT / "tests" / "data" / "everyday_dev.jsonl", ("query",))
-        O = read_jsonl(data_dir / "outcomes_mmlu.jsonl", ("id", "turns", "outcomes"))
+        outs = read_jsonl(data_dir / "outcomes_mmlu.jsonl", ("id", "turns", "outcomes"))
         self.R = self._rows([r["prompt"] for r in R], [r["needs_reasoning"] for r in R], [r["source"] for r in R], vec)
         self.A = self._rows([a["prompt"] for a in A], [a["needs_reasoning"] for a in A], ["agentic"] * len(A), vec)
         self.D = self._rows([d["query"] for d in D], [False] * len(D), ["everyday"] * len(D), vec)
@@ -162,10 +162,10 @@ class Data:
                       np.array(["examples"] * len(ex), dtype=object), self.examples.vectors.astype(np.float64),
                       np.array([form_features(e.text) for e in ex]),
                       self.examples.closeness_many(self.examples.vectors, exclude_self=True))
-        self.O = self._rows([o["turns"][0] for o in O], [False] * len(O), ["outcomes"] * len(O), vec)
-        self.O_unseen = np.array([unseen(o["id"]) for o in O])
-        self.weak = np.array([float(o["outcomes"]["weak"][0]) for o in O])
-        self.strong = np.array([float(o["outcomes"]["strong"][0]) for o in O])
+        self.O = self._rows([o["turns"][0] for o in outs], [False] * len(outs), ["outcomes"] * len(outs), vec)
+        self.O_unseen = np.array([unseen(o["id"]) for o in outs])
+        self.weak = np.array([float(o["outcomes"]["weak"][0]) for o in outs])
+        self.strong = np.array([float(o["outcomes"]["strong"][0]) for o in outs])
 
     def _rows(self, texts, y, group, vec) -> Rows:  # type: ignore[no-untyped-def]
         v = vec(texts)

@@ -28,7 +28,7 @@ def forward(w: Mapping[str, np.ndarray], ids: Sequence[int], *, layers: int = 6,
     for i in range(layers):
         p = f"encoder.layer.{i}."
 
-        def lin(h: np.ndarray, name: str) -> np.ndarray:
+        def lin(h: np.ndarray, name: str, p: str = p) -> np.ndarray:
             return h @ w[p + name + ".weight"].T.astype(np.float64) + w[p + name + ".bias"]
 
         q, k, v = (lin(x, f"attention.self.{m}").reshape(n, heads, d).transpose(1, 0, 2) for m in ("query", "key", "value"))

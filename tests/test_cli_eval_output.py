@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from test_eval_tiers import REASONING, _outcomes
-from test_eval_tools import TOOLS, write_jsonl
 
 from mcproute.cli import main
+from test_eval_tiers import REASONING, _outcomes
+from test_eval_tools import TOOLS, write_jsonl
 
 MULTITURN = {"id": "m1", "source": "s", "catalog": "mt.json", "tools": ["get_weather", "send_email"],
              "turns": [{"user": "weather in Oslo", "expected_tools": ["get_weather"]},

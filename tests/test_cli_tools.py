@@ -13,11 +13,11 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from runtime_support import serve_http, write_config
 
 from mcproute.cli import main as cli_main
 from mcproute.cli.render import plural, shorten
 from mcproute.runtime.metatools import META_TOOL_NAMES
+from runtime_support import serve_http, write_config
 
 ROOT = Path(__file__).parent.parent
 

@@ -11,8 +11,6 @@ this venv (docs/clients.md says how their lines were checked).
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 

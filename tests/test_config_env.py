@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from security_support import serve_child
 
 from mcproute.config import parse_config
+from security_support import serve_child
 
 # Variable names no machine sets; each server uses one in a different place.
 BROKEN_SERVERS = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+
 from runtime_support import child_env
 
 REPO = Path(__file__).resolve().parent.parent

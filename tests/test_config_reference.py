@@ -30,7 +30,7 @@ def test_reference_names_every_property_with_its_default() -> None:
     text = render()
     schema = Config.model_json_schema()
     for model in [schema, *schema["$defs"].values()]:
-        for key, prop in model["properties"].items():
+        for key in model["properties"]:
             assert f"| `{key}` |" in text, key
     assert "| `port` | integer (≥ 0, ≤ 65535) | `8765` |" in text
     assert "| `provider` | `\"openai\"` \\| `\"anthropic\"` \\| `\"scripted\"` | required |" in text

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, replace
 
 from mcproute.router.decide import decide, tier_signals
-from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
+from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, StepHints
 from mcproute.router.tools import ToolIndex
 from routing_inputs import CATALOG, MODELS, POLICY, TOOLS, Calibration, ScriptedScorer, index
 

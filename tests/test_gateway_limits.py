@@ -26,7 +26,6 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from runtime_support import config_dict
 
 from mcproute.config import parse_config
 from mcproute.gateway._stdio import Oversize, read_lines
@@ -34,6 +33,7 @@ from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.serving import serve_http
 from mcproute.openai_api import openai_routes
 from mcproute.runtime import Engine
+from runtime_support import config_dict
 from test_gateway_upstream import first_text, running
 
 HOSTILE = str(Path(__file__).parent / "fixtures" / "hostile_server.py")

@@ -7,8 +7,8 @@ import pytest
 from mcproute.errors import InvalidConversationId, InvalidRequest
 from mcproute.gateway.identity import (
     HEADER,
-    META_KEY,
     MAX_LENGTH,
+    META_KEY,
     resolve_conversation_id,
     trace_id_from_traceparent,
 )

@@ -13,17 +13,17 @@ import os
 import time
 
 import pytest
-from jaeger_fixture import Jaeger, jaeger  # noqa: F401  (fixture)
 from mcp import Client
-from otlp_receiver import otlp_receiver
-from telemetry_steps import by_name, downstream_params, gateway_server
 
+from jaeger_fixture import Jaeger, jaeger  # noqa: F401  (fixture)
 from mcproute.cli import main as cli_main
 from mcproute.config import TelemetryConfig
 from mcproute.telemetry import reader
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry.reader import SpanRecord
 from mcproute.telemetry.setup import setup
+from otlp_receiver import otlp_receiver
+from telemetry_steps import by_name, downstream_params, gateway_server
 
 pytestmark = pytest.mark.jaeger
 

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from jaeger_fixture import Jaeger, jaeger  # noqa: F401  (fixture)
 from mcp import Client
-from runtime_support import EASY, HARD, serve_http, write_config
 
+from jaeger_fixture import Jaeger, jaeger  # noqa: F401  (fixture)
 from mcproute.cli import main as cli_main
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry.reader import SpanRecord
+from runtime_support import EASY, HARD, serve_http, write_config
 
 pytestmark = pytest.mark.jaeger
 

@@ -19,10 +19,10 @@ import pytest
 from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from runtime_support import EASY, config_dict, serve_http
 
 from mcproute.config import TelemetryConfig
 from mcproute.telemetry.setup import setup
+from runtime_support import EASY, config_dict, serve_http
 
 DASHBOARD = Path(__file__).parent.parent / "docs" / "grafana" / "mcproute.json"
 STEPS = 3

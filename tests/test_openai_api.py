@@ -18,7 +18,6 @@ import anyio
 import httpx
 import openai
 import pytest
-from runtime_support import EASY, HARD, config_dict
 
 from mcproute.config import parse_config
 from mcproute.gateway.serving import serve_http
@@ -26,6 +25,7 @@ from mcproute.openai_api import openai_routes
 from mcproute.openai_api.identity import fingerprint
 from mcproute.providers import Message
 from mcproute.runtime import Engine
+from runtime_support import EASY, HARD, config_dict
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant."}
 

@@ -22,13 +22,13 @@ import openai
 import pytest
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
-from runtime_support import HARD, config_dict
 
 from fakes.llm_server import FakeLLM, fake_llm, ok
 from mcproute.config import parse_config
 from mcproute.gateway.serving import serve_http
 from mcproute.openai_api import openai_routes
 from mcproute.runtime import Engine
+from runtime_support import HARD, config_dict
 
 pytestmark = pytest.mark.anyio
 TIME_CALL = ({"id": "call_paris", "name": "city_time", "arguments": {"city": "Paris"}},)

@@ -20,7 +20,6 @@ import anyio
 import httpx
 import openai
 import pytest
-from runtime_support import config_dict
 
 from fakes.llm_server import FakeLLM, fake_llm, streamed
 from mcproute.config import parse_config
@@ -29,6 +28,7 @@ from mcproute.openai_api import openai_routes
 from mcproute.runtime import Engine
 from mcproute.telemetry import reader
 from mcproute.telemetry.setup import setup
+from runtime_support import config_dict
 
 pytestmark = pytest.mark.anyio
 TEXT = "It is noon in Paris and the sun is out today"

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from fakes.clock import FakeClock
-from fakes.llm_server import fake_llm, ok, server_error, slow
+from fakes.llm_server import fake_llm, server_error, slow
 from fakes.pools import make_pool, summary
 from mcproute.providers import ChatRequest, DeploymentStatus, ModelStatus, http_client, render_status
 from mcproute.providers.balance import LatencyWeighted, LeastInFlight

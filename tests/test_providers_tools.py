@@ -8,7 +8,13 @@ from fakes.llm_server import fake_llm, ok
 from fakes.pools import make_pool
 from mcproute.errors import ModelCalledUnknownTool, ModelToolArgumentsInvalid, ModelToolCallError, ProviderError
 from mcproute.providers import ChatRequest, ChatResponse, ToolCall, ToolDef, http_client, validate_tool_calls
-from mcproute.providers.tools import ToolNames, from_anthropic_tools, from_openai_tools, to_anthropic_tools, to_openai_tools
+from mcproute.providers.tools import (
+    ToolNames,
+    from_anthropic_tools,
+    from_openai_tools,
+    to_anthropic_tools,
+    to_openai_tools,
+)
 
 SCHEMA = {"type": "object", "properties": {"tz": {"type": "string"}, "n": {"type": "integer", "minimum": 1}}, "required": ["tz"]}
 TOOLS = [{"name": "time__now", "description": "current time", "inputSchema": SCHEMA}]

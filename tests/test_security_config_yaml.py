@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from runtime_support import child_env
 
 from mcproute.config import parse_config
 from mcproute.errors import ConfigError
+from runtime_support import child_env
 
 # 342 bytes; 9^9 (387 million) strings once expanded.
 BOMB = "servers: {}\n" + "".join(

@@ -17,12 +17,12 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
-from runtime_support import config_dict
 
 from mcproute.config import parse_config
 from mcproute.gateway.serving import serve_http
 from mcproute.openai_api import openai_routes
 from mcproute.runtime import Engine
+from runtime_support import config_dict
 
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {"name": "ct", "version": "1"}}

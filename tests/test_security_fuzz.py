@@ -121,6 +121,7 @@ _HEADERS = st.sampled_from([
 @pytest.fixture(scope="module")
 def gateway_url() -> Iterator[tuple[Any, str]]:
     import anyio.from_thread
+
     from test_gateway_upstream import running
 
     cfg = json.dumps({"reliability": {"backoff_base": 0.05, "backoff_max": 0.2}, "gateway": {"http": {"max_request_bytes": 100_000}},

@@ -27,12 +27,12 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
-from security_support import open_fds, serve_child
 
 from mcproute.config import parse_config
 from mcproute.gateway import Gateway
 from mcproute.gateway.serving import serve_http
 from mcproute.gateway.upstream import Upstream
+from security_support import open_fds, serve_child
 
 TIME = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
 HANDSHAKE = {"accept": "application/json, text/event-stream", "content-type": "application/json"}

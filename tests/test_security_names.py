@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import httpx
 from mcp import Client
+
 from runtime_support import child_env
 from security_support import serve_child
 

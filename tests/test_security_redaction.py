@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.llm_server import fake_llm
 from mcp import Client
+
+from fakes.llm_server import fake_llm
+from mcproute.config import parse_config
 from runtime_support import child_env
 from security_support import rss_kib, serve_child
-
-from mcproute.config import parse_config
 
 REDACTED = "[REDACTED]"
 

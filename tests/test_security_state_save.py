@@ -19,12 +19,12 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from runtime_support import config_dict
 
 from mcproute.config import parse_config
 from mcproute.gateway.serving import serve_http
 from mcproute.runtime import Engine
 from mcproute.state.sqlite import SqliteStore
+from runtime_support import config_dict
 
 
 def _fill_to_the_brim(store: SqliteStore) -> int:

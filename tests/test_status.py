@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from runtime_support import EASY, config_dict, serve_http
 
 from mcproute.cli import main as cli_main
+from runtime_support import EASY, config_dict, serve_http
 
 
 def _closed_port() -> int:

@@ -22,15 +22,15 @@ from mcproute.router.conversation import (
     apply_affinity,
     cascade,
     choose_deployment,
-    choose_replica,
     choose_model,
+    choose_replica,
     choose_tier,
     outcome_from_error,
     record_proxied_call,
     rendezvous,
 )
 from mcproute.router.decide import decide
-from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, StepHints
+from mcproute.router.step import Candidate, ConversationState, Decision, Step, StepHints
 from mcproute.state import MemoryStore, SqliteStore
 from routing_inputs import CATALOG, MODELS, POLICY, Calibration, ScriptedScorer, index
 
@@ -180,7 +180,7 @@ async def test_two_conversations_never_see_each_others_state() -> None:
         state = await store.load(cid)
         d = run(text, cid, state, scorer, n)
         tool = d.tool
-        await store.update(cid, lambda s, d=d, t=text, tool=tool: advance(s, d, StepOutcome(text=t, tool_called=tool, server=tool.split("__")[0] if tool else None), now=T0 + n))
+        await store.update(cid, lambda s, d=d, t=text, tool=tool, n=n: advance(s, d, StepOutcome(text=t, tool_called=tool, server=tool.split("__")[0] if tool else None), now=T0 + n))
     a, b = await store.load("A"), await store.load("B")
     assert a is not None and b is not None
     assert a.tier == "reasoning" and b.tier == "fast"
@@ -202,7 +202,7 @@ async def test_restart_mid_conversation_keeps_tier_and_tool_affinity(tmp_path: P
             state = await store.load("conv")
             d = run(text, "conv", state, scorer, n)
             await store.record_step("conv", d.step_id, json.dumps(d.to_dict()),
-                                    lambda s, d=d, t=text: advance(s, d, StepOutcome(text=t, tool_called=d.tool, server="git", awaiting_tool_result=True), now=T0 + n))
+                                    lambda s, d=d, t=text, n=n: advance(s, d, StepOutcome(text=t, tool_called=d.tool, server="git", awaiting_tool_result=True), now=T0 + n))
     async with SqliteStore(path) as store:
         state = await store.load("conv")
         assert state is not None and state.tier == "reasoning" and state.servers_used[-1] == "git"

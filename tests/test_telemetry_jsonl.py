@@ -12,9 +12,8 @@ from mcproute.cli import main as cli_main
 from mcproute.config import parse_config
 from mcproute.errors import DataFileError, RateLimited
 from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import reader
+from mcproute.telemetry import reader, spans
 from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
 from mcproute.telemetry.setup import setup
 from telemetry_steps import make_decision
 

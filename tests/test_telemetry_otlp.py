@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 from mcp import Client
-from otlp_receiver import Receiver, otlp_receiver
-from telemetry_steps import by_name, downstream_params, gateway_server
 
 from mcproute.config import TelemetryConfig
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry import spans
 from mcproute.telemetry.setup import setup
+from otlp_receiver import Receiver, otlp_receiver
+from telemetry_steps import by_name, downstream_params, gateway_server
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"

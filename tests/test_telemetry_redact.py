@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from otlp_receiver import otlp_receiver
-from telemetry_steps import downstream_params, gateway_server
 
 from mcproute.config import parse_config
 from mcproute.errors import ProviderServerError
@@ -18,6 +16,8 @@ from mcproute.telemetry import semconv as sc
 from mcproute.telemetry import spans
 from mcproute.telemetry.redact import REDACTED, Redactor
 from mcproute.telemetry.setup import setup
+from otlp_receiver import otlp_receiver
+from telemetry_steps import downstream_params, gateway_server
 
 API_KEY = "sk-test-4f9c2b7e1d3a5c6b8e0f2a4c6e8b0d2f"
 HEADER_TOKEN = "tok_9d8c7b6a5f4e3d2c1b0a"

@@ -9,7 +9,6 @@ unavailable (a model without its key, a server without its header) with the vari
 
 from __future__ import annotations
 
-
 import os
 import re
 import typing
@@ -23,8 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mcproute._interpolate import format_path, interpolate
 from mcproute._suggest import suggest
-from mcproute._yaml_doc import (YamlRefused, check_expansion, compose, construct, duplicate_keys, position_for,
-                                 position_index, syntax_error_at)
+from mcproute._yaml_doc import (
+    YamlRefused,
+    check_expansion,
+    compose,
+    construct,
+    duplicate_keys,
+    position_for,
+    position_index,
+    syntax_error_at,
+)
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -31,14 +31,17 @@ client is never blamed for a backend outage (agentgateway does the same).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class McprouteError(Exception):
     """Base of every error mcproute raises on purpose."""
 
 
 class ConfigError(McprouteError):
-    def __init__(self, issues: list[object]) -> None:
-        self.issues = issues
+    # Sequence, not list: callers pass list[ConfigIssue] or list[str] (lists are invariant).
+    def __init__(self, issues: Sequence[object]) -> None:
+        self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in issues) or "invalid configuration")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .support import READY_LINE, SERVING_LINE, FIXTURE, REPO, InspectorResult, Peers, Proc, python_env
+from .support import FIXTURE, READY_LINE, REPO, SERVING_LINE, InspectorResult, Peers, Proc, python_env
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

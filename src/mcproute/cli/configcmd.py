@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from mcproute.config import config_schema, load_config, sorted_issues
+from mcproute.config import ConfigIssue, config_schema, load_config, sorted_issues
 from mcproute.config_import import import_client_config
 from mcproute.errors import ConfigError
 
@@ -41,7 +41,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
-        issues = list(exc.issues)
+        # Loaders below config.py (tier examples, tier model) raise plain strings; give them a place.
+        issues = [i if isinstance(i, ConfigIssue) else ConfigIssue("", str(i), file=args.config) for i in exc.issues]
     else:
         with open(args.config, encoding="utf-8") as fh:
             issues = list(loaded.issues) + lint(loaded, fh.read())

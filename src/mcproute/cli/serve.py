@@ -6,6 +6,10 @@ import argparse
 import logging
 import socket
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # serve's imports stay lazy so `mcproute --help` is quick
+    from starlette.routing import BaseRoute
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,7 +115,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                 print(f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})", file=sys.stderr, flush=True)
 
 
-def _metrics_routes(telemetry: object) -> list[object]:
+def _metrics_routes(telemetry: object) -> list[BaseRoute]:
     """`GET /metrics` (Prometheus text format) when `telemetry.metrics.prometheus` is on; behind the
     same Host/Origin/bearer-token guard as `/mcp` (Prometheus scrape configs take a bearer token)."""
     from starlette.requests import Request
@@ -132,7 +136,7 @@ def _metrics_routes(telemetry: object) -> list[object]:
     return [Route("/metrics", scrape, methods=["GET"])]
 
 
-def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[object]:
+def _extension_routes(gateway: object, loaded: object, engine: object = None) -> list[BaseRoute]:
     """Routes and meta-tools contributed by other modules, if they are installed.
 
     A module `mcproute.<x>` may expose `install(gateway, loaded_config) -> list[starlette Route]`;
@@ -142,7 +146,7 @@ def _extension_routes(gateway: object, loaded: object, engine: object = None) ->
     import importlib
     import inspect
 
-    routes: list[object] = []
+    routes: list[BaseRoute] = []
     for module in EXTENSIONS:
         try:
             mod = importlib.import_module(module)

@@ -18,8 +18,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported lazily at run time: only the one-off build needs onnx
+    import onnx
 
 OPSET = 17
 
@@ -45,10 +49,9 @@ class BertShape:
                    num("layer_norm_eps"))
 
 
-def build_fp32(weights: Mapping[str, np.ndarray], shape: BertShape) -> object:
+def build_fp32(weights: Mapping[str, np.ndarray], shape: BertShape) -> onnx.ModelProto:
     """The fp32 ONNX model (an `onnx.ModelProto`): inputs `input_ids`, `attention_mask` (int32,
     [batch, seq], right-padded); output `embedding` ([batch, hidden], unit length)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     inits: list[onnx.TensorProto] = []

@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from mcproute.errors import DataFileError
@@ -58,13 +59,13 @@ def sweep_metrics(scores: Sequence[float], weak: Sequence[float], strong: Sequen
     if pts[0][1] >= target:
         share = 0.0
     else:
-        for (s0, q0), (s1, q1) in zip(pts, pts[1:]):
+        for (s0, q0), (s1, q1) in pairwise(pts):
             if q1 >= target:
                 share = s0 + (s1 - s0) * (target - q0) / (q1 - q0)
                 break
     apgr: float | None = None
     if s != w:
-        apgr = sum((s1 - s0) * ((q0 + q1) / 2 - w) / (s - w) for (s0, q0), (s1, q1) in zip(pts, pts[1:]))
+        apgr = sum((s1 - s0) * ((q0 + q1) / 2 - w) / (s - w) for (s0, q0), (s1, q1) in pairwise(pts))
     return {"weak": w, "strong": s, "strong_share_at_95": share, "apgr": apgr}
 
 

@@ -42,8 +42,8 @@ def cost_quality_png(curve: Sequence[tuple[float, float]], weak: float, strong: 
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if baseline:
-        ax.plot(*zip(*baseline), color="tab:orange", linewidth=1.8, label="prompt length")
-    ax.plot(*zip(*curve), color="tab:blue", linewidth=2.5, label="router")
+        ax.plot(*zip(*baseline, strict=True), color="tab:orange", linewidth=1.8, label="prompt length")
+    ax.plot(*zip(*curve, strict=True), color="tab:blue", linewidth=2.5, label="router")
     ax.plot([0, 1], [weak, strong], color="grey", linestyle="--", linewidth=1.5, label="random")
     ax.axhline(strong, color="tab:green", linestyle="--", linewidth=1.5, label="always strong")
     ax.axhline(0.95 * strong, color="tab:green", linestyle=":", linewidth=1.2, label="95% of strong")

@@ -37,7 +37,7 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     neg = n - pos
     if pos == 0 or neg == 0:
         return None
-    rank_sum = sum(r for r, v in zip(ranks, labels) if v)
+    rank_sum = sum(r for r, v in zip(ranks, labels, strict=True) if v)
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         scores.append(s.score)
     labels = [bool(it["needs_reasoning"]) for it in items]
     thr = scorer.calibration.threshold
-    acc = sum((s >= thr) == y for s, y in zip(scores, labels)) / len(items) if items else None
+    acc = sum((s >= thr) == y for s, y in zip(scores, labels, strict=True)) / len(items) if items else None
     res = {
         "n": len(items),
         "accuracy": acc,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scores_out:
         try:
             Path(args.scores_out).write_text(
-                "".join(json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n" for it, s in zip(items, scores)),
+                "".join(json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n" for it, s in zip(items, scores, strict=True)),
                 encoding="utf-8")
         except OSError as exc:
             print(f"error: cannot write {args.scores_out}: {exc.strerror}", file=sys.stderr)

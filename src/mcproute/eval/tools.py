@@ -31,7 +31,7 @@ def load_params() -> RetrievalParams:
 
 
 def load_catalog(data_path: Path, rel: str, line: int) -> list[dict[str, Any]]:
-    return read_catalog(data_path, rel, line, list, "catalog must be a JSON list of tools")  # type: ignore[no-any-return]
+    return read_catalog(data_path, rel, line, list, "catalog must be a JSON list of tools")
 
 
 def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from types import TracebackType
@@ -314,7 +314,7 @@ class Oversize:
     head: bytes
 
 
-async def read_lines(stream: AsyncIterable[bytes], max_bytes: int) -> AsyncIterator[bytes | Oversize]:
+async def read_lines(stream: AsyncIterable[bytes], max_bytes: int) -> AsyncGenerator[bytes | Oversize, None]:
     """Newline-delimited lines in linear time: each byte is searched and copied once (the old
     reader re-split one growing buffer on every chunk, quadratic in a long line). A line over
     `max_bytes` is not kept: one `Oversize` with its head, then it is skipped up to its newline."""

@@ -36,8 +36,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcproute.config import ServerConfig
 from mcproute.errors import DownstreamTimeout, DownstreamUnavailable, InvalidRequest
 from mcproute.gateway import _backchannel
-from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._resource_watch import ResourceWatch, is_updated
+from mcproute.gateway._sse import handshake_refused, is_legacy_sse, sse_transport
 from mcproute.gateway._stdio import LIMIT_ERROR_KEY, StdioProcess, child_env, resolve_command
 from mcproute.gateway.catalog import Listing
 from mcproute.gateway.limits import JsonLimits
@@ -354,7 +354,11 @@ class Downstream:
             return
         started = False
         try:
-            async with client.listen(**want) as sub:
+            async with client.listen(
+                tools_list_changed=want["tools_list_changed"],
+                prompts_list_changed=want["prompts_list_changed"],
+                resources_list_changed=want["resources_list_changed"],
+            ) as sub:
                 task_status.started()
                 started = True
                 async for _event in sub:
@@ -421,7 +425,8 @@ class Downstream:
         data: dict[str, Any] = {"method": method, "params": params}
         opts: CallOptions = {"timeout": timeout}
         if on_progress is not None:
-            opts["on_progress"] = on_progress
+            # The SDK calls it positionally; its ProgressFnT protocol only adds parameter names.
+            opts["on_progress"] = on_progress  # type: ignore[typeddict-item]
         session._stamp(data, opts)  # noqa: SLF001  (era envelope, headers)
         try:
             result = await session._dispatcher.send_raw_request(method, data["params"], opts)  # noqa: SLF001

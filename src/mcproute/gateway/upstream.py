@@ -16,19 +16,19 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
 import mcp_types as types
 from mcp.server import CacheHint, NotificationOptions, Server
-from mcp.server.caching import CACHEABLE_METHODS
+from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod
 from mcp.server.context import ServerRequestContext
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged, ResourcesListChanged, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from mcproute.errors import InvalidRequest, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
 from mcproute.gateway._subscriptions import ResourceSubscriptions
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 _INPUT_REQUEST: TypeAdapter[Any] = TypeAdapter(types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest)
-_RESULT_FOR = {
+_RESULT_FOR: dict[str, type[BaseModel]] = {
     "sampling/createMessage": types.CreateMessageResult,
     "elicitation/create": types.ElicitResult,
     "roots/list": types.ListRootsResult,
@@ -75,25 +75,30 @@ class Upstream:
         # Set by `serve_stdio`: a stdio pipe carries exactly one client, so every request on it
         # belongs to this one connection (and, by default, to one conversation).
         self.connection_id: str | None = None
+        # The handlers return the downstream's raw JSON (dicts), which the SDK sends as is; its
+        # annotations ask for result models, whose parse and re-dump this gateway skips on purpose.
+        handlers: dict[str, Any] = {
+            "on_list_tools": self._list_tools,
+            "on_call_tool": self._call_tool,
+            "on_list_resources": self._list_resources,
+            "on_list_resource_templates": self._list_templates,
+            "on_read_resource": self._read_resource,
+            "on_list_prompts": self._list_prompts,
+            "on_get_prompt": self._get_prompt,
+            "on_subscribe_resource": self.subscriptions.subscribe,
+            "on_unsubscribe_resource": self.subscriptions.unsubscribe,
+            "on_completion": self._complete,
+        }
         self.server = _GatewayServer(
             name,
             version=version,
             instructions="mcproute: one MCP endpoint in front of many servers; tool names are <server>__<tool>.",
             get_tool_input_schema=self._input_schema,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_list_resources=self._list_resources,
-            on_list_resource_templates=self._list_templates,
-            on_read_resource=self._read_resource,
-            on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-            on_subscribe_resource=self.subscriptions.subscribe,
-            on_unsubscribe_resource=self.subscriptions.unsubscribe,
-            on_completion=self._complete,
             on_subscriptions_listen=self.subscriptions.listen,
             # 2026-07-28 list results must carry freshness hints; the catalogue can change at
             # any moment (a server dies), so nothing is fresh and nothing is shared.
-            cache_hints={m: CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
+            cache_hints={cast(CacheableMethod, m): CacheHint(ttl_ms=0, scope="private") for m in CACHEABLE_METHODS},
+            **handlers,
         )
         # Not `on_set_logging_level=`: that constructor argument emits a deprecation warning.
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)

@@ -37,7 +37,16 @@ from mcproute.errors import (
 from mcproute.gateway.limits import JsonLimits
 from mcproute.openai_api.identity import conversation_identity
 from mcproute.openai_api.live import LiveCompletion, chat_writer
-from mcproute.openai_api.wire import AUTO, TIERS, ApiError, ChatCompletionRequest, completion_body, model_list, new_completion_id, parse_request
+from mcproute.openai_api.wire import (
+    AUTO,
+    TIERS,
+    ApiError,
+    ChatCompletionRequest,
+    completion_body,
+    model_list,
+    new_completion_id,
+    parse_request,
+)
 from mcproute.providers import ChatResult, Message
 from mcproute.router.step import Decision, StepHints
 from mcproute.runtime.messages import to_messages

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Events = AsyncIterator[StepStarted | TextDelta | ToolCallDelta | StepFinished]
+Events = AsyncGenerator[StepStarted | TextDelta | ToolCallDelta | StepFinished, None]
 
 
 class Writer(Protocol):
@@ -98,8 +98,9 @@ class LiveCompletion(Response):
                 # (uvicorn drops such writes instead, so the reply is read to its end and saved)
                 return
             except McprouteError as exc:
-                err = _map_error(exc)
-                await body(writer.error(ApiError(err.status, err.message, type="server_error", code=err.code or "stream_error").body()))
+                mapped = _map_error(exc)
+                await body(writer.error(ApiError(mapped.status, mapped.message, type="server_error",
+                                                 code=mapped.code or "stream_error").body()))
             except Exception as exc:
                 logger.exception("streamed chat completion failed after it began")
                 await body(writer.error(ApiError(500, f"internal error: {type(exc).__name__}", type="server_error",

@@ -19,7 +19,14 @@ from starlette.responses import JSONResponse, Response
 from mcproute.openai_api.app import decision_headers
 from mcproute.openai_api.live import LiveCompletion
 from mcproute.openai_api.responses_live import ResponseWriter
-from mcproute.openai_api.responses_wire import chat_messages, chat_tools, new_id, output_items, response_object, validate_request
+from mcproute.openai_api.responses_wire import (
+    chat_messages,
+    chat_tools,
+    new_id,
+    output_items,
+    response_object,
+    validate_request,
+)
 from mcproute.openai_api.wire import load_object
 from mcproute.runtime.streaming import stream_complete
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -159,7 +159,7 @@ def chat_messages(req: ResponsesRequest) -> list[dict[str, Any]]:
     return out
 
 
-def chat_tools(req: ResponsesRequest) -> list[dict[str, Any]] | str | None:
+def chat_tools(req: ResponsesRequest) -> list[dict[str, Any]] | Literal["mcp"] | None:
     """Responses function tools (flat: `{type, name, parameters}`) as chat-completions tools."""
     if req.tool_choice == "none" or not req.tools:
         return None

@@ -3,7 +3,17 @@
 Import from here: the submodules are an implementation detail.
 """
 
-from mcproute.providers.base import ChatRequest, ChatResponse, Message, Provider, Target, ToolCall, ToolDef, Usage, cost_usd
+from mcproute.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Provider,
+    Target,
+    ToolCall,
+    ToolDef,
+    Usage,
+    cost_usd,
+)
 from mcproute.providers.pool import ModelPool, http_client, open_pool, startup_status
 from mcproute.providers.reliability import Attempt, ChatResult
 from mcproute.providers.status import DeploymentStatus, ModelStatus, render_status

@@ -30,7 +30,15 @@ import httpx
 from mcproute.providers.base import ChatRequest, ChatResponse, Message, Target, ToolCall, Usage
 from mcproute.providers.http import post_json, shape_error
 from mcproute.providers.openai import _tool_call
-from mcproute.providers.streaming import Accumulator, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, post_sse, stream_error
+from mcproute.providers.streaming import (
+    Accumulator,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    post_sse,
+    stream_error,
+)
 from mcproute.providers.tools import ToolNames, to_anthropic_tools
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,9 +30,9 @@ from mcproute.providers.openai import DEFAULT_BASE_URL as OPENAI_URL
 from mcproute.providers.openai import OpenAIProvider
 from mcproute.providers.reliability import ChatResult, ModelEntry, ReliableChat, Route, Tier
 from mcproute.providers.reliable_stream import StreamFinished, StreamStarted, stream_chat
-from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.providers.scripted import ScriptedProvider, load_script
 from mcproute.providers.status import ModelStatus, status_rows
+from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.router.step import ModelSpec
 
 PROVIDERS: dict[str, Callable[[], Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
@@ -92,7 +92,7 @@ class ModelPool:
         model: str | None = None,
         preferred_deployment: str | None = None,
         deadline: float | None = None,
-    ) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+    ) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
         """`chat`, streamed: retries and fallbacks only until the first delta (reliable_stream.py).
         Close it (`contextlib.aclosing`) in the task that iterates it."""
         return stream_chat(self.engine, request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline)

@@ -14,12 +14,19 @@ delta is kept on the attempt (`first_chunk_s`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 
 import anyio
 
-from mcproute.errors import ProviderError, ProviderProtocolError, ProviderRequestRejected, ProviderTimeout, ProviderUnavailable, StreamInterrupted
+from mcproute.errors import (
+    ProviderError,
+    ProviderProtocolError,
+    ProviderRequestRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StreamInterrupted,
+)
 from mcproute.providers.base import ChatRequest
 from mcproute.providers.reliability import _STOP_STATUSES, Attempt, ChatResult, ReliableChat, Route, Tier, _summary
 from mcproute.providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta, stream_of
@@ -48,7 +55,7 @@ async def stream_chat(
     model: str | None = None,
     preferred_deployment: str | None = None,
     deadline: float | None = None,
-) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
     chain = rc.chain(tier, model)
     deadline = rc.deadline_in() if deadline is None else deadline
     attempts: list[Attempt] = []
@@ -88,7 +95,7 @@ async def stream_chat(
 
 
 async def _attempt(rc: ReliableChat, route: Route, request: ChatRequest, deadline: float,
-                   attempts: list[Attempt], failed: list[ProviderError]) -> AsyncIterator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished]:
+                   attempts: list[Attempt], failed: list[ProviderError]) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
     """One deployment: yields nothing if it failed before its first delta (the attempt is
     appended and its error put in `failed`: a generator cannot return it), else the whole stream."""
     health = route.health

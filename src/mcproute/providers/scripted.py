@@ -55,7 +55,7 @@ def load_script(script: Sequence[Any] | str | None) -> Sequence[Any] | ScriptFun
         raise ValueError(f"cannot load script {script!r}: {exc}") from None
     if not callable(fn):
         raise ValueError(f"script {script!r} is not callable")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 class ScriptedProvider:

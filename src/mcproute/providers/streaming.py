@@ -15,8 +15,8 @@ reliability layer may then retry elsewhere); an error *inside* the stream (OpenA
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,7 @@ async def post_sse(
     timeout: float,
     provider: str,
     secrets: Iterable[str | None] = (),
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """POST and yield `(event name, data object)` per server-sent event; `[DONE]` ends it.
     `timeout` bounds connecting and each read, so a stalled stream fails instead of hanging."""
     secrets = tuple(secrets)
@@ -138,7 +138,9 @@ def stream_error(provider: str, error: Any, secrets: Iterable[str | None]) -> Pr
     return ProviderServerError(redact(f"{provider}: error in the stream: {detail}", secrets)[:_MAX_DETAIL], 500)
 
 
-async def stream_of(provider: Provider, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+async def stream_of(
+    provider: Provider, client: httpx.AsyncClient, target: Target, request: ChatRequest
+) -> AsyncGenerator[StreamEvent, None]:
     """The provider's own stream, or its whole reply replayed as one text delta and whole tool calls."""
     stream = getattr(provider, "stream", None)
     if stream is not None:

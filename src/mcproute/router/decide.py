@@ -19,11 +19,17 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from mcproute.config import RoutingConfig
-from mcproute.router.conversation import AffinityResult, TierChoice, apply_affinity, cache_warm, choose_model, choose_tier
+from mcproute.router.conversation import (
+    AffinityResult,
+    TierChoice,
+    apply_affinity,
+    cache_warm,
+    choose_model,
+    choose_tier,
+)
 from mcproute.router.step import Candidate, ConversationState, Decision, ModelSpec, Step, ToolSpec
-from mcproute.router.tools import RetrievalContext
-
 from mcproute.router.tiers import TierSignals
+from mcproute.router.tools import RetrievalContext
 
 # Only the fields TierSignals knows are passed, so either side may add signals independently.
 _SIGNAL_FIELDS = frozenset(f.name for f in dataclasses.fields(TierSignals))

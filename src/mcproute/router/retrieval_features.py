@@ -12,14 +12,15 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from mcproute.router.retrieval_embed import ToolVectors
 from mcproute.router.retrieval_intent import agreement, query_actions, query_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_text import tokens
 from mcproute.router.retrieval_slots import number_fit, query_slots, slot_fit
+from mcproute.router.retrieval_text import tokens
 from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.retrieval_types import RetrievalContext
 from mcproute.router.step import ToolSpec
@@ -181,7 +182,7 @@ class PoolFeatures:
         qexp = qset | set(exp_terms) | {t[:i] for t in qset if t.isascii() for i in range(4, len(t))}
         bgq = {t: p.bg_idf(t) for t in qset}
         bgq_sum = sum(bgq.values()) or 1e-9
-        qbi = set(zip(qtoks, qtoks[1:]))
+        qbi = set(pairwise(qtoks))
         x = np.zeros((len(pool), len(FEATURES)))
         pb = base[pa]
         x[:, 0] = pb / qm
@@ -198,7 +199,7 @@ class PoolFeatures:
             # Rank = how many pool tools are strictly closer, so equal vectors tie.
             top = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
             x[:, COL["cos"] : COL["cos_top"] + 1] = np.column_stack((pc, pc - cos_max, pc - cos_bg, top))
-            if context is not None and self._vecs is not None:
+            if context is not None and self._vecs is not None and self._vecs.embedder is not None:
                 htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
                 hv = self._vecs.embedder.embed(htext)
                 if hv.any():
@@ -220,7 +221,7 @@ class PoolFeatures:
             py_cols.append(
                 (
                     sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
-                    sum(i for t, i in zip(nt, doc.name_idf) if t in qexp) / doc.name_idf_sum if nt else 0.0,
+                    sum(i for t, i in zip(nt, doc.name_idf, strict=True) if t in qexp) / doc.name_idf_sum if nt else 0.0,
                     sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
                     1.0 if doc.spec.server in servers else 0.0,
                     1.0 if s in mentioned else 0.0,
@@ -245,7 +246,7 @@ class PoolFeatures:
             if self._enc_mean is None:
                 self._enc_mean = enc.mean()
             return cos, float(self._enc_mean @ vector)
-        if self._vecs is None:
+        if self._vecs is None or self._vecs.embedder is None:
             return None, 0.0
         qv = self._vecs.embedder.embed(text)
         if not qv.any():

@@ -121,7 +121,7 @@ class RetrievalParams:
     _bg_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     _emb_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def catalogue_idf(self, term: str, df: int, n: int) -> float:
+    def catalogue_idf(self, term: str, df: float, n: float) -> float:
         """BM25 IDF of `term` held by `df` of a catalogue's `n` tools, smoothed by
         `idf_prior_docs` pseudo-tools in which it is as common as in the background corpus."""
         n0 = self.idf_prior_docs

@@ -118,7 +118,7 @@ class ExampleSet:
         neg = np.where(np.isfinite(neg), neg, np.nan)
         return np.nanmean(pos, axis=1) - np.nanmean(neg, axis=1)
 
-    def _common_category(self, idx: Sequence[int]) -> str:
+    def _common_category(self, idx: Sequence[int] | np.ndarray) -> str:
         cats = [self.examples[i].category for i in idx if self.examples[i].category]
         if not cats:
             return ""

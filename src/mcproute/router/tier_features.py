@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 # Cap on the characters looked at: keeps a decision well under 1 ms even for a pasted document,
 # and the opening of a step says most of what it asks.
@@ -93,7 +94,7 @@ def analyse(text: str) -> TextFeatures:
     """The shape features, from one pass of tokenisation."""
     t = clip_text(text)
     words = ["#" if w.isdigit() else w for w in _WORD.findall(t.lower())]
-    pairs = [f"{a} {b}" for a, b in zip(words, words[1:])]
+    pairs = [f"{a} {b}" for a, b in pairwise(words)]
     n = max(1, len(t))
     lines = t.split("\n")
     options = sum(1 for ln in lines if ln.lstrip().startswith(_OPTION_HEADS))

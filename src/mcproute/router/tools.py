@@ -19,8 +19,9 @@ the server's own order) — never by name.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class ToolIndex(PoolFeatures):
             self._next += 1
             fields = tool_fields(spec.name, spec.description, spec.input_schema)
             self._fields[slot] = fields
-            tfw: Counter[str] = Counter()
+            tfw: dict[str, float] = defaultdict(float)  # BM25F weights are fractional
             for f in _FIELDS:
                 terms = fields[f]
                 if not terms:
@@ -114,12 +115,12 @@ class ToolIndex(PoolFeatures):
                 norm = 1.0 - p.field_b[f] + p.field_b[f] * len(terms) / self._avg[f]
                 for term, tf in Counter(terms).items():
                     tfw[term] += p.field_weights[f] * tf / norm
-            for term, tf in tfw.items():
-                self._post.setdefault(term, {})[slot] = tf / (p.k1 + tf)
+            for term, w in tfw.items():
+                self._post.setdefault(term, {})[slot] = w / (p.k1 + w)
             touched.update(tfw)
             all_terms = frozenset(t for f in _FIELDS for t in fields[f])
             nm, ds = fields["name"], fields["desc"]
-            bigrams = frozenset((*zip(nm, nm[1:]), *zip(ds, ds[1:])))
+            bigrams = frozenset((*pairwise(nm), *pairwise(ds)))
             nt = tuple(unique(nm))
             nidf = tuple(p.bg_idf(t) for t in nt)
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix

@@ -85,8 +85,8 @@ def base_calibration(scorer: TierScorer, routing: RoutingConfig,
     The note says which, and never contains "; " (feedback notes are appended after one)."""
     shipped = scorer.calibration
     if routing.threshold is not None:
-        rate = routing.target_escalation_rate or shipped.target_escalation_rate
-        return Calibration(routing.threshold, rate, f"{shipped.version}+threshold={routing.threshold:g}"), "routing.threshold from servers.yaml"
+        fixed_rate = routing.target_escalation_rate or shipped.target_escalation_rate
+        return Calibration(routing.threshold, fixed_rate, f"{shipped.version}+threshold={routing.threshold:g}"), "routing.threshold from servers.yaml"
     rate = routing.target_escalation_rate
     if rate is None or abs(rate - shipped.target_escalation_rate) <= 1e-9:
         return shipped, "the shipped calibration"
@@ -111,8 +111,9 @@ def _for_rate(scorer: TierScorer, rate: float, sample: tuple[ScoreSample | None,
     # Attached examples extend the version ("<file hash>+ex<fingerprint>"); the sample was scored by
     # the model file with the shipped examples, which is the part that must match.
     if found is not None and found.model_version != scorer.model_version.split("+", 1)[0]:
-        found, why = None, (f"the shipped calibration sample was scored by tier model {found.model_version}, "
-                            f"this one is {scorer.model_version}: re-run scripts/build_tier_score_sample.py")
+        why = (f"the shipped calibration sample was scored by tier model {found.model_version}, "
+               f"this one is {scorer.model_version}: re-run scripts/build_tier_score_sample.py")
+        found = None
     if found is None:
         return None, (f"routing.target_escalation_rate={rate:g} is ignored: no calibration sample for this tier model "
                       f"({why}). Using the shipped threshold {shipped.threshold:.3f} (rate {shipped.target_escalation_rate:g}), "

@@ -22,8 +22,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -156,7 +155,6 @@ class Engine:
             self._stack.enter_context(observed(self))  # breaker and server-health gauges
             from mcproute.runtime.hooks import install_hooks  # late: they import the engine's types
             from mcproute.runtime.metatools import install_meta_tools
-
             from mcproute.runtime.replicas import install_replicas
 
             for remove in [*install_hooks(self), *(install_meta_tools(self) if self._meta_tools else [])]:
@@ -189,7 +187,7 @@ class Engine:
         async def view(tools: Sequence[Mapping[str, Any]], route: Any) -> list[Mapping[str, Any]]:
             return await visible_tools(self, tools, route)
 
-        setattr(self.gateway, "list_filter", view)
+        self.gateway.list_filter = view
         self._stack.callback(lambda: setattr(self.gateway, "list_filter", None))
 
     @property
@@ -437,7 +435,7 @@ class Engine:
         ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
                                   vector=vector)
         specs = self.tool_map()
-        out = []
+        out: list[dict[str, Any]] = []
         for c in ranking.candidates:
             spec = specs.get(c.name)
             if spec is None:

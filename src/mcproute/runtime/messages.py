@@ -37,7 +37,8 @@ def to_message(m: Message | Mapping[str, Any], where: str = "messages[?]") -> Me
     for i, c in enumerate(m.get("tool_calls") or []):
         if not isinstance(c, Mapping):
             raise InvalidRequest(f"{where}.tool_calls[{i}] must be an object")
-        fn = c.get("function") if isinstance(c.get("function"), Mapping) else c
+        inner = c.get("function")
+        fn = inner if isinstance(inner, Mapping) else c
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequest(f"{where}.tool_calls[{i}] needs a function name")

@@ -11,6 +11,7 @@ arguments that fail the schema are refused by the gateway before the handler run
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from mcproute.errors import InvalidRequest, UpstreamUnavailable
@@ -190,10 +191,10 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
 
 def install_meta_tools(engine: Engine) -> list[Callable[[], None]]:
     """Register the meta-tools on the engine's gateway; returns removers."""
-    removers = []
+    removers: list[Callable[[], None]] = []
     for tool in meta_tools(engine):
         engine.gateway.add_meta_tool(tool)
-        removers.append(lambda name=tool.name: engine.gateway.remove_meta_tool(name))
+        removers.append(partial(engine.gateway.remove_meta_tool, tool.name))
     return removers
 
 

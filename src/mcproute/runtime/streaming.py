@@ -19,7 +19,7 @@ current span between deltas.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -66,7 +66,7 @@ async def stream_complete(
     headers: Mapping[str, str] | None = None,
     max_tokens: int = 1024,
     temperature: float | None = None,
-) -> AsyncIterator[StepStarted | TextDelta | ToolCallDelta | StepFinished]:
+) -> AsyncGenerator[StepStarted | TextDelta | ToolCallDelta | StepFinished, None]:
     text = step_text(msgs)
     if not text.strip():
         raise InvalidRequest("messages have no user or tool message with text to route on")

@@ -155,7 +155,7 @@ class EncoderService:
         if enc is None:
             return None
         try:
-            return enc.encode_one(text)  # type: ignore[no-any-return]
+            return enc.encode_one(text)
         except Exception as e:  # noqa: BLE001 - a step must not fail because its vector could not be made
             if not self._query_failed:
                 self._query_failed = True

@@ -78,7 +78,7 @@ _sources: dict[str, list[Source]] = {CIRCUIT_STATE: [], SERVER_HEALTHY: []}
 
 def _observe(kind: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
     def callback(_: CallbackOptions) -> Iterable[Observation]:
-        out = []
+        out: list[Observation] = []
         for source in list(_sources[kind]):
             out.extend(Observation(value, attrs) for value, attrs in source())
         return out

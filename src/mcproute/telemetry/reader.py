@@ -172,6 +172,8 @@ def parse_otlp_json(doc: Mapping[str, Any]) -> list[SpanRecord]:
 
 def _tag_value(tag: Mapping[str, Any]) -> Any:
     value = tag.get("value")
+    if value is None:  # a tag without a value: int(None) would abort reading the whole trace
+        return None
     kind = str(tag.get("type", "string")).lower()
     if kind == "int64":
         return int(value)

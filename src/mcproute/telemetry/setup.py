@@ -33,14 +33,14 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span as SdkSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from mcproute.config import ConfigIssue, LoadedConfig, TelemetryConfig
 from mcproute.errors import ConfigError
-from mcproute.telemetry import metrics_sdk
+from mcproute.telemetry import metrics_sdk, spans
 from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
 from mcproute.telemetry.jsonl import JsonlSpanExporter
 from mcproute.telemetry.redact import RedactingLogFilter, Redactor, redactor_for
 from mcproute.telemetry.redact_spans import RedactingExporter
@@ -68,11 +68,11 @@ class _DelegatingTracer(trace.Tracer):
             cached = self._cached = (provider, provider.get_tracer(*self._args))
         return cached[1]
 
-    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:  # type: ignore[override]
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
         return self._target().start_span(*args, **kwargs)
 
-    @contextmanager  # type: ignore[override]
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+    @contextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:  # type: ignore[override]
         # A generator context manager, so that used as a decorator it picks the provider active
         # at each call, not the one active when the function was decorated.
         with self._target().start_as_current_span(*args, **kwargs) as span:
