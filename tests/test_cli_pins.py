@@ -38,7 +38,7 @@ async def test_tools_flags_poisoned_descriptions_and_shows_withheld_tools(tmp_pa
     report = json.loads(done.stdout)
     assert "fx__echo" not in {t["name"] for t in report["tools"]}
     assert "mcproute pins approve fx/echo" in report["withheld"]["fx__echo"]
-    assert "withheld: fx__echo: tool 'echo' of server 'fx' is withheld" in (await tools_cli(config)).stderr.decode()
+    assert "withheld: fx__echo: tool 'fx__echo' ('echo' of server 'fx') is withheld: server 'fx' changed its description" in (await tools_cli(config)).stderr.decode()
     listed = await pins_cli(config, "list")
     assert listed.returncode == 0 and "changed-pending" in listed.stdout.decode() and "1 changed and pending" in listed.stdout.decode()
 

@@ -262,8 +262,11 @@ def build_catalog(
         resources += [{**r, "uri": f"{uri_prefix}+{r.get('uri')}"} for r in listing.resources]
         templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
 
-    held = {namespaced((servers[s].prefix or s) if prefix_tools else None, t, separator): f"tool {t!r} of server {s!r} is withheld: {why}"
-            for (s, t), why in withheld.items() if s in servers}
+    held: dict[str, str] = {}
+    for (s, t), why in withheld.items():
+        if s in servers:
+            name = namespaced((servers[s].prefix or s) if prefix_tools else None, t, separator)
+            held[name] = f"tool {name!r} ({t!r} of server {s!r}) is withheld: {why}"
     for c in collisions:
         logger.warning("catalogue: %s", c)
     return Catalog(
