@@ -59,10 +59,15 @@ class PinGuard:
         self._announced: set[tuple[str, str, str]] = set()  # (server, tool, definition hash)
         self.withheld: dict[tuple[str, str], PinChange] = {}  # as of the last apply()
         self.loaded = False  # the gateway judges listings only once the stored pins are in
+        self._version: int | None = None  # the store's pins_version() when last read
+        # id(tool dict) -> (the dict, its definition hash): a listing's dicts live until it is
+        # re-listed, so a rebuild (health change, another server's change) hashes nothing again.
+        self._digests: dict[int, tuple[Mapping[str, Any], str]] = {}
 
 
     async def load(self) -> None:
         try:
+            self._version = await self.store.pins_version()
             self.pins = await self.store.load_pins()
         except StateError as exc:
             # The store already fell back or will recover; pins then start afresh (first use).
@@ -86,7 +91,7 @@ class PinGuard:
             # Tools the config hides are neither pinned nor judged: nobody can see or call them.
             judged = [t for t in listing.tools if isinstance(t.get("name"), str) and tool_allowed(t["name"], cfg)]
             pins = {tool: rec for (srv, tool), rec in self.pins.items() if srv == server}
-            decision = decide_pins(server, judged, pins, cfg.pins.policy, now)
+            decision = decide_pins(server, judged, pins, cfg.pins.policy, now, digest_of=self._digest)
             decisions[server] = decision
             for rec in decision.writes:
                 self.pins[rec.key] = rec
@@ -100,10 +105,20 @@ class PinGuard:
             else:
                 out[server] = listing
         self.withheld = withheld
+        live = {id(t) for listing in listings.values() for t in listing.tools}
+        self._digests = {k: v for k, v in self._digests.items() if k in live}  # forget re-listed dicts
         if self._queue:
             self._dirty.set()
         self._announce(listings, decisions)
         return out, reasons
+
+    def _digest(self, tool: Mapping[str, Any]) -> str:
+        hit = self._digests.get(id(tool))
+        if hit is not None and hit[0] is tool:
+            return hit[1]
+        digest = definition_hash(definition(tool))
+        self._digests[id(tool)] = (tool, digest)
+        return digest
 
     # ------------------------------------------------------------ logs and spans
 
@@ -117,7 +132,7 @@ class PinGuard:
                 name = tool.get("name")
                 if not isinstance(name, str) or not tool_allowed(name, self.servers[server]):
                     continue
-                key = (server, name, definition_hash(definition(tool)))
+                key = (server, name, self._digest(tool))
                 if key in self._announced:
                     continue
                 self._announced.add(key)
@@ -192,10 +207,14 @@ class PinGuard:
         if not await self.flush():
             return
         try:
+            version = await self.store.pins_version()
+            if version == self._version:
+                return  # nobody else wrote: our copy is the store's
             stored = await self.store.load_pins()
         except StateError as exc:
             logger.error("tool-definition pins cannot be re-read: %s", exc)
             return
+        self._version = version
         merged = {**stored, **self._queue}
         if merged != self.pins:
             # Someone else wrote (an approval from `mcproute pins approve`, another replica).

@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -92,9 +92,11 @@ def decide_pins(
     pins: Mapping[str, PinRecord],
     policy: Policy,
     now: float,
+    digest_of: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> PinDecision:
     """`pins` maps the server's tool names to their records. Tools without a string name are
-    passed through untouched (the catalogue drops them)."""
+    passed through untouched (the catalogue drops them). `digest_of(tool)` may be given to reuse
+    hashes already computed (it must equal `definition_hash(definition(tool))`)."""
     served: list[Mapping[str, Any]] = []
     changes: list[PinChange] = []
     new: list[str] = []
@@ -104,17 +106,17 @@ def decide_pins(
         if not isinstance(name, str):
             served.append(tool)
             continue
-        defn = definition(tool)
-        digest = definition_hash(defn)
+        digest = digest_of(tool) if digest_of is not None else definition_hash(definition(tool))
         pin = pins.get(name)
+        if pin is not None and pin.hash == digest:
+            if pin.pending_hash is not None:  # it went back to what was trusted
+                writes.append(replace(pin, pending_hash=None, pending_definition=None, pending_since=None))
+            served.append(tool)
+            continue
+        defn = definition(tool)
         if pin is None:
             new.append(name)
             writes.append(PinRecord(server, name, digest, defn, now))
-            served.append(tool)
-            continue
-        if pin.hash == digest:
-            if pin.pending_hash is not None:  # it went back to what was trusted
-                writes.append(replace(pin, pending_hash=None, pending_definition=None, pending_since=None))
             served.append(tool)
             continue
         action: Literal["withheld", "served", "re-pinned"] = {"block": "withheld", "warn": "served", "accept": "re-pinned"}[policy]  # type: ignore[assignment]

@@ -10,6 +10,7 @@ verdict: a password-manager tool may honestly mention credentials.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -30,8 +31,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "credential-access": (
         r"~/\.(ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud)\b",
         r"\b(id_rsa|id_ed25519|id_ecdsa|\.env\b|credentials\.json|\.aws/credentials)",
-        r"\b(read|send|include|pass|upload|attach|exfiltrate|copy|cat)\b[^.\n]{0,60}"
-        r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|tokens?|credentials?|ssh keys?)\b",
+        # A verb that moves a secret somewhere, then the secret. Not "include"/"pass"/"return":
+        # real tools say "whether to include expired tokens" (BFCL has five such descriptions).
+        r"\b(read|send|upload|attach|exfiltrate|copy|cat|leak|forward|share|post)\b[^.\n]{0,60}"
+        r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|(access|auth|bearer|session) tokens?|credentials?|ssh keys?)\b",
     ),
     "secrecy": (
         r"\b(do not|don't|never|without)\b[^.\n]{0,30}\b(tell|inform|mention|reveal|show|notify|alert|let)\b[^.\n]{0,20}"
@@ -41,18 +44,30 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "invisible-text": (),  # checked below: zero-width / bidi control characters hide text from a person
 }
 _COMPILED = {name: tuple(re.compile(p, re.IGNORECASE) for p in pats) for name, pats in PATTERNS.items()}
-_INVISIBLE = {"Cf"}  # format characters: zero-width spaces/joiners, bidi overrides, tag characters
+# Every pattern of a flag needs one of its words: most descriptions contain none, and a substring
+# test is far cheaper than the patterns (a 1,702-tool catalogue: ~230 ms of regex per rebuild before).
+_WORDS: dict[str, tuple[str, ...]] = {
+    "override-instructions": ("ignor", "disregard", "forget", "overrid", "you are now", "from now on", "instruction", "system prompt"),
+    "hidden-tag": ("<", "["),
+    "credential-access": ("~/.", "id_rsa", "id_ed25519", "id_ecdsa", ".env", "credential", "key", "password", "secret", "token"),
+    "secrecy": ("not", "don't", "never", "without", "secret", "hidden", "confidential"),
+}
+_INVISIBLE = re.compile("[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+                        "|[\U000e0000-\U000e007f]")  # zero-width, bidi controls, invisible tag characters
 
 
+@functools.lru_cache(maxsize=8192)  # a catalogue is rebuilt often, its descriptions rarely change
 def flags(text: str) -> tuple[str, ...]:
     """The flag names `text` raises, in `PATTERNS` order (empty: nothing found)."""
     if not text:
         return ()
     # Compare a normalised copy, so full-width or compatibility forms do not slip past.
-    norm = unicodedata.normalize("NFKC", text)
-    found = [name for name, pats in _COMPILED.items() if any(p.search(norm) for p in pats)]
-    if any(unicodedata.category(ch) in _INVISIBLE for ch in text):
-        found.append("invisible-text")
+    norm = unicodedata.normalize("NFKC", text) if not text.isascii() else text
+    low = norm.lower()
+    found = {name for name, pats in _COMPILED.items()
+             if any(w in low for w in _WORDS.get(name, ())) and any(p.search(norm) for p in pats)}
+    if not text.isascii() and _INVISIBLE.search(text):
+        found.add("invisible-text")
     return tuple(n for n in PATTERNS if n in found)
 
 

@@ -55,6 +55,7 @@ class MemoryStore:
         self._steps: OrderedDict[str, tuple[str, float, bytes, float | None, float | None]] = OrderedDict()
         self._locks = ConversationLocks()
         self._pins: dict[tuple[str, str], PinRecord] = {}  # few (one per downstream tool): never evicted
+        self._pins_writes = 0
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -192,11 +193,15 @@ class MemoryStore:
     async def save_pins(self, records: Sequence[PinRecord]) -> None:
         for r in records:
             self._pins[r.key] = r
+        self._pins_writes += 1
 
     async def approve_pins(self, target: str | None, now: float) -> list[PinRecord]:
         chosen = [r.approved(now) for r in select(list(self._pins.values()), target) if r.pending_hash is not None]
         await self.save_pins(chosen)
         return chosen
+
+    async def pins_version(self) -> int:
+        return self._pins_writes
 
     async def close(self) -> None:
         self._convs.clear()

@@ -59,3 +59,6 @@ class PinStore(Protocol):
     async def save_pins(self, records: Sequence[PinRecord]) -> None: ...  # upsert by (server, tool)
     # Re-pin every matching record that has a pending definition; returns the approved ones.
     async def approve_pins(self, target: str | None, now: float) -> list[PinRecord]: ...
+    # Changes whenever *someone else* may have written pins (SQLite: another connection committed),
+    # so a gateway polling for approvals reads the table only when it may have changed.
+    async def pins_version(self) -> int: ...

@@ -416,6 +416,10 @@ class SqliteStore:
     async def approve_pins(self, target: str | None, now: float) -> list[PinRecord]:
         return await self._run(self._tx(lambda conn: sqlite_pins.approve(conn, target, now)))
 
+    async def pins_version(self) -> int:
+        # data_version moves when another connection (`mcproute pins approve`, a replica) commits.
+        return int(await self._run(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0]))
+
     # ------------------------------------------------------------ lifecycle
 
     async def close(self) -> None:
