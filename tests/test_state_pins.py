@@ -77,3 +77,16 @@ async def test_a_version_1_state_file_gains_the_pins_table_and_keeps_its_convers
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("SELECT COUNT(*) FROM pins").fetchone()[0] == 1
+
+
+@pytest.mark.anyio
+async def test_pins_version_moves_when_another_connection_writes(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    async with SqliteStore(path) as gateway, SqliteStore(path) as cli:
+        start = await gateway.pins_version()
+        await gateway.save_pins([ECHO])  # its own write: it knows what it wrote
+        assert await gateway.pins_version() == start
+        await cli.approve_pins("fx", now=1.0)  # nothing pending: no commit of substance, but a transaction
+        await cli.save_pins([CLOCK])
+        assert await gateway.pins_version() != start
+        assert set(await gateway.load_pins()) == {ECHO.key, CLOCK.key}

@@ -72,11 +72,11 @@ def _catalogue(path: Path) -> list[dict]:
 
 def test_real_catalogues_raise_no_flags() -> None:
     # False positives teach people to ignore the marker: real servers' tools must come out clean.
-    # The reference servers' 38 tools ship with the tests; the BFCL union (1,702 real API tools)
-    # lives in shared/evaldata beside the repository.
+    # The reference servers' 38 tools ship with the tests; BFCL (1,702 + 130 real API tools) and
+    # MetaTool (199) live in shared/evaldata beside the repository.
     paths = [ROOT / "tests" / "data" / "catalogs" / "reference_servers.json"]
-    bfcl = ROOT.parent / "shared" / "evaldata" / "catalogs" / "bfcl_union.json"
-    paths += [bfcl] if bfcl.exists() else []
+    shared = ROOT.parent / "shared" / "evaldata" / "catalogs"
+    paths += [p for p in (shared / f"{n}.json" for n in ("bfcl_union", "bfcl_multi_turn", "metatool")) if p.exists()]
     for path in paths:
         tools = _catalogue(path)
         assert tools and [t["name"] for t in tools if tool_flags(t)] == [], path
