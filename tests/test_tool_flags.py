@@ -66,6 +66,8 @@ def test_parameter_descriptions_count_too() -> None:
 
 def _catalogue(path: Path) -> list[dict]:
     tools = json.loads(path.read_text())
+    if isinstance(tools, dict):  # bfcl_multi_turn: {api class: [tools]}
+        tools = [t for group in tools.values() for t in group]
     return [{"name": t["name"], "description": t.get("description") or "", "inputSchema": t.get("input_schema") or t.get("inputSchema")}
             for t in tools]
 
