@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 from benchlib import EVALDATA, summary_ms
+
 from mcproute.config import ServerConfig
 from mcproute.gateway import tool_flags as tf
 from mcproute.gateway.catalog import Listing, build_catalog
 from mcproute.gateway.pin_guard import PinGuard
 from mcproute.state import MemoryStore, SqliteStore
-
 
 
 def timed(fn: Callable[[], Any], n: int, before: Callable[[], Any] = lambda: None) -> dict[str, float]:

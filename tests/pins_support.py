@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 from runtime_support import child_env
 
 MUTABLE = str(Path(__file__).parent / "fixtures" / "mutable_tools_server.py")

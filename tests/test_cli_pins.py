@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from pins_support import CLOCK, ECHO_V1, ECHO_V2, pins_cli, server_entry, write_defs
 from runtime_support import child_env, write_config
 

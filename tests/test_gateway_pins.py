@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from pins_support import CLOCK, ECHO_V1, ECHO_V2, server_entry, write_defs
 
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.errors import ToolWithheld
@@ -19,8 +20,6 @@ from mcproute.gateway.pinning import definition, definition_hash
 from mcproute.state import SqliteStore
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry.setup import setup
-
-from pins_support import CLOCK, ECHO_V1, ECHO_V2, server_entry, write_defs
 
 
 def gateway(defs: Path, policy: str, **server: Any) -> Gateway:

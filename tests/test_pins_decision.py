@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from mcproute.gateway.pinning import changed_fields, decide_pins, definition, definition_hash, summary, unified_diff
+from mcproute.gateway.pinning import (
+    changed_fields,
+    decide_pins,
+    definition,
+    definition_hash,
+    summary,
+    unified_diff,
+)
 from mcproute.state.pins import PinRecord, select
 
 ECHO = {"name": "echo", "description": "Echo the text back.",

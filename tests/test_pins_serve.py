@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-
-from pins_support import CLOCK, ECHO_V1, ECHO_V2, pins_cli, server_entry, wait_until, write_defs
+from pins_support import (
+    CLOCK,
+    ECHO_V1,
+    ECHO_V2,
+    pins_cli,
+    server_entry,
+    wait_until,
+    write_defs,
+)
 from runtime_support import serve_http, write_config
 
 

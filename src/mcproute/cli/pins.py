@@ -51,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
         return 0 if args.action != "approve" else 1
     import anyio
 
-    return anyio.run(_run, args, SqliteStore(path))
+    from mcproute.telemetry.redact import redactor_for
+
+    return anyio.run(_run, args, SqliteStore(path), redactor_for(loaded).scrub)
 
 
-async def _run(args: argparse.Namespace, store: Any) -> int:
+async def _run(args: argparse.Namespace, store: Any, scrub: Any) -> int:
     from mcproute.state.pins import select
 
     async with store:
@@ -65,7 +67,7 @@ async def _run(args: argparse.Namespace, store: Any) -> int:
         if args.action == "list":
             return _list(records, args.json)
         if args.action == "diff":
-            return _diff(records)
+            return _diff(records, scrub)
         approved = await store.approve_pins(args.target, time.time())
         if not approved:
             print(f"nothing to approve: no pending change matches {args.target!r}", file=sys.stderr)
@@ -97,7 +99,8 @@ def _list(records: list[Any], as_json: bool) -> int:
     return 0
 
 
-def _diff(records: list[Any]) -> int:
+def _diff(records: list[Any], scrub: Any) -> int:
+    """Descriptions are a downstream's text: shown through the one redaction, like everything else."""
     from mcproute.gateway.pinning import changed_fields, unified_diff
 
     pending = [r for r in records if r.pending_definition is not None]
@@ -109,6 +112,6 @@ def _diff(records: list[Any]) -> int:
         fields = ", ".join(changed_fields(r.definition, r.pending_definition))
         print(f"# {target}: {fields} changed (pinned sha256 {r.hash[:12]} at {_when(r.pinned_at)}; "
               f"pending sha256 {r.pending_hash[:12]} since {_when(r.pending_since)})")
-        print(unified_diff(r.definition, r.pending_definition, label=target))
+        print(scrub(unified_diff(r.definition, r.pending_definition, label=target)))
         print(f"# approve with: mcproute pins approve {target}\n")
     return 0

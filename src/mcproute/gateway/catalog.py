@@ -201,7 +201,7 @@ def build_catalog(
     separator: str = "__",
     prefix_tools: bool = True,
     meta_tools: Sequence[Mapping[str, Any]] = (),
-    withheld: Mapping[tuple[str, str], str] = {},  # noqa: B006  (read only)
+    withheld: Mapping[tuple[str, str], str] = {},
 ) -> Catalog:
     """Merge the listings of healthy servers (config order) behind the gateway's own meta-tools."""
     tools: dict[str, ToolEntry] = {}
@@ -268,10 +268,10 @@ def build_catalog(
         templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
 
     held: dict[str, str] = {}
-    for (s, t), why in withheld.items():
-        if s in servers:
-            name = namespaced((servers[s].prefix or s) if prefix_tools else None, t, separator)
-            held[name] = f"tool {name!r} ({t!r} of server {s!r}) is withheld: {why}"
+    for (srv, orig), why in withheld.items():
+        if srv in servers:
+            name = namespaced((servers[srv].prefix or srv) if prefix_tools else None, orig, separator)
+            held[name] = f"tool {name!r} ({orig!r} of server {srv!r}) is withheld: {why}"
     for c in collisions:
         logger.warning("catalogue: %s", c)
     return Catalog(

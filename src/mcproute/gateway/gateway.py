@@ -29,12 +29,24 @@ from mcp_types import LOG_LEVEL_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcproute.config import Config, LoadedConfig
-from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, ToolWithheld, UnknownTool, UpstreamUnavailable
+from mcproute.errors import (
+    DownstreamUnavailable,
+    ToolArgumentsInvalid,
+    ToolWithheld,
+    UnknownTool,
+    UpstreamUnavailable,
+)
 from mcproute.gateway.catalog import Catalog, build_catalog
 from mcproute.gateway.downstream import Downstream, Health
 from mcproute.gateway.limits import JsonLimits
 from mcproute.gateway.pin_guard import PinGuard
-from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
+from mcproute.gateway.routing import (
+    CallHook,
+    CallNext,
+    MetaTool,
+    ToolCall,
+    UpstreamRoute,
+)
 from mcproute.gateway.validation import ArgumentValidator
 from mcproute.router.step import ToolSpec
 from mcproute.state.pins import PinStore

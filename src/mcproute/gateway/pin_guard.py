@@ -27,7 +27,15 @@ from opentelemetry import trace
 from mcproute.config import ServerConfig
 from mcproute.errors import StateError
 from mcproute.gateway.catalog import Listing, tool_allowed
-from mcproute.gateway.pinning import PinChange, PinDecision, decide_pins, definition, definition_hash, summary, unified_diff
+from mcproute.gateway.pinning import (
+    PinChange,
+    PinDecision,
+    decide_pins,
+    definition,
+    definition_hash,
+    summary,
+    unified_diff,
+)
 from mcproute.gateway.tool_flags import tool_flags
 from mcproute.state.pins import PinRecord, PinStore
 from mcproute.telemetry import semconv as sc
@@ -148,16 +156,16 @@ class PinGuard:
             span.set_attribute(sc.PINS_NEW, sum(len(v) for v in new.values()))
             span.set_attribute(sc.PINS_CHANGED, len(changes))
             span.set_attribute(sc.PINS_WITHHELD, [f"{c.server}/{c.tool}" for c in changes if c.action == "withheld"])
-            span.set_attribute(sc.TOOLS_FLAGGED, [f"{s}/{t}: {','.join(f)}" for s, t, f in flagged])
+            span.set_attribute(sc.TOOLS_FLAGGED, [f"{srv}/{tool}: {','.join(f)}" for srv, tool, f in flagged])
             for server, tools in new.items():
                 logger.info("server %r: pinned %d tool definition(s) on first use: %s", server, len(tools), ", ".join(tools))
                 span.add_event(sc.PIN_EVENT_NEW, {sc.SERVER: server, sc.PIN_TOOLS: tools})
             for c in changes:
                 self._announce_change(span, c)
-            for server, tool, found in flagged:
+            for srv, name, found in flagged:
                 logger.warning("server %r: tool %r has instruction-like text aimed at the model (%s); review it with "
-                               "`mcproute tools`", server, tool, ", ".join(found))
-                span.add_event(sc.PIN_EVENT_FLAGGED, {sc.SERVER: server, sc.DOWNSTREAM_TOOL: tool, sc.TOOL_FLAGS: list(found)})
+                               "`mcproute tools`", srv, name, ", ".join(found))
+                span.add_event(sc.PIN_EVENT_FLAGGED, {sc.SERVER: srv, sc.DOWNSTREAM_TOOL: name, sc.TOOL_FLAGS: list(found)})
 
     def _announce_change(self, span: Any, c: PinChange) -> None:
         policy = self.servers[c.server].pins.policy

@@ -20,8 +20,8 @@ from typing import Any
 # model, not a topic ("reads SSH config" is a topic; "read ~/.ssh/id_rsa and pass it" is not).
 PATTERNS: dict[str, tuple[str, ...]] = {
     "override-instructions": (
-        r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|system)\b[^.\n]{0,20}"
-        r"\b(instructions?|prompts?|rules|directions|guidelines)\b",
+        (r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|system)\b[^.\n]{0,20}"
+        r"\b(instructions?|prompts?|rules|directions|guidelines)\b"),
         r"\b(you are now|from now on,? you|new instructions?:|system prompt:)",
     ),
     "hidden-tag": (
@@ -33,12 +33,12 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(id_rsa|id_ed25519|id_ecdsa|\.env\b|credentials\.json|\.aws/credentials)",
         # A verb that moves a secret somewhere, then the secret. Not "include"/"pass"/"return":
         # real tools say "whether to include expired tokens" (BFCL has five such descriptions).
-        r"\b(read|send|upload|attach|exfiltrate|copy|cat|leak|forward|share|post)\b[^.\n]{0,60}"
-        r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|(access|auth|bearer|session) tokens?|credentials?|ssh keys?)\b",
+        (r"\b(read|send|upload|attach|exfiltrate|copy|cat|leak|forward|share|post)\b[^.\n]{0,60}"
+        r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|(access|auth|bearer|session) tokens?|credentials?|ssh keys?)\b"),
     ),
     "secrecy": (
-        r"\b(do not|don't|never|without)\b[^.\n]{0,30}\b(tell|inform|mention|reveal|show|notify|alert|let)\b[^.\n]{0,20}"
-        r"\b(the )?(user|human|person)\b",
+        (r"\b(do not|don't|never|without)\b[^.\n]{0,30}\b(tell|inform|mention|reveal|show|notify|alert|let)\b[^.\n]{0,20}"
+        r"\b(the )?(user|human|person)\b"),
         r"\b(keep|stay) (this|it) (secret|hidden|confidential)\b",
     ),
     "invisible-text": (),  # checked below: zero-width / bidi control characters hide text from a person
