@@ -78,11 +78,12 @@ async def test_warn_and_accept_serve_the_new_definition_and_say_so_on_the_span(t
     assert flagged[sc.DOWNSTREAM_TOOL] == "echo" and "credential-access" in flagged[sc.TOOL_FLAGS]
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # list_changed on 2026-07-28's subscription, and the handshake era's notification
 @pytest.mark.anyio
-async def test_block_withholds_until_reverted_and_a_removed_tool_keeps_its_pin(tmp_path: Path) -> None:
+async def test_block_withholds_until_reverted_and_a_removed_tool_keeps_its_pin(tmp_path: Path, mode: str) -> None:
     defs = tmp_path / "tools.json"
     write_defs(defs, ECHO_V1, CLOCK)
-    gw = gateway(defs, "block", tools={"deny": ["clock"]})
+    gw = gateway(defs, "block", tools={"deny": ["clock"]}, mode=mode)
     async with SqliteStore(tmp_path / "state.sqlite3") as store:
         gw.attach_pins(store, poll=0.1)
         async with gw:

@@ -33,8 +33,10 @@ def test_the_hash_is_of_canonical_json_and_only_of_the_definition() -> None:
     assert definition_hash(definition(reordered)) == definition_hash(definition(ECHO))
     # Fields outside the definition (a title, _meta) do not change the pin; each pinned one does.
     assert definition_hash(definition({**ECHO, "_meta": {"x": 1}, "title": "Echo"})) == definition_hash(definition(ECHO))
-    for key, value in [("description", "other"), ("outputSchema", {"type": "object"}), ("annotations", {"destructiveHint": True})]:
+    for key, value, label in [("description", "other", "description"), ("outputSchema", {"type": "object"}, "output schema"),
+                              ("annotations", {"destructiveHint": True}, "annotations")]:
         assert definition_hash(definition({**ECHO, key: value})) != definition_hash(definition(ECHO)), key
+        assert changed_fields(definition(ECHO), definition({**ECHO, key: value})) == (label,)
 
 
 def test_first_sight_pins_and_serves() -> None:
