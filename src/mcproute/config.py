@@ -50,6 +50,16 @@ class ToolFilter(_Model):
     deny: list[str] = Field(default_factory=list, description="glob patterns applied after allow")
 
 
+class PinsConfig(_Model):
+    """What happens when a downstream changes a tool's pinned definition (docs/security.md)."""
+
+    policy: Literal["block", "warn", "accept"] = Field(
+        default="block",
+        description="block: withhold the changed tool (not listed; a call names the change) until `mcproute pins approve`; "
+        "warn: serve the new definition, log it and keep it pending; accept: re-pin it silently (still a span event)",
+    )
+
+
 class ServerConfig(_Model):
     """One downstream MCP server: exactly one of `command`, `url` or `urls`."""
 
@@ -84,6 +94,8 @@ class ServerConfig(_Model):
                                    "server is unhealthy and retried with backoff")
     tools: ToolFilter = Field(default_factory=ToolFilter, description="which of the server's tools the gateway lists and lets clients call")
     prefix: str | None = Field(default=None, description="namespace prefix; default: the server's name")
+    pins: PinsConfig = Field(default_factory=PinsConfig, description="tool-definition pinning: each tool's definition is trusted "
+                             "on first sight; what a later change does")
     mode: Literal["auto", "legacy"] = Field(default="auto", description="protocol era: 'auto' lets the SDK client pick the newest the server "
                                                        "speaks; 'legacy' forces the handshake era (an initialize exchange first)")
 

@@ -4,6 +4,7 @@
     ├── ConfigError                    servers.yaml is wrong (carries every ConfigIssue)
     ├── InvalidRequest                 the caller sent something we refuse (client's fault)
     │   ├── UnknownTool                no such tool in the catalogue
+    │   │   └── ToolWithheld           its definition changed since it was pinned; awaiting approval
     │   ├── ToolArgumentsInvalid       arguments fail the tool's input schema
     │   ├── InvalidConversationId      conversation id too long / bad characters
     │   └── UnknownStep                feedback for a step id we never issued
@@ -53,6 +54,16 @@ class UnknownTool(InvalidRequest):
     def __init__(self, name: str, hint: str = "") -> None:
         self.name = name
         super().__init__(f"unknown tool {name!r}" + (f"; {hint}" if hint else ""))
+
+
+class ToolWithheld(UnknownTool):
+    """A pinned tool whose downstream changed its definition: not listed, not callable, until a
+    person approves the change (`mcproute pins approve`). An `UnknownTool`, so every entry point
+    answers it as it answers an unknown tool, with this message."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        InvalidRequest.__init__(self, message)
 
 
 class ToolArgumentsInvalid(InvalidRequest):

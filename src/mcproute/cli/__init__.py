@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "route": ("mcproute.cli.route", "print the routing decision for one step"),
     "eval": ("mcproute.cli.eval", "offline evaluation of routing quality"),
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
+    "pins": ("mcproute.cli.pins", "tool-definition pins: list, diff and approve changed tool definitions"),
 }
 
 

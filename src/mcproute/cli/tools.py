@@ -97,11 +97,21 @@ def _fetch_live(url: str, token: str | None) -> dict[str, Any]:
 
 
 async def _collect(loaded: Any) -> dict[str, Any]:
+    from contextlib import AsyncExitStack
+
     from mcproute.gateway import Gateway
     from mcproute.runtime.metatools import listed_meta_tools
     from mcproute.runtime.status import tool_row
 
-    async with Gateway(loaded) as gw:
+    gateway = Gateway(loaded)
+    async with AsyncExitStack() as stack:
+        store = await _pin_store(loaded)
+        if store is not None:
+            # The gateway's own pins: a tool changed since it was pinned shows as withheld here
+            # too, and a first listing pins (as `serve` would).
+            stack.push_async_callback(store.close)
+            gateway.attach_pins(store)
+        gw = await stack.enter_async_context(gateway)
         # The meta-tools the engine adds when it serves, so the list is what a client sees.
         for tool in listed_meta_tools():
             gw.add_meta_tool(tool)
@@ -116,8 +126,26 @@ async def _collect(loaded: Any) -> dict[str, Any]:
             "resources": [str(r.get("uri")) for r in cat.resources],
             "resource_templates": [str(t.get("uriTemplate")) for t in cat.templates],
             "collisions": list(cat.collisions),
+            "withheld": dict(cat.withheld),
             "encoder": _encoder_probe(loaded),
         }
+
+
+async def _pin_store(loaded: Any) -> Any:
+    """The SQLite state store that holds the pins (None with the memory backend, or if it cannot open)."""
+    from mcproute.errors import StateError
+    from mcproute.state import SqliteStore, state_path
+
+    state = loaded.config.state
+    if state.backend != "sqlite":
+        return None
+    import anyio.to_thread
+
+    try:
+        return await anyio.to_thread.run_sync(lambda: SqliteStore(state_path(state, loaded.data_path())))
+    except (StateError, OSError) as exc:
+        print(f"warning: tool-definition pins not checked: {exc}", file=sys.stderr)
+        return None
 
 
 def _encoder_probe(loaded: Any) -> dict[str, Any]:

@@ -58,7 +58,22 @@ def print_report(report: dict[str, Any]) -> None:
     meta = sum(1 for t in tools if not t.get("server"))
     emit(con, "", f"{plural(len(tools), 'tool')} served ({meta} of them the gateway's own):")
     emit(con, table(["tool", "server", "description"],
-                    [[t["name"], t.get("server") or GATEWAY, shorten(t.get("description") or "", DESCRIPTION_WIDTH) or "-"]
+                    [[_flagged(t), t.get("server") or GATEWAY, shorten(t.get("description") or "", DESCRIPTION_WIDTH) or "-"]
                      for t in tools], styles=["bold cyan", None, None]))
+    flagged = [t for t in tools if t.get("flags")]
+    if flagged:
+        emit(con, "", f"{FLAG_MARK} instruction-like text aimed at the model in {plural(len(flagged), 'description')} "
+                      "(read them before trusting the server):")
+        for t in flagged:
+            emit(con, f"  {t['name']}: {', '.join(t['flags'])}")
+    for name, why in (report.get("withheld") or {}).items():
+        print(f"withheld: {name}: {why}", file=sys.stderr)
     for c in report.get("collisions", []):
         print(f"collision: {c}", file=sys.stderr)
+
+
+FLAG_MARK = "(!)"
+
+
+def _flagged(tool: dict[str, Any]) -> str:
+    return f"{tool['name']} {FLAG_MARK}" if tool.get("flags") else tool["name"]

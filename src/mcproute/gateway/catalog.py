@@ -17,7 +17,10 @@ Pure data: `build_catalog` turns each healthy server's raw listing into one immu
   gateway rewrote it, or a client that knows it) resolves when exactly one server lists it, or
   a template matching it.
 
-Tool allow/deny globs (`fnmatch`) apply to the downstream's own tool names.
+Tool allow/deny globs (`fnmatch`) apply to the downstream's own tool names. Tools withheld by
+pinning (pin_guard.py) arrive already removed from the listings; `withheld` maps their
+namespaced names to why, so a call to one is told what changed instead of "unknown tool". Each
+entry's `flags` are the `tool_flags` of its descriptions (instruction-like text aimed at the model).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcproute.config import ServerConfig
+from mcproute.gateway.tool_flags import tool_flags
 from mcproute.router.step import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,12 @@ class ToolEntry:
     server: str  # "" for a gateway meta-tool
     original: str  # the downstream's own name
     wire: Mapping[str, Any]  # the tool dict served upstream (name replaced)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Instruction-like text in its descriptions (tool_flags.py). Computed when asked
+        (`mcproute tools`, /status), not per rebuild: walking 1,700 schemas costs ~20 ms."""
+        return tool_flags(self.wire)
 
     @property
     def input_schema(self) -> Mapping[str, Any]:
@@ -84,6 +94,7 @@ class Catalog:
     prefixed: bool = True
     sole_server: str | None = None  # prefixing off: the one server every URI belongs to
     collisions: tuple[str, ...] = ()
+    withheld: Mapping[str, str] = field(default_factory=dict)  # namespaced name -> why it is withheld (pinning)
     # Pre-built `tools/list` payload: served as-is, so listing costs nothing per request.
     tools_wire: tuple[Mapping[str, Any], ...] = ()
     prompts_wire: tuple[Mapping[str, Any], ...] = ()
@@ -190,6 +201,7 @@ def build_catalog(
     separator: str = "__",
     prefix_tools: bool = True,
     meta_tools: Sequence[Mapping[str, Any]] = (),
+    withheld: Mapping[tuple[str, str], str] = {},
 ) -> Catalog:
     """Merge the listings of healthy servers (config order) behind the gateway's own meta-tools."""
     tools: dict[str, ToolEntry] = {}
@@ -255,6 +267,11 @@ def build_catalog(
         resources += [{**r, "uri": f"{uri_prefix}+{r.get('uri')}"} for r in listing.resources]
         templates += [{**t, "uriTemplate": f"{uri_prefix}+{t.get('uriTemplate')}"} for t in listing.templates]
 
+    held: dict[str, str] = {}
+    for (srv, orig), why in withheld.items():
+        if srv in servers:
+            name = namespaced((servers[srv].prefix or srv) if prefix_tools else None, orig, separator)
+            held[name] = f"tool {name!r} ({orig!r} of server {srv!r}) is withheld: {why}"
     for c in collisions:
         logger.warning("catalogue: %s", c)
     return Catalog(
@@ -269,6 +286,7 @@ def build_catalog(
         prefixed=prefix_tools,
         sole_server=next(iter(listings)) if not prefix_tools and len(listings) == 1 else None,
         collisions=tuple(collisions),
+        withheld={n: why for n, why in held.items() if n not in tools},
         tools_wire=tuple(e.wire for e in tools.values()),
         prompts_wire=tuple(e.wire for e in prompts.values()),
     )

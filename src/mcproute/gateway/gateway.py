@@ -29,13 +29,27 @@ from mcp_types import LOG_LEVEL_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcproute.config import Config, LoadedConfig
-from mcproute.errors import DownstreamUnavailable, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
+from mcproute.errors import (
+    DownstreamUnavailable,
+    ToolArgumentsInvalid,
+    ToolWithheld,
+    UnknownTool,
+    UpstreamUnavailable,
+)
 from mcproute.gateway.catalog import Catalog, build_catalog
 from mcproute.gateway.downstream import Downstream, Health
 from mcproute.gateway.limits import JsonLimits
-from mcproute.gateway.routing import CallHook, CallNext, MetaTool, ToolCall, UpstreamRoute
+from mcproute.gateway.pin_guard import PinGuard
+from mcproute.gateway.routing import (
+    CallHook,
+    CallNext,
+    MetaTool,
+    ToolCall,
+    UpstreamRoute,
+)
 from mcproute.gateway.validation import ArgumentValidator
 from mcproute.router.step import ToolSpec
+from mcproute.state.pins import PinStore
 from mcproute.telemetry import metrics
 from mcproute.telemetry.redact import redactor_for
 
@@ -113,6 +127,7 @@ class Gateway:
         self._tg: anyio.abc.TaskGroup | None = None
         self.list_filter: ListFilter | None = None
         self._resource_listeners: list[ResourceListener] = []
+        self.pins: PinGuard | None = None  # tool-definition pinning, once a store is attached
         # handshake-era upstream connection -> the level its client asked for (logging/setLevel)
         self._log_levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         for ds in self._all_downstreams():
@@ -123,12 +138,16 @@ class Gateway:
     # ------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Gateway:
+        if self.pins is not None:
+            await self.pins.load()  # before any downstream starts: a changed tool is never served first
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         every = self._all_downstreams()
         for ds in every:
             self._tg.start_soon(ds.run, name=f"downstream {ds.name} {ds.cfg.url or ''}".rstrip())
         self._tg.start_soon(self._notify_loop, name="catalogue notifier")
+        if self.pins is not None:
+            self._tg.start_soon(self.pins.run, self._rebuild, name="tool-definition pins")
         for ds in every:
             await ds.first_attempt.wait()
         self._rebuild()
@@ -136,9 +155,19 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._tg is not None
+        if self.pins is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.pins.flush()  # first-use pins of a short run (`mcproute tools`) are kept
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
         self._tg = None
+
+    def attach_pins(self, store: PinStore, *, poll: float | None = None) -> PinGuard:
+        """Pin every downstream tool's definition in `store` (before entering the gateway)."""
+        if self._tg is not None:
+            raise RuntimeError("attach_pins() must be called before the gateway is entered")
+        self.pins = PinGuard(store, self.config.servers) if poll is None else PinGuard(store, self.config.servers, poll=poll)
+        return self.pins
 
     # ------------------------------------------------------------ catalogue
 
@@ -182,13 +211,17 @@ class Gateway:
 
     def _rebuild(self) -> None:
         gw = self.config.gateway
-        listings = {n: self.serving(n).listing for n in self.downstreams}
+        listings = {n: listing for n in self.downstreams if (listing := self.serving(n).listing) is not None}
+        withheld: dict[tuple[str, str], str] = {}
+        if self.pins is not None and self.pins.loaded:
+            listings, withheld = self.pins.apply(listings)
         self._catalog = build_catalog(
-            {n: listing for n, listing in listings.items() if listing is not None},
+            listings,
             self.config.servers,
             separator=gw.separator,
             prefix_tools=gw.prefix_tools,
             meta_tools=[t.wire() for t in self._meta_tools.values()],
+            withheld=withheld,
         )
         self._validator.forget(set(self._catalog.tools))
         fp = self._catalog.fingerprint()
@@ -387,6 +420,8 @@ class Gateway:
 
     def _unknown(self, name: str) -> Exception:
         gw = self.config.gateway
+        if (why := self._catalog.withheld.get(name)) is not None:
+            return ToolWithheld(name, why)
         for server, ds in self.downstreams.items():
             prefix = (ds.cfg.prefix or server) + gw.separator
             if gw.prefix_tools and name.startswith(prefix) and self.serving(server).listing is None:

@@ -46,7 +46,7 @@ from mcproute.runtime.gauges import observed
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
-from mcproute.state import ConversationStore, StepRecord, open_store
+from mcproute.state import ConversationStore, PinStore, StepRecord, open_store
 from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import metrics, spans
 
@@ -136,18 +136,22 @@ class Engine:
     async def __aenter__(self) -> Engine:
         await self._stack.__aenter__()
         try:
+            if self.store is None:
+                self.store = await open_store(self.config.state, self.loaded.data_path())
+                self._stack.push_async_callback(self.store.close)
+                if self.store.recovered:
+                    log.warning("mcproute: %s", self.store.recovered)
             if self._own_gateway:
+                if isinstance(self.store, PinStore):
+                    # Pins live in the state store (opened first): the gateway judges the very
+                    # first listings against them.
+                    self.gateway.attach_pins(self.store)
                 await self._stack.enter_async_context(self.gateway)
             if self.pool is None:
                 # The pool's one shared client, plus a request hook that carries the step's trace
                 # context to the provider (the current span while the pool sends is the route span).
                 client = await self._stack.enter_async_context(http_client(event_hooks={"request": [tracing.inject_request]}))
                 self.pool = ModelPool(self.loaded, client, **self._pool_options)
-            if self.store is None:
-                self.store = await open_store(self.config.state, self.loaded.data_path())
-                self._stack.push_async_callback(self.store.close)
-                if self.store.recovered:
-                    log.warning("mcproute: %s", self.store.recovered)
             if self.config.gateway.expose == "search":
                 self._install_list_filter()
             self._sync_index(self.gateway.catalog)

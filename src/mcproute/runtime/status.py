@@ -32,13 +32,15 @@ def status_report(engine: Any) -> dict[str, Any]:
         "collisions": list(catalog.collisions),
         # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
         "tools": [tool_row(e) for e in catalog.tools.values()],
+        "withheld": dict(catalog.withheld),  # tool -> why (pinning: changed since it was pinned)
     })
 
 
-def tool_row(entry: Any) -> dict[str, str]:
-    """One served tool as `mcproute tools` lists it (`server` is "" for a gateway meta-tool)."""
+def tool_row(entry: Any) -> dict[str, Any]:
+    """One served tool as `mcproute tools` lists it (`server` is "" for a gateway meta-tool;
+    `flags`: instruction-like text in its description, gateway/tool_flags.py)."""
     return {"name": entry.name, "server": entry.server, "original": entry.original,
-            "description": str(entry.wire.get("description") or "")}
+            "description": str(entry.wire.get("description") or ""), "flags": list(entry.flags)}
 
 
 def models_from_report(rows: list[dict[str, Any]]) -> list[ModelStatus]:

@@ -18,12 +18,15 @@ from mcproute.config import StateConfig
 from mcproute.errors import StateError
 from mcproute.state.base import ConversationStore, FeedbackStats, StepRecord, TierFeedback, Transition
 from mcproute.state.memory import MemoryStore
+from mcproute.state.pins import PinRecord, PinStore
 from mcproute.state.sqlite import SqliteStore
 
 __all__ = [
     "ConversationStore",
     "FeedbackStats",
     "MemoryStore",
+    "PinRecord",
+    "PinStore",
     "SqliteStore",
     "StepRecord",
     "TierFeedback",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -31,6 +31,7 @@ from mcproute.state.base import (
     summarise,
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
+from mcproute.state.pins import PinRecord, select
 
 _TS = struct.Struct("<d")
 
@@ -53,6 +54,8 @@ class MemoryStore:
         # step_id -> (conversation_id, created_at, encoded decision, reward, feedback_at)
         self._steps: OrderedDict[str, tuple[str, float, bytes, float | None, float | None]] = OrderedDict()
         self._locks = ConversationLocks()
+        self._pins: dict[tuple[str, str], PinRecord] = {}  # few (one per downstream tool): never evicted
+        self._pins_writes = 0
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -181,6 +184,24 @@ class MemoryStore:
             decision = decode_json(blob)
             rows.append((decision.get("tier"), decision.get("policy_version"), 1, int(reward is not None), reward or 0.0))
         return summarise(rows)
+
+    # ------------------------------------------------------------ tool-definition pins (PinStore)
+
+    async def load_pins(self) -> dict[tuple[str, str], PinRecord]:
+        return dict(sorted(self._pins.items()))
+
+    async def save_pins(self, records: Sequence[PinRecord]) -> None:
+        for r in records:
+            self._pins[r.key] = r
+        self._pins_writes += 1
+
+    async def approve_pins(self, target: str | None, now: float) -> list[PinRecord]:
+        chosen = [r.approved(now) for r in select(list(self._pins.values()), target) if r.pending_hash is not None]
+        await self.save_pins(chosen)
+        return chosen
+
+    async def pins_version(self) -> int:
+        return self._pins_writes
 
     async def close(self) -> None:
         self._convs.clear()

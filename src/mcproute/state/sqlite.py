@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ import anyio.to_thread
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
+from mcproute.state import sqlite_pins
 from mcproute.state.base import (
     AggregateRow,
     ConversationLocks,
@@ -47,6 +48,7 @@ from mcproute.state.base import (
     summarise,
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
+from mcproute.state.pins import PinRecord
 
 log = logging.getLogger("mcproute.state")
 T = TypeVar("T")
@@ -95,7 +97,8 @@ def _init(path: Path, busy_timeout: float) -> sqlite3.Connection:
         conn.execute("BEGIN IMMEDIATE")
         for statement in filter(str.strip, _SCHEMA.split(";")):
             conn.execute(statement)
-        conn.execute("PRAGMA user_version = 1")
+        conn.execute(sqlite_pins.SCHEMA)  # version 2: tool-definition pins
+        conn.execute(f"PRAGMA user_version = {sqlite_pins.VERSION}")
         conn.execute("COMMIT")
         # Touch both tables so a file with a valid header but broken pages is caught here, at start.
         conn.execute("SELECT COUNT(*) FROM conversations").fetchone()
@@ -400,6 +403,22 @@ class SqliteStore:
             ).fetchall()
 
         return summarise(await self._run(body))
+
+    # ------------------------------------------------------------ tool-definition pins (PinStore)
+
+    async def load_pins(self) -> dict[tuple[str, str], PinRecord]:
+        return await self._run(sqlite_pins.load)
+
+    async def save_pins(self, records: Sequence[PinRecord]) -> None:
+        if records:
+            await self._run(self._tx(lambda conn: sqlite_pins.save(conn, records)))
+
+    async def approve_pins(self, target: str | None, now: float) -> list[PinRecord]:
+        return await self._run(self._tx(lambda conn: sqlite_pins.approve(conn, target, now)))
+
+    async def pins_version(self) -> int:
+        # data_version moves when another connection (`mcproute pins approve`, a replica) commits.
+        return int(await self._run(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0]))
 
     # ------------------------------------------------------------ lifecycle
 

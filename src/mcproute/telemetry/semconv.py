@@ -80,6 +80,25 @@ FALLBACK_FROM: Final = "mcproute.fallback.from"  # the model this attempt falls 
 CIRCUIT_STATE: Final = "mcproute.circuit.state"  # "closed" | "open" | "half_open" when the attempt started
 TOOL_IS_ERROR: Final = "mcproute.tool.is_error"  # the downstream answered with isError
 
+# ---------------------------------------------------------------- tool-definition pins (gateway/pin_guard.py)
+PINS_SPAN_NAME: Final = "mcproute.pins"  # one INTERNAL span per catalogue sync that pinned, changed or flagged something
+PINS_NEW: Final = "mcproute.pins.new"  # int: tools pinned for the first time
+PINS_CHANGED: Final = "mcproute.pins.changed"  # int: tools whose definition differs from its pin
+PINS_WITHHELD: Final = "mcproute.pins.withheld"  # ["server/tool", ...] withheld until approved
+TOOLS_FLAGGED: Final = "mcproute.tools.flagged"  # ["server/tool: flag,flag", ...]
+PIN_EVENT_NEW: Final = "mcproute.pin.new"
+PIN_EVENT_CHANGED: Final = "mcproute.pin.changed"
+PIN_EVENT_FLAGGED: Final = "mcproute.tool.flagged"
+PIN_FIELDS: Final = "mcproute.pin.fields"  # ["description", "input schema", ...]
+PIN_ACTION: Final = "mcproute.pin.action"  # withheld | served | re-pinned
+PIN_POLICY: Final = "mcproute.pin.policy"  # block | warn | accept
+PIN_OLD_HASH: Final = "mcproute.pin.old_hash"
+PIN_NEW_HASH: Final = "mcproute.pin.new_hash"
+PIN_SUMMARY: Final = "mcproute.pin.summary"  # "description +1/-0 lines, ..."
+PIN_DIFF: Final = "mcproute.pin.diff"  # bounded unified diff
+PIN_TOOLS: Final = "mcproute.pin.tools"  # tools named by one event
+TOOL_FLAGS: Final = "mcproute.tool.flags"
+
 # ---------------------------------------------------------------- span names and sources
 ROUTE_SPAN_NAME: Final = "mcproute.route"  # low-cardinality on purpose: Jaeger groups by operation name
 CHAT_SPAN_PREFIX: Final = "chat"
