@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "route": ("mcproute.cli.route", "print the routing decision for one step"),
     "eval": ("mcproute.cli.eval", "offline evaluation of routing quality"),
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
+    "replay": ("mcproute.cli.replay", "re-decide kept steps with a candidate config and show what would change"),
 }
 
 
