@@ -170,7 +170,8 @@ class ReplayStore:
 
     def read_steps(self, *, since: float | None = None, conversation: str | None = None) -> list[KeptStep]:
         """Kept steps, oldest first, with their feedback reward (synchronous: for the CLI)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if since is not None:
             where.append("r.created_at >= ?")
             args.append(since)
