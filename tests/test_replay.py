@@ -101,6 +101,17 @@ def test_a_lower_threshold_sends_steps_to_reasoning_and_a_higher_one_to_fast(rec
     assert f"fast->reasoning: {lower['tier_changed_by_direction']['fast->reasoning']}" in done.stdout
 
 
+def test_cascade_carries_a_changed_tier_into_the_next_step(recorded: Path, tmp_path: Path) -> None:
+    same = replay(OFFLINE, recorded, "--cascade")
+    assert same["redecided"] == 5 and same["identical"] == 5  # nothing changed, so nothing is carried
+    higher = candidate(tmp_path, "higher.yaml", threshold=0.99)
+    alone, carried = replay(higher, recorded), replay(higher, recorded, "--cascade")
+    # Per step, the recorded reasoning state holds step 2 on reasoning; carried, step 1's fast tier
+    # is what step 2 starts from, so at least as many steps move to fast.
+    assert carried["tier_changed_by_direction"].get("reasoning->fast", 0) > alone["tier_changed_by_direction"].get("reasoning->fast", 0)
+    assert "fast->reasoning" not in carried["tier_changed_by_direction"]
+
+
 def test_replay_filters_by_conversation_and_time(recorded: Path) -> None:
     assert replay(OFFLINE, recorded, "--conversation", "no-such-conversation")["steps"] == 0
     assert replay(OFFLINE, recorded, "--since", "2999-01-01")["steps"] == 0

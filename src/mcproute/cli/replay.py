@@ -1,4 +1,4 @@
-"""`mcproute replay --config CANDIDATE.yaml [--data-dir DIR | --state PATH] [--since ISO] [--conversation ID] [--json]`
+"""`mcproute replay --config CANDIDATE.yaml [--data-dir DIR | --state PATH] [--since ISO] [--conversation ID] [--cascade] [--json]`
 
 Re-decides the steps the gateway kept (`replay:` in servers.yaml) with the candidate config's
 policy through the same pure `decide()`, each from its recorded pre-step state, and prints what
@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--state", default=None, help="the state file itself (default: the candidate's state.path)")
     p.add_argument("--since", default=None, help="only steps kept at or after this ISO 8601 time (UTC if no offset)")
     p.add_argument("--conversation", default=None, help="only this conversation's steps")
+    p.add_argument("--cascade", action="store_true", help="carry a changed tier or model into the conversation's next step "
+                   "(default: every step from its recorded state)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         encoder, why = load_encoder(loaded)
         replayer = Replayer(loaded, kept, encoder=encoder)
-        report = replayer.run(kept.read_steps(since=since, conversation=args.conversation))
+        report = replayer.run(kept.read_steps(since=since, conversation=args.conversation), cascade=args.cascade)
         if why:
             report.notes.append(f"encoder unavailable: {why}")
     finally:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +160,12 @@ class Replayer:
 
     # ------------------------------------------------------------ one step
 
-    def redecide(self, kept: KeptStep) -> tuple[dict[str, Any] | None, str]:
-        """The replayed decision (tool, tier, model, ...) or None and why the step was skipped."""
+    def redecide(self, kept: KeptStep, carry: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, str]:
+        """The replayed decision (tool, tier, model, ...) or None and why the step was skipped.
+
+        `carry` (`--cascade`): the candidate's decision for the conversation's previous kept step;
+        when it differs from the recorded one and that step is the one the pre-step state follows,
+        the state's tier, model, deployment and fast streak become the candidate's."""
         inputs = kept.inputs
         if kept.text is None:
             return None, "text not kept (replay.keep: hashes)"
@@ -175,26 +179,37 @@ class Replayer:
             return None, "step vector not kept"
         hints = StepHints(**{k: v for k, v in (inputs.get("hints") or {}).items() if k in StepHints.__dataclass_fields__})
         state = decode_state(kept.conversation_id, kept.state) if kept.state is not None else None
+        if carry is not None and state is not None and state.last_step_id == carry["step_id"] and carry["changed"]:
+            state = replace(state, tier=carry["tier"], model=carry["model"], deployment=carry["deployment"],
+                            fast_streak=carry["fast_streak"])
         scorer, cal = self._calibrated(float(inputs.get("threshold_shift", 0.0)))
         decision = decide(Step(kept.text, kept.conversation_id, kept.step_id, hints, vector=vector), state, index, scorer, cal,
                           self.models(inputs.get("models") or []), self.policy, now=float(inputs.get("now", 0.0)), tools=tools,
                           unhealthy=set(inputs.get("unhealthy") or ()), separator=self.config.gateway.separator)
-        return {"tool": decision.tool, "tier": decision.tier, "model": decision.model,
-                "reasoning_score": decision.reasoning_score, "threshold": decision.threshold}, ""
+        return {"tool": decision.tool, "tier": decision.tier, "model": decision.model, "deployment": decision.deployment,
+                "fast_streak": decision.fast_streak, "reasoning_score": decision.reasoning_score,
+                "threshold": decision.threshold}, ""
 
     # ------------------------------------------------------------ the whole log
 
-    def run(self, steps: Sequence[KeptStep]) -> ReplayReport:
+    def run(self, steps: Sequence[KeptStep], *, cascade: bool = False) -> ReplayReport:
         report = ReplayReport(steps=len(steps))
         report.notes.append(f"threshold: {self.calibration_note} ({self.base.threshold:.3f})")
+        if cascade:
+            report.notes.append("--cascade: a changed tier/model carries into the conversation's next step; "
+                                "tools used and results stay as recorded")
+        carry: dict[str, dict[str, Any]] = {}  # conversation -> the candidate's previous decision
         if self.encoder is None:
             report.notes.append("no sentence encoder: steps are re-decided lexically and shape-only")
         done: list[tuple[KeptStep, dict[str, Any]]] = []
         for kept in steps:
-            after, why = self.redecide(kept)
+            after, why = self.redecide(kept, carry.get(kept.conversation_id) if cascade else None)
             if after is None:
                 report.skipped[why] += 1
+                carry.pop(kept.conversation_id, None)
                 continue
+            changed = any(kept.decision.get(k) != after[k] for k in ("tool", "tier", "model"))
+            carry[kept.conversation_id] = {**after, "step_id": kept.step_id, "changed": changed}
             done.append((kept, after))
         tier_reward: dict[str, list[float]] = {}
         for kept, _ in done:

@@ -137,7 +137,8 @@ class ReplayRecorder:
             "model": decision.model,
             "decision": json.dumps({"tool": decision.tool, "tier": decision.tier, "model": decision.model,
                                     "reasoning_score": decision.reasoning_score, "threshold": decision.threshold,
-                                    "policy_version": decision.policy_version, "deployment": decision.deployment},
+                                    "policy_version": decision.policy_version, "deployment": decision.deployment,
+                                    "fast_streak": decision.fast_streak},
                                    separators=(",", ":"), default=str),
             "usage": json.dumps(dict(usage), separators=(",", ":"), default=str) if usage else None,
         }
