@@ -118,6 +118,10 @@ def test_replay_filters_by_conversation_and_time(recorded: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(OFFLINE), "--data-dir", str(recorded),
                            "--since", "yesterday"], cwd=REPO, env=example_env(recorded), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--since 'yesterday' is not an ISO 8601 time" in done.stderr
+    missing = recorded / "nowhere" / "state.sqlite3"
+    done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(OFFLINE), "--state", str(missing)],
+                          cwd=REPO, env=example_env(recorded), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"no state file at {missing}" in done.stderr and not missing.parent.exists()
 
 
 # ---------------------------------------------------------------- keep: hashes, retention (in-process engine)
