@@ -207,3 +207,33 @@ async def test_max_age_drops_old_steps_and_their_unreferenced_catalogues(tmp_pat
         assert await store.prune() == 1 and store.count() == 0
     finally:
         await store.close()
+
+
+@pytest.mark.anyio
+async def test_feedback_rewards_give_quality_before_and_after(tmp_path: Path) -> None:
+    cfg = config_dict(tmp_path, servers={}, encoder={"enabled": False})
+    loaded = parse_config(json.dumps(cfg), environ={})
+    texts = ["what time is it?", "Prove rigorously, step by step, that the square root of 2 is irrational; derive each case",
+             "thanks", "Derive, step by step, the closed form of the sum of the first n cubes and prove it by induction"]
+    rewards = [1.0, 0.5, -0.5, 0.0]
+    async with Engine(loaded) as e:
+        for i, (text, reward) in enumerate(zip(texts, rewards, strict=True)):
+            d = await e.route(text, identity=e.identity(arguments={"conversation_id": f"c{i}"}), dry_run=False)
+            await e.feedback(d.step_id, reward)
+    kept = ReplayStore(tmp_path / "state.sqlite3")
+    try:
+        rows = kept.read_steps()
+        assert [r.reward for r in rows] == rewards
+        same = Replayer(loaded, kept).run(rows).to_dict()
+        assert same["identical"] == 4 and same["rated_steps"] == same["rated_steps_after"] == 4
+        assert same["mean_reward_before"] == same["mean_reward_after"] == round(sum(rewards) / 4, 4)
+        tiers = [r.decision["tier"] for r in rows]
+        assert set(tiers) == {"fast", "reasoning"}, tiers  # both tiers rated, so a changed step has an estimate
+        # Everything to reasoning: each changed step counts the recorded mean reward of reasoning steps.
+        everything = parse_config(json.dumps({**cfg, "routing": {**cfg["routing"], "threshold": 0.0}}), environ={})
+        moved = Replayer(everything, kept).run(rows).to_dict()
+        reasoning = [r for r, t in zip(rewards, tiers, strict=True) if t == "reasoning"]
+        assert moved["tier_share_after"]["reasoning"] == 1.0 and moved["rated_steps_after"] == 4
+        assert moved["mean_reward_after"] == round(sum(reasoning) / len(reasoning), 4)
+    finally:
+        kept.close_sync()
