@@ -61,6 +61,7 @@ class ReplayReport:
     rated_after: int = 0  # rated steps whose "after" quality could be estimated
     changes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    partial_vectors: int = 0  # steps decided while only some tools had encoder vectors (replayed with all)
 
     def shares(self, counts: Counter[str]) -> dict[str, float]:
         return {t: round(counts[t] / self.redecided, 4) if self.redecided else 0.0 for t in ("reasoning", "fast")}
@@ -78,7 +79,7 @@ class ReplayReport:
             "mean_reward_before": round(self.reward_before / self.rated, 4) if self.rated else None,
             "mean_reward_after": round(self.reward_after / self.rated_after, 4) if self.rated_after else None,
             "rated_steps_after": self.rated_after,
-            "changes": self.changes, "notes": self.notes,
+            "partial_vectors": self.partial_vectors, "changes": self.changes, "notes": self.notes,
         }
 
 
@@ -188,7 +189,8 @@ class Replayer:
                           unhealthy=set(inputs.get("unhealthy") or ()), separator=self.config.gateway.separator)
         return {"tool": decision.tool, "tier": decision.tier, "model": decision.model, "deployment": decision.deployment,
                 "fast_streak": decision.fast_streak, "reasoning_score": decision.reasoning_score,
-                "threshold": decision.threshold}, ""
+                "threshold": decision.threshold,
+                "partial_vectors": encoder_on and 0 < int(inputs.get("index_vectors", 0)) < int(inputs.get("index_size", 0))}, ""
 
     # ------------------------------------------------------------ the whole log
 
@@ -224,6 +226,7 @@ def _tally(report: ReplayReport, kept: KeptStep, after: Mapping[str, Any], model
            tier_reward: Mapping[str, Sequence[float]]) -> None:
     before = kept.decision
     report.redecided += 1
+    report.partial_vectors += bool(after.get("partial_vectors"))
     report.tiers_before[str(before.get("tier"))] += 1
     report.tiers_after[str(after["tier"])] += 1
     same_tool, same_tier, same_model = (before.get(k) == after[k] for k in ("tool", "tier", "model"))
