@@ -1,6 +1,6 @@
 """What `Engine.run_step` costs beyond the tool call itself, with the offline scripted provider.
 
-    .venv/bin/python benchmarks/run_step.py [--steps 300] [--telemetry jsonl|none] [--json]
+    .venv/bin/python benchmarks/run_step.py [--steps 300] [--telemetry jsonl|none] [--replay full|hashes|off] [--json]
 
 A real `Engine` (gateway + pool + SQLite store + shipped router) in front of the gateway fixture
 (stdio, a real process) with two scripted models (benchmarks/bench_models.py: the model calls
@@ -31,10 +31,10 @@ from benchlib import FIXTURE, ROOT, loadavg, percentile
 
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripted models are imported by name from here
 
-from mcproute.config import parse_config  # noqa: E402
+from mcproute.config import parse_config
 
 
-def config(data_dir: str, telemetry: str) -> dict[str, Any]:
+def config(data_dir: str, telemetry: str, replay: str = "full") -> dict[str, Any]:
     return {
         "data_dir": data_dir,
         "servers": {"fx": {"command": sys.executable, "args": [FIXTURE], "env": {"PYTHONWARNINGS": "ignore"}}},
@@ -44,14 +44,15 @@ def config(data_dir: str, telemetry: str) -> dict[str, Any]:
         },
         "state": {"backend": "sqlite"},
         "telemetry": {"exporter": telemetry},
+        "replay": {"keep": replay},
     }
 
 
-async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
+async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full") -> dict[str, Any]:
     from mcproute.runtime.engine import Engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = parse_config(json.dumps(config(tmp, telemetry)), environ={})
+        loaded = parse_config(json.dumps(config(tmp, telemetry, replay)), environ={})
         handle = None
         if telemetry != "none":
             from mcproute.telemetry.setup import setup
@@ -97,6 +98,7 @@ async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
     calls = tool_s[warmup:]
     return {
         "telemetry": telemetry,
+        "replay": replay,
         "steps": steps,
         "overhead_p50_ms": round(percentile(over_s, 0.5) * 1000, 3),
         "overhead_p99_ms": round(percentile(over_s, 0.99) * 1000, 3),
@@ -109,8 +111,8 @@ async def _measure(steps: int, warmup: int, telemetry: str) -> dict[str, Any]:
     }
 
 
-def measure(steps: int, warmup: int = 30, telemetry: str = "jsonl") -> dict[str, Any]:
-    return anyio.run(_measure, steps, warmup, telemetry)
+def measure(steps: int, warmup: int = 30, telemetry: str = "jsonl", replay: str = "full") -> dict[str, Any]:
+    return anyio.run(_measure, steps, warmup, telemetry, replay)
 
 
 def main() -> None:
@@ -118,9 +120,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--telemetry", choices=("jsonl", "none"), default="jsonl")
+    ap.add_argument("--replay", choices=("full", "hashes", "off"), default="full",
+                    help="replay.keep: what the step's inputs cost to keep (docs/replay.md)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = measure(args.steps, args.warmup, args.telemetry)
+    out = measure(args.steps, args.warmup, args.telemetry, args.replay)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
 
 

@@ -303,6 +303,19 @@ class StateConfig(_Model):
     max_conversations: int = Field(default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten")
 
 
+class ReplayConfig(_Model):
+    """`replay`: each routed step's inputs kept beside its decision, for `mcproute replay` (docs/replay.md).
+
+    The kept text is user content: `keep: hashes` stores only its sha256 (such steps are then
+    counted, not re-decided), `off` keeps nothing."""
+
+    keep: Literal["full", "hashes", "off"] = Field(
+        default="full", description="full: each step's text, vector and pre-step state; hashes: the text's sha256 only "
+        "(no text, no vector, no recent texts: those steps cannot be re-decided); off: nothing is kept")
+    max_steps: int = Field(default=50_000, gt=0, description="steps kept; past it the oldest are dropped")
+    max_age_days: float = Field(default=30.0, gt=0, description="steps older than this are dropped")
+
+
 class MetricsConfig(_Model):
     prometheus: bool = Field(default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default")
     otlp: bool = Field(default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)")
@@ -330,6 +343,8 @@ class Config(_Model):
     routing: RoutingConfig = Field(default_factory=RoutingConfig, description="tool retrieval and the reasoning-vs-fast tier choice")
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig, description="retries, backoff and circuit breakers")
     state: StateConfig = Field(default_factory=StateConfig, description="the sticky per-conversation state")
+    replay: ReplayConfig = Field(default_factory=ReplayConfig, description="step inputs kept for `mcproute replay` (user content: "
+                                 "see keep)")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="OpenTelemetry traces")
 
     @field_validator("servers", "models")

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("mcproute.cli.eval", "offline evaluation of routing quality"),
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
     "pins": ("mcproute.cli.pins", "tool-definition pins: list, diff and approve changed tool definitions"),
+    "replay": ("mcproute.cli.replay", "re-decide kept steps with a candidate config and show what would change"),
 }
 
 

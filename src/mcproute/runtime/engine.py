@@ -44,6 +44,7 @@ from mcproute.runtime.calibration import CalibrationState, base_calibration, cal
 from mcproute.runtime.examples import TierExampleLoader
 from mcproute.runtime.gauges import observed
 from mcproute.runtime.messages import to_messages
+from mcproute.runtime.replay_keep import ReplayRecorder, open_recorder
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
 from mcproute.state import ConversationStore, PinStore, StepRecord, open_store
@@ -76,6 +77,7 @@ class OpenStep:
     state: ConversationState | None
     decision: Decision
     span: Any  # the route span (opentelemetry.trace.Span)
+    inputs: Any = None  # what decide() read, for the replay log (runtime/replay_keep.StepInputs), or None
 
 
 class Engine:
@@ -130,6 +132,8 @@ class Engine:
         self.vectors = EncoderService(loaded)
         self.examples = TierExampleLoader()  # attaches the encoded tier examples once the encoder loads
         self._step_wait_until = 0.0  # steps before this perf_counter() may wait for them (routing.encoder.step_wait)
+        self.replay_log: ReplayRecorder | None = None  # keeps each step's inputs (`replay:`), opened with the store
+        self._decide_seen: tuple[Any, Any, float] = ((), (), 0.0)  # models, unhealthy, now of the last _decide
 
     # ------------------------------------------------------------ lifecycle
 
@@ -152,6 +156,9 @@ class Engine:
                 # context to the provider (the current span while the pool sends is the route span).
                 client = await self._stack.enter_async_context(http_client(event_hooks={"request": [tracing.inject_request]}))
                 self.pool = ModelPool(self.loaded, client, **self._pool_options)
+            self.replay_log = await open_recorder(self)
+            if self.replay_log is not None:
+                self._stack.push_async_callback(self.replay_log.store.close)
             if self.config.gateway.expose == "search":
                 self._install_list_filter()
             self._sync_index(self.gateway.catalog)
@@ -311,8 +318,10 @@ class Engine:
     def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any, vector: Any = None) -> Decision:
         step = Step(text, cid, step_id, hints or StepHints(), vector=vector)
         models, unhealthy = self.pool_view()
+        now = self.clock()
+        self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
         return decide(step, state, self.index, self._decide_scorer, self.calibration, models, self.policy,
-                      now=self.clock(), tools=self.tool_map(), unhealthy=unhealthy,
+                      now=now, tools=self.tool_map(), unhealthy=unhealthy,
                       separator=self.config.gateway.separator, clock=time.perf_counter)
 
     async def load_step_state(self, cid: str) -> tuple[ConversationState | None, str | None]:
@@ -353,7 +362,9 @@ class Engine:
                     tdecision.record_decision(span, decision)
                     metrics.record_decision(decision)
                     spans.record_step_text(span, text)
-                    yield OpenStep(store, step_id, state, decision, span)
+                    inputs = (self.replay_log.capture(self, text, hints, vector, state, self._decide_seen)
+                              if self.replay_log is not None else None)
+                    yield OpenStep(store, step_id, state, decision, span, inputs)
 
     def _record_json(self, decision: Decision, **extra: Any) -> str:
         data = decision.to_dict()
@@ -380,6 +391,7 @@ class Engine:
                 outcome = StepOutcome(text=text)
                 await step.store.record_step(cid, step.step_id, self._record_json(decision, kind="route"),
                                              lambda s: advance(s, decision, outcome, now=now))
+                await self.keep_replay(step, kind="route")
         return decision
 
     # ------------------------------------------------------------ one step, carried out
@@ -474,6 +486,12 @@ class Engine:
         record = await store.record_feedback(step_id, reward)
         await self.refresh_calibration()
         return record
+
+    async def keep_replay(self, step: OpenStep, *, kind: str, usage: Mapping[str, Any] | None = None,
+                          outcome: Mapping[str, Any] | None = None) -> None:
+        """Write the step's inputs to the replay log (`replay:`); a no-op when it is off."""
+        if self.replay_log is not None:
+            await self.replay_log.keep(step, kind=kind, usage=usage, outcome=outcome)
 
     async def refresh_calibration(self) -> CalibrationState:
         _, store = self._require()

@@ -183,6 +183,10 @@ async def execute_step(
         record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
                                      answered_by=answer.chat.model, cascaded=answer.cascaded or None)
         not_recorded = await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
+        if not not_recorded:
+            await engine.keep_replay(step, kind="run_step", usage=_usage(answer, cost), outcome={
+                "executed_tool": call.name if call else None, "tool_error": bool(tool_error),
+                "validation_error": bool(answer.validation_error), "cascaded": answer.cascaded})
         return StepResult(
             step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
             model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
@@ -191,6 +195,13 @@ async def execute_step(
             validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
             cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(), not_recorded=not_recorded,
         )
+
+
+def _usage(answer: _Answer, cost: float) -> dict[str, Any]:
+    """Tokens of the reply that answered (for replay's cost: price table x these) and the step's cost."""
+    u = answer.chat.response.usage
+    return {"input_tokens": u.input, "output_tokens": u.output, "cached_input_tokens": u.cached_input,
+            "answered_by": answer.chat.model, "cost_usd": cost}
 
 
 def _top_tools(decision: Decision, specs: Mapping[str, ToolSpec], k: int) -> list[ToolDef]:
@@ -276,6 +287,8 @@ async def execute_complete(
         now = engine.clock()
         record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
         # The model already answered (and was paid): the answer goes back even if the save failed.
-        await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
+        if not await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))):
+            await engine.keep_replay(step, kind="complete", usage=_usage(answer, chat.cost_usd), outcome={
+                "tool_call": first, "validation_error": bool(answer.validation_error), "cascaded": answer.cascaded})
         return decision, chat
 

@@ -117,5 +117,10 @@ async def stream_complete(
                               awaiting_tool_result=bool(calls) and not validation_error)
         now = engine.clock()
         record = engine._record_json(decision, kind="complete", answered_by=chat.model, streamed=True)
-        await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
+        if not await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))):
+            u = chat.response.usage
+            await engine.keep_replay(step, kind="complete", usage={
+                "input_tokens": u.input, "output_tokens": u.output, "cached_input_tokens": u.cached_input,
+                "answered_by": chat.model, "cost_usd": chat.cost_usd}, outcome={
+                "tool_call": name, "validation_error": bool(validation_error), "cascaded": False, "streamed": True})
         yield StepFinished(decision, chat)
