@@ -30,6 +30,7 @@ from mcproute.state.base import (
     parse_decision,
     summarise,
 )
+from mcproute.state.counters import MemoryCounters, Taken
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
 
 _TS = struct.Struct("<d")
@@ -53,6 +54,7 @@ class MemoryStore:
         # step_id -> (conversation_id, created_at, encoded decision, reward, feedback_at)
         self._steps: OrderedDict[str, tuple[str, float, bytes, float | None, float | None]] = OrderedDict()
         self._locks = ConversationLocks()
+        self._counters = MemoryCounters(clock)
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -67,6 +69,10 @@ class MemoryStore:
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(conversation_id)
+
+    async def take(self, key: str, amount: float, limit: float | None, expires_at: float) -> Taken:
+        """Client counters (state/counters.py); lost on restart, as everything here."""
+        return await self._counters.take(key, amount, limit, expires_at)
 
     async def load(self, conversation_id: str) -> ConversationState | None:
         return self._load(conversation_id)
