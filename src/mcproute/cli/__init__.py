@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "route": ("mcproute.cli.route", "print the routing decision for one step"),
     "eval": ("mcproute.cli.eval", "offline evaluation of routing quality"),
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
+    "keys": ("mcproute.cli.keys", "client API keys: `mcproute keys new NAME` prints a key and its key_sha256"),
 }
 
 

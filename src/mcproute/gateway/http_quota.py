@@ -46,16 +46,18 @@ class LimitGuard:
         if client is None or not _guarded(path) or client not in self.access.limits:
             return await self.app(scope, receive, send)
         body: bytes | None = None
+        name = None
+        if scope["method"] == "POST" and path == "/mcp":
+            # Read first: the refusal carries the request's JSON-RPC id, and a tools/call counts twice.
+            body, complete = await read_body(receive, self.max_bytes)
+            receive = replay(body, complete, receive)
+            name = _tool_call_name(body) if complete else None
         try:
             await self.access.check_request(client)
             if scope["method"] == "POST" and path.startswith("/v1/"):
                 await self.access.check_budget(client)
-            elif scope["method"] == "POST" and path == "/mcp":
-                body, complete = await read_body(receive, self.max_bytes)
-                receive = replay(body, complete, receive)
-                name = _tool_call_name(body) if complete else None
-                if name is not None:
-                    await self.access.check_tool_call(client, spends=name in SPENDING_TOOLS)
+            elif name is not None:
+                await self.access.check_tool_call(client, spends=name in SPENDING_TOOLS)
         except ClientLimitExceeded as exc:
             return await _too_many(send, path, exc, body)
         await self.app(scope, receive, send)
