@@ -13,7 +13,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION", help="new: make a key for a client")
     new = sub.add_parser("new", help="print a fresh random key and the key_sha256 line to paste under clients:")
     new.add_argument("name", help="the client's name in servers.yaml (letters, digits and _ . @ -)")
 
