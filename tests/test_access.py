@@ -111,8 +111,7 @@ async def gateway(config: Path) -> AsyncIterator[tuple[Any, str]]:
             proc.send_signal(signal.SIGINT)  # a clean stop: the batched spans are written out
         with anyio.move_on_after(15):
             await proc.wait()
-        if proc.returncode is None:
-            proc.kill()
+        await proc.aclose()  # kills it if it is still running, and reaps it either way
 
 
 @asynccontextmanager

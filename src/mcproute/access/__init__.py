@@ -33,11 +33,6 @@ class Access:
         self.stdio_client = config.stdio_client
         self.quota = Quota(counters if counters is not None else MemoryCounters(clock), clock)
 
-    @property
-    def restricted(self) -> bool:
-        """Whether any client has a policy narrower than everything (else lists need no filtering)."""
-        return any(not p.unrestricted_tools for p in self.policies.values())
-
     def principal(self, headers: Mapping[str, str] | None) -> str | None:
         if headers is None:
             return self.stdio_client
