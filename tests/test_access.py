@@ -208,6 +208,8 @@ async def test_two_clients_see_and_call_only_their_own_tools(tmp_path: Path) -> 
         routed_alice = await chat(base, ALICE, "auto")
         assert routed_alice.status_code == 200 and routed_alice.headers["x-mcproute-model"] == "quick"
 
+        status = await get(f"{base}/status", ALICE)
+        assert status.status_code == 200 and not any(k in status.text for k in (ALICE, BOB, CAROL, TOKEN, hash_key(ALICE)))
         # Wrong, missing, or a key's hash instead of the key: 401 on every guarded route.
         for key in ("mcpr_wrong", None, hash_key(ALICE)):
             assert (await post(url, key, rpc("tools/list"))).status_code == 401
