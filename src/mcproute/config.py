@@ -32,6 +32,7 @@ from mcproute._yaml_doc import (
     position_index,
     syntax_error_at,
 )
+from mcproute.config_clients import ClientConfig, check_client_names
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -346,6 +347,22 @@ class Config(_Model):
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="step inputs kept for `mcproute replay` (user content: "
                                  "see keep)")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="OpenTelemetry traces")
+    # Access control (docs/security.md, "Clients, policies and limits"; config_clients.py).
+    clients: dict[str, ClientConfig] = Field(default_factory=dict, description="named API keys by client name, each with the tools, "
+                                             "models and limits it is allowed; `gateway.http.token` stays a full-access default client")
+    stdio_client: str | None = Field(default=None, description="the client (a name in `clients`) whose policy and limits apply over "
+                                     "stdio, where the principal is the local user; default: full access")
+
+    @field_validator("clients")
+    @classmethod
+    def _clients(cls, v: dict[str, ClientConfig]) -> dict[str, ClientConfig]:
+        return check_client_names(v)
+
+    @model_validator(mode="after")
+    def _stdio_client_known(self) -> Config:
+        if self.stdio_client is not None and self.stdio_client not in self.clients:
+            raise ValueError(f"stdio_client {self.stdio_client!r} is not a name in clients ({', '.join(self.clients) or 'none'})")
+        return self
 
     @field_validator("servers", "models")
     @classmethod

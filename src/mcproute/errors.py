@@ -23,6 +23,7 @@
     ├── ModelToolCallError             a model's reply called a tool badly (cascade escalates)
     │   ├── ModelCalledUnknownTool
     │   └── ModelToolArgumentsInvalid
+    ├── ClientLimitExceeded            a client is over its rate limit or daily budget (429)
     ├── StateError                     the conversation store failed (corrupt/locked file)
     └── DataFileError                  an evaluation data file has a malformed line
 
@@ -174,3 +175,15 @@ class DataFileError(McprouteError):
         self.path = path
         self.line = line
         super().__init__(f"{path}:{line}: {message}")
+
+
+class ClientLimitExceeded(McprouteError):
+    """A client is over one of its limits (`clients.<name>.limits`): HTTP 429 with Retry-After,
+    or a JSON-RPC error carrying the same figures. Its own branch: neither a malformed request
+    nor a backend outage."""
+
+    def __init__(self, client: str, limit: str, retry_after: int, detail: str) -> None:
+        self.client = client
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(f"client {client!r} is over its {limit} ({detail}); retry after {retry_after} s")

@@ -96,7 +96,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     host = args.host or http.host
     sock = None
     if args.transport == "http":
-        check_bind(host, http.token)  # refuse before spawning anything
+        check_bind(host, http.token or bool(loaded.config.clients))  # refuse before spawning anything; a client key counts
         sock = _listen(host, http.port if args.port is None else args.port, args.config)  # likewise a busy port
     # The Engine owns the gateway and adds the routing layer: meta-tools, proxied-call records, traces.
     with setup(loaded.config.telemetry, loaded) as telemetry:

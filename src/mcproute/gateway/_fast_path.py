@@ -124,8 +124,11 @@ class FastPath:
             f"tools/call {name}", kind=SpanKind.SERVER, attributes=attributes, context=spans.extract_context(meta),
             record_exception=False, set_status_on_exception=False,
         ) as span:
+            route = UpstreamRoute(ctx, self.upstream.connection_id)  # type: ignore[arg-type]
+            if self.gateway.access is not None:
+                spans.mark_client(self.gateway.access.principal(route.headers), span)
             try:
-                result = await self.gateway.call_tool(name, params.get("arguments", {}), meta=meta, route=UpstreamRoute(ctx, self.upstream.connection_id))  # type: ignore[arg-type]
+                result = await self.gateway.call_tool(name, params.get("arguments", {}), meta=meta, route=route)
             except UnknownTool as exc:
                 return _error(span, request_id, types.INVALID_PARAMS, str(exc))
             except ToolArgumentsInvalid as exc:

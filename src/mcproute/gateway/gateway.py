@@ -126,6 +126,9 @@ class Gateway:
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self.list_filter: ListFilter | None = None
+        # Per-client access control (`mcproute.access.Access`; the engine sets it): which tools a
+        # caller may see and call. None: everyone sees everything.
+        self.access: Any = None
         self._resource_listeners: list[ResourceListener] = []
         self.pins: PinGuard | None = None  # tool-definition pinning, once a store is attached
         # handshake-era upstream connection -> the level its client asked for (logging/setLevel)
@@ -333,8 +336,10 @@ class Gateway:
         DownstreamTimeout (backend's fault), or `MCPError` carrying the downstream's own error.
         """
         entry = self._catalog.tools.get(name)
-        if entry is None:
-            raise self._unknown(name)
+        caller = headers if headers is not None else (route.headers if route is not None else None)
+        if entry is None or (self.access is not None and not self.access.tool_visible(name, entry.server, caller)):
+            # A tool this caller may not use is unknown to it: the same error as no tool at all.
+            raise self._unknown(name, caller)
         args = arguments if arguments is not None else {}
         if not entry.server and any(v is None for v in args.values()):
             # A gateway meta-tool: `null` means "not given" (mcp-use sends null for every omitted
@@ -418,17 +423,24 @@ class Gateway:
         _strip_result_meta(result)
         return result
 
-    def _unknown(self, name: str) -> Exception:
+    def _unknown(self, name: str, caller: Mapping[str, str] | None = None) -> Exception:
         gw = self.config.gateway
+        visible = self._catalog.tools
+        if self.access is not None:
+            visible = {n: e for n, e in visible.items() if self.access.tool_visible(n, e.server, caller)}
         if (why := self._catalog.withheld.get(name)) is not None:
-            return ToolWithheld(name, why)
+            owner = next((s for s, ds in self.downstreams.items() if name.startswith((ds.cfg.prefix or s) + gw.separator)), "")
+            if self.access is None or self.access.tool_visible(name, owner, caller):
+                return ToolWithheld(name, why)  # a withheld tool the caller may not see stays unknown
         for server, ds in self.downstreams.items():
+            if self.access is not None and not self.access.policy(self.access.principal(caller)).servers.allows(server):
+                continue  # a server this caller may not use is not even named to it
             prefix = (ds.cfg.prefix or server) + gw.separator
             if gw.prefix_tools and name.startswith(prefix) and self.serving(server).listing is None:
                 h = ds.health
                 return DownstreamUnavailable(f"tool {name!r} belongs to server {server!r}, which is {h.state}" + (f": {h.reason}" if h.reason else ""))
-        close = difflib.get_close_matches(name, list(self._catalog.tools), n=3)
-        return UnknownTool(name, f"did you mean {', '.join(map(repr, close))}?" if close else f"{len(self._catalog.tools)} tools are available; see tools/list")
+        close = difflib.get_close_matches(name, list(visible), n=3)
+        return UnknownTool(name, f"did you mean {', '.join(map(repr, close))}?" if close else f"{len(visible)} tools are available; see tools/list")
 
     async def request(self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None) -> dict[str, Any]:
         """Forward a non-tool request (resources/read, prompts/get, ...) to one server, raw."""

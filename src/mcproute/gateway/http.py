@@ -2,7 +2,8 @@
 
 The guard runs before every route (including ones other modules attach, such as
 `/v1/chat/completions`): Host and Origin are checked against DNS rebinding, a bearer token is
-required when configured (and the configuration must have one for a non-loopback bind), every
+required when configured (a named client key from `clients:` or `gateway.http.token`; the configuration must have one
+for a non-loopback bind; the principal's name then travels as the `x-mcproute-client` header, which a caller cannot set), every
 POST must be `Content-Type: application/json` (else 415), and a declared body larger than `max_request_bytes` is refused with 413 before it is read (the SDK's
 own limit also covers chunked bodies on `/mcp`). Behind it, `JsonGuard` holds every `/mcp` body
 to the gateway's JSON depth limit before anything parses it.
@@ -10,7 +11,6 @@ to the gateway's JSON depth limit before anything parses it.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import os
@@ -22,13 +22,16 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcproute.access.keys import CLIENT_HEADER, KeyRing
 from mcproute.config import HttpConfig
 from mcproute.errors import InvalidRequest
 from mcproute.gateway._fast_http import read_body, replay
 from mcproute.gateway.http_limits import SessionLimit
+from mcproute.gateway.http_quota import LimitGuard
 from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.upstream import Upstream
 
+_CLIENT = CLIENT_HEADER.encode()
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -41,10 +44,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, token: str | None) -> None:
+def check_bind(host: str, token: str | None | bool) -> None:
+    """`token`: the static token, or whether any key (token or `clients:`) is configured."""
     if not is_loopback(host) and not token:
         raise InvalidRequest(
-            f"refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. \"${{MCPROUTE_TOKEN}}\") "
+            f"refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. \"${{MCPROUTE_TOKEN}}\") or client keys (clients:), "
             "or bind 127.0.0.1"
         )
 
@@ -52,9 +56,11 @@ def check_bind(host: str, token: str | None) -> None:
 class Guard:
     """ASGI middleware: Host/Origin validation, bearer token, declared body size."""
 
-    def __init__(self, app: ASGIApp, *, host: str, token: str | None, max_bytes: int, allowed_origins: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, *, host: str, token: str | None, max_bytes: int, allowed_origins: Sequence[str],
+                 keys: KeyRing | None = None) -> None:
         self.app = app
-        self.token = token.encode() if token else None
+        # Named client keys (stored hashed) plus the legacy token as the `default` client.
+        self.keys = keys if keys is not None else KeyRing.build({}, token)
         self.max_bytes = max_bytes
         self.any_host = host in ("0.0.0.0", "::", "")
         names = set(LOOPBACK_NAMES) | ({host} if host else set())
@@ -91,10 +97,15 @@ class Guard:
         origin = headers.get(b"origin")
         if origin is not None and not self._origin_ok(origin.decode("latin-1")):
             return await _reject(send, scope, 403, f"Origin {origin.decode('latin-1')!r} is not allowed")
-        if self.token is not None:
-            auth = headers.get(b"authorization", b"")
-            if not (auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token)):
+        # The principal header is ours alone: a caller's copy is dropped before anything reads it.
+        raw = [(k, v) for k, v in scope["headers"] if k != _CLIENT]
+        if self.keys.required:
+            client = self.keys.authenticate(headers.get(b"authorization"))
+            if client is None:
                 return await _reject(send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
+            raw.append((_CLIENT, client.encode()))
+        if len(raw) != len(scope["headers"]) or self.keys.required:
+            scope = {**scope, "headers": raw}
         if scope["method"] == "POST" and (problem := _not_json(headers.get(b"content-type"))):
             return await _reject(send, scope, 415, problem)
         length = headers.get(b"content-length")
@@ -161,7 +172,12 @@ async def _reject(send: Send, scope: Scope, status: int, message: str, extra: li
 def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
     """The ASGI app: `/mcp` (both eras) plus `extra_routes`, all behind the guard."""
     host = host or http.host
-    check_bind(host, http.token)
+    access = upstream.gateway.access
+    if access is None:  # a gateway served without an engine: policies apply, limits count in memory
+        from mcproute.access import Access
+
+        access = upstream.gateway.access = Access(upstream.gateway.config)
+    check_bind(host, access.keys.required)
     app: Starlette = upstream.server.streamable_http_app(
         streamable_http_path="/mcp",
         max_request_body_size=http.max_request_bytes,
@@ -180,7 +196,9 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
 
         served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
-    return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins)
+    served = LimitGuard(served, access=access, max_bytes=http.max_request_bytes)
+    return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins,
+                 keys=access.keys)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -35,6 +35,7 @@ from mcproute.gateway._subscriptions import ResourceSubscriptions
 from mcproute.gateway.catalog import Catalog
 from mcproute.gateway.gateway import Gateway, text_result
 from mcproute.gateway.routing import UpstreamRoute
+from mcproute.telemetry import spans
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,13 @@ class Upstream:
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         self._remember(ctx)
         tools: list[Mapping[str, Any]] = list(self.gateway.catalog.tools_wire)
+        access = self.gateway.access
+        if access is not None:
+            # Per-client policy first: a tool this caller may not use is not in any view of the list.
+            headers = self.route(ctx).headers
+            spans.mark_client(access.principal(headers))
+            catalog = self.gateway.catalog.tools
+            tools = access.filter_tools(tools, {n: e.server for n, e in catalog.items()}, headers)
         # `gateway.expose: search`: the engine narrows the list per conversation (a view, not a
         # permission: calls to unlisted tools still go through).
         view = self.gateway.list_filter
@@ -156,6 +164,8 @@ class Upstream:
         raw = ctx.params or {}
         meta = raw.get("_meta")
         route = self.route(ctx)
+        if self.gateway.access is not None:
+            spans.mark_client(self.gateway.access.principal(route.headers))
         level = self.gateway.log_level(route)
         if level is not None and not (isinstance(meta, Mapping) and types.LOG_LEVEL_META_KEY in meta):
             # A handshake-era client's logging/setLevel, as the 2026-07-28 per-request opt-in:

@@ -13,7 +13,6 @@ headers and is traced by the engine.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 import unicodedata
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mcproute.access.keys import KeyRing
 from mcproute.errors import (
     InvalidConversationId,
     InvalidRequest,
@@ -49,6 +49,7 @@ from mcproute.openai_api.wire import (
 )
 from mcproute.providers import ChatResult, Message
 from mcproute.router.step import Decision, StepHints
+from mcproute.runtime.access import client_policy
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.streaming import stream_complete
 
@@ -113,7 +114,7 @@ class OpenAIEndpoint:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         http = engine.config.gateway.http
-        self.token = http.token.encode() if http.token else None
+        self.keys = KeyRing.build({n: c.key_sha256 for n, c in engine.config.clients.items()}, http.token)
         self.max_bytes = http.max_request_bytes
         self.bounds = JsonLimits.from_config(engine.config.gateway)
 
@@ -122,11 +123,10 @@ class OpenAIEndpoint:
     def check_token(self, request: Request) -> None:
         # The HTTP guard checks it first when the routes are served by `serve_http`; checked here
         # too so the routes stay safe when mounted in another app.
-        if self.token is None:
+        if not self.keys.required:
             return
-        auth = request.headers.get("authorization", "").encode("latin-1", "replace")
-        if not (auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token)):
-            raise ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <gateway.http.token>')",
+        if self.keys.authenticate(request.headers.get("authorization")) is None:
+            raise ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <your client key or gateway.http.token>')",
                            code="invalid_api_key")
 
     async def read_body(self, request: Request) -> bytes:
@@ -141,14 +141,21 @@ class OpenAIEndpoint:
                 raise _too_large(None, self.max_bytes)
         return bytes(body)
 
-    def hints_for(self, model: str) -> StepHints | None:
+    def visible_models(self, headers: Mapping[str, str] | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The tiers and configured models this request's client may use (a hidden one is unknown to it)."""
+        policy = client_policy(self.engine, headers)[1]
+        models = {n: m for n, m in self.engine.config.models.items() if policy.client is None or policy.allows_model(n, m.tier)}
+        return tuple(t for t in TIERS if policy.client is None or t in policy.tiers), models
+
+    def hints_for(self, model: str, headers: Mapping[str, str] | None = None) -> StepHints | None:
+        tiers, models = self.visible_models(headers)
         if model == AUTO:
             return None
-        if model in TIERS:
+        if model in tiers:
             return StepHints(tier_override=model)  # type: ignore[arg-type]
-        if model in self.engine.config.models:
+        if model in models:
             return StepHints(model_override=model)
-        known = ", ".join([AUTO, *TIERS, *self.engine.config.models])
+        known = ", ".join([AUTO, *tiers, *models])
         raise ApiError(404, f"The model {model!r} does not exist; use one of: {known} (GET /v1/models)", param="model",
                        code="model_not_found")
 
@@ -194,7 +201,10 @@ class OpenAIEndpoint:
             self.check_token(request)
         except ApiError as err:
             return error_response(err)
-        return JSONResponse(model_list(self.engine.config.models))
+        tiers, models = self.visible_models(request.headers)
+        listing = model_list(models)
+        listing["data"] = [row for row in listing["data"] if row["mcproute"]["kind"] != "tier" or row["id"] in tiers]
+        return JSONResponse(listing)
 
     async def answer(self, work: Callable[[], Awaitable[Response]], what: str) -> Response:
         """Run a handler's work; every failure answers in OpenAI's error shape."""
@@ -214,7 +224,7 @@ class OpenAIEndpoint:
     async def _chat_completions(self, request: Request) -> Response:
         self.check_token(request)
         req = parse_request(await self.read_body(request), self.bounds)
-        hints = self.hints_for(req.model)
+        hints = self.hints_for(req.model, request.headers)
         msgs = self.check_messages(req.messages)
         options = self._options(req)
         headers = dict(request.headers)

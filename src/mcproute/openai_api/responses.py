@@ -38,7 +38,7 @@ async def create_response(api: OpenAIEndpoint, request: Request) -> Response:
     async def work() -> Response:
         api.check_token(request)
         req = validate_request(load_object(await api.read_body(request), api.bounds))
-        hints = api.hints_for(req.model)
+        hints = api.hints_for(req.model, request.headers)
         msgs = api.check_messages(chat_messages(req), param="input")
         tools = chat_tools(req)
         headers = dict(request.headers)

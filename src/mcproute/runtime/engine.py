@@ -40,6 +40,7 @@ from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, S
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
 from mcproute.runtime import tracing
+from mcproute.runtime.access import allowed_models, check_hints, client_policy, install_access, policy_index
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.examples import TierExampleLoader
 from mcproute.runtime.gauges import observed
@@ -52,6 +53,7 @@ from mcproute.telemetry import decision as tdecision
 from mcproute.telemetry import metrics, spans
 
 if TYPE_CHECKING:
+    from mcproute.access import Policy
     from mcproute.router.tier_examples import ExampleSet
     from mcproute.runtime.replicas import Replicas
 
@@ -159,6 +161,7 @@ class Engine:
             self.replay_log = await open_recorder(self)
             if self.replay_log is not None:
                 self._stack.push_async_callback(self.replay_log.store.close)
+            self._stack.callback(install_access(self))  # per-client policy and limits (docs/security.md)
             if self.config.gateway.expose == "search":
                 self._install_list_filter()
             self._sync_index(self.gateway.catalog)
@@ -315,12 +318,17 @@ class Engine:
 
     # ------------------------------------------------------------ decisions
 
-    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any, vector: Any = None) -> Decision:
+    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any, vector: Any = None,
+                access: Policy | None = None) -> Decision:
+        """`access`: the calling client's policy; its hidden tools and models are not offered to the router."""
         step = Step(text, cid, step_id, hints or StepHints(), vector=vector)
         models, unhealthy = self.pool_view()
+        index: Any = self.index
+        if access is not None:
+            models, index = allowed_models(access, models), policy_index(self, access)
         now = self.clock()
         self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
-        return decide(step, state, self.index, self._decide_scorer, self.calibration, models, self.policy,
+        return decide(step, state, index, self._decide_scorer, self.calibration, models, self.policy,
                       now=now, tools=self.tool_map(), unhealthy=unhealthy,
                       separator=self.config.gateway.separator, clock=time.perf_counter)
 
@@ -343,7 +351,9 @@ class Engine:
         span, decide, and put the decision on the span."""
         _, store = self._require()
         step_id = new_step_id()
-        with tracing.continued(meta, headers), spans.conversation_context(cid):
+        client, access = client_policy(self, headers)
+        check_hints(access, hints, self.config)
+        with tracing.continued(meta, headers), spans.conversation_context(cid), spans.client_context(client):
             spans.enrich_server_span(cid)
             # Before the lock: the vector depends on the text alone (once per step, inline: see
             # EncoderService.query_vector for why not in a thread). Steps use it only once the tier
@@ -358,7 +368,7 @@ class Engine:
             async with store.lock(cid):
                 state, previous = await self.load_step_state(cid)
                 with spans.route_span(cid, step_id, previous=previous) as span:
-                    decision = self._decide(text, cid, step_id, hints, state, vector)
+                    decision = self._decide(text, cid, step_id, hints, state, vector, access)
                     tdecision.record_decision(span, decision)
                     metrics.record_decision(decision)
                     spans.record_step_text(span, text)
@@ -441,14 +451,16 @@ class Engine:
 
     # ------------------------------------------------------------ catalogue search
 
-    async def search_tools(self, query: str, *, identity: ConversationIdentity | None = None, k: int | None = None) -> list[dict[str, Any]]:
-        """Ranked catalogue search (progressive disclosure): name, server, score, description, schema."""
+    async def search_tools(self, query: str, *, identity: ConversationIdentity | None = None, k: int | None = None,
+                           headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Ranked catalogue search (progressive disclosure): name, server, score, description, schema;
+        only tools the caller (`headers`: its principal) may use."""
         _, store = self._require()
         query = _check_text(query)
         k = k or self.policy.top_k
         state = await store.load(identity.id) if identity is not None else None
         vector = self.vectors.query_vector(query)
-        ranking = self.index.rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
+        ranking = policy_index(self, client_policy(self, headers)[1]).rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
                                   vector=vector)
         specs = self.tool_map()
         out: list[dict[str, Any]] = []

@@ -151,7 +151,8 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
         identity = ident(args, call)
         before = engine.visible.get(identity.id)
         # An anonymous search has no conversation to remember its results in.
-        tools = await engine.search_tools(args["query"], identity=identity if identity.source != "new" else None, k=args.get("k"))
+        tools = await engine.search_tools(args["query"], identity=identity if identity.source != "new" else None, k=args.get("k"),
+                                          headers=call.headers)
         await moved(identity.id, before, call)
         lines = [f"{i}. {t['name']} ({t['score']:.2f}): {t['description'][:160]}" for i, t in enumerate(tools, 1)]
         text = "\n".join(lines) or "no tool matches"

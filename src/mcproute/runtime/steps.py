@@ -30,6 +30,7 @@ from mcproute.providers import ToolCall as ModelToolCall
 from mcproute.router.conversation import StepOutcome, advance, cascade
 from mcproute.router.step import ConversationState, Decision, StepHints, ToolSpec
 from mcproute.runtime import tracing
+from mcproute.runtime.access import record_spend
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
 from mcproute.telemetry import decision as tdecision
@@ -165,7 +166,7 @@ async def execute_step(
         result, tool_error, server = None, "", None
         if call is not None:
             server = specs[call.name].server
-            result, tool_error = await _call_tool(engine, call, server)
+            result, tool_error = await _call_tool(engine, call, server, headers)
         outcome = StepOutcome(
             text=text,
             tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),
@@ -179,6 +180,7 @@ async def execute_step(
         )
         cost = sum(a.cost_usd for a in answer.attempts)
         tdecision.record_step_cost(span, cost)
+        await record_spend(engine, headers, cost)
         now = engine.clock()
         record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
                                      answered_by=answer.chat.model, cascaded=answer.cascaded or None)
@@ -215,14 +217,16 @@ def _bad_tool(answer: _Answer) -> str | None:
     return calls[0].name if calls else None
 
 
-async def _call_tool(engine: Engine, call: ModelToolCall, server: str) -> tuple[dict[str, Any] | None, str]:
+async def _call_tool(engine: Engine, call: ModelToolCall, server: str,
+                     headers: Mapping[str, str] | None) -> tuple[dict[str, Any] | None, str]:
     """Execute the model's call downstream inside a `tools/call` CLIENT span; errors become text."""
     entry = engine.gateway.catalog.tools.get(call.name)
     token = ENGINE_CALL.set(call.name)
     try:
         with spans.tool_call_span(call.name, server, downstream_tool=entry.original if entry else None, call_id=call.id) as tspan:
             try:
-                result = await engine.gateway.call_tool(call.name, dict(call.arguments), meta=tracing.downstream_meta())
+                # The caller's headers carry its principal: the model cannot call a tool its client may not.
+                result = await engine.gateway.call_tool(call.name, dict(call.arguments), meta=tracing.downstream_meta(), headers=headers)
             except (ToolArgumentsInvalid, UpstreamUnavailable, MCPError, InvalidRequest) as exc:
                 spans.record_tool_result(tspan, is_error=True)
                 tspan.set_attribute("error.type", type(exc).__name__)
@@ -272,6 +276,7 @@ async def execute_complete(
         answer = await _answer(engine, span, request, defs, decision, state)
         decision = answer.decision
         tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
+        await record_spend(engine, headers, sum(a.cost_usd for a in answer.attempts))
         chat = replace(answer.chat, attempts=answer.attempts)
         if dry_run:
             return decision, chat

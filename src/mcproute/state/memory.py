@@ -31,6 +31,7 @@ from mcproute.state.base import (
     summarise,
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
+from mcproute.state.counters import MemoryCounters, Taken
 from mcproute.state.pins import PinRecord, select
 
 _TS = struct.Struct("<d")
@@ -56,6 +57,7 @@ class MemoryStore:
         self._locks = ConversationLocks()
         self._pins: dict[tuple[str, str], PinRecord] = {}  # few (one per downstream tool): never evicted
         self._pins_writes = 0
+        self._counters = MemoryCounters(clock)
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -70,6 +72,10 @@ class MemoryStore:
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(conversation_id)
+
+    async def take(self, key: str, amount: float, limit: float | None, expires_at: float) -> Taken:
+        """Client counters (state/counters.py); lost on restart, as everything here."""
+        return await self._counters.take(key, amount, limit, expires_at)
 
     async def load(self, conversation_id: str) -> ConversationState | None:
         return self._load(conversation_id)

@@ -48,6 +48,8 @@ from mcproute.state.base import (
     summarise,
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
+from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA
+from mcproute.state.counters import Taken, sweep_sqlite, take_sqlite
 from mcproute.state.pins import PinRecord
 
 log = logging.getLogger("mcproute.state")
@@ -71,7 +73,7 @@ CREATE TABLE IF NOT EXISTS steps (
     feedback_at REAL
 );
 CREATE INDEX IF NOT EXISTS steps_by_age ON steps(created_at);
-"""
+""" + COUNTERS_SCHEMA
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _RESYNC_EVERY = 1000  # writes between exact row counts (other processes may insert too)
@@ -231,6 +233,20 @@ class SqliteStore:
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(conversation_id)
+
+    # ------------------------------------------------------------ client counters (state/counters.py)
+
+    async def take(self, key: str, amount: float, limit: float | None, expires_at: float) -> Taken:
+        now = self._clock()
+        self._writes += 1
+        sweep = self._writes % _RESYNC_EVERY == 0
+
+        def body(conn: sqlite3.Connection) -> Taken:
+            if sweep:
+                sweep_sqlite(conn, now)
+            return take_sqlite(conn, key, amount, limit, expires_at, now)
+
+        return await self._run(self._tx(body))
 
     def _read(self, conn: sqlite3.Connection, cid: str) -> ConversationState | None:
         row = conn.execute("SELECT updated_at, state FROM conversations WHERE id = ?", (cid,)).fetchone()

@@ -71,6 +71,7 @@ STICKY_REASON: Final = "mcproute.sticky.reason"
 
 # ---------------------------------------------------------------- mcproute: execution
 COST_USD: Final = "mcproute.cost.usd"  # one provider attempt (chat span) or a whole step (route span)
+CLIENT: Final = "mcproute.client"  # the authenticated principal (a client name from `clients:`, never its key)
 SERVER: Final = "mcproute.server"  # the downstream MCP server's configured name
 DOWNSTREAM_TOOL: Final = "mcproute.downstream.tool"  # the tool's name at the downstream (un-namespaced)
 DEPLOYMENT: Final = "mcproute.deployment"  # which key/endpoint of a logical model served the attempt

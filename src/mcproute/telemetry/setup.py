@@ -126,21 +126,25 @@ def _install_global() -> bool:
 
 
 class ConversationStamper(SpanProcessor):
-    """Puts `gen_ai.conversation.id` on every span: from the context value set by
-    `spans.conversation_context`, else from the in-process parent span's own attribute."""
+    """Puts `gen_ai.conversation.id` and `mcproute.client` (the principal, never a key) on every
+    span: from the context value set by `spans.conversation_context` / `spans.client_context`,
+    else from the in-process parent span's own attribute."""
+
+    _STAMPS = ((sc.GEN_AI_CONVERSATION_ID, spans.CONVERSATION_KEY), (sc.CLIENT, spans.CLIENT_KEY))
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
-        if span.attributes and sc.GEN_AI_CONVERSATION_ID in span.attributes:
-            return
         from opentelemetry import context as otel_context
 
-        value = otel_context.get_value(spans.CONVERSATION_KEY, parent_context)
-        if not isinstance(value, str):
-            parent = trace.get_current_span(parent_context)
-            attrs = getattr(parent, "attributes", None)
-            value = attrs.get(sc.GEN_AI_CONVERSATION_ID) if attrs else None
-        if isinstance(value, str):
-            span.set_attribute(sc.GEN_AI_CONVERSATION_ID, value)
+        for attribute, key in self._STAMPS:
+            if span.attributes and attribute in span.attributes:
+                continue
+            value = otel_context.get_value(key, parent_context)
+            if not isinstance(value, str):
+                parent = trace.get_current_span(parent_context)
+                attrs = getattr(parent, "attributes", None)
+                value = attrs.get(attribute) if attrs else None
+            if isinstance(value, str):
+                span.set_attribute(attribute, value)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass

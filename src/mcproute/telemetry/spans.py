@@ -29,6 +29,7 @@ from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, Statu
 from mcproute.telemetry import semconv as sc
 
 CONVERSATION_KEY = otel_context.create_key("mcproute.conversation_id")
+CLIENT_KEY = otel_context.create_key("mcproute.client")
 
 _tracer = trace.get_tracer(sc.TRACER_NAME)
 
@@ -56,6 +57,25 @@ def conversation_context(conversation_id: str) -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+@contextmanager
+def client_context(client: str | None) -> Iterator[None]:
+    """Every span started inside gets `mcproute.client` (the principal's name; needs setup())."""
+    if client is None:
+        yield
+        return
+    token = otel_context.attach(otel_context.set_value(CLIENT_KEY, client))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def mark_client(client: str | None, span: Span | None = None) -> None:
+    """Put the principal on a span already open (the SDK's server span, from a handler)."""
+    if client is not None:
+        (span or trace.get_current_span()).set_attribute(sc.CLIENT, client)
 
 
 def current_conversation_id() -> str | None:
