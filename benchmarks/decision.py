@@ -61,7 +61,14 @@ def synth_catalog(n: int, evaldata: Path = EVALDATA) -> list[ToolSpec]:
                 break
             server = f"s{i // SERVER_SIZE:03d}" if copy == 0 else f"c{copy}s{i // SERVER_SIZE:03d}"
             schema = t.get("input_schema") or {}
-            out.append(ToolSpec(f"{server}__{t['name']}", str(t.get("description") or ""), schema if isinstance(schema, dict) else {}, server))
+            out.append(
+                ToolSpec(
+                    f"{server}__{t['name']}",
+                    str(t.get("description") or ""),
+                    schema if isinstance(schema, dict) else {},
+                    server,
+                )
+            )
         copy += 1
     return out
 
@@ -86,21 +93,44 @@ def build(n_tools: int) -> tuple[list[ToolSpec], ToolIndex, float]:
     return tools, index, time.perf_counter() - t0
 
 
-def measure(n_tools: int, n: int, warmup: int = 50, built: tuple[list[ToolSpec], ToolIndex, float] | None = None) -> dict[str, Any]:
+def measure(
+    n_tools: int, n: int, warmup: int = 50, built: tuple[list[ToolSpec], ToolIndex, float] | None = None
+) -> dict[str, Any]:
     tools, index, build_s = built if built is not None else build(n_tools)
     catalog = {t.name: t for t in tools}
     scorer = TierScorer.load()
-    models = [ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),
-              ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1"))]
+    models = [
+        ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),
+        ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1")),
+    ]
     policy = RoutingConfig()
     qs = queries(400)
     now = time.time()
-    state = ConversationState("bench", tier="reasoning", model="deep", deployment="d1", step_count=9,
-                              tools_used=tuple(t.name for t in tools[:8]), servers_used=tuple(t.server for t in tools[:8]),
-                              recent_texts=tuple(qs[:3]), last_result="ok " * 50, updated_at=now)
+    state = ConversationState(
+        "bench",
+        tier="reasoning",
+        model="deep",
+        deployment="d1",
+        step_count=9,
+        tools_used=tuple(t.name for t in tools[:8]),
+        servers_used=tuple(t.server for t in tools[:8]),
+        recent_texts=tuple(qs[:3]),
+        last_result="ok " * 50,
+        updated_at=now,
+    )
     ctx = RetrievalContext.from_state(state)
     for i in range(warmup):
-        decide(Step(qs[i % len(qs)], "bench", f"w{i}"), state, index, scorer, scorer.calibration, models, policy, now=now, tools=catalog)
+        decide(
+            Step(qs[i % len(qs)], "bench", f"w{i}"),
+            state,
+            index,
+            scorer,
+            scorer.calibration,
+            models,
+            policy,
+            now=now,
+            tools=catalog,
+        )
     decide_s: list[float] = []
     cpu_s: list[float] = []  # CPU time of this thread: what the decision costs when not preempted
     rank_s: list[float] = []
@@ -117,7 +147,13 @@ def measure(n_tools: int, n: int, warmup: int = 50, built: tuple[list[ToolSpec],
             index.rank(q, context=ctx, k=policy.top_k)
             rank_s.append(time.perf_counter() - t1)
         decide_s.append(t1 - t0)
-    return {"tools": len(tools), "index_build_s": round(build_s, 3), "decide": summary_ms(decide_s), "decide_cpu": summary_ms(cpu_s), "rank_only": summary_ms(rank_s)}
+    return {
+        "tools": len(tools),
+        "index_build_s": round(build_s, 3),
+        "decide": summary_ms(decide_s),
+        "decide_cpu": summary_ms(cpu_s),
+        "rank_only": summary_ms(rank_s),
+    }
 
 
 def main() -> None:
@@ -131,8 +167,10 @@ def main() -> None:
         print(json.dumps(out))
     else:
         for r in out.values():
-            print(f"{r['tools']:>6} tools  build {r['index_build_s']:.2f} s   decide p50 {r['decide']['p50_ms']:.3f} ms "
-                  f"p99 {r['decide']['p99_ms']:.3f} ms   rank alone p50 {r['rank_only']['p50_ms']:.3f} p99 {r['rank_only']['p99_ms']:.3f}")
+            print(
+                f"{r['tools']:>6} tools  build {r['index_build_s']:.2f} s   decide p50 {r['decide']['p50_ms']:.3f} ms "
+                f"p99 {r['decide']['p99_ms']:.3f} ms   rank alone p50 {r['rank_only']['p50_ms']:.3f} p99 {r['rank_only']['p99_ms']:.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ TOOLS = [types.Tool(name="echo", description="echo the text back", input_schema=
 SCHEMAS = {t.name: t.input_schema for t in TOOLS}
 
 
-async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+async def list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
     return types.ListToolsResult(tools=TOOLS)
 
 
@@ -42,8 +44,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--http", type=int, default=None, metavar="PORT")
     args = ap.parse_args()
-    server = Server("bench-echo", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool,
-                    get_tool_input_schema=SCHEMAS.get)
+    server = Server(
+        "bench-echo", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool, get_tool_input_schema=SCHEMAS.get
+    )
     if args.http is not None:
         import uvicorn
 

@@ -43,8 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def realistic_queries(enc: Any, n: int, lo: int = 5, hi: int = 60) -> list[str]:
     """Up to n distinct texts of lo..hi tokens: a third each from tool requests, reasoning prompts
     and multi-turn user turns (file order), so short lookups and long tasks are both there."""
-    sources = (("tool_selection_large.jsonl", lambda d: [d.get("query")]), ("reasoning.jsonl", lambda d: [d.get("prompt")]),
-               ("multiturn.jsonl", lambda d: [t.get("user") for t in d.get("turns") or [] if isinstance(t, dict)]))
+    sources = (
+        ("tool_selection_large.jsonl", lambda d: [d.get("query")]),
+        ("reasoning.jsonl", lambda d: [d.get("prompt")]),
+        ("multiturn.jsonl", lambda d: [t.get("user") for t in d.get("turns") or [] if isinstance(t, dict)]),
+    )
     out: list[str] = []
     seen: set[str] = set()
     for i, (name, texts) in enumerate(sources):
@@ -72,7 +75,12 @@ def query_latency(enc: Any, qs: list[str]) -> dict[str, Any]:
         wall.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
     toks = [len(enc.token_ids(q, enc.max_query_tokens)) for q in qs]
-    return {"wall": summary_ms(wall), "cpu": summary_ms(cpu), "tokens_p50": int(np.median(toks)), "tokens_max": max(toks)}
+    return {
+        "wall": summary_ms(wall),
+        "cpu": summary_ms(cpu),
+        "tokens_p50": int(np.median(toks)),
+        "tokens_max": max(toks),
+    }
 
 
 def thread_hop(enc: Any, qs: list[str]) -> dict[str, float]:
@@ -113,8 +121,10 @@ def decision_with_encoder(enc: Any, n: int) -> dict[str, Any]:
     encode_s = time.perf_counter() - t0
     by_tool = {t.name.split("__", 1)[1]: v for t, v in zip(base, got.vectors, strict=True)}
     scorer = TierScorer.load()
-    models = [ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),
-              ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1"))]
+    models = [
+        ModelSpec("deep", "reasoning", 3, 15, deployments=("d0", "d1")),
+        ModelSpec("quick", "fast", 0.25, 1.25, deployments=("q0", "q1")),
+    ]
     policy = RoutingConfig()
     qs = decision.queries(400)
     out: dict[str, Any] = {"base_tools_encoded": got.encoded, "base_tools_encode_s": round(encode_s, 2)}
@@ -124,12 +134,30 @@ def decision_with_encoder(enc: Any, n: int) -> dict[str, Any]:
         index.attach_vectors({t.name: by_tool[t.name.split("__", 1)[1]] for t in tools})
         catalog = {t.name: t for t in tools}
         now = time.time()
-        state = ConversationState("bench", tier="reasoning", model="deep", deployment="d1", step_count=9,
-                                  tools_used=tuple(t.name for t in tools[:8]), servers_used=tuple(t.server for t in tools[:8]),
-                                  recent_texts=tuple(qs[:3]), last_result="ok " * 50, updated_at=now)
+        state = ConversationState(
+            "bench",
+            tier="reasoning",
+            model="deep",
+            deployment="d1",
+            step_count=9,
+            tools_used=tuple(t.name for t in tools[:8]),
+            servers_used=tuple(t.server for t in tools[:8]),
+            recent_texts=tuple(qs[:3]),
+            last_result="ok " * 50,
+            updated_at=now,
+        )
         for i in range(30):
-            decide(Step(qs[i], "bench", f"w{i}", vector=enc.encode_one(qs[i])), state, index, scorer, scorer.calibration,
-                   models, policy, now=now, tools=catalog)
+            decide(
+                Step(qs[i], "bench", f"w{i}", vector=enc.encode_one(qs[i])),
+                state,
+                index,
+                scorer,
+                scorer.calibration,
+                models,
+                policy,
+                now=now,
+                tools=catalog,
+            )
         wall, cpu, dec = [], [], []
         gc.collect()
         for i in range(n):
@@ -138,7 +166,17 @@ def decision_with_encoder(enc: Any, n: int) -> dict[str, Any]:
             c0, t0 = time.thread_time(), time.perf_counter()
             vec = enc.encode_one(q)
             t1 = time.perf_counter()
-            decide(Step(q, "bench", f"s{i}", vector=vec), state, index, scorer, scorer.calibration, models, policy, now=now, tools=catalog)
+            decide(
+                Step(q, "bench", f"s{i}", vector=vec),
+                state,
+                index,
+                scorer,
+                scorer.calibration,
+                models,
+                policy,
+                now=now,
+                tools=catalog,
+            )
             t2 = time.perf_counter()
             cpu.append(time.thread_time() - c0)
             wall.append(t2 - t0)
@@ -150,7 +188,7 @@ def decision_with_encoder(enc: Any, n: int) -> dict[str, Any]:
 def rss_child(cache_dir: str) -> dict[str, float]:
     code = f"""
 import json, sys
-sys.path.insert(0, {str(ROOT / 'src')!r})
+sys.path.insert(0, {str(ROOT / "src")!r})
 def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS'):
@@ -166,8 +204,11 @@ print(json.dumps({{"before": before, "libs": libs, "after": rss()}}))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     mb = 2**20
-    return {"model_rss_mb": round((r["after"] - r["libs"]) / mb, 1), "libs_rss_mb": round((r["libs"] - r["before"]) / mb, 1),
-            "process_rss_mb": round(r["after"] / mb, 1)}
+    return {
+        "model_rss_mb": round((r["after"] - r["libs"]) / mb, 1),
+        "libs_rss_mb": round((r["libs"] - r["before"]) / mb, 1),
+        "process_rss_mb": round(r["after"] / mb, 1),
+    }
 
 
 def tools_cold_warm(enc: Any) -> dict[str, float]:
@@ -186,7 +227,11 @@ def tools_cold_warm(enc: Any) -> dict[str, float]:
         warm = ToolVectorCache(db).vectors(enc, texts)
         warm_s = time.perf_counter() - t0
         assert cold.encoded == len(set(texts)) and warm.encoded == 0 and warm.from_disk == cold.encoded
-    return {"tools_1k_cold_s": round(cold_s, 2), "tools_1k_cold_cpu_s": round(cold_cpu, 2), "tools_1k_warm_s": round(warm_s, 3)}
+    return {
+        "tools_1k_cold_s": round(cold_s, 2),
+        "tools_1k_cold_cpu_s": round(cold_cpu, 2),
+        "tools_1k_warm_s": round(warm_s, 3),
+    }
 
 
 def measure(quick: bool) -> dict[str, Any]:
@@ -204,9 +249,17 @@ def measure(quick: bool) -> dict[str, Any]:
     out["model_id"] = enc.model_id
     qs = realistic_queries(enc, 150 if quick else 400)
     q = query_latency(enc, qs)
-    out.update({"query_p50_ms": q["wall"]["p50_ms"], "query_p99_ms": q["wall"]["p99_ms"], "query_cpu_p50_ms": q["cpu"]["p50_ms"],
-                "query_cpu_p99_ms": q["cpu"]["p99_ms"], "query_n": q["wall"]["n"], "query_tokens_p50": q["tokens_p50"],
-                "query_tokens_max": q["tokens_max"]})
+    out.update(
+        {
+            "query_p50_ms": q["wall"]["p50_ms"],
+            "query_p99_ms": q["wall"]["p99_ms"],
+            "query_cpu_p50_ms": q["cpu"]["p50_ms"],
+            "query_cpu_p99_ms": q["cpu"]["p99_ms"],
+            "query_n": q["wall"]["n"],
+            "query_tokens_p50": q["tokens_p50"],
+            "query_tokens_max": q["tokens_max"],
+        }
+    )
     hop = thread_hop(enc, qs[:60])
     out["to_thread_added_p50_ms"] = round(hop["thread_p50_ms"] - hop["inline_p50_ms"], 4)
     out.update(tools_cold_warm(enc))

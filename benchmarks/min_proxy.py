@@ -40,7 +40,9 @@ async def _raw(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+async def list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
     return types.ListToolsResult.model_validate({"tools": (await _raw("tools/list", {}))["tools"]})
 
 
@@ -60,8 +62,13 @@ async def serve(command: list[str], http_port: int | None) -> None:
         DOWNSTREAM["c"] = client
         for tool in (await _raw("tools/list", {}))["tools"]:
             SCHEMAS[tool["name"]] = tool.get("inputSchema")
-        server = Server("min-proxy", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool,  # type: ignore[arg-type]
-                        get_tool_input_schema=SCHEMAS.get)
+        server = Server(
+            "min-proxy",
+            version="1.0",
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,  # type: ignore[arg-type]
+            get_tool_input_schema=SCHEMAS.get,
+        )
         if http_port is not None:
             import uvicorn
 

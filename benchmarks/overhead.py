@@ -44,7 +44,9 @@ def gateway_pids(marker: bytes = b"mcproute") -> list[int]:
                 ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid == os.getpid() and (b"serve" in cmd and marker in cmd if marker == b"mcproute" else any(marker in c for c in cmd)):
+            if ppid == os.getpid() and (
+                b"serve" in cmd and marker in cmd if marker == b"mcproute" else any(marker in c for c in cmd)
+            ):
                 out.append(int(entry))
     return out
 
@@ -57,8 +59,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def measure_paths(paths: list[tuple[Any, str, bytes | None]], calls: int, warmup: int, mode: str,
-                        block: int = 25) -> list[dict[str, Any]]:
+async def measure_paths(
+    paths: list[tuple[Any, str, bytes | None]], calls: int, warmup: int, mode: str, block: int = 25
+) -> list[dict[str, Any]]:
     """All clients open at once; calls alternate in blocks of `block` between the paths, so a
     burst of load from the machine's other users lands on all of them. `paths[0]` is the direct
     one; each path is (target, tool name, cmdline marker of its proxy process or None)."""
@@ -90,7 +93,11 @@ async def measure_paths(paths: list[tuple[Any, str, bytes | None]], calls: int, 
         cpu = [(cpu_seconds(p) - c0) * 1000 / calls if p else None for p, c0 in zip(pids, cpu0, strict=True)]
     out: list[dict[str, Any]] = []
     for i, mine in enumerate(samples):
-        row: dict[str, Any] = {"p50_ms": round(statistics.median(mine), 3), "p99_ms": round(percentile(mine, 0.99), 3), "calls": len(mine)}
+        row: dict[str, Any] = {
+            "p50_ms": round(statistics.median(mine), 3),
+            "p99_ms": round(percentile(mine, 0.99), 3),
+            "calls": len(mine),
+        }
         if cpu[i] is not None:
             row["gateway_cpu_ms_per_call"] = round(cpu[i], 3)
         # The spread of the added latency between blocks: how much of a difference is noise.
@@ -102,10 +109,18 @@ async def measure_paths(paths: list[tuple[Any, str, bytes | None]], calls: int, 
     return out
 
 
-async def measure_pair(direct_target: Any, proxied_target: Any, calls: int, warmup: int, mode: str,
-                       names: tuple[str, str] = ("echo", "fx__echo"), block: int = 25) -> tuple[dict[str, Any], dict[str, Any]]:
-    direct, proxied = await measure_paths([(direct_target, names[0], None), (proxied_target, names[1], b"mcproute")],
-                                          calls, warmup, mode, block)
+async def measure_pair(
+    direct_target: Any,
+    proxied_target: Any,
+    calls: int,
+    warmup: int,
+    mode: str,
+    names: tuple[str, str] = ("echo", "fx__echo"),
+    block: int = 25,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    direct, proxied = await measure_paths(
+        [(direct_target, names[0], None), (proxied_target, names[1], b"mcproute")], calls, warmup, mode, block
+    )
     return direct, proxied
 
 
@@ -119,8 +134,14 @@ def compare(direct: dict[str, float], proxied: dict[str, float]) -> dict[str, An
     }
 
 
-def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream: str = "echo",
-            min_proxy: bool = False, metrics: bool = False) -> dict[str, Any]:
+def measure(
+    calls: int = 2000,
+    warmup: int = 200,
+    mode: str = "auto",
+    downstream: str = "echo",
+    min_proxy: bool = False,
+    metrics: bool = False,
+) -> dict[str, Any]:
     """Direct vs proxied over stdio and over HTTP; every server a real child process. With
     `min_proxy`, benchmarks/min_proxy.py (the thinnest SDK proxy) runs as a third path in the
     same interleaved loop: its added latency is the floor under mcproute's (`stdio_min`, `http_min`)."""
@@ -129,16 +150,28 @@ def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
-        cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n'
-                       + ("telemetry: {metrics: {prometheus: true}}\n" if metrics else ""))
-        out: dict[str, Any] = {"downstream": f"{downstream} ({FIXTURE}) echo", "mode": mode, "python": sys.version.split()[0]}
+        cfg.write_text(
+            f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n'
+            + ("telemetry: {metrics: {prometheus: true}}\n" if metrics else "")
+        )
+        out: dict[str, Any] = {
+            "downstream": f"{downstream} ({FIXTURE}) echo",
+            "mode": mode,
+            "python": sys.version.split()[0],
+        }
         gateway_cmd = [py, "-m", "mcproute", "serve", "--config", str(cfg)]
         paths: list[tuple[Any, str, bytes | None]] = [
             (StdioServerParameters(command=py, args=[FIXTURE], env=env), "echo", None),
             (StdioServerParameters(command=py, args=gateway_cmd[1:], env=env, cwd=tmp), "fx__echo", b"mcproute"),
         ]
         if min_proxy:
-            paths.append((StdioServerParameters(command=py, args=[MIN_PROXY, "--", py, FIXTURE], env=env), "echo", b"min_proxy.py"))
+            paths.append(
+                (
+                    StdioServerParameters(command=py, args=[MIN_PROXY, "--", py, FIXTURE], env=env),
+                    "echo",
+                    b"min_proxy.py",
+                )
+            )
         rows = anyio.run(measure_paths, paths, calls, warmup, mode)
         out["stdio"] = compare(rows[0], rows[1])
         if min_proxy:
@@ -147,14 +180,23 @@ def measure(calls: int = 2000, warmup: int = 200, mode: str = "auto", downstream
         fport, gport, mport = free_port(), free_port(), free_port()
         procs = [
             subprocess.Popen([py, FIXTURE, "--http", str(fport)], env=env, stderr=subprocess.DEVNULL),
-            subprocess.Popen([*gateway_cmd, "--transport", "http", "--port", str(gport)], env=env, stderr=subprocess.DEVNULL, cwd=tmp),
+            subprocess.Popen(
+                [*gateway_cmd, "--transport", "http", "--port", str(gport)], env=env, stderr=subprocess.DEVNULL, cwd=tmp
+            ),
         ]
         if min_proxy:
-            procs.append(subprocess.Popen([py, MIN_PROXY, "--http", str(mport), "--", py, FIXTURE], env=env, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [py, MIN_PROXY, "--http", str(mport), "--", py, FIXTURE], env=env, stderr=subprocess.DEVNULL
+                )
+            )
         try:
             for port, proc in zip((fport, gport, mport), procs):
                 wait_http(port, proc=proc)
-            paths = [(f"http://127.0.0.1:{fport}/mcp", "echo", None), (f"http://127.0.0.1:{gport}/mcp", "fx__echo", b"mcproute")]
+            paths = [
+                (f"http://127.0.0.1:{fport}/mcp", "echo", None),
+                (f"http://127.0.0.1:{gport}/mcp", "fx__echo", b"mcproute"),
+            ]
             if min_proxy:
                 paths.append((f"http://127.0.0.1:{mport}/mcp", "echo", b"min_proxy.py"))
             rows = anyio.run(measure_paths, paths, calls, warmup, mode)
@@ -171,11 +213,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)")
-    ap.add_argument("--min-proxy", action="store_true", help="also measure benchmarks/min_proxy.py (the thinnest SDK proxy) in the same loop")
-    ap.add_argument("--downstream", default="fixture", choices=sorted(DOWNSTREAMS),
-                    help="echo = benchmarks/echo_server.py (run.py's choice); fixture = tests/fixtures/gateway_fixture_server.py")
-    ap.add_argument("--metrics", action="store_true", help="serve with telemetry.metrics.prometheus on (an SDK MeterProvider recording every call)")
+    ap.add_argument(
+        "--mode", default="auto", choices=["auto", "legacy"], help="client protocol era (auto = 2026-07-28)"
+    )
+    ap.add_argument(
+        "--min-proxy",
+        action="store_true",
+        help="also measure benchmarks/min_proxy.py (the thinnest SDK proxy) in the same loop",
+    )
+    ap.add_argument(
+        "--downstream",
+        default="fixture",
+        choices=sorted(DOWNSTREAMS),
+        help="echo = benchmarks/echo_server.py (run.py's choice); fixture = tests/fixtures/gateway_fixture_server.py",
+    )
+    ap.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve with telemetry.metrics.prometheus on (an SDK MeterProvider recording every call)",
+    )
     args = ap.parse_args()
     out = measure(args.calls, args.warmup, args.mode, args.downstream, args.min_proxy, args.metrics)
     out["budget"] = {"stdio_added_p50_ms": 1.0, "http_added_p50_ms": 2.0}

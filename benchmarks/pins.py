@@ -49,8 +49,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the first apply logs one line per new pin batch
     raw = json.loads(Path(args.catalog).read_text())
-    tools = tuple({"name": t["name"], "description": t.get("description") or "", "inputSchema": t.get("input_schema") or {"type": "object"}}
-                  for t in raw)
+    tools = tuple(
+        {
+            "name": t["name"],
+            "description": t.get("description") or "",
+            "inputSchema": t.get("input_schema") or {"type": "object"},
+        }
+        for t in raw
+    )
     servers = {"s": ServerConfig(command="x")}
     listing = {"s": Listing(tools=tools)}
     out: dict[str, Any] = {"tools": len(tools)}
@@ -62,11 +68,16 @@ def main() -> None:
         return guard
 
     guards: list[PinGuard] = []
-    out["apply_first_ms"] = timed(lambda: guards[-1].apply(listing), max(3, args.n // 10),
-                                  before=lambda: (guards.append(fresh()), tf.flags.cache_clear()))
+    out["apply_first_ms"] = timed(
+        lambda: guards[-1].apply(listing),
+        max(3, args.n // 10),
+        before=lambda: (guards.append(fresh()), tf.flags.cache_clear()),
+    )
     steady = guards[-1]
     out["apply_steady_ms"] = timed(lambda: steady.apply(listing), args.n)
-    out["flags_uncached_ms"] = timed(lambda: [tf.tool_flags(t) for t in tools], max(3, args.n // 10), before=tf.flags.cache_clear)
+    out["flags_uncached_ms"] = timed(
+        lambda: [tf.tool_flags(t) for t in tools], max(3, args.n // 10), before=tf.flags.cache_clear
+    )
 
     async def reread() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as d:

@@ -70,7 +70,9 @@ async def floor(specs: dict[str, tuple[str, list[str]]]) -> float:
 async def gateway_start(specs: dict[str, tuple[str, list[str]]], data_dir: str) -> float:
     cfg = {
         "data_dir": data_dir,
-        "servers": {name: {"command": c, "args": a, "env": {"PYTHONWARNINGS": "ignore"}} for name, (c, a) in specs.items()},
+        "servers": {
+            name: {"command": c, "args": a, "env": {"PYTHONWARNINGS": "ignore"}} for name, (c, a) in specs.items()
+        },
         "telemetry": {"exporter": "none"},
     }
     loaded = parse_config(json.dumps(cfg), environ={})
@@ -80,7 +82,9 @@ async def gateway_start(specs: dict[str, tuple[str, list[str]]], data_dir: str) 
         seen = {s.server for s in gw.tool_specs()}
         unhealthy = {n: h.reason for n, h in gw.health().items() if h.state != "healthy"}
         if set(specs) - seen or unhealthy:
-            raise RuntimeError(f"gateway not ready with all servers: missing {sorted(set(specs) - seen)}, unhealthy {unhealthy}")
+            raise RuntimeError(
+                f"gateway not ready with all servers: missing {sorted(set(specs) - seen)}, unhealthy {unhealthy}"
+            )
     return elapsed
 
 

@@ -57,8 +57,9 @@ def log(msg: str) -> None:
 def sec_overhead(quick: bool) -> dict[str, Any]:
     import overhead
 
-    r = overhead.measure(calls=150 if quick else 2000, warmup=15 if quick else 200, mode="auto", downstream="echo",
-                         min_proxy=not quick)
+    r = overhead.measure(
+        calls=150 if quick else 2000, warmup=15 if quick else 200, mode="auto", downstream="echo", min_proxy=not quick
+    )
     s, h = r["stdio"], r["http"]
     floor: dict[str, Any] = {}
     if "stdio_min" in r:  # the thinnest SDK proxy (benchmarks/min_proxy.py), same interleaved loop
@@ -101,8 +102,11 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
     floor: dict[str, Any] = {}
     if "min_proxy" in r:
         m = r["min_proxy"]
-        floor = {"floor_throughput_rps": m["rps"], "floor_throughput_ratio": round(m["rps"] / d["rps"], 3) if d["rps"] else None,
-                 "floor_throughput_cpu_ms_per_call": m["cpu_ms_per_call"]}
+        floor = {
+            "floor_throughput_rps": m["rps"],
+            "floor_throughput_ratio": round(m["rps"] / d["rps"], 3) if d["rps"] else None,
+            "floor_throughput_cpu_ms_per_call": m["cpu_ms_per_call"],
+        }
     return {
         **floor,
         "throughput_rps": p["rps"],
@@ -167,8 +171,11 @@ def sec_memory(quick: bool) -> dict[str, Any]:
     if "memory_error" in PENDING:
         raise PENDING.pop("memory_error")
     r = PENDING.pop("memory", None) or store_steps.bytes_per_conversation(100_000, "memory")
-    out = {"bytes_per_conversation": r["bytes_per_conversation"], "bytes_per_conversation_n": r["n"],
-           "bytes_per_conversation_store": "memory"}
+    out = {
+        "bytes_per_conversation": r["bytes_per_conversation"],
+        "bytes_per_conversation_n": r["n"],
+        "bytes_per_conversation_store": "memory",
+    }
     if not quick:
         sq = store_steps.bytes_per_conversation(100_000, "sqlite")
         out["bytes_per_conversation_sqlite"] = sq["bytes_per_conversation"]
@@ -190,8 +197,19 @@ def sec_ready(quick: bool) -> dict[str, Any]:
     import ready
 
     r = ready.measure(1 if quick else 3, with_floor=not quick)
-    return {k: r[k] for k in ("ready_ratio", "ready_floor_ratio", "ready_gateway_s", "ready_floor_s",
-                              "ready_slowest_single_s", "ready_slowest_single", "ready_single_s") if k in r}
+    return {
+        k: r[k]
+        for k in (
+            "ready_ratio",
+            "ready_floor_ratio",
+            "ready_gateway_s",
+            "ready_floor_s",
+            "ready_slowest_single_s",
+            "ready_slowest_single",
+            "ready_single_s",
+        )
+        if k in r
+    }
 
 
 def sec_run_step(quick: bool) -> dict[str, Any]:
@@ -203,9 +221,24 @@ def sec_run_step(quick: bool) -> dict[str, Any]:
     # A child process each: the jsonl run installs a global tracer provider, which must not leak
     # into the other measurements.
     for telemetry in ("jsonl",) if quick else ("jsonl", "none"):
-        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_step.py"), "--json", "--telemetry", telemetry,
-                               "--steps", "150" if quick else "600", "--warmup", "20" if quick else "50"],
-                              capture_output=True, text=True, env=child_env(), timeout=900, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "run_step.py"),
+                "--json",
+                "--telemetry",
+                telemetry,
+                "--steps",
+                "150" if quick else "600",
+                "--warmup",
+                "20" if quick else "50",
+            ],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=900,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"run_step.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -250,12 +283,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small samples: under a minute on 2 idle cores")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
-    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick skips {','.join(QUICK_SKIPS)})")
+    ap.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick skips {','.join(QUICK_SKIPS)})",
+    )
     ap.add_argument("--no-append", action="store_true", help=f"do not append to {RESULTS.relative_to(ROOT)}")
     ap.add_argument("--results", type=Path, default=RESULTS, help="append to this JSONL file instead")
     ap.add_argument("--label", default="", help="free text stored with the result (e.g. 'before', 'after')")
     args = ap.parse_args()
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [s for s in SECTIONS if not (args.quick and s in QUICK_SKIPS)]
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [
+        s for s in SECTIONS if not (args.quick and s in QUICK_SKIPS)
+    ]
     unknown = [s for s in chosen if s not in RUNNERS]
     if unknown:
         ap.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")

@@ -39,8 +39,18 @@ def config(data_dir: str, telemetry: str, replay: str = "full") -> dict[str, Any
         "data_dir": data_dir,
         "servers": {"fx": {"command": sys.executable, "args": [FIXTURE], "env": {"PYTHONWARNINGS": "ignore"}}},
         "models": {
-            "quick": {"tier": "fast", "provider": "scripted", "script": "bench_models:echo", "price": {"input": 0.1, "output": 0.4}},
-            "deep": {"tier": "reasoning", "provider": "scripted", "script": "bench_models:echo", "price": {"input": 3.0, "output": 15.0}},
+            "quick": {
+                "tier": "fast",
+                "provider": "scripted",
+                "script": "bench_models:echo",
+                "price": {"input": 0.1, "output": 0.4},
+            },
+            "deep": {
+                "tier": "reasoning",
+                "provider": "scripted",
+                "script": "bench_models:echo",
+                "price": {"input": 3.0, "output": 15.0},
+            },
         },
         "state": {"backend": "sqlite"},
         "telemetry": {"exporter": telemetry},
@@ -86,8 +96,10 @@ async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full"
                     elapsed = time.perf_counter() - t0
                     cpu = time.process_time() - c0
                     if result.tool != "fx__echo" or result.is_error or len(tool_s) != before + 1:
-                        raise RuntimeError(f"step did not make exactly one fx__echo call: tool={result.tool} "
-                                           f"error={result.tool_error or result.validation_error} calls={len(tool_s) - before}")
+                        raise RuntimeError(
+                            f"step did not make exactly one fx__echo call: tool={result.tool} "
+                            f"error={result.tool_error or result.validation_error} calls={len(tool_s) - before}"
+                        )
                     if i >= warmup:
                         total_s.append(elapsed)
                         over_s.append(elapsed - tool_s[-1])
@@ -120,8 +132,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--telemetry", choices=("jsonl", "none"), default="jsonl")
-    ap.add_argument("--replay", choices=("full", "hashes", "off"), default="full",
-                    help="replay.keep: what the step's inputs cost to keep (docs/replay.md)")
+    ap.add_argument(
+        "--replay",
+        choices=("full", "hashes", "off"),
+        default="full",
+        help="replay.keep: what the step's inputs cost to keep (docs/replay.md)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     out = measure(args.steps, args.warmup, args.telemetry, args.replay)

@@ -74,8 +74,12 @@ async def _client_calls(target: Any, calls: int, server_pid: int | None, script:
 
 async def _gateway_calls(calls: int, engine: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = {"data_dir": tmp, "servers": {"fx": {"command": sys.executable, "args": [ECHO], "env": {"PYTHONWARNINGS": "ignore"}}},
-               "telemetry": {"exporter": "none"}, "state": {"backend": "memory"}}
+        cfg = {
+            "data_dir": tmp,
+            "servers": {"fx": {"command": sys.executable, "args": [ECHO], "env": {"PYTHONWARNINGS": "ignore"}}},
+            "telemetry": {"exporter": "none"},
+            "state": {"backend": "memory"},
+        }
         loaded = parse_config(json.dumps(cfg), environ={})
         if engine:
             from mcproute.runtime.engine import Engine

@@ -36,10 +36,17 @@ from throughput import _Conn, request_bytes
 
 HOSTILE = str(ROOT / "tests" / "fixtures" / "hostile_server.py")
 CAP = 1 << 20  # gateway.max_message_bytes for the soak: hostile answers go over it
-ENVELOPE = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "soak", "version": "1"}}
-MODERN = {"accept": "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28",
-          "mcp-method": "tools/call"}
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "soak", "version": "1"},
+}
+MODERN = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2026-07-28",
+    "mcp-method": "tools/call",
+}
 
 
 def _rss_kib(pid: int) -> int:
@@ -54,7 +61,12 @@ def _fds(pid: int) -> int:
 
 
 def _call(name: str, args: dict[str, Any], rid: int = 1) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": name, "arguments": args, "_meta": ENVELOPE}}
+    return {
+        "jsonrpc": "2.0",
+        "id": rid,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": args, "_meta": ENVELOPE},
+    }
 
 
 class Hostile:
@@ -78,28 +90,58 @@ class Hostile:
             self.unanswered += 1
 
     async def downstream_abuse(self, stop: anyio.Event) -> None:
-        plan = [("huge", {"bytes": 3 * CAP, "newline": True}), ("huge", {"bytes": 3 * CAP, "newline": False}),
-                ("deep", {"depth": 200}), ("flood", {"lines": 2000})]
+        plan = [
+            ("huge", {"bytes": 3 * CAP, "newline": True}),
+            ("huge", {"bytes": 3 * CAP, "newline": False}),
+            ("deep", {"depth": 200}),
+            ("flood", {"lines": 2000}),
+        ]
         async with httpx.AsyncClient(timeout=60) as http:
             i = 0
             while not stop.is_set():
                 tool, args = plan[i % len(plan)]
                 i += 1
-                await self._post(http, f"hostile__{tool}", json.dumps(_call(f"hostile__{tool}", args)).encode(),
-                                 {**MODERN, "mcp-name": f"hostile__{tool}"})
+                await self._post(
+                    http,
+                    f"hostile__{tool}",
+                    json.dumps(_call(f"hostile__{tool}", args)).encode(),
+                    {**MODERN, "mcp-name": f"hostile__{tool}"},
+                )
 
     async def client_abuse(self, stop: anyio.Event) -> None:
-        deep = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}}"
-        init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "soak", "version": "1"}}}).encode()
+        deep = (
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":'
+            + b'{"a":' * 5000
+            + b"1"
+            + b"}" * 5000
+            + b"}}"
+        )
+        init = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "soak", "version": "1"},
+                },
+            }
+        ).encode()
         good = json.dumps(_call("echo__echo", {"text": "x"})).encode()
         async with httpx.AsyncClient(timeout=60) as http:
             while not stop.is_set():
                 await self._post(http, "deep json", deep, {**MODERN, "mcp-name": "echo__echo"})
-                await self._post(http, "text/plain", good, {**MODERN, "mcp-name": "echo__echo", "content-type": "text/plain"})
+                await self._post(
+                    http, "text/plain", good, {**MODERN, "mcp-name": "echo__echo", "content-type": "text/plain"}
+                )
                 await self._post(http, "garbage", b"\xff\x00{[not json", MODERN)
-                await self._post(http, "session never closed", init, {"accept": "application/json, text/event-stream",
-                                                                      "content-type": "application/json"})
+                await self._post(
+                    http,
+                    "session never closed",
+                    init,
+                    {"accept": "application/json, text/event-stream", "content-type": "application/json"},
+                )
                 await self.half_heads(5)
                 await anyio.sleep(0.05)
 
@@ -132,8 +174,11 @@ async def soak(port: int, pid: int, clients: int, calls: int, deadline: float) -
     stop_hostile = anyio.Event()
     async with httpx.AsyncClient(timeout=30) as http:  # warm-up, then the start figures
         for _ in range(20):
-            await http.post(f"http://127.0.0.1:{port}/mcp", content=req.split(b"\r\n\r\n", 1)[1],
-                            headers={**MODERN, "mcp-name": "echo__echo"})
+            await http.post(
+                f"http://127.0.0.1:{port}/mcp",
+                content=req.split(b"\r\n\r\n", 1)[1],
+                headers={**MODERN, "mcp-name": "echo__echo"},
+            )
     start = {"rss_kib": _rss_kib(pid), "fds": _fds(pid)}
 
     async def good_client() -> None:
@@ -176,13 +221,24 @@ async def soak(port: int, pid: int, clients: int, calls: int, deadline: float) -
     async with httpx.AsyncClient(timeout=30) as http:
         health = (await http.get(f"http://127.0.0.1:{port}/status")).json()["servers"]
     return {
-        "clients": clients, "calls_per_client": calls, "good_calls": len(latencies) + len(failures), "good_errors": len(failures),
-        "first_errors": failures[:3], "p50_ms": round(percentile(latencies, 0.5) * 1000, 2) if latencies else None,
+        "clients": clients,
+        "calls_per_client": calls,
+        "good_calls": len(latencies) + len(failures),
+        "good_errors": len(failures),
+        "first_errors": failures[:3],
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2) if latencies else None,
-        "status_p99_ms": round(percentile(status_lat, 0.99) * 1000, 2) if status_lat else None, "status_samples": len(status_lat),
-        "hostile_sent": hostile.sent, "hostile_unanswered": hostile.unanswered, "hostile_kinds": hostile.kinds,
-        "hostile_restarts": health["hostile"]["restarts"], "echo_restarts": health["echo"]["restarts"],
-        "rss_start_kib": start["rss_kib"], "rss_end_kib": end["rss_kib"], "fds_start": start["fds"], "fds_end": end["fds"],
+        "status_p99_ms": round(percentile(status_lat, 0.99) * 1000, 2) if status_lat else None,
+        "status_samples": len(status_lat),
+        "hostile_sent": hostile.sent,
+        "hostile_unanswered": hostile.unanswered,
+        "hostile_kinds": hostile.kinds,
+        "hostile_restarts": health["hostile"]["restarts"],
+        "echo_restarts": health["echo"]["restarts"],
+        "rss_start_kib": start["rss_kib"],
+        "rss_end_kib": end["rss_kib"],
+        "fds_start": start["fds"],
+        "fds_end": end["fds"],
         "seconds": round(elapsed, 1),
     }
 
@@ -200,18 +256,42 @@ def main() -> int:
         args.clients, args.calls, args.deadline = 8, 1000, 100.0
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
-        cfg.write_text(json.dumps({
-            "data_dir": str(Path(tmp) / "data"), "telemetry": {"exporter": "none"},
-            "reliability": {"backoff_base": 0.05, "backoff_max": 0.5},
-            "gateway": {"max_message_bytes": CAP, "http": {"header_timeout": 2, "max_sessions_per_client": 50, "session_idle_timeout": 5}},
-            "servers": {"echo": {"command": sys.executable, "args": [ECHO]},
-                        "hostile": {"command": sys.executable, "args": [HOSTILE], "timeout": 5}},
-        }))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "data_dir": str(Path(tmp) / "data"),
+                    "telemetry": {"exporter": "none"},
+                    "reliability": {"backoff_base": 0.05, "backoff_max": 0.5},
+                    "gateway": {
+                        "max_message_bytes": CAP,
+                        "http": {"header_timeout": 2, "max_sessions_per_client": 50, "session_idle_timeout": 5},
+                    },
+                    "servers": {
+                        "echo": {"command": sys.executable, "args": [ECHO]},
+                        "hostile": {"command": sys.executable, "args": [HOSTILE], "timeout": 5},
+                    },
+                }
+            )
+        )
         port = free_port()
         err = open(Path(tmp) / "serve.stderr", "wb")  # noqa: SIM115 - read after the child ends
         proc = __import__("subprocess").Popen(
-            [sys.executable, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(port)],
-            env=child_env(), stdout=__import__("subprocess").DEVNULL, stderr=err)
+            [
+                sys.executable,
+                "-m",
+                "mcproute",
+                "serve",
+                "--config",
+                str(cfg),
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+            ],
+            env=child_env(),
+            stdout=__import__("subprocess").DEVNULL,
+            stderr=err,
+        )
         try:
             wait_http(port, 60, proc)
             time.sleep(1.0)  # both downstreams listed
@@ -230,14 +310,20 @@ def main() -> int:
         print(json.dumps(result, indent=2))
     else:
         print(f"soak: {result['clients']} clients × {result['calls_per_client']} calls in {result['seconds']} s")
-        print(f"  good calls: {result['good_calls']}, errors: {result['good_errors']}  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms"
-              + (f"  first: {result['first_errors']}" if result["first_errors"] else ""))
-        print(f"  hostile requests: {result['hostile_sent']} ({', '.join(f'{k} {v}' for k, v in result['hostile_kinds'].items())}); "
-              f"unanswered or 5xx: {result['hostile_unanswered']}; hostile server restarts: {result['hostile_restarts']}, "
-              f"echo restarts: {result['echo_restarts']}")
+        print(
+            f"  good calls: {result['good_calls']}, errors: {result['good_errors']}  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms"
+            + (f"  first: {result['first_errors']}" if result["first_errors"] else "")
+        )
+        print(
+            f"  hostile requests: {result['hostile_sent']} ({', '.join(f'{k} {v}' for k, v in result['hostile_kinds'].items())}); "
+            f"unanswered or 5xx: {result['hostile_unanswered']}; hostile server restarts: {result['hostile_restarts']}, "
+            f"echo restarts: {result['echo_restarts']}"
+        )
         print(f"  /status p99 {result['status_p99_ms']} ms over {result['status_samples']} samples")
-        print(f"  RSS {result['rss_start_kib']} KiB -> {result['rss_end_kib']} KiB ({result['rss_growth_pct']:+.1f} %), "
-              f"FDs {result['fds_start']} -> {result['fds_end']}, gateway log {result['gateway_log_bytes']} bytes")
+        print(
+            f"  RSS {result['rss_start_kib']} KiB -> {result['rss_end_kib']} KiB ({result['rss_growth_pct']:+.1f} %), "
+            f"FDs {result['fds_start']} -> {result['fds_end']}, gateway log {result['gateway_log_bytes']} bytes"
+        )
     return 0 if result["good_errors"] == 0 and grew <= 0.20 else 1
 
 

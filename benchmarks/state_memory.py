@@ -92,8 +92,17 @@ async def main() -> None:
         gc.collect()
         growth = rss() - before_rss
         if args.json:
-            print(json.dumps({"store": args.store, "n": args.n, "bytes_per_conversation": round(growth / args.n, 1),
-                              "rss_before_bytes": before_rss, "rss_after_bytes": before_rss + growth}))
+            print(
+                json.dumps(
+                    {
+                        "store": args.store,
+                        "n": args.n,
+                        "bytes_per_conversation": round(growth / args.n, 1),
+                        "rss_before_bytes": before_rss,
+                        "rss_after_bytes": before_rss + growth,
+                    }
+                )
+            )
             await store.close()
             return
         print(f"store={args.store} n={args.n}")

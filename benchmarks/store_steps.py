@@ -31,15 +31,37 @@ from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.step import Decision
 from mcproute.state import SqliteStore
 
-TEXTS = ["show me the latest commits", "what time is it in Tokyo", "read the config file", "send a message to the team",
-         "book a flight to Paris", "convert 10 miles to km", "list open pull requests", "delete the temp files"]
+TEXTS = [
+    "show me the latest commits",
+    "what time is it in Tokyo",
+    "read the config file",
+    "send a message to the team",
+    "book a flight to Paris",
+    "convert 10 miles to km",
+    "list open pull requests",
+    "delete the temp files",
+]
 
 
 def _decision(cid: str, i: int) -> Decision:
-    return Decision(step_id=f"s{i}", conversation_id=cid, tool="git__git_log", tool_score=0.9, alternatives=(),
-                    tier="fast" if i % 3 else "reasoning", model="quick" if i % 3 else "deep", model_alternatives=(),
-                    reasoning_score=0.3, threshold=0.5, signals={}, reason="bench", sticky_held=True,
-                    sticky_reason="held.", policy_version="bench", deployment="q0")
+    return Decision(
+        step_id=f"s{i}",
+        conversation_id=cid,
+        tool="git__git_log",
+        tool_score=0.9,
+        alternatives=(),
+        tier="fast" if i % 3 else "reasoning",
+        model="quick" if i % 3 else "deep",
+        model_alternatives=(),
+        reasoning_score=0.3,
+        threshold=0.5,
+        signals={},
+        reason="bench",
+        sticky_held=True,
+        sticky_reason="held.",
+        policy_version="bench",
+        deployment="q0",
+    )
 
 
 async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
@@ -48,20 +70,35 @@ async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
     decision_json = json.dumps({"tool": "git__git_log", "tier": "fast", "reason": "bench " * 20})
     try:
         for i, cid in enumerate(cids):  # every conversation exists before timing
-            await store.update(cid, lambda s, cid=cid, i=i: advance(s, _decision(cid, i), StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+            await store.update(
+                cid,
+                lambda s, cid=cid, i=i: advance(s, _decision(cid, i), StepOutcome(text=TEXTS[i % 8]), now=time.time()),
+            )
         t0 = time.perf_counter()
         for i in range(steps):
             cid = cids[i % conversations]
             d = _decision(cid, i)
-            await store.update(cid, lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8], tool_called="git__git_log",
-                                                                                  server="git", result_text="ok " * 40), now=time.time()))
+            await store.update(
+                cid,
+                lambda s, d=d, i=i: advance(
+                    s,
+                    d,
+                    StepOutcome(text=TEXTS[i % 8], tool_called="git__git_log", server="git", result_text="ok " * 40),
+                    now=time.time(),
+                ),
+            )
         update_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         for i in range(steps):
             cid = cids[i % conversations]
             d = _decision(cid, i)
-            await store.record_step(cid, f"r-{i}", decision_json, lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+            await store.record_step(
+                cid,
+                f"r-{i}",
+                decision_json,
+                lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()),
+            )
         record_s = time.perf_counter() - t0
 
         # Eight conversations stepping at once: the store serialises writers on one connection.
@@ -71,8 +108,12 @@ async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
             for i in range(per_worker):
                 cid = cids[(w * per_worker + i) % conversations]
                 d = _decision(cid, i)
-                await store.record_step(cid, f"c-{w}-{i}", decision_json,
-                                        lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()))
+                await store.record_step(
+                    cid,
+                    f"c-{w}-{i}",
+                    decision_json,
+                    lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()),
+                )
 
         t0 = time.perf_counter()
         async with anyio.create_task_group() as tg:
@@ -99,8 +140,13 @@ def store_steps(steps: int, conversations: int) -> dict[str, Any]:
 
 def start_bytes_per_conversation(n: int, store: str = "memory") -> subprocess.Popen[str]:
     """Start benchmarks/state_memory.py in a fresh process (clean RSS baseline)."""
-    return subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "state_memory.py"), "--n", str(n), "--store", store, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "state_memory.py"), "--n", str(n), "--store", store, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
 
 
 def finish_bytes_per_conversation(proc: subprocess.Popen[str]) -> dict[str, Any]:

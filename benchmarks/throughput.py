@@ -35,11 +35,22 @@ ERA = "2026-07-28"
 
 
 def request_bytes(port: int, tool: str) -> bytes:
-    body = json.dumps({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": {"text": "bench"},
-                   "_meta": {"io.modelcontextprotocol/protocolVersion": ERA, "io.modelcontextprotocol/clientCapabilities": {}}},
-    }, separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": tool,
+                "arguments": {"text": "bench"},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": ERA,
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: {ERA}\r\n"
@@ -133,10 +144,24 @@ def measure(levels: list[int], seconds: float, downstream: str = "echo", min_pro
         cfg = Path(tmp) / "servers.yaml"
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')  # shipped defaults (jsonl traces)
         fport, gport, mport = free_port(), free_port(), free_port()
-        paths = [("direct", fport, "echo", [py, FIXTURE, "--http", str(fport)]),
-                 ("proxied", gport, "fx__echo", [py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(gport)])]
+        paths = [
+            ("direct", fport, "echo", [py, FIXTURE, "--http", str(fport)]),
+            (
+                "proxied",
+                gport,
+                "fx__echo",
+                [py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http", "--port", str(gport)],
+            ),
+        ]
         if min_proxy:
-            paths.append(("min_proxy", mport, "echo", [py, str(ROOT / "benchmarks" / "min_proxy.py"), "--http", str(mport), "--", py, FIXTURE]))
+            paths.append(
+                (
+                    "min_proxy",
+                    mport,
+                    "echo",
+                    [py, str(ROOT / "benchmarks" / "min_proxy.py"), "--http", str(mport), "--", py, FIXTURE],
+                )
+            )
         procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, cwd=tmp) for _, _, _, cmd in paths]
         rows_by: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _, _ in paths}
         try:
@@ -151,7 +176,9 @@ def measure(levels: list[int], seconds: float, downstream: str = "echo", min_pro
                     # CPU the server side spent per call (a proxy's figure includes its downstream
                     # child): a load-independent view of capacity, since wall-clock rps on a shared
                     # machine depends on what else runs.
-                    row["server_cpu_ms_per_call"] = round((tree_cpu_seconds(proc.pid) - cpu0) * 1000 / max(row["total"], 1), 3)
+                    row["server_cpu_ms_per_call"] = round(
+                        (tree_cpu_seconds(proc.pid) - cpu0) * 1000 / max(row["total"], 1), 3
+                    )
                     rows_by[key].append(row)
         finally:
             stop(procs)
@@ -160,8 +187,12 @@ def measure(levels: list[int], seconds: float, downstream: str = "echo", min_pro
         ok = [r for r in rows if r["p99_ms"] <= P99_LIMIT_MS]
         best = max(ok, key=lambda r: r["rps"]) if ok else None
         cpu = sorted(r["server_cpu_ms_per_call"] for r in rows)
-        out[key] = {"rps": best["rps"] if best else 0.0, "concurrency": best["concurrency"] if best else None, "levels": rows,
-                    "cpu_ms_per_call": cpu[len(cpu) // 2]}
+        out[key] = {
+            "rps": best["rps"] if best else 0.0,
+            "concurrency": best["concurrency"] if best else None,
+            "levels": rows,
+            "cpu_ms_per_call": cpu[len(cpu) // 2],
+        }
     return out
 
 
@@ -181,9 +212,15 @@ def main() -> None:
         r = out[key]
         print(f"{key:8} best {r['rps']:7.1f} req/s at concurrency {r['concurrency']}")
         for row in r["levels"]:
-            print(f"    c={row['concurrency']:<3} {row['rps']:7.1f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms")
-    print(f"server CPU per call: direct {out['direct']['cpu_ms_per_call']} ms, proxied {out['proxied']['cpu_ms_per_call']} ms")
-    print(f"ratio proxied/direct: {out['proxied']['rps'] / max(out['direct']['rps'], 1e-9):.2f}   loadavg {out['loadavg']}")
+            print(
+                f"    c={row['concurrency']:<3} {row['rps']:7.1f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms"
+            )
+    print(
+        f"server CPU per call: direct {out['direct']['cpu_ms_per_call']} ms, proxied {out['proxied']['cpu_ms_per_call']} ms"
+    )
+    print(
+        f"ratio proxied/direct: {out['proxied']['rps'] / max(out['direct']['rps'], 1e-9):.2f}   loadavg {out['loadavg']}"
+    )
 
 
 if __name__ == "__main__":

@@ -218,19 +218,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=6)
     ap.add_argument("--version", default="")
     ap.add_argument("--sif", type=float, default=0.03, help="SIF constant of the embedding token weights")
-    ap.add_argument("--pool", type=int, default=20, help="lexical stage-1 candidates (30 measured no better, and slower)")
+    ap.add_argument(
+        "--pool", type=int, default=20, help="lexical stage-1 candidates (30 measured no better, and slower)"
+    )
     ap.add_argument("--embed-pool", type=int, default=10, help="semantic neighbours added to the stage-1 pool")
     ap.add_argument("--embeddings", default="", help="another embedding table file, or 'off' (experiments)")
-    ap.add_argument("--everyday", type=Path, default=DEFAULT_EVERYDAY,
-                    help="hand-written everyday requests (a *_dev file only: every item trains; source everyday-dev)")
-    ap.add_argument("--everyday-weight", type=float, default=5.0, help="weight of one everyday item in the reranker fit")
-    ap.add_argument("--encoder", action="store_true", help="learn on the sentence encoder's cosines (mcproute.encoding)")
+    ap.add_argument(
+        "--everyday",
+        type=Path,
+        default=DEFAULT_EVERYDAY,
+        help="hand-written everyday requests (a *_dev file only: every item trains; source everyday-dev)",
+    )
+    ap.add_argument(
+        "--everyday-weight", type=float, default=5.0, help="weight of one everyday item in the reranker fit"
+    )
+    ap.add_argument(
+        "--encoder", action="store_true", help="learn on the sentence encoder's cosines (mcproute.encoding)"
+    )
     ap.add_argument("--no-expansion", action="store_true", help="learn no query->tool word table (it memorises)")
     ap.add_argument("--features", default="", help="comma list: the reranker features that get a weight (default all)")
-    ap.add_argument("--idf-prior", type=float, default=30.0,
-                    help="pseudo-tools from the background corpus that smooth each catalogue's IDF (0: plain BM25)")
-    ap.add_argument("--require-lexical", choices=("yes", "no"), default="yes",
-                    help="no: the no-tool model also judges pools found by meaning alone")
+    ap.add_argument(
+        "--idf-prior",
+        type=float,
+        default=30.0,
+        help="pseudo-tools from the background corpus that smooth each catalogue's IDF (0: plain BM25)",
+    )
+    ap.add_argument(
+        "--require-lexical",
+        choices=("yes", "no"),
+        default="yes",
+        help="no: the no-tool model also judges pools found by meaning alone",
+    )
     a = ap.parse_args(argv)
     if a.everyday and "holdout" in a.everyday.name:
         ap.error("--everyday must be a dev file: the holdout set is never learned from")
@@ -348,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         texts: list[str] = []
         for turn in it["turns"]:
             text = turn.get("user") or it.get("user_goal") or ""
-            ctx = RetrievalContext(tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:]))
+            ctx = RetrievalContext(
+                tuple(used[-8:]), tuple(dict.fromkeys(mt_tools[u][0] for u in used if u in mt_tools)), tuple(texts[-4:])
+            )
             if turn["expected_tools"]:
                 pool, x, _ = idx.features(text, ctx, **vec.q(text))
                 rows = x.tolist()
@@ -434,7 +454,10 @@ def main(argv: list[str] | None = None) -> int:
         # "without losing top1": at most 2 % of the correct picks may be turned into "no tool"
         if lost <= 0.02 and acc > best[0]:
             best = (acc, th)
-    print(f"no-tool: weights {dict(zip(NO_TOOL_FEATURES, nt))}, threshold {best[1]} (train acc {best[0]:.3f})", file=sys.stderr)
+    print(
+        f"no-tool: weights {dict(zip(NO_TOOL_FEATURES, nt))}, threshold {best[1]} (train acc {best[0]:.3f})",
+        file=sys.stderr,
+    )
     final = params.to_dict()
     final.update(
         sources=sorted({it.get("source", "") for it in large + small + multi + everyday}),

@@ -98,12 +98,19 @@ def corpus(data: Path, tenths: int, exclude: frozenset[str] = frozenset()) -> li
         return int(hashlib.md5(i.encode()).hexdigest(), 16) % 10 < tenths
 
     texts: list[str] = []
-    tools = [*json.loads((data / "catalogs/bfcl_union.json").read_text()), *json.loads((data / "catalogs/metatool.json").read_text())]
+    tools = [
+        *json.loads((data / "catalogs/bfcl_union.json").read_text()),
+        *json.loads((data / "catalogs/metatool.json").read_text()),
+    ]
     for group in json.loads((data / "catalogs/bfcl_multi_turn.json").read_text()).values():
         tools.extend(group)
     for t in tools:
         texts.append(tool_text(t["name"], t.get("description") or "", schema_text(t.get("input_schema") or {})[0]))
-    for name, key in (("tool_selection_large.jsonl", "query"), ("tool_selection.jsonl", "query"), ("reasoning.jsonl", "prompt")):
+    for name, key in (
+        ("tool_selection_large.jsonl", "query"),
+        ("tool_selection.jsonl", "query"),
+        ("reasoning.jsonl", "prompt"),
+    ):
         for line in (data / name).read_text(encoding="utf-8").splitlines():
             it = json.loads(line)
             if train(it["id"]) and isinstance(it.get(key), str) and it.get("source") not in exclude:
@@ -169,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expected", type=Path, help="also write the real tokenizer's output for PROBES here")
     ap.add_argument("--raw-out", type=Path, help="also save the full float32 table (.npy), to try other --dims later")
     ap.add_argument("--from-raw", type=Path, help="reduce a table saved by --raw-out instead of running the model")
-    ap.add_argument("--refine", type=Path, metavar="EVALDATA", help="fit a linear map to the teacher on this data's texts")
+    ap.add_argument(
+        "--refine", type=Path, metavar="EVALDATA", help="fit a linear map to the teacher on this data's texts"
+    )
     ap.add_argument("--refine-tenths", type=int, default=5)
     ap.add_argument("--ridge", type=float, default=1.0)
     ap.add_argument("--refine-exclude", default="", help="comma list of sources whose texts are left out")
@@ -250,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
 
     if a.expected and tok is not None:
-        expected = [{"text": t, "tokens": tok.tokenize(t), "ids": tok.encode(t, add_special_tokens=False)} for t in PROBES]
+        expected = [
+            {"text": t, "tokens": tok.tokenize(t), "ids": tok.encode(t, add_special_tokens=False)} for t in PROBES
+        ]
         a.expected.parent.mkdir(parents=True, exist_ok=True)
         a.expected.write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {a.expected}", file=sys.stderr)

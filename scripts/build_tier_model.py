@@ -49,8 +49,14 @@ L2_VECTOR, L2_SHAPE, RIDGE = 10.0, 10.0, 100.0
 # contradicts them. Chosen on the dev trade-off (docs/routing-tiers.md, "How it was chosen").
 GROUP_WEIGHT = {"agentic": 3.0, "examples": 1.0, "mmlu": 0.5}
 GAIN_MC, GAIN_OTHER = 4.5, 1.0
-SIGNALS = {"previous_reasoning": 0.5, "tool_error": 0.7, "failed_validation": 0.9, "max_errors": 3.0,
-           "step_count": 0.1, "priority": 4.0}  # logit units; why each exists: docs/routing-tiers.md
+SIGNALS = {
+    "previous_reasoning": 0.5,
+    "tool_error": 0.7,
+    "failed_validation": 0.9,
+    "max_errors": 3.0,
+    "step_count": 0.1,
+    "priority": 4.0,
+}  # logit units; why each exists: docs/routing-tiers.md
 OPT, LOGC = FORM_FEATURES.index("options"), FORM_FEATURES.index("log_chars")
 
 
@@ -67,7 +73,9 @@ class Rows:
         return Rows([t for t, k in zip(self.texts, m) if k], self.y[m], self.group[m], self.v[m], self.s[m], self.x[m])
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, pen: np.ndarray, iters: int = 40) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, pen: np.ndarray, iters: int = 40
+) -> tuple[np.ndarray, float]:
     """Weighted L2 logistic regression by Newton steps (deterministic; bias unpenalised)."""
     n, d = X.shape
     Xb = np.hstack([X, np.ones((n, 1))])
@@ -107,8 +115,18 @@ def fit_head(rows: Rows) -> dict:
     pen = np.concatenate([np.full(d, L2_VECTOR), np.full(S.shape[1], L2_SHAPE), [0.0]])
     b, c = fit_logistic(X, rows.y, weights(rows.group), pen)
     fb, fc = fit_logistic(S, rows.y, weights(rows.group), np.full(S.shape[1], L2_SHAPE))
-    return {"shape_mean": mean, "shape_scale": scale, "vector": b[:d], "shape": b[d:-1], "examples": float(b[-1]),
-            "examples_mean": xm, "examples_scale": xs, "bias": c, "fallback_shape": fb, "fallback_bias": fc}
+    return {
+        "shape_mean": mean,
+        "shape_scale": scale,
+        "vector": b[:d],
+        "shape": b[d:-1],
+        "examples": float(b[-1]),
+        "examples_mean": xm,
+        "examples_scale": xs,
+        "bias": c,
+        "fallback_shape": fb,
+        "fallback_bias": fc,
+    }
 
 
 def fit_gain(v: np.ndarray, log_chars_std: np.ndarray, gain: np.ndarray) -> dict:
@@ -119,27 +137,53 @@ def fit_gain(v: np.ndarray, log_chars_std: np.ndarray, gain: np.ndarray) -> dict
     return {"vector": b[:-1] / sd, "log_chars": float(b[-1] / sd), "bias": (c - mu) / sd}
 
 
-def params(head: dict, gain: dict, threshold: float, rate: float, dim: int, gain_mc: float = GAIN_MC,
-           gain_other: float = GAIN_OTHER) -> dict:
+def params(
+    head: dict,
+    gain: dict,
+    threshold: float,
+    rate: float,
+    dim: int,
+    gain_mc: float = GAIN_MC,
+    gain_other: float = GAIN_OTHER,
+) -> dict:
     r = lambda a: [round(float(x), 6) for x in a]  # noqa: E731
     return {
         "format": MODEL_FORMAT,
         "encoder": {"model": "all-MiniLM-L6-v2 (mcproute.encoding, step vectors)", "dim": dim},
         "shape": {"names": list(FORM_FEATURES), "mean": r(head["shape_mean"]), "scale": r(head["shape_scale"])},
-        "head": {"bias": round(head["bias"], 6), "vector": r(head["vector"]), "shape": r(head["shape"]),
-                 "examples": round(head["examples"], 6), "examples_mean": round(head["examples_mean"], 6),
-                 "examples_scale": round(head["examples_scale"], 6)},
-        "outcomes": {"vector": r(gain["vector"]), "log_chars": round(gain["log_chars"], 6), "bias": round(gain["bias"], 6),
-                     "weight_multiple_choice": gain_mc, "weight_other": gain_other},
+        "head": {
+            "bias": round(head["bias"], 6),
+            "vector": r(head["vector"]),
+            "shape": r(head["shape"]),
+            "examples": round(head["examples"], 6),
+            "examples_mean": round(head["examples_mean"], 6),
+            "examples_scale": round(head["examples_scale"], 6),
+        },
+        "outcomes": {
+            "vector": r(gain["vector"]),
+            "log_chars": round(gain["log_chars"], 6),
+            "bias": round(gain["bias"], 6),
+            "weight_multiple_choice": gain_mc,
+            "weight_other": gain_other,
+        },
         "fallback": {"bias": round(head["fallback_bias"], 6), "shape": r(head["fallback_shape"])},
         "signals": SIGNALS,
-        "calibration": {"threshold": round(threshold, 6), "target_escalation_rate": round(rate, 4),
-                        "picked_on": "mean accuracy of reasoning.jsonl (leave-one-source-out), agentic_dev "
-                                     "(model built without it) and everyday_dev (all fast)"},
-        "provenance": {"built_by": "scripts/build_tier_model.py",
-                       "data": ["reasoning.jsonl", "outcomes_mmlu.jsonl (sha256(id) % 5 != 0 only)",
-                                "tests/data/agentic_dev.jsonl", "mcproute/data/tier_examples.yaml"],
-                       "outcomes_unseen": "sha256(id) % 5 == 0"},
+        "calibration": {
+            "threshold": round(threshold, 6),
+            "target_escalation_rate": round(rate, 4),
+            "picked_on": "mean accuracy of reasoning.jsonl (leave-one-source-out), agentic_dev "
+            "(model built without it) and everyday_dev (all fast)",
+        },
+        "provenance": {
+            "built_by": "scripts/build_tier_model.py",
+            "data": [
+                "reasoning.jsonl",
+                "outcomes_mmlu.jsonl (sha256(id) % 5 != 0 only)",
+                "tests/data/agentic_dev.jsonl",
+                "mcproute/data/tier_examples.yaml",
+            ],
+            "outcomes_unseen": "sha256(id) % 5 == 0",
+        },
     }
 
 
@@ -158,10 +202,14 @@ class Data:
         self.R = self._rows([r["prompt"] for r in R], [r["needs_reasoning"] for r in R], [r["source"] for r in R], vec)
         self.A = self._rows([a["prompt"] for a in A], [a["needs_reasoning"] for a in A], ["agentic"] * len(A), vec)
         self.D = self._rows([d["query"] for d in D], [False] * len(D), ["everyday"] * len(D), vec)
-        self.E = Rows([e.text for e in ex], np.array([e.tier == "reasoning" for e in ex], float),
-                      np.array(["examples"] * len(ex), dtype=object), self.examples.vectors.astype(np.float64),
-                      np.array([form_features(e.text) for e in ex]),
-                      self.examples.closeness_many(self.examples.vectors, exclude_self=True))
+        self.E = Rows(
+            [e.text for e in ex],
+            np.array([e.tier == "reasoning" for e in ex], float),
+            np.array(["examples"] * len(ex), dtype=object),
+            self.examples.vectors.astype(np.float64),
+            np.array([form_features(e.text) for e in ex]),
+            self.examples.closeness_many(self.examples.vectors, exclude_self=True),
+        )
         self.O = self._rows([o["turns"][0] for o in outs], [False] * len(outs), ["outcomes"] * len(outs), vec)
         self.O_unseen = np.array([unseen(o["id"]) for o in outs])
         self.weak = np.array([float(o["outcomes"]["weak"][0]) for o in outs])
@@ -169,16 +217,27 @@ class Data:
 
     def _rows(self, texts, y, group, vec) -> Rows:  # type: ignore[no-untyped-def]
         v = vec(texts)
-        return Rows(list(texts), np.array(y, float), np.array(group, dtype=object), v,
-                    np.array([form_features(t) for t in texts]), self.examples.closeness_many(v))
+        return Rows(
+            list(texts),
+            np.array(y, float),
+            np.array(group, dtype=object),
+            v,
+            np.array([form_features(t) for t in texts]),
+            self.examples.closeness_many(v),
+        )
 
     def train_rows(self, without: str | None = None) -> Rows:
         parts = [self.R.take(self.R.group != without), self.E]
         if without != "agentic":
             parts.append(self.A)
-        return Rows(sum((p.texts for p in parts), []), np.concatenate([p.y for p in parts]),
-                    np.concatenate([p.group for p in parts]), np.vstack([p.v for p in parts]),
-                    np.vstack([p.s for p in parts]), np.concatenate([p.x for p in parts]))
+        return Rows(
+            sum((p.texts for p in parts), []),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.group for p in parts]),
+            np.vstack([p.v for p in parts]),
+            np.vstack([p.s for p in parts]),
+            np.concatenate([p.x for p in parts]),
+        )
 
 
 def build_gain(data: Data, head: dict, train: np.ndarray) -> dict:
@@ -192,8 +251,13 @@ def logits(p: dict, rows: Rows) -> np.ndarray:
     S = (rows.s - np.array(p["shape"]["mean"])) / np.array(p["shape"]["scale"])
     gain = rows.v @ np.array(g["vector"]) + g["log_chars"] * S[:, LOGC] + g["bias"]
     gw = np.where(rows.s[:, OPT] > 0, g["weight_multiple_choice"], g["weight_other"])
-    return (h["bias"] + rows.v @ np.array(h["vector"]) + S @ np.array(h["shape"])
-            + h["examples"] * (rows.x - h["examples_mean"]) / h["examples_scale"] + gw * gain)
+    return (
+        h["bias"]
+        + rows.v @ np.array(h["vector"])
+        + S @ np.array(h["shape"])
+        + h["examples"] * (rows.x - h["examples_mean"]) / h["examples_scale"]
+        + gw * gain
+    )
 
 
 def held_out(data: Data, gain: dict, gain_mc: float, gain_other: float) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -236,7 +300,9 @@ def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) 
     thr = pick_threshold(oos_r, data, oos_a, logits(p, data.D))
     # The shape-only fallback has its own best cut on the same mix; shift its bias so that the one
     # shipped threshold is that cut too (a gateway whose encoder is still loading decides sanely).
-    fb_thr = pick_threshold(fallback_logits(head, data.R), data, fallback_logits(head, data.A), fallback_logits(head, data.D))
+    fb_thr = pick_threshold(
+        fallback_logits(head, data.R), data, fallback_logits(head, data.A), fallback_logits(head, data.D)
+    )
     head["fallback_bias"] += float(np.log(thr / (1 - thr)) - np.log(fb_thr / (1 - fb_thr)))
     scores = 1.0 / (1.0 + np.exp(-logits(p, data.O)))
     p = params(head, gain, thr, float(np.mean(scores >= thr)), data.dim, gain_mc, gain_other)
@@ -251,15 +317,21 @@ def report(data: Data, p: dict, info: dict) -> None:
     m = sweep_metrics(list(zO[sel]), list(data.weak[sel]), list(data.strong[sel]))
     base = sweep_metrics(list(data.O.s[sel, LOGC]), list(data.weak[sel]), list(data.strong[sel]))
     print(f"threshold {thr:.4f} (escalates {p['calibration']['target_escalation_rate']:.3f} of outcomes prompts)")
-    print(f"reasoning.jsonl held-in auc {auc(list(zR), list(data.R.y > 0)):.3f}; out-of-source pooled "
-          f"{auc(list(info['oos_r']), list(data.R.y > 0)):.3f}; length {auc(list(data.R.s[:, LOGC]), list(data.R.y > 0)):.3f}")
+    print(
+        f"reasoning.jsonl held-in auc {auc(list(zR), list(data.R.y > 0)):.3f}; out-of-source pooled "
+        f"{auc(list(info['oos_r']), list(data.R.y > 0)):.3f}; length {auc(list(data.R.s[:, LOGC]), list(data.R.y > 0)):.3f}"
+    )
     print("leave-one-source-out auc: " + ", ".join(f"{k} {v:.3f}" for k, v in info["per_source"].items()))
-    print(f"agentic_dev held-in auc {auc(list(zA), list(data.A.y > 0)):.3f} acc {np.mean((zA >= cut) == (data.A.y > 0)):.3f}; "
-          f"built without it auc {auc(list(info['oos_a']), list(data.A.y > 0)):.3f} "
-          f"acc {np.mean((info['oos_a'] >= cut) == (data.A.y > 0)):.3f}; length {auc(list(data.A.s[:, LOGC]), list(data.A.y > 0)):.3f}")
+    print(
+        f"agentic_dev held-in auc {auc(list(zA), list(data.A.y > 0)):.3f} acc {np.mean((zA >= cut) == (data.A.y > 0)):.3f}; "
+        f"built without it auc {auc(list(info['oos_a']), list(data.A.y > 0)):.3f} "
+        f"acc {np.mean((info['oos_a'] >= cut) == (data.A.y > 0)):.3f}; length {auc(list(data.A.s[:, LOGC]), list(data.A.y > 0)):.3f}"
+    )
     print(f"everyday_dev sent to fast: {np.mean(zD < cut):.3f}")
-    print(f"outcomes unseen ({int(sel.sum())}): strong_share_at_95 {m['strong_share_at_95']:.3f} apgr {m['apgr']:.3f}; "
-          f"length {base['strong_share_at_95']:.3f} / {base['apgr']:.3f}")
+    print(
+        f"outcomes unseen ({int(sel.sum())}): strong_share_at_95 {m['strong_share_at_95']:.3f} apgr {m['apgr']:.3f}; "
+        f"length {base['strong_share_at_95']:.3f} / {base['apgr']:.3f}"
+    )
 
 
 def cross_validate(data: Data) -> None:
@@ -267,7 +339,9 @@ def cross_validate(data: Data) -> None:
     head = fit_head(data.train_rows())
     seen = np.flatnonzero(~data.O_unseen)
     fold = np.random.RandomState(0).randint(0, 5, len(seen))
-    print("| gain weight (multiple choice / other) | LOSO auc min | agentic (built without it) auc | outcomes 5-fold on seen questions |")
+    print(
+        "| gain weight (multiple choice / other) | LOSO auc min | agentic (built without it) auc | outcomes 5-fold on seen questions |"
+    )
     print("|---|---|---|---|")
     for mc, other in ((0.0, 0.0), (3.0, 1.0), (4.0, 1.0), (4.5, 1.0), (5.0, 1.0), (4.5, 2.0)):
         zO = np.zeros(len(seen))
@@ -279,8 +353,11 @@ def cross_validate(data: Data) -> None:
         m = sweep_metrics(list(zO), list(data.weak[seen]), list(data.strong[seen]))
         gain = build_gain(data, head, ~data.O_unseen)
         per, _, oos_a = held_out(data, gain, mc, other)
-        print(f"| {mc} / {other} | {min(per.values()):.3f} ({min(per, key=per.get)}) | "
-              f"{auc(list(oos_a), list(data.A.y > 0)):.3f} | {m['strong_share_at_95']:.3f} / {m['apgr']:.3f} |", flush=True)
+        print(
+            f"| {mc} / {other} | {min(per.values()):.3f} ({min(per, key=per.get)}) | "
+            f"{auc(list(oos_a), list(data.A.y > 0)):.3f} | {m['strong_share_at_95']:.3f} / {m['apgr']:.3f} |",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,15 +49,17 @@ def main() -> None:
     shipped = scorer.calibration
     rate = sum(s >= shipped.threshold for s in scores) / len(scores)
     if abs(rate - shipped.target_escalation_rate) > 0.002:
-        sys.exit(f"the shipped threshold {shipped.threshold} escalates {rate:.4f} of this sample, the model file says "
-                 f"{shipped.target_escalation_rate}: is tier_model.json built from another outcomes file?")
+        sys.exit(
+            f"the shipped threshold {shipped.threshold} escalates {rate:.4f} of this sample, the model file says "
+            f"{shipped.target_escalation_rate}: is tier_model.json built from another outcomes file?"
+        )
     out = {
         "format": SAMPLE_FORMAT,
         "model_version": scorer.model_version.split("+", 1)[0],
         "source": "outcomes_mmlu.jsonl (first turns)",
         "about": "the shipped tier model's text-only scores (step vectors, shipped examples) (no conversation signals) of the first-turn prompts of "
-                 "outcomes_mmlu.jsonl (RouteLLM/MMLU), the sample its shipped threshold was calibrated on, as quantiles "
-                 "at every 0.1 %; built by scripts/build_tier_score_sample.py",
+        "outcomes_mmlu.jsonl (RouteLLM/MMLU), the sample its shipped threshold was calibrated on, as quantiles "
+        "at every 0.1 %; built by scripts/build_tier_score_sample.py",
         "n": len(scores),
         "quantiles": quantiles(scores),
     }

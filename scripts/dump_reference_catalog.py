@@ -72,18 +72,24 @@ async def dump(modules: Path) -> list[dict[str, Any]]:
             try:
                 catalogue.extend(await list_server(name, params))
             except Exception as exc:
-                raise SystemExit(f"dump_reference_catalog: server {name!r} ({params.command} {' '.join(params.args)}) failed: {exc!r}") from exc
+                raise SystemExit(
+                    f"dump_reference_catalog: server {name!r} ({params.command} {' '.join(params.args)}) failed: {exc!r}"
+                ) from exc
     return catalogue
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--modules", type=Path, default=REPO / ".peers" / "node_modules", help="node_modules holding the npm servers")
+    ap.add_argument(
+        "--modules", type=Path, default=REPO / ".peers" / "node_modules", help="node_modules holding the npm servers"
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     for rel in ("server-memory", "server-filesystem"):
         if not (args.modules / "@modelcontextprotocol" / rel / "dist" / "index.js").exists():
-            raise SystemExit(f"dump_reference_catalog: @modelcontextprotocol/{rel} is not in {args.modules}; run scripts/install-peers.sh")
+            raise SystemExit(
+                f"dump_reference_catalog: @modelcontextprotocol/{rel} is not in {args.modules}; run scripts/install-peers.sh"
+            )
     catalogue = anyio.run(dump, args.modules)
     names = [t["name"] for t in catalogue]
     if len(names) != len(set(names)):

@@ -19,8 +19,11 @@ import tempfile
 from typing import Any
 
 PY, CONFIG = sys.argv[1], sys.argv[2]
-TEXTS = ["Prove rigorously, step by step, which edge cases break a meeting across a DST change; then get the time in UTC",
-         "what time is it now in UTC", "what time is it now in Asia/Tokyo"]
+TEXTS = [
+    "Prove rigorously, step by step, which edge cases break a meeting across a DST change; then get the time in UTC",
+    "what time is it now in UTC",
+    "what time is it now in Asia/Tokyo",
+]
 failures: list[str] = []
 
 
@@ -40,8 +43,12 @@ def check(name: str, outputs: list[Any]) -> None:
 async def main() -> None:
     env = {**os.environ, "MCPROUTE_DATA_DIR": tempfile.mkdtemp()}
     stdio = {"command": PY, "args": ["-m", "mcproute", "serve", "--config", CONFIG], "env": env}
-    http = subprocess.Popen([PY, "-m", "mcproute", "serve", "--config", CONFIG, "--transport", "http", "--port", "0"],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    http = subprocess.Popen(
+        [PY, "-m", "mcproute", "serve", "--config", CONFIG, "--transport", "http", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert http.stderr is not None
     url = None
     while url is None:
@@ -66,7 +73,10 @@ async def main() -> None:
         from mcp_use import MCPClient
         from mcp_use.agents.adapters.langchain_adapter import LangChainAdapter
 
-        for label, server in (("stdio", stdio), ("http + header", {"url": url, "headers": {"X-Conversation-Id": "mcp-use-1"}})):
+        for label, server in (
+            ("stdio", stdio),
+            ("http + header", {"url": url, "headers": {"X-Conversation-Id": "mcp-use-1"}}),
+        ):
             mc = MCPClient(config={"mcpServers": {"mcproute": server}})
             await mc.create_all_sessions()
             try:

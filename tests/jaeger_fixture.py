@@ -88,9 +88,13 @@ class Jaeger:
     log_path: Path
 
     def spans(self, service: str, *, since_ns: int, limit: int = 50) -> list[SpanRecord]:
-        return fetch_jaeger(self.query_url, service, start_ns=since_ns, end_ns=time.time_ns() + 60_000_000_000, limit=limit)
+        return fetch_jaeger(
+            self.query_url, service, start_ns=since_ns, end_ns=time.time_ns() + 60_000_000_000, limit=limit
+        )
 
-    def wait_for_spans(self, service: str, predicate: Callable[[list[SpanRecord]], bool], *, since_ns: int, timeout: float = 30.0) -> list[SpanRecord]:
+    def wait_for_spans(
+        self, service: str, predicate: Callable[[list[SpanRecord]], bool], *, since_ns: int, timeout: float = 30.0
+    ) -> list[SpanRecord]:
         deadline = time.monotonic() + timeout
         got: list[SpanRecord] = []
         while time.monotonic() < deadline:
@@ -98,7 +102,9 @@ class Jaeger:
             if predicate(got):
                 return got
             time.sleep(0.2)
-        raise AssertionError(f"Jaeger did not return the expected spans for {service!r} within {timeout}s; got {sorted(s.name for s in got)}")
+        raise AssertionError(
+            f"Jaeger did not return the expected spans for {service!r} within {timeout}s; got {sorted(s.name for s in got)}"
+        )
 
 
 def _free_ports(n: int) -> list[int]:
@@ -117,7 +123,9 @@ def _free_ports(n: int) -> list[int]:
 def jaeger_binary() -> Path:
     path = Path(os.environ.get("MCPROUTE_JAEGER_BIN") or DEFAULT_BIN)
     if not path.is_file() or not os.access(path, os.X_OK):
-        why = REASON_FILE.read_text().strip() if REASON_FILE.exists() else "run `make jaeger` (scripts/install-jaeger.sh)"
+        why = (
+            REASON_FILE.read_text().strip() if REASON_FILE.exists() else "run `make jaeger` (scripts/install-jaeger.sh)"
+        )
         pytest.fail(f"Jaeger v2 binary not found at {path}: {why}", pytrace=False)
     return path
 
@@ -144,11 +152,17 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
     for attempt in range(3):  # a free port can be taken between probing and binding
         query_http, query_grpc, otlp_grpc, otlp_http = _free_ports(4)
         config = work / f"config-{attempt}.yaml"
-        config.write_text(CONFIG.format(query_http=query_http, query_grpc=query_grpc, otlp_grpc=otlp_grpc, otlp_http=otlp_http))
+        config.write_text(
+            CONFIG.format(query_http=query_http, query_grpc=query_grpc, otlp_grpc=otlp_grpc, otlp_http=otlp_http)
+        )
         log_path = work / f"jaeger-{attempt}.log"
         log = log_path.open("wb")
-        proc = subprocess.Popen([str(binary), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        inst = Jaeger(f"http://127.0.0.1:{query_http}", f"http://127.0.0.1:{otlp_http}", f"http://127.0.0.1:{otlp_grpc}", log_path)
+        proc = subprocess.Popen(
+            [str(binary), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        inst = Jaeger(
+            f"http://127.0.0.1:{query_http}", f"http://127.0.0.1:{otlp_http}", f"http://127.0.0.1:{otlp_grpc}", log_path
+        )
         try:
             _wait_ready(proc, inst.query_url, log_path)
         except RuntimeError as exc:

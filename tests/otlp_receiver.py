@@ -52,22 +52,33 @@ def decode(body: bytes) -> list[SpanRecord]:
         service = next((_value(a.value) for a in rs.resource.attributes if a.key == "service.name"), None)
         for ss in rs.scope_spans:
             for s in ss.spans:
-                out.append(SpanRecord(
-                    trace_id=s.trace_id.hex(),
-                    span_id=s.span_id.hex(),
-                    parent_span_id=s.parent_span_id.hex() or None,
-                    name=s.name,
-                    kind=_KINDS[s.kind],
-                    start_ns=s.start_time_unix_nano,
-                    end_ns=s.end_time_unix_nano,
-                    attributes={a.key: _value(a.value) for a in s.attributes},
-                    service=service,
-                    status=_STATUS[s.status.code],
-                    status_description=s.status.message or None,
-                    events=tuple({"name": e.name, "attributes": {a.key: _value(a.value) for a in e.attributes}} for e in s.events),
-                    links=tuple({"trace_id": lk.trace_id.hex(), "span_id": lk.span_id.hex(),
-                                 "attributes": {a.key: _value(a.value) for a in lk.attributes}} for lk in s.links),
-                ))
+                out.append(
+                    SpanRecord(
+                        trace_id=s.trace_id.hex(),
+                        span_id=s.span_id.hex(),
+                        parent_span_id=s.parent_span_id.hex() or None,
+                        name=s.name,
+                        kind=_KINDS[s.kind],
+                        start_ns=s.start_time_unix_nano,
+                        end_ns=s.end_time_unix_nano,
+                        attributes={a.key: _value(a.value) for a in s.attributes},
+                        service=service,
+                        status=_STATUS[s.status.code],
+                        status_description=s.status.message or None,
+                        events=tuple(
+                            {"name": e.name, "attributes": {a.key: _value(a.value) for a in e.attributes}}
+                            for e in s.events
+                        ),
+                        links=tuple(
+                            {
+                                "trace_id": lk.trace_id.hex(),
+                                "span_id": lk.span_id.hex(),
+                                "attributes": {a.key: _value(a.value) for a in lk.attributes},
+                            }
+                            for lk in s.links
+                        ),
+                    )
+                )
     return out
 
 
@@ -83,7 +94,11 @@ def decode_metrics(body: bytes) -> list[tuple[str, str, dict[str, Any], float]]:
                 kind = m.WhichOneof("data")
                 for p in getattr(m, kind).data_points:
                     attrs = {a.key: _value(a.value) for a in p.attributes}
-                    value = p.count if kind == "histogram" else (p.as_double if p.WhichOneof("value") == "as_double" else p.as_int)
+                    value = (
+                        p.count
+                        if kind == "histogram"
+                        else (p.as_double if p.WhichOneof("value") == "as_double" else p.as_int)
+                    )
                     out.append((service, m.name, attrs, float(value)))
     return out
 
@@ -124,11 +139,17 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
             if self.path == "/v1/chat/completions":
                 with rx.lock:
                     rx.chat_headers.append({k.lower(): v for k, v in self.headers.items()})
-                reply = json.dumps({
-                    "id": "chatcmpl-test", "object": "chat.completion", "model": "gpt-test-2026",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
-                }).encode()
+                reply = json.dumps(
+                    {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion",
+                        "model": "gpt-test-2026",
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+                    }
+                ).encode()
                 self._send(200, "application/json", reply)
                 return
             if self.path not in ("/v1/traces", "/v1/metrics"):

@@ -17,14 +17,24 @@ from mcproute.router.tools import ToolIndex
 
 REPO = {"repo_path": {"type": "string", "description": "Path to the git repository"}}
 TOOLS = [
-    ToolSpec("git__git_status", "Shows the working tree status", {"type": "object", "properties": REPO, "required": ["repo_path"]}, "git"),
+    ToolSpec(
+        "git__git_status",
+        "Shows the working tree status",
+        {"type": "object", "properties": REPO, "required": ["repo_path"]},
+        "git",
+    ),
     ToolSpec(
         "git__git_commit",
         "Records changes to the repository with a commit message",
         {"type": "object", "properties": {**REPO, "message": {"type": "string"}}, "required": ["repo_path", "message"]},
         "git",
     ),
-    ToolSpec("git__git_diff", "Shows differences between commits or the working tree", {"type": "object", "properties": REPO}, "git"),
+    ToolSpec(
+        "git__git_diff",
+        "Shows differences between commits or the working tree",
+        {"type": "object", "properties": REPO},
+        "git",
+    ),
     ToolSpec(
         "time__get_current_time",
         "Get current time in a specific timezone",

@@ -18,14 +18,33 @@ _SERVING = re.compile(r"serving (http://[^/\s]+)/mcp")
 
 
 @contextmanager
-def serve_child(config: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                preexec: Callable[[], None] | None = None, timeout: float = 60) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def serve_child(
+    config: Path,
+    *,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    preexec: Callable[[], None] | None = None,
+    timeout: float = 60,
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """Run `mcproute serve --transport http --port 0`; yield (process, base URL, stderr file)."""
     err = config.parent / f"serve-{time.monotonic_ns()}.stderr"
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mcproute",
+        "serve",
+        "--config",
+        str(config),
+        "--transport",
+        "http",
+        "--port",
+        "0",
+        *args,
+    ]
     with err.open("wb") as sink:
-        proc = subprocess.Popen(cmd, env=child_env(**(env or {})), stdout=subprocess.DEVNULL, stderr=sink,
-                                preexec_fn=preexec)  # noqa: PLW1509 - only to set rlimits in the child
+        proc = subprocess.Popen(
+            cmd, env=child_env(**(env or {})), stdout=subprocess.DEVNULL, stderr=sink, preexec_fn=preexec
+        )  # noqa: PLW1509 - only to set rlimits in the child
     try:
         deadline = time.monotonic() + timeout
         while not (m := _SERVING.search(err.read_text(errors="replace"))):

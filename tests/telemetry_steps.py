@@ -35,7 +35,11 @@ def make_decision(conversation_id: str, step_id: str, **over: Any) -> Decision:
         conversation_id=conversation_id,
         tool="down__echo",
         tool_score=0.83,
-        alternatives=(Candidate("down__echo", 0.83), Candidate("time__get_current_time", 0.41), Candidate("git__git_status", 0.12)),
+        alternatives=(
+            Candidate("down__echo", 0.83),
+            Candidate("time__get_current_time", 0.41),
+            Candidate("git__git_status", 0.12),
+        ),
         tier="fast",
         model="quick",
         model_alternatives=(Candidate("quick", 0.7), Candidate("deep", 0.3)),
@@ -55,7 +59,13 @@ def make_decision(conversation_id: str, step_id: str, **over: Any) -> Decision:
 def downstream_params(otlp_endpoint: str | None, extra_env: dict[str, str] | None = None) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     if otlp_endpoint:
-        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint, "OTEL_SERVICE_NAME": "downstream", "OTEL_BSP_SCHEDULE_DELAY": "50"})
+        env.update(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+                "OTEL_SERVICE_NAME": "downstream",
+                "OTEL_BSP_SCHEDULE_DELAY": "50",
+            }
+        )
     else:
         env["OTEL_SDK_DISABLED"] = "true"
     env.update(extra_env or {})
@@ -78,15 +88,30 @@ def gateway_server(
         spans.enrich_server_span(conversation_id, session_id="sess-test")
         with spans.route_span(conversation_id, step_id) as route:
             tdecision.record_decision(route, make_decision(conversation_id, step_id))
-            with spans.chat_span("gpt-test", "openai", request_model="gpt-test", attempt=1, deployment="primary") as chat:
+            with spans.chat_span(
+                "gpt-test", "openai", request_model="gpt-test", attempt=1, deployment="primary"
+            ) as chat:
                 headers = spans.inject_headers(dict(provider_headers or {}))
                 async with httpx.AsyncClient(timeout=10) as http:
-                    reply = (await http.post(provider_url + "/v1/chat/completions", headers=headers, json={"model": "gpt-test"})).json()
+                    reply = (
+                        await http.post(
+                            provider_url + "/v1/chat/completions", headers=headers, json={"model": "gpt-test"}
+                        )
+                    ).json()
                 usage = reply["usage"]
-                spans.record_usage(chat, input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"],
-                                   cost_usd=0.00042, response_model=reply["model"], finish_reasons=["stop"])
-                spans.record_content(chat, input_messages=json.dumps([{"role": "user", "content": text}]),
-                                     output_messages=json.dumps([{"role": "assistant", "content": "ok"}]))
+                spans.record_usage(
+                    chat,
+                    input_tokens=usage["prompt_tokens"],
+                    output_tokens=usage["completion_tokens"],
+                    cost_usd=0.00042,
+                    response_model=reply["model"],
+                    finish_reasons=["stop"],
+                )
+                spans.record_content(
+                    chat,
+                    input_messages=json.dumps([{"role": "user", "content": text}]),
+                    output_messages=json.dumps([{"role": "assistant", "content": "ok"}]),
+                )
             with spans.tool_call_span("down__echo", "down", downstream_tool="echo") as call:
                 result = await down.call_tool("echo", {"text": text})
                 spans.record_tool_result(call, is_error=bool(result.is_error))

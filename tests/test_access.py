@@ -37,16 +37,25 @@ from mcproute.config_clients import hash_key
 from runtime_support import child_env
 
 ALICE, BOB, CAROL, TOKEN = new_key(), new_key(), new_key(), new_key()
-MODERN = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
-          "MCP-Protocol-Version": "2026-07-28"}
-META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "test_access", "version": "1"}}
+MODERN = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+}
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "test_access", "version": "1"},
+}
 TINY_BUDGET = 0.00003  # the fake provider's default reply costs 12 in + 5 out tokens = $0.000022 at $1/$2 per 1M
 
 
 def git_repo(path: Path) -> Path:
     path.mkdir()
-    for cmd in (["init", "-q"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "first"]):
+    for cmd in (
+        ["init", "-q"],
+        ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "first"],
+    ):
         subprocess.run(["git", *cmd], cwd=path, check=True)
     return path
 
@@ -56,18 +65,36 @@ def write_config(tmp: Path, llm: FakeLLM) -> Path:
         "data_dir": str(tmp / "data"),
         "servers": {
             "time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
-            "git": {"command": sys.executable, "args": ["-m", "mcp_server_git", "--repository", str(git_repo(tmp / "repo"))]},
+            "git": {
+                "command": sys.executable,
+                "args": ["-m", "mcp_server_git", "--repository", str(git_repo(tmp / "repo"))],
+            },
         },
         "models": {
-            "quick": {"provider": "openai", "model": "gpt-test", "tier": "fast", "price": {"input": 1.0, "output": 2.0},
-                      "deployments": [{"base_url": llm.openai_url, "api_key": "sk-fake-provider-key-0000"}]},
-            "deep": {"tier": "reasoning", "provider": "scripted", "script": "runtime_scripts:deep", "price": {"input": 3.0, "output": 15.0}},
+            "quick": {
+                "provider": "openai",
+                "model": "gpt-test",
+                "tier": "fast",
+                "price": {"input": 1.0, "output": 2.0},
+                "deployments": [{"base_url": llm.openai_url, "api_key": "sk-fake-provider-key-0000"}],
+            },
+            "deep": {
+                "tier": "reasoning",
+                "provider": "scripted",
+                "script": "runtime_scripts:deep",
+                "price": {"input": 3.0, "output": 15.0},
+            },
         },
         "gateway": {"http": {"token": TOKEN}},
         "clients": {
             # A clear key from the environment (hashed at load), and hashes pasted from `mcproute keys new`.
-            "alice": {"key": "${ALICE_KEY}", "servers": {"allow": ["time"]}, "tiers": ["fast"], "models": {"allow": ["quick"]},
-                      "limits": {"usd_per_day": TINY_BUDGET}},
+            "alice": {
+                "key": "${ALICE_KEY}",
+                "servers": {"allow": ["time"]},
+                "tiers": ["fast"],
+                "models": {"allow": ["quick"]},
+                "limits": {"usd_per_day": TINY_BUDGET},
+            },
             "bob": {"key_sha256": hash_key(BOB), "tools": {"allow": ["git__*", "!git__git_commit"]}},
             "carol": {"key_sha256": hash_key(CAROL), "limits": {"requests_per_minute": 2}},
         },
@@ -84,9 +111,22 @@ LOG: list[bytes] = []  # every gateway's stderr (at INFO), searched for keys at 
 
 @asynccontextmanager
 async def gateway(config: Path) -> AsyncIterator[tuple[Any, str]]:
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0", "-v"]
-    proc = await anyio.open_process(cmd, env=child_env(ALICE_KEY=ALICE, PYTHONWARNINGS="ignore"), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mcproute",
+        "serve",
+        "--config",
+        str(config),
+        "--transport",
+        "http",
+        "--port",
+        "0",
+        "-v",
+    ]
+    proc = await anyio.open_process(
+        cmd, env=child_env(ALICE_KEY=ALICE, PYTHONWARNINGS="ignore"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert proc.stderr is not None
     try:
         async with anyio.create_task_group() as tg:
@@ -154,8 +194,11 @@ def rpc(method: str, params: dict[str, Any] | None = None, rid: int = 1) -> dict
 
 async def chat(base: str, key: str, model: str = "auto") -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as http:
-        return await http.post(f"{base}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                               json={"model": model, "messages": [{"role": "user", "content": "say hello in one word"}]})
+        return await http.post(
+            f"{base}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"model": model, "messages": [{"role": "user", "content": "say hello in one word"}]},
+        )
 
 
 @pytest.mark.anyio
@@ -180,18 +223,28 @@ async def test_two_clients_see_and_call_only_their_own_tools(tmp_path: Path) -> 
             hidden = await call_error(a, "git__git_status", {"repo_path": str(tmp_path / "repo")})
             missing = await call_error(a, "git__no_such_tool", {})
             assert hidden.error.code == missing.error.code == types.INVALID_PARAMS
-            assert hidden.error.message.replace("git__git_status", "X") == missing.error.message.replace("git__no_such_tool", "X")
+            assert hidden.error.message.replace("git__git_status", "X") == missing.error.message.replace(
+                "git__no_such_tool", "X"
+            )
             assert "git" not in hidden.error.message.replace("git__git_status", "")  # names nothing alice may not see
-            assert (await call_error(b, "time__get_current_time", {"timezone": "UTC"})).error.code == types.INVALID_PARAMS
-            assert (await call_error(b, "git__git_commit", {"repo_path": ".", "message": "x"})).error.code == types.INVALID_PARAMS
+            assert (
+                await call_error(b, "time__get_current_time", {"timezone": "UTC"})
+            ).error.code == types.INVALID_PARAMS
+            assert (
+                await call_error(b, "git__git_commit", {"repo_path": ".", "message": "x"})
+            ).error.code == types.INVALID_PARAMS
             # Search and routing offer only the client's own tools.
             found = await a.call_tool("mcproute__search_tools", {"query": "show the git commit log of the repository"})
             assert found.structured_content is not None
             assert all(t["name"].startswith("time__") for t in found.structured_content["tools"])
             async with client_for(url, TOKEN) as everyone:  # the control: unrestricted, this step routes to a time tool
                 control = await everyone.call_tool("mcproute__route", {"text": "what time is it in Tokyo right now"})
-                assert control.structured_content is not None and control.structured_content["tool"].startswith("time__")
-            routed = await b.call_tool("mcproute__route", {"text": "what time is it in Tokyo right now", "conversation_id": "b1"})
+                assert control.structured_content is not None and control.structured_content["tool"].startswith(
+                    "time__"
+                )
+            routed = await b.call_tool(
+                "mcproute__route", {"text": "what time is it in Tokyo right now", "conversation_id": "b1"}
+            )
             assert routed.structured_content is not None
             assert all(not c["name"].startswith("time__") for c in routed.structured_content.get("alternatives", []))
             assert not str(routed.structured_content.get("tool") or "").startswith("time__")
@@ -209,7 +262,9 @@ async def test_two_clients_see_and_call_only_their_own_tools(tmp_path: Path) -> 
         assert routed_alice.status_code == 200 and routed_alice.headers["x-mcproute-model"] == "quick"
 
         status = await get(f"{base}/status", ALICE)
-        assert status.status_code == 200 and not any(k in status.text for k in (ALICE, BOB, CAROL, TOKEN, hash_key(ALICE)))
+        assert status.status_code == 200 and not any(
+            k in status.text for k in (ALICE, BOB, CAROL, TOKEN, hash_key(ALICE))
+        )
         # Wrong, missing, or a key's hash instead of the key: 401 on every guarded route.
         for key in ("mcpr_wrong", None, hash_key(ALICE)):
             assert (await post(url, key, rpc("tools/list"))).status_code == 401
@@ -234,13 +289,22 @@ async def test_rate_limit_and_budget_give_429_and_hold_across_restart(tmp_path: 
             base = url.removesuffix("/mcp")
             first, second = await post(url, CAROL, rpc("tools/list")), await post(url, CAROL, rpc("tools/list", rid=2))
             assert first.status_code == second.status_code == 200, first.text
-            third = await post(url, CAROL, rpc("tools/call", {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}, rid=3))
+            third = await post(
+                url,
+                CAROL,
+                rpc("tools/call", {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}, rid=3),
+            )
             assert third.status_code == 429
             retry = int(third.headers["retry-after"])
             assert 1 <= retry <= 60
             error = third.json()["error"]
             assert third.json()["id"] == 3
-            assert error["data"] == {"status": 429, "retry_after": retry, "limit": "requests_per_minute", "client": "carol"}
+            assert error["data"] == {
+                "status": 429,
+                "retry_after": retry,
+                "limit": "requests_per_minute",
+                "client": "carol",
+            }
             assert (await post(url, BOB, rpc("tools/list"))).status_code == 200  # one client's limit is not another's
 
             # alice's budget: each call to the fake provider costs $0.000022; the second passes the budget.
@@ -251,10 +315,16 @@ async def test_rate_limit_and_budget_give_429_and_hold_across_restart(tmp_path: 
             assert 0 < int(over.headers["retry-after"]) <= 86_400
             spent = len([r for r in llm.requests if r.path == "/v1/chat/completions"])
             assert spent == 2  # the refused request never reached the provider
-            step = await post(url, ALICE, rpc("tools/call", {"name": "mcproute__run_step", "arguments": {"text": "what time is it"}}))
+            step = await post(
+                url, ALICE, rpc("tools/call", {"name": "mcproute__run_step", "arguments": {"text": "what time is it"}})
+            )
             assert step.status_code == 429 and step.json()["error"]["data"]["limit"] == "usd_per_day"
             # Plain tool calls spend nothing: the budget does not stop them.
-            assert (await post(url, ALICE, rpc("tools/call", {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}))).status_code == 200
+            assert (
+                await post(
+                    url, ALICE, rpc("tools/call", {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}})
+                )
+            ).status_code == 200
 
         async with gateway(config) as (_, url):  # same data_dir: the counters live in the state store
             base = url.removesuffix("/mcp")
@@ -280,8 +350,13 @@ async def test_rate_limit_and_budget_give_429_and_hold_across_restart(tmp_path: 
 
 
 def test_keys_new_prints_a_key_whose_hash_it_prints() -> None:
-    out = subprocess.run([sys.executable, "-m", "mcproute", "keys", "new", "dana"], env=child_env(), capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mcproute", "keys", "new", "dana"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     key = out.split("it is not stored anywhere): ", 1)[1].split()[0]
     assert f"key_sha256: {hash_key(key)}" in out and "  dana:" in out
     assert len(key) >= 40

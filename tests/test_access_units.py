@@ -59,15 +59,26 @@ def test_keyring_names_the_owner_of_a_key_and_nobody_else() -> None:
 
 
 def test_policy_globs_deny_wins_and_meta_tools_stay_unless_named() -> None:
-    cfg = ClientConfig(key_sha256="0" * 64, servers={"allow": ["git", "time"]}, tools={"allow": ["git__*", "time__*", "!git__git_commit"],
-                       "deny": ["time__convert_time"]}, tiers=["fast"], models={"allow": ["q*"]})
+    cfg = ClientConfig(
+        key_sha256="0" * 64,
+        servers={"allow": ["git", "time"]},
+        tools={"allow": ["git__*", "time__*", "!git__git_commit"], "deny": ["time__convert_time"]},
+        tiers=["fast"],
+        models={"allow": ["q*"]},
+    )
     p = Policy.of("c", cfg)
     assert p.allows_tool("git__git_status", "git") and p.allows_tool("time__get_current_time", "time")
     assert not p.allows_tool("git__git_commit", "git") and not p.allows_tool("time__convert_time", "time")
     assert not p.allows_tool("fs__read", "fs")
     assert p.allows_tool("mcproute__run_step", "")
-    assert not Policy.of("d", ClientConfig(key_sha256="0" * 64, tools={"deny": ["mcproute__*"]})).allows_tool("mcproute__route", "")
-    assert p.allows_model("quick", "fast") and not p.allows_model("quick", "reasoning") and not p.allows_model("deep", "fast")
+    assert not Policy.of("d", ClientConfig(key_sha256="0" * 64, tools={"deny": ["mcproute__*"]})).allows_tool(
+        "mcproute__route", ""
+    )
+    assert (
+        p.allows_model("quick", "fast")
+        and not p.allows_model("quick", "reasoning")
+        and not p.allows_model("deep", "fast")
+    )
 
 
 async def limits(store: Any, clock: FakeClock, **lim: Any) -> Access:
@@ -119,17 +130,24 @@ async def test_budget_refuses_once_spent_until_the_utc_day_ends() -> None:
 @pytest.mark.anyio
 async def test_stdio_client_policy_and_tool_call_limit_over_a_real_stdio_gateway(tmp_path: Path) -> None:
     config = config_dict(tmp_path / "data")
-    config["clients"] = {"me": {"key": "${K}", "tools": {"deny": ["time__convert_time"]}, "limits": {"tool_calls_per_minute": 2}}}
+    config["clients"] = {
+        "me": {"key": "${K}", "tools": {"deny": ["time__convert_time"]}, "limits": {"tool_calls_per_minute": 2}}
+    }
     config["stdio_client"] = "me"
     path = tmp_path / "servers.yaml"
     path.write_text(json.dumps(config))
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mcproute", "serve", "--config", str(path)],
-                                   env=child_env(PYTHONWARNINGS="ignore", K="k" * 32))
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcproute", "serve", "--config", str(path)],
+        env=child_env(PYTHONWARNINGS="ignore", K="k" * 32),
+    )
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "time__get_current_time" in names and "time__convert_time" not in names
         with pytest.raises(MCPError) as hidden:
-            await client.call_tool("time__convert_time", {"source_timezone": "UTC", "time": "12:00", "target_timezone": "UTC"})
+            await client.call_tool(
+                "time__convert_time", {"source_timezone": "UTC", "time": "12:00", "target_timezone": "UTC"}
+            )
         assert "unknown tool" in hidden.value.error.message
         if 60 - time.time() % 60 < 10:  # the two calls and the refused third share one minute window
             await anyio.sleep(60 - time.time() % 60 + 0.1)

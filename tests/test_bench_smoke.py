@@ -17,17 +17,35 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
-TARGET_KEYS = {"overhead_stdio_p50_ms", "overhead_http_p50_ms", "throughput_rps", "throughput_ratio", "decision_p99_ms_1k",
-               "decision_p99_ms_10k", "bytes_per_conversation", "ready_ratio", "decision_enc_p99_ms_1k", "decision_enc_p99_ms_10k",
-               "encoder_model_rss_mb", "encoder_tools_1k_cold_s", "encoder_tools_1k_warm_s"}
+TARGET_KEYS = {
+    "overhead_stdio_p50_ms",
+    "overhead_http_p50_ms",
+    "throughput_rps",
+    "throughput_ratio",
+    "decision_p99_ms_1k",
+    "decision_p99_ms_10k",
+    "bytes_per_conversation",
+    "ready_ratio",
+    "decision_enc_p99_ms_1k",
+    "decision_enc_p99_ms_10k",
+    "encoder_model_rss_mb",
+    "encoder_tools_1k_cold_s",
+    "encoder_tools_1k_warm_s",
+}
 
 pytestmark = pytest.mark.bench
 
 
 def test_quick_json_prints_one_object_last_and_appends_the_same_one(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
-    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--json", "--only", "store,run_step", "--results", str(results)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--json", "--only", "store,run_step", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = json.loads(proc.stdout.strip().splitlines()[-1])
     lines = results.read_text().splitlines()
@@ -44,6 +62,12 @@ def test_quick_json_prints_one_object_last_and_appends_the_same_one(tmp_path: Pa
 
 
 def test_an_unknown_section_is_refused_by_name() -> None:
-    proc = subprocess.run([sys.executable, str(RUN), "--only", "store,warp", "--no-append"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--only", "store,warp", "--no-append"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 2 and "warp" in proc.stderr and "store" not in proc.stdout

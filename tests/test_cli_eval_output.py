@@ -13,15 +13,24 @@ from mcproute.cli import main
 from test_eval_tiers import REASONING, _outcomes
 from test_eval_tools import TOOLS, write_jsonl
 
-MULTITURN = {"id": "m1", "source": "s", "catalog": "mt.json", "tools": ["get_weather", "send_email"],
-             "turns": [{"user": "weather in Oslo", "expected_tools": ["get_weather"]},
-                       {"user": "mail it to Ann", "expected_tools": ["send_email"]}]}
+MULTITURN = {
+    "id": "m1",
+    "source": "s",
+    "catalog": "mt.json",
+    "tools": ["get_weather", "send_email"],
+    "turns": [
+        {"user": "weather in Oslo", "expected_tools": ["get_weather"]},
+        {"user": "mail it to Ann", "expected_tools": ["send_email"]},
+    ],
+}
 
 
 def _data(kind: str, tmp: Path) -> Path:
     if kind == "tools":
-        return write_jsonl(tmp / "t.jsonl", [{"id": "a", "source": "s", "query": "weather in Oslo", "tools": TOOLS,
-                                              "expected": ["get_weather"]}])
+        return write_jsonl(
+            tmp / "t.jsonl",
+            [{"id": "a", "source": "s", "query": "weather in Oslo", "tools": TOOLS, "expected": ["get_weather"]}],
+        )
     if kind == "multiturn":
         (tmp / "mt.json").write_text(json.dumps(TOOLS), encoding="utf-8")
         return write_jsonl(tmp / "m.jsonl", [MULTITURN])

@@ -21,11 +21,16 @@ def _walk(parser: argparse.ArgumentParser, path: str = "mcproute"):
 
 
 def test_every_flag_of_every_subcommand_has_help() -> None:
-    missing = [f"{path}: {'/'.join(a.option_strings) or a.dest}" for path, a in _walk(build_parser())
-               if not a.help or a.help == argparse.SUPPRESS]
+    missing = [
+        f"{path}: {'/'.join(a.option_strings) or a.dest}"
+        for path, a in _walk(build_parser())
+        if not a.help or a.help == argparse.SUPPRESS
+    ]
     assert missing == []
     # The walk reached the subcommands (a walk that sees nothing cannot fail).
-    assert {"mcproute serve", "mcproute tools", "mcproute traces", "mcproute eval"} <= {p for p, _ in _walk(build_parser())}
+    assert {"mcproute serve", "mcproute tools", "mcproute traces", "mcproute eval"} <= {
+        p for p, _ in _walk(build_parser())
+    }
 
 
 def test_help_of_each_subcommand_prints(capsys: pytest.CaptureFixture[str]) -> None:

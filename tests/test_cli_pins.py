@@ -16,8 +16,11 @@ from runtime_support import child_env, write_config
 
 
 async def tools_cli(config: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return await anyio.run_process([sys.executable, "-m", "mcproute", "tools", "--config", str(config), *args],
-                                   env=child_env(PYTHONWARNINGS="ignore"), check=False)
+    return await anyio.run_process(
+        [sys.executable, "-m", "mcproute", "tools", "--config", str(config), *args],
+        env=child_env(PYTHONWARNINGS="ignore"),
+        check=False,
+    )
 
 
 @pytest.mark.anyio
@@ -28,7 +31,9 @@ async def test_tools_flags_poisoned_descriptions_and_shows_withheld_tools(tmp_pa
     done = await tools_cli(config, "--json")
     assert done.returncode == 0, done.stderr.decode()
     rows = {t["name"]: t for t in json.loads(done.stdout)["tools"]}
-    assert rows["fx__echo"]["flags"] == ["hidden-tag", "credential-access", "secrecy"] and rows["fx__clock"]["flags"] == []
+    assert (
+        rows["fx__echo"]["flags"] == ["hidden-tag", "credential-access", "secrecy"] and rows["fx__clock"]["flags"] == []
+    )
     table = (await tools_cli(config)).stdout.decode()
     assert "fx__echo (!)" in table and "fx__clock (!)" not in table
     assert "fx__echo: hidden-tag, credential-access, secrecy" in table
@@ -38,9 +43,16 @@ async def test_tools_flags_poisoned_descriptions_and_shows_withheld_tools(tmp_pa
     report = json.loads(done.stdout)
     assert "fx__echo" not in {t["name"] for t in report["tools"]}
     assert "mcproute pins approve fx/echo" in report["withheld"]["fx__echo"]
-    assert "withheld: fx__echo: tool 'fx__echo' ('echo' of server 'fx') is withheld: server 'fx' changed its description" in (await tools_cli(config)).stderr.decode()
+    assert (
+        "withheld: fx__echo: tool 'fx__echo' ('echo' of server 'fx') is withheld: server 'fx' changed its description"
+        in (await tools_cli(config)).stderr.decode()
+    )
     listed = await pins_cli(config, "list")
-    assert listed.returncode == 0 and "changed-pending" in listed.stdout.decode() and "1 changed and pending" in listed.stdout.decode()
+    assert (
+        listed.returncode == 0
+        and "changed-pending" in listed.stdout.decode()
+        and "1 changed and pending" in listed.stdout.decode()
+    )
 
 
 @pytest.mark.anyio

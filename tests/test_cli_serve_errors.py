@@ -15,8 +15,23 @@ def test_busy_port_is_one_line_naming_the_port_and_the_flag(tmp_path: Path) -> N
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http",
-                              "--port", str(port)], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mcproute",
+                "serve",
+                "--config",
+                str(cfg),
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode != 0
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
@@ -29,8 +44,25 @@ def test_an_address_that_is_not_ours_names_the_host_flag(tmp_path: Path) -> None
     cfg = tmp_path / "servers.yaml"
     # A token, so the non-loopback guard lets it reach the bind; 192.0.2.1 (TEST-NET-1) is never local.
     cfg.write_text("servers: {}\ngateway: {http: {token: a-long-enough-token-for-the-test}}\n")
-    out = subprocess.run([sys.executable, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http",
-                          "--host", "192.0.2.1", "--port", "0"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "serve",
+            "--config",
+            str(cfg),
+            "--transport",
+            "http",
+            "--host",
+            "192.0.2.1",
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "192.0.2.1" in lines[0] and "--host" in lines[0], out.stderr

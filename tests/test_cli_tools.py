@@ -23,8 +23,9 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.anyio
-async def test_tools_lists_exactly_what_a_client_is_served(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_tools_lists_exactly_what_a_client_is_served(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_config(tmp_path / "servers.yaml", tmp_path / "data", backend="memory")
     async with serve_http(path) as (_, url), Client(url, mode="legacy") as client:
         served = {t.name for t in (await client.list_tools()).tools}
@@ -44,16 +45,28 @@ async def test_tools_lists_exactly_what_a_client_is_served(tmp_path: Path, capsy
 
 
 def test_bundled_config_text_lists_meta_tools_under_a_header_without_ansi() -> None:
-    out = subprocess.run([sys.executable, "-m", "mcproute", "tools", "--config", str(ROOT / "servers.yaml")],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "mcproute", "tools", "--config", str(ROOT / "servers.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "\x1b[" not in text  # stdout is a pipe: plain text
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["SERVER", "STATE", "PROTOCOL"]
     assert any(line.split()[:2] == ["time", "healthy"] for line in lines)
-    report = json.loads(subprocess.run([sys.executable, "-m", "mcproute", "tools", "--config", str(ROOT / "servers.yaml"), "--json"],
-                                       capture_output=True, text=True, timeout=120, cwd=ROOT).stdout)
+    report = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "mcproute", "tools", "--config", str(ROOT / "servers.yaml"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        ).stdout
+    )
     served = [t["name"] for t in report["tools"]]
     assert f"{plural(len(served), 'tool')} served ({len(META_TOOL_NAMES)} of them the gateway's own):" in text
     for t in report["tools"]:
@@ -72,9 +85,16 @@ def test_bundled_config_text_lists_meta_tools_under_a_header_without_ansi() -> N
 def test_a_terminal_gets_colour(tmp_path: Path) -> None:
     path = write_config(tmp_path / "servers.yaml", tmp_path / "data", backend="memory")
     leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")} | {"TERM": "xterm-256color", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "mcproute", "tools", "--config", str(path)],
-                            stdout=follower, stderr=subprocess.DEVNULL, env=env)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")} | {
+        "TERM": "xterm-256color",
+        "COLUMNS": "200",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcproute", "tools", "--config", str(path)],
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(follower)
     chunks = []
     while True:

@@ -47,7 +47,9 @@ def assert_one_conversation(steps: list[dict[str, Any]], source: str) -> None:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_sdk_client_over_stdio_one_connection_is_one_conversation(tmp_path: Path, mode: str) -> None:
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data")
-    params = StdioServerParameters(command=sys.executable, args=serve_args(config), env=child_env(PYTHONWARNINGS="ignore"))
+    params = StdioServerParameters(
+        command=sys.executable, args=serve_args(config), env=child_env(PYTHONWARNINGS="ignore")
+    )
     async with Client(params, mode=mode) as client:
         first = await client.call_tool(RUN_STEP, {"text": HARD})
         # null for omitted optional arguments (what mcp-use sends) is accepted as "not given"
@@ -58,13 +60,17 @@ async def test_sdk_client_over_stdio_one_connection_is_one_conversation(tmp_path
     assert_one_conversation(steps, "connection")
     cid = steps[0]["conversation_id"]
     head = first.content[0]
-    assert isinstance(head, types.TextContent) and head.text.startswith(f"conversation_id: {cid} (this connection's conversation")
+    assert isinstance(head, types.TextContent) and head.text.startswith(
+        f"conversation_id: {cid} (this connection's conversation"
+    )
     assert first.meta is not None and first.meta[META_KEY] == cid
 
 
 async def test_the_switch_turns_connection_conversations_off(tmp_path: Path) -> None:
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data", conversation_from_connection=False)
-    params = StdioServerParameters(command=sys.executable, args=serve_args(config), env=child_env(PYTHONWARNINGS="ignore"))
+    params = StdioServerParameters(
+        command=sys.executable, args=serve_args(config), env=child_env(PYTHONWARNINGS="ignore")
+    )
     async with Client(params) as client:
         results = [await client.call_tool(RUN_STEP, {"text": EASY}) for _ in range(2)]
         null_downstream = await client.call_tool("time__get_current_time", {"timezone": None})
@@ -96,18 +102,23 @@ async def test_framework_clients_over_stdio_stay_in_one_conversation(tmp_path: P
         fastmcp_steps = [structured(await fm.call_tool(RUN_STEP, {"text": t})) for t in (HARD, EASY, EASY)]
     assert_one_conversation(fastmcp_steps, "connection")
 
-    async with MCPServerStdio(params={"command": sys.executable, "args": serve_args(config), "env": env},
-                              client_session_timeout_seconds=60) as server:
+    async with MCPServerStdio(
+        params={"command": sys.executable, "args": serve_args(config), "env": env}, client_session_timeout_seconds=60
+    ) as server:
         agents_steps = [structured(await server.call_tool(RUN_STEP, {"text": t})) for t in (HARD, EASY, EASY)]
     assert_one_conversation(agents_steps, "connection")
-    assert agents_steps[0]["conversation_id"] != fastmcp_steps[0]["conversation_id"]  # another connection, another conversation
+    assert (
+        agents_steps[0]["conversation_id"] != fastmcp_steps[0]["conversation_id"]
+    )  # another connection, another conversation
 
     # pydantic-ai: a real Agent run whose (scripted) model calls run_step three times.
     texts = iter((HARD, EASY, EASY))
     returned: list[Any] = []
 
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        returned.extend(p.content for m in messages[-1:] for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart))
+        returned.extend(
+            p.content for m in messages[-1:] for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart)
+        )
         text = next(texts, None)
         if text is None:
             return ModelResponse(parts=[TextPart("done")])
@@ -156,10 +167,13 @@ async def test_http_clients_pass_the_id_back(tmp_path: Path) -> None:
         assert r2["conversation_id"] == cid and r2["conversation_source"] == "meta" and r2["tier"] == "reasoning"
 
         # openai-agents and pydantic-ai: choose the id yourself and send it as a header.
-        async with MCPServerStreamableHttp(params={"url": url, "headers": {"X-Conversation-Id": "agents-thread-1"}},
-                                           client_session_timeout_seconds=60) as server:
+        async with MCPServerStreamableHttp(
+            params={"url": url, "headers": {"X-Conversation-Id": "agents-thread-1"}}, client_session_timeout_seconds=60
+        ) as server:
             agents_steps = [structured(await server.call_tool(RUN_STEP, {"text": t})) for t in (HARD, EASY)]
-        assert [(s["conversation_id"], s["conversation_source"]) for s in agents_steps] == [("agents-thread-1", "header")] * 2
+        assert [(s["conversation_id"], s["conversation_source"]) for s in agents_steps] == [
+            ("agents-thread-1", "header")
+        ] * 2
         assert agents_steps[1]["tier"] == "reasoning"
 
         toolset = MCPToolset(url, headers={"X-Conversation-Id": "pydantic-thread-1"})
@@ -168,7 +182,9 @@ async def test_http_clients_pass_the_id_back(tmp_path: Path) -> None:
         assert [(s["conversation_id"], s["conversation_source"]) for s in pai] == [("pydantic-thread-1", "header")] * 2
 
 
-async def test_bundled_config_without_keys_makes_no_error_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_bundled_config_without_keys_makes_no_error_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """servers.yaml as shipped, on a machine with no provider keys: the keyless models are never
     attempted, so a step's trace has no red `chat quick` span, only the model that answered."""
     import json
@@ -182,8 +198,12 @@ async def test_bundled_config_without_keys_makes_no_error_spans(tmp_path: Path, 
     bundled = (repo / "servers.yaml").read_text(encoding="utf-8")
     assert "\ndata_dir: .mcproute\n" in bundled and "${OPENAI_API_KEY}" in bundled
     config = tmp_path / "servers.yaml"
-    config.write_text(bundled.replace("\ndata_dir: .mcproute\n", f"\ndata_dir: {json.dumps(str(tmp_path / 'data'))}\n")
-                      .replace("\n    cwd: .\n", f"\n    cwd: {json.dumps(str(repo))}\n"), encoding="utf-8")
+    config.write_text(
+        bundled.replace("\ndata_dir: .mcproute\n", f"\ndata_dir: {json.dumps(str(tmp_path / 'data'))}\n").replace(
+            "\n    cwd: .\n", f"\n    cwd: {json.dumps(str(repo))}\n"
+        ),
+        encoding="utf-8",
+    )
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     async with serve_http(config, OTEL_BSP_SCHEDULE_DELAY="50") as (_, url), Client(url) as client:

@@ -46,21 +46,28 @@ def test_missing_variable_is_an_issue_with_its_name_path_and_line() -> None:
 
 
 def test_an_empty_variable_counts_as_unset_as_in_the_shell() -> None:
-    loaded = parse_config(ISSUE_EXAMPLE + 'models:\n  quick: {provider: openai, model: m, api_key: "${OPENAI_API_KEY}", tier: fast}\n',
-                          environ={"TOKEN": "t", "OPENAI_API_KEY": ""})
+    loaded = parse_config(
+        ISSUE_EXAMPLE + 'models:\n  quick: {provider: openai, model: m, api_key: "${OPENAI_API_KEY}", tier: fast}\n',
+        environ={"TOKEN": "t", "OPENAI_API_KEY": ""},
+    )
     (issue,) = loaded.issues
     assert issue.variable == "OPENAI_API_KEY" and issue.message == "environment variable OPENAI_API_KEY is empty"
     assert loaded.config.models["quick"].api_key is None
-    assert parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command == "python"
+    assert (
+        parse_config('servers: {a: {command: "${CMD:-python}"}}', environ={"CMD": ""}).config.servers["a"].command
+        == "python"
+    )
 
 
 def test_a_stdio_child_runs_in_the_config_files_directory_unless_cwd_says_otherwise(tmp_path: Path) -> None:
     from mcproute.config import load_config
 
     (tmp_path / "sub").mkdir()
-    (tmp_path / "servers.yaml").write_text("servers:\n  git: {command: python, cwd: sub, args: [-m, mcp_server_git]}\n"
-                                           "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n"
-                                           "  web: {url: 'http://127.0.0.1:9/mcp'}\n")
+    (tmp_path / "servers.yaml").write_text(
+        "servers:\n  git: {command: python, cwd: sub, args: [-m, mcp_server_git]}\n"
+        "  abs: {command: python, cwd: /srv}\n  none: {command: python}\n"
+        "  web: {url: 'http://127.0.0.1:9/mcp'}\n"
+    )
     servers = load_config(tmp_path / "servers.yaml").config.servers
     assert servers["git"].cwd == str(tmp_path.resolve() / "sub")
     assert servers["abs"].cwd == "/srv"
@@ -108,8 +115,15 @@ def test_unprefixed_tools_need_a_single_server() -> None:
 @pytest.mark.parametrize(
     "client_json",
     [
-        {"mcpServers": {"time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC"}}}},  # Claude Desktop
-        {"mcpServers": {"time": {"command": "uvx", "args": ["mcp-server-time"]}, "r": {"url": "http://h/mcp", "headers": {"A": "b"}}}},  # Cursor
+        {
+            "mcpServers": {"time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC"}}}
+        },  # Claude Desktop
+        {
+            "mcpServers": {
+                "time": {"command": "uvx", "args": ["mcp-server-time"]},
+                "r": {"url": "http://h/mcp", "headers": {"A": "b"}},
+            }
+        },  # Cursor
         {"servers": {"time": {"type": "stdio", "command": "uvx", "args": ["mcp-server-time"]}}},  # VS Code mcp.json
         {"mcp": {"servers": {"time": {"command": "uvx", "args": ["mcp-server-time"]}}}},  # VS Code settings.json
     ],
@@ -123,7 +137,9 @@ def test_client_configs_import_into_valid_servers_yaml(client_json: dict) -> Non
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mcproute", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mcproute", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def test_check_exits_nonzero_and_lists_every_error(tmp_path: Path) -> None:

@@ -20,15 +20,21 @@ BROKEN_SERVERS = {
     "in_headers": {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer ${MCPROUTE_T_NO_TOKEN}"}},
     "in_url": {"url": "${MCPROUTE_T_NO_URL}"},
 }
-VARIABLE = {"in_args": "MCPROUTE_T_NO_TZ", "in_env": "MCPROUTE_T_NO_ENV", "in_headers": "MCPROUTE_T_NO_TOKEN",
-            "in_url": "MCPROUTE_T_NO_URL"}
+VARIABLE = {
+    "in_args": "MCPROUTE_T_NO_TZ",
+    "in_env": "MCPROUTE_T_NO_ENV",
+    "in_headers": "MCPROUTE_T_NO_TOKEN",
+    "in_url": "MCPROUTE_T_NO_URL",
+}
 
 
 def write_config(tmp_path: Path) -> Path:
     cfg = {
         "data_dir": str(tmp_path / "data"),
-        "servers": {"time": {"command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
-                    **BROKEN_SERVERS},
+        "servers": {
+            "time": {"command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+            **BROKEN_SERVERS,
+        },
         "telemetry": {"exporter": "none"},
         "routing": {"encoder": {"enabled": False}},
     }
@@ -53,17 +59,26 @@ def test_serve_starts_and_status_names_the_missing_variable_of_each_server(tmp_p
 
 def test_check_names_each_missing_variable_once_with_its_line(tmp_path: Path) -> None:
     path = write_config(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "mcproute", "check", "--config", str(path), "--json"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcproute", "check", "--config", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     issues = json.loads(done.stdout)
-    assert sorted(i["message"] for i in issues) == sorted(f"environment variable {v} is not set" for v in VARIABLE.values())
+    assert sorted(i["message"] for i in issues) == sorted(
+        f"environment variable {v} is not set" for v in VARIABLE.values()
+    )
     assert all(i["kind"] == "missing_env" and i["line"] for i in issues)
 
 
 def test_an_unavailable_server_keeps_its_text_as_written_and_others_are_untouched() -> None:
-    loaded = parse_config('servers:\n  a: {command: python, args: ["--tz", "${NOPE}"], env: {K: "${NOPE}"}}\n'
-                          '  b: {command: python, args: ["${SET}"]}\n', environ={"SET": "x"})
+    loaded = parse_config(
+        'servers:\n  a: {command: python, args: ["--tz", "${NOPE}"], env: {K: "${NOPE}"}}\n'
+        '  b: {command: python, args: ["${SET}"]}\n',
+        environ={"SET": "x"},
+    )
     a, b = loaded.config.servers["a"], loaded.config.servers["b"]
     assert a.args == ["--tz", "${NOPE}"] and a.env == {"K": "${NOPE}"}
     assert b.args == ["x"]

@@ -18,8 +18,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=cwd, check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 @pytest.mark.anyio
@@ -32,8 +37,12 @@ async def test_the_bundled_config_started_from_root_serves_every_tool_on_its_own
     git(folder, "init", "-q")
     git(folder, "add", "servers.yaml")
     git(folder, "commit", "-q", "-m", "a commit only this folder has")
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mcproute", "serve", "--config", str(folder / "servers.yaml")],
-                                   cwd="/", env=child_env())
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcproute", "serve", "--config", str(folder / "servers.yaml")],
+        cwd="/",
+        env=child_env(),
+    )
     with anyio.fail_after(120):
         async with Client(params) as client:
             names = sorted(t.name for t in (await client.list_tools()).tools if not t.name.startswith("mcproute__"))
@@ -51,10 +60,19 @@ def test_a_relative_script_in_args_is_found_from_any_directory(tmp_path: Path) -
         "app = MCPServer('beside')\n"
         "@app.tool()\n"
         "def hello() -> str:\n    return 'hi'\n"
-        "app.run()\n")
-    (tmp_path / "servers.yaml").write_text("servers:\n  beside: {command: python, args: [server.py]}\n"
-                                           "routing: {encoder: {enabled: false}}\ntelemetry: {exporter: none}\n")
-    done = subprocess.run([sys.executable, "-m", "mcproute", "tools", "--config", str(tmp_path / "servers.yaml"), "--json"],
-                          cwd="/", env=child_env(), capture_output=True, text=True, timeout=120)
+        "app.run()\n"
+    )
+    (tmp_path / "servers.yaml").write_text(
+        "servers:\n  beside: {command: python, args: [server.py]}\n"
+        "routing: {encoder: {enabled: false}}\ntelemetry: {exporter: none}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mcproute", "tools", "--config", str(tmp_path / "servers.yaml"), "--json"],
+        cwd="/",
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert '"beside__hello"' in done.stdout

@@ -20,8 +20,16 @@ def test_configuration_reference_is_current() -> None:
     expected = render()
     actual = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
     if actual != expected:
-        diff = "".join(list(difflib.unified_diff(actual.splitlines(True), expected.splitlines(True),
-                                                 "docs/configuration.md", "rendered from config.py"))[:40])
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    actual.splitlines(True),
+                    expected.splitlines(True),
+                    "docs/configuration.md",
+                    "rendered from config.py",
+                )
+            )[:40]
+        )
         raise AssertionError(f"docs/configuration.md is out of date; regenerate it with:\n    {REGENERATE}\n{diff}")
 
 
@@ -33,4 +41,4 @@ def test_reference_names_every_property_with_its_default() -> None:
         for key in model["properties"]:
             assert f"| `{key}` |" in text, key
     assert "| `port` | integer (≥ 0, ≤ 65535) | `8765` |" in text
-    assert "| `provider` | `\"openai\"` \\| `\"anthropic\"` \\| `\"scripted\"` | required |" in text
+    assert '| `provider` | `"openai"` \\| `"anthropic"` \\| `"scripted"` | required |' in text

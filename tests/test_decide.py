@@ -22,7 +22,18 @@ def go(text: str, state: ConversationState | None = None, **kw: object) -> Decis
     models = kw.pop("models", MODELS)
     policy = kw.pop("policy", POLICY)
     ix = kw.pop("ix", index())
-    return decide(step(text, hints=kw.pop("hints", None)), state, ix, scorer, Calibration(), models, policy, now=NOW, tools=CATALOG, **kw)  # type: ignore[arg-type]
+    return decide(
+        step(text, hints=kw.pop("hints", None)),
+        state,
+        ix,
+        scorer,
+        Calibration(),
+        models,
+        policy,
+        now=NOW,
+        tools=CATALOG,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_full_record_is_json_and_explains_itself() -> None:
@@ -41,7 +52,9 @@ def test_full_record_is_json_and_explains_itself() -> None:
 
 
 def test_same_inputs_same_decision() -> None:
-    state = ConversationState("c", tier="reasoning", model="deep", deployment="deep#2", servers_used=("git",), updated_at=NOW - 5)
+    state = ConversationState(
+        "c", tier="reasoning", model="deep", deployment="deep#2", servers_used=("git",), updated_at=NOW - 5
+    )
     a = go("show the diff of the working tree", state)
     b = go("show the diff of the working tree", state)
     assert a == b
@@ -115,7 +128,12 @@ def test_scorer_gets_the_conversation_signals() -> None:
     sig = scorer.seen[-1]
     expected = tier_signals(step("x", hints=StepHints(intelligence_priority=0.9)), state)
     assert sig == expected
-    for name, value in (("previous_tier", "reasoning"), ("step_count", 4), ("tool_errors", 2), ("intelligence_priority", 0.9)):
+    for name, value in (
+        ("previous_tier", "reasoning"),
+        ("step_count", 4),
+        ("tool_errors", 2),
+        ("intelligence_priority", 0.9),
+    ):
         if hasattr(sig, name):
             assert getattr(sig, name) == value
 
@@ -134,8 +152,14 @@ def test_hints_override_the_tier_and_the_model() -> None:
 
 
 def test_affinity_shows_in_signals_and_sticky_reason() -> None:
-    state = ConversationState("c", tier="fast", model="quick", servers_used=("git", "git", "git"),
-                              tools_used=("git__git_diff",), updated_at=NOW - 1)
+    state = ConversationState(
+        "c",
+        tier="fast",
+        model="quick",
+        servers_used=("git", "git", "git"),
+        tools_used=("git__git_diff",),
+        updated_at=NOW - 1,
+    )
     d = go("show the status and the diff", state)
     assert d.tool is not None and d.tool.startswith("git__")
     assert "kept git's tools first" in d.sticky_reason
@@ -143,7 +167,16 @@ def test_affinity_shows_in_signals_and_sticky_reason() -> None:
 
 def test_models_catalog_free_names_use_the_namespace_separator() -> None:
     state = ConversationState("c", servers_used=("git",) * 3, tier="fast", model="quick", updated_at=NOW)
-    d = decide(step("show the diff of the working tree"), state, index(), ScriptedScorer(), Calibration(), MODELS, POLICY, now=NOW)
+    d = decide(
+        step("show the diff of the working tree"),
+        state,
+        index(),
+        ScriptedScorer(),
+        Calibration(),
+        MODELS,
+        POLICY,
+        now=NOW,
+    )
     assert "kept git's tools first" in d.sticky_reason
 
 
@@ -163,7 +196,9 @@ PROOF = "Prove that there are infinitely many primes, and then derive the asympt
 def test_real_scorer_and_calibration_end_to_end() -> None:
     scorer = TierScorer.load()
     cal = scorer.calibration
-    d = decide(step("show the diff of the working tree"), None, index(), scorer, cal, MODELS, POLICY, now=NOW, tools=CATALOG)
+    d = decide(
+        step("show the diff of the working tree"), None, index(), scorer, cal, MODELS, POLICY, now=NOW, tools=CATALOG
+    )
     assert d.tier == "fast" and d.tool == "git__git_diff"
     assert d.threshold == cal.threshold and d.policy_version == cal.version
     assert d.reason.endswith(".") and ".." not in d.reason
@@ -178,10 +213,29 @@ def test_real_scorer_hears_the_conversation() -> None:
     sig = tier_signals(step("show the diff of the working tree"), state)
     assert isinstance(sig, TierSignals)
     assert (sig.previous_tier, sig.step_count, sig.tool_errors) == ("reasoning", 5, 2)
-    d = decide(step("show the diff of the working tree"), state, index(), scorer, scorer.calibration, MODELS, POLICY, now=NOW, tools=CATALOG)
+    d = decide(
+        step("show the diff of the working tree"),
+        state,
+        index(),
+        scorer,
+        scorer.calibration,
+        MODELS,
+        POLICY,
+        now=NOW,
+        tools=CATALOG,
+    )
     assert d.signals.get("tool_errors", 0.0) != 0.0 or d.signals.get("step_count", 0.0) != 0.0
-    forced = decide(step("show the diff of the working tree", hints=StepHints(tier_override="reasoning")), None, index(), scorer,
-                    scorer.calibration, MODELS, POLICY, now=NOW, tools=CATALOG)
+    forced = decide(
+        step("show the diff of the working tree", hints=StepHints(tier_override="reasoning")),
+        None,
+        index(),
+        scorer,
+        scorer.calibration,
+        MODELS,
+        POLICY,
+        now=NOW,
+        tools=CATALOG,
+    )
     assert forced.tier == "reasoning"
 
 
@@ -191,7 +245,16 @@ def test_the_step_vector_reaches_the_tier_scorer() -> None:
 
     scorer = ScriptedScorer()
     vec = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
-    decide(Step("prove it", "c", "s1", StepHints(), vector=vec), None, index(), scorer, Calibration(), MODELS, POLICY,
-           now=NOW, tools=CATALOG)
+    decide(
+        Step("prove it", "c", "s1", StepHints(), vector=vec),
+        None,
+        index(),
+        scorer,
+        Calibration(),
+        MODELS,
+        POLICY,
+        now=NOW,
+        tools=CATALOG,
+    )
     decide(step("prove it"), None, index(), scorer, Calibration(), MODELS, POLICY, now=NOW, tools=CATALOG)
     assert scorer.vectors[0] is vec and scorer.vectors[1] is None

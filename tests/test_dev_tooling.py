@@ -45,13 +45,23 @@ def test_lock_pins_every_declared_dependency() -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_test_runs_ruff_and_mypy_before_pytest() -> None:
     # -n prints the commands without running any of them.
-    out = subprocess.run(["make", "-n", "test", "FORMAT_CHECK=1"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
 
     def first(pattern: str) -> int:
         return next(i for i, line in enumerate(out) if re.search(pattern, line))
 
-    ruff, fmt, mypy, pytest_ = first(r"ruff check \.$"), first(r"ruff format --check"), first(r"/mypy$"), first(r"/pytest")
+    ruff, fmt, mypy, pytest_ = (
+        first(r"ruff check \.$"),
+        first(r"ruff format --check"),
+        first(r"/mypy$"),
+        first(r"/pytest"),
+    )
     assert ruff < mypy < pytest_ and fmt < pytest_
-    assert not any("ruff format --check" in line for line in subprocess.run(
-        ["make", "-n", "lint", "FORMAT_CHECK=0"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines())
+    assert not any(
+        "ruff format --check" in line
+        for line in subprocess.run(
+            ["make", "-n", "lint", "FORMAT_CHECK=0"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )

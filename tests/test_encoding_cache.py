@@ -64,8 +64,12 @@ def test_a_restart_reads_every_vector_back_and_a_change_encodes_only_itself(enco
     np.testing.assert_array_equal(again.vectors, got.vectors)
 
     # list_changed: git_log's description changed, a tool was added, one removed.
-    changed = [*TOOLS[:2], ToolSpec("git__git_log", "Shows the commit logs, newest first", server="git"), *TOOLS[3:4],
-               ToolSpec("fetch__fetch", "Fetches a URL from the internet", server="fetch")]
+    changed = [
+        *TOOLS[:2],
+        ToolSpec("git__git_log", "Shows the commit logs, newest first", server="git"),
+        *TOOLS[3:4],
+        ToolSpec("fetch__fetch", "Fetches a URL from the internet", server="fetch"),
+    ]
     new_texts = [tool_text(t) for t in changed]
     third = cache.vectors(restart, new_texts)
     assert restart.texts == [new_texts[2], new_texts[4]]
@@ -94,7 +98,9 @@ def test_another_model_id_never_reads_these_vectors(encoder: Encoder, tmp_path: 
     assert other.texts == ["list the files"]
 
 
-def test_an_unusable_cache_file_is_reported_and_skipped(encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unusable_cache_file_is_reported_and_skipped(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bad = tmp_path / "v.sqlite3"
     bad.write_bytes(b"this is not a database" * 100)
     cache = ToolVectorCache(bad)

@@ -180,10 +180,13 @@ def test_ids_are_unique_across_all_sets() -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize(("dev", "holdout", "key"), [
-    ("everyday_dev.jsonl", "everyday_holdout.jsonl", "query"),
-    ("agentic_dev.jsonl", "agentic_holdout.jsonl", "prompt"),
-])
+@pytest.mark.parametrize(
+    ("dev", "holdout", "key"),
+    [
+        ("everyday_dev.jsonl", "everyday_holdout.jsonl", "query"),
+        ("agentic_dev.jsonl", "agentic_holdout.jsonl", "prompt"),
+    ],
+)
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:
     dev_texts = [r[key] for r in read_rows(DATA / dev)]
     holdout_texts = [r[key] for r in read_rows(DATA / holdout)]
@@ -191,6 +194,7 @@ def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> 
 
 
 # The checks above must be able to fail: each broken input below is caught.
+
 
 def test_checks_catch_broken_everyday_rows(catalogue: list[dict[str, Any]]) -> None:
     names = {t["name"] for t in catalogue}
@@ -218,7 +222,9 @@ def test_checks_catch_broken_agentic_rows() -> None:
 
 def test_checks_catch_a_bad_catalogue_and_a_copied_holdout(catalogue: list[dict[str, Any]]) -> None:
     assert catalogue_problems({"time": catalogue}) == ["catalogue is not a plain list"]
-    assert any("not namespaced" in p for p in catalogue_problems([dict(catalogue[0], name="get_current_time"), *catalogue[1:]]))
+    assert any(
+        "not namespaced" in p for p in catalogue_problems([dict(catalogue[0], name="get_current_time"), *catalogue[1:]])
+    )
     assert any("duplicate name" in p for p in catalogue_problems([*catalogue, catalogue[0]]))
     assert near_duplicates(["show me the last 3 commits"], ["Show me the last 3 commits!"]) != []
     assert near_duplicates(["show me the last 3 commits"], ["make a folder named reports"]) == []

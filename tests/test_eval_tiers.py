@@ -17,21 +17,41 @@ from mcproute.eval.plot import cost_quality_png
 from mcproute.eval.reasoning import auc
 
 REASONING = [
-    {"id": "r1", "source": "t", "category": "math", "needs_reasoning": True,
-     "prompt": "Solve for x step by step: 3x + 7 = 2(x - 4) + 19, then compute x^2 - 5."},
-    {"id": "r2", "source": "t", "category": "code", "needs_reasoning": True,
-     "prompt": 'Complete the following Python function.\n\ndef f(xs: list[int]) -> int:\n    """>>> f([1, 2])\n    3\n    """\n'},
+    {
+        "id": "r1",
+        "source": "t",
+        "category": "math",
+        "needs_reasoning": True,
+        "prompt": "Solve for x step by step: 3x + 7 = 2(x - 4) + 19, then compute x^2 - 5.",
+    },
+    {
+        "id": "r2",
+        "source": "t",
+        "category": "code",
+        "needs_reasoning": True,
+        "prompt": 'Complete the following Python function.\n\ndef f(xs: list[int]) -> int:\n    """>>> f([1, 2])\n    3\n    """\n',
+    },
     {"id": "r3", "source": "t", "category": "tool", "needs_reasoning": False, "prompt": "What's the weather in Oslo?"},
     {"id": "r4", "source": "t", "category": "tool", "needs_reasoning": False, "prompt": "Play some jazz on Spotify."},
 ]
 
 
 def _outcomes(n: int = 12) -> list[dict]:
-    texts = ["What is the capital of France?\nA. Paris\nB. Rome\nC. Oslo\nD. Bern\nAnswer:",
-             "Let p = (1, 2, 5, 4)(2, 3) in S_5. Find the index of <p> in S_5.\nA. 8\nB. 2\nC. 24\nD. 120\nAnswer:"]
-    return [{"id": f"o{i}", "source": "t", "category": "c", "turns": [texts[i % 2]],
-             "outcomes": {"weak": [float(i % 2 == 0)], "strong": [1.0]}, "models": {"weak": "w", "strong": "s"}}
-            for i in range(n)]
+    texts = [
+        "What is the capital of France?\nA. Paris\nB. Rome\nC. Oslo\nD. Bern\nAnswer:",
+        "Let p = (1, 2, 5, 4)(2, 3) in S_5. Find the index of <p> in S_5.\nA. 8\nB. 2\nC. 24\nD. 120\nAnswer:",
+    ]
+    return [
+        {
+            "id": f"o{i}",
+            "source": "t",
+            "category": "c",
+            "turns": [texts[i % 2]],
+            "outcomes": {"weak": [float(i % 2 == 0)], "strong": [1.0]},
+            "models": {"weak": "w", "strong": "s"},
+        }
+        for i in range(n)
+    ]
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -95,22 +115,39 @@ def test_eval_outcomes_contract_and_plot(tmp_path: Path, capsys: pytest.CaptureF
     items = _outcomes()
     data = _write(tmp_path / "o.jsonl", items)
     scores, png = tmp_path / "scores.jsonl", tmp_path / "curve.png"
-    argv = ["eval", "outcomes", "--data", str(data), "--json", "--scores-out", str(scores), "--plot", str(png), "--no-progress"]
+    argv = [
+        "eval",
+        "outcomes",
+        "--data",
+        str(data),
+        "--json",
+        "--scores-out",
+        str(scores),
+        "--plot",
+        str(png),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     res = _last_json(capsys)
     assert list(res) == ["n_turns", "weak", "strong", "strong_share_at_95", "apgr", "p50_ms", "p99_ms"]
     assert res["n_turns"] == 12 and res["weak"] == 0.5 and res["strong"] == 1.0
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
-    again = sweep_metrics([r["score"] for r in rows], [it["outcomes"]["weak"][0] for it in items],
-                          [it["outcomes"]["strong"][0] for it in items])
+    again = sweep_metrics(
+        [r["score"] for r in rows],
+        [it["outcomes"]["weak"][0] for it in items],
+        [it["outcomes"]["strong"][0] for it in items],
+    )
     assert again["apgr"] == res["apgr"] and again["strong_share_at_95"] == res["strong_share_at_95"]
     w, h = _png_size(png.read_bytes())
     assert (w, h) == (720, 520)
 
 
 def test_multi_turn_outcomes_score_every_turn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    item = {"id": "m", "turns": ["hi", "Now prove that sqrt(2) is irrational, step by step.", "thanks"],
-            "outcomes": {"weak": [1, 0, 1], "strong": [1, 1, 1]}}
+    item = {
+        "id": "m",
+        "turns": ["hi", "Now prove that sqrt(2) is irrational, step by step.", "thanks"],
+        "outcomes": {"weak": [1, 0, 1], "strong": [1, 1, 1]},
+    }
     data = _write(tmp_path / "m.jsonl", [item])
     scores = tmp_path / "s.jsonl"
     assert main(["eval", "outcomes", "--data", str(data), "--json", "--scores-out", str(scores), "--no-progress"]) == 0
@@ -125,11 +162,17 @@ def test_multi_turn_outcomes_score_every_turn(tmp_path: Path, capsys: pytest.Cap
         ("reasoning", '{"id": "x", "prompt": "p"}', "missing key(s): needs_reasoning"),
         ("reasoning", '{"id": "x", "prompt": 3, "needs_reasoning": true}', "'prompt' must be a string"),
         ("outcomes", '{"id": "x", "turns": ["a"], "outcomes": {"weak": [1]}}', "'weak' and 'strong'"),
-        ("outcomes", '{"id": "x", "turns": ["a", "b"], "outcomes": {"weak": [1], "strong": [1, 1]}}', "one number per turn"),
+        (
+            "outcomes",
+            '{"id": "x", "turns": ["a", "b"], "outcomes": {"weak": [1], "strong": [1, 1]}}',
+            "one number per turn",
+        ),
         ("outcomes", '{"id": "x", "turns": [], "outcomes": {"weak": [], "strong": []}}', "non-empty list"),
     ],
 )
-def test_malformed_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, line: str, needle: str) -> None:
+def test_malformed_line_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, line: str, needle: str
+) -> None:
     good = REASONING[0] if kind == "reasoning" else _outcomes(1)[0]
     data = tmp_path / "bad.jsonl"
     data.write_text(json.dumps(good) + "\n" + line + "\n")
@@ -159,9 +202,11 @@ def test_plot_without_matplotlib_says_how_to_install_before_evaluating(tmp_path:
     """A child interpreter where `import matplotlib` fails, as on an install without the extra."""
     data = _write(tmp_path / "o.jsonl", _outcomes(4))
     png, scores = tmp_path / "c.png", tmp_path / "s.jsonl"
-    code = ("import sys; sys.modules['matplotlib'] = None; from mcproute.cli import main; "
-            f"sys.exit(main(['eval', 'outcomes', '--data', {str(data)!r}, '--plot', {str(png)!r}, "
-            f"'--scores-out', {str(scores)!r}, '--no-progress']))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from mcproute.cli import main; "
+        f"sys.exit(main(['eval', 'outcomes', '--data', {str(data)!r}, '--plot', {str(png)!r}, "
+        f"'--scores-out', {str(scores)!r}, '--no-progress']))"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode != 0
@@ -176,7 +221,9 @@ def test_unwritable_outputs_are_clear_errors(tmp_path: Path, capsys: pytest.Capt
     assert main(["eval", "outcomes", "--data", str(data), "--plot", str(missing_dir / "x.png"), "--no-progress"]) == 2
     assert f"cannot write {missing_dir / 'x.png'}" in capsys.readouterr().err
     rdata = _write(tmp_path / "r.jsonl", REASONING)
-    assert main(["eval", "reasoning", "--data", str(rdata), "--scores-out", str(missing_dir / "s"), "--no-progress"]) == 2
+    assert (
+        main(["eval", "reasoning", "--data", str(rdata), "--scores-out", str(missing_dir / "s"), "--no-progress"]) == 2
+    )
     assert "cannot write" in capsys.readouterr().err
 
 

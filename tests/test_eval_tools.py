@@ -33,8 +33,13 @@ def test_eval_tools_keys_metrics_and_ranks_out(tmp_path: Path, capsys: pytest.Ca
         [
             {"id": "a", "source": "s", "query": "weather in Oslo", "catalog": "cat.json", "expected": ["get_weather"]},
             {"id": "b", "source": "s", "query": "factorial of 9", "tools": TOOLS, "expected": ["math.factorial"]},
-            {"id": "c", "source": "s", "query": "send an email to Ann", "tools": TOOLS,
-             "expected": ["send_email", "get_weather"]},
+            {
+                "id": "c",
+                "source": "s",
+                "query": "send an email to Ann",
+                "tools": TOOLS,
+                "expected": ["send_email", "get_weather"],
+            },
             {"id": "d", "source": "t", "query": "compose a haiku about rain", "tools": TOOLS[2:], "expected": []},
         ],
     )
@@ -48,9 +53,13 @@ def test_eval_tools_keys_metrics_and_ranks_out(tmp_path: Path, capsys: pytest.Ca
     assert lines[0]["ranked"][0] == "get_weather" and lines[3]["no_tool"] is True
     # recall_at_5 recomputed from the router's own ranks
     assert res["recall_at_5"] == pytest.approx(
-        sum(len({*e} & {*r["ranked"][:5]}) / min(len(e), 5)
-            for e, r in zip((["get_weather"], ["math.factorial"], ["send_email", "get_weather"]), lines))
-        / 3, abs=1e-4)
+        sum(
+            len({*e} & {*r["ranked"][:5]}) / min(len(e), 5)
+            for e, r in zip((["get_weather"], ["math.factorial"], ["send_email", "get_weather"]), lines)
+        )
+        / 3,
+        abs=1e-4,
+    )
     assert main(["eval", "tools", "--data", str(data), "--json", "--filter", "t"]) == 0
     res = last_json(capsys.readouterr().out)
     assert res["n"] == 1 and res["top1"] is None and res["recall_at_5"] is None
@@ -87,7 +96,11 @@ def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.C
     }
     (tmp_path / "mt.json").write_text(json.dumps(classes), encoding="utf-8")
     conv = {
-        "id": "m1", "source": "s", "category": "c", "catalog": "mt.json", "tools": ["cd", "grep", "send_email"],
+        "id": "m1",
+        "source": "s",
+        "category": "c",
+        "catalog": "mt.json",
+        "tools": ["cd", "grep", "send_email"],
         "turns": [
             {"user": "go to the reports folder and grep for budget", "expected_tools": ["cd", "grep"]},
             {"user": "sort the report file lines", "expected_tools": []},
@@ -109,14 +122,30 @@ def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.C
 def test_eval_multiturn_accepts_a_plain_list_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The evaldata README's catalogue format: [{name, description, input_schema}], servers optional.
     tools = [
-        {"name": "cd", "description": "Change the current working directory.", "input_schema": {"type": "object"}, "server": "files"},
-        {"name": "grep", "description": "Search a file for lines matching a pattern.", "input_schema": {"type": "object"}, "server": "files"},
+        {
+            "name": "cd",
+            "description": "Change the current working directory.",
+            "input_schema": {"type": "object"},
+            "server": "files",
+        },
+        {
+            "name": "grep",
+            "description": "Search a file for lines matching a pattern.",
+            "input_schema": {"type": "object"},
+            "server": "files",
+        },
         {"name": "send_email", "description": "Send an email message.", "input_schema": {"type": "object"}},
     ]
     (tmp_path / "plain.json").write_text(json.dumps(tools), encoding="utf-8")
-    conv = {"id": "p1", "catalog": "plain.json", "tools": ["cd", "grep", "send_email"],
-            "turns": [{"user": "search the log file for lines matching error", "expected_tools": ["grep"]},
-                      {"user": "now email that to Bob", "expected_tools": ["send_email"]}]}
+    conv = {
+        "id": "p1",
+        "catalog": "plain.json",
+        "tools": ["cd", "grep", "send_email"],
+        "turns": [
+            {"user": "search the log file for lines matching error", "expected_tools": ["grep"]},
+            {"user": "now email that to Bob", "expected_tools": ["send_email"]},
+        ],
+    }
     data = write_jsonl(tmp_path / "plain.jsonl", [conv])
     ranks = tmp_path / "r.jsonl"
     assert main(["eval", "multiturn", "--data", str(data), "--json", "--ranks-out", str(ranks)]) == 0
@@ -135,7 +164,9 @@ def test_eval_multiturn_accepts_a_plain_list_catalogue(tmp_path: Path, capsys: p
 
 
 def test_eval_multiturn_ranks_with_the_encoder_and_caches_the_whole_catalogue(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoder  # noqa: ANN001 - mcproute.encoding.Encoder
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    encoder,  # noqa: ANN001 - mcproute.encoding.Encoder
 ) -> None:
     from mcproute.encoding import default_cache_dir
     from mcproute.encoding.cache import ToolVectorCache
@@ -146,20 +177,32 @@ def test_eval_multiturn_ranks_with_the_encoder_and_caches_the_whole_catalogue(
     tag = tmp_path.name
     classes = {
         "Weather": [{"name": "get_forecast", "description": f"Weather forecast for a location ({tag})."}],
-        "Mail": [{"name": "send_email", "description": f"Send an email message ({tag})."},
-                 {"name": "archive_email", "description": f"Move an email to the archive ({tag})."}],
+        "Mail": [
+            {"name": "send_email", "description": f"Send an email message ({tag})."},
+            {"name": "archive_email", "description": f"Move an email to the archive ({tag})."},
+        ],
     }
     (tmp_path / "mt.json").write_text(json.dumps(classes), encoding="utf-8")
-    conv = {"id": "e1", "catalog": "mt.json", "tools": ["get_forecast", "send_email"],
-            "turns": [{"user": "will I need an umbrella in Paris tomorrow?", "expected_tools": ["get_forecast"]},
-                      {"user": "mail that to Ana", "expected_tools": ["send_email"]}]}
+    conv = {
+        "id": "e1",
+        "catalog": "mt.json",
+        "tools": ["get_forecast", "send_email"],
+        "turns": [
+            {"user": "will I need an umbrella in Paris tomorrow?", "expected_tools": ["get_forecast"]},
+            {"user": "mail that to Ana", "expected_tools": ["send_email"]},
+        ],
+    }
     data = write_jsonl(tmp_path / "mt.jsonl", [conv])
     assert main(["eval", "multiturn", "--data", str(data)]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"^encoder +{re.escape(encoder.model_id)}$", out, re.M) and re.search(r"^recall_at_5 +1\.0+$", out, re.M)
+    assert re.search(rf"^encoder +{re.escape(encoder.model_id)}$", out, re.M) and re.search(
+        r"^recall_at_5 +1\.0+$", out, re.M
+    )
     # The whole catalogue went through the disk cache, archive_email (never available) included.
     specs = [s for cls, tools in classes.items() for s in specs_from_dicts(tools, server=cls)]
-    again = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3").vectors(encoder, [tool_text(s) for s in specs])
+    again = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3").vectors(
+        encoder, [tool_text(s) for s in specs]
+    )
     assert again.encoded == 0
 
     assert main(["eval", "multiturn", "--data", str(data), "--no-encoder"]) == 0

@@ -65,7 +65,11 @@ def test_react_loop_prints_each_steps_tool_and_model(tmp_path: Path, transport: 
     # Every reason is true: run_step executes each tool call and returns its result, so no step is
     # held by a call "awaiting its result"; once step 3 is on git, step 4 has not "left time's tools".
     assert not any("awaiting" in s["sticky"] or "awaiting" in s["why"] for s in got)
-    assert "left time's tools" in got[2]["sticky"] and "left" not in got[3]["sticky"] and "kept git's tools first" in got[3]["sticky"]
+    assert (
+        "left time's tools" in got[2]["sticky"]
+        and "left" not in got[3]["sticky"]
+        and "kept git's tools first" in got[3]["sticky"]
+    )
     for s in got:  # a tier the score alone would not pick names what held it
         tier, below = s["model"].split("(")[1].split(")")[0], "< threshold" in s["why"]
         assert (tier == "fast") == below or "(kept reasoning:" in s["why"], s
@@ -78,12 +82,32 @@ def test_react_loop_prints_each_steps_tool_and_model(tmp_path: Path, transport: 
     if transport == "stdio":
         return  # the MCP client ends a stdio server after 2 s, before its trace file is flushed; HTTP stops it cleanly
     # The steps were recorded in that one conversation (the trace file is read back by the CLI).
-    traces = subprocess.run([sys.executable, "-m", "mcproute", "traces", "--config", str(AGENTS / "offline.yaml"), "--json",
-                             "--conversation", conversation.group(1)], cwd=REPO, env=example_env(tmp_path),
-                            capture_output=True, text=True, timeout=120)
+    traces = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "traces",
+            "--config",
+            str(AGENTS / "offline.yaml"),
+            "--json",
+            "--conversation",
+            conversation.group(1),
+        ],
+        cwd=REPO,
+        env=example_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert traces.returncode == 0, traces.stderr
     rows = json.loads(traces.stdout)
-    assert [r["tool"] for r in rows][:4] == ["time__get_current_time", "time__convert_time", "git__git_log", "git__git_status"]
+    assert [r["tool"] for r in rows][:4] == [
+        "time__get_current_time",
+        "time__convert_time",
+        "git__git_log",
+        "git__git_status",
+    ]
 
 
 @pytest.mark.parametrize("mode", [[], ["--stream", "--execute", "run_step"]], ids=["mcp", "stream-run_step"])
@@ -92,7 +116,9 @@ def test_openai_loop_with_the_official_client(tmp_path: Path, mode: list[str]) -
     assert "/v1/chat/completions" in out
     turns = re.split(r"^turn \d+: ", out, flags=re.M)[1:]
     assert len(turns) == 3
-    assert re.search(r"model deep \(reasoning\) -> tool time__get_current_time \{\"timezone\": \"Asia/Tokyo\"\}", turns[0])
+    assert re.search(
+        r"model deep \(reasoning\) -> tool time__get_current_time \{\"timezone\": \"Asia/Tokyo\"\}", turns[0]
+    )
     assert "-> tool time__convert_time" in turns[1] and "-> tool git__git_log" in turns[2]
     assert all("-> answer: " in t for t in turns)
     # No conversation id was sent: the opening messages kept all three turns in one conversation.
@@ -145,7 +171,7 @@ def stdio_entries() -> list[tuple[str, str, list[str], str]]:
     for line in (CLIENTS / "claude_code.sh").read_text().splitlines():
         words = shlex.split(line, comments=True)
         if words[:3] == ["claude", "mcp", "add"] and "--" in words:
-            command, *args = words[words.index("--") + 1:]
+            command, *args = words[words.index("--") + 1 :]
             found.append(("claude_code", str(REPO / command), args, str(REPO)))  # run from the checkout's root
     return found
 
@@ -157,7 +183,11 @@ def http_entries() -> list[tuple[str, str]]:
     urls += [("vscode", e["url"]) for e in vscode.values() if e.get("type") == "http"]
     for line in (CLIENTS / "claude_code.sh").read_text().splitlines():
         words = shlex.split(line, comments=True)
-        if words[:3] == ["claude", "mcp", "add"] and "--transport" in words and words[words.index("--transport") + 1] == "http":
+        if (
+            words[:3] == ["claude", "mcp", "add"]
+            and "--transport" in words
+            and words[words.index("--transport") + 1] == "http"
+        ):
             urls.append(("claude_code", words[-1]))
     return urls
 
@@ -169,7 +199,9 @@ def test_every_client_snippet_is_found() -> None:
 
 @pytest.mark.parametrize("entry", stdio_entries(), ids=lambda e: e[0])
 @pytest.mark.anyio
-async def test_client_snippet_starts_mcproute_and_lists_its_tools(entry: tuple[str, str, list[str], str], tmp_path: Path) -> None:
+async def test_client_snippet_starts_mcproute_and_lists_its_tools(
+    entry: tuple[str, str, list[str], str], tmp_path: Path
+) -> None:
     snippet, command, args, cwd = entry
     assert Path(command).exists(), f"{snippet}: {command} does not exist (make venv creates it)"
     params = StdioServerParameters(command=command, args=args, cwd=cwd, env=example_env(tmp_path))

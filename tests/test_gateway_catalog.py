@@ -54,7 +54,9 @@ def test_collisions_are_reported_and_first_server_wins() -> None:
 
 
 def test_meta_tools_come_first_and_win_collisions() -> None:
-    cat = build_catalog({"mcproute": Listing(tools=(tool("route"),))}, {"mcproute": srv()}, meta_tools=[tool("mcproute__route")])
+    cat = build_catalog(
+        {"mcproute": Listing(tools=(tool("route"),))}, {"mcproute": srv()}, meta_tools=[tool("mcproute__route")]
+    )
     assert list(cat.tools) == ["mcproute__route"] and cat.tools["mcproute__route"].server == ""
     assert "meta-tool" in cat.collisions[0]
 
@@ -69,7 +71,9 @@ def test_allow_deny_globs_and_separator_and_no_prefix() -> None:
 
 
 def test_unhealthy_servers_are_absent_and_resources_are_namespaced() -> None:
-    listing = Listing(resources=({"uri": "file:///a.txt", "name": "a"},), templates=({"uriTemplate": "mem://{key}", "name": "m"},))
+    listing = Listing(
+        resources=({"uri": "file:///a.txt", "name": "a"},), templates=({"uriTemplate": "mem://{key}", "name": "m"},)
+    )
     cat = build_catalog({"docs": listing}, {"docs": srv(), "down": srv()})
     assert [r["uri"] for r in cat.resources] == ["docs+file:///a.txt"]
     assert [t["uriTemplate"] for t in cat.templates] == ["docs+mem://{key}"]
@@ -82,7 +86,10 @@ def test_unhealthy_servers_are_absent_and_resources_are_namespaced() -> None:
 
 
 def test_resource_uris_pass_through_unchanged_without_prefixing() -> None:
-    listing = Listing(resources=({"uri": "test://static", "name": "s"},), templates=({"uriTemplate": "test://t/{id}/data", "name": "t"},))
+    listing = Listing(
+        resources=({"uri": "test://static", "name": "s"},),
+        templates=({"uriTemplate": "test://t/{id}/data", "name": "t"},),
+    )
     cat = build_catalog({"fx": listing}, {"fx": srv()}, prefix_tools=False)
     assert [r["uri"] for r in cat.resources] == ["test://static"]
     assert [t["uriTemplate"] for t in cat.templates] == ["test://t/{id}/data"]
@@ -96,7 +103,9 @@ def test_resource_uris_pass_through_unchanged_without_prefixing() -> None:
 
 def test_embedded_resource_uris_are_prefixed_consistently_and_ambiguous_raw_uris_refused() -> None:
     a = Listing(resources=({"uri": "mem://shared", "name": "s"}, {"uri": "mem://only-a", "name": "a"}))
-    b = Listing(resources=({"uri": "mem://shared", "name": "s"},), templates=({"uriTemplate": "file:///{+path}", "name": "f"},))
+    b = Listing(
+        resources=({"uri": "mem://shared", "name": "s"},), templates=({"uriTemplate": "file:///{+path}", "name": "f"},)
+    )
     cat = build_catalog({"a": a, "b": b}, {"a": srv(), "b": srv()})
     blocks = [
         {"type": "text", "text": "mem://shared"},
@@ -113,7 +122,9 @@ def test_embedded_resource_uris_are_prefixed_consistently_and_ambiguous_raw_uris
 
 
 def test_tool_specs_for_the_router() -> None:
-    cat = build_catalog({"s": Listing(tools=(tool("t", {"type": "object", "properties": {"q": {"type": "string"}}}),))}, {"s": srv()})
+    cat = build_catalog(
+        {"s": Listing(tools=(tool("t", {"type": "object", "properties": {"q": {"type": "string"}}}),))}, {"s": srv()}
+    )
     (spec,) = cat.tool_specs()
     assert (spec.name, spec.server, spec.description) == ("s__t", "s", "does t")
     assert spec.input_schema["properties"]["q"]["type"] == "string"

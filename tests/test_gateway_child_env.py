@@ -32,14 +32,25 @@ SECRETS = {
 
 def test_child_env_is_the_safe_set_plus_opt_ins_plus_env() -> None:
     environ = {
-        "HOME": "/home/u", "PATH": "/usr/bin", "USER": "u", "TERM": "xterm", **SECRETS,
-        "WANTED": "yes", "SHELL": "() { evil; }",  # an exported shell function is never passed on
+        "HOME": "/home/u",
+        "PATH": "/usr/bin",
+        "USER": "u",
+        "TERM": "xterm",
+        **SECRETS,
+        "WANTED": "yes",
+        "SHELL": "() { evil; }",  # an exported shell function is never passed on
     }
     cfg = ServerConfig(command="x", inherit_env=["WANTED", "NOT_SET"], env={"OWN": "1", "HOME": "/override"})
     env = child_env(cfg, environ)
     bindir = os.path.dirname(sys.executable)
-    assert env == {"HOME": "/override", "PATH": bindir + os.pathsep + "/usr/bin", "USER": "u", "TERM": "xterm",
-                   "WANTED": "yes", "OWN": "1"}
+    assert env == {
+        "HOME": "/override",
+        "PATH": bindir + os.pathsep + "/usr/bin",
+        "USER": "u",
+        "TERM": "xterm",
+        "WANTED": "yes",
+        "OWN": "1",
+    }
     # No PATH at all in the gateway's environment: the interpreter's bin/ still comes first.
     assert child_env(ServerConfig(command="x"), {})["PATH"] == bindir
 
@@ -64,8 +75,12 @@ def _text(result: types.CallToolResult) -> str:
 async def test_a_real_downstream_sees_no_provider_key(tmp_path: Path) -> None:
     assert NODE.exists() and EVERYTHING.exists(), "run scripts/install-peers.sh (the .peers/ Node servers)"
     servers = {
-        "everything": {"command": str(NODE), "args": [str(EVERYTHING), "stdio"], "inherit_env": ["SHARED_ON_PURPOSE"],
-                       "env": {"SET_IN_CONFIG": "from-config"}},
+        "everything": {
+            "command": str(NODE),
+            "args": [str(EVERYTHING), "stdio"],
+            "inherit_env": ["SHARED_ON_PURPOSE"],
+            "env": {"SET_IN_CONFIG": "from-config"},
+        },
     }
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data", servers=servers)
     async with serve_http(config, **SECRETS, SHARED_ON_PURPOSE="visible") as (_, url), Client(url) as client:

@@ -24,16 +24,21 @@ LOGGER = "mcproute.gateway.downstream"
 
 
 def _warnings(caplog: pytest.LogCaptureFixture, server: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == LOGGER and r.levelno == logging.WARNING and f"server {server!r}" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == LOGGER and r.levelno == logging.WARNING and f"server {server!r}" in r.getMessage()
+    ]
 
 
 @pytest.mark.anyio
 async def test_a_crash_looping_server_is_logged_with_back_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     script = tmp_path / "crash.py"
     script.write_text("import sys\nprint('crash.py: cannot open the database', file=sys.stderr)\nsys.exit(1)\n")
-    cfg = {"servers": {"loop": {"command": "python", "args": [str(script)]}},
-           "reliability": {"backoff_base": 0.005, "backoff_max": 0.01}}
+    cfg = {
+        "servers": {"loop": {"command": "python", "args": [str(script)]}},
+        "reliability": {"backoff_base": 0.005, "backoff_max": 0.01},
+    }
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     async with Gateway(parse_config(json.dumps(cfg))) as gw:
         with anyio.fail_after(60):
@@ -49,7 +54,11 @@ async def test_a_crash_looping_server_is_logged_with_back_off(tmp_path: Path, ca
     assert 2 <= len(warned) <= math.floor(math.log2(failures + 1)) + 1, warned
     assert "failures in a row" not in warned[0] and "2 failures in a row" in warned[1]
     assert all("cannot open the database" in w for w in warned)
-    debug = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.DEBUG and "'loop' unhealthy" in r.getMessage()]
+    debug = [
+        r
+        for r in caplog.records
+        if r.name == LOGGER and r.levelno == logging.DEBUG and "'loop' unhealthy" in r.getMessage()
+    ]
     assert len(debug) + len(warned) >= failures - 1  # the others are still there, at debug
 
 
@@ -65,12 +74,16 @@ async def test_a_new_reason_is_warned_at_once() -> None:
 
 
 @pytest.mark.anyio
-async def test_kill_9_reason_is_the_kill_not_the_start_up_banner(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_kill_9_reason_is_the_kill_not_the_start_up_banner(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     assert NODE.exists() and FILESYSTEM.exists(), "run scripts/install-peers.sh (the .peers/ Node servers)"
     # The reference filesystem server writes "Secure MCP Filesystem Server running on stdio" to
     # stderr when it starts: true then, unrelated to a kill much later.
-    cfg = {"servers": {"fs": {"command": str(NODE), "args": [str(FILESYSTEM), str(tmp_path)]}},
-           "reliability": {"backoff_base": 0.05, "backoff_max": 0.1}}
+    cfg = {
+        "servers": {"fs": {"command": str(NODE), "args": [str(FILESYSTEM), str(tmp_path)]}},
+        "reliability": {"backoff_base": 0.05, "backoff_max": 0.1},
+    }
     caplog.set_level(logging.WARNING, logger=LOGGER)
     async with Gateway(parse_config(json.dumps(cfg))) as gw:
         assert gw.health()["fs"].state == "healthy", gw.health()["fs"].reason

@@ -22,7 +22,7 @@ ECHO = str(Path(__file__).resolve().parents[1] / "benchmarks" / "echo_server.py"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 # A downstream with a tool that reports its own failure (`isError: true`).
-FAILING = '''
+FAILING = """
 import anyio, mcp_types as types
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
@@ -39,7 +39,7 @@ async def main():
         await server.run(r, w, server.create_initialization_options())
 
 anyio.run(main)
-'''
+"""
 
 
 def envelope(**extra: Any) -> dict[str, Any]:
@@ -65,15 +65,21 @@ MODERN = [
     call(4, "fx__echo", {"text": 3}, envelope()),  # schema-invalid arguments
     call(5, "bad__fail", {}, envelope()),  # the downstream's own isError
     call(6, "fx__echo", {"text": "p"}, envelope(progressToken="tok")),  # progress: the SDK's
-    call(7, "fx__echo", {"text": "q"}, envelope(**{"io.modelcontextprotocol/logLevel": "info"})),  # log opt-in: the SDK's
+    call(
+        7, "fx__echo", {"text": "q"}, envelope(**{"io.modelcontextprotocol/logLevel": "info"})
+    ),  # log opt-in: the SDK's
     call(8, "fx__echo", {"text": "r"}, {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}),  # half an envelope
     call(9, "fx__echo", "not an object", envelope()),
 ]
 FAST_IDS = {"2", "4", "5"}
 
 LEGACY = [
-    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    },
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
     call(2, "fx__echo", {"text": "hello"}, None),
     call(3, "fx__nope", {}, None),
@@ -101,8 +107,14 @@ def serve(tmp: Path, lines: list[dict[str, Any]], *, fast: bool) -> tuple[dict[A
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONWARNINGS"] = "ignore"
     env["MCPROUTE_FAST_PATH"] = "1" if fast else "0"
-    proc = subprocess.Popen([sys.executable, "-m", "mcproute", "serve", "--config", "servers.yaml"], cwd=work, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcproute", "serve", "--config", "servers.yaml"],
+        cwd=work,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdin is not None
     responses: dict[Any, Any] = {}
     try:
@@ -127,7 +139,11 @@ def serve(tmp: Path, lines: list[dict[str, Any]], *, fast: bool) -> tuple[dict[A
 
 
 def server_spans(spans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {s["attributes"]["jsonrpc.request.id"]: s for s in spans if s["kind"] == "SERVER" and s["name"].startswith("tools/call")}
+    return {
+        s["attributes"]["jsonrpc.request.id"]: s
+        for s in spans
+        if s["kind"] == "SERVER" and s["name"].startswith("tools/call")
+    }
 
 
 def test_modern_era_fast_path_answers_exactly_as_the_sdk_path(tmp_path: Path) -> None:
@@ -150,12 +166,18 @@ def test_modern_era_fast_path_answers_exactly_as_the_sdk_path(tmp_path: Path) ->
     fast_span, slow_span = server_spans(fast_spans)["2"], server_spans(slow_spans)["2"]
     assert fast_span["name"] == slow_span["name"] == "tools/call fx__echo"
     assert {k: v for k, v in fast_span["attributes"].items() if k != "mcproute.fast_path"} == slow_span["attributes"]
-    assert fast_span["trace_id"] == TRACEPARENT.split("-")[1] and fast_span["parent_span_id"] == TRACEPARENT.split("-")[2]
+    assert (
+        fast_span["trace_id"] == TRACEPARENT.split("-")[1] and fast_span["parent_span_id"] == TRACEPARENT.split("-")[2]
+    )
     # The engine's call hook still ran under it (its CLIENT span to the downstream, same trace).
     children = [s for s in fast_spans if s["parent_span_id"] == fast_span["span_id"]]
     assert children and all(s["trace_id"] == fast_span["trace_id"] for s in children)
     # Errors are marked on the span as the SDK marks them.
-    assert server_spans(fast_spans)["5"]["attributes"]["error.type"] == server_spans(slow_spans)["5"]["attributes"]["error.type"] == "tool_error"
+    assert (
+        server_spans(fast_spans)["5"]["attributes"]["error.type"]
+        == server_spans(slow_spans)["5"]["attributes"]["error.type"]
+        == "tool_error"
+    )
 
 
 def test_handshake_era_goes_through_the_sdk_unchanged(tmp_path: Path) -> None:
@@ -191,15 +213,25 @@ async def http_answers(tmp: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MCPROUTE_FAST_PATH", "1" if fast else "0")
     failing = tmp / "failing.py"
     failing.write_text(FAILING)
-    loaded = parse_config(f'servers:\n  fx: {{command: python, args: ["{ECHO}"]}}\n  bad: {{command: python, args: ["{failing}"]}}\n')
+    loaded = parse_config(
+        f'servers:\n  fx: {{command: python, args: ["{ECHO}"]}}\n  bad: {{command: python, args: ["{failing}"]}}\n'
+    )
     answers: dict[Any, Any] = {}
     async with Gateway(loaded) as gw, anyio.create_task_group() as tg:
         upstream = Upstream(gw)
-        port = await tg.start(lambda task_status: serve_http(gw, loaded.config.gateway.http, port=0, upstream=upstream, task_status=task_status))
+        port = await tg.start(
+            lambda task_status: serve_http(
+                gw, loaded.config.gateway.http, port=0, upstream=upstream, task_status=task_status
+            )
+        )
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for message in [m for m in MODERN if m["method"] == "tools/call"]:
-                headers = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28",
-                           "mcp-method": "tools/call", "mcp-name": message["params"]["name"]}
+                headers = {
+                    "accept": "application/json, text/event-stream",
+                    "mcp-protocol-version": "2026-07-28",
+                    "mcp-method": "tools/call",
+                    "mcp-name": message["params"]["name"],
+                }
                 r = await client.post("/mcp", json=message, headers=headers)
                 answers[message["id"]] = (r.status_code, r.headers.get("content-type"), r.json())
             # A wrong Mcp-Name header: the SDK's ladder refuses it, on either path.

@@ -38,22 +38,32 @@ from test_gateway_upstream import first_text, running
 
 HOSTILE = str(Path(__file__).parent / "fixtures" / "hostile_server.py")
 # What a 2026-07-28 client sends with a tools/call (the SDK checks the routing headers against the body).
-MODERN_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json",
-                  "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "time__get_current_time"}
-ENVELOPE = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "hostile", "version": "1"}}
+MODERN_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2026-07-28",
+    "mcp-method": "tools/call",
+    "mcp-name": "time__get_current_time",
+}
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "hostile", "version": "1"},
+}
 CAP = 1 << 20  # gateway.max_message_bytes in these tests
 
 
 def config(**gateway: Any) -> str:
-    return json.dumps({
-        "reliability": {"backoff_base": 0.05, "backoff_max": 0.2},
-        "gateway": {"http": {"max_request_bytes": 200_000}, "max_message_bytes": CAP, **gateway},
-        "servers": {
-            "fx": {"command": "python", "args": [HOSTILE], "timeout": 60},
-            "time": {"command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
-        },
-    })
+    return json.dumps(
+        {
+            "reliability": {"backoff_base": 0.05, "backoff_max": 0.2},
+            "gateway": {"http": {"max_request_bytes": 200_000}, "max_message_bytes": CAP, **gateway},
+            "servers": {
+                "fx": {"command": "python", "args": [HOSTILE], "timeout": 60},
+                "time": {"command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+            },
+        }
+    )
 
 
 def nested(depth: int) -> str:
@@ -62,8 +72,17 @@ def nested(depth: int) -> str:
 
 def deep_call(request_id: int, depth: int, name: str = "time__get_current_time") -> bytes:
     """A tools/call whose arguments are nested `depth` levels, built as text (json.dumps would recurse)."""
-    return ('{"jsonrpc":"2.0","id":' + str(request_id) + ',"method":"tools/call","params":{"name":"' + name
-            + '","arguments":{"timezone":"UTC","a":' + nested(depth) + '},"_meta":' + json.dumps(ENVELOPE) + "}}").encode()
+    return (
+        '{"jsonrpc":"2.0","id":'
+        + str(request_id)
+        + ',"method":"tools/call","params":{"name":"'
+        + name
+        + '","arguments":{"timezone":"UTC","a":'
+        + nested(depth)
+        + '},"_meta":'
+        + json.dumps(ENVELOPE)
+        + "}}"
+    ).encode()
 
 
 # ------------------------------------------------------------------------------ the limits themselves
@@ -76,16 +95,21 @@ def test_depth_is_measured_from_the_top_and_the_error_names_where() -> None:
     assert problem == "JSON nested deeper than 10 levels (gateway.max_json_depth) at $.a.a.a.a.a.a.a.a…"
     # Lists count, indices are named, brackets inside strings do not count.
     assert bounds.check_bytes(b'{"x":[0,[[[[[[[[[[]]]]]]]]]]}') == (
-        "JSON nested deeper than 10 levels (gateway.max_json_depth) at $.x[1][0][0][0][0][0][0]…")
+        "JSON nested deeper than 10 levels (gateway.max_json_depth) at $.x[1][0][0][0][0][0][0]…"
+    )
     assert bounds.check_bytes(json.dumps({"s": "{[" * 50, "t": ['"]\\' * 20]}).encode()) is None
     # The same rule on parsed values, iteratively (5,000 levels would overflow a recursive walk).
     deep: Any = 1
     for _ in range(5000):
         deep = {"k y": deep}
     assert bounds.check_value(deep, root="$.result", depth=1) == (
-        'JSON nested deeper than 10 levels (gateway.max_json_depth) at $.result["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]…')
+        'JSON nested deeper than 10 levels (gateway.max_json_depth) at $.result["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]["k y"]…'
+    )
     assert bounds.check_value({"a": [{"b": 1}]}) is None
-    assert JsonLimits(max_bytes=100).check_bytes(b" " * 101) == "message of 101 bytes exceeds the limit of 100 (gateway.max_message_bytes)"
+    assert (
+        JsonLimits(max_bytes=100).check_bytes(b" " * 101)
+        == "message of 101 bytes exceeds the limit of 100 (gateway.max_message_bytes)"
+    )
 
 
 def test_request_id_is_found_at_the_top_level_only() -> None:
@@ -119,8 +143,12 @@ def test_config_exposes_the_limits_with_bounds() -> None:
 
 @pytest.mark.anyio
 async def test_http_hostile_requests_disturb_no_other_call_and_restart_nothing() -> None:
-    async with running(config()) as (gw, url), Client(url) as good, Client(url, mode="legacy") as legacy, \
-            httpx.AsyncClient(timeout=30) as http:
+    async with (
+        running(config()) as (gw, url),
+        Client(url) as good,
+        Client(url, mode="legacy") as legacy,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
         before = {name: (h.pid, h.restarts) for name, h in gw.health().items()}
         done: list[str] = []
 
@@ -143,7 +171,9 @@ async def test_http_hostile_requests_disturb_no_other_call_and_restart_nothing()
                 assert r.status_code == 400, r.text
                 body = r.json()
                 assert body["id"] == 7 and body["error"]["code"] == types.INVALID_PARAMS
-                assert body["error"]["message"].startswith("JSON nested deeper than 64 levels (gateway.max_json_depth) at $.params.arguments.a.a")
+                assert body["error"]["message"].startswith(
+                    "JSON nested deeper than 64 levels (gateway.max_json_depth) at $.params.arguments.a.a"
+                )
             # The SDK session path (handshake era), through the official client.
             deep: Any = 1
             for _ in range(100):
@@ -152,10 +182,15 @@ async def test_http_hostile_requests_disturb_no_other_call_and_restart_nothing()
                 await legacy.call_tool("time__get_current_time", {"timezone": "UTC", "a": deep})
             # A lone surrogate passes JSON parsing but cannot be written to a child: that call
             # alone fails, the downstream's writer lives on.
-            surrogate = b'{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"time__get_current_time",' \
-                        b'"arguments":{"timezone":"\\ud800"},"_meta":' + json.dumps(ENVELOPE).encode() + b"}}"
+            surrogate = (
+                b'{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"time__get_current_time",'
+                b'"arguments":{"timezone":"\\ud800"},"_meta":' + json.dumps(ENVELOPE).encode() + b"}}"
+            )
             r = await http.post(url, content=surrogate, headers=MODERN_HEADERS)
-            assert r.json()["error"]["code"] == types.INVALID_PARAMS and "cannot be serialised" in r.json()["error"]["message"]
+            assert (
+                r.json()["error"]["code"] == types.INVALID_PARAMS
+                and "cannot be serialised" in r.json()["error"]["message"]
+            )
 
         assert sorted(done) == ["slept"] + ["time"] * 10
         assert {name: (h.pid, h.restarts) for name, h in gw.health().items()} == before
@@ -207,8 +242,14 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
     (tmp_path / "servers.yaml").write_text(config())
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONWARNINGS"] = "ignore"
-    proc = subprocess.Popen([sys.executable, "-m", "mcproute", "serve", "--config", "servers.yaml"], cwd=tmp_path, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcproute", "serve", "--config", "servers.yaml"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdin is not None and proc.stdout is not None
 
     def send(line: bytes) -> None:
@@ -217,8 +258,14 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
         proc.stdin.flush()
 
     def call(i: int, name: str, arguments: dict[str, Any]) -> bytes:
-        return json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                           "params": {"name": name, "arguments": arguments, "_meta": ENVELOPE}}).encode()
+        return json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments, "_meta": ENVELOPE},
+            }
+        ).encode()
 
     answers: dict[Any, Any] = {}
     # A reader thread, not select() on the buffered pipe: two answers arriving in one chunk would
@@ -248,8 +295,11 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
         send(call(4, "time__get_current_time", {"timezone": "UTC"}))
         send(deep_call(5, 300))
         send(deep_call(6, 5000, "fx__sleep"))
-        send(b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"time__get_current_time","arguments":{"timezone":"\\ud800"},"_meta":'
-             + json.dumps(ENVELOPE).encode() + b"}}")
+        send(
+            b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"time__get_current_time","arguments":{"timezone":"\\ud800"},"_meta":'
+            + json.dumps(ENVELOPE).encode()
+            + b"}}"
+        )
         send(b'{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"x":"' + b"z" * (CAP + 10) + b'"}}')
         send(call(9, "time__get_current_time", {"timezone": "UTC"}))
         collect(3, 4, 5, 6, 7, 8, 9)
@@ -267,9 +317,16 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
     for i in (5, 6):
         error = answers[i]["error"]
         assert error["code"] == types.INVALID_PARAMS
-        assert error["message"].startswith("JSON nested deeper than 64 levels (gateway.max_json_depth) at $.params.arguments.a.a")
-    assert answers[7]["error"]["code"] == types.INVALID_PARAMS and "cannot be serialised" in answers[7]["error"]["message"]
-    assert answers[8]["error"]["code"] == types.INVALID_REQUEST and f"exceeds the limit of {CAP}" in answers[8]["error"]["message"]
+        assert error["message"].startswith(
+            "JSON nested deeper than 64 levels (gateway.max_json_depth) at $.params.arguments.a.a"
+        )
+    assert (
+        answers[7]["error"]["code"] == types.INVALID_PARAMS and "cannot be serialised" in answers[7]["error"]["message"]
+    )
+    assert (
+        answers[8]["error"]["code"] == types.INVALID_REQUEST
+        and f"exceeds the limit of {CAP}" in answers[8]["error"]["message"]
+    )
     assert answers[3]["result"]["content"][0]["text"] == "slept"
     assert not answers[4]["result"]["isError"] and not answers[9]["result"]["isError"]
     # The same child answered before and after: nothing was restarted.
@@ -283,8 +340,9 @@ def test_stdio_hostile_lines_get_errors_and_other_calls_finish(tmp_path: Path) -
 async def test_chat_completions_refuses_a_5000_deep_body_with_a_400(tmp_path: Path) -> None:
     loaded = parse_config(json.dumps(config_dict(tmp_path)), environ={})
     async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
-                                      extra_routes=openai_routes(engine)))
+        port = await tg.start(
+            partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, extra_routes=openai_routes(engine))
+        )
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         body = b'{"model":"auto","messages":[{"role":"user","content":"hi","x":' + nested(5000).encode() + b"}]}"
         async with httpx.AsyncClient(timeout=30) as http:
@@ -293,6 +351,8 @@ async def test_chat_completions_refuses_a_5000_deep_body_with_a_400(tmp_path: Pa
             error = r.json()["error"]
             assert error["type"] == "invalid_request_error" and error["code"] == "json_too_deep"
             assert "nested deeper than 64 levels (gateway.max_json_depth) at $.messages[0].x.a.a" in error["message"]
-            ok = await http.post(url, json={"model": "auto", "messages": [{"role": "user", "content": "what time is it in UTC"}]})
+            ok = await http.post(
+                url, json={"model": "auto", "messages": [{"role": "user", "content": "what time is it in UTC"}]}
+            )
             assert ok.status_code == 200
         tg.cancel_scope.cancel()

@@ -24,7 +24,11 @@ from pins_support import CLOCK, ECHO_V1, ECHO_V2, server_entry, write_defs
 
 def gateway(defs: Path, policy: str, **server: Any) -> Gateway:
     entry = {**server_entry(defs, watch=True, policy=policy), **server}
-    cfg = {"servers": {"fx": entry}, "reliability": {"backoff_base": 0.01, "backoff_max": 0.05}, "telemetry": {"exporter": "none"}}
+    cfg = {
+        "servers": {"fx": entry},
+        "reliability": {"backoff_base": 0.01, "backoff_max": 0.05},
+        "telemetry": {"exporter": "none"},
+    }
     return Gateway(parse_config(json.dumps(cfg), environ={}))
 
 
@@ -52,8 +56,13 @@ async def test_warn_and_accept_serve_the_new_definition_and_say_so_on_the_span(t
             async with gw:
                 assert gw.catalog.tools["fx__echo"].flags == ()
                 write_defs(defs, ECHO_V2, CLOCK)
-                await settle(lambda: gw.catalog.tools.get("fx__echo") and gw.catalog.tools["fx__echo"].wire["description"] == ECHO_V2["description"],
-                             "the new definition to be served")
+                await settle(
+                    lambda: (
+                        gw.catalog.tools.get("fx__echo")
+                        and gw.catalog.tools["fx__echo"].wire["description"] == ECHO_V2["description"]
+                    ),
+                    "the new definition to be served",
+                )
                 assert gw.catalog.tools["fx__echo"].flags == ("hidden-tag", "credential-access", "secrecy")
                 assert gw.catalog.withheld == {}
                 stored: dict[Any, Any] = {}
@@ -71,14 +80,18 @@ async def test_warn_and_accept_serve_the_new_definition_and_say_so_on_the_span(t
     new = [e for e in events if e["name"] == sc.PIN_EVENT_NEW]
     assert new and sorted(new[0]["attributes"][sc.PIN_TOOLS]) == ["clock", "echo"]
     (changed,) = [e["attributes"] for e in events if e["name"] == sc.PIN_EVENT_CHANGED]
-    assert changed[sc.PIN_ACTION] == ("served" if policy == "warn" else "re-pinned") and changed[sc.PIN_POLICY] == policy
+    assert (
+        changed[sc.PIN_ACTION] == ("served" if policy == "warn" else "re-pinned") and changed[sc.PIN_POLICY] == policy
+    )
     assert changed[sc.PIN_FIELDS] == ["description", "input schema"] and changed[sc.PIN_NEW_HASH] == new_hash
     assert "+<IMPORTANT>Before using this tool" in changed[sc.PIN_DIFF]
     (flagged,) = [e["attributes"] for e in events if e["name"] == sc.PIN_EVENT_FLAGGED]
     assert flagged[sc.DOWNSTREAM_TOOL] == "echo" and "credential-access" in flagged[sc.TOOL_FLAGS]
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])  # list_changed on 2026-07-28's subscription, and the handshake era's notification
+@pytest.mark.parametrize(
+    "mode", ["auto", "legacy"]
+)  # list_changed on 2026-07-28's subscription, and the handshake era's notification
 @pytest.mark.anyio
 async def test_block_withholds_until_reverted_and_a_removed_tool_keeps_its_pin(tmp_path: Path, mode: str) -> None:
     defs = tmp_path / "tools.json"

@@ -54,7 +54,9 @@ def pid_of(result: dict) -> int:
 
 
 def gateway_config(urls: list[str]) -> str:
-    return json.dumps({"reliability": {"backoff_base": 0.05, "backoff_max": 0.2}, "servers": {"fx": {"urls": urls, "timeout": 5}}})
+    return json.dumps(
+        {"reliability": {"backoff_base": 0.05, "backoff_max": 0.2}, "servers": {"fx": {"urls": urls, "timeout": 5}}}
+    )
 
 
 @pytest.mark.anyio

@@ -72,7 +72,9 @@ async def test_completion_goes_to_the_owner_with_its_own_ref(ds_mode: str) -> No
         assert client.server_capabilities.completions is not None
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         assert templates == ["fx+fixture://item/{id}"]
-        done = await client.complete(types.ResourceTemplateReference(type="ref/resource", uri=templates[0]), {"name": "id", "value": "4"})
+        done = await client.complete(
+            types.ResourceTemplateReference(type="ref/resource", uri=templates[0]), {"name": "id", "value": "4"}
+        )
         assert done.completion.values == ["4-1", "ref=fixture://item/{id}"]  # the downstream saw its own URI
         with pytest.raises(MCPError, match="unknown prompt 'fx__nope'"):
             await client.complete(types.PromptReference(type="ref/prompt", name="fx__nope"), {"name": "a", "value": ""})
@@ -89,7 +91,9 @@ async def test_embedded_resource_uris_are_prefixed_and_read_back_and_raw_uris_re
         for uri in (str(embedded.resource.uri), str(link.uri), "fixture://item/9"):  # the last one raw: one owner
             (content,) = (await client.read_resource(uri)).contents
             assert isinstance(content, types.TextResourceContents)
-            assert content.text == f"content of {uri.removeprefix('fx+')}" and str(content.uri) == "fx+" + uri.removeprefix("fx+")
+            assert content.text == f"content of {uri.removeprefix('fx+')}" and str(
+                content.uri
+            ) == "fx+" + uri.removeprefix("fx+")
         with pytest.raises(MCPError, match="unknown resource 'other://x': resource URIs look like <server>\\+<uri>"):
             await client.read_resource("other://x")
 
@@ -114,7 +118,10 @@ async def test_resource_subscription_delivers_updates_with_the_clients_uri(ds_mo
         if isinstance(message, types.ResourceUpdatedNotification):
             updated.append(str(message.params.uri))
 
-    async with running(cfg(ds_mode, plain=True)) as (gw, url), Client(url, mode=client_mode, message_handler=on_message) as client:
+    async with (
+        running(cfg(ds_mode, plain=True)) as (gw, url),
+        Client(url, mode=client_mode, message_handler=on_message) as client,
+    ):
         uri = "fx+fixture://watched"
         if client_mode == "legacy":
             with handshake_only():
@@ -138,7 +145,10 @@ async def test_resource_subscription_delivers_updates_with_the_clients_uri(ds_mo
             assert getattr(event, "uri", None) == uri, event
         if client_mode == "legacy":
             # A server that offers no subscriptions: the error names it and its era.
-            with pytest.raises(MCPError, match=r"server 'plain' \(2026-07-28\) does not support resource subscriptions"), handshake_only():
+            with (
+                pytest.raises(MCPError, match=r"server 'plain' \(2026-07-28\) does not support resource subscriptions"),
+                handshake_only(),
+            ):
                 await client.subscribe_resource("plain+fixture://watched")
 
 

@@ -56,8 +56,12 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
 def everything_sse() -> Iterator[int]:
     assert NODE.exists() and EVERYTHING.exists(), "run scripts/install-peers.sh (the .peers/ Node servers)"
     port = _free_port()
-    proc = subprocess.Popen([str(NODE), str(EVERYTHING), "sse"], env={**os.environ, "PORT": str(port)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(NODE), str(EVERYTHING), "sse"],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_listening(port, proc)
         yield port
@@ -101,8 +105,10 @@ async def test_a_client_lists_and_calls_server_everything_over_sse_through_mcpro
 async def test_a_url_server_that_turns_out_to_be_legacy_sse_is_detected() -> None:
     # Node (POST /sse → 404) and Python (POST /sse → 405): both spellings of "not streamable HTTP".
     with everything_sse() as node_port, python_sse() as (py_port, _):
-        cfg = parse_config(FAST_RETRY + f"servers:\n  node: {{url: 'http://127.0.0.1:{node_port}/sse'}}\n"
-                           f"  py: {{url: 'http://127.0.0.1:{py_port}/sse'}}\n")
+        cfg = parse_config(
+            FAST_RETRY + f"servers:\n  node: {{url: 'http://127.0.0.1:{node_port}/sse'}}\n"
+            f"  py: {{url: 'http://127.0.0.1:{py_port}/sse'}}\n"
+        )
         async with Gateway(cfg) as gw:
             for name in ("node", "py"):
                 health = gw.health()[name]
@@ -125,10 +131,13 @@ async def test_a_url_that_is_neither_transport_stays_unhealthy_with_the_http_rea
 @pytest.mark.anyio
 async def test_headers_reach_an_sse_server_on_the_stream_and_on_every_message() -> None:
     with python_sse("--token", "s3cret-token") as (port, _):
-        text = FAST_RETRY + f"""servers:
+        text = (
+            FAST_RETRY
+            + f"""servers:
   keyed: {{url: "http://127.0.0.1:{port}/sse", transport: sse, headers: {{Authorization: "Bearer ${{SSE_TOKEN}}"}}}}
   keyless: {{url: "http://127.0.0.1:{port}/sse", transport: sse}}
 """
+        )
         async with Gateway(parse_config(text, environ={"SSE_TOKEN": "s3cret-token"})) as gw:
             assert gw.health()["keyed"].state == "healthy", gw.health()["keyed"].reason
             who = await gw.call_tool("keyed__whoami", {})
@@ -169,18 +178,27 @@ def test_transport_must_fit_command_or_url() -> None:
         parse_config("servers:\n  b: {url: 'http://h/sse', transport: stdio}\n", environ={})
     with pytest.raises(ConfigError, match=r"servers\.c\.transport"):
         parse_config("servers:\n  c: {url: 'http://h/sse', transport: websocket}\n", environ={})
-    assert parse_config("servers:\n  d: {url: 'http://h/sse', transport: sse}\n", environ={}).config.servers["d"].kind == "sse"
+    assert (
+        parse_config("servers:\n  d: {url: 'http://h/sse', transport: sse}\n", environ={}).config.servers["d"].kind
+        == "sse"
+    )
 
 
 @pytest.mark.parametrize("key", ["type", "transport", "transportType"])
 def test_import_keeps_a_client_configs_sse_type(key: str) -> None:
-    client = {"mcpServers": {
-        "legacy": {key: "sse", "url": "http://h:3001/sse", "headers": {"Authorization": "Bearer x"}},
-        "modern": {key: "streamable-http", "url": "http://h/mcp"},
-        "plain": {"url": "http://h/mcp"},
-    }}
+    client = {
+        "mcpServers": {
+            "legacy": {key: "sse", "url": "http://h:3001/sse", "headers": {"Authorization": "Bearer x"}},
+            "modern": {key: "streamable-http", "url": "http://h/mcp"},
+            "plain": {"url": "http://h/mcp"},
+        }
+    }
     servers = import_client_config(json.dumps(client))["servers"]
-    assert servers["legacy"] == {"url": "http://h:3001/sse", "headers": {"Authorization": "Bearer x"}, "transport": "sse"}
+    assert servers["legacy"] == {
+        "url": "http://h:3001/sse",
+        "headers": {"Authorization": "Bearer x"},
+        "transport": "sse",
+    }
     assert servers["modern"]["transport"] == "http"
     assert "transport" not in servers["plain"]  # unsaid: streamable HTTP with SSE detection
     loaded = parse_config(yaml.safe_dump({"servers": servers}), environ={})
@@ -197,13 +215,21 @@ async def test_mcproute_import_of_a_cursor_sse_entry_serves_that_server(tmp_path
     """The path a user takes: `mcproute import` a client config naming an SSE server, then serve it."""
     with everything_sse() as port:
         client_json = tmp_path / "mcp.json"
-        client_json.write_text(json.dumps({"mcpServers": {"everything": {"type": "sse", "url": f"http://127.0.0.1:{port}/sse"}}}))
+        client_json.write_text(
+            json.dumps({"mcpServers": {"everything": {"type": "sse", "url": f"http://127.0.0.1:{port}/sse"}}})
+        )
         out = tmp_path / "servers.yaml"
-        done = subprocess.run([sys.executable, "-m", "mcproute", "import", str(client_json), "-o", str(out)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "mcproute", "import", str(client_json), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert yaml.safe_load(out.read_text())["servers"]["everything"]["transport"] == "sse"
         async with Gateway(parse_config(FAST_RETRY + out.read_text())) as gw:
             health = gw.health()["everything"]
             assert (health.state, health.transport) == ("healthy", "sse"), health.reason
-            assert (await gw.call_tool("everything__echo", {"message": "imported"}))["content"][0]["text"] == "Echo: imported"
+            assert (await gw.call_tool("everything__echo", {"message": "imported"}))["content"][0][
+                "text"
+            ] == "Echo: imported"

@@ -44,13 +44,17 @@ servers:
 
 
 @asynccontextmanager
-async def running(text: str, *, setup: Any = None, routes: list[Route] | None = None) -> AsyncIterator[tuple[Gateway, str]]:
+async def running(
+    text: str, *, setup: Any = None, routes: list[Route] | None = None
+) -> AsyncIterator[tuple[Gateway, str]]:
     loaded = parse_config(text)
     async with Gateway(loaded) as gw:
         if setup is not None:
             setup(gw)
         async with anyio.create_task_group() as tg:
-            port = await tg.start(partial(serve_http, gw, loaded.config.gateway.http, port=0, extra_routes=routes or []))
+            port = await tg.start(
+                partial(serve_http, gw, loaded.config.gateway.http, port=0, extra_routes=routes or [])
+            )
             yield gw, f"http://127.0.0.1:{port}/mcp"
             tg.cancel_scope.cancel()
 
@@ -85,7 +89,11 @@ async def test_stdio_serve_command_both_eras() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "servers.yaml"
         path.write_text(cfg())
-        params = StdioServerParameters(command=sys.executable, args=["-m", "mcproute", "serve", "--config", str(path)], env={"PYTHONWARNINGS": "ignore"})
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mcproute", "serve", "--config", str(path)],
+            env={"PYTHONWARNINGS": "ignore"},
+        )
         for mode in ERAS:
             async with Client(params, mode=mode) as client:
                 assert "fx__echo" in [t.name for t in (await client.list_tools()).tools]
@@ -95,7 +103,11 @@ async def test_stdio_serve_command_both_eras() -> None:
 @pytest.mark.anyio
 async def test_http_bad_input_is_refused_and_disturbs_nothing() -> None:
     async with running(cfg()) as (_, url), httpx.AsyncClient() as http, Client(url) as client:
-        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28"}
+        headers = {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            "mcp-protocol-version": "2026-07-28",
+        }
         malformed = await http.post(url, content=b'{"jsonrpc": "2.0", "id": 1, "method": ', headers=headers)
         assert malformed.json()["error"]["code"] == types.PARSE_ERROR
         oversized = await http.post(url, content=b"x" * 30000, headers=headers)
@@ -206,7 +218,9 @@ async def test_progress_and_meta_are_forwarded(mode: str) -> None:
 @pytest.mark.anyio
 async def test_sampling_round_trip_handshake_era_end_to_end() -> None:
     async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
-        return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="pong"), model="fake")
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="pong"), model="fake"
+        )
 
     async with running(cfg(mode="legacy")) as (_, url), Client(url, mode="legacy", sampling_callback=sample) as client:
         assert first_text(await client.call_tool("fx__sample", {"prompt": "ping"})) == "sampled: pong"

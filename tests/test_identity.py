@@ -60,7 +60,9 @@ def test_traceparent_can_be_turned_off() -> None:
 
 
 def test_empty_values_count_as_absent() -> None:
-    ident = resolve_conversation_id(arguments={"conversation_id": ""}, meta={META_KEY: ""}, headers={HEADER: ""}, session_id="s1")
+    ident = resolve_conversation_id(
+        arguments={"conversation_id": ""}, meta={META_KEY: ""}, headers={HEADER: ""}, session_id="s1"
+    )
     assert ident == ("s1", "session")
 
 

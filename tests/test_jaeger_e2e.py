@@ -46,7 +46,9 @@ async def test_steps_read_back_from_jaeger(jaeger: Jaeger, capsys: pytest.Captur
                 gw = gateway_server(down, provider.url)
                 async with Client(gw, mode="legacy") as up:
                     for step in ("s1", "s2"):
-                        result = await up.call_tool("step", {"text": "hello", "conversation_id": "conv-e2e", "step_id": step})
+                        result = await up.call_tool(
+                            "step", {"text": "hello", "conversation_id": "conv-e2e", "step_id": step}
+                        )
                         assert not result.is_error
 
     def complete(got: list[SpanRecord]) -> bool:
@@ -54,7 +56,9 @@ async def test_steps_read_back_from_jaeger(jaeger: Jaeger, capsys: pytest.Captur
         return names.count(sc.ROUTE_SPAN_NAME) == 2 and names.count("tools/call echo") == 2
 
     got = jaeger.wait_for_spans(SERVICE, complete, since_ns=since)
-    step_trace = by_name([r for r in got if r.name == sc.ROUTE_SPAN_NAME and r.attributes[sc.STEP_ID] == "s2"], sc.ROUTE_SPAN_NAME).trace_id
+    step_trace = by_name(
+        [r for r in got if r.name == sc.ROUTE_SPAN_NAME and r.attributes[sc.STEP_ID] == "s2"], sc.ROUTE_SPAN_NAME
+    ).trace_id
     trace = [r for r in got if r.trace_id == step_trace]
 
     server = by_name(trace, "tools/call step")
@@ -66,8 +70,17 @@ async def test_steps_read_back_from_jaeger(jaeger: Jaeger, capsys: pytest.Captur
     assert route.parent_span_id == server.span_id
     assert chat.parent_span_id == route.span_id and call.parent_span_id == route.span_id
     assert send.parent_span_id == call.span_id and downstream.parent_span_id == send.span_id
-    assert (server.kind, route.kind, chat.kind, call.kind, send.kind, downstream.kind) == ("SERVER", "INTERNAL", "CLIENT", "CLIENT", "CLIENT", "SERVER")
-    assert {server.service, route.service, chat.service, call.service} == {SERVICE} and downstream.service == "downstream"
+    assert (server.kind, route.kind, chat.kind, call.kind, send.kind, downstream.kind) == (
+        "SERVER",
+        "INTERNAL",
+        "CLIENT",
+        "CLIENT",
+        "CLIENT",
+        "SERVER",
+    )
+    assert {server.service, route.service, chat.service, call.service} == {
+        SERVICE
+    } and downstream.service == "downstream"
 
     for r in (server, route, chat, call, send):
         assert r.attributes[sc.GEN_AI_CONVERSATION_ID] == "conv-e2e", r.name
@@ -75,24 +88,41 @@ async def test_steps_read_back_from_jaeger(jaeger: Jaeger, capsys: pytest.Captur
     assert route.attributes[sc.DECISION_TIER] == "fast" and route.attributes[sc.DECISION_MODEL] == "quick"
     assert route.attributes[sc.STICKY_HELD] is True and route.attributes[sc.DECISION_THRESHOLD] == 0.5
     assert json.loads(route.attributes[sc.DECISION_ALTERNATIVES])[0] == ["down__echo", 0.83]
-    assert chat.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11 and chat.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+    assert (
+        chat.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        and chat.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+    )
     assert call.attributes[sc.GEN_AI_TOOL_NAME] == "down__echo" and call.attributes[sc.MCP_METHOD_NAME] == "tools/call"
     assert downstream.attributes[sc.GEN_AI_TOOL_NAME] == "echo"
 
     # The second step links to the first.
-    first = by_name([r for r in got if r.name == sc.ROUTE_SPAN_NAME and r.attributes[sc.STEP_ID] == "s1"], sc.ROUTE_SPAN_NAME)
+    first = by_name(
+        [r for r in got if r.name == sc.ROUTE_SPAN_NAME and r.attributes[sc.STEP_ID] == "s1"], sc.ROUTE_SPAN_NAME
+    )
     assert [(lk["trace_id"], lk["span_id"]) for lk in route.links] == [(first.trace_id, first.span_id)]
 
     # The legacy API tells the same tree.
-    legacy = [r for r in reader.fetch_jaeger(jaeger.query_url, SERVICE, start_ns=since, end_ns=time.time_ns() + 10**10, api="legacy") if r.trace_id == step_trace]
+    legacy = [
+        r
+        for r in reader.fetch_jaeger(
+            jaeger.query_url, SERVICE, start_ns=since, end_ns=time.time_ns() + 10**10, api="legacy"
+        )
+        if r.trace_id == step_trace
+    ]
     assert _tree(legacy) == _tree(trace)
     assert by_name(legacy, sc.ROUTE_SPAN_NAME).attributes[sc.DECISION_TIER] == "fast"
 
     # `mcproute traces --jaeger` shows the decision timeline.
     capsys.readouterr()
-    assert cli_main(["traces", "--jaeger", jaeger.query_url, "--service", SERVICE, "--conversation", "conv-e2e", "--json"]) == 0
+    assert (
+        cli_main(["traces", "--jaeger", jaeger.query_url, "--service", SERVICE, "--conversation", "conv-e2e", "--json"])
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["step"], r["tool"], r["model"], r["tier"]) for r in rows] == [("s1", "down__echo", "quick", "fast"), ("s2", "down__echo", "quick", "fast")]
+    assert [(r["step"], r["tool"], r["model"], r["tier"]) for r in rows] == [
+        ("s1", "down__echo", "quick", "fast"),
+        ("s2", "down__echo", "quick", "fast"),
+    ]
     assert all(r["cost_usd"] == pytest.approx(0.00042) and r["latency_ms"] > 0 for r in rows)
 
     # For the record (MCPROUTE_SHOW_SPANS=1 pytest tests/test_jaeger_e2e.py): what Jaeger returned.

@@ -36,10 +36,18 @@ def _only(spans: list[SpanRecord], name: str, kind: str | None = None) -> SpanRe
 
 
 @pytest.mark.anyio
-async def test_gateway_steps_are_traces_in_jaeger(jaeger: Jaeger, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+async def test_gateway_steps_are_traces_in_jaeger(
+    jaeger: Jaeger,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     since = time.time_ns() - 5_000_000_000
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data")
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_http, "OTEL_SERVICE_NAME": SERVICE, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_http,
+        "OTEL_SERVICE_NAME": SERVICE,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
     async with serve_http(config, **env) as (_, url), Client(url, mode="legacy") as client:
         meta = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_PARENT}-01"}
         hard = await client.call_tool("mcproute__run_step", {"text": HARD, "conversation_id": "jaeger-conv"}, meta=meta)
@@ -48,8 +56,10 @@ async def test_gateway_steps_are_traces_in_jaeger(jaeger: Jaeger, tmp_path: Path
         assert not easy.is_error, easy.content
 
         def complete(got: list[SpanRecord]) -> bool:
-            return sum(s.name == sc.ROUTE_SPAN_NAME for s in got) >= 2 and sum(
-                s.name.startswith("tools/call time__") and s.kind.endswith("CLIENT") for s in got) >= 2
+            return (
+                sum(s.name == sc.ROUTE_SPAN_NAME for s in got) >= 2
+                and sum(s.name.startswith("tools/call time__") and s.kind.endswith("CLIENT") for s in got) >= 2
+            )
 
         got = jaeger.wait_for_spans(SERVICE, complete, since_ns=since)
 
@@ -73,7 +83,14 @@ async def test_gateway_steps_are_traces_in_jaeger(jaeger: Jaeger, tmp_path: Path
     assert a[sc.DECISION_TOOL].startswith("time__")
     alternatives = json.loads(a[sc.DECISION_ALTERNATIVES])
     assert alternatives and alternatives[0][0] == a[sc.DECISION_TOOL]
-    for key in (sc.DECISION_SIGNALS, sc.DECISION_REASON, sc.DECISION_THRESHOLD, sc.POLICY_VERSION, sc.STICKY_HELD, sc.STICKY_REASON):
+    for key in (
+        sc.DECISION_SIGNALS,
+        sc.DECISION_REASON,
+        sc.DECISION_THRESHOLD,
+        sc.POLICY_VERSION,
+        sc.STICKY_HELD,
+        sc.STICKY_REASON,
+    ):
         assert key in a, key
     assert chats[0].attributes[sc.GEN_AI_OPERATION_NAME] == "chat" and sc.GEN_AI_PROVIDER_NAME in chats[0].attributes
 
@@ -84,7 +101,12 @@ async def test_gateway_steps_are_traces_in_jaeger(jaeger: Jaeger, tmp_path: Path
 
     # `mcproute traces --jaeger` tells the same story as a timeline.
     capsys.readouterr()
-    assert cli_main(["traces", "--jaeger", jaeger.query_url, "--service", SERVICE, "--conversation", "jaeger-conv", "--json"]) == 0
+    assert (
+        cli_main(
+            ["traces", "--jaeger", jaeger.query_url, "--service", SERVICE, "--conversation", "jaeger-conv", "--json"]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert [r["tier"] for r in rows] == ["reasoning", "reasoning"]
     assert all(r["tool"].startswith("time__") for r in rows)

@@ -45,8 +45,12 @@ class Scrape:
     tool_names: list[str]
 
     def samples(self, name: str, **labels: str) -> list[Sample]:
-        return [s for f in self.families.values() for s in f.samples
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        return [
+            s
+            for f in self.families.values()
+            for s in f.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
 
     def total(self, name: str, **labels: str) -> float:
         return sum(s.value for s in self.samples(name, **labels))
@@ -56,8 +60,14 @@ async def _run(tmp_path: Path) -> Scrape:
     cfg = config_dict(tmp_path / "data", backend="memory")
     # A fast model nobody answers for (cheapest, so tried first): its circuit opens after two failures
     # and the scripted model answers instead; the gauge must show it open.
-    cfg["models"]["broken"] = {"tier": "fast", "provider": "openai", "model": "gpt-down", "api_key": "sk-test-not-real",
-                               "base_url": f"http://127.0.0.1:{_closed_port()}/v1", "price": {"input": 0.01, "output": 0.01}}
+    cfg["models"]["broken"] = {
+        "tier": "fast",
+        "provider": "openai",
+        "model": "gpt-down",
+        "api_key": "sk-test-not-real",
+        "base_url": f"http://127.0.0.1:{_closed_port()}/v1",
+        "price": {"input": 0.01, "output": 0.01},
+    }
     cfg["reliability"].update({"breaker_failures": 2, "breaker_cooldown": 600})
     cfg["telemetry"]["metrics"] = {"prometheus": True}
     path = tmp_path / "servers.yaml"
@@ -90,7 +100,9 @@ def test_tool_calls_are_counted_by_server(scrape: Scrape) -> None:
     assert "time__get_current_time" in scrape.tool_names
     engine_calls = sum(1 for s in scrape.steps if s.get("tool"))
     assert engine_calls >= 1, scrape.steps  # the scripted model calls the first offered tool
-    count = scrape.total("mcp_client_operation_duration_seconds_count", mcproute_server="time", mcp_method_name="tools/call")
+    count = scrape.total(
+        "mcp_client_operation_duration_seconds_count", mcproute_server="time", mcp_method_name="tools/call"
+    )
     assert count == engine_calls + DIRECT_CALLS
     direct = scrape.total("mcp_client_operation_duration_seconds_count", gen_ai_tool_name="time__get_current_time")
     assert direct >= DIRECT_CALLS
@@ -101,8 +113,10 @@ def test_tool_calls_are_counted_by_server(scrape: Scrape) -> None:
 def test_decisions_are_counted_by_tier_and_model(scrape: Scrape) -> None:
     decisions = scrape.samples("mcproute_decisions_total")
     assert sum(s.value for s in decisions) == STEPS
-    by_key = {(s.labels["mcproute_decision_tier"], s.labels["mcproute_decision_model"], s.labels["mcproute_decision_kind"])
-              for s in decisions}
+    by_key = {
+        (s.labels["mcproute_decision_tier"], s.labels["mcproute_decision_model"], s.labels["mcproute_decision_kind"])
+        for s in decisions
+    }
     # The counter holds the router's choice; a step's result reports the model that answered (the
     # broken one's fallback), so compare per tier, and models against the configured ones.
     for tier in {s["tier"] for s in scrape.steps}:
@@ -115,9 +129,14 @@ def test_decisions_are_counted_by_tier_and_model(scrape: Scrape) -> None:
 
 
 def test_provider_attempts_tokens_and_cost(scrape: Scrape) -> None:
-    ok = scrape.total("gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="quick", gen_ai_operation_name="chat")
-    failed = [s for s in scrape.samples("gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-down")
-              if s.labels.get("error_type")]
+    ok = scrape.total(
+        "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="quick", gen_ai_operation_name="chat"
+    )
+    failed = [
+        s
+        for s in scrape.samples("gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-down")
+        if s.labels.get("error_type")
+    ]
     assert ok == sum(1 for s in scrape.steps if s["model"] == "quick")
     assert failed and sum(s.value for s in failed) >= 2  # the broken deployment failed before its circuit opened
     tokens = scrape.samples("gen_ai_client_token_usage_sum", gen_ai_request_model="quick")
@@ -139,12 +158,49 @@ def test_breaker_and_server_health_gauges(scrape: Scrape) -> None:
 
 # ------------------------------------------------------------------ the dashboard
 
-_PROMQL_WORDS = frozenset({
-    "sum", "rate", "irate", "increase", "histogram_quantile", "by", "without", "on", "ignoring", "group_left",
-    "group_right", "avg", "max", "min", "count", "topk", "bottomk", "clamp_min", "clamp_max", "and", "or", "unless",
-    "offset", "bool", "le", "delta", "deriv", "abs", "vector", "scalar", "time", "avg_over_time", "max_over_time",
-    "min_over_time", "last_over_time", "sum_over_time", "label_replace", "sort", "sort_desc",
-})
+_PROMQL_WORDS = frozenset(
+    {
+        "sum",
+        "rate",
+        "irate",
+        "increase",
+        "histogram_quantile",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "avg",
+        "max",
+        "min",
+        "count",
+        "topk",
+        "bottomk",
+        "clamp_min",
+        "clamp_max",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "bool",
+        "le",
+        "delta",
+        "deriv",
+        "abs",
+        "vector",
+        "scalar",
+        "time",
+        "avg_over_time",
+        "max_over_time",
+        "min_over_time",
+        "last_over_time",
+        "sum_over_time",
+        "label_replace",
+        "sort",
+        "sort_desc",
+    }
+)
 
 
 def metric_names(expr: str) -> set[str]:
@@ -158,18 +214,24 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
         word = m.group(0)
-        after = text[m.end():].lstrip()
+        after = text[m.end() :].lstrip()
         if word in _PROMQL_WORDS or after.startswith("("):
             continue
-        if re.fullmatch(r"\d+[smhdwy]", word) or m.start() > 0 and (text[m.start() - 1].isdigit() or text[m.start() - 1] == "."):
+        if (
+            re.fullmatch(r"\d+[smhdwy]", word)
+            or m.start() > 0
+            and (text[m.start() - 1].isdigit() or text[m.start() - 1] == ".")
+        ):
             continue
         names.add(word)
     return names
 
 
 def test_metric_names_parser() -> None:
-    expr = ('histogram_quantile(0.95, sum by (le, gen_ai_request_model) '
-            '(rate(gen_ai_client_operation_duration_seconds_bucket{error_type="",job=~"$job"}[5m])))')
+    expr = (
+        "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
+        '(rate(gen_ai_client_operation_duration_seconds_bucket{error_type="",job=~"$job"}[5m])))'
+    )
     assert metric_names(expr) == {"gen_ai_client_operation_duration_seconds_bucket"}
     assert metric_names("sum(mcproute_cost_usd_total) / 2") == {"mcproute_cost_usd_total"}
     assert metric_names("up == 1 or absent(nothing_here)") == {"up", "nothing_here"}
@@ -219,15 +281,23 @@ async def test_metrics_go_over_otlp_with_the_traces(tmp_path: Path) -> None:
 
     cfg = config_dict(tmp_path / "data", backend="memory")
     with otlp_receiver() as rx:
-        cfg["telemetry"] = {"exporter": "otlp", "endpoint": rx.url, "service_name": "mcproute-metrics",
-                            "metrics": {"export_interval": 0.2}}
+        cfg["telemetry"] = {
+            "exporter": "otlp",
+            "endpoint": rx.url,
+            "service_name": "mcproute-metrics",
+            "metrics": {"export_interval": 0.2},
+        }
         path = tmp_path / "servers.yaml"
         path.write_text(json.dumps(cfg))
         async with serve_http(path) as (_, url), Client(url, mode="legacy") as client:
             result = await client.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": "otlp"})
             assert not result.is_error, result.content
-            want = {"mcproute.decisions", "gen_ai.client.operation.duration", "mcp.client.operation.duration",
-                    "mcproute.server.healthy"}
+            want = {
+                "mcproute.decisions",
+                "gen_ai.client.operation.duration",
+                "mcp.client.operation.duration",
+                "mcproute.server.healthy",
+            }
             with anyio.fail_after(20):
                 while not want <= {name for _, name, _, _ in rx.metrics}:
                     await anyio.sleep(0.1)

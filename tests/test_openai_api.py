@@ -39,8 +39,9 @@ async def serving(tmp_path: Path, **http: Any) -> AsyncIterator[tuple[Engine, st
     data["models"]["deep"]["script"] = "mcproute.demo:deep"
     loaded = parse_config(json.dumps(data), environ={})
     async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
-                                      extra_routes=openai_routes(engine)))
+        port = await tg.start(
+            partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, extra_routes=openai_routes(engine))
+        )
         yield engine, f"http://127.0.0.1:{port}/v1"
         tg.cancel_scope.cancel()
 
@@ -73,7 +74,10 @@ async def test_three_turns_without_conversation_id_keep_their_tier_and_conversat
                 headers, completion = await ask(c, msgs)
                 seen.append(headers)
                 assert completion.choices[0].message.content.startswith("reasoning model:")
-                msgs += [{"role": "assistant", "content": completion.choices[0].message.content}, {"role": "user", "content": follow_up}]
+                msgs += [
+                    {"role": "assistant", "content": completion.choices[0].message.content},
+                    {"role": "user", "content": follow_up},
+                ]
             headers, _ = await ask(c, msgs)
             seen.append(headers)
 
@@ -90,7 +94,10 @@ async def test_three_turns_without_conversation_id_keep_their_tier_and_conversat
             # Another conversation (same system prompt, a different opening question) starts fresh and stays fast.
             other = [SYSTEM, {"role": "user", "content": EASY}]
             h1, first = await ask(c, other)
-            other += [{"role": "assistant", "content": first.choices[0].message.content}, {"role": "user", "content": "and again"}]
+            other += [
+                {"role": "assistant", "content": first.choices[0].message.content},
+                {"role": "user", "content": "and again"},
+            ]
             h2, _ = await ask(c, other)
             assert h1["x-mcproute-conversation-id"] == h2["x-mcproute-conversation-id"] != cid
             assert (h1["x-mcproute-tier"], h2["x-mcproute-tier"]) == ("fast", "fast")
@@ -103,7 +110,9 @@ async def test_three_turns_without_conversation_id_keep_their_tier_and_conversat
             assert not set(a.recent_texts) & set(b.recent_texts)
 
             # An explicit X-Conversation-Id wins over the fingerprint.
-            h3, _ = await ask(c, [SYSTEM, {"role": "user", "content": HARD}], extra_headers={"X-Conversation-Id": "mine-1"})
+            h3, _ = await ask(
+                c, [SYSTEM, {"role": "user", "content": HARD}], extra_headers={"X-Conversation-Id": "mine-1"}
+            )
             assert (h3["x-mcproute-conversation-id"], h3["x-mcproute-conversation-source"]) == ("mine-1", "header")
 
 
@@ -122,20 +131,34 @@ async def test_tools_mcp_and_client_tools_come_back_in_openai_format(tmp_path: P
             # The catalogue's own tool name is callable on /mcp: run it there, send the result back.
             result = await engine.gateway.call_tool(call.function.name, json.loads(call.function.arguments))
             text = "".join(b["text"] for b in result["content"] if b.get("type") == "text")
-            msgs += [choice.message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": text}]
+            msgs += [
+                choice.message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": call.id, "content": text},
+            ]
             headers2, final = await ask(c, msgs, extra_body={"tools": "mcp"})
             assert final.choices[0].finish_reason == "stop" and "the tool answered" in final.choices[0].message.content
             assert headers2["x-mcproute-conversation-id"] == headers["x-mcproute-conversation-id"]
-            assert final.usage.prompt_tokens > 0 and final.usage.total_tokens == final.usage.prompt_tokens + final.usage.completion_tokens
+            assert (
+                final.usage.prompt_tokens > 0
+                and final.usage.total_tokens == final.usage.prompt_tokens + final.usage.completion_tokens
+            )
 
             # Client-provided tools pass through; the model's call comes back for the client to run.
-            weather = {"type": "function", "function": {"name": "lookup_weather", "description": "Weather for a city",
-                       "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+            weather = {
+                "type": "function",
+                "function": {
+                    "name": "lookup_weather",
+                    "description": "Weather for a city",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                },
+            }
             _, own = await ask(c, [{"role": "user", "content": "weather in Oslo?"}], tools=[weather])
             call = own.choices[0].message.tool_calls[0]
             assert call.function.name == "lookup_weather" and set(json.loads(call.function.arguments)) == {"city"}
             # tool_choice "none": no tools are offered, the model answers in words.
-            _, none = await ask(c, [{"role": "user", "content": "weather in Rome?"}], tools=[weather], tool_choice="none")
+            _, none = await ask(
+                c, [{"role": "user", "content": "weather in Rome?"}], tools=[weather], tool_choice="none"
+            )
             assert none.choices[0].message.tool_calls is None and none.choices[0].finish_reason == "stop"
 
 
@@ -145,8 +168,13 @@ async def test_streaming_with_the_official_client(tmp_path: Path) -> None:
         async with client(url) as c:
             text_msgs = [{"role": "user", "content": HARD}]
             _, whole = await ask(c, text_msgs, extra_headers={"X-Conversation-Id": "whole"})
-            stream = await c.chat.completions.create(model="auto", messages=text_msgs, stream=True,  # type: ignore[arg-type]
-                                                     stream_options={"include_usage": True}, extra_headers={"X-Conversation-Id": "streamed"})
+            stream = await c.chat.completions.create(
+                model="auto",
+                messages=text_msgs,
+                stream=True,  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
+                extra_headers={"X-Conversation-Id": "streamed"},
+            )
             chunks = [ch async for ch in stream]
             text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
             # A scripted model cannot stream: its whole reply is one delta between the role and finish chunks
@@ -157,8 +185,14 @@ async def test_streaming_with_the_official_client(tmp_path: Path) -> None:
             assert {ch.model for ch in chunks} == {"deep"}
 
             raw = await c.chat.completions.with_raw_response.create(
-                model="fast", messages=[{"role": "user", "content": "time in UTC?"}], stream=True, extra_body={"tools": "mcp"})  # type: ignore[arg-type]
-            assert raw.headers["x-mcproute-tier"] == "fast" and raw.headers["content-type"].startswith("text/event-stream")
+                model="fast",
+                messages=[{"role": "user", "content": "time in UTC?"}],
+                stream=True,
+                extra_body={"tools": "mcp"},
+            )  # type: ignore[arg-type]
+            assert raw.headers["x-mcproute-tier"] == "fast" and raw.headers["content-type"].startswith(
+                "text/event-stream"
+            )
             calls: dict[int, dict[str, str]] = {}
             finish = None
             async for ch in raw.parse():
@@ -172,7 +206,9 @@ async def test_streaming_with_the_official_client(tmp_path: Path) -> None:
             assert isinstance(json.loads(calls[0]["arguments"]), dict)
 
             async with httpx.AsyncClient() as http:  # the wire itself: SSE frames ending in [DONE]
-                r = await http.post(f"{url}/chat/completions", json={"model": "auto", "stream": True, "messages": text_msgs})
+                r = await http.post(
+                    f"{url}/chat/completions", json={"model": "auto", "stream": True, "messages": text_msgs}
+                )
                 frames = [f for f in r.text.split("\n\n") if f]
                 assert all(f.startswith("data: ") for f in frames) and frames[-1] == "data: [DONE]"
 
@@ -199,22 +235,45 @@ async def test_bad_input_gets_openai_errors_and_leaves_state_unchanged(tmp_path:
 
             async def refused(kind: type[openai.APIStatusError], status: int, **kw: Any) -> dict[str, Any]:
                 with pytest.raises(kind) as info:
-                    await c.chat.completions.create(model=kw.pop("model", "auto"), extra_headers={"X-Conversation-Id": "bad-1"}, **kw)
+                    await c.chat.completions.create(
+                        model=kw.pop("model", "auto"), extra_headers={"X-Conversation-Id": "bad-1"}, **kw
+                    )
                 assert info.value.status_code == status
                 body = info.value.body
-                assert isinstance(body, dict) and set(body) == {"message", "type", "param", "code"}  # the client unwraps "error"
+                assert isinstance(body, dict) and set(body) == {
+                    "message",
+                    "type",
+                    "param",
+                    "code",
+                }  # the client unwraps "error"
                 return body
 
             err = await refused(openai.BadRequestError, 400, messages=[])
             assert err["param"] == "messages" and "at least one message" in err["message"]
             err = await refused(openai.NotFoundError, 404, messages=start, model="gpt-nope")
             assert err["code"] == "model_not_found" and "gpt-nope" in err["message"] and err["param"] == "model"
-            ghost = [*start, {"role": "assistant", "content": "", "tool_calls": [{"id": "call_real", "type": "function",
-                      "function": {"name": "time__get_current_time", "arguments": "{}"}}]},
-                     {"role": "tool", "tool_call_id": "call_real", "content": "12:00"},
-                     {"role": "tool", "tool_call_id": "call_ghost", "content": "13:00"}]
+            ghost = [
+                *start,
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": "call_real",
+                            "type": "function",
+                            "function": {"name": "time__get_current_time", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_real", "content": "12:00"},
+                {"role": "tool", "tool_call_id": "call_ghost", "content": "13:00"},
+            ]
             err = await refused(openai.BadRequestError, 400, messages=ghost)
-            assert "call_ghost" in err["message"] and err["param"] == "messages[3].tool_call_id" and err["code"] == "unknown_tool_call_id"
+            assert (
+                "call_ghost" in err["message"]
+                and err["param"] == "messages[3].tool_call_id"
+                and err["code"] == "unknown_tool_call_id"
+            )
             err = await refused(openai.APIStatusError, 413, messages=[{"role": "user", "content": "x" * 60_000}])
             assert err["code"] == "request_too_large" and "50000" in err["message"]
             err = await refused(openai.BadRequestError, 400, messages=[{"role": "robot", "content": "hi"}])
@@ -222,28 +281,43 @@ async def test_bad_input_gets_openai_errors_and_leaves_state_unchanged(tmp_path:
             err = await refused(openai.BadRequestError, 400, messages=start, n=2)
             assert err["param"] == "n"
             with pytest.raises(openai.BadRequestError) as info:
-                await c.chat.completions.create(model="auto", messages=start, extra_headers={"X-Conversation-Id": "bad id!"})  # type: ignore[arg-type]
+                await c.chat.completions.create(
+                    model="auto", messages=start, extra_headers={"X-Conversation-Id": "bad id!"}
+                )  # type: ignore[arg-type]
             assert "X-Conversation-Id" in str(info.value)
 
             async with httpx.AsyncClient() as http:
+
                 async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: the endpoint itself counts
                     yield b'{"model": "auto", "messages": [{"role": "user", "content": "'
                     for _ in range(7):
                         yield b"y" * 10_000
                     yield b'"}]}'
-                r = await http.post(f"{url}/chat/completions", content=chunked(), headers={"X-Conversation-Id": "bad-1", "content-type": "application/json"})
+
+                r = await http.post(
+                    f"{url}/chat/completions",
+                    content=chunked(),
+                    headers={"X-Conversation-Id": "bad-1", "content-type": "application/json"},
+                )
                 assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
-                r = await http.post(f"{url}/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+                r = await http.post(
+                    f"{url}/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+                )
                 assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
                 r = await http.post(f"{url}/chat/completions", json={"messages": start})
                 assert r.status_code == 400 and r.json()["error"]["param"] == "model"
-                r = await http.post(f"{url}/chat/completions", json={"model": "auto", "messages": start, "tools": "everything"})
+                r = await http.post(
+                    f"{url}/chat/completions", json={"model": "auto", "messages": start, "tools": "everything"}
+                )
                 assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
 
             assert await snapshot(engine) == before
             # ... and the conversation still works afterwards.
-            h, _ = await ask(c, [*start, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}],
-                             extra_headers={"X-Conversation-Id": "bad-1"})
+            h, _ = await ask(
+                c,
+                [*start, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}],
+                extra_headers={"X-Conversation-Id": "bad-1"},
+            )
             assert h["x-mcproute-tier"] == "reasoning" and h["x-mcproute-sticky"].startswith("held")
 
 
@@ -255,10 +329,16 @@ async def test_bearer_token_when_configured(tmp_path: Path) -> None:
         with pytest.raises(openai.AuthenticationError) as info:
             async with client(url, "wrong") as wrong:
                 await wrong.chat.completions.create(model="auto", messages=msgs)  # type: ignore[arg-type]
-        assert info.value.status_code == 401 and isinstance(info.value.body, dict) and info.value.body["code"] == "invalid_api_key"
+        assert (
+            info.value.status_code == 401
+            and isinstance(info.value.body, dict)
+            and info.value.body["code"] == "invalid_api_key"
+        )
         async with httpx.AsyncClient() as http:
             for path, method in [("/chat/completions", "POST"), ("/models", "GET")]:
-                r = await http.request(method, url + path, json={"model": "auto", "messages": msgs} if method == "POST" else None)
+                r = await http.request(
+                    method, url + path, json={"model": "auto", "messages": msgs} if method == "POST" else None
+                )
                 assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
                 assert set(r.json()["error"]) == {"message", "type", "param", "code"}
         assert await snapshot(engine) == before
@@ -280,12 +360,18 @@ async def test_each_request_is_one_traced_step_continuing_the_callers_trace(tmp_
     caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     with setup(loaded.config.telemetry, loaded, environ={}):
         async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-            port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
-                                          extra_routes=openai_routes(engine)))
+            port = await tg.start(
+                partial(
+                    serve_http, engine.gateway, loaded.config.gateway.http, port=0, extra_routes=openai_routes(engine)
+                )
+            )
             async with client(f"http://127.0.0.1:{port}/v1") as c:
                 msgs: list[dict[str, Any]] = [{"role": "user", "content": HARD}]
                 h1, first = await ask(c, msgs, extra_headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
-                msgs += [{"role": "assistant", "content": first.choices[0].message.content}, {"role": "user", "content": EASY}]
+                msgs += [
+                    {"role": "assistant", "content": first.choices[0].message.content},
+                    {"role": "user", "content": EASY},
+                ]
                 h2, _ = await ask(c, msgs)
             tg.cancel_scope.cancel()
     spans = reader.read_jsonl(tmp_path / "traces.jsonl")

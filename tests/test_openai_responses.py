@@ -32,8 +32,13 @@ from runtime_support import HARD, config_dict
 
 pytestmark = pytest.mark.anyio
 TIME_CALL = ({"id": "call_paris", "name": "city_time", "arguments": {"city": "Paris"}},)
-CITY_TOOL = {"type": "function", "name": "city_time", "description": "The current time in a city.",
-             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}, "strict": False}
+CITY_TOOL = {
+    "type": "function",
+    "name": "city_time",
+    "description": "The current time in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "strict": False,
+}
 
 
 @asynccontextmanager
@@ -41,15 +46,30 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeLLM, str]]:
     async with fake_llm() as fake:
         data = config_dict(tmp_path)
         data["models"] = {
-            "quick": {"tier": "fast", "provider": "openai", "model": "gpt-fake-mini", "base_url": fake.openai_url,
-                      "api_key": "sk-fake-quick", "price": {"input": 0.1, "output": 0.4}},
-            "deep": {"tier": "reasoning", "provider": "openai", "model": "gpt-fake-large", "base_url": fake.openai_url,
-                     "api_key": "sk-fake-deep", "price": {"input": 3.0, "output": 15.0}},
+            "quick": {
+                "tier": "fast",
+                "provider": "openai",
+                "model": "gpt-fake-mini",
+                "base_url": fake.openai_url,
+                "api_key": "sk-fake-quick",
+                "price": {"input": 0.1, "output": 0.4},
+            },
+            "deep": {
+                "tier": "reasoning",
+                "provider": "openai",
+                "model": "gpt-fake-large",
+                "base_url": fake.openai_url,
+                "api_key": "sk-fake-deep",
+                "price": {"input": 3.0, "output": 15.0},
+            },
         }
         loaded = parse_config(json.dumps(data), environ={})
         async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-            port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
-                                          extra_routes=openai_routes(engine)))
+            port = await tg.start(
+                partial(
+                    serve_http, engine.gateway, loaded.config.gateway.http, port=0, extra_routes=openai_routes(engine)
+                )
+            )
             yield engine, fake, f"http://127.0.0.1:{port}/v1"
             tg.cancel_scope.cancel()
 
@@ -71,7 +91,9 @@ def _agent_and_config(client: openai.AsyncOpenAI, seen: list[str]) -> tuple[Any,
 
     provider = OpenAIProvider(openai_client=client)  # the defaults: nothing says "responses"
     assert isinstance(provider.get_model("auto"), OpenAIResponsesModel)
-    agent = Agent(name="clock", instructions="Use the tool, then answer in one sentence.", model="auto", tools=[city_time])
+    agent = Agent(
+        name="clock", instructions="Use the tool, then answer in one sentence.", model="auto", tools=[city_time]
+    )
     return agent, RunConfig(model_provider=provider, tracing_disabled=True)
 
 
@@ -80,7 +102,9 @@ def _sent_to_provider(fake: FakeLLM) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_openai_agents_default_model_runs_a_tool_loop_against_v1_responses(tmp_path: Path, streamed: bool) -> None:
+async def test_openai_agents_default_model_runs_a_tool_loop_against_v1_responses(
+    tmp_path: Path, streamed: bool
+) -> None:
     from agents import Runner
 
     async with serving(tmp_path) as (_, fake, url), strict_client(url) as client:
@@ -111,7 +135,9 @@ async def test_openai_agents_default_model_runs_a_tool_loop_against_v1_responses
 async def test_non_streamed_reply_is_a_valid_response_object_routed_like_chat_completions(tmp_path: Path) -> None:
     async with serving(tmp_path) as (engine, fake, url), strict_client(url) as client:
         fake.queue(ok("Fine.", usage={"input": 40, "output": 3, "cached_input": 8}), ok("", tool_calls=TIME_CALL))
-        raw = await client.responses.with_raw_response.create(model="reasoning", input="hello", instructions="Be brief.")
+        raw = await client.responses.with_raw_response.create(
+            model="reasoning", input="hello", instructions="Be brief."
+        )
         reply = raw.parse()  # strict validation: every required field is there with the right type
         assert (reply.status, reply.output_text, reply.model) == ("completed", "Fine.", "deep")
         assert raw.headers["x-mcproute-tier"] == "reasoning" and raw.headers["x-mcproute-model"] == "deep"
@@ -120,8 +146,10 @@ async def test_non_streamed_reply_is_a_valid_response_object_routed_like_chat_co
         assert _sent_to_provider(fake)[0]["model"] == "gpt-fake-large"
 
         raw = await client.responses.with_raw_response.create(
-            model="fast", tools=[CITY_TOOL],  # type: ignore[list-item]
-            input=[{"role": "user", "content": [{"type": "input_text", "text": "time in Paris?"}]}])
+            model="fast",
+            tools=[CITY_TOOL],  # type: ignore[list-item]
+            input=[{"role": "user", "content": [{"type": "input_text", "text": "time in Paris?"}]}],
+        )
         reply = raw.parse()
         assert raw.headers["x-mcproute-tier"] == "fast" and _sent_to_provider(fake)[1]["model"] == "gpt-fake-mini"
         (call,) = reply.output
@@ -148,8 +176,10 @@ async def test_streamed_reply_is_openais_event_sequence_on_the_wire(tmp_path: Pa
         fake.queue(ok(text), ok("Checking.", tool_calls=TIME_CALL))
         adapter: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
         streams = []
-        for body in ({"model": "fast", "input": "tell me about a fox", "stream": True},
-                     {"model": "fast", "input": "time in Paris?", "stream": True, "tools": [CITY_TOOL]}):
+        for body in (
+            {"model": "fast", "input": "tell me about a fox", "stream": True},
+            {"model": "fast", "input": "time in Paris?", "stream": True, "tools": [CITY_TOOL]},
+        ):
             r = await http.post(f"{url}/responses", json=body)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             assert r.headers["x-mcproute-model"] == "quick"
@@ -195,16 +225,46 @@ async def test_bad_responses_requests_get_openai_errors_and_leave_state_unchange
         ({"model": "auto"}, 400, "input", "missing_required_parameter"),
         ({"model": "auto", "input": 7}, 400, "input", "invalid_value"),
         ({"model": "nope", "input": "hi"}, 404, "model", "model_not_found"),
-        ({"model": "auto", "input": "hi", "previous_response_id": "resp_1"}, 400, "previous_response_id", "unsupported_parameter"),
-        ({"model": "auto", "input": [{"role": "user", "content": "hi"},
-                                     {"type": "function_call_output", "call_id": "c9", "output": "x"}]},
-         400, "input[1].call_id", "unknown_tool_call_id"),
-        ({"model": "auto", "input": [{"role": "user", "content": "hi"}, call,
-                                     {"type": "function_call_output", "call_id": "c1", "output": "x"}],
-          "tools": [{"type": "web_search"}]}, 400, "tools[0].type", "unsupported_value"),
+        (
+            {"model": "auto", "input": "hi", "previous_response_id": "resp_1"},
+            400,
+            "previous_response_id",
+            "unsupported_parameter",
+        ),
+        (
+            {
+                "model": "auto",
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "function_call_output", "call_id": "c9", "output": "x"},
+                ],
+            },
+            400,
+            "input[1].call_id",
+            "unknown_tool_call_id",
+        ),
+        (
+            {
+                "model": "auto",
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    call,
+                    {"type": "function_call_output", "call_id": "c1", "output": "x"},
+                ],
+                "tools": [{"type": "web_search"}],
+            },
+            400,
+            "tools[0].type",
+            "unsupported_value",
+        ),
         ({"model": "auto", "input": [{"type": "item_reference", "id": "msg_1"}]}, 400, "input[0]", "unsupported_value"),
         ({"model": "auto", "input": [{"role": "robot", "content": "hi"}]}, 400, "input[0].role", "invalid_value"),
-        ({"model": "auto", "input": [{"role": "user", "content": [{"type": "input_text"}]}]}, 400, "input[0].content[0].text", "invalid_value"),
+        (
+            {"model": "auto", "input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+            400,
+            "input[0].content[0].text",
+            "invalid_value",
+        ),
         ({"model": "auto", "input": []}, 400, "input", "invalid_value"),
     ]
     async with serving(tmp_path) as (engine, fake, url), httpx.AsyncClient(timeout=30) as http:
@@ -214,7 +274,10 @@ async def test_bad_responses_requests_get_openai_errors_and_leave_state_unchange
             r = await http.post(f"{url}/responses", json=body)
             assert r.status_code == status, (body, r.text)
             error = r.json()["error"]
-            assert set(error) == {"message", "type", "param", "code"} and (error["param"], error["code"]) == (param, code), (body, error)
+            assert set(error) == {"message", "type", "param", "code"} and (error["param"], error["code"]) == (
+                param,
+                code,
+            ), (body, error)
             assert error["message"]
         assert await engine.store.list_conversations() == before
         assert _sent_to_provider(fake) == []  # nothing reached a provider
@@ -223,8 +286,13 @@ async def test_bad_responses_requests_get_openai_errors_and_leave_state_unchange
 async def test_every_unknown_v1_path_answers_in_openais_error_shape(tmp_path: Path) -> None:
     async with serving(tmp_path) as (_, _fake, url), httpx.AsyncClient(timeout=30) as http:
         root = url.removesuffix("/v1")
-        for method, path in [("GET", "/v1/nope"), ("POST", "/v1/embeddings"), ("GET", "/v1"), ("DELETE", "/v1/files/x"),
-                             ("POST", "/v1/")]:
+        for method, path in [
+            ("GET", "/v1/nope"),
+            ("POST", "/v1/embeddings"),
+            ("GET", "/v1"),
+            ("DELETE", "/v1/files/x"),
+            ("POST", "/v1/"),
+        ]:
             r = await http.request(method, root + path, json={} if method == "POST" else None)
             assert r.status_code == 404, (method, path, r.text)
             assert r.headers["content-type"] == "application/json"
@@ -232,7 +300,9 @@ async def test_every_unknown_v1_path_answers_in_openais_error_shape(tmp_path: Pa
             assert error["type"] == "invalid_request_error" and error["code"] == "unknown_url"
             assert f"({method} {path})" in error["message"] and "POST /v1/responses" in error["message"]
         r = await http.get(f"{url}/responses")
-        assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["error"]["code"] == "method_not_allowed"
+        assert (
+            r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["error"]["code"] == "method_not_allowed"
+        )
         r = await http.post(f"{url}/models", json={})
         assert r.status_code == 405 and r.headers["allow"] == "GET"
         async with strict_client(url) as client:

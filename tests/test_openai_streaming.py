@@ -41,17 +41,36 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeLLM, str]]:
     async with fake_llm() as fake:
         data = config_dict(tmp_path)
         data["models"] = {
-            "quick": {"tier": "fast", "provider": "openai", "model": "gpt-fake-mini", "base_url": fake.openai_url,
-                      "api_key": "sk-fake-quick", "price": PRICES["quick"]},
-            "deep": {"tier": "reasoning", "provider": "anthropic", "model": "claude-fake", "base_url": fake.anthropic_url,
-                     "api_key": "sk-ant-fake", "price": PRICES["deep"]},
+            "quick": {
+                "tier": "fast",
+                "provider": "openai",
+                "model": "gpt-fake-mini",
+                "base_url": fake.openai_url,
+                "api_key": "sk-fake-quick",
+                "price": PRICES["quick"],
+            },
+            "deep": {
+                "tier": "reasoning",
+                "provider": "anthropic",
+                "model": "claude-fake",
+                "base_url": fake.anthropic_url,
+                "api_key": "sk-ant-fake",
+                "price": PRICES["deep"],
+            },
         }
         data["telemetry"] = {"exporter": "jsonl"}
         loaded = parse_config(json.dumps(data), environ={})
         with setup(loaded.config.telemetry, loaded, environ={}):
             async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-                port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0,
-                                              extra_routes=openai_routes(engine)))
+                port = await tg.start(
+                    partial(
+                        serve_http,
+                        engine.gateway,
+                        loaded.config.gateway.http,
+                        port=0,
+                        extra_routes=openai_routes(engine),
+                    )
+                )
                 yield engine, fake, f"http://127.0.0.1:{port}/v1"
                 tg.cancel_scope.cancel()
 
@@ -66,9 +85,19 @@ async def test_chunks_reach_the_client_before_the_provider_finishes(tmp_path: Pa
     async with serving(tmp_path) as (_, fake, url):
         fake.queue(streamed(TEXT, gate=gate, usage={"input": 40, "output": 11, "cached_input": 0}))
         received: list[str] = []
-        async with httpx.AsyncClient(timeout=10) as http, http.stream(
-                "POST", f"{url}/chat/completions", json={"model": tier, "stream": True, "messages": [{"role": "user", "content": "time in Paris?"}],
-                                                         "stream_options": {"include_usage": True}}) as r:
+        async with (
+            httpx.AsyncClient(timeout=10) as http,
+            http.stream(
+                "POST",
+                f"{url}/chat/completions",
+                json={
+                    "model": tier,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "time in Paris?"}],
+                    "stream_options": {"include_usage": True},
+                },
+            ) as r,
+        ):
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             assert r.headers["x-mcproute-tier"] == tier
             lines = r.aiter_lines()
@@ -95,19 +124,28 @@ async def test_chunks_reach_the_client_before_the_provider_finishes(tmp_path: Pa
 
 async def test_usage_cost_and_first_chunk_latency_are_on_the_spans(tmp_path: Path) -> None:
     async with serving(tmp_path) as (_, fake, url):
-        fake.queue(streamed(TEXT, piece_delay=0.02, usage={"input": 1000, "output": 200, "cached_input": 0}),
-                   streamed(TEXT, usage={"input": 2000, "output": 100, "cached_input": 500}))
+        fake.queue(
+            streamed(TEXT, piece_delay=0.02, usage={"input": 1000, "output": 200, "cached_input": 0}),
+            streamed(TEXT, usage={"input": 2000, "output": 100, "cached_input": 500}),
+        )
         async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) as client:
             for tier in ("fast", "reasoning"):
-                stream = await client.chat.completions.create(model=tier, messages=[{"role": "user", "content": "time in Paris?"}],
-                                                              stream=True, extra_headers={"X-Conversation-Id": f"live-{tier}"})
+                stream = await client.chat.completions.create(
+                    model=tier,
+                    messages=[{"role": "user", "content": "time in Paris?"}],
+                    stream=True,
+                    extra_headers={"X-Conversation-Id": f"live-{tier}"},
+                )
                 parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
                 assert "".join(parts) == TEXT
     spans = reader.read_jsonl(tmp_path / "traces.jsonl")
     chats = {s.attributes["mcproute.decision.model"]: s for s in spans if s.name.startswith("chat ")}
     routes = {s.attributes["gen_ai.conversation.id"]: s for s in spans if s.name == "mcproute.route"}
     quick, deep = chats["quick"], chats["deep"]
-    assert (quick.attributes["gen_ai.usage.input_tokens"], quick.attributes["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert (quick.attributes["gen_ai.usage.input_tokens"], quick.attributes["gen_ai.usage.output_tokens"]) == (
+        1000,
+        200,
+    )
     assert quick.attributes["mcproute.cost.usd"] == pytest.approx((1000 * 0.5 + 200 * 2.0) / 1e6)
     # Anthropic: input = uncached + cache reads; cache reads are priced as input here (no cached price set).
     assert (deep.attributes["gen_ai.usage.input_tokens"], deep.attributes["gen_ai.usage.output_tokens"]) == (2000, 100)
@@ -123,18 +161,23 @@ async def test_usage_cost_and_first_chunk_latency_are_on_the_spans(tmp_path: Pat
 
 async def test_tool_call_streams_in_pieces_and_the_official_client_assembles_it(tmp_path: Path) -> None:
     call = ({"id": "call_1", "name": "city_time", "arguments": {"city": "Paris"}},)
-    tool = {"type": "function", "function": {"name": "city_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    tool = {
+        "type": "function",
+        "function": {"name": "city_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+    }
     async with serving(tmp_path) as (_, fake, url):
         fake.queue(streamed("", tool_calls=call), streamed("", tool_calls=call))
         async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) as client:
             for tier in ("fast", "reasoning"):
-                async with client.chat.completions.stream(model=tier, messages=[{"role": "user", "content": "time in Paris?"}],
-                                                          tools=[tool]) as s:  # type: ignore[list-item]
+                async with client.chat.completions.stream(
+                    model=tier, messages=[{"role": "user", "content": "time in Paris?"}], tools=[tool]
+                ) as s:  # type: ignore[list-item]
                     final = await s.get_final_completion()
                 msg = final.choices[0].message
                 assert final.choices[0].finish_reason == "tool_calls"
-                assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in msg.tool_calls or []] == \
-                    [("call_1", "city_time", {"city": "Paris"})]
+                assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in msg.tool_calls or []] == [
+                    ("call_1", "city_time", {"city": "Paris"})
+                ]
 
 
 @pytest.mark.parametrize("tier", ["fast", "reasoning"])
@@ -143,8 +186,10 @@ async def test_a_provider_failing_mid_stream_ends_it_with_an_error_event(tmp_pat
         fake.queue(streamed(TEXT, fail_after=3))
         async with httpx.AsyncClient(timeout=10) as http:
             with anyio.fail_after(10):  # no hang
-                r = await http.post(f"{url}/chat/completions", json={"model": tier, "stream": True,
-                                                                      "messages": [{"role": "user", "content": "time in Paris?"}]})
+                r = await http.post(
+                    f"{url}/chat/completions",
+                    json={"model": tier, "stream": True, "messages": [{"role": "user", "content": "time in Paris?"}]},
+                )
             assert r.status_code == 200  # the status line went out with the first chunk
             data = _data_lines(r.text)
             assert "[DONE]" not in data
@@ -157,11 +202,15 @@ async def test_a_provider_failing_mid_stream_ends_it_with_an_error_event(tmp_pat
             # The gateway is fine afterwards, and the official client raises the error event.
             fake.queue(streamed(TEXT, fail_after=1))
             async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) as client:
-                stream = await client.chat.completions.create(model=tier, messages=[{"role": "user", "content": "again"}], stream=True)
+                stream = await client.chat.completions.create(
+                    model=tier, messages=[{"role": "user", "content": "again"}], stream=True
+                )
                 with pytest.raises(openai.APIError, match="after it began streaming"):
                     async for _ in stream:
                         pass
-                again = await client.chat.completions.create(model=tier, messages=[{"role": "user", "content": "and again"}])
+                again = await client.chat.completions.create(
+                    model=tier, messages=[{"role": "user", "content": "and again"}]
+                )
                 assert again.choices[0].message.content == "Hello."
 
 
@@ -172,14 +221,18 @@ async def test_failures_before_the_first_chunk_fall_back_and_keep_real_status_co
         # A 500 before anything was streamed: retried on the same deployment, the client never knows.
         fake.queue(server_error(), streamed(TEXT))
         async with httpx.AsyncClient(timeout=10) as http:
-            r = await http.post(f"{url}/chat/completions", json={"model": "fast", "stream": True,
-                                                                  "messages": [{"role": "user", "content": "time?"}]})
+            r = await http.post(
+                f"{url}/chat/completions",
+                json={"model": "fast", "stream": True, "messages": [{"role": "user", "content": "time?"}]},
+            )
             assert r.status_code == 200 and _data_lines(r.text)[-1] == "[DONE]"
             assert len(fake.requests) == 2
             # A refused request is not retried and answers with its status, not a 200 stream.
             fake.queue(bad_request())
-            r = await http.post(f"{url}/chat/completions", json={"model": "fast", "stream": True,
-                                                                  "messages": [{"role": "user", "content": "time?"}]})
+            r = await http.post(
+                f"{url}/chat/completions",
+                json={"model": "fast", "stream": True, "messages": [{"role": "user", "content": "time?"}]},
+            )
             assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
             assert r.json()["error"]["code"] == "provider_rejected"
 
@@ -205,7 +258,9 @@ async def test_responses_api_streams_as_the_provider_sends(tmp_path: Path) -> No
     gate = anyio.Event()
     async with serving(tmp_path) as (_, fake, url):
         fake.queue(streamed(TEXT, gate=gate), streamed(TEXT, fail_after=2))
-        async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, _strict_response_validation=True) as client:
+        async with openai.AsyncOpenAI(
+            base_url=url, api_key="unused", max_retries=0, _strict_response_validation=True
+        ) as client:
             stream = await client.responses.create(model="reasoning", input="time in Paris?", stream=True)
             types: list[str] = []
             async for event in stream:

@@ -97,8 +97,9 @@ async def test_a_change_announced_with_list_changed_is_withheld_until_approved(t
 async def test_a_silent_change_seen_on_respawn_is_withheld_and_pins_survive_a_gateway_restart(tmp_path: Path) -> None:
     defs, pid_file = tmp_path / "tools.json", tmp_path / "fx.pid"
     write_defs(defs, ECHO_V1, CLOCK)
-    config = write_config(tmp_path / "servers.yaml", tmp_path / "data",
-                          servers={"fx": server_entry(defs, watch=False, pid_file=pid_file)})
+    config = write_config(
+        tmp_path / "servers.yaml", tmp_path / "data", servers={"fx": server_entry(defs, watch=False, pid_file=pid_file)}
+    )
     async with serve_http(config) as (_, url), Client(url, mode="auto") as client:
         assert "fx__echo" in await tool_map(client)
     first = await pins_json(config)

@@ -17,23 +17,56 @@ USER = ChatRequest.build([{"role": "system", "content": "be brief"}, {"role": "u
 
 
 def claude(url: str, tier: str = "reasoning", **extra: object) -> dict[str, object]:
-    return {"provider": "anthropic", "model": "claude-test", "tier": tier, "base_url": url, "api_key": KEY,
-            "price": {"input": 5.0, "output": 25.0, "cached_input": 0.5}, **extra}
+    return {
+        "provider": "anthropic",
+        "model": "claude-test",
+        "tier": tier,
+        "base_url": url,
+        "api_key": KEY,
+        "price": {"input": 5.0, "output": 25.0, "cached_input": 0.5},
+        **extra,
+    }
 
 
 def gpt(url: str, tier: str = "fast") -> dict[str, object]:
-    return {"provider": "openai", "model": "gpt-test", "tier": tier, "base_url": url, "price": {"input": 0.25, "output": 2.0}}
+    return {
+        "provider": "openai",
+        "model": "gpt-test",
+        "tier": tier,
+        "base_url": url,
+        "price": {"input": 0.25, "output": 2.0},
+    }
 
 
 async def test_messages_api_shape_thinking_tool_use_and_cached_cost() -> None:
     tools = (ToolDef("git__log", "show commits", {"type": "object", "properties": {"n": {"type": "integer"}}}),)
     async with fake_llm() as srv, http_client() as client:
-        srv.queue(ok("Let me look.", tool_calls=({"id": "toolu_9", "name": "git__log", "arguments": {"n": 2}},),
-                     usage={"input": 10_000, "output": 300, "cached_input": 8_000}, thinking="need the log"))
-        pool = make_pool({"models": {"deep": claude(srv.anthropic_url, capabilities={"reasoning": True}, thinking_budget=2048)}}, client)
-        request = ChatRequest(USER.messages + (Message("assistant", "", (ToolCall("toolu_1", "git__log", {"n": 1}),),
-                                                       thinking=({"type": "thinking", "thinking": "t", "signature": "s"},)),
-                                               Message("tool", "abc123 init", tool_call_id="toolu_1")), tools, max_tokens=500)
+        srv.queue(
+            ok(
+                "Let me look.",
+                tool_calls=({"id": "toolu_9", "name": "git__log", "arguments": {"n": 2}},),
+                usage={"input": 10_000, "output": 300, "cached_input": 8_000},
+                thinking="need the log",
+            )
+        )
+        pool = make_pool(
+            {"models": {"deep": claude(srv.anthropic_url, capabilities={"reasoning": True}, thinking_budget=2048)}},
+            client,
+        )
+        request = ChatRequest(
+            USER.messages
+            + (
+                Message(
+                    "assistant",
+                    "",
+                    (ToolCall("toolu_1", "git__log", {"n": 1}),),
+                    thinking=({"type": "thinking", "thinking": "t", "signature": "s"},),
+                ),
+                Message("tool", "abc123 init", tool_call_id="toolu_1"),
+            ),
+            tools,
+            max_tokens=500,
+        )
         result = await pool.chat(request, tier="reasoning")
 
     sent = srv.requests[0]
@@ -43,12 +76,24 @@ async def test_messages_api_shape_thinking_tool_use_and_cached_cost() -> None:
     body = sent.body
     assert body["system"] == "be brief" and all(m["role"] != "system" for m in body["messages"])
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048} and body["max_tokens"] == 2048 + 500
-    assert body["tools"] == [{"name": "git__log", "description": "show commits",
-                              "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}]
-    assert body["messages"][1] == {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "t", "signature": "s"},
-        {"type": "tool_use", "id": "toolu_1", "name": "git__log", "input": {"n": 1}}]}
-    assert body["messages"][2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "abc123 init"}]}
+    assert body["tools"] == [
+        {
+            "name": "git__log",
+            "description": "show commits",
+            "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        }
+    ]
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "t", "signature": "s"},
+            {"type": "tool_use", "id": "toolu_1", "name": "git__log", "input": {"n": 1}},
+        ],
+    }
+    assert body["messages"][2] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "abc123 init"}],
+    }
 
     r = result.response
     assert r.text == "Let me look." and r.tool_calls == (ToolCall("toolu_9", "git__log", {"n": 2}),)
@@ -63,7 +108,9 @@ async def test_529_overloaded_falls_back_to_the_next_model_of_the_same_tier() ->
     clock = FakeClock()
     async with fake_llm() as a, fake_llm() as b, http_client() as client:
         a.queue(overloaded())
-        pool = make_pool({"models": {"deep": claude(a.anthropic_url), "deep2": gpt(b.openai_url, tier="reasoning")}}, client, clock)
+        pool = make_pool(
+            {"models": {"deep": claude(a.anthropic_url), "deep2": gpt(b.openai_url, tier="reasoning")}}, client, clock
+        )
         result = await pool.chat(USER, model="deep")
     assert summary(result.attempts) == [("deep#0", "error", "server_error", 529), ("deep2#0", "ok", None, None)]
     assert "overloaded_error: Overloaded" in result.attempts[0].message
@@ -118,10 +165,25 @@ async def test_streamed_reply_keeps_thinking_tool_use_and_cached_cost_and_falls_
 
     tools = (ToolDef("git__log", "show commits", {"type": "object", "properties": {"n": {"type": "integer"}}}),)
     async with fake_llm() as srv, http_client() as client:
-        srv.queue(overloaded(), streamed("Let me look at it.", thinking="need the log", usage={"input": 10_000, "output": 300, "cached_input": 8_000},
-                                         tool_calls=({"id": "toolu_9", "name": "git__log", "arguments": {"n": 2}},)))
-        pool = make_pool({"models": {"deep": claude(srv.anthropic_url, capabilities={"reasoning": True}, thinking_budget=2048,
-                                                    deployments=[{}, {}])}}, client)
+        srv.queue(
+            overloaded(),
+            streamed(
+                "Let me look at it.",
+                thinking="need the log",
+                usage={"input": 10_000, "output": 300, "cached_input": 8_000},
+                tool_calls=({"id": "toolu_9", "name": "git__log", "arguments": {"n": 2}},),
+            ),
+        )
+        pool = make_pool(
+            {
+                "models": {
+                    "deep": claude(
+                        srv.anthropic_url, capabilities={"reasoning": True}, thinking_budget=2048, deployments=[{}, {}]
+                    )
+                }
+            },
+            client,
+        )
         async with aclosing(pool.stream(ChatRequest(USER.messages, tools), tier="reasoning")) as events:
             seen = [e async for e in events]
     assert isinstance(seen[0], StreamStarted) and seen[0].deployment == "deep#1"  # the 529 on #0 was retried unseen

@@ -19,8 +19,17 @@ POLICY = {"breaker_failures": 2, "breaker_cooldown": 30, "max_attempts": 4}
 
 
 def two_deployments(a: str, b: str) -> dict[str, object]:
-    return {"models": {"quick": {"provider": "openai", "model": "gpt-test", "tier": "fast",
-                                 "deployments": [{"base_url": a}, {"base_url": b}]}}, "reliability": POLICY}
+    return {
+        "models": {
+            "quick": {
+                "provider": "openai",
+                "model": "gpt-test",
+                "tier": "fast",
+                "deployments": [{"base_url": a}, {"base_url": b}],
+            }
+        },
+        "reliability": POLICY,
+    }
 
 
 def circuit(pool, key: str) -> DeploymentStatus:  # type: ignore[no-untyped-def]
@@ -87,7 +96,10 @@ async def test_only_one_probe_at_a_time_while_half_open() -> None:
             while len(a.requests) < 3:  # wait until the probe is in flight on the server
                 await anyio.sleep(0.01)
             results["other"] = await pool.chat(USER, tier="fast", preferred_deployment="quick#0")
-        assert summary(results["other"].attempts) == [("quick#0", "skipped", "circuit_open", None), ("quick#1", "ok", None, None)]
+        assert summary(results["other"].attempts) == [
+            ("quick#0", "skipped", "circuit_open", None),
+            ("quick#1", "ok", None, None),
+        ]
         assert "probe in progress" in results["other"].attempts[0].message
         assert summary(results["probe"].attempts) == [("quick#0", "ok", None, None)]
         assert circuit(pool, "quick#0").circuit == "closed"
@@ -166,25 +178,62 @@ def test_breaker_state_machine_with_an_injected_clock() -> None:
 
 def test_render_status_for_an_open_circuit() -> None:
     rows = [
-        ModelStatus("quick", "fast", "openai", "degraded", "1 of 2 deployment(s) open or rate-limited", (
-            DeploymentStatus("quick#0", "api.openai.com", "gpt-5-mini", "open", 3, 12.4, 0, 0.0, 840.0,
-                             "server_error: openai api.openai.com: HTTP 500"),
-            DeploymentStatus("quick#1", "eu.example.com", "gpt-5-mini", "closed", 0, None, 2, 0.0, 310.0),
-        )),
-        ModelStatus("deep", "reasoning", "anthropic", "unavailable", "environment variable ANTHROPIC_API_KEY is not set", (
-            DeploymentStatus("deep#0", "", "", "unavailable", 0, None, 0, 0.0, None, "environment variable ANTHROPIC_API_KEY is not set"),
-        )),
+        ModelStatus(
+            "quick",
+            "fast",
+            "openai",
+            "degraded",
+            "1 of 2 deployment(s) open or rate-limited",
+            (
+                DeploymentStatus(
+                    "quick#0",
+                    "api.openai.com",
+                    "gpt-5-mini",
+                    "open",
+                    3,
+                    12.4,
+                    0,
+                    0.0,
+                    840.0,
+                    "server_error: openai api.openai.com: HTTP 500",
+                ),
+                DeploymentStatus("quick#1", "eu.example.com", "gpt-5-mini", "closed", 0, None, 2, 0.0, 310.0),
+            ),
+        ),
+        ModelStatus(
+            "deep",
+            "reasoning",
+            "anthropic",
+            "unavailable",
+            "environment variable ANTHROPIC_API_KEY is not set",
+            (
+                DeploymentStatus(
+                    "deep#0",
+                    "",
+                    "",
+                    "unavailable",
+                    0,
+                    None,
+                    0,
+                    0.0,
+                    None,
+                    "environment variable ANTHROPIC_API_KEY is not set",
+                ),
+            ),
+        ),
     ]
-    assert render_status(rows) == "\n".join([
-        "MODEL  TIER       PROVIDER   STATE        DETAIL",
-        "quick  fast       openai     degraded     1 of 2 deployment(s) open or rate-limited",
-        "deep   reasoning  anthropic  unavailable  environment variable ANTHROPIC_API_KEY is not set",
-        "",
-        "DEPLOYMENT  ENDPOINT        MODEL       CIRCUIT      FAILS  PROBE   IN-FLIGHT  NOTE",
-        "quick#0     api.openai.com  gpt-5-mini  open         3      in 12s  0          server_error: openai api.openai.com: HTTP 500",
-        "quick#1     eu.example.com  gpt-5-mini  closed       0      -       2          -",
-        "deep#0      -               -           unavailable  0      -       0          environment variable ANTHROPIC_API_KEY is not set",
-    ])
+    assert render_status(rows) == "\n".join(
+        [
+            "MODEL  TIER       PROVIDER   STATE        DETAIL",
+            "quick  fast       openai     degraded     1 of 2 deployment(s) open or rate-limited",
+            "deep   reasoning  anthropic  unavailable  environment variable ANTHROPIC_API_KEY is not set",
+            "",
+            "DEPLOYMENT  ENDPOINT        MODEL       CIRCUIT      FAILS  PROBE   IN-FLIGHT  NOTE",
+            "quick#0     api.openai.com  gpt-5-mini  open         3      in 12s  0          server_error: openai api.openai.com: HTTP 500",
+            "quick#1     eu.example.com  gpt-5-mini  closed       0      -       2          -",
+            "deep#0      -               -           unavailable  0      -       0          environment variable ANTHROPIC_API_KEY is not set",
+        ]
+    )
 
 
 async def test_a_deployment_that_times_out_is_skipped_once_open_instead_of_timing_out_again() -> None:

@@ -18,11 +18,20 @@ USAGE = {"input": 900, "output": 40, "cached_input": 512}
 async def test_openai_sdk_parses_the_fake_chat_completion_and_its_errors() -> None:
     async with fake_llm() as srv:
         srv.queue(ok("", tool_calls=TOOL_CALL, usage=USAGE), rate_limited("4"))
-        client = openai.AsyncOpenAI(base_url=srv.openai_url, api_key="sk-fake", max_retries=0, _strict_response_validation=True)
+        client = openai.AsyncOpenAI(
+            base_url=srv.openai_url, api_key="sk-fake", max_retries=0, _strict_response_validation=True
+        )
         async with client:
             done = await client.chat.completions.create(
-                model="gpt-test", messages=[{"role": "user", "content": "time?"}],
-                tools=[{"type": "function", "function": {"name": "time__now", "parameters": {"type": "object", "properties": {}}}}])
+                model="gpt-test",
+                messages=[{"role": "user", "content": "time?"}],
+                tools=[
+                    {
+                        "type": "function",
+                        "function": {"name": "time__now", "parameters": {"type": "object", "properties": {}}},
+                    }
+                ],
+            )
             with pytest.raises(openai.RateLimitError) as info:
                 await client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "again"}])
     call = done.choices[0].message.tool_calls[0]
@@ -37,17 +46,27 @@ async def test_openai_sdk_parses_the_fake_chat_completion_and_its_errors() -> No
 async def test_anthropic_sdk_parses_the_fake_message_and_its_overloaded_error() -> None:
     async with fake_llm() as srv:
         srv.queue(ok("Checking.", tool_calls=TOOL_CALL, usage=USAGE, thinking="plan"), overloaded())
-        client = anthropic.AsyncAnthropic(base_url=srv.anthropic_url, api_key="sk-ant-fake", max_retries=0, _strict_response_validation=True)
+        client = anthropic.AsyncAnthropic(
+            base_url=srv.anthropic_url, api_key="sk-ant-fake", max_retries=0, _strict_response_validation=True
+        )
         async with client:
-            msg = await client.messages.create(model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "time?"}])
+            msg = await client.messages.create(
+                model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "time?"}]
+            )
             with pytest.raises(anthropic.APIStatusError) as info:
-                await client.messages.create(model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "again"}])
+                await client.messages.create(
+                    model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "again"}]
+                )
     assert [b.type for b in msg.content] == ["thinking", "text", "tool_use"]
     assert msg.content[2].type == "tool_use" and msg.content[2].input == {"tz": "UTC"}
     assert msg.stop_reason == "tool_use"
     assert (msg.usage.input_tokens, msg.usage.cache_read_input_tokens) == (900 - 512, 512)
     assert info.value.status_code == 529
-    assert info.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}, "request_id": "req_fake"}
+    assert info.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "request_id": "req_fake",
+    }
 
 
 async def test_both_sdks_assemble_the_fakes_streams() -> None:
@@ -55,18 +74,45 @@ async def test_both_sdks_assemble_the_fakes_streams() -> None:
     from fakes.llm_server import streamed
 
     async with fake_llm() as srv:
-        srv.queue(streamed("It is noon.", tool_calls=TOOL_CALL, usage=USAGE), streamed("It is noon.", tool_calls=TOOL_CALL, usage=USAGE))
-        oai = openai.AsyncOpenAI(base_url=srv.openai_url, api_key="sk-fake", max_retries=0, _strict_response_validation=True)
-        async with oai, oai.chat.completions.stream(
-                model="gpt-test", messages=[{"role": "user", "content": "time?"}], stream_options={"include_usage": True},
-                tools=[{"type": "function", "function": {"name": "time__now", "parameters": {"type": "object", "properties": {}}}}]) as s:
+        srv.queue(
+            streamed("It is noon.", tool_calls=TOOL_CALL, usage=USAGE),
+            streamed("It is noon.", tool_calls=TOOL_CALL, usage=USAGE),
+        )
+        oai = openai.AsyncOpenAI(
+            base_url=srv.openai_url, api_key="sk-fake", max_retries=0, _strict_response_validation=True
+        )
+        async with (
+            oai,
+            oai.chat.completions.stream(
+                model="gpt-test",
+                messages=[{"role": "user", "content": "time?"}],
+                stream_options={"include_usage": True},
+                tools=[
+                    {
+                        "type": "function",
+                        "function": {"name": "time__now", "parameters": {"type": "object", "properties": {}}},
+                    }
+                ],
+            ) as s,
+        ):
             done = await s.get_final_completion()
-        ant = anthropic.AsyncAnthropic(base_url=srv.anthropic_url, api_key="sk-ant-fake", max_retries=0, _strict_response_validation=True)
-        async with ant, ant.messages.stream(model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "time?"}]) as m:
+        ant = anthropic.AsyncAnthropic(
+            base_url=srv.anthropic_url, api_key="sk-ant-fake", max_retries=0, _strict_response_validation=True
+        )
+        async with (
+            ant,
+            ant.messages.stream(
+                model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "time?"}]
+            ) as m,
+        ):
             message = await m.get_final_message()
     msg = done.choices[0].message
     assert msg.content == "It is noon." and msg.tool_calls and msg.tool_calls[0].function.arguments == '{"tz": "UTC"}'
     assert done.usage is not None and (done.usage.prompt_tokens, done.usage.completion_tokens) == (900, 40)
     assert [b.type for b in message.content] == ["text", "tool_use"]
     assert message.content[0].text == "It is noon." and message.content[1].input == {"tz": "UTC"}  # type: ignore[union-attr]
-    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == (900 - 512, 512, 40)
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == (
+        900 - 512,
+        512,
+        40,
+    )

@@ -35,27 +35,55 @@ KEY_B = "sk-test-BBBB-9876543210"
 def model(url: str | list[str], **extra: object) -> dict[str, object]:
     urls = [url] if isinstance(url, str) else url
     keys = [KEY_A, KEY_B, "sk-test-CCCC-55555555"]
-    return {"provider": "openai", "model": "gpt-test", "tier": "fast", "price": {"input": 1.0, "output": 2.0, "cached_input": 0.1},
-            "deployments": [{"base_url": u, "api_key": keys[i]} for i, u in enumerate(urls)], **extra}
+    return {
+        "provider": "openai",
+        "model": "gpt-test",
+        "tier": "fast",
+        "price": {"input": 1.0, "output": 2.0, "cached_input": 0.1},
+        "deployments": [{"base_url": u, "api_key": keys[i]} for i, u in enumerate(urls)],
+        **extra,
+    }
 
 
 async def test_tool_call_reply_round_trips_names_usage_and_cost() -> None:
-    tools = [ToolDef("git.log", "show commits", {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
-             ToolDef("time__now", "current time", {"type": "object", "properties": {}})]
+    tools = [
+        ToolDef(
+            "git.log", "show commits", {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        ),
+        ToolDef("time__now", "current time", {"type": "object", "properties": {}}),
+    ]
     # The model calls the (sanitised) wire name it was given; it must come back as the MCP name.
     wire = ToolNames(tools).wire("git.log")
     async with fake_llm() as srv, http_client() as client:
-        srv.queue(ok("", tool_calls=({"id": "call_1", "name": wire, "arguments": {"n": 3}},),
-                     usage={"input": 2000, "output": 100, "cached_input": 1500}))
-        pool = make_pool({"models": {"quick": model(srv.openai_url, capabilities={"reasoning": True}, reasoning_effort="low")}}, client)
-        request = ChatRequest(USER.messages + (Message("assistant", "", (ToolCall("call_0", "time__now", {}),)),
-                                               Message("tool", "12:00", tool_call_id="call_0")), tuple(tools))
+        srv.queue(
+            ok(
+                "",
+                tool_calls=({"id": "call_1", "name": wire, "arguments": {"n": 3}},),
+                usage={"input": 2000, "output": 100, "cached_input": 1500},
+            )
+        )
+        pool = make_pool(
+            {"models": {"quick": model(srv.openai_url, capabilities={"reasoning": True}, reasoning_effort="low")}},
+            client,
+        )
+        request = ChatRequest(
+            USER.messages
+            + (
+                Message("assistant", "", (ToolCall("call_0", "time__now", {}),)),
+                Message("tool", "12:00", tool_call_id="call_0"),
+            ),
+            tuple(tools),
+        )
         result = await pool.chat(request, tier="fast")
 
     sent = srv.requests[0]
     assert sent.headers["authorization"] == f"Bearer {KEY_A}"
     assert sent.body["model"] == "gpt-test"
-    assert sent.body["reasoning_effort"] == "low" and "max_completion_tokens" in sent.body and "temperature" not in sent.body
+    assert (
+        sent.body["reasoning_effort"] == "low"
+        and "max_completion_tokens" in sent.body
+        and "temperature" not in sent.body
+    )
     assert [t["function"]["name"] for t in sent.body["tools"]] == [wire, "time__now"]
     assert wire != "git.log" and all(c.isalnum() or c in "_-" for c in wire)
     assert sent.body["messages"][2]["tool_calls"][0]["function"] == {"name": "time__now", "arguments": "{}"}
@@ -97,12 +125,15 @@ async def test_429_rotates_to_the_next_key_without_waiting() -> None:
         assert len(a.requests) == 1
 
 
-@pytest.mark.parametrize(("fault", "error_type", "status"), [
-    (server_error(500), "server_error", 500),
-    (server_error(503), "server_error", 503),
-    (malformed_json(), "protocol_error", None),
-    (wrong_content_type(), "protocol_error", None),
-])
+@pytest.mark.parametrize(
+    ("fault", "error_type", "status"),
+    [
+        (server_error(500), "server_error", 500),
+        (server_error(503), "server_error", 503),
+        (malformed_json(), "protocol_error", None),
+        (wrong_content_type(), "protocol_error", None),
+    ],
+)
 async def test_fault_falls_back_to_the_next_deployment(fault, error_type, status) -> None:  # type: ignore[no-untyped-def]
     clock = FakeClock()
     async with fake_llm() as a, fake_llm() as b, http_client() as client:
@@ -125,7 +156,9 @@ async def test_connection_refused_is_a_connection_error() -> None:
     async with reset_server() as dead:
         pass  # closed again: nothing listens on that port any more
     async with http_client() as client:
-        pool = make_pool({"models": {"quick": model(dead + "/v1")}, "reliability": {"max_attempts": 2}}, client, FakeClock())
+        pool = make_pool(
+            {"models": {"quick": model(dead + "/v1")}, "reliability": {"max_attempts": 2}}, client, FakeClock()
+        )
         with pytest.raises(ProviderUnavailable) as info:
             await pool.chat(USER, tier="fast")
     assert summary(info.value.attempts) == [("quick#0", "error", "connection_error", None)] * 2
@@ -169,15 +202,28 @@ async def test_api_keys_and_prompts_never_reach_logs_errors_or_attempts(caplog: 
     async with fake_llm() as a, fake_llm() as b, http_client() as client:
         a.queue(echo_key_401())
         b.queue(echo_key_401())
-        pool = make_pool({"models": {"quick": model([a.openai_url, b.openai_url])}, "reliability": {"max_attempts": 2}}, client, FakeClock())
+        pool = make_pool(
+            {"models": {"quick": model([a.openai_url, b.openai_url])}, "reliability": {"max_attempts": 2}},
+            client,
+            FakeClock(),
+        )
         with pytest.raises(ProviderUnavailable) as info:
             await pool.chat(request, tier="fast")
     # The server really got the key and echoed it back in its error body...
     assert a.requests[0].headers["authorization"].endswith(KEY_A)
-    assert summary(info.value.attempts) == [("quick#0", "error", "request_rejected", 401), ("quick#1", "error", "request_rejected", 401)]
+    assert summary(info.value.attempts) == [
+        ("quick#0", "error", "request_rejected", 401),
+        ("quick#1", "error", "request_rejected", 401),
+    ]
     # ...but it is scrubbed from everything we produce.
-    texts = [str(info.value), caplog.text, repr(info.value.attempts),
-             json.dumps([a.to_dict() for a in info.value.attempts]), repr(pool.entries), repr(pool.status())]
+    texts = [
+        str(info.value),
+        caplog.text,
+        repr(info.value.attempts),
+        json.dumps([a.to_dict() for a in info.value.attempts]),
+        repr(pool.entries),
+        repr(pool.status()),
+    ]
     for text in texts:
         for secret in (KEY_A, KEY_B, secret_prompt):
             assert secret not in text

@@ -16,7 +16,11 @@ from mcproute.providers.tools import (
     to_openai_tools,
 )
 
-SCHEMA = {"type": "object", "properties": {"tz": {"type": "string"}, "n": {"type": "integer", "minimum": 1}}, "required": ["tz"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"tz": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+    "required": ["tz"],
+}
 TOOLS = [{"name": "time__now", "description": "current time", "inputSchema": SCHEMA}]
 
 
@@ -46,7 +50,9 @@ def test_arguments_failing_the_schema_name_every_problem() -> None:
 
 def test_arguments_that_were_not_json_are_invalid_arguments() -> None:
     with pytest.raises(ModelToolArgumentsInvalid, match="not valid JSON"):
-        validate_tool_calls(reply(ToolCall("1", "time__now", {}, "arguments are not valid JSON (Expecting value)")), TOOLS)
+        validate_tool_calls(
+            reply(ToolCall("1", "time__now", {}, "arguments are not valid JSON (Expecting value)")), TOOLS
+        )
 
 
 def test_names_are_made_provider_safe_and_mapped_back() -> None:
@@ -64,7 +70,9 @@ def test_schema_translation_round_trips_for_both_providers() -> None:
     tools = [ToolDef.from_mcp(t) for t in TOOLS]
     names = ToolNames(tools)
     oa = to_openai_tools(tools, names)
-    assert oa == [{"type": "function", "function": {"name": "time__now", "description": "current time", "parameters": SCHEMA}}]
+    assert oa == [
+        {"type": "function", "function": {"name": "time__now", "description": "current time", "parameters": SCHEMA}}
+    ]
     an = to_anthropic_tools(tools, names)
     assert an == [{"name": "time__now", "description": "current time", "input_schema": SCHEMA}]
     assert from_openai_tools(oa) == tools and from_anthropic_tools(an) == tools
@@ -74,9 +82,13 @@ def test_schema_translation_round_trips_for_both_providers() -> None:
 @pytest.mark.anyio
 async def test_a_real_reply_calling_a_missing_tool_raises_the_typed_error() -> None:
     async with fake_llm() as srv, http_client() as client:
-        srv.queue(ok("", tool_calls=({"name": "time__now", "arguments": {"tz": 5}},)),
-                  ok("", tool_calls=({"name": "rm_rf", "arguments": {}},)))
-        pool = make_pool({"models": {"quick": {"provider": "openai", "tier": "fast", "base_url": srv.openai_url}}}, client)
+        srv.queue(
+            ok("", tool_calls=({"name": "time__now", "arguments": {"tz": 5}},)),
+            ok("", tool_calls=({"name": "rm_rf", "arguments": {}},)),
+        )
+        pool = make_pool(
+            {"models": {"quick": {"provider": "openai", "tier": "fast", "base_url": srv.openai_url}}}, client
+        )
         request = ChatRequest.build([{"role": "user", "content": "time?"}], TOOLS)
         bad_args = await pool.chat(request, tier="fast")
         unknown = await pool.chat(request, tier="fast")

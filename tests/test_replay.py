@@ -28,8 +28,25 @@ OFFLINE = AGENTS / "offline.yaml"
 
 
 def replay(config: Path, data_dir: Path, *extra: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(config), "--data-dir", str(data_dir),
-                           "--json", *extra], cwd=REPO, env=example_env(data_dir), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "replay",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data_dir),
+            "--json",
+            *extra,
+        ],
+        cwd=REPO,
+        env=example_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -75,8 +92,12 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
             for key in ("tool", "tier", "model", "reasoning_score", "threshold"):
                 assert after[key] == row.decision[key], (row.step_id, key, after[key], row.decision[key])
         # The kept decisions are the ones the run printed and traced: the first four steps' tools.
-        assert [r.decision["tool"] for r in rows][:4] == ["time__get_current_time", "time__convert_time", "git__git_log",
-                                                           "git__git_status"]
+        assert [r.decision["tool"] for r in rows][:4] == [
+            "time__get_current_time",
+            "time__convert_time",
+            "git__git_log",
+            "git__git_status",
+        ]
     finally:
         kept.close_sync()
 
@@ -94,9 +115,23 @@ def test_a_lower_threshold_sends_steps_to_reasoning_and_a_higher_one_to_fast(rec
     assert higher["tier_share_after"]["reasoning"] < higher["tier_share_before"]["reasoning"]
     assert higher["cost_usd_after"] < higher["cost_usd_before"]
     # The text report says the same.
-    done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(tmp_path / "lower.yaml"),
-                           "--data-dir", str(recorded)], cwd=REPO, env=example_env(recorded), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "replay",
+            "--config",
+            str(tmp_path / "lower.yaml"),
+            "--data-dir",
+            str(recorded),
+        ],
+        cwd=REPO,
+        env=example_env(recorded),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert f"fast->reasoning: {lower['tier_changed_by_direction']['fast->reasoning']}" in done.stdout
 
@@ -108,19 +143,44 @@ def test_cascade_carries_a_changed_tier_into_the_next_step(recorded: Path, tmp_p
     alone, carried = replay(higher, recorded), replay(higher, recorded, "--cascade")
     # Per step, the recorded reasoning state holds step 2 on reasoning; carried, step 1's fast tier
     # is what step 2 starts from, so at least as many steps move to fast.
-    assert carried["tier_changed_by_direction"].get("reasoning->fast", 0) > alone["tier_changed_by_direction"].get("reasoning->fast", 0)
+    assert carried["tier_changed_by_direction"].get("reasoning->fast", 0) > alone["tier_changed_by_direction"].get(
+        "reasoning->fast", 0
+    )
     assert "fast->reasoning" not in carried["tier_changed_by_direction"]
 
 
 def test_replay_filters_by_conversation_and_time(recorded: Path) -> None:
     assert replay(OFFLINE, recorded, "--conversation", "no-such-conversation")["steps"] == 0
     assert replay(OFFLINE, recorded, "--since", "2999-01-01")["steps"] == 0
-    done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(OFFLINE), "--data-dir", str(recorded),
-                           "--since", "yesterday"], cwd=REPO, env=example_env(recorded), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "replay",
+            "--config",
+            str(OFFLINE),
+            "--data-dir",
+            str(recorded),
+            "--since",
+            "yesterday",
+        ],
+        cwd=REPO,
+        env=example_env(recorded),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "--since 'yesterday' is not an ISO 8601 time" in done.stderr
     missing = recorded / "nowhere" / "state.sqlite3"
-    done = subprocess.run([sys.executable, "-m", "mcproute", "replay", "--config", str(OFFLINE), "--state", str(missing)],
-                          cwd=REPO, env=example_env(recorded), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcproute", "replay", "--config", str(OFFLINE), "--state", str(missing)],
+        cwd=REPO,
+        env=example_env(recorded),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and f"no state file at {missing}" in done.stderr and not missing.parent.exists()
 
 
@@ -148,7 +208,9 @@ async def _route_steps(tmp_path: Path, texts: list[str], **replay_cfg: Any) -> P
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("keep", ["full", "hashes"])
-async def test_keep_hashes_stores_no_step_text_and_replay_counts_those_steps_as_skipped(tmp_path: Path, keep: str) -> None:
+async def test_keep_hashes_stores_no_step_text_and_replay_counts_those_steps_as_skipped(
+    tmp_path: Path, keep: str
+) -> None:
     path = await _route_steps(tmp_path, [SECRET, "what time is it in Paris?"], keep=keep)
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite3*"))
     assert (b"quokka-7731" in blob) == (keep == "full")
@@ -193,9 +255,21 @@ async def test_max_age_drops_old_steps_and_their_unreferenced_catalogues(tmp_pat
     store = ReplayStore(tmp_path / "r.sqlite3", max_age_days=1.0, clock=lambda: now[0])
 
     def row(step_id: str, version: str) -> dict[str, Any]:
-        return {"step_id": step_id, "conversation_id": "c", "text": "t", "text_sha256": "0" * 64, "vector": None,
-                "inputs": "{}", "state": None, "catalog_version": version, "tool": None, "tier": "fast", "model": "m",
-                "decision": "{}", "usage": None}
+        return {
+            "step_id": step_id,
+            "conversation_id": "c",
+            "text": "t",
+            "text_sha256": "0" * 64,
+            "vector": None,
+            "inputs": "{}",
+            "state": None,
+            "catalog_version": version,
+            "tool": None,
+            "tier": "fast",
+            "model": "m",
+            "decision": "{}",
+            "usage": None,
+        }
 
     try:
         await store.keep(row("old", "v1"), ("v1", [{"name": "a__x"}]))
@@ -213,8 +287,12 @@ async def test_max_age_drops_old_steps_and_their_unreferenced_catalogues(tmp_pat
 async def test_feedback_rewards_give_quality_before_and_after(tmp_path: Path) -> None:
     cfg = config_dict(tmp_path, servers={}, encoder={"enabled": False})
     loaded = parse_config(json.dumps(cfg), environ={})
-    texts = ["what time is it?", "Prove rigorously, step by step, that the square root of 2 is irrational; derive each case",
-             "thanks", "Derive, step by step, the closed form of the sum of the first n cubes and prove it by induction"]
+    texts = [
+        "what time is it?",
+        "Prove rigorously, step by step, that the square root of 2 is irrational; derive each case",
+        "thanks",
+        "Derive, step by step, the closed form of the sum of the first n cubes and prove it by induction",
+    ]
     rewards = [1.0, 0.5, -0.5, 0.0]
     async with Engine(loaded) as e:
         for i, (text, reward) in enumerate(zip(texts, rewards, strict=True)):

@@ -65,7 +65,9 @@ def test_unrelated_text_says_no_tool(encoder) -> None:  # noqa: ANN001 - mcprout
     from mcproute.encoding.texts import tool_text
 
     index = ToolIndex(CATALOG)
-    index.attach_vectors(dict(zip((t.name for t in CATALOG), encoder.encode([tool_text(t) for t in CATALOG]), strict=True)))
+    index.attach_vectors(
+        dict(zip((t.name for t in CATALOG), encoder.encode([tool_text(t) for t in CATALOG]), strict=True))
+    )
     text = "Write a sonnet about autumn leaves and lost love"
     r = index.rank(text, vector=encoder.encode_one(text))
     assert r.no_tool and r.best is None
@@ -102,13 +104,15 @@ def test_ties_break_by_catalogue_order() -> None:
 def test_history_context_moves_the_ranking() -> None:
     index = ToolIndex(CATALOG)
     text = "and now the next days?"
-    ctx = RetrievalContext(tools_used=("getCurrentWeather",), servers_used=("weather",),
-                           recent_texts=("What's the weather in Paris?",))
+    ctx = RetrievalContext(
+        tools_used=("getCurrentWeather",), servers_used=("weather",), recent_texts=("What's the weather in Paris?",)
+    )
     with_ctx = names(index, text, context=ctx)
     assert with_ctx and with_ctx[0] in ("weather.forecast", "getCurrentWeather")
     assert set(with_ctx[:2]) == {"weather.forecast", "getCurrentWeather"}
-    state = ConversationState("c1", tools_used=ctx.tools_used, servers_used=ctx.servers_used,
-                              recent_texts=ctx.recent_texts)
+    state = ConversationState(
+        "c1", tools_used=ctx.tools_used, servers_used=ctx.servers_used, recent_texts=ctx.recent_texts
+    )
     assert RetrievalContext.from_state(state) == ctx
 
 
@@ -141,24 +145,55 @@ def test_ranking_is_frozen_and_deterministic() -> None:
 # -- a catalogue of one small server --------------------------------------------------------------
 
 TIME_ONLY = [
-    ToolSpec(name="time__get_current_time", description="Get current time in a specific timezone", server="time",
-             input_schema={"type": "object", "properties": {"timezone": {"type": "string", "description": "IANA timezone name (e.g., 'America/New_York', 'Europe/London')."}}}),
-    ToolSpec(name="time__convert_time", description="Convert time between timezones", server="time",
-             input_schema={"type": "object", "properties": {
-                 "source_timezone": {"type": "string", "description": "Source IANA timezone name (e.g., 'America/New_York', 'Europe/London')."},
-                 "time": {"type": "string", "description": "Time to convert in 24-hour format (HH:MM)"},
-                 "target_timezone": {"type": "string", "description": "Target IANA timezone name (e.g., 'Asia/Tokyo', 'America/San_Francisco')."}}}),
+    ToolSpec(
+        name="time__get_current_time",
+        description="Get current time in a specific timezone",
+        server="time",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "timezone": {
+                    "type": "string",
+                    "description": "IANA timezone name (e.g., 'America/New_York', 'Europe/London').",
+                }
+            },
+        },
+    ),
+    ToolSpec(
+        name="time__convert_time",
+        description="Convert time between timezones",
+        server="time",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "source_timezone": {
+                    "type": "string",
+                    "description": "Source IANA timezone name (e.g., 'America/New_York', 'Europe/London').",
+                },
+                "time": {"type": "string", "description": "Time to convert in 24-hour format (HH:MM)"},
+                "target_timezone": {
+                    "type": "string",
+                    "description": "Target IANA timezone name (e.g., 'Asia/Tokyo', 'America/San_Francisco').",
+                },
+            },
+        },
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("what time is it in Tokyo?", "time__get_current_time"), ("convert 3pm London time to Tokyo", "time__convert_time")],
+    [
+        ("what time is it in Tokyo?", "time__get_current_time"),
+        ("convert 3pm London time to Tokyo", "time__convert_time"),
+    ],
 )
 def test_a_two_tool_catalogue_weighs_words_as_a_large_one_would(encoder, text: str, expected: str) -> None:  # noqa: ANN001
     # With plain BM25 IDF every word both tools share ("time") weighs ~0 in a 2-tool catalogue,
     # and "Tokyo" in one parameter example decided the first request (and called it no-tool).
     index = ToolIndex(TIME_ONLY)
-    index.attach_vectors(dict(zip((s.name for s in TIME_ONLY), encoder.encode([tool_text(s) for s in TIME_ONLY]), strict=True)))
+    index.attach_vectors(
+        dict(zip((s.name for s in TIME_ONLY), encoder.encode([tool_text(s) for s in TIME_ONLY]), strict=True))
+    )
     r = index.rank(text, k=2, vector=encoder.encode_one(text))
     assert not r.no_tool and r.best is not None and r.best.name == expected, r.explanation

@@ -8,9 +8,11 @@ import numpy as np
 from mcproute.router.step import ConversationState, ToolSpec
 from mcproute.router.tools import RetrievalContext, ToolIndex
 
-WORDS = ("weather forecast city temperature commit repository branch diff factorial triangle hypotenuse "
-         "flight hotel booking currency convert invoice email send calendar event meeting file read write "
-         "delete search query database table user account password reset stock price market news").split()
+WORDS = (
+    "weather forecast city temperature commit repository branch diff factorial triangle hypotenuse "
+    "flight hotel booking currency convert invoice email send calendar event meeting file read write "
+    "delete search query database table user account password reset stock price market news"
+).split()
 
 
 def _catalog(servers: int = 40, per_server: int = 7) -> list[ToolSpec]:
@@ -50,9 +52,17 @@ def test_the_batch_build_equals_the_per_server_build() -> None:
     assert fast._arr.keys() == slow._arr.keys()
     for term, (slots, vals) in slow._arr.items():
         assert np.array_equal(fast._arr[term][0], slots) and np.array_equal(fast._arr[term][1], vals)
-    state = ConversationState("c", tools_used=(tools[3].name,), servers_used=(tools[3].server,), recent_texts=("convert the currency",))
-    for text in ("what is the weather forecast for the city", "send an email about the meeting", "reset my account password",
-                 "show the diff of the repository branch", "factorial of 7", "book a hotel"):
+    state = ConversationState(
+        "c", tools_used=(tools[3].name,), servers_used=(tools[3].server,), recent_texts=("convert the currency",)
+    )
+    for text in (
+        "what is the weather forecast for the city",
+        "send an email about the meeting",
+        "reset my account password",
+        "show the diff of the repository branch",
+        "factorial of 7",
+        "book a hotel",
+    ):
         for context in (None, RetrievalContext.from_state(state)):
             assert fast.rank(text, context=context, k=10) == slow.rank(text, context=context, k=10)
 
@@ -61,5 +71,9 @@ def test_updates_after_a_batch_build_still_replace_one_server() -> None:
     tools = _catalog(servers=6)
     index = ToolIndex(tools)
     index.update("srv02", [ToolSpec("lunar_phase", "Phase of the moon on a given date.", {}, "srv02")])
-    assert "lunar_phase" in index.names and not any(n for n in index.names if n in {t.name for t in tools if t.server == "srv02"} - {t.name for t in tools if t.server != "srv02"})
+    assert "lunar_phase" in index.names and not any(
+        n
+        for n in index.names
+        if n in {t.name for t in tools if t.server == "srv02"} - {t.name for t in tools if t.server != "srv02"}
+    )
     assert index.rank("what phase is the moon in tonight").candidates[0].name == "lunar_phase"

@@ -98,8 +98,16 @@ def test_writing_that_names_a_target_still_picks_the_storing_tool(reference, tex
 
 def test_a_composing_request_still_trusts_a_leader_that_does_not_store() -> None:
     # A catalogue with a poem generator: the request is for content and this tool makes it.
-    index = ToolIndex([ToolSpec("generate_poem", "Generate a poem on a topic in a given style.",
-                                {"type": "object", "properties": {"topic": {"type": "string"}}}, "poems")])
+    index = ToolIndex(
+        [
+            ToolSpec(
+                "generate_poem",
+                "Generate a poem on a topic in a given style.",
+                {"type": "object", "properties": {"topic": {"type": "string"}}},
+                "poems",
+            )
+        ]
+    )
     r = index.rank("write a poem about autumn")
     assert not r.no_tool and r.candidates[0].name == "generate_poem", r.explanation
 

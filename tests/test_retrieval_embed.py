@@ -57,7 +57,9 @@ def test_embeddings_carry_meaning_beyond_shared_words(emb: StaticEmbedder) -> No
 
 
 def test_tool_text_uses_name_words_description_and_parameters() -> None:
-    assert tool_text("getCurrentWeather", "Weather now.", ["city_name"]) == "get current weather. Weather now. city name"
+    assert (
+        tool_text("getCurrentWeather", "Weather now.", ["city_name"]) == "get current weather. Weather now. city name"
+    )
     assert tool_text("send_email", "", []) == "send email."
 
 

@@ -82,7 +82,9 @@ class Encoded:
         specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
         self.encoder = encoder
         self.index = ToolIndex(specs)
-        self.index.attach_vectors(dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True)))
+        self.index.attach_vectors(
+            dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+        )
 
     def rank(self, text: str, k: int = 5):  # noqa: ANN201
         return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))

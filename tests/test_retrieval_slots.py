@@ -36,14 +36,24 @@ def test_the_kinds_of_value_a_request_carries(text: str, kinds: set[str]) -> Non
 
 
 def test_a_schema_says_which_kinds_a_tool_takes() -> None:
-    assert tool_slots({"properties": {"url": {"type": "string"}, "max_length": {"type": "integer"}}}) == {"url", "number"}
+    assert tool_slots({"properties": {"url": {"type": "string"}, "max_length": {"type": "integer"}}}) == {
+        "url",
+        "number",
+    }
     assert tool_slots({"properties": {"paths": {"type": "array", "items": {"type": "string"}}}}) == {"path", "paths"}
-    assert tool_slots({"properties": {"source": {"type": "string"}, "destination": {"type": "string"}}}) == {"path", "paths"}
+    assert tool_slots({"properties": {"source": {"type": "string"}, "destination": {"type": "string"}}}) == {
+        "path",
+        "paths",
+    }
     # "source" inside a longer name is not a path, and a description can name the kind
     assert tool_slots({"properties": {"source_timezone": {"type": "string"}}}) == {"zone"}
     assert "url" in tool_slots({"properties": {"target": {"type": "string", "description": "The URL to open"}}})
     # nested objects and array items count
-    nested = {"properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"sha": {"type": "string"}}}}}}
+    nested = {
+        "properties": {
+            "items": {"type": "array", "items": {"type": "object", "properties": {"sha": {"type": "string"}}}}
+        }
+    }
     assert "revision" in tool_slots(nested)
     assert tool_slots({"type": "object"}) == frozenset()
 

@@ -37,7 +37,13 @@ def test_attached_vectors_feed_the_cosine_and_an_update_drops_only_that_servers(
     cos2 = dict(zip((index._docs[s].spec.name for s in pool2), x2[:, FEATURES.index("cos")], strict=True))
     assert cos2.get("git__git_log", 0.0) != 1.0
 
-    index.update("git", [ToolSpec("git__git_log", "Shows the commit logs, newest first"), ToolSpec("git__git_status", "Shows the status")])
+    index.update(
+        "git",
+        [
+            ToolSpec("git__git_log", "Shows the commit logs, newest first"),
+            ToolSpec("git__git_status", "Shows the status"),
+        ],
+    )
     assert index.vector_count == 2  # time's two kept; git's texts may have changed, so dropped
     index.attach_vectors({"git__git_log": unit(2), "git__git_status": unit(3)})
     assert index.vector_count == 4

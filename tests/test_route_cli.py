@@ -11,8 +11,13 @@ from runtime_support import EASY, HARD, child_env, write_config
 
 
 def _route(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mcproute", "route", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120, env=child_env())
+    return subprocess.run(
+        [sys.executable, "-m", "mcproute", "route", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
 
 
 def test_route_prints_the_decision_and_changes_nothing(tmp_path: Path) -> None:

@@ -17,8 +17,14 @@ from mcproute.runtime import Engine
 from mcproute.runtime.calibration import SAMPLE_FORMAT, base_calibration, ignored_rate_warning, load_score_sample
 from runtime_support import EASY, HARD, config_dict
 
-CANDIDATES = [EASY, HARD, "Which of these is a prime number: 21, 23, 25?", "convert 12:00 UTC to Paris time",
-              "Explain why the sky is blue", "Solve for x: 3x + 7 = 22, showing each step"]
+CANDIDATES = [
+    EASY,
+    HARD,
+    "Which of these is a prime number: 21, 23, 25?",
+    "convert 12:00 UTC to Paris time",
+    "Explain why the sky is blue",
+    "Solve for x: 3x + 7 = 22, showing each step",
+]
 
 
 def test_the_shipped_sample_belongs_to_the_shipped_tier_model() -> None:
@@ -53,23 +59,35 @@ def test_a_target_rate_escalates_that_share_of_the_sample(rate: float) -> None:
 def test_without_a_sample_for_this_tier_model_the_rate_is_ignored_out_loud() -> None:
     scorer = TierScorer.load()
     routing = RoutingConfig(target_escalation_rate=0.2)
-    other = json.dumps({"format": SAMPLE_FORMAT, "model_version": "0000000000", "source": "x", "n": 3, "quantiles": [0.1, 0.5, 0.9]})
-    for raw, says in ((other.encode(), "scored by tier model 0000000000"), (b"{not json", "malformed"),
-                      (json.dumps({"format": "nope"}).encode(), "format is 'nope'")):
+    other = json.dumps(
+        {"format": SAMPLE_FORMAT, "model_version": "0000000000", "source": "x", "n": 3, "quantiles": [0.1, 0.5, 0.9]}
+    )
+    for raw, says in (
+        (other.encode(), "scored by tier model 0000000000"),
+        (b"{not json", "malformed"),
+        (json.dumps({"format": "nope"}).encode(), "format is 'nope'"),
+    ):
         sample = load_score_sample(raw)
         cal, note = base_calibration(scorer, routing, sample)
         assert cal == scorer.calibration and "target_escalation_rate=0.2 is ignored" in note and says in note
         assert ignored_rate_warning(scorer, routing, sample) == note
     # routing.threshold wins over a rate (and is not a warning).
     cal, note = base_calibration(scorer, RoutingConfig(target_escalation_rate=0.2, threshold=0.4))
-    assert cal.threshold == 0.4 and ignored_rate_warning(scorer, RoutingConfig(target_escalation_rate=0.2, threshold=0.4)) is None
+    assert (
+        cal.threshold == 0.4
+        and ignored_rate_warning(scorer, RoutingConfig(target_escalation_rate=0.2, threshold=0.4)) is None
+    )
 
 
 @pytest.mark.anyio
-async def test_decisions_use_the_threshold_for_the_configured_rate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_decisions_use_the_threshold_for_the_configured_rate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     shipped = TierScorer.load().calibration
     rate = 0.2
-    loaded = parse_config(json.dumps(config_dict(tmp_path, servers={}, backend="memory", target_escalation_rate=rate)), environ={})
+    loaded = parse_config(
+        json.dumps(config_dict(tmp_path, servers={}, backend="memory", target_escalation_rate=rate)), environ={}
+    )
     async with Engine(loaded) as e:
         assert e.calibration.threshold > shipped.threshold and e.calibration.version.endswith("+rate=0.2")
         scorer = TierScorer.load()

@@ -93,7 +93,8 @@ async def test_one_pool_walk_per_decision_and_one_store_read_per_step(tmp_path: 
         decision = await e.route("echo back the text hello", identity=conv("c"))  # dry run: read and decide
         assert pool.walks - walks == 1 and store.hops - hops == 1
         assert decision.model is not None and decision.deployment in next(
-            m.deployments for m in e.model_specs() if m.name == decision.model)
+            m.deployments for m in e.model_specs() if m.name == decision.model
+        )
 
         walks, hops = pool.walks, store.hops
         step = await e.run_step("echo back the text hello", identity=conv("c"))
@@ -125,7 +126,9 @@ async def test_expose_search_view_is_bounded_by_the_store_size(tmp_path: Path) -
 
 @pytest.mark.anyio
 async def test_max_conversations_caps_the_visible_map(tmp_path: Path) -> None:
-    loaded = parse_config(json.dumps({**config_dict(tmp_path, expose="search"), "state": {"backend": "memory", "max_conversations": 2}}),
-                          environ={})
+    loaded = parse_config(
+        json.dumps({**config_dict(tmp_path, expose="search"), "state": {"backend": "memory", "max_conversations": 2}}),
+        environ={},
+    )
     assert Engine(loaded).max_visible == 2
     assert Engine(parse_config(json.dumps(config_dict(tmp_path)), environ={})).max_visible == 0  # expose: all

@@ -157,7 +157,10 @@ async def test_feedback_unknown_step_and_bounded_calibration_shift(tmp_path: Pat
         for s in steps[:-1]:
             await e.feedback(s.step_id, -1.0)
         assert e.calibration.threshold == base  # too few rated fast steps: no shift yet
-        out = await e.gateway.call_tool("mcproute__feedback", {"step_id": steps[-1].step_id, "reward": -1, "conversation_id": steps[-1].conversation_id})
+        out = await e.gateway.call_tool(
+            "mcproute__feedback",
+            {"step_id": steps[-1].step_id, "reward": -1, "conversation_id": steps[-1].conversation_id},
+        )
         assert not out["isError"]
         shifted = out["structuredContent"]
         # Badly rated fast steps lower the threshold (more escalation), by at most MAX_SHIFT.
@@ -166,7 +169,9 @@ async def test_feedback_unknown_step_and_bounded_calibration_shift(tmp_path: Pat
         nxt = await e.route(EASY, identity=conv("after"))
         assert nxt.threshold == e.calibration.threshold and nxt.policy_version == e.calibration.version
         # A reward for another conversation's step is refused before it is stored.
-        wrong = await e.gateway.call_tool("mcproute__feedback", {"step_id": steps[0].step_id, "reward": 1, "conversation_id": "other"})
+        wrong = await e.gateway.call_tool(
+            "mcproute__feedback", {"step_id": steps[0].step_id, "reward": 1, "conversation_id": "other"}
+        )
         assert wrong["isError"] and "does not belong to conversation 'other'" in wrong["content"][0]["text"]
 
 
@@ -199,9 +204,14 @@ async def test_complete_routes_one_model_call_and_keeps_the_tier(tmp_path: Path)
         assert call.name.startswith("time__")
         state = await e.store.load("chat")  # type: ignore[union-attr]
         assert state is not None and state.awaiting_tool_result and state.tools_used == (call.name,)
-        msgs += [{"role": "assistant", "content": "", "tool_calls": [{"id": call.id, "type": "function",
-                  "function": {"name": call.name, "arguments": "{}"}}]},
-                 {"role": "tool", "tool_call_id": call.id, "content": "12:00 UTC [text]"}]
+        msgs += [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": "12:00 UTC [text]"},
+        ]
         d2, chat2 = await e.complete(msgs, identity=c, tools="mcp")
         assert d2.tier == "reasoning" and "awaiting its result" in d2.sticky_reason  # kept through the loop
         with pytest.raises(InvalidRequest, match="messages must not be empty"):

@@ -28,7 +28,9 @@ ERAS = ["auto", "legacy"]
 async def serving(tmp_path: Path) -> AsyncIterator[tuple[Engine, str]]:
     loaded = loaded_config(tmp_path, expose="search")
     async with Engine(loaded) as engine, anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, upstream=Upstream(engine.gateway)))
+        port = await tg.start(
+            partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, upstream=Upstream(engine.gateway))
+        )
         yield engine, f"http://127.0.0.1:{port}/mcp"
         tg.cancel_scope.cancel()
 
@@ -47,7 +49,10 @@ async def test_expose_search_lists_meta_tools_plus_the_conversations_top_k(tmp_p
     changed = anyio.Event()
 
     async def on_message(message: Any) -> None:
-        if "ToolListChanged" in type(message).__name__ or getattr(getattr(message, "root", None), "method", "") == "notifications/tools/list_changed":
+        if (
+            "ToolListChanged" in type(message).__name__
+            or getattr(getattr(message, "root", None), "method", "") == "notifications/tools/list_changed"
+        ):
             changed.set()
 
     async with serving(tmp_path) as (engine, url):
@@ -61,7 +66,11 @@ async def test_expose_search_lists_meta_tools_plus_the_conversations_top_k(tmp_p
                 with anyio.fail_after(10):
                     await changed.wait()
             names = [t.name for t in (await c.list_tools()).tools]
-            assert names[:4] == list(META_TOOL_NAMES) and names[4] == "time__convert_time" and "time__get_current_time" in names
+            assert (
+                names[:4] == list(META_TOOL_NAMES)
+                and names[4] == "time__convert_time"
+                and "time__get_current_time" in names
+            )
             # Another conversation's view did not move.
             assert [t.name for t in (await other.list_tools()).tools] == list(META_TOOL_NAMES)
             # The list is a view, not a permission.

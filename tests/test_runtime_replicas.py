@@ -90,12 +90,17 @@ async def test_every_replica_receives_the_clients_log_level_opt_in(tmp_path: Pat
         async with Engine(parse_config(json.dumps(cfg), environ={})) as engine:
             seen: dict[int, dict[str, object]] = {}
             for i in range(16):
-                meta = {"mcproute/conversation_id": f"c{i}", LOG_LEVEL_META_KEY: "debug",
-                        "io.modelcontextprotocol/clientInfo": {"name": "leak"}}
+                meta = {
+                    "mcproute/conversation_id": f"c{i}",
+                    LOG_LEVEL_META_KEY: "debug",
+                    "io.modelcontextprotocol/clientInfo": {"name": "leak"},
+                }
                 out = await engine.gateway.call_tool("fx__whoami", {}, meta=meta)
                 body = json.loads(out["content"][0]["text"])
                 seen[int(body["pid"])] = body["meta"]
             assert set(seen) == {primary.pid, second.pid}  # both the gateway's path and the replica hook's
             for received in seen.values():
                 assert received.get(LOG_LEVEL_META_KEY) == "debug"
-                assert received.get("io.modelcontextprotocol/clientInfo") != {"name": "leak"}  # the downstream client's own
+                assert received.get("io.modelcontextprotocol/clientInfo") != {
+                    "name": "leak"
+                }  # the downstream client's own

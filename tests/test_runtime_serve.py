@@ -26,8 +26,11 @@ def structured(result: types.CallToolResult) -> dict[str, Any]:
 @pytest.mark.anyio
 async def test_run_step_over_stdio(tmp_path: Path, mode: str) -> None:
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data")
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mcproute", "serve", "--config", str(config)],
-                                   env=child_env(PYTHONWARNINGS="ignore"))
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcproute", "serve", "--config", str(config)],
+        env=child_env(PYTHONWARNINGS="ignore"),
+    )
     async with Client(params, mode=mode) as client:
         names = [t.name for t in (await client.list_tools()).tools]
         assert names[:4] == ["mcproute__route", "mcproute__run_step", "mcproute__search_tools", "mcproute__feedback"]
@@ -39,7 +42,9 @@ async def test_run_step_over_stdio(tmp_path: Path, mode: str) -> None:
         text = first.content[0]
         assert isinstance(text, types.TextContent) and text.text.startswith(f"conversation_id: {cid} (")
         assert first.meta is not None and first.meta["mcproute/conversation_id"] == cid
-        assert any(isinstance(c, types.TextContent) and "UTC" in c.text for c in first.content[1:])  # the tool's own result
+        assert any(
+            isinstance(c, types.TextContent) and "UTC" in c.text for c in first.content[1:]
+        )  # the tool's own result
         second = structured(await client.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": cid}))
         assert second["tier"] == "reasoning" and "1 of 2 confident fast steps" in second["decision"]["sticky_reason"]
         fb = await client.call_tool("mcproute__feedback", {"step_id": second["step_id"], "reward": 1})
@@ -54,10 +59,16 @@ async def test_run_step_over_http_both_eras_and_a_sigkill_restart_keeps_the_conv
             async with Client(url, mode=mode) as client:
                 cid = f"http-{mode}"
                 step = structured(await client.call_tool("mcproute__run_step", {"text": HARD, "conversation_id": cid}))
-                assert step["tier"] == "reasoning" and step["tool"].startswith("time__") and step["conversation_source"] == "argument"
+                assert (
+                    step["tier"] == "reasoning"
+                    and step["tool"].startswith("time__")
+                    and step["conversation_source"] == "argument"
+                )
                 route = structured(await client.call_tool("mcproute__route", {"text": EASY, "conversation_id": cid}))
                 assert route["tier"] == "reasoning"
-                found = structured(await client.call_tool("mcproute__search_tools", {"query": "convert a time between timezones"}))
+                found = structured(
+                    await client.call_tool("mcproute__search_tools", {"query": "convert a time between timezones"})
+                )
                 assert found["tools"][0]["name"] == "time__convert_time" and "inputSchema" in found["tools"][0]
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: the state must already be on disk
         await proc.wait()
@@ -66,5 +77,7 @@ async def test_run_step_over_http_both_eras_and_a_sigkill_restart_keeps_the_conv
         assert after["tier"] == "reasoning" and after["model"] == "deep"  # tier and model kept
         sticky = after["decision"]["sticky_reason"]
         assert "new conversation" not in sticky and "kept time's tools first" in sticky  # tool affinity kept
-        fresh = structured(await client.call_tool("mcproute__run_step", {"text": EASY + " [text]", "conversation_id": "other"}))
+        fresh = structured(
+            await client.call_tool("mcproute__run_step", {"text": EASY + " [text]", "conversation_id": "other"})
+        )
         assert fresh["tier"] == "fast"  # and another conversation did not inherit it

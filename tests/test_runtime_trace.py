@@ -32,17 +32,28 @@ def _one(spans: list[SpanRecord], pred: object) -> SpanRecord:
 async def test_run_step_is_one_trace_with_parents_conversation_and_decision(tmp_path: Path) -> None:
     config = write_config(tmp_path / "servers.yaml", tmp_path / "data")
     with otlp_receiver() as rx:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_SERVICE_NAME": "mcproute-test"}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_SERVICE_NAME": "mcproute-test",
+        }
         async with serve_http(config, **env) as (_, url), Client(url, mode="legacy") as client:
             meta = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_PARENT}-01"}
-            first = await client.call_tool("mcproute__run_step", {"text": EASY + " [bad]", "conversation_id": "traced"}, meta=meta)
+            first = await client.call_tool(
+                "mcproute__run_step", {"text": EASY + " [bad]", "conversation_id": "traced"}, meta=meta
+            )
             assert not first.is_error
             await client.call_tool("mcproute__run_step", {"text": EASY, "conversation_id": "traced"})
             # A call the client chose itself, in the same conversation.
-            await client.call_tool("time__get_current_time", {"timezone": "UTC"}, meta={"mcproute/conversation_id": "traced"})
+            await client.call_tool(
+                "time__get_current_time", {"timezone": "UTC"}, meta={"mcproute/conversation_id": "traced"}
+            )
 
             def complete(spans: list[SpanRecord]) -> bool:
-                return sum(s.name == sc.ROUTE_SPAN_NAME for s in spans) >= 3 and sum(s.name.startswith("tools/call time__") and s.kind.endswith("CLIENT") for s in spans) >= 3
+                return (
+                    sum(s.name == sc.ROUTE_SPAN_NAME for s in spans) >= 3
+                    and sum(s.name.startswith("tools/call time__") and s.kind.endswith("CLIENT") for s in spans) >= 3
+                )
 
             spans = rx.wait_for(complete)
 
@@ -56,7 +67,9 @@ async def test_run_step_is_one_trace_with_parents_conversation_and_decision(tmp_
     # The fast model's schema-invalid call, then the reasoning model's: two attempts, both under the route.
     assert sorted(c.attributes[sc.DECISION_MODEL] for c in chats) == ["deep", "quick"]
     assert all(c.parent_span_id == route.span_id and c.kind.endswith("CLIENT") for c in chats)
-    assert all(c.attributes[sc.GEN_AI_OPERATION_NAME] == "chat" and sc.GEN_AI_PROVIDER_NAME in c.attributes for c in chats)
+    assert all(
+        c.attributes[sc.GEN_AI_OPERATION_NAME] == "chat" and sc.GEN_AI_PROVIDER_NAME in c.attributes for c in chats
+    )
     tool = _one(trace, lambda s: s.name.startswith("tools/call time__") and s.kind.endswith("CLIENT"))
     assert tool.parent_span_id == route.span_id and tool.attributes[sc.SERVER] == "time"
     for s in trace:
@@ -65,20 +78,37 @@ async def test_run_step_is_one_trace_with_parents_conversation_and_decision(tmp_
     assert a[sc.DECISION_TIER] == "reasoning" and a[sc.DECISION_MODEL] == "deep"  # the cascade, as carried out
     assert "cascade" in a[sc.STICKY_REASON] and '"cascade":1.0' in a[sc.DECISION_SIGNALS]
     assert a[sc.DECISION_TOOL].startswith("time__") and a[sc.STEP_ID].startswith("s-")
-    for key in (sc.DECISION_ALTERNATIVES, sc.DECISION_SIGNALS, sc.DECISION_REASON, sc.DECISION_THRESHOLD, sc.POLICY_VERSION,
-                sc.STICKY_HELD, sc.STICKY_REASON, sc.COST_USD):
+    for key in (
+        sc.DECISION_ALTERNATIVES,
+        sc.DECISION_SIGNALS,
+        sc.DECISION_REASON,
+        sc.DECISION_THRESHOLD,
+        sc.POLICY_VERSION,
+        sc.STICKY_HELD,
+        sc.STICKY_REASON,
+        sc.COST_USD,
+    ):
         assert key in a, key
 
     # The second step is its own trace, linked to the first step's route span.
     routes = sorted((s for s in spans if s.name == sc.ROUTE_SPAN_NAME), key=lambda s: s.start_ns)
     second = routes[1]
     assert second.trace_id != CALLER_TRACE
-    assert any(lk["span_id"] == route.span_id and lk["attributes"].get(sc.LINK_RELATION) == sc.LINK_PREVIOUS_STEP for lk in second.links)
+    assert any(
+        lk["span_id"] == route.span_id and lk["attributes"].get(sc.LINK_RELATION) == sc.LINK_PREVIOUS_STEP
+        for lk in second.links
+    )
     # The proxied call: its decision is the client's, and it is traced into the conversation too.
     proxied = routes[2]
-    assert proxied.attributes[sc.DECISION_SOURCE] == sc.SOURCE_CLIENT and proxied.attributes[sc.DECISION_TOOL] == "time__get_current_time"
+    assert (
+        proxied.attributes[sc.DECISION_SOURCE] == sc.SOURCE_CLIENT
+        and proxied.attributes[sc.DECISION_TOOL] == "time__get_current_time"
+    )
     assert proxied.attributes[sc.GEN_AI_CONVERSATION_ID] == "traced"
-    call = _one([s for s in spans if s.trace_id == proxied.trace_id], lambda s: s.name == "tools/call time__get_current_time" and s.kind.endswith("CLIENT"))
+    call = _one(
+        [s for s in spans if s.trace_id == proxied.trace_id],
+        lambda s: s.name == "tools/call time__get_current_time" and s.kind.endswith("CLIENT"),
+    )
     assert call.parent_span_id == proxied.span_id
 
 
@@ -86,13 +116,21 @@ async def test_run_step_is_one_trace_with_parents_conversation_and_decision(tmp_
 async def test_complete_continues_the_callers_trace_into_the_provider_request(tmp_path: Path) -> None:
     with otlp_receiver() as rx:
         cfg = config_dict(tmp_path, backend="memory")
-        cfg["models"]["quick"] = {"tier": "fast", "provider": "openai", "base_url": rx.url + "/v1", "api_key": "sk-runtime-secret",
-                                  "model": "gpt-test", "price": {"input": 0.1, "output": 0.4}}
+        cfg["models"]["quick"] = {
+            "tier": "fast",
+            "provider": "openai",
+            "base_url": rx.url + "/v1",
+            "api_key": "sk-runtime-secret",
+            "model": "gpt-test",
+            "price": {"input": 0.1, "output": 0.4},
+        }
         loaded = parse_config(json.dumps(cfg), environ={})
         caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_PARENT}-01"}
         with setup(TelemetryConfig(exporter="otlp", endpoint=rx.url), loaded, environ={}):
             async with Engine(loaded) as engine:
-                decision, chat = await engine.complete([{"role": "user", "content": EASY}], identity=ConversationIdentity("oa", "header"), meta=caller)
+                decision, chat = await engine.complete(
+                    [{"role": "user", "content": EASY}], identity=ConversationIdentity("oa", "header"), meta=caller
+                )
         assert (decision.tier, chat.model, chat.response.text) == ("fast", "quick", "ok")
         spans = rx.wait_for(lambda ss: any(s.name.startswith("chat ") for s in ss))
         raw = b"".join(rx.raw)
@@ -100,7 +138,10 @@ async def test_complete_continues_the_callers_trace_into_the_provider_request(tm
     assert route.trace_id == CALLER_TRACE and route.parent_span_id == CALLER_PARENT
     chat_span = _one(spans, lambda s: s.name == "chat gpt-test")
     assert chat_span.parent_span_id == route.span_id and chat_span.trace_id == CALLER_TRACE
-    assert chat_span.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-test" and chat_span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert (
+        chat_span.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-test"
+        and chat_span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    )
     assert all(s.attributes.get(sc.GEN_AI_CONVERSATION_ID) == "oa" for s in spans if s.trace_id == CALLER_TRACE)
     # The provider request carried the step's context: the fake provider saw the route span as parent.
     assert rx.chat_headers and rx.chat_headers[0]["traceparent"] == f"00-{CALLER_TRACE}-{route.span_id}-01"

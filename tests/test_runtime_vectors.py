@@ -41,7 +41,9 @@ async def settled(engine: Engine) -> None:
 @asynccontextmanager
 async def serving(engine: Engine, loaded: Any) -> AsyncIterator[str]:
     async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, upstream=Upstream(engine.gateway)))
+        port = await tg.start(
+            partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0, upstream=Upstream(engine.gateway))
+        )
         yield f"http://127.0.0.1:{port}/mcp"
         tg.cancel_scope.cancel()
 
@@ -59,7 +61,10 @@ async def test_the_gateway_serves_before_the_encoder_is_ready(tmp_path: Path, en
     try:
         with anyio.fail_after(60):  # an engine that waited for its encoder would hang here, not pass
             async with Engine(loaded) as e, serving(e, loaded) as url:
-                async with httpx2.AsyncClient() as http, Client(streamable_http_client(url, http_client=http)) as client:
+                async with (
+                    httpx2.AsyncClient() as http,
+                    Client(streamable_http_client(url, http_client=http)) as client,
+                ):
                     names = {t.name for t in (await client.list_tools()).tools}
                 assert "time__get_current_time" in names
                 decision = await e.route(EASY, identity=conv("early"))
@@ -113,7 +118,9 @@ async def test_an_engine_without_its_encoder_runs_lexically_and_says_why(tmp_pat
 
 
 @pytest.mark.anyio
-async def test_the_first_step_after_start_waits_briefly_for_the_encoder_and_its_examples(tmp_path: Path, encoder: Encoder) -> None:
+async def test_the_first_step_after_start_waits_briefly_for_the_encoder_and_its_examples(
+    tmp_path: Path, encoder: Encoder
+) -> None:
     # A short session (a one-shot client, an agent loop of a few fast steps) decides as a warm
     # gateway does: its first step waits (bounded by routing.encoder.step_wait) for the step vector
     # and the tier examples, which take ~0.4 s from the on-disk cache.

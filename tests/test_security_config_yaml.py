@@ -26,20 +26,26 @@ def test_an_alias_bomb_is_refused_with_its_line_in_bounded_memory(tmp_path: Path
     path = tmp_path / "servers.yaml"
     path.write_text(BOMB)
     # In a child, so its peak RSS is its own: before the fix this grew to gigabytes (MemoryError).
-    run = subprocess.run([sys.executable, "-m", "mcproute", "check", "--config", str(path)],
-                         env=child_env(), capture_output=True, text=True, timeout=120,
-                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)))
+    run = subprocess.run(
+        [sys.executable, "-m", "mcproute", "check", "--config", str(path)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)),
+    )
     assert run.returncode != 0
-    assert f"{path}:7: <root>: YAML aliases expand the value starting here to more than 100,000 values" in run.stderr, run.stderr
+    assert f"{path}:7: <root>: YAML aliases expand the value starting here to more than 100,000 values" in run.stderr, (
+        run.stderr
+    )
     assert "Traceback" not in run.stderr and "MemoryError" not in run.stderr
 
 
 def test_shared_values_through_aliases_still_work_and_cycles_and_depth_are_errors() -> None:
     ok = parse_config(
-        "servers:\n"
-        "  a: &srv {command: python, args: [-m, x], timeout: 5}\n"
-        "  b: *srv\n"
-        "  c: {<<: *srv, timeout: 9}\n", environ={})
+        "servers:\n  a: &srv {command: python, args: [-m, x], timeout: 5}\n  b: *srv\n  c: {<<: *srv, timeout: 9}\n",
+        environ={},
+    )
     assert ok.config.servers["b"].timeout == 5 and ok.config.servers["c"].timeout == 9
     with pytest.raises(ConfigError) as cycle:
         parse_config("servers: {}\nx: &x [1, *x]\n", environ={})

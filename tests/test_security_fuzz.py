@@ -29,18 +29,85 @@ from mcproute.config import parse_config
 from mcproute.errors import ConfigError
 
 _LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
-_FAST = settings(max_examples=1000 if _LONG else 150, deadline=None, database=None, derandomize=not _LONG,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+_FAST = settings(
+    max_examples=1000 if _LONG else 150,
+    deadline=None,
+    database=None,
+    derandomize=not _LONG,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 # ------------------------------------------------------------------------------ config loader
 
-_KEYS = ["servers", "models", "gateway", "http", "routing", "state", "telemetry", "command", "args", "url", "urls", "env",
-         "inherit_env", "prefix", "separator", "provider", "tier", "api_key", "base_url", "token", "timeout", "tools",
-         "allow", "deny", "enabled", "max_json_depth", "header_timeout", "x", "a__b", "<<"]
-_SCALARS = st.one_of(st.sampled_from(["${HOME}", "${NOPE}", "${NOPE:-d}", "${A", "openai", "fast", "~", "null", "yes",
-                                      "0x10", "1e999", "-.inf", "'q'", '"\\u0000"', "!!binary aGk=", "!!python/none", "*a",
-                                      "&a v", "[", "]", "{", "}", ": ", "- ", "|", ">", "%YAML 1.1", "---", "..."]),
-                     st.integers(-10**20, 10**20).map(str), st.text(max_size=12))
+_KEYS = [
+    "servers",
+    "models",
+    "gateway",
+    "http",
+    "routing",
+    "state",
+    "telemetry",
+    "command",
+    "args",
+    "url",
+    "urls",
+    "env",
+    "inherit_env",
+    "prefix",
+    "separator",
+    "provider",
+    "tier",
+    "api_key",
+    "base_url",
+    "token",
+    "timeout",
+    "tools",
+    "allow",
+    "deny",
+    "enabled",
+    "max_json_depth",
+    "header_timeout",
+    "x",
+    "a__b",
+    "<<",
+]
+_SCALARS = st.one_of(
+    st.sampled_from(
+        [
+            "${HOME}",
+            "${NOPE}",
+            "${NOPE:-d}",
+            "${A",
+            "openai",
+            "fast",
+            "~",
+            "null",
+            "yes",
+            "0x10",
+            "1e999",
+            "-.inf",
+            "'q'",
+            '"\\u0000"',
+            "!!binary aGk=",
+            "!!python/none",
+            "*a",
+            "&a v",
+            "[",
+            "]",
+            "{",
+            "}",
+            ": ",
+            "- ",
+            "|",
+            ">",
+            "%YAML 1.1",
+            "---",
+            "...",
+        ]
+    ),
+    st.integers(-(10**20), 10**20).map(str),
+    st.text(max_size=12),
+)
 
 
 @st.composite
@@ -59,7 +126,9 @@ def _yaml(draw: st.DrawFn, depth: int = 0) -> str:
         elif kind == "alias":
             lines.append(f"{indent}{key}: *{draw(st.sampled_from('abc'))}\n")
         elif kind == "flow":
-            inner = ", ".join(f"{draw(st.sampled_from(_KEYS))}: {draw(_SCALARS)}" for _ in range(draw(st.integers(0, 3))))
+            inner = ", ".join(
+                f"{draw(st.sampled_from(_KEYS))}: {draw(_SCALARS)}" for _ in range(draw(st.integers(0, 3)))
+            )
             lines.append(f"{indent}{key}: {anchor}{{{inner}}}\n")
         else:
             lines.append(f"{indent}{key}: {anchor}{draw(_SCALARS)}\n")
@@ -79,15 +148,34 @@ def test_fuzz_config_loader_loads_or_reports(text: str) -> None:
 
 # ------------------------------------------------------------------------------ JSON-RPC entry
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                     max_leaves=25)
-_METHODS = st.sampled_from(["tools/call", "tools/list", "initialize", "ping", "resources/read", "prompts/get",
-                            "server/discover", "notifications/initialized", "logging/setLevel", "completion/complete",
-                            "subscriptions/listen", "nope", ""])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
+_METHODS = st.sampled_from(
+    [
+        "tools/call",
+        "tools/list",
+        "initialize",
+        "ping",
+        "resources/read",
+        "prompts/get",
+        "server/discover",
+        "notifications/initialized",
+        "logging/setLevel",
+        "completion/complete",
+        "subscriptions/listen",
+        "nope",
+        "",
+    ]
+)
 _TOOLS = st.sampled_from(["time__get_current_time", "time__convert_time", "mcproute__nothing", "", "a" * 300])
-_ENVELOPE = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-             "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"}}
+_ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
+}
 
 
 @st.composite
@@ -108,14 +196,25 @@ def _message(draw: st.DrawFn) -> bytes:
     return json.dumps([msg, msg] if kind == "batch" else msg).encode()
 
 
-_HEADERS = st.sampled_from([
-    {"accept": "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28",
-     "mcp-method": "tools/call", "mcp-name": "time__get_current_time"},
-    {"accept": "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28"},
-    {"accept": "application/json, text/event-stream", "content-type": "application/json"},
-    {"accept": "application/json", "content-type": "application/json", "mcp-protocol-version": "2025-11-25"},
-    {"content-type": "application/json"},
-])
+_HEADERS = st.sampled_from(
+    [
+        {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": "time__get_current_time",
+        },
+        {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            "mcp-protocol-version": "2026-07-28",
+        },
+        {"accept": "application/json, text/event-stream", "content-type": "application/json"},
+        {"accept": "application/json", "content-type": "application/json", "mcp-protocol-version": "2025-11-25"},
+        {"content-type": "application/json"},
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +223,27 @@ def gateway_url() -> Iterator[tuple[Any, str]]:
 
     from test_gateway_upstream import running
 
-    cfg = json.dumps({"reliability": {"backoff_base": 0.05, "backoff_max": 0.2}, "gateway": {"http": {"max_request_bytes": 100_000}},
-                      "servers": {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}})
-    with anyio.from_thread.start_blocking_portal() as portal, portal.wrap_async_context_manager(running(cfg)) as (gw, url):
+    cfg = json.dumps(
+        {
+            "reliability": {"backoff_base": 0.05, "backoff_max": 0.2},
+            "gateway": {"http": {"max_request_bytes": 100_000}},
+            "servers": {
+                "time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+            },
+        }
+    )
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(running(cfg)) as (gw, url),
+    ):
         yield gw, url
 
 
 @_FAST
 @given(body=_message(), headers=_HEADERS)
-def test_fuzz_jsonrpc_entry_never_fails_the_gateway(gateway_url: tuple[Any, str], body: bytes, headers: dict[str, str]) -> None:
+def test_fuzz_jsonrpc_entry_never_fails_the_gateway(
+    gateway_url: tuple[Any, str], body: bytes, headers: dict[str, str]
+) -> None:
     gw, url = gateway_url
     pid = gw.health()["time"].pid
     with httpx.Client(timeout=30) as http:
@@ -145,10 +256,19 @@ def test_fuzz_jsonrpc_entry_never_fails_the_gateway(gateway_url: tuple[Any, str]
 
 def test_after_the_fuzz_a_good_call_still_works(gateway_url: tuple[Any, str]) -> None:
     gw, url = gateway_url
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
-               "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "time__get_current_time"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}, "_meta": _ENVELOPE}}
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "time__get_current_time",
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}, "_meta": _ENVELOPE},
+    }
     with httpx.Client(timeout=30) as http:
         r = http.post(url, json=body, headers=headers)
     assert r.status_code == 200 and "UTC" in r.json()["result"]["content"][0]["text"]

@@ -39,8 +39,16 @@ HANDSHAKE = {"accept": "application/json, text/event-stream", "content-type": "a
 
 
 def _init(i: int) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": i, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": f"c{i}", "version": "1"}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": i,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": f"c{i}", "version": "1"},
+        },
+    }
 
 
 def _sse_json(r: httpx.Response) -> dict[str, Any]:
@@ -59,8 +67,10 @@ async def test_one_address_cannot_exhaust_handshake_sessions() -> None:
         port = await tg.start(partial(serve_http, gw, loaded.config.gateway.http, port=0, upstream=upstream))
         url = f"http://127.0.0.1:{port}/mcp"
         sessions = upstream.server.session_manager._server_instances  # noqa: SLF001 - the count that cost 40 KB each
-        async with httpx.AsyncClient(timeout=30) as a, \
-                httpx.AsyncClient(timeout=30, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")) as b:
+        async with (
+            httpx.AsyncClient(timeout=30) as a,
+            httpx.AsyncClient(timeout=30, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")) as b,
+        ):
             answers = [await a.post(url, json=_init(i), headers=HANDSHAKE) for i in range(40)]
             codes = [r.status_code for r in answers]
             assert codes == [200] * 5 + [429] * 35, codes
@@ -74,8 +84,16 @@ async def test_one_address_cannot_exhaust_handshake_sessions() -> None:
             sid = opened.headers["mcp-session-id"]
             headers = {**HANDSHAKE, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
             await b.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-            call = await b.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                                           "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}}, headers=headers)
+            call = await b.post(
+                url,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}},
+                },
+                headers=headers,
+            )
             assert "UTC" in _sse_json(call)["result"]["content"][0]["text"]
             # A stateless 2026-07-28 client from the flooding address opens no session: untouched.
             async with Client(url) as modern:
@@ -109,8 +127,16 @@ def _partial_heads(host: str, port: int, count: int) -> list[socket.socket]:
 
 def test_half_sent_heads_are_closed_and_accept_errors_are_logged_once(tmp_path: Path) -> None:
     config = tmp_path / "servers.yaml"
-    config.write_text(json.dumps({"data_dir": str(tmp_path / "data"), "telemetry": {"exporter": "none"},
-                                  "gateway": {"http": {"header_timeout": 1}}, "servers": {"time": TIME}}))
+    config.write_text(
+        json.dumps(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "telemetry": {"exporter": "none"},
+                "gateway": {"http": {"header_timeout": 1}},
+                "servers": {"time": TIME},
+            }
+        )
+    )
     with serve_child(config, preexec=_low_fd_limit) as (proc, base, stderr):
         host, port = base.removeprefix("http://").rsplit(":", 1)
         fds_before = open_fds(proc.pid)
@@ -135,9 +161,11 @@ def test_half_sent_heads_are_closed_and_accept_errors_are_logged_once(tmp_path: 
             with httpx.Client(timeout=10) as http:
                 assert http.get(f"{base}/status").status_code == 200
             with anyio.from_thread.start_blocking_portal() as portal:
+
                 async def call() -> bool:
                     async with Client(f"{base}/mcp") as c:
                         return not (await c.call_tool("time__get_current_time", {"timezone": "UTC"})).is_error
+
                 assert portal.call(call)
             assert open_fds(proc.pid) <= fds_before + 10
         finally:

@@ -26,23 +26,36 @@ TIME = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-ti
 
 
 def _mcproute(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mcproute", *args], env=child_env(), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mcproute", *args], env=child_env(), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_server_name_holding_the_separator_or_a_shared_prefix_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "servers.yaml"
-    path.write_text(f"servers:\n  a:\n    command: {sys.executable}\n    args: [{NAMES}]\n  a__b:\n    command: {sys.executable}\n"
-                    f"    args: [-m, mcp_server_time]\n  c:\n    command: x\n    prefix: a\n")
+    path.write_text(
+        f"servers:\n  a:\n    command: {sys.executable}\n    args: [{NAMES}]\n  a__b:\n    command: {sys.executable}\n"
+        f"    args: [-m, mcp_server_time]\n  c:\n    command: x\n    prefix: a\n"
+    )
     run = _mcproute("check", "--config", str(path))
     assert run.returncode != 0
-    assert f"{path}:5:3: servers.a__b: server name 'a__b' contains the tool-name separator '__'" in run.stderr, run.stderr
+    assert f"{path}:5:3: servers.a__b: server name 'a__b' contains the tool-name separator '__'" in run.stderr, (
+        run.stderr
+    )
     assert f"{path}:10:5: servers.c.prefix: tool prefix 'a' is already server 'a''s" in run.stderr, run.stderr
 
 
 def test_awkward_names_resolve_predictably_and_are_shown(tmp_path: Path) -> None:
     config = tmp_path / "servers.yaml"
-    config.write_text(json.dumps({"data_dir": str(tmp_path / "data"), "telemetry": {"exporter": "none"},
-                                  "servers": {"a": {"command": sys.executable, "args": [NAMES]}, "time": TIME}}))
+    config.write_text(
+        json.dumps(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "telemetry": {"exporter": "none"},
+                "servers": {"a": {"command": sys.executable, "args": [NAMES]}, "time": TIME},
+            }
+        )
+    )
     expected = "tool 'x_y' of server 'a' maps to 'a__x_y', already taken by 'x y' of server 'a'; it is hidden"
     with serve_child(config) as (_, base, _err):
         with httpx.Client(timeout=30) as http:
@@ -61,4 +74,7 @@ def test_awkward_names_resolve_predictably_and_are_shown(tmp_path: Path) -> None
     assert f"collision: {expected}" in text.stdout + text.stderr
     as_json = json.loads(_mcproute("tools", "--config", str(config), "--json").stdout)
     assert as_json["collisions"] == [expected]
-    assert {t["name"]: t["original"] for t in as_json["tools"] if t["server"] == "a"} == {"a__b__c": "b__c", "a__x_y": "x y"}
+    assert {t["name"]: t["original"] for t in as_json["tools"] if t["server"] == "a"} == {
+        "a__b__c": "b__c",
+        "a__x_y": "x y",
+    }

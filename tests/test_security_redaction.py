@@ -35,15 +35,23 @@ SECRETS = (STDERR_SECRET, QUERY_KEY, PROVIDER_KEY)
 
 
 def _config(tmp: Path, llm_port: int) -> Path:
-    model = {"provider": "openai", "model": "gpt-fake", "api_key": "${PROVIDER_KEY}",
-             "base_url": f"http://127.0.0.1:{llm_port}/v1?key={QUERY_KEY}"}
+    model = {
+        "provider": "openai",
+        "model": "gpt-fake",
+        "api_key": "${PROVIDER_KEY}",
+        "base_url": f"http://127.0.0.1:{llm_port}/v1?key={QUERY_KEY}",
+    }
     cfg = {
         "data_dir": str(tmp / "data"),
         "telemetry": {"exporter": "jsonl"},
         "reliability": {"backoff_base": 0.05, "backoff_max": 0.5, "max_attempts": 1},
         "servers": {
             "leaky": {"command": sys.executable, "args": [LEAKY], "env": {"LEAKY_TOKEN": "${LEAK_SECRET}"}},
-            "broken": {"command": sys.executable, "args": [LEAKY, "--fail-start"], "env": {"LEAKY_TOKEN": "${LEAK_SECRET}"}},
+            "broken": {
+                "command": sys.executable,
+                "args": [LEAKY, "--fail-start"],
+                "env": {"LEAKY_TOKEN": "${LEAK_SECRET}"},
+            },
             "time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
         },
         "models": {"quick": {**model, "tier": "fast"}, "deep": {**model, "tier": "reasoning"}},
@@ -77,7 +85,10 @@ async def test_secrets_reach_no_reader_of_status_logs_cli_errors_or_traces(tmp_p
                     assert not (await client.call_tool("time__get_current_time", {"timezone": "UTC"})).is_error
                 # A model call through the base_url with ?key= (httpx logs the URL at INFO under -v; the
                 # query swallows the path, so the fake answers 404, as a real provider would).
-                r = await http.post(f"{base}/v1/chat/completions", json={"model": "quick", "messages": [{"role": "user", "content": "hi"}]})
+                r = await http.post(
+                    f"{base}/v1/chat/completions",
+                    json={"model": "quick", "messages": [{"role": "user", "content": "hi"}]},
+                )
                 assert "HTTP 404" in r.text
                 status = await http.get(f"{base}/status")
                 assert status.status_code == 200
@@ -89,12 +100,19 @@ async def test_secrets_reach_no_reader_of_status_logs_cli_errors_or_traces(tmp_p
             # mcproute tools in its three forms (starting the servers itself, and asking the live gateway).
             outputs = {}
             for extra in ((), ("--json",), ("--url", base)):
-                run = subprocess.run([sys.executable, "-m", "mcproute", "tools", "--config", str(config), *extra],
-                                     env=child_env(**env), capture_output=True, text=True, timeout=120)
+                run = subprocess.run(
+                    [sys.executable, "-m", "mcproute", "tools", "--config", str(config), *extra],
+                    env=child_env(**env),
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 outputs[" ".join(extra) or "text"] = run.stdout + run.stderr
         serve_err = stderr.read_text(errors="replace")
 
-    assert "is unhealthy" in serve_err and "HTTP Request: POST" in serve_err  # the start-up line and the -v log were printed
+    assert (
+        "is unhealthy" in serve_err and "HTTP Request: POST" in serve_err
+    )  # the start-up line and the -v log were printed
     assert f"key={REDACTED}" in serve_err
     _assert_clean("serve's stderr", serve_err)
     _assert_clean("/status", status.text)
@@ -117,11 +135,14 @@ def test_the_config_secrets_are_known_to_the_one_redactor() -> None:
         "  a: {url: 'http://x/mcp?token=qqqqqqqqq1&page=2', headers: {Authorization: 'Bearer zzzzzzzzzz'}, env: {GITHUB_TOKEN: ghs-literal-1, LANG: C.UTF-8}}\n"
         "models:\n"
         "  m: {provider: openai, tier: fast, base_url: 'http://h/v1?key=kkkkkkkkkk', api_key: '${K}'}\n",
-        environ={"K": "k-from-env-value"})
+        environ={"K": "k-from-env-value"},
+    )
     r = redactor_for(loaded)
     text = "tok-abcdefgh12 qqqqqqqqq1 zzzzzzzzzz ghs-literal-1 kkkkkkkkkk k-from-env-value page=2 C.UTF-8"
     assert r.scrub(text) == " ".join([REDACTED] * 6) + " page=2 C.UTF-8"
     # Secret-named query parameters are redacted even when nobody configured them.
-    assert Redactor().scrub("POST http://h/v1?key=abc123/chat&x=1&api_key=zz&sig=q") == \
-        f"POST http://h/v1?key={REDACTED}&x=1&api_key={REDACTED}&sig={REDACTED}"
+    assert (
+        Redactor().scrub("POST http://h/v1?key=abc123/chat&x=1&api_key=zz&sig=q")
+        == f"POST http://h/v1?key={REDACTED}&x=1&api_key={REDACTED}&sig={REDACTED}"
+    )
     assert Redactor().scrub_json({"a": ["Bearer abcdefghijkl", 3]}) == {"a": [REDACTED, 3]}

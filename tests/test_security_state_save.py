@@ -37,7 +37,9 @@ def _fill_to_the_brim(store: SqliteStore) -> int:
 
 
 @pytest.mark.anyio
-async def test_a_failed_save_returns_the_tool_result_with_a_note(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_save_returns_the_tool_result_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     loaded = parse_config(json.dumps(config_dict(tmp_path)), environ={})
     async with Engine(loaded) as engine, anyio.create_task_group() as tg:
         port = await tg.start(partial(serve_http, engine.gateway, loaded.config.gateway.http, port=0))
@@ -45,14 +47,18 @@ async def test_a_failed_save_returns_the_tool_result_with_a_note(tmp_path: Path,
         store = engine.store
         assert isinstance(store, SqliteStore)
         async with Client(url) as client, Client(url) as other:
-            ok = await client.call_tool("mcproute__run_step", {"text": "what time is it in UTC", "conversation_id": "full-1"})
+            ok = await client.call_tool(
+                "mcproute__run_step", {"text": "what time is it in UTC", "conversation_id": "full-1"}
+            )
             assert ok.structured_content is not None and ok.structured_content.get("recorded", True) is True
             _fill_to_the_brim(store)
             caplog.clear()
             with caplog.at_level(logging.DEBUG):
                 failed = []
                 for i in range(40):  # a step row is ~1-2 KB: the last free page space goes within a few steps
-                    result = await client.call_tool("mcproute__run_step", {"text": f"what time is it in UTC ({i})", "conversation_id": "full-1"})
+                    result = await client.call_tool(
+                        "mcproute__run_step", {"text": f"what time is it in UTC ({i})", "conversation_id": "full-1"}
+                    )
                     structured = result.structured_content or {}
                     assert str(structured.get("tool")).startswith("time__"), result
                     if not structured.get("recorded", True):
@@ -64,7 +70,11 @@ async def test_a_failed_save_returns_the_tool_result_with_a_note(tmp_path: Path,
                 assert not (await other.call_tool("time__get_current_time", {"timezone": "UTC"})).is_error
             assert len(failed) >= 2, "the capped file never filled up"
             text = failed[0].content[0].text  # type: ignore[union-attr]
-            assert "was not recorded" in text and "database or disk is full" in text and "retrying would run the tool again" in text
+            assert (
+                "was not recorded" in text
+                and "database or disk is full" in text
+                and "retrying would run the tool again" in text
+            )
             assert failed[0].structured_content["not_recorded"]  # type: ignore[index]
             # Logged once (per minute), one line, no traceback, however many saves failed.
             lines = [r for r in caplog.records if "not recorded" in r.getMessage()]

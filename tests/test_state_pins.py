@@ -31,7 +31,9 @@ async def test_save_load_and_upsert(store: PinStore) -> None:
     assert await store.load_pins() == {}
     await store.save_pins([ECHO, CLOCK, OTHER])
     assert await store.load_pins() == {r.key: r for r in (CLOCK, ECHO, OTHER)}
-    pending = replace(ECHO, pending_hash="d" * 64, pending_definition={"name": "echo", "description": "v2"}, pending_since=20.0)
+    pending = replace(
+        ECHO, pending_hash="d" * 64, pending_definition={"name": "echo", "description": "v2"}, pending_since=20.0
+    )
     await store.save_pins([pending])
     loaded = await store.load_pins()
     assert loaded[("fx", "echo")] == pending and loaded[("fx", "echo")].status == "changed-pending"
@@ -40,15 +42,20 @@ async def test_save_load_and_upsert(store: PinStore) -> None:
 
 @pytest.mark.anyio
 async def test_approve_re_pins_only_matching_pending_records(store: PinStore) -> None:
-    waiting = [replace(r, pending_hash="e" * 64, pending_definition={"name": r.tool, "description": "new"}, pending_since=30.0)
-               for r in (ECHO, CLOCK, OTHER)]
+    waiting = [
+        replace(r, pending_hash="e" * 64, pending_definition={"name": r.tool, "description": "new"}, pending_since=30.0)
+        for r in (ECHO, CLOCK, OTHER)
+    ]
     await store.save_pins(waiting)
     assert [r.key for r in await store.approve_pins("fx/echo", now=40.0)] == [("fx", "echo")]
     assert sorted(r.key for r in await store.approve_pins("fx", now=41.0)) == [("fx", "clock")]  # echo is done already
     assert await store.approve_pins("fx", now=42.0) == []
     pins = await store.load_pins()
     assert pins[("fx", "echo")].hash == "e" * 64 and pins[("fx", "echo")].pinned_at == 40.0
-    assert pins[("fx", "echo")].definition == {"name": "echo", "description": "new"} and pins[("fx", "echo")].status == "pinned"
+    assert (
+        pins[("fx", "echo")].definition == {"name": "echo", "description": "new"}
+        and pins[("fx", "echo")].status == "pinned"
+    )
     assert pins[("time", "echo")].status == "changed-pending"  # another server's pin is untouched
 
 

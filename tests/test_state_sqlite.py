@@ -33,7 +33,9 @@ STATE = ConversationState(
 
 
 def run_py(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 async def test_state_survives_a_new_store_object_on_the_same_file(tmp_path: Path) -> None:

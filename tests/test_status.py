@@ -25,11 +25,21 @@ def _closed_port() -> int:
 
 def test_tools_lists_models_with_the_missing_variable(tmp_path: Path) -> None:
     cfg = config_dict(tmp_path / "data")
-    cfg["models"]["keyed"] = {"tier": "fast", "provider": "openai", "model": "gpt-x", "api_key": "${MCPROUTE_TEST_NO_SUCH_KEY}"}
+    cfg["models"]["keyed"] = {
+        "tier": "fast",
+        "provider": "openai",
+        "model": "gpt-x",
+        "api_key": "${MCPROUTE_TEST_NO_SUCH_KEY}",
+    }
     path = tmp_path / "servers.yaml"
     path.write_text(json.dumps(cfg))
-    out = subprocess.run([sys.executable, "-m", "mcproute", "tools", "--config", str(path), "--json"],
-                         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent)})
+    out = subprocess.run(
+        [sys.executable, "-m", "mcproute", "tools", "--config", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent)},
+    )
     report = json.loads(out.stdout)
     keyed = next(m for m in report["models"] if m["name"] == "keyed")
     assert keyed["state"] == "unavailable" and "MCPROUTE_TEST_NO_SUCH_KEY" in keyed["reason"]
@@ -40,8 +50,14 @@ def test_tools_lists_models_with_the_missing_variable(tmp_path: Path) -> None:
 async def test_live_status_shows_an_open_circuit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = config_dict(tmp_path / "data", backend="memory")
     # The cheapest fast model points at a port where nothing listens; the scripted one backs it up.
-    cfg["models"]["broken"] = {"tier": "fast", "provider": "openai", "model": "gpt-down", "api_key": "sk-test-not-real",
-                               "base_url": f"http://127.0.0.1:{_closed_port()}/v1", "price": {"input": 0.01, "output": 0.01}}
+    cfg["models"]["broken"] = {
+        "tier": "fast",
+        "provider": "openai",
+        "model": "gpt-down",
+        "api_key": "sk-test-not-real",
+        "base_url": f"http://127.0.0.1:{_closed_port()}/v1",
+        "price": {"input": 0.01, "output": 0.01},
+    }
     cfg["reliability"].update({"breaker_failures": 2, "breaker_cooldown": 600})
     path = tmp_path / "servers.yaml"
     path.write_text(json.dumps(cfg))

@@ -38,7 +38,9 @@ K = POLICY.step_down_after
 T0 = 1_700_000_000.0
 
 
-def run(step_text: str, cid: str, state: ConversationState | None, scorer: ScriptedScorer, n: int, **kw: Any) -> Decision:
+def run(
+    step_text: str, cid: str, state: ConversationState | None, scorer: ScriptedScorer, n: int, **kw: Any
+) -> Decision:
     step = Step(step_text, cid, f"{cid}-s{n}", kw.pop("hints", StepHints()))
     return decide(step, state, index(), scorer, Calibration(), MODELS, POLICY, now=T0 + n, tools=CATALOG, **kw)
 
@@ -76,7 +78,11 @@ def test_escalates_then_holds_through_a_tool_loop_then_steps_down_after_k() -> N
     assert "escalated at once" in d.sticky_reason and "crossed the threshold" in d.sticky_reason
     # A tool loop of clearly-fast-looking steps: the tier never changes mid loop.
     for n in range(2, 2 + 2 * K):
-        d = step("now show status", n, StepOutcome(tool_called="git__git_status", server="git", result_text="clean", awaiting_tool_result=True))
+        d = step(
+            "now show status",
+            n,
+            StepOutcome(tool_called="git__git_status", server="git", result_text="clean", awaiting_tool_result=True),
+        )
         assert d.tier == "reasoning" and d.sticky_held and "awaiting its result" in d.sticky_reason
         assert state is not None and state.fast_streak == 0
     # The step that brings the last tool result still belongs to the loop (the same model reads it)...
@@ -134,7 +140,9 @@ def test_user_override_wins_and_new_conversations_start_on_the_raw_score() -> No
         ("git__git_push_everything", {}, "unknown tool 'git__git_push_everything'"),
     ],
 )
-def test_schema_invalid_fast_tool_call_escalates_and_records_why(tool: str, arguments: dict[str, Any], expected: str) -> None:
+def test_schema_invalid_fast_tool_call_escalates_and_records_why(
+    tool: str, arguments: dict[str, Any], expected: str
+) -> None:
     scorer = ScriptedScorer()
     d = run("commit the changes with message fix typo", "c", None, scorer, 0)
     assert d.tier == "fast" and d.tool == "git__git_commit"
@@ -163,9 +171,17 @@ def test_cascade_leaves_a_reasoning_decision_alone_and_reports_no_model() -> Non
     d = run("x", "c", None, ScriptedScorer(default=0.9), 0)
     assert cascade(d, "bad args", MODELS, None, POLICY) is d
     fast = run("x", "c", None, ScriptedScorer(default=0.1), 0)
-    no_reasoning = [replace(m, available=False, unavailable_reason="key DEEP_KEY not set") if m.tier == "reasoning" else m for m in MODELS]
+    no_reasoning = [
+        replace(m, available=False, unavailable_reason="key DEEP_KEY not set") if m.tier == "reasoning" else m
+        for m in MODELS
+    ]
     out = cascade(fast, "bad args", no_reasoning, None, POLICY)
-    assert out.tier == "fast" and not out.sticky_held and "could not escalate" in out.sticky_reason and "DEEP_KEY" in out.sticky_reason
+    assert (
+        out.tier == "fast"
+        and not out.sticky_held
+        and "could not escalate" in out.sticky_reason
+        and "DEEP_KEY" in out.sticky_reason
+    )
 
 
 # ---------------------------------------------------------------- isolation
@@ -176,11 +192,18 @@ async def test_two_conversations_never_see_each_others_state() -> None:
     hard = "design a migration plan for the whole repository history"
     scorer = ScriptedScorer({hard: 0.95})
     store = MemoryStore()
-    for n, (cid, text) in enumerate([("A", hard), ("B", "what time is it in Tokyo"), ("A", "now show status"), ("B", "what time is it in Tokyo")]):
+    for n, (cid, text) in enumerate(
+        [("A", hard), ("B", "what time is it in Tokyo"), ("A", "now show status"), ("B", "what time is it in Tokyo")]
+    ):
         state = await store.load(cid)
         d = run(text, cid, state, scorer, n)
         tool = d.tool
-        await store.update(cid, lambda s, d=d, t=text, tool=tool, n=n: advance(s, d, StepOutcome(text=t, tool_called=tool, server=tool.split("__")[0] if tool else None), now=T0 + n))
+        await store.update(
+            cid,
+            lambda s, d=d, t=text, tool=tool, n=n: advance(
+                s, d, StepOutcome(text=t, tool_called=tool, server=tool.split("__")[0] if tool else None), now=T0 + n
+            ),
+        )
     a, b = await store.load("A"), await store.load("B")
     assert a is not None and b is not None
     assert a.tier == "reasoning" and b.tier == "fast"
@@ -201,8 +224,14 @@ async def test_restart_mid_conversation_keeps_tier_and_tool_affinity(tmp_path: P
         async with SqliteStore(path) as store:  # a fresh gateway process each step
             state = await store.load("conv")
             d = run(text, "conv", state, scorer, n)
-            await store.record_step("conv", d.step_id, json.dumps(d.to_dict()),
-                                    lambda s, d=d, t=text, n=n: advance(s, d, StepOutcome(text=t, tool_called=d.tool, server="git", awaiting_tool_result=True), now=T0 + n))
+            await store.record_step(
+                "conv",
+                d.step_id,
+                json.dumps(d.to_dict()),
+                lambda s, d=d, t=text, n=n: advance(
+                    s, d, StepOutcome(text=t, tool_called=d.tool, server="git", awaiting_tool_result=True), now=T0 + n
+                ),
+            )
     async with SqliteStore(path) as store:
         state = await store.load("conv")
         assert state is not None and state.tier == "reasoning" and state.servers_used[-1] == "git"
@@ -229,7 +258,9 @@ def test_a_conversation_keeps_its_model_while_the_cache_is_warm() -> None:
     assert kept.model == "deep-pricey" and kept.held and "prompt cache" in kept.reason
     cold = choose_model("reasoning", MODELS, state, POLICY, conversation_id="c", warm=False)
     assert cold.model == "deep" and not cold.held and "cold" in cold.reason
-    gone = [replace(m, available=False, unavailable_reason="circuit open") if m.name == "deep-pricey" else m for m in MODELS]
+    gone = [
+        replace(m, available=False, unavailable_reason="circuit open") if m.name == "deep-pricey" else m for m in MODELS
+    ]
     moved = choose_model("reasoning", gone, state, POLICY, conversation_id="c")
     assert moved.model == "deep" and not moved.held and "circuit open" in moved.reason
 
@@ -238,7 +269,9 @@ def test_no_model_in_tier_reports_or_falls_back_across_tiers() -> None:
     only_fast = [m for m in MODELS if m.tier == "fast"]
     none = choose_model("reasoning", only_fast, None, POLICY, conversation_id="c")
     assert none.model is None and "no adequate reasoning-tier model" in none.reason
-    fb = choose_model("reasoning", only_fast, None, POLICY.model_copy(update={"cross_tier_fallback": True}), conversation_id="c")
+    fb = choose_model(
+        "reasoning", only_fast, None, POLICY.model_copy(update={"cross_tier_fallback": True}), conversation_id="c"
+    )
     assert (fb.model, fb.tier, fb.held) == ("quick", "fast", False) and "fell back" in fb.reason
 
 
@@ -323,7 +356,9 @@ def test_affinity_boost_is_bounded_and_only_for_relevant_candidates() -> None:
 
 def test_kept_and_left_are_about_the_last_steps_server() -> None:
     # Two time steps, then one git step: a git tool now "keeps" git; it does not "leave" time again.
-    state = ConversationState("c", servers_used=("time", "time", "git"), tools_used=("time__now", "time__convert", "git__git_log"))
+    state = ConversationState(
+        "c", servers_used=("time", "time", "git"), tools_used=("time__now", "time__convert", "git__git_log")
+    )
     out = apply_affinity([Candidate("git__git_status", 9.0), Candidate("time__now", 2.0)], state, _server)
     assert out.candidates[0].name == "git__git_status" and out.held and out.reason == "kept git's tools first"
     back = apply_affinity([Candidate("time__now", 9.0), Candidate("fs__read_file", 2.0)], state, _server)
@@ -343,7 +378,12 @@ def test_advance_keeps_state_bounded() -> None:
     d = run("x", "c", None, ScriptedScorer(), 0)
     state = None
     for n in range(30):
-        state = advance(state, d, StepOutcome(text=f"{n} " + "t" * 1000, tool_called=f"git__t{n}", server="git", result_text="r" * 5000), now=T0 + n)
+        state = advance(
+            state,
+            d,
+            StepOutcome(text=f"{n} " + "t" * 1000, tool_called=f"git__t{n}", server="git", result_text="r" * 5000),
+            now=T0 + n,
+        )
     assert state is not None
     assert len(state.tools_used) == MAX_TOOLS and state.tools_used[-1] == "git__t29"
     assert len(state.servers_used) == MAX_TOOLS
@@ -367,7 +407,9 @@ def test_cache_ttl_is_about_provider_caches() -> None:
     state = ConversationState("c", tier="reasoning", model="deep", fast_streak=K - 1, updated_at=T0)
     # An idle conversation (cache cold) steps down on a borderline score without paying the margin.
     step = Step("now show status", "c", "s", StepHints())
-    cold = decide(step, state, index(), ScriptedScorer(default=0.48), Calibration(), MODELS, POLICY, now=T0 + CACHE_TTL + 1)
+    cold = decide(
+        step, state, index(), ScriptedScorer(default=0.48), Calibration(), MODELS, POLICY, now=T0 + CACHE_TTL + 1
+    )
     warm = decide(step, state, index(), ScriptedScorer(default=0.48), Calibration(), MODELS, POLICY, now=T0 + 1)
     assert cold.tier == "fast" and warm.tier == "reasoning"
     assert cold.signals["cache_warm"] == 0.0 and warm.signals["cache_warm"] == 1.0
@@ -381,11 +423,21 @@ def test_real_scorer_conversation_escalates_holds_and_steps_down() -> None:
     proof = "Prove that there are infinitely many primes, and then derive the asymptotic density of primes using the prime number theorem, step by step."
     state: ConversationState | None = None
     tiers = []
-    script = [("show the diff of the working tree", False), (proof, False), ("now show status", True), ("now show status", True)] + [("show the diff of the working tree", False)] * (K + 1)
+    script = [
+        ("show the diff of the working tree", False),
+        (proof, False),
+        ("now show status", True),
+        ("now show status", True),
+    ] + [("show the diff of the working tree", False)] * (K + 1)
     for n, (text, calls_tool) in enumerate(script):
         d = decide(Step(text, "real", f"s{n}"), state, index(), scorer, cal, MODELS, POLICY, now=T0 + n, tools=CATALOG)
         tiers.append(d.tier)
-        outcome = StepOutcome(text=text, tool_called=d.tool if calls_tool else None, server="git" if calls_tool else None, awaiting_tool_result=calls_tool)
+        outcome = StepOutcome(
+            text=text,
+            tool_called=d.tool if calls_tool else None,
+            server="git" if calls_tool else None,
+            awaiting_tool_result=calls_tool,
+        )
         state = advance(state, d, outcome, now=T0 + n)
     # fast; escalate on the proof; step 2 is a confident fast step (streak 1) that starts a tool
     # loop; steps 3-4 wait for results (streak frozen); steps 5-6 bring the streak to k = 3.

@@ -26,15 +26,26 @@ def _run_conversation(tmp_path: Path) -> Path:
         assert handle.choice.exporter == "jsonl"
         for i, tier in enumerate(["fast", "fast", "reasoning"]):
             with spans.route_span("conv-j", f"s{i}") as route:
-                tdecision.record_decision(route, make_decision("conv-j", f"s{i}", tier=tier, model="deep" if tier == "reasoning" else "quick",
-                                                               sticky_held=tier == "fast", sticky_reason="escalated: math"))
+                tdecision.record_decision(
+                    route,
+                    make_decision(
+                        "conv-j",
+                        f"s{i}",
+                        tier=tier,
+                        model="deep" if tier == "reasoning" else "quick",
+                        sticky_held=tier == "fast",
+                        sticky_reason="escalated: math",
+                    ),
+                )
                 if tier == "reasoning":
                     try:
                         with spans.chat_span("o-test", "openai", attempt=1):
                             raise RateLimited("429 slow down", retry_after=1.5)
                     except RateLimited:
                         pass
-                with spans.chat_span("o-test" if tier == "reasoning" else "gpt-test", "openai", attempt=2 if tier == "reasoning" else 1) as chat:
+                with spans.chat_span(
+                    "o-test" if tier == "reasoning" else "gpt-test", "openai", attempt=2 if tier == "reasoning" else 1
+                ) as chat:
                     spans.record_usage(chat, input_tokens=10 * (i + 1), output_tokens=2, cost_usd=0.001 * (i + 1))
                 with spans.tool_call_span("down__echo", "down", downstream_tool="echo"):
                     pass
@@ -49,18 +60,34 @@ def _run_conversation(tmp_path: Path) -> Path:
 def test_jsonl_round_trip_keeps_tree_types_links_and_status(tmp_path: Path) -> None:
     path = _run_conversation(tmp_path)
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    assert {"trace_id", "span_id", "parent_span_id", "name", "kind", "start_time_unix_nano", "end_time_unix_nano",
-            "attributes", "events", "links", "status", "resource"} <= set(lines[0])
+    assert {
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "kind",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "attributes",
+        "events",
+        "links",
+        "status",
+        "resource",
+    } <= set(lines[0])
     records = reader.read_jsonl(path)
     assert len(records) == len(lines) == 3 * 3 + 1 + 1  # route+chat+tool per step, one 429 attempt, one other route
-    routes = sorted((r for r in records if r.name == sc.ROUTE_SPAN_NAME and r.conversation_id == "conv-j"), key=lambda r: r.start_ns)
+    routes = sorted(
+        (r for r in records if r.name == sc.ROUTE_SPAN_NAME and r.conversation_id == "conv-j"), key=lambda r: r.start_ns
+    )
     assert [r.attributes[sc.STEP_ID] for r in routes] == ["s0", "s1", "s2"]
     assert all(r.service == "mcproute" and r.kind == "INTERNAL" and r.parent_span_id is None for r in routes)
     # Each step is its own trace, linked to the previous step of the conversation.
     assert len({r.trace_id for r in routes}) == 3
     assert routes[0].links == () or all(lk["trace_id"] not in {r.trace_id for r in routes} for lk in routes[0].links)
     for prev, cur in zip(routes, routes[1:], strict=False):
-        assert [(lk["trace_id"], lk["span_id"], lk["attributes"][sc.LINK_RELATION]) for lk in cur.links] == [(prev.trace_id, prev.span_id, "previous_step")]
+        assert [(lk["trace_id"], lk["span_id"], lk["attributes"][sc.LINK_RELATION]) for lk in cur.links] == [
+            (prev.trace_id, prev.span_id, "previous_step")
+        ]
     # Types survive: bool, float, int, JSON strings.
     a = routes[0].attributes
     assert a[sc.STICKY_HELD] is True and isinstance(a[sc.DECISION_THRESHOLD], float)

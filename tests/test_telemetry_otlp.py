@@ -41,7 +41,9 @@ async def _one_step(rx: Receiver, conversation: str, *, traceparent: str | None)
 
                 token = otel_context.attach(ctx) if ctx is not None else None
                 try:
-                    result = await up.call_tool("step", {"text": "hello", "conversation_id": conversation, "step_id": "s1"})
+                    result = await up.call_tool(
+                        "step", {"text": "hello", "conversation_id": conversation, "step_id": "s1"}
+                    )
                 finally:
                     if token is not None:
                         otel_context.detach(token)
@@ -64,7 +66,13 @@ async def test_one_step_is_one_correctly_parented_trace(receiver: Receiver) -> N
     # One trace, the client's, through the gateway into the downstream server.
     for r in (server, route, chat, call, send, downstream):
         assert r.trace_id == CLIENT_TRACE, r.name
-    assert (server.kind, route.kind, chat.kind, call.kind, downstream.kind) == ("SERVER", "INTERNAL", "CLIENT", "CLIENT", "SERVER")
+    assert (server.kind, route.kind, chat.kind, call.kind, downstream.kind) == (
+        "SERVER",
+        "INTERNAL",
+        "CLIENT",
+        "CLIENT",
+        "SERVER",
+    )
     assert route.parent_span_id == server.span_id
     assert chat.parent_span_id == route.span_id and call.parent_span_id == route.span_id
     assert send.parent_span_id == call.span_id
@@ -81,7 +89,9 @@ async def test_one_step_is_one_correctly_parented_trace(receiver: Receiver) -> N
             step_ids.add(r.span_id)
     step_spans = [r for r in ours if r.span_id in step_ids]
     assert len(step_spans) >= 6
-    assert {r.attributes.get(sc.GEN_AI_CONVERSATION_ID) for r in step_spans} == {"conv-otlp"}, [(r.name, r.attributes.get(sc.GEN_AI_CONVERSATION_ID)) for r in step_spans]
+    assert {r.attributes.get(sc.GEN_AI_CONVERSATION_ID) for r in step_spans} == {"conv-otlp"}, [
+        (r.name, r.attributes.get(sc.GEN_AI_CONVERSATION_ID)) for r in step_spans
+    ]
     assert server.attributes[sc.MCP_SESSION_ID] == "sess-test"
     assert server.attributes[sc.MCP_METHOD_NAME] == "tools/call"
 
@@ -92,13 +102,26 @@ async def test_one_step_is_one_correctly_parented_trace(receiver: Receiver) -> N
     assert a[sc.STEP_ID] == "s1" and a[sc.COST_USD] == pytest.approx(0.00042)
 
     c = chat.attributes
-    assert (c[sc.GEN_AI_OPERATION_NAME], c[sc.GEN_AI_PROVIDER_NAME], c[sc.GEN_AI_REQUEST_MODEL]) == ("chat", "openai", "gpt-test")
-    assert (c[sc.GEN_AI_RESPONSE_MODEL], c[sc.GEN_AI_USAGE_INPUT_TOKENS], c[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == ("gpt-test-2026", 11, 3)
+    assert (c[sc.GEN_AI_OPERATION_NAME], c[sc.GEN_AI_PROVIDER_NAME], c[sc.GEN_AI_REQUEST_MODEL]) == (
+        "chat",
+        "openai",
+        "gpt-test",
+    )
+    assert (c[sc.GEN_AI_RESPONSE_MODEL], c[sc.GEN_AI_USAGE_INPUT_TOKENS], c[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (
+        "gpt-test-2026",
+        11,
+        3,
+    )
     assert c[sc.ATTEMPT] == 1 and c[sc.COST_USD] == pytest.approx(0.00042)
     assert sc.GEN_AI_INPUT_MESSAGES not in c  # content capture is off by default
 
     t = call.attributes
-    assert (t[sc.MCP_METHOD_NAME], t[sc.GEN_AI_TOOL_NAME], t[sc.SERVER], t[sc.DOWNSTREAM_TOOL]) == ("tools/call", "down__echo", "down", "echo")
+    assert (t[sc.MCP_METHOD_NAME], t[sc.GEN_AI_TOOL_NAME], t[sc.SERVER], t[sc.DOWNSTREAM_TOOL]) == (
+        "tools/call",
+        "down__echo",
+        "down",
+        "echo",
+    )
 
     # The provider request carried the chat span's context.
     assert receiver.chat_headers[-1]["traceparent"] == f"00-{CLIENT_TRACE}-{chat.span_id}-01"

@@ -26,7 +26,7 @@ ENV_SECRETS = {"PROVIDER_KEY": API_KEY, "DOWN_TOKEN": HEADER_TOKEN}
 
 def _config(tmp_path: Path, *, capture_content: bool, exporter: str) -> str:
     return f"""
-data_dir: {tmp_path / 'data'}
+data_dir: {tmp_path / "data"}
 telemetry:
   exporter: {exporter}
   capture_content: {str(capture_content).lower()}
@@ -63,7 +63,11 @@ def _leak_everywhere(span_ctx: str) -> None:
 async def test_no_secret_in_any_exported_byte(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     with otlp_receiver() as rx:
-        loaded = parse_config(_config(tmp_path, capture_content=True, exporter="jsonl"), source=str(tmp_path / "servers.yaml"), environ=ENV_SECRETS)
+        loaded = parse_config(
+            _config(tmp_path, capture_content=True, exporter="jsonl"),
+            source=str(tmp_path / "servers.yaml"),
+            environ=ENV_SECRETS,
+        )
         assert {API_KEY, HEADER_TOKEN} <= loaded.secrets
         # Two pipelines in one run: OTLP (env takes over) and then the default JSONL file.
         for environ in ({"OTEL_EXPORTER_OTLP_ENDPOINT": rx.url}, {}):
@@ -72,7 +76,9 @@ async def test_no_secret_in_any_exported_byte(tmp_path: Path, caplog: pytest.Log
                 async with Client(downstream_params(None)) as down:
                     gw = gateway_server(down, rx.url, provider_headers={"Authorization": f"Bearer {API_KEY}"})
                     async with Client(gw, mode="legacy") as up:
-                        await up.call_tool("step", {"text": f"my key is {API_KEY}", "conversation_id": "conv-secret", "step_id": "s2"})
+                        await up.call_tool(
+                            "step", {"text": f"my key is {API_KEY}", "conversation_id": "conv-secret", "step_id": "s2"}
+                        )
         assert handle.choice.exporter == "jsonl"
         jsonl = loaded.data_path("traces.jsonl").read_bytes()
 
@@ -80,7 +86,9 @@ async def test_no_secret_in_any_exported_byte(tmp_path: Path, caplog: pytest.Log
     assert otlp_bodies and b"conv-secret" in jsonl  # the run exported something to scan
     # Every OTLP export (headers and body) is telemetry; the provider's own requests are not in rx.raw.
     telemetry_bytes = b"".join(rx.raw)
-    assert rx.chat_headers and rx.chat_headers[0]["authorization"] == f"Bearer {API_KEY}"  # the provider did get its key
+    assert (
+        rx.chat_headers and rx.chat_headers[0]["authorization"] == f"Bearer {API_KEY}"
+    )  # the provider did get its key
     for blob, where in ((telemetry_bytes, "OTLP export"), (jsonl, "JSONL file"), (caplog.text.encode(), "logs")):
         for secret in (API_KEY, HEADER_TOKEN):
             assert secret.encode() not in blob, f"{secret[:6]}… leaked into the {where}"
@@ -94,13 +102,20 @@ async def test_no_secret_in_any_exported_byte(tmp_path: Path, caplog: pytest.Log
     assert any(REDACTED in json.dumps(e) for e in chat["events"])
     # capture_content was on: the prompt is kept, with the key scrubbed out of it.
     content = next(x for x in lines if sc.GEN_AI_INPUT_MESSAGES in x["attributes"])
-    assert "my key is" in content["attributes"][sc.GEN_AI_INPUT_MESSAGES] and REDACTED in content["attributes"][sc.GEN_AI_INPUT_MESSAGES]
+    assert (
+        "my key is" in content["attributes"][sc.GEN_AI_INPUT_MESSAGES]
+        and REDACTED in content["attributes"][sc.GEN_AI_INPUT_MESSAGES]
+    )
     assert REDACTED in caplog.text
 
 
 @pytest.mark.anyio
 async def test_content_is_dropped_unless_capture_is_on(tmp_path: Path) -> None:
-    loaded = parse_config(_config(tmp_path, capture_content=False, exporter="jsonl"), source=str(tmp_path / "servers.yaml"), environ=ENV_SECRETS)
+    loaded = parse_config(
+        _config(tmp_path, capture_content=False, exporter="jsonl"),
+        source=str(tmp_path / "servers.yaml"),
+        environ=ENV_SECRETS,
+    )
     with setup(None, loaded, environ={}):
         assert spans.capture_content() is False
         with spans.chat_span("gpt-test", "openai") as chat:

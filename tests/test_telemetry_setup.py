@@ -22,10 +22,30 @@ from telemetry_steps import make_decision
     [
         ({}, TelemetryConfig(), "jsonl", "telemetry.exporter"),
         ({}, TelemetryConfig(exporter="console"), "console", "telemetry.exporter"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, TelemetryConfig(), "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:4318/v1/traces"}, TelemetryConfig(exporter="none"), "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_TRACES_EXPORTER": "console"}, TelemetryConfig(), "console", "OTEL_TRACES_EXPORTER"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_SDK_DISABLED": "true"}, TelemetryConfig(), "none", "OTEL_SDK_DISABLED"),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+            TelemetryConfig(),
+            "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:4318/v1/traces"},
+            TelemetryConfig(exporter="none"),
+            "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_TRACES_EXPORTER": "console"},
+            TelemetryConfig(),
+            "console",
+            "OTEL_TRACES_EXPORTER",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_SDK_DISABLED": "true"},
+            TelemetryConfig(),
+            "none",
+            "OTEL_SDK_DISABLED",
+        ),
     ],
 )
 def test_exporter_precedence(environ: dict[str, str], cfg: TelemetryConfig, exporter: str, why: str) -> None:
@@ -36,11 +56,19 @@ def test_exporter_precedence(environ: dict[str, str], cfg: TelemetryConfig, expo
 def test_endpoint_protocol_and_service_name() -> None:
     c = choose_exporter(TelemetryConfig(exporter="otlp", endpoint="http://jaeger:4318"), None, {})
     assert (c.endpoint, c.protocol) == ("http://jaeger:4318/v1/traces", "http")
-    c = choose_exporter(TelemetryConfig(), None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    c = choose_exporter(
+        TelemetryConfig(), None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    )
     assert (c.endpoint, c.protocol) == ("http://h:4317", "grpc")
-    c = choose_exporter(TelemetryConfig(service_name="cfg-name"), None, {"OTEL_RESOURCE_ATTRIBUTES": "team=x,service.name=res-name"})
+    c = choose_exporter(
+        TelemetryConfig(service_name="cfg-name"), None, {"OTEL_RESOURCE_ATTRIBUTES": "team=x,service.name=res-name"}
+    )
     assert c.service_name == "res-name"
-    c = choose_exporter(TelemetryConfig(service_name="cfg-name"), None, {"OTEL_SERVICE_NAME": "env-name", "OTEL_RESOURCE_ATTRIBUTES": "service.name=res"})
+    c = choose_exporter(
+        TelemetryConfig(service_name="cfg-name"),
+        None,
+        {"OTEL_SERVICE_NAME": "env-name", "OTEL_RESOURCE_ATTRIBUTES": "service.name=res"},
+    )
     assert c.service_name == "env-name"
     assert choose_exporter(TelemetryConfig(service_name="cfg-name"), None, {}).service_name == "cfg-name"
     with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol 'http/json'"):
@@ -59,7 +87,10 @@ def test_jsonl_path_resolves_against_the_config_file(tmp_path: Path) -> None:
 def test_grpc_is_an_optional_extra_with_a_clear_error() -> None:
     cfg = TelemetryConfig(exporter="otlp", protocol="grpc", endpoint="http://127.0.0.1:9")
     if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
-        with pytest.raises(ConfigError, match=r"telemetry\.protocol: grpc export needs the package opentelemetry-exporter-otlp-proto-grpc"):
+        with pytest.raises(
+            ConfigError,
+            match=r"telemetry\.protocol: grpc export needs the package opentelemetry-exporter-otlp-proto-grpc",
+        ):
             setup(cfg, None, environ={})
     else:
         with setup(cfg, None, environ={}) as handle:
@@ -85,7 +116,9 @@ def test_sequential_setups_each_get_their_own_pipeline(tmp_path: Path) -> None:
 
 def test_decision_attributes_are_bounded() -> None:
     many = tuple(Candidate("srv__" + "x" * 300 + str(i), 1.0 / (i + 1)) for i in range(100))
-    d = make_decision("c", "s", alternatives=many, signals={f"signal_{i}": float(i) for i in range(100)}, reason="r" * 5000)
+    d = make_decision(
+        "c", "s", alternatives=many, signals={f"signal_{i}": float(i) for i in range(100)}, reason="r" * 5000
+    )
     attrs = tdecision.decision_attributes(d)
     alts = json.loads(attrs["mcproute.decision.alternatives"])
     assert len(attrs["mcproute.decision.alternatives"]) <= tdecision.MAX_JSON_CHARS

@@ -24,9 +24,14 @@ AGENTIC_REASONING = [
     "find the root cause in these failing test logs and propose a patch",
     "review this pull request for race conditions",
     "design a schema and justify the indexes",
-    pytest.param("prove there are infinitely many primes", marks=pytest.mark.xfail(
-        strict=True, reason="issue 11, open: scores 0.23 (threshold 0.33): the outcome-gain term, learned on exam "
-        "questions, says the strong model gains little on short number-theory prompts")),
+    pytest.param(
+        "prove there are infinitely many primes",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="issue 11, open: scores 0.23 (threshold 0.33): the outcome-gain term, learned on exam "
+            "questions, says the strong model gains little on short number-theory prompts",
+        ),
+    ),
 ]
 EVERYDAY_FAST = [
     "what's the time in Paris right now",
@@ -74,11 +79,21 @@ def test_the_reason_names_the_category_the_step_resembles(scorer: TierScorer, en
 def test_your_examples_teach_the_decision_and_the_reason_quotes_them(encoder, shipped: ExampleSet) -> None:  # noqa: ANN001
     before = TierScorer.load().with_examples(shipped)
     assert before.calibration.tier_for(_score(before, encoder, LEDGER).score) == "fast"
-    config = Config.model_validate({"routing": {"tiers": {"examples": {"reasoning": [
-        "reconcile the quarterly ledger against the bank statements and explain every difference",
-        "reconcile our payroll ledger with the bank export",
-        "reconcile the vendor ledger against the invoices",
-    ]}}}})
+    config = Config.model_validate(
+        {
+            "routing": {
+                "tiers": {
+                    "examples": {
+                        "reasoning": [
+                            "reconcile the quarterly ledger against the bank statements and explain every difference",
+                            "reconcile our payroll ledger with the bank export",
+                            "reconcile the vendor ledger against the invoices",
+                        ]
+                    }
+                }
+            }
+        }
+    )
     taught = TierScorer.load().with_examples(encode_examples(encoder, examples_in_force(config.routing.tiers)))
     s = _score(taught, encoder, LEDGER)
     assert taught.calibration.tier_for(s.score) == "reasoning"
@@ -118,7 +133,9 @@ def test_a_vector_of_the_wrong_size_is_refused(scorer: TierScorer) -> None:
 
 def test_closeness_compares_with_both_sides_and_never_with_itself() -> None:
     v = np.eye(4, dtype=np.float32)
-    ex = ExampleSet((Example("a", "reasoning"), Example("b", "reasoning"), Example("c", "fast"), Example("d", "fast")), v, k=1)
+    ex = ExampleSet(
+        (Example("a", "reasoning"), Example("b", "reasoning"), Example("c", "fast"), Example("d", "fast")), v, k=1
+    )
     m = ex.match(v[0])
     assert m is not None and m.closeness == pytest.approx(1.0) and m.nearest == ex.examples[0]
     assert ex.match(v[2]).closeness == pytest.approx(-1.0)  # type: ignore[union-attr]
@@ -151,9 +168,15 @@ async def test_the_gateway_uses_the_examples_from_servers_yaml(tmp_path) -> None
     from mcproute.runtime import Engine
     from runtime_support import loaded_config
 
-    teach = {"examples": {"reasoning": ["reconcile the quarterly ledger against the bank statements",
-                                        "reconcile our payroll ledger with the bank export",
-                                        "reconcile the vendor ledger against the invoices"]}}
+    teach = {
+        "examples": {
+            "reasoning": [
+                "reconcile the quarterly ledger against the bank statements",
+                "reconcile our payroll ledger with the bank export",
+                "reconcile the vendor ledger against the invoices",
+            ]
+        }
+    }
     results = {}
     for name, tiers in (("plain", {}), ("taught", teach)):
         async with Engine(loaded_config(tmp_path / name, tiers=tiers)) as engine:
@@ -161,7 +184,10 @@ async def test_the_gateway_uses_the_examples_from_servers_yaml(tmp_path) -> None
             d = await engine.route(LEDGER, identity=ConversationIdentity(f"c-{name}", "argument"))
             results[name] = d
     assert results["plain"].tier == "fast" and results["taught"].tier == "reasoning"
-    assert "+ex" in results["taught"].policy_version and results["taught"].policy_version != results["plain"].policy_version
+    assert (
+        "+ex" in results["taught"].policy_version
+        and results["taught"].policy_version != results["plain"].policy_version
+    )
     assert "your reasoning example 'reconcile" in results["taught"].reason
 
 
@@ -175,8 +201,14 @@ def test_no_shipped_example_repeats_an_evaluation_item() -> None:
         return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
     root = Path(__file__).parent
-    files = [*sorted((root / "data").glob("*.jsonl")), *sorted((root.parent.parent / "shared" / "evaldata").glob("reasoning.jsonl"))]
-    judged = {norm(str(item.get("prompt") or item.get("query") or ""))
-              for f in files for item in map(json.loads, f.read_text(encoding="utf-8").splitlines())}
+    files = [
+        *sorted((root / "data").glob("*.jsonl")),
+        *sorted((root.parent.parent / "shared" / "evaldata").glob("reasoning.jsonl")),
+    ]
+    judged = {
+        norm(str(item.get("prompt") or item.get("query") or ""))
+        for f in files
+        for item in map(json.loads, f.read_text(encoding="utf-8").splitlines())
+    }
     copies = [e.text for e in shipped_examples() if norm(e.text) in judged]
     assert len(files) >= 5 and not copies, copies

@@ -14,10 +14,14 @@ import pytest
 from mcproute.errors import ConfigError
 from mcproute.router.tiers import Calibration, TierScore, TierScorer, TierSignals, calibrate
 
-MATH = ("A train leaves at 3:15 pm travelling 84 km/h; a second leaves at 4:05 pm at 102 km/h. "
-        "Calculate step by step when the second catches up, given that both start at the same station.")
-CODE = ('Complete the following Python function.\n\ndef running_max(xs: list[int]) -> list[int]:\n'
-        '    """Return the running maximum.\n    >>> running_max([1, 3, 2])\n    [1, 3, 3]\n    """\n')
+MATH = (
+    "A train leaves at 3:15 pm travelling 84 km/h; a second leaves at 4:05 pm at 102 km/h. "
+    "Calculate step by step when the second catches up, given that both start at the same station."
+)
+CODE = (
+    "Complete the following Python function.\n\ndef running_max(xs: list[int]) -> list[int]:\n"
+    '    """Return the running maximum.\n    >>> running_max([1, 3, 2])\n    [1, 3, 3]\n    """\n'
+)
 PLAIN = "Could you tell me the current weather in Lisbon, please?"
 
 

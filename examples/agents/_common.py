@@ -27,8 +27,14 @@ KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="servers.yaml to serve (default: live.yaml when a provider key is set, else offline.yaml)")
-    p.add_argument("--offline", action="store_true", help="use offline.yaml (scripted models) even when provider keys are set")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="servers.yaml to serve (default: live.yaml when a provider key is set, else offline.yaml)",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="use offline.yaml (scripted models) even when provider keys are set"
+    )
     p.add_argument("--data-dir", help="where mcproute keeps state and traces (default: the config's data_dir)")
 
 
@@ -63,8 +69,9 @@ async def http_server(config: Path, env: dict[str, str], *, startup_timeout: flo
 
     Stopped with SIGINT (a clean shutdown that flushes the trace file), killed if it lingers."""
     cmd = mcproute_command("serve", "--config", str(config), "--transport", "http", "--port", "0")
-    process = await anyio.open_process(cmd, env=env, cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE)
+    process = await anyio.open_process(
+        cmd, env=env, cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert process.stderr is not None
     stderr = process.stderr
     lines: list[str] = []
@@ -86,6 +93,7 @@ async def http_server(config: Path, env: dict[str, str], *, startup_timeout: flo
         if url is None:
             raise RuntimeError("mcproute serve did not start:\n" + "\n".join(lines[-20:]))
         async with anyio.create_task_group() as tg:
+
             async def drain() -> None:  # keep its stderr flowing (a full pipe would block the server)
                 verbose = bool(os.environ.get("MCPROUTE_EXAMPLE_VERBOSE"))
                 async for chunk in stderr:

@@ -39,8 +39,9 @@ async def call_tool(mcp: Client, name: str, arguments: dict[str, Any], execute: 
     if execute == "run_step":
         # Hand the step to mcproute instead, in the same conversation: it routes the step again
         # (tool and model) and runs the tool it chooses.
-        result = await mcp.call_tool("mcproute__run_step", {"text": f"call {name} with {json.dumps(arguments)}",
-                                                            "conversation_id": conversation})
+        result = await mcp.call_tool(
+            "mcproute__run_step", {"text": f"call {name} with {json.dumps(arguments)}", "conversation_id": conversation}
+        )
     else:
         result = await mcp.call_tool(name, arguments)
     return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text") or "(no text)"
@@ -56,11 +57,14 @@ def preview(result: str) -> str:
 async def ask(client: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream: bool) -> tuple[Any, dict[str, Any]]:
     """One routed model call; returns (response headers, the assistant message as a dict)."""
     if not stream:
-        raw = await client.chat.completions.with_raw_response.create(model="auto", messages=messages, extra_body={"tools": "mcp"})  # type: ignore[arg-type]
+        raw = await client.chat.completions.with_raw_response.create(
+            model="auto", messages=messages, extra_body={"tools": "mcp"}
+        )  # type: ignore[arg-type]
         message = raw.parse().choices[0].message
         return raw.headers, message.model_dump(exclude_none=True)
     raw = await client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
-        model="auto", messages=messages, stream=True, extra_body={"tools": "mcp"})
+        model="auto", messages=messages, stream=True, extra_body={"tools": "mcp"}
+    )
     text, calls = "", {}
     async for chunk in raw.parse():
         delta = chunk.choices[0].delta if chunk.choices else None
@@ -81,8 +85,10 @@ async def ask(client: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream
 
 async def run(base: str, args: argparse.Namespace) -> None:
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
-    async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="unused-offline", max_retries=0) as client, \
-            Client(f"{base}/mcp") as mcp:
+    async with (
+        openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="unused-offline", max_retries=0) as client,
+        Client(f"{base}/mcp") as mcp,
+    ):
         for turn, text in enumerate(TURNS, 1):
             print(f"turn {turn}: {short(text, 90)}")
             messages.append({"role": "user", "content": text})
@@ -94,14 +100,21 @@ async def run(base: str, args: argparse.Namespace) -> None:
                 for call in calls:
                     fn = call["function"]
                     print(f"  model {who} -> tool {fn['name']} {fn['arguments']}")
-                    result = await call_tool(mcp, fn["name"], json.loads(fn["arguments"] or "{}"), args.execute,
-                                             headers["x-mcproute-conversation-id"])
+                    result = await call_tool(
+                        mcp,
+                        fn["name"],
+                        json.loads(fn["arguments"] or "{}"),
+                        args.execute,
+                        headers["x-mcproute-conversation-id"],
+                    )
                     print(f"    result: {short(preview(result))}")
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
                 if not calls:
                     print(f"  model {who} -> answer: {short(message.get('content'))}")
-                    print(f"  conversation {headers['x-mcproute-conversation-id']} "
-                          f"({headers['x-mcproute-conversation-source']}), sticky {headers['x-mcproute-sticky'][:60]}")
+                    print(
+                        f"  conversation {headers['x-mcproute-conversation-id']} "
+                        f"({headers['x-mcproute-conversation-source']}), sticky {headers['x-mcproute-sticky'][:60]}"
+                    )
                     break
 
 
@@ -115,7 +128,11 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stream", action="store_true", help="stream each reply (stream=True)")
-    parser.add_argument("--execute", choices=["mcp", "run_step"], default="mcp",
-                        help="run tool calls on the MCP endpoint (default) or hand them to mcproute__run_step")
+    parser.add_argument(
+        "--execute",
+        choices=["mcp", "run_step"],
+        default="mcp",
+        help="run tool calls on the MCP endpoint (default) or hand them to mcproute__run_step",
+    )
     add_arguments(parser)
     anyio.run(main, parser.parse_args())

@@ -46,8 +46,13 @@ async def run(client: Client, steps: list[str]) -> str | None:
         conversation_id = step.get("conversation_id", conversation_id)
         decision = step.get("decision") or {}
         print(f"step {n}: {short(text, 90)}")
-        print(f"  tool:  {step.get('tool') or 'none'}" + (f" {json.dumps(step.get('arguments'))}" if step.get("tool") else ""))
-        print(f"  model: {step.get('model')} ({step.get('tier')}), sticky {'held' if decision.get('sticky_held') else 'broke'}")
+        print(
+            f"  tool:  {step.get('tool') or 'none'}"
+            + (f" {json.dumps(step.get('arguments'))}" if step.get("tool") else "")
+        )
+        print(
+            f"  model: {step.get('model')} ({step.get('tier')}), sticky {'held' if decision.get('sticky_held') else 'broke'}"
+        )
         # In full: the sticky reason says what held (or moved) the tier, model and tools; the
         # reason why this tool and this model.
         print(f"  sticky: {decision.get('sticky_reason')}")
@@ -65,7 +70,11 @@ async def run(client: Client, steps: list[str]) -> str | None:
 
 def traces_hint(args: argparse.Namespace, config: Path, conversation_id: str) -> str:
     """The `mcproute traces` command that shows this run's decisions, from the repository root."""
-    where = f"--data-dir {args.data_dir}" if args.data_dir else f"--config {config.relative_to(REPO) if config.is_relative_to(REPO) else config}"
+    where = (
+        f"--data-dir {args.data_dir}"
+        if args.data_dir
+        else f"--config {config.relative_to(REPO) if config.is_relative_to(REPO) else config}"
+    )
     return f"mcproute traces {where} --conversation {conversation_id}"
 
 

@@ -74,8 +74,10 @@ async def main(args: argparse.Namespace) -> None:
                 tiers[conversation].append(str(s.get("tier")))
                 decision = s.get("decision") or {}
                 assert isinstance(decision, dict)
-                print(f"{conversation:<18} step {i + 1}  {s.get('tier'):<9} {s.get('model'):<6} "
-                      f"{str(s.get('tool') or 'no tool'):<24} {short(decision.get('sticky_reason'), 70)}")
+                print(
+                    f"{conversation:<18} step {i + 1}  {s.get('tier'):<9} {s.get('model'):<6} "
+                    f"{str(s.get('tool') or 'no tool'):<24} {short(decision.get('sticky_reason'), 70)}"
+                )
     # The gateway has stopped: its trace file is complete.
     for conversation in (a, b):
         print(f"\n$ mcproute traces --conversation {conversation}")

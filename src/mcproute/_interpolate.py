@@ -22,8 +22,9 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def interpolate(value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = (), *,
-                keep_missing: bool = False) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
+def interpolate(
+    value: Any, environ: Mapping[str, str], path: tuple[Any, ...] = (), *, keep_missing: bool = False
+) -> tuple[Any, list[tuple[tuple[Any, ...], str]], set[str]]:
     """Replace `${VAR}` / `${VAR:-default}` in every string; return (value, missing, secrets).
 
     A missing variable becomes "" (a value that was only that variable: None), or, with

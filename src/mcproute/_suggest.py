@@ -36,14 +36,18 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     """The pydantic classes inside an annotation such as `dict[str, X] | None` or `list[X]`."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, typing.Literal) or typing.get_args(annotation):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, typing.Literal) or typing.get_args(
+        annotation
+    ):
         return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
     return []
 
 
 def _is_container(annotation: Any) -> bool:
     """`dict[str, X]`, `list[X]`, or either `| None`: keyed by a name or an index, not by X's keys."""
-    return typing.get_origin(annotation) in (dict, list) or any(typing.get_origin(a) in (dict, list) for a in typing.get_args(annotation))
+    return typing.get_origin(annotation) in (dict, list) or any(
+        typing.get_origin(a) in (dict, list) for a in typing.get_args(annotation)
+    )
 
 
 def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -63,7 +67,9 @@ def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | N
     return None if skip_one else current
 
 
-def _all_fields(root: type[BaseModel], path: str = "", seen: set[type[BaseModel]] | None = None) -> dict[str, list[str]]:
+def _all_fields(
+    root: type[BaseModel], path: str = "", seen: set[type[BaseModel]] | None = None
+) -> dict[str, list[str]]:
     """key -> every section (dotted, `*` for a name or an index) where it is valid."""
     seen = set() if seen is None else seen
     seen.add(root)

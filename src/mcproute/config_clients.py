@@ -34,31 +34,55 @@ class GlobRules(_Model):
     """Glob allow/deny on namespaced names (`git__*`); deny wins. A pattern written `!x` in
     `allow` is a deny, so one list can say `["git__*", "!git__git_commit"]`."""
 
-    allow: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns of what is allowed (default: everything); "
-                             "a pattern starting with `!` denies")
+    allow: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="glob patterns of what is allowed (default: everything); a pattern starting with `!` denies",
+    )
     deny: list[str] = Field(default_factory=list, description="glob patterns denied even when allowed")
 
 
 class ClientLimits(_Model):
-    requests_per_minute: int | None = Field(default=None, ge=1, description="HTTP requests (to /mcp, /v1/*, /status) per "
-                                            "fixed UTC minute; over it: 429 with Retry-After")
-    tool_calls_per_minute: int | None = Field(default=None, ge=1, description="tools/call requests (proxied and meta-tools) per "
-                                              "fixed UTC minute; over it: 429 (HTTP) or a JSON-RPC error (stdio)")
-    usd_per_day: float | None = Field(default=None, gt=0, description="model spend per UTC day, from each step's computed cost; "
-                                      "once reached, requests that may spend are refused until midnight UTC")
+    requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="HTTP requests (to /mcp, /v1/*, /status) per fixed UTC minute; over it: 429 with Retry-After",
+    )
+    tool_calls_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="tools/call requests (proxied and meta-tools) per "
+        "fixed UTC minute; over it: 429 (HTTP) or a JSON-RPC error (stdio)",
+    )
+    usd_per_day: float | None = Field(
+        default=None,
+        gt=0,
+        description="model spend per UTC day, from each step's computed cost; "
+        "once reached, requests that may spend are refused until midnight UTC",
+    )
 
 
 class ClientConfig(_Model):
     """One client: its key (hashed) and what it may see, call and spend."""
 
-    key_sha256: str = Field(description="hex SHA-256 of the client's key (`mcproute keys new NAME` prints it); or give "
-                            "`key: \"${ENV}\"` instead, hashed at load and never kept in clear")
-    servers: GlobRules = Field(default_factory=GlobRules, description="which downstream servers' tools are listed and callable")
-    tools: GlobRules = Field(default_factory=GlobRules, description="which tools (namespaced: `git__git_status`) are listed and "
-                             "callable; a hidden tool is unknown to this client, not forbidden")
-    tiers: list[Literal["reasoning", "fast"]] = Field(default_factory=lambda: list[Literal["reasoning", "fast"]](("reasoning", "fast")),
-                                                      description="model tiers routed steps may use")
-    models: GlobRules = Field(default_factory=GlobRules, description="configured model names routed steps and /v1 may use")
+    key_sha256: str = Field(
+        description="hex SHA-256 of the client's key (`mcproute keys new NAME` prints it); or give "
+        '`key: "${ENV}"` instead, hashed at load and never kept in clear'
+    )
+    servers: GlobRules = Field(
+        default_factory=GlobRules, description="which downstream servers' tools are listed and callable"
+    )
+    tools: GlobRules = Field(
+        default_factory=GlobRules,
+        description="which tools (namespaced: `git__git_status`) are listed and "
+        "callable; a hidden tool is unknown to this client, not forbidden",
+    )
+    tiers: list[Literal["reasoning", "fast"]] = Field(
+        default_factory=lambda: list[Literal["reasoning", "fast"]](("reasoning", "fast")),
+        description="model tiers routed steps may use",
+    )
+    models: GlobRules = Field(
+        default_factory=GlobRules, description="configured model names routed steps and /v1 may use"
+    )
     limits: ClientLimits = Field(default_factory=ClientLimits, description="rate limits and the daily budget")
 
     @model_validator(mode="before")
@@ -80,7 +104,9 @@ class ClientConfig(_Model):
     def _hex(cls, v: str) -> str:
         v = v.strip().lower()
         if not _HEX64.match(v):
-            raise ValueError("key_sha256 must be 64 hex digits (the SHA-256 of the key; `mcproute keys new NAME` prints it)")
+            raise ValueError(
+                "key_sha256 must be 64 hex digits (the SHA-256 of the key; `mcproute keys new NAME` prints it)"
+            )
         return v
 
 

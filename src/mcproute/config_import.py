@@ -43,7 +43,13 @@ def import_client_config(text: str) -> dict[str, Any]:
 
 
 # What clients write in `type` (Claude Code, VS Code, Cursor), `transport` or `transportType` (Cline).
-_CLIENT_TRANSPORTS = {"sse": "sse", "http": "http", "streamable-http": "http", "streamablehttp": "http", "streamable_http": "http"}
+_CLIENT_TRANSPORTS = {
+    "sse": "sse",
+    "http": "http",
+    "streamable-http": "http",
+    "streamablehttp": "http",
+    "streamable_http": "http",
+}
 
 
 def _imported_transport(name: str, entry: dict[str, Any]) -> str | None:
@@ -52,6 +58,8 @@ def _imported_transport(name: str, entry: dict[str, Any]) -> str | None:
         if isinstance(given, str) and given:
             kind = _CLIENT_TRANSPORTS.get(given.lower())
             if kind is None:
-                raise ValueError(f"server {name!r}: {key} {given!r} is not a URL transport (expected 'http', 'streamable-http' or 'sse')")
+                raise ValueError(
+                    f"server {name!r}: {key} {given!r} is not a URL transport (expected 'http', 'streamable-http' or 'sse')"
+                )
             return kind
     return None  # unsaid: streamable HTTP, switching to SSE if the server turns out to be a legacy one

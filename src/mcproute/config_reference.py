@@ -62,7 +62,12 @@ def missing_descriptions() -> list[str]:
     """Dotted `Model.property` names that have no description (each must have one)."""
     schema = Config.model_json_schema()
     models = {"Config": schema, **schema.get("$defs", {})}
-    return [f"{m}.{k}" for m, sch in models.items() for k, p in sch.get("properties", {}).items() if not p.get("description")]
+    return [
+        f"{m}.{k}"
+        for m, sch in models.items()
+        for k, p in sch.get("properties", {}).items()
+        if not p.get("description")
+    ]
 
 
 def _child(prop: dict[str, Any]) -> tuple[str | None, str]:
@@ -96,10 +101,14 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
         extra = prop.get("additionalProperties")
         text = f"map of name → {_type(extra, defs)}" if isinstance(extra, dict) else "map"
     else:
-        text = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean",
-                "null": "null"}.get(prop.get("type", ""), "any")
-    bounds = [f"{op} {prop[k]:g}" for k, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
-                                                  ("exclusiveMaximum", "<")) if k in prop]
+        text = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean", "null": "null"}.get(
+            prop.get("type", ""), "any"
+        )
+    bounds = [
+        f"{op} {prop[k]:g}"
+        for k, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
+        if k in prop
+    ]
     return text + (f" ({', '.join(bounds)})" if bounds else "")
 
 

@@ -23,17 +23,53 @@ from typing import Any
 from mcproute.providers import ChatRequest, Message, ToolDef
 
 CITIES = {
-    "tokyo": "Asia/Tokyo", "london": "Europe/London", "paris": "Europe/Paris", "berlin": "Europe/Berlin",
-    "new york": "America/New_York", "san francisco": "America/Los_Angeles", "los angeles": "America/Los_Angeles",
-    "sydney": "Australia/Sydney", "singapore": "Asia/Singapore", "utc": "UTC",
+    "tokyo": "Asia/Tokyo",
+    "london": "Europe/London",
+    "paris": "Europe/Paris",
+    "berlin": "Europe/Berlin",
+    "new york": "America/New_York",
+    "san francisco": "America/Los_Angeles",
+    "los angeles": "America/Los_Angeles",
+    "sydney": "Australia/Sydney",
+    "singapore": "Asia/Singapore",
+    "utc": "UTC",
 }
 _IANA = re.compile(r"\b[A-Z][a-z]+/[A-Z][A-Za-z_]+\b")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _PATH = re.compile(r"(?<![\w.])(/[\w.@+-]+(?:/[\w.@+-]+)*)")
 _WORD = re.compile(r"[a-z]{3,}")
-_STOP = {"the", "and", "for", "you", "are", "its", "can", "not", "now", "what", "with", "from", "that", "this", "into",
-         "your", "have", "show", "tell", "about", "then", "there", "please", "current", "specific", "using", "given",
-         "return", "need", "get"}
+_STOP = {
+    "the",
+    "and",
+    "for",
+    "you",
+    "are",
+    "its",
+    "can",
+    "not",
+    "now",
+    "what",
+    "with",
+    "from",
+    "that",
+    "this",
+    "into",
+    "your",
+    "have",
+    "show",
+    "tell",
+    "about",
+    "then",
+    "there",
+    "please",
+    "current",
+    "specific",
+    "using",
+    "given",
+    "return",
+    "need",
+    "get",
+}
 
 
 def _words(text: str) -> set[str]:

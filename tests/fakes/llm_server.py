@@ -52,21 +52,48 @@ class Fault:
     fail_after: int | None = None
 
 
-def streamed(text: str, *, gate: anyio.Event | None = None, piece_delay: float = 0.0, fail_after: int | None = None,
-             tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,
-             thinking: str | None = None) -> Fault:
+def streamed(
+    text: str,
+    *,
+    gate: anyio.Event | None = None,
+    piece_delay: float = 0.0,
+    fail_after: int | None = None,
+    tool_calls: tuple[Mapping[str, Any], ...] = (),
+    usage: Mapping[str, int] | None = None,
+    thinking: str | None = None,
+) -> Fault:
     """A reply that, when the request asks to stream, arrives word by word (see llm_stream.py)."""
-    return Fault("ok", text=text, tool_calls=tool_calls, usage=usage or {"input": 12, "output": 5, "cached_input": 0},
-                 thinking=thinking, gate=gate, piece_delay=piece_delay, fail_after=fail_after)
+    return Fault(
+        "ok",
+        text=text,
+        tool_calls=tool_calls,
+        usage=usage or {"input": 12, "output": 5, "cached_input": 0},
+        thinking=thinking,
+        gate=gate,
+        piece_delay=piece_delay,
+        fail_after=fail_after,
+    )
 
 
-def ok(text: str = "Hello.", tool_calls: tuple[Mapping[str, Any], ...] = (), usage: Mapping[str, int] | None = None,
-       thinking: str | None = None) -> Fault:
-    return Fault("ok", text=text, tool_calls=tool_calls, usage=usage or {"input": 12, "output": 5, "cached_input": 0}, thinking=thinking)
+def ok(
+    text: str = "Hello.",
+    tool_calls: tuple[Mapping[str, Any], ...] = (),
+    usage: Mapping[str, int] | None = None,
+    thinking: str | None = None,
+) -> Fault:
+    return Fault(
+        "ok",
+        text=text,
+        tool_calls=tool_calls,
+        usage=usage or {"input": 12, "output": 5, "cached_input": 0},
+        thinking=thinking,
+    )
 
 
 def rate_limited(retry_after: str | None = "2") -> Fault:
-    return Fault("status", 429, {"retry-after": retry_after} if retry_after is not None else {}, error_type="rate_limit")
+    return Fault(
+        "status", 429, {"retry-after": retry_after} if retry_after is not None else {}, error_type="rate_limit"
+    )
 
 
 def server_error(status: int = 500) -> Fault:
@@ -111,8 +138,12 @@ class FakeLLM:
         self.requests: list[Recorded] = []
         self.closing = anyio.Event()
         self.port = 0
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self._openai, methods=["POST"]),
-                                     Route("/v1/messages", self._anthropic, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/messages", self._anthropic, methods=["POST"]),
+            ]
+        )
 
     @property
     def openai_url(self) -> str:
@@ -139,10 +170,21 @@ class FakeLLM:
     async def _openai(self, request: Request) -> Response:
         fault, rec = await self._next(request)
         if fault.kind in ("status", "echo_key"):
-            code = {"rate_limit": "rate_limit_exceeded", "server": "server_error", "invalid_request": "invalid_request_error"}.get(fault.error_type, "invalid_api_key")
-            message = {429: "Rate limit reached for requests", 400: "Invalid 'messages'", 401: "Incorrect API key provided: " + rec.headers.get("authorization", "").removeprefix("Bearer ")}.get(
-                fault.status, "The server had an error while processing your request.")
-            return JSONResponse({"error": {"message": message, "type": code, "param": None, "code": code}}, fault.status, dict(fault.headers))
+            code = {
+                "rate_limit": "rate_limit_exceeded",
+                "server": "server_error",
+                "invalid_request": "invalid_request_error",
+            }.get(fault.error_type, "invalid_api_key")
+            message = {
+                429: "Rate limit reached for requests",
+                400: "Invalid 'messages'",
+                401: "Incorrect API key provided: " + rec.headers.get("authorization", "").removeprefix("Bearer "),
+            }.get(fault.status, "The server had an error while processing your request.")
+            return JSONResponse(
+                {"error": {"message": message, "type": code, "param": None, "code": code}},
+                fault.status,
+                dict(fault.headers),
+            )
         special = _special(fault)
         if special is not None:
             return special
@@ -152,25 +194,59 @@ class FakeLLM:
         message: dict[str, Any] = {"role": "assistant", "content": fault.text or None, "refusal": None}
         if fault.tool_calls:
             message["tool_calls"] = [
-                {"id": c.get("id", f"call_{i}"), "type": "function",
-                 "function": {"name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}}
+                {
+                    "id": c.get("id", f"call_{i}"),
+                    "type": "function",
+                    "function": {
+                        "name": c["name"],
+                        "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+                    },
+                }
                 for i, c in enumerate(fault.tool_calls)
             ]
-        return JSONResponse({
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": rec.body.get("model", ""),
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if fault.tool_calls else "stop"}],
-            "usage": {"prompt_tokens": u["input"], "completion_tokens": u["output"], "total_tokens": u["input"] + u["output"],
-                      "prompt_tokens_details": {"cached_tokens": u.get("cached_input", 0), "audio_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}},
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": rec.body.get("model", ""),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls" if fault.tool_calls else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": u["input"],
+                    "completion_tokens": u["output"],
+                    "total_tokens": u["input"] + u["output"],
+                    "prompt_tokens_details": {"cached_tokens": u.get("cached_input", 0), "audio_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+                },
+            }
+        )
 
     async def _anthropic(self, request: Request) -> Response:
         fault, rec = await self._next(request)
         if fault.kind in ("status", "echo_key"):
-            kind = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error", 401: "authentication_error"}.get(fault.status, "api_error")
-            message = {529: "Overloaded", 429: "Number of request tokens has exceeded your per-minute rate limit",
-                       401: "invalid x-api-key " + rec.headers.get("x-api-key", "")}.get(fault.status, "Internal server error")
-            return JSONResponse({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}, fault.status, dict(fault.headers))
+            kind = {
+                429: "rate_limit_error",
+                529: "overloaded_error",
+                400: "invalid_request_error",
+                401: "authentication_error",
+            }.get(fault.status, "api_error")
+            message = {
+                529: "Overloaded",
+                429: "Number of request tokens has exceeded your per-minute rate limit",
+                401: "invalid x-api-key " + rec.headers.get("x-api-key", ""),
+            }.get(fault.status, "Internal server error")
+            return JSONResponse(
+                {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"},
+                fault.status,
+                dict(fault.headers),
+            )
         special = _special(fault)
         if special is not None:
             return special
@@ -182,14 +258,28 @@ class FakeLLM:
             content.append({"type": "thinking", "thinking": fault.thinking, "signature": "sig-fake"})
         if fault.text:
             content.append({"type": "text", "text": fault.text})
-        content += [{"type": "tool_use", "id": c.get("id", f"toolu_{i}"), "name": c["name"], "input": c["arguments"]} for i, c in enumerate(fault.tool_calls)]
+        content += [
+            {"type": "tool_use", "id": c.get("id", f"toolu_{i}"), "name": c["name"], "input": c["arguments"]}
+            for i, c in enumerate(fault.tool_calls)
+        ]
         cached = u.get("cached_input", 0)
-        return JSONResponse({
-            "id": "msg_fake", "type": "message", "role": "assistant", "model": rec.body.get("model", ""), "content": content,
-            "stop_reason": "tool_use" if fault.tool_calls else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": u["input"] - cached, "output_tokens": u["output"],
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached},
-        })
+        return JSONResponse(
+            {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": rec.body.get("model", ""),
+                "content": content,
+                "stop_reason": "tool_use" if fault.tool_calls else "end_turn",
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": u["input"] - cached,
+                    "output_tokens": u["output"],
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": cached,
+                },
+            }
+        )
 
 
 def _special(fault: Fault) -> Response | None:
@@ -203,7 +293,9 @@ def _special(fault: Fault) -> Response | None:
 @asynccontextmanager
 async def fake_llm() -> AsyncIterator[FakeLLM]:
     fake = FakeLLM()
-    config = uvicorn.Config(fake.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none", access_log=False)
+    config = uvicorn.Config(
+        fake.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none", access_log=False
+    )
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

@@ -13,8 +13,12 @@ from mcproute.config import parse_config
 from mcproute.providers import ModelPool
 
 
-def make_pool(config: Mapping[str, Any], client: httpx.AsyncClient, clock: FakeClock | None = None,
-              environ: Mapping[str, str] | None = None) -> ModelPool:
+def make_pool(
+    config: Mapping[str, Any],
+    client: httpx.AsyncClient,
+    clock: FakeClock | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ModelPool:
     loaded = parse_config(json.dumps(config), environ=environ or {})
     if clock is None:
         return ModelPool(loaded, client, rand=lambda: 0.5)

@@ -86,10 +86,27 @@ def mcproute_http() -> Iterator[Callable[..., Proc]]:
     started: list[Proc] = []
 
     def start(config: Path, *extra: str) -> Proc:
-        cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mcproute",
+            "serve",
+            "--config",
+            str(config),
+            "--transport",
+            "http",
+            "--port",
+            "0",
+            *extra,
+        ]
         popen = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=REPO, env=python_env(),
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=python_env(),
         )
         proc = Proc(popen, "mcproute serve")
         started.append(proc)
@@ -107,7 +124,11 @@ def fixture_http() -> Iterator[Proc]:
     """The conformance fixture served directly over streamable HTTP on a free loopback port."""
     popen = subprocess.Popen(
         [sys.executable, str(FIXTURE), "--http", "--port", "0"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
     )
     proc = Proc(popen, "conformance fixture")
     proc.start_draining(READY_LINE, "stdout")

@@ -87,7 +87,9 @@ class Proc:
         self._found.wait(timeout)
         if self.url is None:
             self.stop()
-            pytest.fail(f"{self.name} did not become ready within {timeout:.0f}s (exit {self.popen.poll()}).\n{self.log()}")
+            pytest.fail(
+                f"{self.name} did not become ready within {timeout:.0f}s (exit {self.popen.poll()}).\n{self.log()}"
+            )
         return self.url
 
     def log(self) -> str:
@@ -136,7 +138,6 @@ class InspectorResult:
         return f"{self.stdout}\n{self.stderr}"
 
 
-
 # ------------------------------------------------------------------------------------ conformance
 
 _RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
@@ -174,8 +175,7 @@ class ConformanceReport:
 
     def summary(self) -> str:
         return (
-            f"{len(self.passed())}/{len(self.scenarios)} scenarios, "
-            f"{self.checks_passed()}/{self.checks_total()} checks"
+            f"{len(self.passed())}/{len(self.scenarios)} scenarios, {self.checks_passed()}/{self.checks_total()} checks"
         )
 
 

@@ -37,15 +37,22 @@ def _catalogue_names(payload: Any) -> list[str]:
 
 
 @pytest.mark.anyio
-async def test_tools_json_lists_every_tool_of_time_everything_memory(peers: Peers, tmp_path: Path, write_config: Any) -> None:
+async def test_tools_json_lists_every_tool_of_time_everything_memory(
+    peers: Peers, tmp_path: Path, write_config: Any
+) -> None:
     entries = {name: server_entries(peers, tmp_path)[name] for name in SERVERS}
     config = write_config(entries)
 
     proc = subprocess.run(
         [sys.executable, "-m", "mcproute", "tools", "--config", str(config), "--json"],
-        capture_output=True, text=True, timeout=180, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
     )
-    assert proc.returncode == 0, f"mcproute tools --json exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"mcproute tools --json exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )
     payload = json.loads(proc.stdout)
     listed = set(_catalogue_names(payload))
     health = payload.get("servers", {}) if isinstance(payload, dict) else {}

@@ -36,7 +36,9 @@ def _baseline(variant: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def direct(peers: Peers, fixture_http: Proc, interop_tmp: Path, record_conformance: Callable[[str, ConformanceReport], None]) -> ConformanceReport:
+def direct(
+    peers: Peers, fixture_http: Proc, interop_tmp: Path, record_conformance: Callable[[str, ConformanceReport], None]
+) -> ConformanceReport:
     assert fixture_http.url is not None
     report = run_conformance(peers, fixture_http.url, interop_tmp / "conformance-direct")
     record_conformance("fixture directly", report)

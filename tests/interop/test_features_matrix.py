@@ -65,7 +65,9 @@ GAPS: dict[tuple[str, str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
-def gateway(peers: Peers, interop_tmp: Path, write_config: Callable[..., Path], mcproute_http: Callable[..., Proc]) -> Proc:
+def gateway(
+    peers: Peers, interop_tmp: Path, write_config: Callable[..., Path], mcproute_http: Callable[..., Proc]
+) -> Proc:
     everything = server_entries(peers, interop_tmp)["everything"]
     servers = {
         "everything": everything,
@@ -89,7 +91,9 @@ def _answer(prop: dict[str, Any]) -> Any:
         return 1
     if kind == "boolean":
         return True
-    return {"email": "interop@example.com", "date": "2024-01-01", "uri": "https://example.com"}.get(prop.get("format", ""), "interop")
+    return {"email": "interop@example.com", "date": "2024-01-01", "uri": "https://example.com"}.get(
+        prop.get("format", ""), "interop"
+    )
 
 
 async def _elicit(ctx: Any, params: Any) -> t.ElicitResult:
@@ -143,7 +147,11 @@ def _params() -> list[Any]:
     for feature in TOOLS:
         for era in CLIENT_ERAS:
             for ds in DOWNSTREAMS:
-                marks = [pytest.mark.xfail(strict=True, reason=GAPS[(feature, era, ds)])] if (feature, era, ds) in GAPS else []
+                marks = (
+                    [pytest.mark.xfail(strict=True, reason=GAPS[(feature, era, ds)])]
+                    if (feature, era, ds) in GAPS
+                    else []
+                )
                 out.append(pytest.param(feature, era, ds, marks=marks, id=f"{feature}-{era}-client-{ds}"))
     return out
 
@@ -187,7 +195,12 @@ async def test_feature_through_gateway(feature: str, era: str, downstream: str, 
 
     if refused(feature, era, downstream):
         assert error is not None, f"{feature} from a handshake-era downstream to a {era} client should be refused"
-        for fragment in (downstream, "handshake", era, feature.replace("sampling", "sampling/createMessage").replace("elicitation", "elicitation/create")):
+        for fragment in (
+            downstream,
+            "handshake",
+            era,
+            feature.replace("sampling", "sampling/createMessage").replace("elicitation", "elicitation/create"),
+        ):
             assert fragment in error, f"the refusal should name {fragment!r}: {error}"
         return
 

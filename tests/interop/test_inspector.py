@@ -23,7 +23,12 @@ ERAS = ["legacy", "modern"]
 CALLS = [
     pytest.param("time__get_current_time", ["timezone=UTC"], '"timezone": "UTC"', id="time(2026-07-28)"),
     pytest.param("git__git_status", [f"repo_path={REPO}"], "branch", id="git(2026-07-28)"),
-    pytest.param("everything__echo", ["message=hello through mcproute"], "Echo: hello through mcproute", id="everything(handshake)"),
+    pytest.param(
+        "everything__echo",
+        ["message=hello through mcproute"],
+        "Echo: hello through mcproute",
+        id="everything(handshake)",
+    ),
     pytest.param("memory__read_graph", [], '"entities"', id="memory(handshake)"),
 ]
 SERVERS = ("time", "git", "everything", "memory")
@@ -35,7 +40,9 @@ def servers(peers: Peers, interop_tmp: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def gateway(servers: dict[str, dict[str, Any]], write_config: Callable[..., Path], mcproute_http: Callable[..., Proc]) -> Proc:
+def gateway(
+    servers: dict[str, dict[str, Any]], write_config: Callable[..., Path], mcproute_http: Callable[..., Proc]
+) -> Proc:
     return mcproute_http(write_config(servers))
 
 
@@ -51,7 +58,9 @@ def _assert_no_leaked_identity(result: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("era", ERAS)
-def test_inspector_lists_tools_of_both_eras_over_http(era: str, gateway: Proc, inspector: Callable[..., InspectorResult]) -> None:
+def test_inspector_lists_tools_of_both_eras_over_http(
+    era: str, gateway: Proc, inspector: Callable[..., InspectorResult]
+) -> None:
     listed = inspector(gateway.url, "--transport", "http", "--protocol-era", era, "--method", "tools/list").result
     names = {t["name"] for t in listed["tools"]}
     for server in SERVERS:
@@ -66,14 +75,27 @@ def test_inspector_calls_a_tool_of_each_era_over_http(
     era: str, tool: str, args: list[str], expect: str, gateway: Proc, inspector: Callable[..., InspectorResult]
 ) -> None:
     tool_args = ["--tool-arg", *args] if args else []
-    res = inspector(gateway.url, "--transport", "http", "--protocol-era", era, "--method", "tools/call", "--tool-name", tool, *tool_args)
+    res = inspector(
+        gateway.url,
+        "--transport",
+        "http",
+        "--protocol-era",
+        era,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        tool,
+        *tool_args,
+    )
     result = res.result
     assert not result.get("isError"), result
     assert expect in _texts(result), result
     _assert_no_leaked_identity(result)
 
 
-def test_inspector_gets_a_clear_error_for_an_unknown_tool(gateway: Proc, inspector: Callable[..., InspectorResult]) -> None:
+def test_inspector_gets_a_clear_error_for_an_unknown_tool(
+    gateway: Proc, inspector: Callable[..., InspectorResult]
+) -> None:
     res = inspector(gateway.url, "--transport", "http", "--method", "tools/call", "--tool-name", "nope__missing")
     # Either an MCP error or an isError result is acceptable; it must name the tool.
     text = res.error if res.returncode != 0 else _texts(res.result)
@@ -82,16 +104,28 @@ def test_inspector_gets_a_clear_error_for_an_unknown_tool(gateway: Proc, inspect
 
 @pytest.mark.parametrize("era", ERAS)
 def test_inspector_over_stdio_spawning_mcproute_serve(
-    era: str, servers: dict[str, dict[str, Any]], write_config: Callable[..., Path], interop_tmp: Path,
+    era: str,
+    servers: dict[str, dict[str, Any]],
+    write_config: Callable[..., Path],
+    interop_tmp: Path,
     inspector: Callable[..., InspectorResult],
 ) -> None:
     # The shape every desktop client uses: an `mcpServers` entry whose command is `mcproute serve`.
     config = write_config({k: servers[k] for k in ("time", "everything")})
     session = interop_tmp / f"inspector-session-{era}.json"
 
-    session.write_text(json.dumps({"mcpServers": {"mcproute": {
-        "command": sys.executable, "args": ["-m", "mcproute", "serve", "--config", str(config)],
-    }}}))
+    session.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "mcproute": {
+                        "command": sys.executable,
+                        "args": ["-m", "mcproute", "serve", "--config", str(config)],
+                    }
+                }
+            }
+        )
+    )
     common = ["--config", str(session), "--server", "mcproute", "--protocol-era", era]
     names = {t["name"] for t in inspector(*common, "--method", "tools/list").result["tools"]}
     assert {"time__get_current_time", "everything__echo"} <= names, sorted(names)

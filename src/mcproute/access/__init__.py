@@ -26,7 +26,9 @@ _NO_LIMITS = ClientLimits()
 
 
 class Access:
-    def __init__(self, config: Config, counters: CounterStore | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: Config, counters: CounterStore | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.keys = KeyRing.build({n: c.key_sha256 for n, c in config.clients.items()}, config.gateway.http.token)
         self.policies = {n: Policy.of(n, c) for n, c in config.clients.items()}
         self.limits = {n: c.limits for n, c in config.clients.items()}
@@ -47,8 +49,9 @@ class Access:
     def tool_visible(self, name: str, server: str, headers: Mapping[str, str] | None) -> bool:
         return self.policy(self.principal(headers)).allows_tool(name, server)
 
-    def filter_tools(self, tools: Sequence[Mapping[str, Any]], server_of: Mapping[str, str],
-                     headers: Mapping[str, str] | None) -> list[Mapping[str, Any]]:
+    def filter_tools(
+        self, tools: Sequence[Mapping[str, Any]], server_of: Mapping[str, str], headers: Mapping[str, str] | None
+    ) -> list[Mapping[str, Any]]:
         return self.policy(self.principal(headers)).filter_wire(tools, server_of)
 
     # ------------------------------------------------------------ limits (raise ClientLimitExceeded)

@@ -55,8 +55,12 @@ class Quota:
         day = math.floor(now / DAY)
         spent = (await self.counters.take(f"usd:{client}:{day}", 0, None, (day + 1) * DAY)).total
         if spent >= limits.usd_per_day:
-            raise ClientLimitExceeded(client, "usd_per_day", _retry_after((day + 1) * DAY - now),
-                                      f"spent ${spent:.6f} of ${limits.usd_per_day:g} today (UTC)")
+            raise ClientLimitExceeded(
+                client,
+                "usd_per_day",
+                _retry_after((day + 1) * DAY - now),
+                f"spent ${spent:.6f} of ${limits.usd_per_day:g} today (UTC)",
+            )
 
     async def spend(self, client: str, usd: float) -> None:
         if usd <= 0:

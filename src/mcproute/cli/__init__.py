@@ -29,10 +29,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcproute", description="An MCP gateway that routes tools and models.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
-                        help="print the installed version and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="what to do (`mcproute COMMAND --help` for its flags)")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the installed version and exit"
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (`mcproute COMMAND --help` for its flags)"
+    )
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module, _name=name)

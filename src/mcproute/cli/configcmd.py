@@ -48,8 +48,21 @@ def _check(args: argparse.Namespace) -> int:
             issues = list(loaded.issues) + lint(loaded, fh.read())
     issues = sorted_issues(issues)
     if args.json:
-        print(json.dumps([{"path": i.path, "line": i.line, "column": i.column, "file": i.file, "message": i.message, "kind": i.kind}
-                          for i in issues]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "path": i.path,
+                        "line": i.line,
+                        "column": i.column,
+                        "file": i.file,
+                        "message": i.message,
+                        "kind": i.kind,
+                    }
+                    for i in issues
+                ]
+            )
+        )
     else:
         for issue in issues:
             print(f"error: {issue}", file=sys.stderr)

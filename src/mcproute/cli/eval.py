@@ -16,25 +16,46 @@ KINDS = ("tools", "reasoning", "outcomes", "multiturn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=KINDS, help="tools: tool retrieval; multiturn: retrieval with history; "
-                   "reasoning: the tier score; outcomes: cost/quality of the tier choice")
+    p.add_argument(
+        "kind",
+        choices=KINDS,
+        help="tools: tool retrieval; multiturn: retrieval with history; "
+        "reasoning: the tier score; outcomes: cost/quality of the tier choice",
+    )
     p.add_argument("--data", required=True, help="JSONL data file")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--ranks-out", help="tools/multiturn: write {id, turn?, ranked} per item")
     p.add_argument("--scores-out", help="reasoning/outcomes: write {id, turn, score} per item")
-    p.add_argument("--plot", help="outcomes: draw the cost/quality curve as PNG (needs the plot extra: pip install 'mcproute[plot]')")
+    p.add_argument(
+        "--plot",
+        help="outcomes: draw the cost/quality curve as PNG (needs the plot extra: pip install 'mcproute[plot]')",
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     p.add_argument("--filter", default=None, help="only items whose source equals this")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it is only drawn on a terminal)")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar on stderr (it is only drawn on a terminal)"
+    )
     enc = p.add_mutually_exclusive_group()
     # On by default: the shipped retrieval parameters and tier model are fitted to the encoder's
     # vectors, so a figure without it measures a configuration the gateway only runs while it loads.
-    enc.add_argument("--encoder", dest="encoder", action="store_true", default=None,
-                     help="use the sentence encoder's vectors (the default when it loads; vectors cached on disk)")
-    enc.add_argument("--no-encoder", dest="encoder", action="store_false",
-                     help="tools, multiturn: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback")
-    p.add_argument("--unseen", action="store_true",
-                   help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)")
+    enc.add_argument(
+        "--encoder",
+        dest="encoder",
+        action="store_true",
+        default=None,
+        help="use the sentence encoder's vectors (the default when it loads; vectors cached on disk)",
+    )
+    enc.add_argument(
+        "--no-encoder",
+        dest="encoder",
+        action="store_false",
+        help="tools, multiturn: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback",
+    )
+    p.add_argument(
+        "--unseen",
+        action="store_true",
+        help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

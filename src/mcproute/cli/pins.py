@@ -22,10 +22,19 @@ ACTIONS = ("list", "diff", "approve")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=ACTIONS, help="list: every pin; diff: pending changes; approve: accept a pending change")
-    p.add_argument("target", nargs="?", default=None, metavar="SERVER[/TOOL]",
-                   help="which pins (diff: default all; approve: required)")
-    p.add_argument("--config", default="servers.yaml", help="servers.yaml whose state store holds the pins (default: %(default)s)")
+    p.add_argument(
+        "action", choices=ACTIONS, help="list: every pin; diff: pending changes; approve: accept a pending change"
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        metavar="SERVER[/TOOL]",
+        help="which pins (diff: default all; approve: required)",
+    )
+    p.add_argument(
+        "--config", default="servers.yaml", help="servers.yaml whose state store holds the pins (default: %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="list: print the pins as JSON")
 
 
@@ -40,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     state = loaded.config.state
     if state.backend != "sqlite":
-        print(f"error: state.backend is {state.backend!r} in {args.config}: pins live only inside the running gateway's "
-              "memory, so they cannot be listed or approved from here (use the sqlite backend)", file=sys.stderr)
+        print(
+            f"error: state.backend is {state.backend!r} in {args.config}: pins live only inside the running gateway's "
+            "memory, so they cannot be listed or approved from here (use the sqlite backend)",
+            file=sys.stderr,
+        )
         return 1
     from mcproute.state import SqliteStore, state_path
 
@@ -62,7 +74,10 @@ async def _run(args: argparse.Namespace, store: Any, scrub: Any) -> int:
     async with store:
         records = select(list((await store.load_pins()).values()), args.target)
         if args.target and not records:
-            print(f"error: no pinned tool matches {args.target!r} (SERVER or SERVER/TOOL; see `mcproute pins list`)", file=sys.stderr)
+            print(
+                f"error: no pinned tool matches {args.target!r} (SERVER or SERVER/TOOL; see `mcproute pins list`)",
+                file=sys.stderr,
+            )
             return 1
         if args.action == "list":
             return _list(records, args.json)
@@ -74,7 +89,10 @@ async def _run(args: argparse.Namespace, store: Any, scrub: Any) -> int:
             return 1
         for rec in approved:
             print(f"approved {rec.server}/{rec.tool}: now pinned at sha256 {rec.hash[:12]}")
-        print("a running gateway lists the approved tools again within a few seconds (it re-reads its pins)", file=sys.stderr)
+        print(
+            "a running gateway lists the approved tools again within a few seconds (it re-reads its pins)",
+            file=sys.stderr,
+        )
         return 0
 
 
@@ -84,9 +102,23 @@ def _when(ts: float | None) -> str:
 
 def _list(records: list[Any], as_json: bool) -> int:
     if as_json:
-        print(json.dumps([{"server": r.server, "tool": r.tool, "hash": r.hash, "pinned_at": _when(r.pinned_at),
-                           "status": r.status, "pending_hash": r.pending_hash,
-                           "pending_since": _when(r.pending_since) if r.pending_since else None} for r in records], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "server": r.server,
+                        "tool": r.tool,
+                        "hash": r.hash,
+                        "pinned_at": _when(r.pinned_at),
+                        "status": r.status,
+                        "pending_hash": r.pending_hash,
+                        "pending_since": _when(r.pending_since) if r.pending_since else None,
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
         return 0
     from mcproute.cli.render import console, emit, plural, table
 
@@ -94,8 +126,12 @@ def _list(records: list[Any], as_json: bool) -> int:
     rows = [[r.server, r.tool, r.hash[:12], _when(r.pinned_at), r.status] for r in records]
     emit(con, table(["server", "tool", "hash", "pinned at", "status"], rows, styles=["bold", "bold cyan"]))
     pending = sum(1 for r in records if r.pending_hash)
-    emit(con, "", f"{plural(len(records), 'pin')}, {pending} changed and pending"
-         + (" (`mcproute pins diff` shows them)" if pending else ""))
+    emit(
+        con,
+        "",
+        f"{plural(len(records), 'pin')}, {pending} changed and pending"
+        + (" (`mcproute pins diff` shows them)" if pending else ""),
+    )
     return 0
 
 
@@ -110,8 +146,10 @@ def _diff(records: list[Any], scrub: Any) -> int:
     for r in pending:
         target = f"{r.server}/{r.tool}"
         fields = ", ".join(changed_fields(r.definition, r.pending_definition))
-        print(f"# {target}: {fields} changed (pinned sha256 {r.hash[:12]} at {_when(r.pinned_at)}; "
-              f"pending sha256 {r.pending_hash[:12]} since {_when(r.pending_since)})")
+        print(
+            f"# {target}: {fields} changed (pinned sha256 {r.hash[:12]} at {_when(r.pinned_at)}; "
+            f"pending sha256 {r.pending_hash[:12]} since {_when(r.pending_since)})"
+        )
         print(scrub(unified_diff(r.definition, r.pending_definition, label=target)))
         print(f"# approve with: mcproute pins approve {target}\n")
     return 0

@@ -89,9 +89,17 @@ def emit(con: Console, *renderables: object) -> None:
 
 def state_style(state: str) -> str:
     """Colour of a health/circuit state word (only shown on a terminal)."""
-    return {"healthy": "green", "available": "green", "closed": "green", "ready": "green",
-            "starting": "yellow", "half_open": "yellow", "loading": "yellow", "disabled": "dim",
-            "off": "dim"}.get(state, "red")
+    return {
+        "healthy": "green",
+        "available": "green",
+        "closed": "green",
+        "ready": "green",
+        "starting": "yellow",
+        "half_open": "yellow",
+        "loading": "yellow",
+        "disabled": "dim",
+        "off": "dim",
+    }.get(state, "red")
 
 
 def progress(items: Sequence[T], label: str, enabled: bool = True, *, minimum: int = 200) -> Iterator[T]:

@@ -17,14 +17,24 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="servers.yaml", help="the candidate servers.yaml whose policy re-decides the steps (default: %(default)s)")
+    p.add_argument(
+        "--config",
+        default="servers.yaml",
+        help="the candidate servers.yaml whose policy re-decides the steps (default: %(default)s)",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--data-dir", default=None, help="the gateway's data directory holding state.sqlite3 (default: the candidate's)")
+    where.add_argument(
+        "--data-dir", default=None, help="the gateway's data directory holding state.sqlite3 (default: the candidate's)"
+    )
     where.add_argument("--state", default=None, help="the state file itself (default: the candidate's state.path)")
     p.add_argument("--since", default=None, help="only steps kept at or after this ISO 8601 time (UTC if no offset)")
     p.add_argument("--conversation", default=None, help="only this conversation's steps")
-    p.add_argument("--cascade", action="store_true", help="carry a changed tier or model into the conversation's next step "
-                   "(default: every step from its recorded state)")
+    p.add_argument(
+        "--cascade",
+        action="store_true",
+        help="carry a changed tier or model into the conversation's next step "
+        "(default: every step from its recorded state)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -34,7 +44,9 @@ def _since(text: str | None) -> float | None:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"--since {text!r} is not an ISO 8601 time (e.g. 2026-12-01 or 2026-12-01T09:30:00Z)") from None
+        raise ValueError(
+            f"--since {text!r} is not an ISO 8601 time (e.g. 2026-12-01 or 2026-12-01T09:30:00Z)"
+        ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
@@ -101,18 +113,34 @@ def _print(d: dict[str, Any]) -> None:
         ("steps skipped", str(d["skipped"]), ", ".join(f"{n} {why}" for why, n in d["skipped_by_reason"].items())),
         ("identical decisions (tool, tier, model)", str(d["identical"]), _pct(d["identical_share"])),
         ("tool changed", str(d["tool_changed"]), ""),
-        ("tier changed", str(d["tier_changed"]), ", ".join(f"{k}: {v}" for k, v in d["tier_changed_by_direction"].items())),
+        (
+            "tier changed",
+            str(d["tier_changed"]),
+            ", ".join(f"{k}: {v}" for k, v in d["tier_changed_by_direction"].items()),
+        ),
         ("model changed", str(d["model_changed"]), ""),
-        ("reasoning share before / after", f"{_pct(d['tier_share_before']['reasoning'])} / {_pct(d['tier_share_after']['reasoning'])}", ""),
-        ("cost before / after (USD)", f"{d['cost_usd_before']:.6f} / {d['cost_usd_after']:.6f}",
-         f"{d['costed_steps']} step(s) with token counts"),
-        ("mean reward before / after", f"{_fmt(d['mean_reward_before'])} / {_fmt(d['mean_reward_after'])}",
-         f"{d['rated_steps']} rated; a changed step counts its new tier's recorded mean"),
+        (
+            "reasoning share before / after",
+            f"{_pct(d['tier_share_before']['reasoning'])} / {_pct(d['tier_share_after']['reasoning'])}",
+            "",
+        ),
+        (
+            "cost before / after (USD)",
+            f"{d['cost_usd_before']:.6f} / {d['cost_usd_after']:.6f}",
+            f"{d['costed_steps']} step(s) with token counts",
+        ),
+        (
+            "mean reward before / after",
+            f"{_fmt(d['mean_reward_before'])} / {_fmt(d['mean_reward_after'])}",
+            f"{d['rated_steps']} rated; a changed step counts its new tier's recorded mean",
+        ),
     ]
     emit(con, table(["", "value", "detail"], rows))
     for c in d["changes"]:
         b, a = c["before"], c["after"]
-        print(f"  {c['step_id']} ({c['conversation_id']}): {b['tool']} {b['tier']} {b['model']} -> {a['tool']} {a['tier']} {a['model']}")
+        print(
+            f"  {c['step_id']} ({c['conversation_id']}): {b['tool']} {b['tier']} {b['model']} -> {a['tool']} {a['tier']} {a['model']}"
+        )
     for note in d["notes"]:
         print(f"note: {note}")
 

@@ -18,7 +18,11 @@ import anyio
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", help="the step's text (what the agent is about to do)")
-    p.add_argument("--config", default="servers.yaml", help="servers.yaml whose servers and models to route over (default: %(default)s)")
+    p.add_argument(
+        "--config",
+        default="servers.yaml",
+        help="servers.yaml whose servers and models to route over (default: %(default)s)",
+    )
     p.add_argument("--conversation", default=None, help="route as a step of this stored conversation")
     p.add_argument("--tier", choices=["reasoning", "fast"], default=None, help="force a tier (a user override)")
     p.add_argument("--json", action="store_true", help="print the whole decision as one JSON object")
@@ -59,8 +63,10 @@ async def _route(loaded: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_text(d: dict[str, Any]) -> None:
     print(f"tool:   {d['tool'] or '(no tool fits)'}" + (f"  score {d['tool_score']:.3f}" if d["tool"] else ""))
-    print(f"model:  {d['model'] or '(none available)'}  tier {d['tier']}  "
-          f"(reasoning score {d['reasoning_score']:.3f} vs threshold {d['threshold']:.3f})")
+    print(
+        f"model:  {d['model'] or '(none available)'}  tier {d['tier']}  "
+        f"(reasoning score {d['reasoning_score']:.3f} vs threshold {d['threshold']:.3f})"
+    )
     print(f"why:    {d['reason']}")
     print(f"sticky: {'held' if d['sticky_held'] else 'broke'}: {d['sticky_reason']}")
     alts = ", ".join(f"{a['name']} {a['score']:.3f}" for a in d["alternatives"][1:6])

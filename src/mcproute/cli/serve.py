@@ -14,8 +14,12 @@ if TYPE_CHECKING:  # serve's imports stay lazy so `mcproute --help` is quick
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="servers.yaml", help="servers.yaml to serve (default: %(default)s)")
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio",
-                   help="stdio: for a client that starts mcproute itself (the default); http: streamable HTTP on --host/--port")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio: for a client that starts mcproute itself (the default); http: streamable HTTP on --host/--port",
+    )
     p.add_argument("--host", default=None, help="HTTP bind address (default: gateway.http.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: gateway.http.port; 0 = any free port)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO (to stderr)")
@@ -58,12 +62,18 @@ def _listen(host: str, port: int, config_path: str) -> socket.socket:
         return bind_socket(host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise CannotListen(f"port {port} on {host} is already in use (another mcproute serve?); choose another "
-                               f"with --port N (--port 0 takes any free port) or gateway.http.port in {config_path}") from None
+            raise CannotListen(
+                f"port {port} on {host} is already in use (another mcproute serve?); choose another "
+                f"with --port N (--port 0 takes any free port) or gateway.http.port in {config_path}"
+            ) from None
         if exc.errno in (errno.EADDRNOTAVAIL, socket.EAI_NONAME) or isinstance(exc, socket.gaierror):
-            raise CannotListen(f"cannot listen on {host}: {exc.strerror or exc}; choose the address with --host") from None
+            raise CannotListen(
+                f"cannot listen on {host}: {exc.strerror or exc}; choose the address with --host"
+            ) from None
         if exc.errno == errno.EACCES:
-            raise CannotListen(f"not allowed to listen on port {port} ({exc.strerror}); choose a port above 1023 with --port") from None
+            raise CannotListen(
+                f"not allowed to listen on port {port} ({exc.strerror}); choose a port above 1023 with --port"
+            ) from None
         raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}; see --host and --port") from None
 
 
@@ -96,7 +106,9 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     host = args.host or http.host
     sock = None
     if args.transport == "http":
-        check_bind(host, http.token or bool(loaded.config.clients))  # refuse before spawning anything; a client key counts
+        check_bind(
+            host, http.token or bool(loaded.config.clients)
+        )  # refuse before spawning anything; a client key counts
         sock = _listen(host, http.port if args.port is None else args.port, args.config)  # likewise a busy port
     # The Engine owns the gateway and adds the routing layer: meta-tools, proxied-call records, traces.
     with setup(loaded.config.telemetry, loaded) as telemetry:
@@ -104,15 +116,24 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
             gateway = engine.gateway
             for name, health in gateway.health().items():
                 if health.state != "healthy":
-                    print(gateway.redactor.scrub(f"mcproute: server {name!r} is {health.state}: {health.reason}"), file=sys.stderr)
+                    print(
+                        gateway.redactor.scrub(f"mcproute: server {name!r} is {health.state}: {health.reason}"),
+                        file=sys.stderr,
+                    )
             upstream = Upstream(gateway)
             routes = _extension_routes(gateway, loaded, engine) + _metrics_routes(telemetry)
             if args.transport == "stdio":
                 await serve_stdio(gateway, upstream)
                 return
             async with anyio.create_task_group() as tg:
-                port = await tg.start(partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream))
-                print(f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})", file=sys.stderr, flush=True)
+                port = await tg.start(
+                    partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream)
+                )
+                print(
+                    f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def _metrics_routes(telemetry: object) -> list[BaseRoute]:
@@ -158,7 +179,9 @@ def _extension_routes(gateway: object, loaded: object, engine: object = None) ->
         if install is not None:
             # An extension that routes (e.g. the OpenAI endpoint) declares an `engine` parameter.
             wants_engine = "engine" in inspect.signature(install).parameters
-            routes += list((install(gateway, loaded, engine=engine) if wants_engine else install(gateway, loaded)) or [])
+            routes += list(
+                (install(gateway, loaded, engine=engine) if wants_engine else install(gateway, loaded)) or []
+            )
     return routes
 
 

@@ -15,9 +15,12 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None,
-                   help="servers.yaml to start and list (default: servers.yaml; with --url it is optional and only "
-                        "supplies the token and the secrets to mask)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="servers.yaml to start and list (default: servers.yaml; with --url it is optional and only "
+        "supplies the token and the secrets to mask)",
+    )
     p.add_argument("--json", action="store_true", help="print {servers, models, tools, collisions, ...} as JSON")
     p.add_argument("--url", help="base URL of a running gateway (e.g. http://127.0.0.1:8765): show its live status")
     p.add_argument("--token", help="bearer token for --url (default: gateway.http.token from the config)")
@@ -155,5 +158,7 @@ def _encoder_probe(loaded: Any) -> dict[str, Any]:
         return {"state": "off", "reason": "routing.encoder.enabled is false"}
     from mcproute.encoding import probe
 
-    return probe(loaded.config_relative(cfg.cache_dir) if cfg.cache_dir else None,
-                 loaded.config_relative(cfg.weights) if cfg.weights else None)
+    return probe(
+        loaded.config_relative(cfg.cache_dir) if cfg.cache_dir else None,
+        loaded.config_relative(cfg.weights) if cfg.weights else None,
+    )

@@ -36,8 +36,17 @@ def print_report(report: dict[str, Any]) -> None:
     rows = []
     for name, s in servers.items():
         detail = s.get("reason") or "-"
-        rows.append([name, _state(s["state"]), s.get("protocol_version") or "-", s.get("pid") or "-",
-                     s.get("tools", 0), s.get("restarts", 0), detail])
+        rows.append(
+            [
+                name,
+                _state(s["state"]),
+                s.get("protocol_version") or "-",
+                s.get("pid") or "-",
+                s.get("tools", 0),
+                s.get("restarts", 0),
+                detail,
+            ]
+        )
     emit(con, table(["server", "state", "protocol", "pid", "tools", "restarts", "detail"], rows, styles=["bold"]))
     if (line := encoder_line(report.get("encoder"))) is not None:
         emit(con, "", line)
@@ -57,13 +66,25 @@ def print_report(report: dict[str, Any]) -> None:
     tools = report.get("tools") or []
     meta = sum(1 for t in tools if not t.get("server"))
     emit(con, "", f"{plural(len(tools), 'tool')} served ({meta} of them the gateway's own):")
-    emit(con, table(["tool", "server", "description"],
-                    [[_flagged(t), t.get("server") or GATEWAY, shorten(t.get("description") or "", DESCRIPTION_WIDTH) or "-"]
-                     for t in tools], styles=["bold cyan", None, None]))
+    emit(
+        con,
+        table(
+            ["tool", "server", "description"],
+            [
+                [_flagged(t), t.get("server") or GATEWAY, shorten(t.get("description") or "", DESCRIPTION_WIDTH) or "-"]
+                for t in tools
+            ],
+            styles=["bold cyan", None, None],
+        ),
+    )
     flagged = [t for t in tools if t.get("flags")]
     if flagged:
-        emit(con, "", f"{FLAG_MARK} instruction-like text aimed at the model in {plural(len(flagged), 'description')} "
-                      "(read them before trusting the server):")
+        emit(
+            con,
+            "",
+            f"{FLAG_MARK} instruction-like text aimed at the model in {plural(len(flagged), 'description')} "
+            "(read them before trusting the server):",
+        )
         for t in flagged:
             emit(con, f"  {t['name']}: {', '.join(t['flags'])}")
     for name, why in (report.get("withheld") or {}).items():

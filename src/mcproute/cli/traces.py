@@ -21,15 +21,22 @@ DEFAULT_CONFIG = "servers.yaml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None,
-                   help="the servers.yaml that was served: its data dir holds traces.jsonl (default: ./servers.yaml)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the servers.yaml that was served: its data dir holds traces.jsonl (default: ./servers.yaml)",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--file", help="a JSONL traces file (default: <data_dir>/traces.jsonl)")
-    src.add_argument("--data-dir", help="read <DIR>/traces.jsonl (what `mcproute serve` and the examples' --data-dir write)")
+    src.add_argument(
+        "--data-dir", help="read <DIR>/traces.jsonl (what `mcproute serve` and the examples' --data-dir write)"
+    )
     src.add_argument("--jaeger", metavar="URL", help="a Jaeger query endpoint, e.g. http://localhost:16686")
     p.add_argument("--service", help="service name to query in Jaeger (default: telemetry.service_name)")
     p.add_argument("--lookback", type=float, default=24.0, metavar="HOURS", help="Jaeger search window (default 24)")
-    p.add_argument("--conversation", metavar="ID", help="tell this conversation's steps as a story: request, tool, tier, why")
+    p.add_argument(
+        "--conversation", metavar="ID", help="tell this conversation's steps as a story: request, tool, tier, why"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output (every decision field of every step)")
     p.add_argument("--limit", type=int, default=20, help="at most N conversations / steps (default 20)")
 
@@ -85,9 +92,11 @@ def _pick(args: argparse.Namespace) -> tuple[list[Any], str]:
     existing = [p for p in paths if p.is_file()]
     if not existing:
         looked = "\n".join(f"  {p}" for p in paths)
-        raise FileNotFoundError(f"no traces file found; looked at:\n{looked}\n"
-                                "run the gateway (its default telemetry exporter writes <data_dir>/traces.jsonl), or point "
-                                "at one with --config (the servers.yaml it served), --data-dir, --file or --jaeger")
+        raise FileNotFoundError(
+            f"no traces file found; looked at:\n{looked}\n"
+            "run the gateway (its default telemetry exporter writes <data_dir>/traces.jsonl), or point "
+            "at one with --config (the servers.yaml it served), --data-dir, --file or --jaeger"
+        )
     # The first file that has what was asked for (that conversation, or any conversation).
     for p in existing:
         spans = reader.read_jsonl(p)
@@ -112,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from mcproute.cli import traces_view
 
     if args.conversation:
-        rows = reader.timeline(spans, args.conversation)[-args.limit:]
+        rows = reader.timeline(spans, args.conversation)[-args.limit :]
         if not rows:
             print(f"mcproute traces: no steps for conversation {args.conversation!r} in {where}", file=sys.stderr)
             return 1

@@ -28,9 +28,17 @@ def _usd(x: float | None) -> str:
 def print_conversations(convs: Sequence[Any], where: str) -> None:
     con = console()
     emit(con, f"{plural(len(convs), 'conversation')} in {where} (most recent first):")
-    emit(con, table(["conversation", "steps", "last", "tiers", "cost_usd"],
-                    [[c.conversation_id, c.steps, _when(c.last_ns), "/".join(c.tiers) or "-", f"{c.cost_usd:.6f}"] for c in convs],
-                    styles=["bold cyan"]))
+    emit(
+        con,
+        table(
+            ["conversation", "steps", "last", "tiers", "cost_usd"],
+            [
+                [c.conversation_id, c.steps, _when(c.last_ns), "/".join(c.tiers) or "-", f"{c.cost_usd:.6f}"]
+                for c in convs
+            ],
+            styles=["bold cyan"],
+        ),
+    )
     emit(con, "", "mcproute traces --conversation ID  tells one of them step by step (--json: every field)")
 
 
@@ -38,9 +46,15 @@ def print_story(cid: str, rows: Sequence[Any], where: str) -> None:
     con = console()
     cost = sum(r.cost_usd or 0.0 for r in rows)
     tiers = "/".join(dict.fromkeys(r.tier for r in rows if r.tier)) or "-"
-    emit(con, Text.assemble(("conversation ", "bold"), (cid, "bold cyan"),
-                            f": {plural(len(rows), 'step')}, {_when(rows[0].start_ns)} to {_when(rows[-1].start_ns)}, "
-                            f"tiers {tiers}, cost {_usd(cost)}  (from {where})"))
+    emit(
+        con,
+        Text.assemble(
+            ("conversation ", "bold"),
+            (cid, "bold cyan"),
+            f": {plural(len(rows), 'step')}, {_when(rows[0].start_ns)} to {_when(rows[-1].start_ns)}, "
+            f"tiers {tiers}, cost {_usd(cost)}  (from {where})",
+        ),
+    )
     for n, r in enumerate(rows, 1):
         emit(con, "", _heading(n, r), _body(r))
     if not any(r.text for r in rows):
@@ -68,8 +82,12 @@ def _body(r: Any) -> Table:
         grid.add_row("why", Text(r.reason))
     if r.sticky_held is not None or r.sticky_reason:
         held = "held" if r.sticky_held else "broke" if r.sticky_held is False else "-"
-        grid.add_row("sticky", Text.assemble((held, "green" if r.sticky_held else "yellow"),
-                                             f": {r.sticky_reason}" if r.sticky_reason else ""))
+        grid.add_row(
+            "sticky",
+            Text.assemble(
+                (held, "green" if r.sticky_held else "yellow"), f": {r.sticky_reason}" if r.sticky_reason else ""
+            ),
+        )
     grid.add_row("outcome", _outcome(r))
     return grid
 
@@ -80,7 +98,10 @@ def _tool(r: Any) -> Text:
     out = Text.assemble((r.tool, "bold cyan"), f" (score {r.tool_score:.3f})" if r.tool_score is not None else "")
     others = [(name, score) for name, score in r.alternatives if name != r.tool][:_ALSO]
     if others:
-        out.append("; also considered " + ", ".join(name + (f" {score:.3f}" if score is not None else "") for name, score in others))
+        out.append(
+            "; also considered "
+            + ", ".join(name + (f" {score:.3f}" if score is not None else "") for name, score in others)
+        )
     return out
 
 

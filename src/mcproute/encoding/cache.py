@@ -66,8 +66,10 @@ class ToolVectorCache:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
-                db.execute("CREATE TABLE IF NOT EXISTS tool_vectors (model_id TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
-                           " dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model_id, text_sha256)) WITHOUT ROWID")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS tool_vectors (model_id TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
+                    " dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model_id, text_sha256)) WITHOUT ROWID"
+                )
                 self._db = db
             except (OSError, sqlite3.Error) as e:
                 self._off(f"cannot open {self.path}: {e}")
@@ -89,7 +91,8 @@ class ToolVectorCache:
                 chunk = keys[i : i + 500]
                 rows = self._db.execute(
                     f"SELECT text_sha256, dim, vector FROM tool_vectors WHERE model_id = ? AND text_sha256 IN ({','.join('?' * len(chunk))})",
-                    (model_id, *chunk)).fetchall()
+                    (model_id, *chunk),
+                ).fetchall()
                 for key, d, blob in rows:
                     if d == dim and len(blob) == 4 * dim:
                         vec = np.frombuffer(blob, dtype=np.float32).copy()
@@ -107,7 +110,11 @@ class ToolVectorCache:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO tool_vectors (model_id, text_sha256, dim, vector) VALUES (?, ?, ?, ?)",
-                    [(model_id, k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items])
+                    [
+                        (model_id, k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                        for k, v in items
+                    ],
+                )
         except sqlite3.Error as e:
             self._off(f"cannot write {self.path}: {e}")
 

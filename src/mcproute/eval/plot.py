@@ -29,9 +29,14 @@ def missing() -> str | None:
     return None
 
 
-def cost_quality_png(curve: Sequence[tuple[float, float]], weak: float, strong: float,
-                     baseline: Sequence[tuple[float, float]] | None = None,
-                     width: int = 720, height: int = 520) -> bytes:
+def cost_quality_png(
+    curve: Sequence[tuple[float, float]],
+    weak: float,
+    strong: float,
+    baseline: Sequence[tuple[float, float]] | None = None,
+    width: int = 720,
+    height: int = 520,
+) -> bytes:
     """Share of turns sent to strong (x) vs mean quality (y): router, random, always-weak/strong."""
     # The Agg canvas directly, not pyplot: no display, no global backend switch, no figure registry.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

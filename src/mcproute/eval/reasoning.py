@@ -79,13 +79,26 @@ def run(args: argparse.Namespace) -> int:
     if args.scores_out:
         try:
             Path(args.scores_out).write_text(
-                "".join(json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n" for it, s in zip(items, scores, strict=True)),
-                encoding="utf-8")
+                "".join(
+                    json.dumps({"id": it["id"], "turn": 0, "score": s}) + "\n"
+                    for it, s in zip(items, scores, strict=True)
+                ),
+                encoding="utf-8",
+            )
         except OSError as exc:
             print(f"error: cannot write {args.scores_out}: {exc.strerror}", file=sys.stderr)
             return 2
     base = auc([float(len(it["prompt"])) for it in items], labels)
-    print_report("reasoning", args.data, res, [("policy", scorer.calibration.version), ("threshold", thr),
-                                               ("vectors", how), ("baseline: prompt-length auc", base)], as_json=args.json)
+    print_report(
+        "reasoning",
+        args.data,
+        res,
+        [
+            ("policy", scorer.calibration.version),
+            ("threshold", thr),
+            ("vectors", how),
+            ("baseline: prompt-length auc", base),
+        ],
+        as_json=args.json,
+    )
     return 0
-

@@ -20,15 +20,15 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def print_report(kind: str, data: str, figures: Mapping[str, Any], context: Sequence[tuple[str, Any]] = (),
-                 *, as_json: bool = False) -> None:
+def print_report(
+    kind: str, data: str, figures: Mapping[str, Any], context: Sequence[tuple[str, Any]] = (), *, as_json: bool = False
+) -> None:
     """`figures` are the JSON object itself; `context` rows are shown, never in the JSON."""
     from mcproute.cli.render import console, emit, table
 
     con = console(stderr=as_json)
     rows: list[list[Any]] = [[k, fmt(v)] for k, v in figures.items()]
-    emit(con, f"eval {kind}: {data}",
-         table(["figure", "value"], rows, styles=["bold"]))
+    emit(con, f"eval {kind}: {data}", table(["figure", "value"], rows, styles=["bold"]))
     if context:
         emit(con, "", table(["context", "value"], [[k, fmt(v)] for k, v in context], styles=["dim"]))
     if as_json:

@@ -39,4 +39,8 @@ def prepared(texts: Sequence[str], use_encoder: bool = True) -> tuple[TierScorer
         took = time.perf_counter() - started
     finally:
         cache.close()
-    return scorer, dict(zip(unique, vecs, strict=True)), f"encoder {enc.model_id}: {len(unique)} texts in {took:.1f} s (cached on disk)"
+    return (
+        scorer,
+        dict(zip(unique, vecs, strict=True)),
+        f"encoder {enc.model_id}: {len(unique)} texts in {took:.1f} s (cached on disk)",
+    )

@@ -150,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     if vectors is not None:
         ms = vectors.encode_ms
-        context.append(("query vector", f"p50 {percentile(ms, 50):.3f} ms, p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)"))
+        context.append(
+            ("query vector", f"p50 {percentile(ms, 50):.3f} ms, p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)")
+        )
     print_report("tools", args.data, res, context, as_json=args.json)
     return 0

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 def _refusal(ds: Downstream, what: str) -> types.ErrorData | None:
     route = ds.route_for_backchannel()
     if route is None or route.ctx is None:
-        return types.ErrorData(code=types.INVALID_REQUEST, message=f"mcproute: no upstream client request is in flight to forward {what} from server {ds.name!r} to")
+        return types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message=f"mcproute: no upstream client request is in flight to forward {what} from server {ds.name!r} to",
+        )
     if route.modern or not route.can_send_request:
         return types.ErrorData(
             code=types.INVALID_REQUEST,

@@ -47,8 +47,13 @@ class HttpFastPath(FastPath):
             return await self.app(scope, replay(body, complete, receive), send)
         response = await self.respond(data, request)
         payload = encode(response)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     def _claim(self, request: Request, body: bytes) -> dict[str, Any] | None:

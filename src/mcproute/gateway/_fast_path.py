@@ -110,7 +110,9 @@ class FastPath:
         meta: dict[str, Any] = params["_meta"]
         version: str = meta[types.PROTOCOL_VERSION_META_KEY]
         request_id = data["id"]
-        ctx = FastRequestContext(protocol_version=version, params=params, request_id=request_id, meta=meta, request=request)
+        ctx = FastRequestContext(
+            protocol_version=version, params=params, request_id=request_id, meta=meta, request=request
+        )
         # The same SERVER span the SDK's OpenTelemetryMiddleware makes, continuing `_meta`'s context.
         attributes: dict[str, Any] = {
             "mcp.method.name": "tools/call",
@@ -121,8 +123,12 @@ class FastPath:
             FAST_PATH_ATTRIBUTE: True,
         }
         with _tracer.start_as_current_span(
-            f"tools/call {name}", kind=SpanKind.SERVER, attributes=attributes, context=spans.extract_context(meta),
-            record_exception=False, set_status_on_exception=False,
+            f"tools/call {name}",
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            context=spans.extract_context(meta),
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             route = UpstreamRoute(ctx, self.upstream.connection_id)  # type: ignore[arg-type]
             if self.gateway.access is not None:
@@ -137,7 +143,9 @@ class FastPath:
                 return _error(span, request_id, types.INVALID_PARAMS, str(exc))
             except UpstreamUnavailable as exc:
                 kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
-                result = text_result(self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind})
+                result = text_result(
+                    self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind}
+                )
             except MCPError as exc:
                 return _error(span, request_id, exc.error.code, exc.error.message, exc.error.data)
             except Exception as exc:  # as the SDK's modern loop: logged, a generic internal error on the wire
@@ -145,7 +153,11 @@ class FastPath:
                 span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
                 span.record_exception(exc)
                 span.set_status(StatusCode.ERROR, str(exc))
-                return {"jsonrpc": "2.0", "id": request_id, "error": {"code": types.INTERNAL_ERROR, "message": "Internal server error"}}
+                return {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "error": {"code": types.INTERNAL_ERROR, "message": "Internal server error"},
+                }
             if result.get("isError") is True:
                 span.set_attribute(sc.ERROR_TYPE, "tool_error")
                 span.set_status(StatusCode.ERROR)
@@ -200,7 +212,9 @@ class StdioFastPath(FastPath):
             return  # notifications and responses do not decide the era (as in the SDK)
         params = data.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
-        modern = data.get("method") != "initialize" and isinstance(meta, Mapping) and types.PROTOCOL_VERSION_META_KEY in meta
+        modern = (
+            data.get("method") != "initialize" and isinstance(meta, Mapping) and types.PROTOCOL_VERSION_META_KEY in meta
+        )
         self.era = "modern" if modern else "legacy"
 
     def _cancel(self, line: bytes) -> None:

@@ -65,6 +65,10 @@ async def is_legacy_sse(name: str, cfg: ServerConfig, scrub: Callable[[str], str
     url = cfg.replica_urls[0]
     if not await offers_event_stream(url, dict(cfg.headers)):
         return False
-    logger.info("server %r: %s refused streamable HTTP but opens an event stream; using the legacy HTTP+SSE transport "
-                "(say `transport: sse` to skip this probe)", name, scrub(url))
+    logger.info(
+        "server %r: %s refused streamable HTTP but opens an event stream; using the legacy HTTP+SSE transport "
+        "(say `transport: sse` to skip this probe)",
+        name,
+        scrub(url),
+    )
     return True

@@ -89,8 +89,16 @@ def child_env(cfg: ServerConfig, environ: Mapping[str, str] | None = None) -> di
 class StdioProcess:
     """`async with StdioProcess(cmd, args, env, cwd) as (read, write)` — an SDK `Transport`."""
 
-    def __init__(self, command: str, args: list[str], env: Mapping[str, str], cwd: str | None = None,
-                 *, limits: JsonLimits | None = None, scrub: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        command: str,
+        args: list[str],
+        env: Mapping[str, str],
+        cwd: str | None = None,
+        *,
+        limits: JsonLimits | None = None,
+        scrub: Callable[[str], str] = str,
+    ) -> None:
         self.command = command
         # Applied when the tail is read (not per line: a child flooding stderr costs no regex work),
         # and before truncating, so a cut never leaves half a secret.
@@ -102,7 +110,9 @@ class StdioProcess:
         self.env = dict(env)
         self.cwd = cwd
         self.process: anyio.abc.Process | None = None
-        self.stderr_tail: collections.deque[tuple[float, str]] = collections.deque(maxlen=_STDERR_TAIL)  # (monotonic, line)
+        self.stderr_tail: collections.deque[tuple[float, str]] = collections.deque(
+            maxlen=_STDERR_TAIL
+        )  # (monotonic, line)
         self.ready_at: float | None = None  # when the supervisor found the child up (see mark_ready)
         self.exited_at: float | None = None
         self.exited = anyio.Event()
@@ -146,7 +156,9 @@ class StdioProcess:
         words = self.last_words()
         return f"process {self.pid} {what}" + (f"; stderr: {self._scrub(words)[:300]}" if words else "")
 
-    async def __aenter__(self) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
+    async def __aenter__(
+        self,
+    ) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
         self.process = await anyio.open_process(
             [self.command, *self.args], env=self.env, cwd=self.cwd, start_new_session=True
         )
@@ -203,8 +215,15 @@ class StdioProcess:
         request_id = limits.request_id(line.head)
         if request_id is not None:
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                await send.send(_error_for(request_id, types.INTERNAL_ERROR, f"the server answered with a message over "
-                                           f"{self.limits.max_bytes} bytes (gateway.max_message_bytes)", "limit"))
+                await send.send(
+                    _error_for(
+                        request_id,
+                        types.INTERNAL_ERROR,
+                        f"the server answered with a message over "
+                        f"{self.limits.max_bytes} bytes (gateway.max_message_bytes)",
+                        "limit",
+                    )
+                )
         assert self.process is not None and self._tg is not None
         _signal_group(self.process.pid, signal.SIGTERM)
         self._tg.start_soon(self._kill_after, _TERM_GRACE)
@@ -238,7 +257,11 @@ class StdioProcess:
         logger.warning("%s: not sending %s: %s", self.command, getattr(msg, "method", type(msg).__name__), reason)
         if isinstance(msg, types.JSONRPCRequest) and self._read_send is not None:
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                await self._read_send.send(_error_for(msg.id, types.INVALID_PARAMS, f"mcproute did not send {msg.method}: {reason}", "unsendable"))
+                await self._read_send.send(
+                    _error_for(
+                        msg.id, types.INVALID_PARAMS, f"mcproute did not send {msg.method}: {reason}", "unsendable"
+                    )
+                )
 
     async def _stderr_reader(self) -> None:
         assert self.process and self.process.stderr
@@ -274,7 +297,9 @@ class StdioProcess:
             await self.exited.wait()
             await self.stderr_done.wait()
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self._tg is not None and self.process is not None
         # Shielded and bounded: the child must be reaped even when we are being cancelled.
         with anyio.CancelScope(shield=True):

@@ -41,6 +41,7 @@ def _dump(message: SessionMessage) -> bytes:
         error = {"code": types.INTERNAL_ERROR, "message": f"mcproute could not serialise its answer: {exc}"}
         return encode_line({"jsonrpc": "2.0", "id": request_id, "error": error})
 
+
 _READ_LIMIT = 1 << 16  # bytes per read from stdin; lines are bounded by `limits.max_bytes`
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def stdio_streams(fast_path: StdioFastPath | None = None, bounds: JsonLimits | None = None) -> AsyncIterator[tuple[Any, Any]]:
+async def stdio_streams(
+    fast_path: StdioFastPath | None = None, bounds: JsonLimits | None = None
+) -> AsyncIterator[tuple[Any, Any]]:
     """`fast_path`: lines it claims (plain proxied tools/call) are answered by it, not the SDK.
     `bounds`: every incoming line is checked against them first (depth, size); a line that
     breaks one is answered with a JSON-RPC error naming the limit, and the connection goes on."""
@@ -76,8 +79,12 @@ async def stdio_streams(fast_path: StdioFastPath | None = None, bounds: JsonLimi
     os.close(devnull)
     os.dup2(2, 1)
     reader = asyncio.StreamReader(limit=_READ_LIMIT)
-    read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(in_fd, "rb", buffering=0))
-    write_transport, write_protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", buffering=0))
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(in_fd, "rb", buffering=0)
+    )
+    write_transport, write_protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", buffering=0)
+    )
     writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
@@ -112,7 +119,9 @@ async def stdio_streams(fast_path: StdioFastPath | None = None, bounds: JsonLimi
                         tg.start_soon(answer, claimed)
                         continue
                 try:
-                    message: SessionMessage | Exception = SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+                    message: SessionMessage | Exception = SessionMessage(
+                        types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                    )
                 except ValueError as exc:
                     message = exc  # the server answers a parse error; the connection survives
                 await read_send.send(message)

@@ -59,7 +59,9 @@ class ResourceSubscriptions:
             self._conns.pop(key, None)
             await self.gateway.downstreams[key[0]].watch.remove(key[1])
 
-    async def subscribe(self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> dict[str, Any]:
+    async def subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> dict[str, Any]:
         key = self._resolve(str(params.uri))
         await self._watch(key)
         conn = UpstreamRoute(ctx).connection
@@ -67,7 +69,9 @@ class ResourceSubscriptions:
             self._conns.setdefault(key, weakref.WeakSet()).add(conn)
         return {}
 
-    async def unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams) -> dict[str, Any]:
+    async def unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> dict[str, Any]:
         key = self._resolve(str(params.uri))
         conn = UpstreamRoute(ctx).connection
         if conn is not None and key in self._conns:

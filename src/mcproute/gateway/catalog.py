@@ -101,7 +101,12 @@ class Catalog:
 
     def tool_specs(self) -> list[ToolSpec]:
         return [
-            ToolSpec(name=e.name, description=str(e.wire.get("description") or ""), input_schema=e.input_schema, server=e.server)
+            ToolSpec(
+                name=e.name,
+                description=str(e.wire.get("description") or ""),
+                input_schema=e.input_schema,
+                server=e.server,
+            )
             for e in self.tools.values()
         ]
 
@@ -242,7 +247,9 @@ def build_catalog(
                 continue
             name = namespaced(prefix, original, separator)
             if name in prompts:
-                collisions.append(f"prompt {original!r} of server {server!r} maps to {name!r}, already taken; it is hidden")
+                collisions.append(
+                    f"prompt {original!r} of server {server!r} maps to {name!r}, already taken; it is hidden"
+                )
                 continue
             prompts[name] = PromptEntry(name, server, original, {**prompt, "name": name})
         for r in listing.resources:
@@ -260,7 +267,9 @@ def build_catalog(
         # may embed resources, whose URIs are rewritten with it.
         if uri_prefix in prefixes:
             if listing.resources or listing.templates:
-                collisions.append(f"resource prefix {uri_prefix!r} of server {server!r} is taken by {prefixes[uri_prefix]!r}")
+                collisions.append(
+                    f"resource prefix {uri_prefix!r} of server {server!r} is taken by {prefixes[uri_prefix]!r}"
+                )
             continue
         prefixes[uri_prefix] = server
         uri_prefixes[server] = uri_prefix

@@ -103,7 +103,9 @@ class Downstream:
         # The gateway's one redaction (telemetry/redact.py): a child's stderr and stdout junk end up
         # in health reasons and error text, which /status, `mcproute tools` and clients read.
         self._scrub = scrub
-        self.health = Health(state="starting" if cfg.enabled else "disabled", since=time.monotonic(), transport=cfg.kind)
+        self.health = Health(
+            state="starting" if cfg.enabled else "disabled", since=time.monotonic(), transport=cfg.kind
+        )
         self.listing: Listing | None = None
         self.first_attempt = anyio.Event()
         self._on_change = on_change
@@ -166,8 +168,15 @@ class Downstream:
         elif n == 1:
             logger.warning("server %r unhealthy (%s); reconnecting in %.1fs", self.name, reason, delay)
         else:
-            logger.warning("server %r unhealthy (%s); %d failures in a row with this reason, still retrying every %.1fs "
-                           "(next warning at %d)", self.name, reason, n, delay, 2 * n)
+            logger.warning(
+                "server %r unhealthy (%s); %d failures in a row with this reason, still retrying every %.1fs "
+                "(next warning at %d)",
+                self.name,
+                reason,
+                n,
+                delay,
+                2 * n,
+            )
 
     def _set_unhealthy(self, reason: str) -> None:
         was_listed = self.listing is not None
@@ -183,8 +192,14 @@ class Downstream:
 
     def _make_transport(self, stack: AsyncExitStack) -> Any:
         if self.cfg.command:
-            self._transport = StdioProcess(resolve_command(self.cfg.command), self.cfg.args, child_env(self.cfg), self.cfg.cwd,
-                                           limits=self.limits, scrub=self._scrub)
+            self._transport = StdioProcess(
+                resolve_command(self.cfg.command),
+                self.cfg.args,
+                child_env(self.cfg),
+                self.cfg.cwd,
+                limits=self.limits,
+                scrub=self._scrub,
+            )
             return self._transport
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
@@ -295,7 +310,11 @@ class Downstream:
         caps = client.server_capabilities
         tools = await self._paged(client, "tools/list", "tools") if caps.tools is not None else []
         resources = await self._paged(client, "resources/list", "resources") if caps.resources is not None else []
-        templates = await self._paged(client, "resources/templates/list", "resourceTemplates") if caps.resources is not None else []
+        templates = (
+            await self._paged(client, "resources/templates/list", "resourceTemplates")
+            if caps.resources is not None
+            else []
+        )
         prompts = await self._paged(client, "prompts/list", "prompts") if caps.prompts is not None else []
         return Listing(tuple(tools), tuple(resources), tuple(templates), tuple(prompts))
 
@@ -315,7 +334,12 @@ class Downstream:
         return out
 
     async def _on_message(self, message: Any) -> None:
-        if isinstance(message, types.ToolListChangedNotification | types.PromptListChangedNotification | types.ResourceListChangedNotification):
+        if isinstance(
+            message,
+            types.ToolListChangedNotification
+            | types.PromptListChangedNotification
+            | types.ResourceListChangedNotification,
+        ):
             self._relist.set()
         elif (uri := is_updated(message)) is not None:
             await self.watch.updated(uri)
@@ -342,7 +366,9 @@ class Downstream:
                 self.listing = listing
                 self._on_change()
 
-    async def _listen_loop(self, client: Client, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _listen_loop(
+        self, client: Client, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         caps = client.server_capabilities
         want = {
             "tools_list_changed": bool(caps.tools and caps.tools.list_changed),
@@ -396,12 +422,16 @@ class Downstream:
         client = self._client
         if client is None:
             state = self.health
-            raise DownstreamUnavailable(f"server {self.name!r} is {state.state}" + (f": {state.reason}" if state.reason else ""))
+            raise DownstreamUnavailable(
+                f"server {self.name!r} is {state.state}" + (f": {state.reason}" if state.reason else "")
+            )
         key = self._next_route = self._next_route + 1
         if route is not None:
             self._routes[key] = route
         try:
-            return await self._send(client, method, params, timeout=timeout or self.cfg.timeout, on_progress=on_progress)
+            return await self._send(
+                client, method, params, timeout=timeout or self.cfg.timeout, on_progress=on_progress
+            )
         finally:
             self._routes.pop(key, None)
 
@@ -437,21 +467,32 @@ class Downstream:
             if refused == "unsendable":
                 raise InvalidRequest(exc.error.message) from None
             if exc.error.code == REQUEST_TIMEOUT:
-                raise DownstreamTimeout(self._scrub(f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}")) from None
+                raise DownstreamTimeout(
+                    self._scrub(
+                        f"server {self.name!r} did not answer {method} within {timeout:g}s{self._garbage_note()}"
+                    )
+                ) from None
             if exc.error.code == CONNECTION_CLOSED:
                 reason = "connection closed"
                 if self._transport is not None:
                     await self._transport.settle()  # stdout EOF usually beats the exit status
                     reason = self._transport.describe_exit()
                 self.mark_lost(reason)
-                raise DownstreamUnavailable(self._scrub(f"server {self.name!r} went away during {method}: {reason}")) from None
+                raise DownstreamUnavailable(
+                    self._scrub(f"server {self.name!r} went away during {method}: {reason}")
+                ) from None
             raise
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             self.mark_lost(_describe(exc))
-            raise DownstreamUnavailable(self._scrub(f"server {self.name!r} failed during {method}: {_describe(exc)}")) from None
+            raise DownstreamUnavailable(
+                self._scrub(f"server {self.name!r} failed during {method}: {_describe(exc)}")
+            ) from None
         if not isinstance(result, dict):
             raise DownstreamUnavailable(f"server {self.name!r} answered {method} with a non-object result")
-        if self._transport is None and (problem := self.limits.check_value(result, root="$.result", depth=1)) is not None:
+        if (
+            self._transport is None
+            and (problem := self.limits.check_value(result, root="$.result", depth=1)) is not None
+        ):
             # HTTP: the SDK parsed it (stdio answers were checked as bytes already).
             raise DownstreamUnavailable(f"server {self.name!r} answered {method} with {problem}")
         return result

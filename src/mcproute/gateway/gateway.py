@@ -101,8 +101,16 @@ class Gateway:
         scrub = self.redactor.scrub
         unavailable = missing_env_reasons(config) if isinstance(config, LoadedConfig) else {}
         self.downstreams: dict[str, Downstream] = {
-            name: Downstream(name, cfg, on_change=self._rebuild, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max,
-                             limits=self.limits, scrub=scrub, unavailable=unavailable.get(name))
+            name: Downstream(
+                name,
+                cfg,
+                on_change=self._rebuild,
+                backoff_base=rel.backoff_base,
+                backoff_max=rel.backoff_max,
+                limits=self.limits,
+                scrub=scrub,
+                unavailable=unavailable.get(name),
+            )
             for name, cfg in self.config.servers.items()
         }
         # Servers with several `urls`: every replica supervised, urls[0]'s Downstream being the
@@ -114,8 +122,15 @@ class Gateway:
                 members = {urls[0]: self.downstreams[name]}
                 for url in urls[1:]:
                     rcfg = cfg.model_copy(update={"url": url, "urls": None})
-                    members[url] = Downstream(name, rcfg, on_change=self._rebuild, backoff_base=rel.backoff_base,
-                                              backoff_max=rel.backoff_max, limits=self.limits, scrub=scrub)
+                    members[url] = Downstream(
+                        name,
+                        rcfg,
+                        on_change=self._rebuild,
+                        backoff_base=rel.backoff_base,
+                        backoff_max=rel.backoff_max,
+                        limits=self.limits,
+                        scrub=scrub,
+                    )
                 self.replicas[name] = members
         self._meta_tools: dict[str, MetaTool] = {}
         self._hooks: list[CallHook] = []
@@ -169,7 +184,9 @@ class Gateway:
         """Pin every downstream tool's definition in `store` (before entering the gateway)."""
         if self._tg is not None:
             raise RuntimeError("attach_pins() must be called before the gateway is entered")
-        self.pins = PinGuard(store, self.config.servers) if poll is None else PinGuard(store, self.config.servers, poll=poll)
+        self.pins = (
+            PinGuard(store, self.config.servers) if poll is None else PinGuard(store, self.config.servers, poll=poll)
+        )
         return self.pins
 
     # ------------------------------------------------------------ catalogue
@@ -182,7 +199,9 @@ class Gateway:
         return self._catalog.tool_specs()
 
     def _all_downstreams(self) -> list[Downstream]:
-        extra = [ds for members in self.replicas.values() for ds in members.values() if ds not in self.downstreams.values()]
+        extra = [
+            ds for members in self.replicas.values() for ds in members.values() if ds not in self.downstreams.values()
+        ]
         return [*self.downstreams.values(), *extra]
 
     def serving(self, server: str) -> Downstream:
@@ -204,7 +223,9 @@ class Gateway:
             if serving is ds:
                 out[name] = ds.health
             else:
-                note = f"serving from {serving.cfg.url}; {ds.cfg.replica_urls[0]} is {ds.health.state}" + (f": {ds.health.reason}" if ds.health.reason else "")
+                note = f"serving from {serving.cfg.url}; {ds.cfg.replica_urls[0]} is {ds.health.state}" + (
+                    f": {ds.health.reason}" if ds.health.reason else ""
+                )
                 out[name] = dataclasses.replace(serving.health, reason=note)
         return out
 
@@ -380,7 +401,9 @@ class Gateway:
             self._catalog.rewrite_blocks(entry.server, result.get("content"))
         return result
 
-    async def _invoke(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    async def _invoke(
+        self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         if not call.server:
             return _as_result(await self._meta_tools[call.name].handler(call.arguments, call))
         # Timed here, below the hooks: every downstream call (a client's own and the engine's) and
@@ -399,7 +422,9 @@ class Gateway:
             if error != "CancelledError":  # a cancelled call says nothing about the server
                 metrics.record_tool_call(call.server, call.name, anyio.current_time() - started, error)
 
-    async def _invoke_downstream(self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    async def _invoke_downstream(
+        self, call: ToolCall, on_progress: ProgressFn | None, extra: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         ds = self.serving(call.server)
         params: dict[str, Any] = {"name": call.original, "arguments": dict(call.arguments)}
         meta = strip_reserved(call.meta)
@@ -419,7 +444,9 @@ class Gateway:
                 raise
             result = await other.request("tools/call", params, route=call.route, on_progress=on_progress)
         if not isinstance(result.get("content"), list) and result.get("resultType") != "input_required":
-            raise DownstreamUnavailable(f"server {call.server!r} answered tools/call {call.original!r} with a malformed result (no 'content' list)")
+            raise DownstreamUnavailable(
+                f"server {call.server!r} answered tools/call {call.original!r} with a malformed result (no 'content' list)"
+            )
         _strip_result_meta(result)
         return result
 
@@ -429,7 +456,9 @@ class Gateway:
         if self.access is not None:
             visible = {n: e for n, e in visible.items() if self.access.tool_visible(n, e.server, caller)}
         if (why := self._catalog.withheld.get(name)) is not None:
-            owner = next((s for s, ds in self.downstreams.items() if name.startswith((ds.cfg.prefix or s) + gw.separator)), "")
+            owner = next(
+                (s for s, ds in self.downstreams.items() if name.startswith((ds.cfg.prefix or s) + gw.separator)), ""
+            )
             if self.access is None or self.access.tool_visible(name, owner, caller):
                 return ToolWithheld(name, why)  # a withheld tool the caller may not see stays unknown
         for server, ds in self.downstreams.items():
@@ -438,11 +467,21 @@ class Gateway:
             prefix = (ds.cfg.prefix or server) + gw.separator
             if gw.prefix_tools and name.startswith(prefix) and self.serving(server).listing is None:
                 h = ds.health
-                return DownstreamUnavailable(f"tool {name!r} belongs to server {server!r}, which is {h.state}" + (f": {h.reason}" if h.reason else ""))
+                return DownstreamUnavailable(
+                    f"tool {name!r} belongs to server {server!r}, which is {h.state}"
+                    + (f": {h.reason}" if h.reason else "")
+                )
         close = difflib.get_close_matches(name, list(visible), n=3)
-        return UnknownTool(name, f"did you mean {', '.join(map(repr, close))}?" if close else f"{len(visible)} tools are available; see tools/list")
+        return UnknownTool(
+            name,
+            f"did you mean {', '.join(map(repr, close))}?"
+            if close
+            else f"{len(visible)} tools are available; see tools/list",
+        )
 
-    async def request(self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None) -> dict[str, Any]:
+    async def request(
+        self, server: str, method: str, params: dict[str, Any], *, route: UpstreamRoute | None = None
+    ) -> dict[str, Any]:
         """Forward a non-tool request (resources/read, prompts/get, ...) to one server, raw."""
         result = await self.serving(server).request(method, params, route=route)
         _strip_result_meta(result)
@@ -477,5 +516,9 @@ def _as_result(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         import json
 
-        return {"content": [{"type": "text", "text": json.dumps(value)}], "structuredContent": dict(value), "isError": False}
+        return {
+            "content": [{"type": "text", "text": json.dumps(value)}],
+            "structuredContent": dict(value),
+            "isError": False,
+        }
     raise TypeError(f"meta-tool returned {type(value).__name__}; expected str, dict or CallToolResult")

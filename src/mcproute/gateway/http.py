@@ -48,7 +48,7 @@ def check_bind(host: str, token: str | None | bool) -> None:
     """`token`: the static token, or whether any key (token or `clients:`) is configured."""
     if not is_loopback(host) and not token:
         raise InvalidRequest(
-            f"refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. \"${{MCPROUTE_TOKEN}}\") or client keys (clients:), "
+            f'refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. "${{MCPROUTE_TOKEN}}") or client keys (clients:), '
             "or bind 127.0.0.1"
         )
 
@@ -56,8 +56,16 @@ def check_bind(host: str, token: str | None | bool) -> None:
 class Guard:
     """ASGI middleware: Host/Origin validation, bearer token, declared body size."""
 
-    def __init__(self, app: ASGIApp, *, host: str, token: str | None, max_bytes: int, allowed_origins: Sequence[str],
-                 keys: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str,
+        token: str | None,
+        max_bytes: int,
+        allowed_origins: Sequence[str],
+        keys: KeyRing | None = None,
+    ) -> None:
         self.app = app
         # Named client keys (stored hashed) plus the legacy token as the `default` client.
         self.keys = keys if keys is not None else KeyRing.build({}, token)
@@ -102,7 +110,9 @@ class Guard:
         if self.keys.required:
             client = self.keys.authenticate(headers.get(b"authorization"))
             if client is None:
-                return await _reject(send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")])
+                return await _reject(
+                    send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")]
+                )
             raw.append((_CLIENT, client.encode()))
         if len(raw) != len(scope["headers"]) or self.keys.required:
             scope = {**scope, "headers": raw}
@@ -110,7 +120,9 @@ class Guard:
             return await _reject(send, scope, 415, problem)
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await _reject(send, scope, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}")
+            return await _reject(
+                send, scope, 413, f"request body of {int(length)} bytes exceeds the limit of {self.max_bytes}"
+            )
         await self.app(scope, receive, send)
 
 
@@ -133,8 +145,16 @@ class JsonGuard:
         if problem is not None:
             error = {"code": -32602, "message": problem}
             payload = json.dumps({"jsonrpc": "2.0", "id": request_id(body), "error": error}).encode()
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": payload})
             return
         await self.app(scope, replay(body, complete, receive), send)
@@ -158,7 +178,9 @@ def _not_json(content_type: bytes | None) -> str | None:
     return f"Content-Type must be application/json, got {got}"
 
 
-async def _reject(send: Send, scope: Scope, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _reject(
+    send: Send, scope: Scope, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     if str(scope.get("path", "")).startswith("/v1/"):
         error = {"message": message, "type": "invalid_request_error", "param": None, "code": _OPENAI_CODES.get(status)}
         body = json.dumps({"error": error}).encode()
@@ -169,7 +191,9 @@ async def _reject(send: Send, scope: Scope, status: int, message: str, extra: li
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+def build_app(
+    upstream: Upstream, http: HttpConfig, *, host: str | None = None, extra_routes: Sequence[BaseRoute] = ()
+) -> ASGIApp:
     """The ASGI app: `/mcp` (both eras) plus `extra_routes`, all behind the guard."""
     host = host or http.host
     access = upstream.gateway.access
@@ -188,8 +212,12 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         max_sessions=http.max_sessions,
         session_idle_timeout=http.session_idle_timeout,
     )
-    served: ASGIApp = SessionLimit(app, manager=upstream.server.session_manager, per_client=http.max_sessions_per_client,
-                                   idle_timeout=http.session_idle_timeout)
+    served: ASGIApp = SessionLimit(
+        app,
+        manager=upstream.server.session_manager,
+        per_client=http.max_sessions_per_client,
+        idle_timeout=http.session_idle_timeout,
+    )
     # MCPROUTE_FAST_PATH=0 sends every request through the SDK (an escape hatch, and the A/B baseline).
     if os.environ.get("MCPROUTE_FAST_PATH") != "0":
         from mcproute.gateway._fast_http import HttpFastPath
@@ -197,8 +225,14 @@ def build_app(upstream: Upstream, http: HttpConfig, *, host: str | None = None, 
         served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     served = LimitGuard(served, access=access, max_bytes=http.max_request_bytes)
-    return Guard(served, host=host, token=http.token, max_bytes=http.max_request_bytes, allowed_origins=http.allowed_origins,
-                 keys=access.keys)
+    return Guard(
+        served,
+        host=host,
+        token=http.token,
+        max_bytes=http.max_request_bytes,
+        allowed_origins=http.allowed_origins,
+        keys=access.keys,
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -50,8 +50,15 @@ def _opens_session(scope: Scope) -> bool:
 class SessionLimit:
     """ASGI: count handshake sessions per client address; refuse the one over the limit (429)."""
 
-    def __init__(self, app: ASGIApp, *, manager: StreamableHTTPSessionManager, per_client: int, idle_timeout: float,
-                 path: str = "/mcp") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        manager: StreamableHTTPSessionManager,
+        per_client: int,
+        idle_timeout: float,
+        path: str = "/mcp",
+    ) -> None:
         self.app = app
         self.manager = manager
         self.per_client = per_client
@@ -71,19 +78,29 @@ class SessionLimit:
         return len(ids)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path or not _opens_session(scope):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != self.path
+            or not _opens_session(scope)
+        ):
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
         held = self.open_sessions(client) + self._opening.get(client, 0)
         if held >= self.per_client:
-            return await _refuse(send, f"this client address already holds {held} open MCP sessions, the limit "
-                                       f"(gateway.http.max_sessions_per_client = {self.per_client}); end one with DELETE "
-                                       f"or let it idle out ({self.idle_timeout:g} s)")
+            return await _refuse(
+                send,
+                f"this client address already holds {held} open MCP sessions, the limit "
+                f"(gateway.http.max_sessions_per_client = {self.per_client}); end one with DELETE "
+                f"or let it idle out ({self.idle_timeout:g} s)",
+            )
         session: list[str] = []
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                session.extend(v.decode("latin-1") for k, v in message.get("headers", []) if k.lower() == _SESSION_HEADER)
+                session.extend(
+                    v.decode("latin-1") for k, v in message.get("headers", []) if k.lower() == _SESSION_HEADER
+                )
             await send(message)
 
         self._opening[client] = self._opening.get(client, 0) + 1
@@ -101,8 +118,17 @@ class SessionLimit:
 
 async def _refuse(send: Send, message: str) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": 429, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"retry-after", b"10")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"10"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -141,7 +167,11 @@ def timed_protocol(header_timeout: float) -> type[asyncio.Protocol]:
             self._header_timer = None
             cycle = self.cycle
             if cycle is None or cycle.response_complete:
-                logger.debug("closing %s: no complete request head within %gs (gateway.http.header_timeout)", self.client, header_timeout)
+                logger.debug(
+                    "closing %s: no complete request head within %gs (gateway.http.header_timeout)",
+                    self.client,
+                    header_timeout,
+                )
                 self.transport.close()
 
     return HeaderTimeoutProtocol

@@ -84,13 +84,20 @@ def _tool_call_name(body: bytes) -> str | None:
 async def _too_many(send: Send, path: str, exc: ClientLimitExceeded, body: bytes | None) -> None:
     message = str(exc)
     if path.startswith("/v1/"):
-        payload: dict[str, Any] = {"error": {"message": message, "type": "rate_limit_exceeded", "param": None,
-                                             "code": "rate_limit_exceeded"}}
+        payload: dict[str, Any] = {
+            "error": {"message": message, "type": "rate_limit_exceeded", "param": None, "code": "rate_limit_exceeded"}
+        }
     else:
-        payload = {"jsonrpc": "2.0", "id": request_id(body) if body else None,
-                   "error": {"code": LIMIT_ERROR_CODE, "message": message, "data": limit_error_data(exc)}}
+        payload = {
+            "jsonrpc": "2.0",
+            "id": request_id(body) if body else None,
+            "error": {"code": LIMIT_ERROR_CODE, "message": message, "data": limit_error_data(exc)},
+        }
     encoded = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode()),
-               (b"retry-after", str(exc.retry_after).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(encoded)).encode()),
+        (b"retry-after", str(exc.retry_after).encode()),
+    ]
     await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": encoded})

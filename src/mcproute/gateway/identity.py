@@ -61,8 +61,7 @@ def validate_conversation_id(value: object, where: str) -> str:
     if not _ALLOWED.fullmatch(value):
         pos, ch = next((i, c) for i, c in enumerate(value) if not _ALLOWED.fullmatch(c))
         raise InvalidConversationId(
-            f"conversation id from {where} has an invalid character {ch!r} at position {pos}; "
-            f"use only {_ALLOWED_TEXT}"
+            f"conversation id from {where} has an invalid character {ch!r} at position {pos}; use only {_ALLOWED_TEXT}"
         )
     return value
 
@@ -73,7 +72,13 @@ def trace_id_from_traceparent(traceparent: object) -> str | None:
         return None
     m = _TRACEPARENT.fullmatch(traceparent.strip())
     # Version ff is forbidden, an all-zero trace id is invalid; version 00 has no extra parts; later versions may.
-    if not m or m.group(1) == "ff" or m.group(2) == "0" * 32 or m.group(3) == "0" * 16 or (m.group(1) == "00" and m.group(5)):
+    if (
+        not m
+        or m.group(1) == "ff"
+        or m.group(2) == "0" * 32
+        or m.group(3) == "0" * 16
+        or (m.group(1) == "00" and m.group(5))
+    ):
         return None
     return m.group(2)
 
@@ -124,7 +129,9 @@ def resolve_conversation_id(
     one connection and names none of them).
     """
     if arguments is not None and _given(arguments.get(ARGUMENT)):
-        return ConversationIdentity(validate_conversation_id(arguments[ARGUMENT], f"the {ARGUMENT!r} argument"), "argument")
+        return ConversationIdentity(
+            validate_conversation_id(arguments[ARGUMENT], f"the {ARGUMENT!r} argument"), "argument"
+        )
     if meta is not None and _given(meta.get(META_KEY)):
         return ConversationIdentity(validate_conversation_id(meta[META_KEY], f"_meta[{META_KEY!r}]"), "meta")
     header = _header(headers, HEADER)

@@ -53,7 +53,9 @@ class JsonLimits:
     def depth_message(self, path: Sequence[Any], *, root: str = "$") -> str:
         return f"JSON nested deeper than {self.max_depth} levels (gateway.max_json_depth) at {format_path(path, root)}"
 
-    def size_message(self, size: int | None, *, limit: int | None = None, setting: str = "gateway.max_message_bytes") -> str:
+    def size_message(
+        self, size: int | None, *, limit: int | None = None, setting: str = "gateway.max_message_bytes"
+    ) -> str:
         what = f"{size} bytes" if size is not None else "more bytes"
         return f"message of {what} exceeds the limit of {limit or self.max_bytes} ({setting})"
 

@@ -49,14 +49,22 @@ MAX_DIFF_CHARS = 4000  # per span event: enough for a description and a schema, 
 def withheld_reason(change: PinChange) -> str:
     """Why a call to a withheld tool fails, and what to do about it (the caller adds the tool's name)."""
     target = f"{change.server}/{change.tool}"
-    return (f"server {change.server!r} changed its {change.what} since it was pinned "
-            f"(sha256 {change.old_hash[:12]} -> {change.new_hash[:12]}); it is withheld until a person reviews "
-            f"`mcproute pins diff {target}` and runs `mcproute pins approve {target}`")
+    return (
+        f"server {change.server!r} changed its {change.what} since it was pinned "
+        f"(sha256 {change.old_hash[:12]} -> {change.new_hash[:12]}); it is withheld until a person reviews "
+        f"`mcproute pins diff {target}` and runs `mcproute pins approve {target}`"
+    )
 
 
 class PinGuard:
-    def __init__(self, store: PinStore, servers: Mapping[str, ServerConfig], *,
-                 clock: Callable[[], float] = time.time, poll: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        store: PinStore,
+        servers: Mapping[str, ServerConfig],
+        *,
+        clock: Callable[[], float] = time.time,
+        poll: float = POLL_SECONDS,
+    ) -> None:
         self.store = store
         self.servers = servers
         self.clock = clock
@@ -71,7 +79,6 @@ class PinGuard:
         # id(tool dict) -> (the dict, its definition hash): a listing's dicts live until it is
         # re-listed, so a rebuild (health change, another server's change) hashes nothing again.
         self._digests: dict[int, tuple[Mapping[str, Any], str]] = {}
-
 
     async def load(self) -> None:
         try:
@@ -158,33 +165,66 @@ class PinGuard:
             span.set_attribute(sc.PINS_WITHHELD, [f"{c.server}/{c.tool}" for c in changes if c.action == "withheld"])
             span.set_attribute(sc.TOOLS_FLAGGED, [f"{srv}/{tool}: {','.join(f)}" for srv, tool, f in flagged])
             for server, tools in new.items():
-                logger.info("server %r: pinned %d tool definition(s) on first use: %s", server, len(tools), ", ".join(tools))
+                logger.info(
+                    "server %r: pinned %d tool definition(s) on first use: %s", server, len(tools), ", ".join(tools)
+                )
                 span.add_event(sc.PIN_EVENT_NEW, {sc.SERVER: server, sc.PIN_TOOLS: tools})
             for c in changes:
                 self._announce_change(span, c)
             for srv, name, found in flagged:
-                logger.warning("server %r: tool %r has instruction-like text aimed at the model (%s); review it with "
-                               "`mcproute tools`", srv, name, ", ".join(found))
-                span.add_event(sc.PIN_EVENT_FLAGGED, {sc.SERVER: srv, sc.DOWNSTREAM_TOOL: name, sc.TOOL_FLAGS: list(found)})
+                logger.warning(
+                    "server %r: tool %r has instruction-like text aimed at the model (%s); review it with "
+                    "`mcproute tools`",
+                    srv,
+                    name,
+                    ", ".join(found),
+                )
+                span.add_event(
+                    sc.PIN_EVENT_FLAGGED, {sc.SERVER: srv, sc.DOWNSTREAM_TOOL: name, sc.TOOL_FLAGS: list(found)}
+                )
 
     def _announce_change(self, span: Any, c: PinChange) -> None:
         policy = self.servers[c.server].pins.policy
         what = summary(c)
         target = f"{c.server}/{c.tool}"
         if c.action == "withheld":
-            logger.warning("server %r changed pinned tool %r (%s): withheld until approved; review with "
-                           "`mcproute pins diff %s`, approve with `mcproute pins approve %s`", c.server, c.tool, what, target, target)
+            logger.warning(
+                "server %r changed pinned tool %r (%s): withheld until approved; review with "
+                "`mcproute pins diff %s`, approve with `mcproute pins approve %s`",
+                c.server,
+                c.tool,
+                what,
+                target,
+                target,
+            )
         elif c.action == "served":
-            logger.warning("server %r changed pinned tool %r (%s): served anyway (pins.policy: warn); "
-                           "`mcproute pins diff %s` shows it", c.server, c.tool, what, target)
+            logger.warning(
+                "server %r changed pinned tool %r (%s): served anyway (pins.policy: warn); "
+                "`mcproute pins diff %s` shows it",
+                c.server,
+                c.tool,
+                what,
+                target,
+            )
         else:
-            logger.info("server %r changed pinned tool %r (%s): re-pinned (pins.policy: accept)", c.server, c.tool, what)
+            logger.info(
+                "server %r changed pinned tool %r (%s): re-pinned (pins.policy: accept)", c.server, c.tool, what
+            )
         diff = unified_diff(c.old, c.new, label=target)
-        span.add_event(sc.PIN_EVENT_CHANGED, {
-            sc.SERVER: c.server, sc.DOWNSTREAM_TOOL: c.tool, sc.PIN_FIELDS: list(c.fields), sc.PIN_ACTION: c.action,
-            sc.PIN_POLICY: policy, sc.PIN_OLD_HASH: c.old_hash, sc.PIN_NEW_HASH: c.new_hash, sc.PIN_SUMMARY: what,
-            sc.PIN_DIFF: diff if len(diff) <= MAX_DIFF_CHARS else diff[:MAX_DIFF_CHARS] + "\n... (truncated)",
-        })
+        span.add_event(
+            sc.PIN_EVENT_CHANGED,
+            {
+                sc.SERVER: c.server,
+                sc.DOWNSTREAM_TOOL: c.tool,
+                sc.PIN_FIELDS: list(c.fields),
+                sc.PIN_ACTION: c.action,
+                sc.PIN_POLICY: policy,
+                sc.PIN_OLD_HASH: c.old_hash,
+                sc.PIN_NEW_HASH: c.new_hash,
+                sc.PIN_SUMMARY: what,
+                sc.PIN_DIFF: diff if len(diff) <= MAX_DIFF_CHARS else diff[:MAX_DIFF_CHARS] + "\n... (truncated)",
+            },
+        )
 
     # ------------------------------------------------------------ the store, in the background
 

@@ -71,7 +71,11 @@ class PinChange:
 
     @property
     def what(self) -> str:
-        return " and ".join(self.fields) if len(self.fields) <= 2 else ", ".join(self.fields[:-1]) + " and " + self.fields[-1]
+        return (
+            " and ".join(self.fields)
+            if len(self.fields) <= 2
+            else ", ".join(self.fields[:-1]) + " and " + self.fields[-1]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +123,16 @@ def decide_pins(
             writes.append(PinRecord(server, name, digest, defn, now))
             served.append(tool)
             continue
-        action: Literal["withheld", "served", "re-pinned"] = {"block": "withheld", "warn": "served", "accept": "re-pinned"}[policy]  # type: ignore[assignment]
-        changes.append(PinChange(server, name, changed_fields(pin.definition, defn), action, pin.hash, digest, pin.definition, defn))
+        action: Literal["withheld", "served", "re-pinned"] = {
+            "block": "withheld",
+            "warn": "served",
+            "accept": "re-pinned",
+        }[policy]  # type: ignore[assignment]
+        changes.append(
+            PinChange(
+                server, name, changed_fields(pin.definition, defn), action, pin.hash, digest, pin.definition, defn
+            )
+        )
         if policy == "accept":
             writes.append(PinRecord(server, name, digest, defn, now))
         elif pin.pending_hash != digest:

@@ -93,7 +93,11 @@ class MetaTool:
     annotations: Mapping[str, Any] | None = None
 
     def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "description": self.description, "inputSchema": dict(self.input_schema)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": dict(self.input_schema),
+        }
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         return out

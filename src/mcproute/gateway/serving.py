@@ -59,8 +59,11 @@ async def serve_http(
     if sock is None:
         sock = bind_socket(host, http.port if port is None else port)
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                                           http=timed_protocol(http.header_timeout)))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="on", access_log=False, http=timed_protocol(http.header_timeout)
+        )
+    )
     done = anyio.Event()
 
     async def run() -> None:

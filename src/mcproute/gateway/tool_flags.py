@@ -20,8 +20,10 @@ from typing import Any
 # model, not a topic ("reads SSH config" is a topic; "read ~/.ssh/id_rsa and pass it" is not).
 PATTERNS: dict[str, tuple[str, ...]] = {
     "override-instructions": (
-        (r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|system)\b[^.\n]{0,20}"
-        r"\b(instructions?|prompts?|rules|directions|guidelines)\b"),
+        (
+            r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|system)\b[^.\n]{0,20}"
+            r"\b(instructions?|prompts?|rules|directions|guidelines)\b"
+        ),
         r"\b(you are now|from now on,? you|new instructions?:|system prompt:)",
     ),
     "hidden-tag": (
@@ -33,12 +35,16 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(id_rsa|id_ed25519|id_ecdsa|\.env\b|credentials\.json|\.aws/credentials)",
         # A verb that moves a secret somewhere, then the secret. Not "include"/"pass"/"return":
         # real tools say "whether to include expired tokens" (BFCL has five such descriptions).
-        (r"\b(read|send|upload|attach|exfiltrate|copy|cat|leak|forward|share|post)\b[^.\n]{0,60}"
-        r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|(access|auth|bearer|session) tokens?|credentials?|ssh keys?)\b"),
+        (
+            r"\b(read|send|upload|attach|exfiltrate|copy|cat|leak|forward|share|post)\b[^.\n]{0,60}"
+            r"\b(api[ _-]?keys?|private keys?|passwords?|secrets?|(access|auth|bearer|session) tokens?|credentials?|ssh keys?)\b"
+        ),
     ),
     "secrecy": (
-        (r"\b(do not|don't|never|without)\b[^.\n]{0,30}\b(tell|inform|mention|reveal|show|notify|alert|let)\b[^.\n]{0,20}"
-        r"\b(the )?(user|human|person)\b"),
+        (
+            r"\b(do not|don't|never|without)\b[^.\n]{0,30}\b(tell|inform|mention|reveal|show|notify|alert|let)\b[^.\n]{0,20}"
+            r"\b(the )?(user|human|person)\b"
+        ),
         r"\b(keep|stay) (this|it) (secret|hidden|confidential)\b",
     ),
     "invisible-text": (),  # checked below: zero-width / bidi control characters hide text from a person
@@ -47,13 +53,35 @@ _COMPILED = {name: tuple(re.compile(p, re.IGNORECASE) for p in pats) for name, p
 # Every pattern of a flag needs one of its words: most descriptions contain none, and a substring
 # test is far cheaper than the patterns (a 1,702-tool catalogue: ~230 ms of regex per rebuild before).
 _WORDS: dict[str, tuple[str, ...]] = {
-    "override-instructions": ("ignor", "disregard", "forget", "overrid", "you are now", "from now on", "instruction", "system prompt"),
+    "override-instructions": (
+        "ignor",
+        "disregard",
+        "forget",
+        "overrid",
+        "you are now",
+        "from now on",
+        "instruction",
+        "system prompt",
+    ),
     "hidden-tag": ("<", "["),
-    "credential-access": ("~/.", "id_rsa", "id_ed25519", "id_ecdsa", ".env", "credential", "key", "password", "secret", "token"),
+    "credential-access": (
+        "~/.",
+        "id_rsa",
+        "id_ed25519",
+        "id_ecdsa",
+        ".env",
+        "credential",
+        "key",
+        "password",
+        "secret",
+        "token",
+    ),
     "secrecy": ("not", "don't", "never", "without", "secret", "hidden", "confidential"),
 }
-_INVISIBLE = re.compile("[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
-                        "|[\U000e0000-\U000e007f]")  # zero-width, bidi controls, invisible tag characters
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+    "|[\U000e0000-\U000e007f]"
+)  # zero-width, bidi controls, invisible tag characters
 
 
 @functools.lru_cache(maxsize=8192)  # a catalogue is rebuilt often, its descriptions rarely change
@@ -64,8 +92,11 @@ def flags(text: str) -> tuple[str, ...]:
     # Compare a normalised copy, so full-width or compatibility forms do not slip past.
     norm = unicodedata.normalize("NFKC", text) if not text.isascii() else text
     low = norm.lower()
-    found = {name for name, pats in _COMPILED.items()
-             if any(w in low for w in _WORDS.get(name, ())) and any(p.search(norm) for p in pats)}
+    found = {
+        name
+        for name, pats in _COMPILED.items()
+        if any(w in low for w in _WORDS.get(name, ())) and any(p.search(norm) for p in pats)
+    }
     if not text.isascii() and _INVISIBLE.search(text):
         found.add("invisible-text")
     return tuple(n for n in PATTERNS if n in found)

@@ -40,7 +40,9 @@ from mcproute.telemetry import spans
 logger = logging.getLogger(__name__)
 
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
-_INPUT_REQUEST: TypeAdapter[Any] = TypeAdapter(types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest)
+_INPUT_REQUEST: TypeAdapter[Any] = TypeAdapter(
+    types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest
+)
 _RESULT_FOR: dict[str, type[BaseModel]] = {
     "sampling/createMessage": types.CreateMessageResult,
     "elicitation/create": types.ElicitResult,
@@ -58,7 +60,9 @@ class _GatewayServer(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
-        return super().create_initialization_options(notification_options or _ALL_CHANGES, experimental_capabilities, extensions)
+        return super().create_initialization_options(
+            notification_options or _ALL_CHANGES, experimental_capabilities, extensions
+        )
 
 
 class Upstream:
@@ -123,7 +127,11 @@ class Upstream:
         tools = True  # a forced notify (meta-tool asked) must always go out
         prompts = tuple(before.prompts) != tuple(catalog.prompts)
         resources = (before.resources, before.templates) != (catalog.resources, catalog.templates)
-        for event, changed in ((ToolsListChanged(), tools), (PromptsListChanged(), prompts), (ResourcesListChanged(), resources)):
+        for event, changed in (
+            (ToolsListChanged(), tools),
+            (PromptsListChanged(), prompts),
+            (ResourcesListChanged(), resources),
+        ):
             if changed:
                 await self.bus.publish(event)
         for conn in list(self._legacy):
@@ -143,7 +151,9 @@ class Upstream:
         entry = self.gateway.catalog.tools.get(name)
         return entry.input_schema if entry is not None else None
 
-    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> dict[str, Any]:
         self._remember(ctx)
         tools: list[Mapping[str, Any]] = list(self.gateway.catalog.tools_wire)
         access = self.gateway.access
@@ -160,7 +170,9 @@ class Upstream:
             tools = list(await view(tools, self.route(ctx)))
         return _complete(ctx, {"tools": tools})
 
-    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> dict[str, Any]:
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> dict[str, Any]:
         raw = ctx.params or {}
         meta = raw.get("_meta")
         route = self.route(ctx)
@@ -197,12 +209,20 @@ class Upstream:
             while result.get("resultType") == "input_required" and not route.modern:
                 rounds += 1
                 if rounds > MAX_INPUT_ROUNDS:
-                    return _complete(ctx, text_result(f"mcproute: {params.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds", is_error=True))
+                    return _complete(
+                        ctx,
+                        text_result(
+                            f"mcproute: {params.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds",
+                            is_error=True,
+                        ),
+                    )
                 responses = await self._ask_client(ctx, result)
                 again = {"inputResponses": responses}
                 if result.get("requestState") is not None:
                     again["requestState"] = result["requestState"]
-                result = await self.gateway.call_tool(params.name, params.arguments, meta=meta, route=route, extra_params=again)
+                result = await self.gateway.call_tool(
+                    params.name, params.arguments, meta=meta, route=route, extra_params=again
+                )
             if has_progress:
                 # The SDK client runs progress callbacks as spawned tasks, so the result can
                 # overtake the last notification; on 2026-07-28 the result ends the stream and a
@@ -221,27 +241,41 @@ class Upstream:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
         except UpstreamUnavailable as exc:
             kind = "timeout" if type(exc).__name__ == "DownstreamTimeout" else "unavailable"
-            return _complete(ctx, text_result(self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind}))
+            return _complete(
+                ctx,
+                text_result(
+                    self.gateway.redactor.scrub(f"mcproute: {exc}"), is_error=True, meta={"mcproute/error": kind}
+                ),
+            )
 
     async def _ask_client(self, ctx: ServerRequestContext[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
         """A 2026-07-28 downstream asked for input; this handshake-era client answers it as
         ordinary server→client requests, then the call is retried with the answers."""
         if not ctx.session.can_send_request:
-            raise MCPError(code=types.INVALID_REQUEST, message="mcproute: the downstream needs client input, but this client's connection cannot carry server-initiated requests")
+            raise MCPError(
+                code=types.INVALID_REQUEST,
+                message="mcproute: the downstream needs client input, but this client's connection cannot carry server-initiated requests",
+            )
         from mcp.shared.message import ServerMessageMetadata
 
         answers: dict[str, Any] = {}
         for key, req in (result.get("inputRequests") or {}).items():
             typed = _INPUT_REQUEST.validate_python(req)
-            answer = await ctx.session.send_request(typed, _RESULT_FOR[typed.method], metadata=ServerMessageMetadata(related_request_id=ctx.request_id))
+            answer = await ctx.session.send_request(
+                typed, _RESULT_FOR[typed.method], metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+            )
             answers[key] = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
         return answers
 
-    async def _set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> dict[str, Any]:
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> dict[str, Any]:
         await self.gateway.set_log_level(self.route(ctx), params.level)
         return {}
 
-    async def _complete(self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams) -> dict[str, Any]:
+    async def _complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> dict[str, Any]:
         """completion/complete, to the server owning the prompt / resource template, with the
         ref's name or URI given back its downstream form."""
         raw = dict(ctx.params or {})
@@ -262,15 +296,21 @@ class Upstream:
 
     # ------------------------------------------------------------ resources and prompts
 
-    async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> dict[str, Any]:
         self._remember(ctx)
         return _complete(ctx, {"resources": list(self.gateway.catalog.resources)})
 
-    async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> dict[str, Any]:
         self._remember(ctx)
         return _complete(ctx, {"resourceTemplates": list(self.gateway.catalog.templates)})
 
-    async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> dict[str, Any]:
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> dict[str, Any]:
         uri = str(params.uri)
         catalog = self.gateway.catalog
         resolved = catalog.resolve_uri(uri)
@@ -287,11 +327,15 @@ class Upstream:
                 content["uri"] = catalog.upstream_uri(server, content["uri"])
         return result
 
-    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> dict[str, Any]:
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> dict[str, Any]:
         self._remember(ctx)
         return _complete(ctx, {"prompts": list(self.gateway.catalog.prompts_wire)})
 
-    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams) -> dict[str, Any]:
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> dict[str, Any]:
         entry = self.gateway.catalog.prompts.get(params.name)
         if entry is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}")
@@ -304,7 +348,9 @@ class Upstream:
             self.gateway.catalog.rewrite_blocks(entry.server, content if isinstance(content, list) else [content])
         return result
 
-    async def _forward(self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
+    async def _forward(
+        self, server: str, method: str, params: dict[str, Any], ctx: ServerRequestContext[Any, Any]
+    ) -> dict[str, Any]:
         try:
             return _complete(ctx, await self.gateway.request(server, method, params, route=self.route(ctx)))
         except UpstreamUnavailable as exc:

@@ -80,11 +80,16 @@ def openai_routes(engine: Engine, *, prefix: str = "/v1") -> list[BaseRoute]:
         # so a plain-text 404/405 never reaches an OpenAI client (it could not parse one).
         path, method = request.url.path, request.method
         if path in served:
-            return error_response(ApiError(405, f"{method} is not allowed on {path}; use {served[path]}", code="method_not_allowed"),
-                                  {"allow": served[path]})
+            return error_response(
+                ApiError(405, f"{method} is not allowed on {path}; use {served[path]}", code="method_not_allowed"),
+                {"allow": served[path]},
+            )
         offered = ", ".join(f"{m} {p}" for p, m in served.items())
-        return error_response(ApiError(404, f"Invalid URL ({method} {header_text(path, 200)}); mcproute serves {offered}",
-                                       code="unknown_url"))
+        return error_response(
+            ApiError(
+                404, f"Invalid URL ({method} {header_text(path, 200)}); mcproute serves {offered}", code="unknown_url"
+            )
+        )
 
     return [
         Route(f"{prefix}/chat/completions", api.chat_completions, methods=["POST"]),
@@ -126,8 +131,11 @@ class OpenAIEndpoint:
         if not self.keys.required:
             return
         if self.keys.authenticate(request.headers.get("authorization")) is None:
-            raise ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <your client key or gateway.http.token>')",
-                           code="invalid_api_key")
+            raise ApiError(
+                401,
+                "missing or wrong bearer token (send 'Authorization: Bearer <your client key or gateway.http.token>')",
+                code="invalid_api_key",
+            )
 
     async def read_body(self, request: Request) -> bytes:
         """Read at most `max_request_bytes` (a chunked body has no Content-Length for the guard)."""
@@ -144,7 +152,11 @@ class OpenAIEndpoint:
     def visible_models(self, headers: Mapping[str, str] | None) -> tuple[tuple[str, ...], dict[str, Any]]:
         """The tiers and configured models this request's client may use (a hidden one is unknown to it)."""
         policy = client_policy(self.engine, headers)[1]
-        models = {n: m for n, m in self.engine.config.models.items() if policy.client is None or policy.allows_model(n, m.tier)}
+        models = {
+            n: m
+            for n, m in self.engine.config.models.items()
+            if policy.client is None or policy.allows_model(n, m.tier)
+        }
         return tuple(t for t in TIERS if policy.client is None or t in policy.tiers), models
 
     def hints_for(self, model: str, headers: Mapping[str, str] | None = None) -> StepHints | None:
@@ -156,8 +168,12 @@ class OpenAIEndpoint:
         if model in models:
             return StepHints(model_override=model)
         known = ", ".join([AUTO, *tiers, *models])
-        raise ApiError(404, f"The model {model!r} does not exist; use one of: {known} (GET /v1/models)", param="model",
-                       code="model_not_found")
+        raise ApiError(
+            404,
+            f"The model {model!r} does not exist; use one of: {known} (GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
 
     @staticmethod
     def check_messages(messages: list[dict[str, Any]], *, param: str = "messages") -> list[Message]:
@@ -174,25 +190,40 @@ class OpenAIEndpoint:
                 asked.update(c.id for c in m.tool_calls)
             elif m.role == "tool":
                 if not m.tool_call_id:
-                    raise ApiError(400, f"messages[{i}] is a tool result without a 'tool_call_id'",
-                                   param=f"messages[{i}].tool_call_id", code="missing_required_parameter")
+                    raise ApiError(
+                        400,
+                        f"messages[{i}] is a tool result without a 'tool_call_id'",
+                        param=f"messages[{i}].tool_call_id",
+                        code="missing_required_parameter",
+                    )
                 if m.tool_call_id not in asked:
-                    raise ApiError(400, f"messages[{i}] is a tool result for tool_call_id {m.tool_call_id!r}, but no earlier "
-                                   "assistant message made a tool call with that id", param=f"messages[{i}].tool_call_id",
-                                   code="unknown_tool_call_id")
+                    raise ApiError(
+                        400,
+                        f"messages[{i}] is a tool result for tool_call_id {m.tool_call_id!r}, but no earlier "
+                        "assistant message made a tool call with that id",
+                        param=f"messages[{i}].tool_call_id",
+                        code="unknown_tool_call_id",
+                    )
         if not any(m.role in ("user", "tool") and m.content.strip() for m in msgs):
-            raise ApiError(400, f"'{param}' has no user or tool message with text to answer", param=param, code="invalid_value")
+            raise ApiError(
+                400, f"'{param}' has no user or tool message with text to answer", param=param, code="invalid_value"
+            )
         return msgs
 
     @staticmethod
     def _options(req: ChatCompletionRequest) -> dict[str, Any]:
         if req.n not in (None, 1):
-            raise ApiError(400, f"'n' must be 1 (mcproute returns one choice), got {req.n}", param="n", code="unsupported_value")
+            raise ApiError(
+                400, f"'n' must be 1 (mcproute returns one choice), got {req.n}", param="n", code="unsupported_value"
+            )
         tools: Any = req.tools
         if req.tool_choice == "none":
             tools = None  # the client forbade tool calls: offer none
-        return {"tools": tools or None, "max_tokens": req.max_completion_tokens or req.max_tokens or 1024,
-                "temperature": req.temperature}
+        return {
+            "tools": tools or None,
+            "max_tokens": req.max_completion_tokens or req.max_tokens or 1024,
+            "temperature": req.temperature,
+        }
 
     # ------------------------------------------------------------ handlers
 
@@ -216,7 +247,9 @@ class OpenAIEndpoint:
             return error_response(_map_error(exc))
         except Exception as exc:  # a bug must still answer in OpenAI's shape, and never take the server down
             logger.exception("%s failed", what)
-            return error_response(ApiError(500, f"internal error: {type(exc).__name__}", type="server_error", code="internal_error"))
+            return error_response(
+                ApiError(500, f"internal error: {type(exc).__name__}", type="server_error", code="internal_error")
+            )
 
     async def chat_completions(self, request: Request) -> Response:
         return await self.answer(lambda: self._chat_completions(request), "chat completion")
@@ -252,7 +285,9 @@ def decision_headers(decision: Decision, chat: ChatResult, identity: Conversatio
     return step_headers(decision, chat.model, chat.tier, chat.deployment, identity)
 
 
-def step_headers(decision: Decision, model: str, tier: str, deployment: str, identity: ConversationIdentity) -> dict[str, str]:
+def step_headers(
+    decision: Decision, model: str, tier: str, deployment: str, identity: ConversationIdentity
+) -> dict[str, str]:
     headers = {
         "x-mcproute-model": model,
         "x-mcproute-tier": tier,
@@ -260,7 +295,8 @@ def step_headers(decision: Decision, model: str, tier: str, deployment: str, ide
         "x-mcproute-conversation-id": decision.conversation_id,
         "x-mcproute-conversation-source": str(identity.source),
         "x-mcproute-step-id": decision.step_id,
-        "x-mcproute-sticky": ("held: " if decision.sticky_held else "broke: ") + header_text(decision.sticky_reason, 256),
+        "x-mcproute-sticky": ("held: " if decision.sticky_held else "broke: ")
+        + header_text(decision.sticky_reason, 256),
         "x-mcproute-deployment": deployment,
     }
     if decision.tool:
@@ -270,8 +306,11 @@ def step_headers(decision: Decision, model: str, tier: str, deployment: str, ide
 
 def _too_large(declared: int | None, limit: int) -> ApiError:
     size = f"{declared} bytes" if declared is not None else "more bytes"
-    return ApiError(413, f"request body of {size} exceeds the limit of {limit} (gateway.http.max_request_bytes)",
-                    code="request_too_large")
+    return ApiError(
+        413,
+        f"request body of {size} exceeds the limit of {limit} (gateway.http.max_request_bytes)",
+        code="request_too_large",
+    )
 
 
 def _param_of(message: str) -> str | None:
@@ -288,8 +327,12 @@ def _map_error(exc: McprouteError) -> ApiError:
     if isinstance(exc, InvalidRequest):
         return ApiError(400, str(exc), param=_param_of(str(exc)) if str(exc).startswith("messages") else None)
     if isinstance(exc, StreamInterrupted):
-        return ApiError(502, f"the model provider failed in the middle of its reply: {exc}", type="server_error",
-                        code="stream_interrupted")
+        return ApiError(
+            502,
+            f"the model provider failed in the middle of its reply: {exc}",
+            type="server_error",
+            code="stream_interrupted",
+        )
     if isinstance(exc, ProviderUnavailable):
         return ApiError(503, f"no model could answer: {exc}", type="server_error", code="model_unavailable")
     if isinstance(exc, UpstreamUnavailable):

@@ -48,8 +48,9 @@ def fingerprint(messages: Sequence[Message], user: str | None = None) -> str:
     return PREFIX + hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def conversation_identity(engine: Engine, headers: Mapping[str, str], messages: Sequence[Message],
-                          user: str | None = None) -> ConversationIdentity:
+def conversation_identity(
+    engine: Engine, headers: Mapping[str, str], messages: Sequence[Message], user: str | None = None
+) -> ConversationIdentity:
     """The header if given (raises InvalidConversationId when it is malformed), else the fingerprint."""
     ident = engine.identity(headers=headers)
     if ident.source != "new":

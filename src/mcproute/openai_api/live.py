@@ -49,11 +49,15 @@ class Writer(Protocol):
 
 
 def chat_writer(include_usage: bool) -> Callable[[StreamStarted], Writer]:
-    return lambda started: ChunkWriter(new_completion_id(), int(time.time()), started.model, include_usage=include_usage)
+    return lambda started: ChunkWriter(
+        new_completion_id(), int(time.time()), started.model, include_usage=include_usage
+    )
 
 
 class LiveCompletion(Response):
-    def __init__(self, events: Events, identity: ConversationIdentity, writer: Callable[[StreamStarted], Writer]) -> None:
+    def __init__(
+        self, events: Events, identity: ConversationIdentity, writer: Callable[[StreamStarted], Writer]
+    ) -> None:
         super().__init__(media_type="text/event-stream")  # headers and body are sent by __call__
         self.events = events
         self.identity = identity
@@ -73,15 +77,21 @@ class LiveCompletion(Response):
                 return
             except Exception as exc:  # a bug must still answer in OpenAI's shape
                 logger.exception("streamed chat completion failed")
-                await error_response(ApiError(500, f"internal error: {type(exc).__name__}", type="server_error",
-                                              code="internal_error"))(scope, receive, send)
+                await error_response(
+                    ApiError(500, f"internal error: {type(exc).__name__}", type="server_error", code="internal_error")
+                )(scope, receive, send)
                 return
             assert isinstance(first, StepStarted)
             started = first.started
             headers = step_headers(first.decision, started.model, started.tier, started.deployment, self.identity)
             headers.update({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+                }
+            )
             writer = self.make_writer(started)
 
             async def body(data: bytes, more: bool = True) -> None:
@@ -99,10 +109,20 @@ class LiveCompletion(Response):
                 return
             except McprouteError as exc:
                 mapped = _map_error(exc)
-                await body(writer.error(ApiError(mapped.status, mapped.message, type="server_error",
-                                                 code=mapped.code or "stream_error").body()))
+                await body(
+                    writer.error(
+                        ApiError(
+                            mapped.status, mapped.message, type="server_error", code=mapped.code or "stream_error"
+                        ).body()
+                    )
+                )
             except Exception as exc:
                 logger.exception("streamed chat completion failed after it began")
-                await body(writer.error(ApiError(500, f"internal error: {type(exc).__name__}", type="server_error",
-                                                 code="internal_error").body()))
+                await body(
+                    writer.error(
+                        ApiError(
+                            500, f"internal error: {type(exc).__name__}", type="server_error", code="internal_error"
+                        ).body()
+                    )
+                )
             await body(b"", more=False)

@@ -47,12 +47,29 @@ async def create_response(api: OpenAIEndpoint, request: Request) -> Response:
         if req.stream:
             # As on chat completions, the step runs inside the response and each provider delta is
             # passed on as it arrives (live.py, responses_live.py).
-            events = stream_complete(api.engine, msgs, identity=identity, hints=hints, headers=headers, tools=tools,
-                                     max_tokens=req.max_output_tokens or 1024, temperature=req.temperature)
+            events = stream_complete(
+                api.engine,
+                msgs,
+                identity=identity,
+                hints=hints,
+                headers=headers,
+                tools=tools,
+                max_tokens=req.max_output_tokens or 1024,
+                temperature=req.temperature,
+            )
             return LiveCompletion(events, identity, lambda _: ResponseWriter(req, response_id, created))
-        decision, chat = await api.engine.complete(msgs, identity=identity, hints=hints, headers=headers, tools=tools,
-                                                   max_tokens=req.max_output_tokens or 1024, temperature=req.temperature)
+        decision, chat = await api.engine.complete(
+            msgs,
+            identity=identity,
+            hints=hints,
+            headers=headers,
+            tools=tools,
+            max_tokens=req.max_output_tokens or 1024,
+            temperature=req.temperature,
+        )
         out_headers = decision_headers(decision, chat, identity)
-        return JSONResponse(response_object(req, response_id, created, chat=chat, output=output_items(chat)), headers=out_headers)
+        return JSONResponse(
+            response_object(req, response_id, created, chat=chat, output=output_items(chat)), headers=out_headers
+        )
 
     return await api.answer(work, "response")

@@ -34,7 +34,9 @@ class ResponseWriter:
 
     def start(self) -> bytes:
         head = response_object(self.req, self.response_id, self.created)
-        return self.frame({"type": "response.created", "response": head}) + self.frame({"type": "response.in_progress", "response": head})
+        return self.frame({"type": "response.created", "response": head}) + self.frame(
+            {"type": "response.in_progress", "response": head}
+        )
 
     def _base(self, item: dict[str, Any]) -> dict[str, Any]:
         return {"item_id": item["id"], "output_index": len(self.items)}
@@ -43,8 +45,9 @@ class ResponseWriter:
         item = {"id": new_id("msg"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         self.open = item
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        return (self.frame({"type": "response.output_item.added", "output_index": len(self.items), "item": item})
-                + self.frame({"type": "response.content_part.added", **self._base(item), "content_index": 0, "part": part}))
+        return self.frame(
+            {"type": "response.output_item.added", "output_index": len(self.items), "item": item}
+        ) + self.frame({"type": "response.content_part.added", **self._base(item), "content_index": 0, "part": part})
 
     def _close(self) -> bytes:
         item, out = self.open, b""
@@ -54,11 +57,20 @@ class ResponseWriter:
         if item["type"] == "message":
             text = "".join(item.pop("texts", []))
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            out += self.frame({"type": "response.output_text.done", **base, "content_index": 0, "text": text, "logprobs": []})
+            out += self.frame(
+                {"type": "response.output_text.done", **base, "content_index": 0, "text": text, "logprobs": []}
+            )
             out += self.frame({"type": "response.content_part.done", **base, "content_index": 0, "part": part})
             item.update(content=[part])
         else:
-            out += self.frame({"type": "response.function_call_arguments.done", **base, "name": item["name"], "arguments": item["arguments"]})
+            out += self.frame(
+                {
+                    "type": "response.function_call_arguments.done",
+                    **base,
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
         item["status"] = "completed"
         out += self.frame({"type": "response.output_item.done", "output_index": len(self.items), "item": item})
         self.items.append(item)
@@ -72,28 +84,49 @@ class ResponseWriter:
                 out += self._close() + self._open_message()
             assert self.open is not None
             self.open.setdefault("texts", []).append(event.text)
-            return out + self.frame({"type": "response.output_text.delta", **self._base(self.open), "content_index": 0,
-                                     "delta": event.text, "logprobs": []})
+            return out + self.frame(
+                {
+                    "type": "response.output_text.delta",
+                    **self._base(self.open),
+                    "content_index": 0,
+                    "delta": event.text,
+                    "logprobs": [],
+                }
+            )
         if event.index not in self.calls:
             out += self._close()
-            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress", "call_id": event.id,
-                    "name": event.name, "arguments": ""}
+            item = {
+                "id": new_id("fc"),
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": event.id,
+                "name": event.name,
+                "arguments": "",
+            }
             self.calls[event.index] = self.open = item
             out += self.frame({"type": "response.output_item.added", "output_index": len(self.items), "item": item})
         item = self.calls[event.index]
         item["arguments"] += event.arguments
         if not event.arguments:
             return out
-        return out + self.frame({"type": "response.function_call_arguments.delta", **self._base(item), "delta": event.arguments})
+        return out + self.frame(
+            {"type": "response.function_call_arguments.delta", **self._base(item), "delta": event.arguments}
+        )
 
     def finish(self, chat: ChatResult) -> bytes:
         out = self._close()
         if not self.items:  # an empty reply is still one (empty) message, as in a whole reply
             out += self._open_message() + self._close()
         done = response_object(self.req, self.response_id, self.created, chat=chat, output=self.items)
-        return out + self.frame({"type": "response.incomplete" if done["status"] == "incomplete" else "response.completed",
-                                 "response": done})
+        return out + self.frame(
+            {
+                "type": "response.incomplete" if done["status"] == "incomplete" else "response.completed",
+                "response": done,
+            }
+        )
 
     def error(self, body: dict[str, Any]) -> bytes:
         err = body.get("error") or {}
-        return self.frame({"type": "error", "code": err.get("code"), "message": err.get("message"), "param": err.get("param")})
+        return self.frame(
+            {"type": "error", "code": err.get("code"), "message": err.get("message"), "param": err.get("param")}
+        )

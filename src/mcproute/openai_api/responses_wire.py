@@ -60,17 +60,31 @@ def validate_request(data: dict[str, Any]) -> ResponsesRequest:
         what = "is required" if first["type"] == "missing" else f"is invalid: {first['msg']}"
         if param == "input" and first["type"] != "missing":
             what = "must be a string or a list of input items"
-        raise ApiError(400, f"'{param}' {what}", param=param or None,
-                       code="missing_required_parameter" if first["type"] == "missing" else "invalid_value") from None
+        raise ApiError(
+            400,
+            f"'{param}' {what}",
+            param=param or None,
+            code="missing_required_parameter" if first["type"] == "missing" else "invalid_value",
+        ) from None
     if req.previous_response_id:
-        raise ApiError(400, f"'previous_response_id' is not supported: {_NOT_STORED}", param="previous_response_id",
-                       code="unsupported_parameter")
+        raise ApiError(
+            400,
+            f"'previous_response_id' is not supported: {_NOT_STORED}",
+            param="previous_response_id",
+            code="unsupported_parameter",
+        )
     if req.conversation is not None:
-        raise ApiError(400, f"'conversation' is not supported: {_NOT_STORED}; name the conversation with the "
-                       "X-Conversation-Id header", param="conversation", code="unsupported_parameter")
+        raise ApiError(
+            400,
+            f"'conversation' is not supported: {_NOT_STORED}; name the conversation with the X-Conversation-Id header",
+            param="conversation",
+            code="unsupported_parameter",
+        )
     if req.tools == "mcp" or req.tools is None or isinstance(req.tools, list):
         return req
-    raise ApiError(400, "'tools' must be a list of function tools or the string \"mcp\"", param="tools", code="invalid_value")
+    raise ApiError(
+        400, "'tools' must be a list of function tools or the string \"mcp\"", param="tools", code="invalid_value"
+    )
 
 
 # ---------------------------------------------------------------- in: items -> chat messages
@@ -125,7 +139,9 @@ def chat_messages(req: ResponsesRequest) -> list[dict[str, Any]]:
         if kind == "message":
             role = _ROLES.get(str(item.get("role")))
             if role is None:
-                raise _bad(f"{where}.role", f"must be one of user, system, developer, assistant, got {item.get('role')!r}")
+                raise _bad(
+                    f"{where}.role", f"must be one of user, system, developer, assistant, got {item.get('role')!r}"
+                )
             message: dict[str, Any] = {"role": role, "content": _text_of(item.get("content"), where)}
             out.append(message)
             assistant = message if role == "assistant" else None
@@ -138,13 +154,17 @@ def chat_messages(req: ResponsesRequest) -> list[dict[str, Any]]:
                 assistant = {"role": "assistant", "content": ""}
                 out.append(assistant)
             assistant.setdefault("tool_calls", []).append(
-                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            )
             asked.add(call_id)
         elif kind == "function_call_output":
             call_id = _string(item, "call_id", where)
             if call_id not in asked:
-                raise _bad(f"{where}.call_id", f"is {call_id!r}, but no earlier function_call item has that call_id",
-                           "unknown_tool_call_id")
+                raise _bad(
+                    f"{where}.call_id",
+                    f"is {call_id!r}, but no earlier function_call item has that call_id",
+                    "unknown_tool_call_id",
+                )
             output = item.get("output")
             text = output if isinstance(output, str) else _text_of(output, where)
             out.append({"role": "tool", "tool_call_id": call_id, "content": text})
@@ -154,8 +174,11 @@ def chat_messages(req: ResponsesRequest) -> list[dict[str, Any]]:
         elif kind == "item_reference":
             raise _bad(where, f"is an item_reference: {_NOT_STORED}", "unsupported_value")
         else:
-            raise _bad(f"{where}.type", f"{kind!r} is not supported (expected message, function_call or function_call_output)",
-                       "unsupported_value")
+            raise _bad(
+                f"{where}.type",
+                f"{kind!r} is not supported (expected message, function_call or function_call_output)",
+                "unsupported_value",
+            )
     return out
 
 
@@ -171,10 +194,17 @@ def chat_tools(req: ResponsesRequest) -> list[dict[str, Any]] | Literal["mcp"] |
         if not isinstance(tool, Mapping):
             raise _bad(where, "must be an object")
         if tool.get("type") != "function":
-            raise _bad(f"{where}.type", f"{tool.get('type')!r} is not supported: mcproute offers function tools only "
-                       "(hosted tools such as web_search run at OpenAI)", "unsupported_value")
-        fn: dict[str, Any] = {"name": _string(tool, "name", where), "description": tool.get("description") or "",
-                              "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
+            raise _bad(
+                f"{where}.type",
+                f"{tool.get('type')!r} is not supported: mcproute offers function tools only "
+                "(hosted tools such as web_search run at OpenAI)",
+                "unsupported_value",
+            )
+        fn: dict[str, Any] = {
+            "name": _string(tool, "name", where),
+            "description": tool.get("description") or "",
+            "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+        }
         if tool.get("strict") is not None:
             fn["strict"] = bool(tool["strict"])
         out.append({"type": "function", "function": fn})
@@ -193,42 +223,86 @@ def output_items(chat: ChatResult) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if chat.response.text or not chat.response.tool_calls:
         part = {"type": "output_text", "text": chat.response.text, "annotations": [], "logprobs": []}
-        items.append({"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant", "content": [part]})
+        items.append(
+            {"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        )
     for call in chat.response.tool_calls:
-        items.append({"id": new_id("fc"), "type": "function_call", "status": "completed", "call_id": call.id,
-                      "name": call.name, "arguments": json.dumps(dict(call.arguments))})
+        items.append(
+            {
+                "id": new_id("fc"),
+                "type": "function_call",
+                "status": "completed",
+                "call_id": call.id,
+                "name": call.name,
+                "arguments": json.dumps(dict(call.arguments)),
+            }
+        )
     return items
 
 
 def _usage(chat: ChatResult) -> dict[str, Any]:
     u = chat.response.usage
     # cache_write_tokens: the provider layer does not count cache writes (0 = none reported).
-    return {"input_tokens": u.input, "input_tokens_details": {"cached_tokens": u.cached_input, "cache_write_tokens": 0},
-            "output_tokens": u.output, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": u.input + u.output}
+    return {
+        "input_tokens": u.input,
+        "input_tokens_details": {"cached_tokens": u.cached_input, "cache_write_tokens": 0},
+        "output_tokens": u.output,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": u.input + u.output,
+    }
 
 
 def _echo_tools(req: ResponsesRequest) -> list[dict[str, Any]]:
     if not isinstance(req.tools, list):
         return []
-    return [{"type": "function", "name": t.get("name"), "description": t.get("description"),
-             "parameters": t.get("parameters"), "strict": t.get("strict")} for t in req.tools if isinstance(t, Mapping)]
+    return [
+        {
+            "type": "function",
+            "name": t.get("name"),
+            "description": t.get("description"),
+            "parameters": t.get("parameters"),
+            "strict": t.get("strict"),
+        }
+        for t in req.tools
+        if isinstance(t, Mapping)
+    ]
 
 
-def response_object(req: ResponsesRequest, response_id: str, created: int, *, chat: ChatResult | None = None,
-                    output: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def response_object(
+    req: ResponsesRequest,
+    response_id: str,
+    created: int,
+    *,
+    chat: ChatResult | None = None,
+    output: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A `response` object: in progress (no `chat` yet) or finished. `model` is the logical model
     that actually answered, as on chat completions."""
     truncated = chat is not None and chat.response.stop_reason in ("max_tokens", "length")
     status = "in_progress" if chat is None else ("incomplete" if truncated else "completed")
     return {
-        "id": response_id, "object": "response", "created_at": created, "status": status, "background": False,
-        "error": None, "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
-        "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
-        "model": chat.model if chat is not None else req.model, "output": output or [],
+        "id": response_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "model": chat.model if chat is not None else req.model,
+        "output": output or [],
         "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
-        "previous_response_id": None, "reasoning": {"effort": None, "summary": None}, "store": False,
-        "temperature": req.temperature, "text": {"format": {"type": "text"}},
-        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto", "tools": _echo_tools(req),
-        "top_p": req.top_p, "truncation": "disabled", "usage": _usage(chat) if chat is not None else None,
-        "user": req.user, "metadata": req.metadata or {},
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": req.temperature,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
+        "tools": _echo_tools(req),
+        "top_p": req.top_p,
+        "truncation": "disabled",
+        "usage": _usage(chat) if chat is not None else None,
+        "user": req.user,
+        "metadata": req.metadata or {},
     }

@@ -18,6 +18,8 @@ from mcproute.providers import ChatResult
 from mcproute.providers.streaming import TextDelta, ToolCallDelta
 
 DONE = b"data: [DONE]\n\n"
+
+
 def encode(chunk: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
 
@@ -31,8 +33,15 @@ class ChunkWriter:
         self.tools_seen: set[int] = set()
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return encode({"id": self.completion_id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+        return encode(
+            {
+                "id": self.completion_id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            }
+        )
 
     def start(self) -> bytes:
         return self.chunk({"role": "assistant", "content": ""})
@@ -43,14 +52,27 @@ class ChunkWriter:
         call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
         if event.index not in self.tools_seen:
             self.tools_seen.add(event.index)
-            call = {"index": event.index, "id": event.id, "type": "function", "function": {"name": event.name, "arguments": event.arguments}}
+            call = {
+                "index": event.index,
+                "id": event.id,
+                "type": "function",
+                "function": {"name": event.name, "arguments": event.arguments},
+            }
         return self.chunk({"tool_calls": [call]})
 
     def finish(self, chat: ChatResult) -> bytes:
         out = self.chunk({}, finish_reason(chat))
         if self.include_usage:
-            out += encode({"id": self.completion_id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                           "choices": [], "usage": usage(chat)})
+            out += encode(
+                {
+                    "id": self.completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": usage(chat),
+                }
+            )
         return out + DONE
 
     @staticmethod

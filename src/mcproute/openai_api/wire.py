@@ -50,8 +50,15 @@ class ChatCompletionRequest(BaseModel):
 class ApiError(Exception):
     """An OpenAI-shaped refusal: `{"error": {"message", "type", "param", "code"}}` with `status`."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -63,7 +70,9 @@ class ApiError(Exception):
         return error_body(self.message, type=self.type, param=self.param, code=self.code)
 
 
-def error_body(message: str, *, type: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, *, type: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -101,11 +110,19 @@ def parse_request(raw: bytes, bounds: JsonLimits | None = None) -> ChatCompletio
         param = param_path(first["loc"])
         # A union (tools) reports one error per branch; name the parameter and what it accepts.
         if param.startswith("tools"):
-            raise ApiError(400, "'tools' must be a list of OpenAI tool definitions or the string \"mcp\"", param="tools",
-                           code="invalid_value") from None
+            raise ApiError(
+                400,
+                "'tools' must be a list of OpenAI tool definitions or the string \"mcp\"",
+                param="tools",
+                code="invalid_value",
+            ) from None
         what = "is required" if first["type"] == "missing" else f"is invalid: {first['msg']}"
-        raise ApiError(400, f"'{param}' {what}", param=param or None,
-                       code="missing_required_parameter" if first["type"] == "missing" else "invalid_value") from None
+        raise ApiError(
+            400,
+            f"'{param}' {what}",
+            param=param or None,
+            code="missing_required_parameter" if first["type"] == "missing" else "invalid_value",
+        ) from None
 
 
 def new_completion_id() -> str:
@@ -121,20 +138,32 @@ def finish_reason(chat: ChatResult) -> str:
 
 
 def tool_calls(chat: ChatResult) -> list[dict[str, Any]]:
-    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(dict(c.arguments))}}
-            for c in chat.response.tool_calls]
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(dict(c.arguments))}}
+        for c in chat.response.tool_calls
+    ]
 
 
 def usage(chat: ChatResult) -> dict[str, Any]:
     u = chat.response.usage
-    return {"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.input + u.output,
-            "prompt_tokens_details": {"cached_tokens": u.cached_input}}
+    return {
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.input + u.output,
+        "prompt_tokens_details": {"cached_tokens": u.cached_input},
+    }
 
 
-def completion_body(chat: ChatResult, decision: Decision, completion_id: str, created: int | None = None) -> dict[str, Any]:
+def completion_body(
+    chat: ChatResult, decision: Decision, completion_id: str, created: int | None = None
+) -> dict[str, Any]:
     """A `chat.completion` object; `model` is the logical model that actually answered."""
     calls = tool_calls(chat)
-    message: dict[str, Any] = {"role": "assistant", "content": chat.response.text or (None if calls else ""), "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": chat.response.text or (None if calls else ""),
+        "refusal": None,
+    }
     if calls:
         message["tool_calls"] = calls
     return {
@@ -150,11 +179,33 @@ def completion_body(chat: ChatResult, decision: Decision, completion_id: str, cr
 
 def model_list(models: Mapping[str, Any]) -> dict[str, Any]:
     """`GET /v1/models`: the routed names first, then every configured logical model."""
-    rows = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "mcproute",
-             "mcproute": {"kind": "router", "description": "a routing decision per request (tier and model)"}}]
-    rows += [{"id": t, "object": "model", "created": 0, "owned_by": "mcproute",
-              "mcproute": {"kind": "tier", "description": f"the cheapest adequate {t} model, sticky per conversation"}}
-             for t in TIERS]
-    rows += [{"id": name, "object": "model", "created": 0, "owned_by": str(getattr(m, "provider", "mcproute")),
-              "mcproute": {"kind": "model", "tier": getattr(m, "tier", None)}} for name, m in models.items()]
+    rows = [
+        {
+            "id": AUTO,
+            "object": "model",
+            "created": 0,
+            "owned_by": "mcproute",
+            "mcproute": {"kind": "router", "description": "a routing decision per request (tier and model)"},
+        }
+    ]
+    rows += [
+        {
+            "id": t,
+            "object": "model",
+            "created": 0,
+            "owned_by": "mcproute",
+            "mcproute": {"kind": "tier", "description": f"the cheapest adequate {t} model, sticky per conversation"},
+        }
+        for t in TIERS
+    ]
+    rows += [
+        {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": str(getattr(m, "provider", "mcproute")),
+            "mcproute": {"kind": "model", "tier": getattr(m, "tier", None)},
+        }
+        for name, m in models.items()
+    ]
     return {"object": "list", "data": rows}

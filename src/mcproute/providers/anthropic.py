@@ -64,7 +64,9 @@ class AnthropicProvider:
         )
         return parse_response(data, names)
 
-    async def stream(self, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(
+        self, client: httpx.AsyncClient, target: Target, request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
         names = ToolNames(request.tools)
         headers = {"content-type": "application/json", "accept": "text/event-stream", "anthropic-version": API_VERSION}
         if target.api_key:
@@ -73,9 +75,17 @@ class AnthropicProvider:
         tools: dict[int, int] = {}  # content block index -> tool call index
         blocks: dict[int, dict[str, Any]] = {}  # thinking blocks being assembled
         usage: dict[str, int] = {}
-        async with aclosing(post_sse(client, target.base_url.rstrip("/") + "/v1/messages", headers=headers,
-                          body={**build_body(target, request, names), "stream": True}, timeout=target.timeout,
-                          provider=self.name, secrets=(target.api_key,))) as events:
+        async with aclosing(
+            post_sse(
+                client,
+                target.base_url.rstrip("/") + "/v1/messages",
+                headers=headers,
+                body={**build_body(target, request, names), "stream": True},
+                timeout=target.timeout,
+                provider=self.name,
+                secrets=(target.api_key,),
+            )
+        ) as events:
             async for name, data in events:
                 kind = data.get("type") or name
                 if kind == "error":
@@ -88,7 +98,9 @@ class AnthropicProvider:
                     index, block = int(data.get("index", 0)), data.get("content_block") or {}
                     if block.get("type") == "tool_use":
                         tools[index] = len(tools)
-                        delta: TextDelta | ToolCallDelta = ToolCallDelta(tools[index], str(block.get("id") or ""), names.mcp(str(block.get("name"))))
+                        delta: TextDelta | ToolCallDelta = ToolCallDelta(
+                            tools[index], str(block.get("id") or ""), names.mcp(str(block.get("name")))
+                        )
                         acc.add(delta)
                         yield delta
                     elif block.get("type") in ("thinking", "redacted_thinking"):
@@ -152,7 +164,10 @@ def _message(m: Message, names: ToolNames) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [dict(b) for b in m.thinking]
         if m.content:
             blocks.append({"type": "text", "text": m.content})
-        blocks += [{"type": "tool_use", "id": c.id, "name": names.wire(c.name), "input": dict(c.arguments)} for c in m.tool_calls]
+        blocks += [
+            {"type": "tool_use", "id": c.id, "name": names.wire(c.name), "input": dict(c.arguments)}
+            for c in m.tool_calls
+        ]
         return {"role": "assistant", "content": blocks}
     return {"role": m.role, "content": m.content}
 
@@ -175,8 +190,14 @@ def parse_response(data: Mapping[str, Any], names: ToolNames) -> ChatResponse:
             if isinstance(args, dict):
                 calls.append(ToolCall(str(block.get("id") or f"toolu_{i}"), names.mcp(block["name"]), args))
             else:
-                calls.append(ToolCall(str(block.get("id") or f"toolu_{i}"), names.mcp(block["name"]), {},
-                                      f"arguments must be a JSON object, got {type(args).__name__}"))
+                calls.append(
+                    ToolCall(
+                        str(block.get("id") or f"toolu_{i}"),
+                        names.mcp(block["name"]),
+                        {},
+                        f"arguments must be a JSON object, got {type(args).__name__}",
+                    )
+                )
         elif kind in ("thinking", "redacted_thinking"):
             thinking.append(dict(block))
     return ChatResponse(

@@ -35,7 +35,10 @@ class LatencyWeighted:
     A deployment never measured counts as 0, so every one gets tried and measured."""
 
     def order(self, deployments: Sequence[DeploymentHealth], rand: Callable[[], float]) -> list[DeploymentHealth]:
-        keyed = [((d.latency_ewma or 0.0) * (d.in_flight + 1) / d.weight, _tiebreak(d, rand), i, d) for i, d in enumerate(deployments)]
+        keyed = [
+            ((d.latency_ewma or 0.0) * (d.in_flight + 1) / d.weight, _tiebreak(d, rand), i, d)
+            for i, d in enumerate(deployments)
+        ]
         return [k[-1] for k in sorted(keyed, key=lambda k: k[:3])]
 
 

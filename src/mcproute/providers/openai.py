@@ -55,15 +55,26 @@ class OpenAIProvider:
         )
         return parse_response(data, names)
 
-    async def stream(self, client: httpx.AsyncClient, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(
+        self, client: httpx.AsyncClient, target: Target, request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
         names = ToolNames(request.tools)
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
         if target.api_key:
             headers["authorization"] = f"Bearer {target.api_key}"
         body = {**build_body(target, request, names), "stream": True, "stream_options": {"include_usage": True}}
         acc = Accumulator()
-        async with aclosing(post_sse(client, target.base_url.rstrip("/") + "/chat/completions", headers=headers, body=body,
-                          timeout=target.timeout, provider=self.name, secrets=(target.api_key,))) as events:
+        async with aclosing(
+            post_sse(
+                client,
+                target.base_url.rstrip("/") + "/chat/completions",
+                headers=headers,
+                body=body,
+                timeout=target.timeout,
+                provider=self.name,
+                secrets=(target.api_key,),
+            )
+        ) as events:
             async for _, chunk in events:
                 if chunk.get("error"):
                     raise stream_error(self.name, chunk["error"], (target.api_key,))
@@ -105,7 +116,11 @@ def _message(m: Message, names: ToolNames) -> dict[str, Any]:
             "role": "assistant",
             "content": m.content or None,
             "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": names.wire(c.name), "arguments": json.dumps(dict(c.arguments))}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": names.wire(c.name), "arguments": json.dumps(dict(c.arguments))},
+                }
                 for c in m.tool_calls
             ],
         }
@@ -137,7 +152,11 @@ def parse_response(data: Mapping[str, Any], names: ToolNames) -> ChatResponse:
 
 def _usage(usage: Mapping[str, Any]) -> Usage:
     details = usage.get("prompt_tokens_details") or {}
-    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(details.get("cached_tokens") or 0))
+    return Usage(
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        int(details.get("cached_tokens") or 0),
+    )
 
 
 def _deltas(delta: Mapping[str, Any], names: ToolNames) -> list[TextDelta | ToolCallDelta]:
@@ -147,8 +166,14 @@ def _deltas(delta: Mapping[str, Any], names: ToolNames) -> list[TextDelta | Tool
     for i, call in enumerate(delta.get("tool_calls") or []):
         fn = call.get("function") or {}
         name = fn.get("name")
-        out.append(ToolCallDelta(int(call.get("index", i)), str(call.get("id") or ""), names.mcp(name) if name else "",
-                                 str(fn.get("arguments") or "")))
+        out.append(
+            ToolCallDelta(
+                int(call.get("index", i)),
+                str(call.get("id") or ""),
+                names.mcp(name) if name else "",
+                str(fn.get("arguments") or ""),
+            )
+        )
     return out
 
 
@@ -159,7 +184,12 @@ def _tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:
     try:
         parsed = json.loads(arguments or "{}")
     except (json.JSONDecodeError, TypeError) as exc:
-        return ToolCall(call_id, name, {}, f"arguments are not valid JSON ({exc.msg if isinstance(exc, json.JSONDecodeError) else exc})")
+        return ToolCall(
+            call_id,
+            name,
+            {},
+            f"arguments are not valid JSON ({exc.msg if isinstance(exc, json.JSONDecodeError) else exc})",
+        )
     if not isinstance(parsed, dict):
         return ToolCall(call_id, name, {}, f"arguments must be a JSON object, got {type(parsed).__name__}")
     return ToolCall(call_id, name, parsed)

@@ -67,8 +67,16 @@ class ModelPool:
         cfg = loaded.config
         self.clock = clock
         self.entries = [build_entry(name, mc, loaded, cfg.reliability, clock) for name, mc in cfg.models.items()]
-        self.engine = ReliableChat(self.entries, cfg.reliability, client, cross_tier=cfg.routing.cross_tier_fallback,
-                                   clock=clock, sleep=sleep, rand=rand, wall=wall)
+        self.engine = ReliableChat(
+            self.entries,
+            cfg.reliability,
+            client,
+            cross_tier=cfg.routing.cross_tier_fallback,
+            clock=clock,
+            sleep=sleep,
+            rand=rand,
+            wall=wall,
+        )
 
     async def chat(
         self,
@@ -82,7 +90,9 @@ class ModelPool:
         """Run one model call with retries and fallbacks. `deadline` is absolute on the pool's
         clock (see `deadline_in`); default: now + `reliability.step_deadline`. Raises
         `ProviderUnavailable` (with `.attempts`) when nothing answered."""
-        return await self.engine.chat(request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline)
+        return await self.engine.chat(
+            request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline
+        )
 
     def stream(
         self,
@@ -95,7 +105,9 @@ class ModelPool:
     ) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
         """`chat`, streamed: retries and fallbacks only until the first delta (reliable_stream.py).
         Close it (`contextlib.aclosing`) in the task that iterates it."""
-        return stream_chat(self.engine, request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline)
+        return stream_chat(
+            self.engine, request, tier=tier, model=model, preferred_deployment=preferred_deployment, deadline=deadline
+        )
 
     def deadline_in(self, seconds: float | None = None) -> float:
         return self.engine.deadline_in(seconds)
@@ -107,8 +119,16 @@ class ModelPool:
         """The router's view: availability includes 'every circuit is open right now'."""
         specs = []
         for row, entry in zip(self.status(), self.entries, strict=True):
-            specs.append(ModelSpec(row.name, entry.tier, entry.price.input, entry.price.output,
-                                   row.state in ("available", "degraded"), row.reason))
+            specs.append(
+                ModelSpec(
+                    row.name,
+                    entry.tier,
+                    entry.price.input,
+                    entry.price.output,
+                    row.state in ("available", "degraded"),
+                    row.reason,
+                )
+            )
         return specs
 
 
@@ -126,10 +146,14 @@ async def open_pool(loaded: LoadedConfig, **kwargs: Any) -> AsyncIterator[ModelP
         yield ModelPool(loaded, client, **kwargs)
 
 
-def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: ReliabilityConfig, clock: Callable[[], float]) -> ModelEntry:
+def build_entry(
+    name: str, mc: ModelConfig, loaded: LoadedConfig, policy: ReliabilityConfig, clock: Callable[[], float]
+) -> ModelEntry:
     prefix = f"models.{name}"
     model_missing = [i for i in loaded.missing_env_under(prefix) if not i.path.startswith(prefix + ".deployments")]
-    fatal = [i for i in model_missing if i.path.removeprefix(prefix + ".").split(".")[0].split("[")[0] not in _INHERITED]
+    fatal = [
+        i for i in model_missing if i.path.removeprefix(prefix + ".").split(".")[0].split("[")[0] not in _INHERITED
+    ]
     if fatal:
         return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, _env_reason(fatal), price=mc.price)
     provider: Provider
@@ -137,7 +161,9 @@ def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: Reliab
         try:
             provider = ScriptedProvider(load_script(mc.script), mc.model or name)
         except ValueError as exc:
-            return ModelEntry(name, mc.tier, mc.provider, (), mc.capabilities.tools, f"models.{name}.script: {exc}", price=mc.price)
+            return ModelEntry(
+                name, mc.tier, mc.provider, (), mc.capabilities.tools, f"models.{name}.script: {exc}", price=mc.price
+            )
     else:
         provider = PROVIDERS[mc.provider]()
     routes: list[Route] = []
@@ -159,7 +185,9 @@ def build_entry(name: str, mc: ModelConfig, loaded: LoadedConfig, policy: Reliab
             default_reasoning_effort=mc.reasoning_effort,
             default_thinking_budget=mc.thinking_budget,
         )
-        health = DeploymentHealth(key, dep.weight, CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown, clock))
+        health = DeploymentHealth(
+            key, dep.weight, CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown, clock)
+        )
         routes.append(Route(name, mc.tier, mc.provider, provider, target, mc.price, health))
     reason = "" if routes else "; ".join(dict.fromkeys(down.values()))
     return ModelEntry(name, mc.tier, mc.provider, tuple(routes), mc.capabilities.tools, reason, down, mc.price)

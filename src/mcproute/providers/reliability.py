@@ -195,8 +195,11 @@ class ReliableChat:
         # Models that cannot be called at all (a missing key, a bad script, no tool support) are
         # never attempted and leave no attempt behind (no error span for a model nobody chose);
         # they are named only if nothing answers, in the error.
-        unusable = {e.name: e.unavailable_reason or "model has no tool support" for e in chain
-                    if not e.available or not (e.supports_tools or not request.tools)}
+        unusable = {
+            e.name: e.unavailable_reason or "model has no tool support"
+            for e in chain
+            if not e.available or not (e.supports_tools or not request.tools)
+        }
         live = [e for e in chain if e.name not in unusable]
         tried: set[str] = set()
         calls = rounds = 0
@@ -228,8 +231,15 @@ class ReliableChat:
 
     # ------------------------------------------------------------ choosing
 
-    def _next(self, live: Sequence[ModelEntry], preferred: str | None, tried: set[str], now: float,
-              attempts: list[Attempt], skipped: set[str]) -> Route | None:
+    def _next(
+        self,
+        live: Sequence[ModelEntry],
+        preferred: str | None,
+        tried: set[str],
+        now: float,
+        attempts: list[Attempt],
+        skipped: set[str],
+    ) -> Route | None:
         for entry in live:
             ready: list[Route] = []
             for route in entry.routes:
@@ -260,7 +270,9 @@ class ReliableChat:
 
     # ------------------------------------------------------------ one attempt
 
-    async def _attempt(self, route: Route, request: ChatRequest, deadline: float) -> tuple[Attempt, ChatResponse | None, ProviderError | None]:
+    async def _attempt(
+        self, route: Route, request: ChatRequest, deadline: float
+    ) -> tuple[Attempt, ChatResponse | None, ProviderError | None]:
         health = route.health
         start, start_unix = self.clock(), self.wall()
         circuit = "half_open" if health.breaker.probing else "closed"
@@ -290,15 +302,32 @@ class ReliableChat:
         assert error is not None
         return replace(self._failed(route, error, start, end, start_unix), circuit=circuit), None, error
 
-    def _succeeded(self, route: Route, response: ChatResponse, start: float, end: float, start_unix: float) -> tuple[Attempt, ChatResponse]:
+    def _succeeded(
+        self, route: Route, response: ChatResponse, start: float, end: float, start_unix: float
+    ) -> tuple[Attempt, ChatResponse]:
         route.health.breaker.record_success()
         route.health.observe_latency(end - start)
         cost = cost_usd(response.usage, route.price)
-        response = replace(response, cost_usd=cost, provider=route.provider_name, model=response.model or route.target.model)
+        response = replace(
+            response, cost_usd=cost, provider=route.provider_name, model=response.model or route.target.model
+        )
         u = response.usage
-        attempt = Attempt(route.model, route.key, route.provider_name, route.tier, route.target.model, start, end, start_unix,
-                          "ok", input_tokens=u.input, output_tokens=u.output, cached_input_tokens=u.cached_input, cost_usd=cost,
-                          endpoint=route.endpoint)
+        attempt = Attempt(
+            route.model,
+            route.key,
+            route.provider_name,
+            route.tier,
+            route.target.model,
+            start,
+            end,
+            start_unix,
+            "ok",
+            input_tokens=u.input,
+            output_tokens=u.output,
+            cached_input_tokens=u.cached_input,
+            cost_usd=cost,
+            endpoint=route.endpoint,
+        )
         log.debug("attempt %s ok in %.3fs", route.key, end - start)
         return attempt, response
 
@@ -318,26 +347,60 @@ class ReliableChat:
                 health.rate_limited_until = max(health.rate_limited_until, end + retry_after)
         health.last_error = f"{error.error_type}: {error}"[:300]
         log.info("attempt %s failed: %s", route.key, health.last_error)
-        return Attempt(route.model, route.key, route.provider_name, route.tier, route.target.model, start, end, start_unix,
-                       "error", error.error_type, status, retry_after, str(error)[:300], endpoint=route.endpoint)
+        return Attempt(
+            route.model,
+            route.key,
+            route.provider_name,
+            route.tier,
+            route.target.model,
+            start,
+            end,
+            start_unix,
+            "error",
+            error.error_type,
+            status,
+            retry_after,
+            str(error)[:300],
+            endpoint=route.endpoint,
+        )
 
     def _skip_route(self, route: Route, now: float) -> Attempt:
         h = route.health
         if not h.breaker.can_try():
             probe = h.breaker.seconds_until_probe()
-            why = "circuit_open", f"circuit open after {h.breaker.failures} consecutive failures" + (
-                f"; probe in {probe:.0f}s" if probe else "; probe in progress")
+            why = (
+                "circuit_open",
+                f"circuit open after {h.breaker.failures} consecutive failures"
+                + (f"; probe in {probe:.0f}s" if probe else "; probe in progress"),
+            )
         else:
             why = "rate_limited", f"cooling off after 429 for {h.rate_limited_until - now:.1f}s more"
         skip = self._skip(route.model, route.tier, route.provider_name, route.key, *why, upstream=route.target.model)
         return replace(skip, endpoint=route.endpoint, circuit=h.breaker.state)
 
-    def _skip(self, model: str, tier: str, provider: str, key: str, error_type: str, message: str, upstream: str = "") -> Attempt:
+    def _skip(
+        self, model: str, tier: str, provider: str, key: str, error_type: str, message: str, upstream: str = ""
+    ) -> Attempt:
         now = self.clock()
-        return Attempt(model, key, provider, tier, upstream, now, now, self.wall(), "skipped", error_type, message=message, circuit="")
+        return Attempt(
+            model,
+            key,
+            provider,
+            tier,
+            upstream,
+            now,
+            now,
+            self.wall(),
+            "skipped",
+            error_type,
+            message=message,
+            circuit="",
+        )
 
 
-def _summary(chain: Sequence[ModelEntry], attempts: Sequence[Attempt], past_deadline: bool, unusable: Mapping[str, str]) -> str:
+def _summary(
+    chain: Sequence[ModelEntry], attempts: Sequence[Attempt], past_deadline: bool, unusable: Mapping[str, str]
+) -> str:
     names = ", ".join(m.name for m in chain) or "none"
     last: dict[str, Attempt] = {}
     for a in attempts:

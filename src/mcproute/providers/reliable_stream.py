@@ -60,8 +60,11 @@ async def stream_chat(
     deadline = rc.deadline_in() if deadline is None else deadline
     attempts: list[Attempt] = []
     skipped: set[str] = set()
-    unusable = {e.name: e.unavailable_reason or "model has no tool support" for e in chain
-                if not e.available or not (e.supports_tools or not request.tools)}
+    unusable = {
+        e.name: e.unavailable_reason or "model has no tool support"
+        for e in chain
+        if not e.available or not (e.supports_tools or not request.tools)
+    }
     live = [e for e in chain if e.name not in unusable]
     tried: set[str] = set()
     calls = rounds = 0
@@ -94,8 +97,14 @@ async def stream_chat(
     raise ProviderUnavailable(_summary(chain, attempts, deadline <= rc.clock(), unusable), list[object](attempts))
 
 
-async def _attempt(rc: ReliableChat, route: Route, request: ChatRequest, deadline: float,
-                   attempts: list[Attempt], failed: list[ProviderError]) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
+async def _attempt(
+    rc: ReliableChat,
+    route: Route,
+    request: ChatRequest,
+    deadline: float,
+    attempts: list[Attempt],
+    failed: list[ProviderError],
+) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
     """One deployment: yields nothing if it failed before its first delta (the attempt is
     appended and its error put in `failed`: a generator cannot return it), else the whole stream."""
     health = route.health
@@ -125,10 +134,16 @@ async def _attempt(rc: ReliableChat, route: Route, request: ChatRequest, deadlin
             except Exception as exc:  # noqa: BLE001 - every failure after the first delta ends the stream
                 verdict = True
                 error = _as_provider_error(route, exc, timeout)
-                attempts.append(replace(rc._failed(route, error, start, rc.clock(), start_unix), circuit=circuit,
-                                        first_chunk_s=first_chunk_s))
-                raise StreamInterrupted(f"{route.key}: the reply broke off after it began streaming: {error}"[:400],
-                                        list[object](attempts)) from None
+                attempts.append(
+                    replace(
+                        rc._failed(route, error, start, rc.clock(), start_unix),
+                        circuit=circuit,
+                        first_chunk_s=first_chunk_s,
+                    )
+                )
+                raise StreamInterrupted(
+                    f"{route.key}: the reply broke off after it began streaming: {error}"[:400], list[object](attempts)
+                ) from None
         verdict = True
         attempt, response = rc._succeeded(route, event.response, start, rc.clock(), start_unix)
         attempts.append(replace(attempt, circuit=circuit, first_chunk_s=first_chunk_s))

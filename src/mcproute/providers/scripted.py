@@ -93,11 +93,15 @@ def to_response(reply: Any, model: str, index: int) -> ChatResponse:
     if isinstance(reply, str):
         return ChatResponse(text=reply, model=model, provider="scripted", stop_reason="end_turn")
     if not isinstance(reply, Mapping):
-        raise ProviderProtocolError(f"scripted {model}: reply #{index} must be a string or a mapping, got {type(reply).__name__}")
+        raise ProviderProtocolError(
+            f"scripted {model}: reply #{index} must be a string or a mapping, got {type(reply).__name__}"
+        )
     if "error" in reply:
         make = _ERRORS.get(str(reply["error"]))
         if make is None:
-            raise ProviderProtocolError(f"scripted {model}: reply #{index} has unknown error {reply['error']!r} (known: {', '.join(_ERRORS)})")
+            raise ProviderProtocolError(
+                f"scripted {model}: reply #{index} has unknown error {reply['error']!r} (known: {', '.join(_ERRORS)})"
+            )
         raise make(reply, f"scripted {model}: {reply.get('message') or reply['error']}")
     calls = []
     for i, c in enumerate(reply.get("tool_calls") or []):

@@ -55,13 +55,24 @@ def status_rows(entries: Sequence[ModelEntry], now: float) -> list[ModelStatus]:
         for r in e.routes:
             h, b = r.health, r.health.breaker
             circuit = b.state.replace("_", "-")
-            deps.append(DeploymentStatus(
-                r.key, r.endpoint, r.target.model, circuit, b.failures,
-                b.seconds_until_probe() if circuit == "open" else None, h.in_flight,
-                max(0.0, h.rate_limited_until - now), None if h.latency_ewma is None else h.latency_ewma * 1000,
-                h.last_error if b.failures or h.rate_limited_until > now else "",
-            ))
-        deps += [DeploymentStatus(k, "", "", "unavailable", 0, None, 0, 0.0, None, why) for k, why in e.unavailable_deployments.items()]
+            deps.append(
+                DeploymentStatus(
+                    r.key,
+                    r.endpoint,
+                    r.target.model,
+                    circuit,
+                    b.failures,
+                    b.seconds_until_probe() if circuit == "open" else None,
+                    h.in_flight,
+                    max(0.0, h.rate_limited_until - now),
+                    None if h.latency_ewma is None else h.latency_ewma * 1000,
+                    h.last_error if b.failures or h.rate_limited_until > now else "",
+                )
+            )
+        deps += [
+            DeploymentStatus(k, "", "", "unavailable", 0, None, 0, 0.0, None, why)
+            for k, why in e.unavailable_deployments.items()
+        ]
         deps.sort(key=lambda d: int(d.key.rsplit("#", 1)[1]))
         callable_now = [d for d in deps if d.circuit in ("closed", "half-open") and d.rate_limited_for == 0]
         blocked = [d for d in deps if d.circuit == "open" or (d.circuit != "unavailable" and d.rate_limited_for > 0)]
@@ -92,14 +103,26 @@ def status_tables(rows: Sequence[ModelStatus]) -> tuple[list[list[str]], list[li
     models: list[list[str]] = [["MODEL", "TIER", "PROVIDER", "STATE", "DETAIL"]]
     for m in rows:
         models.append([m.name, m.tier, m.provider, m.state, m.reason or "-"])
-    deployments: list[list[str]] = [["DEPLOYMENT", "ENDPOINT", "MODEL", "CIRCUIT", "FAILS", "PROBE", "IN-FLIGHT", "NOTE"]]
+    deployments: list[list[str]] = [
+        ["DEPLOYMENT", "ENDPOINT", "MODEL", "CIRCUIT", "FAILS", "PROBE", "IN-FLIGHT", "NOTE"]
+    ]
     for m in rows:
         for d in m.deployments:
             note = d.reason or "-"
             if d.rate_limited_for > 0:
                 note = f"rate-limited {d.rate_limited_for:.0f}s more; {note}"
-            deployments.append([d.key, d.endpoint or "-", d.upstream_model or "-", d.circuit, str(d.consecutive_failures),
-                                _probe(d), str(d.in_flight), note])
+            deployments.append(
+                [
+                    d.key,
+                    d.endpoint or "-",
+                    d.upstream_model or "-",
+                    d.circuit,
+                    str(d.consecutive_failures),
+                    _probe(d),
+                    str(d.in_flight),
+                    note,
+                ]
+            )
     return models, deployments
 
 

@@ -75,8 +75,15 @@ class Accumulator:
 
     def response(self, provider: str, parse_call: Callable[[str, str, Any], ToolCall]) -> ChatResponse:
         calls = tuple(parse_call(cid or f"call_{i}", name, args) for i, (cid, name, args) in sorted(self.calls.items()))
-        return ChatResponse(text="".join(self.text), tool_calls=calls, usage=self.usage, model=self.model, provider=provider,
-                            stop_reason=self.stop_reason, thinking=tuple(self.thinking))
+        return ChatResponse(
+            text="".join(self.text),
+            tool_calls=calls,
+            usage=self.usage,
+            model=self.model,
+            provider=provider,
+            stop_reason=self.stop_reason,
+            thinking=tuple(self.thinking),
+        )
 
 
 async def post_sse(
@@ -94,12 +101,16 @@ async def post_sse(
     secrets = tuple(secrets)
     where = f"{provider} {httpx.URL(url).host}"
     try:
-        async with client.stream("POST", url, headers=dict(headers), json=dict(body), timeout=httpx.Timeout(timeout)) as response:
+        async with client.stream(
+            "POST", url, headers=dict(headers), json=dict(body), timeout=httpx.Timeout(timeout)
+        ) as response:
             if response.status_code >= 300 or "text/event-stream" not in response.headers.get("content-type", ""):
                 await response.aread()
                 _decode(response, where, secrets)  # raises the typed error for a status
-                raise ProviderProtocolError(f"{where}: expected an event stream, got content-type "
-                                            f"{response.headers.get('content-type') or 'none'!r}")
+                raise ProviderProtocolError(
+                    f"{where}: expected an event stream, got content-type "
+                    f"{response.headers.get('content-type') or 'none'!r}"
+                )
             event, data = "", []
             async for line in response.aiter_lines():
                 if line.startswith("event:"):
@@ -154,4 +165,3 @@ async def stream_of(
     for i, call in enumerate(response.tool_calls):
         yield ToolCallDelta(i, call.id, call.name, json.dumps(dict(call.arguments)))
     yield StreamEnd(response)
-

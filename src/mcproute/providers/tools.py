@@ -66,13 +66,23 @@ def object_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_openai_tools(tools: Sequence[ToolDef], names: ToolNames) -> list[dict[str, Any]]:
     return [
-        {"type": "function", "function": {"name": names.wire(t.name), "description": t.description, "parameters": object_schema(t.input_schema)}}
+        {
+            "type": "function",
+            "function": {
+                "name": names.wire(t.name),
+                "description": t.description,
+                "parameters": object_schema(t.input_schema),
+            },
+        }
         for t in tools
     ]
 
 
 def to_anthropic_tools(tools: Sequence[ToolDef], names: ToolNames) -> list[dict[str, Any]]:
-    return [{"name": names.wire(t.name), "description": t.description, "input_schema": object_schema(t.input_schema)} for t in tools]
+    return [
+        {"name": names.wire(t.name), "description": t.description, "input_schema": object_schema(t.input_schema)}
+        for t in tools
+    ]
 
 
 def from_openai_tools(tools: Sequence[Mapping[str, Any]]) -> list[ToolDef]:
@@ -85,7 +95,9 @@ def from_openai_tools(tools: Sequence[Mapping[str, Any]]) -> list[ToolDef]:
 
 
 def from_anthropic_tools(tools: Sequence[Mapping[str, Any]]) -> list[ToolDef]:
-    return [ToolDef(t["name"], t.get("description", ""), dict(t.get("input_schema") or {"type": "object"})) for t in tools]
+    return [
+        ToolDef(t["name"], t.get("description", ""), dict(t.get("input_schema") or {"type": "object"})) for t in tools
+    ]
 
 
 def validate_tool_calls(response: ChatResponse, tools: Iterable[ToolDef | Mapping[str, Any] | Any]) -> ChatResponse:
@@ -119,7 +131,10 @@ def argument_problems(call: ToolCall, tool: ToolDef) -> list[str]:
         # The tool's own schema is broken: that is the tool server's bug, not the model's.
         return []
     errors = sorted(validator.iter_errors(dict(call.arguments)), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<arguments>'}: {e.message[:200]}" for e in errors[:_MAX_PROBLEMS]]
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '<arguments>'}: {e.message[:200]}"
+        for e in errors[:_MAX_PROBLEMS]
+    ]
 
 
 def _compile(schema: dict[str, Any]) -> Any:

@@ -74,27 +74,51 @@ def choose_tier(
         held = prev is None or prev == tier
         return TierChoice(tier, held, f"the caller asked for the {tier} tier", 0)
     if prev is None:
-        return TierChoice(raw, True, f"new conversation: starts on {raw} (score {score:.2f} vs threshold {threshold:.2f})", 0)
+        return TierChoice(
+            raw, True, f"new conversation: starts on {raw} (score {score:.2f} vs threshold {threshold:.2f})", 0
+        )
     if state is not None and state.cascade_reason and prev == "fast":
         return TierChoice("reasoning", False, f"escalated to reasoning because {state.cascade_reason}", 0)
     if prev == "fast":
         if raw == "reasoning":
-            return TierChoice("reasoning", False, f"escalated at once: score {score:.2f} crossed the threshold {threshold:.2f}", 0)
+            return TierChoice(
+                "reasoning", False, f"escalated at once: score {score:.2f} crossed the threshold {threshold:.2f}", 0
+            )
         return TierChoice("fast", True, f"kept fast: score {score:.2f} is below the threshold {threshold:.2f}", 0)
     # On the reasoning tier: step down only with a margin, k times in a row, outside a tool loop.
     margin = policy.switch_cost if warm else 0.0
     k = policy.step_down_after
     if state is not None and state.awaiting_tool_result:
-        return TierChoice("reasoning", True, "kept reasoning: a tool call is awaiting its result, and the tier never changes mid tool loop", streak)
+        return TierChoice(
+            "reasoning",
+            True,
+            "kept reasoning: a tool call is awaiting its result, and the tier never changes mid tool loop",
+            streak,
+        )
     if score < threshold - margin:
         streak += 1
         if streak >= k:
-            why = f"score {score:.2f} < threshold {threshold:.2f} - switch cost {margin:.2f}" if warm else f"score {score:.2f} < threshold {threshold:.2f}, prompt cache already cold"
-            return TierChoice("fast", False, f"stepped down to fast after {k} consecutive confident fast step{_s(k)} ({why})", 0)
-        return TierChoice("reasoning", True, f"kept reasoning: {streak} of {k} confident fast step{_s(k)} needed to step down", streak)
+            why = (
+                f"score {score:.2f} < threshold {threshold:.2f} - switch cost {margin:.2f}"
+                if warm
+                else f"score {score:.2f} < threshold {threshold:.2f}, prompt cache already cold"
+            )
+            return TierChoice(
+                "fast", False, f"stepped down to fast after {k} consecutive confident fast step{_s(k)} ({why})", 0
+            )
+        return TierChoice(
+            "reasoning", True, f"kept reasoning: {streak} of {k} confident fast step{_s(k)} needed to step down", streak
+        )
     if score < threshold:
-        return TierChoice("reasoning", True, f"kept reasoning: score {score:.2f} is below the threshold but within the switch cost {margin:.2f}", 0)
-    return TierChoice("reasoning", True, f"kept reasoning: score {score:.2f} is at or above the threshold {threshold:.2f}", 0)
+        return TierChoice(
+            "reasoning",
+            True,
+            f"kept reasoning: score {score:.2f} is below the threshold but within the switch cost {margin:.2f}",
+            0,
+        )
+    return TierChoice(
+        "reasoning", True, f"kept reasoning: score {score:.2f} is at or above the threshold {threshold:.2f}", 0
+    )
 
 
 # ---------------------------------------------------------------- model and deployment
@@ -133,7 +157,12 @@ def rendezvous(conversation_id: str, keys: Sequence[str]) -> list[str]:
 
 
 def choose_replica(
-    conversation_id: str, keys: Sequence[str], current: str | None = None, unhealthy: Collection[str] = (), *, what: str = "deployment"
+    conversation_id: str,
+    keys: Sequence[str],
+    current: str | None = None,
+    unhealthy: Collection[str] = (),
+    *,
+    what: str = "deployment",
 ) -> tuple[str | None, bool, str]:
     """(key, held, reason) — keep `current` while healthy, else this conversation's preferred healthy key.
 
@@ -142,7 +171,13 @@ def choose_replica(
     if not keys:
         return None, True, ""
     if current in keys and current not in unhealthy:
-        return current, True, f"kept {what} {current} so its prompt cache stays warm" if what == "deployment" else f"kept {what} {current}"
+        return (
+            current,
+            True,
+            f"kept {what} {current} so its prompt cache stays warm"
+            if what == "deployment"
+            else f"kept {what} {current}",
+        )
     order = rendezvous(conversation_id, keys)
     healthy = [d for d in order if d not in unhealthy]
     if not healthy:
@@ -182,17 +217,29 @@ def choose_model(
 
     def done(m: ModelSpec, held: bool, reason: str) -> ModelChoice:
         same = state is not None and current == m.name
-        dep, dep_held, dep_reason = choose_deployment(conversation_id, m, state.deployment if state is not None and same else None, unhealthy)
-        alts = (m, *[x for x in by_price if x.tier == m.tier and x is not m], *[x for x in by_price if x.tier != m.tier])
+        dep, dep_held, dep_reason = choose_deployment(
+            conversation_id, m, state.deployment if state is not None and same else None, unhealthy
+        )
+        alts = (
+            m,
+            *[x for x in by_price if x.tier == m.tier and x is not m],
+            *[x for x in by_price if x.tier != m.tier],
+        )
         reason = reason + (f"; {dep_reason}" if dep_reason and (not dep_held or same) else "")
-        return ModelChoice(m.tier, m.name, dep, tuple(Candidate(x.name, cheapness(x)) for x in alts), held and dep_held, reason)
+        return ModelChoice(
+            m.tier, m.name, dep, tuple(Candidate(x.name, cheapness(x)) for x in alts), held and dep_held, reason
+        )
 
     if model_override:
         named = next((m for m in models if m.name == model_override), None)
         if named is not None and named in adequate:
             return done(named, current in (None, named.name), f"the caller asked for model {named.name}")
         # An unusable override is not fatal: say why and route normally.
-        why = "is not configured" if named is None else (named.unavailable_reason or "is unavailable or cannot call tools")
+        why = (
+            "is not configured"
+            if named is None
+            else (named.unavailable_reason or "is unavailable or cannot call tools")
+        )
         note = f"requested model {model_override} {why}; "
     else:
         note = ""
@@ -204,15 +251,25 @@ def choose_model(
         other = [m for m in by_price if m.tier == _OTHER[tier]]
         if policy.cross_tier_fallback and other:
             return done(other[0], False, f"{note}{why}; fell back to {other[0].name} on the {other[0].tier} tier")
-        return ModelChoice(tier, None, None, tuple(Candidate(x.name, cheapness(x)) for x in by_price), False, f"{note}{why}")
+        return ModelChoice(
+            tier, None, None, tuple(Candidate(x.name, cheapness(x)) for x in by_price), False, f"{note}{why}"
+        )
     keep = next((m for m in in_tier if m.name == current), None)
     if keep is not None and (warm or keep is in_tier[0]):
-        return done(keep, True, f"{note}kept model {keep.name}" + (" so its prompt cache stays warm" if keep is not in_tier[0] else ""))
+        return done(
+            keep,
+            True,
+            f"{note}kept model {keep.name}" + (" so its prompt cache stays warm" if keep is not in_tier[0] else ""),
+        )
     cheapest = in_tier[0]
     if current is None or state is None or state.tier != tier:
         return done(cheapest, not note, f"{note}{cheapest.name} is the cheapest adequate {tier}-tier model")
     if keep is not None:  # cold cache: nothing to lose by moving to a cheaper model
-        return done(cheapest, False, f"{note}moved from {current} to the cheaper {cheapest.name}: its prompt cache was already cold")
+        return done(
+            cheapest,
+            False,
+            f"{note}moved from {current} to the cheaper {cheapest.name}: its prompt cache was already cold",
+        )
     gone = next((m for m in models if m.name == current), None)
     why = "is no longer configured" if gone is None else (gone.unavailable_reason or "is unavailable")
     return done(cheapest, False, f"{note}model {current} {why}; moved to {cheapest.name}")
@@ -273,7 +330,12 @@ def apply_affinity(
     home_tools = [c.name for c in cands if server_of(c.name) == home]
     if not home_tools:
         return AffinityResult(ranked, boosts, False, f"left {home}'s tools: none of them fits this step")
-    return AffinityResult(ranked, boosts, False, f"left {home}'s tools: {ranked[0].name} is more relevant than {home_tools[0]} even after the affinity boost")
+    return AffinityResult(
+        ranked,
+        boosts,
+        False,
+        f"left {home}'s tools: {ranked[0].name} is more relevant than {home_tools[0]} even after the affinity boost",
+    )
 
 
 # ---------------------------------------------------------------- outcome and transition
@@ -300,9 +362,15 @@ def _push(items: tuple[str, ...], item: str | None, limit: int) -> tuple[str, ..
     return items if not item else (*items, item)[-limit:]
 
 
-def advance(state: ConversationState | None, decision: Decision, outcome: StepOutcome, *, now: float | None = None) -> ConversationState:
+def advance(
+    state: ConversationState | None, decision: Decision, outcome: StepOutcome, *, now: float | None = None
+) -> ConversationState:
     """The conversation's state after `decision` was carried out with `outcome` (bounded)."""
-    base = state if state is not None and state.conversation_id == decision.conversation_id else ConversationState(decision.conversation_id)
+    base = (
+        state
+        if state is not None and state.conversation_id == decision.conversation_id
+        else ConversationState(decision.conversation_id)
+    )
     failed = bool(outcome.validation_error) or outcome.tool_error
     cascade_reason = ""
     if outcome.validation_error and decision.tier == "fast":
@@ -338,7 +406,9 @@ def record_proxied_call(
     now: float | None = None,
 ) -> ConversationState:
     """A client called a namespaced tool directly: remember it so the next route knows."""
-    base = state if state is not None and state.conversation_id == conversation_id else ConversationState(conversation_id)
+    base = (
+        state if state is not None and state.conversation_id == conversation_id else ConversationState(conversation_id)
+    )
     return replace(
         base,
         awaiting_tool_result=True,  # the client's model sees the result on its next step
@@ -363,10 +433,18 @@ def cascade(
     why = str(error)
     if decision.tier != "fast":
         return decision
-    choice = choose_model("reasoning", models, state, policy, conversation_id=decision.conversation_id, unhealthy=unhealthy)
+    choice = choose_model(
+        "reasoning", models, state, policy, conversation_id=decision.conversation_id, unhealthy=unhealthy
+    )
     if choice.model is None or choice.tier != "reasoning":
-        return replace(decision, sticky_held=False, sticky_reason=f"could not escalate after an invalid tool call ({why}): {choice.reason}")
-    sentence = f"cascade: {decision.model or 'the fast model'}'s tool call was invalid ({why}); escalated to {choice.model}"
+        return replace(
+            decision,
+            sticky_held=False,
+            sticky_reason=f"could not escalate after an invalid tool call ({why}): {choice.reason}",
+        )
+    sentence = (
+        f"cascade: {decision.model or 'the fast model'}'s tool call was invalid ({why}); escalated to {choice.model}"
+    )
     return replace(
         decision,
         tier="reasoning",

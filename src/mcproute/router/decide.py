@@ -43,7 +43,9 @@ class RankingLike(Protocol):
 
 
 class ToolIndexLike(Protocol):
-    def rank(self, text: str, *, context: RetrievalContext | None = None, k: int = 10, vector: Any = None) -> RankingLike: ...
+    def rank(
+        self, text: str, *, context: RetrievalContext | None = None, k: int = 10, vector: Any = None
+    ) -> RankingLike: ...
 
 
 class TierScoreLike(Protocol):
@@ -120,7 +122,9 @@ def decide(
     # The same encoder vector that ranked the tools scores the tier (None: the scorer's shape-only fallback).
     tscore = scorer.score(step.text, signals=tier_signals(step, state), vector=step.vector)
     threshold = calibration.threshold if policy.threshold is None else policy.threshold
-    version = calibration.version if policy.threshold is None else f"{calibration.version}+threshold={policy.threshold:g}"
+    version = (
+        calibration.version if policy.threshold is None else f"{calibration.version}+threshold={policy.threshold:g}"
+    )
     warm = cache_warm(state, now)
     tier_choice = choose_tier(state, tscore.score, threshold, policy, hints=step.hints, warm=warm)
     model_choice = choose_model(
@@ -178,7 +182,13 @@ def decide(
 
 
 def _reason(
-    chosen: Candidate | None, n: int, no_tool: bool, tier_choice: TierChoice, model: Any, tscore: TierScoreLike, threshold: float
+    chosen: Candidate | None,
+    n: int,
+    no_tool: bool,
+    tier_choice: TierChoice,
+    model: Any,
+    tscore: TierScoreLike,
+    threshold: float,
 ) -> str:
     if chosen is not None:
         tool = f"{chosen.name} ranks first of {n} tool{'' if n == 1 else 's'} (score {chosen.score:.2f})"

@@ -38,6 +38,8 @@ _NEGATED = re.compile(
 
 def _drop_negated(text: str) -> str:
     return _NEGATED.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)], text) if "n" in text else text
+
+
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
 _RESULT_CHARS = 600
 COL = {f: i for i, f in enumerate(FEATURES)}  # feature name -> column of the matrix
@@ -147,7 +149,11 @@ class PoolFeatures:
         servers: set[str] = set()
         if context is not None:
             htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-            hterms = {t: w for t, w in self._query_terms(tokens(htext), p.max_query_terms // 2, 0.5).items() if t not in qterms}
+            hterms = {
+                t: w
+                for t, w in self._query_terms(tokens(htext), p.max_query_terms // 2, 0.5).items()
+                if t not in qterms
+            }
             hist, hmass = self._channel(hterms, size)
             for age, name in enumerate(reversed(context.tools_used)):
                 slot = self._by_name.get(name)
@@ -221,7 +227,9 @@ class PoolFeatures:
             py_cols.append(
                 (
                     sum(bgq[t] for t in doc.terms & qset) / bgq_sum,
-                    sum(i for t, i in zip(nt, doc.name_idf, strict=True) if t in qexp) / doc.name_idf_sum if nt else 0.0,
+                    sum(i for t, i in zip(nt, doc.name_idf, strict=True) if t in qexp) / doc.name_idf_sum
+                    if nt
+                    else 0.0,
                     sum(bgq[t] for t in doc.name_set & qset) / bgq_sum,
                     1.0 if doc.spec.server in servers else 0.0,
                     1.0 if s in mentioned else 0.0,

@@ -33,37 +33,184 @@ from mcproute.router.retrieval_text import split_identifier
 
 # class -> verbs (base forms; inflections are handled by `_lookup`)
 _CLASSES: dict[str, tuple[str, ...]] = {
-    "read": ("read", "show", "display", "view", "open", "see", "print", "cat", "get", "retrieve", "look", "check",
-             "inspect", "tell", "give", "describe", "return", "load", "peek", "examine", "preview"),
+    "read": (
+        "read",
+        "show",
+        "display",
+        "view",
+        "open",
+        "see",
+        "print",
+        "cat",
+        "get",
+        "retrieve",
+        "look",
+        "check",
+        "inspect",
+        "tell",
+        "give",
+        "describe",
+        "return",
+        "load",
+        "peek",
+        "examine",
+        "preview",
+    ),
     "list": ("list", "enumerate", "ls", "browse", "tree"),
     "search": ("search", "find", "locate", "lookup", "grep", "query", "seek", "filter", "match", "discover", "scan"),
     "fetch": ("fetch", "download", "grab", "scrape", "crawl", "visit", "pull"),
-    "create": ("create", "add", "make", "new", "insert", "remember", "note", "record", "register", "store",
-               "memorize", "memorise", "init", "initialize", "generate", "build", "append", "mkdir", "stage",
-               "commit", "keep", "log", "track", "start", "begin", "open_new", "establish", "set_up", "setup"),
-    "write": ("write", "save", "edit", "update", "modify", "change", "set", "replace", "patch", "overwrite",
-              "put", "fix", "amend", "rewrite", "correct", "adjust", "tweak", "upload"),
+    "create": (
+        "create",
+        "add",
+        "make",
+        "new",
+        "insert",
+        "remember",
+        "note",
+        "record",
+        "register",
+        "store",
+        "memorize",
+        "memorise",
+        "init",
+        "initialize",
+        "generate",
+        "build",
+        "append",
+        "mkdir",
+        "stage",
+        "commit",
+        "keep",
+        "log",
+        "track",
+        "start",
+        "begin",
+        "open_new",
+        "establish",
+        "set_up",
+        "setup",
+    ),
+    "write": (
+        "write",
+        "save",
+        "edit",
+        "update",
+        "modify",
+        "change",
+        "set",
+        "replace",
+        "patch",
+        "overwrite",
+        "put",
+        "fix",
+        "amend",
+        "rewrite",
+        "correct",
+        "adjust",
+        "tweak",
+        "upload",
+    ),
     "move": ("move", "rename", "mv", "relocate", "switch", "checkout", "transfer", "go"),
-    "delete": ("delete", "remove", "forget", "erase", "drop", "clear", "discard", "unstage", "reset", "rm",
-               "destroy", "purge", "wipe", "undo", "revert", "cancel", "unset", "uninstall", "clean"),
+    "delete": (
+        "delete",
+        "remove",
+        "forget",
+        "erase",
+        "drop",
+        "clear",
+        "discard",
+        "unstage",
+        "reset",
+        "rm",
+        "destroy",
+        "purge",
+        "wipe",
+        "undo",
+        "revert",
+        "cancel",
+        "unset",
+        "uninstall",
+        "clean",
+    ),
     "convert": ("convert", "translate", "transform", "format"),
     "compute": ("calculate", "compute", "count", "measure", "estimate", "evaluate", "solve", "sum"),
     "send": ("send", "email", "post", "notify", "message", "share", "publish", "reply", "forward", "text"),
     "run": ("run", "execute", "launch", "invoke", "call", "trigger"),
 }
 # Families by side effect: reading (nothing changes), writing, deleting, sending, running.
-_FAMILY = {"read": "read", "list": "read", "search": "read", "fetch": "read", "convert": "read", "compute": "read",
-           "create": "write", "write": "write", "move": "write", "delete": "delete", "send": "send", "run": "run"}
+_FAMILY = {
+    "read": "read",
+    "list": "read",
+    "search": "read",
+    "fetch": "read",
+    "convert": "read",
+    "compute": "read",
+    "create": "write",
+    "write": "write",
+    "move": "write",
+    "delete": "delete",
+    "send": "send",
+    "run": "run",
+}
 _VERB: dict[str, str] = {v: c for c, vs in _CLASSES.items() for v in vs}
 # Words that are verbs in a tool's name but, in a request, are mostly nouns or fillers: they give
 # a tool its class but never a query its class ("the commit log", "the git log", "a new file").
-_TOOL_ONLY = frozenset({"commit", "log", "new", "track", "keep", "start", "note", "record", "tree",
-                        "text", "message", "post", "call", "match", "check", "pull", "return", "format", "go",
-                        "open", "set", "put", "change", "clean"})
+_TOOL_ONLY = frozenset(
+    {
+        "commit",
+        "log",
+        "new",
+        "track",
+        "keep",
+        "start",
+        "note",
+        "record",
+        "tree",
+        "text",
+        "message",
+        "post",
+        "call",
+        "match",
+        "check",
+        "pull",
+        "return",
+        "format",
+        "go",
+        "open",
+        "set",
+        "put",
+        "change",
+        "clean",
+    }
+)
 # A request with no action verb but one of these openings is a question: it asks to read.
-_QUESTION = frozenset({"what", "what's", "whats", "which", "who", "who's", "where", "where's", "when", "how",
-                       "is", "are", "was", "were", "does", "do", "did", "has", "have", "any", "whose"})
+_QUESTION = frozenset(
+    {
+        "what",
+        "what's",
+        "whats",
+        "which",
+        "who",
+        "who's",
+        "where",
+        "where's",
+        "when",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "does",
+        "do",
+        "did",
+        "has",
+        "have",
+        "any",
+        "whose",
+    }
+)
 _WORDS = re.compile(r"[a-z][a-z']*")
+
 
 @lru_cache(maxsize=4096)
 def _lookup(word: str) -> tuple[str, str] | None:
@@ -71,7 +218,16 @@ def _lookup(word: str) -> tuple[str, str] | None:
     w = word.lower().strip("'")
     if w in _VERB:
         return w, _VERB[w]
-    for cut, add in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("d", "")):
+    for cut, add in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ed", ""),
+        ("ed", "e"),
+        ("d", ""),
+    ):
         if w.endswith(cut) and len(w) - len(cut) >= 2:
             base = w[: len(w) - len(cut)] + add
             if base in _VERB:
@@ -129,8 +285,26 @@ def agreement(query: tuple[str, ...], tool: str | None) -> float:
 
 # One vs many: a request about several things ("read a.json and b.json", "all the .csv files",
 # "the last 3 commits") fits a tool made for several ("read_multiple_files", "list_...") better.
-_MANY_WORDS = frozenset({"all", "both", "every", "each", "multiple", "several", "many", "these", "those", "two",
-                         "three", "four", "five", "few", "various", "everything"})
+_MANY_WORDS = frozenset(
+    {
+        "all",
+        "both",
+        "every",
+        "each",
+        "multiple",
+        "several",
+        "many",
+        "these",
+        "those",
+        "two",
+        "three",
+        "four",
+        "five",
+        "few",
+        "various",
+        "everything",
+    }
+)
 _TOOL_MANY = frozenset({"multiple", "many", "several", "batch", "bulk", "all", "list", "entire", "whole"})
 _NUMBER = re.compile(r"\b(?:[2-9]|[1-9]\d+)\s+[a-z]+s\b")  # "the last 3 commits", not "5 pm"
 _FILELIKE = re.compile(r"[\w\-/]+\.[A-Za-z0-9]{1,5}\b")

@@ -145,10 +145,7 @@ class RetrievalParams:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RetrievalParams:
         base = cls()
-        exp = {
-            str(k): tuple((str(t), float(w)) for t, w in v)
-            for k, v in (d.get("expansion") or {}).items()
-        }
+        exp = {str(k): tuple((str(t), float(w)) for t, w in v) for k, v in (d.get("expansion") or {}).items()}
         weights = dict(_DEFAULT_WEIGHTS)
         weights.update({k: float(v) for k, v in (d.get("weights") or {}).items() if k in FEATURES})
         return cls(

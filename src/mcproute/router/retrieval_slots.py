@@ -28,7 +28,13 @@ from typing import Any
 
 # How much each kind counts: a bare number is weak evidence (most requests have one somewhere).
 _WEIGHT: Mapping[str, float] = {
-    "url": 1.0, "path": 1.0, "paths": 1.0, "revision": 1.0, "clock": 1.0, "zone": 1.0, "email": 1.0,
+    "url": 1.0,
+    "path": 1.0,
+    "paths": 1.0,
+    "revision": 1.0,
+    "clock": 1.0,
+    "zone": 1.0,
+    "email": 1.0,
 }
 
 _URL = re.compile(
@@ -88,8 +94,21 @@ def query_slots(text: str) -> frozenset[str]:
 # Property-name words per kind (split from camelCase / snake_case names, lower case).
 _NAME_WORDS: Mapping[str, frozenset[str]] = {
     "url": frozenset({"url", "urls", "uri", "uris", "link", "links", "href", "endpoint", "website", "webpage"}),
-    "path": frozenset({"path", "paths", "file", "files", "filename", "filenames", "filepath", "dir", "directory",
-                       "folder", "document"}),
+    "path": frozenset(
+        {
+            "path",
+            "paths",
+            "file",
+            "files",
+            "filename",
+            "filenames",
+            "filepath",
+            "dir",
+            "directory",
+            "folder",
+            "document",
+        }
+    ),
     "revision": frozenset({"revision", "commit", "sha", "hash", "ref", "tag", "rev", "version", "contains"}),
     "clock": frozenset({"time", "hour", "hours", "clock", "timestamp", "datetime", "when"}),
     "zone": frozenset({"timezone", "tz", "zone", "timezones"}),
@@ -97,7 +116,9 @@ _NAME_WORDS: Mapping[str, frozenset[str]] = {
 }
 _DESC: Mapping[str, re.Pattern[str]] = {
     "url": re.compile(r"\burls?\b|\buris?\b|\bweb ?page\b|\bwebsite\b", re.I),
-    "path": re.compile(r"\b(?:file|directory|folder) ?paths?\b|\bpaths? (?:of|to) (?:the )?(?:a )?(?:file|directory|folder)", re.I),
+    "path": re.compile(
+        r"\b(?:file|directory|folder) ?paths?\b|\bpaths? (?:of|to) (?:the )?(?:a )?(?:file|directory|folder)", re.I
+    ),
     "revision": re.compile(r"\bcommit (?:sha|hash|id)\b|\brevision\b", re.I),
     "clock": re.compile(r"\bHH:MM\b|\btime of day\b|\b24-hour\b", re.I),
     "zone": re.compile(r"\btime ?zone\b|\bIANA\b", re.I),

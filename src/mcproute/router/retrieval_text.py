@@ -27,8 +27,7 @@ STOPWORDS = frozenset(
     on once only or other our ours out over own same she should so some such than that the their
     theirs them then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself please
-    also any each let lets like want need help tell give provide know get"""
-    .split()
+    also any each let lets like want need help tell give provide know get""".split()
 )
 
 # Order matters: the first rule whose suffix matches wins.

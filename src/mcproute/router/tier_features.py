@@ -30,10 +30,24 @@ _REASON_WORDS = frozenset(
     "calculate compute solve prove derive evaluate determine simplify suppose assume let deduce sort "
     "order count probability expected lies alphabetically sequence swap switch trade arranged step steps".split()
 )
-_REASON_PAIRS = frozenset({
-    "how many", "how much", "by step", "explain why", "given that", "which of", "the value",
-    "the truth", "fixed order", "the start", "the end", "turn left", "turn right", "turn around",
-})
+_REASON_PAIRS = frozenset(
+    {
+        "how many",
+        "how much",
+        "by step",
+        "explain why",
+        "given that",
+        "which of",
+        "the value",
+        "the truth",
+        "fixed order",
+        "the start",
+        "the end",
+        "turn left",
+        "turn right",
+        "turn around",
+    }
+)
 # Words of the analytical work agents are asked to do: debugging from evidence, design with
 # trade-offs, review, planning, proof. General English of engineering and argument, not of any
 # data set; "reason_cues" above is the vocabulary of arithmetic and logic puzzles.
@@ -44,18 +58,47 @@ _WORK_WORDS = frozenset(
     "contradiction theorem lemma hypothesis hypotheses ambiguous ambiguity constraints migrate migration "
     "scalable scalability consistency concurrency rigorous rigorously weigh implications regression".split()
 )
-_WORK_PAIRS = frozenset({
-    "root cause", "trade offs", "pros and", "walk through", "figure out", "what went", "edge cases",
-    "race condition", "race conditions", "why does", "why is", "why did", "should we", "best approach",
-    "propose a", "come up", "step plan", "failure modes", "in what order", "what order", "so that",
-})
-_TOOL_WORDS = frozenset(
-    "please search book send check weather schedule remind recommend list retrieve fetch".split()
+_WORK_PAIRS = frozenset(
+    {
+        "root cause",
+        "trade offs",
+        "pros and",
+        "walk through",
+        "figure out",
+        "what went",
+        "edge cases",
+        "race condition",
+        "race conditions",
+        "why does",
+        "why is",
+        "why did",
+        "should we",
+        "best approach",
+        "propose a",
+        "come up",
+        "step plan",
+        "failure modes",
+        "in what order",
+        "what order",
+        "so that",
+    }
 )
-_TOOL_PAIRS = frozenset({
-    "can you", "could you", "i need", "i want", "like to", "help me", "find me", "get me",
-    "show me", "look up", "tell me",
-})
+_TOOL_WORDS = frozenset("please search book send check weather schedule remind recommend list retrieve fetch".split())
+_TOOL_PAIRS = frozenset(
+    {
+        "can you",
+        "could you",
+        "i need",
+        "i want",
+        "like to",
+        "help me",
+        "find me",
+        "get me",
+        "show me",
+        "look up",
+        "tell me",
+    }
+)
 _MATH_CHARS = "+*/^=<>%"
 _CODE_MARKS = ("def ", "return", ">>>", '"""', "import ", "class ", "{", "}", ";", "==", "!=", "()")
 _BRACKETS = "()[]{}<>"

@@ -65,7 +65,12 @@ class TierScore:
     reason: str  # one human sentence
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "text_score": self.text_score, "signals": dict(self.signals), "reason": self.reason}
+        return {
+            "score": self.score,
+            "text_score": self.text_score,
+            "signals": dict(self.signals),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +187,19 @@ class TierScorer:
             dim = int(params["encoder"]["dim"])
             h, g, fb = params["head"], params["outcomes"], params["fallback"]
             head = _Head(
-                bias=float(h["bias"]), vector=_vec(h["vector"], dim, "head.vector"), shape=_vec(h["shape"], n, "head.shape"),
-                examples=float(h["examples"]), examples_mean=float(h["examples_mean"]),
+                bias=float(h["bias"]),
+                vector=_vec(h["vector"], dim, "head.vector"),
+                shape=_vec(h["shape"], n, "head.shape"),
+                examples=float(h["examples"]),
+                examples_mean=float(h["examples_mean"]),
                 examples_scale=float(h["examples_scale"]) or 1.0,
-                gain=_vec(g["vector"], dim, "outcomes.vector"), gain_log_chars=float(g["log_chars"]),
-                gain_bias=float(g["bias"]), gain_weight_mc=float(g["weight_multiple_choice"]),
+                gain=_vec(g["vector"], dim, "outcomes.vector"),
+                gain_log_chars=float(g["log_chars"]),
+                gain_bias=float(g["bias"]),
+                gain_weight_mc=float(g["weight_multiple_choice"]),
                 gain_weight_other=float(g["weight_other"]),
-                fallback_bias=float(fb["bias"]), fallback_shape=_vec(fb["shape"], n, "fallback.shape"),
+                fallback_bias=float(fb["bias"]),
+                fallback_shape=_vec(fb["shape"], n, "fallback.shape"),
             )
             cal = params["calibration"]
             thr, rate = float(cal["threshold"]), float(cal["target_escalation_rate"])
@@ -226,13 +237,22 @@ class TierScorer:
         base = self.model_version.split("+", 1)[0]
         version = f"{base}+ex{examples.fingerprint()}" if examples.examples else base
         cal = self.calibration
-        return replace(self, examples=examples, model_version=version,
-                       calibration=Calibration(cal.threshold, cal.target_escalation_rate,
-                                               policy_version(version, cal.threshold, cal.target_escalation_rate)))
+        return replace(
+            self,
+            examples=examples,
+            model_version=version,
+            calibration=Calibration(
+                cal.threshold,
+                cal.target_escalation_rate,
+                policy_version(version, cal.threshold, cal.target_escalation_rate),
+            ),
+        )
 
     # -- scoring --------------------------------------------------------------------------------
 
-    def text_logit(self, text: str, vector: np.ndarray | None = None) -> tuple[float, dict[str, float], ExampleMatch | None]:
+    def text_logit(
+        self, text: str, vector: np.ndarray | None = None
+    ) -> tuple[float, dict[str, float], ExampleMatch | None]:
         """The text's logit, its named parts, and how it compares with the examples."""
         h = self.head
         shape = (np.asarray(analyse(text).form) - self.shape_mean) / self.shape_scale
@@ -262,9 +282,12 @@ class TierScorer:
             if sig.tier_override not in ("reasoning", "fast"):
                 raise ValueError(f"tier_override must be 'reasoning' or 'fast', got {sig.tier_override!r}")
             contrib["tier_override"] = 1.0 if sig.tier_override == "reasoning" else -1.0
-            return TierScore(1.0 if sig.tier_override == "reasoning" else 0.0, text_score,
-                             MappingProxyType(contrib),
-                             f"The user asked for the {sig.tier_override} tier, which overrides the score.")
+            return TierScore(
+                1.0 if sig.tier_override == "reasoning" else 0.0,
+                text_score,
+                MappingProxyType(contrib),
+                f"The user asked for the {sig.tier_override} tier, which overrides the score.",
+            )
         extra = self._signal_parts(sig)
         contrib.update(extra)
         score = _sigmoid(z_text + sum(extra.values()))
@@ -288,17 +311,23 @@ class TierScorer:
                 extra["intelligence_priority"] = sw.get("priority", 0.0) * (p - 0.5)
         return {k: round(v, 4) for k, v in extra.items() if v != 0.0}
 
-    def _reason(self, score: float, parts: Mapping[str, float], extra: Mapping[str, float],
-                match: ExampleMatch | None) -> str:
+    def _reason(
+        self, score: float, parts: Mapping[str, float], extra: Mapping[str, float], match: ExampleMatch | None
+    ) -> str:
         tier = self.calibration.tier_for(score)
-        named = {**{_text_label(k, match): v for k, v in parts.items()}, **{_LABEL.get(k, k): v for k, v in extra.items()}}
+        named = {
+            **{_text_label(k, match): v for k, v in parts.items()},
+            **{_LABEL.get(k, k): v for k, v in extra.items()},
+        }
         # The biggest pushes in the direction of the outcome explain it best.
         sign = 1.0 if tier == "reasoning" else -1.0
         top = sorted(((sign * v, k) for k, v in named.items() if sign * v > 0.05), reverse=True)[:2]
         because = " and ".join(k for _, k in top) or "no strong signal either way"
         no_vec = "" if "vector" in parts else " (no step vector: shape only)"
-        return (f"Score {score:.2f} vs threshold {self.calibration.threshold:.2f} picks the {tier} tier{no_vec}, "
-                f"mostly because of {because}.")
+        return (
+            f"Score {score:.2f} vs threshold {self.calibration.threshold:.2f} picks the {tier} tier{no_vec}, "
+            f"mostly because of {because}."
+        )
 
 
 def _text_label(part: str, match: ExampleMatch | None) -> str:

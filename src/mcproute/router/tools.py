@@ -126,7 +126,20 @@ class ToolIndex(PoolFeatures):
             short = spec.name.rpartition("__")[2]  # without the gateway's server prefix
             act, many = tool_action(short, spec.description), tool_many(short, spec.description)
             st = stores(short, spec.description, act)
-            self._docs[slot] = ToolDoc(spec, (rank, pos), all_terms, nt, frozenset(nm), bigrams, nidf, sum(nidf) or 1e-9, act, many, st, tool_slots(spec.input_schema))
+            self._docs[slot] = ToolDoc(
+                spec,
+                (rank, pos),
+                all_terms,
+                nt,
+                frozenset(nm),
+                bigrams,
+                nidf,
+                sum(nidf) or 1e-9,
+                act,
+                many,
+                st,
+                tool_slots(spec.input_schema),
+            )
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
             slots.append(slot)
@@ -269,7 +282,11 @@ class ToolIndex(PoolFeatures):
         composing = self._docs[pool[order[0]]].stores and composes(text or "")
         explaining = explains(text or "")
         trusted = trusted and not composing and not explaining
-        p_fit = self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)) if trusted else 0.0
+        p_fit = (
+            self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0))
+            if trusted
+            else 0.0
+        )
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))

@@ -49,8 +49,10 @@ def install_access(engine: Engine) -> Callable[[], None]:
     """Set `gateway.access` (counters in the engine's store) and the stdio limits hook."""
     counters = engine.store if hasattr(engine.store, "take") else None
     if counters is None and any(c.limits != type(c.limits)() for c in engine.config.clients.values()):
-        log.warning("mcproute: the %s state store keeps no counters: client limits count in memory and reset on restart",
-                    engine.config.state.backend)
+        log.warning(
+            "mcproute: the %s state store keeps no counters: client limits count in memory and reset on restart",
+            engine.config.state.backend,
+        )
     access = Access(engine.config, counters, clock=engine.clock)  # type: ignore[arg-type]
     engine.gateway.access = access
 

@@ -65,7 +65,9 @@ def load_score_sample(raw: bytes | None = None) -> tuple[ScoreSample | None, str
     """The shipped calibration sample (or `raw`), or None and why it cannot be used."""
     where = f"mcproute/data/{SAMPLE_FILE}"
     try:
-        data = json.loads(raw if raw is not None else resources.files("mcproute").joinpath("data", SAMPLE_FILE).read_bytes())
+        data = json.loads(
+            raw if raw is not None else resources.files("mcproute").joinpath("data", SAMPLE_FILE).read_bytes()
+        )
         if data.get("format") != SAMPLE_FORMAT:
             raise ValueError(f"format is {data.get('format')!r}, expected {SAMPLE_FORMAT!r}")
         scores = tuple(float(v) for v in data["quantiles"])
@@ -78,15 +80,18 @@ def load_score_sample(raw: bytes | None = None) -> tuple[ScoreSample | None, str
         return None, f"{where} is malformed ({exc})"
 
 
-def base_calibration(scorer: TierScorer, routing: RoutingConfig,
-                     sample: tuple[ScoreSample | None, str] | None = None) -> tuple[Calibration, str]:
+def base_calibration(
+    scorer: TierScorer, routing: RoutingConfig, sample: tuple[ScoreSample | None, str] | None = None
+) -> tuple[Calibration, str]:
     """`routing.threshold` if set; else the threshold for `routing.target_escalation_rate` on
     the shipped calibration sample (when it matches the scorer); else the shipped calibration.
     The note says which, and never contains "; " (feedback notes are appended after one)."""
     shipped = scorer.calibration
     if routing.threshold is not None:
         fixed_rate = routing.target_escalation_rate or shipped.target_escalation_rate
-        return Calibration(routing.threshold, fixed_rate, f"{shipped.version}+threshold={routing.threshold:g}"), "routing.threshold from servers.yaml"
+        return Calibration(
+            routing.threshold, fixed_rate, f"{shipped.version}+threshold={routing.threshold:g}"
+        ), "routing.threshold from servers.yaml"
     rate = routing.target_escalation_rate
     if rate is None or abs(rate - shipped.target_escalation_rate) <= 1e-9:
         return shipped, "the shipped calibration"
@@ -94,8 +99,9 @@ def base_calibration(scorer: TierScorer, routing: RoutingConfig,
     return (calibrated or shipped), note
 
 
-def ignored_rate_warning(scorer: TierScorer, routing: RoutingConfig,
-                         sample: tuple[ScoreSample | None, str] | None = None) -> str | None:
+def ignored_rate_warning(
+    scorer: TierScorer, routing: RoutingConfig, sample: tuple[ScoreSample | None, str] | None = None
+) -> str | None:
     """Why `routing.target_escalation_rate` cannot take effect, or None when it does (or is unset,
     or `routing.threshold` overrides it, which `base_calibration`'s note says)."""
     rate = routing.target_escalation_rate
@@ -105,38 +111,52 @@ def ignored_rate_warning(scorer: TierScorer, routing: RoutingConfig,
     return note if calibrated is None else None
 
 
-def _for_rate(scorer: TierScorer, rate: float, sample: tuple[ScoreSample | None, str]) -> tuple[Calibration | None, str]:
+def _for_rate(
+    scorer: TierScorer, rate: float, sample: tuple[ScoreSample | None, str]
+) -> tuple[Calibration | None, str]:
     shipped = scorer.calibration
     found, why = sample
     # Attached examples extend the version ("<file hash>+ex<fingerprint>"); the sample was scored by
     # the model file with the shipped examples, which is the part that must match.
     if found is not None and found.model_version != scorer.model_version.split("+", 1)[0]:
-        why = (f"the shipped calibration sample was scored by tier model {found.model_version}, "
-               f"this one is {scorer.model_version}: re-run scripts/build_tier_score_sample.py")
+        why = (
+            f"the shipped calibration sample was scored by tier model {found.model_version}, "
+            f"this one is {scorer.model_version}: re-run scripts/build_tier_score_sample.py"
+        )
         found = None
     if found is None:
-        return None, (f"routing.target_escalation_rate={rate:g} is ignored: no calibration sample for this tier model "
-                      f"({why}). Using the shipped threshold {shipped.threshold:.3f} (rate {shipped.target_escalation_rate:g}), "
-                      f"set routing.threshold instead")
+        return None, (
+            f"routing.target_escalation_rate={rate:g} is ignored: no calibration sample for this tier model "
+            f"({why}). Using the shipped threshold {shipped.threshold:.3f} (rate {shipped.target_escalation_rate:g}), "
+            f"set routing.threshold instead"
+        )
     cal = scorer.calibrate(found.scores, rate)
     return Calibration(cal.threshold, rate, f"{cal.version}+rate={rate:g}"), (
         f"routing.target_escalation_rate={rate:g}: threshold {cal.threshold:.3f} escalates that share of the shipped "
         f"calibration sample ({found.n} prompts of {found.source}), where the shipped {shipped.threshold:.3f} escalates "
-        f"{shipped.target_escalation_rate:g}")
+        f"{shipped.target_escalation_rate:g}"
+    )
 
 
-def feedback_shift(stats: FeedbackStats, *, min_rated: int = MIN_RATED, gain: float = GAIN, max_shift: float = MAX_SHIFT) -> tuple[float, str]:
+def feedback_shift(
+    stats: FeedbackStats, *, min_rated: int = MIN_RATED, gain: float = GAIN, max_shift: float = MAX_SHIFT
+) -> tuple[float, str]:
     fast = stats.by_tier.get("fast")
     reasoning = stats.by_tier.get("reasoning")
     if fast is None or fast.rated < min_rated or fast.mean_reward is None:
         have = 0 if fast is None else fast.rated
         return 0.0, f"no feedback shift: {have} of {min_rated} rated fast step{'' if min_rated == 1 else 's'} needed"
-    ref = reasoning.mean_reward if reasoning is not None and reasoning.rated >= min_rated and reasoning.mean_reward is not None else 0.0
+    ref = (
+        reasoning.mean_reward
+        if reasoning is not None and reasoning.rated >= min_rated and reasoning.mean_reward is not None
+        else 0.0
+    )
     shift = max(-max_shift, min(max_shift, gain * (fast.mean_reward - ref)))
     shift = round(shift, 4)
     return shift, (
         f"feedback shift {shift:+.3f}: fast steps rated {fast.mean_reward:+.2f} over {fast.rated}, "
-        f"reasoning {ref:+.2f}" + ("" if reasoning is not None and reasoning.rated >= min_rated else " (too few rated: 0 assumed)")
+        f"reasoning {ref:+.2f}"
+        + ("" if reasoning is not None and reasoning.rated >= min_rated else " (too few rated: 0 assumed)")
     )
 
 

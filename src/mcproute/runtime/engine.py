@@ -121,7 +121,9 @@ class Engine:
         # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded;
         # only kept in that mode: nothing else reads it)
         self.visible: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self.max_visible = min(MAX_VISIBLE, self.config.state.max_conversations) if self.config.gateway.expose == "search" else 0
+        self.max_visible = (
+            min(MAX_VISIBLE, self.config.state.max_conversations) if self.config.gateway.expose == "search" else 0
+        )
         # name -> spec of every proxied tool, for the catalogue object it was built from (the
         # gateway builds a new immutable Catalog on every change, so identity is its version)
         self._tool_map: tuple[Catalog | None, dict[str, ToolSpec]] = (None, {})
@@ -156,7 +158,9 @@ class Engine:
             if self.pool is None:
                 # The pool's one shared client, plus a request hook that carries the step's trace
                 # context to the provider (the current span while the pool sends is the route span).
-                client = await self._stack.enter_async_context(http_client(event_hooks={"request": [tracing.inject_request]}))
+                client = await self._stack.enter_async_context(
+                    http_client(event_hooks={"request": [tracing.inject_request]})
+                )
                 self.pool = ModelPool(self.loaded, client, **self._pool_options)
             self.replay_log = await open_recorder(self)
             if self.replay_log is not None:
@@ -250,8 +254,12 @@ class Engine:
         by_server: dict[str, list[ToolSpec]] = {}
         for spec in tools.values():  # meta-tools are not in it: they are not candidates for a step
             by_server.setdefault(spec.server, []).append(spec)
-        fps = {server: tuple((s.name, s.description, json.dumps(s.input_schema, sort_keys=True, default=str)) for s in specs)
-               for server, specs in by_server.items()}
+        fps = {
+            server: tuple(
+                (s.name, s.description, json.dumps(s.input_schema, sort_keys=True, default=str)) for s in specs
+            )
+            for server, specs in by_server.items()
+        }
         if not self._indexed:
             # First sight of the catalogue: one batch build (per-server updates re-walk the
             # whole index each time, quadratic in the number of servers at start-up).
@@ -286,10 +294,24 @@ class Engine:
         if self._deployments is None:  # the pool's entries are fixed when it is built
             self._deployments = {e.name: tuple(r.key for r in e.routes) for e in pool.entries}
         rows = pool.status()
-        specs = [ModelSpec(row.name, entry.tier, entry.price.input, entry.price.output, row.state in ("available", "degraded"),
-                           row.reason, deployments=self._deployments.get(row.name, ()))
-                 for row, entry in zip(rows, pool.entries, strict=True)]
-        unhealthy = {d.key for row in rows for d in row.deployments if d.circuit in ("open", "unavailable") or d.rate_limited_for > 0}
+        specs = [
+            ModelSpec(
+                row.name,
+                entry.tier,
+                entry.price.input,
+                entry.price.output,
+                row.state in ("available", "degraded"),
+                row.reason,
+                deployments=self._deployments.get(row.name, ()),
+            )
+            for row, entry in zip(rows, pool.entries, strict=True)
+        ]
+        unhealthy = {
+            d.key
+            for row in rows
+            for d in row.deployments
+            if d.circuit in ("open", "unavailable") or d.rate_limited_for > 0
+        }
         return specs, unhealthy
 
     def model_specs(self) -> list[ModelSpec]:
@@ -311,15 +333,28 @@ class Engine:
         connection_id: str | None = None,
     ) -> ConversationIdentity:
         """`gateway.identity.resolve_conversation_id` with this config's traceparent and connection switches."""
-        return resolve_conversation_id(arguments=arguments, meta=meta, headers=headers, session_id=session_id,
-                                       connection_id=connection_id,
-                                       from_traceparent=self.policy.conversation_from_traceparent,
-                                       from_connection=self.policy.conversation_from_connection)
+        return resolve_conversation_id(
+            arguments=arguments,
+            meta=meta,
+            headers=headers,
+            session_id=session_id,
+            connection_id=connection_id,
+            from_traceparent=self.policy.conversation_from_traceparent,
+            from_connection=self.policy.conversation_from_connection,
+        )
 
     # ------------------------------------------------------------ decisions
 
-    def _decide(self, text: str, cid: str, step_id: str, hints: StepHints | None, state: Any, vector: Any = None,
-                access: Policy | None = None) -> Decision:
+    def _decide(
+        self,
+        text: str,
+        cid: str,
+        step_id: str,
+        hints: StepHints | None,
+        state: Any,
+        vector: Any = None,
+        access: Policy | None = None,
+    ) -> Decision:
         """`access`: the calling client's policy; its hidden tools and models are not offered to the router."""
         step = Step(text, cid, step_id, hints or StepHints(), vector=vector)
         models, unhealthy = self.pool_view()
@@ -328,9 +363,20 @@ class Engine:
             models, index = allowed_models(access, models), policy_index(self, access)
         now = self.clock()
         self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
-        return decide(step, state, index, self._decide_scorer, self.calibration, models, self.policy,
-                      now=now, tools=self.tool_map(), unhealthy=unhealthy,
-                      separator=self.config.gateway.separator, clock=time.perf_counter)
+        return decide(
+            step,
+            state,
+            index,
+            self._decide_scorer,
+            self.calibration,
+            models,
+            self.policy,
+            now=now,
+            tools=self.tool_map(),
+            unhealthy=unhealthy,
+            separator=self.config.gateway.separator,
+            clock=time.perf_counter,
+        )
 
     async def load_step_state(self, cid: str) -> tuple[ConversationState | None, str | None]:
         """The conversation's state and its previous step's route span (a traceparent kept in that
@@ -343,8 +389,12 @@ class Engine:
 
     @asynccontextmanager
     async def open_step(
-        self, text: str, cid: str, hints: StepHints | None,
-        meta: Mapping[str, Any] | None, headers: Mapping[str, str] | None,
+        self,
+        text: str,
+        cid: str,
+        hints: StepHints | None,
+        meta: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
     ) -> AsyncIterator[OpenStep]:
         """What every routed step does first, and holds until it is saved: continue the caller's
         trace, take the conversation's lock, load its state and previous step, open the route
@@ -372,8 +422,11 @@ class Engine:
                     tdecision.record_decision(span, decision)
                     metrics.record_decision(decision)
                     spans.record_step_text(span, text)
-                    inputs = (self.replay_log.capture(self, text, hints, vector, state, self._decide_seen)
-                              if self.replay_log is not None else None)
+                    inputs = (
+                        self.replay_log.capture(self, text, hints, vector, state, self._decide_seen)
+                        if self.replay_log is not None
+                        else None
+                    )
                     yield OpenStep(store, step_id, state, decision, span, inputs)
 
     def _record_json(self, decision: Decision, **extra: Any) -> str:
@@ -385,8 +438,14 @@ class Engine:
         return json.dumps(data, default=str)
 
     async def route(
-        self, text: str, *, identity: ConversationIdentity, hints: StepHints | None = None, dry_run: bool = True,
-        meta: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        self,
+        text: str,
+        *,
+        identity: ConversationIdentity,
+        hints: StepHints | None = None,
+        dry_run: bool = True,
+        meta: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Decision:
         """Decide one step. A dry run changes nothing; otherwise the step is recorded (so feedback
         can find it) and the conversation advances as if the caller carries the decision out."""
@@ -399,8 +458,12 @@ class Engine:
             if not dry_run:
                 now = self.clock()
                 outcome = StepOutcome(text=text)
-                await step.store.record_step(cid, step.step_id, self._record_json(decision, kind="route"),
-                                             lambda s: advance(s, decision, outcome, now=now))
+                await step.store.record_step(
+                    cid,
+                    step.step_id,
+                    self._record_json(decision, kind="route"),
+                    lambda s: advance(s, decision, outcome, now=now),
+                )
                 await self.keep_replay(step, kind="route")
         return decision
 
@@ -419,8 +482,16 @@ class Engine:
     ) -> StepResult:
         from mcproute.runtime.steps import execute_step
 
-        return await execute_step(self, _check_text(text), identity=identity, hints=hints, top_k=top_k,
-                                  messages=messages, meta=meta, headers=headers)
+        return await execute_step(
+            self,
+            _check_text(text),
+            identity=identity,
+            hints=hints,
+            top_k=top_k,
+            messages=messages,
+            meta=meta,
+            headers=headers,
+        )
 
     async def complete(
         self,
@@ -446,13 +517,29 @@ class Engine:
         msgs = to_messages(messages)
         if not msgs:
             raise InvalidRequest("messages must not be empty")
-        return await execute_complete(self, msgs, identity=identity, hints=hints, tools=tools, meta=meta, headers=headers,
-                                      max_tokens=max_tokens, temperature=temperature, dry_run=dry_run)
+        return await execute_complete(
+            self,
+            msgs,
+            identity=identity,
+            hints=hints,
+            tools=tools,
+            meta=meta,
+            headers=headers,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            dry_run=dry_run,
+        )
 
     # ------------------------------------------------------------ catalogue search
 
-    async def search_tools(self, query: str, *, identity: ConversationIdentity | None = None, k: int | None = None,
-                           headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    async def search_tools(
+        self,
+        query: str,
+        *,
+        identity: ConversationIdentity | None = None,
+        k: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         """Ranked catalogue search (progressive disclosure): name, server, score, description, schema;
         only tools the caller (`headers`: its principal) may use."""
         _, store = self._require()
@@ -460,16 +547,24 @@ class Engine:
         k = k or self.policy.top_k
         state = await store.load(identity.id) if identity is not None else None
         vector = self.vectors.query_vector(query)
-        ranking = policy_index(self, client_policy(self, headers)[1]).rank(query, context=RetrievalContext.from_state(state) if state is not None else None, k=k,
-                                  vector=vector)
+        ranking = policy_index(self, client_policy(self, headers)[1]).rank(
+            query, context=RetrievalContext.from_state(state) if state is not None else None, k=k, vector=vector
+        )
         specs = self.tool_map()
         out: list[dict[str, Any]] = []
         for c in ranking.candidates:
             spec = specs.get(c.name)
             if spec is None:
                 continue
-            out.append({"name": c.name, "server": spec.server, "score": round(c.score, 4), "description": spec.description,
-                        "inputSchema": dict(spec.input_schema)})
+            out.append(
+                {
+                    "name": c.name,
+                    "server": spec.server,
+                    "score": round(c.score, 4),
+                    "description": spec.description,
+                    "inputSchema": dict(spec.input_schema),
+                }
+            )
         if identity is not None and out:
             self._set_visible(identity.id, tuple(t["name"] for t in out))
         return out
@@ -499,8 +594,14 @@ class Engine:
         await self.refresh_calibration()
         return record
 
-    async def keep_replay(self, step: OpenStep, *, kind: str, usage: Mapping[str, Any] | None = None,
-                          outcome: Mapping[str, Any] | None = None) -> None:
+    async def keep_replay(
+        self,
+        step: OpenStep,
+        *,
+        kind: str,
+        usage: Mapping[str, Any] | None = None,
+        outcome: Mapping[str, Any] | None = None,
+    ) -> None:
         """Write the step's inputs to the replay log (`replay:`); a no-op when it is off."""
         if self.replay_log is not None:
             await self.replay_log.keep(step, kind=kind, usage=usage, outcome=outcome)
@@ -525,4 +626,3 @@ def _check_text(text: object) -> str:
     if len(text) > MAX_STEP_TEXT:
         raise InvalidRequest(f"the step text is {len(text)} characters long; the limit is {MAX_STEP_TEXT}")
     return text
-

@@ -59,14 +59,19 @@ def shipped_examples(raw: str | None = None) -> list[Example]:
 
 
 def configured_examples(tiers: TiersConfig) -> list[Example]:
-    return ([Example(t, "reasoning", "", "yours") for t in tiers.examples.reasoning]
-            + [Example(t, "fast", "", "yours") for t in tiers.examples.fast])
+    return [Example(t, "reasoning", "", "yours") for t in tiers.examples.reasoning] + [
+        Example(t, "fast", "", "yours") for t in tiers.examples.fast
+    ]
 
 
 def examples_in_force(tiers: TiersConfig) -> list[Example]:
     yours = configured_examples(tiers)
     overridden = {" ".join(e.text.split()).lower() for e in yours}
-    shipped = [e for e in shipped_examples() if " ".join(e.text.split()).lower() not in overridden] if tiers.shipped_examples else []
+    shipped = (
+        [e for e in shipped_examples() if " ".join(e.text.split()).lower() not in overridden]
+        if tiers.shipped_examples
+        else []
+    )
     return shipped + yours
 
 
@@ -109,7 +114,9 @@ class TierExampleLoader:
             examples = examples_in_force(engine.config.routing.tiers)
             cache = step_cache(vectors.cache_dir)
             try:
-                found = await anyio.to_thread.run_sync(encode_examples, encoder, examples, cache, abandon_on_cancel=True)
+                found = await anyio.to_thread.run_sync(
+                    encode_examples, encoder, examples, cache, abandon_on_cancel=True
+                )
             finally:
                 cache.close()
         except Exception as e:  # noqa: BLE001 - the gateway keeps deciding (without examples) and says why
@@ -119,5 +126,9 @@ class TierExampleLoader:
         engine.install_tier_examples(found)
         await engine.refresh_calibration()
         self.ready = True
-        log.info("mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
-                 found.count("reasoning"), found.count("fast"), sum(1 for e in found.examples if e.origin == "yours"))
+        log.info(
+            "mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
+            found.count("reasoning"),
+            found.count("fast"),
+            sum(1 for e in found.examples if e.origin == "yours"),
+        )

@@ -39,15 +39,21 @@ async def conversation_tools(engine: Engine, cid: str) -> tuple[str, ...]:
     return recent[: engine.policy.top_k]
 
 
-async def visible_tools(engine: Engine, tools: Sequence[Mapping[str, Any]], route: UpstreamRoute) -> list[Mapping[str, Any]]:
+async def visible_tools(
+    engine: Engine, tools: Sequence[Mapping[str, Any]], route: UpstreamRoute
+) -> list[Mapping[str, Any]]:
     """The `tools/list` answer for this request's conversation (every tool unless expose: search)."""
     if engine.config.gateway.expose != "search":
         return list(tools)
     params = route.ctx.params if route.ctx is not None else None
     meta = params.get("_meta") if isinstance(params, Mapping) else None
     try:
-        ident = engine.identity(meta=meta if isinstance(meta, Mapping) else None, headers=route.headers, session_id=route.session_id,
-                                connection_id=route.connection_id)
+        ident = engine.identity(
+            meta=meta if isinstance(meta, Mapping) else None,
+            headers=route.headers,
+            session_id=route.session_id,
+            connection_id=route.connection_id,
+        )
     except InvalidRequest:
         ident = None
     names: tuple[str, ...] = ()

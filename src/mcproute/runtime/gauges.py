@@ -24,13 +24,19 @@ def observed(engine: Engine) -> Iterator[None]:
     def circuits() -> Iterable[tuple[float, dict[str, Any]]]:
         if engine.pool is None:
             return []
-        return [(float(metrics.CIRCUIT_VALUES.get(d.circuit, 3)),
-                 {sc.DECISION_MODEL: m.name, sc.DECISION_TIER: m.tier, sc.DEPLOYMENT: d.key})
-                for m in engine.pool.status() for d in m.deployments]
+        return [
+            (
+                float(metrics.CIRCUIT_VALUES.get(d.circuit, 3)),
+                {sc.DECISION_MODEL: m.name, sc.DECISION_TIER: m.tier, sc.DEPLOYMENT: d.key},
+            )
+            for m in engine.pool.status()
+            for d in m.deployments
+        ]
 
     def servers() -> Iterable[tuple[float, dict[str, Any]]]:
-        return [(1.0 if h.state == "healthy" else 0.0, {sc.SERVER: name})
-                for name, h in engine.gateway.health().items()]
+        return [
+            (1.0 if h.state == "healthy" else 0.0, {sc.SERVER: name}) for name, h in engine.gateway.health().items()
+        ]
 
     with ExitStack() as stack:
         stack.enter_context(metrics.source(metrics.CIRCUIT_STATE, circuits))

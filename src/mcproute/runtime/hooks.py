@@ -40,8 +40,9 @@ def install_hooks(engine: Engine) -> list[Callable[[], None]]:
             if not call.server:
                 _enrich_meta_call(engine, call)
             return await call_next(call)
-        ident = engine.identity(meta=call.meta, headers=call.headers, session_id=call.session_id,
-                                connection_id=call.connection_id)
+        ident = engine.identity(
+            meta=call.meta, headers=call.headers, session_id=call.session_id, connection_id=call.connection_id
+        )
         # A stdio connection's calls join its conversation only once it has routed a step: a
         # client that only proxies (most desktop clients) would otherwise pay a store write on
         # every call for a conversation nobody reads.
@@ -72,8 +73,13 @@ def install_hooks(engine: Engine) -> list[Callable[[], None]]:
 def _enrich_meta_call(engine: Engine, call: ToolCall) -> None:
     # The meta-tool's server span gets the conversation even when its handler fails early.
     try:
-        ident = engine.identity(arguments=call.arguments, meta=call.meta, headers=call.headers, session_id=call.session_id,
-                                connection_id=call.connection_id)
+        ident = engine.identity(
+            arguments=call.arguments,
+            meta=call.meta,
+            headers=call.headers,
+            session_id=call.session_id,
+            connection_id=call.connection_id,
+        )
     except Exception:
         return  # the handler reports the bad id with a clear message
     if ident.source != "new":
@@ -84,4 +90,6 @@ async def _record(engine: Engine, cid: str | None, call: ToolCall, *, error: boo
     if cid is None or engine.store is None:
         return
     now = engine.clock()
-    await engine.store.update(cid, lambda s: record_proxied_call(s, cid, call.name, call.server, error=error, result_text=text, now=now))
+    await engine.store.update(
+        cid, lambda s: record_proxied_call(s, cid, call.name, call.server, error=error, result_text=text, now=now)
+    )

@@ -19,7 +19,11 @@ def _content_text(content: Any, where: str) -> str:
         return content
     if isinstance(content, Sequence):
         # OpenAI content parts: keep the text ones (images are not routed on).
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") in ("text", "input_text"))
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, Mapping) and p.get("type") in ("text", "input_text")
+        )
     raise InvalidRequest(f"{where}.content must be a string or a list of content parts, got {type(content).__name__}")
 
 
@@ -88,7 +92,9 @@ def to_tool_defs(tools: Sequence[ToolDef | Mapping[str, Any] | Any]) -> list[Too
             fn = t["function"]
             if not isinstance(fn.get("name"), str):
                 raise InvalidRequest(f"tools[{i}].function needs a name")
-            out.append(ToolDef(fn["name"], str(fn.get("description") or ""), dict(fn.get("parameters") or {"type": "object"})))
+            out.append(
+                ToolDef(fn["name"], str(fn.get("description") or ""), dict(fn.get("parameters") or {"type": "object"}))
+            )
             continue
         try:
             out.append(ToolDef.from_mcp(t))

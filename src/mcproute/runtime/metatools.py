@@ -45,9 +45,21 @@ def conversation_line(cid: str, source: str) -> str:
     """The first line of every meta-tool answer: the id a client's model must hand back."""
     how = _HOW.get(source, "from your " + source).format(id=cid)
     return f"conversation_id: {cid} ({how})"
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 20000, "description": "What this agent step has to do, in words."}
+
+
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 20000,
+    "description": "What this agent step has to do, in words.",
+}
 _HINTS = {
-    "intelligence_priority": {"type": "number", "minimum": 0, "maximum": 1, "description": "MCP modelPreferences.intelligencePriority"},
+    "intelligence_priority": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "MCP modelPreferences.intelligencePriority",
+    },
     "tier": {"type": "string", "enum": ["reasoning", "fast"], "description": "force a tier for this step"},
     "model": {"type": "string", "maxLength": 200, "description": "ask for a configured model by name"},
 }
@@ -58,32 +70,61 @@ def _schema(props: Mapping[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 ROUTE_SCHEMA = _schema({"text": _TEXT, "conversation_id": _CONVERSATION, **_HINTS}, ["text"])
-RUN_STEP_SCHEMA = _schema({
-    "text": _TEXT,
-    "conversation_id": _CONVERSATION,
-    "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "tools offered to the model (default routing.top_k)"},
-    **_HINTS,
-}, ["text"])
-SEARCH_SCHEMA = _schema({
-    "query": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "what you need a tool for"},
-    "conversation_id": _CONVERSATION,
-    "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "how many tools (default routing.top_k)"},
-}, ["query"])
-FEEDBACK_SCHEMA = _schema({
-    "step_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a step_id returned by mcproute__run_step"},
-    "reward": {"type": "number", "minimum": -1, "maximum": 1, "description": "-1 (bad) .. 1 (good)"},
-    "conversation_id": _CONVERSATION,
-}, ["step_id", "reward"])
+RUN_STEP_SCHEMA = _schema(
+    {
+        "text": _TEXT,
+        "conversation_id": _CONVERSATION,
+        "top_k": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 50,
+            "description": "tools offered to the model (default routing.top_k)",
+        },
+        **_HINTS,
+    },
+    ["text"],
+)
+SEARCH_SCHEMA = _schema(
+    {
+        "query": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "what you need a tool for"},
+        "conversation_id": _CONVERSATION,
+        "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "how many tools (default routing.top_k)"},
+    },
+    ["query"],
+)
+FEEDBACK_SCHEMA = _schema(
+    {
+        "step_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "a step_id returned by mcproute__run_step",
+        },
+        "reward": {"type": "number", "minimum": -1, "maximum": 1, "description": "-1 (bad) .. 1 (good)"},
+        "conversation_id": _CONVERSATION,
+    },
+    ["step_id", "reward"],
+)
 
 
 def _hints(args: Mapping[str, Any]) -> StepHints | None:
     if not any(k in args for k in _HINTS):
         return None
-    return StepHints(intelligence_priority=args.get("intelligence_priority"), tier_override=args.get("tier"), model_override=args.get("model"))
+    return StepHints(
+        intelligence_priority=args.get("intelligence_priority"),
+        tier_override=args.get("tier"),
+        model_override=args.get("model"),
+    )
 
 
-def _result(text: str, structured: Mapping[str, Any], *, extra: list[dict[str, Any]] | None = None, is_error: bool = False) -> dict[str, Any]:
-    out = {"content": [{"type": "text", "text": text}, *(extra or [])], "structuredContent": dict(structured), "isError": is_error}
+def _result(
+    text: str, structured: Mapping[str, Any], *, extra: list[dict[str, Any]] | None = None, is_error: bool = False
+) -> dict[str, Any]:
+    out = {
+        "content": [{"type": "text", "text": text}, *(extra or [])],
+        "structuredContent": dict(structured),
+        "isError": is_error,
+    }
     cid = structured.get("conversation_id")
     if cid:
         # For a program: echo this `_meta` key on the next request (any tool) to stay in the conversation.
@@ -93,7 +134,11 @@ def _result(text: str, structured: Mapping[str, Any], *, extra: list[dict[str, A
 
 def _error(exc: Exception) -> dict[str, Any]:
     kind = "unavailable" if isinstance(exc, UpstreamUnavailable) else "invalid_request"
-    return {"content": [{"type": "text", "text": f"mcproute: {exc}"}], "isError": True, "_meta": {"mcproute/error": kind}}
+    return {
+        "content": [{"type": "text", "text": f"mcproute: {exc}"}],
+        "isError": True,
+        "_meta": {"mcproute/error": kind},
+    }
 
 
 Handler = Callable[[Mapping[str, Any], ToolCall], Awaitable[dict[str, Any]]]
@@ -111,33 +156,53 @@ def _guard(fn: Handler) -> Handler:
 
 def meta_tools(engine: Engine) -> list[MetaTool]:
     def ident(args: Mapping[str, Any], call: ToolCall) -> Any:
-        identity = engine.identity(arguments=args, meta=call.meta, headers=call.headers, session_id=call.session_id,
-                                   connection_id=call.connection_id)
+        identity = engine.identity(
+            arguments=args,
+            meta=call.meta,
+            headers=call.headers,
+            session_id=call.session_id,
+            connection_id=call.connection_id,
+        )
         if identity.source == "connection":
             engine.routed_connections.add(identity.id)
         return identity
 
     async def moved(cid: str, before: tuple[str, ...] | None, call: ToolCall) -> None:
         # expose: search — the conversation's visible tools changed: tell clients to list again.
-        if engine.config.gateway.expose == "search" and engine.visible.get(cid) != before and call.notify_tools_changed is not None:
+        if (
+            engine.config.gateway.expose == "search"
+            and engine.visible.get(cid) != before
+            and call.notify_tools_changed is not None
+        ):
             await call.notify_tools_changed()
 
     async def route(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         identity = ident(args, call)
         before = engine.visible.get(identity.id)
-        d = await engine.route(args["text"], identity=identity, hints=_hints(args), dry_run=True, meta=call.meta, headers=call.headers)
+        d = await engine.route(
+            args["text"], identity=identity, hints=_hints(args), dry_run=True, meta=call.meta, headers=call.headers
+        )
         await moved(identity.id, before, call)
         out = decision_summary(d)
         out["conversation_source"] = identity.source
         what = d.tool or "no tool"
-        return _result(f"{conversation_line(d.conversation_id, identity.source)}\n"
-                       f"{what} with {d.model or 'no model'} ({d.tier}). {d.reason} Stickiness: {d.sticky_reason}", out)
+        return _result(
+            f"{conversation_line(d.conversation_id, identity.source)}\n"
+            f"{what} with {d.model or 'no model'} ({d.tier}). {d.reason} Stickiness: {d.sticky_reason}",
+            out,
+        )
 
     async def run_step(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         identity = ident(args, call)
         before = engine.visible.get(identity.id)
-        step = await engine.run_step(args["text"], identity=identity, hints=_hints(args), top_k=args.get("top_k"),
-                                     meta=call.meta, headers=call.headers)
+        step = await engine.run_step(
+            args["text"],
+            identity=identity,
+            hints=_hints(args),
+            top_k=args.get("top_k"),
+            meta=call.meta,
+            headers=call.headers,
+        )
         await moved(identity.id, before, call)
         content = [c for c in (step.result or {}).get("content") or [] if isinstance(c, Mapping)]
         head = f"{conversation_line(step.conversation_id, identity.source)}\n{step.summary()}\nstep_id: {step.step_id}"
@@ -151,15 +216,21 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
         identity = ident(args, call)
         before = engine.visible.get(identity.id)
         # An anonymous search has no conversation to remember its results in.
-        tools = await engine.search_tools(args["query"], identity=identity if identity.source != "new" else None, k=args.get("k"),
-                                          headers=call.headers)
+        tools = await engine.search_tools(
+            args["query"],
+            identity=identity if identity.source != "new" else None,
+            k=args.get("k"),
+            headers=call.headers,
+        )
         await moved(identity.id, before, call)
         lines = [f"{i}. {t['name']} ({t['score']:.2f}): {t['description'][:160]}" for i, t in enumerate(tools, 1)]
         text = "\n".join(lines) or "no tool matches"
         if identity.source == "new":
             return _result(text, {"conversation_id": None, "tools": tools})
-        return _result(f"{conversation_line(identity.id, identity.source)}\n{text}",
-                       {"conversation_id": identity.id, "conversation_source": identity.source, "tools": tools})
+        return _result(
+            f"{conversation_line(identity.id, identity.source)}\n{text}",
+            {"conversation_id": identity.id, "conversation_source": identity.source, "tools": tools},
+        )
 
     async def feedback(args: Mapping[str, Any], call: ToolCall) -> dict[str, Any]:
         given = args.get("conversation_id")
@@ -171,22 +242,46 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
                 raise InvalidRequest(f"step {args['step_id']!r} does not belong to conversation {identity.id!r}")
         record = await engine.feedback(args["step_id"], args["reward"])
         cal = engine.calibration_state
-        out = {"step_id": record.step_id, "conversation_id": record.conversation_id, "reward": record.reward,
-               "threshold": round(cal.current.threshold, 6), "policy_version": cal.current.version, "calibration": cal.note}
+        out = {
+            "step_id": record.step_id,
+            "conversation_id": record.conversation_id,
+            "reward": record.reward,
+            "threshold": round(cal.current.threshold, 6),
+            "policy_version": cal.current.version,
+            "calibration": cal.note,
+        }
         return _result(f"recorded reward {record.reward:+.2f} for step {record.step_id}. {cal.note}", out)
 
     return [
-        MetaTool(ROUTE, "Dry run: which tool and which model (reasoning or fast tier) mcproute would choose for this "
-                 "agent step, with the reason and whether the conversation's stickiness held. Changes nothing.",
-                 ROUTE_SCHEMA, _guard(route), {"readOnlyHint": True, "idempotentHint": True}),
-        MetaTool(RUN_STEP, "Run one agent step: mcproute picks the model for this conversation, gives it the most "
-                 "relevant tools, executes the tool call it makes, and returns the tool's result with a short decision summary.",
-                 RUN_STEP_SCHEMA, _guard(run_step)),
-        MetaTool(SEARCH, "Search the tool catalogue; returns the best-matching tools with their input schemas "
-                 "(progressive disclosure for clients that cannot list every tool).",
-                 SEARCH_SCHEMA, _guard(search), {"readOnlyHint": True}),
-        MetaTool(FEEDBACK, "Rate a step (reward -1..1 for a step_id returned by mcproute__run_step); rewards tune the tier calibration.",
-                 FEEDBACK_SCHEMA, _guard(feedback)),
+        MetaTool(
+            ROUTE,
+            "Dry run: which tool and which model (reasoning or fast tier) mcproute would choose for this "
+            "agent step, with the reason and whether the conversation's stickiness held. Changes nothing.",
+            ROUTE_SCHEMA,
+            _guard(route),
+            {"readOnlyHint": True, "idempotentHint": True},
+        ),
+        MetaTool(
+            RUN_STEP,
+            "Run one agent step: mcproute picks the model for this conversation, gives it the most "
+            "relevant tools, executes the tool call it makes, and returns the tool's result with a short decision summary.",
+            RUN_STEP_SCHEMA,
+            _guard(run_step),
+        ),
+        MetaTool(
+            SEARCH,
+            "Search the tool catalogue; returns the best-matching tools with their input schemas "
+            "(progressive disclosure for clients that cannot list every tool).",
+            SEARCH_SCHEMA,
+            _guard(search),
+            {"readOnlyHint": True},
+        ),
+        MetaTool(
+            FEEDBACK,
+            "Rate a step (reward -1..1 for a step_id returned by mcproute__run_step); rewards tune the tier calibration.",
+            FEEDBACK_SCHEMA,
+            _guard(feedback),
+        ),
     ]
 
 
@@ -197,7 +292,6 @@ def install_meta_tools(engine: Engine) -> list[Callable[[], None]]:
         engine.gateway.add_meta_tool(tool)
         removers.append(partial(engine.gateway.remove_meta_tool, tool.name))
     return removers
-
 
 
 def listed_meta_tools() -> list[MetaTool]:

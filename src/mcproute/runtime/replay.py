@@ -68,30 +68,46 @@ class ReplayReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "steps": self.steps, "redecided": self.redecided, "skipped": sum(self.skipped.values()),
-            "skipped_by_reason": dict(self.skipped), "identical": self.identical,
+            "steps": self.steps,
+            "redecided": self.redecided,
+            "skipped": sum(self.skipped.values()),
+            "skipped_by_reason": dict(self.skipped),
+            "identical": self.identical,
             "identical_share": round(self.identical / self.redecided, 4) if self.redecided else None,
-            "tool_changed": self.tool_changed, "tier_changed": sum(self.tier_changed.values()),
-            "tier_changed_by_direction": dict(self.tier_changed), "model_changed": self.model_changed,
-            "tier_share_before": self.shares(self.tiers_before), "tier_share_after": self.shares(self.tiers_after),
-            "costed_steps": self.costed, "cost_usd_before": round(self.cost_before, 8), "cost_usd_after": round(self.cost_after, 8),
+            "tool_changed": self.tool_changed,
+            "tier_changed": sum(self.tier_changed.values()),
+            "tier_changed_by_direction": dict(self.tier_changed),
+            "model_changed": self.model_changed,
+            "tier_share_before": self.shares(self.tiers_before),
+            "tier_share_after": self.shares(self.tiers_after),
+            "costed_steps": self.costed,
+            "cost_usd_before": round(self.cost_before, 8),
+            "cost_usd_after": round(self.cost_after, 8),
             "rated_steps": self.rated,
             "mean_reward_before": round(self.reward_before / self.rated, 4) if self.rated else None,
             "mean_reward_after": round(self.reward_after / self.rated_after, 4) if self.rated_after else None,
             "rated_steps_after": self.rated_after,
-            "partial_vectors": self.partial_vectors, "changes": self.changes, "notes": self.notes,
+            "partial_vectors": self.partial_vectors,
+            "changes": self.changes,
+            "notes": self.notes,
         }
 
 
 class Replayer:
     """The candidate's policy, built once, and the per-catalogue indexes it rebuilds."""
 
-    def __init__(self, loaded: LoadedConfig, kept: ReplayStore, *, encoder: Any = None, scorer: TierScorer | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, kept: ReplayStore, *, encoder: Any = None, scorer: TierScorer | None = None
+    ) -> None:
         self.loaded = loaded
         self.config = loaded.config
         self.kept = kept
         self.encoder = encoder
-        self.cache_dir = loaded.config_relative(self.config.routing.encoder.cache_dir) if self.config.routing.encoder.cache_dir else None
+        self.cache_dir = (
+            loaded.config_relative(self.config.routing.encoder.cache_dir)
+            if self.config.routing.encoder.cache_dir
+            else None
+        )
         scorer = scorer or TierScorer.load()
         if encoder is not None:
             scorer = scorer.with_examples(self._examples())
@@ -116,8 +132,15 @@ class Replayer:
     def _calibrated(self, shift: float) -> tuple[TierScorer, Calibration]:
         if shift not in self._scorers:
             base = self.base
-            cal = base if shift == 0.0 else Calibration(min(_CEILING, max(_FLOOR, base.threshold + shift)),
-                                                        base.target_escalation_rate, f"{base.version}+fb{shift:+.3f}")
+            cal = (
+                base
+                if shift == 0.0
+                else Calibration(
+                    min(_CEILING, max(_FLOOR, base.threshold + shift)),
+                    base.target_escalation_rate,
+                    f"{base.version}+fb{shift:+.3f}",
+                )
+            )
             self._scorers[shift] = (self.scorer.with_calibration(cal), cal)
         return self._scorers[shift]
 
@@ -128,7 +151,10 @@ class Replayer:
             if rows is None:
                 self._indexes[key] = None
             else:
-                specs = [ToolSpec(r["name"], r.get("description", ""), r.get("input_schema") or {}, r.get("server", "")) for r in rows]
+                specs = [
+                    ToolSpec(r["name"], r.get("description", ""), r.get("input_schema") or {}, r.get("server", ""))
+                    for r in rows
+                ]
                 index = ToolIndex(specs)
                 if with_vectors:
                     self._attach(index, specs)
@@ -153,10 +179,21 @@ class Replayer:
         out = []
         for name, mc in self.config.models.items():
             r = seen.get(name)
-            deployments = tuple(r["deployments"]) if r else tuple(f"{name}#{i}" for i in range(max(1, len(mc.deployments))))
-            out.append(ModelSpec(name, mc.tier, mc.price.input, mc.price.output,
-                                 bool(r["available"]) if r else True, r.get("unavailable_reason", "") if r else "",
-                                 deployments=deployments, supports_tools=bool(r.get("supports_tools", True)) if r else True))
+            deployments = (
+                tuple(r["deployments"]) if r else tuple(f"{name}#{i}" for i in range(max(1, len(mc.deployments))))
+            )
+            out.append(
+                ModelSpec(
+                    name,
+                    mc.tier,
+                    mc.price.input,
+                    mc.price.output,
+                    bool(r["available"]) if r else True,
+                    r.get("unavailable_reason", "") if r else "",
+                    deployments=deployments,
+                    supports_tools=bool(r.get("supports_tools", True)) if r else True,
+                )
+            )
         return out
 
     # ------------------------------------------------------------ one step
@@ -178,19 +215,43 @@ class Replayer:
         vector = np.frombuffer(kept.vector, dtype=np.float32) if kept.vector is not None and encoder_on else None
         if inputs.get("has_vector") and vector is None and encoder_on:
             return None, "step vector not kept"
-        hints = StepHints(**{k: v for k, v in (inputs.get("hints") or {}).items() if k in StepHints.__dataclass_fields__})
+        hints = StepHints(
+            **{k: v for k, v in (inputs.get("hints") or {}).items() if k in StepHints.__dataclass_fields__}
+        )
         state = decode_state(kept.conversation_id, kept.state) if kept.state is not None else None
         if carry is not None and state is not None and state.last_step_id == carry["step_id"] and carry["changed"]:
-            state = replace(state, tier=carry["tier"], model=carry["model"], deployment=carry["deployment"],
-                            fast_streak=carry["fast_streak"])
+            state = replace(
+                state,
+                tier=carry["tier"],
+                model=carry["model"],
+                deployment=carry["deployment"],
+                fast_streak=carry["fast_streak"],
+            )
         scorer, cal = self._calibrated(float(inputs.get("threshold_shift", 0.0)))
-        decision = decide(Step(kept.text, kept.conversation_id, kept.step_id, hints, vector=vector), state, index, scorer, cal,
-                          self.models(inputs.get("models") or []), self.policy, now=float(inputs.get("now", 0.0)), tools=tools,
-                          unhealthy=set(inputs.get("unhealthy") or ()), separator=self.config.gateway.separator)
-        return {"tool": decision.tool, "tier": decision.tier, "model": decision.model, "deployment": decision.deployment,
-                "fast_streak": decision.fast_streak, "reasoning_score": decision.reasoning_score,
-                "threshold": decision.threshold,
-                "partial_vectors": encoder_on and 0 < int(inputs.get("index_vectors", 0)) < int(inputs.get("index_size", 0))}, ""
+        decision = decide(
+            Step(kept.text, kept.conversation_id, kept.step_id, hints, vector=vector),
+            state,
+            index,
+            scorer,
+            cal,
+            self.models(inputs.get("models") or []),
+            self.policy,
+            now=float(inputs.get("now", 0.0)),
+            tools=tools,
+            unhealthy=set(inputs.get("unhealthy") or ()),
+            separator=self.config.gateway.separator,
+        )
+        return {
+            "tool": decision.tool,
+            "tier": decision.tier,
+            "model": decision.model,
+            "deployment": decision.deployment,
+            "fast_streak": decision.fast_streak,
+            "reasoning_score": decision.reasoning_score,
+            "threshold": decision.threshold,
+            "partial_vectors": encoder_on
+            and 0 < int(inputs.get("index_vectors", 0)) < int(inputs.get("index_size", 0)),
+        }, ""
 
     # ------------------------------------------------------------ the whole log
 
@@ -198,8 +259,10 @@ class Replayer:
         report = ReplayReport(steps=len(steps))
         report.notes.append(f"threshold: {self.calibration_note} ({self.base.threshold:.3f})")
         if cascade:
-            report.notes.append("--cascade: a changed tier/model carries into the conversation's next step; "
-                                "tools used and results stay as recorded")
+            report.notes.append(
+                "--cascade: a changed tier/model carries into the conversation's next step; "
+                "tools used and results stay as recorded"
+            )
         carry: dict[str, dict[str, Any]] = {}  # conversation -> the candidate's previous decision
         if self.encoder is None:
             report.notes.append("no sentence encoder: steps are re-decided lexically and shape-only")
@@ -222,8 +285,13 @@ class Replayer:
         return report
 
 
-def _tally(report: ReplayReport, kept: KeptStep, after: Mapping[str, Any], models: Sequence[ModelSpec],
-           tier_reward: Mapping[str, Sequence[float]]) -> None:
+def _tally(
+    report: ReplayReport,
+    kept: KeptStep,
+    after: Mapping[str, Any],
+    models: Sequence[ModelSpec],
+    tier_reward: Mapping[str, Sequence[float]],
+) -> None:
     before = kept.decision
     report.redecided += 1
     report.partial_vectors += bool(after.get("partial_vectors"))
@@ -236,9 +304,14 @@ def _tally(report: ReplayReport, kept: KeptStep, after: Mapping[str, Any], model
     if not same_tier:
         report.tier_changed[f"{before.get('tier')}->{after['tier']}"] += 1
     if not (same_tool and same_tier and same_model) and len(report.changes) < SHOWN_CHANGES:
-        report.changes.append({"step_id": kept.step_id, "conversation_id": kept.conversation_id,
-                               "before": {k: before.get(k) for k in ("tool", "tier", "model")},
-                               "after": {k: after[k] for k in ("tool", "tier", "model")}})
+        report.changes.append(
+            {
+                "step_id": kept.step_id,
+                "conversation_id": kept.conversation_id,
+                "before": {k: before.get(k) for k in ("tool", "tier", "model")},
+                "after": {k: after[k] for k in ("tool", "tier", "model")},
+            }
+        )
     usage = kept.usage
     if "input_tokens" in usage:
         recorded = {m["name"]: m for m in kept.inputs.get("models") or []}
@@ -271,6 +344,8 @@ def load_encoder(loaded: LoadedConfig) -> tuple[Any, str]:
     cache_dir = loaded.config_relative(enc.cache_dir) if enc.cache_dir else default_cache_dir()
     weights = loaded.config_relative(enc.weights) if enc.weights else None
     try:
-        return load_shared(cache_dir, weights, max_tokens=enc.max_tool_tokens, max_query_tokens=enc.max_query_tokens), ""
+        return load_shared(
+            cache_dir, weights, max_tokens=enc.max_tool_tokens, max_query_tokens=enc.max_query_tokens
+        ), ""
     except Exception as e:  # noqa: BLE001 - EncoderUnavailable or the OS: replay still runs, lexically, and says so
         return None, f"{type(e).__name__}: {e}"

@@ -55,8 +55,10 @@ class StepInputs:
 
 
 def catalog_rows(tools: Mapping[str, ToolSpec]) -> list[dict[str, Any]]:
-    return [{"name": s.name, "server": s.server, "description": s.description, "input_schema": dict(s.input_schema)}
-            for s in tools.values()]
+    return [
+        {"name": s.name, "server": s.server, "description": s.description, "input_schema": dict(s.input_schema)}
+        for s in tools.values()
+    ]
 
 
 def catalog_version(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -79,27 +81,62 @@ class ReplayRecorder:
             self._catalog = (tools, version, rows)
         return version, rows
 
-    def capture(self, engine: Engine, text: str, hints: StepHints | None, vector: Any, state: ConversationState | None,
-                seen: tuple[Sequence[ModelSpec], Sequence[str], float]) -> StepInputs:
+    def capture(
+        self,
+        engine: Engine,
+        text: str,
+        hints: StepHints | None,
+        vector: Any,
+        state: ConversationState | None,
+        seen: tuple[Sequence[ModelSpec], Sequence[str], float],
+    ) -> StepInputs:
         models, unhealthy, now = seen
         version, rows = self._version(engine.tool_map())
-        return StepInputs(text, hints or StepHints(), vector, state, now, tuple(models), tuple(sorted(unhealthy)), version, rows,
-                          len(engine.index), engine.index.vector_count, engine.scorer.model_version,
-                          engine.calibration_state.shift, engine.config.gateway.separator)
+        return StepInputs(
+            text,
+            hints or StepHints(),
+            vector,
+            state,
+            now,
+            tuple(models),
+            tuple(sorted(unhealthy)),
+            version,
+            rows,
+            len(engine.index),
+            engine.index.vector_count,
+            engine.scorer.model_version,
+            engine.calibration_state.shift,
+            engine.config.gateway.separator,
+        )
 
-    async def keep(self, step: OpenStep, *, kind: str, usage: Mapping[str, Any] | None = None,
-                   outcome: Mapping[str, Any] | None = None) -> None:
+    async def keep(
+        self,
+        step: OpenStep,
+        *,
+        kind: str,
+        usage: Mapping[str, Any] | None = None,
+        outcome: Mapping[str, Any] | None = None,
+    ) -> None:
         inputs = getattr(step, "inputs", None)
         if not isinstance(inputs, StepInputs):
             return
         try:
-            await self.store.keep(self.row(step.step_id, step.decision, inputs, kind, usage, outcome),
-                                  (inputs.catalog_version, inputs.catalog))
+            await self.store.keep(
+                self.row(step.step_id, step.decision, inputs, kind, usage, outcome),
+                (inputs.catalog_version, inputs.catalog),
+            )
         except StateError as exc:
             log.error("step %s ran but its replay inputs were not kept: %s", step.step_id, exc)
 
-    def row(self, step_id: str, decision: Decision, inputs: StepInputs, kind: str,
-            usage: Mapping[str, Any] | None, outcome: Mapping[str, Any] | None) -> dict[str, Any]:
+    def row(
+        self,
+        step_id: str,
+        decision: Decision,
+        inputs: StepInputs,
+        kind: str,
+        usage: Mapping[str, Any] | None,
+        outcome: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         full = self.config.keep == "full"
         state = inputs.state
         if state is not None and not full:
@@ -135,11 +172,20 @@ class ReplayRecorder:
             "tool": decision.tool,
             "tier": decision.tier,
             "model": decision.model,
-            "decision": json.dumps({"tool": decision.tool, "tier": decision.tier, "model": decision.model,
-                                    "reasoning_score": decision.reasoning_score, "threshold": decision.threshold,
-                                    "policy_version": decision.policy_version, "deployment": decision.deployment,
-                                    "fast_streak": decision.fast_streak},
-                                   separators=(",", ":"), default=str),
+            "decision": json.dumps(
+                {
+                    "tool": decision.tool,
+                    "tier": decision.tier,
+                    "model": decision.model,
+                    "reasoning_score": decision.reasoning_score,
+                    "threshold": decision.threshold,
+                    "policy_version": decision.policy_version,
+                    "deployment": decision.deployment,
+                    "fast_streak": decision.fast_streak,
+                },
+                separators=(",", ":"),
+                default=str,
+            ),
             "usage": json.dumps(dict(usage), separators=(",", ":"), default=str) if usage else None,
         }
 
@@ -159,7 +205,9 @@ async def open_recorder(engine: Engine) -> ReplayRecorder | None:
         return None
     path = store.active_path
     try:
-        kept = await anyio.to_thread.run_sync(lambda: ReplayStore(path, max_steps=config.max_steps, max_age_days=config.max_age_days))
+        kept = await anyio.to_thread.run_sync(
+            lambda: ReplayStore(path, max_steps=config.max_steps, max_age_days=config.max_age_days)
+        )
     except StateError as exc:
         log.error("mcproute: replay inputs are not kept: %s", exc)
         return None

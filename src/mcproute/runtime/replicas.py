@@ -49,7 +49,9 @@ REPLICA_ATTR = "mcproute.replica"
 class Replicas:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sets: dict[str, dict[str, Downstream | None]] = {}  # server -> url -> Downstream (None = the gateway's own)
+        self.sets: dict[
+            str, dict[str, Downstream | None]
+        ] = {}  # server -> url -> Downstream (None = the gateway's own)
         self.current: OrderedDict[tuple[str, str], str] = OrderedDict()  # (conversation, server) -> url
         self._rr: dict[str, itertools.count[int]] = {}
         rel = engine.config.reliability
@@ -64,13 +66,17 @@ class Replicas:
                     members[url] = shared[url]
                     continue
                 rcfg = cfg.model_copy(update={"url": url, "urls": None})
-                members[url] = Downstream(name, rcfg, on_change=lambda: None, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max)
+                members[url] = Downstream(
+                    name, rcfg, on_change=lambda: None, backoff_base=rel.backoff_base, backoff_max=rel.backoff_max
+                )
             self.sets[name] = members
             self._rr[name] = itertools.count()
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
         shared = {id(ds) for members in self.engine.gateway.replicas.values() for ds in members.values()}
-        extra = [ds for members in self.sets.values() for ds in members.values() if ds is not None and id(ds) not in shared]
+        extra = [
+            ds for members in self.sets.values() for ds in members.values() if ds is not None and id(ds) not in shared
+        ]
         for ds in extra:
             tg.start_soon(ds.run, name=f"replica {ds.name} {ds.cfg.url}")
         for ds in extra:
@@ -126,7 +132,10 @@ class Replicas:
                 continue
             self._remember(cid, call.server, url)
             span.set_attribute(REPLICA_ATTR, url)
-            span.set_attribute("mcproute.replica.reason", (reason if not failures else f"failed over to {url} after " + "; ".join(failures))[:400])
+            span.set_attribute(
+                "mcproute.replica.reason",
+                (reason if not failures else f"failed over to {url} after " + "; ".join(failures))[:400],
+            )
             return result
         raise DownstreamUnavailable(f"every replica of server {call.server!r} failed: " + "; ".join(failures))
 
@@ -143,7 +152,9 @@ class Replicas:
             params["_meta"] = meta
         result = await ds.request("tools/call", params, route=call.route)
         if not isinstance(result.get("content"), list):
-            raise DownstreamUnavailable(f"replica {ds.cfg.url} of {call.server!r} answered tools/call with a malformed result")
+            raise DownstreamUnavailable(
+                f"replica {ds.cfg.url} of {call.server!r} answered tools/call with a malformed result"
+            )
         if isinstance(result.get("_meta"), dict):
             kept = strip_reserved(result["_meta"])
             if kept:

@@ -49,7 +49,11 @@ class StepResult:
     def result_text(self) -> str:
         if not self.result:
             return ""
-        parts = [c.get("text", "") for c in self.result.get("content") or [] if isinstance(c, Mapping) and c.get("type") == "text"]
+        parts = [
+            c.get("text", "")
+            for c in self.result.get("content") or []
+            if isinstance(c, Mapping) and c.get("type") == "text"
+        ]
         return "\n".join(p for p in parts if isinstance(p, str))[:RESULT_TEXT_CHARS]
 
     def summary(self) -> str:
@@ -64,8 +68,10 @@ class StepResult:
             did = f"{who} answered without a tool"
         extra = f" Cascade: {self.cascade_reason}." if self.cascaded else ""
         if self.not_recorded:
-            extra += (f" NOTE: this step ran but was not recorded ({self.not_recorded}); the conversation's state "
-                      "does not include it, and retrying would run the tool again.")
+            extra += (
+                f" NOTE: this step ran but was not recorded ({self.not_recorded}); the conversation's state "
+                "does not include it, and retrying would run the tool again."
+            )
         return f"step {self.step_id}: {did}. {d.reason}{extra}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,25 +22,32 @@ def status_report(engine: Any) -> dict[str, Any]:
     gateway = engine.gateway
     catalog = gateway.catalog
     # Through the gateway's one redaction: a reason can quote a child's stderr.
-    return gateway.redactor.scrub_json({
-        "servers": {
-            name: {**h.to_dict(), "tools": sum(1 for e in catalog.tools.values() if e.server == name)}
-            for name, h in gateway.health().items()
-        },
-        "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
-        "encoder": engine.vectors.status(),
-        "collisions": list(catalog.collisions),
-        # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
-        "tools": [tool_row(e) for e in catalog.tools.values()],
-        "withheld": dict(catalog.withheld),  # tool -> why (pinning: changed since it was pinned)
-    })
+    return gateway.redactor.scrub_json(
+        {
+            "servers": {
+                name: {**h.to_dict(), "tools": sum(1 for e in catalog.tools.values() if e.server == name)}
+                for name, h in gateway.health().items()
+            },
+            "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
+            "encoder": engine.vectors.status(),
+            "collisions": list(catalog.collisions),
+            # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
+            "tools": [tool_row(e) for e in catalog.tools.values()],
+            "withheld": dict(catalog.withheld),  # tool -> why (pinning: changed since it was pinned)
+        }
+    )
 
 
 def tool_row(entry: Any) -> dict[str, Any]:
     """One served tool as `mcproute tools` lists it (`server` is "" for a gateway meta-tool;
     `flags`: instruction-like text in its description, gateway/tool_flags.py)."""
-    return {"name": entry.name, "server": entry.server, "original": entry.original,
-            "description": str(entry.wire.get("description") or ""), "flags": list(entry.flags)}
+    return {
+        "name": entry.name,
+        "server": entry.server,
+        "original": entry.original,
+        "description": str(entry.wire.get("description") or ""),
+        "flags": list(entry.flags),
+    }
 
 
 def models_from_report(rows: list[dict[str, Any]]) -> list[ModelStatus]:

@@ -78,7 +78,9 @@ async def _chat(engine: Engine, request: ChatRequest, decision: Decision) -> Cha
     if decision.model is None:
         raise ProviderUnavailable(f"no model can run this step: {decision.reason}")
     try:
-        result = await pool.chat(request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment)
+        result = await pool.chat(
+            request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment
+        )
     except ProviderUnavailable as exc:
         tracing.record_attempts([a for a in exc.attempts if hasattr(a, "started_unix")], first_model=decision.model)  # type: ignore[misc]
         raise
@@ -86,8 +88,14 @@ async def _chat(engine: Engine, request: ChatRequest, decision: Decision) -> Cha
     return result
 
 
-async def _answer(engine: Engine, span: Span, request: ChatRequest, tools: Sequence[ToolDef], decision: Decision,
-                  state: ConversationState | None) -> _Answer:
+async def _answer(
+    engine: Engine,
+    span: Span,
+    request: ChatRequest,
+    tools: Sequence[ToolDef],
+    decision: Decision,
+    state: ConversationState | None,
+) -> _Answer:
     """Ask the decided model; a fast model's invalid tool call escalates once to reasoning (cascade)."""
     chat = await _chat(engine, request, decision)
     attempts = tuple(chat.attempts)
@@ -182,34 +190,70 @@ async def execute_step(
         tdecision.record_step_cost(span, cost)
         await record_spend(engine, headers, cost)
         now = engine.clock()
-        record = engine._record_json(decision, kind="run_step", executed_tool=call.name if call else None,
-                                     answered_by=answer.chat.model, cascaded=answer.cascaded or None)
-        not_recorded = await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now)))
+        record = engine._record_json(
+            decision,
+            kind="run_step",
+            executed_tool=call.name if call else None,
+            answered_by=answer.chat.model,
+            cascaded=answer.cascaded or None,
+        )
+        not_recorded = await _save(
+            span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        )
         if not not_recorded:
-            await engine.keep_replay(step, kind="run_step", usage=_usage(answer, cost), outcome={
-                "executed_tool": call.name if call else None, "tool_error": bool(tool_error),
-                "validation_error": bool(answer.validation_error), "cascaded": answer.cascaded})
+            await engine.keep_replay(
+                step,
+                kind="run_step",
+                usage=_usage(answer, cost),
+                outcome={
+                    "executed_tool": call.name if call else None,
+                    "tool_error": bool(tool_error),
+                    "validation_error": bool(answer.validation_error),
+                    "cascaded": answer.cascaded,
+                },
+            )
         return StepResult(
-            step_id=step_id, conversation_id=cid, conversation_source=identity.source, decision=decision,
-            model=answer.chat.model, deployment=answer.chat.deployment, tier=answer.chat.tier,
-            text=answer.chat.response.text, tool=call.name if call else None,
-            arguments=dict(call.arguments) if call else {}, result=result, tool_error=tool_error,
-            validation_error=answer.validation_error, cascaded=answer.cascaded, cascade_reason=answer.cascade_reason,
-            cost_usd=cost, attempts=answer.attempts, trace_id=tracing.current_trace_id(), not_recorded=not_recorded,
+            step_id=step_id,
+            conversation_id=cid,
+            conversation_source=identity.source,
+            decision=decision,
+            model=answer.chat.model,
+            deployment=answer.chat.deployment,
+            tier=answer.chat.tier,
+            text=answer.chat.response.text,
+            tool=call.name if call else None,
+            arguments=dict(call.arguments) if call else {},
+            result=result,
+            tool_error=tool_error,
+            validation_error=answer.validation_error,
+            cascaded=answer.cascaded,
+            cascade_reason=answer.cascade_reason,
+            cost_usd=cost,
+            attempts=answer.attempts,
+            trace_id=tracing.current_trace_id(),
+            not_recorded=not_recorded,
         )
 
 
 def _usage(answer: _Answer, cost: float) -> dict[str, Any]:
     """Tokens of the reply that answered (for replay's cost: price table x these) and the step's cost."""
     u = answer.chat.response.usage
-    return {"input_tokens": u.input, "output_tokens": u.output, "cached_input_tokens": u.cached_input,
-            "answered_by": answer.chat.model, "cost_usd": cost}
+    return {
+        "input_tokens": u.input,
+        "output_tokens": u.output,
+        "cached_input_tokens": u.cached_input,
+        "answered_by": answer.chat.model,
+        "cost_usd": cost,
+    }
 
 
 def _top_tools(decision: Decision, specs: Mapping[str, ToolSpec], k: int) -> list[ToolDef]:
     """The decision's k best-ranked catalogue tools, as provider tool definitions."""
-    return [ToolDef(c.name, specs[c.name].description, specs[c.name].input_schema)
-            for c in decision.alternatives[:k] if c.name in specs]
+    return [
+        ToolDef(c.name, specs[c.name].description, specs[c.name].input_schema)
+        for c in decision.alternatives[:k]
+        if c.name in specs
+    ]
 
 
 def _bad_tool(answer: _Answer) -> str | None:
@@ -217,16 +261,21 @@ def _bad_tool(answer: _Answer) -> str | None:
     return calls[0].name if calls else None
 
 
-async def _call_tool(engine: Engine, call: ModelToolCall, server: str,
-                     headers: Mapping[str, str] | None) -> tuple[dict[str, Any] | None, str]:
+async def _call_tool(
+    engine: Engine, call: ModelToolCall, server: str, headers: Mapping[str, str] | None
+) -> tuple[dict[str, Any] | None, str]:
     """Execute the model's call downstream inside a `tools/call` CLIENT span; errors become text."""
     entry = engine.gateway.catalog.tools.get(call.name)
     token = ENGINE_CALL.set(call.name)
     try:
-        with spans.tool_call_span(call.name, server, downstream_tool=entry.original if entry else None, call_id=call.id) as tspan:
+        with spans.tool_call_span(
+            call.name, server, downstream_tool=entry.original if entry else None, call_id=call.id
+        ) as tspan:
             try:
                 # The caller's headers carry its principal: the model cannot call a tool its client may not.
-                result = await engine.gateway.call_tool(call.name, dict(call.arguments), meta=tracing.downstream_meta(), headers=headers)
+                result = await engine.gateway.call_tool(
+                    call.name, dict(call.arguments), meta=tracing.downstream_meta(), headers=headers
+                )
             except (ToolArgumentsInvalid, UpstreamUnavailable, MCPError, InvalidRequest) as exc:
                 spans.record_tool_result(tspan, is_error=True)
                 tspan.set_attribute("error.type", type(exc).__name__)
@@ -238,7 +287,9 @@ async def _call_tool(engine: Engine, call: ModelToolCall, server: str,
 
 
 def _text_of(result: Mapping[str, Any]) -> str:
-    parts = [c.get("text", "") for c in result.get("content") or [] if isinstance(c, Mapping) and c.get("type") == "text"]
+    parts = [
+        c.get("text", "") for c in result.get("content") or [] if isinstance(c, Mapping) and c.get("type") == "text"
+    ]
     text = "\n".join(p for p in parts if isinstance(p, str))
     if not text and result.get("structuredContent") is not None:
         text = json.dumps(result["structuredContent"], default=str)
@@ -271,8 +322,13 @@ async def execute_complete(
             defs = to_tool_defs(tools)
         else:
             defs = []
-        request = ChatRequest(tuple(msgs), tuple(defs), max_tokens=max_tokens, temperature=temperature,
-                              tool_choice="auto" if defs else None)
+        request = ChatRequest(
+            tuple(msgs),
+            tuple(defs),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tool_choice="auto" if defs else None,
+        )
         answer = await _answer(engine, span, request, defs, decision, state)
         decision = answer.decision
         tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
@@ -290,10 +346,21 @@ async def execute_complete(
             awaiting_tool_result=bool(calls) and not answer.validation_error,
         )
         now = engine.clock()
-        record = engine._record_json(decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None)
+        record = engine._record_json(
+            decision, kind="complete", answered_by=answer.chat.model, cascaded=answer.cascaded or None
+        )
         # The model already answered (and was paid): the answer goes back even if the save failed.
-        if not await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))):
-            await engine.keep_replay(step, kind="complete", usage=_usage(answer, chat.cost_usd), outcome={
-                "tool_call": first, "validation_error": bool(answer.validation_error), "cascaded": answer.cascaded})
+        if not await _save(
+            span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        ):
+            await engine.keep_replay(
+                step,
+                kind="complete",
+                usage=_usage(answer, chat.cost_usd),
+                outcome={
+                    "tool_call": first,
+                    "validation_error": bool(answer.validation_error),
+                    "cascaded": answer.cascaded,
+                },
+            )
         return decision, chat
-

@@ -75,20 +75,31 @@ async def stream_complete(
     async with engine.open_step(text[-4000:], cid, hints, meta, headers) as step:
         store, step_id, decision, span = step.store, step.step_id, step.decision, step.span
         specs = engine.tool_map()
-        defs = _top_tools(decision, specs, engine.policy.top_k) if tools == "mcp" else to_tool_defs(tools) if tools else []
-        request = ChatRequest(tuple(msgs), tuple(defs), max_tokens=max_tokens, temperature=temperature,
-                              tool_choice="auto" if defs else None)
+        defs = (
+            _top_tools(decision, specs, engine.policy.top_k) if tools == "mcp" else to_tool_defs(tools) if tools else []
+        )
+        request = ChatRequest(
+            tuple(msgs),
+            tuple(defs),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tool_choice="auto" if defs else None,
+        )
         if decision.model is None:
             raise ProviderUnavailable(f"no model can run this step: {decision.reason}")
         finished: StreamFinished | None = None
         try:
-            async with aclosing(pool.stream(request, tier=decision.tier, model=decision.model,
-                                            preferred_deployment=decision.deployment)) as events:
+            async with aclosing(
+                pool.stream(request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment)
+            ) as events:
                 async for event in events:
                     if isinstance(event, StreamStarted):
-                        answered = replace(decision, model=event.model, deployment=event.deployment) \
-                            if event.tier == decision.tier and (event.model, event.deployment) != (decision.model, decision.deployment) \
+                        answered = (
+                            replace(decision, model=event.model, deployment=event.deployment)
+                            if event.tier == decision.tier
+                            and (event.model, event.deployment) != (decision.model, decision.deployment)
                             else decision
+                        )
                         yield StepStarted(answered, event)
                     elif isinstance(event, StreamFinished):
                         finished = event
@@ -112,15 +123,34 @@ async def stream_complete(
             validation_error = str(exc)
         calls = chat.response.tool_calls
         name = calls[0].name if calls else None
-        outcome = StepOutcome(text=text, tool_called=name if name in specs else None,
-                              server=specs[name].server if name in specs else None, validation_error=validation_error,
-                              awaiting_tool_result=bool(calls) and not validation_error)
+        outcome = StepOutcome(
+            text=text,
+            tool_called=name if name in specs else None,
+            server=specs[name].server if name in specs else None,
+            validation_error=validation_error,
+            awaiting_tool_result=bool(calls) and not validation_error,
+        )
         now = engine.clock()
         record = engine._record_json(decision, kind="complete", answered_by=chat.model, streamed=True)
-        if not await _save(span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))):
+        if not await _save(
+            span, store.record_step(cid, step_id, record, lambda s: advance(s, decision, outcome, now=now))
+        ):
             u = chat.response.usage
-            await engine.keep_replay(step, kind="complete", usage={
-                "input_tokens": u.input, "output_tokens": u.output, "cached_input_tokens": u.cached_input,
-                "answered_by": chat.model, "cost_usd": chat.cost_usd}, outcome={
-                "tool_call": name, "validation_error": bool(validation_error), "cascaded": False, "streamed": True})
+            await engine.keep_replay(
+                step,
+                kind="complete",
+                usage={
+                    "input_tokens": u.input,
+                    "output_tokens": u.output,
+                    "cached_input_tokens": u.cached_input,
+                    "answered_by": chat.model,
+                    "cost_usd": chat.cost_usd,
+                },
+                outcome={
+                    "tool_call": name,
+                    "validation_error": bool(validation_error),
+                    "cascaded": False,
+                    "streamed": True,
+                },
+            )
         yield StepFinished(decision, chat)

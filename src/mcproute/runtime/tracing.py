@@ -82,8 +82,12 @@ def record_attempts(attempts: Sequence[Attempt], *, first_model: str | None = No
             attrs[sc.COST_USD] = float(a.cost_usd)
         start = _ns(a.started_unix)
         end = max(start, _ns(a.started_unix + max(0.0, a.duration)))
-        span = _tracer.start_span(f"{sc.CHAT_SPAN_PREFIX} {a.upstream_model or a.model}", kind=SpanKind.CLIENT,
-                                  attributes=attrs, start_time=start)
+        span = _tracer.start_span(
+            f"{sc.CHAT_SPAN_PREFIX} {a.upstream_model or a.model}",
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=start,
+        )
         if a.outcome != "ok":
             span.set_attribute(sc.ERROR_TYPE, a.error_type or a.outcome)
             if a.retry_after is not None:

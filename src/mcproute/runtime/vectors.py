@@ -72,14 +72,23 @@ class EncoderService:
             self.encoder = await anyio.to_thread.run_sync(self._load, cache_dir, abandon_on_cancel=True)
         except Exception as e:  # noqa: BLE001 - EncoderUnavailable, or the OS refusing (no descriptors, disk)
             # Never let the encoder take the gateway down: it serves lexically instead.
-            self.state, self.reason = "unavailable", str(e) if isinstance(e, EncoderUnavailable) else f"{type(e).__name__}: {e}"
+            self.state, self.reason = (
+                "unavailable",
+                str(e) if isinstance(e, EncoderUnavailable) else f"{type(e).__name__}: {e}",
+            )
             log.warning("mcproute: the sentence encoder is unavailable, tool retrieval stays lexical: %s", self.reason)
             return
         self.load_seconds = time.perf_counter() - started
         if self.encoder.build_seconds:
-            log.info("mcproute: built the encoder %s in %.1f s (cached in %s)", self.encoder.model_id,
-                     self.encoder.build_seconds, cache_dir)
-        cache = ToolVectorCache(cache_dir / "tool-vectors.sqlite3")  # a disk it cannot open: memory only (cache.problem)
+            log.info(
+                "mcproute: built the encoder %s in %.1f s (cached in %s)",
+                self.encoder.model_id,
+                self.encoder.build_seconds,
+                cache_dir,
+            )
+        cache = ToolVectorCache(
+            cache_dir / "tool-vectors.sqlite3"
+        )  # a disk it cannot open: memory only (cache.problem)
         try:
             self.state = "encoding tools"
             while True:
@@ -98,10 +107,16 @@ class EncoderService:
     def _load(self, cache_dir: Path) -> Any:
         from mcproute.encoding import load_shared
 
-        return load_shared(cache_dir, self.weights, max_tokens=self.config.max_tool_tokens,
-                           max_query_tokens=self.config.max_query_tokens)
+        return load_shared(
+            cache_dir,
+            self.weights,
+            max_tokens=self.config.max_tool_tokens,
+            max_query_tokens=self.config.max_query_tokens,
+        )
 
-    async def _sync(self, cache: Any, tools: Callable[[], Mapping[str, ToolSpec]], index: Callable[[], VectorIndex]) -> None:
+    async def _sync(
+        self, cache: Any, tools: Callable[[], Mapping[str, ToolSpec]], index: Callable[[], VectorIndex]
+    ) -> None:
         from mcproute.encoding.texts import tool_text
 
         snapshot = {name: tool_text(spec) for name, spec in tools().items()}
@@ -120,8 +135,12 @@ class EncoderService:
             index().attach_vectors({n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]})
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
-            log.info("mcproute: encoded %d tool descriptions in %.1f s (%d from the cache)", counts["encoded"],
-                     self.last_sync["seconds"], counts["from_disk"] + counts["from_memory"])
+            log.info(
+                "mcproute: encoded %d tool descriptions in %.1f s (%d from the cache)",
+                counts["encoded"],
+                self.last_sync["seconds"],
+                counts["from_disk"] + counts["from_memory"],
+            )
 
     def vector_count(self) -> int:
         return self._index().vector_count if self._index is not None else 0

@@ -55,7 +55,9 @@ async def open_store(
     path = state_path(config, data_dir)
     try:
         return await anyio.to_thread.run_sync(
-            lambda: SqliteStore(path, ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+            lambda: SqliteStore(
+                path, ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock
+            )
         )
     except (StateError, OSError) as exc:
         store = MemoryStore(ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)

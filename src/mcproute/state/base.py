@@ -71,7 +71,9 @@ class ConversationStore(Protocol):
     async def save(self, state: ConversationState) -> None: ...
     async def update(self, conversation_id: str, fn: Transition) -> ConversationState: ...
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...  # re-entrant per task
-    async def record_step(self, conversation_id: str, step_id: str, decision_json: str, fn: Transition) -> ConversationState: ...
+    async def record_step(
+        self, conversation_id: str, step_id: str, decision_json: str, fn: Transition
+    ) -> ConversationState: ...
     async def save_step(self, step_id: str, conversation_id: str, decision_json: str) -> None: ...
     async def get_step(self, step_id: str) -> StepRecord | None: ...
     async def record_feedback(self, step_id: str, reward: float) -> StepRecord: ...
@@ -87,7 +89,9 @@ class ConversationStore(Protocol):
 
 def check_transition(conversation_id: str, new: object) -> ConversationState:
     if not isinstance(new, ConversationState):
-        raise StateError(f"transition for conversation {conversation_id!r} returned {type(new).__name__}, not ConversationState")
+        raise StateError(
+            f"transition for conversation {conversation_id!r} returned {type(new).__name__}, not ConversationState"
+        )
     if new.conversation_id != conversation_id:
         # Isolation guard: one conversation's step must never write another's state.
         raise StateError(f"transition for conversation {conversation_id!r} returned state for {new.conversation_id!r}")
@@ -100,7 +104,12 @@ def own_step(conversation_id: str, record: StepRecord | None) -> StepRecord | No
 
 
 def check_reward(step_id: str, reward: object) -> float:
-    if isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(reward) or not -1.0 <= reward <= 1.0:
+    if (
+        isinstance(reward, bool)
+        or not isinstance(reward, (int, float))
+        or not math.isfinite(reward)
+        or not -1.0 <= reward <= 1.0
+    ):
         raise InvalidRequest(f"reward for step {step_id!r} must be a number between -1 and 1, got {reward!r}")
     return float(reward)
 
@@ -126,12 +135,18 @@ def summarise(rows: list[AggregateRow]) -> FeedbackStats:
     by_policy: dict[str, list[float]] = {}
     total = [0.0, 0.0, 0.0]
     for tier, policy, steps, rated, reward_sum in rows:
-        for acc in (by_tier.setdefault(tier or "unknown", [0.0, 0.0, 0.0]), by_policy.setdefault(policy or "unknown", [0.0, 0.0, 0.0]), total):
+        for acc in (
+            by_tier.setdefault(tier or "unknown", [0.0, 0.0, 0.0]),
+            by_policy.setdefault(policy or "unknown", [0.0, 0.0, 0.0]),
+            total,
+        ):
             acc[0] += steps
             acc[1] += rated
             acc[2] += reward_sum
     return FeedbackStats(
-        int(total[0]), int(total[1]), _mean(total),
+        int(total[0]),
+        int(total[1]),
+        _mean(total),
         {k: TierFeedback(int(v[0]), int(v[1]), _mean(v)) for k, v in sorted(by_tier.items())},
         {k: TierFeedback(int(v[0]), int(v[1]), _mean(v)) for k, v in sorted(by_policy.items())},
     )

@@ -38,7 +38,9 @@ class CounterStore(Protocol):
     async def take(self, key: str, amount: float, limit: float | None, expires_at: float) -> Taken: ...
 
 
-def take_sqlite(conn: sqlite3.Connection, key: str, amount: float, limit: float | None, expires_at: float, now: float) -> Taken:
+def take_sqlite(
+    conn: sqlite3.Connection, key: str, amount: float, limit: float | None, expires_at: float, now: float
+) -> Taken:
     """The SQLite body of `take`; the caller runs it inside `BEGIN IMMEDIATE`."""
     row = conn.execute("SELECT value, expires_at FROM counters WHERE key = ?", (key,)).fetchone()
     current = float(row[0]) if row is not None and row[1] > now else 0.0

@@ -88,7 +88,7 @@ class MemoryStore:
         if saved_at < self._clock() - self.ttl:
             del self._convs[conversation_id]
             return None
-        return decode_state(conversation_id, blob[_TS.size:])
+        return decode_state(conversation_id, blob[_TS.size :])
 
     async def load_with_last_step(self, conversation_id: str) -> tuple[ConversationState | None, StepRecord | None]:
         state = self._load(conversation_id)
@@ -111,7 +111,9 @@ class MemoryStore:
             self._save(new)
             return new
 
-    async def record_step(self, conversation_id: str, step_id: str, decision_json: str, fn: Transition) -> ConversationState:
+    async def record_step(
+        self, conversation_id: str, step_id: str, decision_json: str, fn: Transition
+    ) -> ConversationState:
         async with self._locks.hold(conversation_id):
             decision = parse_decision(step_id, decision_json)
             new = check_transition(conversation_id, fn(self._load(conversation_id)))
@@ -128,7 +130,7 @@ class MemoryStore:
         for cid in reversed(self._convs):
             if len(out) >= limit:
                 break
-            out.append(decode_state(cid, self._convs[cid][_TS.size:]))
+            out.append(decode_state(cid, self._convs[cid][_TS.size :]))
         return out
 
     async def evict(self) -> int:
@@ -188,7 +190,9 @@ class MemoryStore:
             if created < cutoff:
                 continue
             decision = decode_json(blob)
-            rows.append((decision.get("tier"), decision.get("policy_version"), 1, int(reward is not None), reward or 0.0))
+            rows.append(
+                (decision.get("tier"), decision.get("policy_version"), 1, int(reward is not None), reward or 0.0)
+            )
         return summarise(rows)
 
     # ------------------------------------------------------------ tool-definition pins (PinStore)

@@ -40,8 +40,15 @@ class PinRecord:
         """The pending definition becomes the pinned one."""
         if self.pending_hash is None or self.pending_definition is None:
             return self
-        return replace(self, hash=self.pending_hash, definition=self.pending_definition, pinned_at=now,
-                       pending_hash=None, pending_definition=None, pending_since=None)
+        return replace(
+            self,
+            hash=self.pending_hash,
+            definition=self.pending_definition,
+            pinned_at=now,
+            pending_hash=None,
+            pending_definition=None,
+            pending_since=None,
+        )
 
 
 def select(records: Sequence[PinRecord], target: str | None) -> list[PinRecord]:

@@ -79,8 +79,15 @@ class KeptStep:
 
 
 class ReplayStore:
-    def __init__(self, path: str | Path, *, max_steps: int = 50_000, max_age_days: float = 30.0, busy_timeout: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_steps: int = 50_000,
+        max_age_days: float = 30.0,
+        busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(path)
         self.max_steps = max_steps
         self.max_age = max_age_days * 86400.0
@@ -122,8 +129,10 @@ class ReplayStore:
         def body(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             if catalog is not None and catalog[0] not in self._catalogs:
-                conn.execute("INSERT OR IGNORE INTO replay_catalogs (version, created_at, tools) VALUES (?, ?, ?)",
-                             (catalog[0], now, json.dumps(list(catalog[1]), separators=(",", ":"), default=str)))
+                conn.execute(
+                    "INSERT OR IGNORE INTO replay_catalogs (version, created_at, tools) VALUES (?, ?, ?)",
+                    (catalog[0], now, json.dumps(list(catalog[1]), separators=(",", ":"), default=str)),
+                )
             cur = conn.execute(
                 "INSERT OR REPLACE INTO replay_steps (step_id, conversation_id, created_at, text, text_sha256, vector, inputs, "
                 "state, catalog_version, tool, tier, model, decision, usage) "
@@ -148,16 +157,20 @@ class ReplayStore:
         if self._count > self.max_steps:
             removed += conn.execute(
                 "DELETE FROM replay_steps WHERE step_id IN (SELECT step_id FROM replay_steps ORDER BY created_at LIMIT ?)",
-                (self._count - self.max_steps,)).rowcount
+                (self._count - self.max_steps,),
+            ).rowcount
             self._count = self.max_steps
         if removed:
-            gone = conn.execute("DELETE FROM replay_catalogs WHERE version NOT IN (SELECT DISTINCT catalog_version FROM replay_steps)")
+            gone = conn.execute(
+                "DELETE FROM replay_catalogs WHERE version NOT IN (SELECT DISTINCT catalog_version FROM replay_steps)"
+            )
             if gone.rowcount:
                 self._catalogs.clear()  # re-inserted (OR IGNORE) on their next step
         return removed
 
     async def prune(self) -> int:
         """Apply the retention bounds now; returns the steps removed."""
+
         def body(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             n = self._prune(conn, self._clock(), force=True)
@@ -178,17 +191,39 @@ class ReplayStore:
         if conversation is not None:
             where.append("r.conversation_id = ?")
             args.append(conversation)
-        has_steps = self.call(lambda c: c.execute("SELECT 1 FROM sqlite_master WHERE name = 'steps'").fetchone()) is not None
+        has_steps = (
+            self.call(lambda c: c.execute("SELECT 1 FROM sqlite_master WHERE name = 'steps'").fetchone()) is not None
+        )
         reward = "(SELECT s.reward FROM steps s WHERE s.step_id = r.step_id)" if has_steps else "NULL"
-        sql = (f"SELECT r.step_id, r.conversation_id, r.created_at, r.text, r.text_sha256, r.vector, r.inputs, r.state, "
-               f"r.catalog_version, r.decision, r.usage, {reward} FROM replay_steps r"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_at, r.rowid")
+        sql = (
+            f"SELECT r.step_id, r.conversation_id, r.created_at, r.text, r.text_sha256, r.vector, r.inputs, r.state, "
+            f"r.catalog_version, r.decision, r.usage, {reward} FROM replay_steps r"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY r.created_at, r.rowid"
+        )
         rows = self.call(lambda c: c.execute(sql, args).fetchall())
-        return [KeptStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]),
-                         json.loads(r[10]) if r[10] else {}, r[11]) for r in rows]
+        return [
+            KeptStep(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                json.loads(r[6]),
+                r[7],
+                r[8],
+                json.loads(r[9]),
+                json.loads(r[10]) if r[10] else {},
+                r[11],
+            )
+            for r in rows
+        ]
 
     def catalog(self, version: str) -> list[dict[str, Any]] | None:
-        row = self.call(lambda c: c.execute("SELECT tools FROM replay_catalogs WHERE version = ?", (version,)).fetchone())
+        row = self.call(
+            lambda c: c.execute("SELECT tools FROM replay_catalogs WHERE version = ?", (version,)).fetchone()
+        )
         return None if row is None else list(json.loads(row[0]))
 
     def count(self) -> int:

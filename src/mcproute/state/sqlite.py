@@ -55,7 +55,8 @@ from mcproute.state.pins import PinRecord
 log = logging.getLogger("mcproute.state")
 T = TypeVar("T")
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     updated_at REAL NOT NULL,
@@ -73,7 +74,9 @@ CREATE TABLE IF NOT EXISTS steps (
     feedback_at REAL
 );
 CREATE INDEX IF NOT EXISTS steps_by_age ON steps(created_at);
-""" + COUNTERS_SCHEMA
+"""
+    + COUNTERS_SCHEMA
+)
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _RESYNC_EVERY = 1000  # writes between exact row counts (other processes may insert too)
@@ -292,7 +295,8 @@ class SqliteStore:
             excess = self._step_count - self.max_steps
             if excess > 0:
                 conn.execute(
-                    "DELETE FROM steps WHERE step_id IN (SELECT step_id FROM steps ORDER BY created_at LIMIT ?)", (excess,)
+                    "DELETE FROM steps WHERE step_id IN (SELECT step_id FROM steps ORDER BY created_at LIMIT ?)",
+                    (excess,),
                 )
                 self._step_count = self.max_steps
         return removed
@@ -328,7 +332,9 @@ class SqliteStore:
         async with self._locks.hold(conversation_id):
             return await self._run(self._tx(body))
 
-    async def record_step(self, conversation_id: str, step_id: str, decision_json: str, fn: Transition) -> ConversationState:
+    async def record_step(
+        self, conversation_id: str, step_id: str, decision_json: str, fn: Transition
+    ) -> ConversationState:
         decision = parse_decision(step_id, decision_json)
 
         def body(conn: sqlite3.Connection) -> ConversationState:
@@ -373,8 +379,14 @@ class SqliteStore:
             "INSERT INTO steps (step_id, conversation_id, created_at, tier, policy_version, decision) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(step_id) DO UPDATE SET conversation_id = excluded.conversation_id, created_at = excluded.created_at, "
             "tier = excluded.tier, policy_version = excluded.policy_version, decision = excluded.decision, reward = NULL, feedback_at = NULL",
-            (step_id, cid, self._clock(), tier if isinstance(tier, str) else None,
-             policy if isinstance(policy, str) else None, encode_json(decision)),
+            (
+                step_id,
+                cid,
+                self._clock(),
+                tier if isinstance(tier, str) else None,
+                policy if isinstance(policy, str) else None,
+                encode_json(decision),
+            ),
         )
         self._step_count += cur.rowcount > 0
         self._bound(conn, self._clock())

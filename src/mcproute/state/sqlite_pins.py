@@ -36,8 +36,16 @@ def _json(value: Any) -> str | None:
 
 def _row(row: tuple[Any, ...]) -> PinRecord:
     server, tool, digest, defn, pinned_at, p_hash, p_defn, p_since = row
-    return PinRecord(server, tool, digest, json.loads(defn), pinned_at, p_hash,
-                     json.loads(p_defn) if p_defn is not None else None, p_since)
+    return PinRecord(
+        server,
+        tool,
+        digest,
+        json.loads(defn),
+        pinned_at,
+        p_hash,
+        json.loads(p_defn) if p_defn is not None else None,
+        p_since,
+    )
 
 
 def load(conn: sqlite3.Connection) -> dict[tuple[str, str], PinRecord]:
@@ -58,8 +66,19 @@ def save(conn: sqlite3.Connection, records: Sequence[PinRecord]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(server, tool) DO UPDATE SET hash = excluded.hash, "
         "definition = excluded.definition, pinned_at = excluded.pinned_at, pending_hash = excluded.pending_hash, "
         "pending_definition = excluded.pending_definition, pending_since = excluded.pending_since",
-        [(r.server, r.tool, r.hash, _json(r.definition), r.pinned_at, r.pending_hash, _json(r.pending_definition), r.pending_since)
-         for r in records],
+        [
+            (
+                r.server,
+                r.tool,
+                r.hash,
+                _json(r.definition),
+                r.pinned_at,
+                r.pending_hash,
+                _json(r.pending_definition),
+                r.pending_since,
+            )
+            for r in records
+        ],
     )
 
 

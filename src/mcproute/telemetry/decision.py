@@ -43,7 +43,10 @@ def bounded_candidates(cands: Sequence[Candidate], limit: int = MAX_ALTERNATIVES
 def bounded_signals(signals: Mapping[str, float], limit: int = MAX_SIGNALS) -> str:
     """`{name: value}` in the decision's own order, at most `limit` entries and MAX_JSON_CHARS chars."""
     keys = list(signals)[:limit]
-    out: dict[str, Any] = {_short(str(k)): _num(signals[k]) if isinstance(signals[k], (int, float)) else _short(str(signals[k])) for k in keys}
+    out: dict[str, Any] = {
+        _short(str(k)): _num(signals[k]) if isinstance(signals[k], (int, float)) else _short(str(signals[k]))
+        for k in keys
+    }
     if len(signals) > limit:
         out[TRUNCATED] = len(signals) - limit
     text = json.dumps(out, ensure_ascii=False, separators=(",", ":"))
@@ -95,14 +98,18 @@ def record_decision(span: Span, decision: Decision) -> None:
     span.set_attributes(decision_attributes(decision))
 
 
-def record_client_choice(span: Span, tool: str, server: str, reason: str = "the client called this tool by name") -> None:
+def record_client_choice(
+    span: Span, tool: str, server: str, reason: str = "the client called this tool by name"
+) -> None:
     """A proxied call the client chose itself: its 'decision' is only the backend choice."""
-    span.set_attributes({
-        sc.DECISION_SOURCE: sc.SOURCE_CLIENT,
-        sc.DECISION_TOOL: tool,
-        sc.SERVER: server,
-        sc.DECISION_REASON: _short(reason, MAX_REASON_CHARS),
-    })
+    span.set_attributes(
+        {
+            sc.DECISION_SOURCE: sc.SOURCE_CLIENT,
+            sc.DECISION_TOOL: tool,
+            sc.SERVER: server,
+            sc.DECISION_REASON: _short(reason, MAX_REASON_CHARS),
+        }
+    )
 
 
 def record_step_cost(span: Span, cost_usd: float) -> None:

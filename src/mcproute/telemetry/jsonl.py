@@ -42,9 +42,15 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
         "start_time_unix_nano": span.start_time,
         "end_time_unix_nano": span.end_time,
         "attributes": _attrs(span.attributes),
-        "events": [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": _attrs(e.attributes)} for e in span.events],
+        "events": [
+            {"name": e.name, "time_unix_nano": e.timestamp, "attributes": _attrs(e.attributes)} for e in span.events
+        ],
         "links": [
-            {"trace_id": f"{link.context.trace_id:032x}", "span_id": f"{link.context.span_id:016x}", "attributes": _attrs(link.attributes)}
+            {
+                "trace_id": f"{link.context.trace_id:032x}",
+                "span_id": f"{link.context.span_id:016x}",
+                "attributes": _attrs(link.attributes),
+            }
             for link in span.links
         ],
         "status": {"code": span.status.status_code.name, "description": span.status.description},

@@ -82,30 +82,55 @@ def _observe(kind: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         for source in list(_sources[kind]):
             out.extend(Observation(value, attrs) for value, attrs in source())
         return out
+
     return callback
 
 
 def _build(provider: metrics.MeterProvider) -> _Instruments:
     meter = provider.get_meter(METER_NAME)
-    meter.create_observable_gauge(CIRCUIT_STATE, [_observe(CIRCUIT_STATE)], unit="1",
-                                  description="Circuit breaker per model deployment: 0 closed, 1 half-open, 2 open, 3 unavailable")
-    meter.create_observable_gauge(SERVER_HEALTHY, [_observe(SERVER_HEALTHY)], unit="1",
-                                  description="Downstream MCP server health: 1 healthy, 0 not")
+    meter.create_observable_gauge(
+        CIRCUIT_STATE,
+        [_observe(CIRCUIT_STATE)],
+        unit="1",
+        description="Circuit breaker per model deployment: 0 closed, 1 half-open, 2 open, 3 unavailable",
+    )
+    meter.create_observable_gauge(
+        SERVER_HEALTHY,
+        [_observe(SERVER_HEALTHY)],
+        unit="1",
+        description="Downstream MCP server health: 1 healthy, 0 not",
+    )
     return _Instruments(
         operation_duration=meter.create_histogram(
-            GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration (one provider attempt)",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS),
+            GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration (one provider attempt)",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
         token_usage=meter.create_histogram(
-            GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS),
+            GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        ),
         tool_duration=meter.create_histogram(
-            MCP_CLIENT_OPERATION_DURATION, unit="s", description="Duration of a tools/call to a downstream MCP server",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS),
-        decisions=meter.create_counter(DECISIONS, unit="{decision}", description="Routing decisions by tier, model and kind"),
+            MCP_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="Duration of a tools/call to a downstream MCP server",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        decisions=meter.create_counter(
+            DECISIONS, unit="{decision}", description="Routing decisions by tier, model and kind"
+        ),
         decision_duration=meter.create_histogram(
-            DECISION_DURATION, unit="s", description="The router's own compute time per decision",
-            explicit_bucket_boundaries_advisory=DECISION_BUCKETS),
-        cost=meter.create_counter(COST, unit="{USD}", description="Provider cost in US dollars, from the configured prices"),
+            DECISION_DURATION,
+            unit="s",
+            description="The router's own compute time per decision",
+            explicit_bucket_boundaries_advisory=DECISION_BUCKETS,
+        ),
+        cost=meter.create_counter(
+            COST, unit="{USD}", description="Provider cost in US dollars, from the configured prices"
+        ),
     )
 
 
@@ -132,6 +157,7 @@ def use_provider(provider: metrics.MeterProvider) -> Callable[[], None]:
         with _lock:
             _providers[:] = [p for p in _providers if p is not provider]
             _cache.pop(id(provider), None)
+
     return remove
 
 
@@ -154,7 +180,9 @@ def record_decision(decision: Decision, kind: str | None = None) -> None:
     if kind is None:
         kind = "no_model" if decision.model is None else "sticky" if decision.sticky_held else "scored"
     inst = _instruments()
-    inst.decisions.add(1, {sc.DECISION_TIER: decision.tier, sc.DECISION_MODEL: decision.model or "none", DECISION_KIND: kind})
+    inst.decisions.add(
+        1, {sc.DECISION_TIER: decision.tier, sc.DECISION_MODEL: decision.model or "none", DECISION_KIND: kind}
+    )
     if kind != "cascade":  # a cascade escalates an answered step: counted, but the router did not run again
         inst.decision_duration.record(max(0.0, decision.latency_ms) / 1000.0, {sc.DECISION_TIER: decision.tier})
 
@@ -179,8 +207,15 @@ def record_attempts(attempts: Sequence[Any]) -> None:
         inst.operation_duration.record(max(0.0, a.duration), attrs)
         if a.outcome != "ok":
             continue
-        base = {k: attrs[k] for k in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL,
-                                      sc.GEN_AI_RESPONSE_MODEL)}
+        base = {
+            k: attrs[k]
+            for k in (
+                sc.GEN_AI_OPERATION_NAME,
+                sc.GEN_AI_PROVIDER_NAME,
+                sc.GEN_AI_REQUEST_MODEL,
+                sc.GEN_AI_RESPONSE_MODEL,
+            )
+        }
         inst.token_usage.record(a.input_tokens, {**base, GEN_AI_TOKEN_TYPE: "input"})
         inst.token_usage.record(a.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
         if a.cost_usd:

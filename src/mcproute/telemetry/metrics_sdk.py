@@ -64,14 +64,21 @@ def build(cfg: TelemetryConfig, choice: ExporterChoice, env: Mapping[str, str]) 
         readers.append(reader)
     otlp = _otlp_wanted(cfg, choice, env)
     if otlp:
-        readers.append(PeriodicExportingMetricReader(_otlp_exporter(choice.protocol, env, cfg.endpoint),
-                                                     export_interval_millis=cfg.metrics.export_interval * 1000))
+        readers.append(
+            PeriodicExportingMetricReader(
+                _otlp_exporter(choice.protocol, env, cfg.endpoint),
+                export_interval_millis=cfg.metrics.export_interval * 1000,
+            )
+        )
     if not readers:
         return None
     provider = MeterProvider(metric_readers=readers, resource=Resource.create({"service.name": choice.service_name}))
     pipeline = MetricsPipeline(provider, registry, otlp)
     pipeline._remove = metrics.use_provider(provider)
-    log.debug("telemetry: metrics to %s", ", ".join(n for n, on in (("prometheus", registry is not None), ("otlp", otlp)) if on))
+    log.debug(
+        "telemetry: metrics to %s",
+        ", ".join(n for n, on in (("prometheus", registry is not None), ("otlp", otlp)) if on),
+    )
     return pipeline
 
 
@@ -93,11 +100,15 @@ def _otlp_exporter(protocol: str, env: Mapping[str, str], cfg_endpoint: str | No
         try:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
         except ImportError:
-            raise ConfigError([ConfigIssue(
-                "telemetry.protocol",
-                "grpc export needs the package opentelemetry-exporter-otlp-proto-grpc: "
-                "pip install 'mcproute[grpc]' (or use protocol: http)",
-            )]) from None
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "telemetry.protocol",
+                        "grpc export needs the package opentelemetry-exporter-otlp-proto-grpc: "
+                        "pip install 'mcproute[grpc]' (or use protocol: http)",
+                    )
+                ]
+            ) from None
         return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
@@ -109,9 +120,13 @@ def _prometheus_reader() -> tuple[Any, MetricReader]:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
     except ImportError:
-        raise ConfigError([ConfigIssue(
-            "telemetry.metrics.prometheus",
-            "the /metrics endpoint needs the package opentelemetry-exporter-prometheus: pip install opentelemetry-exporter-prometheus",
-        )]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "telemetry.metrics.prometheus",
+                    "the /metrics endpoint needs the package opentelemetry-exporter-prometheus: pip install opentelemetry-exporter-prometheus",
+                )
+            ]
+        ) from None
     registry = CollectorRegistry(auto_describe=True)
     return registry, PrometheusMetricReader(registry=registry)

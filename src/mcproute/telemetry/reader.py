@@ -147,23 +147,37 @@ def parse_otlp_json(doc: Mapping[str, Any]) -> list[SpanRecord]:
         for ss in rs.get("scopeSpans") or ():
             for s in ss.get("spans") or ():
                 status = s.get("status") or {}
-                out.append(SpanRecord(
-                    trace_id=_otlp_id(s.get("traceId"), 16) or "",
-                    span_id=_otlp_id(s.get("spanId"), 8) or "",
-                    parent_span_id=_otlp_id(s.get("parentSpanId"), 8),
-                    name=str(s.get("name", "")),
-                    kind=_enum(s.get("kind"), _KINDS, "SPAN_KIND_"),
-                    start_ns=int(s.get("startTimeUnixNano") or 0),
-                    end_ns=int(s.get("endTimeUnixNano") or 0),
-                    attributes=_otlp_attrs(s.get("attributes")),
-                    service=service,
-                    status=_enum(status.get("code"), _STATUS, "STATUS_CODE_"),
-                    status_description=status.get("message") or None,
-                    events=tuple({"name": e.get("name"), "time_unix_nano": int(e.get("timeUnixNano") or 0),
-                                  "attributes": _otlp_attrs(e.get("attributes"))} for e in s.get("events") or ()),
-                    links=tuple({"trace_id": _otlp_id(lk.get("traceId"), 16), "span_id": _otlp_id(lk.get("spanId"), 8),
-                                 "attributes": _otlp_attrs(lk.get("attributes"))} for lk in s.get("links") or ()),
-                ))
+                out.append(
+                    SpanRecord(
+                        trace_id=_otlp_id(s.get("traceId"), 16) or "",
+                        span_id=_otlp_id(s.get("spanId"), 8) or "",
+                        parent_span_id=_otlp_id(s.get("parentSpanId"), 8),
+                        name=str(s.get("name", "")),
+                        kind=_enum(s.get("kind"), _KINDS, "SPAN_KIND_"),
+                        start_ns=int(s.get("startTimeUnixNano") or 0),
+                        end_ns=int(s.get("endTimeUnixNano") or 0),
+                        attributes=_otlp_attrs(s.get("attributes")),
+                        service=service,
+                        status=_enum(status.get("code"), _STATUS, "STATUS_CODE_"),
+                        status_description=status.get("message") or None,
+                        events=tuple(
+                            {
+                                "name": e.get("name"),
+                                "time_unix_nano": int(e.get("timeUnixNano") or 0),
+                                "attributes": _otlp_attrs(e.get("attributes")),
+                            }
+                            for e in s.get("events") or ()
+                        ),
+                        links=tuple(
+                            {
+                                "trace_id": _otlp_id(lk.get("traceId"), 16),
+                                "span_id": _otlp_id(lk.get("spanId"), 8),
+                                "attributes": _otlp_attrs(lk.get("attributes")),
+                            }
+                            for lk in s.get("links") or ()
+                        ),
+                    )
+                )
     return out
 
 
@@ -203,29 +217,47 @@ def parse_jaeger_legacy(doc: Mapping[str, Any]) -> list[SpanRecord]:
                     links.append({"trace_id": ref.get("traceID"), "span_id": ref.get("spanID"), "attributes": {}})
             start_us = int(s.get("startTime") or 0)
             proc = processes.get(s.get("processID")) or {}
-            out.append(SpanRecord(
-                trace_id=str(s.get("traceID", "")).rjust(32, "0"),
-                span_id=str(s.get("spanID", "")).rjust(16, "0"),
-                parent_span_id=str(parent).rjust(16, "0") if parent else None,
-                name=str(s.get("operationName", "")),
-                kind=kind,
-                start_ns=start_us * 1000,
-                end_ns=(start_us + int(s.get("duration") or 0)) * 1000,
-                attributes=tags,
-                service=proc.get("serviceName"),
-                status=str(code).upper(),
-                status_description=desc,
-                events=tuple({"name": next((f.get("value") for f in lg.get("fields") or () if f.get("key") == "event"), "log"),
-                              "time_unix_nano": int(lg.get("timestamp") or 0) * 1000,
-                              "attributes": {f["key"]: _tag_value(f) for f in lg.get("fields") or () if f.get("key") != "event"}}
-                             for lg in s.get("logs") or ()),
-                links=tuple(links),
-            ))
+            out.append(
+                SpanRecord(
+                    trace_id=str(s.get("traceID", "")).rjust(32, "0"),
+                    span_id=str(s.get("spanID", "")).rjust(16, "0"),
+                    parent_span_id=str(parent).rjust(16, "0") if parent else None,
+                    name=str(s.get("operationName", "")),
+                    kind=kind,
+                    start_ns=start_us * 1000,
+                    end_ns=(start_us + int(s.get("duration") or 0)) * 1000,
+                    attributes=tags,
+                    service=proc.get("serviceName"),
+                    status=str(code).upper(),
+                    status_description=desc,
+                    events=tuple(
+                        {
+                            "name": next(
+                                (f.get("value") for f in lg.get("fields") or () if f.get("key") == "event"), "log"
+                            ),
+                            "time_unix_nano": int(lg.get("timestamp") or 0) * 1000,
+                            "attributes": {
+                                f["key"]: _tag_value(f) for f in lg.get("fields") or () if f.get("key") != "event"
+                            },
+                        }
+                        for lg in s.get("logs") or ()
+                    ),
+                    links=tuple(links),
+                )
+            )
     return out
 
 
-def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, limit: int = 100, timeout: float = 10.0,
-                 api: str = "auto") -> list[SpanRecord]:
+def fetch_jaeger(
+    base_url: str,
+    service: str,
+    *,
+    start_ns: int,
+    end_ns: int,
+    limit: int = 100,
+    timeout: float = 10.0,
+    api: str = "auto",
+) -> list[SpanRecord]:
     """Spans of traces touching `service` between two instants, via api v3 (`auto` falls back to
     the legacy API when v3 answers with anything but 200/404)."""
     import httpx
@@ -234,12 +266,15 @@ def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, lim
     with httpx.Client(timeout=timeout) as client:
         if api == "legacy":
             return _fetch_legacy(client, base, service, start_ns, end_ns, limit)
-        r = client.get(f"{base}/api/v3/traces", params={
-            "query.service_name": service,
-            "query.start_time_min": _rfc3339(start_ns),
-            "query.start_time_max": _rfc3339(end_ns),
-            "query.search_depth": str(limit),
-        })
+        r = client.get(
+            f"{base}/api/v3/traces",
+            params={
+                "query.service_name": service,
+                "query.start_time_min": _rfc3339(start_ns),
+                "query.start_time_max": _rfc3339(end_ns),
+                "query.search_depth": str(limit),
+            },
+        )
         if r.status_code == 404 and "not found" in r.text.lower():
             return []
         if r.status_code == 200:
@@ -250,9 +285,15 @@ def fetch_jaeger(base_url: str, service: str, *, start_ns: int, end_ns: int, lim
 
 
 def _fetch_legacy(client: Any, base: str, service: str, start_ns: int, end_ns: int, limit: int) -> list[SpanRecord]:
-    r = client.get(f"{base}/api/traces", params={
-        "service": service, "start": str(start_ns // 1000), "end": str(end_ns // 1000), "limit": str(limit),
-    })
+    r = client.get(
+        f"{base}/api/traces",
+        params={
+            "service": service,
+            "start": str(start_ns // 1000),
+            "end": str(end_ns // 1000),
+            "limit": str(limit),
+        },
+    )
     if r.status_code != 200:
         raise RuntimeError(f"Jaeger query at {base}/api/traces failed: HTTP {r.status_code} {r.text[:200]!r}")
     return parse_jaeger_legacy(r.json())
@@ -268,5 +309,15 @@ def _rfc3339(ns: int) -> str:
 # Timelines live in telemetry/timeline.py; re-exported so `reader.timeline(...)` keeps working.
 from mcproute.telemetry.timeline import ConversationSummary, TimelineRow, conversations, timeline  # noqa: E402
 
-__all__ = ["ConversationSummary", "SpanRecord", "TimelineRow", "conversations", "fetch_jaeger", "parse_jaeger_legacy",
-           "parse_otlp_json", "read_jsonl", "record_from_dict", "timeline"]
+__all__ = [
+    "ConversationSummary",
+    "SpanRecord",
+    "TimelineRow",
+    "conversations",
+    "fetch_jaeger",
+    "parse_jaeger_legacy",
+    "parse_otlp_json",
+    "read_jsonl",
+    "record_from_dict",
+    "timeline",
+]

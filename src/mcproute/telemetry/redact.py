@@ -36,11 +36,17 @@ _PATTERNS = [
     re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"),  # OpenAI / Anthropic style keys
     re.compile(r"\b(?:AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,})"),
     # A secret-named query parameter in a URL (a model's base_url `?key=…` shows up in httpx's logs).
-    re.compile(r"(?i)([?&;](?:key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|"
-               r"client[_-]?secret|password|code)=)[^&#\s\"'<>]+"),
-    re.compile(r"(?i)\b((?:api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{6,}"),
+    re.compile(
+        r"(?i)([?&;](?:key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|"
+        r"client[_-]?secret|password|code)=)[^&#\s\"'<>]+"
+    ),
+    re.compile(
+        r"(?i)\b((?:api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{6,}"
+    ),
 ]
-_SENSITIVE_KEY = re.compile(r"(?i)(authorization|api[_-]?key|x-api-key|password|passwd|secret|(?<![a-z])token(?!s)|cookie)")
+_SENSITIVE_KEY = re.compile(
+    r"(?i)(authorization|api[_-]?key|x-api-key|password|passwd|secret|(?<![a-z])token(?!s)|cookie)"
+)
 
 
 def _keep_name(m: re.Match[str]) -> str:
@@ -125,7 +131,9 @@ def install_log_redaction(redactor: Redactor) -> RedactingLogFilter:
 # ---------------------------------------------------------------- what the config holds
 
 
-_SECRET_QUERY = re.compile(r"(?i)^(key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|client[_-]?secret|password|code)$")
+_SECRET_QUERY = re.compile(
+    r"(?i)^(key|api[_-]?key|apikey|x-api-key|token|access[_-]?token|auth|sig|signature|secret|client[_-]?secret|password|code)$"
+)
 
 
 def secrets_of(config: Config) -> set[str]:
@@ -136,7 +144,9 @@ def secrets_of(config: Config) -> set[str]:
     def url(u: str | None) -> None:
         if u:
             try:
-                out.update(v for k, v in parse_qsl(urlsplit(u).query, keep_blank_values=False) if _SECRET_QUERY.match(k))
+                out.update(
+                    v for k, v in parse_qsl(urlsplit(u).query, keep_blank_values=False) if _SECRET_QUERY.match(k)
+                )
             except ValueError:
                 pass
 

@@ -82,7 +82,9 @@ CIRCUIT_STATE: Final = "mcproute.circuit.state"  # "closed" | "open" | "half_ope
 TOOL_IS_ERROR: Final = "mcproute.tool.is_error"  # the downstream answered with isError
 
 # ---------------------------------------------------------------- tool-definition pins (gateway/pin_guard.py)
-PINS_SPAN_NAME: Final = "mcproute.pins"  # one INTERNAL span per catalogue sync that pinned, changed or flagged something
+PINS_SPAN_NAME: Final = (
+    "mcproute.pins"  # one INTERNAL span per catalogue sync that pinned, changed or flagged something
+)
 PINS_NEW: Final = "mcproute.pins.new"  # int: tools pinned for the first time
 PINS_CHANGED: Final = "mcproute.pins.changed"  # int: tools whose definition differs from its pin
 PINS_WITHHELD: Final = "mcproute.pins.withheld"  # ["server/tool", ...] withheld until approved

@@ -163,24 +163,38 @@ class ExporterChoice:
     why: str  # which setting decided it, for `mcproute check` and the log
 
 
-def choose_exporter(cfg: TelemetryConfig, loaded: LoadedConfig | None, environ: Mapping[str, str] | None = None) -> ExporterChoice:
+def choose_exporter(
+    cfg: TelemetryConfig, loaded: LoadedConfig | None, environ: Mapping[str, str] | None = None
+) -> ExporterChoice:
     env = os.environ if environ is None else environ
-    service = env.get("OTEL_SERVICE_NAME") or _resource_service(env.get("OTEL_RESOURCE_ATTRIBUTES", "")) or cfg.service_name
+    service = (
+        env.get("OTEL_SERVICE_NAME") or _resource_service(env.get("OTEL_RESOURCE_ATTRIBUTES", "")) or cfg.service_name
+    )
     endpoint_env = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    proto_env = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip().lower()
+    proto_env = (
+        (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip().lower()
+    )
     if proto_env in ("", "http/protobuf", "http"):
         protocol = "http" if proto_env else cfg.protocol
     elif proto_env == "grpc":
         protocol = "grpc"
     else:
-        raise ConfigError([ConfigIssue("OTEL_EXPORTER_OTLP_PROTOCOL", f"unsupported protocol {proto_env!r}: use 'http/protobuf' or 'grpc'")])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL", f"unsupported protocol {proto_env!r}: use 'http/protobuf' or 'grpc'"
+                )
+            ]
+        )
 
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         exporter, why = "none", "OTEL_SDK_DISABLED"
     elif env.get("OTEL_TRACES_EXPORTER"):
         exporter, why = env["OTEL_TRACES_EXPORTER"].split(",")[0].strip().lower(), "OTEL_TRACES_EXPORTER"
         if exporter not in ("otlp", "console", "none"):
-            raise ConfigError([ConfigIssue("OTEL_TRACES_EXPORTER", f"unsupported exporter {exporter!r}: use otlp, console or none")])
+            raise ConfigError(
+                [ConfigIssue("OTEL_TRACES_EXPORTER", f"unsupported exporter {exporter!r}: use otlp, console or none")]
+            )
     elif endpoint_env:
         exporter, why = "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT"
     else:
@@ -236,11 +250,15 @@ def _make_exporter(choice: ExporterChoice) -> SpanExporter | None:
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         except ImportError:
-            raise ConfigError([ConfigIssue(
-                "telemetry.protocol",
-                "grpc export needs the package opentelemetry-exporter-otlp-proto-grpc: "
-                "pip install 'mcproute[grpc]' (or use protocol: http)",
-            )]) from None
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "telemetry.protocol",
+                        "grpc export needs the package opentelemetry-exporter-otlp-proto-grpc: "
+                        "pip install 'mcproute[grpc]' (or use protocol: http)",
+                    )
+                ]
+            ) from None
         return GrpcExporter(endpoint=choice.endpoint) if choice.endpoint else GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
@@ -316,11 +334,16 @@ def setup(
     if exporter is None:
         return handle
     if not _install_global():
-        log.warning("a tracer provider was already installed by someone else; mcproute's %s exporter is not used", choice.exporter)
+        log.warning(
+            "a tracer provider was already installed by someone else; mcproute's %s exporter is not used",
+            choice.exporter,
+        )
         return handle
     provider = TracerProvider(resource=Resource.create({"service.name": choice.service_name}))
     provider.add_span_processor(ConversationStamper())
-    provider.add_span_processor(BatchSpanProcessor(RedactingExporter(exporter, redactor, capture_content=cfg.capture_content)))
+    provider.add_span_processor(
+        BatchSpanProcessor(RedactingExporter(exporter, redactor, capture_content=cfg.capture_content))
+    )
     spans.set_capture_content(cfg.capture_content)
     _switch.push(provider)
     handle.provider = provider

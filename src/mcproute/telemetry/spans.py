@@ -168,7 +168,9 @@ def route_span(
     links = [Link(prev, {sc.LINK_RELATION: sc.LINK_PREVIOUS_STEP})] if prev is not None and prev.is_valid else []
     attrs = {sc.GEN_AI_CONVERSATION_ID: conversation_id, sc.STEP_ID: step_id, sc.DECISION_SOURCE: source}
     with conversation_context(conversation_id):
-        with _tracer.start_as_current_span(sc.ROUTE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs, links=links) as span:
+        with _tracer.start_as_current_span(
+            sc.ROUTE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs, links=links
+        ) as span:
             if span.get_span_context().is_valid:
                 previous_steps.put(conversation_id, span.get_span_context())
             yield span
@@ -188,7 +190,11 @@ def _record_error(span: Span, exc: BaseException) -> None:
 def _client_span(name: str, attrs: dict[str, Any]) -> Iterator[Span]:
     """A CLIENT span whose failure is recorded our way (`error.type`), not the SDK's default."""
     with _tracer.start_as_current_span(
-        name, kind=SpanKind.CLIENT, attributes=attrs, record_exception=False, set_status_on_exception=False,
+        name,
+        kind=SpanKind.CLIENT,
+        attributes=attrs,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
         try:
             yield span
@@ -319,7 +325,9 @@ def _lower_keys(headers: Mapping[str, Any]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items() if isinstance(v, (str, bytes))}
 
 
-def extract_context(meta: Mapping[str, Any] | None = None, headers: Mapping[str, Any] | None = None) -> otel_context.Context | None:
+def extract_context(
+    meta: Mapping[str, Any] | None = None, headers: Mapping[str, Any] | None = None
+) -> otel_context.Context | None:
     """The caller's W3C context: from `_meta` first (SEP-414), else from HTTP headers.
 
     Returns None when neither carries a valid `traceparent`, so the caller falls back to ambient

@@ -85,8 +85,11 @@ def _ranked(value: Any) -> tuple[tuple[str, float | None], ...]:
         return ()
     if not isinstance(items, list):
         return ()
-    return tuple((str(x[0]), float(x[1]) if isinstance(x[1], (int, float)) else None)
-                 for x in items if isinstance(x, list) and len(x) == 2)
+    return tuple(
+        (str(x[0]), float(x[1]) if isinstance(x[1], (int, float)) else None)
+        for x in items
+        if isinstance(x, list) and len(x) == 2
+    )
 
 
 def _signals(value: Any) -> dict[str, Any]:
@@ -131,7 +134,11 @@ def timeline(spans: Iterable[SpanRecord], conversation_id: str) -> list[Timeline
             below = _descendants(route, trace_spans)
             chats = [s for s in below if s.attributes.get(sc.GEN_AI_OPERATION_NAME) == sc.OP_CHAT]
             tools = [s for s in below if s.name.startswith(sc.TOOLS_CALL_SPAN_PREFIX + " ") and s.kind == "CLIENT"]
-            costs = [float(c.attributes[sc.COST_USD]) for c in chats if isinstance(c.attributes.get(sc.COST_USD), (int, float))]
+            costs = [
+                float(c.attributes[sc.COST_USD])
+                for c in chats
+                if isinstance(c.attributes.get(sc.COST_USD), (int, float))
+            ]
             cost = route.attributes.get(sc.COST_USD)
             # Latency the client saw: the enclosing server span when there is one, else the route span.
             outer = route
@@ -140,35 +147,41 @@ def timeline(spans: Iterable[SpanRecord], conversation_id: str) -> list[Timeline
             a = route.attributes
             tool = a.get(sc.DECISION_TOOL) or (tools[0].attributes.get(sc.GEN_AI_TOOL_NAME) if tools else None)
             errors = tuple(str(s.attributes[sc.ERROR_TYPE]) for s in [*chats, *tools] if sc.ERROR_TYPE in s.attributes)
-            rows.append(TimelineRow(
-                step=str(a.get(sc.STEP_ID, route.span_id)),
-                trace_id=route.trace_id,
-                start_ns=route.start_ns,
-                tool=tool,
-                model=a.get(sc.DECISION_MODEL),
-                tier=a.get(sc.DECISION_TIER),
-                reason=a.get(sc.DECISION_REASON),
-                latency_ms=outer.duration_ms if outer.end_ns >= route.end_ns else route.duration_ms,
-                cost_usd=float(cost) if isinstance(cost, (int, float)) else (sum(costs) if costs else None),
-                sticky_held=a.get(sc.STICKY_HELD) if isinstance(a.get(sc.STICKY_HELD), bool) else None,
-                source=a.get(sc.DECISION_SOURCE),
-                attempts=len(chats),
-                errors=errors,
-                sticky_reason=a.get(sc.STICKY_REASON),
-                tool_score=_num(a.get(sc.DECISION_TOOL_SCORE)),
-                alternatives=_ranked(a.get(sc.DECISION_ALTERNATIVES)),
-                model_alternatives=_ranked(a.get(sc.DECISION_MODEL_ALTERNATIVES)),
-                signals=_signals(a.get(sc.DECISION_SIGNALS)),
-                reasoning_score=_num(a.get(sc.DECISION_REASONING_SCORE)),
-                threshold=_num(a.get(sc.DECISION_THRESHOLD)),
-                policy_version=_str(a.get(sc.POLICY_VERSION)),
-                decision_latency_ms=_num(a.get(sc.DECISION_LATENCY_MS)),
-                deployment=_str(a.get(sc.DEPLOYMENT)) or next((d for c in chats if (d := _str(c.attributes.get(sc.DEPLOYMENT)))), None),
-                dry_run=a.get("mcproute.dry_run") if isinstance(a.get("mcproute.dry_run"), bool) else None,
-                text=_text(a),
-                tool_calls=tuple(str(t.attributes.get(sc.GEN_AI_TOOL_NAME) or t.name.split(" ", 1)[1]) for t in sorted(tools, key=lambda t: t.start_ns)),
-                outcome=_outcome(errors, tools, route),
-            ))
+            rows.append(
+                TimelineRow(
+                    step=str(a.get(sc.STEP_ID, route.span_id)),
+                    trace_id=route.trace_id,
+                    start_ns=route.start_ns,
+                    tool=tool,
+                    model=a.get(sc.DECISION_MODEL),
+                    tier=a.get(sc.DECISION_TIER),
+                    reason=a.get(sc.DECISION_REASON),
+                    latency_ms=outer.duration_ms if outer.end_ns >= route.end_ns else route.duration_ms,
+                    cost_usd=float(cost) if isinstance(cost, (int, float)) else (sum(costs) if costs else None),
+                    sticky_held=a.get(sc.STICKY_HELD) if isinstance(a.get(sc.STICKY_HELD), bool) else None,
+                    source=a.get(sc.DECISION_SOURCE),
+                    attempts=len(chats),
+                    errors=errors,
+                    sticky_reason=a.get(sc.STICKY_REASON),
+                    tool_score=_num(a.get(sc.DECISION_TOOL_SCORE)),
+                    alternatives=_ranked(a.get(sc.DECISION_ALTERNATIVES)),
+                    model_alternatives=_ranked(a.get(sc.DECISION_MODEL_ALTERNATIVES)),
+                    signals=_signals(a.get(sc.DECISION_SIGNALS)),
+                    reasoning_score=_num(a.get(sc.DECISION_REASONING_SCORE)),
+                    threshold=_num(a.get(sc.DECISION_THRESHOLD)),
+                    policy_version=_str(a.get(sc.POLICY_VERSION)),
+                    decision_latency_ms=_num(a.get(sc.DECISION_LATENCY_MS)),
+                    deployment=_str(a.get(sc.DEPLOYMENT))
+                    or next((d for c in chats if (d := _str(c.attributes.get(sc.DEPLOYMENT)))), None),
+                    dry_run=a.get("mcproute.dry_run") if isinstance(a.get("mcproute.dry_run"), bool) else None,
+                    text=_text(a),
+                    tool_calls=tuple(
+                        str(t.attributes.get(sc.GEN_AI_TOOL_NAME) or t.name.split(" ", 1)[1])
+                        for t in sorted(tools, key=lambda t: t.start_ns)
+                    ),
+                    outcome=_outcome(errors, tools, route),
+                )
+            )
     rows.sort(key=lambda r: r.start_ns)
     return rows
 
@@ -184,7 +197,16 @@ def conversations(spans: Iterable[SpanRecord]) -> list[ConversationSummary]:
             continue
         tiers = tuple(dict.fromkeys(r.tier for r in rows if r.tier))
         services = tuple(sorted({s.service for s in spans if s.conversation_id == cid and s.service}))
-        out.append(ConversationSummary(cid, len(rows), rows[0].start_ns, rows[-1].start_ns, tiers,
-                                       sum(r.cost_usd or 0.0 for r in rows), services))
+        out.append(
+            ConversationSummary(
+                cid,
+                len(rows),
+                rows[0].start_ns,
+                rows[-1].start_ns,
+                tiers,
+                sum(r.cost_usd or 0.0 for r in rows),
+                services,
+            )
+        )
     out.sort(key=lambda c: c.last_ns, reverse=True)
     return out
