@@ -122,3 +122,35 @@ async def test_block_withholds_until_reverted_and_a_removed_tool_keeps_its_pin(t
     assert set(pins) == {("fx", "echo")}  # a tool the config denies is neither pinned nor judged
     assert pins[("fx", "echo")].hash == definition_hash(definition(ECHO_V1))
     assert pins[("fx", "echo")].pending_hash == definition_hash(definition(ECHO_V2))
+
+
+@pytest.mark.anyio
+async def test_a_withheld_tool_a_client_may_not_see_stays_unknown_to_it(tmp_path: Path) -> None:
+    # Pinning and per-client policy together: "withheld, approve with ..." would tell a client
+    # that a tool it may not see exists, so for it the tool is as unknown as a missing one.
+    from mcproute.access import Access
+    from mcproute.errors import UnknownTool
+
+    defs = tmp_path / "tools.json"
+    write_defs(defs, ECHO_V1, CLOCK)
+    entry = server_entry(defs, watch=True, policy="block")
+    clients = {"alice": {"key_sha256": "a" * 64, "tools": {"deny": ["fx__echo"]}}}
+
+    def config(**extra: Any) -> Any:
+        cfg = {"servers": {"fx": entry}, "clients": clients, "telemetry": {"exporter": "none"}, **extra}
+        return parse_config(json.dumps(cfg), environ={}).config
+
+    gw = Gateway(parse_config(json.dumps({"servers": {"fx": entry}, "telemetry": {"exporter": "none"}}), environ={}))
+    async with SqliteStore(tmp_path / "state.sqlite3") as store:
+        gw.attach_pins(store, poll=0.1)
+        async with gw:
+            await settle(lambda: ("fx", "echo") in gw.pins.pins, "the first pin")  # type: ignore[union-attr]
+            write_defs(defs, ECHO_V2, CLOCK)
+            await settle(lambda: "fx__echo" in gw.catalog.withheld, "echo to be withheld")
+            gw.access = Access(config(stdio_client="alice"))  # no headers: the stdio client, alice
+            with pytest.raises(UnknownTool) as hidden:
+                await gw.call_tool("fx__echo", {"text": "hi"})
+            assert not isinstance(hidden.value, ToolWithheld) and "approve" not in str(hidden.value)
+            gw.access = Access(config())  # no stdio_client: full access, so the change is named
+            with pytest.raises(ToolWithheld, match="mcproute pins approve fx/echo"):
+                await gw.call_tool("fx__echo", {"text": "hi"})
