@@ -22,8 +22,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
 from mcproute.router.step import Candidate, Decision
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import spans
+from mcproute.telemetry import decision as tdecision, spans
 from mcproute.telemetry.reader import SpanRecord
 
 DOWNSTREAM = Path(__file__).parent / "telemetry_peers" / "downstream_server.py"

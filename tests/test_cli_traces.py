@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from mcproute.cli import main as cli_main
-from mcproute.telemetry import reader
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import reader, semconv as sc
 
 REPO = Path(__file__).resolve().parents[1]
 # Route-span attribute -> the field of a `--json` timeline row that carries it.

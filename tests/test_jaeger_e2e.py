@@ -18,8 +18,7 @@ from mcp import Client
 from jaeger_fixture import Jaeger, jaeger  # noqa: F401  (fixture)
 from mcproute.cli import main as cli_main
 from mcproute.config import TelemetryConfig
-from mcproute.telemetry import reader
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import reader, semconv as sc
 from mcproute.telemetry.reader import SpanRecord
 from mcproute.telemetry.setup import setup
 from otlp_receiver import otlp_receiver

@@ -11,9 +11,7 @@ import pytest
 from mcproute.cli import main as cli_main
 from mcproute.config import parse_config
 from mcproute.errors import DataFileError, RateLimited
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import reader, spans
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import decision as tdecision, reader, semconv as sc, spans
 from mcproute.telemetry.setup import setup
 from telemetry_steps import make_decision
 

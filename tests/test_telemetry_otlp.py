@@ -9,8 +9,7 @@ import pytest
 from mcp import Client
 
 from mcproute.config import TelemetryConfig
-from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
+from mcproute.telemetry import semconv as sc, spans
 from mcproute.telemetry.setup import setup
 from otlp_receiver import Receiver, otlp_receiver
 from telemetry_steps import by_name, downstream_params, gateway_server

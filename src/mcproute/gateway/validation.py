@@ -13,8 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import exceptions as js_exceptions
-from jsonschema import validators as js_validators
+from jsonschema import exceptions as js_exceptions, validators as js_validators
 from jsonschema.protocols import Validator
 
 logger = logging.getLogger(__name__)

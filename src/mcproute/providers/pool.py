@@ -22,12 +22,10 @@ import anyio
 import httpx
 
 from mcproute.config import Deployment, LoadedConfig, ModelConfig, ReliabilityConfig
-from mcproute.providers.anthropic import DEFAULT_BASE_URL as ANTHROPIC_URL
-from mcproute.providers.anthropic import AnthropicProvider
+from mcproute.providers.anthropic import DEFAULT_BASE_URL as ANTHROPIC_URL, AnthropicProvider
 from mcproute.providers.base import ChatRequest, Provider, Target
 from mcproute.providers.health import CircuitBreaker, DeploymentHealth
-from mcproute.providers.openai import DEFAULT_BASE_URL as OPENAI_URL
-from mcproute.providers.openai import OpenAIProvider
+from mcproute.providers.openai import DEFAULT_BASE_URL as OPENAI_URL, OpenAIProvider
 from mcproute.providers.reliability import ChatResult, ModelEntry, ReliableChat, Route, Tier
 from mcproute.providers.reliable_stream import StreamFinished, StreamStarted, stream_chat
 from mcproute.providers.scripted import ScriptedProvider, load_script

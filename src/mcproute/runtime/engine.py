@@ -49,8 +49,7 @@ from mcproute.runtime.replay_keep import ReplayRecorder, open_recorder
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
 from mcproute.state import ConversationStore, PinStore, StepRecord, open_store
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import metrics, spans
+from mcproute.telemetry import decision as tdecision, metrics, spans
 
 if TYPE_CHECKING:
     from mcproute.access import Policy

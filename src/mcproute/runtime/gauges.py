@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mcproute.telemetry import metrics
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import metrics, semconv as sc
 
 if TYPE_CHECKING:
     from mcproute.runtime.engine import Engine

@@ -24,9 +24,7 @@ from mcproute.gateway.routing import CallNext, ToolCall
 from mcproute.router.conversation import record_proxied_call
 from mcproute.runtime import tracing
 from mcproute.runtime.steps import ENGINE_CALL, _text_of
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import semconv as sc
-from mcproute.telemetry import spans
+from mcproute.telemetry import decision as tdecision, semconv as sc, spans
 
 if TYPE_CHECKING:
     from mcproute.runtime.engine import Engine

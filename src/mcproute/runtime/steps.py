@@ -25,16 +25,14 @@ from mcproute.errors import (
     UpstreamUnavailable,
 )
 from mcproute.gateway.identity import ConversationIdentity
-from mcproute.providers import ChatRequest, ChatResult, Message, ToolDef, validate_tool_calls
-from mcproute.providers import ToolCall as ModelToolCall
+from mcproute.providers import ChatRequest, ChatResult, Message, ToolCall as ModelToolCall, ToolDef, validate_tool_calls
 from mcproute.router.conversation import StepOutcome, advance, cascade
 from mcproute.router.step import ConversationState, Decision, StepHints, ToolSpec
 from mcproute.runtime import tracing
 from mcproute.runtime.access import record_spend
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import metrics, spans
+from mcproute.telemetry import decision as tdecision, metrics, spans
 from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:

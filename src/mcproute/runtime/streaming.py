@@ -34,8 +34,7 @@ from mcproute.router.step import Decision, StepHints
 from mcproute.runtime import tracing
 from mcproute.runtime.messages import step_text, to_tool_defs
 from mcproute.runtime.steps import _as_answered, _save, _top_tools
-from mcproute.telemetry import decision as tdecision
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import decision as tdecision, semconv as sc
 
 if TYPE_CHECKING:
     from mcproute.runtime.engine import Engine, ToolsArg

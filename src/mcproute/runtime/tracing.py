@@ -12,13 +12,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from mcproute.providers import Attempt
-from mcproute.telemetry import metrics, spans
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import metrics, semconv as sc, spans
 
 _tracer = trace.get_tracer(sc.TRACER_NAME)
 

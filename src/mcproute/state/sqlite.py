@@ -48,8 +48,7 @@ from mcproute.state.base import (
     summarise,
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
-from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA
-from mcproute.state.counters import Taken, sweep_sqlite, take_sqlite
+from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA, Taken, sweep_sqlite, take_sqlite
 from mcproute.state.pins import PinRecord
 
 log = logging.getLogger("mcproute.state")

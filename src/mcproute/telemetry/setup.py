@@ -33,14 +33,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import ReadableSpan, Span as SdkSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from mcproute.config import ConfigIssue, LoadedConfig, TelemetryConfig
 from mcproute.errors import ConfigError
-from mcproute.telemetry import metrics_sdk, spans
-from mcproute.telemetry import semconv as sc
+from mcproute.telemetry import metrics_sdk, semconv as sc, spans
 from mcproute.telemetry.jsonl import JsonlSpanExporter
 from mcproute.telemetry.redact import RedactingLogFilter, Redactor, redactor_for
 from mcproute.telemetry.redact_spans import RedactingExporter
