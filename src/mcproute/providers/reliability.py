@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -191,28 +192,40 @@ class ReliableChat:
         chain = self.chain(tier, model)
         deadline = self.deadline_in() if deadline is None else deadline
         attempts: list[Attempt] = []
+        live, unusable = usable(chain, request)
+        async with aclosing(self.routes(live, preferred_deployment, deadline, attempts)) as routes:
+            async for route in routes:
+                attempt, response, error = await self._attempt(route, request, deadline)
+                attempts.append(attempt)
+                if response is not None:
+                    return ChatResult(response, tuple(attempts), route.model, route.key, route.tier)
+                if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
+                    error.attempts = tuple(attempts)  # type: ignore[attr-defined]
+                    raise error
+        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock(), unusable), list[object](attempts))
+
+    # ------------------------------------------------------------ choosing
+
+    async def routes(
+        self, live: Sequence[ModelEntry], preferred: str | None, deadline: float, attempts: list[Attempt]
+    ) -> AsyncGenerator[Route, None]:
+        """The deployments to try, in order, each with its breaker acquired; the caller records each
+        try in `attempts` (skipped deployments are recorded here). Ends when `max_attempts` calls or
+        rounds are spent, or the deadline would pass; between rounds it waits for the first
+        deployment to be ready again. Shared by whole replies (`chat`) and streams (reliable_stream)."""
         skipped: set[str] = set()
-        # Models that cannot be called at all (a missing key, a bad script, no tool support) are
-        # never attempted and leave no attempt behind (no error span for a model nobody chose);
-        # they are named only if nothing answers, in the error.
-        unusable = {
-            e.name: e.unavailable_reason or "model has no tool support"
-            for e in chain
-            if not e.available or not (e.supports_tools or not request.tools)
-        }
-        live = [e for e in chain if e.name not in unusable]
         tried: set[str] = set()
         calls = rounds = 0
         while calls < self.policy.max_attempts:
             now = self.clock()
             if now >= deadline:
-                break
-            route = self._next(live, preferred_deployment, tried, now, attempts, skipped)
+                return
+            route = self._next(live, preferred, tried, now, attempts, skipped)
             if route is None:
                 rounds += 1
                 delay = self._round_delay(live, rounds, now)
                 if delay is None or rounds >= self.policy.max_attempts or now + delay >= deadline:
-                    break
+                    return
                 await self.sleep(delay)
                 tried.clear()
                 continue
@@ -220,16 +233,7 @@ class ReliableChat:
             if not route.health.breaker.acquire():
                 continue
             calls += 1
-            attempt, response, error = await self._attempt(route, request, deadline)
-            attempts.append(attempt)
-            if response is not None:
-                return ChatResult(response, tuple(attempts), route.model, route.key, route.tier)
-            if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
-                error.attempts = tuple(attempts)  # type: ignore[attr-defined]
-                raise error
-        raise ProviderUnavailable(_summary(chain, attempts, deadline <= self.clock(), unusable), list[object](attempts))
-
-    # ------------------------------------------------------------ choosing
+            yield route
 
     def _next(
         self,
@@ -396,6 +400,18 @@ class ReliableChat:
             message=message,
             circuit="",
         )
+
+
+def usable(chain: Sequence[ModelEntry], request: ChatRequest) -> tuple[list[ModelEntry], dict[str, str]]:
+    """The chain's models that can be called, and why the others cannot. Models that cannot be called
+    at all (a missing key, a bad script, no tool support) are never attempted and leave no attempt
+    behind (no error span for a model nobody chose); they are named only if nothing answers."""
+    unusable = {
+        e.name: e.unavailable_reason or "model has no tool support"
+        for e in chain
+        if not e.available or not (e.supports_tools or not request.tools)
+    }
+    return [e for e in chain if e.name not in unusable], unusable
 
 
 def _summary(

@@ -15,6 +15,7 @@ delta is kept on the attempt (`first_chunk_s`).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 
 import anyio
@@ -28,7 +29,16 @@ from mcproute.errors import (
     StreamInterrupted,
 )
 from mcproute.providers.base import ChatRequest
-from mcproute.providers.reliability import _STOP_STATUSES, Attempt, ChatResult, ReliableChat, Route, Tier, _summary
+from mcproute.providers.reliability import (
+    _STOP_STATUSES,
+    Attempt,
+    ChatResult,
+    ReliableChat,
+    Route,
+    Tier,
+    _summary,
+    usable,
+)
 from mcproute.providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta, stream_of
 
 
@@ -59,41 +69,18 @@ async def stream_chat(
     chain = rc.chain(tier, model)
     deadline = rc.deadline_in() if deadline is None else deadline
     attempts: list[Attempt] = []
-    skipped: set[str] = set()
-    unusable = {
-        e.name: e.unavailable_reason or "model has no tool support"
-        for e in chain
-        if not e.available or not (e.supports_tools or not request.tools)
-    }
-    live = [e for e in chain if e.name not in unusable]
-    tried: set[str] = set()
-    calls = rounds = 0
-    while calls < rc.policy.max_attempts:
-        now = rc.clock()
-        if now >= deadline:
-            break
-        route = rc._next(live, preferred_deployment, tried, now, attempts, skipped)
-        if route is None:
-            rounds += 1
-            delay = rc._round_delay(live, rounds, now)
-            if delay is None or rounds >= rc.policy.max_attempts or now + delay >= deadline:
-                break
-            await rc.sleep(delay)
-            tried.clear()
-            continue
-        tried.add(route.key)
-        if not route.health.breaker.acquire():
-            continue
-        calls += 1
-        failed: list[ProviderError] = []
-        async for item in _attempt(rc, route, request, deadline, attempts, failed):
-            yield item
-        if not failed:
-            return
-        error = failed[0]
-        if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
-            error.attempts = tuple(attempts)  # type: ignore[attr-defined]
-            raise error
+    live, unusable = usable(chain, request)
+    async with aclosing(rc.routes(live, preferred_deployment, deadline, attempts)) as routes:
+        async for route in routes:
+            failed: list[ProviderError] = []
+            async for item in _attempt(rc, route, request, deadline, attempts, failed):
+                yield item
+            if not failed:
+                return
+            error = failed[0]
+            if isinstance(error, ProviderRequestRejected) and error.status in _STOP_STATUSES:
+                error.attempts = tuple(attempts)  # type: ignore[attr-defined]
+                raise error
     raise ProviderUnavailable(_summary(chain, attempts, deadline <= rc.clock(), unusable), list[object](attempts))
 
 
