@@ -159,9 +159,14 @@ class StdioProcess:
     async def __aenter__(
         self,
     ) -> tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]:
-        self.process = await anyio.open_process(
-            [self.command, *self.args], env=self.env, cwd=self.cwd, start_new_session=True
-        )
+        # Shielded: a cancellation that lands while asyncio is still wiring up the pipes makes it
+        # kill the fresh child and then await its exit, and anyio cancels that await too, so the
+        # child was never reaped ("subprocess N is still running"). Spawning is quick; a
+        # cancellation is seen at the next checkpoint, after `__aexit__` can own the child.
+        with anyio.CancelScope(shield=True):
+            self.process = await anyio.open_process(
+                [self.command, *self.args], env=self.env, cwd=self.cwd, start_new_session=True
+            )
         read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
         write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
         self._read_send = read_send
