@@ -343,7 +343,7 @@ def cross_validate(data: Data) -> None:
         "| gain weight (multiple choice / other) | LOSO auc min | agentic (built without it) auc | outcomes 5-fold on seen questions |"
     )
     print("|---|---|---|---|")
-    for mc, other in ((0.0, 0.0), (3.0, 1.0), (4.0, 1.0), (4.5, 1.0), (5.0, 1.0), (4.5, 2.0)):
+    for mc, other in ((0.0, 0.0), (3.0, 1.0), (4.0, 1.0), (4.5, 1.0), (5.0, 1.0), (4.5, 2.0), (4.5, 0.5), (4.5, 0.0)):
         zO = np.zeros(len(seen))
         for k in range(5):
             tr = np.zeros(len(data.O.y), bool)
