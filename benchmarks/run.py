@@ -97,8 +97,8 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
     import throughput
 
     levels = [1, 4] if quick else [1, 2, 4, 8, 16]
-    r = throughput.measure(levels, seconds=0.8 if quick else 3.0, downstream="echo", min_proxy=not quick)
-    d, p = r["direct"], r["proxied"]
+    r = throughput.measure(levels, seconds=0.8 if quick else 3.0, downstream="echo", min_proxy=not quick, workers2=True)
+    d, p, w = r["direct"], r["proxied"], r["proxied_w2"]
     floor: dict[str, Any] = {}
     if "min_proxy" in r:
         m = r["min_proxy"]
@@ -112,9 +112,12 @@ def sec_throughput(quick: bool) -> dict[str, Any]:
         "throughput_rps": p["rps"],
         "throughput_direct_rps": d["rps"],
         "throughput_ratio": round(p["rps"] / d["rps"], 3) if d["rps"] else None,
+        # `serve --workers 2` on the same machine and load; its ratio is to one worker (issue 13).
+        "throughput_rps_workers2": w["rps"],
+        "throughput_workers2_ratio": round(w["rps"] / p["rps"], 3) if p["rps"] else None,
         "throughput_concurrency": p["concurrency"],
         "throughput_direct_concurrency": d["concurrency"],
-        "throughput_levels": {"direct": d["levels"], "proxied": p["levels"]},
+        "throughput_levels": {"direct": d["levels"], "proxied": p["levels"], "proxied_w2": w["levels"]},
         "throughput_cpu_ms_per_call": {"direct": d.get("cpu_ms_per_call"), "proxied": p.get("cpu_ms_per_call")},
     }
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +136,34 @@ async def run_level(port: int, tool: str, concurrency: int, seconds: float, warm
     }
 
 
-def measure(levels: list[int], seconds: float, downstream: str = "echo", min_proxy: bool = False) -> dict[str, Any]:
-    """Direct vs mcproute (and with `min_proxy`, benchmarks/min_proxy.py: the thinnest SDK proxy)."""
+def wait_workers(port: int, count: int, limit: float = 90.0) -> None:
+    """`serve --workers N` accepts (into the parent's socket) before its workers run: wait until
+    `/status` has answered from `count` different processes."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + limit
+    while len(seen) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(seen)} of {count} workers answered on port {port} within {limit:.0f} s")
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/status", headers={"Connection": "close"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                seen.add(json.load(r)["process"]["pid"])
+        except OSError:
+            time.sleep(0.1)
+
+
+def measure(
+    levels: list[int], seconds: float, downstream: str = "echo", min_proxy: bool = False, workers2: bool = False
+) -> dict[str, Any]:
+    """Direct vs mcproute (and with `min_proxy`, benchmarks/min_proxy.py: the thinnest SDK proxy;
+    with `workers2`, `mcproute serve --workers 2` as a third path)."""
     py = sys.executable
     FIXTURE = DOWNSTREAMS[downstream]
     env = child_env()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "servers.yaml"
         cfg.write_text(f'servers:\n  fx: {{command: python, args: ["{FIXTURE}"]}}\n')  # shipped defaults (jsonl traces)
-        fport, gport, mport = free_port(), free_port(), free_port()
+        fport, gport, mport, wport = free_port(), free_port(), free_port(), free_port()
         paths = [
             ("direct", fport, "echo", [py, FIXTURE, "--http", str(fport)]),
             (
@@ -162,11 +182,16 @@ def measure(levels: list[int], seconds: float, downstream: str = "echo", min_pro
                     [py, str(ROOT / "benchmarks" / "min_proxy.py"), "--http", str(mport), "--", py, FIXTURE],
                 )
             )
+        if workers2:
+            serve = [py, "-m", "mcproute", "serve", "--config", str(cfg), "--transport", "http"]
+            paths.append(("proxied_w2", wport, "fx__echo", [*serve, "--port", str(wport), "--workers", "2"]))
         procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, cwd=tmp) for _, _, _, cmd in paths]
         rows_by: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _, _ in paths}
         try:
             for (_, port, _, _), proc in zip(paths, procs, strict=True):
                 wait_http(port, proc=proc)
+            if workers2:
+                wait_workers(wport, 2)
             # Interleave the paths level by level, so a burst of load from the machine's other
             # users hits all of them rather than one.
             for c in levels:
@@ -202,13 +227,16 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,2,4,8,16")
     ap.add_argument("--downstream", default="echo", choices=sorted(DOWNSTREAMS))
     ap.add_argument("--min-proxy", action="store_true", help="also measure benchmarks/min_proxy.py")
+    ap.add_argument("--workers2", action="store_true", help="also measure mcproute serve --workers 2")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.downstream, args.min_proxy)
+    out = measure(
+        [int(c) for c in args.concurrency.split(",")], args.seconds, args.downstream, args.min_proxy, args.workers2
+    )
     if args.json:
         print(json.dumps(out))
         return
-    for key in [k for k in ("direct", "proxied", "min_proxy") if k in out]:
+    for key in [k for k in ("direct", "proxied", "proxied_w2", "min_proxy") if k in out]:
         r = out[key]
         print(f"{key:8} best {r['rps']:7.1f} req/s at concurrency {r['concurrency']}")
         for row in r["levels"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 from typing import TYPE_CHECKING
@@ -22,6 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default=None, help="HTTP bind address (default: gateway.http.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: gateway.http.port; 0 = any free port)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="http: N gateway processes accepting on one socket, restarted if they die (default: %(default)s; "
+        "they share conversations through the state store, see docs/scale-out.md)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO (to stderr)")
 
 
@@ -38,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {issue} (what depends on it is unavailable)", file=sys.stderr)
     if args.transport == "http":
         _raise_fd_limit()
+    if args.workers != 1:
+        return _run_workers(loaded, args)
     try:
         anyio.run(_serve, loaded, args)
     except InvalidRequest as exc:
@@ -47,6 +58,42 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_workers(loaded: object, args: argparse.Namespace) -> int:
+    """The `--workers N` parent: refuse what cannot work, bind the one socket, start the workers."""
+    from pathlib import Path
+
+    from mcproute.cli.workers import run_workers
+    from mcproute.config import LoadedConfig
+    from mcproute.gateway.http import check_bind
+
+    assert isinstance(loaded, LoadedConfig)
+    problem = None
+    if args.workers < 1:
+        problem = f"--workers must be at least 1, got {args.workers}"
+    elif args.transport != "http":
+        problem = "--workers needs --transport http (a stdio client talks to the one process it started)"
+    elif loaded.config.state.backend == "memory":
+        problem = (
+            f"--workers {args.workers} needs a shared state store, and state.backend in {args.config} is "
+            "'memory' (each worker would keep its own conversations); use sqlite (the default)"
+        )
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    http = loaded.config.gateway.http
+    host = args.host or http.host
+    try:
+        check_bind(host, http.token or bool(loaded.config.clients))
+        sock = _listen(host, http.port if args.port is None else args.port, args.config)
+    except CannotListen as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    argv = ["serve", "--config", str(Path(args.config).resolve()), "--transport", "http", "--host", host]
+    argv += ["--port", str(port)] + (["--verbose"] if args.verbose else [])
+    return run_workers(sock, args.workers, argv, f"http://{host}:{port}/mcp")
 
 
 class CannotListen(Exception):
@@ -98,14 +145,16 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     from mcproute.gateway.http import check_bind
     from mcproute.gateway.serving import serve_http, serve_stdio
     from mcproute.gateway.upstream import Upstream
+    from mcproute.gateway.worker_env import inherited_socket, this_worker
     from mcproute.runtime import Engine
     from mcproute.telemetry.setup import setup
 
     assert isinstance(loaded, LoadedConfig)
     http = loaded.config.gateway.http
     host = args.host or http.host
-    sock = None
-    if args.transport == "http":
+    sock = inherited_socket() if args.transport == "http" else None  # a `--workers` parent bound it
+    worker = this_worker()
+    if args.transport == "http" and sock is None:
         check_bind(
             host, http.token or bool(loaded.config.clients)
         )  # refuse before spawning anything; a client key counts
@@ -130,7 +179,8 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                     partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream)
                 )
                 print(
-                    f"mcproute: serving http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})",
+                    f"mcproute: {f'worker {worker} (pid {os.getpid()}) ' if worker else ''}serving "
+                    f"http://{host}:{port}/mcp ({plural(len(gateway.catalog.tools), 'tool')})",
                     file=sys.stderr,
                     flush=True,
                 )

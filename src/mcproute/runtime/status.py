@@ -8,6 +8,7 @@ Served behind the same Host/Origin/bearer-token guard as `/mcp`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mcproute.gateway.worker_env import this_worker
 from mcproute.providers.status import DeploymentStatus, ModelStatus
 
 
@@ -34,6 +36,8 @@ def status_report(engine: Any) -> dict[str, Any]:
             # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
             "tools": [tool_row(e) for e in catalog.tools.values()],
             "withheld": dict(catalog.withheld),  # tool -> why (pinning: changed since it was pinned)
+            # Which process answered: with `serve --workers N` each request may land on another one.
+            "process": {"pid": os.getpid(), "worker": str(worker) if (worker := this_worker()) else None},
         }
     )
 

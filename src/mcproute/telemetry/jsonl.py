@@ -17,6 +17,7 @@ from this process (a crash can still leave a truncated last line; the reader nam
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,12 +69,19 @@ class JsonlSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
             return SpanExportResult.FAILURE
-        text = "".join(json.dumps(span_to_dict(s), ensure_ascii=False, default=str) + "\n" for s in spans)
+        data = "".join(json.dumps(span_to_dict(s), ensure_ascii=False, default=str) + "\n" for s in spans).encode()
         try:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as fh:
-                    fh.write(text)
+                # One write(2) on an O_APPEND descriptor per batch: processes sharing the file
+                # (`serve --workers N`) append whole batches, never interleaved lines.
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS

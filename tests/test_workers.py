@@ -1,0 +1,214 @@
+"""`mcproute serve --transport http --workers N`: one socket, N whole gateways, one shared state.
+
+Real processes throughout: the parent and its workers are `mcproute serve`, each worker runs its
+own real `mcp-server-time` (PyPI) child, requests are plain HTTP on loopback, and the state they
+share is the SQLite file the test reads back afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from mcproute.state.sqlite import SqliteStore
+from runtime_support import child_env
+
+MODERN = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "mcproute__run_step",
+}
+# Scripted models (tests/runtime_scripts.py): each calls the first offered tool, run_step executes it.
+MODELS = {
+    "quick": {"tier": "fast", "provider": "scripted", "script": "runtime_scripts:fast"},
+    "deep": {"tier": "reasoning", "provider": "scripted", "script": "runtime_scripts:deep"},
+}
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def write_config(tmp: Path, **extra: object) -> Path:
+    config = {
+        "data_dir": str(tmp / "data"),
+        "servers": {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}},
+        "routing": {"encoder": {"enabled": False}},
+        **extra,
+    }
+    path = tmp / "servers.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@contextmanager
+def serve(config: Path, *extra: str, workers: int = 2) -> Iterator[Served]:
+    log = config.parent / "serve.log"
+    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--workers", str(workers), *extra], stdout=out, stderr=out, env=child_env(), cwd=config.parent
+        )
+    served = Served(proc, "", log)
+    try:
+        deadline = time.monotonic() + 60
+        while served.text().count("serving http") < workers + 1:  # the parent's line, then each worker's
+            assert proc.poll() is None, served.text()
+            assert time.monotonic() < deadline, served.text()
+            time.sleep(0.05)
+        served.url = next(w for w in served.text().split() if w.startswith("http://")).removesuffix("/mcp")
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def status(url: str) -> dict:
+    # A new connection per request: the kernel hands each to whichever worker accepts first.
+    r = httpx.get(f"{url}/status", headers={"Connection": "close"}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def worker_pids(url: str, wanted: int, tries: int = 300) -> set[int]:
+    seen: set[int] = set()
+    for _ in range(tries):
+        seen.add(status(url)["process"]["pid"])
+        if len(seen) >= wanted:
+            break
+    return seen
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (its parent has not reaped it yet).
+    return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_two_workers_share_one_port_each_a_whole_gateway_and_stop_with_the_parent(tmp_path: Path) -> None:
+    with serve(write_config(tmp_path)) as served:
+        pids = worker_pids(served.url, 2)
+        assert len(pids) == 2, f"one worker answered every one of 300 connections: {pids}"
+        reports = {}
+        while len(reports) < 2:
+            s = status(served.url)
+            reports[s["process"]["pid"]] = s
+        assert {r["process"]["worker"] for r in reports.values()} == {"1/2", "2/2"}
+        # Whole gateways: each worker started its own time server.
+        children = {r["servers"]["time"]["pid"] for r in reports.values()}
+        assert len(children) == 2
+        assert all(r["servers"]["time"]["state"] == "healthy" for r in reports.values())
+        # SIGTERM to the parent (what a service manager sends) stops every worker and its children.
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(30) == 0, served.text()
+    deadline = time.monotonic() + 10
+    while left := [pid for pid in [*reports, *children] if alive(pid)]:
+        assert time.monotonic() < deadline, left
+        time.sleep(0.05)
+
+
+def test_one_conversation_spread_over_workers_loses_no_step(tmp_path: Path) -> None:
+    steps = 16
+    with serve(write_config(tmp_path, models=MODELS)) as served:
+
+        async def run_step(i: int) -> None:
+            body = {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {
+                    "name": "mcproute__run_step",
+                    "arguments": {"text": f"what time is it in Tokyo ({i})", "conversation_id": "shared"},
+                    "_meta": META,
+                },
+            }
+            async with httpx.AsyncClient(timeout=30) as client:  # its own connection
+                r = await client.post(f"{served.url}/mcp", json=body, headers=MODERN)
+            result = r.json()["result"]
+            assert not result.get("isError"), result
+            assert result["structuredContent"]["conversation_id"] == "shared"
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:  # four at a time, racing on one conversation
+                for i in range(steps):
+                    tg.start_soon(run_step, i)
+                    if i % 4 == 3:
+                        await anyio.sleep(0.05)
+
+        anyio.run(main)
+
+    async def step_count() -> int:
+        async with SqliteStore(db) as store:
+            state = await store.load("shared")
+        assert state is not None
+        return state.step_count
+
+    db = tmp_path / "data" / "state.sqlite3"
+    with closing(sqlite3.connect(db)) as conn:
+        (records,) = conn.execute("SELECT count(*) FROM steps WHERE conversation_id = 'shared'").fetchone()
+    # Every step ran its transition on the state the previous one left, whichever worker took it.
+    assert (anyio.run(step_count), records) == (steps, steps)
+
+
+def test_a_killed_worker_is_replaced_and_the_port_keeps_serving(tmp_path: Path) -> None:
+    with serve(write_config(tmp_path)) as served:
+        first, second = sorted(worker_pids(served.url, 2))
+        os.kill(first, signal.SIGKILL)
+        # The other worker takes every connection meanwhile: no request fails.
+        deadline = time.monotonic() + 60
+        while True:
+            pids = worker_pids(served.url, 2, tries=50)
+            if len(pids) == 2 and first not in pids:
+                break
+            assert time.monotonic() < deadline, (pids, served.text())
+        assert second in pids
+        assert f"pid {first}) was killed by signal SIGKILL; restarting" in served.text()
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "message"),
+    [
+        (["--transport", "stdio"], {}, "--workers needs --transport http"),
+        (["--transport", "http"], {"state": {"backend": "memory"}}, "needs a shared state store"),
+        (["--transport", "http", "--workers", "0"], {}, "--workers must be at least 1, got 0"),
+    ],
+)
+def test_what_cannot_work_with_workers_is_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], config: dict, message: str
+) -> None:
+    path = write_config(tmp_path, **config)
+    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(path), "--port", "0", "--workers", "2", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
