@@ -212,3 +212,91 @@ def test_what_cannot_work_with_workers_is_refused_before_anything_starts(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+LEGACY = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def rpc(url: str, body: dict, session: str | None = None) -> httpx.Response:
+    headers = {**LEGACY, "Connection": "close"}  # a new connection each time: any worker may take it
+    if session is not None:
+        headers |= {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-06-18"}
+    return httpx.post(f"{url}/mcp", json=body, headers=headers, timeout=30)
+
+
+def result_of(response: httpx.Response) -> dict:
+    """The JSON-RPC message of a JSON or SSE response."""
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1])
+    return response.json()
+
+
+def open_session(url: str) -> str:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    r = rpc(url, init)
+    assert r.status_code == 200, r.text
+    session = r.headers["mcp-session-id"]
+    assert rpc(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session).status_code == 202
+    return session
+
+
+def call_time(url: str, session: str, i: int) -> httpx.Response:
+    body = {
+        "jsonrpc": "2.0",
+        "id": i,
+        "method": "tools/call",
+        "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}},
+    }
+    return rpc(url, body, session)
+
+
+def test_a_handshake_session_is_served_whichever_worker_takes_the_connection(tmp_path: Path) -> None:
+    with serve(write_config(tmp_path)) as served:
+        session = open_session(served.url)
+        forwarded_by: set[str] = set()
+        for i in range(1, 201):
+            r = call_time(served.url, session, i)
+            assert r.status_code == 200, (i, r.status_code, r.text)
+            assert "UTC" in json.dumps(result_of(r)["result"]), r.text
+            if "x-mcproute-via-worker" in r.headers:
+                forwarded_by.add(r.headers["x-mcproute-via-worker"])
+            if forwarded_by and i >= 20:
+                break
+        # Some connections went to the worker without the session, and were passed to its owner.
+        assert len(forwarded_by) == 1, "no request landed on the other worker in 200 connections"
+
+        # The official SDK client in handshake mode (a GET stream beside its POSTs): sessions work.
+        async def sdk_sessions() -> None:
+            from mcp import Client
+            from mcp.client.streamable_http import streamable_http_client
+
+            for _ in range(3):
+                async with Client(streamable_http_client(f"{served.url}/mcp"), mode="legacy") as client:
+                    assert "time__get_current_time" in {t.name for t in (await client.list_tools()).tools}
+                    for _ in range(3):
+                        got = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+                        assert not got.is_error
+
+        anyio.run(sdk_sessions)
+
+        # The session lives in its owner: when that worker dies, the session is gone, said plainly
+        # (404, so a client starts a new one), and a new session works at once.
+        (via,) = forwarded_by
+        owner = next(
+            s["process"]["pid"]
+            for s in (status(served.url) for _ in range(300))
+            if s["process"]["worker"] != f"{via}/2"
+        )
+        os.kill(owner, signal.SIGKILL)
+        for i in range(10):
+            r = call_time(served.url, session, 1000 + i)
+            assert r.status_code == 404, r.text
+            assert "Session not found" in r.text
+        fresh = open_session(served.url)
+        assert call_time(served.url, fresh, 2000).status_code == 200

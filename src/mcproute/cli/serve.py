@@ -145,7 +145,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     from mcproute.gateway.http import check_bind
     from mcproute.gateway.serving import serve_http, serve_stdio
     from mcproute.gateway.upstream import Upstream
-    from mcproute.gateway.worker_env import inherited_socket, this_worker
+    from mcproute.gateway.worker_env import bind_private, inherited_socket, this_worker, worker_link
     from mcproute.runtime import Engine
     from mcproute.telemetry.setup import setup
 
@@ -154,6 +154,8 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     host = args.host or http.host
     sock = inherited_socket() if args.transport == "http" else None  # a `--workers` parent bound it
     worker = this_worker()
+    link = worker_link() if sock is not None else None
+    private = [bind_private(link)] if link is not None else []  # where peers pass this worker's sessions
     if args.transport == "http" and sock is None:
         check_bind(
             host, http.token or bool(loaded.config.clients)
@@ -176,7 +178,16 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                 return
             async with anyio.create_task_group() as tg:
                 port = await tg.start(
-                    partial(serve_http, gateway, http, host=host, sock=sock, extra_routes=routes, upstream=upstream)
+                    partial(
+                        serve_http,
+                        gateway,
+                        http,
+                        host=host,
+                        sock=sock,
+                        extra_sockets=private,
+                        extra_routes=routes,
+                        upstream=upstream,
+                    )
                 )
                 print(
                     f"mcproute: {f'worker {worker} (pid {os.getpid()}) ' if worker else ''}serving "

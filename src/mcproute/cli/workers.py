@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
 import anyio
 import anyio.abc
 
-from mcproute.gateway.worker_env import LISTEN_FD_ENV, WORKER_ENV, WorkerId
+from mcproute.gateway.worker_env import LISTEN_FD_ENV, PEER_SECRET_ENV, WORKER_DIR_ENV, WORKER_ENV, WorkerId
 
 logger = logging.getLogger("mcproute.workers")
 
@@ -37,18 +40,21 @@ _BACKOFF = (0.5, 30.0)
 def run_workers(sock: socket.socket, count: int, argv: Sequence[str], url: str) -> int:
     """Run `count` workers (`mcproute *argv`) on `sock` until SIGINT/SIGTERM; returns the exit code."""
     print(f"mcproute: {count} workers serving {url}", file=sys.stderr, flush=True)
+    # Each worker's private socket (for sessions held by another worker) and the secret they share.
+    link = {WORKER_DIR_ENV: tempfile.mkdtemp(prefix="mcproute-workers-"), PEER_SECRET_ENV: secrets.token_urlsafe(32)}
     try:
-        anyio.run(_supervise, sock, count, [sys.executable, "-m", "mcproute", *argv])
+        anyio.run(_supervise, sock, count, [sys.executable, "-m", "mcproute", *argv], link)
     finally:
         sock.close()
+        shutil.rmtree(link[WORKER_DIR_ENV], ignore_errors=True)
     return 0
 
 
-async def _supervise(sock: socket.socket, count: int, command: list[str]) -> None:
+async def _supervise(sock: socket.socket, count: int, command: list[str], link: dict[str, str]) -> None:
     stopping = anyio.Event()
     async with anyio.create_task_group() as tg:
         for index in range(1, count + 1):
-            tg.start_soon(_keep_running, WorkerId(index, count), sock, command, stopping)
+            tg.start_soon(_keep_running, WorkerId(index, count), sock, command, link, stopping)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 logger.info("received %s; stopping the workers", signal.Signals(signum).name)
@@ -57,8 +63,10 @@ async def _supervise(sock: socket.socket, count: int, command: list[str]) -> Non
     # The task group has waited for every worker to be reaped.
 
 
-async def _keep_running(worker: WorkerId, sock: socket.socket, command: list[str], stopping: anyio.Event) -> None:
-    env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), WORKER_ENV: str(worker)}
+async def _keep_running(
+    worker: WorkerId, sock: socket.socket, command: list[str], link: dict[str, str], stopping: anyio.Event
+) -> None:
+    env = {**os.environ, **link, LISTEN_FD_ENV: str(sock.fileno()), WORKER_ENV: str(worker)}
     failures = 0
     while not stopping.is_set():
         started = time.monotonic()

@@ -30,6 +30,7 @@ from mcproute.gateway.http_limits import SessionLimit
 from mcproute.gateway.http_quota import LimitGuard
 from mcproute.gateway.limits import JsonLimits, request_id
 from mcproute.gateway.upstream import Upstream
+from mcproute.gateway.worker_env import worker_link
 
 _CLIENT = CLIENT_HEADER.encode()
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -225,13 +226,28 @@ def build_app(
         served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     served = LimitGuard(served, access=access, max_bytes=http.max_request_bytes)
-    return Guard(
+    guarded: ASGIApp = Guard(
         served,
         host=host,
         token=http.token,
         max_bytes=http.max_request_bytes,
         allowed_origins=http.allowed_origins,
         keys=access.keys,
+    )
+    link = worker_link()
+    if link is None:
+        return guarded
+    # `serve --workers N`: a request for a session another worker holds goes there (checked there).
+    from mcproute.gateway.worker_link import SessionRouter
+
+    manager = upstream.server.session_manager
+    return SessionRouter(
+        guarded,
+        sessions=lambda: manager._server_instances,  # noqa: SLF001 - the SDK's live-session table
+        me=link.me.index,
+        peers=link.peers(),
+        secret=link.secret,
+        max_bytes=http.max_request_bytes,
     )
 
 

@@ -47,6 +47,7 @@ async def serve_http(
     extra_routes: Sequence[BaseRoute] = (),
     upstream: Upstream | None = None,
     sock: socket.socket | None = None,
+    extra_sockets: Sequence[socket.socket] = (),
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `/mcp` (+ `extra_routes`) until cancelled; `task_status.started(port)` once listening
@@ -70,7 +71,7 @@ async def serve_http(
         # Shielded: uvicorn shuts down cleanly via should_exit, not via a cancellation mid-request.
         with anyio.CancelScope(shield=True):
             try:
-                await server.serve(sockets=[sock])
+                await server.serve(sockets=[sock, *extra_sockets])
             finally:
                 done.set()
 
@@ -92,3 +93,5 @@ async def serve_http(
                 if not done.is_set():
                     server.force_exit = True
                 sock.close()
+                for extra in extra_sockets:
+                    extra.close()
