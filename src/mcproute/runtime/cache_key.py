@@ -167,12 +167,11 @@ def content_words(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def minimal_pair(a: str, b: str) -> bool:
-    """Two requests that are one sentence with a word or two swapped, added or moved ("turn on"/
-    "turn off", "to Madrid"/"from Madrid", "miles to km"/"km to miles"). A sentence encoder rates
-    such pairs the most similar of all, yet the swapped word is usually the point of the request:
-    they are never one request for the cache."""
-    wa, wb = content_words(a), content_words(b)
+def minimal_pair(wa: tuple[str, ...], wb: tuple[str, ...]) -> bool:
+    """Two requests (as `content_words`) that are one sentence with a word or two swapped, added
+    or moved ("turn on"/"turn off", "to Madrid"/"from Madrid", "miles to km"/"km to miles"). A
+    sentence encoder rates such pairs the most similar of all, yet the swapped word is usually
+    the point of the request: they are never one request for the cache."""
     if wa == wb:
         return False  # the same words in the same order: only framing differs
     sa, sb = set(wa), set(wb)
@@ -181,9 +180,19 @@ def minimal_pair(a: str, b: str) -> bool:
     return len(sa - sb) + len(sb - sa) <= 2
 
 
-def similar_hit(
-    cosine: float, threshold: float, a: frozenset[str], b: frozenset[str], text_a: str = "", text_b: str = ""
-) -> bool:
-    """Whether a stored question (anchors `a`, text `text_a`) may answer a new one (`b`,
-    `text_b`): close enough, naming the same values, and not a minimal pair."""
-    return cosine >= threshold and a == b and not minimal_pair(text_a, text_b)
+@dataclass(frozen=True, slots=True)
+class Question:
+    """What the similarity guard compares of a request's last user message."""
+
+    anchors: frozenset[str]
+    words: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Question:
+        return cls(anchors(text), content_words(text))
+
+
+def similar_hit(cosine: float, threshold: float, a: Question, b: Question) -> bool:
+    """Whether a stored question `a` may answer a new one `b`: close enough by the step vectors,
+    naming the same values, and not a minimal pair."""
+    return cosine >= threshold and a.anchors == b.anchors and not minimal_pair(a.words, b.words)

@@ -30,7 +30,7 @@ from mcproute.runtime.cache_key import (
     NO_STORE,
     SHIPPED_SIMILARITY,
     CacheKeys,
-    anchors,
+    Question,
     request_keys,
     similar_hit,
     tools_version,
@@ -57,7 +57,7 @@ class Entry:
     cost_usd: float  # what the answer cost: what a hit saves
     stored_at: float
     vector: np.ndarray | None  # the step vector (similarity tier), or None
-    anchors: frozenset[str]
+    question: Question | None  # what the similarity guard compares, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class Lookup:
     saved_usd: float = 0.0
     store: bool = False  # a fresh answer may be stored
     vector: Any = None
-    anchors: frozenset[str] = frozenset()
+    question: Question | None = None
 
 
 def directives(headers: Mapping[str, str] | None) -> set[str]:
@@ -133,7 +133,7 @@ class ReplyCache:
         self._entries.move_to_end(key)
         return entry
 
-    def nearest(self, scope: str, vector: np.ndarray, found: frozenset[str]) -> tuple[Entry, float] | None:
+    def nearest(self, scope: str, vector: np.ndarray, found: Question) -> tuple[Entry, float] | None:
         """The scope's most similar live entry that passes the threshold and the anchor guard."""
         if self.similarity is None:
             return None
@@ -152,7 +152,7 @@ class ReplyCache:
             if cos < self.similarity:
                 break
             key, entry = live[int(i)]
-            if similar_hit(cos, self.similarity, entry.anchors, found):
+            if entry.question is not None and similar_hit(cos, self.similarity, entry.question, found):
                 self._entries.move_to_end(key)
                 return entry, cos
         return None
@@ -213,21 +213,21 @@ class ReplyCache:
             request, client=client, tier=decision.tier, model=decision.model, catalog=self.catalog_version(engine)
         )
         vector = step.vector if keys.similar and self.similarity is not None else None
-        found = anchors(step_text(list(request.messages))) if vector is not None else frozenset()
+        found = Question.of(step_text(list(request.messages))) if vector is not None else None
         if NO_CACHE in said:
             span.set_attribute(sc.CACHE_BYPASS, NO_CACHE)  # not read, but the fresh answer is stored
-            return Lookup(keys, store=True, vector=vector, anchors=found)
+            return Lookup(keys, store=True, vector=vector, question=found)
         hit: tuple[Entry, float] | None = None
         kind = "exact"
         entry = self.get(keys.exact)
         if entry is not None:
             hit = (entry, 1.0)
-        elif vector is not None:
+        elif vector is not None and found is not None:
             hit, kind = self.nearest(keys.scope, vector, found), "similar"
         span.set_attribute(sc.CACHE_HIT, hit is not None)
         if hit is None:
             self.counts["miss"] += 1
-            return Lookup(keys, store=True, vector=vector, anchors=found)
+            return Lookup(keys, store=True, vector=vector, question=found)
         entry, cos = hit
         self.counts[kind] += 1
         span.set_attribute(sc.CACHE_KIND, kind)
@@ -250,7 +250,7 @@ class ReplyCache:
             chat.cost_usd,
             self.clock(),
             lookup.vector if lookup.keys.similar else None,
-            lookup.anchors,
+            lookup.question,
         )
         self.put(lookup.keys.exact, entry)
         span.set_attribute(sc.CACHE_STORED, True)

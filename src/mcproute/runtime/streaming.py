@@ -86,6 +86,8 @@ async def stream_complete(
         )
         if decision.model is None:
             raise ProviderUnavailable(f"no model can run this step: {decision.reason}")
+        if engine.reply_cache.enabled:  # streams neither read nor fill the reply cache (docs/cache.md)
+            span.set_attribute(sc.CACHE_BYPASS, "stream")
         finished: StreamFinished | None = None
         try:
             async with aclosing(
