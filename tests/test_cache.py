@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -84,7 +84,7 @@ def sent(llm: FakeLLM) -> int:
     return len([r for r in llm.requests if r.path == "/v1/chat/completions"])
 
 
-def routes(traces: Path) -> list[dict[str, Any]]:
+def routes(traces: Path) -> list[Mapping[str, Any]]:
     return [s.attributes for s in read_jsonl(traces) if s.name == sc.ROUTE_SPAN_NAME]
 
 
