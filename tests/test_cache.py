@@ -23,6 +23,7 @@ import pytest
 from fakes.clock import FakeClock
 from fakes.llm_server import FakeLLM, bad_request, fake_llm, ok, streamed
 from mcproute.access.keys import new_key
+from mcproute.cli import main as cli_main
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.config_clients import hash_key
 from mcproute.gateway.identity import ConversationIdentity
@@ -91,7 +92,9 @@ def routes(traces: Path) -> list[Mapping[str, Any]]:
 # ---------------------------------------------------------------- over the endpoint
 
 
-async def test_a_repeat_is_answered_from_the_cache_without_calling_the_provider(tmp_path: Path) -> None:
+async def test_a_repeat_is_answered_from_the_cache_without_calling_the_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traces = tmp_path / "traces.jsonl"
     with setup(TelemetryConfig(exporter="jsonl", path=str(traces))):
         async with serving(tmp_path) as (engine, llm, url):
@@ -110,6 +113,11 @@ async def test_a_repeat_is_answered_from_the_cache_without_calling_the_provider(
             assert second.headers["x-mcproute-conversation-id"]  # still a routed, recorded step
             assert engine.reply_cache.counts["exact"] == 1
     miss, hit = routes(traces)
+    # `mcproute traces --conversation` tells the hit (the default `run` story: one line per field).
+    cid = second.headers["x-mcproute-conversation-id"]
+    assert cli_main(["traces", "--file", str(traces), "--conversation", cid]) == 0
+    story = capsys.readouterr().out
+    assert "cache    exact hit: no model call, saved $0.001400" in story, story
     assert miss[sc.CACHE_HIT] is False and miss[sc.CACHE_STORED] is True
     assert hit[sc.CACHE_HIT] is True and hit[sc.CACHE_KIND] == "exact" and hit[sc.CACHE_SIMILARITY] == 1.0
     # What the first answer cost (1000 in + 200 out at $1/$2 per 1M) is what the hit saved; it cost nothing.
