@@ -299,3 +299,11 @@ def test_ttl_and_lru_bounds() -> None:
     assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 2
     clock.advance(61)
     assert cache.get("a") is None and cache.counts["expired"] == 1
+
+
+def test_a_bad_cache_setting_is_refused_with_its_path() -> None:
+    from mcproute.errors import ConfigError
+
+    for bad, where in [({"similarity": 1.5}, "cache.similarity"), ({"ttl_s": 0}, "cache.ttl_s")]:
+        with pytest.raises(ConfigError, match=where):
+            parse_config(json.dumps({"cache": bad}), environ={})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mcproute._config_model import ConfigModel as _Model
 
@@ -172,12 +172,12 @@ class CacheConfig(_Model):
         "a request that sets no temperature is cached",
     )
 
-    @model_validator(mode="after")
-    def _threshold(self) -> CacheConfig:
-        s = self.similarity
+    @field_validator("similarity")
+    @classmethod
+    def _threshold(cls, s: bool | float) -> bool | float:
         if not isinstance(s, bool) and not 0 < s <= 1:
-            raise ValueError(f"similarity must be true, false or a cosine in (0, 1], got {s}")
-        return self
+            raise ValueError(f"must be true, false or a cosine in (0, 1], got {s}")
+        return s
 
 
 class MetricsConfig(_Model):
