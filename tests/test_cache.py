@@ -167,7 +167,7 @@ async def test_cache_control_and_temperature_bypass_it(tmp_path: Path) -> None:
         assert len(engine.reply_cache) == 2  # the temperature 0.9 answers were never stored
 
 
-async def test_errors_and_streams_are_not_cached(tmp_path: Path) -> None:
+async def test_errors_are_not_cached(tmp_path: Path) -> None:
     async with serving(tmp_path) as (_, llm, url):
         llm.queue(bad_request())
         assert (await ask(url, ALICE, QUESTION)).status_code == 400
@@ -175,12 +175,40 @@ async def test_errors_and_streams_are_not_cached(tmp_path: Path) -> None:
         assert sent(llm) == 2  # the error was not stored
         assert (await ask(url, ALICE, QUESTION)).status_code == 200
         assert sent(llm) == 2  # the good answer was stored
+
+
+def chunks(body: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
+
+
+async def test_a_streamed_hit_is_replayed_as_chunks_and_a_broken_stream_is_never_stored(tmp_path: Path) -> None:
+    async with serving(tmp_path) as (engine, llm, url):
         story = [QUESTION[0], {"role": "user", "content": "tell me a story"}]
-        llm.queue(streamed("Once upon a time."), streamed("Once upon a time."))
-        for _ in range(2):
-            r = await ask(url, ALICE, story, stream=True)
-            assert r.status_code == 200 and "Once" in r.text
-        assert sent(llm) == 4  # streamed requests bypass the cache both ways
+        llm.queue(streamed("Once upon a time there was a gateway."))
+        first = await ask(url, ALICE, story, stream=True)
+        again = await ask(url, ALICE, story, stream=True)
+        assert sent(llm) == 1  # the second stream came from the cache
+        for r in (first, again):
+            assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
+            text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(r.text) if c["choices"])
+            assert text == "Once upon a time there was a gateway."
+            assert all(c["object"] == "chat.completion.chunk" for c in chunks(r.text))
+        # A whole (not streamed) request for the same thing reuses the streamed answer too.
+        whole = await ask(url, ALICE, story)
+        assert whole.json()["choices"][0]["message"]["content"] == "Once upon a time there was a gateway."
+        assert sent(llm) == 1
+
+        broken = [QUESTION[0], {"role": "user", "content": "tell me another story"}]
+        llm.queue(streamed("It was a dark and stormy night.", fail_after=2), streamed("Fine."))
+        cut = await ask(url, ALICE, broken, stream=True)
+        assert '"stream_interrupted"' in cut.text
+        assert len(engine.reply_cache) == 1  # the partial reply was not stored
+        assert "Fine." in "".join(
+            c["choices"][0]["delta"].get("content") or ""
+            for c in chunks((await ask(url, ALICE, broken, stream=True)).text)
+            if c["choices"]
+        )
+        assert sent(llm) == 3
 
 
 async def test_cache_off_sends_every_request(tmp_path: Path) -> None:

@@ -10,21 +10,26 @@ It keeps model replies, never tool results: a hit on `run_step` hands back the m
 call, and the engine executes it again like any other. Entries live in memory (an LRU bounded by
 `max_entries`, each valid for `ttl_s`), keyed by `cache_key.request_keys`: the client is part of
 every key, so a reply is never served across clients. Errors never reach it (only an answer is
-stored), and a streamed request bypasses it (docs/cache.md says why).
+stored; a stream only once it ended whole), and a streamed request's hit is replayed as the
+stream events a provider would send (`replayed`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcproute.providers import ChatRequest, ChatResponse, ChatResult, Usage
+from mcproute.errors import ModelToolCallError
+from mcproute.providers import ChatRequest, ChatResponse, ChatResult, ToolDef, Usage, validate_tool_calls
+from mcproute.providers.reliable_stream import StreamFinished, StreamStarted
+from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.runtime.cache_key import (
     NO_CACHE,
     NO_STORE,
@@ -237,6 +242,17 @@ class ReplyCache:
         chat = ChatResult(_fresh(entry.response), (), entry.model, entry.deployment, entry.tier)
         return Lookup(keys, chat, kind, cos, entry.cost_usd, False, vector, found)
 
+    def usable(self, lookup: Lookup, tools: Sequence[ToolDef], span: Any) -> ChatResult | None:
+        """The hit, if its tool calls still validate against the tools offered now (else a miss)."""
+        if lookup.chat is None:
+            return None
+        try:
+            validate_tool_calls(lookup.chat.response, tools)
+        except ModelToolCallError:
+            span.set_attribute(sc.CACHE_HIT, False)
+            return None
+        return lookup.chat
+
     def store(self, lookup: Lookup, chat: ChatResult, span: Any) -> None:
         """Keep a whole answer for the requests that may reuse it."""
         if lookup.keys is None or not lookup.store:
@@ -254,6 +270,20 @@ class ReplyCache:
         )
         self.put(lookup.keys.exact, entry)
         span.set_attribute(sc.CACHE_STORED, True)
+
+
+async def replayed(
+    chat: ChatResult,
+) -> AsyncGenerator[StreamStarted | TextDelta | ToolCallDelta | StreamFinished, None]:
+    """A cached reply as the events `ModelPool.stream` yields: who answers, the text in one
+    delta, each tool call in one delta, the end (the SSE writers turn them into chunks)."""
+    r = chat.response
+    yield StreamStarted(chat.model, chat.deployment, chat.tier, r.provider)
+    if r.text:
+        yield TextDelta(r.text)
+    for i, call in enumerate(r.tool_calls):
+        yield ToolCallDelta(i, call.id, call.name, json.dumps(dict(call.arguments)))
+    yield StreamFinished(chat)
 
 
 def _fresh(response: ChatResponse) -> ChatResponse:

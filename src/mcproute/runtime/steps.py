@@ -32,7 +32,7 @@ from mcproute.runtime import tracing
 from mcproute.runtime.access import client_policy, record_spend
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
-from mcproute.telemetry import decision as tdecision, metrics, semconv as sc, spans
+from mcproute.telemetry import decision as tdecision, metrics, spans
 from mcproute.telemetry.repeats import RepeatFilter
 
 if TYPE_CHECKING:
@@ -134,12 +134,9 @@ async def _answer_or_cached(
     cached tool call that no longer validates against the tools offered now is a miss."""
     cache = engine.reply_cache
     lookup = cache.lookup(engine, step, request, headers, client=client_policy(engine, headers)[0])
-    if lookup.chat is not None:
-        try:
-            validate_tool_calls(lookup.chat.response, tools)
-            return _Answer(lookup.chat, _as_answered(step.decision, lookup.chat), (), False, "", "")
-        except ModelToolCallError:
-            step.span.set_attribute(sc.CACHE_HIT, False)
+    hit = cache.usable(lookup, tools, step.span)
+    if hit is not None:
+        return _Answer(hit, _as_answered(step.decision, hit), (), False, "", "")
     answer = await _answer(engine, step.span, request, tools, step.decision, step.state)
     if not answer.cascaded and not answer.validation_error:  # only a whole, valid answer is reused
         cache.store(lookup, replace(answer.chat, attempts=answer.attempts), step.span)
