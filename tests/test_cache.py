@@ -33,6 +33,7 @@ from mcproute.providers import ChatRequest, ChatResponse, Message, ToolCall, Too
 from mcproute.runtime import Engine
 from mcproute.runtime.cache_key import Question, anchors, minimal_pair, request_keys
 from mcproute.runtime.reply_cache import Entry, ReplyCache
+from mcproute.runtime.status import status_report
 from mcproute.telemetry import semconv as sc
 from mcproute.telemetry.reader import read_jsonl
 from mcproute.telemetry.setup import setup
@@ -112,6 +113,8 @@ async def test_a_repeat_is_answered_from_the_cache_without_calling_the_provider(
             assert a["usage"]["prompt_tokens"] == 1000 and b["usage"]["prompt_tokens"] == 0  # no tokens were used
             assert second.headers["x-mcproute-conversation-id"]  # still a routed, recorded step
             assert engine.reply_cache.counts["exact"] == 1
+            status = status_report(engine)["cache"]  # what GET /status shows
+            assert (status["enabled"], status["similarity"], status["entries"], status["exact"]) == (True, None, 1, 1)
     miss, hit = routes(traces)
     # `mcproute traces --conversation` tells the hit (the default `run` story: one line per field).
     cid = second.headers["x-mcproute-conversation-id"]

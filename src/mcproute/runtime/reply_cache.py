@@ -125,6 +125,17 @@ class ReplyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def status(self) -> dict[str, Any]:
+        """For `/status`: on or off, the similarity threshold, entries and counts since start."""
+        return {
+            "enabled": self.enabled,
+            "similarity": self.similarity,
+            "entries": len(self._entries),
+            "max_entries": self.max_entries,
+            "ttl_s": self.ttl_s,
+            **self.counts,
+        }
+
     # ------------------------------------------------------------ the store
 
     def get(self, key: str) -> Entry | None:
