@@ -338,3 +338,15 @@ def test_a_bad_cache_setting_is_refused_with_its_path() -> None:
     for bad, where in [({"similarity": 1.5}, "cache.similarity"), ({"ttl_s": 0}, "cache.ttl_s")]:
         with pytest.raises(ConfigError, match=where):
             parse_config(json.dumps({"cache": bad}), environ={})
+
+
+@pytest.mark.parametrize("data", ["evals/cache_pairs.jsonl", "evals/cache_pairs_fresh.jsonl"])
+def test_eval_cache_keeps_false_hits_at_or_under_one_percent(
+    data: str, encoder: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12's bar for the shipped threshold, on the held-out half and on the fresh set."""
+    root = Path(__file__).resolve().parent.parent
+    assert cli_main(["eval", "cache", "--data", str(root / data), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["held_out_false_hit_rate"] <= 0.01 and figures["all_false_hit_rate"] <= 0.01
+    assert figures["held_out_hit_rate"] > 0.2  # the tier does reuse replies, not only refuse
