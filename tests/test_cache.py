@@ -350,3 +350,21 @@ def test_eval_cache_keeps_false_hits_at_or_under_one_percent(
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["held_out_false_hit_rate"] <= 0.01 and figures["all_false_hit_rate"] <= 0.01
     assert figures["held_out_hit_rate"] > 0.2  # the tier does reuse replies, not only refuse
+
+
+async def test_v1_responses_shares_the_cache_whole_and_streamed(tmp_path: Path) -> None:
+    async with serving(tmp_path) as (_, llm, url):
+        llm.queue(streamed("Lima is the capital of Peru."))
+        body = {"model": "fast", "input": "what is the capital of Peru?", "instructions": "Be brief."}
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {ALICE}"}) as http:
+            live = await http.post(f"{url}/responses", json={**body, "stream": True})
+            again = await http.post(f"{url}/responses", json={**body, "stream": True})
+            whole = await http.post(f"{url}/responses", json=body)
+        assert sent(llm) == 1  # one provider call served all three
+        for r in (live, again):
+            events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+            done = [e for e in events if e["type"] == "response.completed"]
+            assert len(done) == 1 and done[0]["response"]["output"][0]["content"][0]["text"] == (
+                "Lima is the capital of Peru."
+            )
+        assert whole.json()["output"][0]["content"][0]["text"] == "Lima is the capital of Peru."
