@@ -12,7 +12,7 @@ Keys (targets in docs/performance.md): overhead_{stdio,http}_{p50,p99}_ms (added
 proxied tools/call), overhead_http_ratio, throughput_rps / throughput_direct_rps (p99 ≤ 50 ms),
 decision_p99_ms_{1k,10k}, decision_enc_p99_ms_{1k,10k} (with the sentence encoder, benchmarks/encoder.py),
 encoder_* (per-query latency, model RSS, cold build, 1k tools cold/warm), bytes_per_conversation (at 100,000), store_steps_per_s, ready_ratio,
-run_step_overhead_ms — and beside them the raw direct/proxied figures they were computed from.
+run_step_overhead_ms, cache_hit_{exact,similar}_added_p50_ms (a reply-cache hit vs the direct path) — and beside them the raw direct/proxied figures they were computed from.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import BLAS_SINGLE_THREADED, ROOT, git_revision, loadavg, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
-SECTIONS = ("overhead", "throughput", "decision", "encoder", "memory", "store", "ready", "run_step", "floor")
+SECTIONS = ("overhead", "throughput", "decision", "encoder", "memory", "store", "ready", "run_step", "cache", "floor")
 QUICK_SKIPS = ("floor",)  # informative only (no issue key): the full run measures it
 TARGETS = {
     "overhead_stdio_p50_ms": ("<=", 1.0),
@@ -47,6 +47,9 @@ TARGETS = {
     "encoder_model_rss_mb": ("<=", 200.0),
     "encoder_tools_1k_cold_s": ("<=", 30.0),
     "encoder_tools_1k_warm_s": ("<=", 1.0),
+    # Issue 12: a reply-cache hit, beside the direct path (benchmarks/cache_hit.py).
+    "cache_hit_exact_added_p50_ms": ("<=", 2.0),
+    "cache_hit_similar_added_p50_ms": ("<=", 2.0),
 }
 
 
@@ -254,6 +257,13 @@ def sec_run_step(quick: bool) -> dict[str, Any]:
     return out
 
 
+def sec_cache(quick: bool) -> dict[str, Any]:
+    import cache_hit
+
+    r = cache_hit.measure(100 if quick else 500, warmup=10 if quick else 30, fill=100 if quick else 300)
+    return {f"cache_{k}": v for k, v in r.items() if k not in ("loadavg", "steps")}
+
+
 def sec_floor(quick: bool) -> dict[str, Any]:
     import sdk_floor
 
@@ -270,6 +280,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "store": sec_store,
     "ready": sec_ready,
     "run_step": sec_run_step,
+    "cache": sec_cache,
     "floor": sec_floor,
 }
 

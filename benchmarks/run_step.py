@@ -55,6 +55,9 @@ def config(data_dir: str, telemetry: str, replay: str = "full") -> dict[str, Any
         "state": {"backend": "sqlite"},
         "telemetry": {"exporter": telemetry},
         "replay": {"keep": replay},
+        # Every step repeats one text: with the reply cache on, all but the first would skip the
+        # model. This measures the model-call path; benchmarks/cache_hit.py measures hits.
+        "cache": {"enabled": False},
     }
 
 

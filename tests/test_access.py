@@ -196,7 +196,8 @@ async def chat(base: str, key: str, model: str = "auto") -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as http:
         return await http.post(
             f"{base}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {key}"},
+            # no-store: every request must reach the provider and spend (a repeat would be a reply-cache hit).
+            headers={"Authorization": f"Bearer {key}", "Cache-Control": "no-store"},
             json={"model": model, "messages": [{"role": "user", "content": "say hello in one word"}]},
         )
 

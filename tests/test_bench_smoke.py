@@ -31,6 +31,8 @@ TARGET_KEYS = {
     "encoder_model_rss_mb",
     "encoder_tools_1k_cold_s",
     "encoder_tools_1k_warm_s",
+    "cache_hit_exact_added_p50_ms",
+    "cache_hit_similar_added_p50_ms",
 }
 
 pytestmark = pytest.mark.bench

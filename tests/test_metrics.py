@@ -70,6 +70,7 @@ async def _run(tmp_path: Path) -> Scrape:
     }
     cfg["reliability"].update({"breaker_failures": 2, "breaker_cooldown": 600})
     cfg["telemetry"]["metrics"] = {"prometheus": True}
+    cfg["cache"] = {"enabled": False}  # every step must reach the models (a repeat would be a cache hit)
     path = tmp_path / "servers.yaml"
     path.write_text(json.dumps(cfg))
     async with serve_http(path) as (_, url), Client(url, mode="legacy") as client:

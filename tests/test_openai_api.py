@@ -173,7 +173,8 @@ async def test_streaming_with_the_official_client(tmp_path: Path) -> None:
                 messages=text_msgs,
                 stream=True,  # type: ignore[arg-type]
                 stream_options={"include_usage": True},
-                extra_headers={"X-Conversation-Id": "streamed"},
+                # no-cache: the model answers again (a reply-cache hit would replay it with zero usage).
+                extra_headers={"X-Conversation-Id": "streamed", "Cache-Control": "no-cache"},
             )
             chunks = [ch async for ch in stream]
             text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)

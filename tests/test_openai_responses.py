@@ -63,6 +63,9 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeLLM, str]]:
                 "price": {"input": 3.0, "output": 15.0},
             },
         }
+        # The tests compare what the fake provider received for each request, repeats included;
+        # the reply cache would answer a repeat itself (tests/test_cache.py).
+        data["cache"] = {"enabled": False}
         loaded = parse_config(json.dumps(data), environ={})
         async with Engine(loaded) as engine, anyio.create_task_group() as tg:
             port = await tg.start(

@@ -59,6 +59,9 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeLLM, str]]:
             },
         }
         data["telemetry"] = {"exporter": "jsonl"}
+        # These tests repeat one request to see each provider behaviour in turn; the reply cache
+        # would answer the repeats (its streamed hits are tested in tests/test_cache.py).
+        data["cache"] = {"enabled": False}
         loaded = parse_config(json.dumps(data), environ={})
         with setup(loaded.config.telemetry, loaded, environ={}):
             async with Engine(loaded) as engine, anyio.create_task_group() as tg:

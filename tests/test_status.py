@@ -59,6 +59,7 @@ async def test_live_status_shows_an_open_circuit(tmp_path: Path, capsys: pytest.
         "price": {"input": 0.01, "output": 0.01},
     }
     cfg["reliability"].update({"breaker_failures": 2, "breaker_cooldown": 600})
+    cfg["cache"] = {"enabled": False}  # each step must reach the broken model (a repeat would be a cache hit)
     path = tmp_path / "servers.yaml"
     path.write_text(json.dumps(cfg))
     async with serve_http(path) as (_, url), Client(url, mode="legacy") as client:

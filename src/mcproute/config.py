@@ -35,6 +35,7 @@ from mcproute._yaml_doc import (
 )
 from mcproute.config_clients import ClientConfig, check_client_names
 from mcproute.config_sections import (  # re-exported: the sections' home before they moved
+    CacheConfig as CacheConfig,
     EncoderConfig as EncoderConfig,
     MetricsConfig as MetricsConfig,
     ReliabilityConfig as ReliabilityConfig,
@@ -327,6 +328,10 @@ class Config(_Model):
     state: StateConfig = Field(default_factory=StateConfig, description="the sticky per-conversation state")
     replay: ReplayConfig = Field(
         default_factory=ReplayConfig, description="step inputs kept for `mcproute replay` (user content: see keep)"
+    )
+    cache: CacheConfig = Field(
+        default_factory=CacheConfig,
+        description="model replies reused for repeated requests (exact match on by default)",
     )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="OpenTelemetry traces")
     # Access control (docs/security.md, "Clients, policies and limits"; config_clients.py).

@@ -1,5 +1,5 @@
 """servers.yaml sections about behaviour rather than parts: routing (the encoder, the tier
-examples), reliability, state, replay and telemetry. `config.py` holds the parts (servers,
+examples), reliability, state, replay, cache and telemetry. `config.py` holds the parts (servers,
 models, the gateway) and the loading; it re-exports these, so `from mcproute.config import
 RoutingConfig` keeps working."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mcproute._config_model import ConfigModel as _Model
 
@@ -145,6 +145,39 @@ class ReplayConfig(_Model):
     )
     max_steps: int = Field(default=50_000, gt=0, description="steps kept; past it the oldest are dropped")
     max_age_days: float = Field(default=30.0, gt=0, description="steps older than this are dropped")
+
+
+class CacheConfig(_Model):
+    """`cache`: replies reused for repeated requests, in front of the model call (docs/cache.md).
+
+    Exact match on the normalised request is on by default (a repeat of the very same request
+    within `ttl_s`, same client, same tools, same model); the similarity tier (a reworded last
+    question in the same context) is off until `similarity` turns it on."""
+
+    enabled: bool = Field(default=True, description="false: every request goes to the model")
+    ttl_s: float = Field(default=600.0, gt=0, le=30 * 24 * 3600, description="seconds a cached reply may be reused")
+    max_entries: int = Field(
+        default=10_000, gt=0, le=1_000_000, description="replies kept (all clients); past it the least recently used go"
+    )
+    similarity: bool | float = Field(
+        default=False,
+        description="the similarity tier: false (off), true (the shipped calibrated threshold, see docs/cache.md) or "
+        "a cosine threshold in (0, 1]; a reworded last question in the same context then reuses the reply",
+    )
+    max_temperature: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="requests with a temperature above this bypass the cache (they ask for varied replies); "
+        "a request that sets no temperature is cached",
+    )
+
+    @field_validator("similarity")
+    @classmethod
+    def _threshold(cls, s: bool | float) -> bool | float:
+        if not isinstance(s, bool) and not 0 < s <= 1:
+            raise ValueError(f"must be true, false or a cosine in (0, 1], got {s}")
+        return s
 
 
 class MetricsConfig(_Model):

@@ -1,4 +1,4 @@
-"""`mcproute eval {tools,reasoning,outcomes,multiturn} --data FILE [--json] ...`
+"""`mcproute eval {tools,reasoning,outcomes,multiturn,cache} --data FILE [--json] ...`
 
 Each kind lives in `mcproute.eval.<kind>` and exposes `run(args) -> int`; the metrics and JSON
 keys are exactly those of shared/evaldata/README.md.
@@ -12,7 +12,7 @@ import sys
 
 from mcproute.errors import DataFileError
 
-KINDS = ("tools", "reasoning", "outcomes", "multiturn")
+KINDS = ("tools", "reasoning", "outcomes", "multiturn", "cache")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "kind",
         choices=KINDS,
         help="tools: tool retrieval; multiturn: retrieval with history; "
-        "reasoning: the tier score; outcomes: cost/quality of the tier choice",
+        "reasoning: the tier score; outcomes: cost/quality of the tier choice; "
+        "cache: the reply cache's similarity tier on paraphrase and near-miss pairs",
     )
     p.add_argument("--data", required=True, help="JSONL data file")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")

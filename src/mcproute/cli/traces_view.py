@@ -88,8 +88,19 @@ def _body(r: Any) -> Table:
                 (held, "green" if r.sticky_held else "yellow"), f": {r.sticky_reason}" if r.sticky_reason else ""
             ),
         )
+    if r.cache in ("exact", "similar") or r.cache_bypass:  # a plain miss is every step's default: not shown
+        grid.add_row("cache", _cache(r))
     grid.add_row("outcome", _outcome(r))
     return grid
+
+
+def _cache(r: Any) -> Text:
+    if r.cache in ("exact", "similar"):
+        sim = f", similarity {r.cache_similarity:.3f}" if r.cache == "similar" and r.cache_similarity else ""
+        return Text.assemble((f"{r.cache} hit", "green"), f": no model call{sim}, saved {_usd(r.cache_saved_usd)}")
+    if r.cache == "miss":
+        return Text("miss" + (" (not read: " + r.cache_bypass + ")" if r.cache_bypass else ""))
+    return Text(f"bypassed: {r.cache_bypass}")
 
 
 def _tool(r: Any) -> Text:

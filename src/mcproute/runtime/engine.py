@@ -46,6 +46,7 @@ from mcproute.runtime.examples import TierExampleLoader
 from mcproute.runtime.gauges import observed
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.replay_keep import ReplayRecorder, open_recorder
+from mcproute.runtime.reply_cache import ReplyCache
 from mcproute.runtime.results import StepResult
 from mcproute.runtime.vectors import EncoderService
 from mcproute.state import ConversationStore, PinStore, StepRecord, open_store
@@ -79,6 +80,7 @@ class OpenStep:
     decision: Decision
     span: Any  # the route span (opentelemetry.trace.Span)
     inputs: Any = None  # what decide() read, for the replay log (runtime/replay_keep.StepInputs), or None
+    vector: Any = None  # the step text's encoder vector (np.ndarray) or None: the reply cache reuses it
 
 
 class Engine:
@@ -137,6 +139,7 @@ class Engine:
         self._step_wait_until = 0.0  # steps before this perf_counter() may wait for them (routing.encoder.step_wait)
         self.replay_log: ReplayRecorder | None = None  # keeps each step's inputs (`replay:`), opened with the store
         self._decide_seen: tuple[Any, Any, float] = ((), (), 0.0)  # models, unhealthy, now of the last _decide
+        self.reply_cache = ReplyCache.from_config(self.config.cache)  # replies reused in front of the model call
 
     # ------------------------------------------------------------ lifecycle
 
@@ -426,7 +429,7 @@ class Engine:
                         if self.replay_log is not None
                         else None
                     )
-                    yield OpenStep(store, step_id, state, decision, span, inputs)
+                    yield OpenStep(store, step_id, state, decision, span, inputs, vector)
 
     def _record_json(self, decision: Decision, **extra: Any) -> str:
         data = decision.to_dict()

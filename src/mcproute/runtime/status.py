@@ -32,6 +32,7 @@ def status_report(engine: Any) -> dict[str, Any]:
             },
             "models": [asdict(m) for m in (engine.pool.status() if engine.pool is not None else [])],
             "encoder": engine.vectors.status(),
+            "cache": engine.reply_cache.status(),
             "collisions": list(catalog.collisions),
             # Every tool served (the meta-tools have server ""), for `mcproute tools --url`.
             "tools": [tool_row(e) for e in catalog.tools.values()],

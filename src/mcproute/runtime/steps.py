@@ -29,7 +29,7 @@ from mcproute.providers import ChatRequest, ChatResult, Message, ToolCall as Mod
 from mcproute.router.conversation import StepOutcome, advance, cascade
 from mcproute.router.step import ConversationState, Decision, StepHints, ToolSpec
 from mcproute.runtime import tracing
-from mcproute.runtime.access import record_spend
+from mcproute.runtime.access import client_policy, record_spend
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
 from mcproute.telemetry import decision as tdecision, metrics, spans
@@ -38,7 +38,7 @@ from mcproute.telemetry.repeats import RepeatFilter
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from mcproute.runtime.engine import Engine, ToolsArg
+    from mcproute.runtime.engine import Engine, OpenStep, ToolsArg
 
 # Set while the engine itself calls a downstream tool, so the proxied-call hook does not count
 # the engine's own call a second time as if the client had made it.
@@ -123,6 +123,26 @@ async def _answer(
     return _Answer(again, _as_answered(escalated, again), attempts, True, escalated.sticky_reason, error)
 
 
+async def _answer_or_cached(
+    engine: Engine,
+    step: OpenStep,
+    request: ChatRequest,
+    tools: Sequence[ToolDef],
+    headers: Mapping[str, str] | None,
+) -> _Answer:
+    """`_answer`, behind the reply cache (runtime/reply_cache.py): a hit skips the provider; a
+    cached tool call that no longer validates against the tools offered now is a miss."""
+    cache = engine.reply_cache
+    lookup = cache.lookup(engine, step, request, headers, client=client_policy(engine, headers)[0])
+    hit = cache.usable(lookup, tools, step.span)
+    if hit is not None:
+        return _Answer(hit, _as_answered(step.decision, hit), (), False, "", "")
+    answer = await _answer(engine, step.span, request, tools, step.decision, step.state)
+    if not answer.cascaded and not answer.validation_error:  # only a whole, valid answer is reused
+        cache.store(lookup, replace(answer.chat, attempts=answer.attempts), step.span)
+    return answer
+
+
 def _as_answered(decision: Decision, chat: ChatResult) -> Decision:
     # A same-tier fallback answered: the conversation sticks to what actually served it.
     if chat.tier == decision.tier and (chat.model != decision.model or chat.deployment != decision.deployment):
@@ -161,12 +181,12 @@ async def execute_step(
         raise InvalidRequest(f"top_k must be an integer from 1 to 50, got {top_k!r}")
     msgs = _step_messages(text, messages)
     async with engine.open_step(text, cid, hints, meta, headers) as step:
-        store, step_id, state, decision, span = step.store, step.step_id, step.state, step.decision, step.span
+        store, step_id, decision, span = step.store, step.step_id, step.decision, step.span
         engine._remember_visible(cid, decision)
         specs = engine.tool_map()
         tools = _top_tools(decision, specs, top_k or engine.policy.top_k)
         request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
-        answer = await _answer(engine, span, request, tools, decision, state)
+        answer = await _answer_or_cached(engine, step, request, tools, headers)
         decision = answer.decision
         call = None if answer.validation_error else next(iter(answer.chat.response.tool_calls), None)
         result, tool_error, server = None, "", None
@@ -312,7 +332,7 @@ async def execute_complete(
         raise InvalidRequest("messages have no user or tool message with text to route on")
     cid = identity.id
     async with engine.open_step(text[-4000:], cid, hints, meta, headers) as step:
-        store, step_id, state, decision, span = step.store, step.step_id, step.state, step.decision, step.span
+        store, step_id, decision, span = step.store, step.step_id, step.decision, step.span
         specs = engine.tool_map()
         if tools == "mcp":
             defs = _top_tools(decision, specs, engine.policy.top_k)
@@ -327,7 +347,7 @@ async def execute_complete(
             temperature=temperature,
             tool_choice="auto" if defs else None,
         )
-        answer = await _answer(engine, span, request, defs, decision, state)
+        answer = await _answer_or_cached(engine, step, request, defs, headers)
         decision = answer.decision
         tdecision.record_step_cost(span, sum(a.cost_usd for a in answer.attempts))
         await record_spend(engine, headers, sum(a.cost_usd for a in answer.attempts))

@@ -13,6 +13,9 @@ as when the reasoning tier itself answers badly. Usage and cost are recorded whe
 ends. If the provider fails after the first delta, the step is not saved (the reply is
 incomplete, the conversation does not advance) and `StreamInterrupted` is raised.
 
+The reply cache (runtime/reply_cache.py) is in front of the provider here too: a hit is replayed
+as the events a provider's stream yields, and a reply is stored only once its stream ended whole.
+
 Iterate it to the end (or close it) in one task: it holds the conversation's lock and the
 current span between deltas.
 """
@@ -32,7 +35,9 @@ from mcproute.providers.streaming import TextDelta, ToolCallDelta
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.step import Decision, StepHints
 from mcproute.runtime import tracing
+from mcproute.runtime.access import client_policy
 from mcproute.runtime.messages import step_text, to_tool_defs
+from mcproute.runtime.reply_cache import replayed
 from mcproute.runtime.steps import _as_answered, _save, _top_tools
 from mcproute.telemetry import decision as tdecision, semconv as sc
 
@@ -86,10 +91,17 @@ async def stream_complete(
         )
         if decision.model is None:
             raise ProviderUnavailable(f"no model can run this step: {decision.reason}")
+        # The reply cache (docs/cache.md): a hit is replayed as the stream a provider would send.
+        lookup = engine.reply_cache.lookup(engine, step, request, headers, client=client_policy(engine, headers)[0])
+        hit = engine.reply_cache.usable(lookup, defs, span)
         finished: StreamFinished | None = None
         try:
             async with aclosing(
-                pool.stream(request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment)
+                replayed(hit)
+                if hit is not None
+                else pool.stream(
+                    request, tier=decision.tier, model=decision.model, preferred_deployment=decision.deployment
+                )
             ) as events:
                 async for event in events:
                     if isinstance(event, StreamStarted):
@@ -110,7 +122,7 @@ async def stream_complete(
         assert finished is not None  # the pool's stream always ends with StreamFinished or raises
         chat = finished.result
         tracing.record_attempts(chat.attempts, first_model=decision.model)
-        first = chat.attempts[-1].first_chunk_s
+        first = chat.attempts[-1].first_chunk_s if chat.attempts else None  # a cache hit has no attempt
         if first is not None:
             span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, float(first))
         decision = _as_answered(decision, chat)
@@ -120,6 +132,8 @@ async def stream_complete(
             validation_error = ""
         except ModelToolCallError as exc:
             validation_error = str(exc)
+        if not validation_error:  # the stream ended whole: only now may it be reused
+            engine.reply_cache.store(lookup, chat, span)
         calls = chat.response.tool_calls
         name = calls[0].name if calls else None
         outcome = StepOutcome(

@@ -70,6 +70,14 @@ STICKY_HELD: Final = "mcproute.sticky.held"
 STICKY_REASON: Final = "mcproute.sticky.reason"
 
 # ---------------------------------------------------------------- mcproute: execution
+# The reply cache (runtime/reply_cache.py), on the route span.
+CACHE_HIT: Final = "mcproute.cache.hit"  # bool: the reply came from the cache (no provider call)
+CACHE_KIND: Final = "mcproute.cache.kind"  # exact | similar
+CACHE_SIMILARITY: Final = "mcproute.cache.similarity"  # cosine of the step vectors (1.0 for exact)
+CACHE_SAVED_USD: Final = "mcproute.cache.saved_usd"  # what the reused answer cost when it was made
+CACHE_AGE_S: Final = "mcproute.cache.age_s"  # seconds since the reused answer was stored
+CACHE_STORED: Final = "mcproute.cache.stored"  # bool: this step's answer was stored
+CACHE_BYPASS: Final = "mcproute.cache.bypass"  # why the cache was not read: no-cache | no-store | temperature
 COST_USD: Final = "mcproute.cost.usd"  # one provider attempt (chat span) or a whole step (route span)
 CLIENT: Final = "mcproute.client"  # the authenticated principal (a client name from `clients:`, never its key)
 SERVER: Final = "mcproute.server"  # the downstream MCP server's configured name

@@ -45,6 +45,12 @@ class TimelineRow:
     text: str | None = None  # the step's request text: only with telemetry.capture_content
     tool_calls: tuple[str, ...] = ()  # tools actually called under the step
     outcome: str = "ok"  # "ok", or what failed: "tool error", "error: <type>"
+    # The reply cache (runtime/reply_cache.py): "exact" | "similar" (a hit), "miss", or None (not
+    # consulted); why it was bypassed; the hit's cosine and what it saved.
+    cache: str | None = None
+    cache_bypass: str | None = None
+    cache_similarity: float | None = None
+    cache_saved_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +186,21 @@ def timeline(spans: Iterable[SpanRecord], conversation_id: str) -> list[Timeline
                         for t in sorted(tools, key=lambda t: t.start_ns)
                     ),
                     outcome=_outcome(errors, tools, route),
+                    cache=_cache(a),
+                    cache_bypass=_str(a.get(sc.CACHE_BYPASS)),
+                    cache_similarity=_num(a.get(sc.CACHE_SIMILARITY)),
+                    cache_saved_usd=_num(a.get(sc.CACHE_SAVED_USD)),
                 )
             )
     rows.sort(key=lambda r: r.start_ns)
     return rows
+
+
+def _cache(a: Mapping[str, Any]) -> str | None:
+    hit = a.get(sc.CACHE_HIT)
+    if not isinstance(hit, bool):
+        return None
+    return _str(a.get(sc.CACHE_KIND)) or "exact" if hit else "miss"
 
 
 def conversations(spans: Iterable[SpanRecord]) -> list[ConversationSummary]:
