@@ -45,6 +45,9 @@ def _config(tmp: Path, llm_port: int) -> Path:
         "data_dir": str(tmp / "data"),
         "telemetry": {"exporter": "jsonl"},
         "reliability": {"backoff_base": 0.05, "backoff_max": 0.5, "max_attempts": 1},
+        # No encoder: it loads in the background (~90 MB with its libraries), and on a busy machine
+        # it finished between the two RSS readings below, which then measured the model, not a leak.
+        "routing": {"encoder": {"enabled": False}},
         "servers": {
             "leaky": {"command": sys.executable, "args": [LEAKY], "env": {"LEAKY_TOKEN": "${LEAK_SECRET}"}},
             "broken": {
