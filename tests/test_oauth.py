@@ -1,0 +1,257 @@
+"""The gateway as an OAuth 2.1 resource server, against a real authorization server.
+
+oidc-provider (npm, OpenID Certified; tests/oauth_server.mjs) issues the tokens: client
+credentials for `ci-bot` and `ops-bot`, JWT access tokens whose `aud` is the RFC 8707 resource
+requested. `mcproute serve --transport http` runs in front of the real time and git servers with
+two clients matched by the tokens' `client_id`. Tokens the real server will not mint (expired,
+another issuer, `alg: none`, tampered, HS256 keyed with the public key, an unknown kid) are
+crafted with the very keys the test handed the server, so each is refused for its one fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from oauth_support import (
+    OTHER_RESOURCE,
+    SigningKey,
+    authorization_server,
+    claims,
+    client_credentials,
+    fetch_counts,
+    free_port,
+    serve_on,
+    unsigned,
+)
+from test_access import git_repo
+
+pytestmark = pytest.mark.anyio
+
+MODERN = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/list",
+}
+LIST = {
+    "jsonrpc": "2.0",
+    "id": 7,
+    "method": "tools/list",
+    "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "test_oauth", "version": "1"},
+        }
+    },
+}
+
+
+def write_config(tmp: Path, issuer: str, resource: str, **oauth: Any) -> Path:
+    config = {
+        "data_dir": str(tmp / "data"),
+        "servers": {
+            "time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+            "git": {
+                "command": sys.executable,
+                "args": ["-m", "mcp_server_git", "--repository", str(git_repo(tmp / "repo"))],
+            },
+        },
+        "gateway": {
+            "http": {
+                "oauth": {
+                    "issuer": issuer,
+                    "resource": resource,
+                    "required_scopes": ["tools"],
+                    "jwks_refresh_interval": 1.0,
+                    "leeway": 5,
+                    **oauth,
+                }
+            }
+        },
+        "clients": {
+            "ci": {"match": {"client_id": "ci-bot"}, "servers": {"allow": ["time"]}},
+            "ops": {"match": {"client_id": "ops-bot", "scope": "tools"}, "servers": {"allow": ["git"]}},
+        },
+        "routing": {"encoder": {"enabled": False}},
+        "telemetry": {"exporter": "jsonl"},
+    }
+    path = tmp / "servers.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+async def tool_names(url: str, token: str) -> set[str]:
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            return {t.name for t in (await client.list_tools()).tools if not t.name.startswith("mcproute__")}
+
+
+async def call_error(url: str, token: str, name: str) -> MCPError:
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            with pytest.raises(MCPError) as info:
+                await client.call_tool(name, {})
+            return info.value
+
+
+async def list_raw(url: str, token: str | None) -> httpx.Response:
+    headers = dict(MODERN)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await http.post(url, json=LIST, headers=headers)
+
+
+def challenge(response: httpx.Response) -> dict[str, str]:
+    value = response.headers["www-authenticate"]
+    assert value.startswith("Bearer "), value
+    return dict((k.strip(), v.strip('"')) for k, v in (p.split("=", 1) for p in value[len("Bearer ") :].split('", ')))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(payload: dict[str, Any], secret: bytes, kid: str) -> str:
+    """The "alg confusion" forgery: HMAC keyed with the issuer's published public key. Built by hand
+    because PyJWT (rightly) refuses to use an asymmetric key as an HMAC secret."""
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    body = _b64(json.dumps(payload).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(sig)}"
+
+
+def tampered(token: str, **changes: Any) -> str:
+    """The same header and signature over a payload with `changes` (a different client, say)."""
+    head, body, sig = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload.update(changes)
+    return f"{head}.{_b64(json.dumps(payload).encode())}.{sig}"
+
+
+async def test_tokens_from_a_real_authorization_server_get_their_clients_tools_and_bad_ones_are_refused(
+    tmp_path: Path,
+) -> None:
+    as_port, gw_port = free_port(), free_port()
+    resource = f"http://127.0.0.1:{gw_port}/mcp"
+    k1 = SigningKey("k1")
+    log: list[bytes] = []
+    async with authorization_server(as_port, [k1], [resource, OTHER_RESOURCE], tmp_path) as issuer:
+        config = write_config(tmp_path, issuer, resource)
+        async with serve_on(config, gw_port, log) as url:
+            base = url.removesuffix("/mcp")
+            # Unauthenticated: 401 pointing at the RFC 9728 metadata, on every guarded route.
+            for method, path in (("POST", "/mcp"), ("GET", "/status"), ("GET", "/v1/models")):
+                async with httpx.AsyncClient(timeout=30) as http:
+                    r = await http.request(method, base + path, json=LIST if method == "POST" else None)
+                assert r.status_code == 401, (path, r.text)
+                params = challenge(r)
+                assert params == {"resource_metadata": f"{base}/.well-known/oauth-protected-resource/mcp"}, params
+            async with httpx.AsyncClient(timeout=30) as http:
+                for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+                    meta = (await http.get(base + path)).json()
+                    assert meta["resource"] == resource and meta["authorization_servers"] == [issuer]
+                    assert meta["scopes_supported"] == ["tools"] and meta["bearer_methods_supported"] == ["header"]
+
+            # Client credentials from the real server: each client sees only its own servers' tools.
+            ci = await client_credentials(issuer, "ci-bot", resource)
+            ops = await client_credentials(issuer, "ops-bot", resource)
+            ci_tools, ops_tools = await tool_names(url, ci), await tool_names(url, ops)
+            assert ci_tools and all(n.startswith("time__") for n in ci_tools), ci_tools
+            assert ops_tools and all(n.startswith("git__") for n in ops_tools), ops_tools
+            assert "unknown tool" in str(await call_error(url, ci, "git__git_status")).lower()
+            async with httpx.AsyncClient(timeout=30) as http:
+                assert (await http.get(base + "/status", headers={"Authorization": f"Bearer {ci}"})).status_code == 200
+
+            # Refused, each with invalid_token and a reason that names the fault (never the token).
+            other = await client_credentials(issuer, "ci-bot", OTHER_RESOURCE)
+            opaque = await client_credentials(issuer, "ci-bot", None)  # no resource: an opaque token
+            public_pem = k1.private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            stranger = SigningKey("k1")  # the issuer's kid, someone else's key
+            now_claims = claims(issuer, resource)
+            bad = {
+                "another audience": (other, "aud"),
+                "expired": (k1.sign(claims(issuer, resource, iat=0, exp=1000)), "expired"),
+                "wrong issuer": (k1.sign(claims("http://127.0.0.1:1", resource)), "issuer"),
+                "alg none": (unsigned(now_claims), "algorithm 'none'"),
+                "tampered": (tampered(ci, client_id="ops-bot"), "signature"),
+                "forged with the issuer's kid": (stranger.sign(now_claims), "signature"),
+                "HS256 keyed with the public key": (
+                    hs256(now_claims, public_pem, kid="k1"),
+                    "algorithm 'HS256'",
+                ),
+                "no exp": (k1.sign({k: v for k, v in now_claims.items() if k != "exp"}), "required claim"),
+                "opaque": (opaque, "well-formed JWT"),
+            }
+            for what, (token, reason) in bad.items():
+                r = await list_raw(url, token)
+                assert r.status_code == 401, (what, r.status_code, r.text)
+                params = challenge(r)
+                assert params["error"] == "invalid_token", (what, params)
+                assert reason in params["error_description"], (what, params)
+                assert token not in r.text
+            # Valid, but short of the required scope, or nobody's client: 403 insufficient_scope.
+            r = await list_raw(url, k1.sign(claims(issuer, resource, scope="openid")))
+            assert r.status_code == 403 and challenge(r)["error"] == "insufficient_scope"
+            assert challenge(r)["scope"] == "tools"
+            r = await list_raw(url, k1.sign(claims(issuer, resource, client_id="nobody")))
+            assert r.status_code == 403 and "no client" in challenge(r)["error_description"]
+
+            # A stream of unknown kids costs the issuer at most one JWKS fetch per interval (1 s).
+            junk = [SigningKey(f"junk{i}").sign(now_claims) for i in range(4)]
+            before = (await fetch_counts(issuer)).get("/jwks", 0)
+            started = time.monotonic()
+            with anyio.fail_after(60):
+                for i in range(60):
+                    assert (await list_raw(url, junk[i % 4])).status_code == 401
+            elapsed = time.monotonic() - started
+            fetched = (await fetch_counts(issuer)).get("/jwks", 0) - before
+            assert 1 <= fetched <= math.ceil(elapsed) + 1, (
+                f"{fetched} JWKS fetches for 60 unknown kids in {elapsed:.1f} s"
+            )
+
+    # Rotation: a fresh gateway learns {k1}; the server restarts signing with a new key k2 (k1
+    # still published); a k2 token is accepted after one re-fetch.
+    k2 = SigningKey("k2")
+    async with serve_on(config, gw_port, log) as url:
+        async with authorization_server(as_port, [k1], [resource], tmp_path) as issuer:
+            ci_old = await client_credentials(issuer, "ci-bot", resource)
+            assert (await list_raw(url, ci_old)).status_code == 200
+        async with authorization_server(as_port, [k2, k1], [resource], tmp_path) as issuer:
+            assert (await list_raw(url, ci_old)).status_code == 200  # from the cache: no fetch
+            await anyio.sleep(1.1)  # past the refresh interval since the first fetch
+            ci_new = await client_credentials(issuer, "ci-bot", resource)
+            assert jwt.get_unverified_header(ci_new)["kid"] == "k2"
+            assert (await list_raw(url, ci_new)).status_code == 200
+            assert (await fetch_counts(issuer)).get("/jwks", 0) == 1
+
+    # The principal on the spans is the client's name; no token is on disk or in the log.
+    data = tmp_path / "data"
+    spans = [json.loads(line) for f in data.glob("*.jsonl") for line in f.read_text().splitlines() if line.strip()]
+    assert {"ci", "ops"} <= {s.get("attributes", {}).get("mcproute.client") for s in spans}
+    blobs = {str(f): f.read_bytes() for f in data.rglob("*") if f.is_file()}
+    blobs["the gateway's log"] = b"".join(log)
+    for where, blob in blobs.items():
+        for token in (ci, ops, ci_new):
+            assert token.encode() not in blob and token.split(".")[2].encode() not in blob, where
