@@ -15,10 +15,12 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import httpx
@@ -26,9 +28,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from mcp import Client
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from mcp.shared.exceptions import MCPError
+from pydantic import AnyUrl
 
 from oauth_support import (
     OTHER_RESOURCE,
@@ -255,3 +260,102 @@ async def test_tokens_from_a_real_authorization_server_get_their_clients_tools_a
     for where, blob in blobs.items():
         for token in (ci, ops, ci_new):
             assert token.encode() not in blob and token.split(".")[2].encode() not in blob, where
+
+
+class Memory:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class Person:
+    """The browser half of the authorization-code flow: follows the authorization server's
+    redirects and submits its (dev) login and consent forms as a person would, until it is sent
+    to the redirect URI; the SDK's callback handler then gets the code from there."""
+
+    def __init__(self, redirect: str, login: str) -> None:
+        self.redirect = redirect
+        self.login = login
+        self.result: AuthorizationCodeResult | None = None
+        self.pages: list[str] = []
+
+    async def open(self, url: str) -> None:
+        async with httpx.AsyncClient(timeout=30) as browser:  # keeps the provider's cookies
+            response = await browser.get(url)
+            for _ in range(20):
+                if response.is_redirect:
+                    target = str(response.url.join(response.headers["location"]))
+                    if target.startswith(self.redirect):
+                        query = dict(parse_qsl(urlsplit(target).query))
+                        assert "code" in query, f"the authorization server refused: {query}"
+                        self.result = AuthorizationCodeResult(
+                            code=query["code"], state=query.get("state"), iss=query.get("iss")
+                        )
+                        return
+                    response = await browser.get(target)
+                    continue
+                page = response.text
+                self.pages.append(page)
+                action = re.search(r'<form[^>]*action="([^"]+)"', page)
+                prompt = re.search(r'name="prompt" value="([^"]+)"', page)
+                assert response.status_code == 200 and action and prompt, page[:2000]
+                form = {"prompt": prompt.group(1)}
+                if prompt.group(1) == "login":
+                    form |= {"login": self.login, "password": "any"}
+                response = await browser.post(str(response.url.join(action.group(1))), data=form)
+        raise AssertionError(f"no redirect to {self.redirect} after 20 steps")
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self.result is not None
+        return self.result
+
+
+async def test_authorization_code_flow_with_the_sdk_oauth_client(tmp_path: Path) -> None:
+    """The official SDK's OAuthClientProvider finds the authorization server from the gateway's
+    401 and RFC 9728 metadata, registers itself (RFC 7591), runs authorization code + PKCE with
+    the gateway as the RFC 8707 resource, and lists the tools its person's client may use."""
+    as_port, gw_port = free_port(), free_port()
+    resource = f"http://127.0.0.1:{gw_port}/mcp"
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    async with authorization_server(as_port, [SigningKey("k1")], [resource], tmp_path, redirect=redirect) as issuer:
+        config = write_config(tmp_path, issuer, resource)
+        raw = json.loads(config.read_text())
+        raw["clients"]["person"] = {"match": {"sub": "alice"}, "tools": {"allow": ["time__get_current_time"]}}
+        config.write_text(json.dumps(raw))
+        async with serve_on(config, gw_port, []) as url:
+            person, storage = Person(redirect, "alice"), Memory()
+            provider = OAuthClientProvider(
+                server_url=url,
+                client_metadata=OAuthClientMetadata(
+                    client_name="test_oauth",
+                    redirect_uris=[AnyUrl(redirect)],
+                    grant_types=["authorization_code", "refresh_token"],
+                    response_types=["code"],
+                    token_endpoint_auth_method="none",
+                ),
+                storage=storage,
+                redirect_handler=person.open,
+                callback_handler=person.callback,
+            )
+            async with create_mcp_http_client(auth=provider) as http:
+                async with Client(streamable_http_client(url, http_client=http)) as client:
+                    listed = {t.name for t in (await client.list_tools()).tools}
+            assert {n for n in listed if not n.startswith("mcproute__")} == {"time__get_current_time"}
+            assert storage.tokens is not None and storage.client is not None
+            token_claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+            assert token_claims["aud"] == resource and token_claims["sub"] == "alice"
+            assert token_claims["client_id"] == storage.client.client_id  # registered by the SDK
