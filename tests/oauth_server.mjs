@@ -8,7 +8,8 @@
 // "<id>-secret"), `web` (public, authorization code + PKCE, redirect REDIRECT; dynamic client
 // registration is on too, for the SDK's client). Every resource in RESOURCES may be requested as
 // an RFC 8707 resource indicator and gets JWT access tokens with that resource as `aud` and the
-// scope `tools`; the first key in JWKS signs (restart with a new first key to rotate). `GET
+// scope `tools` (opaque tokens instead with OPAQUE=1, for introspection by the `gateway` client,
+// secret "gateway-secret"); the first key in JWKS signs (restart with a new first key to rotate). `GET
 // /_count` answers how many times each path was requested, so a test can count JWKS fetches.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const provider = new Provider(issuer, {
   clients: [
     { client_id: 'ci-bot', client_secret: 'ci-bot-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'tools' },
     { client_id: 'ops-bot', client_secret: 'ops-bot-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'tools' },
+    // The gateway itself, for RFC 7662 introspection of opaque tokens.
+    { client_id: 'gateway', client_secret: 'gateway-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'], redirect_uris: [], response_types: [] },
     {
       client_id: 'web',
       token_endpoint_auth_method: 'none',
@@ -52,7 +55,7 @@ const provider = new Provider(issuer, {
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, indicator) => {
         if (!resources.includes(indicator)) throw new Provider.errors.InvalidTarget();
-        return { scope: 'tools', audience: indicator, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        return { scope: 'tools', audience: indicator, accessTokenTTL: ttl, accessTokenFormat: process.env.OPAQUE ? 'opaque' : 'jwt', jwt: { sign: { alg: 'RS256' } } };
       },
     },
   },

@@ -65,7 +65,7 @@ def unsigned(payload: dict[str, Any]) -> str:
 
 @asynccontextmanager
 async def authorization_server(
-    port: int, keys: list[SigningKey], resources: list[str], workdir: Path, redirect: str = ""
+    port: int, keys: list[SigningKey], resources: list[str], workdir: Path, redirect: str = "", opaque: bool = False
 ) -> AsyncIterator[str]:
     """oidc-provider on 127.0.0.1:port signing with keys[0]; yields the issuer URL."""
     if not PROVIDER.exists():
@@ -78,6 +78,7 @@ async def authorization_server(
         "JWKS": str(jwks),
         "RESOURCES": ",".join(resources),
         "REDIRECT": redirect,
+        "OPAQUE": "1" if opaque else "",
         "PATH": "/usr/bin:/bin",
     }
     proc = await anyio.open_process([str(NODE), str(SCRIPT)], env=env, stderr=subprocess.DEVNULL)

@@ -359,3 +359,35 @@ async def test_authorization_code_flow_with_the_sdk_oauth_client(tmp_path: Path)
             token_claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
             assert token_claims["aud"] == resource and token_claims["sub"] == "alice"
             assert token_claims["client_id"] == storage.client.client_id  # registered by the SDK
+
+
+async def test_opaque_tokens_are_checked_by_introspection(tmp_path: Path) -> None:
+    """RFC 7662 against the real server issuing opaque tokens: one bound to this gateway lists its
+    client's tools (one introspection call for repeated use); one bound to another resource, or to
+    none, is refused; a made-up one is refused."""
+    as_port, gw_port = free_port(), free_port()
+    resource = f"http://127.0.0.1:{gw_port}/mcp"
+    async with authorization_server(
+        as_port, [SigningKey("k1")], [resource, OTHER_RESOURCE], tmp_path, opaque=True
+    ) as issuer:
+        introspection = {"client_id": "gateway", "client_secret": "gateway-secret"}
+        config = write_config(tmp_path, issuer, resource, introspection=introspection)
+        async with serve_on(config, gw_port, []) as url:
+            ci = await client_credentials(issuer, "ci-bot", resource)
+            with pytest.raises(jwt.DecodeError):
+                jwt.get_unverified_header(ci)  # really opaque
+            before = (await fetch_counts(issuer)).get("/token/introspection", 0)
+            for _ in range(3):
+                r = await list_raw(url, ci)
+                assert r.status_code == 200, r.text
+            names = {t["name"] for t in r.json()["result"]["tools"] if not t["name"].startswith("mcproute__")}
+            assert names and all(n.startswith("time__") for n in names), names
+            assert (await fetch_counts(issuer)).get("/token/introspection", 0) - before == 1
+            for what, token in {
+                "another resource": await client_credentials(issuer, "ci-bot", OTHER_RESOURCE),
+                "no resource": await client_credentials(issuer, "ci-bot", None),
+                "made up": "x" * 43,
+            }.items():
+                r = await list_raw(url, token)
+                assert r.status_code == 401, (what, r.text)
+                assert "not active for this resource" in challenge(r)["error_description"], what

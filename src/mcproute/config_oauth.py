@@ -79,7 +79,7 @@ class OAuthConfig(_Model):
     )
     jwks_uri: str | None = Field(default=None, description="the issuer's JWKS URL; default: from its metadata")
     algorithms: list[str] = Field(
-        default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+        default=["RS256", "PS256", "ES256", "EdDSA"],
         description="signature algorithms accepted (asymmetric only: `none` and HS* are refused)",
     )
     required_scopes: list[str] = Field(

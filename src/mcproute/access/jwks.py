@@ -127,24 +127,28 @@ class Jwks:
             raise AuthServerUnavailable(f"the JWKS at {uri} has no `keys` list")
         return [k for k in keys if isinstance(k, dict)]
 
-    async def _discover(self, http: httpx.AsyncClient) -> str:
+    async def discover(self, http: httpx.AsyncClient) -> dict[str, Any]:
+        """The issuer's metadata (read once; its `issuer` must be the configured one)."""
         if not self.metadata:
             problems = []
             for url in metadata_urls(self.issuer):
                 try:
-                    self.metadata = await _get_json(http, url, "authorization server metadata")
+                    metadata = await _get_json(http, url, "authorization server metadata")
                     break
                 except AuthServerUnavailable as exc:
                     problems.append(str(exc))
             else:
                 raise AuthServerUnavailable("; ".join(problems))
-            if self.metadata.get("issuer") != self.issuer:
-                found = self.metadata.get("issuer")
-                self.metadata = {}
+            if metadata.get("issuer") != self.issuer:
                 raise AuthServerUnavailable(
-                    f"the authorization server's metadata names issuer {found!r}, not the configured {self.issuer!r}"
+                    f"the authorization server's metadata names issuer {metadata.get('issuer')!r}, "
+                    f"not the configured {self.issuer!r}"
                 )
-        uri = self.metadata.get("jwks_uri")
+            self.metadata = metadata
+        return self.metadata
+
+    async def _discover(self, http: httpx.AsyncClient) -> str:
+        uri = (await self.discover(http)).get("jwks_uri")
         if not isinstance(uri, str):
             raise AuthServerUnavailable(f"the metadata of {self.issuer} has no jwks_uri")
         return uri

@@ -19,6 +19,7 @@ from typing import Any
 
 import jwt
 
+from mcproute.access.introspect import Introspection
 from mcproute.access.jwks import Jwks
 from mcproute.access.keys import KeyRing
 from mcproute.config_clients import ClientConfig
@@ -93,13 +94,17 @@ class OAuthValidator:
             timeout=config.timeout,
         )
         self.clock = clock
+        self.introspection = Introspection(config, self.jwks) if config.introspection is not None else None
 
     async def claims(self, token: str) -> dict[str, Any]:
-        """The verified claims of a JWT access token (raises AuthFailed)."""
+        """The verified claims of a JWT access token, or of an opaque one by introspection
+        (raises AuthFailed)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
-            raise AuthFailed(401, "the bearer token is neither a known key nor a well-formed JWT") from None
+            if self.introspection is None:
+                raise AuthFailed(401, "the bearer token is neither a known key nor a well-formed JWT") from None
+            return await self._introspect(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.config.algorithms:
             raise AuthFailed(401, f"token algorithm {str(alg)[:20]!r} is not accepted")
@@ -120,6 +125,13 @@ class OAuthValidator:
         except jwt.PyJWTError as exc:
             reason = next((r for kind, r in _REASONS if isinstance(exc, kind)), "the token is invalid")
             raise AuthFailed(401, reason) from None
+
+    async def _introspect(self, token: str) -> dict[str, Any]:
+        assert self.introspection is not None
+        found = await self.introspection.claims(token)
+        if found is None:
+            raise AuthFailed(401, "the authorization server says the token is not active for this resource")
+        return found
 
     def client_for(self, claims: Mapping[str, Any]) -> str:
         """The client a verified token belongs to (raises AuthFailed 403)."""
