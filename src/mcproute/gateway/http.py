@@ -51,7 +51,7 @@ def check_bind(host: str, token: str | None | bool) -> None:
     """`token`: the static token, or whether any key (token or `clients:`) is configured."""
     if not is_loopback(host) and not token:
         raise InvalidRequest(
-            f'refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. "${{MCPROUTE_TOKEN}}") or client keys (clients:), '
+            f'refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. "${{MCPROUTE_TOKEN}}"), client keys (clients:) or gateway.http.oauth, '
             "or bind 127.0.0.1"
         )
 
