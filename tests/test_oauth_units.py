@@ -130,3 +130,11 @@ async def test_metadata_naming_another_issuer_and_an_unreachable_issuer_are_not_
     with pytest.raises(AuthFailed) as info:
         await auth.principal(None)
     assert info.value.status == 401 and info.value.error is None  # no token sent: no error code (RFC 6750 3.1)
+
+
+def test_the_introspection_secret_is_known_to_the_redactor() -> None:
+    from mcproute.telemetry.redact import redactor_for
+
+    secret = "introspect-secret-literal-1"
+    cfg = loaded({"introspection": {"client_id": "gw", "client_secret": secret}})
+    assert secret not in redactor_for(cfg).scrub(f"posting with {secret} to the issuer")
