@@ -198,6 +198,7 @@ async def test_tokens_from_a_real_authorization_server_get_their_clients_tools_a
             bad = {
                 "another audience": (other, "aud"),
                 "expired": (k1.sign(claims(issuer, resource, iat=0, exp=1000)), "expired"),
+                "not yet valid": (k1.sign(claims(issuer, resource, nbf=int(time.time()) + 3600)), "not valid yet"),
                 "wrong issuer": (k1.sign(claims("http://127.0.0.1:1", resource)), "issuer"),
                 "alg none": (unsigned(now_claims), "algorithm 'none'"),
                 "tampered": (tampered(ci, client_id="ops-bot"), "signature"),
