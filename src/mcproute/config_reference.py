@@ -74,6 +74,9 @@ def _child(prop: dict[str, Any]) -> tuple[str | None, str]:
     """The nested model a property holds (directly, per key of a mapping, or per list item)."""
     if "$ref" in prop:
         return _ref(prop["$ref"]), ""
+    for option in prop.get("anyOf", ()):  # an optional section (`oauth: null` unless set)
+        if "$ref" in option:
+            return _ref(option["$ref"]), ""
     extra = prop.get("additionalProperties")
     if isinstance(extra, dict) and "$ref" in extra:
         return _ref(extra["$ref"]), ".<name>"

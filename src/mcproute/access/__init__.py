@@ -14,13 +14,35 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mcproute.access.keys import CLIENT_HEADER, DEFAULT_CLIENT, KeyRing
+from mcproute.access.oauth import Authenticator, AuthFailed, OAuthValidator
 from mcproute.access.policy import FULL_ACCESS, Policy
 from mcproute.access.quota import Quota
 from mcproute.config import Config
 from mcproute.config_clients import ClientLimits
 from mcproute.state.counters import CounterStore, MemoryCounters
 
-__all__ = ["CLIENT_HEADER", "DEFAULT_CLIENT", "Access", "KeyRing", "Policy", "FULL_ACCESS", "Quota"]
+__all__ = [
+    "CLIENT_HEADER",
+    "DEFAULT_CLIENT",
+    "Access",
+    "AuthFailed",
+    "Authenticator",
+    "KeyRing",
+    "Policy",
+    "FULL_ACCESS",
+    "Quota",
+    "authenticator",
+]
+
+
+def authenticator(config: Config) -> Authenticator:
+    """Static keys (`clients.<name>.key_sha256`, `gateway.http.token`) and, with
+    `gateway.http.oauth`, OAuth access tokens mapped to clients by `clients.<name>.match`."""
+    http = config.gateway.http
+    keys = KeyRing.build({n: c.key_sha256 for n, c in config.clients.items() if c.key_sha256}, http.token)
+    oauth = OAuthValidator(http.oauth, config.clients) if http.oauth is not None else None
+    return Authenticator(keys, oauth)
+
 
 _NO_LIMITS = ClientLimits()
 
@@ -29,7 +51,8 @@ class Access:
     def __init__(
         self, config: Config, counters: CounterStore | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self.keys = KeyRing.build({n: c.key_sha256 for n, c in config.clients.items()}, config.gateway.http.token)
+        self.auth = authenticator(config)
+        self.keys = self.auth.keys
         self.policies = {n: Policy.of(n, c) for n, c in config.clients.items()}
         self.limits = {n: c.limits for n, c in config.clients.items()}
         self.stdio_client = config.stdio_client

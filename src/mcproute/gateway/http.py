@@ -22,10 +22,13 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcproute.access import Authenticator, AuthFailed
+from mcproute.access.jwks import AuthServerUnavailable
 from mcproute.access.keys import CLIENT_HEADER, KeyRing
 from mcproute.config import HttpConfig
 from mcproute.errors import InvalidRequest
 from mcproute.gateway._fast_http import read_body, replay
+from mcproute.gateway.http_auth import ProtectedResource
 from mcproute.gateway.http_limits import SessionLimit
 from mcproute.gateway.http_quota import LimitGuard
 from mcproute.gateway.limits import JsonLimits, request_id
@@ -49,7 +52,7 @@ def check_bind(host: str, token: str | None | bool) -> None:
     """`token`: the static token, or whether any key (token or `clients:`) is configured."""
     if not is_loopback(host) and not token:
         raise InvalidRequest(
-            f'refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. "${{MCPROUTE_TOKEN}}") or client keys (clients:), '
+            f'refusing to bind {host!r} without a bearer token: set gateway.http.token (e.g. "${{MCPROUTE_TOKEN}}"), client keys (clients:) or gateway.http.oauth, '
             "or bind 127.0.0.1"
         )
 
@@ -66,10 +69,14 @@ class Guard:
         max_bytes: int,
         allowed_origins: Sequence[str],
         keys: KeyRing | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self.app = app
-        # Named client keys (stored hashed) plus the legacy token as the `default` client.
-        self.keys = keys if keys is not None else KeyRing.build({}, token)
+        # Named client keys (stored hashed) plus the legacy token as the `default` client, and
+        # OAuth access tokens when `gateway.http.oauth` is set.
+        self.auth = auth if auth is not None else Authenticator(keys if keys is not None else KeyRing.build({}, token))
+        oauth = self.auth.oauth
+        self.resource = ProtectedResource.of(oauth.config) if oauth is not None else None
         self.max_bytes = max_bytes
         self.any_host = host in ("0.0.0.0", "::", "")
         names = set(LOOPBACK_NAMES) | ({host} if host else set())
@@ -106,16 +113,22 @@ class Guard:
         origin = headers.get(b"origin")
         if origin is not None and not self._origin_ok(origin.decode("latin-1")):
             return await _reject(send, scope, 403, f"Origin {origin.decode('latin-1')!r} is not allowed")
+        if self.resource is not None and scope["path"] in self.resource.paths and scope["method"] == "GET":
+            return await self.resource.serve(send)  # RFC 9728: public, so a client can find the issuer
         # The principal header is ours alone: a caller's copy is dropped before anything reads it.
         raw = [(k, v) for k, v in scope["headers"] if k != _CLIENT]
-        if self.keys.required:
-            client = self.keys.authenticate(headers.get(b"authorization"))
-            if client is None:
-                return await _reject(
-                    send, scope, 401, "missing or wrong bearer token", extra=[(b"www-authenticate", b"Bearer")]
-                )
+        if self.auth.required:
+            try:
+                client = await self.auth.principal(headers.get(b"authorization"))
+            except AuthFailed as exc:
+                challenge = self.resource.challenge(exc) if self.resource is not None else b"Bearer"
+                return await _reject(send, scope, exc.status, str(exc), extra=[(b"www-authenticate", challenge)])
+            except AuthServerUnavailable as exc:
+                # The issuer's outage, not the caller's fault: 503, and the next request may succeed.
+                return await _reject(send, scope, 503, f"cannot check the token: {exc}")
+            assert client is not None
             raw.append((_CLIENT, client.encode()))
-        if len(raw) != len(scope["headers"]) or self.keys.required:
+        if len(raw) != len(scope["headers"]) or self.auth.required:
             scope = {**scope, "headers": raw}
         if scope["method"] == "POST" and (problem := _not_json(headers.get(b"content-type"))):
             return await _reject(send, scope, 415, problem)
@@ -163,7 +176,13 @@ class JsonGuard:
 
 # OpenAI-compatible routes (mcproute.openai_api) need refusals in OpenAI's error shape, or the
 # official clients cannot read them; everything else gets a JSON-RPC error.
-_OPENAI_CODES = {401: "invalid_api_key", 413: "request_too_large", 415: "unsupported_media_type"}
+_OPENAI_CODES = {
+    401: "invalid_api_key",
+    403: "insufficient_scope",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    503: "auth_server_unavailable",
+}
 
 
 def _not_json(content_type: bytes | None) -> str | None:
@@ -202,7 +221,7 @@ def build_app(
         from mcproute.access import Access
 
         access = upstream.gateway.access = Access(upstream.gateway.config)
-    check_bind(host, access.keys.required)
+    check_bind(host, access.auth.required)
     app: Starlette = upstream.server.streamable_http_app(
         streamable_http_path="/mcp",
         max_request_body_size=http.max_request_bytes,
@@ -232,7 +251,7 @@ def build_app(
         token=http.token,
         max_bytes=http.max_request_bytes,
         allowed_origins=http.allowed_origins,
-        keys=access.keys,
+        auth=access.auth,
     )
     link = worker_link()
     if link is None:

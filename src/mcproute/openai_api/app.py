@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mcproute.access.keys import KeyRing
+from mcproute.access import Authenticator, AuthFailed, authenticator
 from mcproute.errors import (
     InvalidConversationId,
     InvalidRequest,
@@ -119,23 +119,28 @@ class OpenAIEndpoint:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         http = engine.config.gateway.http
-        self.keys = KeyRing.build({n: c.key_sha256 for n, c in engine.config.clients.items()}, http.token)
+        self._auth: Authenticator | None = None
         self.max_bytes = http.max_request_bytes
         self.bounds = JsonLimits.from_config(engine.config.gateway)
 
     # ------------------------------------------------------------ edge checks
 
-    def check_token(self, request: Request) -> None:
+    async def check_token(self, request: Request) -> None:
         # The HTTP guard checks it first when the routes are served by `serve_http`; checked here
-        # too so the routes stay safe when mounted in another app.
-        if not self.keys.required:
-            return
-        if self.keys.authenticate(request.headers.get("authorization")) is None:
+        # too so the routes stay safe when mounted in another app. The gateway's authenticator is
+        # shared when there is one (one JWKS cache, one fetch budget).
+        access = self.engine.gateway.access
+        auth = access.auth if access is not None else self._auth
+        if auth is None:
+            auth = self._auth = authenticator(self.engine.config)
+        try:
+            await auth.principal(request.headers.get("authorization"))
+        except AuthFailed as exc:
             raise ApiError(
-                401,
-                "missing or wrong bearer token (send 'Authorization: Bearer <your client key or gateway.http.token>')",
-                code="invalid_api_key",
-            )
+                exc.status,
+                f"{exc.description} (send 'Authorization: Bearer <your client key, OAuth token or gateway.http.token>')",
+                code="invalid_api_key" if exc.status == 401 else "insufficient_scope",
+            ) from None
 
     async def read_body(self, request: Request) -> bytes:
         """Read at most `max_request_bytes` (a chunked body has no Content-Length for the guard)."""
@@ -229,7 +234,7 @@ class OpenAIEndpoint:
 
     async def models(self, request: Request) -> Response:
         try:
-            self.check_token(request)
+            await self.check_token(request)
         except ApiError as err:
             return error_response(err)
         tiers, models = self.visible_models(request.headers)
@@ -255,7 +260,7 @@ class OpenAIEndpoint:
         return await self.answer(lambda: self._chat_completions(request), "chat completion")
 
     async def _chat_completions(self, request: Request) -> Response:
-        self.check_token(request)
+        await self.check_token(request)
         req = parse_request(await self.read_body(request), self.bounds)
         hints = self.hints_for(req.model, request.headers)
         msgs = self.check_messages(req.messages)

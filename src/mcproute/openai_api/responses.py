@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 async def create_response(api: OpenAIEndpoint, request: Request) -> Response:
     async def work() -> Response:
-        api.check_token(request)
+        await api.check_token(request)
         req = validate_request(load_object(await api.read_body(request), api.bounds))
         hints = api.hints_for(req.model, request.headers)
         msgs = api.check_messages(chat_messages(req), param="input")

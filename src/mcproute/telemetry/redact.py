@@ -160,6 +160,9 @@ def secrets_of(config: Config) -> set[str]:
 
     if config.gateway.http.token:
         out.add(config.gateway.http.token)
+    oauth = config.gateway.http.oauth
+    if oauth is not None and oauth.introspection is not None:
+        out.add(oauth.introspection.client_secret)  # the gateway's own credential at the issuer
     for m in config.models.values():
         out.update(k for k in [m.api_key, *(d.api_key for d in m.deployments)] if k)
         for u in [m.base_url, *(d.base_url for d in m.deployments)]:
