@@ -1,8 +1,8 @@
 """A real `redis-server` (the Debian package) on a free loopback port, AOF on, in a temp dir.
 
-Use it from any test module:
+conftest.py registers the fixture for every test module:
 
-    from redis_fixture import RedisServer, redis_server  # noqa: F401  (a session fixture)
+    from redis_fixture import RedisServer
 
     async def test_x(redis_server: RedisServer) -> None:
         store = RedisStore(redis_server.url, prefix=redis_server.fresh_prefix())

@@ -13,7 +13,7 @@ import pytest
 from mcproute.router.step import ConversationState
 from mcproute.state import MemoryStore, PinRecord, PinStore, SqliteStore
 from mcproute.state.redis_store import RedisStore
-from redis_fixture import RedisServer, redis_server  # noqa: F401  (a session fixture)
+from redis_fixture import RedisServer
 
 ECHO = PinRecord("fx", "echo", "a" * 64, {"name": "echo", "description": "v1"}, 10.0)
 CLOCK = PinRecord("fx", "clock", "b" * 64, {"name": "clock"}, 11.0)

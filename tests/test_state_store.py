@@ -15,7 +15,7 @@ from mcproute.errors import InvalidRequest, StateError, UnknownStep
 from mcproute.router.step import ConversationState
 from mcproute.state import ConversationStore, MemoryStore, SqliteStore
 from mcproute.state.redis_store import RedisStore
-from redis_fixture import RedisServer, redis_server  # noqa: F401  (a session fixture)
+from redis_fixture import RedisServer
 
 pytestmark = pytest.mark.anyio
 

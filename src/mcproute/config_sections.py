@@ -142,7 +142,9 @@ class StateConfig(_Model):
         "renewing it (a dead or frozen replica); a live holder renews it every third of that",
     )
     lock_wait_seconds: float = Field(
-        default=150.0, gt=0, description="backend redis: how long a step waits for another replica's step on the same conversation"
+        default=150.0,
+        gt=0,
+        description="backend redis: how long a step waits for another replica's step on the same conversation",
     )
     ttl_seconds: float = Field(default=7 * 24 * 3600, gt=0, description="a conversation unused this long is forgotten")
     max_conversations: int = Field(

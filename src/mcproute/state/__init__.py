@@ -92,7 +92,9 @@ async def _open_redis(config: StateConfig, clock: Callable[[], float]) -> Conver
             await store.ping()
     except (StateError, TimeoutError) as exc:
         await store.close()
-        return _memory_instead(config, clock, f"cannot reach the Redis state store at {_redacted(config.url)} ({exc or 'timed out'})")
+        return _memory_instead(
+            config, clock, f"cannot reach the Redis state store at {_redacted(config.url)} ({exc or 'timed out'})"
+        )
     return store
 
 

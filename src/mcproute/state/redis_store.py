@@ -88,9 +88,7 @@ class RedisStore:
         self._clock = clock
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
         self._client = _redis_client(url)
-        self._locks = LeaseLocks(
-            self._client, prefix, lease_seconds=lease_seconds, wait_seconds=lock_wait_seconds
-        )
+        self._locks = LeaseLocks(self._client, prefix, lease_seconds=lease_seconds, wait_seconds=lock_wait_seconds)
         self._scripts = {
             name: self._client.register_script(getattr(redis_scripts, name))
             for name in ("WRITE", "SAVE_STEP", "LOAD_WITH_LAST", "FEEDBACK", "SWEEP", "TAKE")
@@ -136,9 +134,7 @@ class RedisStore:
     async def load_with_last_step(self, conversation_id: str) -> tuple[ConversationState | None, StepRecord | None]:
         return await self._load(conversation_id, with_step=True)
 
-    async def _load(
-        self, cid: str, *, with_step: bool
-    ) -> tuple[ConversationState | None, StepRecord | None]:
+    async def _load(self, cid: str, *, with_step: bool) -> tuple[ConversationState | None, StepRecord | None]:
         row = await self._script("LOAD_WITH_LAST", [self._k("c:", cid)], [self.prefix, repr(self._cutoff())])
         if not row:
             return None, None
