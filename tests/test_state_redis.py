@@ -246,3 +246,31 @@ def test_config_says_what_is_missing() -> None:
         StateConfig(backend="redis", url="http://127.0.0.1:6379")
     with pytest.raises(ValidationError, match="only used by backend 'redis'"):
         StateConfig(url="redis://127.0.0.1:6379/0")
+
+
+async def test_replay_log_keeps_its_bounds_and_joins_rewards(redis_server: RedisServer) -> None:
+    from mcproute.state.redis_replay import RedisReplayStore
+
+    prefix = redis_server.fresh_prefix()
+    now = [1_000_000.0]
+    log = RedisReplayStore(redis_server.url, prefix=prefix, max_steps=3, max_age_days=1.0, clock=lambda: now[0])
+    async with RedisStore(redis_server.url, prefix=prefix, clock=lambda: now[0]) as store:
+        try:
+            for i in range(5):
+                now[0] += 1
+                row = {"step_id": f"s{i}", "conversation_id": "c", "text": f"t{i}", "text_sha256": "h",
+                       "vector": b"\x00\x01", "inputs": "{}", "state": None, "catalog_version": "v1",
+                       "tool": "x", "tier": "fast", "model": "m", "decision": '{"tier": "fast"}', "usage": None}  # fmt: skip
+                await log.keep(row, ("v1", [{"name": "x"}]))
+                await store.save_step(f"s{i}", "c", '{"tier": "fast"}')
+            await store.record_feedback("s4", 1.0)
+            kept = log.read_steps()
+            assert [k.step_id for k in kept] == ["s2", "s3", "s4"]  # max_steps: the oldest went
+            assert kept[-1].reward == 1.0 and kept[0].reward is None and kept[0].vector == b"\x00\x01"
+            assert log.catalog("v1") == [{"name": "x"}] and log.count() == 3
+            assert log.read_steps(conversation="other") == []
+            now[0] += 2 * 86400  # past max_age
+            assert log.read_steps() == []
+            assert await log.prune() == 3 and log.count() == 0
+        finally:
+            await log.close()
