@@ -30,11 +30,18 @@ from mcproute.state.base import ConversationLocks
 log = logging.getLogger("mcproute.state")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lease:
+    """One holding of a conversation's lease. Mutable on purpose: while it is held, no other
+    writer can change the conversation (the fence refuses them), so the holder may remember the
+    state it last read or wrote (`seen`) instead of reading it again before its write; and a write
+    that also released the lease (`released`) saves the release round trip."""
+
     conversation_id: str
     key: str
     token: int
+    seen: Any = None  # (ConversationState | None,) once read or written under this holding
+    released: bool = False
 
 
 class LeaseLocks:
@@ -58,7 +65,9 @@ class LeaseLocks:
         return self._held.get(conversation_id)
 
     @asynccontextmanager
-    async def hold(self, conversation_id: str) -> AsyncIterator[Lease]:
+    async def hold(self, conversation_id: str, *, renew: bool = True) -> AsyncIterator[Lease]:
+        """`renew=False` for the store's own short holds (read, pure transition, write): they end
+        long before the lease could lapse, so they skip the renewer task."""
         async with self._local.hold(conversation_id):
             mine = self._held.get(conversation_id)
             if mine is not None:  # re-entered by the task that holds it
@@ -67,6 +76,9 @@ class LeaseLocks:
             lease = await self._take(conversation_id)
             self._held[conversation_id] = lease
             try:
+                if not renew:
+                    yield lease
+                    return
                 # The body's own exception must reach the caller unwrapped, so the renewer's task
                 # group is unwrapped below (the renewer itself never raises).
                 try:
@@ -82,11 +94,12 @@ class LeaseLocks:
                     raise
             finally:
                 del self._held[conversation_id]
-                with anyio.move_on_after(2.0, shield=True):
-                    try:
-                        await self._release(keys=[lease.key], args=[lease.token])
-                    except Exception as exc:  # the lease lapses by itself; the step already ran
-                        log.warning("could not release the lease on conversation %r: %s", conversation_id, exc)
+                if not lease.released:
+                    with anyio.move_on_after(2.0, shield=True):
+                        try:
+                            await self._release(keys=[lease.key], args=[lease.token])
+                        except Exception as exc:  # the lease lapses by itself; the step already ran
+                            log.warning("could not release the lease on conversation %r: %s", conversation_id, exc)
 
     async def _take(self, conversation_id: str) -> Lease:
         key = f"{self._prefix}l:{conversation_id}"

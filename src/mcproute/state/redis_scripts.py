@@ -39,8 +39,8 @@ return 0
 # One step's write: the state and (optionally) its step record, fenced, plus both size bounds.
 # KEYS: conversation hash, lease, conversations zset, steps zset, [step hash]
 # ARGV: 1 conversation id, 2 token, 3 now, 4 state blob, 5 last step id ('' none), 6 ttl ms,
-#       7 max conversations, 8 key prefix, 9 max steps,
-#       [10 step id, 11 tier, 12 policy version, 13 decision blob]
+#       7 max conversations, 8 key prefix, 9 max steps, 10 '1' to release the lease after writing,
+#       [11 step id, 12 tier, 13 policy version, 14 decision blob]
 # Returns {1, token} written; {-1, holder} the lease is not ours (holder: '' or its token);
 # {-2, fence} a newer holder already wrote this conversation (fence: its token).
 WRITE = """
@@ -60,15 +60,16 @@ if excess > 0 then
 end
 if #KEYS >= 5 then
   redis.call('DEL', KEYS[5])
-  redis.call('HSET', KEYS[5], 'c', ARGV[1], 't', now, 'd', ARGV[13], 'tier', ARGV[11], 'pv', ARGV[12])
+  redis.call('HSET', KEYS[5], 'c', ARGV[1], 't', now, 'd', ARGV[14], 'tier', ARGV[12], 'pv', ARGV[13])
   redis.call('PEXPIRE', KEYS[5], ttl)
-  redis.call('ZADD', KEYS[4], now, ARGV[10])
+  redis.call('ZADD', KEYS[4], now, ARGV[11])
   local extra = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[9])
   if extra > 0 then
     local old = redis.call('ZPOPMIN', KEYS[4], extra)
     for i = 1, #old, 2 do redis.call('DEL', ARGV[8] .. 's:' .. old[i]) end
   end
 end
+if ARGV[10] == '1' then redis.call('DEL', KEYS[2]) end
 return {1, ARGV[2]}
 """
 

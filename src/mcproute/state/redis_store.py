@@ -43,7 +43,7 @@ from mcproute.state.base import (
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
 from mcproute.state.counters import Taken
 from mcproute.state.pins import PinRecord
-from mcproute.state.redis_lease import LeaseLocks
+from mcproute.state.redis_lease import Lease, LeaseLocks
 
 log = logging.getLogger("mcproute.state")
 _BATCH = 500  # step hashes read per round trip by feedback_stats
@@ -136,10 +136,11 @@ class RedisStore:
 
     async def _load(self, cid: str, *, with_step: bool) -> tuple[ConversationState | None, StepRecord | None]:
         row = await self._script("LOAD_WITH_LAST", [self._k("c:", cid)], [self.prefix, repr(self._cutoff())])
-        if not row:
-            return None, None
-        state = decode_state(cid, row[0])
-        if not with_step or len(row) < 6 or not state.last_step_id:
+        state = decode_state(cid, row[0]) if row else None
+        lease = self._locks.held(cid)
+        if lease is not None:  # read under our lease: nobody else can change it until we write
+            lease.seen = (state,)
+        if state is None or not with_step or len(row) < 6 or not state.last_step_id:
             return state, None
         c, t, d, r, fa = row[1:6]
         record = StepRecord(
@@ -148,31 +149,38 @@ class RedisStore:
         return state, own_step(cid, record)
 
     async def save(self, state: ConversationState) -> None:
-        async with self._locks.hold(state.conversation_id) as lease:
-            await self._write(state, lease.token, None)
+        cid = state.conversation_id
+        outermost = self._locks.held(cid) is None
+        async with self._locks.hold(cid, renew=False) as lease:
+            await self._write(state, lease, None, release=outermost)
 
     async def update(self, conversation_id: str, fn: Transition) -> ConversationState:
-        async with self._locks.hold(conversation_id) as lease:
-            new = check_transition(conversation_id, fn(await self.load(conversation_id)))
-            await self._write(new, lease.token, None)
-            return new
+        return await self._step(conversation_id, fn, None)
 
     async def record_step(
         self, conversation_id: str, step_id: str, decision_json: str, fn: Transition
     ) -> ConversationState:
-        decision = parse_decision(step_id, decision_json)
-        async with self._locks.hold(conversation_id) as lease:
-            new = check_transition(conversation_id, fn(await self.load(conversation_id)))
-            await self._write(new, lease.token, (step_id, decision))
+        return await self._step(conversation_id, fn, (step_id, parse_decision(step_id, decision_json)))
+
+    async def _step(self, cid: str, fn: Transition, step: tuple[str, dict[str, Any]] | None) -> ConversationState:
+        """Read (or reuse what this lease holder last read or wrote), transition, fenced write.
+        Outside a held lock that is 3 round trips: lease, read, write-and-release."""
+        outermost = self._locks.held(cid) is None
+        async with self._locks.hold(cid, renew=False) as lease:
+            current = lease.seen[0] if lease.seen is not None else await self.load(cid)
+            new = check_transition(cid, fn(current))
+            await self._write(new, lease, step, release=outermost)
             return new
 
-    async def _write(self, state: ConversationState, token: int, step: tuple[str, dict[str, Any]] | None) -> None:
-        cid = state.conversation_id
+    async def _write(
+        self, state: ConversationState, lease: Lease, step: tuple[str, dict[str, Any]] | None, *, release: bool
+    ) -> None:
+        cid, token = state.conversation_id, lease.token
         now = self._clock()
         keys = [self._k("c:", cid), self._k("l:", cid), self._k("convs"), self._k("steps")]
         args: list[Any] = [
             cid, token, repr(now), encode_state(state), state.last_step_id or "", self._ttl_ms,
-            self.max_conversations, self.prefix, self.max_steps,
+            self.max_conversations, self.prefix, self.max_steps, "1" if release else "0",
         ]  # fmt: skip
         if step is not None:
             step_id, decision = step
@@ -180,6 +188,7 @@ class RedisStore:
             keys.append(self._k("s:", step_id))
             args += [step_id, tier if isinstance(tier, str) else "", policy if isinstance(policy, str) else ""]
             args.append(encode_json(decision))
+        lease.seen = None  # until the write is known to have landed
         code, detail = await self._script("WRITE", keys, args)
         if int(code) == -2:
             raise StateError(
@@ -191,6 +200,7 @@ class RedisStore:
                 f"conversation {cid!r}: this replica's lease (token {token}) lapsed before the write "
                 f"({'now held by token ' + _s(detail) if detail else 'no holder now'}); its step was not saved"
             )
+        lease.seen, lease.released = (state,), release
         await self._maybe_sweep(now)
 
     async def _maybe_sweep(self, now: float) -> None:
@@ -199,6 +209,10 @@ class RedisStore:
             await self._script("SWEEP", [self._k("convs"), self._k("steps")], [repr(now - self.ttl), self.prefix])
 
     async def delete(self, conversation_id: str) -> bool:
+        lease = self._locks.held(conversation_id)
+        if lease is not None:
+            lease.seen = None
+
         async def body(c: Any) -> bool:
             async with c.pipeline(transaction=True) as pipe:
                 pipe.delete(self._k("c:", conversation_id))
