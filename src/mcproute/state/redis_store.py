@@ -96,6 +96,11 @@ class RedisStore:
         self._last_sweep = float("-inf")
         self._closed = False
 
+    @property
+    def client(self) -> Any:
+        """The redis-py asyncio client (shared health publishes through it too)."""
+        return self._client
+
     async def ping(self) -> None:
         """Fail early (a clear StateError) when the server cannot be reached."""
         await self._call(lambda c: c.ping())
