@@ -81,8 +81,9 @@ class RedisReplayStore:
         self._clock = clock
         self._last_sweep = float("-inf")
         self._catalogs: set[str] = set()  # versions this process has stored (and keeps refreshing)
-        self._aio = aioredis.Redis.from_url(url, decode_responses=False)
-        self._sync = redis.Redis.from_url(url, decode_responses=False)
+        # Timeouts: a hung server fails a call, never hangs it.
+        self._aio = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=5.0, socket_connect_timeout=5.0)
+        self._sync = redis.Redis.from_url(url, decode_responses=False, socket_timeout=5.0, socket_connect_timeout=5.0)
         self._keep = self._aio.register_script(_KEEP)
         self._sweep = self._aio.register_script(_SWEEP)
         self._sweep_sync = self._sync.register_script(_SWEEP)

@@ -57,7 +57,8 @@ def _redis_client(url: str) -> Any:
             "state.backend 'redis' needs the redis client library: pip install 'mcproute[redis]'"
         ) from None
     try:
-        return aioredis.Redis.from_url(url, decode_responses=False)
+        # Timeouts: a hung or SIGSTOPped server must fail a step with a StateError, not hang it.
+        return aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=5.0, socket_connect_timeout=5.0)
     except ValueError as exc:
         raise StateError(f"state.url {url!r} is not a Redis URL: {exc}") from None
 
