@@ -22,7 +22,7 @@ FORMAT_CHECK ?= 1
 
 comma   := ,
 
-.PHONY: serve test lint format format-check lock venv serve-env peers jaeger bench clean
+.PHONY: serve test lint format format-check lock venv serve-env peers jaeger redis bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -76,7 +76,11 @@ peers:
 jaeger:
 	bash scripts/install-jaeger.sh
 
-test: lint peers jaeger
+# redis-server for the Redis state-store tests (the Debian package; installed when missing).
+redis:
+	bash scripts/install-redis.sh
+
+test: lint peers jaeger redis
 	$(BIN)/pytest $(ARGS)
 
 bench: venv

@@ -191,12 +191,28 @@ def sec_memory(quick: bool) -> dict[str, Any]:
 def sec_store(quick: bool) -> dict[str, Any]:
     import store_steps
 
-    r = store_steps.store_steps(1000 if quick else 10000, 500 if quick else 2000)
-    return {
+    steps, conversations = (1000, 500) if quick else (10000, 2000)
+    r = store_steps.store_steps(steps, conversations)
+    out: dict[str, Any] = {
         "store_steps_per_s": r["update_per_s"],
         "store_record_step_per_s": r["record_step_per_s"],
         "store_record_step_concurrent8_per_s": r["record_step_concurrent8_per_s"],
+        "store_record_step_p50_ms": r["record_step_p50_ms"],
     }
+    # The same loop on the Redis store (state.backend: redis), same run, for the side-by-side figures.
+    try:
+        rr = store_steps.store_steps(steps, conversations, "redis")
+    except (RuntimeError, ImportError) as exc:
+        log(f"store: Redis figures skipped: {exc}")
+        return out
+    out.update(
+        store_steps_per_s_redis=rr["update_per_s"],
+        store_record_step_per_s_redis=rr["record_step_per_s"],
+        store_record_step_concurrent8_per_s_redis=rr["record_step_concurrent8_per_s"],
+        store_record_step_p50_ms_redis=rr["record_step_p50_ms"],
+        store_record_step_p50_added_ms_redis=round(rr["record_step_p50_ms"] - r["record_step_p50_ms"], 3),
+    )
+    return out
 
 
 def sec_ready(quick: bool) -> dict[str, Any]:

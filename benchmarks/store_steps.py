@@ -1,6 +1,6 @@
-"""Conversation-state updates per second through the SQLite store (and bytes per idle conversation).
+"""Conversation-state updates per second through the SQLite or Redis store (and bytes per idle conversation).
 
-    .venv/bin/python benchmarks/store_steps.py [--steps 5000] [--conversations 1000] [--json]
+    .venv/bin/python benchmarks/store_steps.py [--steps 5000] [--conversations 1000] [--store sqlite|redis] [--json]
 
 One update = what the engine does for a step: `store.update(cid, advance(...))` — read the row,
 apply the router's pure transition, write it back inside `BEGIN IMMEDIATE` — on a real SQLite
@@ -8,6 +8,11 @@ file in WAL mode (`synchronous=NORMAL`, as shipped), from the event loop through
 worker thread. Conversations are taken round-robin from a pool so rows are really read and
 written, not cached in one page. Also measures `record_step` (state + the step record the engine
 writes with each carried-out decision), sequentially and with 8 concurrent conversations.
+
+`--store redis` runs the same loop against the Redis store on a redis-server this script starts on
+a free loopback port in a temp dir (AOF on, `appendfsync everysec`: Redis's durable default, the
+counterpart of SQLite's `synchronous=NORMAL`): each step is a lease round trip, a read, the fenced
+write script and the lease release. `record_step_p50_ms` is one step's store time.
 
 `bytes_per_conversation` is measured in a fresh child process by benchmarks/state_memory.py
 (RSS growth / N at 100,000 conversations) so the numbers are not polluted by this process.
@@ -17,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +37,7 @@ from benchlib import ROOT, child_env, loadavg
 
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.step import Decision
-from mcproute.state import SqliteStore
+from mcproute.state import ConversationStore, SqliteStore
 
 TEXTS = [
     "show me the latest commits",
@@ -64,8 +72,7 @@ def _decision(cid: str, i: int) -> Decision:
     )
 
 
-async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
-    store = SqliteStore(path, max_conversations=max(100_000, conversations))
+async def _run(store: ConversationStore, steps: int, conversations: int) -> dict[str, Any]:
     cids = [f"conv-{i:06d}" for i in range(conversations)]
     decision_json = json.dumps({"tool": "git__git_log", "tier": "fast", "reason": "bench " * 20})
     try:
@@ -90,15 +97,18 @@ async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
         update_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        each: list[float] = []
         for i in range(steps):
             cid = cids[i % conversations]
             d = _decision(cid, i)
+            t1 = time.perf_counter()
             await store.record_step(
                 cid,
                 f"r-{i}",
                 decision_json,
                 lambda s, d=d, i=i: advance(s, d, StepOutcome(text=TEXTS[i % 8]), now=time.time()),
             )
+            each.append(time.perf_counter() - t1)
         record_s = time.perf_counter() - t0
 
         # Eight conversations stepping at once: the store serialises writers on one connection.
@@ -126,16 +136,52 @@ async def _run(path: Path, steps: int, conversations: int) -> dict[str, Any]:
         "update_per_s": round(steps / update_s, 1),
         "record_step_per_s": round(steps / record_s, 1),
         "record_step_concurrent8_per_s": round(per_worker * 8 / concurrent_s, 1),
+        "record_step_p50_ms": round(statistics.median(each) * 1000, 3),
         "steps": steps,
         "conversations": conversations,
     }
 
 
-def store_steps(steps: int, conversations: int) -> dict[str, Any]:
+def store_steps(steps: int, conversations: int, store: str = "sqlite") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        out = anyio.run(_run, Path(tmp) / "state.sqlite3", steps, conversations)
+        if store == "redis":
+            out = _with_redis(Path(tmp), steps, conversations)
+        else:
+            sqlite = SqliteStore(Path(tmp) / "state.sqlite3", max_conversations=max(100_000, conversations))
+            out = anyio.run(_run, sqlite, steps, conversations)
+    out["store"] = store
     out["loadavg"] = loadavg()
     return out
+
+
+def _with_redis(tmp: Path, steps: int, conversations: int) -> dict[str, Any]:
+    from mcproute.state.redis_store import RedisStore
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (make redis installs the Debian package)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp), "--appendonly", "yes",
+            "--appendfsync", "everysec", "--save", "", "--loglevel", "warning"]  # fmt: skip
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start within 15 s") from None
+                time.sleep(0.05)
+        redis = RedisStore(url, max_conversations=max(100_000, conversations))
+        return anyio.run(_run, redis, steps, conversations)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 def start_bytes_per_conversation(n: int, store: str = "memory") -> subprocess.Popen[str]:
@@ -170,9 +216,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--conversations", type=int, default=1000)
+    ap.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = store_steps(args.steps, args.conversations)
+    out = store_steps(args.steps, args.conversations, args.store)
     print(json.dumps(out) if args.json else "\n".join(f"{k:32} {v}" for k, v in out.items()))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from redis_fixture import redis_server  # noqa: F401  (session fixture: one real redis-server for all tests)
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -76,3 +77,33 @@ async def test_pins_commands_refuse_clearly(tmp_path: Path) -> None:
     assert idle.returncode == 1 and "nothing to approve" in idle.stderr.decode()
     clean = await pins_cli(config, "diff")
     assert clean.returncode == 0 and clean.stdout.decode().strip() == "no pending changes"
+
+
+@pytest.mark.anyio
+async def test_pins_live_in_redis_with_the_redis_backend(tmp_path: Path, redis_server: Any) -> None:
+    """`mcproute tools` pins into Redis, and `mcproute pins approve` on any host re-pins there, where
+    every replica reads it."""
+    from mcproute.state.redis_store import RedisStore
+    from runtime_support import config_dict
+
+    prefix = redis_server.fresh_prefix()
+    defs = tmp_path / "tools.json"
+    write_defs(defs, ECHO_V1)
+    cfg = config_dict(tmp_path / "data", servers={"fx": server_entry(defs, watch=False)})
+    cfg["state"] = {"backend": "redis", "url": redis_server.url, "key_prefix": prefix}
+    config = tmp_path / "servers.yaml"
+    config.write_text(json.dumps(cfg))
+    assert (await tools_cli(config, "--json")).returncode == 0  # pins echo (v1)
+    write_defs(defs, ECHO_V2)
+    assert "fx__echo" in json.loads((await tools_cli(config, "--json")).stdout)["withheld"]
+    listed = await pins_cli(config, "list")
+    assert listed.returncode == 0 and "changed-pending" in listed.stdout.decode(), listed.stderr.decode()
+    approved = await pins_cli(config, "approve", "fx/echo")
+    assert approved.returncode == 0, approved.stderr.decode()
+    async with RedisStore(redis_server.url, prefix=prefix) as store:
+        pins = await store.load_pins()
+    assert (
+        pins[("fx", "echo")].status == "pinned"
+        and pins[("fx", "echo")].definition["description"] == ECHO_V2["description"]
+    )
+    assert not (tmp_path / "data" / "state.sqlite3").exists()

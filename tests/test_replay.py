@@ -315,3 +315,22 @@ async def test_feedback_rewards_give_quality_before_and_after(tmp_path: Path) ->
         assert moved["mean_reward_after"] == round(sum(reasoning) / len(reasoning), 4)
     finally:
         kept.close_sync()
+
+
+def test_with_redis_state_the_replay_log_is_shared_and_replays_every_decision(
+    tmp_path: Path, encoder: Any, redis_server: Any
+) -> None:
+    """state.backend: redis: a real gateway run keeps its steps' inputs in Redis (no SQLite file at
+    all), and `mcproute replay` with the same config reads them from there and reproduces each."""
+    config = tmp_path / "redis.yaml"
+    prefix = redis_server.fresh_prefix()
+    config.write_text(
+        OFFLINE.read_text() + f"\nstate:\n  backend: redis\n  url: {redis_server.url}\n  key_prefix: {prefix!r}\n"
+    )
+    data_dir = tmp_path / "data"
+    out = run_example("react_loop.py", "--http", "--config", str(config), data_dir=data_dir)
+    assert len(steps(out)) == 5
+    assert not (data_dir / "state.sqlite3").exists()
+    got = replay(config, data_dir)
+    assert got["state_file"].startswith("Redis (")
+    assert got["steps"] == 5 and got["redecided"] == 5 and got["identical"] == 5 and got["changes"] == []

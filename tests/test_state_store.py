@@ -1,9 +1,10 @@
-"""Behaviour every ConversationStore must have, run against both stores (memory and real SQLite)."""
+"""Behaviour every ConversationStore must have: one specification, run against every store (memory,
+real SQLite, and a real redis-server started by the tests, redis_fixture.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 from mcproute.errors import InvalidRequest, StateError, UnknownStep
 from mcproute.router.step import ConversationState
 from mcproute.state import ConversationStore, MemoryStore, SqliteStore
+from mcproute.state.redis_store import RedisStore
+from redis_fixture import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +28,7 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -35,15 +38,27 @@ def clock() -> Clock:
     return Clock()
 
 
-def make(kind: str, tmp_path: Path, clock: Clock, **kw: object) -> ConversationStore:
-    if kind == "memory":
-        return MemoryStore(clock=clock, **kw)  # type: ignore[arg-type]
-    return SqliteStore(tmp_path / "state.sqlite3", clock=clock, **kw)  # type: ignore[arg-type]
+Make = Callable[..., ConversationStore]
 
 
 @pytest.fixture
-async def store(kind: str, tmp_path: Path, clock: Clock) -> AsyncIterator[ConversationStore]:
-    s = make(kind, tmp_path, clock, ttl_seconds=100.0, max_conversations=1000)
+def make(kind: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest) -> Make:
+    """A store of this run's kind (a fresh key prefix on the session's redis-server for redis)."""
+
+    def build(**kw: object) -> ConversationStore:
+        if kind == "memory":
+            return MemoryStore(clock=clock, **kw)  # type: ignore[arg-type]
+        if kind == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+            return RedisStore(server.url, prefix=server.fresh_prefix(), clock=clock, **kw)  # type: ignore[arg-type]
+        return SqliteStore(tmp_path / "state.sqlite3", clock=clock, **kw)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+async def store(make: Make) -> AsyncIterator[ConversationStore]:
+    s = make(ttl_seconds=100.0, max_conversations=1000)
     try:
         yield s
     finally:
@@ -166,8 +181,8 @@ async def test_ttl_eviction(store: ConversationStore, clock: Clock) -> None:
     assert await store.list_conversations() == []
 
 
-async def test_size_bound_evicts_least_recently_updated(kind: str, tmp_path: Path, clock: Clock) -> None:
-    store = make(kind, tmp_path, clock, max_conversations=3)
+async def test_size_bound_evicts_least_recently_updated(make: Make, clock: Clock) -> None:
+    store = make(max_conversations=3)
     try:
         for i in range(3):
             clock.now += 1

@@ -120,16 +120,47 @@ class ReliabilityConfig(_Model):
 
 
 class StateConfig(_Model):
-    backend: Literal["sqlite", "memory"] = Field(
+    backend: Literal["sqlite", "memory", "redis"] = Field(
         default="sqlite",
         description="where conversations' tiers and tools are kept: a "
-        "SQLite file (survives restarts) or memory (this run only)",
+        "SQLite file (survives restarts), memory (this run only), or Redis/Valkey (shared by "
+        "every replica; needs `url` and the `redis` extra; see docs/scale-out.md)",
     )
     path: str | None = Field(default=None, description="default: <data_dir>/state.sqlite3")
+    url: str | None = Field(
+        default=None,
+        description="backend redis: the server, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS, "
+        "unix:///path/to/socket); ${ENV} keeps a password out of the file",
+    )
+    key_prefix: str = Field(
+        default="mcproute:", min_length=1, description="backend redis: prefix of every key (one per deployment)"
+    )
+    lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="backend redis: a conversation's lock lapses this long after its holder stops "
+        "renewing it (a dead or frozen replica); a live holder renews it every third of that",
+    )
+    lock_wait_seconds: float = Field(
+        default=150.0,
+        gt=0,
+        description="backend redis: how long a step waits for another replica's step on the same conversation",
+    )
     ttl_seconds: float = Field(default=7 * 24 * 3600, gt=0, description="a conversation unused this long is forgotten")
     max_conversations: int = Field(
         default=100_000, gt=0, description="conversations kept; past it the least recently updated are forgotten"
     )
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> StateConfig:
+        if self.backend == "redis":
+            if not self.url:
+                raise ValueError("state.backend 'redis' needs state.url (e.g. redis://127.0.0.1:6379/0)")
+            if not self.url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"state.url must start with redis://, rediss:// or unix://, got {self.url!r}")
+        elif self.url is not None:
+            raise ValueError(f"state.url is only used by backend 'redis' (backend is {self.backend!r})")
+        return self
 
 
 class ReplayConfig(_Model):

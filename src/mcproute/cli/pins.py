@@ -48,23 +48,34 @@ def run(args: argparse.Namespace) -> int:
         print("error: `mcproute pins approve` needs SERVER or SERVER/TOOL (see `mcproute pins list`)", file=sys.stderr)
         return 2
     state = loaded.config.state
-    if state.backend != "sqlite":
+    if state.backend == "memory":
         print(
             f"error: state.backend is {state.backend!r} in {args.config}: pins live only inside the running gateway's "
-            "memory, so they cannot be listed or approved from here (use the sqlite backend)",
+            "memory, so they cannot be listed or approved from here (use the sqlite or redis backend)",
             file=sys.stderr,
         )
         return 1
+    import anyio
+
+    from mcproute.telemetry.redact import redactor_for
+
+    if state.backend == "redis":  # every replica polls the pins' version and sees the approval
+        from mcproute.errors import StateError
+        from mcproute.state.redis_store import RedisStore
+
+        assert state.url is not None  # StateConfig refuses backend redis without a url
+        try:
+            store = RedisStore(state.url, prefix=state.key_prefix)
+        except StateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return anyio.run(_run, args, store, redactor_for(loaded).scrub)
     from mcproute.state import SqliteStore, state_path
 
     path = state_path(state, loaded.data_path())
     if not path.exists():
         print(f"no pins yet: {path} does not exist (the gateway pins tools when it first lists them)", file=sys.stderr)
         return 0 if args.action != "approve" else 1
-    import anyio
-
-    from mcproute.telemetry.redact import redactor_for
-
     return anyio.run(_run, args, SqliteStore(path), redactor_for(loaded).scrub)
 
 

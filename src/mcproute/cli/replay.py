@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from mcproute.cli._common import load_or_report
     from mcproute.errors import StateError
     from mcproute.runtime.replay import Replayer, load_encoder
-    from mcproute.state.replay import ReplayStore
+    from mcproute.state.replay import ReplayLog, ReplayStore
 
     loaded = load_or_report(args.config)
     if loaded is None:
@@ -73,15 +73,29 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = state_file(loaded, args)
-    if not path.is_file():
-        print(f"error: no state file at {path} (pass --data-dir or --state)", file=sys.stderr)
-        return 2
-    try:
-        kept = ReplayStore(path)
-    except StateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    kept: ReplayLog
+    state = loaded.config.state
+    if state.backend == "redis" and not args.state:
+        from mcproute.state.redis_replay import RedisReplayStore
+
+        assert state.url is not None  # StateConfig refuses backend redis without a url
+        where = f"Redis ({state.key_prefix}*)"
+        try:
+            kept = RedisReplayStore(state.url, prefix=state.key_prefix)
+        except StateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        path = state_file(loaded, args)
+        where = str(path)
+        if not path.is_file():
+            print(f"error: no state file at {path} (pass --data-dir or --state)", file=sys.stderr)
+            return 2
+        try:
+            kept = ReplayStore(path)
+        except StateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         encoder, why = load_encoder(loaded)
         replayer = Replayer(loaded, kept, encoder=encoder)
@@ -91,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         kept.close_sync()
     data = report.to_dict()
-    data["state_file"] = str(path)
+    data["state_file"] = where
     if args.json:
         print(json.dumps(data))
     else:

@@ -135,13 +135,22 @@ async def _collect(loaded: Any) -> dict[str, Any]:
 
 
 async def _pin_store(loaded: Any) -> Any:
-    """The SQLite state store that holds the pins (None with the memory backend, or if it cannot open)."""
+    """The state store that holds the pins (SQLite or Redis; None with the memory backend, or if it cannot open)."""
     from mcproute.errors import StateError
     from mcproute.state import SqliteStore, state_path
 
     state = loaded.config.state
-    if state.backend != "sqlite":
+    if state.backend == "memory":
         return None
+    if state.backend == "redis":
+        from mcproute.state.redis_store import RedisStore
+
+        assert state.url is not None  # StateConfig refuses backend redis without a url
+        try:
+            return RedisStore(state.url, prefix=state.key_prefix)
+        except StateError as exc:
+            print(f"warning: tool-definition pins not checked: {exc}", file=sys.stderr)
+            return None
     import anyio.to_thread
 
     try:

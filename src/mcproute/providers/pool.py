@@ -110,6 +110,10 @@ class ModelPool:
     def deadline_in(self, seconds: float | None = None) -> float:
         return self.engine.deadline_in(seconds)
 
+    def healths(self) -> list[DeploymentHealth]:
+        """Every deployment's live health (what shared_health.py publishes and applies)."""
+        return [route.health for entry in self.entries for route in entry.routes]
+
     def status(self) -> list[ModelStatus]:
         return status_rows(self.entries, self.clock())
 

@@ -66,7 +66,8 @@ def status_rows(entries: Sequence[ModelEntry], now: float) -> list[ModelStatus]:
                     h.in_flight,
                     max(0.0, h.rate_limited_until - now),
                     None if h.latency_ewma is None else h.latency_ewma * 1000,
-                    h.last_error if b.failures or h.rate_limited_until > now else "",
+                    # An open circuit says why even with no local failures (opened by another replica).
+                    h.last_error if b.failures or b.opened_at is not None or h.rate_limited_until > now else "",
                 )
             )
         deps += [

@@ -182,11 +182,14 @@ class Engine:
             # Added after the proxied-call hook, so it runs inside it (closest to the downstream).
             self.replicas, remove_replicas = install_replicas(self)
             self._stack.callback(remove_replicas)
-            if self.replicas.sets or self.config.routing.encoder.enabled:
+            health = self._shared_health()
+            if self.replicas.sets or self.config.routing.encoder.enabled or health is not None:
                 tg = await self._stack.enter_async_context(anyio.create_task_group())
                 self._stack.callback(tg.cancel_scope.cancel)
                 if self.replicas.sets:
                     await self.replicas.start(tg)
+                if health is not None:
+                    tg.start_soon(health.run)
                 tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
                 tg.start_soon(self.examples.run, self)
             self._step_wait_until = time.perf_counter() + self.config.routing.encoder.step_wait
@@ -198,6 +201,16 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.__aexit__(None, None, None)
+
+    def _shared_health(self) -> Any:
+        """With Redis state, replicas share open circuits and Retry-After (providers/shared_health.py)."""
+        from mcproute.state.redis_store import RedisStore  # imports redis-py only when a store is made
+
+        if not isinstance(self.store, RedisStore) or self.pool is None:
+            return None
+        from mcproute.providers.shared_health import SharedHealth
+
+        return SharedHealth(self.store.client, self.store.prefix, self.pool.healths(), mono=self.pool.clock)
 
     def _install_list_filter(self) -> None:
         # `gateway.list_filter(tools, route) -> tools` is the per-request tools/list view that

@@ -34,7 +34,7 @@ from mcproute.router.tiers import Calibration, TierScorer
 from mcproute.router.tools import ToolIndex
 from mcproute.runtime.calibration import base_calibration
 from mcproute.state.codec import decode_state
-from mcproute.state.replay import KeptStep, ReplayStore
+from mcproute.state.replay import KeptStep, ReplayLog
 
 log = logging.getLogger("mcproute.replay")
 _FLOOR, _CEILING = 0.01, 0.99  # runtime/calibration.py's bounds on a feedback-shifted threshold
@@ -97,7 +97,7 @@ class Replayer:
     """The candidate's policy, built once, and the per-catalogue indexes it rebuilds."""
 
     def __init__(
-        self, loaded: LoadedConfig, kept: ReplayStore, *, encoder: Any = None, scorer: TierScorer | None = None
+        self, loaded: LoadedConfig, kept: ReplayLog, *, encoder: Any = None, scorer: TierScorer | None = None
     ) -> None:
         self.loaded = loaded
         self.config = loaded.config

@@ -25,7 +25,7 @@ from mcproute.config import ReplayConfig
 from mcproute.errors import StateError
 from mcproute.router.step import ConversationState, Decision, ModelSpec, StepHints, ToolSpec
 from mcproute.state.codec import encode_state
-from mcproute.state.replay import ReplayStore
+from mcproute.state.replay import ReplayLog, ReplayStore
 
 if TYPE_CHECKING:
     from mcproute.runtime.engine import Engine, OpenStep
@@ -67,7 +67,7 @@ def catalog_version(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 class ReplayRecorder:
-    def __init__(self, config: ReplayConfig, store: ReplayStore) -> None:
+    def __init__(self, config: ReplayConfig, store: ReplayLog) -> None:
         self.config = config
         self.store = store
         self._catalog: tuple[Mapping[str, ToolSpec] | None, str, list[dict[str, Any]]] = (None, "", [])
@@ -191,17 +191,30 @@ class ReplayRecorder:
 
 
 async def open_recorder(engine: Engine) -> ReplayRecorder | None:
-    """The engine's recorder, or None when `replay.keep: off` or the state is not in SQLite."""
+    """The engine's recorder (beside SQLite or Redis state), or None when `replay.keep: off` or the state is in memory."""
     import anyio.to_thread
 
     from mcproute.state import SqliteStore
+    from mcproute.state.redis_store import RedisStore
 
     config = engine.config.replay
     store = engine.store
     if config.keep == "off":
         return None
+    kept: ReplayLog
+    if isinstance(store, RedisStore):  # (redis_store imports redis-py only when a store is made)
+        from mcproute.state.redis_replay import RedisReplayStore
+
+        try:
+            kept = RedisReplayStore(
+                store.url, prefix=store.prefix, max_steps=config.max_steps, max_age_days=config.max_age_days
+            )
+        except StateError as exc:
+            log.error("mcproute: replay inputs are not kept: %s", exc)
+            return None
+        return ReplayRecorder(config, kept)
     if not isinstance(store, SqliteStore):
-        log.info("mcproute: replay inputs are not kept: the state backend is not SQLite")
+        log.info("mcproute: replay inputs are not kept: the state backend is %s", engine.config.state.backend)
         return None
     path = store.active_path
     try:

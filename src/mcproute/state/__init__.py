@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 
 from mcproute.config import StateConfig
@@ -52,6 +53,8 @@ async def open_store(
 ) -> ConversationStore:
     if config.backend == "memory":
         return MemoryStore(ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+    if config.backend == "redis":
+        return await _open_redis(config, clock)
     path = state_path(config, data_dir)
     try:
         return await anyio.to_thread.run_sync(
@@ -64,3 +67,50 @@ async def open_store(
         store.recovered = f"cannot use state file {path} ({exc}); conversations are kept in memory for this run only"
         log.error("%s", store.recovered)
         return store
+
+
+async def _open_redis(config: StateConfig, clock: Callable[[], float]) -> ConversationStore:
+    """The shared store; if Redis cannot be reached at start, memory for this run (said in
+    `store.recovered`), like an unusable SQLite file: the gateway starts, no crash loop."""
+    from mcproute.state.redis_store import RedisStore  # lazily: redis-py is an optional extra
+
+    assert config.url is not None  # StateConfig refuses backend redis without a url
+    try:
+        store = RedisStore(
+            config.url,
+            prefix=config.key_prefix,
+            ttl_seconds=config.ttl_seconds,
+            max_conversations=config.max_conversations,
+            lease_seconds=config.lease_seconds,
+            lock_wait_seconds=config.lock_wait_seconds,
+            clock=clock,
+        )
+    except StateError as exc:
+        return _memory_instead(config, clock, f"cannot use the Redis state store ({exc})")
+    try:
+        with anyio.fail_after(5):
+            await store.ping()
+    except (StateError, TimeoutError) as exc:
+        await store.close()
+        return _memory_instead(
+            config, clock, f"cannot reach the Redis state store at {_redacted(config.url)} ({exc or 'timed out'})"
+        )
+    return store
+
+
+def _memory_instead(config: StateConfig, clock: Callable[[], float], why: str) -> MemoryStore:
+    store = MemoryStore(ttl_seconds=config.ttl_seconds, max_conversations=config.max_conversations, clock=clock)
+    store.recovered = f"{why}; conversations are kept in memory for this run only (not shared with other replicas)"
+    log.error("%s", store.recovered)
+    return store
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password (it goes to logs and /status)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

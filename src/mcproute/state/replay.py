@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 
@@ -76,6 +76,19 @@ class KeptStep:
     decision: Mapping[str, Any]
     usage: Mapping[str, Any]
     reward: float | None  # the conversation store's feedback, when given (and not yet expired)
+
+
+class ReplayLog(Protocol):
+    """What the recorder writes to and `mcproute replay` reads from: `ReplayStore` (SQLite, here)
+    or `RedisReplayStore` (state/redis_replay.py)."""
+
+    async def keep(self, row: Mapping[str, Any], catalog: tuple[str, Sequence[Mapping[str, Any]]] | None) -> None: ...
+    async def prune(self) -> int: ...
+    def read_steps(self, *, since: float | None = None, conversation: str | None = None) -> list[KeptStep]: ...
+    def catalog(self, version: str) -> list[dict[str, Any]] | None: ...
+    def count(self) -> int: ...
+    async def close(self) -> None: ...
+    def close_sync(self) -> None: ...
 
 
 class ReplayStore:
