@@ -26,7 +26,7 @@ from mcproute.router.step import StepHints
 from mcproute.runtime import Engine
 from mcproute.state import OutcomeRecord
 from mcproute.telemetry import semconv as sc
-from mcproute.telemetry.reader import SpanRecord, read_jsonl
+from mcproute.telemetry.reader import read_jsonl
 from mcproute.telemetry.setup import setup
 from runtime_support import TESTS, config_dict
 
