@@ -22,6 +22,7 @@ import pytest
 from fakes.llm_server import FakeLLM, fake_llm, ok
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.gateway.identity import ConversationIdentity
+from mcproute.providers import Message
 from mcproute.router.step import StepHints
 from mcproute.runtime import Engine
 from mcproute.state import OutcomeRecord
@@ -258,3 +259,52 @@ async def test_a_judge_model_scores_both_answers(tmp_path: Path) -> None:
     assert record.data["judge"] == {"model": "judge", "status": "scored", "live": 0.8, "shadow": 0.6}
     # The judge sees the request and both answers, but not which tier or model gave them.
     assert "add 1 and 2" in prompt and "reasoning" not in prompt and "deep" not in prompt
+
+
+@pytest.mark.anyio
+async def test_chat_completions_whole_and_streamed_are_shadowed_with_the_clients_tools(tmp_path: Path) -> None:
+    from contextlib import aclosing
+
+    from mcproute.runtime.streaming import StepFinished, stream_complete
+
+    gate = anyio.Event()
+    city = {
+        "name": "get_city",
+        "description": "a client-side tool",
+        "inputSchema": {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
+    }
+    async with fake_llm() as live, fake_llm() as shadow:
+        live.queue(ok("", _call("get_city", {"id": 7})), ok("Paris is the capital of France."))
+        shadow.queue(ok("", _call("get_city", {"id": "7"}), hold=gate), ok("The capital is Paris.", hold=gate))
+        async with _engine(_config(tmp_path, live, shadow)) as engine:
+            assert engine.shadow is not None
+            ident = ConversationIdentity("oa", "header")
+            with anyio.fail_after(LIMIT):
+                decision, chat = await engine.complete(
+                    [{"role": "user", "content": "which city has id 7"}], identity=ident, hints=FAST, tools=[city]
+                )
+                events = []
+                async with aclosing(
+                    stream_complete(
+                        engine,
+                        [Message("user", "what is the capital of France")],
+                        identity=ConversationIdentity("oa2", "header"),
+                        hints=FAST,
+                        tools=None,
+                    )
+                ) as stream:
+                    async for event in stream:
+                        events.append(event)
+                # Both live replies are complete, unchanged, while their shadows are still held.
+                assert chat.response.tool_calls[0].arguments == {"id": 7}
+                finished = events[-1]
+                assert isinstance(finished, StepFinished)
+                assert finished.chat.response.text == "Paris is the capital of France."
+                assert await _outcomes(engine) == [] and not gate.is_set()
+                gate.set()
+                await engine.shadow.drain()
+            by_step = {o.step_id: o.data for o in await _outcomes(engine)}
+    whole, streamed = by_step[decision.step_id], by_step[finished.decision.step_id]
+    assert (whole["same_tool"], whole["args_equal"], whole["args_equivalent"]) == (True, False, True)
+    assert streamed["same_tool"] and 0 < streamed["agreement"] < 1
+    assert _executed(tmp_path) == []  # a client's tool call is the client's to run; shadows run none
