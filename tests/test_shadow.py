@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import pytest
 
-from fakes.llm_server import FakeLLM, fake_llm, ok
+from fakes.llm_server import FakeLLM, fake_llm, ok, server_error
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.gateway.identity import ConversationIdentity
 from mcproute.providers import Message
@@ -308,3 +308,25 @@ async def test_chat_completions_whole_and_streamed_are_shadowed_with_the_clients
     assert (whole["same_tool"], whole["args_equal"], whole["args_equivalent"]) == (True, False, True)
     assert streamed["same_tool"] and 0 < streamed["agreement"] < 1
     assert _executed(tmp_path) == []  # a client's tool call is the client's to run; shadows run none
+
+
+@pytest.mark.anyio
+async def test_a_failing_shadow_model_is_recorded_and_refunded_and_the_live_step_does_not_notice(
+    tmp_path: Path,
+) -> None:
+    async with fake_llm() as live, fake_llm() as shadow:
+        shadow.queue(*[server_error()] * 8)
+        live.queue(ok("", _call("count__add", {"a": 1, "b": 2})))
+        cfg = _config(tmp_path, live, shadow)
+        cfg["reliability"].update(max_attempts=2, breaker_failures=5)  # fail fast: no breaker cooldown to sit out
+        async with _engine(cfg) as engine:
+            assert engine.shadow is not None
+            with anyio.fail_after(LIMIT):
+                step = await engine.run_step("add 1 and 2", identity=ConversationIdentity("f", "argument"), hints=FAST)
+                await engine.shadow.drain()
+            [record] = await engine.store.list_outcomes(step_id=step.step_id)  # type: ignore[union-attr]
+            spent = await engine.shadow.cap.spent()
+    assert step.tool == "count__add" and step.result is not None and not step.tool_error
+    assert record.data["status"] == "failed" and "ProviderUnavailable" in record.data["error"]
+    assert record.data["cost_usd"] == 0 and spent == 0  # the reservation was given back: nothing was charged
+    assert len(shadow.requests) >= 1 and _executed(tmp_path) == [{"tool": "add", "arguments": {"a": 1, "b": 2}}]

@@ -149,6 +149,7 @@ class ShadowRunner:
                 return
             if self.in_flight >= self.config.max_in_flight:
                 self.skipped_busy += 1
+                log.debug("shadow: step %s sampled but %d shadows are running", job.step_id, self.in_flight)
                 return
             self.in_flight += 1
             if self.in_flight == 1:
@@ -224,6 +225,12 @@ class ShadowRunner:
             return {**data, "status": "over_budget" if not error else "failed", "error": error[:300] or None}
         reply = _reply(answer)
         data["shadow"].update(model=answer.model, tier=answer.tier, tool=reply.tool)
+        if answer.tier != job.tier:  # cross_tier_fallback answered from the live tier: no comparison
+            return {
+                **data,
+                "status": "failed",
+                "error": f"the {job.tier} tier did not answer (fell back to {answer.tier})",
+            }
         schemas = {t.name: t.input_schema for t in job.request.tools}
         data.update(compare(live_reply, reply, schemas).to_dict(), status="compared")
         data["usage"] = answer.response.usage.to_dict()
