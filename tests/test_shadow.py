@@ -20,6 +20,7 @@ import anyio
 import pytest
 
 from fakes.llm_server import FakeLLM, fake_llm, ok, server_error
+from mcproute.cli import main as cli_main
 from mcproute.config import TelemetryConfig, parse_config
 from mcproute.gateway.identity import ConversationIdentity
 from mcproute.providers import Message
@@ -164,7 +165,9 @@ async def test_rate_one_shadows_every_step_links_its_span_and_never_runs_a_shado
 
 
 @pytest.mark.anyio
-async def test_a_conversation_stops_shadowing_at_the_daily_cap(tmp_path: Path) -> None:
+async def test_a_conversation_stops_shadowing_at_the_daily_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with fake_llm() as live, fake_llm() as shadow:
         # Each shadow reply reports usage that costs a real share of the cap (below its reserved bound).
         shadow.queue(*[ok("A fine answer.", usage={"input": 900, "output": 60, "cached_input": 0})] * 8)
@@ -188,6 +191,18 @@ async def test_a_conversation_stops_shadowing_at_the_daily_cap(tmp_path: Path) -
     assert statuses[:stop] == ["compared"] * stop and statuses[stop:] == ["over_budget"] * (8 - stop)
     assert seen[stop:] == [seen[stop - 1]] * (8 - stop) and len(live.requests) == 8
     assert 0 < spent <= 0.01
+
+    # `mcproute shadow` reads the same records back from the state file.
+    config_file = tmp_path / "servers.yaml"
+    config_file.write_text(json.dumps(cfg))
+    # (in a thread: the command runs its own event loop)
+    assert await anyio.to_thread.run_sync(cli_main, ["shadow", "--config", str(config_file), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    group = report["by_direction"]["fast->reasoning"]
+    assert group["by_status"] == {"compared": stop, "over_budget": 8 - stop}
+    # Neither called a tool; "Hello." and "A fine answer." share no word.
+    assert group["same_tool_share"] == 1.0 and group["mean_agreement"] == 0.0
+    assert group["cost_usd"] == pytest.approx(spent)
 
 
 @pytest.mark.anyio

@@ -4,6 +4,7 @@ both stores, the spend cap on the SQLite store's real counters, and the config's
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import anyio
@@ -149,3 +150,65 @@ def test_shadow_config_is_off_by_default_and_refuses_an_unknown_judge(tmp_path: 
     bad = config_dict(tmp_path, shadow={"judge": {"enabled": True}})
     with pytest.raises(ConfigError, match="judge.enabled needs judge.model"):
         parse_config(json.dumps(bad), environ={})
+
+
+def test_mcproute_shadow_prints_the_figures_per_direction(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mcproute.cli import main
+
+    rows = [
+        (
+            "s1",
+            "fast",
+            "reasoning",
+            {
+                "status": "compared",
+                "same_tool": True,
+                "args_equal": False,
+                "args_equivalent": True,
+                "agreement": 0.5,
+                "cost_usd": 0.002,
+                "judge": {"status": "scored", "live": 0.4, "shadow": 0.9},
+            },
+        ),
+        (
+            "s2",
+            "fast",
+            "reasoning",
+            {
+                "status": "compared",
+                "same_tool": False,
+                "args_equal": None,
+                "args_equivalent": None,
+                "agreement": 0.0,
+                "cost_usd": 0.003,
+            },
+        ),
+        ("s3", "reasoning", "fast", {"status": "over_budget", "cost_usd": 0.0}),
+    ]
+
+    async def write() -> None:
+        async with SqliteStore(tmp_path / "data" / "state.sqlite3") as store:
+            for sid, live, shadow, data in rows:
+                record = {**data, "live": {"tier": live}, "shadow": {"tier": shadow}}
+                await store.record_outcome(OutcomeRecord(sid, "c", "shadow", time.time(), record))
+
+    (tmp_path / "data").mkdir()
+    anyio.run(write)
+    cfg = tmp_path / "servers.yaml"
+    cfg.write_text(json.dumps(config_dict(tmp_path / "data")))
+    assert main(["shadow", "--config", str(cfg), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    up, down = report["by_direction"]["fast->reasoning"], report["by_direction"]["reasoning->fast"]
+    assert (up["compared"], up["same_tool_share"], up["args_equivalent_share"], up["mean_agreement"]) == (
+        2,
+        0.5,
+        1.0,
+        0.25,
+    )
+    assert (up["judged"], up["mean_judge_live"], up["mean_judge_shadow"], up["cost_usd"]) == (1, 0.4, 0.9, 0.005)
+    assert down["by_status"] == {"over_budget": 1} and down["same_tool_share"] is None
+    assert main(["shadow", "--config", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    assert "3 shadow comparison(s)" in text and "fast->reasoning" in text and "reasoning->fast" in text
+    assert main(["shadow", "--config", str(cfg), "--state", str(tmp_path / "missing.sqlite3")]) == 2
+    assert "no state file" in capsys.readouterr().err
