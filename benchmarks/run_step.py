@@ -1,6 +1,7 @@
 """What `Engine.run_step` costs beyond the tool call itself, with the offline scripted provider.
 
-    .venv/bin/python benchmarks/run_step.py [--steps 300] [--telemetry jsonl|none] [--replay full|hashes|off] [--json]
+    .venv/bin/python benchmarks/run_step.py [--steps 300] [--telemetry jsonl|none] [--replay full|hashes|off]
+                                            [--shadow RATE] [--json]
 
 A real `Engine` (gateway + pool + SQLite store + shipped router) in front of the gateway fixture
 (stdio, a real process) with two scripted models (benchmarks/bench_models.py: the model calls
@@ -14,7 +15,10 @@ machine the wall-clock figure includes time spent waiting for a core at each thr
 
 Conversations: 20, round-robin, so state is read back and advanced as in a real multi-turn load.
 `--telemetry jsonl` is the shipped default (spans batched to a JSONL file); `none` isolates the
-engine's own work.
+engine's own work. `--shadow RATE` turns on shadow traffic (docs/shadow.md; no cap in the way):
+the shadows run in the same process, concurrently with the next steps, so the figure is what a
+live step pays for sharing the event loop and the store with them (the check that each step made
+exactly one downstream call also shows that no shadow tool call ran).
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripted models are imported
 from mcproute.config import parse_config
 
 
-def config(data_dir: str, telemetry: str, replay: str = "full") -> dict[str, Any]:
+def config(data_dir: str, telemetry: str, replay: str = "full", shadow: float = 0.0) -> dict[str, Any]:
     return {
+        "routing": {"shadow": {"rate": shadow, "max_usd_per_day": 1e9, "max_in_flight": 1000}},
         "data_dir": data_dir,
         "servers": {"fx": {"command": sys.executable, "args": [FIXTURE], "env": {"PYTHONWARNINGS": "ignore"}}},
         "models": {
@@ -61,11 +66,13 @@ def config(data_dir: str, telemetry: str, replay: str = "full") -> dict[str, Any
     }
 
 
-async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full") -> dict[str, Any]:
+async def _measure(
+    steps: int, warmup: int, telemetry: str, replay: str = "full", shadow: float = 0.0
+) -> dict[str, Any]:
     from mcproute.runtime.engine import Engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = parse_config(json.dumps(config(tmp, telemetry, replay)), environ={})
+        loaded = parse_config(json.dumps(config(tmp, telemetry, replay, shadow)), environ={})
         handle = None
         if telemetry != "none":
             from mcproute.telemetry.setup import setup
@@ -107,6 +114,10 @@ async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full"
                         total_s.append(elapsed)
                         over_s.append(elapsed - tool_s[-1])
                         over_cpu.append(cpu - tool_cpu[-1])
+                shadows = 0
+                if engine.shadow is not None:
+                    await engine.shadow.drain()
+                    shadows = len(await engine.store.list_outcomes(kind="shadow", limit=100_000))  # type: ignore[union-attr]
         finally:
             if handle is not None:
                 handle.shutdown()
@@ -114,6 +125,8 @@ async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full"
     return {
         "telemetry": telemetry,
         "replay": replay,
+        "shadow_rate": shadow,
+        "shadows_recorded": shadows,
         "steps": steps,
         "overhead_p50_ms": round(percentile(over_s, 0.5) * 1000, 3),
         "overhead_p99_ms": round(percentile(over_s, 0.99) * 1000, 3),
@@ -126,8 +139,10 @@ async def _measure(steps: int, warmup: int, telemetry: str, replay: str = "full"
     }
 
 
-def measure(steps: int, warmup: int = 30, telemetry: str = "jsonl", replay: str = "full") -> dict[str, Any]:
-    return anyio.run(_measure, steps, warmup, telemetry, replay)
+def measure(
+    steps: int, warmup: int = 30, telemetry: str = "jsonl", replay: str = "full", shadow: float = 0.0
+) -> dict[str, Any]:
+    return anyio.run(_measure, steps, warmup, telemetry, replay, shadow)
 
 
 def main() -> None:
@@ -141,9 +156,10 @@ def main() -> None:
         default="full",
         help="replay.keep: what the step's inputs cost to keep (docs/replay.md)",
     )
+    ap.add_argument("--shadow", type=float, default=0.0, help="routing.shadow.rate (docs/shadow.md)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = measure(args.steps, args.warmup, args.telemetry, args.replay)
+    out = measure(args.steps, args.warmup, args.telemetry, args.replay, args.shadow)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
 
 

@@ -89,7 +89,7 @@ async def test_a_version_1_state_file_gains_the_pins_table_and_keeps_its_convers
         assert await store.load_pins() == {}
         await store.save_pins([ECHO])
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2  # 3 once outcomes came
         assert conn.execute("SELECT COUNT(*) FROM pins").fetchone()[0] == 1
 
 

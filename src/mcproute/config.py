@@ -374,6 +374,15 @@ class Config(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _shadow_judge_known(self) -> Config:
+        judge = self.routing.shadow.judge
+        if judge.model is not None and judge.model not in self.models:
+            raise ValueError(
+                f"routing.shadow.judge.model {judge.model!r} is not a name in models ({', '.join(self.models) or 'none'})"
+            )
+        return self
+
     @field_validator("servers", "models")
     @classmethod
     def _names(cls, v: dict[str, Any]) -> dict[str, Any]:

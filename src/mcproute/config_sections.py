@@ -64,6 +64,53 @@ class TiersConfig(_Model):
     shipped_examples: bool = Field(default=True, description="also compare steps with mcproute's default example set")
 
 
+class ShadowJudgeConfig(_Model):
+    """`routing.shadow.judge`: a model that scores the live and the shadow answer (docs/shadow.md)."""
+
+    enabled: bool = Field(default=False, description="ask a judge model to score both answers (costs one more call)")
+    model: str | None = Field(default=None, description="the judge: a name in `models` (required when enabled)")
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self) -> ShadowJudgeConfig:
+        if self.enabled and not self.model:
+            raise ValueError("judge.enabled needs judge.model: the name of a configured model")
+        return self
+
+
+def _both_tiers() -> list[Literal["reasoning", "fast"]]:
+    return ["reasoning", "fast"]
+
+
+class ShadowConfig(_Model):
+    """`routing.shadow`: send a sample of steps to the other tier too, in the background, and
+    record how its answer compares (docs/shadow.md). Off by default: it costs model calls."""
+
+    rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of steps shadowed (0: off); sampled by a hash of the step id"
+    )
+    tiers: list[Literal["reasoning", "fast"]] = Field(
+        default_factory=lambda: _both_tiers(),
+        description="live tiers whose steps may be shadowed (on the other tier)",
+    )
+    max_usd_per_day: float = Field(
+        default=1.0, ge=0, description="shadow (and judge) spend per UTC day; each call reserves its bound first"
+    )
+    max_output_tokens: int = Field(
+        default=512, ge=1, le=32_768, description="output tokens a shadow call may use (bounds its reserved cost)"
+    )
+    max_in_flight: int = Field(
+        default=8, ge=1, le=1000, description="shadow calls running at once; a step sampled beyond it is skipped"
+    )
+    judge: ShadowJudgeConfig = Field(default_factory=ShadowJudgeConfig, description="optional judge model")
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"tiers lists a tier twice: {v!r}")
+        return v
+
+
 class RoutingConfig(_Model):
     top_k: int = Field(
         default=5, ge=1, le=50, description="tools a routing decision proposes (and expose: search shows)"
@@ -92,6 +139,9 @@ class RoutingConfig(_Model):
     )
     encoder: EncoderConfig = Field(default_factory=EncoderConfig, description="the sentence encoder")
     tiers: TiersConfig = Field(default_factory=TiersConfig, description="how the reasoning-vs-fast score is taught")
+    shadow: ShadowConfig = Field(
+        default_factory=ShadowConfig, description="shadow traffic: the other tier answers a sample of steps too (off)"
+    )
 
 
 class ReliabilityConfig(_Model):

@@ -50,6 +50,7 @@ class Fault:
     piece_delay: float = 0.0
     gate: anyio.Event | None = None
     fail_after: int | None = None
+    hold: anyio.Event | None = None  # the reply (whole or streamed) is not sent before this is set
 
 
 def streamed(
@@ -80,6 +81,7 @@ def ok(
     tool_calls: tuple[Mapping[str, Any], ...] = (),
     usage: Mapping[str, int] | None = None,
     thinking: str | None = None,
+    hold: anyio.Event | None = None,
 ) -> Fault:
     return Fault(
         "ok",
@@ -87,6 +89,7 @@ def ok(
         tool_calls=tool_calls,
         usage=usage or {"input": 12, "output": 5, "cached_input": 0},
         thinking=thinking,
+        hold=hold,
     )
 
 
@@ -165,6 +168,8 @@ class FakeLLM:
         if fault.kind == "slow":
             with anyio.move_on_after(fault.delay):
                 await self.closing.wait()
+        if fault.hold is not None:
+            await _either(fault.hold, self.closing)  # a failing test still shuts the server down
         return fault, rec
 
     async def _openai(self, request: Request) -> Response:
@@ -280,6 +285,17 @@ class FakeLLM:
                 },
             }
         )
+
+
+async def _either(a: anyio.Event, b: anyio.Event) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(wait, a)
+        tg.start_soon(wait, b)
 
 
 def _special(fault: Fault) -> Response | None:

@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
     "pins": ("mcproute.cli.pins", "tool-definition pins: list, diff and approve changed tool definitions"),
     "replay": ("mcproute.cli.replay", "re-decide kept steps with a candidate config and show what would change"),
+    "shadow": (
+        "mcproute.cli.shadow",
+        "what shadow traffic found: the other tier's answers compared with the live ones",
+    ),
     "keys": ("mcproute.cli.keys", "client API keys: `mcproute keys new NAME` prints a key and its key_sha256"),
 }
 

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mcproute.access import Policy
     from mcproute.router.tier_examples import ExampleSet
     from mcproute.runtime.replicas import Replicas
+    from mcproute.runtime.shadow import ShadowRunner
 
 log = logging.getLogger("mcproute.runtime")
 # Conversations whose visible tool set is kept in memory under `expose: search`, and never more
@@ -140,6 +141,7 @@ class Engine:
         self.replay_log: ReplayRecorder | None = None  # keeps each step's inputs (`replay:`), opened with the store
         self._decide_seen: tuple[Any, Any, float] = ((), (), 0.0)  # models, unhealthy, now of the last _decide
         self.reply_cache = ReplyCache.from_config(self.config.cache)  # replies reused in front of the model call
+        self.shadow: ShadowRunner | None = None  # routing.shadow (runtime/shadow.py); None while it is off
 
     # ------------------------------------------------------------ lifecycle
 
@@ -192,6 +194,10 @@ class Engine:
                     tg.start_soon(health.run)
                 tg.start_soon(self.vectors.run, self.tool_map, lambda: self.index)
                 tg.start_soon(self.examples.run, self)
+            if self.config.routing.shadow.rate > 0:  # after the store and pool: it exits before them
+                from mcproute.runtime.shadow import ShadowRunner
+
+                self.shadow = await self._stack.enter_async_context(ShadowRunner(self))
             self._step_wait_until = time.perf_counter() + self.config.routing.encoder.step_wait
             await self.refresh_calibration()
         except BaseException:

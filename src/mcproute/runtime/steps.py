@@ -32,6 +32,7 @@ from mcproute.runtime import tracing
 from mcproute.runtime.access import client_policy, record_spend
 from mcproute.runtime.messages import step_text, to_messages, to_tool_defs
 from mcproute.runtime.results import RESULT_TEXT_CHARS, StepResult
+from mcproute.runtime.shadow import offer_shadow
 from mcproute.telemetry import decision as tdecision, metrics, spans
 from mcproute.telemetry.repeats import RepeatFilter
 
@@ -87,6 +88,22 @@ async def _chat(engine: Engine, request: ChatRequest, decision: Decision) -> Cha
 
 
 async def _answer(
+    engine: Engine,
+    span: Span,
+    request: ChatRequest,
+    tools: Sequence[ToolDef],
+    decision: Decision,
+    state: ConversationState | None,
+) -> _Answer:
+    """The live answer; a sampled step is then also shadowed on the other tier, in the background
+    (runtime/shadow.py: never awaited here). A cascaded step is not: its fast answer is known bad."""
+    answer = await _live_answer(engine, span, request, tools, decision, state)
+    if not answer.cascaded:
+        offer_shadow(engine, span, answer.decision, request, answer.chat)
+    return answer
+
+
+async def _live_answer(
     engine: Engine,
     span: Span,
     request: ChatRequest,

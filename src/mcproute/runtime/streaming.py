@@ -38,6 +38,7 @@ from mcproute.runtime import tracing
 from mcproute.runtime.access import client_policy
 from mcproute.runtime.messages import step_text, to_tool_defs
 from mcproute.runtime.reply_cache import replayed
+from mcproute.runtime.shadow import offer_shadow
 from mcproute.runtime.steps import _as_answered, _save, _top_tools
 from mcproute.telemetry import decision as tdecision, semconv as sc
 
@@ -126,6 +127,7 @@ async def stream_complete(
         if first is not None:
             span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, float(first))
         decision = _as_answered(decision, chat)
+        offer_shadow(engine, span, decision, request, chat)  # background; never awaited here
         tdecision.record_step_cost(span, chat.cost_usd)
         try:
             validate_tool_calls(chat.response, defs)

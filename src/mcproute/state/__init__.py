@@ -19,6 +19,7 @@ from mcproute.config import StateConfig
 from mcproute.errors import StateError
 from mcproute.state.base import ConversationStore, FeedbackStats, StepRecord, TierFeedback, Transition
 from mcproute.state.memory import MemoryStore
+from mcproute.state.outcomes import OutcomeRecord, OutcomeStore
 from mcproute.state.pins import PinRecord, PinStore
 from mcproute.state.sqlite import SqliteStore
 
@@ -26,6 +27,8 @@ __all__ = [
     "ConversationStore",
     "FeedbackStats",
     "MemoryStore",
+    "OutcomeRecord",
+    "OutcomeStore",
     "PinRecord",
     "PinStore",
     "SqliteStore",

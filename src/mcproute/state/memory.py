@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -32,6 +32,7 @@ from mcproute.state.base import (
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
 from mcproute.state.counters import MemoryCounters, Taken
+from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord, select
 
 _TS = struct.Struct("<d")
@@ -58,6 +59,7 @@ class MemoryStore:
         self._pins: dict[tuple[str, str], PinRecord] = {}  # few (one per downstream tool): never evicted
         self._pins_writes = 0
         self._counters = MemoryCounters(clock)
+        self._outcomes: deque[OutcomeRecord] = deque(maxlen=max_steps)  # oldest first; bounded like steps
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -195,6 +197,24 @@ class MemoryStore:
             )
         return summarise(rows)
 
+    # ------------------------------------------------------------ outcomes (OutcomeStore)
+
+    async def record_outcome(self, record: OutcomeRecord) -> None:
+        encode_data(record)  # the same checks as SQLite's, so bad data fails here too
+        self._outcomes.append(record)
+
+    async def list_outcomes(
+        self, *, step_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[OutcomeRecord]:
+        n, cutoff = check_limit(limit), self._clock() - self.ttl
+        out: list[OutcomeRecord] = []
+        for r in reversed(self._outcomes):
+            if len(out) >= n:
+                break
+            if r.created_at >= cutoff and step_id in (None, r.step_id) and kind in (None, r.kind):
+                out.append(r)
+        return out
+
     # ------------------------------------------------------------ tool-definition pins (PinStore)
 
     async def load_pins(self) -> dict[tuple[str, str], PinRecord]:
@@ -216,3 +236,4 @@ class MemoryStore:
     async def close(self) -> None:
         self._convs.clear()
         self._steps.clear()
+        self._outcomes.clear()

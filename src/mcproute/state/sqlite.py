@@ -34,7 +34,7 @@ import anyio.to_thread
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
-from mcproute.state import sqlite_pins
+from mcproute.state import sqlite_outcomes, sqlite_pins
 from mcproute.state.base import (
     AggregateRow,
     ConversationLocks,
@@ -49,6 +49,7 @@ from mcproute.state.base import (
 )
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
 from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA, Taken, sweep_sqlite, take_sqlite
+from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord
 
 log = logging.getLogger("mcproute.state")
@@ -102,7 +103,9 @@ def _init(path: Path, busy_timeout: float) -> sqlite3.Connection:
         for statement in filter(str.strip, _SCHEMA.split(";")):
             conn.execute(statement)
         conn.execute(sqlite_pins.SCHEMA)  # version 2: tool-definition pins
-        conn.execute(f"PRAGMA user_version = {sqlite_pins.VERSION}")
+        for statement in filter(str.strip, sqlite_outcomes.SCHEMA.split(";")):  # version 3: outcomes
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {sqlite_outcomes.VERSION}")
         conn.execute("COMMIT")
         # Touch both tables so a file with a valid header but broken pages is caught here, at start.
         conn.execute("SELECT COUNT(*) FROM conversations").fetchone()
@@ -446,6 +449,19 @@ class SqliteStore:
     async def pins_version(self) -> int:
         # data_version moves when another connection (`mcproute pins approve`, a replica) commits.
         return int(await self._run(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0]))
+
+    # ------------------------------------------------------------ outcomes (OutcomeStore)
+
+    async def record_outcome(self, record: OutcomeRecord) -> None:
+        data = encode_data(record)
+        cutoff = self._clock() - self.ttl
+        await self._run(self._tx(lambda conn: sqlite_outcomes.insert(conn, record, data, cutoff, self.max_steps)))
+
+    async def list_outcomes(
+        self, *, step_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[OutcomeRecord]:
+        n, cutoff = check_limit(limit), self._clock() - self.ttl
+        return await self._run(lambda conn: sqlite_outcomes.select(conn, step_id, kind, cutoff, n))
 
     # ------------------------------------------------------------ lifecycle
 

@@ -121,3 +121,21 @@ SOURCE_CLIENT: Final = "client"
 # Link attribute naming why two traces are linked.
 LINK_RELATION: Final = "mcproute.link.relation"
 LINK_PREVIOUS_STEP: Final = "previous_step"
+LINK_SHADOW_OF: Final = "shadow_of"  # a mcproute.shadow span -> the route span of the step it shadowed
+
+# ---------------------------------------------------------------- shadow traffic (runtime/shadow.py)
+SHADOW_SPAN_NAME: Final = "mcproute.shadow"
+SHADOW_STATUS: Final = "mcproute.shadow.status"  # compared | over_budget | failed | no_model
+SHADOW_TIER: Final = "mcproute.shadow.tier"  # the tier the shadow call went to
+SHADOW_MODEL: Final = "mcproute.shadow.model"
+SHADOW_LIVE_TIER: Final = "mcproute.shadow.live.tier"  # the tier that answered the live step
+SHADOW_LIVE_MODEL: Final = "mcproute.shadow.live.model"
+SHADOW_LIVE_TOOL: Final = "mcproute.shadow.live.tool"
+SHADOW_TOOL: Final = "mcproute.shadow.tool"
+SHADOW_SAME_TOOL: Final = "mcproute.shadow.same_tool"
+SHADOW_ARGS_EQUAL: Final = "mcproute.shadow.args_equal"
+SHADOW_ARGS_EQUIVALENT: Final = "mcproute.shadow.args_equivalent"
+SHADOW_AGREEMENT: Final = "mcproute.shadow.agreement"  # token-set F1 of the two answers' texts
+SHADOW_JUDGE_LIVE: Final = "mcproute.shadow.judge.live"  # the judge's score of the live answer, 0..1
+SHADOW_JUDGE_SHADOW: Final = "mcproute.shadow.judge.shadow"
+SHADOW_RESERVED_USD: Final = "mcproute.shadow.reserved_usd"  # the bound reserved against the daily cap
