@@ -83,7 +83,7 @@ class ClientConfig(_Model):
         "callable; a hidden tool is unknown to this client, not forbidden",
     )
     tiers: list[Literal["reasoning", "fast"]] = Field(
-        default_factory=lambda: list[Literal["reasoning", "fast"]](("reasoning", "fast")),
+        default=["reasoning", "fast"],  # a value, not a factory, so the config reference shows it (pydantic copies it)
         description="model tiers routed steps may use",
     )
     models: GlobRules = Field(
