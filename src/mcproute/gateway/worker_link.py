@@ -59,7 +59,7 @@ class SessionRouter:
         self.max_bytes = max_bytes
         self.path = path
         self._owner: OrderedDict[str, int] = OrderedDict()
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._clients: dict[int, httpx.AsyncClient] = {}  # one per peer, for the process's life
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,11 +161,6 @@ class SessionRouter:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-
-    async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
