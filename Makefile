@@ -22,7 +22,7 @@ FORMAT_CHECK ?= 1
 
 comma   := ,
 
-.PHONY: serve test lint format format-check lock venv serve-env peers jaeger redis bench clean
+.PHONY: serve test lint format format-check lock venv serve-env peers jaeger debian-peers redis bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -76,11 +76,14 @@ peers:
 jaeger:
 	bash scripts/install-jaeger.sh
 
-# redis-server for the Redis state-store tests (the Debian package; installed when missing).
-redis:
-	bash scripts/install-redis.sh
+# redis-server and nginx for the Redis state-store and load-balancer tests (Debian packages;
+# installed when missing). `make redis` is the old name, kept so existing scripts keep working.
+debian-peers:
+	bash scripts/install-debian-peers.sh
 
-test: lint peers jaeger redis
+redis: debian-peers
+
+test: lint peers jaeger debian-peers
 	$(BIN)/pytest $(ARGS)
 
 bench: venv

@@ -159,7 +159,7 @@ def _with_redis(tmp: Path, steps: int, conversations: int) -> dict[str, Any]:
 
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed (make redis installs the Debian package)")
+        raise RuntimeError("redis-server is not installed (make debian-peers installs the Debian package)")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -12,7 +12,7 @@ flushed between them. `restart()` stops the server (SIGTERM, as an orchestrator 
 it again on the same port and directory: what survives is what the AOF kept.
 
 The binary is `redis-server` on PATH or $MCPROUTE_REDIS_SERVER (Valkey's `valkey-server` works
-too). `make test` installs the Debian package when it is missing (scripts/install-redis.sh); when
+too). `make test` installs the Debian package when it is missing (scripts/install-debian-peers.sh); when
 it is still missing the test FAILS with that instruction instead of skipping: a skipped
 multi-replica test proves nothing in CI.
 """
@@ -96,7 +96,7 @@ def _binary() -> str:
     if not path:
         pytest.fail(
             "redis-server is not installed: run `make test` (it installs the Debian package through "
-            "scripts/install-redis.sh) or `apt-get install redis-server`, or set MCPROUTE_REDIS_SERVER",
+            "scripts/install-debian-peers.sh) or `apt-get install redis-server`, or set MCPROUTE_REDIS_SERVER",
             pytrace=False,
         )
     return path

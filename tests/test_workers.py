@@ -14,9 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -25,76 +23,7 @@ import pytest
 
 from mcproute.state.sqlite import SqliteStore
 from runtime_support import child_env
-
-MODERN = {
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-    "MCP-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-    "Mcp-Name": "mcproute__run_step",
-}
-# Scripted models (tests/runtime_scripts.py): each calls the first offered tool, run_step executes it.
-MODELS = {
-    "quick": {"tier": "fast", "provider": "scripted", "script": "runtime_scripts:fast"},
-    "deep": {"tier": "reasoning", "provider": "scripted", "script": "runtime_scripts:deep"},
-}
-META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def write_config(tmp: Path, **extra: object) -> Path:
-    config = {
-        "data_dir": str(tmp / "data"),
-        "servers": {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}},
-        "routing": {"encoder": {"enabled": False}},
-        **extra,
-    }
-    path = tmp / "servers.yaml"
-    path.write_text(json.dumps(config))
-    return path
-
-
-@contextmanager
-def serve(config: Path, *extra: str, workers: int = 2) -> Iterator[Served]:
-    log = config.parent / "serve.log"
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--workers", str(workers), *extra], stdout=out, stderr=out, env=child_env(), cwd=config.parent
-        )
-    served = Served(proc, "", log)
-    try:
-        deadline = time.monotonic() + 60
-        while served.text().count("serving http") < workers + 1:  # the parent's line, then each worker's
-            assert proc.poll() is None, served.text()
-            assert time.monotonic() < deadline, served.text()
-            time.sleep(0.05)
-        served.url = next(w for w in served.text().split() if w.startswith("http://")).removesuffix("/mcp")
-        yield served
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def status(url: str) -> dict:
-    # A new connection per request: the kernel hands each to whichever worker accepts first.
-    r = httpx.get(f"{url}/status", headers={"Connection": "close"}, timeout=10)
-    r.raise_for_status()
-    return r.json()
+from scaleout_support import META, MODELS, MODERN, alive, serve, status, write_config
 
 
 def worker_pids(url: str, wanted: int, tries: int = 300) -> set[int]:
@@ -104,15 +33,6 @@ def worker_pids(url: str, wanted: int, tries: int = 300) -> set[int]:
         if len(seen) >= wanted:
             break
     return seen
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes (its parent has not reaped it yet).
-    return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
 
 
 def test_two_workers_share_one_port_each_a_whole_gateway_and_stop_with_the_parent(tmp_path: Path) -> None:
