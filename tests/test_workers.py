@@ -36,7 +36,10 @@ def worker_pids(url: str, wanted: int, tries: int = 300) -> set[int]:
 
 
 def test_two_workers_share_one_port_each_a_whole_gateway_and_stop_with_the_parent(tmp_path: Path) -> None:
-    with serve(write_config(tmp_path)) as served:
+    unset = {"keyless": {"tier": "fast", "provider": "openai", "model": "m", "api_key": "${WORKERS_TEST_UNSET_KEY}"}}
+    with serve(write_config(tmp_path, models=unset)) as served:
+        # The config's warning is the parent's to give, once, not once per worker as well.
+        assert served.text().count("WORKERS_TEST_UNSET_KEY is not set") == 1, served.text()
         pids = worker_pids(served.url, 2)
         assert len(pids) == 2, f"one worker answered every one of 300 connections: {pids}"
         reports = {}

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config, log_level=logging.INFO if args.verbose else logging.WARNING)
     if loaded is None:
         return 1
-    for issue in loaded.issues:
+    from mcproute.gateway.worker_env import this_worker
+
+    for issue in loaded.issues if this_worker() is None else ():  # a `--workers` parent said it once
         print(f"warning: {issue} (what depends on it is unavailable)", file=sys.stderr)
     if args.transport == "http":
         _raise_fd_limit()
@@ -77,7 +79,7 @@ def _run_workers(loaded: object, args: argparse.Namespace) -> int:
     elif loaded.config.state.backend == "memory":
         problem = (
             f"--workers {args.workers} needs a shared state store, and state.backend in {args.config} is "
-            "'memory' (each worker would keep its own conversations); use sqlite (the default)"
+            "'memory' (each worker would keep its own conversations); use sqlite (the default) or redis"
         )
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
