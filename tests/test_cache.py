@@ -112,6 +112,8 @@ async def test_a_repeat_is_answered_from_the_cache_without_calling_the_provider(
             assert b["choices"][0]["message"]["content"] == a["choices"][0]["message"]["content"] == "Lima."
             assert a["usage"]["prompt_tokens"] == 1000 and b["usage"]["prompt_tokens"] == 0  # no tokens were used
             assert second.headers["x-mcproute-conversation-id"]  # still a routed, recorded step
+            assert "x-mcproute-cache" not in first.headers  # the provider answered the first
+            assert second.headers["x-mcproute-cache"] == "hit; kind=exact"  # a client can tell a replay
             assert engine.reply_cache.counts["exact"] == 1
             status = status_report(engine)["cache"]  # what GET /status shows
             assert (status["enabled"], status["similarity"], status["entries"], status["exact"]) == (True, None, 1, 1)
@@ -191,6 +193,7 @@ async def test_a_streamed_hit_is_replayed_as_chunks_and_a_broken_stream_is_never
         first = await ask(url, ALICE, story, stream=True)
         again = await ask(url, ALICE, story, stream=True)
         assert sent(llm) == 1  # the second stream came from the cache
+        assert "x-mcproute-cache" not in first.headers and again.headers["x-mcproute-cache"] == "hit; kind=exact"
         for r in (first, again):
             assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
             text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(r.text) if c["choices"])

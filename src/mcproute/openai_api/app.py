@@ -287,11 +287,17 @@ class OpenAIEndpoint:
 
 def decision_headers(decision: Decision, chat: ChatResult, identity: ConversationIdentity) -> dict[str, str]:
     """The decision, readable by any client that can see response headers (`with_raw_response`)."""
-    return step_headers(decision, chat.model, chat.tier, chat.deployment, identity)
+    return step_headers(decision, chat.model, chat.tier, chat.deployment, identity, cached=chat.cached)
 
 
 def step_headers(
-    decision: Decision, model: str, tier: str, deployment: str, identity: ConversationIdentity
+    decision: Decision,
+    model: str,
+    tier: str,
+    deployment: str,
+    identity: ConversationIdentity,
+    *,
+    cached: str = "",
 ) -> dict[str, str]:
     headers = {
         "x-mcproute-model": model,
@@ -306,6 +312,8 @@ def step_headers(
     }
     if decision.tool:
         headers["x-mcproute-tool"] = decision.tool
+    if cached:  # the reply was replayed from the reply cache: no provider was called (docs/cache.md)
+        headers["x-mcproute-cache"] = f"hit; kind={cached}"
     return {k: header_text(v) for k, v in headers.items() if v}
 
 

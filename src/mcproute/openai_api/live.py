@@ -83,7 +83,9 @@ class LiveCompletion(Response):
                 return
             assert isinstance(first, StepStarted)
             started = first.started
-            headers = step_headers(first.decision, started.model, started.tier, started.deployment, self.identity)
+            headers = step_headers(
+                first.decision, started.model, started.tier, started.deployment, self.identity, cached=started.cached
+            )
             headers.update({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
             await send(
                 {

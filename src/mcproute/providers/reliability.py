@@ -92,6 +92,7 @@ class ChatResult:
     model: str
     deployment: str
     tier: str
+    cached: str = ""  # "exact" | "similar": replayed from the reply cache (runtime/reply_cache.py)
 
     @property
     def cost_usd(self) -> float:

@@ -50,6 +50,7 @@ class StreamStarted:
     deployment: str
     tier: str
     provider: str
+    cached: str = ""  # "exact" | "similar": a reply cache hit replayed as a stream
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,7 @@ class ReplyCache:
         span.set_attribute(sc.CACHE_SIMILARITY, round(cos, 4))
         span.set_attribute(sc.CACHE_SAVED_USD, entry.cost_usd)
         span.set_attribute(sc.CACHE_AGE_S, round(self.clock() - entry.stored_at, 3))
-        chat = ChatResult(_fresh(entry.response), (), entry.model, entry.deployment, entry.tier)
+        chat = ChatResult(_fresh(entry.response), (), entry.model, entry.deployment, entry.tier, kind)
         return Lookup(keys, chat, kind, cos, entry.cost_usd, False, vector, found)
 
     def usable(self, lookup: Lookup, tools: Sequence[ToolDef], span: Any) -> ChatResult | None:
@@ -289,7 +289,7 @@ async def replayed(
     """A cached reply as the events `ModelPool.stream` yields: who answers, the text in one
     delta, each tool call in one delta, the end (the SSE writers turn them into chunks)."""
     r = chat.response
-    yield StreamStarted(chat.model, chat.deployment, chat.tier, r.provider)
+    yield StreamStarted(chat.model, chat.deployment, chat.tier, r.provider, chat.cached)
     if r.text:
         yield TextDelta(r.text)
     for i, call in enumerate(r.tool_calls):
