@@ -10,8 +10,6 @@ unavailable (a model without its key, a server without its header) with the vari
 from __future__ import annotations
 
 import os
-import re
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from mcproute._config_model import ConfigModel as _Model
+from mcproute._config_model import ENV_NAME_RE as ENV_NAME_RE, NAME_RE as NAME_RE, ConfigModel as _Model
 from mcproute._interpolate import format_path, interpolate
 from mcproute._suggest import suggest
 from mcproute._yaml_doc import (
@@ -34,7 +32,18 @@ from mcproute._yaml_doc import (
     syntax_error_at,
 )
 from mcproute.config_clients import ClientConfig, check_client_names
-from mcproute.config_oauth import OAuthConfig
+from mcproute.config_gateway import (  # re-exported: the sections' home before they moved
+    GatewayConfig as GatewayConfig,
+    HttpConfig as HttpConfig,
+)
+from mcproute.config_models import (  # re-exported
+    ROUTED_MODEL_NAMES as ROUTED_MODEL_NAMES,
+    TIERS as TIERS,
+    Capabilities as Capabilities,
+    Deployment as Deployment,
+    ModelConfig as ModelConfig,
+    Price as Price,
+)
 from mcproute.config_sections import (  # re-exported: the sections' home before they moved
     CacheConfig as CacheConfig,
     EncoderConfig as EncoderConfig,
@@ -47,270 +56,12 @@ from mcproute.config_sections import (  # re-exported: the sections' home before
     TierExamples as TierExamples,
     TiersConfig as TiersConfig,
 )
+from mcproute.config_servers import (  # re-exported
+    PinsConfig as PinsConfig,
+    ServerConfig as ServerConfig,
+    ToolFilter as ToolFilter,
+)
 from mcproute.errors import ConfigError
-
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# ---------------------------------------------------------------- servers
-
-
-class ToolFilter(_Model):
-    allow: list[str] = Field(default_factory=list, description="glob patterns; empty = all")
-    deny: list[str] = Field(default_factory=list, description="glob patterns applied after allow")
-
-
-class PinsConfig(_Model):
-    """What happens when a downstream changes a tool's pinned definition (docs/security.md)."""
-
-    policy: Literal["block", "warn", "accept"] = Field(
-        default="block",
-        description="block: withhold the changed tool (not listed; a call names the change) until `mcproute pins approve`; "
-        "warn: serve the new definition, log it and keep it pending; accept: re-pin it silently (still a span event)",
-    )
-
-
-class ServerConfig(_Model):
-    """One downstream MCP server: exactly one of `command`, `url` or `urls`."""
-
-    transport: Literal["stdio", "http", "sse"] | None = Field(
-        default=None,
-        description="how to connect: 'stdio' (needs command), 'http' (streamable HTTP, needs url/urls) or 'sse' (the "
-        "legacy HTTP+SSE transport: url is the event-stream endpoint, e.g. .../sse); default: stdio with command, "
-        "otherwise streamable HTTP, switching to SSE when the server refuses the POST with 404/405 and answers a GET "
-        "with an event stream",
-    )
-
-    command: str | None = Field(
-        default=None,
-        description="program that starts a stdio server (looked up on PATH; `mcproute check` "
-        "says when it is not found)",
-    )
-    args: list[str] = Field(
-        default_factory=list,
-        description="arguments of `command`; `${VAR}` is replaced from the environment, and "
-        "the child runs in `cwd`, so relative paths here start from the config file's directory by default",
-    )
-    env: dict[str, str] = Field(
-        default_factory=dict, description="variables set for a stdio child, over its minimal environment"
-    )
-    inherit_env: list[str] = Field(
-        default_factory=list,
-        description="names of the gateway's environment variables a stdio child may see (it gets only HOME, LOGNAME, "
-        "PATH, SHELL, TERM, USER otherwise); a name that is not set is simply absent",
-    )
-    cwd: str | None = Field(
-        default=None,
-        description="working directory of a stdio child (relative paths in its args start here); "
-        "default and base of a relative one: the config file's directory",
-    )
-    url: str | None = Field(
-        default=None,
-        description="endpoint of an HTTP server (streamable HTTP, e.g. http://host:port/mcp, or the "
-        "legacy SSE stream with transport: sse)",
-    )
-    urls: list[str] | None = Field(default=None, description="replicas of one HTTP server")
-    headers: dict[str, str] = Field(
-        default_factory=dict,
-        description="HTTP headers sent with every request to an HTTP server, e.g. "
-        "Authorization: Bearer ${TOKEN}; a missing variable makes only this server unavailable",
-    )
-    enabled: bool = Field(
-        default=True, description="false: the server is not started and its tools are not listed (status: disabled)"
-    )
-    timeout: float = Field(default=30.0, gt=0, description="per-call timeout, seconds")
-    startup_timeout: float = Field(
-        default=30.0,
-        gt=0,
-        description="seconds to connect, initialise and list tools; past it the "
-        "server is unhealthy and retried with backoff",
-    )
-    tools: ToolFilter = Field(
-        default_factory=ToolFilter, description="which of the server's tools the gateway lists and lets clients call"
-    )
-    prefix: str | None = Field(default=None, description="namespace prefix; default: the server's name")
-    pins: PinsConfig = Field(
-        default_factory=PinsConfig,
-        description="tool-definition pinning: each tool's definition is trusted "
-        "on first sight; what a later change does",
-    )
-    mode: Literal["auto", "legacy"] = Field(
-        default="auto",
-        description="protocol era: 'auto' lets the SDK client pick the newest the server "
-        "speaks; 'legacy' forces the handshake era (an initialize exchange first)",
-    )
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> ServerConfig:
-        given = [k for k in ("command", "url", "urls") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of 'command', 'url' or 'urls'" + (f" (got {', '.join(given)})" if given else "")
-            )
-        if self.transport == "stdio" and not self.command:
-            raise ValueError("transport 'stdio' needs 'command' (got a url)")
-        if self.transport in ("http", "sse") and self.command:
-            raise ValueError(f"transport {self.transport!r} needs 'url' or 'urls' (got 'command')")
-        return self
-
-    @field_validator("inherit_env")
-    @classmethod
-    def _env_names(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not ENV_NAME_RE.match(name):
-                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-        return v
-
-    @property
-    def kind(self) -> Literal["stdio", "http", "sse"]:
-        """The transport in force: the configured one, else what `command`/`url` imply."""
-        return self.transport or ("stdio" if self.command else "http")
-
-    @property
-    def replica_urls(self) -> list[str]:
-        return list(self.urls or ([self.url] if self.url else []))
-
-
-# ---------------------------------------------------------------- models
-
-
-class Price(_Model):
-    """US dollars per one million tokens."""
-
-    input: float = Field(
-        default=0.0, ge=0, description="USD per million prompt tokens; used for the cost on spans and traces"
-    )
-    output: float = Field(default=0.0, ge=0, description="USD per million completion tokens")
-    cached_input: float | None = Field(default=None, ge=0, description="default: same as input")
-
-
-class Capabilities(_Model):
-    tools: bool = Field(default=True, description="false: the model is skipped for requests that carry tools")
-    reasoning: bool = Field(
-        default=False,
-        description="a reasoning model: OpenAI gets reasoning_effort and max_completion_tokens (never "
-        "temperature); Anthropic gets the thinking budget",
-    )
-
-
-class Deployment(_Model):
-    """One key or endpoint serving a logical model."""
-
-    base_url: str | None = Field(
-        default=None, description="this deployment's API base URL; default: the model's base_url"
-    )
-    api_key: str | None = Field(
-        default=None, description="this deployment's key, usually ${VAR}; default: the model's api_key"
-    )
-    model: str | None = Field(default=None, description="the provider's model id here; default: the model's model")
-    weight: float = Field(default=1.0, gt=0, description="relative share of calls this deployment gets while healthy")
-
-
-class ModelConfig(_Model):
-    provider: Literal["openai", "anthropic", "scripted"] = Field(
-        description="wire protocol: 'openai' (Chat Completions, also for compatible servers via base_url), 'anthropic' (Messages) "
-        "or 'scripted' (canned replies from `script`, for tests and offline demos)"
-    )
-    model: str = Field(default="", description="the provider's model id; default: this entry's name")
-    tier: Literal["reasoning", "fast"] = Field(
-        description="the tier this model serves when the router (or a request for the tier) picks it"
-    )
-    base_url: str | None = Field(default=None, description="API base URL; default: the provider's public API")
-    api_key: str | None = Field(
-        default=None,
-        description='API key, usually "${VAR}"; if the variable is missing the model is unavailable '
-        "(named in status) and the other models still serve",
-    )
-    price: Price = Field(default_factory=Price, description="token prices for the cost recorded per call")
-    context_window: int = Field(
-        default=128_000, gt=0, description="context length in tokens; accepted and validated, not yet used by routing"
-    )
-    capabilities: Capabilities = Field(default_factory=Capabilities, description="what the model can do")
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = Field(
-        default=None, description="OpenAI reasoning models: the effort sent when the request gives none"
-    )
-    thinking_budget: int | None = Field(default=None, gt=0, description="Anthropic thinking budget tokens")
-    deployments: list[Deployment] = Field(
-        default_factory=list,
-        description="several keys or endpoints for this model, balanced by "
-        "reliability.balancing; default: one, from the fields above",
-    )
-    script: list[Any] | str | None = Field(
-        default=None, description="scripted provider only: a list of replies, or 'module:function'"
-    )
-    timeout: float = Field(default=60.0, gt=0, description="seconds one provider call may take")
-
-
-# The names a request may use instead of a model's: `auto` (the router chooses) and each tier.
-# `/v1/models` lists them first (openai_api/wire.py; a test keeps the two the same).
-TIERS: tuple[str, ...] = typing.get_args(ModelConfig.model_fields["tier"].annotation)
-ROUTED_MODEL_NAMES: tuple[str, ...] = ("auto", *TIERS)
-
-
-# ---------------------------------------------------------------- sections
-
-
-class HttpConfig(_Model):
-    host: str = Field(
-        default="127.0.0.1", description="address `serve --transport http` binds; a non-loopback one needs `token`"
-    )
-    port: int = Field(
-        default=8765, ge=0, le=65535, description="TCP port (0: any free port); `serve --port` overrides it"
-    )
-    token: str | None = Field(default=None, description="bearer token; required for non-loopback binds")
-    max_request_bytes: int = Field(
-        default=1_048_576, gt=0, description="largest HTTP request body; a larger one is refused with 413"
-    )
-    allowed_origins: list[str] = Field(
-        default_factory=list,
-        description="browser Origins allowed besides loopback pages (others get 403), e.g. https://app.example.com",
-    )
-    # Bounds on what HTTP clients can hold open (docs/security.md).
-    max_sessions: int = Field(default=1000, ge=1, description="handshake-era MCP sessions open at once, all clients")
-    max_sessions_per_client: int = Field(
-        default=100, ge=1, description="handshake-era MCP sessions one client address may hold"
-    )
-    session_idle_timeout: float = Field(
-        default=600.0, gt=0, description="seconds without a request before a session is closed"
-    )
-    header_timeout: float = Field(
-        default=10.0, gt=0, description="seconds a connection may take to send a whole request head"
-    )
-    oauth: OAuthConfig | None = Field(
-        default=None,
-        description="accept OAuth 2.1 access tokens (JWTs checked against the issuer's keys) beside "
-        "the keys; `clients.<name>.match` maps token claims to a client (docs/security.md)",
-    )
-
-
-class GatewayConfig(_Model):
-    separator: str = Field(
-        default="__",
-        description="between a server's prefix and a tool's name in the served name (time__get_current_time)",
-    )
-    prefix_tools: bool = Field(default=True, description="may be false only with a single server")
-    expose: Literal["all", "search"] = Field(
-        default="all",
-        description="'all': tools/list lists every tool; 'search': the "
-        "meta-tools plus the conversation's current top_k",
-    )
-    http: HttpConfig = Field(default_factory=HttpConfig, description="the HTTP listener (`serve --transport http`)")
-    # Bounds on every JSON message crossing the gateway (docs/security.md). The depth ceiling is
-    # pydantic's own JSON parser limit (~200): above it the SDK would refuse first, less clearly.
-    max_json_depth: int = Field(default=64, ge=8, le=190, description="deepest nesting of any JSON message, in or out")
-    max_message_bytes: int = Field(
-        default=16 * 1024 * 1024,
-        ge=1024,
-        description="largest stdio message (a line) in or out; HTTP request bodies use http.max_request_bytes",
-    )
-
-    @field_validator("separator")
-    @classmethod
-    def _sep(cls, v: str) -> str:
-        if not v or not NAME_RE.match(v):
-            raise ValueError("separator must be non-empty and use only [A-Za-z0-9_.-]")
-        return v
 
 
 class Config(_Model):
