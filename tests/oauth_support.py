@@ -5,11 +5,8 @@ known port (the resource URI, which tokens carry as `aud`, must be known before 
 from __future__ import annotations
 
 import json
-import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +18,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from runtime_support import child_env
+from serve_support import serve_http
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / ".peers"
@@ -117,35 +114,6 @@ async def fetch_counts(issuer: str) -> dict[str, int]:
 
 @asynccontextmanager
 async def serve_on(config: Path, port: int, log: list[bytes]) -> AsyncIterator[str]:
-    """`mcproute serve --transport http --port PORT`; yields the /mcp URL. Stopped with SIGINT so
-    the batched spans are written out."""
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http"]
-    cmd += ["--port", str(port), "-v"]
-    proc = await anyio.open_process(
-        cmd, env=child_env(PYTHONWARNINGS="ignore"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert proc.stderr is not None
-    try:
-        async with anyio.create_task_group() as tg:
-            seen = b""
-            with anyio.fail_after(60):
-                while not (m := re.search(rb"serving (http://\S+/mcp)", seen)):
-                    try:
-                        seen += await proc.stderr.receive()
-                    except anyio.EndOfStream:
-                        raise AssertionError(f"mcproute serve exited early: {seen.decode(errors='replace')}") from None
-            log.append(seen)
-
-            async def drain() -> None:
-                async for chunk in proc.stderr:  # type: ignore[union-attr]
-                    log.append(chunk)
-
-            tg.start_soon(drain)
-            yield m.group(1).decode()
-            tg.cancel_scope.cancel()
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        with anyio.move_on_after(15):
-            await proc.wait()
-        await proc.aclose()
+    """`mcproute serve --transport http --port PORT`; yields the /mcp URL (tests/serve_support.py)."""
+    async with serve_http(config, port=port, log=log) as (_, url):
+        yield url

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +33,7 @@ from fakes.llm_server import FakeLLM, fake_llm
 from mcproute.access.keys import new_key
 from mcproute.config_clients import hash_key
 from runtime_support import child_env
+from serve_support import serve_http
 
 ALICE, BOB, CAROL, TOKEN = new_key(), new_key(), new_key(), new_key()
 MODERN = {
@@ -111,47 +110,8 @@ LOG: list[bytes] = []  # every gateway's stderr (at INFO), searched for keys at 
 
 @asynccontextmanager
 async def gateway(config: Path) -> AsyncIterator[tuple[Any, str]]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "mcproute",
-        "serve",
-        "--config",
-        str(config),
-        "--transport",
-        "http",
-        "--port",
-        "0",
-        "-v",
-    ]
-    proc = await anyio.open_process(
-        cmd, env=child_env(ALICE_KEY=ALICE, PYTHONWARNINGS="ignore"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert proc.stderr is not None
-    try:
-        async with anyio.create_task_group() as tg:
-            seen = b""
-            with anyio.fail_after(60):
-                while not (m := re.search(rb"serving (http://\S+/mcp)", seen)):
-                    try:
-                        seen += await proc.stderr.receive()
-                    except anyio.EndOfStream:
-                        raise AssertionError(f"mcproute serve exited early: {seen.decode(errors='replace')}") from None
-            LOG.append(seen)
-
-            async def drain() -> None:
-                async for chunk in proc.stderr:  # type: ignore[union-attr]
-                    LOG.append(chunk)
-
-            tg.start_soon(drain)
-            yield proc, m.group(1).decode()
-            tg.cancel_scope.cancel()
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # a clean stop: the batched spans are written out
-        with anyio.move_on_after(15):
-            await proc.wait()
-        await proc.aclose()  # kills it if it is still running, and reaps it either way
+    async with serve_http(config, log=LOG, env={"ALICE_KEY": ALICE}) as served:
+        yield served
 
 
 @asynccontextmanager
