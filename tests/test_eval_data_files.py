@@ -22,8 +22,16 @@ SERVERS = {"time", "git", "fetch", "memory", "filesystem"}
 SEPARATOR = "__"
 
 # file -> (source it must carry, id prefix)
-EVERYDAY = {"everyday_dev.jsonl": "everyday-dev", "everyday_holdout.jsonl": "everyday-holdout"}
-AGENTIC = {"agentic_dev.jsonl": "agentic-dev", "agentic_holdout.jsonl": "agentic-holdout"}
+EVERYDAY = {
+    "everyday_dev.jsonl": "everyday-dev",
+    "everyday_holdout.jsonl": "everyday-holdout",
+    "everyday_fresh.jsonl": "everyday-fresh",
+}
+AGENTIC = {
+    "agentic_dev.jsonl": "agentic-dev",
+    "agentic_holdout.jsonl": "agentic-holdout",
+    "agentic_fresh.jsonl": "agentic-fresh",
+}
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 BALANCE = (0.40, 0.60)
 MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
@@ -180,11 +188,17 @@ def test_ids_are_unique_across_all_sets() -> None:
     assert len(ids) == len(set(ids))
 
 
+# The fresh sets were written by a second author without reading dev or holdout, so they must not
+# reword either of them.
 @pytest.mark.parametrize(
     ("dev", "holdout", "key"),
     [
         ("everyday_dev.jsonl", "everyday_holdout.jsonl", "query"),
         ("agentic_dev.jsonl", "agentic_holdout.jsonl", "prompt"),
+        ("everyday_dev.jsonl", "everyday_fresh.jsonl", "query"),
+        ("everyday_holdout.jsonl", "everyday_fresh.jsonl", "query"),
+        ("agentic_dev.jsonl", "agentic_fresh.jsonl", "prompt"),
+        ("agentic_holdout.jsonl", "agentic_fresh.jsonl", "prompt"),
     ],
 )
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:
