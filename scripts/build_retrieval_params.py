@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         help="no: the no-tool model also judges pools found by meaning alone",
     )
     a = ap.parse_args(argv)
-    if a.everyday and "holdout" in a.everyday.name:
-        ap.error("--everyday must be a dev file: the holdout set is never learned from")
+    if a.everyday and ("holdout" in a.everyday.name or "fresh" in a.everyday.name):
+        ap.error("--everyday must be a dev file: the holdout and fresh sets are never learned from")
     sources = {s for s in a.train_sources.split(",") if s}
     vec = Vectors(a.encoder)
 
