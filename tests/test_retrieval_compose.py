@@ -30,6 +30,8 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         "give me three slogans for a coffee shop",
         "rephrase this so it sounds friendlier",
         "turn my manager's bullet points into a short essay",  # an apostrophe is not a quote
+        "write a short story about a lost file",  # the storage word is the topic, not a target
+        "compose a limerick on the theme of folders, please",
     ],
 )
 def test_a_request_for_written_content_that_names_no_target_composes(text: str) -> None:
@@ -44,6 +46,7 @@ def test_a_request_for_written_content_that_names_no_target_composes(text: str) 
         "write a limerick into /tmp/out",  # a path
         "post a joke to https://example.org/jokes",  # a URL
         "write hello world to a file",
+        "write a poem about rain and save it in my notes",  # the topic ends at "and": then a target
         "create a directory called poems",
         "what time is it in Lisbon?",  # no request to write at all
         "generate a 440Hz tone for 5 seconds, and what is the function to call?",  # the object is a tone
@@ -77,7 +80,11 @@ def reference(encoder):  # noqa: ANN001, ANN201 - mcproute.encoding.Encoder
 
 @pytest.mark.parametrize(
     "text",
-    ["write a sonnet about the moon", "write a go function that sums a slice", "compose a thank-you email to my team"],
+    [
+        "write a sonnet about the moon",
+        "write a go function that sums a slice",
+        "compose a thank-you email to my team",
+    ],
 )
 def test_pure_writing_needs_no_tool_on_the_reference_servers(reference, text: str) -> None:  # noqa: ANN001
     r = reference(text)

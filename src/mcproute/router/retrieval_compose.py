@@ -176,6 +176,10 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\
 _URL = re.compile(r"\b(?:https?|ftp|file)://|\bwww\.", re.IGNORECASE)
 _PATHLIKE = re.compile(r"[\w.~-]*[/\\][\w.~-]+|(?<![\w.])\.?[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b")
 _WORDS = re.compile(r"[a-z][a-z'-]*")
+# "about <topic>" up to the end of its clause: the subject of the text asked for.
+_TOPIC = re.compile(
+    r"\b(?:about|on the (?:topic|subject|theme) of)\b[^,.;:!?]*?(?=\s+(?:and|then|to|into|in)\s|[,.;:!?]|$)"
+)
 _OBJECT_WINDOW = 8  # words after a verb in which its object is looked for
 # Storage words in a tool's name or description.
 _TOOL_STORAGE = frozenset({"file", "files", "directory", "directories", "folder", "folders", "path", "paths", "disk"})
@@ -195,7 +199,9 @@ def composes(text: str) -> bool:
     if _URL.search(own) or _PATHLIKE.search(own):
         return False
     words = _WORDS.findall(own.lower())
-    if not words or any(w in _STORAGE for w in words):
+    # A storage word in the topic ("a story about a lost file") is what the text is about, not where it goes.
+    targets = _WORDS.findall(_TOPIC.sub(" ", own.lower()))
+    if not words or any(w in _STORAGE for w in targets):
         return False
     if any(w in _COMPOSE_VERBS for w in words):
         return True
