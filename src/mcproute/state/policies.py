@@ -137,3 +137,15 @@ def check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidRequest(f"limit must be an integer from 1 to 1000, got {limit!r}")
     return limit
+
+
+def rollback(target: PolicyVersion, current: PolicyVersion | None, now: float) -> PolicyVersion:
+    """A new adopted version carrying `target`'s learner state: history stays append-only."""
+    return make(
+        current.id if current is not None else None,
+        now,
+        f"rollback to {target.id}",
+        "adopted",
+        target.state,
+        {"rollback_of": target.id},
+    )
