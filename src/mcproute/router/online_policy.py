@@ -57,4 +57,6 @@ class LearnedScorer:
         return replace(s, score=moved, signals=signals_)
 
     def __getattr__(self, name: str) -> Any:  # calibration, dim, ... as the static scorer's
+        if name in ("scorer", "learner"):  # not set yet (copy, unpickle): no recursion
+            raise AttributeError(name)
         return getattr(self.scorer, name)

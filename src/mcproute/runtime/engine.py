@@ -393,7 +393,13 @@ class Engine:
         scorer: Any = self._decide_scorer
         calibration, learning = self.calibration, self.learning
         if learning is not None:  # the adopted learned version wraps the static index and scorer
-            available = frozenset(self.tool_map())
+            # What this client may use: a tool the learner votes for but the client's policy hides never joins.
+            specs = self.tool_map()
+            available = frozenset(
+                n
+                for n, spec in specs.items()
+                if access is None or access.unrestricted_tools or access.allows_tool(n, spec.server)
+            )
             index = learning.index(index, available)
             scorer, calibration = learning.scorer(scorer), versioned(calibration, learning.version_id)
         decision = decide(
