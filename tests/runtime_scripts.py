@@ -6,6 +6,7 @@ obey markers in the text so a test can steer them:
   [bad]    the FAST model calls the first offered tool with arguments that fail its schema
   [ghost]  the FAST model calls a tool that does not exist
   [ghost!] every model calls a tool that does not exist
+  [second] the model calls the second offered tool (click-through learning: not the router's first)
 Otherwise the model calls the first offered tool with arguments filled from its schema.
 """
 
@@ -46,7 +47,7 @@ def _reply(request: ChatRequest, fast: bool) -> Any:
         return {"text": f"done: {text[:40]}", "usage": usage}
     if "[ghost!]" in text or (fast and "[ghost]" in text):
         return {"tool_calls": [{"name": "nowhere__nothing", "arguments": {}}], "usage": usage}
-    tool = request.tools[0]
+    tool = request.tools[1] if "[second]" in text and len(request.tools) > 1 else request.tools[0]
     if fast and "[bad]" in text:
         # A wrong type for every required property (or an unexpected one when none is required).
         required = list(tool.input_schema.get("required") or [])

@@ -111,6 +111,20 @@ class ShadowConfig(_Model):
         return v
 
 
+class LearningConfig(_Model):
+    """`routing.learning`: learn from this deployment's outcomes (docs/learning.md). Off by default:
+    decisions then depend on the shipped files and the config alone."""
+
+    enabled: bool = Field(default=False, description="feed the online learners and use the adopted version")
+    tools: bool = Field(
+        default=True, description="learn tool ranking from the tool the model called among those offered"
+    )
+    tier: bool = Field(default=True, description="learn the tier score from feedback rewards")
+    propose_every: int = Field(
+        default=50, ge=1, le=100_000, description="revealed outcomes between two proposed versions"
+    )
+
+
 class RoutingConfig(_Model):
     top_k: int = Field(
         default=5, ge=1, le=50, description="tools a routing decision proposes (and expose: search shows)"
@@ -141,6 +155,9 @@ class RoutingConfig(_Model):
     tiers: TiersConfig = Field(default_factory=TiersConfig, description="how the reasoning-vs-fast score is taught")
     shadow: ShadowConfig = Field(
         default_factory=ShadowConfig, description="shadow traffic: the other tier answers a sample of steps too (off)"
+    )
+    learning: LearningConfig = Field(
+        default_factory=LearningConfig, description="online learning from this deployment's outcomes (off)"
     )
 
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("mcproute.cli.eval", "offline evaluation of routing quality"),
     "traces": ("mcproute.cli.traces", "inspect recorded decisions (JSONL file or Jaeger)"),
     "pins": ("mcproute.cli.pins", "tool-definition pins: list, diff and approve changed tool definitions"),
+    "policy": ("mcproute.cli.policy", "learned policy versions: show the one in force, history, rollback"),
     "replay": ("mcproute.cli.replay", "re-decide kept steps with a candidate config and show what would change"),
     "shadow": (
         "mcproute.cli.shadow",

@@ -53,6 +53,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="tools, multiturn: lexical channels and the static table only; reasoning/outcomes: the shape-only fallback",
     )
     p.add_argument(
+        "--online",
+        action="store_true",
+        help="outcomes, tools: stream the items in a seeded shuffled order, learn from revealed outcomes "
+        "(docs/learning.md) and report the online policy beside the static one on the same stream",
+    )
+    p.add_argument(
+        "--reveal",
+        type=float,
+        default=None,
+        help="--online: probability that an item's outcome is revealed after its decision "
+        "(default 0.2 for outcomes, as shadow traffic would; 1.0 for tools: the tool called is always seen)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--online: seed of the stream order and of the reveals")
+    p.add_argument(
         "--unseen",
         action="store_true",
         help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)",

@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items[: args.limit]
     _turns(items, args.data)
+    if getattr(args, "online", False):
+        return _run_online(args, items)
     rows, lat, how = score_turns(items, not args.no_progress, getattr(args, "encoder", None) is not False)
     scores = [r["score"] for r in rows]
     weak = [r["weak"] for r in rows]
@@ -169,6 +171,22 @@ def run(args: argparse.Namespace) -> int:
             return 2
         context.append(("plot", f"written to {args.plot}"))
     print_report("outcomes", args.data, res, context, as_json=args.json)
+    return 0
+
+
+def _run_online(args: argparse.Namespace, items: list[dict]) -> int:
+    from mcproute.eval.online import outcomes_online
+
+    reveal = getattr(args, "reveal", None)
+    rate = 0.2 if reveal is None else reveal
+    try:
+        res, context = outcomes_online(
+            items, rate, getattr(args, "seed", 0), getattr(args, "encoder", None) is not False
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_report("outcomes --online", args.data, res, context, as_json=args.json)
     return 0
 
 

@@ -17,6 +17,8 @@ def fmt(v: Any) -> str:
         return "n/a"
     if isinstance(v, float):
         return f"{v:.4f}"
+    if isinstance(v, Mapping):  # a breakdown (e.g. per source): its own figures, one line
+        return "; ".join(f"{k}: {fmt(x) if not isinstance(x, Mapping) else '{' + fmt(x) + '}'}" for k, x in v.items())
     return str(v)
 
 

@@ -97,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
     no_tool: list[float] = []
     lat: list[float] = []
     cpu: list[float] = []  # CPU time of the same calls: wall-clock p99 on a shared machine is mostly preemption
+    online = bool(getattr(args, "online", False))
+    if online and vectors is None:
+        print("error: --online needs the sentence encoder: the learner remembers query vectors", file=sys.stderr)
+        return 2
+    stream: list[tuple[list[str], Any, Any, frozenset[str]]] = []
+    names: dict[str, frozenset[str]] = {}  # catalogue -> its tool names, for the learner's `available`
     ranks_out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
     try:
         for it in progress(items, "tools", not args.no_progress):
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 raise DataFileError(str(path), it["_line"], "'expected' must be a list of tool names")
             if isinstance(it.get("tools"), list):
                 specs = specs_from_dicts(it["tools"])
+                available = frozenset(s.name for s in specs)
                 index = ToolIndex(specs, params=params)
                 if vectors is not None:
                     vectors.attach(index, specs)
@@ -113,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
                 if rel not in indexes:
                     specs = specs_from_dicts(load_catalog(path, rel, it["_line"]))
                     indexes[rel] = ToolIndex(specs, params=params)
+                    names[rel] = frozenset(s.name for s in specs)
                     if vectors is not None:
                         vectors.attach(indexes[rel], specs)
                 index = indexes[rel]
+                available = names[rel]
             else:
                 raise DataFileError(str(path), it["_line"], "item has neither 'tools' nor 'catalog'")
             query = it["query"] if isinstance(it["query"], str) else ""
@@ -125,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             lat.append((time.perf_counter() - t0) * 1000.0)
             cpu.append((time.thread_time() - c0) * 1000.0)
             ranked = [c.name for c in ranking.candidates]
+            if online:
+                stream.append((expected, ranking, qv, available))
             if expected:
                 top1.append(1.0 if ranked and not ranking.no_tool and ranked[0] in expected else 0.0)
                 recall.append(recall_at(ranked, expected))
@@ -135,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if ranks_out:
             ranks_out.close()
+    if online:
+        return _report_online(args, stream)
     res = {
         "n": len(items),
         "top1": round(sum(top1) / len(top1), 4) if top1 else None,
@@ -154,4 +167,13 @@ def run(args: argparse.Namespace) -> int:
             ("query vector", f"p50 {percentile(ms, 50):.3f} ms, p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)")
         )
     print_report("tools", args.data, res, context, as_json=args.json)
+    return 0
+
+
+def _report_online(args: argparse.Namespace, stream: list[tuple[list[str], Any, Any, frozenset[str]]]) -> int:
+    from mcproute.eval.online import tools_online
+
+    reveal = getattr(args, "reveal", None)
+    res, context, _ = tools_online(stream, 1.0 if reveal is None else reveal, getattr(args, "seed", 0))
+    print_report("tools --online", args.data, res, context, as_json=args.json)
     return 0

@@ -36,6 +36,7 @@ from mcproute.gateway.identity import ConversationIdentity, resolve_conversation
 from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, http_client
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.decide import decide
+from mcproute.router.online_policy import versioned
 from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
@@ -44,6 +45,7 @@ from mcproute.runtime.access import allowed_models, check_hints, client_policy, 
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.examples import TierExampleLoader
 from mcproute.runtime.gauges import observed
+from mcproute.runtime.learning import LearningLoop
 from mcproute.runtime.messages import to_messages
 from mcproute.runtime.replay_keep import ReplayRecorder, open_recorder
 from mcproute.runtime.reply_cache import ReplyCache
@@ -142,6 +144,8 @@ class Engine:
         self._decide_seen: tuple[Any, Any, float] = ((), (), 0.0)  # models, unhealthy, now of the last _decide
         self.reply_cache = ReplyCache.from_config(self.config.cache)  # replies reused in front of the model call
         self.shadow: ShadowRunner | None = None  # routing.shadow (runtime/shadow.py); None while it is off
+        learning = self.config.routing.learning
+        self.learning: LearningLoop | None = LearningLoop(learning) if learning.enabled else None  # docs/learning.md
 
     # ------------------------------------------------------------ lifecycle
 
@@ -153,6 +157,8 @@ class Engine:
                 self._stack.push_async_callback(self.store.close)
                 if self.store.recovered:
                     log.warning("mcproute: %s", self.store.recovered)
+            if self.learning is not None:
+                await self.learning.load(self.store)  # the learned version in force, if any
             if self._own_gateway:
                 if isinstance(self.store, PinStore):
                     # Pins live in the state store (opened first): the gateway judges the very
@@ -384,12 +390,24 @@ class Engine:
             models, index = allowed_models(access, models), policy_index(self, access)
         now = self.clock()
         self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
-        return decide(
+        scorer: Any = self._decide_scorer
+        calibration, learning = self.calibration, self.learning
+        if learning is not None:  # the adopted learned version wraps the static index and scorer
+            # What this client may use: a tool the learner votes for but the client's policy hides never joins.
+            specs = self.tool_map()
+            available = frozenset(
+                n
+                for n, spec in specs.items()
+                if access is None or access.unrestricted_tools or access.allows_tool(n, spec.server)
+            )
+            index = learning.index(index, available)
+            scorer, calibration = learning.scorer(scorer), versioned(calibration, learning.version_id)
+        decision = decide(
             step,
             state,
             index,
-            self._decide_scorer,
-            self.calibration,
+            scorer,
+            calibration,
             models,
             self.policy,
             now=now,
@@ -398,6 +416,9 @@ class Engine:
             separator=self.config.gateway.separator,
             clock=time.perf_counter,
         )
+        if learning is not None:
+            learning.remember(step_id, vector, index.static, available, decision.tier)
+        return decision
 
     async def load_step_state(self, cid: str) -> tuple[ConversationState | None, str | None]:
         """The conversation's state and its previous step's route span (a traceparent kept in that
@@ -613,6 +634,8 @@ class Engine:
             raise InvalidRequest("step_id must be a non-empty string of at most 200 characters")
         record = await store.record_feedback(step_id, reward)
         await self.refresh_calibration()
+        if self.learning is not None and self.learning.feedback(step_id, float(reward)):
+            await self.learning.maybe_propose(store, time.time())
         return record
 
     async def keep_replay(

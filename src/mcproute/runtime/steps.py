@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -210,6 +211,8 @@ async def execute_step(
         if call is not None:
             server = specs[call.name].server
             result, tool_error = await _call_tool(engine, call, server, headers)
+            if engine.learning is not None and engine.learning.tool_called(step_id, call.name):
+                await engine.learning.maybe_propose(store, time.time())  # click-through: learned
         outcome = StepOutcome(
             text=text,
             tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),

@@ -18,6 +18,7 @@ from typing import Any
 
 from mcproute.errors import UnknownStep
 from mcproute.router.step import ConversationState
+from mcproute.state import policies
 from mcproute.state.base import (
     AggregateRow,
     ConversationLocks,
@@ -34,6 +35,7 @@ from mcproute.state.codec import decode_json, decode_state, encode_json, encode_
 from mcproute.state.counters import MemoryCounters, Taken
 from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord, select
+from mcproute.state.policies import PolicyVersion
 
 _TS = struct.Struct("<d")
 
@@ -60,6 +62,7 @@ class MemoryStore:
         self._pins_writes = 0
         self._counters = MemoryCounters(clock)
         self._outcomes: deque[OutcomeRecord] = deque(maxlen=max_steps)  # oldest first; bounded like steps
+        self._policies: list[PolicyVersion] = []  # oldest first; bounded by policies.MAX_VERSIONS
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -214,6 +217,27 @@ class MemoryStore:
             if r.created_at >= cutoff and step_id in (None, r.step_id) and kind in (None, r.kind):
                 out.append(r)
         return out
+
+    # ------------------------------------------------------------ learned policy versions (PolicyStore)
+
+    async def record_policy(self, version: PolicyVersion) -> None:
+        policies.decode(policies.encode(version))  # the same checks and JSON round trip as the other stores
+        if any(v.id == version.id for v in self._policies):
+            return
+        self._policies.append(version)
+        if len(self._policies) > policies.MAX_VERSIONS:
+            keep = await self.current_policy()
+            old = [v for v in self._policies[: -policies.MAX_VERSIONS] if keep is None or v.id != keep.id]
+            self._policies = [v for v in self._policies if v not in old]
+
+    async def get_policy(self, version_id: str) -> PolicyVersion | None:
+        return next((v for v in self._policies if v.id == version_id), None)
+
+    async def list_policies(self, limit: int = policies.MAX_VERSIONS) -> list[PolicyVersion]:
+        return list(reversed(self._policies))[: policies.check_limit(limit)]
+
+    async def current_policy(self) -> PolicyVersion | None:
+        return next((v for v in reversed(self._policies) if v.status == "adopted"), None)
 
     # ------------------------------------------------------------ tool-definition pins (PinStore)
 

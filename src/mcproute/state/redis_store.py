@@ -28,7 +28,7 @@ from typing import Any
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
-from mcproute.state import redis_pins, redis_scripts
+from mcproute.state import policies, redis_pins, redis_policies, redis_scripts
 from mcproute.state.base import (
     AggregateRow,
     FeedbackStats,
@@ -43,6 +43,7 @@ from mcproute.state.base import (
 from mcproute.state.codec import decode_json, decode_state, encode_json, encode_state
 from mcproute.state.counters import Taken
 from mcproute.state.pins import PinRecord
+from mcproute.state.policies import PolicyVersion
 from mcproute.state.redis_lease import Lease, LeaseLocks
 
 log = logging.getLogger("mcproute.state")
@@ -330,6 +331,25 @@ class RedisStore:
 
     async def pins_version(self) -> int:
         return int(await self._call(lambda c: c.get(self._k("pins:v"))) or 0)
+
+    # ------------------------------------------------------------ learned policy versions (PolicyStore)
+
+    async def record_policy(self, version: PolicyVersion) -> None:
+        data = policies.encode(version)
+        await self._call(lambda c: redis_policies.record(c, self.prefix, version, data))
+
+    async def get_policy(self, version_id: str) -> PolicyVersion | None:
+        result: PolicyVersion | None = await self._call(lambda c: redis_policies.get(c, self.prefix, version_id))
+        return result
+
+    async def list_policies(self, limit: int = policies.MAX_VERSIONS) -> list[PolicyVersion]:
+        n = policies.check_limit(limit)
+        result: list[PolicyVersion] = await self._call(lambda c: redis_policies.newest(c, self.prefix, n))
+        return result
+
+    async def current_policy(self) -> PolicyVersion | None:
+        result: PolicyVersion | None = await self._call(lambda c: redis_policies.current(c, self.prefix))
+        return result
 
     # ------------------------------------------------------------ lifecycle
 

@@ -34,7 +34,7 @@ import anyio.to_thread
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
-from mcproute.state import sqlite_outcomes, sqlite_pins
+from mcproute.state import policies, sqlite_outcomes, sqlite_pins, sqlite_policies
 from mcproute.state.base import (
     AggregateRow,
     ConversationLocks,
@@ -51,6 +51,7 @@ from mcproute.state.codec import decode_json, decode_state, encode_json, encode_
 from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA, Taken, sweep_sqlite, take_sqlite
 from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord
+from mcproute.state.policies import PolicyVersion
 
 log = logging.getLogger("mcproute.state")
 T = TypeVar("T")
@@ -105,7 +106,8 @@ def _init(path: Path, busy_timeout: float) -> sqlite3.Connection:
         conn.execute(sqlite_pins.SCHEMA)  # version 2: tool-definition pins
         for statement in filter(str.strip, sqlite_outcomes.SCHEMA.split(";")):  # version 3: outcomes
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {sqlite_outcomes.VERSION}")
+        conn.execute(sqlite_policies.SCHEMA)  # version 4: learned policy versions
+        conn.execute(f"PRAGMA user_version = {sqlite_policies.VERSION}")
         conn.execute("COMMIT")
         # Touch both tables so a file with a valid header but broken pages is caught here, at start.
         conn.execute("SELECT COUNT(*) FROM conversations").fetchone()
@@ -462,6 +464,22 @@ class SqliteStore:
     ) -> list[OutcomeRecord]:
         n, cutoff = check_limit(limit), self._clock() - self.ttl
         return await self._run(lambda conn: sqlite_outcomes.select(conn, step_id, kind, cutoff, n))
+
+    # ------------------------------------------------------------ learned policy versions (PolicyStore)
+
+    async def record_policy(self, version: PolicyVersion) -> None:
+        data = policies.encode(version)
+        await self._run(self._tx(lambda conn: sqlite_policies.insert(conn, version, data)))
+
+    async def get_policy(self, version_id: str) -> PolicyVersion | None:
+        return await self._run(lambda conn: sqlite_policies.get(conn, version_id))
+
+    async def list_policies(self, limit: int = policies.MAX_VERSIONS) -> list[PolicyVersion]:
+        n = policies.check_limit(limit)
+        return await self._run(lambda conn: sqlite_policies.newest(conn, n))
+
+    async def current_policy(self) -> PolicyVersion | None:
+        return await self._run(sqlite_policies.current)
 
     # ------------------------------------------------------------ lifecycle
 

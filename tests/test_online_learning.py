@@ -1,0 +1,175 @@
+"""Online learners (router/online_*.py): bounded, start static, switch on only when they help,
+and round-trip through their compact form. Vectors are synthetic unit vectors around a few
+centres: the learners only ever see vectors, so this exercises the same arithmetic as encoder output."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+
+from mcproute.router.online_memory import VectorMemory
+from mcproute.router.online_tier import TierLearner, TierLearning
+from mcproute.router.online_tools import ToolLearner, ToolLearning
+from mcproute.router.retrieval_types import Ranking
+from mcproute.router.step import Candidate
+
+DIM = 16
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def _near(centre: np.ndarray, rng: np.random.Generator, noise: float = 0.15) -> np.ndarray:
+    return _unit(centre + noise * rng.standard_normal(DIM))
+
+
+@pytest.fixture
+def centres() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [_unit(rng.standard_normal(DIM)) for _ in range(3)]
+
+
+def test_memory_is_bounded_and_forgets_the_oldest(centres: list[np.ndarray]) -> None:
+    mem = VectorMemory.empty(DIM, capacity=3)
+    for i in range(5):
+        mem = mem.add(centres[i % 3] * 2.0, f"t{i}")  # not unit: stored normalised
+    assert len(mem) == 3 and mem.labels == ("t2", "t3", "t4")
+    assert np.allclose(np.linalg.norm(mem.vectors, axis=1), 1.0, atol=1e-5)
+    back = VectorMemory.from_dict(json.loads(json.dumps(mem.to_dict())))
+    assert back.labels == mem.labels and back.capacity == 3
+    assert np.allclose(back.vectors, mem.vectors, atol=0.02)  # int8 storage
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda d: d.update(vectors_int8="!!"), "malformed"),
+        (lambda d: d.update(labels=d["labels"] + ["x"]), "vector bytes"),
+        (lambda d: d.update(capacity=10**9), "out of bounds"),
+    ],
+)
+def test_memory_from_bad_dict_names_the_problem(centres: list[np.ndarray], mutate, needle: str) -> None:  # type: ignore[no-untyped-def]
+    d = VectorMemory.empty(DIM).add(centres[0], "a").to_dict()
+    mutate(d)
+    with pytest.raises(ValueError, match=needle):
+        VectorMemory.from_dict(d, "tier memory")
+
+
+def test_memory_refuses_wrong_size_or_zero_vectors() -> None:
+    mem = VectorMemory.empty(DIM)
+    with pytest.raises(ValueError, match="16 entries"):
+        mem.add(np.ones(3), "a")
+    with pytest.raises(ValueError, match="non-zero"):
+        mem.add(np.zeros(DIM), "a")
+
+
+def test_tier_learner_starts_static_and_corrects_toward_revealed_gains(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(1)
+    learner = TierLearner.start(DIM, TierLearning(k=16, prior_weight=2.0, weight=40.0, cap=3.0))
+    probe_hard, probe_easy = _near(centres[0], rng), _near(centres[1], rng)
+    assert learner.adjust(0.4, probe_hard) == 0.4  # nothing revealed: the static score
+    for i in range(60):  # the strong tier gains on centre 0 and never on centre 1
+        c = i % 2
+        learner = learner.learn(_near(centres[c], rng), 1.0 if c == 0 else 0.0)
+    assert learner.active
+    up, down = learner.correction(probe_hard), learner.correction(probe_easy)
+    assert up > 0.5 and down < -0.5
+    assert abs(up) <= 3.0 and abs(down) <= 3.0  # the cap
+    assert learner.adjust(0.4, probe_hard) > 0.4 > learner.adjust(0.4, probe_easy)
+    assert learner.adjust(1.0, probe_easy) == 1.0  # an override is never moved
+    assert learner.adjust(0.4, None) == 0.4
+
+
+def test_tier_learner_stays_off_when_neighbours_do_not_predict_outcomes(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(2)
+    coin = random.Random(3)
+    learner = TierLearner.start(DIM)
+    for i in range(400):
+        learner = learner.learn(_near(centres[i % 3], rng), float(coin.random() < 0.3))
+    assert not learner.active
+    assert learner.correction(_near(centres[0], rng)) == 0.0
+
+
+def test_tier_learner_bounds_and_bad_gains(centres: list[np.ndarray]) -> None:
+    p = TierLearning()
+    assert 0.0 < p.max_update_effect() <= 2 * p.cap
+    learner = TierLearner.start(DIM, TierLearning(capacity=5))
+    for _ in range(9):
+        learner = learner.learn(centres[0], 1.0)
+    assert len(learner.memory) == 5 and learner.revealed == 9
+    for bad in (1.5, -2.0, math.nan):
+        with pytest.raises(ValueError, match=r"within \[-1, 1\]"):
+            learner.learn(centres[0], bad)
+    with pytest.raises(ValueError, match="cap within"):
+        TierLearning(cap=100.0)
+
+
+def test_tier_learner_round_trips(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(4)
+    learner = TierLearner.start(DIM, TierLearning(k=8, prior_weight=2.0))
+    for i in range(40):
+        learner = learner.learn(_near(centres[i % 2], rng), float(i % 2 == 0))
+    back = TierLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
+    assert back.params == learner.params and back.revealed == 40 and back.active == learner.active
+    probe = _near(centres[0], rng)
+    assert back.correction(probe) == pytest.approx(learner.correction(probe), abs=0.05)
+    bad = learner.to_dict()
+    bad["memory"]["labels"][0] = 3.0
+    with pytest.raises(ValueError, match="outside"):
+        TierLearner.from_dict(bad)
+
+
+def _ranking(names: list[str], no_tool: bool = False) -> Ranking:
+    cands = tuple(Candidate(n, float(len(names) - i)) for i, n in enumerate(names))
+    return Ranking(cands, no_tool, 0.9 if no_tool else 0.1, 0.5, "static")
+
+
+def test_tool_learner_reranks_only_after_its_self_check(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(5)
+    static = _ranking(["a", "b", "c"])  # the static ranking always leads with "a"
+    learner = ToolLearner.start(DIM, ToolLearning(weight=4.0))
+    assert learner.rerank(static, _near(centres[0], rng)) is static
+    for _ in range(30):  # steps near centre 0 really used "c"
+        learner = learner.learn(_near(centres[0], rng), "c", static)
+    assert learner.wins >= 25 and learner.losses == 0 and learner.active  # the first ones had too few votes
+    moved = learner.rerank(static, _near(centres[0], rng))
+    assert moved.candidates[0].name == "c"
+    assert moved.candidates[0].score - 1.0 <= learner.params.weight + 1e-9  # bounded by `weight`
+    far = _unit(-centres[0])
+    assert learner.rerank(static, far).candidates[0].name == "a"  # nothing similar revealed
+    # A voted tool the step cannot use never joins its list.
+    assert "c" not in [
+        c.name for c in learner.rerank(_ranking(["a", "b"]), _near(centres[0], rng), available={"a", "b"}).candidates
+    ]
+
+
+def test_tool_learner_stays_off_when_it_would_have_hurt(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(6)
+    learner = ToolLearner.start(DIM)
+    names = ["a", "b", "c"]
+    for i in range(60):  # near-identical requests using different tools: votes mislead
+        tool = names[i % 3]
+        static = _ranking([tool, *[n for n in names if n != tool]])  # the static ranking was right
+        learner = learner.learn(_near(centres[0], rng, 0.02), tool, static)
+    assert learner.losses > 0 and learner.wins == 0 and not learner.active
+    back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
+    assert (back.wins, back.losses, back.revealed) == (learner.wins, learner.losses, 60)
+    with pytest.raises(ValueError, match="non-empty tool name"):
+        learner.learn(centres[0], "")
+
+
+def test_tool_learner_keeps_no_tool_unless_votes_are_overwhelming(centres: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(8)
+    learner = ToolLearner.start(DIM)
+    for _ in range(20):
+        learner = learner.learn(_near(centres[1], rng, 0.01), "b", _ranking(["a", "b"]))
+    assert learner.active
+    said_none = _ranking(["a", "b"], no_tool=True)
+    assert not learner.rerank(said_none, _near(centres[1], rng, 0.01)).no_tool  # near-unanimous votes
+    weak = ToolLearner.start(DIM, ToolLearning(trust=1.0))
+    assert weak.rerank(said_none, centres[1]).no_tool
