@@ -18,7 +18,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from serve_support import serve_http
+from runtime_support import serve_http
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / ".peers"
@@ -114,6 +114,6 @@ async def fetch_counts(issuer: str) -> dict[str, int]:
 
 @asynccontextmanager
 async def serve_on(config: Path, port: int, log: list[bytes]) -> AsyncIterator[str]:
-    """`mcproute serve --transport http --port PORT`; yields the /mcp URL (tests/serve_support.py)."""
-    async with serve_http(config, port=port, log=log) as (_, url):
+    """`mcproute serve --transport http --port PORT`; yields the /mcp URL (runtime_support.serve_http)."""
+    async with serve_http(config, port=port, log=log, graceful=True, PYTHONWARNINGS="ignore") as (_, url):
         yield url

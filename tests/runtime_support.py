@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -82,8 +83,17 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serve_http(config: Path, **env: str) -> AsyncIterator[tuple[Process, str]]:
-    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http", "--port", "0"]
+async def serve_http(
+    config: Path, *, port: int = 0, log: list[bytes] | None = None, graceful: bool = False, **env: str
+) -> AsyncIterator[tuple[Process, str]]:
+    """`mcproute serve --transport http` as a child; yields (process, the /mcp URL).
+
+    `log`: run at INFO (`-v`) and append its stderr there as it comes (else it is drained: a full
+    pipe would block the server). `graceful`: stop with SIGINT, so batched spans are written out,
+    and kill only if it has not stopped in 15 s; otherwise it is killed at once."""
+    cmd = [sys.executable, "-m", "mcproute", "serve", "--config", str(config), "--transport", "http"]
+    cmd += ["--port", str(port), *(["-v"] if log is not None else [])]
+    sink = log if log is not None else []
     proc = await anyio.open_process(cmd, env=child_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     try:
@@ -95,16 +105,23 @@ async def serve_http(config: Path, **env: str) -> AsyncIterator[tuple[Process, s
                         seen += await proc.stderr.receive()
                     except anyio.EndOfStream:
                         raise AssertionError(f"mcproute serve exited early: {seen.decode(errors='replace')}") from None
+            if log is not None:
+                sink.append(seen)
 
-            async def drain() -> None:  # a full stderr pipe would block the server
-                async for _ in proc.stderr:  # type: ignore[union-attr]
-                    pass
+            async def drain() -> None:
+                async for chunk in proc.stderr:  # type: ignore[union-attr]
+                    if log is not None:
+                        sink.append(chunk)
 
             tg.start_soon(drain)
             yield proc, m.group(1).decode()
             tg.cancel_scope.cancel()
     finally:
         if proc.returncode is None:
-            proc.kill()
-        with anyio.move_on_after(10):
+            if graceful:
+                proc.send_signal(signal.SIGINT)
+            else:
+                proc.kill()
+        with anyio.move_on_after(15 if graceful else 10):
             await proc.wait()
+        await proc.aclose()  # kills it if it is still running, and reaps it either way

@@ -32,8 +32,7 @@ from mcp.shared.exceptions import MCPError
 from fakes.llm_server import FakeLLM, fake_llm
 from mcproute.access.keys import new_key
 from mcproute.config_clients import hash_key
-from runtime_support import child_env
-from serve_support import serve_http
+from runtime_support import child_env, serve_http
 
 ALICE, BOB, CAROL, TOKEN = new_key(), new_key(), new_key(), new_key()
 MODERN = {
@@ -110,7 +109,7 @@ LOG: list[bytes] = []  # every gateway's stderr (at INFO), searched for keys at 
 
 @asynccontextmanager
 async def gateway(config: Path) -> AsyncIterator[tuple[Any, str]]:
-    async with serve_http(config, log=LOG, env={"ALICE_KEY": ALICE}) as served:
+    async with serve_http(config, log=LOG, graceful=True, ALICE_KEY=ALICE, PYTHONWARNINGS="ignore") as served:
         yield served
 
 

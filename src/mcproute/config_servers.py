@@ -12,6 +12,23 @@ from mcproute._config_model import ENV_NAME_RE, ConfigModel as _Model
 class ToolFilter(_Model):
     allow: list[str] = Field(default_factory=list, description="glob patterns; empty = all")
     deny: list[str] = Field(default_factory=list, description="glob patterns applied after allow")
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="requests in your users' words that should pick a tool, by the tool's name as the server lists it "
+        "(e.g. git_log: [what changed this week]); a step close in meaning to an example votes for that tool "
+        "(docs/routing-tools.md, 'Teaching it your tools')",
+    )
+
+    @field_validator("examples")
+    @classmethod
+    def _examples(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for tool, texts in v.items():
+            if not tool.strip():
+                raise ValueError("an example's tool name is empty")
+            for i, text in enumerate(texts):
+                if not text.strip():
+                    raise ValueError(f"example {i} of {tool!r} is empty")
+        return v
 
 
 class PinsConfig(_Model):

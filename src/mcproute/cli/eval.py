@@ -67,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="--online: seed of the stream order and of the reveals")
     p.add_argument(
+        "--examples",
+        default=None,
+        help="tools: taught tool examples, as servers.<name>.tools.examples would give them: the 'query' of each "
+        "item of this JSONL file (same format as --data) votes for its 'expected' tools (docs/routing-tools.md)",
+    )
+    p.add_argument(
         "--unseen",
         action="store_true",
         help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)",

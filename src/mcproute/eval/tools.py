@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if online and vectors is None:
         print("error: --online needs the sentence encoder: the learner remembers query vectors", file=sys.stderr)
         return 2
+    taught = _taught(getattr(args, "examples", None), vectors)
     stream: list[tuple[list[str], Any, Any, frozenset[str]]] = []
     names: dict[str, frozenset[str]] = {}  # catalogue -> its tool names, for the learner's `available`
     ranks_out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
@@ -131,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             qv = vectors.query(query) if vectors is not None else None
             t0, c0 = time.perf_counter(), time.thread_time()
             ranking = index.rank(query, k=10, vector=qv)
+            if taught is not None:
+                ranking = taught.rerank(ranking, qv, 10, available)
             lat.append((time.perf_counter() - t0) * 1000.0)
             cpu.append((time.thread_time() - c0) * 1000.0)
             ranked = [c.name for c in ranking.candidates]
@@ -168,6 +171,19 @@ def run(args: argparse.Namespace) -> int:
         )
     print_report("tools", args.data, res, context, as_json=args.json)
     return 0
+
+
+def _taught(path: str | None, vectors: Vectors | None) -> Any:
+    """`--examples FILE`: its items as taught tool examples (runtime/tool_examples.py)."""
+    if path is None:
+        return None
+    if vectors is None:
+        raise DataFileError(path, 0, "--examples needs the sentence encoder: examples are compared by meaning")
+    from mcproute.runtime.tool_examples import taught_learner
+
+    items = read_jsonl(Path(path), required=("query", "expected"))
+    pairs = [(tool, it["query"]) for it in items if isinstance(it["query"], str) for tool in it["expected"]]
+    return taught_learner(vectors.encoder, pairs)
 
 
 def _report_online(args: argparse.Namespace, stream: list[tuple[list[str], Any, Any, frozenset[str]]]) -> int:

@@ -125,6 +125,7 @@ class TierExampleLoader:
             return
         engine.install_tier_examples(found)
         await engine.refresh_calibration()
+        await _attach_tool_examples(engine, encoder)
         self.ready = True
         log.info(
             "mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
@@ -132,3 +133,24 @@ class TierExampleLoader:
             found.count("fast"),
             sum(1 for e in found.examples if e.origin == "yours"),
         )
+
+
+async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
+    """`servers.<name>.tools.examples` as a taught click-through memory (runtime/tool_examples.py)."""
+    from mcproute.encoding.steps import step_cache
+    from mcproute.runtime.tool_examples import examples_id, taught_learner, tool_examples_in_force
+
+    pairs = tool_examples_in_force(engine.config)
+    if not pairs:
+        return
+    try:
+        cache = step_cache(engine.vectors.cache_dir)
+        try:
+            learner = await anyio.to_thread.run_sync(taught_learner, encoder, pairs, cache, abandon_on_cancel=True)
+        finally:
+            cache.close()
+    except Exception as e:  # noqa: BLE001 - the gateway keeps ranking (without them) and says why
+        log.warning("mcproute: the tool examples could not be attached, tools rank without them: %s", e)
+        return
+    engine.tool_examples, engine.tool_examples_id = learner, examples_id(pairs)
+    log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len({t for t, _ in pairs}))

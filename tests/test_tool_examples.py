@@ -1,0 +1,79 @@
+"""Tool examples (`servers.<name>.tools.examples`): people teach the ranking their own words.
+
+A step close in meaning to an example votes for the example's tool (the taught click-through
+memory of runtime/tool_examples.py); the static ranking still decides the rest, and every decision
+made while examples are in force names them in its policy version.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcproute.config import parse_config
+from mcproute.encoding.texts import tool_text
+from mcproute.errors import ConfigError
+from mcproute.gateway.identity import ConversationIdentity
+from mcproute.router.tools import ToolIndex, specs_from_dicts
+from mcproute.runtime import Engine
+from mcproute.runtime.tool_examples import examples_id, taught_learner, tool_examples_in_force
+from runtime_support import config_dict, loaded_config
+
+REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
+TIME_SERVER = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+# Asked without a word the time server's descriptions use: statically, no tool fits.
+CALL_NOW = "is it too late to ring my mum in Perth"
+TAUGHT = {"get_current_time": ["are they awake in Sydney yet", "can I still phone the office in Lagos"]}
+
+
+def test_examples_are_keyed_by_the_served_name_as_the_catalogue_derives_it() -> None:
+    raw = config_dict("/tmp/x", servers={"clock": {**TIME_SERVER, "tools": {"examples": TAUGHT}}})
+    pairs = tool_examples_in_force(parse_config(json.dumps(raw), environ={}).config)
+    assert pairs == [("clock__get_current_time", t) for t in TAUGHT["get_current_time"]]
+    raw["gateway"] = {"prefix_tools": False}
+    assert {t for t, _ in tool_examples_in_force(parse_config(json.dumps(raw), environ={}).config)} == {
+        "get_current_time"
+    }
+    assert examples_id(pairs).startswith("tx-") and examples_id(pairs) != examples_id(pairs[:1])
+
+
+def test_an_empty_example_is_a_clear_error_naming_where() -> None:
+    raw = config_dict("/tmp/x", servers={"time": {**TIME_SERVER, "tools": {"examples": {"get_current_time": [" "]}}}})
+    with pytest.raises(ConfigError, match=r"servers\.time\.tools\.examples.*example 0 of 'get_current_time' is empty"):
+        parse_config(json.dumps(raw), environ={})
+
+
+def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encoder) -> None:  # noqa: ANN001
+    specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+    index = ToolIndex(specs)
+    index.attach_vectors(dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True)))
+    taught = taught_learner(encoder, [("time__get_current_time", t) for t in TAUGHT["get_current_time"]])
+    assert taught is not None and taught.active  # a person wrote them: no self-check to pass
+
+    def rank(text: str, learner: object = None):  # noqa: ANN202
+        v = encoder.encode_one(text)
+        r = index.rank(text, k=10, vector=v)
+        return r if learner is None else learner.rerank(r, v, 10)  # type: ignore[attr-defined]
+
+    before, after = rank(CALL_NOW), rank(CALL_NOW, taught)
+    assert before.no_tool
+    assert not after.no_tool and after.candidates[0].name == "time__get_current_time", after.explanation
+    for unrelated in ("show me the last 3 commits", "make a folder named reports", "write a haiku about rain"):
+        b, a = rank(unrelated), rank(unrelated, taught)
+        assert (a.no_tool, [c.name for c in a.candidates[:1]]) == (b.no_tool, [c.name for c in b.candidates[:1]])
+
+
+@pytest.mark.anyio
+async def test_the_gateway_routes_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
+    decisions = {}
+    for name, tools in (("plain", {}), ("taught", {"examples": TAUGHT})):
+        servers = {"time": {**TIME_SERVER, "tools": tools}}
+        async with Engine(loaded_config(tmp_path / name, servers=servers)) as engine:
+            await engine.wait_settled()
+            decisions[name] = await engine.route(CALL_NOW, identity=ConversationIdentity(f"c-{name}", "argument"))
+    assert decisions["plain"].tool is None
+    assert decisions["taught"].tool == "time__get_current_time", decisions["taught"].reason
+    assert "+tx-" in decisions["taught"].policy_version and "+tx-" not in decisions["plain"].policy_version
