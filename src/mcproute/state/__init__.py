@@ -21,6 +21,7 @@ from mcproute.state.base import ConversationStore, FeedbackStats, StepRecord, Ti
 from mcproute.state.memory import MemoryStore
 from mcproute.state.outcomes import OutcomeRecord, OutcomeStore
 from mcproute.state.pins import PinRecord, PinStore
+from mcproute.state.sessions import SessionRecord, SessionStore
 from mcproute.state.sqlite import SqliteStore
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "OutcomeStore",
     "PinRecord",
     "PinStore",
+    "SessionRecord",
+    "SessionStore",
     "SqliteStore",
     "StepRecord",
     "TierFeedback",
