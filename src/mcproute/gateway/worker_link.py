@@ -32,6 +32,8 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcproute.gateway._fast_http import replay
+
 logger = logging.getLogger(__name__)
 
 OWNS_PATH = "/_mcproute/owns"  # a peer asks: do you hold session X? (peer secret required)
@@ -133,10 +135,11 @@ class SessionRouter:
         try:
             response = await self._client(owner).send(request, stream=True)
         except httpx.HTTPError as exc:
-            # The owner went away with the session in it: what the SDK says for a session it lost.
+            # The owner went away with its copy of the session: served here instead, which revives
+            # the session from its shared record, or (no record) the SDK answers 404.
             self._owner.pop(sid, None)
-            logger.info("session %s: worker %d is gone (%s)", sid[:8], owner, exc)
-            return await _respond(send, 404, _jsonrpc_error("Session not found"))
+            logger.info("session %s: worker %d is gone (%s); serving it here", sid[:8], owner, exc)
+            return await self.app(scope, replay(bytes(body), True, receive), send)
         try:
             await send(
                 {
