@@ -48,8 +48,11 @@ servers:
 
 
 @asynccontextmanager
-async def replicas(tmp_path: Path, n: int = 2, *, clients: bool = False) -> AsyncIterator[list[str]]:
-    """`n` gateways on loopback, each with its own store connection to one SQLite file."""
+async def replicas(
+    tmp_path: Path, n: int = 2, *, clients: bool = False, stores: list[SqliteStore] | None = None
+) -> AsyncIterator[list[str]]:
+    """`n` gateways on loopback, each with its own store connection to one SQLite file (appended
+    to `stores` if given)."""
     urls: list[str] = []
     async with AsyncExitStack() as stack:
         tg = await stack.enter_async_context(anyio.create_task_group())
@@ -57,6 +60,8 @@ async def replicas(tmp_path: Path, n: int = 2, *, clients: bool = False) -> Asyn
             loaded = parse_config(config(clients))
             gw = await stack.enter_async_context(Gateway(loaded))
             store = await stack.enter_async_context(SqliteStore(tmp_path / "state.sqlite3"))
+            if stores is not None:
+                stores.append(store)
             up = Upstream(gw)
             up.session_store = store
             port = await tg.start(partial(serve_http, gw, loaded.config.gateway.http, port=0, upstream=up))
@@ -163,3 +168,17 @@ async def test_another_principal_presenting_a_session_id_is_refused_on_every_rep
             rec = await store.load_session(sid)
         assert rec is not None and rec.principal == "alice" and rec.conversation_id == sid
         assert rec.client_params["clientInfo"] == {"name": "share-test", "version": "1"}
+
+
+async def test_a_replica_whose_store_fails_keeps_serving_its_own_sessions(tmp_path: Path) -> None:
+    stores: list[SqliteStore] = []
+    async with replicas(tmp_path, stores=stores) as (a, b), httpx.AsyncClient(timeout=30) as c:
+        shared = await open_session(c, a)
+        await stores[0].close()  # A's store is gone (StateError on every use) from now on
+        alone = await open_session(c, a)  # opened while it cannot be recorded: A still serves it
+        await anyio.sleep(1.1)  # past the re-check interval: A tries the store, fails, keeps its copies
+        for sid in (shared, alone):
+            assert result_of(await call(c, a, sid, "fx__echo", {"text": "still"}))["content"][0]["text"] == "still"
+        # B reads its own (working) store: the recorded session is served there, the other is not known.
+        assert result_of(await call(c, b, shared, "fx__echo", {"text": "b"}))["content"][0]["text"] == "b"
+        assert (await call(c, b, alone, "fx__echo", {"text": "b"})).status_code == 404

@@ -119,9 +119,11 @@ class SessionShare:
         self.owners.pop(sid, None)
         self._checked.pop(sid, None)
 
-    def remember(self, sid: str, principal: str | None) -> None:
+    def remember(self, sid: str, principal: str | None, *, shared: bool = True) -> None:
+        """`sid` is held here for `principal`; `shared`: its record is in the store (re-check it)."""
         self.owners[sid] = principal
-        self._checked[sid] = self.clock()
+        if shared:
+            self._checked[sid] = self.clock()
         if len(self.owners) > 2 * len(self.held()) + 64:  # copies the SDK has since dropped (idle, DELETE)
             for gone in [s for s in self.owners if s not in self.held()]:
                 self.forget(gone)
@@ -130,7 +132,7 @@ class SessionShare:
         """Re-check the record at most every `check_every` s (renewing its idle timeout)."""
         now = self.clock()
         if sid not in self._checked or now - self._checked[sid] < self.check_every:
-            return True  # a session held here whose record was never written (store down) stays local
+            return True  # (not in it: a session whose record could not be written stays local)
         self._checked[sid] = now
         try:
             return await self.store.touch_session(sid)
@@ -208,8 +210,9 @@ class SessionRecorder:
             last_seen=now,
             idle_timeout=self.idle_timeout,
         )
-        self.share.remember(sid, principal)
+        self.share.remember(sid, principal, shared=False)  # bound to its principal here, whatever happens next
         await self.store.save_session(record)
+        self.share.remember(sid, principal)
 
     async def _changed(self, ctx: Any, sid: str) -> None:
         record = await self.store.load_session(sid)
