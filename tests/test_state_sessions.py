@@ -51,20 +51,29 @@ def clock() -> Clock:
 Make = Callable[[], SessionStore]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def make(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Make:
+def builder(kind: str, request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Make:
     prefix = [""]
 
     def build() -> SessionStore:
-        if request.param == "memory":
+        if kind == "memory":
             return MemoryStore(clock=clock)
-        if request.param == "redis":
+        if kind == "redis":
             server: RedisServer = request.getfixturevalue("redis_server")
             prefix[0] = prefix[0] or server.fresh_prefix()  # a second store sees the first one's keys
             return RedisStore(server.url, prefix=prefix[0], clock=clock)
         return SqliteStore(tmp_path / "state.sqlite3", clock=clock)
 
     return build
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Make:
+    return builder(str(request.param), request, tmp_path, clock)
+
+
+@pytest.fixture(params=["sqlite", "redis"])  # memory is one process's own: nothing to share
+def shared(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Make:
+    return builder(str(request.param), request, tmp_path, clock)
 
 
 @pytest.fixture
@@ -109,13 +118,9 @@ async def test_delete_removes_the_record(store: SessionStore) -> None:
     assert await store.load_session("c3d4") == record("c3d4")  # the other one is untouched
 
 
-async def test_a_second_store_on_the_same_backing_sees_saves_touches_and_deletes(
-    make: Make, store: SessionStore, clock: Clock, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(store, MemoryStore):
-        pytest.skip("memory is one process's own")
-    other = make()
-    async with other:  # type: ignore[attr-defined]
+async def test_a_second_store_on_the_same_backing_sees_saves_touches_and_deletes(shared: Make, clock: Clock) -> None:
+    store, other = shared(), shared()
+    async with store, other:  # type: ignore[attr-defined]
         await store.save_session(record())
         assert await other.load_session("a1b2") == record()
         clock.now += 30
