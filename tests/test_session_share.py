@@ -35,7 +35,7 @@ ALICE, BOB = new_key(), new_key()
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def config(clients: bool) -> str:
+def config(clients: bool, max_sessions: int = 1000) -> str:
     keys = (
         f"clients:\n  alice: {{key_sha256: {hash_key(ALICE)}}}\n  bob: {{key_sha256: {hash_key(BOB)}}}\n"
         if clients
@@ -44,12 +44,18 @@ def config(clients: bool) -> str:
     return f"""
 servers:
   fx: {{command: python, args: ["{FIXTURE}"], timeout: 10}}
+gateway: {{http: {{max_sessions: {max_sessions}}}}}
 {keys}"""
 
 
 @asynccontextmanager
 async def replicas(
-    tmp_path: Path, n: int = 2, *, clients: bool = False, stores: list[SqliteStore] | None = None
+    tmp_path: Path,
+    n: int = 2,
+    *,
+    clients: bool = False,
+    stores: list[SqliteStore] | None = None,
+    max_sessions: int = 1000,
 ) -> AsyncIterator[list[str]]:
     """`n` gateways on loopback, each with its own store connection to one SQLite file (appended
     to `stores` if given)."""
@@ -57,7 +63,7 @@ async def replicas(
     async with AsyncExitStack() as stack:
         tg = await stack.enter_async_context(anyio.create_task_group())
         for _ in range(n):
-            loaded = parse_config(config(clients))
+            loaded = parse_config(config(clients, max_sessions))
             gw = await stack.enter_async_context(Gateway(loaded))
             store = await stack.enter_async_context(SqliteStore(tmp_path / "state.sqlite3"))
             if stores is not None:
@@ -182,3 +188,15 @@ async def test_a_replica_whose_store_fails_keeps_serving_its_own_sessions(tmp_pa
         # B reads its own (working) store: the recorded session is served there, the other is not known.
         assert result_of(await call(c, b, shared, "fx__echo", {"text": "b"}))["content"][0]["text"] == "b"
         assert (await call(c, b, alone, "fx__echo", {"text": "b"})).status_code == 404
+
+
+async def test_a_replica_at_its_session_cap_refuses_to_revive_one_more_as_the_sdk_refuses_to_open_one(
+    tmp_path: Path,
+) -> None:
+    async with replicas(tmp_path, max_sessions=1) as (a, b), httpx.AsyncClient(timeout=30) as c:
+        first, second = await open_session(c, a), await open_session(c, b)  # each replica now full
+        r = await call(c, b, first, "fx__echo", {"text": "x"})
+        assert r.status_code == 503 and "Too many open sessions" in r.text, r.text
+        assert result_of(await call(c, b, second, "fx__echo", {"text": "b"}))["content"][0]["text"] == "b"
+        assert (await c.delete(b, headers=session_headers(second))).status_code == 200
+        assert result_of(await call(c, b, first, "fx__echo", {"text": "now"}))["content"][0]["text"] == "now"

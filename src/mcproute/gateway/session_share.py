@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 _SESSION = b"mcp-session-id"
 _CLIENT = CLIENT_HEADER.encode()
 _MAX_ID = 256  # longer ids were never minted by anyone: not worth a store read
+_FULL = "Too many open sessions"
 _RECORDED = ("initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe")
 
 
@@ -157,6 +158,9 @@ class SessionShare:
                     return None
                 if record.principal != principal:
                     return "another principal's session"
+                limit = self.manager.max_sessions
+                if limit is not None and len(self.held()) >= limit:
+                    return _FULL  # the SDK's own cap on sessions held at once holds for revived ones too
                 connection = await _session_revive.revive(
                     self.manager, sid, record.protocol_version, record.client_params
                 )
@@ -232,13 +236,14 @@ class SessionRecorder:
 
 async def _not_found(send: Send, sid: str, why: str) -> None:
     # Exactly what the SDK answers for a session it does not hold, so a client cannot tell an
-    # unknown id from another principal's.
+    # unknown id from another principal's (and, at its session cap, what it answers then: 503).
     logger.info("session %s refused here: %s", sid[:8], why)
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}})
+    status, code, message = (503, -32603, _FULL) if why == _FULL else (404, -32600, "Session not found")
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
     await send(
         {
             "type": "http.response.start",
-            "status": 404,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
