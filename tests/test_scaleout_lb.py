@@ -14,7 +14,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,9 @@ class Cluster:
         self.replicas, self.lb, self.redis_url, self.prefix = replicas, lb, redis_url, prefix
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
+@contextmanager
+def behind_nginx(tmp_path: Path, redis_server: RedisServer, **extra: Any) -> Iterator[Cluster]:
+    """3 replicas (config `extra` added to each) on one Redis key prefix, nginx in front."""
     prefix = redis_server.fresh_prefix()
     with ExitStack() as stack:
         replicas = []
@@ -48,13 +49,19 @@ def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
             home.mkdir()
             # The encoder off: it loads in the background, and a replica still loading it would score
             # steps differently from one that has it (a difference of timing, not of sharing).
-            cfg = config_dict(home / "data", backend="redis", encoder={"enabled": False})
+            cfg = config_dict(home / "data", backend="redis", encoder={"enabled": False}) | extra
             cfg["state"] |= {"url": redis_server.url, "key_prefix": prefix}
             (home / "servers.yaml").write_text(json.dumps(cfg))
             replicas.append(stack.enter_context(serve(home / "servers.yaml", workers=None)))
         upstreams = [r.url.removeprefix("http://") for r in replicas]
         lb = stack.enter_context(nginx(tmp_path / "nginx", upstreams))
         yield Cluster(replicas, lb, redis_server.url, prefix)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
+    with behind_nginx(tmp_path, redis_server) as c:
+        yield c
 
 
 def step(url: str, i: int, text: str, conversation: str) -> tuple[dict[str, Any], str]:

@@ -96,5 +96,5 @@ def test_an_old_state_file_gains_the_policies_table(tmp_path: Path) -> None:
     SqliteStore(path)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM policies").fetchone() == (0,)
-    assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 4  # 5 once MCP sessions came
     conn.close()

@@ -140,8 +140,10 @@ def test_what_cannot_work_with_workers_is_refused_before_anything_starts(
 LEGACY = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def rpc(url: str, body: dict, session: str | None = None) -> httpx.Response:
+def rpc(url: str, body: dict, session: str | None = None, token: str | None = None) -> httpx.Response:
     headers = {**LEGACY, "Connection": "close"}  # a new connection each time: any worker may take it
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if session is not None:
         headers |= {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-06-18"}
     return httpx.post(f"{url}/mcp", json=body, headers=headers, timeout=30)
@@ -155,28 +157,50 @@ def result_of(response: httpx.Response) -> dict:
     return response.json()
 
 
-def open_session(url: str) -> str:
+def open_session(url: str, token: str | None = None) -> str:
     init = {
         "jsonrpc": "2.0",
         "id": 0,
         "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
-    r = rpc(url, init)
+    r = rpc(url, init, token=token)
     assert r.status_code == 200, r.text
     session = r.headers["mcp-session-id"]
-    assert rpc(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session).status_code == 202
+    assert rpc(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session, token).status_code == 202
     return session
 
 
-def call_time(url: str, session: str, i: int) -> httpx.Response:
+def call_time(url: str, session: str, i: int, token: str | None = None) -> httpx.Response:
     body = {
         "jsonrpc": "2.0",
         "id": i,
         "method": "tools/call",
         "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}},
     }
-    return rpc(url, body, session)
+    return rpc(url, body, session, token)
+
+
+def test_session_forwarding_runs_behind_the_auth_guard_and_the_peer_probe_outside_it(tmp_path: Path) -> None:
+    token = "w" * 32
+    with serve(write_config(tmp_path, gateway={"http": {"token": token}})) as served:
+        session = open_session(served.url, token)
+        forwarded: list[str] = []
+        for i in range(200):
+            r = call_time(served.url, session, i, token)
+            assert r.status_code == 200, (i, r.status_code, r.text)
+            forwarded += [r.headers["x-mcproute-via-worker"]] if "x-mcproute-via-worker" in r.headers else []
+            # No token: refused by whichever worker takes it, itself (never passed to the owner,
+            # which is what happened while forwarding ran in front of the guard).
+            r = call_time(served.url, session, 1000 + i)
+            assert r.status_code == 401 and "x-mcproute-via-worker" not in r.headers, (i, r.headers, r.text)
+            if len(forwarded) >= 5:
+                break
+        assert forwarded, "no request landed on the worker without the session in 200 connections"
+        # The peers' question is answered outside the guard (a peer has no client token), and
+        # still only for the peer secret: without it, not found rather than "unauthorized".
+        r = httpx.get(f"{served.url}/_mcproute/owns", params={"session": session}, headers={"Connection": "close"})
+        assert r.status_code == 404 and "owns" not in r.text, r.text
 
 
 def test_a_handshake_session_is_served_whichever_worker_takes_the_connection(tmp_path: Path) -> None:
@@ -208,8 +232,8 @@ def test_a_handshake_session_is_served_whichever_worker_takes_the_connection(tmp
 
         anyio.run(sdk_sessions)
 
-        # The session lives in its owner: when that worker dies, the session is gone, said plainly
-        # (404, so a client starts a new one), and a new session works at once.
+        # The session's record is in the shared store: when its owner dies, the surviving worker
+        # revives the session and serves it (no forwarding: nobody else holds it now).
         (via,) = forwarded_by
         owner = next(
             s["process"]["pid"]
@@ -219,7 +243,10 @@ def test_a_handshake_session_is_served_whichever_worker_takes_the_connection(tmp
         os.kill(owner, signal.SIGKILL)
         for i in range(10):
             r = call_time(served.url, session, 1000 + i)
-            assert r.status_code == 404, r.text
-            assert "Session not found" in r.text
+            assert r.status_code == 200, (i, r.status_code, r.text)
+            assert "UTC" in json.dumps(result_of(r)["result"]), r.text
+        # An id no worker and no record knows is still the SDK's 404, so a client starts anew.
+        r = call_time(served.url, "f" * 32, 3000)
+        assert r.status_code == 404 and "Session not found" in r.text
         fresh = open_session(served.url)
         assert call_time(served.url, fresh, 2000).status_code == 200

@@ -8,8 +8,6 @@ FAIL with the installer's output — they never skip: CI must notice a missing p
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .support import FIXTURE, READY_LINE, REPO, SERVING_LINE, InspectorResult, Peers, Proc, python_env
+from .support import FIXTURE, READY_LINE, REPO, SERVING_LINE, InspectorResult, Peers, Proc, python_env, run_inspector
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -145,28 +143,9 @@ def inspector(peers: Peers, interop_tmp: Path) -> Callable[..., InspectorResult]
     """`inspector(*args) -> InspectorResult`: the MCP Inspector in CLI mode (a real third-party
     client), JSON output. Its catalogue/config files go to a temp HOME so nothing is written to ~."""
     home = interop_tmp / "inspector-home"
-    home.mkdir(exist_ok=True)
-    base_env = {
-        **os.environ,
-        "HOME": str(home),
-        "MCP_CLIENT_CONFIG_PATH": str(home / "client.json"),
-        "NO_COLOR": "1",
-    }
 
     def run(*args: str, timeout: float = 120) -> InspectorResult:
-        # Its writable catalogue and a read-only `--config` session file are mutually exclusive.
-        env = base_env if "--config" in args else {**base_env, "MCP_CATALOG_PATH": str(home / "mcp.json")}
-        cmd = [str(peers.node), str(peers.inspector), "--cli", *args, "--format", "json", "-q"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-        payload: dict[str, Any] | None = None
-        for text in (proc.stdout, proc.stderr):
-            try:
-                payload = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
-            except (json.JSONDecodeError, IndexError):
-                payload = None
-            if payload is not None:
-                break
-        return InspectorResult(proc.returncode, payload, proc.stdout, proc.stderr)
+        return run_inspector(peers, home, *args, timeout=timeout)
 
     return run
 

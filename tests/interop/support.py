@@ -192,3 +192,29 @@ def run_conformance(peers: Peers, url: str, out: Path, timeout: float = 300) -> 
     if not scenarios:
         pytest.fail(f"the conformance runner wrote no results:\n{log}")
     return ConformanceReport(scenarios, log)
+
+
+def run_inspector(peers: Peers, home: Path, *args: str, timeout: float = 120) -> InspectorResult:
+    """The MCP Inspector in CLI mode (a real third-party client), JSON output. Its catalogue and
+    config files go to `home` (a temp HOME) so nothing is written to ~. Used by the interop
+    fixture `inspector` and by tests/test_scaleout_lb.py."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "MCP_CLIENT_CONFIG_PATH": str(home / "client.json"),
+        "NO_COLOR": "1",
+    }
+    if "--config" not in args:  # its writable catalogue and a read-only `--config` file are exclusive
+        env["MCP_CATALOG_PATH"] = str(home / "mcp.json")
+    cmd = [str(peers.node), str(peers.inspector), "--cli", *args, "--format", "json", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    payload: dict[str, Any] | None = None
+    for text in (proc.stdout, proc.stderr):
+        try:
+            payload = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
+        except (json.JSONDecodeError, IndexError):
+            payload = None
+        if payload is not None:
+            break
+    return InspectorResult(proc.returncode, payload, proc.stdout, proc.stderr)

@@ -149,6 +149,7 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
     from mcproute.gateway.upstream import Upstream
     from mcproute.gateway.worker_env import bind_private, inherited_socket, this_worker, worker_link
     from mcproute.runtime import Engine
+    from mcproute.state import SessionStore
     from mcproute.telemetry.setup import setup
 
     assert isinstance(loaded, LoadedConfig)
@@ -174,6 +175,8 @@ async def _serve(loaded: object, args: argparse.Namespace) -> None:
                         file=sys.stderr,
                     )
             upstream = Upstream(gateway)
+            if args.transport == "http" and isinstance(engine.store, SessionStore):
+                upstream.session_store = engine.store  # handshake-era sessions, served by any replica
             routes = _extension_routes(gateway, loaded, engine) + _metrics_routes(telemetry)
             if args.transport == "stdio":
                 await serve_stdio(gateway, upstream)

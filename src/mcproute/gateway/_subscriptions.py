@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -78,6 +79,20 @@ class ResourceSubscriptions:
             self._conns[key].discard(conn)
         await self._unwatch(key)
         return {}
+
+    async def restore(self, conn: Any, uris: Sequence[str]) -> None:
+        """Subscribe `conn` to `uris` again (a session revived on this replica from its record);
+        a URI no server owns any more, or whose server cannot subscribe now, is skipped."""
+        for uri in uris:
+            resolved = self.gateway.catalog.resolve_uri(uri)
+            if resolved is None:
+                continue
+            try:
+                await self._watch(resolved)
+            except MCPError as exc:
+                logger.info("restoring a subscription to %s: %s", uri, exc.error.message)
+                continue
+            self._conns.setdefault(resolved, weakref.WeakSet()).add(conn)
 
     async def listen(self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams) -> Any:
         """`subscriptions/listen`: the SDK's handler, with the filter's resource URIs watched

@@ -315,12 +315,13 @@ class Gateway:
         conn = route.connection if route is not None else None
         return self._log_levels.get(conn) if conn is not None else None
 
-    async def set_log_level(self, route: UpstreamRoute, level: str) -> None:
+    async def set_log_level(self, route: UpstreamRoute, level: str, *, connection: Any = None) -> None:
         """Remember a handshake-era client's level (its calls to 2026-07-28 servers carry it as
         the `io.modelcontextprotocol/logLevel` opt-in), and pass the most verbose level any
         client wants to handshake-era servers that log (each client's messages are then
-        filtered to its own level on the way back)."""
-        conn = route.connection
+        filtered to its own level on the way back). `connection`: the client's connection when
+        there is no request to read it from (a session revived on this replica)."""
+        conn = connection if connection is not None else route.connection
         if conn is not None:
             self._log_levels[conn] = level
         wanted = min(self._log_levels.values(), key=LOG_LEVELS.index, default=level)

@@ -232,8 +232,19 @@ def build_app(
         max_sessions=http.max_sessions,
         session_idle_timeout=http.session_idle_timeout,
     )
+    sessions_app: ASGIApp = app
+    if upstream.session_store is not None:
+        # Handshake-era sessions in the shared store: any replica serves any session.
+        from mcproute.gateway.session_share import SessionRecorder, SessionShare
+
+        share = SessionShare(
+            app, manager=upstream.server.session_manager, store=upstream.session_store, restore=upstream.restore_session
+        )
+        upstream.server.middleware = [m for m in upstream.server.middleware if not isinstance(m, SessionRecorder)]
+        upstream.server.middleware.append(SessionRecorder(upstream.session_store, share, http.session_idle_timeout))
+        sessions_app = share
     served: ASGIApp = SessionLimit(
-        app,
+        sessions_app,
         manager=upstream.server.session_manager,
         per_client=http.max_sessions_per_client,
         idle_timeout=http.session_idle_timeout,
@@ -245,6 +256,22 @@ def build_app(
         served = upstream.http_fast_path = HttpFastPath(upstream, served, max_bytes=http.max_request_bytes)
     served = JsonGuard(served, bounds=upstream.gateway.limits, max_bytes=http.max_request_bytes)
     served = LimitGuard(served, access=access, max_bytes=http.max_request_bytes)
+    link = worker_link()
+    router = None
+    if link is not None:
+        # `serve --workers N`: a request for a session another worker holds goes there, once the
+        # caller is authenticated (the owner checks it again).
+        from mcproute.gateway.worker_link import SessionRouter
+
+        manager = upstream.server.session_manager
+        served = router = SessionRouter(
+            served,
+            sessions=lambda: manager._server_instances,  # noqa: SLF001 - the SDK's live-session table
+            me=link.me.index,
+            peers=link.peers(),
+            secret=link.secret,
+            max_bytes=http.max_request_bytes,
+        )
     guarded: ASGIApp = Guard(
         served,
         host=host,
@@ -253,21 +280,11 @@ def build_app(
         allowed_origins=http.allowed_origins,
         auth=access.auth,
     )
-    link = worker_link()
-    if link is None:
+    if router is None:
         return guarded
-    # `serve --workers N`: a request for a session another worker holds goes there (checked there).
-    from mcproute.gateway.worker_link import SessionRouter
+    from mcproute.gateway.worker_link import OwnsProbe
 
-    manager = upstream.server.session_manager
-    return SessionRouter(
-        guarded,
-        sessions=lambda: manager._server_instances,  # noqa: SLF001 - the SDK's live-session table
-        me=link.me.index,
-        peers=link.peers(),
-        secret=link.secret,
-        max_bytes=http.max_request_bytes,
-    )
+    return OwnsProbe(guarded, router)  # peers' "do you hold it?" is answered outside the guard
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -104,6 +104,12 @@ def _session_to_id(session_id: str) -> str:
     return "s-" + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def session_conversation_id(session_id: str) -> str:
+    """The conversation a handshake-era session is bound to: a function of its id alone, so every
+    replica serving the session (gateway/session_share.py) resolves the same one."""
+    return _session_to_id(session_id)
+
+
 def new_conversation_id() -> str:
     return uuid.uuid4().hex
 

@@ -35,6 +35,7 @@ from mcproute.gateway._subscriptions import ResourceSubscriptions
 from mcproute.gateway.catalog import Catalog
 from mcproute.gateway.gateway import Gateway, text_result
 from mcproute.gateway.routing import UpstreamRoute
+from mcproute.state.sessions import SessionRecord, SessionStore
 from mcproute.telemetry import spans
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Upstream:
         # The stdio upstream's lean tools/call pass-through (`_fast_path.StdioFastPath`), once serving.
         self.fast_path: Any = None
         self.http_fast_path: Any = None  # its HTTP twin (`_fast_http.HttpFastPath`), once an app is built
+        # The shared store's session records (gateway/session_share.py), when serving HTTP with one.
+        self.session_store: SessionStore | None = None
         # Set by `serve_stdio`: a stdio pipe carries exactly one client, so every request on it
         # belongs to this one connection (and, by default, to one conversation).
         self.connection_id: str | None = None
@@ -111,6 +114,15 @@ class Upstream:
 
     def route(self, ctx: ServerRequestContext[Any, Any]) -> UpstreamRoute:
         return UpstreamRoute(ctx, self.connection_id)
+
+    async def restore_session(self, connection: Any, record: SessionRecord) -> None:
+        """A session opened on another replica is now also served here: what its client set there
+        (log level, resource subscriptions) holds here too, and list changes reach it."""
+        self._legacy.add(connection)
+        if record.log_level is not None:
+            await self.gateway.set_log_level(UpstreamRoute(), record.log_level, connection=connection)
+        if record.subscriptions:
+            await self.subscriptions.restore(connection, record.subscriptions)
 
     # ------------------------------------------------------------ change fan-out
 

@@ -4,14 +4,19 @@ A handshake-era session (`Mcp-Session-Id`) lives in the worker that answered its
 the SDK's session manager keeps the session's streams in that process. The kernel hands each new
 connection to whichever worker accepts first, and clients open several connections (a GET stream
 beside the POSTs, a pool), so a session's next request often lands on another worker, which would
-answer "Session not found". `SessionRouter` sits in front of each worker's app: a request naming a
+answer "Session not found". `SessionRouter` sits behind each worker's auth guard (so a made-up
+session id costs no peer probe before the caller is authenticated): a request naming a
 session this worker does not hold is passed, unchanged and streamed both ways, to the worker that
 holds it, over that worker's private Unix socket. Which worker that is, it asks the others once
 (`OWNS_PATH`, authenticated by a secret the parent gave every worker) and remembers.
 
-When the owner is gone (killed, restarting), the session went with it: the request is answered
-here, and the SDK says 404 "Session not found", which tells a client to start a new session
-(MCP spec, "Session Management"). 2026-07-28 requests carry no session and never take this path.
+When the owner is gone (killed, restarting), the request is answered here: with the session's
+record in the shared store (gateway/session_share.py), this worker revives the session and serves
+it; without one, the SDK says 404 "Session not found", which tells a client to start a new
+session (MCP spec, "Session Management"). Forwarding to a live owner comes first on purpose: the
+owner holds the session's GET stream (notifications, list changes) and waits for the client's
+answers to its server->client requests, which a revived copy elsewhere would never see.
+2026-07-28 requests carry no session and never take this path.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pathlib import Path
 import anyio
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcproute.gateway._fast_http import replay
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +71,6 @@ class SessionRouter:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if scope["path"] == OWNS_PATH:
-            return await self._answer_owns(scope, send)
         sid = _header(scope, _SESSION)
         if scope["path"] != self.path or sid is None or sid in self.sessions() or not self.peers:
             return await self.app(scope, receive, send)
@@ -76,7 +81,7 @@ class SessionRouter:
 
     # -- who holds a session ----------------------------------------------------------------
 
-    async def _answer_owns(self, scope: Scope, send: Send) -> None:
+    async def answer_owns(self, scope: Scope, send: Send) -> None:
         given = _header(scope, PEER_HEADER.encode()) or ""
         if not hmac.compare_digest(given, self.secret):
             return await _respond(send, 404, {"error": "not found"})
@@ -130,10 +135,11 @@ class SessionRouter:
         try:
             response = await self._client(owner).send(request, stream=True)
         except httpx.HTTPError as exc:
-            # The owner went away with the session in it: what the SDK says for a session it lost.
+            # The owner went away with its copy of the session: served here instead, which revives
+            # the session from its shared record, or (no record) the SDK answers 404.
             self._owner.pop(sid, None)
-            logger.info("session %s: worker %d is gone (%s)", sid[:8], owner, exc)
-            return await _respond(send, 404, _jsonrpc_error("Session not found"))
+            logger.info("session %s: worker %d is gone (%s); serving it here", sid[:8], owner, exc)
+            return await self.app(scope, replay(bytes(body), True, receive), send)
         try:
             await send(
                 {
@@ -161,6 +167,21 @@ class SessionRouter:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+
+
+class OwnsProbe:
+    """ASGI, outermost: answers a peer's `OWNS_PATH` question (peer secret checked) before the
+    auth guard, which a peer cannot pass (it holds no client's token), and passes everything
+    else on to the guarded app, where `SessionRouter` sits behind authentication."""
+
+    def __init__(self, app: ASGIApp, router: SessionRouter) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == OWNS_PATH:
+            return await self.router.answer_owns(scope, send)
+        await self.app(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

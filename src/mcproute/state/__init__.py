@@ -22,6 +22,7 @@ from mcproute.state.memory import MemoryStore
 from mcproute.state.outcomes import OutcomeRecord, OutcomeStore
 from mcproute.state.pins import PinRecord, PinStore
 from mcproute.state.policies import PolicyStore, PolicyVersion
+from mcproute.state.sessions import SessionRecord, SessionStore
 from mcproute.state.sqlite import SqliteStore
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "PinStore",
     "PolicyStore",
     "PolicyVersion",
+    "SessionRecord",
+    "SessionStore",
     "SqliteStore",
     "StepRecord",
     "TierFeedback",

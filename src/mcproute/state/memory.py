@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 from mcproute.errors import UnknownStep
@@ -36,6 +37,7 @@ from mcproute.state.counters import MemoryCounters, Taken
 from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord, select
 from mcproute.state.policies import PolicyVersion
+from mcproute.state.sessions import SessionRecord
 
 _TS = struct.Struct("<d")
 
@@ -63,6 +65,7 @@ class MemoryStore:
         self._counters = MemoryCounters(clock)
         self._outcomes: deque[OutcomeRecord] = deque(maxlen=max_steps)  # oldest first; bounded like steps
         self._policies: list[PolicyVersion] = []  # oldest first; bounded by policies.MAX_VERSIONS
+        self._sessions: dict[str, SessionRecord] = {}  # handshake-era MCP sessions (SessionStore)
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -257,7 +260,30 @@ class MemoryStore:
     async def pins_version(self) -> int:
         return self._pins_writes
 
+    # ------------------------------------------------------------ MCP sessions (SessionStore)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        now = self._clock()
+        if len(self._sessions) >= 1024:  # sweep now and then, so idle-expired ones do not pile up
+            self._sessions = {k: v for k, v in self._sessions.items() if v.live(now)}
+        self._sessions[record.session_id] = record
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        record = self._sessions.get(session_id)
+        return record if record is not None and record.live(self._clock()) else None
+
+    async def touch_session(self, session_id: str) -> bool:
+        record = await self.load_session(session_id)
+        if record is None:
+            return False
+        self._sessions[session_id] = replace(record, last_seen=self._clock())
+        return True
+
+    async def delete_session(self, session_id: str) -> bool:
+        return self._sessions.pop(session_id, None) is not None
+
     async def close(self) -> None:
+        self._sessions.clear()
         self._convs.clear()
         self._steps.clear()
         self._outcomes.clear()

@@ -9,7 +9,7 @@ Layout, under one key prefix (default `mcproute:`):
   `r` reward, `fa` feedback time; `steps` a sorted set of steps by `t`.
 - `l:<conversation>` the lease (redis_lease.py), `fence` the token counter.
 - `n:<counter>` windowed client counters (state/counters.py); `pins` + `pins:v` tool pins
-  (redis_pins.py).
+  (redis_pins.py); `hs:<session>` handshake-era MCP session records (redis_sessions.py).
 
 Timestamps come from the injected clock, as in the other stores, so TTL semantics are the same
 (expired state is invisible on read; `evict()` and a periodic sweep delete it). Each key also gets
@@ -28,7 +28,7 @@ from typing import Any
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
-from mcproute.state import policies, redis_pins, redis_policies, redis_scripts
+from mcproute.state import policies, redis_pins, redis_policies, redis_scripts, redis_sessions
 from mcproute.state.base import (
     AggregateRow,
     FeedbackStats,
@@ -45,6 +45,7 @@ from mcproute.state.counters import Taken
 from mcproute.state.pins import PinRecord
 from mcproute.state.policies import PolicyVersion
 from mcproute.state.redis_lease import Lease, LeaseLocks
+from mcproute.state.sessions import SessionRecord
 
 log = logging.getLogger("mcproute.state")
 _BATCH = 500  # step hashes read per round trip by feedback_stats
@@ -95,6 +96,7 @@ class RedisStore:
             name: self._client.register_script(getattr(redis_scripts, name))
             for name in ("WRITE", "SAVE_STEP", "LOAD_WITH_LAST", "FEEDBACK", "SWEEP", "TAKE")
         }
+        self._touch_session = self._client.register_script(redis_sessions.TOUCH)
         self._last_sweep = float("-inf")
         self._closed = False
 
@@ -352,6 +354,26 @@ class RedisStore:
         return result
 
     # ------------------------------------------------------------ lifecycle
+
+    # ------------------------------------------------------------ MCP sessions (SessionStore)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        now = self._clock()
+        await self._call(lambda c: redis_sessions.save(c, self._k("hs:", record.session_id), record, now))
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        now = self._clock()
+        result: SessionRecord | None = await self._call(
+            lambda c: redis_sessions.load(c, self._k("hs:", session_id), now)
+        )
+        return result
+
+    async def touch_session(self, session_id: str) -> bool:
+        key, now = self._k("hs:", session_id), repr(self._clock())
+        return bool(await self._call(lambda _c: self._touch_session(keys=[key], args=[now])))
+
+    async def delete_session(self, session_id: str) -> bool:
+        return bool(await self._call(lambda c: c.delete(self._k("hs:", session_id))))
 
     async def close(self) -> None:
         if not self._closed:

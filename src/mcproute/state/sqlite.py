@@ -34,7 +34,7 @@ import anyio.to_thread
 
 from mcproute.errors import StateError, UnknownStep
 from mcproute.router.step import ConversationState
-from mcproute.state import policies, sqlite_outcomes, sqlite_pins, sqlite_policies
+from mcproute.state import policies, sqlite_outcomes, sqlite_pins, sqlite_policies, sqlite_sessions
 from mcproute.state.base import (
     AggregateRow,
     ConversationLocks,
@@ -52,6 +52,7 @@ from mcproute.state.counters import SCHEMA as COUNTERS_SCHEMA, Taken, sweep_sqli
 from mcproute.state.outcomes import OutcomeRecord, check_limit, encode_data
 from mcproute.state.pins import PinRecord
 from mcproute.state.policies import PolicyVersion
+from mcproute.state.sessions import SessionRecord
 
 log = logging.getLogger("mcproute.state")
 T = TypeVar("T")
@@ -107,7 +108,9 @@ def _init(path: Path, busy_timeout: float) -> sqlite3.Connection:
         for statement in filter(str.strip, sqlite_outcomes.SCHEMA.split(";")):  # version 3: outcomes
             conn.execute(statement)
         conn.execute(sqlite_policies.SCHEMA)  # version 4: learned policy versions
-        conn.execute(f"PRAGMA user_version = {sqlite_policies.VERSION}")
+        for statement in filter(str.strip, sqlite_sessions.SCHEMA.split(";")):  # version 5: MCP sessions
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {sqlite_sessions.VERSION}")
         conn.execute("COMMIT")
         # Touch both tables so a file with a valid header but broken pages is caught here, at start.
         conn.execute("SELECT COUNT(*) FROM conversations").fetchone()
@@ -480,6 +483,23 @@ class SqliteStore:
 
     async def current_policy(self) -> PolicyVersion | None:
         return await self._run(sqlite_policies.current)
+
+    # ------------------------------------------------------------ MCP sessions (SessionStore)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        now = self._clock()
+        await self._run(self._tx(lambda conn: sqlite_sessions.save(conn, record, now)))
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        now = self._clock()
+        return await self._run(lambda conn: sqlite_sessions.load(conn, session_id, now))
+
+    async def touch_session(self, session_id: str) -> bool:
+        now = self._clock()
+        return await self._run(self._tx(lambda conn: sqlite_sessions.touch(conn, session_id, now)))
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self._run(self._tx(lambda conn: sqlite_sessions.delete(conn, session_id)))
 
     # ------------------------------------------------------------ lifecycle
 
