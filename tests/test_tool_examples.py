@@ -1,8 +1,8 @@
 """Tool examples (`servers.<name>.tools.examples`): people teach the ranking their own words.
 
-A step close in meaning to an example votes for the example's tool (the taught click-through
-memory of runtime/tool_examples.py); the static ranking still decides the rest, and every decision
-made while examples are in force names them in its policy version.
+A tool's sentence vector also means what its examples say (runtime/tool_examples.py), so a request
+phrased like them finds the tool; tools without examples rank as before, and every decision made
+while examples are in force names them in its policy version.
 """
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from mcproute.errors import ConfigError
 from mcproute.gateway.identity import ConversationIdentity
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 from mcproute.runtime import Engine
-from mcproute.runtime.tool_examples import examples_id, taught_learner, tool_examples_in_force
+from mcproute.runtime.tool_examples import blend, example_means, examples_id, tool_examples_in_force
 from runtime_support import config_dict, loaded_config
 
 REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
 TIME_SERVER = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
-# Asked without a word the time server's descriptions use: statically, no tool fits.
+# Asked without a word the time server's descriptions use: on the reference catalogue, statically no tool fits.
 CALL_NOW = "is it too late to ring my mum in Perth"
-TAUGHT = {"get_current_time": ["are they awake in Sydney yet", "can I still phone the office in Lagos"]}
+TAUGHT = {
+    "get_current_time": [
+        "are they awake in Sydney yet",
+        "can I still phone the office in Lagos",
+        "what's the hour in Lima right now",
+    ]
+}
 
 
 def test_examples_are_keyed_by_the_served_name_as_the_catalogue_derives_it() -> None:
@@ -48,32 +54,38 @@ def test_an_empty_example_is_a_clear_error_naming_where() -> None:
 
 def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encoder) -> None:  # noqa: ANN001
     specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
-    index = ToolIndex(specs)
-    index.attach_vectors(dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True)))
-    taught = taught_learner(encoder, [("time__get_current_time", t) for t in TAUGHT["get_current_time"]])
-    assert taught is not None and taught.active  # a person wrote them: no self-check to pass
+    own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+    means = example_means(encoder, [("time__get_current_time", t) for t in TAUGHT["get_current_time"]])
+    plain, taught = ToolIndex(specs), ToolIndex(specs)
+    plain.attach_vectors(own)
+    taught.attach_vectors(blend(own, means))
+    assert set(blend(own, means)) == set(own)  # every tool keeps a vector; only the taught one moves
+    assert all((blend(own, means)[n] == v).all() for n, v in own.items() if n != "time__get_current_time")
 
-    def rank(text: str, learner: object = None):  # noqa: ANN202
-        v = encoder.encode_one(text)
-        r = index.rank(text, k=10, vector=v)
-        return r if learner is None else learner.rerank(r, v, 10)  # type: ignore[attr-defined]
+    def rank(index: ToolIndex, text: str):  # noqa: ANN202
+        return index.rank(text, k=10, vector=encoder.encode_one(text))
 
-    before, after = rank(CALL_NOW), rank(CALL_NOW, taught)
+    before, after = rank(plain, CALL_NOW), rank(taught, CALL_NOW)
     assert before.no_tool
     assert not after.no_tool and after.candidates[0].name == "time__get_current_time", after.explanation
     for unrelated in ("show me the last 3 commits", "make a folder named reports", "write a haiku about rain"):
-        b, a = rank(unrelated), rank(unrelated, taught)
+        b, a = rank(plain, unrelated), rank(taught, unrelated)
         assert (a.no_tool, [c.name for c in a.candidates[:1]]) == (b.no_tool, [c.name for c in b.candidates[:1]])
 
 
 @pytest.mark.anyio
-async def test_the_gateway_routes_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
+async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
+    """End to end on the real time server: the examples reach the engine's tool vectors (the
+    taught tool's score rises, its lead grows) and the decision names them in its policy version."""
+    asked = "are people awake in Tokyo right now"
     decisions = {}
     for name, tools in (("plain", {}), ("taught", {"examples": TAUGHT})):
         servers = {"time": {**TIME_SERVER, "tools": tools}}
         async with Engine(loaded_config(tmp_path / name, servers=servers)) as engine:
             await engine.wait_settled()
-            decisions[name] = await engine.route(CALL_NOW, identity=ConversationIdentity(f"c-{name}", "argument"))
-    assert decisions["plain"].tool is None
-    assert decisions["taught"].tool == "time__get_current_time", decisions["taught"].reason
+            decisions[name] = await engine.route(asked, identity=ConversationIdentity(f"c-{name}", "argument"))
+    scores = {k: {c.name: c.score for c in d.alternatives} for k, d in decisions.items()}
+    assert decisions["taught"].tool == "time__get_current_time"
+    lead = {k: s["time__get_current_time"] - s["time__convert_time"] for k, s in scores.items()}
+    assert lead["taught"] > lead["plain"] + 1.0, scores
     assert "+tx-" in decisions["taught"].policy_version and "+tx-" not in decisions["plain"].policy_version

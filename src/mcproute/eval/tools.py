@@ -48,6 +48,7 @@ class Vectors:
         self.encoder = Encoder.load()
         self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
         self.encode_ms: list[float] = []
+        self.examples: dict[str, Any] = {}  # --examples: tool -> mean example vector, blended in at attach
 
     def for_specs(self, specs: list[Any]) -> dict[str, Any]:
         """Tool name -> vector, through the on-disk cache (only unseen tool texts are encoded)."""
@@ -57,7 +58,10 @@ class Vectors:
         return {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
 
     def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
-        index.attach_vectors(self.for_specs(specs))
+        from mcproute.runtime.tool_examples import blend
+
+        found = self.for_specs(specs)
+        index.attach_vectors(blend(found, self.examples) if self.examples else found)
         return index
 
     def query(self, text: str) -> Any:
@@ -101,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if online and vectors is None:
         print("error: --online needs the sentence encoder: the learner remembers query vectors", file=sys.stderr)
         return 2
-    taught = _taught(getattr(args, "examples", None), vectors)
+    if vectors is not None:
+        vectors.examples = _taught(getattr(args, "examples", None), vectors)
+    elif getattr(args, "examples", None):
+        raise DataFileError(args.examples, 0, "--examples needs the sentence encoder: examples are compared by meaning")
     stream: list[tuple[list[str], Any, Any, frozenset[str]]] = []
     names: dict[str, frozenset[str]] = {}  # catalogue -> its tool names, for the learner's `available`
     ranks_out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
@@ -132,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
             qv = vectors.query(query) if vectors is not None else None
             t0, c0 = time.perf_counter(), time.thread_time()
             ranking = index.rank(query, k=10, vector=qv)
-            if taught is not None:
-                ranking = taught.rerank(ranking, qv, 10, available)
             lat.append((time.perf_counter() - t0) * 1000.0)
             cpu.append((time.thread_time() - c0) * 1000.0)
             ranked = [c.name for c in ranking.candidates]
@@ -173,17 +178,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _taught(path: str | None, vectors: Vectors | None) -> Any:
-    """`--examples FILE`: its items as taught tool examples (runtime/tool_examples.py)."""
+def _taught(path: str | None, vectors: Vectors) -> dict[str, Any]:
+    """`--examples FILE`: its items as tool examples, tool -> mean example vector (runtime/tool_examples.py)."""
     if path is None:
-        return None
-    if vectors is None:
-        raise DataFileError(path, 0, "--examples needs the sentence encoder: examples are compared by meaning")
-    from mcproute.runtime.tool_examples import taught_learner
+        return {}
+    from mcproute.runtime.tool_examples import example_means
 
     items = read_jsonl(Path(path), required=("query", "expected"))
     pairs = [(tool, it["query"]) for it in items if isinstance(it["query"], str) for tool in it["expected"]]
-    return taught_learner(vectors.encoder, pairs)
+    return example_means(vectors.encoder, pairs)
 
 
 def _report_online(args: argparse.Namespace, stream: list[tuple[list[str], Any, Any, frozenset[str]]]) -> int:

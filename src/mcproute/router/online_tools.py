@@ -67,11 +67,10 @@ class ToolLearner:
     revealed: int = 0
     wins: int = 0  # the self-check (module docstring)
     losses: int = 0
-    taught: bool = False  # the memory holds examples a person wrote (`tools.examples`): always applied
 
     @property
     def active(self) -> bool:
-        return self.taught or self.wins - self.losses > self.params.gate * math.sqrt(self.wins + self.losses)
+        return self.wins - self.losses > self.params.gate * math.sqrt(self.wins + self.losses)
 
     @classmethod
     def start(cls, dim: int, params: ToolLearning | None = None) -> ToolLearner:

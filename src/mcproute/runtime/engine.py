@@ -36,8 +36,7 @@ from mcproute.gateway.identity import ConversationIdentity, resolve_conversation
 from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, http_client
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.decide import decide
-from mcproute.router.online_policy import LearnedIndex, versioned
-from mcproute.router.online_tools import ToolLearner
+from mcproute.router.online_policy import versioned
 from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import RetrievalContext, ToolIndex
@@ -147,8 +146,7 @@ class Engine:
         self.shadow: ShadowRunner | None = None  # routing.shadow (runtime/shadow.py); None while it is off
         learning = self.config.routing.learning
         self.learning: LearningLoop | None = LearningLoop(learning) if learning.enabled else None  # docs/learning.md
-        self.tool_examples: ToolLearner | None = None  # servers.<name>.tools.examples, once encoded (examples.py)
-        self.tool_examples_id = ""  # "tx-<hash>": named in every policy version while they are in force
+        self.tool_examples_id = ""  # "tx-<hash>" of servers.<name>.tools.examples in force, in every policy version
 
     # ------------------------------------------------------------ lifecycle
 
@@ -395,18 +393,16 @@ class Engine:
         self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
         scorer: Any = self._decide_scorer
         calibration, learning = self.calibration, self.learning
-        if learning is not None or self.tool_examples is not None:
-            # What this client may use: a tool the examples or the learner vote for but the client's policy hides never joins.
+        if self.tool_examples_id:  # servers.<name>.tools.examples shape the tool vectors (runtime/tool_examples.py)
+            calibration = versioned(calibration, self.tool_examples_id)
+        if learning is not None:  # the adopted learned version wraps the static index and scorer
+            # What this client may use: a tool the learner votes for but the client's policy hides never joins.
             specs = self.tool_map()
             available = frozenset(
                 n
                 for n, spec in specs.items()
                 if access is None or access.unrestricted_tools or access.allows_tool(n, spec.server)
             )
-            if self.tool_examples is not None:  # taught examples re-rank first; learning sees their ranking as static
-                index = LearnedIndex(index, self.tool_examples, available)
-                calibration = versioned(calibration, self.tool_examples_id)
-        if learning is not None:  # the adopted learned version wraps the static index and scorer
             index = learning.index(index, available)
             scorer, calibration = learning.scorer(scorer), versioned(calibration, learning.version_id)
         decision = decide(

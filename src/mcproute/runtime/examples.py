@@ -136,9 +136,9 @@ class TierExampleLoader:
 
 
 async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
-    """`servers.<name>.tools.examples` as a taught click-through memory (runtime/tool_examples.py)."""
+    """`servers.<name>.tools.examples`, blended into those tools' vectors (runtime/tool_examples.py)."""
     from mcproute.encoding.steps import step_cache
-    from mcproute.runtime.tool_examples import examples_id, taught_learner, tool_examples_in_force
+    from mcproute.runtime.tool_examples import example_means, examples_id, tool_examples_in_force
 
     pairs = tool_examples_in_force(engine.config)
     if not pairs:
@@ -146,11 +146,13 @@ async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
     try:
         cache = step_cache(engine.vectors.cache_dir)
         try:
-            learner = await anyio.to_thread.run_sync(taught_learner, encoder, pairs, cache, abandon_on_cancel=True)
+            means = await anyio.to_thread.run_sync(example_means, encoder, pairs, cache, abandon_on_cancel=True)
         finally:
             cache.close()
     except Exception as e:  # noqa: BLE001 - the gateway keeps ranking (without them) and says why
-        log.warning("mcproute: the tool examples could not be attached, tools rank without them: %s", e)
+        log.warning("mcproute: the tool examples could not be used, tools rank without them: %s", e)
         return
-    engine.tool_examples, engine.tool_examples_id = learner, examples_id(pairs)
-    log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len({t for t, _ in pairs}))
+    engine.vectors.set_tool_examples(means)
+    await engine.vectors.wait_settled()  # the next pass has blended them in
+    engine.tool_examples_id = examples_id(pairs)
+    log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len(means))

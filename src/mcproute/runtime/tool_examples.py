@@ -8,33 +8,32 @@
           examples:
             git_log: ["what changed this week", "who touched the parser last"]
 
-Each example is encoded once, as a step (through the encoder's on-disk step cache), into a taught
-click-through memory (`router/online_tools.ToolLearner` with `taught=True`): a step close in
-meaning to an example votes for its tool, exactly as a revealed step does in online learning
-(docs/learning.md), but always applied: a person wrote it, so there is no self-check to pass. The
-static ranking still decides everything the examples say nothing about. Names are the tool's name
-as its server lists it; the served (prefixed) name is derived as the catalogue derives it.
+Each example is encoded once, as a step (through the encoder's on-disk step cache). A tool's
+sentence vector, which every ranking compares the step with (the `cos` features of
+docs/routing-tools.md), becomes its description's vector plus `BLEND` times the mean of its
+examples' vectors, renormalised: the tool now also *means* what your users say when they want it.
+Nothing else changes, so a tool without examples ranks exactly as before, and the lexical channels
+still decide what meaning does not. Measured on everyday_dev split in two halves (the examples from
+one half, the requests of the other): docs/routing-tools.md, "Teaching it your tools".
+
+Names are the tool's name as its server lists it; the served (prefixed) name is derived as the
+catalogue derives it. An example for a tool the server does not list is kept and simply never used.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from mcproute.config import Config
 from mcproute.encoding.cache import ToolVectorCache
 from mcproute.encoding.model import Encoder
 from mcproute.encoding.steps import step_vectors
 from mcproute.gateway.catalog import namespaced
-from mcproute.router.online_memory import VectorMemory
-from mcproute.router.online_tools import ToolLearner, ToolLearning
 
-log = logging.getLogger("mcproute.runtime")
-
-# A taught example is one person's word for a tool: its votes count fully from the first one, and
-# only close neighbours vote (measured on everyday_dev split in halves: docs/routing-tools.md).
-TAUGHT = ToolLearning(k=8, floor=0.5, prior_weight=0.3, weight=4.0, trust=0.5, gate=0.0)
+BLEND = 1.0  # weight of the examples' mean against the description's vector (chosen as the doc says)
 
 
 def tool_examples_in_force(config: Config) -> list[tuple[str, str]]:
@@ -50,21 +49,33 @@ def tool_examples_in_force(config: Config) -> list[tuple[str, str]]:
     return out
 
 
-def taught_learner(
-    encoder: Encoder,
-    examples: Sequence[tuple[str, str]],
-    cache: ToolVectorCache | None = None,
-    params: ToolLearning = TAUGHT,
-) -> ToolLearner | None:
-    """The examples as an always-applied click-through memory (None when there are none)."""
+def example_means(
+    encoder: Encoder, examples: Sequence[tuple[str, str]], cache: ToolVectorCache | None = None
+) -> dict[str, np.ndarray]:
+    """Tool name -> the mean vector of its examples (encoded as steps)."""
     if not examples:
-        return None
+        return {}
     vectors = step_vectors(encoder, [text for _, text in examples], cache)
-    memory = VectorMemory.empty(encoder.dim, max(1, len(examples)))
+    rows: dict[str, list[np.ndarray]] = {}
     for (tool, _), v in zip(examples, vectors, strict=True):
-        memory = memory.add(v, tool)
-    p = ToolLearning(params.k, params.floor, params.prior_weight, params.weight, params.trust, params.gate, len(memory))
-    return ToolLearner(memory, p, revealed=len(examples), taught=True)
+        rows.setdefault(tool, []).append(v)
+    return {tool: np.mean(vs, axis=0).astype(np.float32) for tool, vs in rows.items()}
+
+
+def blend(
+    vectors: Mapping[str, np.ndarray], means: Mapping[str, np.ndarray], weight: float = BLEND
+) -> dict[str, np.ndarray]:
+    """The tool vectors with their examples' means added (unit rows); tools without examples unchanged."""
+    out = dict(vectors)
+    for name, v in vectors.items():
+        mean = means.get(name)
+        if mean is None:
+            continue
+        mixed = np.asarray(v, dtype=np.float32) + weight * mean
+        norm = float(np.linalg.norm(mixed))
+        if norm > 0.0 and np.isfinite(norm):
+            out[name] = (mixed / norm).astype(np.float32)
+    return out
 
 
 def examples_id(examples: Sequence[tuple[str, str]]) -> str:

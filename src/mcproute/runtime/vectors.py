@@ -52,6 +52,7 @@ class EncoderService:
         self._changed: anyio.Event | None = None  # made in run(): an Event needs the running loop
         self._query_failed = False
         self._index: Callable[[], VectorIndex] | None = None
+        self._examples: Mapping[str, np.ndarray] = {}  # tool -> mean vector of its tools.examples
 
     # ------------------------------------------------------------ the background task
 
@@ -118,6 +119,7 @@ class EncoderService:
         self, cache: Any, tools: Callable[[], Mapping[str, ToolSpec]], index: Callable[[], VectorIndex]
     ) -> None:
         from mcproute.encoding.texts import tool_text
+        from mcproute.runtime.tool_examples import blend
 
         snapshot = {name: tool_text(spec) for name, spec in tools().items()}
         self.tools_total = len(snapshot)
@@ -132,7 +134,8 @@ class EncoderService:
             # Attach only what still describes the tool: the catalogue may have changed meanwhile
             # (then `_changed` is set and the next pass encodes the new text).
             now = {n: tool_text(s) for n, s in tools().items()}
-            index().attach_vectors({n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]})
+            fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
+            index().attach_vectors(blend(fresh, self._examples) if self._examples else fresh)
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
             log.info(
@@ -141,6 +144,14 @@ class EncoderService:
                 self.last_sync["seconds"],
                 counts["from_disk"] + counts["from_memory"],
             )
+
+    def set_tool_examples(self, means: Mapping[str, np.ndarray]) -> None:
+        """`servers.<name>.tools.examples`, encoded: blended into those tools' vectors from the next
+        pass on, which starts now (it reads the tools' own vectors back from the cache)."""
+        self._examples = dict(means)
+        if self.state == "ready" and self._changed is not None:
+            self.state = "encoding tools"  # not settled until that pass is done (wait_settled)
+        self.changed()
 
     def vector_count(self) -> int:
         return self._index().vector_count if self._index is not None else 0
