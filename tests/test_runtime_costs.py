@@ -113,13 +113,13 @@ async def test_expose_search_view_is_bounded_by_the_store_size(tmp_path: Path) -
     cap = 3
     assert cap < MAX_VISIBLE
     async with fixture_engine(tmp_path, expose="search") as (e, _, _):
-        assert e.max_visible == min(MAX_VISIBLE, e.config.state.max_conversations)
+        assert e.visible.size == min(MAX_VISIBLE, e.config.state.max_conversations)
     async with fixture_engine(tmp_path / "small", expose="search") as (e, store, _):
-        e.max_visible = cap  # as state.max_conversations = 3 would set it; the store keeps 100,000 here
+        e.visible.size = cap  # as state.max_conversations = 3 would set it; the store keeps 100,000 here
         for i in range(5):
             await e.run_step("echo back the text hello", identity=conv(f"c{i}"))
         assert list(e.visible) == ["c2", "c3", "c4"]  # least recently routed evicted first
-        assert await conversation_tools(e, "c4") == e.visible["c4"]
+        assert await conversation_tools(e, "c4") == e.visible.get("c4")
         # An evicted conversation still lists what it used, from its stored state.
         assert await conversation_tools(e, "c0") == ("fx__echo",)
 
@@ -130,5 +130,5 @@ async def test_max_conversations_caps_the_visible_map(tmp_path: Path) -> None:
         json.dumps({**config_dict(tmp_path, expose="search"), "state": {"backend": "memory", "max_conversations": 2}}),
         environ={},
     )
-    assert Engine(loaded).max_visible == 2
-    assert Engine(parse_config(json.dumps(config_dict(tmp_path)), environ={})).max_visible == 0  # expose: all
+    assert Engine(loaded).visible.size == 2
+    assert Engine(parse_config(json.dumps(config_dict(tmp_path)), environ={})).visible.size == 0  # expose: all

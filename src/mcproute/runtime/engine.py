@@ -21,7 +21,6 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -39,11 +38,12 @@ from mcproute.router.decide import decide
 from mcproute.router.online_policy import versioned
 from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import TierScorer
-from mcproute.router.tools import RetrievalContext, ToolIndex
+from mcproute.router.tools import ToolIndex
 from mcproute.runtime import tracing
 from mcproute.runtime.access import allowed_models, check_hints, client_policy, install_access, policy_index
 from mcproute.runtime.calibration import CalibrationState, base_calibration, calibrate, ignored_rate_warning
 from mcproute.runtime.examples import TierExampleLoader
+from mcproute.runtime.expose import VisibleTools, search_catalog
 from mcproute.runtime.gauges import observed
 from mcproute.runtime.learning import LearningLoop
 from mcproute.runtime.messages import to_messages
@@ -122,10 +122,8 @@ class Engine:
         self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
         self._stack = AsyncExitStack()
         self.replicas: Replicas | None = None
-        # conversation id -> the tools it currently sees under `gateway.expose: search` (LRU-bounded;
-        # only kept in that mode: nothing else reads it)
-        self.visible: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self.max_visible = (
+        # conversation id -> the tools it currently sees under `gateway.expose: search` (expose.py)
+        self.visible = VisibleTools(
             min(MAX_VISIBLE, self.config.state.max_conversations) if self.config.gateway.expose == "search" else 0
         )
         # name -> spec of every proxied tool, for the catalogue object it was built from (the
@@ -499,7 +497,7 @@ class Engine:
         async with self.open_step(text, cid, hints, meta, headers) as step:
             decision = step.decision
             step.span.set_attribute("mcproute.dry_run", dry_run)
-            self._remember_visible(cid, decision)
+            self.visible.remember(cid, decision, self.policy.top_k)
             if not dry_run:
                 now = self.clock()
                 outcome = StepOutcome(text=text)
@@ -586,46 +584,8 @@ class Engine:
         headers: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Ranked catalogue search (progressive disclosure): name, server, score, description, schema;
-        only tools the caller (`headers`: its principal) may use."""
-        _, store = self._require()
-        query = _check_text(query)
-        k = k or self.policy.top_k
-        state = await store.load(identity.id) if identity is not None else None
-        vector = self.vectors.query_vector(query)
-        ranking = policy_index(self, client_policy(self, headers)[1]).rank(
-            query, context=RetrievalContext.from_state(state) if state is not None else None, k=k, vector=vector
-        )
-        specs = self.tool_map()
-        out: list[dict[str, Any]] = []
-        for c in ranking.candidates:
-            spec = specs.get(c.name)
-            if spec is None:
-                continue
-            out.append(
-                {
-                    "name": c.name,
-                    "server": spec.server,
-                    "score": round(c.score, 4),
-                    "description": spec.description,
-                    "inputSchema": dict(spec.input_schema),
-                }
-            )
-        if identity is not None and out:
-            self._set_visible(identity.id, tuple(t["name"] for t in out))
-        return out
-
-    def _remember_visible(self, cid: str, decision: Decision) -> None:
-        names = tuple(c.name for c in decision.alternatives[: self.policy.top_k])
-        if names:
-            self._set_visible(cid, names)
-
-    def _set_visible(self, cid: str, names: tuple[str, ...]) -> None:
-        if self.max_visible <= 0:  # not `expose: search`: nobody lists by conversation
-            return
-        self.visible[cid] = names
-        self.visible.move_to_end(cid)
-        while len(self.visible) > self.max_visible:
-            self.visible.popitem(last=False)
+        only tools the caller (`headers`: its principal) may use (runtime/expose.py)."""
+        return await search_catalog(self, _check_text(query), identity=identity, k=k, headers=headers)
 
     # ------------------------------------------------------------ feedback
 

@@ -15,15 +15,89 @@ meta-tools: the client starts with `mcproute__search_tools` or `mcproute__run_st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mcproute.errors import InvalidRequest
+from mcproute.gateway.identity import ConversationIdentity
 from mcproute.gateway.routing import UpstreamRoute
+from mcproute.router.step import Decision
+from mcproute.router.tools import RetrievalContext
+from mcproute.runtime.access import client_policy, policy_index
 from mcproute.runtime.metatools import META_TOOL_NAMES
 
 if TYPE_CHECKING:
     from mcproute.runtime.engine import Engine
+
+
+class VisibleTools:
+    """Conversation id -> the tools it currently sees (LRU-bounded; `size` 0 outside `expose:
+    search`, where nobody lists by conversation and nothing is kept)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._seen: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def get(self, cid: str) -> tuple[str, ...] | None:
+        return self._seen.get(cid)
+
+    def set(self, cid: str, names: tuple[str, ...]) -> None:
+        if self.size <= 0:
+            return
+        self._seen[cid] = names
+        self._seen.move_to_end(cid)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+    def remember(self, cid: str, decision: Decision, top_k: int) -> None:
+        """What a decision ranked highest is what the conversation sees next."""
+        names = tuple(c.name for c in decision.alternatives[:top_k])
+        if names:
+            self.set(cid, names)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __iter__(self) -> Iterator[str]:  # conversation ids, least recently set first
+        return iter(self._seen)
+
+
+async def search_catalog(
+    engine: Engine,
+    query: str,
+    *,
+    identity: ConversationIdentity | None = None,
+    k: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """`Engine.search_tools`: rank the catalogue for `query` in the caller's view (its client
+    policy), with the conversation's context; what it returns is what that conversation sees."""
+    _, store = engine._require()  # noqa: SLF001 - the engine's own started check
+    k = k or engine.policy.top_k
+    state = await store.load(identity.id) if identity is not None else None
+    vector = engine.vectors.query_vector(query)
+    ranking = policy_index(engine, client_policy(engine, headers)[1]).rank(
+        query, context=RetrievalContext.from_state(state) if state is not None else None, k=k, vector=vector
+    )
+    specs = engine.tool_map()
+    out: list[dict[str, Any]] = []
+    for c in ranking.candidates:
+        spec = specs.get(c.name)
+        if spec is None:
+            continue
+        out.append(
+            {
+                "name": c.name,
+                "server": spec.server,
+                "score": round(c.score, 4),
+                "description": spec.description,
+                "inputSchema": dict(spec.input_schema),
+            }
+        )
+    if identity is not None and out:
+        engine.visible.set(identity.id, tuple(t["name"] for t in out))
+    return out
 
 
 async def conversation_tools(engine: Engine, cid: str) -> tuple[str, ...]:

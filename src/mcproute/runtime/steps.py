@@ -200,7 +200,7 @@ async def execute_step(
     msgs = _step_messages(text, messages)
     async with engine.open_step(text, cid, hints, meta, headers) as step:
         store, step_id, decision, span = step.store, step.step_id, step.decision, step.span
-        engine._remember_visible(cid, decision)
+        engine.visible.remember(cid, decision, engine.policy.top_k)
         specs = engine.tool_map()
         tools = _top_tools(decision, specs, top_k or engine.policy.top_k)
         request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
