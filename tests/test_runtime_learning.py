@@ -76,6 +76,24 @@ async def test_feedback_feeds_the_tier_learner(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_cascade_teaches_the_tier_learner_that_reasoning_was_needed(tmp_path: Path) -> None:
+    # [bad]: the fast model's tool call fails the tool's schema, so the step escalates at once.
+    async with Engine(loaded_config(tmp_path, learning={"enabled": True, "tools": False, "propose_every": 2})) as e:
+        await e.wait_settled()
+        plain = await e.run_step("what time is it in Lisbon", identity=ConversationIdentity("ok", "argument"))
+        assert not plain.cascaded and e.learning is not None and e.learning.tier is None  # nothing revealed
+        bad = [
+            await e.run_step("what time is it in Lisbon [bad]", identity=ConversationIdentity(f"b{i}", "argument"))
+            for i in range(2)
+        ]
+        assert all(s.cascaded for s in bad)
+        assert e.learning.tier is not None and e.learning.tier.revealed == 2
+        assert all(g == 1.0 for g in e.learning.tier.memory.labels)  # gain +1: the fast tier was not enough
+        history = await e.store.list_policies()  # type: ignore[union-attr]
+        assert len(history) == 1 and history[0].metrics["outcomes"] == 2
+
+
+@pytest.mark.anyio
 async def test_off_by_default_nothing_is_learned_or_versioned(tmp_path: Path) -> None:
     async with Engine(loaded_config(tmp_path)) as e:
         await e.wait_settled()

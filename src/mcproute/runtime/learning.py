@@ -1,9 +1,11 @@
 """`routing.learning` (off by default): the gateway's online learning loop (docs/learning.md).
 
 What feeds it: the tool the model called among the tools a step offered (click-through, the
-tool learner), and `feedback` rewards on a step (the tier learner: a reward r on a fast step is
+tool learner), `feedback` rewards on a step (the tier learner: a reward r on a fast step is
 a gain of -r, on a reasoning step +r — a badly rated fast answer says the reasoning tier was
-needed, a badly rated reasoning answer that it was not worth it; clamped to [-1, 1]).
+needed, a badly rated reasoning answer that it was not worth it; clamped to [-1, 1]), and
+cascades (a fast model's invalid tool call escalated at once: gain +1, the reasoning tier was
+needed).
 
 Two learners per kind: the *candidate* learns from every revealed outcome; the *adopted* one
 decides. Every `propose_every` outcomes the candidate is proposed as a new version. It is
@@ -112,7 +114,19 @@ class LearningLoop:
         seen = self._pending.get(step_id)
         if seen is None or not self.config.tier:
             return False
-        gain = max(-1.0, min(1.0, -reward if seen.tier == "fast" else reward))
+        return self.gain(step_id, -reward if seen.tier == "fast" else reward)
+
+    def cascaded(self, step_id: str) -> bool:
+        """An implicit outcome: the fast model's tool call failed the tool's schema and the step
+        escalated at once (a cascade), so the reasoning tier was needed on this step: gain +1."""
+        return self.gain(step_id, 1.0)
+
+    def gain(self, step_id: str, gain: float) -> bool:
+        """Learn how much the reasoning tier was worth on a step, clamped to [-1, 1]."""
+        seen = self._pending.get(step_id)
+        if seen is None or not self.config.tier:
+            return False
+        gain = max(-1.0, min(1.0, float(gain)))
         if self.tier is None:
             self.tier = TierLearner.start(int(seen.vector.shape[0]))
         self.tier = self.tier.learn(seen.vector, gain)

@@ -206,6 +206,8 @@ async def execute_step(
         request = ChatRequest(tuple(msgs), tuple(tools), tool_choice="auto" if tools else None)
         answer = await _answer_or_cached(engine, step, request, tools, headers)
         decision = answer.decision
+        if answer.cascaded and engine.learning is not None and engine.learning.cascaded(step_id):
+            await engine.learning.maybe_propose(store, time.time())  # implicit: the fast tier was not enough
         call = None if answer.validation_error else next(iter(answer.chat.response.tool_calls), None)
         result, tool_error, server = None, "", None
         if call is not None:
