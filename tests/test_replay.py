@@ -102,6 +102,37 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
         kept.close_sync()
 
 
+def test_a_candidate_with_tool_examples_replays_with_them(recorded: Path, tmp_path: Path) -> None:
+    """Replay builds the candidate as the gateway would: its `tools.examples` shape the rebuilt
+    tool vectors and its policy version names them; without examples nothing changes."""
+    text = OFFLINE.read_text()
+    anchor = '    args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]\n'
+    assert anchor in text
+    taught = tmp_path / "taught.yaml"
+    taught.write_text(
+        text.replace(
+            anchor, anchor + '    tools: {examples: {get_current_time: ["are they awake in Sydney yet"]}}\n', 1
+        )
+    )
+    kept = ReplayStore(recorded / "state.sqlite3")
+    try:
+        plain_loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})
+        encoder, why = load_encoder(plain_loaded)
+        assert encoder is not None, why
+        plain = Replayer(plain_loaded, kept, encoder=encoder)
+        with_examples = Replayer(
+            load_config(taught, environ={"MCPROUTE_DATA_DIR": str(recorded)}), kept, encoder=encoder
+        )
+        assert plain.tool_means == {} and "+tx-" not in plain.base.version
+        assert set(with_examples.tool_means) == {"time__get_current_time"}
+        assert with_examples.base.version.startswith(plain.base.version) and "+tx-" in with_examples.base.version
+        row = kept.read_steps()[0]
+        after, skipped = with_examples.redecide(row)
+        assert after is not None, skipped
+    finally:
+        kept.close_sync()
+
+
 def test_a_lower_threshold_sends_steps_to_reasoning_and_a_higher_one_to_fast(recorded: Path, tmp_path: Path) -> None:
     lower = replay(candidate(tmp_path, "lower.yaml", threshold=0.01), recorded)
     higher = replay(candidate(tmp_path, "higher.yaml", threshold=0.99), recorded)

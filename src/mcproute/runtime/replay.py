@@ -29,10 +29,12 @@ import numpy as np
 
 from mcproute.config import LoadedConfig
 from mcproute.router.decide import decide
+from mcproute.router.online_policy import versioned
 from mcproute.router.step import ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import Calibration, TierScorer
 from mcproute.router.tools import ToolIndex
 from mcproute.runtime.calibration import base_calibration
+from mcproute.runtime.tool_examples import blend
 from mcproute.state.codec import decode_state
 from mcproute.state.replay import KeptStep, ReplayLog
 
@@ -113,6 +115,10 @@ class Replayer:
             scorer = scorer.with_examples(self._examples())
         self.scorer = scorer
         self.base, self.calibration_note = base_calibration(scorer, self.config.routing)
+        # The candidate's tool examples shape its tool vectors, as in the gateway (runtime/tool_examples.py).
+        self.tool_means, examples_id = self._tool_examples() if encoder is not None else ({}, "")
+        if examples_id:
+            self.base = versioned(self.base, examples_id)
         self.policy = self.config.routing.model_copy(update={"threshold": None})  # folded into the calibration
         self._indexes: dict[tuple[str, bool], tuple[ToolIndex, dict[str, ToolSpec]] | None] = {}
         self._scorers: dict[float, tuple[TierScorer, Calibration]] = {}
@@ -126,6 +132,19 @@ class Replayer:
         cache = step_cache(self.cache_dir)
         try:
             return encode_examples(self.encoder, examples_in_force(self.config.routing.tiers), cache)
+        finally:
+            cache.close()
+
+    def _tool_examples(self) -> tuple[dict[str, Any], str]:
+        from mcproute.encoding.steps import step_cache
+        from mcproute.runtime.tool_examples import example_means, examples_id, tool_examples_in_force
+
+        pairs = tool_examples_in_force(self.config)
+        if not pairs:
+            return {}, ""
+        cache = step_cache(self.cache_dir)
+        try:
+            return example_means(self.encoder, pairs, cache), examples_id(pairs)
         finally:
             cache.close()
 
@@ -171,7 +190,8 @@ class Replayer:
             got = cache.vectors(self.encoder, [tool_text(s) for s in specs])
         finally:
             cache.close()
-        index.attach_vectors({s.name: v for s, v in zip(specs, got.vectors, strict=True)})
+        found = {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
+        index.attach_vectors(blend(found, self.tool_means) if self.tool_means else found)
 
     def models(self, recorded: Sequence[Mapping[str, Any]]) -> list[ModelSpec]:
         """The candidate's models, each with its recorded availability and deployments (by name)."""
