@@ -19,6 +19,7 @@ from mcproute.errors import ConfigError
 from mcproute.gateway.identity import ConversationIdentity
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 from mcproute.runtime import Engine
+from mcproute.runtime.status import status_report
 from mcproute.runtime.tool_examples import blend, example_means, examples_id, tool_examples_in_force
 from runtime_support import config_dict, loaded_config
 
@@ -84,6 +85,8 @@ async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: P
         async with Engine(loaded_config(tmp_path / name, servers=servers)) as engine:
             await engine.wait_settled()
             decisions[name] = await engine.route(asked, identity=ConversationIdentity(f"c-{name}", "argument"))
+            taught_tools = status_report(engine)["encoder"]["tools_with_examples"]  # what GET /status shows
+            assert taught_tools == (["time__get_current_time"] if tools else [])
     scores = {k: {c.name: c.score for c in d.alternatives} for k, d in decisions.items()}
     assert decisions["taught"].tool == "time__get_current_time"
     lead = {k: s["time__get_current_time"] - s["time__convert_time"] for k, s in scores.items()}

@@ -204,4 +204,5 @@ class EncoderService:
             "tools": self.tools_total,
             "tools_with_vectors": self.vector_count(),
             "last_sync": dict(self.last_sync),
+            "tools_with_examples": sorted(self._examples),  # servers.<name>.tools.examples in force
         }
