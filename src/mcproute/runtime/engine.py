@@ -251,6 +251,8 @@ class Engine:
         await self.vectors.wait_settled()
         while self.config.routing.encoder.enabled and self.vectors.encoder is not None and not self.tier_examples_ready:
             await anyio.sleep(0.02)
+        if self.config.routing.encoder.enabled and self.vectors.encoder is not None:
+            await self.examples.settled.wait()  # the tool examples too (blended into the tool vectors)
 
     def install_tier_examples(self, found: ExampleSet) -> None:
         """Let the scorer compare every step with these examples, and recalibrate with them."""

@@ -125,7 +125,6 @@ class TierExampleLoader:
             return
         engine.install_tier_examples(found)
         await engine.refresh_calibration()
-        await _attach_tool_examples(engine, encoder)
         self.ready = True
         log.info(
             "mcproute: tier examples in force: %d reasoning, %d fast (%d of them yours)",
@@ -133,6 +132,9 @@ class TierExampleLoader:
             found.count("fast"),
             sum(1 for e in found.examples if e.origin == "yours"),
         )
+        # Steps decide with vectors from here on; the tool examples join once blended in (`settled`
+        # waits for them too, so a one-shot command such as `mcproute route` ranks with them).
+        await _attach_tool_examples(engine, encoder)
 
 
 async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
