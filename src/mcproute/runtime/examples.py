@@ -154,7 +154,6 @@ async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
     except Exception as e:  # noqa: BLE001 - the gateway keeps ranking (without them) and says why
         log.warning("mcproute: the tool examples could not be used, tools rank without them: %s", e)
         return
-    engine.vectors.set_tool_examples(means)
-    await engine.vectors.wait_settled()  # the next pass has blended them in
+    await engine.vectors.wait_pass(engine.vectors.set_tool_examples(means))  # a pass has blended them all in
     engine.tool_examples_id = examples_id(pairs)
     log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len(means))

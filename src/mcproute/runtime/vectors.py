@@ -53,6 +53,7 @@ class EncoderService:
         self._query_failed = False
         self._index: Callable[[], VectorIndex] | None = None
         self._examples: Mapping[str, np.ndarray] = {}  # tool -> mean vector of its tools.examples
+        self._passes_started = self._passes_done = 0  # encoding passes over the catalogue
 
     # ------------------------------------------------------------ the background task
 
@@ -94,11 +95,13 @@ class EncoderService:
             self.state = "encoding tools"
             while True:
                 changed = self._changed = anyio.Event()  # a change from now on triggers another pass
+                self._passes_started += 1
                 try:
                     await self._sync(cache, tools, index)
                 except Exception as e:  # noqa: BLE001 - tools without a vector rank lexically; the next change retries
                     self.reason = f"tool vectors incomplete: {type(e).__name__}: {e}"
                     log.warning("mcproute: %s (those tools rank lexically until the catalogue changes)", self.reason)
+                self._passes_done = self._passes_started
                 self.state = "ready"
                 await changed.wait()
                 self.state = "encoding tools"
@@ -145,13 +148,18 @@ class EncoderService:
                 counts["from_disk"] + counts["from_memory"],
             )
 
-    def set_tool_examples(self, means: Mapping[str, np.ndarray]) -> None:
-        """`servers.<name>.tools.examples`, encoded: blended into those tools' vectors from the next
-        pass on, which starts now (it reads the tools' own vectors back from the cache)."""
+    def set_tool_examples(self, means: Mapping[str, np.ndarray]) -> int:
+        """`servers.<name>.tools.examples`, encoded: blended into those tools' vectors by every pass
+        that starts from now on (it reads the tools' own vectors back from the cache). Returns the
+        pass to wait for (`wait_pass`): a pass already under way may have attached some unblended."""
         self._examples = dict(means)
-        if self.state == "ready" and self._changed is not None:
-            self.state = "encoding tools"  # not settled until that pass is done (wait_settled)
         self.changed()
+        return self._passes_started + 1
+
+    async def wait_pass(self, n: int, poll: float = 0.02) -> None:
+        """Until the `n`-th encoding pass is done (or the encoder will not run)."""
+        while self._passes_done < n and self.state not in ("off", "unavailable"):
+            await anyio.sleep(poll)
 
     def vector_count(self) -> int:
         return self._index().vector_count if self._index is not None else 0
