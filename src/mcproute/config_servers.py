@@ -15,8 +15,8 @@ class ToolFilter(_Model):
     examples: dict[str, list[str]] = Field(
         default_factory=dict,
         description="requests in your users' words that should pick a tool, by the tool's name as the server lists it "
-        "(e.g. git_log: [what changed this week]); a step close in meaning to an example votes for that tool "
-        "(docs/routing-tools.md, 'Teaching it your tools')",
+        "(e.g. git_log: [what changed this week]); their meaning is blended into the tool's sentence vector, so "
+        "requests phrased like them find it (docs/routing-tools.md, 'Teaching it your tools')",
     )
 
     @field_validator("examples")
