@@ -138,6 +138,8 @@ async def test_a_redis_record_carries_a_redis_expiry_of_its_idle_timeout(redis_s
 
         await store.save_session(record(now=time.time()))
         ttl_ms = await store.client.pttl(f"{prefix}hs:a1b2")
-        assert 55_000 < ttl_ms <= 60_000
+        # The expiry is the record's 60 s idle timeout (not unset, not another value); the lower
+        # bounds leave room for a stalled machine between the calls: this checks values, not speed.
+        assert 30_000 < ttl_ms <= 60_000
         assert await store.touch_session("a1b2")
-        assert 59_000 < await store.client.pttl(f"{prefix}hs:a1b2") <= 60_000
+        assert 30_000 < await store.client.pttl(f"{prefix}hs:a1b2") <= 60_000
