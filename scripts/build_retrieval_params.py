@@ -31,13 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
+from mcproute.router.retrieval_compose import asks_knowledge
 from mcproute.router.retrieval_embed import StaticEmbedder, tool_text
 from mcproute.router.retrieval_params import FEATURES, NO_TOOL_FEATURES, RetrievalParams
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "evaldata"
-DEFAULT_EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_dev.jsonl"
+_TEST_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+# The hand-written dev requests, and the no-tool requests that share a word with a tool
+# ("tell me about the history of jazz" vs git_log), written after the first set showed that gap.
+DEFAULT_EVERYDAY = (_TEST_DATA / "everyday_dev.jsonl", _TEST_DATA / "everyday_notool_dev.jsonl")
 
 
 def in_train(item_id: str, tenths: int) -> bool:
@@ -226,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--everyday",
         type=Path,
-        default=DEFAULT_EVERYDAY,
-        help="hand-written everyday requests (a *_dev file only: every item trains; source everyday-dev)",
+        nargs="*",
+        default=list(DEFAULT_EVERYDAY),
+        help="hand-written everyday requests (*_dev files only: every item trains; source everyday-dev)",
     )
     ap.add_argument(
         "--everyday-weight", type=float, default=5.0, help="weight of one everyday item in the reranker fit"
@@ -250,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         help="no: the no-tool model also judges pools found by meaning alone",
     )
     a = ap.parse_args(argv)
-    if a.everyday and ("holdout" in a.everyday.name or "fresh" in a.everyday.name):
-        ap.error("--everyday must be a dev file: the holdout and fresh sets are never learned from")
+    if any("holdout" in p.name or "fresh" in p.name for p in a.everyday):
+        ap.error("--everyday must name dev files: the holdout and fresh sets are never learned from")
     sources = {s for s in a.train_sources.split(",") if s}
     vec = Vectors(a.encoder)
 
@@ -271,13 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     # Everyday requests: all of the dev file trains (it is a dev set by construction); their
     # catalogue path is relative to the file.
     everyday: list[dict] = []
-    if a.everyday and a.everyday.exists() and (not sources or "everyday-dev" in sources):
-        everyday = load_jsonl(a.everyday)
-        for it in everyday:
-            rel = str((a.everyday.parent / it["catalog"]).resolve())
+    for path in a.everyday if not sources or "everyday-dev" in sources else ():
+        if not path.exists():
+            continue
+        for it in load_jsonl(path):
+            rel = str((path.parent / it["catalog"]).resolve())
             if rel not in cats:
                 cats[rel] = json.loads(Path(rel).read_text(encoding="utf-8"))
             it["catalog"] = rel
+            everyday.append(it)
     # Background DF over tool texts *and* training queries, so request boilerplate common in
     # queries ("suggest", "recommend") counts as uninformative even if no tool uses it.
     queries = [{"name": "", "description": it["query"]} for it in large]
@@ -412,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = sorted(((sum(p * q for p, q in zip(wv, r)), s, r) for s, r in zip(pool, rows)), key=lambda t: -t[0])
         f = dict(zip(FEATURES, scored[0][2]))
         f["margin"] = scored[0][0] - (scored[1][0] if len(scored) > 1 else 0.0)
+        f["actionable"] = 0.0 if asks_knowledge(text) else 1.0
         f["bias"] = 1.0
         xs.append([f[k] for k in NO_TOOL_FEATURES])
         ys.append(1 if expected else 0)

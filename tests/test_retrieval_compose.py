@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_compose import composes, explains, stores
+from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, stores
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -154,3 +154,49 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
     ranking = ToolIndex(specs).rank("explain the difference between a mutex and a semaphore")
     assert ranking.no_tool
     assert "asks for an explanation" in ranking.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tell me about the history of the printing press",
+        "what's the best way to learn a language as an adult",
+        "how should I prepare for a job interview",  # advice: no lookup or action verb
+        "pros and cons of living near the sea",
+        "any tips for a first marathon",
+        "why should anyone learn Latin",
+        "write a short story about a clock that runs backwards",  # composes
+        "explain what a merge conflict is",  # explains
+    ],
+)
+def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
+    assert asks_knowledge(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do I see what changed since yesterday",  # a lookup verb
+        "tell me about my calendar tomorrow",  # the user's own things
+        "what's the history of this repo",  # a storage word
+        "tell me about https://example.org",  # a URL
+        "how can I calculate the interest on 5000 at 3 percent",  # an action verb
+        "remember that Alice works at Acme",  # no question at all
+        "what time is it in Tokyo",
+    ],
+)
+def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:
+    assert not asks_knowledge(text)
+
+
+def test_one_shared_word_no_longer_makes_a_tool_fit_a_knowledge_question() -> None:
+    """'history' is git_log's word, 'time' the time server's: a question about jazz or about when
+    to travel is for the model, and the reason says why P(fit) fell."""
+    index = ToolIndex(specs_from_dicts(json.loads(REFERENCE.read_text())))
+    for text in ("tell me about the history of jazz", "what's the best time of year to visit Japan"):
+        ranking = index.rank(text)
+        assert ranking.no_tool, ranking.explanation
+        assert "question for the model's own knowledge" in ranking.explanation
+    # ... while a request that acts on the same thing still gets its tool
+    ranking = index.rank("show me the commit history of this repo")
+    assert not ranking.no_tool and ranking.candidates[0].name == "git__git_log", ranking.explanation

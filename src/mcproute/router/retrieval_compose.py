@@ -16,6 +16,14 @@ in storage (a file, a directory, a path), from general English and nothing about
   what it knows ("explain big O notation", "what is a monad", "the difference between TCP and
   UDP") and carries nothing a tool could act on: no storage word, URL, path or typed value.
 
+- `asks_knowledge(text)`: broader and soft: the request reads as a question for the model's own
+  knowledge or advice ("tell me about the history of jazz", "how can I remember names better",
+  "what's the best time of year to visit Japan", "pros and cons of ...") or explains or composes,
+  and names no storage word, URL, path or typed value. It is not a veto: P(fit) takes it as one
+  feature (`plain`, its negation), so a strong match still wins ("how can I interpret the tarot
+  card" against a tarot tool); it stops one shared word ("history", "time", "branches") from
+  making a tool fit.
+
 `ToolIndex.rank()` does not trust a storing leader for a composing request, nor any leader for an
 explaining one (P(fit) = 0, the ranking itself is unchanged), the same way it does not trust a pool
 found by meaning alone.
@@ -243,3 +251,42 @@ def stores(name: str, description: str, action: str | None) -> bool:
         return False
     words = set(split_identifier(name)) | set(_WORDS.findall(description[:200].lower()))
     return bool(words & _TOOL_STORAGE)
+
+
+# Openings of a question for the model's knowledge or advice (broader than _EXPLAIN). "how do I
+# ..." is advice unless its verb looks something up or acts ("how do I see the diff" wants a tool).
+_KNOWLEDGE = re.compile(
+    r"^\s*(?:can you |could you |please )?(?:tell|teach) me (?:something |a (?:fun |little )?(?:fact|bit) )?(?:more )?about\b"
+    r"|^\s*tell me (?:something|a fun fact)\b"
+    r"|^\s*what(?:'s| is| was| are| were) (?:the|some) (?:history|origins?|etymology|plural|meaning|point|purpose"
+    r"|best (?:way|time|practices?)|pros and cons|benefits|advantages|disadvantages)\b"
+    r"|^\s*how (?:do|can|should|would|could) (?:i|we|you|one) (?!see|check|find|get|list|show|know|look|view|open"
+    r"|read|tell|pull|fetch|grab|download|make|create|add|delete|remove|rename|move|copy|save|write|store|undo"
+    r"|switch|go|stage|commit|push|set|start|run|search|update|edit|change|convert|retrieve|calculate|compute|track"
+    r"|book|order|buy|send|schedule|play|translate|generate)[a-z]+"
+    r"|\bpros and cons\b|\barguments for and against\b|\bany (?:tips|advice)\b"
+    r"|^\s*(?:give me |any )?(?:some |a few |three |five )?tips (?:for|on|to)\b"
+    r"|^\s*why (?:was|were|should|would|can't|don't|doesn't)\b|^\s*how (?:long|many|much) (?:should|does|do|is|are)\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=8192)
+def asks_knowledge(text: str) -> bool:
+    """True when `text` reads as a question for the model's knowledge or advice, or explains or
+    composes, and names nothing a tool acts on (no storage word, URL, path or typed value)."""
+    from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
+
+    if explains(text) or composes(text):
+        return True
+    own = _QUOTED.sub(" ", text)
+    if not _KNOWLEDGE.search(text) or _URL.search(own) or _PATHLIKE.search(own):
+        return False
+    if query_slots(own) - {"number"}:
+        return False
+    words = _WORDS.findall(own.lower())
+    # "my calls", "our budget": the user's own things are something a tool may hold.
+    return not any(w in _STORAGE or _base(w) in _STORAGE or w in _OWN for w in words)
+
+
+_OWN = frozenset({"my", "our", "mine", "ours"})

@@ -50,7 +50,13 @@ FEATURES: tuple[str, ...] = (
 # No score margin and nothing relative to the other candidates: BFCL "irrelevance" items have a
 # single candidate, so a margin there equals the whole score and a relative feature is constant;
 # a model learns "a clear winner means no tool" -- an artefact of the data. Only absolute features.
-NO_TOOL_FEATURES: tuple[str, ...] = (*(f for f in FEATURES if f not in ("bm25_rel", "cos_rel", "cos_top")), "bias")
+# "actionable" is of the request, not of a tool: 1.0 unless it reads as a question for the model's
+# own knowledge or advice (retrieval_compose.asks_knowledge). Bias last (the build script relies on it).
+NO_TOOL_FEATURES: tuple[str, ...] = (
+    *(f for f in FEATURES if f not in ("bm25_rel", "cos_rel", "cos_top")),
+    "actionable",
+    "bias",
+)
 
 _DEFAULT_WEIGHTS: Mapping[str, float] = {
     "bm25": 1.0,

@@ -25,7 +25,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import composes, explains, stores
+from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import tool_action, tool_many
@@ -281,9 +281,14 @@ class ToolIndex(PoolFeatures):
         # is not trusted when the request composes content and names no file, path or URL.
         composing = self._docs[pool[order[0]]].stores and composes(text or "")
         explaining = explains(text or "")
+        asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
         trusted = trusted and not composing and not explaining
         p_fit = (
-            self._p_fit(x[order[0]], scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0))
+            self._p_fit(
+                x[order[0]],
+                scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0),
+                actionable=not asking,
+            )
             if trusted
             else 0.0
         )
@@ -295,6 +300,11 @@ class ToolIndex(PoolFeatures):
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
             + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
+            + (
+                "the step reads as a question for the model's own knowledge (lowers P(fit)); "
+                if asking and trusted and "actionable" in p.no_tool_weights
+                else ""
+            )
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
@@ -304,10 +314,12 @@ class ToolIndex(PoolFeatures):
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
 
-    def _p_fit(self, lead: np.ndarray, margin: float) -> float:
-        """Calibrated P(some tool fits) from the leader's features (logistic, see the build script)."""
+    def _p_fit(self, lead: np.ndarray, margin: float, *, actionable: bool = True) -> float:
+        """Calibrated P(some tool fits) from the leader's features and whether the request reads
+        as something to act on rather than a question for the model (logistic, see the build script)."""
         f = dict(zip(FEATURES, lead.tolist(), strict=True))
         f["margin"] = margin
+        f["actionable"] = 1.0 if actionable else 0.0
         f["bias"] = 1.0
         z = sum(wt * f.get(name, 0.0) for name, wt in self.params.no_tool_weights.items())
         return _sigmoid(z)
