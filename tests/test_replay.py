@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mcproute.config import load_config, parse_config
@@ -104,7 +105,8 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
 
 def test_a_candidate_with_tool_examples_replays_with_them(recorded: Path, tmp_path: Path) -> None:
     """Replay builds the candidate as the gateway would: its `tools.examples` shape the rebuilt
-    tool vectors and its policy version names them; without examples nothing changes."""
+    tool vectors and its policy version names them; without any examples (shipped ones off) nothing
+    changes; the reference servers' shipped examples are in force by default, as in the gateway."""
     text = OFFLINE.read_text()
     anchor = '    args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]\n'
     assert anchor in text
@@ -123,9 +125,21 @@ def test_a_candidate_with_tool_examples_replays_with_them(recorded: Path, tmp_pa
         with_examples = Replayer(
             load_config(taught, environ={"MCPROUTE_DATA_DIR": str(recorded)}), kept, encoder=encoder
         )
-        assert plain.tool_means == {} and "+tx-" not in plain.base.version
-        assert set(with_examples.tool_means) == {"time__get_current_time"}
-        assert with_examples.base.version.startswith(plain.base.version) and "+tx-" in with_examples.base.version
+        assert {"time__get_current_time", "time__convert_time"} <= set(plain.tool_means)  # shipped, by default
+        assert "+tx-" in plain.base.version
+        assert set(with_examples.tool_means) == set(plain.tool_means)
+        assert not np.array_equal(
+            with_examples.tool_means["time__get_current_time"], plain.tool_means["time__get_current_time"]
+        )
+        assert with_examples.base.version != plain.base.version and "+tx-" in with_examples.base.version
+        off = tmp_path / "off.yaml"  # every server's shipped examples off: nothing changes
+        off.write_text(
+            text.replace(anchor, anchor + "    tools: {shipped_examples: false}\n", 1).replace(
+                "    tools:\n      # Read-only", "    tools:\n      shipped_examples: false\n      # Read-only", 1
+            )
+        )
+        none = Replayer(load_config(off, environ={"MCPROUTE_DATA_DIR": str(recorded)}), kept, encoder=encoder)
+        assert none.tool_means == {} and "+tx-" not in none.base.version
         row = kept.read_steps()[0]
         after, skipped = with_examples.redecide(row)
         assert after is not None, skipped

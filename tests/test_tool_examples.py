@@ -20,7 +20,15 @@ from mcproute.gateway.identity import ConversationIdentity
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 from mcproute.runtime import Engine
 from mcproute.runtime.status import status_report
-from mcproute.runtime.tool_examples import blend, example_means, examples_id, tool_examples_in_force
+from mcproute.runtime.tool_examples import (
+    blend,
+    description_sha,
+    example_means,
+    examples_id,
+    shipped_examples,
+    shipped_for_catalog,
+    tool_examples_in_force,
+)
 from runtime_support import config_dict, loaded_config
 
 REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
@@ -37,7 +45,8 @@ TAUGHT = {
 
 
 def test_examples_are_keyed_by_the_served_name_as_the_catalogue_derives_it() -> None:
-    raw = config_dict("/tmp/x", servers={"clock": {**TIME_SERVER, "tools": {"examples": TAUGHT}}})
+    own_only = {"examples": TAUGHT, "shipped_examples": False}
+    raw = config_dict("/tmp/x", servers={"clock": {**TIME_SERVER, "tools": own_only}})
     pairs = tool_examples_in_force(parse_config(json.dumps(raw), environ={}).config)
     assert pairs == [("clock__get_current_time", t) for t in TAUGHT["get_current_time"]]
     raw["gateway"] = {"prefix_tools": False}
@@ -80,15 +89,87 @@ async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: P
     taught tool's score rises, its lead grows) and the decision names them in its policy version."""
     asked = "are people awake in Tokyo right now"
     decisions = {}
-    for name, tools in (("plain", {}), ("taught", {"examples": TAUGHT})):
+    for name, tools in (
+        ("plain", {"shipped_examples": False}),
+        ("taught", {"examples": TAUGHT, "shipped_examples": False}),
+    ):
         servers = {"time": {**TIME_SERVER, "tools": tools}}
         async with Engine(loaded_config(tmp_path / name, servers=servers)) as engine:
             await engine.wait_settled()
             decisions[name] = await engine.route(asked, identity=ConversationIdentity(f"c-{name}", "argument"))
             taught_tools = status_report(engine)["encoder"]["tools_with_examples"]  # what GET /status shows
-            assert taught_tools == (["time__get_current_time"] if tools else [])
+            assert taught_tools == (["time__get_current_time"] if "examples" in tools else [])
     scores = {k: {c.name: c.score for c in d.alternatives} for k, d in decisions.items()}
     assert decisions["taught"].tool == "time__get_current_time"
     lead = {k: s["time__get_current_time"] - s["time__convert_time"] for k, s in scores.items()}
     assert lead["taught"] > lead["plain"] + 1.0, scores
     assert "+tx-" in decisions["taught"].policy_version and "+tx-" not in decisions["plain"].policy_version
+
+
+# ---------------------------------------------------------------- shipped for the reference servers
+
+DATA = Path(__file__).parent / "data"
+
+
+def _queries(name: str) -> set[str]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return {" ".join(json.loads(line)["query"].split()) for line in lines if line.strip()}
+
+
+def test_the_shipped_examples_are_dev_requests_for_the_reference_tools_and_never_held_out_ones() -> None:
+    catalogue = {t["name"]: t for t in json.loads(REFERENCE.read_text(encoding="utf-8"))}
+    dev, held_out = (
+        _queries("everyday_dev.jsonl"),
+        _queries("everyday_holdout.jsonl") | _queries("everyday_fresh.jsonl"),
+    )
+    shipped = shipped_examples()
+    assert set(shipped) == {"time", "git", "fetch", "memory", "filesystem"}
+    for server, tools in shipped.items():
+        for tool, (sha, texts) in tools.items():
+            assert description_sha(catalogue[f"{server}__{tool}"]["description"]) == sha, (server, tool)
+            assert texts and set(texts) <= dev and not set(texts) & held_out, (server, tool)
+
+
+def test_a_reference_server_gets_the_shipped_examples_for_each_tool_you_did_not_teach() -> None:
+    def in_force(tools: dict, server: dict = TIME_SERVER) -> dict[str, list[str]]:
+        raw = config_dict("/tmp/x", servers={"time": {**server, "tools": tools}})
+        out: dict[str, list[str]] = {}
+        for name, text in tool_examples_in_force(parse_config(json.dumps(raw), environ={}).config):
+            out.setdefault(name, []).append(text)
+        return out
+
+    shipped = shipped_examples()["time"]
+    assert in_force({}) == {f"time__{tool}": list(texts) for tool, (_, texts) in shipped.items()}
+    yours = in_force({"examples": TAUGHT})  # yours replace ours for that tool only
+    assert yours["time__get_current_time"] == TAUGHT["get_current_time"]
+    assert yours["time__convert_time"] == list(shipped["convert_time"][1])
+    assert in_force({"shipped_examples": False}) == {}
+    assert in_force({}, {"command": "uvx", "args": ["mcp-server-timeline"]}) == {}  # not a reference server
+
+
+def test_eval_gives_a_catalogue_tool_the_shipped_examples_only_when_it_is_that_tool() -> None:
+    git_status = next(t for t in json.loads(REFERENCE.read_text(encoding="utf-8")) if t["name"] == "git__git_status")
+    texts = shipped_examples()["git"]["git_status"][1]
+    assert shipped_for_catalog([("git__git_status", git_status["description"])]) == [
+        ("git__git_status", t) for t in texts
+    ]
+    assert shipped_for_catalog([("vcs.git_status", git_status["description"])]) != []  # another prefix: same tool
+    assert shipped_for_catalog([("git__git_status", "Show the weather")]) == []  # another tool under that name
+    assert shipped_for_catalog([("git__git_log", git_status["description"])]) == []  # that text, another name
+
+
+@pytest.mark.anyio
+async def test_the_bundled_kind_of_config_ranks_with_the_shipped_examples(tmp_path: Path) -> None:
+    """On the real time server with nothing taught: the shipped examples are in force (GET
+    /status lists both tools), every decision names them in its policy version, and the plain
+    "what time is it" keeps the current-time tool (at the full blend weight the converter's
+    examples, "what time is that in Berlin", took it: SHIPPED_BLEND)."""
+    async with Engine(loaded_config(tmp_path, servers={"time": TIME_SERVER})) as engine:
+        await engine.wait_settled()
+        assert status_report(engine)["encoder"]["tools_with_examples"] == [
+            "time__convert_time",
+            "time__get_current_time",
+        ]
+        decision = await engine.route("what time is it in Tokyo?", identity=ConversationIdentity("c", "argument"))
+    assert decision.tool == "time__get_current_time"
+    assert "+tx-" in decision.policy_version

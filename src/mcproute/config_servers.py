@@ -18,6 +18,12 @@ class ToolFilter(_Model):
         "(e.g. git_log: [what changed this week]); their meaning is blended into the tool's sentence vector, so "
         "requests phrased like them find it (docs/routing-tools.md, 'Teaching it your tools')",
     )
+    shipped_examples: bool = Field(
+        default=True,
+        description="when this server is an official reference server (mcp-server-git, mcp-server-time, "
+        "mcp-server-fetch, @modelcontextprotocol/server-memory or server-filesystem, named by its command or "
+        "arguments), use mcproute's shipped examples for each of its tools you gave none for",
+    )
 
     @field_validator("examples")
     @classmethod

@@ -70,7 +70,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--examples",
         default=None,
         help="tools: taught tool examples, as servers.<name>.tools.examples would give them: the 'query' of each "
-        "item of this JSONL file (same format as --data) votes for its 'expected' tools (docs/routing-tools.md)",
+        "item of this JSONL file (same format as --data) is an example of its 'expected' tools (docs/routing-tools.md)",
+    )
+    p.add_argument(
+        "--no-shipped-examples",
+        dest="shipped_examples",
+        action="store_false",
+        help="tools: without the shipped examples of the official reference servers' tools (applied by default to a "
+        "catalogue tool whose name and description are one of theirs, as a gateway running that server would)",
     )
     p.add_argument(
         "--unseen",

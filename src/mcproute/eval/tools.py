@@ -49,6 +49,8 @@ class Vectors:
         self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
         self.encode_ms: list[float] = []
         self.examples: dict[str, Any] = {}  # --examples: tool -> mean example vector, blended in at attach
+        self.shipped = True  # the reference servers' shipped examples, for catalogue tools that are theirs
+        self.shipped_tools = 0  # catalogue tools that got them
 
     def for_specs(self, specs: list[Any]) -> dict[str, Any]:
         """Tool name -> vector, through the on-disk cache (only unseen tool texts are encoded)."""
@@ -58,10 +60,14 @@ class Vectors:
         return {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
 
     def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
-        from mcproute.runtime.tool_examples import blend
+        from mcproute.runtime.tool_examples import blend, example_means, shipped_for_catalog
 
         found = self.for_specs(specs)
-        index.attach_vectors(blend(found, self.examples) if self.examples else found)
+        pairs = shipped_for_catalog((s.name, s.description) for s in specs) if self.shipped else []
+        shipped = example_means(self.encoder, pairs, shipped={name for name, _ in pairs})
+        means = {**shipped, **self.examples}  # --examples replace them per tool
+        self.shipped_tools += len({name for name, _ in pairs})
+        index.attach_vectors(blend(found, means) if means else found)
         return index
 
     def query(self, text: str) -> Any:
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if vectors is not None:
         vectors.examples = _taught(getattr(args, "examples", None), vectors)
+        vectors.shipped = getattr(args, "shipped_examples", True)
     elif getattr(args, "examples", None):
         raise DataFileError(args.examples, 0, "--examples needs the sentence encoder: examples are compared by meaning")
     stream: list[tuple[list[str], Any, Any, frozenset[str]]] = []
@@ -170,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         ("cpu per decision", f"p50 {percentile(cpu, 50):.4f} ms, p99 {percentile(cpu, 99):.4f} ms"),
     ]
     if vectors is not None:
+        context.append(("shipped examples", f"{vectors.shipped_tools} catalogue tools" if vectors.shipped else "off"))
         ms = vectors.encode_ms
         context.append(
             ("query vector", f"p50 {percentile(ms, 50):.3f} ms, p99 {percentile(ms, 99):.3f} ms (not in p50_ms/p99_ms)")

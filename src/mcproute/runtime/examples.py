@@ -140,15 +140,18 @@ class TierExampleLoader:
 async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
     """`servers.<name>.tools.examples`, blended into those tools' vectors (runtime/tool_examples.py)."""
     from mcproute.encoding.steps import step_cache
-    from mcproute.runtime.tool_examples import example_means, examples_id, tool_examples_in_force
+    from mcproute.runtime.tool_examples import example_means, examples_id, shipped_in_force, tool_examples_in_force
 
     pairs = tool_examples_in_force(engine.config)
     if not pairs:
         return
+    shipped = shipped_in_force(engine.config)
     try:
         cache = step_cache(engine.vectors.cache_dir)
         try:
-            means = await anyio.to_thread.run_sync(example_means, encoder, pairs, cache, abandon_on_cancel=True)
+            means = await anyio.to_thread.run_sync(
+                lambda: example_means(encoder, pairs, cache, shipped=shipped), abandon_on_cancel=True
+            )
         finally:
             cache.close()
     except Exception as e:  # noqa: BLE001 - the gateway keeps ranking (without them) and says why

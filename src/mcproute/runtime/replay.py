@@ -137,14 +137,15 @@ class Replayer:
 
     def _tool_examples(self) -> tuple[dict[str, Any], str]:
         from mcproute.encoding.steps import step_cache
-        from mcproute.runtime.tool_examples import example_means, examples_id, tool_examples_in_force
+        from mcproute.runtime.tool_examples import example_means, examples_id, shipped_in_force, tool_examples_in_force
 
         pairs = tool_examples_in_force(self.config)
         if not pairs:
             return {}, ""
         cache = step_cache(self.cache_dir)
         try:
-            return example_means(self.encoder, pairs, cache), examples_id(pairs)
+            means = example_means(self.encoder, pairs, cache, shipped=shipped_in_force(self.config))
+            return means, examples_id(pairs)
         finally:
             cache.close()
 

@@ -18,48 +18,135 @@ one half, the requests of the other): docs/routing-tools.md, "Teaching it your t
 
 Names are the tool's name as its server lists it; the served (prefixed) name is derived as the
 catalogue derives it. An example for a tool the server does not list is kept and simply never used.
+
+**Shipped examples for the official reference servers** (`data/tool_examples.json`, built by
+`scripts/build_tool_examples.py` from the hand-written dev requests): a server launched as one of
+them (`REFERENCE_PACKAGES`: `mcp-server-git`, `python -m mcp_server_time`,
+`@modelcontextprotocol/server-memory`, ...) gets them for every tool you gave no examples of;
+`tools.shipped_examples: false` turns them off for that server. `eval tools` applies them to a
+catalogue tool whose name ends with the tool's and whose description is the one they were written
+for (`shipped_for_catalog`), as a gateway running that server would.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Container, Iterable, Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
-from mcproute.config import Config
+from mcproute.config import Config, ServerConfig
 from mcproute.encoding.cache import ToolVectorCache
 from mcproute.encoding.model import Encoder
 from mcproute.encoding.steps import step_vectors
 from mcproute.gateway.catalog import namespaced
 
 BLEND = 1.0  # weight of the examples' mean against the description's vector (chosen as the doc says)
+# The shipped examples weigh less: at 0.5 and above, "what time is it in Tokyo?" turns to
+# convert_time in a catalogue of the time server alone (its examples say "what time is that in
+# Berlin"); 0.3 keeps the issue's headline requests right in every catalogue shape tried.
+SHIPPED_BLEND = 0.3
+
+# The official reference servers, by the package names that launch them (a command or argument).
+REFERENCE_PACKAGES: Mapping[str, tuple[str, ...]] = {
+    "time": ("mcp-server-time", "mcp_server_time"),
+    "git": ("mcp-server-git", "mcp_server_git"),
+    "fetch": ("mcp-server-fetch", "mcp_server_fetch"),
+    "memory": ("@modelcontextprotocol/server-memory", "mcp-server-memory"),
+    "filesystem": ("@modelcontextprotocol/server-filesystem", "mcp-server-filesystem"),
+}
+
+
+def description_sha(description: str) -> str:
+    """What identifies a tool's definition for the shipped examples (whitespace-insensitive)."""
+    return hashlib.sha256(" ".join(description.split()).encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def shipped_examples() -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
+    """Reference server -> its tool -> (description sha, examples), from data/tool_examples.json."""
+    raw = json.loads(resources.files("mcproute.data").joinpath("tool_examples.json").read_text(encoding="utf-8"))
+    return {
+        server: {tool: (e["description_sha256"], tuple(e["examples"])) for tool, e in tools.items()}
+        for server, tools in raw["servers"].items()
+    }
+
+
+def reference_server(cfg: ServerConfig) -> str | None:
+    """Which reference server `cfg` launches, if any: a command or argument naming its package
+    (a version pin such as `==0.6.2` or `@latest`, and a path to the program, allowed)."""
+    for word in (cfg.command or "", *cfg.args):
+        name = word.split("==")[0]
+        if name.rfind("@") > 0:  # "@scope/pkg@1.2" or "pkg@latest", not the scope's own "@"
+            name = name[: name.rfind("@")]
+        for server, packages in REFERENCE_PACKAGES.items():
+            if any(name == p or name.endswith("/" + p) for p in packages):
+                return server
+    return None
 
 
 def tool_examples_in_force(config: Config) -> list[tuple[str, str]]:
-    """(served tool name, example text) for every example of every enabled server."""
+    """(served tool name, example text) for every example of every enabled server: yours, and the
+    shipped ones of a reference server for each tool you gave none for."""
+    return [(name, text) for name, text, _ in _in_force(config)]
+
+
+def shipped_in_force(config: Config) -> frozenset[str]:
+    """The served tool names whose examples in force are the shipped ones (`SHIPPED_BLEND`)."""
+    return frozenset(name for name, _, shipped in _in_force(config) if shipped)
+
+
+def _in_force(config: Config) -> list[tuple[str, str, bool]]:
     sep, prefixed = config.gateway.separator, config.gateway.prefix_tools
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, bool]] = []
     for server, cfg in config.servers.items():
         if not cfg.enabled:
             continue
         prefix = (cfg.prefix or server) if prefixed else None
         for tool, texts in cfg.tools.examples.items():
-            out.extend((namespaced(prefix, tool, sep), " ".join(t.split())) for t in texts)
+            out.extend((namespaced(prefix, tool, sep), " ".join(t.split()), False) for t in texts)
+        kind = reference_server(cfg) if cfg.tools.shipped_examples else None
+        for tool, (_, shipped) in shipped_examples().get(kind or "", {}).items():
+            if tool not in cfg.tools.examples:
+                out.extend((namespaced(prefix, tool, sep), text, True) for text in shipped)
+    return out
+
+
+def shipped_for_catalog(tools: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(tool name, example text) of the shipped examples for a catalogue's (name, description)
+    pairs: a tool gets them when its name ends with a reference tool's and its description is the
+    one they were written for."""
+    by_sha = {sha: (tool, texts) for tools in shipped_examples().values() for tool, (sha, texts) in tools.items()}
+    out: list[tuple[str, str]] = []
+    for name, description in tools:
+        hit = by_sha.get(description_sha(description))
+        if hit is not None and name.endswith(hit[0]):
+            out.extend((name, text) for text in hit[1])
     return out
 
 
 def example_means(
-    encoder: Encoder, examples: Sequence[tuple[str, str]], cache: ToolVectorCache | None = None
+    encoder: Encoder,
+    examples: Sequence[tuple[str, str]],
+    cache: ToolVectorCache | None = None,
+    *,
+    shipped: Container[str] = (),
 ) -> dict[str, np.ndarray]:
-    """Tool name -> the mean vector of its examples (encoded as steps)."""
+    """Tool name -> the mean vector of its examples (encoded as steps); for the tools in `shipped`
+    scaled by SHIPPED_BLEND / BLEND, so `blend` mixes them in at SHIPPED_BLEND."""
     if not examples:
         return {}
     vectors = step_vectors(encoder, [text for _, text in examples], cache)
     rows: dict[str, list[np.ndarray]] = {}
     for (tool, _), v in zip(examples, vectors, strict=True):
         rows.setdefault(tool, []).append(v)
-    return {tool: np.mean(vs, axis=0).astype(np.float32) for tool, vs in rows.items()}
+    return {
+        tool: (np.mean(vs, axis=0) * (SHIPPED_BLEND / BLEND if tool in shipped else 1.0)).astype(np.float32)
+        for tool, vs in rows.items()
+    }
 
 
 def blend(

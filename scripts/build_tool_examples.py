@@ -1,0 +1,64 @@
+"""Build `src/mcproute/data/tool_examples.json`: usage examples for the official reference servers.
+
+The examples are the tool requests of `tests/data/everyday_dev.jsonl` (hand-written, 132 requests
+against time, git, fetch, memory and filesystem), grouped by the tool they expect. Each tool keeps
+the sha256 of its description as the catalogue file gives it, so a catalogue tool gets examples
+only when it is that tool (runtime/tool_examples.py). The holdout and fresh sets are never read.
+
+    PYTHONPATH=$PWD/src .venv/bin/python scripts/build_tool_examples.py
+
+Deterministic: the same input gives a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from mcproute.runtime.tool_examples import REFERENCE_PACKAGES, description_sha  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "everyday_dev.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "src" / "mcproute" / "data" / "tool_examples.json")
+    a = ap.parse_args(argv)
+    if "holdout" in a.data.name or "fresh" in a.data.name:
+        ap.error("--data must be a dev file: the holdout and fresh sets are never learned from")
+    items = [json.loads(line) for line in a.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    catalogs: dict[str, dict[str, dict]] = {}
+    servers: dict[str, dict] = {}
+    for it in items:
+        rel = it["catalog"]
+        if rel not in catalogs:
+            tools = json.loads((a.data.parent / rel).read_text(encoding="utf-8"))
+            catalogs[rel] = {t["name"]: t for t in tools}
+        for name in it["expected"][:1]:  # the first expected tool is what the request is for
+            tool = catalogs[rel][name]
+            server = tool["server"]
+            if server not in REFERENCE_PACKAGES:
+                raise SystemExit(f"{a.data}: {name} is not on a reference server mcproute knows ({server})")
+            bare = name.removeprefix(f"{server}__")
+            entry = servers.setdefault(server, {}).setdefault(
+                bare, {"description_sha256": description_sha(tool.get("description", "")), "examples": []}
+            )
+            entry["examples"].append(" ".join(it["query"].split()))
+    out = {
+        "format": 1,
+        "built_by": "scripts/build_tool_examples.py",
+        "from": "tests/data/everyday_dev.jsonl (tool requests only)",
+        "servers": {s: dict(sorted(t.items())) for s, t in sorted(servers.items())},
+    }
+    a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    n = sum(len(e["examples"]) for t in servers.values() for e in t.values())
+    print(f"wrote {a.out}: {n} examples for {sum(len(t) for t in servers.values())} tools", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
