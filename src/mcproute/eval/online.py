@@ -100,7 +100,7 @@ def tools_online(
 ) -> tuple[dict[str, Any], list, list[str | None]]:
     """`stream`: per item (expected, static ranking, query vector, available tool names), in file
     order. Returns figures, context rows and the online leader per item (file order)."""
-    from mcproute.router.online_tools import ToolLearner
+    from mcproute.router.online_tools import FEATURES, ToolLearner
 
     dim = next((len(v) for _, _, v, _ in stream if v is not None), 0)
     if stream and not dim:
@@ -139,10 +139,12 @@ def tools_online(
     }
     p = learner.params
     context: list = [
-        ("learner", f"k={p.k} floor={p.floor} prior_weight={p.prior_weight} weight={p.weight} gate={p.gate}"),
+        ("learner", f"k={p.k} floor={p.floor} prior_weight={p.prior_weight} lr={p.lr} gate={p.gate}"),
+        ("weights", " ".join(f"{f}={w:+.2f}" for f, w in zip(FEATURES, learner.weights, strict=True))),
         (
             "memory",
-            f"{len(learner.memory)} of {p.capacity} steps; self-check {learner.wins} wins, {learner.losses} losses",
+            f"{len(learner.memory)} of {p.capacity} steps, {len(learner.stats.prototypes)} tool prototypes;"
+            f" self-check {learner.wins} wins, {learner.losses} losses",
         ),
         ("p50_ms/p99_ms", "the learner's re-ranking alone (the static ranking is timed by eval tools)"),
     ]
