@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mcproute.router.online_tool_stats import ToolStats
-from mcproute.router.online_tools import FEATURES, START_WEIGHTS, ToolLearner, ToolLearning
+from mcproute.router.online_tools import START_WEIGHTS, ToolLearner, ToolLearning
 from mcproute.router.retrieval_types import Ranking
 from mcproute.router.step import Candidate
 
@@ -114,7 +114,9 @@ def test_stats_are_bounded_and_forget_the_least_recent(centres: list[np.ndarray]
     assert list(stats.prototypes) == ["x", "z"] and stats.count("x") == 2 and stats.count("y") == 0
     assert list(stats.confusion) == [("b", "x"), ("a", "z")]  # ("a", "x") and ("a", "y") left
     assert dict(stats.led) == {"b": 1, "a": 1} and stats.share("a", "z") == pytest.approx(0.5)
-    assert stats.similarity("x", centres[0]) == pytest.approx(1.0, abs=1e-5) and stats.similarity("y", centres[0]) is None
+    assert (
+        stats.similarity("x", centres[0]) == pytest.approx(1.0, abs=1e-5) and stats.similarity("y", centres[0]) is None
+    )
 
 
 def test_state_round_trips(centres: list[np.ndarray]) -> None:
@@ -122,13 +124,17 @@ def test_state_round_trips(centres: list[np.ndarray]) -> None:
     back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
     assert back.params == learner.params and back.weights == learner.weights
     assert (back.wins, back.losses, back.revealed) == (learner.wins, learner.losses, learner.revealed)
-    assert dict(back.stats.counts) == dict(learner.stats.counts) and dict(back.stats.confusion) == dict(learner.stats.confusion)
+    assert dict(back.stats.counts) == dict(learner.stats.counts) and dict(back.stats.confusion) == dict(
+        learner.stats.confusion
+    )
     assert back.stats.prototypes.keys() == learner.stats.prototypes.keys()
     for name, proto in learner.stats.prototypes.items():
         assert np.allclose(back.stats.prototypes[name], proto, atol=0.05 * np.linalg.norm(proto))  # int8 directions
     probe = _near(centres[0], np.random.default_rng(2))
     static = _ranking(["a", "b", "c"])
-    assert [c.name for c in back.rerank(static, probe).candidates] == [c.name for c in learner.rerank(static, probe).candidates]
+    assert [c.name for c in back.rerank(static, probe).candidates] == [
+        c.name for c in learner.rerank(static, probe).candidates
+    ]
 
 
 def _set(path: str, value: Any) -> Callable[[dict], None]:

@@ -289,7 +289,9 @@ class ToolLearner:
         if set(named) != set(FEATURES):
             raise ValueError(f"malformed tool learner state: weights must name exactly {', '.join(FEATURES)}")
         if not all(math.isfinite(x) and abs(x) <= params.max_weight for x in weights):
-            raise ValueError(f"malformed tool learner state: a weight outside [-{params.max_weight}, {params.max_weight}]")
+            raise ValueError(
+                f"malformed tool learner state: a weight outside [-{params.max_weight}, {params.max_weight}]"
+            )
         if wins < 0 or losses < 0 or revealed < 0:
             raise ValueError("malformed tool learner state: negative counts")
         if memory.dim != stats.dim or memory.capacity != params.capacity:
