@@ -28,15 +28,22 @@ logit), so with the starting weights they are the static scores.
 The ranking's "no tool fits" verdict is kept unless the new leader's kNN vote is at least `trust`:
 the learner re-orders, it does not invent need.
 
-A self-check keeps a learner that does not help switched off: when a tool is revealed together
-with the static ranking of its step, the learner first re-ranks that step as it would have (before
-learning it) and counts a win (it would have put the revealed tool first, the static ranking did
-not) or a loss (the reverse). Re-ranking applies only while wins - losses > gate x sqrt(wins +
-losses): on data where the revealed tools do not follow a learnable pattern, the ranking stays static.
+Two sets of weights ("arms") compete on the same features: `learned` (the SGD weights above) and
+`vote`, fixed at (1, 0, vote_weight / score_scale, 0, ...), i.e. score + vote_weight x vote (the
+fixed-formula learner this one replaced). The softmax needs many reveals before its weights are
+worth more than the vote formula; the vote formula never improves past what it is. A self-check
+keeps an arm that does not help switched off and picks the better one: when a tool is revealed
+together with the static ranking of its step, each arm first re-ranks that step as it would have
+(before learning it) and counts a win (it would have put the revealed tool first, the static
+ranking did not) or a loss (the reverse). An arm may decide only while its wins - losses > gate x
+sqrt(wins + losses); of those that may, the one with the larger wins - losses decides (the learned
+one on a tie). With no arm passing — data where the revealed tools follow no learnable pattern —
+the ranking stays static. `wins` / `losses` count the same for the decisions in force (the
+gateway's adoption replay reads them).
 
-Bounds: every weight stays within [-max_weight, max_weight] and moves by at most `max_step` per
-reveal; every feature is bounded (above), so one reveal moves a candidate's logit by at most
-`ToolLearning.max_update_effect()`. The memory holds at most `capacity` steps, the stats at most
+Bounds: every learned weight stays within [-max_weight, max_weight] and moves by at most
+`max_step` per reveal; every feature is bounded (above), so one reveal moves a candidate's logit by
+at most `ToolLearning.max_update_effect()`; the vote arm moves a score by at most `vote_weight`. The memory holds at most `capacity` steps, the stats at most
 `max_tools` prototypes and `max_pairs` confusion pairs.
 """
 
@@ -58,6 +65,7 @@ FEATURES = ("score_gap", "static_rank", "vote", "prototype", "has_prototype", "l
 # The largest |value| each feature can take (the update bound is built from them).
 FEATURE_BOUNDS = (8.0, 1.0, 1.0, 1.0, 1.0, math.log1p(MAX_COUNT), 1.0, 1.0)
 START_WEIGHTS = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # = the static order
+ARMS = ("vote", "learned")
 STATE_FORMAT = 2  # 1: the fixed-formula vote learner (no weights), not readable any more
 _SAYS = {
     "score_gap": "static score",
@@ -83,8 +91,9 @@ class ToolLearning:
     lr: float = 0.3
     max_weight: float = 10.0
     max_step: float = 1.0
+    vote_weight: float = 4.0  # the vote arm: ranker score units at a unanimous vote
     trust: float = 0.6
-    gate: float = 1.0  # wins - losses must exceed gate x sqrt(wins + losses) before re-ranking applies
+    gate: float = 1.0  # an arm's wins - losses must exceed gate x sqrt(wins + losses) before it decides
     capacity: int = DEFAULT_CAPACITY
     max_tools: int = 1024
     max_pairs: int = 4096
@@ -96,12 +105,15 @@ class ToolLearning:
             raise ValueError("tool learning: score_scale within (0, 100], lr within [0, 10]")
         if not 1.0 <= self.max_weight <= 100.0 or not 0.0 < self.max_step <= self.max_weight:
             raise ValueError("tool learning: max_weight within [1, 100], max_step within (0, max_weight]")
-        if not 0.0 < self.trust <= 1.0 or self.gate < 0.0:
-            raise ValueError("tool learning: trust within (0, 1], gate >= 0")
+        if not 0.0 < self.trust <= 1.0 or self.gate < 0.0 or not 0.0 <= self.vote_weight <= 100.0:
+            raise ValueError("tool learning: trust within (0, 1], gate >= 0, vote_weight within [0, 100]")
 
     def max_update_effect(self) -> float:
-        """The most one reveal can move any candidate's logit (x score_scale in ranker units)."""
+        """The most one reveal can move any candidate's learned logit (x score_scale in ranker units)."""
         return self.max_step * sum(FEATURE_BOUNDS)
+
+    def vote_weights(self) -> tuple[float, ...]:
+        return (1.0, 0.0, self.vote_weight / self.score_scale, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +132,23 @@ class ToolLearner:
     params: ToolLearning = ToolLearning()
     weights: tuple[float, ...] = START_WEIGHTS
     revealed: int = 0
-    wins: int = 0  # the self-check (module docstring)
+    wins: int = 0  # the self-check of the decisions in force (module docstring)
     losses: int = 0
+    checks: tuple[tuple[int, int], ...] = ((0, 0), (0, 0))  # (wins, losses) per arm, in ARMS order
+
+    @property
+    def arm(self) -> str | None:
+        """The arm deciding now (None: none has passed its self-check; the ranking stays static)."""
+        g = self.params.gate
+        ok = [i for i, (w, lost) in enumerate(self.checks) if w - lost > g * math.sqrt(w + lost)]
+        return ARMS[max(ok, key=lambda i: (self.checks[i][0] - self.checks[i][1], i))] if ok else None
 
     @property
     def active(self) -> bool:
-        return self.wins - self.losses > self.params.gate * math.sqrt(self.wins + self.losses)
+        return self.arm is not None
+
+    def _weights(self, arm: str | None) -> tuple[float, ...]:
+        return self.weights if arm == "learned" else self.params.vote_weights() if arm == "vote" else START_WEIGHTS
 
     @classmethod
     def start(cls, dim: int, params: ToolLearning | None = None) -> ToolLearner:
@@ -137,9 +160,10 @@ class ToolLearner:
     def rerank(
         self, ranking: Ranking, vector: np.ndarray | None, k: int = 10, available: Container[str] | None = None
     ) -> Ranking:
-        """`ranking` re-ordered by the learned weights (unchanged while inactive, without a vector or
+        """`ranking` re-ordered by the arm in force (unchanged while none is, without a vector or
         without candidates). `available`: the tools this step may use; a tool outside it never joins."""
-        return self._rerank(ranking, vector, k, available) if self.active else ranking
+        arm = self.arm
+        return ranking if arm is None else self._rerank(ranking, vector, k, available, arm)
 
     def _view(self, ranking: Ranking, unit: np.ndarray, available: Container[str] | None) -> _View:
         p, mem, stats = self.params, self.memory, self.stats
@@ -177,14 +201,16 @@ class ToolLearner:
             )
         return _View(tuple(names), np.asarray(rows, dtype=np.float64), votes)
 
-    def _rerank(self, ranking: Ranking, vector: np.ndarray | None, k: int, available: Container[str] | None) -> Ranking:
+    def _rerank(
+        self, ranking: Ranking, vector: np.ndarray | None, k: int, available: Container[str] | None, arm: str
+    ) -> Ranking:
         unit = _unit(vector)
         if unit is None or not ranking.candidates:
             return ranking
-        return self._decide(ranking, self._view(ranking, unit, available), k)
+        return self._decide(ranking, self._view(ranking, unit, available), k, arm)
 
-    def _decide(self, ranking: Ranking, view: _View, k: int) -> Ranking:
-        w = np.asarray(self.weights)
+    def _decide(self, ranking: Ranking, view: _View, k: int, arm: str | None) -> Ranking:
+        w = np.asarray(self._weights(arm))
         logits = view.features @ w
         order = np.argsort(-logits, kind="stable").tolist()
         top, best = ranking.candidates[0].score, float(logits[order[0]])
@@ -197,14 +223,14 @@ class ToolLearner:
             note = f"; click-through: {view.names[lead]} moved up from " + (
                 f"static rank {lead + 1}" if lead < len(ranking.candidates) else "outside the static list"
             )
-            note += f" ({self._why(view, lead)}; learned from {self.revealed} revealed steps)"
+            note += f" ({self._why(view, lead, w)}; {arm} re-ranker, {self.revealed} revealed steps)"
         elif order[: len(ranking.candidates)] != list(range(len(ranking.candidates))):
-            note = f"; click-through re-ordered the candidates after the leader ({self.revealed} revealed steps)"
+            note = f"; click-through ({arm} re-ranker, {self.revealed} revealed steps) re-ordered the candidates after the leader"
         return replace(ranking, candidates=cands, no_tool=no_tool, explanation=ranking.explanation + note)
 
-    def _why(self, view: _View, lead: int) -> str:
+    def _why(self, view: _View, lead: int, w: np.ndarray) -> str:
         """The two features that most raised the new leader over the static one, with their values."""
-        f, w = view.features, np.asarray(self.weights)
+        f = view.features
         gain = w * (f[lead] - f[0])
         top = [j for j in np.argsort(-gain, kind="stable")[:2].tolist() if gain[j] > 0.0]
         says = [_SAYS[FEATURES[j]].format(leader=view.names[0]) for j in top]
@@ -226,14 +252,20 @@ class ToolLearner:
         unit = _unit(vector)
         if unit is None or unit.shape[0] != self.memory.dim:
             raise ValueError(f"a revealed step needs a finite non-zero vector of {self.memory.dim} entries")
-        wins, losses, weights, leader = self.wins, self.losses, self.weights, None
+        wins, losses, checks, weights, leader = self.wins, self.losses, self.checks, self.weights, None
         if ranking is not None and ranking.candidates:
             leader = ranking.candidates[0].name
             view = self._view(ranking, unit, available)
             static_right = _leader(ranking) == tool
-            learned_right = _leader(self._decide(ranking, view, 1)) == tool
-            wins += learned_right and not static_right
-            losses += static_right and not learned_right
+            right = {arm: _leader(self._decide(ranking, view, 1, arm)) == tool for arm in ARMS}
+            in_force = self.arm
+            if in_force is not None:
+                wins += right[in_force] and not static_right
+                losses += static_right and not right[in_force]
+            checks = tuple(
+                (w + (right[arm] and not static_right), lost + (static_right and not right[arm]))
+                for arm, (w, lost) in zip(ARMS, self.checks, strict=True)
+            )
             if tool in view.names:
                 weights = self._step(view, view.names.index(tool))
         return replace(
@@ -244,6 +276,7 @@ class ToolLearner:
             revealed=self.revealed + 1,
             wins=wins,
             losses=losses,
+            checks=checks,
         )
 
     def _step(self, view: _View, target: int) -> tuple[float, ...]:
@@ -266,6 +299,7 @@ class ToolLearner:
             "weights": dict(zip(FEATURES, self.weights, strict=True)),
             "revealed": self.revealed,
             "check": [self.wins, self.losses],
+            "arms": {arm: list(c) for arm, c in zip(ARMS, self.checks, strict=True)},
             "memory": self.memory.to_dict(),
             "stats": self.stats.to_dict(),
         }
@@ -284,6 +318,10 @@ class ToolLearner:
             weights = tuple(float(named[f]) for f in FEATURES)
             revealed = int(data["revealed"])
             wins, losses = (int(x) for x in data["check"])
+            arms = dict(data["arms"])
+            checks = tuple((int(arms[a][0]), int(arms[a][1])) for a in ARMS)
+            if set(arms) != set(ARMS) or any(len(arms[a]) != 2 for a in ARMS):
+                raise ValueError(f"arms must be exactly {', '.join(ARMS)}, each [wins, losses]")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed tool learner state ({exc!r})") from None
         if set(named) != set(FEATURES):
@@ -292,13 +330,13 @@ class ToolLearner:
             raise ValueError(
                 f"malformed tool learner state: a weight outside [-{params.max_weight}, {params.max_weight}]"
             )
-        if wins < 0 or losses < 0 or revealed < 0:
+        if wins < 0 or losses < 0 or revealed < 0 or min(min(c) for c in checks) < 0:
             raise ValueError("malformed tool learner state: negative counts")
         if memory.dim != stats.dim or memory.capacity != params.capacity:
             raise ValueError("malformed tool learner state: memory and stats disagree with each other or the params")
         if (stats.max_tools, stats.max_pairs) != (params.max_tools, params.max_pairs):
             raise ValueError("malformed tool learner state: the stats' bounds are not the params'")
-        return cls(memory, stats, params, weights, revealed, wins, losses)
+        return cls(memory, stats, params, weights, revealed, wins, losses, checks)
 
 
 def _unit(vector: np.ndarray | None) -> np.ndarray | None:
