@@ -43,8 +43,9 @@ gateway's adoption replay reads them).
 
 Bounds: every learned weight stays within [-max_weight, max_weight] and moves by at most
 `max_step` per reveal; every feature is bounded (above), so one reveal moves a candidate's logit by
-at most `ToolLearning.max_update_effect()`; the vote arm moves a score by at most `vote_weight`. The memory holds at most `capacity` steps, the stats at most
-`max_tools` prototypes and `max_pairs` confusion pairs.
+at most `ToolLearning.max_update_effect()`; the vote arm moves a score by at most `vote_weight`.
+The memory holds at most `capacity` steps, the stats at most `max_tools` prototypes and
+`max_pairs` confusion pairs.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ class ToolLearner:
             proto = stats.similarity(name, unit)
             rows.append(
                 (
-                    max((score - top) / p.score_scale, -FEATURE_BOUNDS[0]),
+                    min(0.0, max((score - top) / p.score_scale, -FEATURE_BOUNDS[0])),
                     1.0 / ((r if listed_here else len(cands)) + 1),
                     votes.get(name, 0.0),
                     0.0 if proto is None else proto,
