@@ -40,6 +40,7 @@ def _exercise(capsys: pytest.CaptureFixture[str], base: list[str], v1: PolicyVer
     assert _out(capsys, ["policy", "show", *base, "--json"])["version"]["id"] == v3.id
     shown = _out(capsys, ["policy", "show", v1.id, *base, "--json"])["version"]
     assert shown["learners"]["tools"]["memory"] == 4 and shown["metrics"] == {"replay_top1": 0.5}
+    assert shown["learners"]["tools"]["weights"]["score_gap"] == 1.0  # learned without rankings: the static order
     back = _out(capsys, ["policy", "rollback", v1.id, *base, "--json"])
     assert back["version"]["parent"] == v3.id and back["version"]["reason"] == f"rollback to {v1.id}"
     hist = _out(capsys, ["policy", "history", *base, "--json"])

@@ -1,6 +1,7 @@
-"""Online learners (router/online_*.py): bounded, start static, switch on only when they help,
-and round-trip through their compact form. Vectors are synthetic unit vectors around a few
-centres: the learners only ever see vectors, so this exercises the same arithmetic as encoder output."""
+"""Online learners (router/online_memory.py, online_tier.py; the tool learner is in
+test_online_tools.py): bounded, start static, switch on only when they help, and round-trip through
+their compact form. Vectors are synthetic unit vectors around a few centres: the learners only ever
+see vectors, so this exercises the same arithmetic as encoder output."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import pytest
 
 from mcproute.router.online_memory import VectorMemory
 from mcproute.router.online_tier import TierLearner, TierLearning
-from mcproute.router.online_tools import ToolLearner, ToolLearning
-from mcproute.router.retrieval_types import Ranking
-from mcproute.router.step import Candidate
 
 DIM = 16
 
@@ -122,54 +120,3 @@ def test_tier_learner_round_trips(centres: list[np.ndarray]) -> None:
     bad["memory"]["labels"][0] = 3.0
     with pytest.raises(ValueError, match="outside"):
         TierLearner.from_dict(bad)
-
-
-def _ranking(names: list[str], no_tool: bool = False) -> Ranking:
-    cands = tuple(Candidate(n, float(len(names) - i)) for i, n in enumerate(names))
-    return Ranking(cands, no_tool, 0.9 if no_tool else 0.1, 0.5, "static")
-
-
-def test_tool_learner_reranks_only_after_its_self_check(centres: list[np.ndarray]) -> None:
-    rng = np.random.default_rng(5)
-    static = _ranking(["a", "b", "c"])  # the static ranking always leads with "a"
-    learner = ToolLearner.start(DIM, ToolLearning(weight=4.0))
-    assert learner.rerank(static, _near(centres[0], rng)) is static
-    for _ in range(30):  # steps near centre 0 really used "c"
-        learner = learner.learn(_near(centres[0], rng), "c", static)
-    assert learner.wins >= 25 and learner.losses == 0 and learner.active  # the first ones had too few votes
-    moved = learner.rerank(static, _near(centres[0], rng))
-    assert moved.candidates[0].name == "c"
-    assert moved.candidates[0].score - 1.0 <= learner.params.weight + 1e-9  # bounded by `weight`
-    far = _unit(-centres[0])
-    assert learner.rerank(static, far).candidates[0].name == "a"  # nothing similar revealed
-    # A voted tool the step cannot use never joins its list.
-    assert "c" not in [
-        c.name for c in learner.rerank(_ranking(["a", "b"]), _near(centres[0], rng), available={"a", "b"}).candidates
-    ]
-
-
-def test_tool_learner_stays_off_when_it_would_have_hurt(centres: list[np.ndarray]) -> None:
-    rng = np.random.default_rng(6)
-    learner = ToolLearner.start(DIM)
-    names = ["a", "b", "c"]
-    for i in range(60):  # near-identical requests using different tools: votes mislead
-        tool = names[i % 3]
-        static = _ranking([tool, *[n for n in names if n != tool]])  # the static ranking was right
-        learner = learner.learn(_near(centres[0], rng, 0.02), tool, static)
-    assert learner.losses > 0 and learner.wins == 0 and not learner.active
-    back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
-    assert (back.wins, back.losses, back.revealed) == (learner.wins, learner.losses, 60)
-    with pytest.raises(ValueError, match="non-empty tool name"):
-        learner.learn(centres[0], "")
-
-
-def test_tool_learner_keeps_no_tool_unless_votes_are_overwhelming(centres: list[np.ndarray]) -> None:
-    rng = np.random.default_rng(8)
-    learner = ToolLearner.start(DIM)
-    for _ in range(20):
-        learner = learner.learn(_near(centres[1], rng, 0.01), "b", _ranking(["a", "b"]))
-    assert learner.active
-    said_none = _ranking(["a", "b"], no_tool=True)
-    assert not learner.rerank(said_none, _near(centres[1], rng, 0.01)).no_tool  # near-unanimous votes
-    weak = ToolLearner.start(DIM, ToolLearning(trust=1.0))
-    assert weak.rerank(said_none, centres[1]).no_tool

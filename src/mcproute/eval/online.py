@@ -100,7 +100,7 @@ def tools_online(
 ) -> tuple[dict[str, Any], list, list[str | None]]:
     """`stream`: per item (expected, static ranking, query vector, available tool names), in file
     order. Returns figures, context rows and the online leader per item (file order)."""
-    from mcproute.router.online_tools import ToolLearner
+    from mcproute.router.online_tools import ARMS, FEATURES, ToolLearner
 
     dim = next((len(v) for _, _, v, _ in stream if v is not None), 0)
     if stream and not dim:
@@ -134,15 +134,22 @@ def tools_online(
         "seed": seed,
         "revealed_items": revealed,
         "learner_active": learner.active,
+        "learner_arm": learner.arm,
         "p50_ms": round(percentile(lat, 50), 4),
         "p99_ms": round(percentile(lat, 99), 4),
     }
     p = learner.params
     context: list = [
-        ("learner", f"k={p.k} floor={p.floor} prior_weight={p.prior_weight} weight={p.weight} gate={p.gate}"),
+        ("learner", f"k={p.k} floor={p.floor} prior_weight={p.prior_weight} lr={p.lr} gate={p.gate}"),
+        ("weights", " ".join(f"{f}={w:+.2f}" for f, w in zip(FEATURES, learner.weights, strict=True))),
         (
             "memory",
-            f"{len(learner.memory)} of {p.capacity} steps; self-check {learner.wins} wins, {learner.losses} losses",
+            f"{len(learner.memory)} of {p.capacity} steps, {len(learner.stats.prototypes)} tool prototypes",
+        ),
+        (
+            "self-check",
+            ", ".join(f"{a} {w} wins {lost} losses" for a, (w, lost) in zip(ARMS, learner.checks, strict=True))
+            + f"; in force at the end: {learner.arm or 'none (static)'}",
         ),
         ("p50_ms/p99_ms", "the learner's re-ranking alone (the static ranking is timed by eval tools)"),
     ]

@@ -56,13 +56,18 @@ class VectorMemory:
         labels = (*self.labels[-keep:], label) if keep else (label,)
         return VectorMemory(_frozen(rows), labels, self.capacity)
 
-    def neighbours(self, vector: np.ndarray, k: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
-        """(row indices, weights) of the `k` most similar rows; weight = cosine - floor, > 0 only."""
+    def nearest(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row indices, cosines) of the `k` most similar rows, most similar first."""
         if not len(self.labels):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         sims = self.vectors @ np.asarray(vector, dtype=np.float32)
-        idx = np.argsort(-sims, kind="stable")[:k] if len(sims) > k else np.argsort(-sims, kind="stable")
-        w = sims[idx].astype(np.float64) - floor
+        idx = np.argsort(-sims, kind="stable")[:k]
+        return idx, sims[idx].astype(np.float64)
+
+    def neighbours(self, vector: np.ndarray, k: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """(row indices, weights) of the `k` most similar rows; weight = cosine - floor, > 0 only."""
+        idx, sims = self.nearest(vector, k)
+        w = sims - floor
         keep = w > 0.0
         return idx[keep], w[keep]
 
