@@ -234,6 +234,12 @@ class Engine:
         self.gateway.list_filter = view
         self._stack.callback(lambda: setattr(self.gateway, "list_filter", None))
 
+    def decision_calibration(self) -> Any:
+        """The calibration decisions use now; its version also names the tool examples in force
+        (servers.<name>.tools.examples and the shipped ones shape the tool vectors)."""
+        cal = self.calibration
+        return versioned(cal, self.tool_examples_id) if self.tool_examples_id else cal
+
     @property
     def calibration(self) -> Any:
         return self.calibration_state.current
@@ -392,9 +398,7 @@ class Engine:
         now = self.clock()
         self._decide_seen = (models, unhealthy, now)  # read back at once by open_step, for the replay log
         scorer: Any = self._decide_scorer
-        calibration, learning = self.calibration, self.learning
-        if self.tool_examples_id:  # servers.<name>.tools.examples shape the tool vectors (runtime/tool_examples.py)
-            calibration = versioned(calibration, self.tool_examples_id)
+        calibration, learning = self.decision_calibration(), self.learning
         if learning is not None:  # the adopted learned version wraps the static index and scorer
             # What this client may use: a tool the learner votes for but the client's policy hides never joins.
             specs = self.tool_map()

@@ -247,7 +247,7 @@ def meta_tools(engine: Engine) -> list[MetaTool]:
             "conversation_id": record.conversation_id,
             "reward": record.reward,
             "threshold": round(cal.current.threshold, 6),
-            "policy_version": cal.current.version,
+            "policy_version": engine.decision_calibration().version,  # what the next decisions carry
             "calibration": cal.note,
         }
         return _result(f"recorded reward {record.reward:+.2f} for step {record.step_id}. {cal.note}", out)
