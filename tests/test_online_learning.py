@@ -14,22 +14,12 @@ import pytest
 
 from mcproute.router.online_memory import VectorMemory
 from mcproute.router.online_tier import TierLearner, TierLearning
-
-DIM = 16
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def _near(centre: np.ndarray, rng: np.random.Generator, noise: float = 0.15) -> np.ndarray:
-    return _unit(centre + noise * rng.standard_normal(DIM))
+from online_support import DIM, make_centres, near
 
 
 @pytest.fixture
 def centres() -> list[np.ndarray]:
-    rng = np.random.default_rng(7)
-    return [_unit(rng.standard_normal(DIM)) for _ in range(3)]
+    return make_centres()
 
 
 def test_memory_is_bounded_and_forgets_the_oldest(centres: list[np.ndarray]) -> None:
@@ -69,11 +59,11 @@ def test_memory_refuses_wrong_size_or_zero_vectors() -> None:
 def test_tier_learner_starts_static_and_corrects_toward_revealed_gains(centres: list[np.ndarray]) -> None:
     rng = np.random.default_rng(1)
     learner = TierLearner.start(DIM, TierLearning(k=16, prior_weight=2.0, weight=40.0, cap=3.0))
-    probe_hard, probe_easy = _near(centres[0], rng), _near(centres[1], rng)
+    probe_hard, probe_easy = near(centres[0], rng), near(centres[1], rng)
     assert learner.adjust(0.4, probe_hard) == 0.4  # nothing revealed: the static score
     for i in range(60):  # the strong tier gains on centre 0 and never on centre 1
         c = i % 2
-        learner = learner.learn(_near(centres[c], rng), 1.0 if c == 0 else 0.0)
+        learner = learner.learn(near(centres[c], rng), 1.0 if c == 0 else 0.0)
     assert learner.active
     up, down = learner.correction(probe_hard), learner.correction(probe_easy)
     assert up > 0.5 and down < -0.5
@@ -88,9 +78,9 @@ def test_tier_learner_stays_off_when_neighbours_do_not_predict_outcomes(centres:
     coin = random.Random(3)
     learner = TierLearner.start(DIM)
     for i in range(400):
-        learner = learner.learn(_near(centres[i % 3], rng), float(coin.random() < 0.3))
+        learner = learner.learn(near(centres[i % 3], rng), float(coin.random() < 0.3))
     assert not learner.active
-    assert learner.correction(_near(centres[0], rng)) == 0.0
+    assert learner.correction(near(centres[0], rng)) == 0.0
 
 
 def test_tier_learner_bounds_and_bad_gains(centres: list[np.ndarray]) -> None:
@@ -111,10 +101,10 @@ def test_tier_learner_round_trips(centres: list[np.ndarray]) -> None:
     rng = np.random.default_rng(4)
     learner = TierLearner.start(DIM, TierLearning(k=8, prior_weight=2.0))
     for i in range(40):
-        learner = learner.learn(_near(centres[i % 2], rng), float(i % 2 == 0))
+        learner = learner.learn(near(centres[i % 2], rng), float(i % 2 == 0))
     back = TierLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
     assert back.params == learner.params and back.revealed == 40 and back.active == learner.active
-    probe = _near(centres[0], rng)
+    probe = near(centres[0], rng)
     assert back.correction(probe) == pytest.approx(learner.correction(probe), abs=0.05)
     bad = learner.to_dict()
     bad["memory"]["labels"][0] = 3.0

@@ -18,22 +18,12 @@ from mcproute.router.online_tool_stats import ToolStats
 from mcproute.router.online_tools import ARMS, START_WEIGHTS, ToolLearner, ToolLearning
 from mcproute.router.retrieval_types import Ranking
 from mcproute.router.step import Candidate
-
-DIM = 16
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def _near(centre: np.ndarray, rng: np.random.Generator, noise: float = 0.15) -> np.ndarray:
-    return _unit(centre + noise * rng.standard_normal(DIM))
+from online_support import DIM, make_centres, near
 
 
 @pytest.fixture
 def centres() -> list[np.ndarray]:
-    rng = np.random.default_rng(7)
-    return [_unit(rng.standard_normal(DIM)) for _ in range(3)]
+    return make_centres()
 
 
 def _ranking(names: list[str], no_tool: bool = False) -> Ranking:
@@ -48,7 +38,7 @@ def _taught(centres: list[np.ndarray], steps: int = 60, seed: int = 5) -> ToolLe
     static = _ranking(["a", "b", "c"])
     for i in range(steps):
         c = i % 2
-        learner = learner.learn(_near(centres[c], rng), "c" if c == 0 else "a", static)
+        learner = learner.learn(near(centres[c], rng), "c" if c == 0 else "a", static)
     return learner
 
 
@@ -57,20 +47,20 @@ def test_a_consistent_click_pattern_moves_the_revealed_tool_first(centres: list[
     static = _ranking(["a", "b", "c"])
     fresh = ToolLearner.start(DIM)
     assert fresh.weights == START_WEIGHTS and fresh._rerank(static, centres[0], 10, None, "learned") == static
-    assert fresh.rerank(static, _near(centres[0], rng)) is static  # inactive: untouched
+    assert fresh.rerank(static, near(centres[0], rng)) is static  # inactive: untouched
     learner = _taught(centres)
     assert learner.wins > learner.losses and learner.active
-    moved = learner.rerank(static, _near(centres[0], rng))
+    moved = learner.rerank(static, near(centres[0], rng))
     assert [c.name for c in moved.candidates][0] == "c" and f"{learner.arm} re-ranker" in moved.explanation
     assert moved.candidates[0].score == static.candidates[0].score  # the leader keeps the top score
     assert "click-through: c moved up from static rank 3" in moved.explanation
-    kept = learner.rerank(static, _near(centres[1], rng))
+    kept = learner.rerank(static, near(centres[1], rng))
     assert kept.candidates[0].name == "a"  # where "a" was the answer, it stays first
     assert learner.rerank(static, None) is static  # no vector: nothing to compare
     # A tool the step cannot use never joins its list; one it can, does (with the lowest score as base).
     short = _ranking(["a", "b"])
-    assert "c" not in [c.name for c in learner.rerank(short, _near(centres[0], rng), available={"a", "b"}).candidates]
-    joined = learner.rerank(short, _near(centres[0], rng), available={"a", "b", "c"})
+    assert "c" not in [c.name for c in learner.rerank(short, near(centres[0], rng), available={"a", "b"}).candidates]
+    joined = learner.rerank(short, near(centres[0], rng), available={"a", "b", "c"})
     assert joined.candidates[0].name == "c" and "outside the static list" in joined.explanation
 
 
@@ -86,12 +76,12 @@ def test_the_arm_with_the_better_self_check_decides(centres: list[np.ndarray], p
     learner = ToolLearner.start(DIM, params)
     static = _ranking(["a", "b", "c"])
     for i in range(40):
-        learner = learner.learn(_near(centres[i % 2], rng), "c" if i % 2 == 0 else "a", static)
+        learner = learner.learn(near(centres[i % 2], rng), "c" if i % 2 == 0 else "a", static)
     other = 1 - ARMS.index(arm)
     assert learner.checks[other] == (0, 0) and learner.arm == arm
     # The decisions in force were its own, from when it passed its self-check on.
     assert 0 < learner.wins < learner.checks[ARMS.index(arm)][0] and learner.losses == 0
-    moved = learner.rerank(static, _near(centres[0], rng))
+    moved = learner.rerank(static, near(centres[0], rng))
     assert moved.candidates[0].name == "c" and f"{arm} re-ranker" in moved.explanation
 
 
@@ -102,11 +92,11 @@ def test_the_learner_stays_off_when_clicks_follow_no_pattern(centres: list[np.nd
     names = ["a", "b", "c"]
     for _ in range(300):  # near-identical requests using random tools; the static ranking is random too
         static = _ranking(coin.sample(names, 3))
-        learner = learner.learn(_near(centres[0], rng, 0.02), coin.choice(names), static)
+        learner = learner.learn(near(centres[0], rng, 0.02), coin.choice(names), static)
     assert all(w + lost > 10 for w, lost in learner.checks)  # both arms did disagree with the static ranking
     assert not learner.active and learner.arm is None
     static = _ranking(["b", "a", "c"])
-    assert learner.rerank(static, _near(centres[0], rng)) is static
+    assert learner.rerank(static, near(centres[0], rng)) is static
     with pytest.raises(ValueError, match="non-empty tool name"):
         learner.learn(centres[0], "")
     with pytest.raises(ValueError, match="finite non-zero vector of 16"):
@@ -121,7 +111,7 @@ def test_weights_stay_within_bounds_under_adversarial_reveals(centres: list[np.n
     for i in range(200):  # always the tool the static ranking put last, then flipping to the first
         static = _ranking(names[::-1] if i % 50 < 25 else names)
         before = np.asarray(learner.weights)
-        learner = learner.learn(_near(centres[i % 3], rng), names[-1] if i % 7 else names[0], static, set(names))
+        learner = learner.learn(near(centres[i % 3], rng), names[-1] if i % 7 else names[0], static, set(names))
         after = np.asarray(learner.weights)
         assert np.all(np.abs(after - before) <= params.max_step + 1e-12)
         assert np.all(np.abs(after) <= params.max_weight)
@@ -152,7 +142,7 @@ def test_state_round_trips(centres: list[np.ndarray]) -> None:
     assert back.stats.prototypes.keys() == learner.stats.prototypes.keys()
     for name, proto in learner.stats.prototypes.items():
         assert np.allclose(back.stats.prototypes[name], proto, atol=0.05 * np.linalg.norm(proto))  # int8 directions
-    probe = _near(centres[0], np.random.default_rng(2))
+    probe = near(centres[0], np.random.default_rng(2))
     static = _ranking(["a", "b", "c"])
     assert [c.name for c in back.rerank(static, probe).candidates] == [
         c.name for c in learner.rerank(static, probe).candidates
@@ -204,11 +194,11 @@ def test_no_tool_is_kept_unless_the_votes_are_overwhelming(centres: list[np.ndar
     learner = ToolLearner.start(DIM)
     for i in range(40):
         c = i % 2
-        learner = learner.learn(_near(centres[c], rng, 0.01), "b" if c else "a", _ranking(["a", "b"]))
+        learner = learner.learn(near(centres[c], rng, 0.01), "b" if c else "a", _ranking(["a", "b"]))
     assert learner.active
     said_none = _ranking(["a", "b"], no_tool=True)
-    over = learner.rerank(said_none, _near(centres[1], rng, 0.01))
+    over = learner.rerank(said_none, near(centres[1], rng, 0.01))
     assert over.candidates[0].name == "b" and not over.no_tool  # near-unanimous neighbours
     strict = replace(learner, params=ToolLearning(trust=1.0))
-    kept = strict.rerank(said_none, _near(centres[1], rng, 0.01))
+    kept = strict.rerank(said_none, near(centres[1], rng, 0.01))
     assert kept.candidates[0].name == "b" and kept.no_tool

@@ -234,14 +234,22 @@ _EXPLAIN = re.compile(
 @lru_cache(maxsize=8192)
 def explains(text: str) -> bool:
     """True when `text` asks for an explanation from knowledge and names nothing a tool acts on."""
+    return bool(_EXPLAIN.search(text)) and _reaches_nothing(text)
+
+
+def _reaches_nothing(text: str, *, strict: bool = False) -> bool:
+    """Outside quoted text, `text` names nothing a tool acts on: no URL, path, typed value (a bare
+    number aside) or storage word; `strict` also counts plurals ("commits") and the user's own
+    things ("my", "our")."""
     from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
 
     own = _QUOTED.sub(" ", text)
-    if not _EXPLAIN.search(text) or _URL.search(own) or _PATHLIKE.search(own):
+    if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number"}:
         return False
-    if query_slots(own) - {"number"}:
-        return False
-    return not any(w in _STORAGE for w in _WORDS.findall(own.lower()))
+    words = _WORDS.findall(own.lower())
+    if strict:
+        return not any(w in _STORAGE or _base(w) in _STORAGE or w in _OWN for w in words)
+    return not any(w in _STORAGE for w in words)
 
 
 @lru_cache(maxsize=65536)
@@ -275,18 +283,10 @@ _KNOWLEDGE = re.compile(
 def asks_knowledge(text: str) -> bool:
     """True when `text` reads as a question for the model's knowledge or advice, or explains or
     composes, and names nothing a tool acts on (no storage word, URL, path or typed value)."""
-    from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
-
     if explains(text) or composes(text):
         return True
-    own = _QUOTED.sub(" ", text)
-    if not _KNOWLEDGE.search(text) or _URL.search(own) or _PATHLIKE.search(own):
-        return False
-    if query_slots(own) - {"number"}:
-        return False
-    words = _WORDS.findall(own.lower())
-    # "my calls", "our budget": the user's own things are something a tool may hold.
-    return not any(w in _STORAGE or _base(w) in _STORAGE or w in _OWN for w in words)
+    # "my calls", "our budget": the user's own things are something a tool may hold (strict).
+    return bool(_KNOWLEDGE.search(text)) and _reaches_nothing(text, strict=True)
 
 
 _OWN = frozenset({"my", "our", "mine", "ours"})
