@@ -1,7 +1,8 @@
 """Build `src/mcproute/data/tool_examples.json`: usage examples for the official reference servers.
 
 The examples are the tool requests of `tests/data/everyday_dev.jsonl` (hand-written, 132 requests
-against time, git, fetch, memory and filesystem), grouped by the tool they expect. Each tool keeps
+against time, git, fetch, memory and filesystem) and `tests/data/everyday_dev2.jsonl` (111 more,
+about three per tool, written later), grouped by the tool they expect. Each tool keeps
 the sha256 of its description as the catalogue file gives it, so a catalogue tool gets examples
 only when it is that tool (runtime/tool_examples.py). The holdout and fresh sets are never read.
 
@@ -25,33 +26,40 @@ from mcproute.runtime.tool_examples import REFERENCE_PACKAGES, description_sha  
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "everyday_dev.jsonl")
+    dev = ROOT / "tests" / "data"
+    ap.add_argument("--data", type=Path, nargs="+", default=[dev / "everyday_dev.jsonl", dev / "everyday_dev2.jsonl"])
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "mcproute" / "data" / "tool_examples.json")
     a = ap.parse_args(argv)
-    if "holdout" in a.data.name or "fresh" in a.data.name:
-        ap.error("--data must be a dev file: the holdout and fresh sets are never learned from")
-    items = [json.loads(line) for line in a.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    catalogs: dict[str, dict[str, dict]] = {}
+    if any("holdout" in p.name or "fresh" in p.name for p in a.data):
+        ap.error("--data must name dev files: the holdout and fresh sets are never learned from")
+    items = [
+        (path, json.loads(line))
+        for path in a.data
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    catalogs: dict[Path, dict[str, dict]] = {}
     servers: dict[str, dict] = {}
-    for it in items:
-        rel = it["catalog"]
+    for path, it in items:
+        rel = (path.parent / it["catalog"]).resolve()
         if rel not in catalogs:
-            tools = json.loads((a.data.parent / rel).read_text(encoding="utf-8"))
-            catalogs[rel] = {t["name"]: t for t in tools}
+            catalogs[rel] = {t["name"]: t for t in json.loads(rel.read_text(encoding="utf-8"))}
         for name in it["expected"][:1]:  # the first expected tool is what the request is for
             tool = catalogs[rel][name]
             server = tool["server"]
             if server not in REFERENCE_PACKAGES:
-                raise SystemExit(f"{a.data}: {name} is not on a reference server mcproute knows ({server})")
+                raise SystemExit(f"{path}: {name} is not on a reference server mcproute knows ({server})")
             bare = name.removeprefix(f"{server}__")
             entry = servers.setdefault(server, {}).setdefault(
                 bare, {"description_sha256": description_sha(tool.get("description", "")), "examples": []}
             )
-            entry["examples"].append(" ".join(it["query"].split()))
+            text = " ".join(it["query"].split())
+            if text not in entry["examples"]:
+                entry["examples"].append(text)
     out = {
         "format": 1,
         "built_by": "scripts/build_tool_examples.py",
-        "from": "tests/data/everyday_dev.jsonl (tool requests only)",
+        "from": [f"tests/data/{p.name} (tool requests only)" for p in a.data],
         "servers": {s: dict(sorted(t.items())) for s, t in sorted(servers.items())},
     }
     a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
