@@ -171,3 +171,12 @@ async def test_the_bundled_kind_of_config_ranks_with_the_shipped_examples(tmp_pa
         decision = await engine.route("what time is it in Tokyo?", identity=ConversationIdentity("c", "argument"))
     assert decision.tool == "time__get_current_time"
     assert "+tx-" in decision.policy_version
+
+
+@pytest.mark.anyio
+async def test_status_names_only_served_tools_among_those_with_examples(tmp_path: Path) -> None:
+    """A denied tool's shipped examples never shape a vector, so GET /status does not list it."""
+    servers = {"time": {**TIME_SERVER, "tools": {"deny": ["convert_time"]}}}
+    async with Engine(loaded_config(tmp_path, servers=servers)) as engine:
+        await engine.wait_settled()
+        assert status_report(engine)["encoder"]["tools_with_examples"] == ["time__get_current_time"]

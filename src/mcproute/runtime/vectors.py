@@ -34,6 +34,8 @@ CHUNK = 32  # tool texts per worker-thread call (~0.1 s of model time)
 class VectorIndex(Protocol):  # mcproute.router.tools.ToolIndex
     def attach_vectors(self, vectors: Mapping[str, np.ndarray]) -> int: ...
     @property
+    def names(self) -> tuple[str, ...]: ...
+    @property
     def vector_count(self) -> int: ...
 
 
@@ -212,5 +214,9 @@ class EncoderService:
             "tools": self.tools_total,
             "tools_with_vectors": self.vector_count(),
             "last_sync": dict(self.last_sync),
-            "tools_with_examples": sorted(self._examples),  # servers.<name>.tools.examples in force
+            # Tools served now whose vector the examples shape (a denied tool's examples never apply).
+            "tools_with_examples": sorted(n for n in self._examples if n in self._served()),
         }
+
+    def _served(self) -> frozenset[str]:
+        return frozenset(self._index().names) if self._index is not None else frozenset()
