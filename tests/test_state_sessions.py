@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import pytest
 
 from mcproute.state import MemoryStore, SessionRecord, SessionStore, SqliteStore
@@ -143,3 +144,32 @@ async def test_a_redis_record_carries_a_redis_expiry_of_its_idle_timeout(redis_s
         assert 30_000 < ttl_ms <= 60_000
         assert await store.touch_session("a1b2")
         assert 30_000 < await store.client.pttl(f"{prefix}hs:a1b2") <= 60_000
+
+
+def subscribe(uri: str) -> Callable[[SessionRecord], SessionRecord]:
+    return lambda r: replace(r, subscriptions=(*r.subscriptions, uri))
+
+
+async def test_an_update_changes_the_live_record_and_nothing_else(store: SessionStore, clock: Clock) -> None:
+    assert await store.update_session("a1b2", subscribe("fx+file:///a")) is None  # nothing to update
+    assert await store.load_session("a1b2") is None  # ... and nothing written
+    await store.save_session(record())
+    new = await store.update_session("a1b2", subscribe("fx+file:///a"))
+    assert new is not None and new.subscriptions == ("fx+file:///a",)
+    assert await store.load_session("a1b2") == new
+    clock.now += 61  # idle past its timeout: an update does not bring it back
+    assert await store.update_session("a1b2", subscribe("fx+file:///b")) is None
+
+
+async def test_concurrent_updates_of_one_session_all_land(shared: Make) -> None:
+    """Two stores on one backing (two replicas) each apply ten subscribes at once: a read-modify-
+    write would lose some; every one of the twenty must be in the record."""
+    store, other = shared(), shared()
+    async with store, other:  # type: ignore[attr-defined]
+        await store.save_session(record())
+        uris = [f"fx+file:///{i}" for i in range(20)]
+        async with anyio.create_task_group() as tg:
+            for i, uri in enumerate(uris):
+                tg.start_soon((store if i % 2 else other).update_session, "a1b2", subscribe(uri))
+        loaded = await store.load_session("a1b2")
+        assert loaded is not None and sorted(loaded.subscriptions) == sorted(uris)

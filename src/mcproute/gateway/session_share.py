@@ -219,19 +219,19 @@ class SessionRecorder:
         self.share.remember(sid, principal)
 
     async def _changed(self, ctx: Any, sid: str) -> None:
-        record = await self.store.load_session(sid)
-        if record is None:
-            return
-        params = ctx.params or {}
-        if ctx.method == "logging/setLevel":
-            record = replace(record, log_level=str(params.get("level")))
-        else:
+        params, method, now = ctx.params or {}, ctx.method, time.time()
+
+        def change(record: SessionRecord) -> SessionRecord:
+            if method == "logging/setLevel":
+                return replace(record, log_level=str(params.get("level")), last_seen=now)
             uri = str(params.get("uri"))
             subs = [u for u in record.subscriptions if u != uri]
-            if ctx.method == "resources/subscribe":
+            if method == "resources/subscribe":
                 subs.append(uri)
-            record = replace(record, subscriptions=tuple(subs))
-        await self.store.save_session(replace(record, last_seen=time.time()))
+            return replace(record, subscriptions=tuple(subs), last_seen=now)
+
+        # Atomic in the store: two subscribes of one session at once (on any replicas) both land.
+        await self.store.update_session(sid, change)
 
 
 async def _not_found(send: Send, sid: str, why: str) -> None:

@@ -282,6 +282,16 @@ class MemoryStore:
     async def delete_session(self, session_id: str) -> bool:
         return self._sessions.pop(session_id, None) is not None
 
+    async def update_session(
+        self, session_id: str, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None:
+        # No await between the read and the write: atomic on the event loop.
+        record = self._sessions.get(session_id)
+        if record is None or not record.live(self._clock()):
+            return None
+        self._sessions[session_id] = new = change(record)
+        return new
+
     async def close(self) -> None:
         self._sessions.clear()
         self._convs.clear()

@@ -7,8 +7,10 @@ the client; this module only knows the layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from mcproute.errors import StateError
 from mcproute.state.sessions import SessionRecord, decode_session, encode_session
 
 # KEYS: the session hash. ARGV: now. 1 (and `seen` = now, expiry renewed) if live, else 0.
@@ -28,15 +30,43 @@ def _ms(seconds: float) -> int:
 
 
 async def save(client: Any, key: str, record: SessionRecord, now: float) -> None:
-    left = record.expires_at - now
     async with client.pipeline(transaction=True) as pipe:
-        pipe.delete(key)
-        pipe.hset(
-            key,
-            mapping={"d": encode_session(record), "seen": repr(record.last_seen), "idle": repr(record.idle_timeout)},
-        )
-        pipe.pexpire(key, _ms(left) if left > 0 else 1)
+        _write(pipe, key, record, now)
         await pipe.execute()
+
+
+def _write(pipe: Any, key: str, record: SessionRecord, now: float) -> None:
+    left = record.expires_at - now
+    pipe.delete(key)
+    pipe.hset(
+        key, mapping={"d": encode_session(record), "seen": repr(record.last_seen), "idle": repr(record.idle_timeout)}
+    )
+    pipe.pexpire(key, _ms(left) if left > 0 else 1)
+
+
+async def update(
+    client: Any, key: str, change: Callable[[SessionRecord], SessionRecord], now: float, attempts: int = 32
+) -> SessionRecord | None:
+    """Optimistic: WATCH the hash, read, change, write in MULTI; another writer in between makes
+    EXEC fail, and the change is applied again to what that writer left."""
+    from redis.exceptions import WatchError
+
+    for _ in range(attempts):
+        async with client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                data, seen = await pipe.hmget(key, ["d", "seen"])
+                record = None if data is None or seen is None else decode_session(data, last_seen=float(seen))
+                if record is None or not record.live(now):
+                    return None
+                new = change(record)
+                pipe.multi()
+                _write(pipe, key, new, now)
+                await pipe.execute()
+                return new
+            except WatchError:
+                continue
+    raise StateError(f"MCP session record {key!r} kept changing under {attempts} attempts to update it")
 
 
 async def load(client: Any, key: str, now: float) -> SessionRecord | None:

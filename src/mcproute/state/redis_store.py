@@ -375,6 +375,13 @@ class RedisStore:
     async def delete_session(self, session_id: str) -> bool:
         return bool(await self._call(lambda c: c.delete(self._k("hs:", session_id))))
 
+    async def update_session(
+        self, session_id: str, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None:
+        key, now = self._k("hs:", session_id), self._clock()
+        result: SessionRecord | None = await self._call(lambda c: redis_sessions.update(c, key, change, now))
+        return result
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True

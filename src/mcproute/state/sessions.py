@@ -16,7 +16,7 @@ memory, SQLite and Redis stores implement it (sqlite_sessions.py, redis_sessions
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,3 +73,9 @@ class SessionStore(Protocol):
     async def touch_session(self, session_id: str) -> bool: ...
     # True if there was a record (live or not) to delete.
     async def delete_session(self, session_id: str) -> bool: ...
+    # Read the live record, apply `change` and save the result, atomically with respect to every
+    # other update of it (replicas included), so two concurrent changes both land. The new record,
+    # or None when there is no live one (then nothing is written).
+    async def update_session(
+        self, session_id: str, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None: ...

@@ -501,6 +501,12 @@ class SqliteStore:
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._tx(lambda conn: sqlite_sessions.delete(conn, session_id)))
 
+    async def update_session(
+        self, session_id: str, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None:
+        now = self._clock()
+        return await self._run(self._tx(lambda conn: sqlite_sessions.update(conn, session_id, change, now)))
+
     # ------------------------------------------------------------ lifecycle
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ Schema version 4 adds the table (`CREATE TABLE IF NOT EXISTS`, so an older file 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from mcproute.state.sessions import SessionRecord, decode_session, encode_session
 
@@ -44,6 +45,18 @@ def touch(conn: sqlite3.Connection, session_id: str, now: float) -> bool:
         "UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen + idle > ?", (now, session_id, now)
     )
     return cur.rowcount > 0
+
+
+def update(
+    conn: sqlite3.Connection, session_id: str, change: Callable[[SessionRecord], SessionRecord], now: float
+) -> SessionRecord | None:
+    """Read, change and save in the caller's transaction (BEGIN IMMEDIATE: no other writer between)."""
+    record = load(conn, session_id, now)
+    if record is None:
+        return None
+    new = change(record)
+    save(conn, new, now)
+    return new
 
 
 def delete(conn: sqlite3.Connection, session_id: str) -> bool:
