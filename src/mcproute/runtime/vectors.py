@@ -215,8 +215,8 @@ class EncoderService:
             "tools_with_vectors": self.vector_count(),
             "last_sync": dict(self.last_sync),
             # Tools served now whose vector the examples shape (a denied tool's examples never apply).
-            "tools_with_examples": sorted(n for n in self._examples if n in self._served()),
+            "tools_with_examples": sorted(set(self._examples).intersection(self._served())),
         }
 
-    def _served(self) -> frozenset[str]:
-        return frozenset(self._index().names) if self._index is not None else frozenset()
+    def _served(self) -> tuple[str, ...]:
+        return self._index().names if self._index is not None else ()
