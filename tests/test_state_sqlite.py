@@ -251,3 +251,38 @@ async def test_open_store_falls_back_to_memory_when_sqlite_cannot_open(tmp_path:
     assert store.recovered is not None and "in memory for this run only" in store.recovered
     await store.save(STATE)
     assert await store.load("conv-1") == STATE
+
+
+def test_processes_opening_one_fresh_file_at_once_all_get_it(tmp_path: Path) -> None:
+    """`serve --workers` starts its workers together on a new data dir. SQLite does not apply its
+    busy handler to the switch to WAL, so the second opener used to get "database is locked" within
+    a millisecond and went off to a fallback file: the workers no longer shared conversations or
+    sessions. Three processes, fifteen fresh files, each opened by all three at one instant."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from mcproute.state import SqliteStore
+        root, start = Path(sys.argv[1]), float(sys.argv[2])
+        for i in range(15):
+            while time.time() < start + 0.2 * i:
+                pass
+            store = SqliteStore(root / str(i) / "state.sqlite3")
+            print(i, store.active_path.name, store.recovered is None, flush=True)
+        """
+    )
+    for i in range(15):
+        (tmp_path / str(i)).mkdir()
+    start = __import__("time").time() + 2.0  # past the three interpreters' start-up
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path), repr(start)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(3)
+    ]
+    lines = [line.split() for p in procs for line in p.communicate(timeout=120)[0].splitlines()]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(lines) == 45
+    assert all(name == "state.sqlite3" and ok == "True" for _, name, ok in lines), lines
+    assert not list(tmp_path.glob("*/state.fallback-*"))

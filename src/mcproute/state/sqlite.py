@@ -93,6 +93,21 @@ def _stamp(now: float) -> str:
 
 
 def _init(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open (creating) the file, retrying "locked" for up to `busy_timeout`: SQLite does not apply
+    its busy handler to every lock the first opening takes (the switch to WAL), so two processes
+    opening one fresh file at once (`serve --workers`) got "database is locked" within a
+    millisecond, and one of them went off to a fallback file, splitting the workers' state."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return _init_once(path, busy_timeout)
+        except sqlite3.OperationalError as exc:
+            if _code(exc) not in _BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _init_once(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
