@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -273,7 +274,7 @@ def test_processes_opening_one_fresh_file_at_once_all_get_it(tmp_path: Path) -> 
     )
     for i in range(15):
         (tmp_path / str(i)).mkdir()
-    start = __import__("time").time() + 2.0  # past the three interpreters' start-up
+    start = time.time() + 2.0  # past the three interpreters' start-up
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     procs = [
         subprocess.Popen(
