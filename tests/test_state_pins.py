@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from mcproute.router.step import ConversationState
-from mcproute.state import MemoryStore, PinRecord, PinStore, SqliteStore
-from mcproute.state.redis_store import RedisStore
-from redis_fixture import RedisServer
+from mcproute.state import PinRecord, PinStore, SqliteStore
+from store_support import each_store
 
 ECHO = PinRecord("fx", "echo", "a" * 64, {"name": "echo", "description": "v1"}, 10.0)
 CLOCK = PinRecord("fx", "clock", "b" * 64, {"name": "clock"}, 11.0)
@@ -22,13 +21,7 @@ OTHER = PinRecord("time", "echo", "c" * 64, {"name": "echo"}, 12.0)
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PinStore]:
-    s: MemoryStore | SqliteStore | RedisStore
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisStore(server.url, prefix=server.fresh_prefix())
-    else:
-        s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "state.sqlite3")
-    async with s:
+    async with each_store(request, tmp_path) as s:
         yield s
 
 

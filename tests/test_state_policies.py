@@ -12,21 +12,14 @@ import pytest
 
 from mcproute.errors import InvalidRequest
 from mcproute.router.online_tier import TierLearner
-from mcproute.state import MemoryStore, PolicyStore, SqliteStore
+from mcproute.state import PolicyStore, SqliteStore
 from mcproute.state.policies import MAX_VERSIONS, make
-from mcproute.state.redis_store import RedisStore
-from redis_fixture import RedisServer
+from store_support import each_store
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PolicyStore]:
-    s: MemoryStore | SqliteStore | RedisStore
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisStore(server.url, prefix=server.fresh_prefix())
-    else:
-        s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "state.sqlite3")
-    async with s:
+    async with each_store(request, tmp_path) as s:
         yield s
 
 

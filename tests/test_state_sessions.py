@@ -14,16 +14,9 @@ import pytest
 from mcproute.state import MemoryStore, SessionRecord, SessionStore, SqliteStore
 from mcproute.state.redis_store import RedisStore
 from redis_fixture import RedisServer
+from store_support import Clock
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def record(sid: str = "a1b2", now: float = 1_000_000.0, **kw: object) -> SessionRecord:

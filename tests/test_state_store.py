@@ -16,16 +16,9 @@ from mcproute.router.step import ConversationState
 from mcproute.state import ConversationStore, MemoryStore, SqliteStore
 from mcproute.state.redis_store import RedisStore
 from redis_fixture import RedisServer
+from store_support import Clock
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from mcproute.cli.replay import state_file
+from mcproute.cli.replay import add_state_arguments, state_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,11 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "version", nargs="?", default=None, help="show: a version id (default: the one in force); rollback: required"
     )
-    p.add_argument("--config", default="servers.yaml", help="the gateway's servers.yaml (default: %(default)s)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--data-dir", default=None, help="the data directory holding state.sqlite3")
-    where.add_argument("--state", default=None, help="the state file itself (default: the config's state.path)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_state_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

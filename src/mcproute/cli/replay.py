@@ -50,6 +50,16 @@ def _since(text: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+def add_state_arguments(p: argparse.ArgumentParser) -> None:
+    """--config, --data-dir | --state and --json: how `mcproute policy` and `mcproute shadow` find
+    a gateway's state file (read back by `state_file`)."""
+    p.add_argument("--config", default="servers.yaml", help="the gateway's servers.yaml (default: %(default)s)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", default=None, help="the data directory holding state.sqlite3")
+    where.add_argument("--state", default=None, help="the state file itself (default: the config's state.path)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def state_file(loaded: Any, args: argparse.Namespace) -> Path:
     from mcproute.state import state_path
 
