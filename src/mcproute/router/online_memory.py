@@ -3,7 +3,7 @@
 Pure and immutable: `add()` returns a new memory (the oldest entry leaves once `capacity` is
 reached, so the state never grows past it), `neighbours()` is one matrix-vector product. Vectors
 are the encoder's unit vectors, kept as float32; `to_dict()` stores them as int8 (x127, base64):
-384 bytes per entry, so a full 1,024-entry memory is about 0.5 MB of JSON, small enough to be a
+384 bytes per entry, so a full 2,048-entry memory is about 1 MB of JSON, small enough to be a
 policy version's learned state.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_CAPACITY = 1024
+DEFAULT_CAPACITY = 2048
 MAX_CAPACITY = 16_384
 
 
