@@ -83,6 +83,39 @@ def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encode
         assert (a.no_tool, [c.name for c in a.candidates[:1]]) == (b.no_tool, [c.name for c in b.candidates[:1]])
 
 
+GIT_STATUS_TAUGHT = ["what's uncommitted in my working copy", "anything I forgot to commit?", "is my checkout clean"]
+
+
+def test_a_taught_tool_moves_ahead_by_its_examples_but_they_never_decide_whether_a_tool_fits(encoder) -> None:  # noqa: ANN001
+    """The examples' own term (router/retrieval_examples.py), isolated from the blend: one taught
+    tool is enough, the reason says what moved, and P(fit) is the untaught index's, whatever the step."""
+    specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+    own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+    means = example_means(encoder, [("git__git_status", t) for t in GIT_STATUS_TAUGHT])
+    plain, taught = ToolIndex(specs), ToolIndex(specs)
+    plain.attach_vectors(own)
+    taught.attach_vectors(own, examples=means)
+
+    def rank(index: ToolIndex, text: str):  # noqa: ANN202
+        return index.rank(text, k=10, vector=encoder.encode_one(text))
+
+    asked = "what's dirty in my checkout"
+    before, after = rank(plain, asked), rank(taught, asked)
+    assert before.candidates[0].name == "git__git_checkout"
+    assert after.candidates[0].name == "git__git_status"
+    assert "the tools' examples put git__git_status (similarity" in after.explanation
+    assert "ahead of git__git_checkout (no examples)" in after.explanation
+    for text in (asked, CALL_NOW, "write a haiku about rain", "tell me about the history of jazz", "is the repo clean"):
+        b, a = rank(plain, text), rank(taught, text)
+        assert (a.no_tool, a.no_tool_score) == (b.no_tool, b.no_tool_score), text
+
+    taught.attach_vectors(own, examples={})  # the examples withdrawn: ranks exactly as untaught
+    assert rank(taught, asked) == rank(plain, asked)
+    taught.attach_vectors({"git__git_status": own["git__git_status"]}, examples=means)
+    taught.update("git", [])  # its server leaves: the examples of a tool no longer listed do nothing
+    assert all(not c.name.startswith("git__") for c in rank(taught, asked).candidates)
+
+
 @pytest.mark.anyio
 async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
     """End to end on the real time server: the examples reach the engine's tool vectors (the

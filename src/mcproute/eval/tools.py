@@ -67,7 +67,7 @@ class Vectors:
         shipped = example_means(self.encoder, pairs, shipped={name for name, _ in pairs})
         means = {**shipped, **self.examples}  # --examples replace them per tool
         self.shipped_tools += len({name for name, _ in pairs})
-        index.attach_vectors(blend(found, means) if means else found)
+        index.attach_vectors(blend(found, means) if means else found, examples=means)
         return index
 
     def query(self, text: str) -> Any:

@@ -27,6 +27,7 @@ import numpy as np
 
 from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
+from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -56,6 +57,7 @@ class ToolIndex(PoolFeatures):
         self._centroid = c if emb is not None and c.shape == (emb.dims,) else None
         self._enc: ToolVectors | None = None  # sentence-encoder rows, attached by the engine
         self._enc_mean: np.ndarray | None = None
+        self._taught = TaughtTools()  # centroids of tools' examples (retrieval_examples.py)
         self._docs: dict[int, ToolDoc] = {}
         self._post: dict[str, dict[int, float]] = {}
         self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings
@@ -216,12 +218,18 @@ class ToolIndex(PoolFeatures):
         self.attach_vectors(keep)
 
     # ------------------------------------------------------------ encoder vectors
-    def attach_vectors(self, vectors: Mapping[str, np.ndarray]) -> int:
+    def attach_vectors(
+        self, vectors: Mapping[str, np.ndarray], examples: Mapping[str, np.ndarray] | None = None
+    ) -> int:
         """Give tools (by name) their sentence-encoder vector (unit length, all of one model).
 
         The lexical index is untouched; tools without a vector keep ranking on the static table
         and the lexical channels. `update()` drops the vectors of the server it replaces (their
-        text may have changed); the caller attaches the new ones. Returns how many were attached."""
+        text may have changed); the caller attaches the new ones. `examples`: tool name -> the
+        mean vector of its examples, for these tools (one without an entry has none); None leaves
+        their examples as they were. Returns how many vectors were attached."""
+        if examples is not None:
+            self._taught.set(vectors, examples)
         n = 0
         for name, vec in vectors.items():
             slot = self._by_name.get(name)
@@ -271,22 +279,26 @@ class ToolIndex(PoolFeatures):
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
-        scores = (x @ self._wv).tolist()
-        order = sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
+        static = (x @ self._wv).tolist()
+        first = sorted(range(len(pool)), key=lambda i: (-static[i], self._docs[pool[i]].order))
+        scores, taught = self._taught_scores(pool, static, vector)
+        order = (
+            first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
+        )
         # A pool found by meaning alone (no tool shares a term with the step, its history or its
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, COL["lexical"]].any())
         trusted = lexical or not p.require_lexical
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL.
-        composing = self._docs[pool[order[0]]].stores and composes(text or "")
+        composing = self._docs[pool[first[0]]].stores and composes(text or "")
         explaining = explains(text or "")
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
         trusted = trusted and not composing and not explaining
         p_fit = (
             self._p_fit(
-                x[order[0]],
-                scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0),
+                x[first[0]],
+                static[first[0]] - (static[first[1]] if len(first) > 1 else 0.0),
                 actionable=not asking,
             )
             if trusted
@@ -305,6 +317,7 @@ class ToolIndex(PoolFeatures):
                 if asking and trusted and "actionable" in p.no_tool_weights
                 else ""
             )
+            + self._taught_reason(pool, first[0], order[0], taught)
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
@@ -313,6 +326,29 @@ class ToolIndex(PoolFeatures):
         )
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
+
+    def _taught_scores(
+        self, pool: Sequence[int], static: list[float], vector: np.ndarray | None
+    ) -> tuple[list[float], dict[str, float] | None]:
+        """The candidates' scores with the taught-examples term added, and that term per taught
+        tool (None: no tool in the catalogue is taught, or no step vector)."""
+        if vector is None or not len(self._taught):
+            return static, None
+        close = self._taught.closeness(vector, self._by_name)
+        if not close:
+            return static, None
+        names = [self._docs[s].spec.name for s in pool]
+        return [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)], close
+
+    def _taught_reason(self, pool: Sequence[int], was: int, now: int, taught: dict[str, float] | None) -> str:
+        if taught is None or was == now:
+            return ""
+        new, old = self._docs[pool[now]].spec.name, self._docs[pool[was]].spec.name
+
+        def said(name: str) -> str:
+            return f"similarity {taught[name] + BASELINE:.2f} to its examples" if name in taught else "no examples"
+
+        return f"the tools' examples put {new} ({said(new)}) ahead of {old} ({said(old)}); "
 
     def _p_fit(self, lead: np.ndarray, margin: float, *, actionable: bool = True) -> float:
         """Calibrated P(some tool fits) from the leader's features and whether the request reads

@@ -32,7 +32,9 @@ CHUNK = 32  # tool texts per worker-thread call (~0.1 s of model time)
 
 
 class VectorIndex(Protocol):  # mcproute.router.tools.ToolIndex
-    def attach_vectors(self, vectors: Mapping[str, np.ndarray]) -> int: ...
+    def attach_vectors(
+        self, vectors: Mapping[str, np.ndarray], examples: Mapping[str, np.ndarray] | None = None
+    ) -> int: ...
     @property
     def names(self) -> tuple[str, ...]: ...
     @property
@@ -140,7 +142,7 @@ class EncoderService:
             # (then `_changed` is set and the next pass encodes the new text).
             now = {n: tool_text(s) for n, s in tools().items()}
             fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
-            index().attach_vectors(blend(fresh, self._examples) if self._examples else fresh)
+            index().attach_vectors(blend(fresh, self._examples) if self._examples else fresh, examples=self._examples)
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
             log.info(
