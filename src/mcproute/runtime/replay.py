@@ -192,9 +192,7 @@ class Replayer:
         finally:
             cache.close()
         found = {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
-        index.attach_vectors(
-            blend(found, self.tool_means) if self.tool_means else found, examples=self.tool_means
-        )
+        index.attach_vectors(blend(found, self.tool_means) if self.tool_means else found, examples=self.tool_means)
 
     def models(self, recorded: Sequence[Mapping[str, Any]]) -> list[ModelSpec]:
         """The candidate's models, each with its recorded availability and deployments (by name)."""
