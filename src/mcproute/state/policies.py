@@ -21,9 +21,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from mcproute.errors import InvalidRequest
 
 MAX_VERSIONS = 20
-MAX_STATE_BYTES = (
-    4_000_000  # JSON of one version's learner state (two full 2,048-step memories, 1,024 tool prototypes: ~2.8 MB)
-)
+# JSON of one version's learner state (two full 2,048-step memories, 1,024 tool prototypes: ~2.8 MB)
+MAX_STATE_BYTES = 4_000_000
 Status = Literal["adopted", "rejected"]
 STATUSES: tuple[str, ...] = ("adopted", "rejected")
 
