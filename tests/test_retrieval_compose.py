@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, stores
+from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -200,3 +200,43 @@ def test_one_shared_word_no_longer_makes_a_tool_fit_a_knowledge_question() -> No
     # ... while a request that acts on the same thing still gets its tool
     ranking = index.rank("show me the commit history of this repo")
     assert not ranking.no_tool and ranking.candidates[0].name == "git__git_log", ranking.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hi there! how's it going?",
+        "thanks for your help 🙏",
+        "that was exactly what I needed, thanks",
+        "bye, have a great weekend",
+        "Good morning",
+    ],
+)
+def test_a_message_that_is_only_greeting_thanks_or_farewell_is_small_talk(text: str) -> None:
+    assert small_talk(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks! now show me the log",  # a request after the thanks
+        "good morning, what's on my calendar",
+        "hi, can you list my files",
+        "ok",  # bare acknowledgements often mean "go ahead" in a tool loop
+        "yes",
+        "great, now commit it",
+        "what time is it",
+    ],
+)
+def test_a_message_that_asks_for_anything_is_not_small_talk(text: str) -> None:
+    assert not small_talk(text)
+
+
+def test_small_talk_gets_no_tool_and_says_why(reference) -> None:  # noqa: ANN001
+    """'today' is the time server's word, 'helped' nobody's: neither makes a tool fit a greeting."""
+    for text in ("hey, how are you doing today?", "thank you so much, that really helped"):
+        ranking = reference(text)
+        assert ranking.no_tool, ranking.explanation
+        assert "small talk" in ranking.explanation
+    ranking = reference("thanks! what time is it in Tokyo right now?")
+    assert not ranking.no_tool and ranking.candidates[0].name == "time__get_current_time", ranking.explanation

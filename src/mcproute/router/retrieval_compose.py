@@ -24,8 +24,14 @@ in storage (a file, a directory, a path), from general English and nothing about
   card" against a tarot tool); it stops one shared word ("history", "time", "branches") from
   making a tool fit.
 
+- `small_talk(text)`: the whole message is social — a greeting, "how are you", thanks, praise of
+  the last answer, a farewell — and asks for nothing ("thank you so much, that helped", "hi there!
+  how's it going?"). One request anywhere in it ("thanks! now show me the log") and it is not.
+  Bare acknowledgements ("ok", "yes", "sure") are left out on purpose: in a tool loop they often
+  mean "go ahead".
+
 `ToolIndex.rank()` does not trust a storing leader for a composing request, nor any leader for an
-explaining one (P(fit) = 0, the ranking itself is unchanged), the same way it does not trust a pool
+explaining one or small talk (P(fit) = 0, the ranking itself is unchanged), the same way it does not trust a pool
 found by meaning alone.
 """
 
@@ -290,3 +296,33 @@ def asks_knowledge(text: str) -> bool:
 
 
 _OWN = frozenset({"my", "our", "mine", "ours"})
+
+
+# Social units a message may consist of entirely (after an optional "oh"/"well"/"ok" opener).
+_SOCIAL = re.compile(
+    r"(?:(?:oh|well|ok|okay|hey|and|so)\s+)?(?:"
+    r"(?:hi|hello|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening|day))"
+    r"(?: there| again| everyone| all| mate| buddy| friend)?"
+    r"|how (?:are|r) (?:you|u|ya)(?: doing| going)?(?: today| tonight| this (?:morning|afternoon|evening|week))?"
+    r"|how(?:'s|s| is) (?:it going|your day(?: going)?|everything|life)|what(?:'s|s) up|how have you been"
+    r"|(?:nice|good|great) to (?:meet|see|talk to) you"
+    r"|(?:thanks|thank you|thank u|thx|ty|cheers|much appreciated|appreciate it|i appreciate (?:it|that|your help))"
+    r"(?: (?:so|very) much| a lot| a ton| again| heaps)?(?: for (?:your|the|all the|all your) help| for that| for everything)?"
+    r"|(?:that|this|it|you)(?: really)? (?:helped|helps|was (?:very |really |super )?helpful|were (?:very |really )?helpful"
+    r"|worked|works now|was (?:great|perfect|exactly what i needed)|is perfect|rock|are (?:great|awesome|the best))"
+    r"(?: a lot| so much)?"
+    r"|(?:bye|goodbye|good night|goodnight|see (?:you|ya)(?: later| soon| tomorrow)?|talk (?:to you )?(?:later|soon)"
+    r"|take care|have a (?:good|great|nice) (?:day|one|night|evening|weekend))"
+    r")",
+    re.IGNORECASE,
+)
+_SEGMENTS = re.compile(r"[.!?,;:]+|\s+-\s+|\s+and\s+")
+_EMOJI = re.compile(r"[^\w\s'.!?,;:-]+")
+
+
+@lru_cache(maxsize=8192)
+def small_talk(text: str) -> bool:
+    """True when every part of `text` is a greeting, thanks, praise of the last answer or a farewell."""
+    parts = [" ".join(p.split()) for p in _SEGMENTS.split(_EMOJI.sub(" ", text.lower()))]
+    parts = [p for p in parts if p]
+    return bool(parts) and all(_SOCIAL.fullmatch(p) for p in parts)

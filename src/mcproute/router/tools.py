@@ -25,7 +25,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, stores
+from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
@@ -293,8 +293,9 @@ class ToolIndex(PoolFeatures):
         # is not trusted when the request composes content and names no file, path or URL.
         composing = self._docs[pool[first[0]]].stores and composes(text or "")
         explaining = explains(text or "")
+        chatting = small_talk(text or "")  # "thank you so much, that helped": nothing to act on
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
-        trusted = trusted and not composing and not explaining
+        trusted = trusted and not composing and not explaining and not chatting
         p_fit = (
             self._p_fit(
                 x[first[0]],
@@ -312,6 +313,7 @@ class ToolIndex(PoolFeatures):
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
             + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
+            + ("the step is small talk (a greeting, thanks or farewell) and asks for nothing; " if chatting else "")
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
