@@ -32,6 +32,7 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         "turn my manager's bullet points into a short essay",  # an apostrophe is not a quote
         "write a short story about a lost file",  # the storage word is the topic, not a target
         "compose a limerick on the theme of folders, please",
+        "suggest a catchy title for my podcast episode on bread",
     ],
 )
 def test_a_request_for_written_content_that_names_no_target_composes(text: str) -> None:

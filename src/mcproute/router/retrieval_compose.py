@@ -145,6 +145,8 @@ _CONTENT = frozenset(
         "motto",
         "acrostic",
         "ode",
+        "title",
+        "nickname",
     }
 )
 # Words that name where something is kept: a request that mentions one may want a tool.
