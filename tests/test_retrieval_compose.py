@@ -168,6 +168,10 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "why should anyone learn Latin",
         "write a short story about a clock that runs backwards",  # composes
         "explain what a merge conflict is",  # explains
+        "how do bees make honey",  # how things work
+        "how many cups of coffee should an adult drink",
+        "is it polite to text someone after midnight",
+        "what are some good books about habits",
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -184,6 +188,10 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "how can I calculate the interest on 5000 at 3 percent",  # an action verb
         "remember that Alice works at Acme",  # no question at all
         "what time is it in Tokyo",
+        "how does this function get called",  # this/that: something at hand
+        "how many files does src hold",  # a storage word
+        "how much revenue would we make at 10% more units",  # a calculation ("would"), not knowledge
+        "what are some files I can delete",
     ],
 )
 def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:

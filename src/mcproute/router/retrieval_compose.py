@@ -282,7 +282,14 @@ _KNOWLEDGE = re.compile(
     r"|book|order|buy|send|schedule|play|translate|generate)[a-z]+"
     r"|\bpros and cons\b|\barguments for and against\b|\bany (?:tips|advice)\b"
     r"|^\s*(?:give me |any )?(?:some |a few |three |five )?tips (?:for|on|to)\b"
-    r"|^\s*why (?:was|were|should|would|can't|don't|doesn't)\b|^\s*how (?:long|many|much) (?:should|does|do|is|are)\b",
+    r"|^\s*why (?:was|were|should|would|can't|don't|doesn't)\b|^\s*how (?:long|many|much) (?:should|does|do|is|are)\b"
+    # how things work ("how do trees grow"), quantities people ask the model ("how many hours of
+    # sleep do adults need"), etiquette and judgement ("is it rude to ..."), open lists of advice
+    r"|^\s*how do(?:es)? (?!i\b|we\b|you\b|u\b|one\b|my\b|our\b|this\b|that\b|these\b|those\b)[a-z]+ [a-z]+"
+    r"|^\s*how (?:many|much) [a-z]+(?: [a-z]+){0,3} (?:do|does|should) (?!i\b|we\b|my\b|our\b)"
+    r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
+    r"|^\s*what are (?:some|the best|good) (?:good |common |classic |great |healthy |useful )?"
+    r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b",
     re.IGNORECASE,
 )
 
