@@ -2,7 +2,8 @@
 
 The examples are the tool requests of `tests/data/everyday_dev.jsonl` (hand-written, 132 requests
 against time, git, fetch, memory and filesystem) and `tests/data/everyday_dev2.jsonl` (111 more,
-about three per tool, written later), grouped by the tool they expect. Each tool keeps
+about three per tool, written later) and `tests/data/everyday_dev3.jsonl` (129, mostly the memory server and
+the git and filesystem tools the first two confused), grouped by the tool they expect. Each tool keeps
 the sha256 of its description as the catalogue file gives it, so a catalogue tool gets examples
 only when it is that tool (runtime/tool_examples.py). The holdout and fresh sets are never read.
 
@@ -27,7 +28,12 @@ from mcproute.runtime.tool_examples import REFERENCE_PACKAGES, description_sha  
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     dev = ROOT / "tests" / "data"
-    ap.add_argument("--data", type=Path, nargs="+", default=[dev / "everyday_dev.jsonl", dev / "everyday_dev2.jsonl"])
+    ap.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        default=[dev / "everyday_dev.jsonl", dev / "everyday_dev2.jsonl", dev / "everyday_dev3.jsonl"],
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "mcproute" / "data" / "tool_examples.json")
     a = ap.parse_args(argv)
     if any("holdout" in p.name or "fresh" in p.name for p in a.data):

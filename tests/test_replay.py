@@ -125,12 +125,12 @@ def test_a_candidate_with_tool_examples_replays_with_them(recorded: Path, tmp_pa
         with_examples = Replayer(
             load_config(taught, environ={"MCPROUTE_DATA_DIR": str(recorded)}), kept, encoder=encoder
         )
-        assert {"time__get_current_time", "time__convert_time"} <= set(plain.tool_means)  # shipped, by default
+        shipped, yours = plain.tool_examples, with_examples.tool_examples
+        assert {"time__get_current_time", "time__convert_time"} <= set(shipped.rows)  # shipped, by default
         assert "+tx-" in plain.base.version
-        assert set(with_examples.tool_means) == set(plain.tool_means)
-        assert not np.array_equal(
-            with_examples.tool_means["time__get_current_time"], plain.tool_means["time__get_current_time"]
-        )
+        assert set(yours.rows) == set(shipped.rows) and set(yours.means) == set(shipped.means)
+        assert len(yours.rows["time__get_current_time"]) == 1  # yours replace the shipped ones tool by tool
+        assert not np.array_equal(yours.means["time__get_current_time"], shipped.means["time__get_current_time"])
         assert with_examples.base.version != plain.base.version and "+tx-" in with_examples.base.version
         off = tmp_path / "off.yaml"  # every server's shipped examples off: nothing changes
         off.write_text(
@@ -139,7 +139,7 @@ def test_a_candidate_with_tool_examples_replays_with_them(recorded: Path, tmp_pa
             )
         )
         none = Replayer(load_config(off, environ={"MCPROUTE_DATA_DIR": str(recorded)}), kept, encoder=encoder)
-        assert none.tool_means == {} and "+tx-" not in none.base.version
+        assert not none.tool_examples and "+tx-" not in none.base.version
         row = kept.read_steps()[0]
         after, skipped = with_examples.redecide(row)
         assert after is not None, skipped

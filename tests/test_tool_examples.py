@@ -103,7 +103,7 @@ def test_a_taught_tool_moves_ahead_by_its_examples_but_they_never_decide_whether
     before, after = rank(plain, asked), rank(taught, asked)
     assert before.candidates[0].name == "git__git_checkout"
     assert after.candidates[0].name == "git__git_status"
-    assert "the tools' examples put git__git_status (similarity" in after.explanation
+    assert "the tools' examples put git__git_status (closeness" in after.explanation
     assert "ahead of git__git_checkout (no examples)" in after.explanation
     for text in (asked, CALL_NOW, "write a haiku about rain", "tell me about the history of jazz", "is the repo clean"):
         b, a = rank(plain, text), rank(taught, text)
@@ -151,7 +151,7 @@ def _queries(name: str) -> set[str]:
 
 def test_the_shipped_examples_are_dev_requests_for_the_reference_tools_and_never_held_out_ones() -> None:
     catalogue = {t["name"]: t for t in json.loads(REFERENCE.read_text(encoding="utf-8"))}
-    dev = _queries("everyday_dev.jsonl") | _queries("everyday_dev2.jsonl")
+    dev = _queries("everyday_dev.jsonl") | _queries("everyday_dev2.jsonl") | _queries("everyday_dev3.jsonl")
     held_out = _queries("everyday_holdout.jsonl") | _queries("everyday_fresh.jsonl")
     shipped = shipped_examples()
     assert set(shipped) == {"time", "git", "fetch", "memory", "filesystem"}

@@ -48,7 +48,7 @@ class Vectors:
         self.encoder = Encoder.load()
         self.cache = ToolVectorCache(default_cache_dir() / "tool-vectors.sqlite3")
         self.encode_ms: list[float] = []
-        self.examples: dict[str, Any] = {}  # --examples: tool -> mean example vector, blended in at attach
+        self.examples: Any = None  # --examples: TaughtVectors, replacing the shipped ones tool by tool at attach
         self.shipped = True  # the reference servers' shipped examples, for catalogue tools that are theirs
         self.shipped_tools = 0  # catalogue tools that got them
 
@@ -60,14 +60,15 @@ class Vectors:
         return {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
 
     def attach(self, index: ToolIndex, specs: list[Any]) -> ToolIndex:
-        from mcproute.runtime.tool_examples import blend, example_means, shipped_for_catalog
+        from mcproute.runtime.tool_examples import blend, encode_tool_examples, shipped_for_catalog
 
         found = self.for_specs(specs)
         pairs = shipped_for_catalog((s.name, s.description) for s in specs) if self.shipped else []
-        shipped = example_means(self.encoder, pairs, shipped={name for name, _ in pairs})
-        means = {**shipped, **self.examples}  # --examples replace them per tool
+        taught = encode_tool_examples(self.encoder, pairs, shipped={name for name, _ in pairs})
+        if self.examples:
+            taught = taught.merged(self.examples)  # --examples replace them per tool
         self.shipped_tools += len({name for name, _ in pairs})
-        index.attach_vectors(blend(found, means) if means else found, examples=means)
+        index.attach_vectors(blend(found, taught.means) if taught else found, examples=taught.rows)
         return index
 
     def query(self, text: str) -> Any:
@@ -186,15 +187,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _taught(path: str | None, vectors: Vectors) -> dict[str, Any]:
-    """`--examples FILE`: its items as tool examples, tool -> mean example vector (runtime/tool_examples.py)."""
+def _taught(path: str | None, vectors: Vectors) -> Any:
+    """`--examples FILE`: its items as tool examples (runtime/tool_examples.TaughtVectors), or None."""
     if path is None:
-        return {}
-    from mcproute.runtime.tool_examples import example_means
+        return None
+    from mcproute.runtime.tool_examples import encode_tool_examples
 
     items = read_jsonl(Path(path), required=("query", "expected"))
     pairs = [(tool, it["query"]) for it in items if isinstance(it["query"], str) for tool in it["expected"]]
-    return example_means(vectors.encoder, pairs)
+    return encode_tool_examples(vectors.encoder, pairs)
 
 
 def _report_online(args: argparse.Namespace, stream: list[tuple[list[str], Any, Any, frozenset[str]]]) -> int:

@@ -1,42 +1,51 @@
 """Taught tools: how close a step is to the requests a tool was taught with (`tools.examples`).
 
 A tool with examples (yours, or the shipped ones of the official reference servers:
-runtime/tool_examples.py) has a *centroid*: the mean of its examples' sentence vectors, unit
-length. The ranking adds `EXAMPLE_WEIGHT x (cos(step, centroid) - BASELINE)` to each taught
-candidate's score, after the reranker:
+runtime/tool_examples.py) has its examples' sentence vectors. Its *closeness* to a step is
 
-* `BASELINE` is the cosine a request typically has with the centroid of a tool it is *not* for
-  (0.135 ± 0.049 over the shipped examples and the other 36 tools' centroids; no-tool requests:
-  0.067), so a taught tool gains only when the step is closer to its examples than that, and an
-  untaught tool (term 0) is not pushed down by the mere presence of taught ones. A fixed baseline,
-  not the mean over the catalogue's taught tools: with one taught tool that mean would cancel the
-  term entirely;
+    MIX x cos(step, the examples' centroid) + (1 - MIX) x max over its examples of cos(step, example)
+
+and the ranking adds `EXAMPLE_WEIGHT x (closeness - BASELINE)` to each taught candidate's score,
+after the reranker:
+
+* the centroid says what the examples have in common, the nearest example keeps a request that
+  *is* one of them on its tool: the sentence encoder puts "what time is it in Tokyo?", a shipped
+  example of `get_current_time`, closer to the centroid of `convert_time`'s examples ("whats 23:00
+  UTC in tokyo time") than to its own tool's;
+* `BASELINE` sits above the closeness a request typically has with a tool it is *not* for (0.16 on
+  average between the reference servers' own requests and the other tools, 0.24 for the nearest
+  reference tool of a MetaTool request), so an untaught tool (term 0) is seldom passed by a taught
+  one the step has nothing to do with, in a catalogue that mixes both. A fixed baseline, not the
+  mean over the catalogue's taught tools: with one taught tool that mean would cancel the term;
 * it re-orders the candidates and never changes whether a tool fits at all: P(fit) is still the
   static leader's (the no-tool model was fitted without this term).
 
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker
-sees, this term says how far the examples alone point. `EXAMPLE_WEIGHT` was chosen on the
-hand-written dev sets only, each teaching the other (docs/routing-tools.md).
+sees, this term says how far the examples alone point. The constants were chosen on the three
+hand-written dev sets only, each taught by the other two (docs/routing-tools.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 import numpy as np
 
-EXAMPLE_WEIGHT = 2.0  # ranker units per unit of cosine above BASELINE
-BASELINE = 0.15
+EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
+BASELINE = 0.3
+MIX = 0.7  # the centroid's share of the closeness; the nearest example has the rest
 
 
 class TaughtTools:
-    """Tool name -> unit centroid of its examples; mutable like the index that owns it."""
+    """Tool name -> its examples' unit vectors; mutable like the index that owns it."""
 
     def __init__(self) -> None:
         self._rows: dict[str, np.ndarray] = {}
         self._names: tuple[str, ...] = ()
-        self._matrix: np.ndarray | None = None
+        self._centroids: np.ndarray | None = None
+        self._examples: np.ndarray | None = None
+        self._starts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -44,25 +53,40 @@ class TaughtTools:
     def __contains__(self, name: object) -> bool:
         return name in self._rows
 
-    def set(self, names: Mapping[str, object], examples: Mapping[str, np.ndarray]) -> None:
-        """For each of `names`: its centroid from `examples` (the mean of its example vectors, any
-        scale), or none when `examples` has none for it."""
+    def set(self, names: Iterable[str], examples: Mapping[str, np.ndarray]) -> None:
+        """For each of `names`: the example vectors `examples` gives it (rows, or one vector), or
+        none when it gives none."""
         for name in names:
-            mean = examples.get(name)
-            v = None if mean is None else np.asarray(mean, dtype=np.float32)
-            norm = float(np.linalg.norm(v)) if v is not None else 0.0
-            if v is not None and norm > 0.0 and np.isfinite(norm):
-                self._rows[name] = v / norm
+            got = examples.get(name)
+            rows = None if got is None else np.atleast_2d(np.asarray(got, dtype=np.float32))
+            if rows is not None and rows.size:
+                norms = np.linalg.norm(rows, axis=1, keepdims=True)
+                keep = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
+                rows = rows[keep] / norms[keep] if keep.any() else None
+            if rows is not None and rows.size:
+                self._rows[name] = rows
             else:
                 self._rows.pop(name, None)
-        self._matrix = None
+        self._centroids = None
+
+    def _compile(self) -> None:
+        self._names = tuple(self._rows)
+        if not self._names:
+            return
+        means = np.stack([self._rows[n].mean(axis=0) for n in self._names])
+        self._centroids = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        self._examples = np.concatenate([self._rows[n] for n in self._names])
+        self._starts = np.cumsum([0] + [len(self._rows[n]) for n in self._names[:-1]])
 
     def closeness(self, vector: np.ndarray, alive: Container[str]) -> dict[str, float]:
-        """Per taught tool still in the catalogue: cos(step, its centroid) - BASELINE."""
-        if self._matrix is None:
-            self._names = tuple(self._rows)
-            self._matrix = np.stack([self._rows[n] for n in self._names]) if self._rows else None
-        if self._matrix is None or self._matrix.shape[1] != vector.shape[0]:
+        """Per taught tool still in the catalogue: its closeness to the step, minus BASELINE."""
+        if self._centroids is None:
+            self._compile()
+        if self._centroids is None or self._examples is None or self._starts is None:
             return {}
-        cos = self._matrix @ np.asarray(vector, dtype=np.float32)
-        return {n: float(c) - BASELINE for n, c in zip(self._names, cos, strict=True) if n in alive}
+        if self._centroids.shape[1] != vector.shape[0]:
+            return {}
+        v = np.asarray(vector, dtype=np.float32)
+        nearest = np.maximum.reduceat(self._examples @ v, self._starts)
+        close = MIX * (self._centroids @ v) + (1.0 - MIX) * nearest
+        return {n: float(c) - BASELINE for n, c in zip(self._names, close, strict=True) if n in alive}

@@ -225,8 +225,8 @@ class ToolIndex(PoolFeatures):
 
         The lexical index is untouched; tools without a vector keep ranking on the static table
         and the lexical channels. `update()` drops the vectors of the server it replaces (their
-        text may have changed); the caller attaches the new ones. `examples`: tool name -> the
-        mean vector of its examples, for these tools (one without an entry has none); None leaves
+        text may have changed); the caller attaches the new ones. `examples`: tool name -> its
+        examples' vectors (one a row), for these tools (one without an entry has none); None leaves
         their examples as they were. Returns how many vectors were attached."""
         if examples is not None:
             self._taught.set(vectors, examples)
@@ -348,7 +348,7 @@ class ToolIndex(PoolFeatures):
         new, old = self._docs[pool[now]].spec.name, self._docs[pool[was]].spec.name
 
         def said(name: str) -> str:
-            return f"similarity {taught[name] + BASELINE:.2f} to its examples" if name in taught else "no examples"
+            return f"closeness {taught[name] + BASELINE:.2f} to its examples" if name in taught else "no examples"
 
         return f"the tools' examples put {new} ({said(new)}) ahead of {old} ({said(old)}); "
 

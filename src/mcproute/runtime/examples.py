@@ -140,7 +140,12 @@ class TierExampleLoader:
 async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
     """`servers.<name>.tools.examples`, blended into those tools' vectors (runtime/tool_examples.py)."""
     from mcproute.encoding.steps import step_cache
-    from mcproute.runtime.tool_examples import example_means, examples_id, shipped_in_force, tool_examples_in_force
+    from mcproute.runtime.tool_examples import (
+        encode_tool_examples,
+        examples_id,
+        shipped_in_force,
+        tool_examples_in_force,
+    )
 
     pairs = tool_examples_in_force(engine.config)
     if not pairs:
@@ -149,14 +154,14 @@ async def _attach_tool_examples(engine: Engine, encoder: Encoder) -> None:
     try:
         cache = step_cache(engine.vectors.cache_dir)
         try:
-            means = await anyio.to_thread.run_sync(
-                lambda: example_means(encoder, pairs, cache, shipped=shipped), abandon_on_cancel=True
+            taught = await anyio.to_thread.run_sync(
+                lambda: encode_tool_examples(encoder, pairs, cache, shipped=shipped), abandon_on_cancel=True
             )
         finally:
             cache.close()
     except Exception as e:  # noqa: BLE001 - the gateway keeps ranking (without them) and says why
         log.warning("mcproute: the tool examples could not be used, tools rank without them: %s", e)
         return
-    await engine.vectors.wait_pass(engine.vectors.set_tool_examples(means))  # a pass has blended them all in
+    await engine.vectors.wait_pass(engine.vectors.set_tool_examples(taught))  # a pass has blended them all in
     engine.tool_examples_id = examples_id(pairs)
-    log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len(means))
+    log.info("mcproute: tool examples in force: %d, for %d tools", len(pairs), len(taught.rows))

@@ -116,7 +116,8 @@ class Replayer:
         self.scorer = scorer
         self.base, self.calibration_note = base_calibration(scorer, self.config.routing)
         # The candidate's tool examples shape its tool vectors, as in the gateway (runtime/tool_examples.py).
-        self.tool_means, examples_id = self._tool_examples() if encoder is not None else ({}, "")
+        self.tool_examples: Any
+        self.tool_examples, examples_id = self._tool_examples() if encoder is not None else (None, "")
         if examples_id:
             self.base = versioned(self.base, examples_id)
         self.policy = self.config.routing.model_copy(update={"threshold": None})  # folded into the calibration
@@ -135,17 +136,22 @@ class Replayer:
         finally:
             cache.close()
 
-    def _tool_examples(self) -> tuple[dict[str, Any], str]:
+    def _tool_examples(self) -> tuple[Any, str]:
         from mcproute.encoding.steps import step_cache
-        from mcproute.runtime.tool_examples import example_means, examples_id, shipped_in_force, tool_examples_in_force
+        from mcproute.runtime.tool_examples import (
+            encode_tool_examples,
+            examples_id,
+            shipped_in_force,
+            tool_examples_in_force,
+        )
 
         pairs = tool_examples_in_force(self.config)
         if not pairs:
-            return {}, ""
+            return None, ""
         cache = step_cache(self.cache_dir)
         try:
-            means = example_means(self.encoder, pairs, cache, shipped=shipped_in_force(self.config))
-            return means, examples_id(pairs)
+            taught = encode_tool_examples(self.encoder, pairs, cache, shipped=shipped_in_force(self.config))
+            return taught, examples_id(pairs)
         finally:
             cache.close()
 
@@ -192,7 +198,8 @@ class Replayer:
         finally:
             cache.close()
         found = {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
-        index.attach_vectors(blend(found, self.tool_means) if self.tool_means else found, examples=self.tool_means)
+        taught = self.tool_examples
+        index.attach_vectors(blend(found, taught.means) if taught else found, examples=taught.rows if taught else {})
 
     def models(self, recorded: Sequence[Mapping[str, Any]]) -> list[ModelSpec]:
         """The candidate's models, each with its recorded availability and deployments (by name)."""

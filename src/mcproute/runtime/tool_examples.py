@@ -11,7 +11,9 @@
 Each example is encoded once, as a step (through the encoder's on-disk step cache). A tool's
 sentence vector, which every ranking compares the step with (the `cos` features of
 docs/routing-tools.md), becomes its description's vector plus `BLEND` times the mean of its
-examples' vectors, renormalised: the tool now also *means* what your users say when they want it.
+examples' vectors, renormalised: the tool now also *means* what your users say when they want it;
+and the ranking re-orders candidates by how close the step is to each tool's examples (their
+centroid and the nearest one: router/retrieval_examples.py).
 Nothing else changes, so a tool without examples ranks exactly as before, and the lexical channels
 still decide what meaning does not. Measured on everyday_dev split in two halves (the examples from
 one half, the requests of the other): docs/routing-tools.md, "Teaching it your tools".
@@ -33,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -129,6 +132,45 @@ def shipped_for_catalog(tools: Iterable[tuple[str, str]]) -> list[tuple[str, str
     return out
 
 
+@dataclass(frozen=True)
+class TaughtVectors:
+    """The tool examples in force, encoded: what a tool index needs of them."""
+
+    means: Mapping[str, np.ndarray] = field(default_factory=dict)  # blended into the tool's vector (`blend`)
+    rows: Mapping[str, np.ndarray] = field(default_factory=dict)  # one example vector a row (the taught term)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def merged(self, other: TaughtVectors) -> TaughtVectors:
+        """These with `other`'s replacing them tool by tool."""
+        return TaughtVectors({**self.means, **other.means}, {**self.rows, **other.rows})
+
+
+def encode_tool_examples(
+    encoder: Encoder,
+    examples: Sequence[tuple[str, str]],
+    cache: ToolVectorCache | None = None,
+    *,
+    shipped: Container[str] = (),
+) -> TaughtVectors:
+    """(tool, text) pairs encoded as steps: per tool its examples' vectors and their mean, the mean
+    scaled by SHIPPED_BLEND / BLEND for the tools in `shipped`, so `blend` mixes them in at SHIPPED_BLEND."""
+    if not examples:
+        return TaughtVectors()
+    vectors = step_vectors(encoder, [text for _, text in examples], cache)
+    rows: dict[str, list[np.ndarray]] = {}
+    for (tool, _), v in zip(examples, vectors, strict=True):
+        rows.setdefault(tool, []).append(v)
+    return TaughtVectors(
+        {
+            tool: (np.mean(vs, axis=0) * (SHIPPED_BLEND / BLEND if tool in shipped else 1.0)).astype(np.float32)
+            for tool, vs in rows.items()
+        },
+        {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()},
+    )
+
+
 def example_means(
     encoder: Encoder,
     examples: Sequence[tuple[str, str]],
@@ -136,18 +178,8 @@ def example_means(
     *,
     shipped: Container[str] = (),
 ) -> dict[str, np.ndarray]:
-    """Tool name -> the mean vector of its examples (encoded as steps); for the tools in `shipped`
-    scaled by SHIPPED_BLEND / BLEND, so `blend` mixes them in at SHIPPED_BLEND."""
-    if not examples:
-        return {}
-    vectors = step_vectors(encoder, [text for _, text in examples], cache)
-    rows: dict[str, list[np.ndarray]] = {}
-    for (tool, _), v in zip(examples, vectors, strict=True):
-        rows.setdefault(tool, []).append(v)
-    return {
-        tool: (np.mean(vs, axis=0) * (SHIPPED_BLEND / BLEND if tool in shipped else 1.0)).astype(np.float32)
-        for tool, vs in rows.items()
-    }
+    """Tool name -> the mean vector of its examples (`encode_tool_examples(...).means`)."""
+    return dict(encode_tool_examples(encoder, examples, cache, shipped=shipped).means)
 
 
 def blend(

@@ -26,6 +26,7 @@ import numpy as np
 
 from mcproute.config import LoadedConfig
 from mcproute.router.step import ToolSpec
+from mcproute.runtime.tool_examples import TaughtVectors
 
 log = logging.getLogger("mcproute.runtime")
 CHUNK = 32  # tool texts per worker-thread call (~0.1 s of model time)
@@ -56,7 +57,7 @@ class EncoderService:
         self._changed: anyio.Event | None = None  # made in run(): an Event needs the running loop
         self._query_failed = False
         self._index: Callable[[], VectorIndex] | None = None
-        self._examples: Mapping[str, np.ndarray] = {}  # tool -> mean vector of its tools.examples
+        self._examples: TaughtVectors = TaughtVectors()  # the tools.examples in force, encoded
         self._passes_started = self._passes_done = 0  # encoding passes over the catalogue
 
     # ------------------------------------------------------------ the background task
@@ -142,7 +143,8 @@ class EncoderService:
             # (then `_changed` is set and the next pass encodes the new text).
             now = {n: tool_text(s) for n, s in tools().items()}
             fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
-            index().attach_vectors(blend(fresh, self._examples) if self._examples else fresh, examples=self._examples)
+            taught = self._examples
+            index().attach_vectors(blend(fresh, taught.means) if taught else fresh, examples=taught.rows)
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
             log.info(
@@ -152,11 +154,12 @@ class EncoderService:
                 counts["from_disk"] + counts["from_memory"],
             )
 
-    def set_tool_examples(self, means: Mapping[str, np.ndarray]) -> int:
-        """`servers.<name>.tools.examples`, encoded: blended into those tools' vectors by every pass
-        that starts from now on (it reads the tools' own vectors back from the cache). Returns the
-        pass to wait for (`wait_pass`): a pass already under way may have attached some unblended."""
-        self._examples = dict(means)
+    def set_tool_examples(self, taught: TaughtVectors) -> int:
+        """`servers.<name>.tools.examples`, encoded: blended into those tools' vectors and attached
+        as their examples by every pass that starts from now on (it reads the tools' own vectors back
+        from the cache). Returns the pass to wait for (`wait_pass`): a pass already under way may
+        have attached some without them."""
+        self._examples = taught
         self.changed()
         return self._passes_started + 1
 
@@ -217,7 +220,7 @@ class EncoderService:
             "tools_with_vectors": self.vector_count(),
             "last_sync": dict(self.last_sync),
             # Tools served now whose vector the examples shape (a denied tool's examples never apply).
-            "tools_with_examples": sorted(set(self._examples).intersection(self._served())),
+            "tools_with_examples": sorted(set(self._examples.rows).intersection(self._served())),
         }
 
     def _served(self) -> tuple[str, ...]:
