@@ -172,6 +172,12 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "how many cups of coffee should an adult drink",
         "is it polite to text someone after midnight",
         "what are some good books about habits",
+        "convert 12 miles to km",  # a unit conversion is arithmetic
+        "what's the antonym of 'ancient'",
+        "any tricks for falling asleep faster",
+        "what does 'break a leg' mean",  # explains
+        "the whole nine yards - where does that phrase come from",  # explains
+        "draw an ascii cat",  # composes
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -192,6 +198,8 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "how many files does src hold",  # a storage word
         "how much revenue would we make at 10% more units",  # a calculation ("would"), not knowledge
         "what are some files I can delete",
+        "a car that travels 12,000 miles per year at 20 mpg",  # a quantity, not a conversion
+        "I'm in the mood for a thriller, any suggestions?",  # recommendations are what some tools do
     ],
 )
 def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:
@@ -219,6 +227,7 @@ def test_one_shared_word_no_longer_makes_a_tool_fit_a_knowledge_question() -> No
         "that was exactly what I needed, thanks",
         "bye, have a great weekend",
         "Good morning",
+        "hey, long time no see!",
     ],
 )
 def test_a_message_that_is_only_greeting_thanks_or_farewell_is_small_talk(text: str) -> None:

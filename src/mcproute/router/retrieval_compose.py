@@ -76,6 +76,7 @@ _MAKE_VERBS = frozenset(
         "turn",
         "need",
         "want",
+        "draw",
         "word",
     }
 )
@@ -145,6 +146,7 @@ _CONTENT = frozenset(
         "motto",
         "acrostic",
         "ode",
+        "ascii",
         "title",
         "nickname",
     }
@@ -233,7 +235,8 @@ def composes(text: str) -> bool:
 _EXPLAIN = re.compile(
     r"^\s*(?:can you |could you |please |pls )?(?:explain|define|describe|summari[sz]e what|eli5)\b"
     r"|^\s*what(?:'s| is| are) (?:a|an|the (?:difference|meaning|point|purpose)|the differences)\b"
-    r"|^\s*what does \S+(?: \S+)? mean\b|(?<!time )\bdifference between\b|^\s*how does \S+(?: \S+)? work\b"
+    r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+)?) mean\b|(?<!time )\bdifference between\b|^\s*how does \S+(?: \S+)? work\b"
+    r"|\bwhere (?:does|did) (?:that|this|the) (?:phrase|word|saying|expression|idiom|name) come from\b"
     r"|^\s*why (?:is|are|do|does|did)\b|\bin plain english\b|\bin simple terms\b",
     re.IGNORECASE,
 )
@@ -269,6 +272,11 @@ def stores(name: str, description: str, action: str | None) -> bool:
     return bool(words & _TOOL_STORAGE)
 
 
+_UNIT = (
+    r"(?:miles?|km|kilomet(?:er|re)s?|met(?:er|re)s?|feet|foot|inch(?:es)?|cm|mm|yards?|kg|kilos?|kilograms?|grams?"
+    r"|lbs?|pounds?|ounces?|oz|stones?|lit(?:er|re)s?|ml|gallons?|pints?|cups?|tablespoons?|teaspoons?|°[cf]|celsius"
+    r"|fahrenheit|mph|kph|km/h|calories|kcal)"
+)
 # Openings of a question for the model's knowledge or advice (broader than _EXPLAIN). "how do I
 # ..." is advice unless its verb looks something up or acts ("how do I see the diff" wants a tool).
 _KNOWLEDGE = re.compile(
@@ -276,11 +284,12 @@ _KNOWLEDGE = re.compile(
     r"|^\s*tell me (?:something|a fun fact)\b"
     r"|^\s*what(?:'s| is| was| are| were) (?:the|some) (?:history|origins?|etymology|plural|meaning|point|purpose"
     r"|best (?:way|time|practices?)|pros and cons|benefits|advantages|disadvantages)\b"
+    r"|^\s*what(?:'s| is) (?:the |a )?(?:opposite|synonym|antonym|past tense|plural) (?:of|for)\b"
     r"|^\s*how (?:do|can|should|would|could) (?:i|we|you|one) (?!see|check|find|get|list|show|know|look|view|open"
     r"|read|tell|pull|fetch|grab|download|make|create|add|delete|remove|rename|move|copy|save|write|store|undo"
     r"|switch|go|stage|commit|push|set|start|run|search|update|edit|change|convert|retrieve|calculate|compute|track"
     r"|book|order|buy|send|schedule|play|translate|generate)[a-z]+"
-    r"|\bpros and cons\b|\barguments for and against\b|\bany (?:tips|advice)\b"
+    r"|\bpros and cons\b|\barguments for and against\b|\bany (?:tips|advice|tricks)\b"
     r"|^\s*(?:give me |any )?(?:some |a few |three |five )?tips (?:for|on|to)\b"
     r"|^\s*why (?:was|were|should|would|can't|don't|doesn't)\b|^\s*how (?:long|many|much) (?:should|does|do|is|are)\b"
     # how things work ("how do trees grow"), quantities people ask the model ("how many hours of
@@ -289,7 +298,9 @@ _KNOWLEDGE = re.compile(
     r"|^\s*how (?:many|much) [a-z]+(?: [a-z]+){0,3} (?:do|does|should) (?!i\b|we\b|my\b|our\b)"
     r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
     r"|^\s*what are (?:some|the best|good) (?:good |common |classic |great |healthy |useful )?"
-    r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b",
+    r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b"
+    # a quantity converted from one everyday unit to another: arithmetic the model does ("5 miles to km")
+    rf"|\b\d+(?:[.,]\d+)? ?{_UNIT} (?:to|into|in) {_UNIT}\b",
     re.IGNORECASE,
 )
 
@@ -314,7 +325,7 @@ _SOCIAL = re.compile(
     r"(?: there| again| everyone| all| mate| buddy| friend)?"
     r"|how (?:are|r) (?:you|u|ya)(?: doing| going)?(?: today| tonight| this (?:morning|afternoon|evening|week))?"
     r"|how(?:'s|s| is) (?:it going|your day(?: going)?|everything|life)|what(?:'s|s) up|how have you been"
-    r"|(?:nice|good|great) to (?:meet|see|talk to) you"
+    r"|(?:nice|good|great) to (?:meet|see|talk to|hear from) you(?: again)?|long time no (?:see|talk)"
     r"|(?:thanks|thank you|thank u|thx|ty|cheers|much appreciated|appreciate it|i appreciate (?:it|that|your help))"
     r"(?: (?:so|very) much| a lot| a ton| again| heaps)?(?: for (?:your|the|all the|all your) help| for that| for everything)?"
     r"|(?:that|this|it|you)(?: really)? (?:helped|helps|was (?:very |really |super )?helpful|were (?:very |really )?helpful"
