@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_intent import agreement, query_actions, query_many, tool_action, tool_many
+from mcproute.router.retrieval_intent import (
+    agreement,
+    changes,
+    only_reads,
+    query_actions,
+    query_many,
+    tool_action,
+    tool_many,
+)
 from mcproute.router.retrieval_text import stem
 from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.tools import ToolIndex, specs_from_dicts
@@ -123,3 +131,40 @@ def test_forgetting_and_removing_pick_a_deleting_tool(reference: Encoded, text: 
 @pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night", "write a haiku about autumn"])
 def test_chit_chat_and_pure_writing_need_no_tool(reference: Encoded, text: str) -> None:
     assert reference.rank(text).no_tool
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("make a folder named reports", "create"),
+        ("please delete old.txt", "delete"),
+        ("can you send the summary to Sam", "send"),
+        ("forget Bob", "delete"),
+        ("how do I delete a branch?", None),  # a question reads
+        ("show me the log", None),
+        ("run the test suite", None),  # running something is what any tool does
+        ("Could you add 1 and 2 together", None),  # arithmetic
+        ("Imagine you are a teacher. You want to create a worksheet", None),  # only the opening verb counts
+    ],
+)
+def test_a_command_that_opens_with_a_changing_verb_changes(text: str, action: str | None) -> None:
+    assert changes(text) == action
+
+
+def test_a_catalogue_that_only_reads_cannot_make_or_delete_anything() -> None:
+    """The bundled config serves time and read-only git: a request to create or delete something
+    gets no tool, and says why; what those tools can do still gets them."""
+    assert only_reads(["read", "list", "search", "convert"]) and not only_reads(["read", "create"])
+    assert not only_reads(["read", None]) and not only_reads([])
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    read_only = [
+        s for s in every if s.server == "time" or s.name in {"git__git_status", "git__git_log", "git__git_show"}
+    ]
+    index = ToolIndex(read_only)
+    for text in ("make a folder named reports", "delete old.txt"):
+        ranking = index.rank(text)
+        assert ranking.no_tool, ranking.explanation
+        assert "no candidate does that" in ranking.explanation
+    assert index.rank("show me the last 3 commits").candidates[0].name == "git__git_log"
+    full = ToolIndex(every).rank("make a folder named reports")  # with the filesystem server it can
+    assert not full.no_tool and "no candidate does that" not in full.explanation

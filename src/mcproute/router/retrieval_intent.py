@@ -27,6 +27,7 @@ The thesaurus (everyday word -> the word tool authors use) is `retrieval_thesaur
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from mcproute.router.retrieval_text import split_identifier
@@ -270,6 +271,35 @@ def tool_action(name: str, description: str) -> str | None:
         if hit is not None and not w.endswith("ed"):
             return hit[1]
     return None
+
+
+_CHANGING = frozenset({"write", "delete", "send"})  # families that change something ("run X" invokes X: any tool)
+_POLITE = re.compile(
+    r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so)\s+|(?:can|could|would|will) (?:you|u)\s+)*"
+)
+
+
+@lru_cache(maxsize=8192)
+def changes(text: str) -> str | None:
+    """The action class when `text` is a command that opens with a verb that changes something
+    ("make a folder named reports", "please delete old.txt", "forget Bob"), else None. Only the
+    opening verb counts: in a longer request ("Imagine you are a teacher. You want to create a
+    worksheet ...") the first verb found is seldom what is asked of a tool."""
+    low = text.lower()
+    m = _WORDS.match(low, _POLITE.match(low).end())
+    hit = _lookup(m.group()) if m else None
+    if hit is None or hit[0] in _TOOL_ONLY or _FAMILY[hit[1]] not in _CHANGING:
+        return None
+    if m is not None and re.match(r"\s+[\d(+-]", low[m.end() :]):
+        return None  # "add 1 and 2": arithmetic, not a change
+    return hit[1]
+
+
+def only_reads(actions: Iterable[str | None]) -> bool:
+    """True when every one of these tool classes reads (read, list, search, fetch, convert,
+    compute) and none is missing: a catalogue (or pool) in which nothing changes anything."""
+    seen = list(actions)
+    return bool(seen) and all(a is not None and _FAMILY[a] == "read" for a in seen)
 
 
 def agreement(query: tuple[str, ...], tool: str | None) -> float:

@@ -29,7 +29,7 @@ from mcproute.router.retrieval_compose import asks_knowledge, composes, explains
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
-from mcproute.router.retrieval_intent import tool_action, tool_many
+from mcproute.router.retrieval_intent import changes, only_reads, tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tool_fields, unique
@@ -294,8 +294,10 @@ class ToolIndex(PoolFeatures):
         composing = self._docs[pool[first[0]]].stores and composes(text or "")
         explaining = explains(text or "")
         chatting = small_talk(text or "")  # "thank you so much, that helped": nothing to act on
+        # "make a folder named reports" where every candidate only reads: no tool can do what is asked
+        unable = bool(changes(text or "")) and only_reads(self._docs[s].action for s in pool)
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
-        trusted = trusted and not composing and not explaining and not chatting
+        trusted = trusted and not composing and not explaining and not chatting and not unable
         p_fit = (
             self._p_fit(
                 x[first[0]],
@@ -314,6 +316,7 @@ class ToolIndex(PoolFeatures):
             + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
             + ("the step is small talk (a greeting, thanks or farewell) and asks for nothing; " if chatting else "")
+            + (f"the step asks to {changes(text or '')} something and no candidate does that; " if unable else "")
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
