@@ -286,7 +286,8 @@ def changes(text: str) -> str | None:
     opening verb counts: in a longer request ("Imagine you are a teacher. You want to create a
     worksheet ...") the first verb found is seldom what is asked of a tool."""
     low = text.lower()
-    m = _WORDS.match(low, _POLITE.match(low).end())
+    opening = _POLITE.match(low)  # always matches (every part is optional)
+    m = _WORDS.match(low, opening.end() if opening else 0)
     hit = _lookup(m.group()) if m else None
     if hit is None or hit[0] in _TOOL_ONLY or _FAMILY[hit[1]] not in _CHANGING:
         return None
