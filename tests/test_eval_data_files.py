@@ -201,6 +201,8 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("agentic_holdout.jsonl", "agentic_fresh.jsonl", "prompt"),
         ("everyday_dev3.jsonl", "everyday_holdout.jsonl", "query"),  # dev3 ships as tool examples
         ("everyday_dev3.jsonl", "everyday_fresh.jsonl", "query"),
+        ("everyday_dev4.jsonl", "everyday_holdout.jsonl", "query"),
+        ("everyday_dev4.jsonl", "everyday_fresh.jsonl", "query"),
     ],
 )
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:
