@@ -23,6 +23,7 @@ from mcproute.runtime.status import status_report
 from mcproute.runtime.tool_examples import (
     blend,
     description_sha,
+    encode_tool_examples,
     example_means,
     examples_id,
     shipped_examples,
@@ -114,6 +115,32 @@ def test_a_taught_tool_moves_ahead_by_its_examples_but_they_never_decide_whether
     taught.attach_vectors({"git__git_status": own["git__git_status"]}, examples=means)
     taught.update("git", [])  # its server leaves: the examples of a tool no longer listed do nothing
     assert all(not c.name.startswith("git__") for c in rank(taught, asked).candidates)
+
+
+def test_a_step_as_close_as_a_tools_own_examples_fits_it_though_its_words_do_not(encoder, monkeypatch) -> None:  # noqa: ANN001
+    """The one way examples change the no-tool verdict (`TRUST`): a leader the step is very close
+    to by its examples fits; a question for the model's own knowledge never does."""
+    from mcproute.router import tools
+
+    specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+    own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+    taught_texts = ["one more fact about Dana: she plays cello", "note on Orion: the launch slipped to May"]
+    index = ToolIndex(specs)
+    index.attach_vectors(
+        own, examples=encode_tool_examples(encoder, [("memory__add_observations", t) for t in taught_texts]).rows
+    )
+
+    def rank(text: str):  # noqa: ANN202
+        return index.rank(text, k=10, vector=encoder.encode_one(text))
+
+    asked = "a note on Orion: the launch slipped again"
+    monkeypatch.setattr(tools, "TRUST", 9.0)  # never vouch: the no-tool model's verdict alone
+    assert rank(asked).no_tool
+    monkeypatch.undo()
+    after = rank(asked)
+    assert not after.no_tool and after.candidates[0].name == "memory__add_observations", after.explanation
+    assert "its examples vouch for memory__add_observations (closeness" in after.explanation
+    assert rank("tell me about the history of jazz").no_tool
 
 
 @pytest.mark.anyio

@@ -17,8 +17,10 @@ after the reranker:
   reference tool of a MetaTool request), so an untaught tool (term 0) is seldom passed by a taught
   one the step has nothing to do with, in a catalogue that mixes both. A fixed baseline, not the
   mean over the catalogue's taught tools: with one taught tool that mean would cancel the term;
-* it re-orders the candidates and never changes whether a tool fits at all: P(fit) is still the
-  static leader's (the no-tool model was fitted without this term).
+* it re-orders the candidates; whether a tool fits at all is still the no-tool model's verdict on
+  the static leader (it was fitted without this term), with one exception: when that verdict is
+  "no tool", no rule vetoed the step and it does not read as a question for the model's own
+  knowledge, a leader whose closeness reaches `TRUST` fits ("its examples vouch for ...").
 
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker
@@ -35,6 +37,7 @@ import numpy as np
 EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
 BASELINE = 0.3
 MIX = 0.7  # the centroid's share of the closeness; the nearest example has the rest
+TRUST = 0.5  # a closeness that makes the leader fit when the no-tool model says nothing does
 
 
 class TaughtTools:

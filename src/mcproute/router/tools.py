@@ -27,7 +27,7 @@ import numpy as np
 
 from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
-from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TaughtTools
+from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TRUST, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import changes, only_reads, tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -309,6 +309,12 @@ class ToolIndex(PoolFeatures):
         )
         no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
+        # A step as close to a tool's examples as its own requests are is a request for that tool,
+        # whatever the leader's words say (no rule above said otherwise).
+        vouched = (
+            no_tool and trusted and not asking and taught is not None and taught.get(lead, -1.0) + BASELINE >= TRUST
+        )
+        no_tool = no_tool and not vouched
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
@@ -320,6 +326,11 @@ class ToolIndex(PoolFeatures):
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
+                else ""
+            )
+            + (
+                f"its examples vouch for {lead} (closeness {taught[lead] + BASELINE:.2f}); "
+                if vouched and taught
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)
