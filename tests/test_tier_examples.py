@@ -28,7 +28,7 @@ AGENTIC_REASONING = [
         "prove there are infinitely many primes",
         marks=pytest.mark.xfail(
             strict=True,
-            reason="issue 11, open: scores 0.23 (threshold 0.33): the outcome-gain term, learned on exam "
+            reason="issue 11, open: scores 0.26 (threshold 0.31): the outcome-gain term, learned on exam "
             "questions, says the strong model gains little on short number-theory prompts",
         ),
     ),
