@@ -24,14 +24,7 @@ AGENTIC_REASONING = [
     "find the root cause in these failing test logs and propose a patch",
     "review this pull request for race conditions",
     "design a schema and justify the indexes",
-    pytest.param(
-        "prove there are infinitely many primes",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue 11, open: scores 0.26 (threshold 0.31): the outcome-gain term, learned on exam "
-            "questions, says the strong model gains little on short number-theory prompts",
-        ),
-    ),
+    "prove there are infinitely many primes",  # a strict xfail until 2026-12-06 (scored 0.23-0.26, fast)
 ]
 EVERYDAY_FAST = [
     "what's the time in Paris right now",
