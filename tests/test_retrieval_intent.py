@@ -72,6 +72,11 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("convert") in thesaurus_terms("what is 5pm PST in Berlin?")
     assert {stem("url"), stem("fetch")} <= set(thesaurus_terms("summarize https://example.org/post"))
     assert thesaurus_terms("write a haiku about autumn") == ()
+    assert stem("staged") in thesaurus_terms("show the cached diff")  # git's own word for the index
+    for moving in ("check out release-3", "switch over to feature/search-v2", "hop over to the bugfix branch"):
+        assert stem("checkout") in thesaurus_terms(moving), moving
+    for looking in ("check out this article", "go to the store", "move notes/a.md to docs/b.md"):
+        assert stem("checkout") not in thesaurus_terms(looking), looking
 
 
 def test_one_versus_many() -> None:

@@ -87,6 +87,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "dirty": ("status",),
     "staging": ("staged", "stage"),
     "unstage": ("reset", "staged"),
+    "cached": ("staged",),  # git's own word for the index ("git diff --cached")
     "revision": ("show",),
     "tag": ("revision", "show"),
     # the web
@@ -110,6 +111,13 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         # state words: what is not yet committed or staged is the working tree's status
         (r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\bforg[eo]t to commit\b|\buncommitted\b", ("status",)),
         (r"(?:\bnot|n't) (?:yet )?(?:been )?staged\b", ("unstaged",)),
+        # moving onto a branch is checking it out ("switch to develop", "check out release-3")
+        (
+            r"\bcheck(?:ing)? out (?:the )?(?:[\w\-/.]+ branch\b|branch\b|[\w.]*[/\-\d][\w\-/.]*)"
+            r"|\b(?:switch|hop|go|get|move)(?: me)?(?: over| back)? (?:on)?to (?:the )?(?:[\w\-/.]+ branch\b|[\w.\-]*/[\w\-/.]+)"
+            r"|\b(?:switch|change)(?: over)? branch(?:es)?\b",
+            ("checkout",),
+        ),
         # a change inside a file (a typo, a line, a variable) is an edit, not a new file
         (r"\b(?:typo|line|lines|variable|word|import|string)\b.*\bin [\w\-/.]+\.\w{1,5}\b", ("edit",)),
         (
