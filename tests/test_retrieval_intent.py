@@ -77,6 +77,9 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
         assert stem("checkout") in thesaurus_terms(moving), moving
     for looking in ("check out this article", "go to the store", "move notes/a.md to docs/b.md"):
         assert stem("checkout") not in thesaurus_terms(looking), looking
+    assert stem("search") in thesaurus_terms("where did I put budget.xlsx")
+    assert stem("metadata") in thesaurus_terms("when was main.py created")
+    assert thesaurus_terms("when did the war end") == ()
 
 
 def test_one_versus_many() -> None:

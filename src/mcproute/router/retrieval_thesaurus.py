@@ -107,7 +107,13 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"\bkeep in mind\b|\bnote (?:that|for later|down)\b|\bfor later\b", ("observation", "memory")),
         (r"\bwho committed\b|\brecent commits\b|\blast \d+ commits\b", ("log",)),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
-        (r"\bwhere is\b|\bwhere's\b", ("search",)),
+        (r"\bwhere is\b|\bwhere's\b|\bwhere did (?:i|we) (?:put|save|leave|keep|store)\b", ("search",)),
+        # when a file was made or last touched is its metadata
+        (
+            r"\bwhen (?:was|were|did) [\w\-/.]+(?: \w+)? (?:created|made|modified|changed|edited|touched|last)\b",
+            ("info", "metadata"),
+        ),
+        (r"\bline by line\b", ("diff",)),
         # state words: what is not yet committed or staged is the working tree's status
         (r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\bforg[eo]t to commit\b|\buncommitted\b", ("status",)),
         (r"(?:\bnot|n't) (?:yet )?(?:been )?staged\b", ("unstaged",)),
