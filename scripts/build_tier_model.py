@@ -4,7 +4,7 @@
     .venv/bin/python scripts/build_tier_model.py [--data DIR] [--out FILE] [--cv]
 
 Learned, and from what (never item ids, sources or category names as features):
-  * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 15 shape
+  * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 17 shape
     features and the example closeness (router/tier_examples.py), over reasoning.jsonl +
     tests/data/agentic_dev.jsonl + the shipped examples (each example's closeness leaves itself
     out). Rows are weighted per source (GROUP_WEIGHT), so a big source cannot drown a small one;

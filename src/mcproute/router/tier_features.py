@@ -99,6 +99,39 @@ _TOOL_PAIRS = frozenset(
         "tell me",
     }
 )
+# A mechanical instruction about pasted material ("Reformat this JSON: {...}", "give me only the
+# lines that contain ERROR: ..."): counted in the instruction alone (the text before the paste), so
+# the paste's own words do not count. Long pastes of code or data otherwise look like work by shape.
+_TRANSFORM_WORDS = frozenset(
+    "format reformat sort extract rename convert uppercase lowercase capitalise capitalize indent dedupe "
+    "deduplicate translate summarise summarize reword rephrase alphabetise alphabetize tabulate".split()
+)
+_TRANSFORM_PAIRS = frozenset(
+    {
+        "pull out",
+        "give me only",
+        "give me just",
+        "only the",
+        "just the",
+        "list every",
+        "list all",
+        "remove duplicates",
+        "remove the",
+        "turn this",
+        "into a",
+        "to yaml",
+        "to json",
+        "to csv",
+        "to html",
+        "to markdown",
+        "fix only",
+        "fix the",
+        "clean up",
+        "one per",
+        "per line",
+    }
+)
+_PASTE = re.compile(r":\s*\n|\n\s*\n|:\s*[{\[<`]|```")
 _MATH_CHARS = "+*/^=<>%"
 _CODE_MARKS = ("def ", "return", ">>>", '"""', "import ", "class ", "{", "}", ";", "==", "!=", "()")
 _BRACKETS = "()[]{}<>"
@@ -121,6 +154,7 @@ FORM_FEATURES: tuple[str, ...] = (
     "brackets",
     "commas",
     "work_cues",
+    "transform_cues",
 )
 
 
@@ -159,8 +193,21 @@ def analyse(text: str) -> TextFeatures:
         math.log1p(sum(t.count(c) for c in _BRACKETS)),
         math.log1p(t.count(",")),
         math.log1p(sum(1 for w in words if w in _WORK_WORDS) + sum(1 for p in pairs if p in _WORK_PAIRS)),
+        _transform_cues(t),
     )
     return TextFeatures(form)
+
+
+def _transform_cues(text: str) -> float:
+    """Transform verbs in the instruction before a pasted block; 0 when nothing is pasted."""
+    m = _PASTE.search(text)
+    if m is None or len(text) - m.end() < 40:
+        return 0.0
+    head = ["#" if w.isdigit() else w for w in _WORD.findall(text[: m.start() + 1].lower())]
+    pairs = [f"{a} {b}" for a, b in pairwise(head)]
+    triples = [f"{a} {b} {c}" for a, b, c in zip(head, head[1:], head[2:], strict=False)]
+    hits = sum(1 for w in head if w in _TRANSFORM_WORDS) + sum(1 for p in (*pairs, *triples) if p in _TRANSFORM_PAIRS)
+    return math.log1p(hits)
 
 
 def form_features(text: str) -> tuple[float, ...]:
