@@ -171,7 +171,9 @@ def test_a_mechanical_instruction_about_pasted_material_is_a_transform_cue() -> 
     cue = FORM_FEATURES.index("transform_cues")
     paste = "\n\n2024-05-02 INFO started\n2024-05-02 ERROR disk full\n2024-05-02 INFO retry ok"
     assert form_features("give me only the lines that contain ERROR:" + paste)[cue] > 0
-    assert form_features("Rename `tmp` to `buffer` in this code:\n\ndef f(tmp):\n    return tmp * 2 + tmp // 3")[cue] > 0
+    assert (
+        form_features("Rename `tmp` to `buffer` in this code:\n\ndef f(tmp):\n    return tmp * 2 + tmp // 3")[cue] > 0
+    )
     assert form_features("review this log for the root cause:" + paste + "\nsort order changed")[cue] == 0
     assert form_features("sort these: b, a")[cue] == 0  # nothing pasted worth the name
     assert form_features("please format the report nicely")[cue] == 0
