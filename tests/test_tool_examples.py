@@ -24,7 +24,6 @@ from mcproute.runtime.tool_examples import (
     blend,
     description_sha,
     encode_tool_examples,
-    example_means,
     examples_id,
     shipped_examples,
     shipped_for_catalog,
@@ -66,7 +65,7 @@ def test_an_empty_example_is_a_clear_error_naming_where() -> None:
 def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encoder) -> None:  # noqa: ANN001
     specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
     own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
-    means = example_means(encoder, [("time__get_current_time", t) for t in TAUGHT["get_current_time"]])
+    means = encode_tool_examples(encoder, [("time__get_current_time", t) for t in TAUGHT["get_current_time"]]).means
     plain, taught = ToolIndex(specs), ToolIndex(specs)
     plain.attach_vectors(own)
     taught.attach_vectors(blend(own, means))
@@ -87,15 +86,16 @@ def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encode
 GIT_STATUS_TAUGHT = ["what's uncommitted in my working copy", "anything I forgot to commit?", "is my checkout clean"]
 
 
-def test_a_taught_tool_moves_ahead_by_its_examples_but_they_never_decide_whether_a_tool_fits(encoder) -> None:  # noqa: ANN001
+def test_a_taught_tool_moves_ahead_by_its_examples_and_p_fit_stays_the_untaught_indexs(encoder) -> None:  # noqa: ANN001
     """The examples' own term (router/retrieval_examples.py), isolated from the blend: one taught
-    tool is enough, the reason says what moved, and P(fit) is the untaught index's, whatever the step."""
+    tool is enough, the reason says what moved, and P(fit) is the untaught index's, whatever the step
+    (the one verdict examples can change, `TRUST`, has its own test below)."""
     specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
     own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
-    means = example_means(encoder, [("git__git_status", t) for t in GIT_STATUS_TAUGHT])
+    rows = encode_tool_examples(encoder, [("git__git_status", t) for t in GIT_STATUS_TAUGHT]).rows
     plain, taught = ToolIndex(specs), ToolIndex(specs)
     plain.attach_vectors(own)
-    taught.attach_vectors(own, examples=means)
+    taught.attach_vectors(own, examples=rows)
 
     def rank(index: ToolIndex, text: str):  # noqa: ANN202
         return index.rank(text, k=10, vector=encoder.encode_one(text))
@@ -112,7 +112,7 @@ def test_a_taught_tool_moves_ahead_by_its_examples_but_they_never_decide_whether
 
     taught.attach_vectors(own, examples={})  # the examples withdrawn: ranks exactly as untaught
     assert rank(taught, asked) == rank(plain, asked)
-    taught.attach_vectors({"git__git_status": own["git__git_status"]}, examples=means)
+    taught.attach_vectors({"git__git_status": own["git__git_status"]}, examples=rows)
     taught.update("git", [])  # its server leaves: the examples of a tool no longer listed do nothing
     assert all(not c.name.startswith("git__") for c in rank(taught, asked).candidates)
 

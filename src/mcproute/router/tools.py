@@ -10,6 +10,11 @@ Two stages, both pure and in-memory:
    the query, how much of the tool's name the query mentions, expansion and history scores, whether
    the tool or its server was used earlier in the conversation). A logistic model on the leader's
    features gives P(some tool fits); below the calibrated threshold the ranking says `no_tool`.
+   General-English gates (`retrieval_compose`, `retrieval_intent`) veto a leader for composing,
+   explaining, small talk, or a change no candidate can make.
+3. **Taught tools** (`retrieval_examples`): a tool with examples gains by how close the step is
+   to them, which re-orders the candidates; a leader the step is very close to by its examples fits
+   even when the no-tool model says otherwise.
 
 The index is built once; `update(server, tools)` replaces one server's tools without touching the
 others' postings. Ties break by score, then by stable catalogue order (server first seen, then
@@ -57,7 +62,7 @@ class ToolIndex(PoolFeatures):
         self._centroid = c if emb is not None and c.shape == (emb.dims,) else None
         self._enc: ToolVectors | None = None  # sentence-encoder rows, attached by the engine
         self._enc_mean: np.ndarray | None = None
-        self._taught = TaughtTools()  # centroids of tools' examples (retrieval_examples.py)
+        self._taught = TaughtTools()  # the example vectors of taught tools (retrieval_examples.py)
         self._docs: dict[int, ToolDoc] = {}
         self._post: dict[str, dict[int, float]] = {}
         self._arr: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # compiled postings

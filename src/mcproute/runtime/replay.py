@@ -34,7 +34,7 @@ from mcproute.router.step import ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import Calibration, TierScorer
 from mcproute.router.tools import ToolIndex
 from mcproute.runtime.calibration import base_calibration
-from mcproute.runtime.tool_examples import blend
+from mcproute.runtime.tool_examples import TaughtVectors, blend
 from mcproute.state.codec import decode_state
 from mcproute.state.replay import KeptStep, ReplayLog
 
@@ -116,7 +116,7 @@ class Replayer:
         self.scorer = scorer
         self.base, self.calibration_note = base_calibration(scorer, self.config.routing)
         # The candidate's tool examples shape its tool vectors, as in the gateway (runtime/tool_examples.py).
-        self.tool_examples: Any
+        self.tool_examples: TaughtVectors | None
         self.tool_examples, examples_id = self._tool_examples() if encoder is not None else (None, "")
         if examples_id:
             self.base = versioned(self.base, examples_id)
@@ -136,7 +136,7 @@ class Replayer:
         finally:
             cache.close()
 
-    def _tool_examples(self) -> tuple[Any, str]:
+    def _tool_examples(self) -> tuple[TaughtVectors | None, str]:
         from mcproute.encoding.steps import step_cache
         from mcproute.runtime.tool_examples import (
             encode_tool_examples,

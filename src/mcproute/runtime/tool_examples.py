@@ -171,17 +171,6 @@ def encode_tool_examples(
     )
 
 
-def example_means(
-    encoder: Encoder,
-    examples: Sequence[tuple[str, str]],
-    cache: ToolVectorCache | None = None,
-    *,
-    shipped: Container[str] = (),
-) -> dict[str, np.ndarray]:
-    """Tool name -> the mean vector of its examples (`encode_tool_examples(...).means`)."""
-    return dict(encode_tool_examples(encoder, examples, cache, shipped=shipped).means)
-
-
 def blend(
     vectors: Mapping[str, np.ndarray], means: Mapping[str, np.ndarray], weight: float = BLEND
 ) -> dict[str, np.ndarray]:
