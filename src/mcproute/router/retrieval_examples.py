@@ -53,9 +53,6 @@ class TaughtTools:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._rows
-
     def set(self, names: Iterable[str], examples: Mapping[str, np.ndarray]) -> None:
         """For each of `names`: the example vectors `examples` gives it (rows, or one vector), or
         none when it gives none."""
