@@ -129,6 +129,12 @@ def test_a_composing_request_still_trusts_a_leader_that_does_not_store() -> None
         "why does ice float on water",
         "describe photosynthesis in two sentences",
         "what does 'eventual consistency' mean",
+        # a storage word that points at nothing is the topic, not a target
+        "explain the difference between RAM and disk storage",
+        "how does a web crawler's frontier work",
+        "how do time zones and daylight saving time interact",
+        "what is the time complexity of binary search",
+        "what does a 404 status code mean",
     ],
 )
 def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None:
@@ -178,6 +184,11 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "what does 'break a leg' mean",  # explains
         "the whole nine yards - where does that phrase come from",  # explains
         "draw an ascii cat",  # composes
+        "what are some good habits for writing readable commit messages",  # commits in general
+        "how do file permissions work on linux",
+        "what's the history of the Gregorian calendar",
+        "give me a metaphor for git branches",  # composes
+        "is it better to store config in environment variables or files",
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -200,6 +211,9 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "what are some files I can delete",
         "a car that travels 12,000 miles per year at 20 mpg",  # a quantity, not a conversion
         "I'm in the mood for a thriller, any suggestions?",  # recommendations are what some tools do
+        "what's the history of the calendar I shared with you",  # "the calendar": one in particular
+        "is it safe to remove the folders under build",  # "the folders": those in particular
+        "how do the files I changed get staged",  # files the user changed
     ],
 )
 def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:

@@ -14,7 +14,9 @@ in storage (a file, a directory, a path), from general English and nothing about
 
 - `explains(text)`: the request asks the model to explain, define or compare something from
   what it knows ("explain big O notation", "what is a monad", "the difference between TCP and
-  UDP") and carries nothing a tool could act on: no storage word, URL, path or typed value.
+  UDP") and carries nothing a tool could act on: no URL, path or typed value, and no storage word
+  that points at something ("the file", "my commits", "which folders"; "how do file permissions
+  work" names none).
 
 - `asks_knowledge(text)`: broader and soft: the request reads as a question for the model's own
   knowledge or advice ("tell me about the history of jazz", "how can I remember names better",
@@ -147,6 +149,9 @@ _CONTENT = frozenset(
         "acrostic",
         "ode",
         "ascii",
+        "metaphor",
+        "analogy",
+        "mnemonic",
         "title",
         "nickname",
     }
@@ -235,7 +240,9 @@ def composes(text: str) -> bool:
 _EXPLAIN = re.compile(
     r"^\s*(?:can you |could you |please |pls )?(?:explain|define|describe|summari[sz]e what|eli5)\b"
     r"|^\s*what(?:'s| is| are) (?:a|an|the (?:difference|meaning|point|purpose)|the differences)\b"
-    r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+)?) mean\b|(?<!time )\bdifference between\b|^\s*how does \S+(?: \S+)? work\b"
+    r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+){0,3}) (?:mean|stand for)\b|(?<!time )\bdifference between\b"
+    r"|^\s*how (?:does|do) (?!i |we |you |u |my |our )(?:\S+ ){1,6}(?:work|interact|relate)\b"
+    r"|^\s*what(?:'s| is) the (?:time|space|big[- ]o|runtime|computational) complexity\b"
     r"|\bwhere (?:does|did) (?:that|this|the) (?:phrase|word|saying|expression|idiom|name) come from\b"
     r"|^\s*why (?:is|are|do|does|did)\b|\bin plain english\b|\bin simple terms\b",
     re.IGNORECASE,
@@ -258,9 +265,65 @@ def _reaches_nothing(text: str, *, strict: bool = False) -> bool:
     if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number"}:
         return False
     words = _WORDS.findall(own.lower())
-    if strict:
-        return not any(w in _STORAGE or _base(w) in _STORAGE or w in _OWN for w in words)
-    return not any(w in _STORAGE for w in words)
+    if strict and any(w in _OWN for w in words):
+        return False
+    return not any(
+        (w in _STORAGE or (strict and _base(w) in _STORAGE)) and _anchored(words, i) for i, w in enumerate(words)
+    )
+
+
+# A storage word names things a tool could act on only when something points at them: "the file",
+# "this repo", "my last commit", "how many files", "which files", "files I can delete". Bare or
+# generic ("how do file permissions work", "good habits for commit messages", "a directory tree")
+# it is a topic.
+_POINTING = frozenset(
+    {
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "our",
+        "your",
+        "its",
+        "their",
+        "which",
+        "many",
+        "much",
+        "any",
+        "some",
+        "all",
+        "every",
+    }
+)
+_SOMEONE = frozenset({"i", "we", "i've", "we've", "i'd", "i'm"})
+_WHICH_ONE = frozenset(
+    {
+        "last",
+        "latest",
+        "current",
+        "new",
+        "first",
+        "previous",
+        "recent",
+        "main",
+        "same",
+        "other",
+        "whole",
+        "entire",
+        "next",
+        "old",
+        "open",
+    }
+)
+
+
+def _anchored(words: list[str], i: int) -> bool:
+    before = words[i - 1] if i >= 1 else ""
+    if before in _POINTING or (i + 1 < len(words) and words[i + 1] in _SOMEONE):
+        return True
+    return i >= 2 and before in _WHICH_ONE and words[i - 2] in _POINTING
 
 
 @lru_cache(maxsize=65536)
@@ -296,7 +359,7 @@ _KNOWLEDGE = re.compile(
     # sleep do adults need"), etiquette and judgement ("is it rude to ..."), open lists of advice
     r"|^\s*how do(?:es)? (?!i\b|we\b|you\b|u\b|one\b|my\b|our\b|this\b|that\b|these\b|those\b)[a-z]+ [a-z]+"
     r"|^\s*how (?:many|much) [a-z]+(?: [a-z]+){0,3} (?:do|does|should) (?!i\b|we\b|my\b|our\b)"
-    r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
+    r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|better|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
     r"|^\s*what are (?:some|the best|good) (?:good |common |classic |great |healthy |useful )?"
     r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b"
     # a quantity converted from one everyday unit to another: arithmetic the model does ("5 miles to km")

@@ -128,6 +128,8 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"\b(?:typo|line|lines|variable|word|import|string)\b.*\bin [\w\-/.]+\.\w{1,5}\b", ("edit",)),
         (
             r"\b(?:save|write|put) (?:this|that|it|these) (?:as|to|in|into)\b"
+            # "save this summary to summary.md", "dump the results into out.csv": text kept in a named file
+            r"|\b(?:save|write|dump|export|store)\b[^.?!,;]{0,40}?\b(?:as|to|into|in) (?:a |the |new )*(?:file )?[\w\-/]*\.[a-z]{1,5}\b"
             r"|\b(?:make|create) (?:an? )?(?:new |empty |blank )?(?:\.\w+|[\w\-]+\.\w{1,5})\b",
             ("write", "file"),
         ),
