@@ -86,10 +86,10 @@ def test_an_example_moves_a_close_request_and_leaves_unrelated_ones_alone(encode
 GIT_STATUS_TAUGHT = ["what's uncommitted in my working copy", "anything I forgot to commit?", "is my checkout clean"]
 
 
-def test_a_taught_tool_moves_ahead_by_its_examples_and_p_fit_stays_the_untaught_indexs(encoder) -> None:  # noqa: ANN001
+def test_a_taught_tool_moves_ahead_by_its_examples(encoder) -> None:  # noqa: ANN001
     """The examples' own term (router/retrieval_examples.py), isolated from the blend: one taught
-    tool is enough, the reason says what moved, and P(fit) is the untaught index's, whatever the step
-    (the one verdict examples can change, `TRUST`, has its own test below)."""
+    tool is enough and the reason says what moved. P(fit) moves only with a taught leader, and never
+    for a step a rule vetoes or a question for the model's own knowledge (its own test below)."""
     specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
     own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
     rows = encode_tool_examples(encoder, [("git__git_status", t) for t in GIT_STATUS_TAUGHT]).rows
@@ -106,9 +106,12 @@ def test_a_taught_tool_moves_ahead_by_its_examples_and_p_fit_stays_the_untaught_
     assert after.candidates[0].name == "git__git_status"
     assert "the tools' examples put git__git_status (closeness" in after.explanation
     assert "ahead of git__git_checkout (no examples)" in after.explanation
-    for text in (asked, CALL_NOW, "write a haiku about rain", "tell me about the history of jazz", "is the repo clean"):
+    for text in ("write a haiku about rain", "tell me about the history of jazz", "thanks, that helped"):
         b, a = rank(plain, text), rank(taught, text)
         assert (a.no_tool, a.no_tool_score) == (b.no_tool, b.no_tool_score), text
+    for text in (asked, "is the repo clean"):  # git_status leads: its examples move P(fit), and say so
+        b, a = rank(plain, text), rank(taught, text)
+        assert a.no_tool_score != b.no_tool_score and "P(fit) (closeness" in a.explanation, text
 
     taught.attach_vectors(own, examples={})  # the examples withdrawn: ranks exactly as untaught
     assert rank(taught, asked) == rank(plain, asked)
@@ -118,8 +121,9 @@ def test_a_taught_tool_moves_ahead_by_its_examples_and_p_fit_stays_the_untaught_
 
 
 def test_a_step_as_close_as_a_tools_own_examples_fits_it_though_its_words_do_not(encoder, monkeypatch) -> None:  # noqa: ANN001
-    """The one way examples change the no-tool verdict (`TRUST`): a leader the step is very close
-    to by its examples fits; a question for the model's own knowledge never does."""
+    """How examples change the no-tool verdict (`FIT_RAISE`, `FIT_LOWER`): the leader's closeness moves P(fit)
+    in logit space, so a leader the step is very close to by its examples fits; a question for the
+    model's own knowledge is never moved."""
     from mcproute.router import tools
 
     specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
@@ -134,13 +138,22 @@ def test_a_step_as_close_as_a_tools_own_examples_fits_it_though_its_words_do_not
         return index.rank(text, k=10, vector=encoder.encode_one(text))
 
     asked = "a note on Orion: the launch slipped again"
-    monkeypatch.setattr(tools, "TRUST", 9.0)  # never vouch: the no-tool model's verdict alone
+    monkeypatch.setattr(tools, "FIT_RAISE", 0.0)  # the no-tool model's verdict alone
     assert rank(asked).no_tool
     monkeypatch.undo()
     after = rank(asked)
     assert not after.no_tool and after.candidates[0].name == "memory__add_observations", after.explanation
-    assert "its examples vouch for memory__add_observations (closeness" in after.explanation
+    assert "its examples raise P(fit) (closeness" in after.explanation
     assert rank("tell me about the history of jazz").no_tool
+    # In the tool's own words but unlike its two examples: P(fit) falls, by less than it would rise.
+    worded = "add observations to entity Sky: colour blue"
+    monkeypatch.setattr(tools, "FIT_LOWER", 0.0)
+    untouched = rank(worded)
+    monkeypatch.undo()
+    lowered = rank(worded)
+    assert lowered.candidates[0].name == untouched.candidates[0].name == "memory__add_observations"
+    assert lowered.no_tool_score > untouched.no_tool_score and not lowered.no_tool
+    assert "its examples lower P(fit) (closeness" in lowered.explanation
 
 
 @pytest.mark.anyio

@@ -17,15 +17,18 @@ after the reranker:
   reference tool of a MetaTool request), so an untaught tool (term 0) is seldom passed by a taught
   one the step has nothing to do with, in a catalogue that mixes both. A fixed baseline, not the
   mean over the catalogue's taught tools: with one taught tool that mean would cancel the term;
-* it re-orders the candidates; whether a tool fits at all is still the no-tool model's verdict on
-  the static leader (it was fitted without this term), with one exception: when that verdict is
-  "no tool", no rule vetoed the step and it does not read as a question for the model's own
-  knowledge, a leader whose closeness reaches `TRUST` fits ("its examples vouch for ...").
+* it re-orders the candidates; whether a tool fits at all is the no-tool model's P(fit) of the
+  static leader (fitted without examples), moved in logit space by the new leader's closeness:
+  `+ FIT_RAISE x (closeness - BASELINE)` above the baseline, `FIT_LOWER` (smaller) below it ("its
+  examples raise / lower P(fit)"), unless a rule
+  vetoed the step or it reads as a question for the model's own knowledge. A step as close to a
+  tool's examples as its own requests are is a request for that tool whatever its words say ("give
+  me Clara's entry" -> `open_nodes`), and one far from the leader's examples less likely to be.
 
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker
-sees, this term says how far the examples alone point. The constants were chosen on the three
-hand-written dev sets only, each taught by the other two (docs/routing-tools.md).
+sees, this term says how far the examples alone point. The constants were chosen on the
+hand-written dev sets only, each taught by the others (docs/routing-tools.md).
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ import numpy as np
 EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
 BASELINE = 0.3
 MIX = 0.7  # the centroid's share of the closeness; the nearest example has the rest
-TRUST = 0.5  # a closeness that makes the leader fit when the no-tool model says nothing does
+# P(fit) moves in logit space by these per unit of the leader's closeness above / below BASELINE:
+# less downwards, so a few narrow examples do not overrule a request in the tool's own words
+FIT_RAISE = 12.0
+FIT_LOWER = 4.0
 
 
 class TaughtTools:

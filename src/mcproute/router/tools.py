@@ -32,7 +32,7 @@ import numpy as np
 
 from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
-from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, TRUST, TaughtTools
+from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import changes, only_reads, tool_action, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -48,6 +48,11 @@ _FIELDS = ("name", "desc", "params")
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
 
 
 class ToolIndex(PoolFeatures):
@@ -312,14 +317,13 @@ class ToolIndex(PoolFeatures):
             if trusted
             else 0.0
         )
-        no_tool = p_fit < p.no_tool_threshold
         lead = self._docs[pool[order[0]]].spec.name
-        # A step as close to a tool's examples as its own requests are is a request for that tool,
-        # whatever the leader's words say (no rule above said otherwise).
-        vouched = (
-            no_tool and trusted and not asking and taught is not None and taught.get(lead, -1.0) + BASELINE >= TRUST
-        )
-        no_tool = no_tool and not vouched
+        # How close the step is to the leader's examples says, beside its words, whether it is a
+        # request for that tool (no rule above said otherwise; not for a question to the model).
+        above = taught[lead] if trusted and not asking and taught and lead in taught else None  # closeness - BASELINE
+        if above is not None:
+            p_fit = _sigmoid(_logit(p_fit) + (FIT_RAISE if above >= 0.0 else FIT_LOWER) * above)
+        no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
@@ -334,8 +338,8 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + (
-                f"its examples vouch for {lead} (closeness {taught[lead] + BASELINE:.2f}); "
-                if vouched and taught
+                f"its examples {'raise' if above >= 0.0 else 'lower'} P(fit) (closeness {above + BASELINE:.2f}); "
+                if above is not None
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)
