@@ -205,6 +205,8 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("everyday_dev4.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_notool_dev3.jsonl", "everyday_holdout.jsonl", "query"),  # rules were tuned on it
         ("everyday_notool_dev3.jsonl", "everyday_fresh.jsonl", "query"),
+        ("everyday_notool_dev4.jsonl", "everyday_holdout.jsonl", "query"),
+        ("everyday_notool_dev4.jsonl", "everyday_fresh.jsonl", "query"),
     ],
 )
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:

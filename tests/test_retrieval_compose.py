@@ -189,6 +189,8 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "what's the history of the Gregorian calendar",
         "give me a metaphor for git branches",  # composes
         "is it better to store config in environment variables or files",
+        "suggest a name for my new cat",  # composes: a name is text to write
+        "propose three taglines for a file-sharing service",
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
