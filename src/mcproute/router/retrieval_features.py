@@ -59,6 +59,7 @@ class ToolDoc:
     many: bool  # the tool is made for several things at once (retrieval_intent.tool_many)
     stores: bool  # the tool creates/writes files or directories (retrieval_compose.stores)
     slots: frozenset[str]  # the kinds of value its input schema takes (retrieval_slots.tool_slots)
+    kinds: frozenset[str]  # the kinds of thing it speaks of: folder, file, branch (retrieval_intent.tool_kinds)
 
 
 class PoolFeatures:

@@ -262,8 +262,12 @@ def tool_action(name: str, description: str) -> str | None:
     """The class of a tool: its description's first word when that is a verb ("Shows the commit
     logs"), else the first action word of its name (`read_graph`); adjectives such as `unstaged`
     in `git_diff_unstaged` are not actions."""
-    m = _WORDS.search(description[:80].lower())
-    hit = _lookup(m.group()) if m else None
+    words = _WORDS.findall(description[:80].lower())
+    hit = _lookup(words[0]) if words else None
+    if hit is not None and hit[0] in _LIGHT:
+        # "Make line-based edits to a text file": the action is the noun's ("edits"), not "make"
+        named = next((h for w in words[1:4] if (h := _lookup(w)) is not None), None)
+        hit = named or hit
     if hit is not None:
         return hit[1]
     for w in split_identifier(name):
@@ -273,6 +277,7 @@ def tool_action(name: str, description: str) -> str | None:
     return None
 
 
+_LIGHT = frozenset({"make", "do", "perform"})  # verbs whose object says what is done
 _CHANGING = frozenset({"write", "delete", "send"})  # families that change something ("run X" invokes X: any tool)
 _POLITE = re.compile(
     r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so)\s+|(?:can|could|would|will) (?:you|u)\s+)*"
@@ -294,6 +299,49 @@ def changes(text: str) -> str | None:
     if m is not None and re.match(r"\s+[\d(+-]", low[m.end() :]):
         return None  # "add 1 and 2": arithmetic, not a change
     return hit[1]
+
+
+# Kinds of thing a changing request names as its object: folders, files and branches (words that
+# mean one kind only). A tool's kinds are those its name and description speak of.
+_KIND_WORDS = {
+    **dict.fromkeys(
+        ("folder", "folders", "directory", "directories", "dir", "dirs", "subfolder", "subfolders"), "folder"
+    ),
+    **dict.fromkeys(("file", "files"), "file"),
+    **dict.fromkeys(("branch", "branches"), "branch"),
+}
+
+
+def _kinds(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(_KIND_WORDS[w] for w in words if w in _KIND_WORDS)
+
+
+@lru_cache(maxsize=8192)
+def changed_kinds(text: str) -> frozenset[str]:
+    """For a command that changes something (`changes`), the kinds of thing its object names: the
+    words after the opening verb, up to the end of its clause and at most `_OBJECT_WINDOW` of them
+    ("make a folder named reports" -> {"folder"}; "unstage everything, I added the wrong files" ->
+    none); empty otherwise."""
+    if changes(text) is None:
+        return frozenset()
+    low = text.lower()
+    opening = _POLITE.match(low)
+    start = opening.end() if opening else 0
+    clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[start:], maxsplit=1)[0]
+    return _kinds(_WORDS.findall(clause)[1 : 1 + _OBJECT_WINDOW])
+
+
+_OBJECT_WINDOW = 6
+
+
+def tool_kinds(name: str, description: str) -> frozenset[str]:
+    """The kinds a tool's name and description speak of (`create_directory` -> {"folder"})."""
+    return _kinds([*split_identifier(name), *_WORDS.findall(description.lower())])
+
+
+def reads(action: str | None) -> bool:
+    """True for a tool class that changes nothing (read, list, search, fetch, convert, compute)."""
+    return action is not None and _FAMILY[action] == "read"
 
 
 def only_reads(actions: Iterable[str | None]) -> bool:

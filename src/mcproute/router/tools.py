@@ -34,7 +34,15 @@ from mcproute.router.retrieval_compose import asks_knowledge, composes, explains
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
-from mcproute.router.retrieval_intent import changes, only_reads, tool_action, tool_many
+from mcproute.router.retrieval_intent import (
+    changed_kinds,
+    changes,
+    only_reads,
+    reads,
+    tool_action,
+    tool_kinds,
+    tool_many,
+)
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tool_fields, unique
@@ -151,6 +159,7 @@ class ToolIndex(PoolFeatures):
                 many,
                 st,
                 tool_slots(spec.input_schema),
+                tool_kinds(short, spec.description),
             )
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
@@ -306,8 +315,25 @@ class ToolIndex(PoolFeatures):
         chatting = small_talk(text or "")  # "thank you so much, that helped": nothing to act on
         # "make a folder named reports" where every candidate only reads: no tool can do what is asked
         unable = bool(changes(text or "")) and only_reads(self._docs[s].action for s in pool)
+        # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
+        # one that only reads (git_show): not it
+        kinds = changed_kinds(text or "")
+        leader = self._docs[pool[order[0]]]
+        elsewhere = bool(kinds) and (not kinds <= leader.kinds or reads(leader.action))
+        # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
+        # that creates, nor one to create to a tool that deletes
+        change = changes(text or "")
+        contrary = {change, leader.action} == {"create", "delete"}
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
-        trusted = trusted and not composing and not explaining and not chatting and not unable
+        trusted = (
+            trusted
+            and not composing
+            and not explaining
+            and not chatting
+            and not unable
+            and not elsewhere
+            and not contrary
+        )
         p_fit = (
             self._p_fit(
                 x[first[0]],
@@ -332,6 +358,21 @@ class ToolIndex(PoolFeatures):
             + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
             + ("the step is small talk (a greeting, thanks or farewell) and asks for nothing; " if chatting else "")
             + (f"the step asks to {changes(text or '')} something and no candidate does that; " if unable else "")
+            + (
+                f"the step asks to {change} a {' and a '.join(sorted(kinds))} and the leader "
+                + (
+                    "only reads; "
+                    if reads(leader.action)
+                    else f"works on no {' or '.join(sorted(kinds - leader.kinds))}; "
+                )
+                if elsewhere and not unable
+                else ""
+            )
+            + (
+                f"the step asks to {change} something and the leader would {leader.action} instead; "
+                if contrary and not unable and not elsewhere
+                else ""
+            )
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
