@@ -82,6 +82,9 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("search") in thesaurus_terms("where did I put budget.xlsx")
     assert stem("metadata") in thesaurus_terms("when was main.py created")
     assert thesaurus_terms("when did the war end") == ()
+    assert stem("current") in thesaurus_terms("what time is it now")
+    assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time
+    assert thesaurus_terms("thanks. ok now list them") == ()
     for keeping in ("save this summary to summary.md", "dump the results into out.csv"):
         assert {stem("write"), stem("file")} <= set(thesaurus_terms(keeping)), keeping
     assert stem("write") not in thesaurus_terms("save my staged work as a commit")  # no file named

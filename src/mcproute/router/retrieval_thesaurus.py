@@ -142,6 +142,8 @@ _RECALL = re.compile(
     r"|\bdo you (?:remember|recall|have anything)\b|\b(?:anything|something) (?:saved|stored)\b"
 )
 _STORING = frozenset({"remember", "memorize", "memorise", "saved", "stored", "fact", "facts"})
+_OPENERS = frozenset({"now"})  # a time word that also opens a request ("now show me ...")
+_CLAUSE_START = re.compile(r"(?:.*[.!?;:,]\s*)?(?:(?:ok|okay|and|so|then|alright|right)\s+)*\s*", re.DOTALL)
 _URL = re.compile(r"https?://|\bwww\.\w")
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
 
@@ -154,7 +156,10 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
     recall = bool(_RECALL.search(low))
     if recall:
         out.extend(("memory", "search"))
-    for w in re.findall(r"[a-z][a-z']*", low):
+    for m in re.finditer(r"[a-z][a-z']*", low):
+        w = m.group()
+        if w in _OPENERS and _CLAUSE_START.fullmatch(low[: m.start()]):
+            continue  # "now do the same for the third one": a discourse marker, not the time
         if not (recall and w in _STORING):
             out.extend(WORDS.get(w, ()))
     for pat, terms in PHRASES:
