@@ -134,8 +134,13 @@ def test_stats_are_bounded_and_forget_the_least_recent(centres: list[np.ndarray]
 def test_state_round_trips(centres: list[np.ndarray]) -> None:
     learner = _taught(centres)
     back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
-    assert back.params == learner.params and back.weights == learner.weights
-    assert (back.wins, back.losses, back.revealed) == (learner.wins, learner.losses, learner.revealed)
+    assert back.params == learner.params and back.weights == learner.weights and back.averaged == learner.averaged
+    assert (back.wins, back.losses, back.revealed, back.steps) == (
+        learner.wins,
+        learner.losses,
+        learner.revealed,
+        learner.steps,
+    )
     assert dict(back.stats.counts) == dict(learner.stats.counts) and dict(back.stats.confusion) == dict(
         learner.stats.confusion
     )
@@ -147,6 +152,28 @@ def test_state_round_trips(centres: list[np.ndarray]) -> None:
     assert [c.name for c in back.rerank(static, probe).candidates] == [
         c.name for c in learner.rerank(static, probe).candidates
     ]
+
+
+def test_the_learned_arm_decides_with_the_average_of_its_weights(centres: list[np.ndarray]) -> None:
+    """The first step's average is that step's weights; later ones trail the raw SGD weights at
+    the `average` rate, so one odd reveal moves what decides by a twentieth of what it moves them."""
+    learner = _taught(centres)
+    assert learner.steps > 20 and learner.averaged != learner.weights
+    one = ToolLearner.start(DIM).learn(centres[0], "b", _ranking(["a", "b", "c"]))
+    assert one.steps == 1 and one.averaged == one.weights != START_WEIGHTS
+    again = learner.learn(near(centres[1], np.random.default_rng(9)), "c", _ranking(["a", "b", "c"]))
+    moved = np.abs(np.asarray(again.averaged) - np.asarray(learner.averaged))
+    raw = np.abs(np.asarray(again.weights) - np.asarray(learner.weights))
+    assert np.allclose(moved, learner.params.average * np.abs(np.asarray(again.weights) - np.asarray(learner.averaged)))
+    assert raw.max() > 0.0
+
+
+def test_a_format_2_state_still_loads_its_weights_as_the_average(centres: list[np.ndarray]) -> None:
+    old = _taught(centres).to_dict()
+    old["format"] = 2
+    del old["averaged"], old["steps"]
+    back = ToolLearner.from_dict(old)
+    assert back.averaged == back.weights and back.steps == 0
 
 
 def _set(path: str, value: Any) -> Callable[[dict], None]:
@@ -162,7 +189,9 @@ def _set(path: str, value: Any) -> Callable[[dict], None]:
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda d: d.pop("format"), "format 1, this learner reads 2"),
+        (lambda d: d.pop("format"), "format 1, this learner reads 2 or 3"),
+        (_set("averaged.vote", 12.0), "a weight outside"),
+        (_set("steps", -1), "negative counts"),
         (lambda d: d.pop("stats"), "malformed tool learner state"),
         (_set("weights.vote", 11.0), r"a weight outside \[-10.0, 10.0\]"),
         (_set("weights.vote", float("nan")), "a weight outside"),

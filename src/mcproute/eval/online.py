@@ -141,7 +141,7 @@ def tools_online(
     p = learner.params
     context: list = [
         ("learner", f"k={p.k} floor={p.floor} prior_weight={p.prior_weight} lr={p.lr} gate={p.gate}"),
-        ("weights", " ".join(f"{f}={w:+.2f}" for f, w in zip(FEATURES, learner.weights, strict=True))),
+        ("weights", " ".join(f"{f}={w:+.2f}" for f, w in zip(FEATURES, learner.averaged, strict=True)) + " (averaged)"),
         (
             "memory",
             f"{len(learner.memory)} of {p.capacity} steps, {len(learner.stats.prototypes)} tool prototypes",
