@@ -135,6 +135,7 @@ def test_a_composing_request_still_trusts_a_leader_that_does_not_store() -> None
         "how do time zones and daylight saving time interact",
         "what is the time complexity of binary search",
         "what does a 404 status code mean",
+        "what does UTC stand for",  # the one word defined is the subject, not a zone to act in
     ],
 )
 def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None:
@@ -150,6 +151,7 @@ def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None
         "explain the diff in my repo",  # a storage word
         "what's the time difference between Paris and Lima",  # a computation, not a definition
         "show me the last 3 commits",  # no explanation asked
+        "what does 5pm PST mean in Berlin",  # a time to convert, not a word to define
     ],
 )
 def test_an_explanation_about_something_a_tool_can_reach_is_not_from_knowledge(text: str) -> None:

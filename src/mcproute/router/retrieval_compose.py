@@ -254,18 +254,32 @@ _EXPLAIN = re.compile(
 
 @lru_cache(maxsize=8192)
 def explains(text: str) -> bool:
-    """True when `text` asks for an explanation from knowledge and names nothing a tool acts on."""
-    return bool(_EXPLAIN.search(text)) and _reaches_nothing(text)
+    """True when `text` asks for an explanation from knowledge and names nothing a tool acts on.
+    The term a definition asks about is not a value to act on ("what does UTC stand for")."""
+    if not _EXPLAIN.search(text):
+        return False
+    from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
+
+    defined = _DEFINITION.match(text)
+    word = defined.group(1) if defined is not None else ""
+    # one word defined ("UTC", "HEAD~2"): its slot is the subject; "what does 5pm PST mean" converts
+    term = query_slots(word) - {"path", "paths", "url", "email"} if len(word.split()) == 1 else frozenset()
+    return _reaches_nothing(text, ignore=term)
 
 
-def _reaches_nothing(text: str, *, strict: bool = False) -> bool:
+_DEFINITION = re.compile(
+    r"^\s*what does ((?:'[^']*'|\"[^\"]*\"|[^\s/:]+)(?: [^\s/:]+){0,3}) (?:mean|stand for)\b", re.I
+)
+
+
+def _reaches_nothing(text: str, *, strict: bool = False, ignore: frozenset[str] = frozenset()) -> bool:
     """Outside quoted text, `text` names nothing a tool acts on: no URL, path, typed value (a bare
     number aside) or storage word; `strict` also counts plurals ("commits") and the user's own
     things ("my", "our")."""
     from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
 
     own = _QUOTED.sub(" ", text)
-    if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number"}:
+    if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number"} - ignore:
         return False
     words = _WORDS.findall(own.lower())
     if strict and any(w in _OWN for w in words):
