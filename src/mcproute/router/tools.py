@@ -343,7 +343,7 @@ class ToolIndex(PoolFeatures):
             if trusted
             else 0.0
         )
-        lead = self._docs[pool[order[0]]].spec.name
+        lead = leader.spec.name
         # How close the step is to the leader's examples says, beside its words, whether it is a
         # request for that tool (no rule above said otherwise; not for a question to the model).
         above = taught[lead] if trusted and not asking and taught and lead in taught else None  # closeness - BASELINE
