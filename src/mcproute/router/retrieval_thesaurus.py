@@ -125,7 +125,7 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("checkout",),
         ),
         # a change inside a file (a typo, a line, a variable) is an edit, not a new file
-        (r"\b(?:typo|line|lines|variable|word|import|string)\b.*\bin [\w\-/.]+\.\w{1,5}\b", ("edit",)),
+        (r"\b(?:typo|line|lines|variable|word|import|string)\b[^\n]{0,120}?\bin [\w\-/.]+\.\w{1,5}\b", ("edit",)),
         (
             r"\b(?:save|write|put) (?:this|that|it|these) (?:as|to|in|into)\b"
             # "save this summary to summary.md", "dump the results into out.csv": text kept in a named file
@@ -143,7 +143,9 @@ _RECALL = re.compile(
 )
 _STORING = frozenset({"remember", "memorize", "memorise", "saved", "stored", "fact", "facts"})
 _OPENERS = frozenset({"now"})  # a time word that also opens a request ("now show me ...")
-_CLAUSE_START = re.compile(r"(?:.*[.!?;:,]\s*)?(?:(?:ok|okay|and|so|then|alright|right)\s+)*\s*", re.DOTALL)
+_FILLERS = frozenset({"ok", "okay", "and", "so", "then"})  # not "right": "right now" is the time
+_BOUNDARY = frozenset(".!?;:,")
+_TOKENS = re.compile(r"[a-z][a-z']*|[.!?;:,]")
 _URL = re.compile(r"https?://|\bwww\.\w")
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
 
@@ -156,10 +158,15 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
     recall = bool(_RECALL.search(low))
     if recall:
         out.extend(("memory", "search"))
-    for m in re.finditer(r"[a-z][a-z']*", low):
+    opening = True  # at the start of a clause, after its fillers ("ok", "and", ...)
+    for m in _TOKENS.finditer(low):
         w = m.group()
-        if w in _OPENERS and _CLAUSE_START.fullmatch(low[: m.start()]):
+        if w in _BOUNDARY:
+            opening = True
+            continue
+        if w in _OPENERS and opening:
             continue  # "now do the same for the third one": a discourse marker, not the time
+        opening = opening and w in _FILLERS
         if not (recall and w in _STORING):
             out.extend(WORDS.get(w, ()))
     for pat, terms in PHRASES:
