@@ -314,7 +314,8 @@ class ToolIndex(PoolFeatures):
         explaining = explains(text or "")
         chatting = small_talk(text or "")  # "thank you so much, that helped": nothing to act on
         # "make a folder named reports" where every candidate only reads: no tool can do what is asked
-        unable = bool(changes(text or "")) and only_reads(self._docs[s].action for s in pool)
+        change = changes(text or "")  # the class of a command's opening verb when it changes something
+        unable = change is not None and only_reads(self._docs[s].action for s in pool)
         # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
         # one that only reads (git_show): not it
         kinds = changed_kinds(text or "")
@@ -322,7 +323,6 @@ class ToolIndex(PoolFeatures):
         elsewhere = bool(kinds) and (not kinds <= leader.kinds or reads(leader.action))
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
         # that creates, nor one to create to a tool that deletes
-        change = changes(text or "")
         contrary = {change, leader.action} == {"create", "delete"}
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
         trusted = (
@@ -357,7 +357,7 @@ class ToolIndex(PoolFeatures):
             + ("the step asks for written content and names no file, path or URL; " if composing else "")
             + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
             + ("the step is small talk (a greeting, thanks or farewell) and asks for nothing; " if chatting else "")
-            + (f"the step asks to {changes(text or '')} something and no candidate does that; " if unable else "")
+            + (f"the step asks to {change} something and no candidate does that; " if unable else "")
             + (
                 f"the step asks to {change} a {' and a '.join(sorted(kinds))} and the leader "
                 + (
