@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
+from mcproute.router.retrieval_compose import (
+    asks_knowledge,
+    composes,
+    crafts,
+    explains,
+    instruction,
+    small_talk,
+    speaks_of,
+    stores,
+)
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 
@@ -118,6 +127,103 @@ def test_a_composing_request_still_trusts_a_leader_that_does_not_store() -> None
     )
     r = index.rank("write a poem about autumn")
     assert not r.no_tool and r.candidates[0].name == "generate_poem", r.explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("compose a short song about time zones", {"song"}),
+        ("tell me a joke about databases", {"joke"}),
+        ("give me a metaphor for git branches", {"metaphor"}),  # always made up, whatever the verb
+        ("write an acrostic poem for the word MEMORY", {"acrostic", "poem"}),  # the word is material
+        ("make up a bedtime story about a folder that wanted to be a file", {"story"}),  # all topic
+        ("rewrite this commit message to be clearer: fixed stuff", {"rewrite"}),  # material given
+    ],
+)
+def test_a_request_for_made_up_text_names_the_kind_it_wants(text: str, kinds: set[str]) -> None:
+    assert crafts(text) == kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "create a playlist with my favorite rock songs",  # the object is the playlist
+        "suggest some songs for this picture",  # existing songs: a recommendation, not writing
+        "create a word cloud image for this poem I wrote",
+        "tell me how many words are in this essay",
+        "write a story about a cat and save it to my notes",  # a target: not composing at all
+    ],
+)
+def test_a_kind_of_text_that_is_not_the_thing_to_write_is_no_craft(text: str) -> None:
+    assert crafts(text) == frozenset()
+
+
+def test_a_tool_speaks_of_a_kind_in_any_of_its_forms() -> None:
+    assert speaks_of("get_jokes", "Returns random jokes by category.", frozenset({"joke"}))
+    assert speaks_of("paraphraser", "Rewrites text in a different tone.", frozenset({"rewrite"}))
+    assert speaks_of("digest", "Produces a summary of a long article.", frozenset({"summarise"}))
+    assert not speaks_of("convert_time", "Convert time between timezones.", frozenset({"song"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("fix the grammar in this sentence: me and him goes to the store", "fix the grammar in this sentence"),
+        ("make this sound more polite: send me the report now", "make this sound more polite"),
+        ("turn these notes into a paragraph: moved, laptops, lunch", "turn these notes into a paragraph"),
+        ("load this doc and tell me the main points: https://peps.python.org/pep-0008/", None),  # a URL acts
+        ("read this file: notes/todo.md", None),  # so does a path
+        ("fulfil the following command: change the point to 2,3,4", None),  # may be the request itself
+        ("what time is it in Tokyo?", None),
+    ],
+)
+def test_material_given_after_a_pointing_colon_is_set_apart_from_the_instruction(text: str, told: str | None) -> None:
+    assert instruction(text) == told
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "compose a short song about time zones",
+        "write an acrostic poem for the word MEMORY",
+        "make up a bedtime story about a folder that wanted to be a file",
+        "make this sound more polite: send me the report now",
+        "shorten this to one line: we are pleased to announce that the office will be closed on monday",
+        "rewrite this commit message to be clearer: fixed stuff",
+    ],
+)
+def test_made_up_text_and_work_on_given_material_need_no_tool_on_the_reference_servers(
+    reference,  # noqa: ANN001
+    text: str,
+) -> None:
+    r = reference(text)
+    assert r.no_tool, r.explanation
+
+
+def test_a_tool_that_speaks_of_the_kind_asked_for_still_fits() -> None:
+    index = ToolIndex(
+        [
+            ToolSpec("get_joke", "Get a random joke, optionally about a topic.", {"type": "object"}, "jokes"),
+            ToolSpec("convert_time", "Convert a time between time zones.", {"type": "object"}, "time"),
+        ]
+    )
+    r = index.rank("tell me a joke about time zones")
+    assert not r.no_tool and r.candidates[0].name == "get_joke", r.explanation
+    r = index.rank("compose a short song about time zones")
+    assert r.no_tool and "speaks of none" in r.explanation, r.explanation
+
+
+def test_with_given_material_a_leader_that_answers_the_instruction_still_fits() -> None:
+    index = ToolIndex(
+        [
+            ToolSpec("translate_text", "Translate text into another language.", {"type": "object"}, "lang"),
+            ToolSpec("get_current_time", "Get the current time now.", {"type": "object"}, "time"),
+        ]
+    )
+    r = index.rank("translate this into German: send me the report now")
+    assert not r.no_tool and r.candidates[0].name == "translate_text", r.explanation
+    r = index.rank("make this sound more polite: send me the report now")
+    assert r.no_tool and "material given after the colon" in r.explanation, r.explanation
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,42 @@ _CONTENT = frozenset(
         "nickname",
     }
 )
+# Kinds of text a writer makes up, never records a tool keeps: a request to compose one is for a
+# tool only when the tool speaks of that kind ("tell me a joke" to a jokes API; "compose a short
+# song about time zones" is not `convert_time`, "write a haiku about fetching water" not `fetch`).
+_CRAFT = frozenset(
+    {
+        "poem",
+        "haiku",
+        "limerick",
+        "sonnet",
+        "verse",
+        "song",
+        "lyrics",
+        "rap",
+        "story",
+        "tale",
+        "fable",
+        "joke",
+        "pun",
+        "riddle",
+        "essay",
+        "speech",
+        "toast",
+        "eulogy",
+        "slogan",
+        "tagline",
+        "jingle",
+        "motto",
+        "acrostic",
+        "ode",
+        "metaphor",
+        "analogy",
+        "mnemonic",
+        "dialogue",
+        "monologue",
+    }
+)
 # Words that name where something is kept: a request that mentions one may want a tool.
 _STORAGE = frozenset(
     {
@@ -203,9 +239,14 @@ _URL = re.compile(r"\b(?:https?|ftp|file)://|\bwww\.", re.IGNORECASE)
 _PATHLIKE = re.compile(r"[\w.~-]*[/\\][\w.~-]+|(?<![\w.])\.?[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b")
 _WORDS = re.compile(r"[a-z][a-z'-]*")
 # "about <topic>" up to the end of its clause: the subject of the text asked for.
+# A relative clause in it ("about a folder that wanted to be a file") is still the topic.
 _TOPIC = re.compile(
-    r"\b(?:about|on the (?:topic|subject|theme) of)\b[^,.;:!?]*?(?=\s+(?:and|then|to|into|in)\s|[,.;:!?]|$)"
+    r"\b(?:about|on the (?:topic|subject|theme) of)\b(?:(?:(?!\s(?:and|then|to|into|in)\s)[^,.;:!?])*?"
+    r"\b(?:that|which|who)\b[^,.;:!?]*?(?=\s+(?:and|then)\s|[,.;:!?]|$)"
+    r"|[^,.;:!?]*?(?=\s+(?:and|then|to|into|in)\s|[,.;:!?]|$))"
 )
+# A word mentioned as a word ("an acrostic for the word MEMORY") is material, as if quoted.
+_MENTIONED = re.compile(r"\b(?:word|term|phrase|letters)\s+[^\s,.;:!?]+", re.IGNORECASE)
 _OBJECT_WINDOW = 8  # words after a verb in which its object is looked for
 # Storage words in a tool's name or description.
 _TOOL_STORAGE = frozenset({"file", "files", "directory", "directories", "folder", "folders", "path", "paths", "disk"})
@@ -221,7 +262,7 @@ def _base(word: str) -> str:
 @lru_cache(maxsize=8192)
 def composes(text: str) -> bool:
     """True when `text` asks for content to be written in the reply and names no storage target."""
-    own = _QUOTED.sub(" ", text)  # quoted text is material to work on, not a target
+    own = _MENTIONED.sub(" ", _QUOTED.sub(" ", text))  # quoted text is material to work on, not a target
     if _URL.search(own) or _PATHLIKE.search(own):
         return False
     words = _WORDS.findall(own.lower())
@@ -237,6 +278,114 @@ def composes(text: str) -> bool:
         w in _MAKE_VERBS and any(o in _CONTENT or _base(o) in _CONTENT for o in words[i + 1 : i + 1 + _OBJECT_WINDOW])
         for i, w in enumerate(words)
     )
+
+
+# Kinds that are always made up, whatever the verb ("give me a metaphor", "suggest a slogan").
+_INVENTED = frozenset(
+    {
+        "poem",
+        "haiku",
+        "limerick",
+        "sonnet",
+        "acrostic",
+        "ode",
+        "metaphor",
+        "analogy",
+        "mnemonic",
+        "pun",
+        "slogan",
+        "tagline",
+        "motto",
+        "jingle",
+        "eulogy",
+        "toast",
+    }
+)
+# Verbs that make up new text ("suggest some songs" and "give me a story" may be about existing
+# ones), and the words that end a verb's object ("create a playlist | with my favourite songs").
+_CRAFT_VERBS = frozenset({"write", "compose", "make", "create", "generate", "tell", "pen", "craft", "invent", "draft"})
+_OBJECT_END = frozenset(
+    {
+        "for",
+        "with",
+        "about",
+        "of",
+        "in",
+        "on",
+        "to",
+        "from",
+        "by",
+        "at",
+        "into",
+        "over",
+        "this",
+        "that",
+        "these",
+        "those",
+        "which",
+        "who",
+        "how",
+        "what",
+        "where",
+        "when",
+        "why",
+        "and",
+        "or",
+        "is",
+        "are",
+    }
+)
+
+
+@lru_cache(maxsize=8192)
+def crafts(text: str) -> frozenset[str]:
+    """The kinds of made-up text (`_CRAFT`: poem, story, joke, ...) that `text` asks to be
+    composed: the head of a making verb's object ("write me a short poem", "tell a joke"; not
+    "create a word cloud for this poem"), when the request composes (`composes`); or, with
+    material given after a colon (`instruction`), the composing verbs of the instruction
+    ("rewrite", "summarise")."""
+    told = instruction(text)
+    if told is not None:  # "rewrite this commit message to be clearer: fixed stuff": the rewriting is asked
+        done = {w for w in _WORDS.findall(told.lower()) if w in _COMPOSE_VERBS}
+        if done:
+            return frozenset(done)
+    if not composes(text):
+        return frozenset()
+    words = _WORDS.findall(_QUOTED.sub(" ", text).lower())
+    found: set[str] = set()
+    for i, w in enumerate(words):
+        if w in _MAKE_VERBS or w in _COMPOSE_VERBS:
+            for o in words[i + 1 : i + 1 + _OBJECT_WINDOW]:
+                if o in _OBJECT_END:
+                    break
+                if (b := _base(o)) in _INVENTED or (b in _CRAFT and w in _CRAFT_VERBS):
+                    found.add(b)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=65536)
+def speaks_of(name: str, description: str, kinds: frozenset[str]) -> bool:
+    """True when a tool's name or description names one of `kinds`: the word, its plural, or a
+    word that shares its first six letters ("summarise" - "summary", "rewrite" - "rewriting")."""
+    words = [*split_identifier(name), *_WORDS.findall(description.lower())]
+    stems = {k[:6] for k in kinds if len(k) >= 6}
+    return any(_base(w) in kinds or w[:6] in stems for w in words)
+
+
+# "fix the grammar in this sentence: me and him goes ...": text after a colon that closes a phrase
+# pointing at it ("this sentence:", "make this sound more polite:", "these notes:") is material
+# given to work on; the instruction is what comes before. ("the following command: ..." is left
+# out: what follows may be the request itself; "https:" is no colon of this kind.)
+_GIVEN = re.compile(r"\b(?:this|these)\b[^:\n.!?]{0,60}:(?!//)\s*\S", re.IGNORECASE)
+
+
+def instruction(text: str) -> str | None:
+    """The part of `text` before material given after a pointing colon (None: none is given).
+    A URL or path after the colon is no material but what to act on ("read this: https://...")."""
+    m = _GIVEN.search(text)
+    if m is None or _URL.search(text, m.end() - 1) or _PATHLIKE.search(text, m.end() - 1):
+        return None
+    return text[: m.end() - 1].rstrip(": \t")
 
 
 # Openings of a request for an explanation from knowledge.

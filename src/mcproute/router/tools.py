@@ -30,7 +30,16 @@ from itertools import pairwise
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import asks_knowledge, composes, explains, small_talk, stores
+from mcproute.router.retrieval_compose import (
+    asks_knowledge,
+    composes,
+    crafts,
+    explains,
+    instruction,
+    small_talk,
+    speaks_of,
+    stores,
+)
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
@@ -45,13 +54,16 @@ from mcproute.router.retrieval_intent import (
 )
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
-from mcproute.router.retrieval_text import schema_text, tool_fields, unique
+from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
 
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
+
+# How far down the ranking a tool that speaks of the kind of text asked for is looked for.
+_CRAFT_REACH = 5
 
 
 def _sigmoid(x: float) -> float:
@@ -304,6 +316,16 @@ class ToolIndex(PoolFeatures):
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
+        # "tell me a joke about time zones": a poem, story or joke asked for is the business of a
+        # tool that speaks of that kind; one among the first few leads (and P(fit) reads its features)
+        craft = crafts(text or "")
+        speaker = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None) if craft else None
+        order0 = order[0]
+        if speaker is not None and speaker != order0:
+            scores = list(scores)
+            scores[speaker] = scores[order[0]] + 1e-6
+            order = [speaker, *(i for i in order if i != speaker)]
+            first = [speaker, *(i for i in first if i != speaker)]
         # A pool found by meaning alone (no tool shares a term with the step, its history or its
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, COL["lexical"]].any())
@@ -324,6 +346,13 @@ class ToolIndex(PoolFeatures):
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
         # that creates, nor one to create to a tool that deletes
         contrary = {change, leader.action} == {"create", "delete"}
+        # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
+        # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
+        unsung = bool(craft) and speaker is None
+        # "make this sound more polite: send me the report now" led by get_current_time: with
+        # material given after a colon, the leader must answer the instruction, not the material
+        told = instruction(text or "")
+        material = told is not None and not (set(tokens(told)) & leader.terms)
         asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
         trusted = (
             trusted
@@ -333,11 +362,13 @@ class ToolIndex(PoolFeatures):
             and not unable
             and not elsewhere
             and not contrary
+            and not unsung
+            and not material
         )
         p_fit = (
             self._p_fit(
                 x[first[0]],
-                static[first[0]] - (static[first[1]] if len(first) > 1 else 0.0),
+                max(0.0, static[first[0]] - (static[first[1]] if len(first) > 1 else 0.0)),
                 actionable=not asking,
             )
             if trusted
@@ -374,6 +405,17 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + (
+                f"the step asks for written text ({', '.join(sorted(craft))}) and the leader speaks of none; "
+                if unsung and not composing
+                else ""
+            )
+            + (
+                f"{lead} moved up: it speaks of the {' or '.join(sorted(craft))} asked for; "
+                if speaker is not None and speaker != order0
+                else ""
+            )
+            + ("the leader matches only the material given after the colon, not the instruction; " if material else "")
+            + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
                 else ""
@@ -392,6 +434,10 @@ class ToolIndex(PoolFeatures):
         )
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
+
+    def _speaks(self, slot: int, kinds: frozenset[str]) -> bool:
+        spec = self._docs[slot].spec
+        return speaks_of(spec.name, spec.description, kinds)
 
     def _taught_scores(
         self, pool: Sequence[int], static: list[float], vector: np.ndarray | None
