@@ -94,6 +94,7 @@ def reference(encoder):  # noqa: ANN001, ANN201 - mcproute.encoding.Encoder
         "write a sonnet about the moon",
         "write a go function that sums a slice",
         "compose a thank-you email to my team",
+        "write a thank-you note to my teacher",  # a note is text to write, not a fact to keep
     ],
 )
 def test_pure_writing_needs_no_tool_on_the_reference_servers(reference, text: str) -> None:  # noqa: ANN001

@@ -89,6 +89,11 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     for keeping in ("save this summary to summary.md", "dump the results into out.csv"):
         assert {stem("write"), stem("file")} <= set(thesaurus_terms(keeping)), keeping
     assert stem("write") not in thesaurus_terms("save my staged work as a commit")  # no file named
+    # what people call the things a knowledge store keeps: records and entries, notes, who belongs where
+    assert stem("entity") in thesaurus_terms("keep a record of my landlord, Mr. Ito")
+    assert stem("entity") in thesaurus_terms("new thing to track: the garden project")
+    assert stem("observation") in thesaurus_terms("note it on his entry")
+    assert stem("relation") in thesaurus_terms("the garden project belongs to the residents' association")
 
 
 def test_a_light_verb_takes_its_action_from_the_noun_after_it() -> None:

@@ -119,6 +119,7 @@ _CONTENT = frozenset(
         "tweet",
         "email",
         "letter",
+        "note",
         "reply",
         "apology",
         "invitation",
