@@ -16,6 +16,7 @@ from mcproute.router.retrieval_intent import (
     agreement,
     changed_kinds,
     changes,
+    looks,
     only_reads,
     query_actions,
     query_many,
@@ -143,6 +144,29 @@ def test_a_command_to_delete_is_not_given_to_a_tool_that_creates() -> None:
     assert deleted.candidates[0].name == "notes__create_note"
     assert deleted.no_tool and "asks to delete something and the leader would create instead" in deleted.explanation
     assert not index.rank("create a note called groceries").no_tool
+
+
+def test_a_command_only_to_see_something_is_led_by_a_tool_that_reads() -> None:
+    """BFCL's "List all PostgreSQL servers" went to add_postgres_server (it shares more words);
+    a command that opens with list/show/display/... is not led by a tool that changes things
+    while one that reads is among the first three."""
+    assert looks("List all PostgreSQL servers from our environment?")
+    assert looks("could you show me all of my servers, please?")
+    assert not looks("find me a playlist of upbeat songs")  # finding is often making
+    assert not looks("add a server") and not looks("what servers do I have")
+    index = ToolIndex(
+        specs_from_dicts(
+            [
+                {"name": "db__add_postgres_server", "description": "Add a PostgreSQL server to the environment"},
+                {"name": "db__list_servers", "description": "Lists the servers of a given type"},
+            ]
+        )
+    )
+    shown = index.rank("list all PostgreSQL servers in the environment")
+    assert shown.candidates[0].name == "db__list_servers", shown.explanation
+    assert "only asks to see something and db__add_postgres_server would change things" in shown.explanation
+    added = index.rank("add a PostgreSQL server to the environment")
+    assert added.candidates[0].name == "db__add_postgres_server"
 
 
 def test_no_thesaurus_phrase_scans_without_bound() -> None:

@@ -301,6 +301,22 @@ def changes(text: str) -> str | None:
     return hit[1]
 
 
+# Opening verbs that only ask to see something ("list every entity ...", "show me the log").
+_LOOKING = frozenset({"list", "show", "display", "print", "view", "read", "enumerate"})
+
+
+@lru_cache(maxsize=8192)
+def looks(text: str) -> bool:
+    """True when `text` is a command that opens with a verb that only asks to see something
+    ("list every entity and relation", "show me the staged diff"). Not "find" or "search": a request
+    to find something is often served by a tool that makes it ("find me a playlist")."""
+    low = text.lower()
+    opening = _POLITE.match(low)
+    m = _WORDS.match(low, opening.end() if opening else 0)
+    hit = _lookup(m.group()) if m else None
+    return hit is not None and hit[0] in _LOOKING
+
+
 # Kinds of thing a changing request names as its object: folders, files and branches (words that
 # mean one kind only). A tool's kinds are those its name and description speak of.
 _KIND_WORDS = {

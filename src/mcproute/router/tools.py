@@ -46,6 +46,7 @@ from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import (
     changed_kinds,
     changes,
+    looks,
     only_reads,
     reads,
     tool_action,
@@ -64,6 +65,8 @@ _FIELDS = ("name", "desc", "params")
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
+# How far down a reading tool is looked for when a command to see something is led by one that changes.
+_LOOK_REACH = 3
 
 
 def _sigmoid(x: float) -> float:
@@ -320,6 +323,14 @@ class ToolIndex(PoolFeatures):
         # tool that speaks of that kind; one among the first few leads (and P(fit) reads its features)
         craft = crafts(text or "")
         speaker = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None) if craft else None
+        # "list every entity and relation in your graph" led by create_relations: a command only to
+        # see something is not given to a tool that changes things while one that reads is close
+        moved = f"it speaks of the {' or '.join(sorted(craft))} asked for"
+        if speaker is None and looks(text or "") and self._changes(pool[order[0]]):
+            speaker = next((i for i in order[1:_LOOK_REACH] if reads(self._docs[pool[i]].action)), None)
+            moved = (
+                f"the step only asks to see something and {self._docs[pool[order[0]]].spec.name} would change things"
+            )
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
@@ -409,11 +420,7 @@ class ToolIndex(PoolFeatures):
                 if unsung and not composing
                 else ""
             )
-            + (
-                f"{lead} moved up: it speaks of the {' or '.join(sorted(craft))} asked for; "
-                if speaker is not None and speaker != order0
-                else ""
-            )
+            + (f"{lead} moved up: {moved}; " if speaker is not None and speaker != order0 else "")
             + ("the leader matches only the material given after the colon, not the instruction; " if material else "")
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
@@ -434,6 +441,10 @@ class ToolIndex(PoolFeatures):
         )
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
+
+    def _changes(self, slot: int) -> bool:
+        action = self._docs[slot].action
+        return action is not None and not reads(action) and action != "run"
 
     def _speaks(self, slot: int, kinds: frozenset[str]) -> bool:
         spec = self._docs[slot].spec
