@@ -243,6 +243,7 @@ def test_with_given_material_a_leader_that_answers_the_instruction_still_fits() 
         "what is the time complexity of binary search",
         "what does a 404 status code mean",
         "what does UTC stand for",  # the one word defined is the subject, not a zone to act in
+        "what's the French word for folder",
     ],
 )
 def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None:
@@ -300,6 +301,8 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "is it better to store config in environment variables or files",
         "suggest a name for my new cat",  # composes: a name is text to write
         "propose three taglines for a file-sharing service",
+        "how many minutes are in a day",  # a quantity the model knows
+        "give me a packing list for a weekend hiking trip",  # a list to write, not a listing
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:

@@ -95,6 +95,8 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("entity") in thesaurus_terms("new thing to track: the garden project")
     assert stem("observation") in thesaurus_terms("note it on his entry")
     assert stem("relation") in thesaurus_terms("the garden project belongs to the residents' association")
+    assert stem("staged") in thesaurus_terms("diff of the stuff I already added")
+    assert {stem("reset"), stem("staged")} <= set(thesaurus_terms("take config.json back out of the index"))
 
 
 def test_a_light_verb_takes_its_action_from_the_noun_after_it() -> None:
@@ -167,6 +169,25 @@ def test_a_command_only_to_see_something_is_led_by_a_tool_that_reads() -> None:
     assert "only asks to see something and db__add_postgres_server would change things" in shown.explanation
     added = index.rank("add a PostgreSQL server to the environment")
     assert added.candidates[0].name == "db__add_postgres_server"
+
+
+def test_a_command_to_alter_something_is_led_by_a_tool_that_changes() -> None:
+    """ "save my staged work as a commit" went to git_diff_staged (it shares "staged"): a command
+    that writes, moves or deletes is not led by a tool that only reads while one that changes is
+    among the first three. Not "create": MetaTool's "generate a workout plan" is served by a tool
+    whose description opens with another verb."""
+    index = ToolIndex(
+        specs_from_dicts(
+            [
+                {"name": "git__git_diff_staged", "description": "Shows changes that are staged for commit"},
+                {"name": "git__git_commit", "description": "Records changes to the repository"},
+            ]
+        )
+    )
+    saved = index.rank("save the staged changes as a commit")
+    assert saved.candidates[0].name == "git__git_commit", saved.explanation
+    assert "asks to write something and git__git_diff_staged only reads" in saved.explanation
+    assert index.rank("show my staged changes").candidates[0].name == "git__git_diff_staged"
 
 
 def test_no_thesaurus_phrase_scans_without_bound() -> None:

@@ -29,6 +29,8 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         ("the last 5 commits", {"number"}),
         ("how are you today?", set()),
         ("version 2.0 please", {"number"}),  # a version number is not a file
+        ("show Makefile and Dockerfile at once", {"path", "paths"}),  # files named by convention
+        ("how should I structure a README", set()),  # a kind of document, not a file here
     ],
 )
 def test_the_kinds_of_value_a_request_carries(text: str, kinds: set[str]) -> None:

@@ -160,6 +160,8 @@ _CONTENT = frozenset(
         "nickname",
     }
 )
+# Lists people ask a model to write ("give me a packing list"), not a listing of what exists.
+_LISTS = frozenset({"packing", "shopping", "grocery", "reading", "bucket", "guest", "wish", "check"})
 # Kinds of text a writer makes up, never records a tool keeps: a request to compose one is for a
 # tool only when the tool speaks of that kind ("tell me a joke" to a jokes API; "compose a short
 # song about time zones" is not `convert_time`, "write a haiku about fetching water" not `fetch`).
@@ -276,7 +278,11 @@ def composes(text: str) -> bool:
     # The kind of text must be the verb's object, close after it: "write a two sentence horror story",
     # not "generate a sound of 440Hz for 5 seconds. What is the function ...?".
     return any(
-        w in _MAKE_VERBS and any(o in _CONTENT or _base(o) in _CONTENT for o in words[i + 1 : i + 1 + _OBJECT_WINDOW])
+        w in _MAKE_VERBS
+        and any(
+            o in _CONTENT or _base(o) in _CONTENT or (_base(o) == "list" and words[j - 1] in _LISTS)
+            for j, o in enumerate(words[i + 1 : i + 1 + _OBJECT_WINDOW], start=i + 1)
+        )
         for i, w in enumerate(words)
     )
 
@@ -396,6 +402,7 @@ _EXPLAIN = re.compile(
     r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+){0,3}) (?:mean|stand for)\b|(?<!time )\bdifference between\b"
     r"|^\s*how (?:does|do) (?!i |we |you |u |my |our )(?:\S+ ){1,6}(?:work|interact|relate)\b"
     r"|^\s*what(?:'s| is) the (?:time|space|big[- ]o|runtime|computational) complexity\b"
+    r"|^\s*what(?:'s| is) (?:the |a |an )?(?:[a-z]+ )?word for\b"  # "what's the French word for folder"
     r"|\bwhere (?:does|did) (?:that|this|the) (?:phrase|word|saying|expression|idiom|name) come from\b"
     r"|^\s*why (?:is|are|do|does|did)\b|\bin plain english\b|\bin simple terms\b",
     re.IGNORECASE,
@@ -515,6 +522,7 @@ _KNOWLEDGE = re.compile(
     r"|^\s*what(?:'s| is| was| are| were) (?:the|some) (?:history|origins?|etymology|plural|meaning|point|purpose"
     r"|best (?:way|time|practices?)|pros and cons|benefits|advantages|disadvantages)\b"
     r"|^\s*what(?:'s| is) (?:the |a )?(?:opposite|synonym|antonym|past tense|plural) (?:of|for)\b"
+    r"|^\s*how (?:many|much) [a-z]+ (?:are|is) (?:there )?in (?:a|an|one)\b"  # "how many minutes are in a day"
     r"|^\s*how (?:do|can|should|would|could) (?:i|we|you|one) (?!see|check|find|get|list|show|know|look|view|open"
     r"|read|tell|pull|fetch|grab|download|make|create|add|delete|remove|rename|move|copy|save|write|store|undo"
     r"|switch|go|stage|commit|push|set|start|run|search|update|edit|change|convert|retrieve|calculate|compute|track"

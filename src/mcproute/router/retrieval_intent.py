@@ -109,6 +109,7 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "correct",
         "adjust",
         "tweak",
+        "swap",
         "upload",
     ),
     "move": ("move", "rename", "mv", "relocate", "switch", "checkout", "transfer", "go"),
@@ -358,6 +359,11 @@ def tool_kinds(name: str, description: str) -> frozenset[str]:
 def reads(action: str | None) -> bool:
     """True for a tool class that changes nothing (read, list, search, fetch, convert, compute)."""
     return action is not None and _FAMILY[action] == "read"
+
+
+def family(action: str | None) -> str | None:
+    """The side-effect family of an action class: read, write, delete, send or run."""
+    return None if action is None else _FAMILY[action]
 
 
 def only_reads(actions: Iterable[str | None]) -> bool:

@@ -51,6 +51,12 @@ _EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
 # or the path has a separator ("src/app", "~/Downloads"); "3.5" and "v2.0" are not files.
 _FILE = re.compile(r"(?<![\w@/.])(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.[A-Za-z][A-Za-z0-9]{0,5}\b(?!\.\w)")
 _DOTFILE = re.compile(r"(?<![\w.])\.[a-z][\w\-]{1,20}\b")
+# Files named by convention, without an extension ("show Makefile and Dockerfile"; not "README",
+# which also names a kind of document: "how should I structure a README").
+_NAMED_FILE = re.compile(
+    r"(?<![\w.])(?:Makefile|Dockerfile|Containerfile|Jenkinsfile|Vagrantfile|Procfile|Gemfile|Rakefile|Pipfile"
+    r"|Brewfile|Justfile)(?![\w.])"
+)
 _DIRPATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/?(?:[\w\-.]+/)+[\w\-.]*")
 _HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 _TAG = re.compile(r"\bv\d+(?:\.\d+)+\b|\bHEAD(?:~\d+|\^+)?\b")
@@ -73,6 +79,7 @@ def query_slots(text: str) -> frozenset[str]:
         out.add("email")
         rest = _EMAIL.sub(" ", rest)
     files = {m.group() for m in _FILE.finditer(rest)} | {m.group() for m in _DOTFILE.finditer(rest)}
+    files |= {m.group() for m in _NAMED_FILE.finditer(rest)}
     files |= {m.group() for m in _DIRPATH.finditer(rest) if len(m.group()) > 2}
     if files:
         out.add("path")

@@ -125,6 +125,9 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         # state words: what is not yet committed or staged is the working tree's status
         (r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\bforg[eo]t to commit\b|\buncommitted\b", ("status",)),
         (r"(?:\bnot|n't) (?:yet )?(?:been )?staged\b", ("unstaged",)),
+        # what was already added is staged; taking it back out of the index is a reset
+        (r"\b(?:already|i've|i have|we've|we have) (?:git[- ])?added\b", ("staged",)),
+        (r"\bout of the (?:index|staging area|stage)\b", ("reset", "staged")),
         # moving onto a branch is checking it out ("switch to develop", "check out release-3")
         (
             r"\bcheck(?:ing)? out (?:the )?(?:[\w\-/.]+ branch\b|branch\b|[\w.]*[/\-\d][\w\-/.]*)"

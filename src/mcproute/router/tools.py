@@ -46,6 +46,7 @@ from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_intent import (
     changed_kinds,
     changes,
+    family,
     looks,
     only_reads,
     reads,
@@ -67,6 +68,9 @@ _FIELDS = ("name", "desc", "params")
 _CRAFT_REACH = 5
 # How far down a reading tool is looked for when a command to see something is led by one that changes.
 _LOOK_REACH = 3
+# Commands that alter what exists (not "create": "generate a workout plan" is often served by a
+# tool whose description opens with another verb).
+_ALTERING = frozenset({"write", "move", "delete"})
 
 
 def _sigmoid(x: float) -> float:
@@ -331,6 +335,11 @@ class ToolIndex(PoolFeatures):
             moved = (
                 f"the step only asks to see something and {self._docs[pool[order[0]]].spec.name} would change things"
             )
+        change0 = changes(text or "")
+        if speaker is None and change0 in _ALTERING and reads(self._docs[pool[order[0]]].action):
+            kin = family(change0)  # a tool that does that kind of change: deleting for "remove ..."
+            speaker = next((i for i in order[1:_LOOK_REACH] if family(self._docs[pool[i]].action) == kin), None)
+            moved = f"the step asks to {change0} something and {self._docs[pool[order[0]]].spec.name} only reads"
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
