@@ -96,6 +96,10 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("observation") in thesaurus_terms("note it on his entry")
     assert stem("relation") in thesaurus_terms("the garden project belongs to the residents' association")
     assert stem("staged") in thesaurus_terms("diff of the stuff I already added")
+    for folder in ("show the contents of ./build", "ls ~/projects/app", "what's in src/"):  # no extension
+        assert stem("directory") in thesaurus_terms(folder), folder
+    for other in ("open ./notes.md", "fetch https://x.org/a/", "this and/or that"):
+        assert stem("directory") not in thesaurus_terms(other), other
     assert {stem("reset"), stem("staged")} <= set(thesaurus_terms("take config.json back out of the index"))
 
 

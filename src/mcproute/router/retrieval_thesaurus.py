@@ -159,6 +159,8 @@ _BOUNDARY = frozenset(".!?;:,")
 _TOKENS = re.compile(r"[a-z][a-z']*|[.!?;:,]")
 _URL = re.compile(r"https?://|\bwww\.\w")
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
+# A path that names a directory: "./build", "~/projects/app", "src/" (no extension at its end).
+_DIR = re.compile(r"(?<![\w.:/])(?:\.{1,2}/|~/)[\w\-/]*[\w\-]/?(?![\w/]|\.\w)|(?<![\w.:/\-])[a-z][\w\-]*/(?![\w.])")
 
 
 @lru_cache(maxsize=8192)
@@ -185,6 +187,9 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
             out.extend(terms)
     if _URL.search(low):
         out.extend(("url", "fetch", "web"))
-    elif _FILE.search(low):
-        out.append("file")
+    else:
+        if _FILE.search(low):
+            out.append("file")
+        if _DIR.search(low):
+            out.append("directory")
     return tuple(dict.fromkeys(stem(t) for t in out))
