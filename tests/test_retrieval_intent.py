@@ -73,6 +73,8 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("directory") in thesaurus_terms("make a folder named reports")
     assert stem("current") in thesaurus_terms("what time is it in Tokyo?")
     assert stem("convert") in thesaurus_terms("what is 5pm PST in Berlin?")
+    assert stem("convert") in thesaurus_terms("the webinar starts 14:00 CET, when is that in New York")
+    assert stem("convert") not in thesaurus_terms("book a table for two at 7pm tomorrow")  # a time, not time talk
     assert {stem("url"), stem("fetch")} <= set(thesaurus_terms("summarize https://example.org/post"))
     assert thesaurus_terms("write a haiku about autumn") == ()
     assert stem("staged") in thesaurus_terms("show the cached diff")  # git's own word for the index

@@ -10,6 +10,7 @@ names a tool, a server or a catalogue; they feed a query channel of their own (`
 Rules:
 - `WORDS`: one word (lower case, as written) -> terms added to the query;
 - `PHRASES`: a regular expression over the lower-cased request -> terms;
+- a clock time ("5pm") adds "convert" when the request also speaks of time or zones;
 - a URL in the request adds "url", "fetch", "web"; a file name ("notes.md") adds "file".
 """
 
@@ -110,8 +111,6 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(p), terms)
     for p, terms in (
         (r"\bwhat(?:'s| is)? (?:the )?(?:current )?(?:time|date|day)\b|\btime is it\b", ("current",)),
-        # a clock time in the request ("5pm", "10:00") is a given time: convert it, not "now"
-        (r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b", ("convert",)),
         (r"\bkeep in mind\b|\bnote (?:that|for later|down)\b|\bfor later\b", ("observation", "memory")),
         (r"\bwho committed\b|\brecent commits\b|\blast \d+ commits\b", ("log",)),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
@@ -158,6 +157,16 @@ _FILLERS = frozenset({"ok", "okay", "and", "so", "then"})  # not "right": "right
 _BOUNDARY = frozenset(".!?;:,")
 _TOKENS = re.compile(r"[a-z][a-z']*|[.!?;:,]")
 _URL = re.compile(r"https?://|\bwww\.\w")
+# A clock time in the request ("5pm", "10:00") is a given time: convert it, not "now" -- when the
+# request also speaks of time or zones, or asks what a time is ("5pm PST in Berlin", "10am my
+# time", "what is 9am London in Sydney"); not for "book a table for two at 7pm".
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b")
+_TIME_TALK = re.compile(
+    r"\btime\b|\bzones?\b|\btimezones?\b|\butc\b|\bgmt\b"
+    r"|\b(?:africa|america|antarctica|asia|atlantic|australia|europe|indian|pacific|etc)/[a-z_]+"
+    r"|\b(?:pst|pdt|est|edt|cst|cdt|mst|mdt|cet|cest|bst|ist|jst|kst|aest|aedt|hkt|sgt)\b"
+    r"|^\s*(?:what(?:'s| is)|when(?:'s| is)|convert)\b"
+)
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
 # A path that names a directory: "./build", "~/projects/app", "src/" (no extension at its end).
 _DIR = re.compile(r"(?<![\w.:/])(?:\.{1,2}/|~/)[\w\-/]*[\w\-]/?(?![\w/]|\.\w)|(?<![\w.:/\-])[a-z][\w\-]*/(?![\w.])")
@@ -185,6 +194,8 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
     for pat, terms in PHRASES:
         if pat.search(low):
             out.extend(terms)
+    if _CLOCK.search(low) and _TIME_TALK.search(low):
+        out.append("convert")
     if _URL.search(low):
         out.extend(("url", "fetch", "web"))
     else:
