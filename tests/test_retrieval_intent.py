@@ -16,6 +16,7 @@ from mcproute.router.retrieval_intent import (
     agreement,
     changed_kinds,
     changes,
+    errand,
     looks,
     only_reads,
     query_actions,
@@ -194,6 +195,37 @@ def test_a_command_to_alter_something_is_led_by_a_tool_that_changes() -> None:
     assert saved.candidates[0].name == "git__git_commit", saved.explanation
     assert "asks to write something and git__git_diff_staged only reads" in saved.explanation
     assert index.rank("show my staged changes").candidates[0].name == "git__git_diff_staged"
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("set an alarm for 6:45am tomorrow", "set an alarm"),
+        ("please book me a haircut for Saturday morning", "please book me a haircut for"),
+        ("remind me at 5pm to pick up the dry cleaning", "remind me to pick up the dry cleaning"),
+        ("what time is it in Tokyo?", None),  # a question, not an errand
+        ("find homes for sale in Los Angeles", None),  # finding is what many tools do, by meaning
+        ("show me the last 3 commits", None),
+    ],
+)
+def test_an_errand_is_a_service_command_and_what_it_asks_without_when(text: str, rest: str | None) -> None:
+    got = errand(text)
+    assert (None if got is None else " ".join(got.split())) == rest
+
+
+def test_an_errand_is_not_given_to_a_tool_that_matches_only_when_it_should_happen() -> None:
+    """On the reference servers, "set an alarm for 6:45am tomorrow" went to convert_time and "book
+    me a haircut for Saturday morning" to get_current_time: the time tools share only the words
+    that say when. A time question still gets them; an errand a tool does still gets it."""
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    index = ToolIndex(every)
+    for text in ("set an alarm for 6:45am tomorrow", "remind me at 5pm to pick up the dry cleaning"):
+        r = index.rank(text)
+        assert r.no_tool and "only when the step's command should happen" in r.explanation, (text, r.explanation)
+    assert index.rank("convert 5pm PST to Berlin time").candidates[0].name == "time__convert_time"
+    assert not index.rank("convert 5pm PST to Berlin time").no_tool
+    sent = ToolIndex(specs_from_dicts([{"name": "mail__send_email", "description": "Send an email to someone"}]))
+    assert not sent.rank("send an email to Maria at 5pm").no_tool
 
 
 def test_no_thesaurus_phrase_scans_without_bound() -> None:

@@ -318,6 +318,73 @@ def looks(text: str) -> bool:
     return hit is not None and hit[0] in _LOOKING
 
 
+# Command verbs that ask for an everyday service ("book me a haircut", "remind me at 5pm", "order
+# two lattes", "set an alarm"). Not "find", "get", "check", "add" or "start": MetaTool's tools
+# answer "find homes for sale in LA" by meaning alone, in words of their own.
+_ERRANDS = frozenset(
+    {
+        "book",
+        "reserve",
+        "order",
+        "remind",
+        "schedule",
+        "reschedule",
+        "rebook",
+        "buy",
+        "pay",
+        "play",
+        "turn",
+        "wake",
+        "snooze",
+        "rsvp",
+        "ring",
+        "lock",
+        "unlock",
+        "split",
+        "upgrade",
+        "text",
+        "set",
+        "call",
+        "cancel",
+        "send",
+        "email",
+        "log",
+        "transfer",
+        "alert",
+        "notify",
+        "mute",
+        "dim",
+    }
+)
+# When something should happen: clock times, days, dates and parts of the day.
+_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
+_WHEN = re.compile(
+    r"(?:\b(?:until|by|at|for|from|before|after) )?(?:\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b)"
+    r"|\b(?:right )?now\b|\bcurrently\b|\btoday\b|\btonight\b|\btomorrow\b|\byesterday\b"
+    rf"|\b(?:this|next|last|every|on) (?:morning|afternoon|evening|night|week|weekend|month|year|{_WEEKDAY})\b"
+    rf"|\b{_WEEKDAY}s?\b|\b(?:morning|afternoon|evening|noon|midnight|weekend)\b"
+    rf"|\b{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?\b|\bthe \d{{1,2}}(?:st|nd|rd|th)\b"
+    r"|\b(?:until|by|at|for|in) \d{1,2}\b|\bin \d+ (?:minutes?|hours?|days?|weeks?)\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=8192)
+def errand(text: str) -> str | None:
+    """For a command that opens with a verb ("set an alarm for 6:45am tomorrow", "please book me a
+    haircut for Saturday"), the command without the words that say when; else None."""
+    low = text.lower()
+    opening = _POLITE.match(low)
+    m = _WORDS.match(low, opening.end() if opening else 0)
+    if m is None:
+        return None
+    hit = _lookup(m.group())
+    if m.group() not in _ERRANDS and (hit is None or hit[0] not in _ERRANDS):
+        return None
+    return _WHEN.sub(" ", text)
+
+
 # Kinds of thing a changing request names as its object: folders, files and branches (words that
 # mean one kind only). A tool's kinds are those its name and description speak of.
 _KIND_WORDS = {
