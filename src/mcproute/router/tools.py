@@ -56,7 +56,7 @@ from mcproute.router.retrieval_intent import (
     tool_many,
 )
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_slots import query_slots, tool_slots
+from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
 from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
@@ -355,7 +355,7 @@ class ToolIndex(PoolFeatures):
         # "set an alarm for 6:45am tomorrow" led by convert_time: a command whose words the leader
         # shares are only those that say when it should happen asks for something else
         whenless = errand(text or "")
-        untimed = whenless is not None and self._timed_only(pool[order[0]], text or "", whenless)
+        untimed = whenless is not None and not self._shares(pool[order[0]], whenless)
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL.
         composing = self._docs[pool[first[0]]].stores and composes(text or "")
@@ -438,7 +438,11 @@ class ToolIndex(PoolFeatures):
             )
             + (f"{lead} moved up: {moved}; " if speaker is not None and speaker != order0 else "")
             + ("the leader matches only the material given after the colon, not the instruction; " if material else "")
-            + ("the leader matches only when the step's command should happen, not what it asks for; " if untimed else "")
+            + (
+                "the leader matches only when the step's command should happen, not what it asks for; "
+                if untimed
+                else ""
+            )
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
@@ -459,12 +463,9 @@ class ToolIndex(PoolFeatures):
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
 
-    def _timed_only(self, slot: int, text: str, whenless: str) -> bool:
-        """The tool in `slot` matches `text` through its time words or clock time only."""
-        doc = self._docs[slot]
-        terms = doc.terms
-        rest = set(tokens(whenless)) | set(thesaurus_terms(whenless))
-        return not rest & terms
+    def _shares(self, slot: int, text: str) -> bool:
+        """The tool in `slot` shares a term with `text` (its words or their thesaurus terms)."""
+        return bool((set(tokens(text)) | set(thesaurus_terms(text))) & self._docs[slot].terms)
 
     def _changes(self, slot: int) -> bool:
         action = self._docs[slot].action
