@@ -24,6 +24,7 @@ from mcproute.router.retrieval_intent import (
     tool_action,
     tool_kinds,
     tool_many,
+    when_aside,
 )
 from mcproute.router.retrieval_text import stem
 from mcproute.router.retrieval_thesaurus import PHRASES, thesaurus_terms
@@ -221,11 +222,37 @@ def test_an_errand_is_not_given_to_a_tool_that_matches_only_when_it_should_happe
     index = ToolIndex(every)
     for text in ("set an alarm for 6:45am tomorrow", "remind me at 5pm to pick up the dry cleaning"):
         r = index.rank(text)
-        assert r.no_tool and "only when the step's command should happen" in r.explanation, (text, r.explanation)
+        assert r.no_tool and "only the words that say when" in r.explanation, (text, r.explanation)
     assert index.rank("convert 5pm PST to Berlin time").candidates[0].name == "time__convert_time"
     assert not index.rank("convert 5pm PST to Berlin time").no_tool
     sent = ToolIndex(specs_from_dicts([{"name": "mail__send_email", "description": "Send an email to someone"}]))
     assert not sent.rank("send an email to Maria at 5pm").no_tool
+
+
+@pytest.mark.parametrize(
+    ("text", "aside"),
+    [
+        ("what's on TV tonight at 9", True),
+        ("how much is Apple stock trading at right now", True),
+        ("what's the forecast for Denver this weekend", True),
+        ("what time is it in Tokyo right now", False),  # time is the subject
+        ("is it already evening in Manila?", False),
+        ("5pm PST in IST?", False),  # zones: a conversion
+        ("how many hours ahead is Tokyo", False),
+        ("show me the log", False),  # says no when
+    ],
+)
+def test_a_request_that_only_says_when_sets_the_when_aside(text: str, aside: bool) -> None:
+    assert (when_aside(text) is not None) == aside
+
+
+def test_a_time_tool_does_not_answer_a_question_that_only_says_when() -> None:
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    index = ToolIndex(every)
+    r = index.rank("what's the exchange rate from euros to yen today")
+    assert r.no_tool and "only the words that say when" in r.explanation, r.explanation
+    asked = index.rank("what time is it in Tokyo right now")
+    assert not asked.no_tool and asked.candidates[0].name == "time__get_current_time"
 
 
 def test_no_thesaurus_phrase_scans_without_bound() -> None:

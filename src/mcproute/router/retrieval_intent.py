@@ -385,6 +385,27 @@ def errand(text: str) -> str | None:
     return _WHEN.sub(" ", text)
 
 
+# Words that make time itself the subject ("what time", "is it still morning", "would she be
+# asleep", "past midnight", "what day is it"): a question with one asks about time.
+_TIME_SUBJECT = re.compile(
+    r"\b(?:time|times|date|dates|clock|hours?|o'clock|timezones?|zones?|dst|daylight|asleep|awake"
+    r"|sunrise|sunset|what day|which day|past midnight|utc|gmt|pst|pdt|est|edt|cst|cdt|mst|mdt|cet|cest|bst|ist|jst"
+    r"|kst|aest|aedt|hkt|sgt|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
+    r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early))\b"
+    r"|\b(?:africa|america|antarctica|asia|atlantic|australia|europe|indian|pacific)/\w",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=8192)
+def when_aside(text: str) -> str | None:
+    """For a request that says when ("what's on TV tonight at 9", "the forecast for this weekend")
+    but does not ask about time itself, the request without the words that say when; else None."""
+    if _TIME_SUBJECT.search(text) or not _WHEN.search(text):
+        return None
+    return _WHEN.sub(" ", text)
+
+
 # Kinds of thing a changing request names as its object: folders, files and branches (words that
 # mean one kind only). A tool's kinds are those its name and description speak of.
 _KIND_WORDS = {

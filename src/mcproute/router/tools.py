@@ -54,6 +54,7 @@ from mcproute.router.retrieval_intent import (
     tool_action,
     tool_kinds,
     tool_many,
+    when_aside,
 )
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
@@ -68,6 +69,8 @@ _FIELDS = ("name", "desc", "params")
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
+# A tool about time speaks of one of these (stemmed).
+_TIME_TERMS = frozenset({"time", "date", "clock", "timezon", "timezone"})
 # How far down a reading tool is looked for when a command to see something is led by one that changes.
 _LOOK_REACH = 3
 # Commands that alter what exists (not "create": "generate a workout plan" is often served by a
@@ -356,6 +359,14 @@ class ToolIndex(PoolFeatures):
         # shares are only those that say when it should happen asks for something else
         whenless = errand(text or "")
         untimed = whenless is not None and not self._shares(pool[order[0]], whenless)
+        # "what's on TV tonight at 9" led by get_current_time: a tool about time does not answer a
+        # request that only says when, unless it shares a word with the rest of it
+        aside = when_aside(text or "")
+        untimed = untimed or (
+            aside is not None
+            and bool(self._docs[pool[order[0]]].terms & _TIME_TERMS)
+            and not self._shares(pool[order[0]], aside)
+        )
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL.
         composing = self._docs[pool[first[0]]].stores and composes(text or "")
@@ -438,11 +449,7 @@ class ToolIndex(PoolFeatures):
             )
             + (f"{lead} moved up: {moved}; " if speaker is not None and speaker != order0 else "")
             + ("the leader matches only the material given after the colon, not the instruction; " if material else "")
-            + (
-                "the leader matches only when the step's command should happen, not what it asks for; "
-                if untimed
-                else ""
-            )
+            + ("the leader matches only the words that say when, not what the step asks for; " if untimed else "")
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
