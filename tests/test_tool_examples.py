@@ -137,7 +137,7 @@ def test_a_step_as_close_as_a_tools_own_examples_fits_it_though_its_words_do_not
     def rank(text: str):  # noqa: ANN202
         return index.rank(text, k=10, vector=encoder.encode_one(text))
 
-    asked = "a note on Orion: the launch slipped again"
+    asked = "another thing about Orion: the launch slipped again"
     monkeypatch.setattr(tools, "FIT_RAISE", 0.0)  # the no-tool model's verdict alone
     assert rank(asked).no_tool
     monkeypatch.undo()
