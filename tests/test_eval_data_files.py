@@ -203,6 +203,8 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("everyday_dev3.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_dev4.jsonl", "everyday_holdout.jsonl", "query"),
         ("everyday_dev4.jsonl", "everyday_fresh.jsonl", "query"),
+        ("everyday_traps_dev.jsonl", "everyday_holdout.jsonl", "query"),
+        ("everyday_traps_dev.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_outside_dev.jsonl", "everyday_holdout.jsonl", "query"),
         ("everyday_outside_dev.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_dev5.jsonl", "everyday_holdout.jsonl", "query"),
