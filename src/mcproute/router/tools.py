@@ -11,7 +11,9 @@ Two stages, both pure and in-memory:
    the tool or its server was used earlier in the conversation). A logistic model on the leader's
    features gives P(some tool fits); below the calibrated threshold the ranking says `no_tool`.
    General-English gates (`retrieval_compose`, `retrieval_intent`) veto a leader for composing,
-   explaining, small talk, or a change no candidate can make.
+   explaining, small talk, a change no candidate can make, made-up text it does not speak of,
+   material given after a colon, or an errand or question it matches only by the words that say
+   when; and move a better candidate to the lead (`_new_leader`).
 3. **Taught tools** (`retrieval_examples`): a tool with examples gains by how close the step is
    to them, which re-orders the candidates; a leader the step is very close to by its examples fits
    even when the no-tool model says otherwise.
@@ -70,7 +72,7 @@ _FIELDS = ("name", "desc", "params")
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
 # A tool about time speaks of one of these (stemmed).
-_TIME_TERMS = frozenset({"time", "date", "clock", "timezon", "timezone"})
+_TIME_TERMS = frozenset({"time", "date", "clock", "timezon"})
 # How far down a reading tool is looked for when a command to see something is led by one that changes.
 _LOOK_REACH = 3
 # Commands that alter what exists (not "create": "generate a workout plan" is often served by a
@@ -328,23 +330,8 @@ class ToolIndex(PoolFeatures):
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
-        # "tell me a joke about time zones": a poem, story or joke asked for is the business of a
-        # tool that speaks of that kind; one among the first few leads (and P(fit) reads its features)
         craft = crafts(text or "")
-        speaker = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None) if craft else None
-        # "list every entity and relation in your graph" led by create_relations: a command only to
-        # see something is not given to a tool that changes things while one that reads is close
-        moved = f"it speaks of the {' or '.join(sorted(craft))} asked for"
-        if speaker is None and looks(text or "") and self._changes(pool[order[0]]):
-            speaker = next((i for i in order[1:_LOOK_REACH] if reads(self._docs[pool[i]].action)), None)
-            moved = (
-                f"the step only asks to see something and {self._docs[pool[order[0]]].spec.name} would change things"
-            )
-        change0 = changes(text or "")
-        if speaker is None and change0 in _ALTERING and reads(self._docs[pool[order[0]]].action):
-            kin = family(change0)  # a tool that does that kind of change: deleting for "remove ..."
-            speaker = next((i for i in order[1:_LOOK_REACH] if family(self._docs[pool[i]].action) == kin), None)
-            moved = f"the step asks to {change0} something and {self._docs[pool[order[0]]].spec.name} only reads"
+        speaker, moved = self._new_leader(text or "", pool, order, craft)
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
@@ -469,6 +456,32 @@ class ToolIndex(PoolFeatures):
         )
         cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
+
+    def _new_leader(
+        self, text: str, pool: Sequence[int], order: Sequence[int], craft: frozenset[str]
+    ) -> tuple[int | None, str]:
+        """A candidate (index into `pool`) that should lead instead of `order[0]`, and why; or None.
+
+        - "tell me a joke about time zones": a poem, story or joke asked for is the business of a
+          tool that speaks of that kind; the first such among the top `_CRAFT_REACH` leads.
+        - "list every entity and relation in your graph" led by create_relations: a command only
+          to see something is led by the first reading tool of the top `_LOOK_REACH`.
+        - "save my staged work as a commit" led by git_diff_staged: a command that writes, moves or
+          deletes is led by the first tool of the top `_LOOK_REACH` that does that kind of change.
+        """
+        if craft:
+            hit = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None)
+            return hit, f"it speaks of the {' or '.join(sorted(craft))} asked for"
+        leader = self._docs[pool[order[0]]]
+        if looks(text) and self._changes(pool[order[0]]):
+            hit = next((i for i in order[1:_LOOK_REACH] if reads(self._docs[pool[i]].action)), None)
+            return hit, f"the step only asks to see something and {leader.spec.name} would change things"
+        change = changes(text)
+        if change in _ALTERING and reads(leader.action):
+            kin = family(change)  # deleting for "remove ...", writing for "save ..."
+            hit = next((i for i in order[1:_LOOK_REACH] if family(self._docs[pool[i]].action) == kin), None)
+            return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
+        return None, ""
 
     def _shares(self, slot: int, text: str) -> bool:
         """The tool in `slot` shares a term with `text` (its words or their thesaurus terms)."""
