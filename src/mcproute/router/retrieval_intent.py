@@ -370,8 +370,7 @@ _WHEN = re.compile(
 )
 
 
-@lru_cache(maxsize=8192)
-def errand(text: str) -> str | None:
+def errand(text: str) -> str | None:  # not cached: it returns a copy of a text of up to 20,000 characters
     """For a command that opens with a verb ("set an alarm for 6:45am tomorrow", "please book me a
     haircut for Saturday"), the command without the words that say when; else None."""
     low = text.lower()
@@ -397,8 +396,7 @@ _TIME_SUBJECT = re.compile(
 )
 
 
-@lru_cache(maxsize=8192)
-def when_aside(text: str) -> str | None:
+def when_aside(text: str) -> str | None:  # not cached, as errand()
     """For a request that says when ("what's on TV tonight at 9", "the forecast for this weekend")
     but does not ask about time itself, the request without the words that say when; else None."""
     if _TIME_SUBJECT.search(text) or not _WHEN.search(text):
