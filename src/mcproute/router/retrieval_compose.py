@@ -162,15 +162,33 @@ _CONTENT = frozenset(
 )
 # Lists people ask a model to write ("give me a packing list"), not a listing of what exists.
 _LISTS = frozenset({"packing", "shopping", "grocery", "reading", "bucket", "guest", "wish", "check"})
-# Kinds of text a writer makes up, never records a tool keeps: a request to compose one is for a
-# tool only when the tool speaks of that kind ("tell me a joke" to a jokes API; "compose a short
-# song about time zones" is not `convert_time`, "write a haiku about fetching water" not `fetch`).
-_CRAFT = frozenset(
+# Kinds that are always made up, whatever the verb ("give me a metaphor", "suggest a slogan").
+_INVENTED = frozenset(
     {
         "poem",
         "haiku",
         "limerick",
         "sonnet",
+        "acrostic",
+        "ode",
+        "metaphor",
+        "analogy",
+        "mnemonic",
+        "pun",
+        "slogan",
+        "tagline",
+        "motto",
+        "jingle",
+        "eulogy",
+        "toast",
+    }
+)
+# Kinds of text a writer makes up, never records a tool keeps (those above, and these when a
+# verb that makes things asks for them): a request to compose one is for a tool only when the
+# tool speaks of that kind ("tell me a joke" to a jokes API; "compose a short song about time
+# zones" is not `convert_time`, "write a haiku about fetching water" not `fetch`).
+_CRAFT = _INVENTED | frozenset(
+    {
         "verse",
         "song",
         "lyrics",
@@ -179,21 +197,9 @@ _CRAFT = frozenset(
         "tale",
         "fable",
         "joke",
-        "pun",
         "riddle",
         "essay",
         "speech",
-        "toast",
-        "eulogy",
-        "slogan",
-        "tagline",
-        "jingle",
-        "motto",
-        "acrostic",
-        "ode",
-        "metaphor",
-        "analogy",
-        "mnemonic",
         "dialogue",
         "monologue",
     }
@@ -287,27 +293,6 @@ def composes(text: str) -> bool:
     )
 
 
-# Kinds that are always made up, whatever the verb ("give me a metaphor", "suggest a slogan").
-_INVENTED = frozenset(
-    {
-        "poem",
-        "haiku",
-        "limerick",
-        "sonnet",
-        "acrostic",
-        "ode",
-        "metaphor",
-        "analogy",
-        "mnemonic",
-        "pun",
-        "slogan",
-        "tagline",
-        "motto",
-        "jingle",
-        "eulogy",
-        "toast",
-    }
-)
 # Verbs that make up new text ("suggest some songs" and "give me a story" may be about existing
 # ones), and the words that end a verb's object ("create a playlist | with my favourite songs").
 _CRAFT_VERBS = frozenset({"write", "compose", "make", "create", "generate", "tell", "pen", "craft", "invent", "draft"})

@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from mcproute.router.retrieval_slots import CLOCK, ZONE_ABBREVIATIONS, ZONE_REGIONS
 from mcproute.router.retrieval_text import split_identifier
 
 # class -> verbs (base forms; inflections are handled by `_lookup`)
@@ -360,7 +361,7 @@ _ERRANDS = frozenset(
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
 _WHEN = re.compile(
-    r"(?:\b(?:until|by|at|for|from|before|after) )?(?:\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b)"
+    rf"(?:\b(?:until|by|at|for|from|before|after) )?(?:{CLOCK})"
     r"|\b(?:right )?now\b|\bcurrently\b|\btoday\b|\btonight\b|\btomorrow\b|\byesterday\b"
     rf"|\b(?:this|next|last|every|on) (?:morning|afternoon|evening|night|week|weekend|month|year|{_WEEKDAY})\b"
     rf"|\b{_WEEKDAY}s?\b|\b(?:morning|afternoon|evening|noon|midnight|weekend)\b"
@@ -388,10 +389,10 @@ def errand(text: str) -> str | None:  # not cached: it returns a copy of a text 
 # asleep", "past midnight", "what day is it"): a question with one asks about time.
 _TIME_SUBJECT = re.compile(
     r"\b(?:time|times|date|dates|clock|hours?|o'clock|timezones?|zones?|dst|daylight|asleep|awake"
-    r"|sunrise|sunset|what day|which day|past midnight|utc|gmt|pst|pdt|est|edt|cst|cdt|mst|mdt|cet|cest|bst|ist|jst"
-    r"|kst|aest|aedt|hkt|sgt|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
+    rf"|sunrise|sunset|what day|which day|past midnight|{ZONE_ABBREVIATIONS}"
+    r"|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
     r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early))\b"
-    r"|\b(?:africa|america|antarctica|asia|atlantic|australia|europe|indian|pacific)/\w",
+    rf"|\b{ZONE_REGIONS}/\w",
     re.IGNORECASE,
 )
 

@@ -41,11 +41,13 @@ _URL = re.compile(
     r"\bhttps?://\S+|\bwww\.[\w\-]+\.\w+\S*|(?<![@\w.])(?:[a-z0-9\-]+\.)+(?:com|org|net|io|dev|ai|app|co|edu|gov|info)\b(?:/\S*)?",
     re.I,
 )
-# IANA zone names ("America/Chicago") and the usual abbreviations: a time zone, not a path.
-_ZONE = re.compile(
-    r"\b(?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Z][\w\-+]+"
-    r"|\b(?:UTC|GMT|PST|PDT|MST|MDT|CST|CDT|EST|EDT|CET|CEST|BST|IST|JST|KST|AEST|AEDT|HKT|SGT)\b"
-)
+# A clock time ("5pm", "10:30"), the regions of IANA zone names ("America/Chicago") and the usual
+# zone abbreviations: patterns the thesaurus and the intent rules reuse (case-insensitively there).
+CLOCK = r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b"
+ZONE_REGIONS = r"(?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)"
+ZONE_ABBREVIATIONS = r"(?:UTC|GMT|PST|PDT|MST|MDT|CST|CDT|EST|EDT|CET|CEST|BST|IST|JST|KST|AEST|AEDT|HKT|SGT)"
+# IANA zone names and the usual abbreviations: a time zone, not a path.
+_ZONE = re.compile(rf"\b{ZONE_REGIONS}/[A-Z][\w\-+]+|\b{ZONE_ABBREVIATIONS}\b")
 _EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
 # A file name has a short extension of letters ("notes.md", "data.db", "app.tsx", ".gitignore"),
 # or the path has a separator ("src/app", "~/Downloads"); "3.5" and "v2.0" are not files.
@@ -60,7 +62,7 @@ _NAMED_FILE = re.compile(
 _DIRPATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/?(?:[\w\-.]+/)+[\w\-.]*")
 _HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 _TAG = re.compile(r"\bv\d+(?:\.\d+)+\b|\bHEAD(?:~\d+|\^+)?\b")
-_CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b", re.I)
+_CLOCK = re.compile(CLOCK, re.I)
 _NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
 
 

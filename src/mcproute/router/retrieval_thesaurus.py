@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from mcproute.router.retrieval_slots import CLOCK, ZONE_ABBREVIATIONS, ZONE_REGIONS
 from mcproute.router.retrieval_text import stem
 
 WORDS: dict[str, tuple[str, ...]] = {
@@ -160,21 +161,21 @@ _URL = re.compile(r"https?://|\bwww\.\w")
 # A clock time in the request ("5pm", "10:00") is a given time: convert it, not "now" -- when the
 # request also speaks of time or zones, or asks what a time is ("5pm PST in Berlin", "10am my
 # time", "what is 9am London in Sydney"); not for "book a table for two at 7pm".
-_CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s?(?:am|pm)\b|\b\d{1,2}:\d\d\b")
+_CLOCK = re.compile(CLOCK, re.IGNORECASE)
 _TIME_TALK = re.compile(
-    r"\btime\b|\bzones?\b|\btimezones?\b|\butc\b|\bgmt\b"
-    r"|\b(?:africa|america|antarctica|asia|atlantic|australia|europe|indian|pacific|etc)/[a-z_]+"
-    r"|\b(?:pst|pdt|est|edt|cst|cdt|mst|mdt|cet|cest|bst|ist|jst|kst|aest|aedt|hkt|sgt)\b"
-    r"|^\s*(?:what(?:'s| is)|when(?:'s| is)|convert)\b"
+    rf"\btime\b|\bzones?\b|\btimezones?\b|\b{ZONE_REGIONS}/[a-z_]+|\b{ZONE_ABBREVIATIONS}\b"
+    r"|^\s*(?:what(?:'s| is)|when(?:'s| is)|convert)\b",
+    re.IGNORECASE,
 )
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml)\b")
 # A path that names a directory: "./build", "~/projects/app", "src/" (no extension at its end).
 _DIR = re.compile(r"(?<![\w.:/])(?:\.{1,2}/|~/)[\w\-/]*[\w\-]/?(?![\w/]|\.\w)|(?<![\w.:/\-])[a-z][\w\-]*/(?![\w.])")
 
 
-@lru_cache(maxsize=8192)
-def thesaurus_terms(text: str) -> tuple[str, ...]:
-    """Stemmed extra query terms for the request, in order of appearance, without repeats."""
+def terms_of(text: str) -> tuple[str, ...]:
+    """Stemmed extra query terms for the request, in order of appearance, without repeats. Not
+    cached: for texts derived per step (a step without its when-words); `thesaurus_terms` is the
+    cached form for the step's own text."""
     low = text.lower()
     out: list[str] = []
     recall = bool(_RECALL.search(low))
@@ -204,3 +205,6 @@ def thesaurus_terms(text: str) -> tuple[str, ...]:
         if _DIR.search(low):
             out.append("directory")
     return tuple(dict.fromkeys(stem(t) for t in out))
+
+
+thesaurus_terms = lru_cache(maxsize=8192)(terms_of)

@@ -61,7 +61,7 @@ from mcproute.router.retrieval_intent import (
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
-from mcproute.router.retrieval_thesaurus import thesaurus_terms
+from mcproute.router.retrieval_thesaurus import terms_of
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
 
@@ -485,7 +485,7 @@ class ToolIndex(PoolFeatures):
 
     def _shares(self, slot: int, text: str) -> bool:
         """The tool in `slot` shares a term with `text` (its words or their thesaurus terms)."""
-        return bool((set(tokens(text)) | set(thesaurus_terms(text))) & self._docs[slot].terms)
+        return bool((set(tokens(text)) | set(terms_of(text))) & self._docs[slot].terms)
 
     def _changes(self, slot: int) -> bool:
         action = self._docs[slot].action
