@@ -41,6 +41,7 @@ def _drop_negated(text: str) -> str:
 
 
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
+SETTING_WEIGHT = 0.5  # a word only the request's setting says, against one of its ask (retrieval_focus)
 _RESULT_CHARS = 600
 COL = {f: i for i, f in enumerate(FEATURES)}  # feature name -> column of the matrix
 
@@ -126,13 +127,25 @@ class PoolFeatures:
         return {t: weight * (1.0 + 0.3 * math.log(c)) for t, c in q.items()}
 
     def features(
-        self, text: str, context: RetrievalContext | None = None, vector: np.ndarray | None = None
+        self,
+        text: str,
+        context: RetrievalContext | None = None,
+        vector: np.ndarray | None = None,
+        setting: str = "",
     ) -> tuple[list[int], np.ndarray, dict[str, float]]:
-        """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights."""
+        """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights.
+        `setting`: the request's sentences that do not ask for anything (`retrieval_focus`); their
+        words count like an earlier turn's, and their paths, URLs and values as the step's own."""
         p = self.params
         size = self._next
         qtoks = tokens(_drop_negated(text))
         qterms = self._query_terms(qtoks, p.max_query_terms)
+        if setting:
+            stoks = tokens(_drop_negated(setting))
+            for t, w in self._query_terms(stoks, p.max_query_terms).items():
+                if t not in qterms:
+                    qterms[t] = SETTING_WEIGHT * w
+            qtoks = stoks + qtoks
         base, qmass = self._channel(qterms, size)
         exp_terms: dict[str, float] = {}
         for t in qterms:
@@ -143,7 +156,9 @@ class PoolFeatures:
             exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
         exp, emass = self._channel(exp_terms, size)
         # The thesaurus channel: the words tool authors use for the request's everyday words.
-        thes, tmass = self._channel({t: 1.0 for t in thesaurus_terms(text) if t not in qterms}, size)
+        said = {t: SETTING_WEIGHT for t in thesaurus_terms(setting)} if setting else {}
+        said.update(dict.fromkeys(thesaurus_terms(text), 1.0))
+        thes, tmass = self._channel({t: w for t, w in said.items() if t not in qterms}, size)
         hist = np.zeros(size)
         hmass = 0.0
         used = np.zeros(size)
@@ -162,7 +177,8 @@ class PoolFeatures:
                     used[slot] = max(used[slot], 0.7**age)
             servers = {s for s in context.servers_used if s}
         qm, em, hm, tm = max(qmass, 1e-9), max(emass, 1e-9), max(hmass, 1e-9), max(tmass, 1e-9)
-        mentioned = self._mentioned(text)
+        whole = f"{setting} {text}" if setting else text
+        mentioned = self._mentioned(whole)
         # Stage 1 is a fixed blend (not the reranker's weights): its only job is recall, and a
         # learned weight that trusts one channel would crowd the others out of the pool.
         stage1 = base / qm + 0.5 * exp / em + 0.5 * thes / tm + 0.3 * hist / hm + 0.3 * used
@@ -214,7 +230,7 @@ class PoolFeatures:
         qact = query_actions(_drop_negated(text))
         if qact:
             x[:, COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
-        qslots = query_slots(text)
+        qslots = query_slots(whole)
         if qslots:
             x[:, COL["slot"]] = [slot_fit(qslots, docs[s].slots) for s in pool]
             x[:, COL["slot_number"]] = [number_fit(qslots, docs[s].slots) for s in pool]

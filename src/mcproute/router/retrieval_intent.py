@@ -357,6 +357,22 @@ _ERRANDS = frozenset(
         "dim",
     }
 )
+# Verbs a command opens with beyond the action classes and errands ("explain ...", "suggest a name
+# ...", "link Tomás and Atlas", "empty the index"); and words of the classes that open a sentence
+# without commanding ("new thing to track: ...").
+_COMMANDS = frozenset(
+    """explain suggest recommend describe help name link connect relate summarise summarize compare
+    empty tidy pick choose translate draft compose rephrase reword proofread brainstorm outline plan
+    review walk figure try use bring fill turn stop tell give show""".split()
+)
+_NOT_COMMANDS = frozenset({"new", "tree", "text", "message", "post", "match", "format", "return", "call"})
+
+
+def is_command_verb(word: str) -> bool:
+    """`word` (lower case, as written) is the base form of a verb a command opens with."""
+    return word not in _NOT_COMMANDS and (word in _VERB or word in _ERRANDS or word in _COMMANDS)
+
+
 # When something should happen: clock times, days, dates and parts of the day.
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
@@ -382,6 +398,11 @@ def errand(text: str) -> str | None:  # not cached: it returns a copy of a text 
     hit = _lookup(m.group())
     if m.group() not in _ERRANDS and (hit is None or hit[0] not in _ERRANDS):
         return None
+    return without_when(text)
+
+
+def without_when(text: str) -> str:
+    """`text` without the words that say when ("at 7pm", "tomorrow", "next Friday")."""
     return _WHEN.sub(" ", text)
 
 
@@ -402,7 +423,7 @@ def when_aside(text: str) -> str | None:  # not cached, as errand()
     but does not ask about time itself, the request without the words that say when; else None."""
     if _TIME_SUBJECT.search(text) or not _WHEN.search(text):
         return None
-    return _WHEN.sub(" ", text)
+    return without_when(text)
 
 
 # Kinds of thing a changing request names as its object: folders, files and branches (words that

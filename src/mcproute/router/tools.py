@@ -45,6 +45,7 @@ from mcproute.router.retrieval_compose import (
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
+from mcproute.router.retrieval_focus import focus
 from mcproute.router.retrieval_intent import (
     changed_kinds,
     changes,
@@ -57,6 +58,7 @@ from mcproute.router.retrieval_intent import (
     tool_kinds,
     tool_many,
     when_aside,
+    without_when,
 )
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_slots import tool_slots
@@ -320,7 +322,11 @@ class ToolIndex(PoolFeatures):
         p = self.params
         if not self._docs:
             return Ranking((), True, 1.0, p.no_tool_threshold, "catalogue is empty")
-        pool, x, qterms = self.features(text or "", context, vector)
+        # "We are freezing features today. Could you make a new branch release/4.1?": the ask is
+        # the query; the other sentences count like an earlier turn (retrieval_focus)
+        whole = text or ""
+        text, setting = focus(whole)
+        pool, x, qterms = self.features(text, context, vector, setting)
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
@@ -330,8 +336,8 @@ class ToolIndex(PoolFeatures):
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
-        craft = crafts(text or "")
-        speaker, moved = self._new_leader(text or "", pool, order, craft)
+        craft = crafts(text)
+        speaker, moved = self._new_leader(text, pool, order, craft)
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
@@ -344,11 +350,13 @@ class ToolIndex(PoolFeatures):
         trusted = lexical or not p.require_lexical
         # "set an alarm for 6:45am tomorrow" led by convert_time: a command whose words the leader
         # shares are only those that say when it should happen asks for something else
-        whenless = errand(text or "")
+        whenless = errand(text)
+        if whenless is not None and setting:  # the errand is the ask's; what it is about may be in the setting
+            whenless = without_when(whole)
         untimed = whenless is not None and not self._shares(pool[order[0]], whenless)
         # "what's on TV tonight at 9" led by get_current_time: a tool about time does not answer a
         # request that only says when, unless it shares a word with the rest of it
-        aside = when_aside(text or "")
+        aside = when_aside(whole)
         untimed = untimed or (
             aside is not None
             and bool(self._docs[pool[order[0]]].terms & _TIME_TERMS)
@@ -356,15 +364,15 @@ class ToolIndex(PoolFeatures):
         )
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL.
-        composing = self._docs[pool[first[0]]].stores and composes(text or "")
-        explaining = explains(text or "")
-        chatting = small_talk(text or "")  # "thank you so much, that helped": nothing to act on
+        composing = self._docs[pool[first[0]]].stores and composes(whole)
+        explaining = explains(whole)
+        chatting = small_talk(whole)  # "thank you so much, that helped": nothing to act on
         # "make a folder named reports" where every candidate only reads: no tool can do what is asked
-        change = changes(text or "")  # the class of a command's opening verb when it changes something
+        change = changes(text)  # the class of a command's opening verb when it changes something
         unable = change is not None and only_reads(self._docs[s].action for s in pool)
         # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
         # one that only reads (git_show): not it
-        kinds = changed_kinds(text or "")
+        kinds = changed_kinds(text)
         leader = self._docs[pool[order[0]]]
         elsewhere = bool(kinds) and (not kinds <= leader.kinds or reads(leader.action))
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
@@ -375,9 +383,9 @@ class ToolIndex(PoolFeatures):
         unsung = bool(craft) and speaker is None
         # "make this sound more polite: send me the report now" led by get_current_time: with
         # material given after a colon, the leader must answer the instruction, not the material
-        told = instruction(text or "")
+        told = instruction(whole)
         material = told is not None and not (set(tokens(told)) & leader.terms)
-        asking = asks_knowledge(text or "")  # softer: one feature of P(fit), not a veto
+        asking = asks_knowledge(whole)  # softer: one feature of P(fit), not a veto
         trusted = (
             trusted
             and not composing

@@ -1,0 +1,107 @@
+"""The ask and its setting: which sentences of a request ask for something.
+
+People who work with an agent write a sentence of context around what they ask: "We are freezing
+features today. Could you make a new branch release/4.1 off main?", "What is the capital of
+Australia? My daughter asked me and I am not sure anymore.", "I've got a call in five minutes: pull
+up your entries for Northwind". The context names things too ("We'll move last year's files there
+afterwards"), and a lexical ranker counts those words as much as the ask's, so the tool for the
+setting wins over the tool for the ask.
+
+`focus(text)` splits a request into sentences (and a statement before a colon from what follows),
+keeps those that ask for something — a question, a polite request ("please", "could you"), a
+command that opens with a verb — and returns them as the ask; the other sentences are the setting.
+When every sentence asks, or none does, the whole text is the ask. The ranker scores the ask's words
+as the query and the setting's like the recent turns of a conversation (a weaker channel): "I edited
+the retry logic but haven't run git add yet. Could you show me what I changed?" still tells the
+unstaged diff from the others.
+
+General English only: nothing here names a tool, server or catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from mcproute.router.retrieval_intent import is_command_verb
+
+# A sentence ends at . ! or ? followed by white space (so "robots.txt", "v2.3.0" and "e.g. x" within
+# a word do not end one); a statement before a colon is split from what follows it.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_COLON = re.compile(r":\s+(?=\S)")
+# "Mr. Ito", "Dr. Patel", "e.g. this": a period after these does not end a sentence.
+_ABBREVIATION = re.compile(
+    r"(?:^|\W)(?:mr|mrs|ms|dr|prof|st|sr|jr|vs|etc|e\.g|i\.e|approx|inc|ltd|no)\.$", re.IGNORECASE
+)
+_WORD = re.compile(r"[a-z][a-z']*")
+# A longer message is a task description whose statements carry requests of their own.
+_MAX_PIECES = 3
+_FILLER = frozenset({"ok", "okay", "so", "and", "also", "now", "then", "hey", "hi", "right", "alright", "oh", "well"})
+_QUESTION_OPEN = frozenset(
+    """what what's whats which who who's whose where where's when how how's why is are was were does do
+    did has have any anything can could would will should shall may might""".split()
+)
+_POLITE = re.compile(
+    r"^(?:please|pls|plz|kindly|(?:can|could|would|will) (?:you|u)\b|i(?:'d| would) like you to|i (?:need|want) you to"
+    r"|i (?:need|want|would like|'d like) to (?:know|see|check|find|understand|look)|help me|let'?s|tell me|show me"
+    r"|give me|remind me|i(?:'d| would) (?:like|love) (?:a|an|the|to)\b)"
+)
+
+
+# A statement that says what is wanted asks too ("I need to find the GCD of 56 and 98", "First, ...").
+_WANTS = re.compile(
+    r"\b(?:i|we)(?:'d| would)? (?:really )?(?:need|want|like|wish|hope|must)\b|\binterested in\b|\bha(?:ve|s) to\b"
+    r"|\b(?:first|firstly|second|secondly|then|also|after that|next|finally|lastly)\b"
+)
+
+
+def _is_ask(sentence: str) -> bool:
+    low = sentence.strip().lower()
+    if low.endswith("?") or _WANTS.search(low):
+        return True
+    words = _WORD.findall(low)
+    while words and words[0] in _FILLER:
+        words = words[1:]
+    if not words:
+        return False
+    rest = low[low.find(words[0]) :]
+    if _POLITE.match(rest):
+        return True
+    return words[0] in _QUESTION_OPEN or is_command_verb(words[0])
+
+
+def _pieces(text: str) -> list[str]:
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        if sentences and _ABBREVIATION.search(sentences[-1]):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    out: list[str] = []
+    for sentence in sentences:
+        parts = _COLON.split(sentence, maxsplit=1)
+        # "I've got a call in five minutes: pull up your entries": a statement, then the ask
+        if len(parts) == 2 and not _is_ask(parts[0]) and _is_ask(parts[1]):
+            out.extend(parts)
+        else:
+            out.append(sentence)
+    return [p for p in out if p.strip()]
+
+
+@lru_cache(maxsize=1024)
+def focus(text: str) -> tuple[str, str]:
+    """(the ask, the setting) of a request; ("the whole text", "") when it has no setting to set
+    apart. Cached: both parts are at most the request's own length, and requests of one
+    conversation repeat."""
+    if len(text) > 4000 or not any(c in text for c in ".!?:"):
+        return text, ""
+    pieces = _pieces(text)
+    if not 2 <= len(pieces) <= _MAX_PIECES:
+        return text, ""
+    asks = [_is_ask(p) for p in pieces]
+    if all(asks) or not any(asks):
+        return text, ""
+    return (
+        " ".join(p for p, a in zip(pieces, asks, strict=True) if a),
+        " ".join(p for p, a in zip(pieces, asks, strict=True) if not a),
+    )

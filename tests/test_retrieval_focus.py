@@ -1,0 +1,118 @@
+"""The ask and its setting: a sentence of context around a request does not pick the tool.
+
+`retrieval_focus.focus` is general English; the ranking tests use the real reference servers'
+tools with the shipped parameters and encoder (as the gateway ranks them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcproute.encoding.texts import tool_text
+from mcproute.router.retrieval_focus import focus
+from mcproute.router.tools import ToolIndex, specs_from_dicts
+from mcproute.runtime.tool_examples import blend, encode_tool_examples, shipped_for_catalog
+
+REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
+
+
+class Served:
+    """The reference catalogue as a gateway serving those servers ranks it: encoder vectors on
+    every tool and the shipped examples in force."""
+
+    def __init__(self, encoder) -> None:  # noqa: ANN001 - mcproute.encoding.Encoder
+        specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+        self.encoder = encoder
+        self.index = ToolIndex(specs)
+        vectors = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+        pairs = shipped_for_catalog((s.name, s.description) for s in specs)
+        taught = encode_tool_examples(encoder, pairs, shipped={name for name, _ in pairs})
+        self.index.attach_vectors(blend(vectors, taught.means), examples=taught.rows)
+
+    def rank(self, text: str, k: int = 5):  # noqa: ANN201
+        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))
+
+
+@pytest.fixture(scope="module")
+def reference(encoder) -> Served:  # noqa: ANN001
+    return Served(encoder)
+
+
+@pytest.mark.parametrize(
+    ("text", "ask", "setting"),
+    [
+        (
+            "We are freezing features today. Could you make a new branch release/4.1 off main?",
+            "Could you make a new branch release/4.1 off main?",
+            "We are freezing features today.",
+        ),
+        (
+            "What is the capital of Australia? My daughter asked me and I am not sure anymore.",
+            "What is the capital of Australia?",
+            "My daughter asked me and I am not sure anymore.",
+        ),
+        (
+            "I've got a call in five minutes: pull up your entries for Northwind",
+            "pull up your entries for Northwind",
+            "I've got a call in five minutes",
+        ),
+        (
+            "I ran 'git add .' by accident. Empty the index for me.",
+            "Empty the index for me.",
+            "I ran 'git add .' by accident.",
+        ),
+    ],
+)
+def test_the_ask_is_set_apart_from_its_setting(text: str, ask: str, setting: str) -> None:
+    assert focus(text) == (ask, setting)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "show me the last 3 commits",  # one sentence
+        "Read /srv/app/robots.txt and v2.3.0/notes.md",  # periods inside words end nothing
+        "delete Mr. Ito from memory",  # nor one after a title
+        "Show me the log. Then list the branches.",  # every sentence asks
+        "I need the euro rate. I want to know what 100 euro is in USD.",  # a statement of what is wanted asks
+        "The build is red. The logs are huge.",  # no sentence asks
+        # a task description: its statements carry requests of their own
+        "Imagine you are a teacher. You have two shapes. The first is a triangle. Find its area.",
+    ],
+)
+def test_the_whole_text_is_the_ask_when_nothing_sets_it_apart(text: str) -> None:
+    assert focus(text) == (text, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the setting names what another tool does ("fixed", "compare", "staged"); the ask decides
+        (
+            "I just fixed the two config files in /srv/ops, config/prod.yaml and config/staging.yaml. Please stage"
+            " them and then commit with 'Fix prod and staging timeouts'.",
+            "git__git_add",
+        ),
+        (
+            "I suspect the environments disagree. Please read config/dev.yaml, config/staging.yaml and"
+            " config/prod.yaml under /srv/app together so we can compare them.",
+            "filesystem__read_multiple_files",
+        ),
+        (
+            "The staged changes in ~/projects/landing look good to me. Please commit them with the message 'Fix"
+            " hero image alignment on mobile'.",
+            "git__git_commit",
+        ),
+        # and the setting still says what the ask is about ("it" = the file named before)
+        (
+            "The file notes_draft.md in ~/docs should be called meeting-notes.md. Please rename it.",
+            "filesystem__move_file",
+        ),
+    ],
+)
+def test_a_request_with_a_setting_gets_the_tool_for_its_ask(reference: Served, text: str, expected: str) -> None:
+    r = reference.rank(text)
+    assert not r.no_tool and r.candidates[0].name == expected, r.explanation
