@@ -303,6 +303,11 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "propose three taglines for a file-sharing service",
         "how many minutes are in a day",  # a quantity the model knows
         "give me a packing list for a weekend hiking trip",  # a list to write, not a listing
+        "who invented the world wide web",  # history
+        "what year did git first come out",
+        "give me a short history of unix",
+        "in general, how long should a commit subject line be",  # advice
+        "what's the conceptual difference between a process and a thread",
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -328,6 +333,8 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "what's the history of the calendar I shared with you",  # "the calendar": one in particular
         "is it safe to remove the folders under build",  # "the folders": those in particular
         "how do the files I changed get staged",  # files the user changed
+        "give me a quick history of this repo",  # "this repo": one in particular
+        "in which year was the file report.pdf made",  # a path
     ],
 )
 def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:

@@ -88,6 +88,10 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("metadata") in thesaurus_terms("when was main.py created")
     assert thesaurus_terms("when did the war end") == ()
     assert stem("current") in thesaurus_terms("what time is it now")
+    assert stem("relation") in thesaurus_terms("note down that payments-service depends on ledger-db")
+    assert stem("entity") in thesaurus_terms("add Northwind Traders as a company in the knowledge graph")
+    assert stem("show") in thesaurus_terms("what did my very last commit change")
+    assert stem("show") not in thesaurus_terms("commit the staged changes")
     assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time
     assert thesaurus_terms("thanks. ok now list them") == ()
     assert stem("current") in thesaurus_terms("and right now?")  # "right now" is the time

@@ -522,6 +522,13 @@ _KNOWLEDGE = re.compile(
     r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|better|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
     r"|^\s*what are (?:some|the best|good) (?:good |common |classic |great |healthy |useful )?"
     r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b"
+    # history: who made or found something, and when (not a place's facts: a catalogue may have a
+    # tool for capitals or populations, and this is only one feature of P(fit))
+    r"|^\s*who (?:first )?(?:invented|founded|coined|pioneered|came up with)\b"
+    r"|\b(?:what|which) year (?:did|was|were)\b|\bin (?:what|which) year\b"
+    r"|^\s*when (?:was|were|did) (?:[a-z]+ ){1,4}(?:invented|discovered|founded|born|first)\b"
+    r"|\b(?:short|brief|quick|little) history of\b"
+    r"|\b(?:conceptual|fundamental) differences? between\b|^\s*(?:in general|generally|as a rule),? "
     # a quantity converted from one everyday unit to another: arithmetic the model does ("5 miles to km")
     rf"|\b\d+(?:[.,]\d+)? ?{_UNIT} (?:to|into|in) {_UNIT}\b",
     re.IGNORECASE,

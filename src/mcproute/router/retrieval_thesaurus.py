@@ -114,6 +114,21 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"\bwhat(?:'s| is)? (?:the )?(?:current )?(?:time|date|day)\b|\btime is it\b", ("current",)),
         (r"\bkeep in mind\b|\bnote (?:that|for later|down)\b|\bfor later\b", ("observation", "memory")),
         (r"\bwho committed\b|\brecent commits\b|\blast \d+ commits\b", ("log",)),
+        # what one commit did is that commit shown ("what did my last commit change")
+        (
+            r"\bwhat did (?:the |my |our |that |this |your )?(?:very )?(?:last |latest |previous |most recent )?commit"
+            r"(?: [\w\-/.~]+){0,3} (?:change|include|touch|do|add|remove|contain)\b",
+            ("show",),
+        ),
+        # a link between two things kept in memory ("A depends on B", "link Tomás and Atlas")
+        (r"\b(?:depends|relies|reports) (?:up)?(?:on|to)\b|\bis (?:a )?part of\b", ("relation",)),
+        # a new thing to keep ("add Northwind as a company", "new thing to keep track of: ...")
+        (
+            r"\bas an? (?:new )?(?:company|person|project|client|customer|team|service|vendor|supplier|contact"
+            r"|colleague|entity|organi[sz]ation)\b"
+            r"|\bnew (?:thing|person|project|entity|entry|record|contact|company|client|customer)\b",
+            ("entity",),
+        ),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
         (r"\bwhere is\b|\bwhere's\b|\bwhere did (?:i|we) (?:put|save|leave|keep|store)\b", ("search",)),
         # when a file was made or last touched is its metadata
