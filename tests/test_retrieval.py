@@ -54,6 +54,18 @@ def test_obvious_queries_rank_the_right_tool_first(params: RetrievalParams) -> N
     assert r.explanation and not r.no_tool
 
 
+def test_a_word_with_two_neighbouring_letters_swapped_reads_as_the_tool_word(params: RetrievalParams) -> None:
+    index = ToolIndex(CATALOG, params=params)
+
+    def terms(text: str) -> set[str]:
+        return set(index.features(text)[2])
+
+    assert terms("show the lgos") == terms("show the logs")
+    assert terms("what is the factroial of 7") == terms("what is the factorial of 7")
+    assert terms("plaese") == {"plaes"}  # no catalogue word is a swap away: left as it is (stemmed)
+    assert names(index, "the lgos please")[0] == "git_log"
+
+
 def test_exact_name_mention_wins() -> None:
     index = ToolIndex(CATALOG)
     assert names(index, "use git_diff on the repository commits")[0] == "git_diff"

@@ -118,6 +118,17 @@ class PoolFeatures:
         vals = np.concatenate(val_parts) * np.repeat(iws, lens)
         return np.bincount(np.concatenate(slot_parts), vals, minlength=size), mass
 
+    def _spelled(self, term: str) -> str:
+        """`term`, or the one catalogue term it is a typo of by two swapped neighbouring letters
+        ("shwo" -> show, "brnach" -> branch, "commtis" -> commit). Only a word neither the
+        catalogue nor the background corpus knows is corrected, and only when one fix fits."""
+        if len(term) < 4 or not term.isascii() or term in self._arr or term in self.params.bg_df:
+            return term
+        fixes = {
+            f for i in range(len(term) - 1) if (f := term[:i] + term[i + 1] + term[i] + term[i + 2 :]) in self._arr
+        }
+        return fixes.pop() if len(fixes) == 1 else term
+
     def _query_terms(self, toks: list[str], cap: int, weight: float = 1.0) -> dict[str, float]:
         """Term -> weight, keeping the `cap` most informative terms of a long text."""
         q = Counter(toks)
@@ -138,7 +149,7 @@ class PoolFeatures:
         words count like an earlier turn's, and their paths, URLs and values as the step's own."""
         p = self.params
         size = self._next
-        qtoks = tokens(_drop_negated(text))
+        qtoks = [self._spelled(t) for t in tokens(_drop_negated(text))]
         qterms = self._query_terms(qtoks, p.max_query_terms)
         if setting:
             stoks = tokens(_drop_negated(setting))
