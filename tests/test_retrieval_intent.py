@@ -92,6 +92,8 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("entity") in thesaurus_terms("add Northwind Traders as a company in the knowledge graph")
     assert stem("show") in thesaurus_terms("what did my very last commit change")
     assert stem("show") not in thesaurus_terms("commit the staged changes")
+    assert stem("directory") in thesaurus_terms("what's in ./webapp")
+    assert stem("directory") not in thesaurus_terms("peek at package.json in ./webapp")  # where the file is
     assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time
     assert thesaurus_terms("thanks. ok now list them") == ()
     assert stem("current") in thesaurus_terms("and right now?")  # "right now" is the time

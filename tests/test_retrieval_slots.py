@@ -31,6 +31,9 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         ("version 2.0 please", {"number"}),  # a version number is not a file
         ("show Makefile and Dockerfile at once", {"path", "paths"}),  # files named by convention
         ("how should I structure a README", set()),  # a kind of document, not a file here
+        ("open ~/code/portal/.env.example", {"path"}),  # one path, with a copy's long suffix
+        ("peek at package.json in ./webapp", {"path"}),  # the directory says where the file is
+        ("move notes.txt into ./archive", {"path", "paths"}),  # a destination is a second path
     ],
 )
 def test_the_kinds_of_value_a_request_carries(text: str, kinds: set[str]) -> None:

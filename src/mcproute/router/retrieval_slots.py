@@ -51,7 +51,11 @@ _ZONE = re.compile(rf"\b{ZONE_REGIONS}/[A-Z][\w\-+]+|\b{ZONE_ABBREVIATIONS}\b")
 _EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
 # A file name has a short extension of letters ("notes.md", "data.db", "app.tsx", ".gitignore"),
 # or the path has a separator ("src/app", "~/Downloads"); "3.5" and "v2.0" are not files.
-_FILE = re.compile(r"(?<![\w@/.])(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.[A-Za-z][A-Za-z0-9]{0,5}\b(?!\.\w)")
+# Copies and variants keep a longer last suffix (".env.example", "config.sample", "app.template").
+_FILE = re.compile(
+    r"(?<![\w@/.])(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.(?:[A-Za-z][A-Za-z0-9]{0,5}|example|sample|template|default"
+    r"|backup|original|local)\b(?!\.\w)"
+)
 _DOTFILE = re.compile(r"(?<![\w.])\.[a-z][\w\-]{1,20}\b")
 # Files named by convention, without an extension ("show Makefile and Dockerfile"; not "README",
 # which also names a kind of document: "how should I structure a README").
@@ -64,6 +68,21 @@ _HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 _TAG = re.compile(r"\bv\d+(?:\.\d+)+\b|\bHEAD(?:~\d+|\^+)?\b")
 _CLOCK = re.compile(CLOCK, re.I)
 _NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
+
+
+# "package.json in ./webapp": a directory after one of these words is where the named file is.
+_WHERE = r"\b(?:in|under|inside|within|from|of)\s+"
+
+
+def _distinct_paths(text: str, found: set[str], dirs: set[str]) -> int:
+    """How many paths the request names: a match inside a longer one ("~/a/.env.example" and its
+    ".env") is that one, and a directory that says where a named file is ("package.json in
+    ./webapp") is part of the file's path."""
+    whole = [f for f in found if not any(f != g and f in g for g in found)]
+    named = [f for f in whole if f not in dirs]
+    if named:
+        whole = [f for f in whole if f not in dirs or not re.search(_WHERE + re.escape(f), text)]
+    return len(whole)
 
 
 @lru_cache(maxsize=8192)
@@ -82,10 +101,11 @@ def query_slots(text: str) -> frozenset[str]:
         rest = _EMAIL.sub(" ", rest)
     files = {m.group() for m in _FILE.finditer(rest)} | {m.group() for m in _DOTFILE.finditer(rest)}
     files |= {m.group() for m in _NAMED_FILE.finditer(rest)}
-    files |= {m.group() for m in _DIRPATH.finditer(rest) if len(m.group()) > 2}
+    dirs = {m.group() for m in _DIRPATH.finditer(rest) if len(m.group()) > 2}
+    files |= dirs
     if files:
         out.add("path")
-        if len(files) >= 2:
+        if _distinct_paths(rest, files, dirs) >= 2:
             out.add("paths")
         for f in files:
             rest = rest.replace(f, " ")
