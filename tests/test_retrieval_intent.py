@@ -17,7 +17,9 @@ from mcproute.router.retrieval_intent import (
     changed_kinds,
     changes,
     errand,
+    introduces,
     looks,
+    only_existing,
     only_reads,
     query_actions,
     query_many,
@@ -365,3 +367,20 @@ def test_a_catalogue_that_only_reads_cannot_make_or_delete_anything() -> None:
     full = ToolIndex(every).rank("make a folder named reports")  # with the filesystem server it can
     assert "no candidate does that" not in full.explanation
     assert "filesystem__create_directory" in [c.name for c in full.candidates]
+
+
+def test_a_new_thing_is_not_given_to_a_tool_for_existing_ones() -> None:
+    assert introduces("add Northwind Traders as a company in the knowledge graph")
+    assert introduces("new thing to keep track of: Project Atlas, our data platform")
+    assert introduces("remember a project called 'Atlas'")
+    assert not introduces("one more detail for the Northwind record: their fiscal year ends in June")
+    assert only_existing("Add new observations to existing entities in the knowledge graph")
+    assert not only_existing("Create multiple new entities in the knowledge graph")
+
+
+@pytest.mark.parametrize(
+    "text", ["add Northwind Traders as a company in the knowledge graph", "new thing to keep track of: Project Atlas"]
+)
+def test_bringing_in_something_new_creates_it(reference: Encoded, text: str) -> None:
+    r = reference.rank(text)
+    assert not r.no_tool and r.candidates[0].name == "memory__create_entities", r.explanation

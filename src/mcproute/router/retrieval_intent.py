@@ -373,6 +373,29 @@ def is_command_verb(word: str) -> bool:
     return word not in _NOT_COMMANDS and (word in _VERB or word in _ERRANDS or word in _COMMANDS)
 
 
+# A request that brings in a thing not kept before ("add Northwind as a company", "a project
+# called 'Atlas'", "new thing to keep track of: ..."), and tools limited to things that exist.
+_INTRODUCES = re.compile(
+    r"\bas an? (?:new )?(?:company|person|project|client|customer|team|service|vendor|supplier|contact|colleague"
+    r"|friend|entity|organi[sz]ation)\b"
+    r"|\b(?:an?|one) (?:new )?(?:project|company|person|client|customer|team|service|vendor|supplier|contact"
+    r"|colleague|friend|entity|thing) (?:called|named)\b"
+    r"|\bnew (?:thing|person|project|entity|entry|record|contact|company|client|customer)\b|\bstart tracking\b",
+    re.IGNORECASE,
+)
+_EXISTING = re.compile(r"\bexisting\b|\balready exist", re.IGNORECASE)
+
+
+def introduces(text: str) -> bool:
+    """The request brings in something new to keep, by a phrase that says so."""
+    return bool(_INTRODUCES.search(text))
+
+
+def only_existing(description: str) -> bool:
+    """The tool works only on things that already exist ("Add new observations to existing entities")."""
+    return bool(_EXISTING.search(description))
+
+
 # When something should happen: clock times, days, dates and parts of the day.
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"

@@ -51,7 +51,9 @@ from mcproute.router.retrieval_intent import (
     changes,
     errand,
     family,
+    introduces,
     looks,
+    only_existing,
     only_reads,
     reads,
     tool_action,
@@ -476,6 +478,9 @@ class ToolIndex(PoolFeatures):
           to see something is led by the first reading tool of the top `_LOOK_REACH`.
         - "save my staged work as a commit" led by git_diff_staged: a command that writes, moves or
           deletes is led by the first tool of the top `_LOOK_REACH` that does that kind of change.
+        - "add Northwind as a company" led by add_observations ("... to existing entities"): a step
+          that brings in something new is led by the first tool of the top `_LOOK_REACH` with the
+          same action (create) that is not limited to what exists.
         """
         if craft:
             hit = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None)
@@ -484,6 +489,17 @@ class ToolIndex(PoolFeatures):
         if looks(text) and self._changes(pool[order[0]]):
             hit = next((i for i in order[1:_LOOK_REACH] if reads(self._docs[pool[i]].action)), None)
             return hit, f"the step only asks to see something and {leader.spec.name} would change things"
+        if introduces(text) and only_existing(leader.spec.description) and leader.action is not None:
+            hit = next(
+                (
+                    i
+                    for i in order[1:_LOOK_REACH]
+                    if self._docs[pool[i]].action == leader.action
+                    and not only_existing(self._docs[pool[i]].spec.description)
+                ),
+                None,
+            )
+            return hit, f"the step brings in something new and {leader.spec.name} works only on what exists"
         change = changes(text)
         if change in _ALTERING and reads(leader.action):
             kin = family(change)  # deleting for "remove ...", writing for "save ..."
