@@ -52,6 +52,11 @@ def test_a_request_gets_the_class_of_its_first_action(text: str, first: str) -> 
     assert query_actions(text)[0] == first
 
 
+def test_a_question_about_what_was_forgotten_does_not_ask_to_forget() -> None:
+    assert query_actions("did i forget to stage anything?") == ("read", "create")
+    assert "delete" in query_actions("forget Globex, drop them from the graph")
+
+
 def test_words_that_are_mostly_nouns_in_requests_give_no_class() -> None:
     assert query_actions("the commit log of the project") == ()
     assert query_actions("commit history") == ()
@@ -94,6 +99,12 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("entity") in thesaurus_terms("add Northwind Traders as a company in the knowledge graph")
     assert stem("show") in thesaurus_terms("what did my very last commit change")
     assert stem("show") not in thesaurus_terms("commit the staged changes")
+    assert stem("status") in thesaurus_terms("did i forget to stage anything?")
+    assert stem("diff") in thesaurus_terms("compare the repo against tag v2.3.0")
+    assert stem("diff") not in thesaurus_terms("compare these two recipes for me")
+    assert stem("overwrite") in thesaurus_terms("replace the whole content of robots.txt with two lines")
+    assert stem("search") in thesaurus_terms("anything in memory about kubernetes?")
+    assert stem("search") in thesaurus_terms("look through the graph for anything mentioning the q3 budget")
     assert stem("directory") in thesaurus_terms("what's in ./webapp")
     assert stem("directory") not in thesaurus_terms("peek at package.json in ./webapp")  # where the file is
     assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time

@@ -252,7 +252,8 @@ def query_actions(text: str) -> tuple[str, ...]:
     out: list[str] = ["read"] if question else []
     for w in words:
         hit = _lookup(w)
-        if hit is None or hit[0] in _TOOL_ONLY or (question and w.endswith("ed")):
+        # "did I forget to stage anything?": a question about what was forgotten asks about a state
+        if hit is None or hit[0] in _TOOL_ONLY or (question and (w.endswith("ed") or hit[0] == "forget")):
             continue
         if hit[1] not in out:
             out.append(hit[1])
@@ -380,7 +381,10 @@ _INTRODUCES = re.compile(
     r"|friend|entity|organi[sz]ation)\b"
     r"|\b(?:an?|one) (?:new )?(?:project|company|person|client|customer|team|service|vendor|supplier|contact"
     r"|colleague|friend|entity|thing) (?:called|named)\b"
-    r"|\bnew (?:thing|person|project|entity|entry|record|contact|company|client|customer)\b|\bstart tracking\b",
+    # "new thing to keep track of: ...", "add a new client": the new thing is what the request is
+    # about ("a database for our new project" is not)
+    r"|(?:^\s*|[:;]\s*|\b(?:add|track|remember|create|make|record|store|keep|log|note) (?:an? )?)new (?:thing|person|project"
+    r"|entity|entry|record|contact|company|client|customer)\b|\bstart tracking\b",
     re.IGNORECASE,
 )
 _EXISTING = re.compile(r"\bexisting\b|\balready exist", re.IGNORECASE)

@@ -138,7 +138,31 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         ),
         (r"\bline by line\b", ("diff",)),
         # state words: what is not yet committed or staged is the working tree's status
-        (r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\bforg[eo]t to commit\b|\buncommitted\b", ("status",)),
+        (
+            r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\buncommitted\b"
+            r"|\bforg[eo]t(?:ten)? to (?:commit|stage|add|save|push|track)\b",
+            ("status",),
+        ),
+        # comparing the work with a revision is a diff ("compare the repo against tag v2.3.0")
+        (
+            r"\bcompar(?:e|ing)\b[^.?!]{0,60}?\b(?:against|with|to) (?:the )?(?:tag|commit|branch|revision|main|master"
+            r"|develop|head\b|v\d)",
+            ("diff",),
+        ),
+        # the whole content of a file replaced is the file written anew, not an edit
+        (
+            r"\b(?:replace|overwrite|rewrite)s? (?:the )?(?:whole|entire|full|complete|all (?:of )?the) (?:content|contents"
+            r"|file|text)\b",
+            ("overwrite", "completely"),
+        ),
+        # looking through what is kept for something ("anything in memory about k8s", "look through
+        # the graph for ...") is a search
+        (
+            r"\b(?:anything|something|everything) (?:in|from) (?:your |the )?(?:memory|graph|knowledge (?:graph|base))"
+            r"|\blook (?:thru|through) (?:the |your |my )?(?:memory|graph|knowledge (?:graph|base)|notes) for\b"
+            r"|\b(?:anything|everything) mentioning\b",
+            ("search",),
+        ),
         (r"(?:\bnot|n't) (?:yet )?(?:been )?staged\b", ("unstaged",)),
         # what was already added is staged; taking it back out of the index is a reset
         (r"\b(?:already|i've|i have|we've|we have) (?:git[- ])?added\b", ("staged",)),
