@@ -105,6 +105,7 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("overwrite") in thesaurus_terms("replace the whole content of robots.txt with two lines")
     assert stem("search") in thesaurus_terms("anything in memory about kubernetes?")
     assert stem("search") in thesaurus_terms("look through the graph for anything mentioning the q3 budget")
+    assert stem("search") in thesaurus_terms("what exactly do you have stored under the entity 'Priya'?")
     assert stem("directory") in thesaurus_terms("what's in ./webapp")
     assert stem("directory") not in thesaurus_terms("peek at package.json in ./webapp")  # where the file is
     assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time

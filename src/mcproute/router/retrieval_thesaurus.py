@@ -188,7 +188,8 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
 # A question about what is already kept ("what do you remember about Alice?") asks to look it
 # up: the storing words' terms (observation, entity) are then replaced by "search".
 _RECALL = re.compile(
-    r"\b(?:what|anything|something|who) (?:do |did |else do )?(?:you|i) (?:remember|know|recall|have (?:saved|stored))\b"
+    r"\b(?:what|anything|something|who)(?: exactly| else| really)? (?:do |did |else do )?(?:you|i) (?:remember|know|recall"
+    r"|have (?:saved|stored|kept|noted|on file))\b"
     r"|\bdo you (?:remember|recall|have anything)\b|\b(?:anything|something) (?:saved|stored)\b"
 )
 _STORING = frozenset({"remember", "memorize", "memorise", "saved", "stored", "fact", "facts"})
