@@ -308,6 +308,9 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "give me a short history of unix",
         "in general, how long should a commit subject line be",  # advice
         "what's the conceptual difference between a process and a thread",
+        "write me a commit message for a change that fixes a race condition",  # text named after a commit
+        "help me name my side project, it's a habit tracker",  # naming is made up
+        "can you suggest a good name for a branch that adds two-factor login?",  # the branch is the topic
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -320,6 +323,8 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "how do I see what changed since yesterday",  # a lookup verb
         "tell me about my calendar tomorrow",  # the user's own things
         "what's the history of this repo",  # a storage word
+        "commit with the message 'fix typo'",  # the message is given
+        "name the file report.txt",  # a file to name is a file
         "tell me about https://example.org",  # a URL
         "how can I calculate the interest on 5000 at 3 percent",  # an action verb
         "remember that Alice works at Acme",  # no question at all

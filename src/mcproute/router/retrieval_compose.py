@@ -250,7 +250,8 @@ _WORDS = re.compile(r"[a-z][a-z'-]*")
 # "about <topic>" up to the end of its clause: the subject of the text asked for.
 # A relative clause in it ("about a folder that wanted to be a file") is still the topic.
 _TOPIC = re.compile(
-    r"\b(?:about|on the (?:topic|subject|theme) of)\b(?:(?:(?!\s(?:and|then|to|into|in)\s)[^,.;:!?])*?"
+    r"(?:\b(?:about|on the (?:topic|subject|theme) of)|(?<=\bname )for|(?<=\bnames )for|(?<=\btitle )for"
+    r"|(?<=\bmessage )for|(?<=\bdescription )for)\b(?:(?:(?!\s(?:and|then|to|into|in)\s)[^,.;:!?])*?"
     r"\b(?:that|which|who)\b[^,.;:!?]*?(?=\s+(?:and|then)\s|[,.;:!?]|$)"
     r"|[^,.;:!?]*?(?=\s+(?:and|then|to|into|in)\s|[,.;:!?]|$))"
 )
@@ -268,10 +269,22 @@ def _base(word: str) -> str:
     return word
 
 
+# Texts named after what they go with: "a commit message for ...", "the PR description" are text
+# to write ("write me a commit message for a change that fixes ..."), not a commit or a PR.
+_NAMED_TEXT = re.compile(
+    r"\b(?:commit|pr|pull request|merge request|release|changelog|ticket|issue) (?:message|description|title|notes?"
+    r"|entry|summary)\b",
+    re.IGNORECASE,
+)
+# "help me name my side project", "name our new cat": naming something is text to make up.
+_NAMING = re.compile(r"^\s*(?:please |can you |could you )?(?:help me |help us )?name (?:my|our|a|an|the|this)\b", re.I)
+
+
 @lru_cache(maxsize=8192)
 def composes(text: str) -> bool:
     """True when `text` asks for content to be written in the reply and names no storage target."""
     own = _MENTIONED.sub(" ", _QUOTED.sub(" ", text))  # quoted text is material to work on, not a target
+    own = _NAMED_TEXT.sub(" summary ", own)
     if _URL.search(own) or _PATHLIKE.search(own):
         return False
     words = _WORDS.findall(own.lower())
@@ -279,7 +292,7 @@ def composes(text: str) -> bool:
     targets = _WORDS.findall(_TOPIC.sub(" ", own.lower()))
     if not words or any(w in _STORAGE for w in targets):
         return False
-    if any(w in _COMPOSE_VERBS for w in words):
+    if any(w in _COMPOSE_VERBS for w in words) or _NAMING.match(own):
         return True
     # The kind of text must be the verb's object, close after it: "write a two sentence horror story",
     # not "generate a sound of 440Hz for 5 seconds. What is the function ...?".
