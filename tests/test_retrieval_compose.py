@@ -310,6 +310,7 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "what's the conceptual difference between a process and a thread",
         "write me a commit message for a change that fixes a race condition",  # text named after a commit
         "help me name my side project, it's a habit tracker",  # naming is made up
+        "whats a good note-taking app for linux",  # a recommendation
         "can you suggest a good name for a branch that adds two-factor login?",  # the branch is the topic
     ],
 )

@@ -542,6 +542,7 @@ _KNOWLEDGE = re.compile(
     r"|^\s*when (?:was|were|did) (?:[a-z]+ ){1,4}(?:invented|discovered|founded|born|first)\b"
     r"|\b(?:short|brief|quick|little) history of\b"
     r"|\b(?:conceptual|fundamental) differences? between\b|^\s*(?:in general|generally|as a rule),? "
+    r"|^\s*what(?:'s|s| is| are) (?:a |some )?(?:good|decent|nice) [a-z\-]+(?: [a-z\-]+){0,2} (?:for|to)\b"
     # a quantity converted from one everyday unit to another: arithmetic the model does ("5 miles to km")
     rf"|\b\d+(?:[.,]\d+)? ?{_UNIT} (?:to|into|in) {_UNIT}\b",
     re.IGNORECASE,
