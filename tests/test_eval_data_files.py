@@ -32,6 +32,7 @@ AGENTIC = {
     "agentic_holdout.jsonl": "agentic-holdout",
     "agentic_fresh.jsonl": "agentic-fresh",
     "agentic_dev2.jsonl": "agentic-dev2",
+    "agentic_dev3.jsonl": "agentic-dev3",
 }
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 BALANCE = (0.40, 0.60)
@@ -218,8 +219,10 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("everyday_dev6.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_dev7.jsonl", "everyday_holdout.jsonl", "query"),
         ("everyday_dev7.jsonl", "everyday_fresh.jsonl", "query"),
-        ("agentic_dev2.jsonl", "agentic_holdout.jsonl", "prompt"),  # trains the tier head beside agentic_dev
+        ("agentic_dev2.jsonl", "agentic_holdout.jsonl", "prompt"),  # tier dev sets of two more authors
         ("agentic_dev2.jsonl", "agentic_fresh.jsonl", "prompt"),
+        ("agentic_dev3.jsonl", "agentic_holdout.jsonl", "prompt"),
+        ("agentic_dev3.jsonl", "agentic_fresh.jsonl", "prompt"),
     ],
 )
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:
