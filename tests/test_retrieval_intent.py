@@ -39,6 +39,7 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
     ("text", "first"),
     [
         ("forget everything about Bob", "delete"),
+        ("empty the index", "delete"),
         ("remember that Alice works at Acme", "create"),
         ("make a folder named reports", "create"),
         ("list all branches", "list"),
@@ -106,6 +107,7 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("search") in thesaurus_terms("anything in memory about kubernetes?")
     assert stem("search") in thesaurus_terms("look through the graph for anything mentioning the q3 budget")
     assert stem("search") in thesaurus_terms("what exactly do you have stored under the entity 'Priya'?")
+    assert stem("staged") in thesaurus_terms("empty the index for me but keep my working files")
     assert stem("directory") in thesaurus_terms("what's in ./webapp")
     assert stem("directory") not in thesaurus_terms("peek at package.json in ./webapp")  # where the file is
     assert thesaurus_terms("now do the same for the third one") == ()  # "now" opening a request: no time

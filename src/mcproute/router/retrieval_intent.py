@@ -134,6 +134,7 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "unset",
         "uninstall",
         "clean",
+        "empty",
     ),
     "convert": ("convert", "translate", "transform", "format"),
     "compute": ("calculate", "compute", "count", "measure", "estimate", "evaluate", "solve", "sum"),

@@ -98,6 +98,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "staging": ("staged", "stage"),
     "unstage": ("reset", "staged"),
     "cached": ("staged",),  # git's own word for the index ("git diff --cached")
+    "index": ("staged",),  # git's staging area ("what's sitting in the index", "empty the index")
     "revision": ("show",),
     "tag": ("revision", "show"),
     # the web
