@@ -146,7 +146,7 @@ class PoolFeatures:
     ) -> tuple[list[int], np.ndarray, dict[str, float]]:
         """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights.
         `setting`: the request's sentences that do not ask for anything (`retrieval_focus`); their
-        words count like an earlier turn's, and their paths, URLs and values as the step's own."""
+        words count at SETTING_WEIGHT of the ask's, their paths, URLs and values as the step's own."""
         p = self.params
         size = self._next
         qtoks = [self._spelled(t) for t in tokens(_drop_negated(text))]

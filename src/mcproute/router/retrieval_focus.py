@@ -10,10 +10,11 @@ setting wins over the tool for the ask.
 `focus(text)` splits a request into sentences (and a statement before a colon from what follows),
 keeps those that ask for something — a question, a polite request ("please", "could you"), a
 command that opens with a verb — and returns them as the ask; the other sentences are the setting.
-When every sentence asks, or none does, the whole text is the ask. The ranker scores the ask's words
-as the query and the setting's like the recent turns of a conversation (a weaker channel): "I edited
-the retry logic but haven't run git add yet. Could you show me what I changed?" still tells the
-unstaged diff from the others.
+When every sentence asks, or none does, or the message has more than three pieces (a task
+description whose statements carry requests of their own), the whole text is the ask. The ranker
+scores the setting's words at half the weight of the ask's (`retrieval_features.SETTING_WEIGHT`), so
+"I edited the retry logic but haven't run git add yet. Could you show me what I changed?" can still
+tell the unstaged diff from the others; the rules about the command itself read the ask only.
 
 General English only: nothing here names a tool, server or catalogue.
 """

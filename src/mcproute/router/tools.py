@@ -325,10 +325,12 @@ class ToolIndex(PoolFeatures):
         if not self._docs:
             return Ranking((), True, 1.0, p.no_tool_threshold, "catalogue is empty")
         # "We are freezing features today. Could you make a new branch release/4.1?": the ask is
-        # the query; the other sentences count like an earlier turn (retrieval_focus)
+        # the query; the other sentences' words count at SETTING_WEIGHT (retrieval_focus). The
+        # rules about the command (its verb, its object, made-up text) read the ask; those that
+        # veto a leader for what the whole message is (explaining, small talk, ...) read it all.
         whole = text or ""
-        text, setting = focus(whole)
-        pool, x, qterms = self.features(text, context, vector, setting)
+        ask, setting = focus(whole)
+        pool, x, qterms = self.features(ask, context, vector, setting)
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
@@ -338,8 +340,8 @@ class ToolIndex(PoolFeatures):
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
-        craft = crafts(text)
-        speaker, moved = self._new_leader(text, pool, order, craft)
+        craft = crafts(ask)
+        speaker, moved = self._new_leader(ask, pool, order, craft)
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
@@ -352,7 +354,7 @@ class ToolIndex(PoolFeatures):
         trusted = lexical or not p.require_lexical
         # "set an alarm for 6:45am tomorrow" led by convert_time: a command whose words the leader
         # shares are only those that say when it should happen asks for something else
-        whenless = errand(text)
+        whenless = errand(ask)
         if whenless is not None and setting:  # the errand is the ask's; what it is about may be in the setting
             whenless = without_when(whole)
         untimed = whenless is not None and not self._shares(pool[order[0]], whenless)
@@ -370,11 +372,11 @@ class ToolIndex(PoolFeatures):
         explaining = explains(whole)
         chatting = small_talk(whole)  # "thank you so much, that helped": nothing to act on
         # "make a folder named reports" where every candidate only reads: no tool can do what is asked
-        change = changes(text)  # the class of a command's opening verb when it changes something
+        change = changes(ask)  # the class of a command's opening verb when it changes something
         unable = change is not None and only_reads(self._docs[s].action for s in pool)
         # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
         # one that only reads (git_show): not it
-        kinds = changed_kinds(text)
+        kinds = changed_kinds(ask)
         leader = self._docs[pool[order[0]]]
         elsewhere = bool(kinds) and (not kinds <= leader.kinds or reads(leader.action))
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
