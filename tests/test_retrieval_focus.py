@@ -116,3 +116,10 @@ def test_the_whole_text_is_the_ask_when_nothing_sets_it_apart(text: str) -> None
 def test_a_request_with_a_setting_gets_the_tool_for_its_ask(reference: Served, text: str, expected: str) -> None:
     r = reference.rank(text)
     assert not r.no_tool and r.candidates[0].name == expected, r.explanation
+
+
+def test_the_explanation_names_the_ask_and_the_typos_it_read(reference: Served) -> None:
+    r = reference.rank("We are freezing features today. Could you make a new brnach release/4.1 off main?")
+    assert "the ask: 'Could you make a new brnach release/4.1 off main?'" in r.explanation
+    assert "read 'brnach' as 'branch'" in r.explanation
+    assert "the ask:" not in reference.rank("show me the last 3 commits").explanation

@@ -129,6 +129,10 @@ class PoolFeatures:
         }
         return fixes.pop() if len(fixes) == 1 else term
 
+    def typos(self, text: str) -> list[tuple[str, str]]:
+        """The (word, catalogue term) pairs `_spelled` fixes in `text`, for the explanation."""
+        return [(t, f) for t in dict.fromkeys(tokens(text)) if (f := self._spelled(t)) != t]
+
     def _query_terms(self, toks: list[str], cap: int, weight: float = 1.0) -> dict[str, float]:
         """Term -> weight, keeping the `cap` most informative terms of a long text."""
         q = Counter(toks)

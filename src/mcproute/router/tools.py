@@ -84,6 +84,12 @@ _LOOK_REACH = 3
 _ALTERING = frozenset({"write", "move", "delete"})
 
 
+def _clip(text: str, n: int = 80) -> str:
+    """`text` quoted, cut to `n` characters (an explanation stays one readable line)."""
+    one = " ".join(text.split())
+    return repr(one if len(one) <= n else one[: n - 3] + "...")
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
@@ -460,6 +466,8 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)
+            + (f"the ask: {_clip(ask)} (the rest of the message counts at half weight); " if setting else "")
+            + "".join(f"read '{typo}' as '{fix}'; " for typo, fix in self.typos(ask))
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
             + (", named in the step" if r0["mentioned"] > 0 else "")
             + (", used before" if r0["used"] > 0 else "")
