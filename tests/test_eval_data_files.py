@@ -219,6 +219,8 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("everyday_dev6.jsonl", "everyday_fresh.jsonl", "query"),
         ("everyday_dev7.jsonl", "everyday_holdout.jsonl", "query"),
         ("everyday_dev7.jsonl", "everyday_fresh.jsonl", "query"),
+        ("everyday_dev8.jsonl", "everyday_holdout.jsonl", "query"),
+        ("everyday_dev8.jsonl", "everyday_fresh.jsonl", "query"),
         ("agentic_dev2.jsonl", "agentic_holdout.jsonl", "prompt"),  # tier dev sets of two more authors
         ("agentic_dev2.jsonl", "agentic_fresh.jsonl", "prompt"),
         ("agentic_dev3.jsonl", "agentic_holdout.jsonl", "prompt"),

@@ -34,6 +34,7 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         ("open ~/code/portal/.env.example", {"path"}),  # one path, with a copy's long suffix
         ("peek at package.json in ./webapp", {"path"}),  # the directory says where the file is
         ("move notes.txt into ./archive", {"path", "paths"}),  # a destination is a second path
+        ("report.pdf in ~/Downloads belongs in ~/Documents/taxes", {"path", "paths"}),  # where it is, where it goes
     ],
 )
 def test_the_kinds_of_value_a_request_carries(text: str, kinds: set[str]) -> None:

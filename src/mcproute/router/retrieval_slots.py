@@ -70,8 +70,9 @@ _CLOCK = re.compile(CLOCK, re.I)
 _NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
 
 
-# "package.json in ./webapp": a directory after one of these words is where the named file is.
-_WHERE = r"\b(?:in|under|inside|within|from|of)\s+"
+# "package.json in ./webapp": a directory right after a named file and one of these words is where
+# that file is ("report.pdf in ~/Downloads belongs in ~/Documents": the second is where it goes).
+_WHERE = r"(?:in|under|inside|within|from|of)\s+"
 
 
 def _distinct_paths(text: str, found: set[str], dirs: set[str]) -> int:
@@ -80,9 +81,12 @@ def _distinct_paths(text: str, found: set[str], dirs: set[str]) -> int:
     ./webapp") is part of the file's path."""
     whole = [f for f in found if not any(f != g and f in g for g in found)]
     named = [f for f in whole if f not in dirs]
-    if named:
-        whole = [f for f in whole if f not in dirs or not re.search(_WHERE + re.escape(f), text)]
-    return len(whole)
+    located = {
+        d
+        for d in whole
+        if d in dirs and any(re.search(re.escape(f) + r"\s+" + _WHERE + re.escape(d), text) for f in named)
+    }
+    return len(whole) - len(located)
 
 
 @lru_cache(maxsize=8192)

@@ -209,7 +209,7 @@ _TIME_TALK = re.compile(
     re.IGNORECASE,
 )
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml|example|sample|template|default|backup|original|local)\b")
-_WHERE = r"\b(?:in|under|inside|within|from|of)\s+"  # "package.json in ./webapp": where the file is
+_WHERE = r"(?:in|under|inside|within|from|of)\s+"  # "package.json in ./webapp": where the file is
 # A path that names a directory: "./build", "~/projects/app", "src/" (no extension at its end).
 _DIR = re.compile(r"(?<![\w.:/])(?:\.{1,2}/|~/)[\w\-/]*[\w\-]/?(?![\w/]|\.\w)|(?<![\w.:/\-])[a-z][\w\-]*/(?![\w.])")
 
@@ -246,7 +246,9 @@ def terms_of(text: str) -> tuple[str, ...]:
         if named:
             out.append("file")
         # "./build" is a directory to act on; "package.json in ./webapp" only says where the file is
-        if any(not (named and re.search(_WHERE + re.escape(d.group()), low)) for d in _DIR.finditer(low)):
+        if any(
+            not (named and re.search(r"\.[a-z]+\s+" + _WHERE + re.escape(d.group()), low)) for d in _DIR.finditer(low)
+        ):
             out.append("directory")
     return tuple(dict.fromkeys(stem(t) for t in out))
 
