@@ -41,6 +41,7 @@ def _drop_negated(text: str) -> str:
 
 
 _HISTORY_TEXTS = 2  # how many earlier step texts feed the history channel
+_TYPO_MAX = 24  # longer words are not looked at for swapped letters (cost grows with the square)
 SETTING_WEIGHT = 0.5  # a word only the request's setting says, against one of its ask (retrieval_focus)
 _RESULT_CHARS = 600
 COL = {f: i for i, f in enumerate(FEATURES)}  # feature name -> column of the matrix
@@ -122,7 +123,7 @@ class PoolFeatures:
         """`term`, or the one catalogue term it is a typo of by two swapped neighbouring letters
         ("shwo" -> show, "brnach" -> branch, "commtis" -> commit). Only a word neither the
         catalogue nor the background corpus knows is corrected, and only when one fix fits."""
-        if len(term) < 4 or not term.isascii() or term in self._arr or term in self.params.bg_df:
+        if not 4 <= len(term) <= _TYPO_MAX or not term.isascii() or term in self._arr or term in self.params.bg_df:
             return term
         fixes = {
             f for i in range(len(term) - 1) if (f := term[:i] + term[i + 1] + term[i] + term[i + 2 :]) in self._arr

@@ -73,12 +73,15 @@ _NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
 # "package.json in ./webapp": a directory right after a named file and one of these words is where
 # that file is ("report.pdf in ~/Downloads belongs in ~/Documents": the second is where it goes).
 _WHERE = r"(?:in|under|inside|within|from|of)\s+"
+_FEW_PATHS = 6
 
 
 def _distinct_paths(text: str, found: set[str], dirs: set[str]) -> int:
     """How many paths the request names: a match inside a longer one ("~/a/.env.example" and its
     ".env") is that one, and a directory that says where a named file is ("package.json in
     ./webapp") is part of the file's path."""
+    if len(found) > _FEW_PATHS:  # many paths are several however they overlap (and this stays cheap)
+        return len(found)
     whole = [f for f in found if not any(f != g and f in g for g in found)]
     named = [f for f in whole if f not in dirs]
     located = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 
 from mcproute.router.retrieval_slots import CLOCK, ZONE_ABBREVIATIONS, ZONE_REGIONS
 from mcproute.router.retrieval_text import stem
@@ -210,6 +211,7 @@ _TIME_TALK = re.compile(
 )
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml|example|sample|template|default|backup|original|local)\b")
 _WHERE = r"(?:in|under|inside|within|from|of)\s+"  # "package.json in ./webapp": where the file is
+_FEW_DIRS = 8  # directories looked at (one not located decides; a long step is not rescanned per path)
 # A path that names a directory: "./build", "~/projects/app", "src/" (no extension at its end).
 _DIR = re.compile(r"(?<![\w.:/])(?:\.{1,2}/|~/)[\w\-/]*[\w\-]/?(?![\w/]|\.\w)|(?<![\w.:/\-])[a-z][\w\-]*/(?![\w.])")
 
@@ -247,7 +249,8 @@ def terms_of(text: str) -> tuple[str, ...]:
             out.append("file")
         # "./build" is a directory to act on; "package.json in ./webapp" only says where the file is
         if any(
-            not (named and re.search(r"\.[a-z]+\s+" + _WHERE + re.escape(d.group()), low)) for d in _DIR.finditer(low)
+            not (named and re.search(r"\.[a-z]+\s+" + _WHERE + re.escape(d.group()), low))
+            for d in islice(_DIR.finditer(low), _FEW_DIRS)
         ):
             out.append("directory")
     return tuple(dict.fromkeys(stem(t) for t in out))
