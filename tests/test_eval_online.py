@@ -66,8 +66,19 @@ def test_tools_online_matches_static_without_reveals(capsys: pytest.CaptureFixtu
     static = _json(capsys, ["eval", "tools", *data])
     got = _json(capsys, ["eval", "tools", *data, "--online", "--reveal", "0"])
     assert got["static_top1"] == static["top1"] == got["top1"]
+
     full = _json(capsys, ["eval", "tools", *data, "--online"])
     assert full["reveal"] == 1.0 and full["revealed_items"] > 0 and full["static_top1"] == static["top1"]
+
+
+def test_tools_online_scores_the_requests_that_need_no_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both policies are scored on them too: a learner that overrules "no tool fits" pays there."""
+    data = ["--data", str(EVERYDAY.parent / "everyday_notool_dev3.jsonl"), "--no-progress", "--json"]
+    static = _json(capsys, ["eval", "tools", *data])
+    got = _json(capsys, ["eval", "tools", *data, "--online"])
+    assert static["no_tool_accuracy"] is not None
+    assert got["static_no_tool_accuracy"] == static["no_tool_accuracy"]
+    assert 0.0 <= got["no_tool_accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,8 @@ def tools_online(
     coin = reveals(seed, rate)
     st: list[float] = []
     on: list[float] = []
+    st_none: list[float] = []  # items that need no tool: did the static / online ranking say so?
+    on_none: list[float] = []
     leaders: list[str | None] = [None] * len(stream)
     lat: list[float] = []
     revealed = 0
@@ -126,10 +128,15 @@ def tools_online(
             if coin():
                 revealed += 1
                 learner = learner.learn(vec, expected[0], ranking, available)
+        else:
+            st_none.append(1.0 if ranking.no_tool or not ranking.candidates else 0.0)
+            on_none.append(1.0 if lead is None else 0.0)
     res = {
         "n": len(stream),
         "top1": round(sum(on) / len(on), 4) if on else None,
         "static_top1": round(sum(st) / len(st), 4) if st else None,
+        "no_tool_accuracy": round(sum(on_none) / len(on_none), 4) if on_none else None,
+        "static_no_tool_accuracy": round(sum(st_none) / len(st_none), 4) if st_none else None,
         "reveal": rate,
         "seed": seed,
         "revealed_items": revealed,
