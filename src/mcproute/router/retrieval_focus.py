@@ -22,7 +22,6 @@ General English only: nothing here names a tool, server or catalogue.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from mcproute.router.retrieval_intent import is_command_verb
 
@@ -89,11 +88,10 @@ def _pieces(text: str) -> list[str]:
     return [p for p in out if p.strip()]
 
 
-@lru_cache(maxsize=1024)
 def focus(text: str) -> tuple[str, str]:
     """(the ask, the setting) of a request; ("the whole text", "") when it has no setting to set
-    apart. Cached: both parts are at most the request's own length, and requests of one
-    conversation repeat."""
+    apart. Not cached: it is one pass of a few regular expressions, and a cache would hold step
+    texts of up to 20,000 characters."""
     if len(text) > 4000 or not any(c in text for c in ".!?:"):
         return text, ""
     pieces = _pieces(text)
