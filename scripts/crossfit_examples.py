@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Do examples from more authors help? Each everyday dev set ranked with tool examples taken from
+(A) the sets the shipped examples come from (everyday_dev, dev2, dev3; without the set itself) and
+(B) every other everyday dev set. The holdout and fresh sets are never read.
+
+    PYTHONPATH=$PWD/src .venv/bin/python scripts/crossfit_examples.py
+
+Prints per set top1 / recall@5 and no-tool accuracy for A and B, then the pooled figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from mcproute.eval.tools import load_params, load_vectors  # noqa: E402
+from mcproute.router.tools import ToolIndex, specs_from_dicts  # noqa: E402
+from mcproute.runtime.tool_examples import blend, encode_tool_examples  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+SHIPPED = ["everyday_dev.jsonl", "everyday_dev2.jsonl", "everyday_dev3.jsonl"]
+TOOL_SETS = [*SHIPPED, *(f"everyday_dev{n}.jsonl" for n in range(4, 9))]
+NO_TOOL_SETS = [
+    "everyday_notool_dev.jsonl",
+    "everyday_notool_dev2.jsonl",
+    "everyday_notool_dev3.jsonl",
+    "everyday_notool_dev4.jsonl",
+    "everyday_traps_dev.jsonl",
+    "everyday_outside_dev.jsonl",
+]
+
+
+def main() -> int:
+    sets = {
+        f: [json.loads(line) for line in (DATA / f).read_text(encoding="utf-8").splitlines() if line.strip()]
+        for f in TOOL_SETS + NO_TOOL_SETS
+    }
+    specs = specs_from_dicts(json.loads((DATA / "catalogs" / "reference_servers.json").read_text(encoding="utf-8")))
+    vectors = load_vectors(True)
+    if vectors is None:
+        raise SystemExit("the sentence encoder is needed")
+    found = vectors.for_specs(specs)
+    query: dict[str, Any] = {}
+    indexes: dict[tuple[str, ...], ToolIndex] = {}
+
+    def vec(text: str) -> Any:
+        if text not in query:
+            query[text] = vectors.encoder.encode_one(text)
+        return query[text]
+
+    def index(teach: list[str]) -> ToolIndex:
+        key = tuple(teach)
+        if key not in indexes:
+            pairs = [(it["expected"][0], it["query"]) for f in teach for it in sets[f] if it["expected"]]
+            taught = encode_tool_examples(vectors.encoder, pairs, shipped={t for t, _ in pairs})
+            idx = ToolIndex(specs, params=load_params())
+            idx.attach_vectors(blend(found, taught.means), examples=taught.rows)
+            indexes[key] = idx
+        return indexes[key]
+
+    def score(idx: ToolIndex, f: str) -> list[int]:
+        top1 = recall = n = none_right = none = 0
+        for it in sets[f]:
+            r = idx.rank(it["query"], k=5, vector=vec(it["query"]))
+            names = [c.name for c in r.candidates]
+            lead = None if r.no_tool or not names else names[0]
+            if it["expected"]:
+                n += 1
+                top1 += lead in it["expected"]
+                recall += bool(set(names) & set(it["expected"]))
+            else:
+                none += 1
+                none_right += lead is None
+        return [top1, recall, n, none_right, none]
+
+    def show(v: list[int]) -> str:
+        tools = f"{v[0] / v[2]:.3f} / {v[1] / v[2]:.3f}" if v[2] else "-"
+        return f"{tools}, no-tool {v[3] / v[4]:.3f}" if v[4] else tools
+
+    pooled = {"A": [0] * 5, "B": [0] * 5}
+    for f in TOOL_SETS + NO_TOOL_SETS:
+        got = {
+            "A": score(index([g for g in SHIPPED if g != f]), f),
+            "B": score(index([g for g in TOOL_SETS if g != f]), f),
+        }
+        for k, v in got.items():
+            pooled[k] = [a + b for a, b in zip(pooled[k], v, strict=True)]
+        print(f"{f.removesuffix('.jsonl'):28s} A {show(got['A']):28s} B {show(got['B'])}", flush=True)
+    for k, v in pooled.items():
+        print(f"{k} pooled: top1 / recall@5 {show(v)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
