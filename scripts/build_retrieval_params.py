@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import asks_knowledge
 from mcproute.router.retrieval_embed import StaticEmbedder, tool_text
 from mcproute.router.retrieval_params import FEATURES, NO_TOOL_FEATURES, RetrievalParams
+from mcproute.router.retrieval_questions import asks_knowledge
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 

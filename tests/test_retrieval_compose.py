@@ -12,16 +12,8 @@ from pathlib import Path
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_compose import (
-    asks_knowledge,
-    composes,
-    crafts,
-    explains,
-    instruction,
-    small_talk,
-    speaks_of,
-    stores,
-)
+from mcproute.router.retrieval_compose import composes, crafts, instruction, speaks_of, stores
+from mcproute.router.retrieval_questions import asks_knowledge, explains, small_talk
 from mcproute.router.step import ToolSpec
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 

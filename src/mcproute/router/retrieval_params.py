@@ -51,7 +51,7 @@ FEATURES: tuple[str, ...] = (
 # single candidate, so a margin there equals the whole score and a relative feature is constant;
 # a model learns "a clear winner means no tool" -- an artefact of the data. Only absolute features.
 # "actionable" is of the request, not of a tool: 1.0 unless it reads as a question for the model's
-# own knowledge or advice (retrieval_compose.asks_knowledge). Bias last (the build script relies on it).
+# own knowledge or advice (retrieval_questions.asks_knowledge). Bias last (the build script relies on it).
 NO_TOOL_FEATURES: tuple[str, ...] = (
     *(f for f in FEATURES if f not in ("bm25_rel", "cos_rel", "cos_top")),
     "actionable",

@@ -10,7 +10,7 @@ Two stages, both pure and in-memory:
    the query, how much of the tool's name the query mentions, expansion and history scores, whether
    the tool or its server was used earlier in the conversation). A logistic model on the leader's
    features gives P(some tool fits); below the calibrated threshold the ranking says `no_tool`.
-   General-English gates (`retrieval_compose`, `retrieval_intent`) veto a leader for composing,
+   General-English gates (`retrieval_compose`, `retrieval_questions`, `retrieval_intent`) veto a leader for composing,
    explaining, small talk, a change no candidate can make, made-up text it does not speak of,
    material given after a colon, or an errand or question it matches only by the words that say
    when; and move a better candidate to the lead (`_new_leader`).
@@ -32,16 +32,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import (
-    asks_knowledge,
-    composes,
-    crafts,
-    explains,
-    instruction,
-    small_talk,
-    speaks_of,
-    stores,
-)
+from mcproute.router.retrieval_compose import composes, crafts, instruction, speaks_of, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
@@ -63,6 +54,7 @@ from mcproute.router.retrieval_intent import (
     without_when,
 )
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
+from mcproute.router.retrieval_questions import asks_knowledge, explains, small_talk
 from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
 from mcproute.router.retrieval_thesaurus import terms_of
