@@ -190,6 +190,24 @@ def test_ids_are_unique_across_all_sets() -> None:
     assert len(ids) == len(set(ids))
 
 
+# Dev sets written after the first pair, each checked against both held-out sets: dev3 ships as tool
+# examples, the rules were tuned on the notool sets, dev6-8 and agentic_dev2/3 were written by helpers.
+HELD = ("holdout", "fresh")
+LATER_EVERYDAY_DEV = (
+    "dev3",
+    "dev4",
+    "traps_dev",
+    "outside_dev",
+    "dev5",
+    "notool_dev3",
+    "notool_dev4",
+    "dev6",
+    "dev7",
+    "dev8",
+)
+LATER_AGENTIC_DEV = ("dev2", "dev3")
+
+
 # The fresh sets were written by a second author without reading dev or holdout, so they must not
 # reword either of them.
 @pytest.mark.parametrize(
@@ -201,30 +219,9 @@ def test_ids_are_unique_across_all_sets() -> None:
         ("everyday_holdout.jsonl", "everyday_fresh.jsonl", "query"),
         ("agentic_dev.jsonl", "agentic_fresh.jsonl", "prompt"),
         ("agentic_holdout.jsonl", "agentic_fresh.jsonl", "prompt"),
-        ("everyday_dev3.jsonl", "everyday_holdout.jsonl", "query"),  # dev3 ships as tool examples
-        ("everyday_dev3.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_dev4.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_dev4.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_traps_dev.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_traps_dev.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_outside_dev.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_outside_dev.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_dev5.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_dev5.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_notool_dev3.jsonl", "everyday_holdout.jsonl", "query"),  # rules were tuned on it
-        ("everyday_notool_dev3.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_notool_dev4.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_notool_dev4.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_dev6.jsonl", "everyday_holdout.jsonl", "query"),  # written by helpers in the seventh session
-        ("everyday_dev6.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_dev7.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_dev7.jsonl", "everyday_fresh.jsonl", "query"),
-        ("everyday_dev8.jsonl", "everyday_holdout.jsonl", "query"),
-        ("everyday_dev8.jsonl", "everyday_fresh.jsonl", "query"),
-        ("agentic_dev2.jsonl", "agentic_holdout.jsonl", "prompt"),  # tier dev sets of two more authors
-        ("agentic_dev2.jsonl", "agentic_fresh.jsonl", "prompt"),
-        ("agentic_dev3.jsonl", "agentic_holdout.jsonl", "prompt"),
-        ("agentic_dev3.jsonl", "agentic_fresh.jsonl", "prompt"),
+        # every later dev set, against both held-out sets of its kind
+        *((f"everyday_{dev}.jsonl", f"everyday_{held}.jsonl", "query") for dev in LATER_EVERYDAY_DEV for held in HELD),
+        *((f"agentic_{dev}.jsonl", f"agentic_{held}.jsonl", "prompt") for dev in LATER_AGENTIC_DEV for held in HELD),
     ],
 )
 def test_holdout_is_not_a_rewording_of_dev(dev: str, holdout: str, key: str) -> None:

@@ -6,39 +6,15 @@ tools with the shipped parameters and encoder (as the gateway ranks them).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from mcproute.encoding.texts import tool_text
 from mcproute.router.retrieval_focus import focus
-from mcproute.router.tools import ToolIndex, specs_from_dicts
-from mcproute.runtime.tool_examples import blend, encode_tool_examples, shipped_for_catalog
-
-REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
-
-
-class Served:
-    """The reference catalogue as a gateway serving those servers ranks it: encoder vectors on
-    every tool and the shipped examples in force."""
-
-    def __init__(self, encoder) -> None:  # noqa: ANN001 - mcproute.encoding.Encoder
-        specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
-        self.encoder = encoder
-        self.index = ToolIndex(specs)
-        vectors = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
-        pairs = shipped_for_catalog((s.name, s.description) for s in specs)
-        taught = encode_tool_examples(encoder, pairs, shipped={name for name, _ in pairs})
-        self.index.attach_vectors(blend(vectors, taught.means), examples=taught.rows)
-
-    def rank(self, text: str, k: int = 5):  # noqa: ANN201
-        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))
+from reference_support import ReferenceIndex
 
 
 @pytest.fixture(scope="module")
-def reference(encoder) -> Served:  # noqa: ANN001
-    return Served(encoder)
+def reference(encoder) -> ReferenceIndex:  # noqa: ANN001
+    return ReferenceIndex(encoder, examples=True)
 
 
 @pytest.mark.parametrize(
@@ -113,12 +89,14 @@ def test_the_whole_text_is_the_ask_when_nothing_sets_it_apart(text: str) -> None
         ),
     ],
 )
-def test_a_request_with_a_setting_gets_the_tool_for_its_ask(reference: Served, text: str, expected: str) -> None:
+def test_a_request_with_a_setting_gets_the_tool_for_its_ask(
+    reference: ReferenceIndex, text: str, expected: str
+) -> None:
     r = reference.rank(text)
     assert not r.no_tool and r.candidates[0].name == expected, r.explanation
 
 
-def test_the_explanation_names_the_ask_and_the_typos_it_read(reference: Served) -> None:
+def test_the_explanation_names_the_ask_and_the_typos_it_read(reference: ReferenceIndex) -> None:
     r = reference.rank("We are freezing features today. Could you make a new brnach release/4.1 off main?")
     assert "the ask: 'Could you make a new brnach release/4.1 off main?'" in r.explanation
     assert "read 'brnach' as 'branch'" in r.explanation

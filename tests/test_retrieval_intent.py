@@ -7,7 +7,6 @@ what the lexicon *means*, and a few everyday requests against the real reference
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -31,8 +30,7 @@ from mcproute.router.retrieval_intent import (
 from mcproute.router.retrieval_text import stem
 from mcproute.router.retrieval_thesaurus import PHRASES, thesaurus_terms
 from mcproute.router.tools import ToolIndex, specs_from_dicts
-
-REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
+from reference_support import REFERENCE, ReferenceIndex
 
 
 @pytest.mark.parametrize(
@@ -178,6 +176,11 @@ def test_a_command_to_delete_is_not_given_to_a_tool_that_creates() -> None:
     assert not index.rank("create a note called groceries").no_tool
 
 
+def _tools(*tools: tuple[str, str]) -> ToolIndex:
+    """An index of (name, description) tools."""
+    return ToolIndex(specs_from_dicts([{"name": n, "description": d} for n, d in tools]))
+
+
 def test_a_command_only_to_see_something_is_led_by_a_tool_that_reads() -> None:
     """BFCL's "List all PostgreSQL servers" went to add_postgres_server (it shares more words);
     a command that opens with list/show/display/... is not led by a tool that changes things
@@ -186,13 +189,9 @@ def test_a_command_only_to_see_something_is_led_by_a_tool_that_reads() -> None:
     assert looks("could you show me all of my servers, please?")
     assert not looks("find me a playlist of upbeat songs")  # finding is often making
     assert not looks("add a server") and not looks("what servers do I have")
-    index = ToolIndex(
-        specs_from_dicts(
-            [
-                {"name": "db__add_postgres_server", "description": "Add a PostgreSQL server to the environment"},
-                {"name": "db__list_servers", "description": "Lists the servers of a given type"},
-            ]
-        )
+    index = _tools(
+        ("db__add_postgres_server", "Add a PostgreSQL server to the environment"),
+        ("db__list_servers", "Lists the servers of a given type"),
     )
     shown = index.rank("list all PostgreSQL servers in the environment")
     assert shown.candidates[0].name == "db__list_servers", shown.explanation
@@ -206,13 +205,9 @@ def test_a_command_to_alter_something_is_led_by_a_tool_that_changes() -> None:
     that writes, moves or deletes is not led by a tool that only reads while one that changes is
     among the first three. Not "create": MetaTool's "generate a workout plan" is served by a tool
     whose description opens with another verb."""
-    index = ToolIndex(
-        specs_from_dicts(
-            [
-                {"name": "git__git_diff_staged", "description": "Shows changes that are staged for commit"},
-                {"name": "git__git_commit", "description": "Records changes to the repository"},
-            ]
-        )
+    index = _tools(
+        ("git__git_diff_staged", "Shows changes that are staged for commit"),
+        ("git__git_commit", "Records changes to the repository"),
     )
     saved = index.rank("save the staged changes as a commit")
     assert saved.candidates[0].name == "git__git_commit", saved.explanation
@@ -294,25 +289,10 @@ def test_one_versus_many() -> None:
     assert not tool_many("read_text_file", "Read the contents of a file")
 
 
-class Encoded:
-    """The reference catalogue as the gateway ranks it once vectors are ready: the shipped
-    parameters, encoder vectors on every tool, and the step's own vector."""
-
-    def __init__(self, encoder) -> None:  # noqa: ANN001 - mcproute.encoding.Encoder
-        specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
-        self.encoder = encoder
-        self.index = ToolIndex(specs)
-        self.index.attach_vectors(
-            dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
-        )
-
-    def rank(self, text: str, k: int = 5):  # noqa: ANN201
-        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))
-
-
 @pytest.fixture(scope="module")
-def reference(encoder) -> Encoded:  # noqa: ANN001
-    return Encoded(encoder)
+def reference(encoder) -> ReferenceIndex:  # noqa: ANN001
+    """Vectors, no examples: what the lexicon and the encoder do on their own."""
+    return ReferenceIndex(encoder)
 
 
 @pytest.mark.parametrize(
@@ -327,13 +307,13 @@ def reference(encoder) -> Encoded:  # noqa: ANN001
         ("make a folder named reports", "filesystem__create_directory"),
     ],
 )
-def test_everyday_requests_on_the_reference_servers(reference: Encoded, text: str, expected: str) -> None:
+def test_everyday_requests_on_the_reference_servers(reference: ReferenceIndex, text: str, expected: str) -> None:
     r = reference.rank(text, k=5)
     assert not r.no_tool and r.candidates[0].name == expected, r.explanation
 
 
 @pytest.mark.parametrize("text", ["forget everything about Bob", "remove Carol from the knowledge graph"])
-def test_forgetting_and_removing_pick_a_deleting_tool(reference: Encoded, text: str) -> None:
+def test_forgetting_and_removing_pick_a_deleting_tool(reference: ReferenceIndex, text: str) -> None:
     best = reference.rank(text, k=3).candidates[0].name
     assert "delete" in best, best
 
@@ -341,7 +321,7 @@ def test_forgetting_and_removing_pick_a_deleting_tool(reference: Encoded, text: 
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see
 # tests/test_retrieval_compose.py.
 @pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night", "write a haiku about autumn"])
-def test_chit_chat_and_pure_writing_need_no_tool(reference: Encoded, text: str) -> None:
+def test_chit_chat_and_pure_writing_need_no_tool(reference: ReferenceIndex, text: str) -> None:
     assert reference.rank(text).no_tool
 
 
@@ -395,6 +375,6 @@ def test_a_new_thing_is_not_given_to_a_tool_for_existing_ones() -> None:
 @pytest.mark.parametrize(
     "text", ["add Northwind Traders as a company in the knowledge graph", "new thing to keep track of: Project Atlas"]
 )
-def test_bringing_in_something_new_creates_it(reference: Encoded, text: str) -> None:
+def test_bringing_in_something_new_creates_it(reference: ReferenceIndex, text: str) -> None:
     r = reference.rank(text)
     assert not r.no_tool and r.candidates[0].name == "memory__create_entities", r.explanation

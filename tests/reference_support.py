@@ -1,0 +1,33 @@
+"""The reference servers' catalogue (tests/data/catalogs/reference_servers.json) ranked as a
+gateway ranks it once the tool vectors are ready: shipped params, an encoder vector on every tool,
+the step's own vector, and (`examples=True`) the shipped examples for those servers in force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mcproute.encoding.texts import tool_text
+from mcproute.router.retrieval_types import Ranking
+from mcproute.router.tools import ToolIndex, specs_from_dicts
+from mcproute.runtime.tool_examples import blend, encode_tool_examples, shipped_for_catalog
+
+REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
+
+
+class ReferenceIndex:
+    def __init__(self, encoder: Any, *, examples: bool = False) -> None:  # mcproute.encoding.Encoder
+        specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+        self.encoder = encoder
+        self.index = ToolIndex(specs)
+        vectors = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+        if not examples:
+            self.index.attach_vectors(vectors)
+            return
+        pairs = shipped_for_catalog((s.name, s.description) for s in specs)
+        taught = encode_tool_examples(encoder, pairs, shipped={name for name, _ in pairs})
+        self.index.attach_vectors(blend(vectors, taught.means), examples=taught.rows)
+
+    def rank(self, text: str, k: int = 5) -> Ranking:
+        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))
