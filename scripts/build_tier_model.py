@@ -5,17 +5,20 @@
 
 Learned, and from what (never item ids, sources or category names as features):
   * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 17 shape
-    features and the example closeness (router/tier_examples.py), over reasoning.jsonl +
-    tests/data/agentic_dev.jsonl + the shipped examples (each example's closeness leaves itself
-    out). Rows are weighted per source (GROUP_WEIGHT), so a big source cannot drown a small one;
+    features and the example closeness (router/tier_examples.py), over reasoning.jsonl + the
+    agentic sets (AGENTIC: tests/data/agentic_dev.jsonl) + the shipped examples (each example's
+    closeness leaves itself out). Rows are weighted per source
+    (GROUP_WEIGHT, AGENTIC_WEIGHT), so a big source cannot drown a small one;
   * fallback: the same without vector and closeness, for steps scored without an encoder;
   * outcomes: ridge regression of strong-minus-weak score on the vector and log length, over the
     outcomes_mmlu.jsonl questions with sha256(id) % 5 != 0. The rest (2,802) are never seen:
     `mcproute eval outcomes --unseen` reports on them. Added with a set weight (GAIN_MC on
     multiple-choice questions, GAIN_OTHER elsewhere), chosen on the trade-off table of --cv;
-  * threshold: maximises the mean of three accuracies on scores of items the model did not
-    train on: reasoning.jsonl (each source scored by the model built without it), agentic_dev
-    (scored by a model built without it) and everyday_dev requests (all fast; never trained on).
+  * threshold (RULE "mean"): maximises the mean of three accuracies on scores of items the model
+    did not train on: reasoning.jsonl (each source scored by the model built without it), the
+    agentic sets (each scored by a model built without it; their mean) and everyday_dev requests
+    (all fast; never trained on). `--agentic`, `--rule recallR|costK` and `--also` (score sets
+    never trained on) reproduce the alternatives tried in docs/routing-tiers.md.
 `--cv` prints the held-out table (leave-one-source-out, agentic transfer, outcomes by fold).
 """
 
@@ -44,10 +47,13 @@ from mcproute.runtime.examples import shipped_examples  # noqa: E402
 
 L2_VECTOR, L2_SHAPE, RIDGE = 10.0, 10.0, 100.0
 # Weight of each source's rows in the head, relative to one reasoning.jsonl source (every source
-# sums to its weight whatever its size). agentic_dev is the kind of step a gateway sees, so it
-# counts as three; MMLU at half: its labels come from the subject name and the outcome data
+# sums to its weight whatever its size). The agentic sets are the kind of step a gateway sees, so
+# together they count as three (split evenly); MMLU at half: its labels come from the subject name and the outcome data
 # contradicts them. Chosen on the dev trade-off (docs/routing-tiers.md, "How it was chosen").
-GROUP_WEIGHT = {"agentic": 3.0, "examples": 1.0, "mmlu": 0.5}
+GROUP_WEIGHT = {"examples": 1.0, "mmlu": 0.5}
+AGENTIC_WEIGHT = 3.0  # all agentic sets together, split evenly between them
+AGENTIC = ("agentic_dev",)  # --agentic: more sets were tried (docs/routing-tiers.md), not shipped
+RULE = "mean"  # --rule: recallR (the mean among cuts keeping R of agentic reasoning) and costK tried
 GAIN_MC, GAIN_OTHER = 4.5, 1.0
 SIGNALS = {
     "previous_reasoning": 0.5,
@@ -102,7 +108,9 @@ def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
 
 
 def weights(group: np.ndarray) -> np.ndarray:
-    return np.array([GROUP_WEIGHT.get(g, 1.0) / (group == g).sum() for g in group])
+    agentic = {g for g in group if str(g).startswith("agentic")}
+    w = {**GROUP_WEIGHT, **{g: AGENTIC_WEIGHT / max(len(AGENTIC), 1) for g in agentic}}
+    return np.array([w.get(g, 1.0) / (group == g).sum() for g in group])
 
 
 def fit_head(rows: Rows) -> dict:
@@ -196,11 +204,11 @@ class Data:
         ex = shipped_examples()
         self.examples = ExampleSet(tuple(ex), vec([e.text for e in ex]))
         R = read_jsonl(data_dir / "reasoning.jsonl", ("prompt", "needs_reasoning", "source"))
-        A = read_jsonl(ROOT / "tests" / "data" / "agentic_dev.jsonl", ("prompt", "needs_reasoning"))
         D = read_jsonl(ROOT / "tests" / "data" / "everyday_dev.jsonl", ("query",))
         outs = read_jsonl(data_dir / "outcomes_mmlu.jsonl", ("id", "turns", "outcomes"))
         self.R = self._rows([r["prompt"] for r in R], [r["needs_reasoning"] for r in R], [r["source"] for r in R], vec)
-        self.A = self._rows([a["prompt"] for a in A], [a["needs_reasoning"] for a in A], ["agentic"] * len(A), vec)
+        self._vec = vec
+        self.A = {name: self.rows_of(name) for name in AGENTIC}
         self.D = self._rows([d["query"] for d in D], [False] * len(D), ["everyday"] * len(D), vec)
         self.E = Rows(
             [e.text for e in ex],
@@ -215,6 +223,12 @@ class Data:
         self.weak = np.array([float(o["outcomes"]["weak"][0]) for o in outs])
         self.strong = np.array([float(o["outcomes"]["strong"][0]) for o in outs])
 
+    def rows_of(self, name: str) -> Rows:
+        """A labelled agentic set, tests/data/NAME.jsonl (or a path), as rows of group NAME."""
+        path = Path(name) if name.endswith(".jsonl") else ROOT / "tests" / "data" / f"{name}.jsonl"
+        A = read_jsonl(path, ("prompt", "needs_reasoning"))
+        return self._rows([a["prompt"] for a in A], [a["needs_reasoning"] for a in A], [path.stem] * len(A), self._vec)
+
     def _rows(self, texts, y, group, vec) -> Rows:  # type: ignore[no-untyped-def]
         v = vec(texts)
         return Rows(
@@ -228,8 +242,7 @@ class Data:
 
     def train_rows(self, without: str | None = None) -> Rows:
         parts = [self.R.take(self.R.group != without), self.E]
-        if without != "agentic":
-            parts.append(self.A)
+        parts += [rows for name, rows in self.A.items() if name != without]
         return Rows(
             sum((p.texts for p in parts), []),
             np.concatenate([p.y for p in parts]),
@@ -260,9 +273,11 @@ def logits(p: dict, rows: Rows) -> np.ndarray:
     )
 
 
-def held_out(data: Data, gain: dict, gain_mc: float, gain_other: float) -> tuple[dict, np.ndarray, np.ndarray]:
+def held_out(
+    data: Data, gain: dict, gain_mc: float, gain_other: float
+) -> tuple[dict, np.ndarray, dict[str, np.ndarray]]:
     """Per-source AUCs with the source held out, out-of-source scores of reasoning.jsonl, and
-    agentic_dev scored by a model that never saw it."""
+    each agentic set scored by a model that never saw it."""
     per: dict[str, float] = {}
     oos = np.zeros(len(data.R.y))
     for src in sorted(set(data.R.group)):
@@ -273,18 +288,43 @@ def held_out(data: Data, gain: dict, gain_mc: float, gain_other: float) -> tuple
         missing = [c for c in (0.0, 1.0) if c not in set(data.R.y[m])]  # a one-class source meets the other class
         sel = m | (~m & np.isin(data.R.y, missing))
         per[src] = float(auc(list(z[sel]), list(data.R.y[sel] > 0)))
-    p = params(fit_head(data.train_rows(without="agentic")), gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
-    return per, oos, logits(p, data.A)
+    oos_a = {}
+    for name, rows in data.A.items():
+        p = params(fit_head(data.train_rows(without=name)), gain, 0.5, 0.5, data.dim, gain_mc, gain_other)
+        oos_a[name] = logits(p, rows)
+    return per, oos, oos_a
 
 
-def pick_threshold(oos_r: np.ndarray, data: Data, oos_a: np.ndarray, z_d: np.ndarray) -> float:
-    """The logit cut maximising the mean of the three accuracies; returned as a score in [0, 1]."""
-    cands = np.unique(np.concatenate([oos_r, oos_a, z_d]))
+def threshold_value(c: float, oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray) -> float:
+    """What the threshold rule maximises at logit cut c."""
+    acc_r = np.mean((oos_r >= c) == (data.R.y > 0))
+    acc_d = np.mean(z_d < c)
+    if RULE.startswith("recall"):  # the mean below, among cuts keeping that share of reasoning steps
+        y_all = np.concatenate([data.A[n].y > 0 for n in oos_a])
+        z_all = np.concatenate(list(oos_a.values()))
+        if np.mean(z_all[y_all] >= c) < float(RULE[6:]):
+            return -1.0
+    if RULE == "mean" or RULE.startswith("recall"):
+        acc_a = np.mean([np.mean((z >= c) == (data.A[n].y > 0)) for n, z in oos_a.items()])
+        return float((acc_r + acc_a + acc_d) / 3)
+    # "costK": on the agentic sets a reasoning step sent to the fast tier costs K, the reverse 1
+    k = float(RULE[4:])
+    vals = []
+    for n, z in oos_a.items():
+        y = data.A[n].y > 0
+        miss, over = np.sum(y & (z < c)), np.sum(~y & (z >= c))
+        vals.append(1 - (k * miss + over) / (k * y.sum() + (~y).sum()))
+    return float((acc_r + np.mean(vals) + acc_d) / 3)
+
+
+def pick_threshold(oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray) -> float:
+    """The logit cut maximising the threshold rule; returned as a score in [0, 1]."""
+    cands = np.unique(np.concatenate([oos_r, *oos_a.values(), z_d]))
     best, cut = -1.0, 0.0
     for c in cands:
-        acc = (np.mean((oos_r >= c) == (data.R.y > 0)) + np.mean((oos_a >= c) == (data.A.y > 0)) + np.mean(z_d < c)) / 3
-        if acc > best + 1e-12:
-            best, cut = acc, float(c)
+        v = threshold_value(c, oos_r, data, oos_a, z_d)
+        if v > best + 1e-12:
+            best, cut = v, float(c)
     return float(1.0 / (1.0 + np.exp(-cut)))
 
 
@@ -301,7 +341,10 @@ def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) 
     # The shape-only fallback has its own best cut on the same mix; shift its bias so that the one
     # shipped threshold is that cut too (a gateway whose encoder is still loading decides sanely).
     fb_thr = pick_threshold(
-        fallback_logits(head, data.R), data, fallback_logits(head, data.A), fallback_logits(head, data.D)
+        fallback_logits(head, data.R),
+        data,
+        {n: fallback_logits(head, rows) for n, rows in data.A.items()},
+        fallback_logits(head, data.D),
     )
     head["fallback_bias"] += float(np.log(thr / (1 - thr)) - np.log(fb_thr / (1 - fb_thr)))
     scores = 1.0 / (1.0 + np.exp(-logits(p, data.O)))
@@ -312,7 +355,7 @@ def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) 
 def report(data: Data, p: dict, info: dict) -> None:
     thr = p["calibration"]["threshold"]
     cut = float(np.log(thr / (1 - thr)))
-    zR, zA, zD, zO = (logits(p, rows) for rows in (data.R, data.A, data.D, data.O))
+    zR, zD, zO = (logits(p, rows) for rows in (data.R, data.D, data.O))
     sel = data.O_unseen
     m = sweep_metrics(list(zO[sel]), list(data.weak[sel]), list(data.strong[sel]))
     base = sweep_metrics(list(data.O.s[sel, LOGC]), list(data.weak[sel]), list(data.strong[sel]))
@@ -322,15 +365,30 @@ def report(data: Data, p: dict, info: dict) -> None:
         f"{auc(list(info['oos_r']), list(data.R.y > 0)):.3f}; length {auc(list(data.R.s[:, LOGC]), list(data.R.y > 0)):.3f}"
     )
     print("leave-one-source-out auc: " + ", ".join(f"{k} {v:.3f}" for k, v in info["per_source"].items()))
-    print(
-        f"agentic_dev held-in auc {auc(list(zA), list(data.A.y > 0)):.3f} acc {np.mean((zA >= cut) == (data.A.y > 0)):.3f}; "
-        f"built without it auc {auc(list(info['oos_a']), list(data.A.y > 0)):.3f} "
-        f"acc {np.mean((info['oos_a'] >= cut) == (data.A.y > 0)):.3f}; length {auc(list(data.A.s[:, LOGC]), list(data.A.y > 0)):.3f}"
-    )
+    for n, rows in data.A.items():
+        zA, oa, y = logits(p, rows), info["oos_a"][n], rows.y > 0
+        print(
+            f"{n} held-in auc {auc(list(zA), list(y)):.3f} acc {np.mean((zA >= cut) == y):.3f}; "
+            f"built without it auc {auc(list(oa), list(y)):.3f} acc {np.mean((oa >= cut) == y):.3f} "
+            f"(reasoning kept {np.mean(oa[y] >= cut):.3f}, fast kept {np.mean(oa[~y] < cut):.3f}); "
+            f"length {auc(list(rows.s[:, LOGC]), list(y)):.3f}"
+        )
     print(f"everyday_dev sent to fast: {np.mean(zD < cut):.3f}")
     print(
         f"outcomes unseen ({int(sel.sum())}): strong_share_at_95 {m['strong_share_at_95']:.3f} apgr {m['apgr']:.3f}; "
         f"length {base['strong_share_at_95']:.3f} / {base['apgr']:.3f}"
+    )
+
+
+def score_set(data: Data, p: dict, name: str) -> None:
+    """A labelled agentic set the model never trained on, at the shipped threshold."""
+    rows = data.rows_of(name)
+    thr = p["calibration"]["threshold"]
+    z, y = logits(p, rows), rows.y > 0
+    cut = float(np.log(thr / (1 - thr)))
+    print(
+        f"{name} (not trained on): auc {auc(list(z), list(y)):.3f} acc {np.mean((z >= cut) == y):.3f} "
+        f"(reasoning kept {np.mean(z[y] >= cut):.3f}, fast kept {np.mean(z[~y] < cut):.3f})"
     )
 
 
@@ -355,23 +413,31 @@ def cross_validate(data: Data) -> None:
         per, _, oos_a = held_out(data, gain, mc, other)
         print(
             f"| {mc} / {other} | {min(per.values()):.3f} ({min(per, key=per.get)}) | "
-            f"{auc(list(oos_a), list(data.A.y > 0)):.3f} | {m['strong_share_at_95']:.3f} / {m['apgr']:.3f} |",
+            f"{' / '.join(f'{auc(list(z), list(data.A[n].y > 0)):.3f}' for n, z in oos_a.items())} | "
+            f"{m['strong_share_at_95']:.3f} / {m['apgr']:.3f} |",
             flush=True,
         )
 
 
 def main(argv: list[str] | None = None) -> int:
+    global AGENTIC, RULE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"))
     ap.add_argument("--out", default=str(ROOT / "src" / "mcproute" / "data" / "tier_model.json"))
     ap.add_argument("--cv", action="store_true", help="also print the gain-weight trade-off table")
+    ap.add_argument("--agentic", default=",".join(AGENTIC), help="agentic sets (tests/data/NAME.jsonl) to train on")
+    ap.add_argument("--rule", default=RULE)
+    ap.add_argument("--also", default="", help="agentic sets to score, never trained on (NAME,NAME)")
     args = ap.parse_args(argv)
+    AGENTIC, RULE = tuple(args.agentic.split(",")), args.rule
     data = Data(Path(args.data))
     p, info = build(data)
     Path(args.out).write_text(json.dumps(p, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {args.out} ({Path(args.out).stat().st_size // 1024} KiB)")
     TierScorer.load(args.out)  # the file must load
     report(data, p, info)
+    for name in filter(None, args.also.split(",")):
+        score_set(data, p, name)
     if args.cv:
         cross_validate(data)
     return 0
