@@ -1,9 +1,11 @@
 """Build `src/mcproute/data/tool_examples.json`: usage examples for the official reference servers.
 
-The examples are the tool requests of `tests/data/everyday_dev.jsonl` (hand-written, 132 requests
-against time, git, fetch, memory and filesystem) and `tests/data/everyday_dev2.jsonl` (111 more,
-about three per tool, written later) and `tests/data/everyday_dev3.jsonl` (129, mostly the memory server and
-the git and filesystem tools the first two confused), grouped by the tool they expect. Each tool keeps
+The examples are the tool requests of the eight everyday dev sets, grouped by the tool they expect:
+`tests/data/everyday_dev.jsonl` (hand-written, 132 requests against time, git, fetch, memory and
+filesystem), `everyday_dev2.jsonl` (111 more, about three per tool, written later),
+`everyday_dev3.jsonl` (129, mostly the memory server and the git and filesystem tools the first two
+confused) and `everyday_dev4` to `everyday_dev8` (other authors and styles; tests/data/README.md).
+Shipping all eight was chosen on `scripts/crossfit_examples.py` (docs/routing-tools.md). Each tool keeps
 the sha256 of its description as the catalogue file gives it, so a catalogue tool gets examples
 only when it is that tool (runtime/tool_examples.py). The holdout and fresh sets are never read.
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         nargs="+",
-        default=[dev / "everyday_dev.jsonl", dev / "everyday_dev2.jsonl", dev / "everyday_dev3.jsonl"],
+        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 9))],
     )
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "mcproute" / "data" / "tool_examples.json")
     a = ap.parse_args(argv)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Do examples from more authors help? Each everyday dev set ranked with tool examples taken from
-(A) the sets the shipped examples come from (everyday_dev, dev2, dev3; without the set itself) and
-(B) every other everyday dev set. The holdout and fresh sets are never read.
+(A) the first three sets (everyday_dev, dev2, dev3, without the set itself: what shipped until the
+eighth session) and (B) every other everyday dev set (what ships now: all eight, so B is the
+cross-fitted estimate of the shipped examples). The holdout and fresh sets are never read.
 
     PYTHONPATH=$PWD/src .venv/bin/python scripts/crossfit_examples.py
 

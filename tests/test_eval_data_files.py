@@ -34,6 +34,7 @@ AGENTIC = {
     "agentic_dev2.jsonl": "agentic-dev2",
     "agentic_dev3.jsonl": "agentic-dev3",
     "agentic_dev4.jsonl": "agentic-dev4",
+    "agentic_short_dev.jsonl": "agentic-short",
 }
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 BALANCE = (0.40, 0.60)
@@ -212,7 +213,7 @@ LATER_EVERYDAY_DEV = (
     "dev7",
     "dev8",
 )
-LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4")
+LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 
 
 # The fresh sets were written by a second author without reading dev or holdout, so they must not

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mcproute.config import parse_config
@@ -156,6 +157,34 @@ def test_a_step_as_close_as_a_tools_own_examples_fits_it_though_its_words_do_not
     assert "its examples lower P(fit) (closeness" in lowered.explanation
 
 
+def test_a_tool_raises_p_fit_only_from_where_other_tools_requests_stop_reaching_its_examples() -> None:
+    """The margin (`FIT_QUANTILE`): measured on the examples themselves, it is what the requests
+    taught to other tools reach of a tool's examples, above BASELINE. A tool whose neighbour's
+    requests sit next to its own needs a closer step before its examples raise P(fit); a tool far
+    from every other request keeps none, and so does any tool while too few other requests exist."""
+    from mcproute.router.retrieval_examples import MIN_OTHERS, TaughtTools
+
+    rng = np.random.default_rng(0)
+
+    def around(axis: int, n: int, spread: float = 0.08) -> np.ndarray:
+        rows = rng.normal(0.0, spread, (n, 64))
+        rows[:, axis] += 1.0
+        return rows
+
+    taught = TaughtTools()
+    taught.set(
+        ["git_diff", "git_diff_staged", "get_current_time"],
+        {"git_diff": around(0, 12), "git_diff_staged": around(0, 12), "get_current_time": around(8, 12)},
+    )
+    assert taught.fit_margin("git_diff") > 0.3 and taught.fit_margin("git_diff_staged") > 0.3
+    assert taught.fit_margin("get_current_time") == 0.0
+    assert taught.fit_margin("not taught") == 0.0
+
+    few = TaughtTools()  # the two others hold fewer than MIN_OTHERS requests between them
+    few.set(["a", "b", "c"], {"a": around(0, 5), "b": around(0, MIN_OTHERS // 2 - 1), "c": around(0, 2)})
+    assert few.fit_margin("a") == 0.0
+
+
 @pytest.mark.anyio
 async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
     """End to end on the real time server: the examples reach the engine's tool vectors (the
@@ -191,7 +220,7 @@ def _queries(name: str) -> set[str]:
 
 def test_the_shipped_examples_are_dev_requests_for_the_reference_tools_and_never_held_out_ones() -> None:
     catalogue = {t["name"]: t for t in json.loads(REFERENCE.read_text(encoding="utf-8"))}
-    dev = _queries("everyday_dev.jsonl") | _queries("everyday_dev2.jsonl") | _queries("everyday_dev3.jsonl")
+    dev = set().union(*(_queries(f"everyday_dev{n}.jsonl") for n in ("", *range(2, 9))))
     held_out = _queries("everyday_holdout.jsonl") | _queries("everyday_fresh.jsonl")
     shipped = shipped_examples()
     assert set(shipped) == {"time", "git", "fetch", "memory", "filesystem"}

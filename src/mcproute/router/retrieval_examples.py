@@ -19,8 +19,12 @@ after the reranker:
   mean over the catalogue's taught tools: with one taught tool that mean would cancel the term;
 * it re-orders the candidates; whether a tool fits at all is the no-tool model's P(fit) of the
   static leader (fitted without examples), moved in logit space by the new leader's closeness:
-  `+ FIT_RAISE x (closeness - BASELINE)` above the baseline, `FIT_LOWER` (smaller) below it ("its
-  examples raise / lower P(fit)"), unless a rule
+  `+ FIT_RAISE x (closeness - BASELINE - margin)` above the baseline, `FIT_LOWER` (smaller) below
+  it ("its examples raise / lower P(fit)"), where a tool's margin is how close the requests taught
+  to *other* tools come to its examples (their 0.9 quantile above BASELINE, 0 for most tools): the
+  more examples a catalogue is taught, the closer some example comes to anything, and a margin
+  measured on the examples themselves keeps that from calling a tool for a step that needs none.
+  Unless a rule
   vetoed the step or it reads as a question for the model's own knowledge. A step as close to a
   tool's examples as its own requests are is a request for that tool whatever its words say ("give
   me Clara's entry" -> `open_nodes`), and one far from the leader's examples less likely to be.
@@ -40,10 +44,18 @@ import numpy as np
 EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
 BASELINE = 0.3
 MIX = 0.7  # the centroid's share of the closeness; the nearest example has the rest
-# P(fit) moves in logit space by these per unit of the leader's closeness above / below BASELINE:
-# less downwards, so a few narrow examples do not overrule a request in the tool's own words
+# P(fit) moves in logit space by these per unit of the leader's closeness above / below BASELINE +
+# its margin: less downwards, so a few narrow examples do not overrule a request in the tool's own
+# words
 FIT_RAISE = 12.0
 FIT_LOWER = 4.0
+# A tool's margin: the FIT_QUANTILE of the closeness that the requests taught to *other* tools have
+# to its examples, above BASELINE (0 if below). A tool whose examples (many, or a near neighbour's)
+# come close to other requests needs a closer step before it raises P(fit). Measured with at least
+# MIN_OTHERS such requests (else 0), at most PROBE of them.
+FIT_QUANTILE = 0.9
+MIN_OTHERS = 20
+PROBE = 2048
 
 
 class TaughtTools:
@@ -55,6 +67,7 @@ class TaughtTools:
         self._centroids: np.ndarray | None = None
         self._examples: np.ndarray | None = None
         self._starts: np.ndarray | None = None
+        self._fit_margin: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -83,6 +96,32 @@ class TaughtTools:
         self._centroids = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         self._examples = np.concatenate([self._rows[n] for n in self._names])
         self._starts = np.cumsum([0] + [len(self._rows[n]) for n in self._names[:-1]])
+        self._fit_margin = self._margins()
+
+    def _margins(self) -> dict[str, float]:
+        assert self._examples is not None and self._centroids is not None and self._starts is not None
+        owner = np.repeat(np.arange(len(self._names)), [len(self._rows[n]) for n in self._names])
+        probe = np.arange(len(owner))
+        if len(probe) > PROBE:  # an even, deterministic sample
+            probe = np.linspace(0, len(owner) - 1, PROBE).astype(int)
+        close = np.empty((len(probe), len(self._names)), dtype=np.float32)
+        for lo in range(0, len(probe), 256):  # (256, all examples) at a time
+            rows = self._examples[probe[lo : lo + 256]]
+            nearest = np.maximum.reduceat(rows @ self._examples.T, self._starts, axis=1)
+            close[lo : lo + 256] = MIX * (rows @ self._centroids.T) + (1.0 - MIX) * nearest
+        margins = {}
+        for t, name in enumerate(self._names):
+            others = close[owner[probe] != t, t]
+            if len(others) >= MIN_OTHERS:
+                margins[name] = max(0.0, float(np.quantile(others, FIT_QUANTILE)) - BASELINE)
+        return margins
+
+    def fit_margin(self, name: str) -> float:
+        """How far above BASELINE the requests taught to other tools come to `name`'s examples
+        (their FIT_QUANTILE); 0 when fewer than MIN_OTHERS such requests exist."""
+        if self._centroids is None:
+            self._compile()
+        return self._fit_margin.get(name, 0.0)
 
     def closeness(self, vector: np.ndarray, alive: Container[str]) -> dict[str, float]:
         """Per taught tool still in the catalogue: its closeness to the step, minus BASELINE."""

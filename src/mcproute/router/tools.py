@@ -413,7 +413,9 @@ class ToolIndex(PoolFeatures):
         # How close the step is to the leader's examples says, beside its words, whether it is a
         # request for that tool (no rule above said otherwise; not for a question to the model).
         above = taught[lead] if trusted and not asking and taught and lead in taught else None  # closeness - BASELINE
+        margin = self._taught.fit_margin(lead) if above is not None else 0.0
         if above is not None:
+            above -= margin  # counted from where the requests taught to other tools reach
             p_fit = _sigmoid(_logit(p_fit) + (FIT_RAISE if above >= 0.0 else FIT_LOWER) * above)
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
@@ -453,7 +455,9 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + (
-                f"its examples {'raise' if above >= 0.0 else 'lower'} P(fit) (closeness {above + BASELINE:.2f}); "
+                f"its examples {'raise' if above >= 0.0 else 'lower'} P(fit) (closeness {above + margin + BASELINE:.2f}"
+                + (f", other tools' requests reach {margin + BASELINE:.2f}" if margin > 0.0 else "")
+                + "); "
                 if above is not None
                 else ""
             )
