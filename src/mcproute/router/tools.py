@@ -10,10 +10,10 @@ Two stages, both pure and in-memory:
    the query, how much of the tool's name the query mentions, expansion and history scores, whether
    the tool or its server was used earlier in the conversation). A logistic model on the leader's
    features gives P(some tool fits); below the calibrated threshold the ranking says `no_tool`.
-   General-English gates (`retrieval_compose`, `retrieval_questions`, `retrieval_intent`) veto a leader for composing,
-   explaining, small talk, a change no candidate can make, made-up text it does not speak of,
-   material given after a colon, or an errand or question it matches only by the words that say
-   when; and move a better candidate to the lead (`_new_leader`).
+   General-English gates (`retrieval_gates`) veto a leader for composing, explaining, small
+   talk, a change no candidate can make, made-up text it does not speak of, material given
+   after a colon, or an errand or question it matches only by the words that say when; and move
+   a better candidate to the lead (`new_leader`).
 3. **Taught tools** (`retrieval_examples`): a tool with examples gains by how close the step is
    to them, which re-orders the candidates; a leader the step is very close to by its examples fits
    even when the no-tool model says otherwise.
@@ -32,48 +32,23 @@ from itertools import pairwise
 
 import numpy as np
 
-from mcproute.router.retrieval_compose import composes, crafts, instruction, speaks_of, stores
+from mcproute.router.retrieval_compose import crafts, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus
-from mcproute.router.retrieval_intent import (
-    changed_kinds,
-    changes,
-    errand,
-    family,
-    introduces,
-    looks,
-    only_existing,
-    only_reads,
-    reads,
-    tool_action,
-    tool_kinds,
-    tool_many,
-    when_aside,
-    without_when,
-)
+from mcproute.router.retrieval_gates import new_leader, vetoes
+from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_questions import asks_knowledge, explains, small_talk
+from mcproute.router.retrieval_questions import asks_knowledge
 from mcproute.router.retrieval_slots import tool_slots
-from mcproute.router.retrieval_text import schema_text, tokens, tool_fields, unique
-from mcproute.router.retrieval_thesaurus import terms_of
+from mcproute.router.retrieval_text import schema_text, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
 
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
-
-# How far down the ranking a tool that speaks of the kind of text asked for is looked for.
-_CRAFT_REACH = 5
-# A tool about time speaks of one of these (stemmed).
-_TIME_TERMS = frozenset({"time", "date", "clock", "timezon"})
-# How far down a reading tool is looked for when a command to see something is led by one that changes.
-_LOOK_REACH = 3
-# Commands that alter what exists (not "create": "generate a workout plan" is often served by a
-# tool whose description opens with another verb).
-_ALTERING = frozenset({"write", "move", "delete"})
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -339,7 +314,8 @@ class ToolIndex(PoolFeatures):
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
         craft = crafts(ask)
-        speaker, moved = self._new_leader(ask, pool, order, craft)
+        cands = [self._docs[s] for s in pool]
+        speaker, moved = new_leader(ask, cands, order, craft)
         order0 = order[0]
         if speaker is not None and speaker != order0:
             scores = list(scores)
@@ -349,57 +325,10 @@ class ToolIndex(PoolFeatures):
         # A pool found by meaning alone (no tool shares a term with the step, its history or its
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, COL["lexical"]].any())
-        trusted = lexical or not p.require_lexical
-        # "set an alarm for 6:45am tomorrow" led by convert_time: a command whose words the leader
-        # shares are only those that say when it should happen asks for something else
-        whenless = errand(ask)
-        if whenless is not None and setting:  # the errand is the ask's; what it is about may be in the setting
-            whenless = without_when(whole)
-        untimed = whenless is not None and not self._shares(pool[order[0]], whenless)
-        # "what's on TV tonight at 9" led by get_current_time: a tool about time does not answer a
-        # request that only says when, unless it shares a word with the rest of it
-        aside = when_aside(whole)
-        untimed = untimed or (
-            aside is not None
-            and bool(self._docs[pool[order[0]]].terms & _TIME_TERMS)
-            and not self._shares(pool[order[0]], aside)
-        )
-        # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
-        # is not trusted when the request composes content and names no file, path or URL.
-        composing = self._docs[pool[first[0]]].stores and composes(whole)
-        explaining = explains(whole)
-        chatting = small_talk(whole)  # "thank you so much, that helped": nothing to act on
-        # "make a folder named reports" where every candidate only reads: no tool can do what is asked
-        change = changes(ask)  # the class of a command's opening verb when it changes something
-        unable = change is not None and only_reads(self._docs[s].action for s in pool)
-        # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
-        # one that only reads (git_show): not it
-        kinds = changed_kinds(ask)
-        leader = self._docs[pool[order[0]]]
-        elsewhere = bool(kinds) and (not kinds <= leader.kinds or reads(leader.action))
-        # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
-        # that creates, nor one to create to a tool that deletes
-        contrary = {change, leader.action} == {"create", "delete"}
-        # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
-        # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
-        unsung = bool(craft) and speaker is None
-        # "make this sound more polite: send me the report now" led by get_current_time: with
-        # material given after a colon, the leader must answer the instruction, not the material
-        told = instruction(whole)
-        material = told is not None and not (set(tokens(told)) & leader.terms)
+        leader = cands[order[0]]
+        veto = vetoes(whole, ask, bool(setting), cands, leader, cands[first[0]], craft, speaker is not None)
         asking = asks_knowledge(whole)  # softer: one feature of P(fit), not a veto
-        trusted = (
-            trusted
-            and not composing
-            and not explaining
-            and not chatting
-            and not unable
-            and not elsewhere
-            and not contrary
-            and not unsung
-            and not material
-            and not untimed
-        )
+        trusted = (lexical or not p.require_lexical) and not veto.any
         p_fit = (
             self._p_fit(
                 x[first[0]],
@@ -422,33 +351,7 @@ class ToolIndex(PoolFeatures):
         expl = (
             f"{'no tool fits' if no_tool else lead}: P(fit)={p_fit:.2f} (threshold {p.no_tool_threshold:.2f}); "
             + ("no tool shares a term with the step; closest in meaning: " if not lexical else "")
-            + ("the step asks for written content and names no file, path or URL; " if composing else "")
-            + ("the step asks for an explanation and names nothing a tool acts on; " if explaining else "")
-            + ("the step is small talk (a greeting, thanks or farewell) and asks for nothing; " if chatting else "")
-            + (f"the step asks to {change} something and no candidate does that; " if unable else "")
-            + (
-                f"the step asks to {change} a {' and a '.join(sorted(kinds))} and the leader "
-                + (
-                    "only reads; "
-                    if reads(leader.action)
-                    else f"works on no {' or '.join(sorted(kinds - leader.kinds))}; "
-                )
-                if elsewhere and not unable
-                else ""
-            )
-            + (
-                f"the step asks to {change} something and the leader would {leader.action} instead; "
-                if contrary and not unable and not elsewhere
-                else ""
-            )
-            + (
-                f"the step asks for written text ({', '.join(sorted(craft))}) and the leader speaks of none; "
-                if unsung and not composing
-                else ""
-            )
-            + (f"{lead} moved up: {moved}; " if speaker is not None and speaker != order0 else "")
-            + ("the leader matches only the material given after the colon, not the instruction; " if material else "")
-            + ("the leader matches only the words that say when, not what the step asks for; " if untimed else "")
+            + veto.reasons(leader, f"{lead} moved up: {moved}" if speaker is not None and speaker != order0 else "")
             + (
                 "the step reads as a question for the model's own knowledge (lowers P(fit)); "
                 if asking and trusted and "actionable" in p.no_tool_weights
@@ -470,60 +373,8 @@ class ToolIndex(PoolFeatures):
             + (", history match" if r0["history"] > 0.2 else "")
             + (f", meaning {r0['cos']:.2f}" if r0["cos"] else "")
         )
-        cands = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
-        return Ranking(cands, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
-
-    def _new_leader(
-        self, text: str, pool: Sequence[int], order: Sequence[int], craft: frozenset[str]
-    ) -> tuple[int | None, str]:
-        """A candidate (index into `pool`) that should lead instead of `order[0]`, and why; or None.
-
-        - "tell me a joke about time zones": a poem, story or joke asked for is the business of a
-          tool that speaks of that kind; the first such among the top `_CRAFT_REACH` leads.
-        - "list every entity and relation in your graph" led by create_relations: a command only
-          to see something is led by the first reading tool of the top `_LOOK_REACH`.
-        - "save my staged work as a commit" led by git_diff_staged: a command that writes, moves or
-          deletes is led by the first tool of the top `_LOOK_REACH` that does that kind of change.
-        - "add Northwind as a company" led by add_observations ("... to existing entities"): a step
-          that brings in something new is led by the first tool of the top `_LOOK_REACH` with the
-          same action (create) that is not limited to what exists.
-        """
-        if craft:
-            hit = next((i for i in order[:_CRAFT_REACH] if self._speaks(pool[i], craft)), None)
-            return hit, f"it speaks of the {' or '.join(sorted(craft))} asked for"
-        leader = self._docs[pool[order[0]]]
-        if looks(text) and self._changes(pool[order[0]]):
-            hit = next((i for i in order[1:_LOOK_REACH] if reads(self._docs[pool[i]].action)), None)
-            return hit, f"the step only asks to see something and {leader.spec.name} would change things"
-        if introduces(text) and only_existing(leader.spec.description) and leader.action is not None:
-            hit = next(
-                (
-                    i
-                    for i in order[1:_LOOK_REACH]
-                    if self._docs[pool[i]].action == leader.action
-                    and not only_existing(self._docs[pool[i]].spec.description)
-                ),
-                None,
-            )
-            return hit, f"the step brings in something new and {leader.spec.name} works only on what exists"
-        change = changes(text)
-        if change in _ALTERING and reads(leader.action):
-            kin = family(change)  # deleting for "remove ...", writing for "save ..."
-            hit = next((i for i in order[1:_LOOK_REACH] if family(self._docs[pool[i]].action) == kin), None)
-            return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
-        return None, ""
-
-    def _shares(self, slot: int, text: str) -> bool:
-        """The tool in `slot` shares a term with `text` (its words or their thesaurus terms)."""
-        return bool((set(tokens(text)) | set(terms_of(text))) & self._docs[slot].terms)
-
-    def _changes(self, slot: int) -> bool:
-        action = self._docs[slot].action
-        return action is not None and not reads(action) and action != "run"
-
-    def _speaks(self, slot: int, kinds: frozenset[str]) -> bool:
-        spec = self._docs[slot].spec
-        return speaks_of(spec.name, spec.description, kinds)
+        top = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
+        return Ranking(top, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
 
     def _taught_scores(
         self, pool: Sequence[int], static: list[float], vector: np.ndarray | None

@@ -1,0 +1,224 @@
+"""Gates on the ranked leader: what the message as a whole says about trusting it, and which
+candidate should lead instead.
+
+`ToolIndex.rank` (router/tools.py) ranks by the reranker and the taught examples; then:
+
+* `new_leader` moves a better candidate of the top few to the lead ("tell me a joke about time
+  zones": a tool that speaks of jokes; "list every entity in your graph" led by a tool that
+  creates: the first reader);
+* `vetoes` says whether the leader may be trusted at all. A veto makes P(fit) 0 ("no tool
+  fits"): the message composes text and names nothing to store it in, asks for an explanation,
+  is small talk, asks for a change no candidate makes or that the leader does not make, asks for
+  made-up text the leader does not speak of, or the leader matches only the material after a
+  colon or only the words that say when.
+
+Each gate is a general-English rule from `retrieval_compose`, `retrieval_questions` and
+`retrieval_intent`, read on the ask (the command) or the whole message (what it is) as noted;
+none knows a tool by name. Pure functions of the text and the candidates' `ToolDoc`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mcproute.router.retrieval_compose import composes, instruction, speaks_of
+from mcproute.router.retrieval_features import ToolDoc
+from mcproute.router.retrieval_intent import (
+    changed_kinds,
+    changes,
+    errand,
+    family,
+    introduces,
+    looks,
+    only_existing,
+    only_reads,
+    reads,
+    when_aside,
+    without_when,
+)
+from mcproute.router.retrieval_questions import explains, small_talk
+from mcproute.router.retrieval_text import tokens
+from mcproute.router.retrieval_thesaurus import terms_of
+
+__all__ = ["Vetoes", "new_leader", "vetoes"]
+
+# How far down the ranking a tool that speaks of the kind of text asked for is looked for.
+_CRAFT_REACH = 5
+# A tool about time speaks of one of these (stemmed).
+_TIME_TERMS = frozenset({"time", "date", "clock", "timezon"})
+# How far down a reading tool is looked for when a command to see something is led by one that changes.
+_LOOK_REACH = 3
+# Commands that alter what exists (not "create": "generate a workout plan" is often served by a
+# tool whose description opens with another verb).
+_ALTERING = frozenset({"write", "move", "delete"})
+
+
+def shares(doc: ToolDoc, text: str) -> bool:
+    """The tool shares a term with `text` (its words or their thesaurus terms)."""
+    return bool((set(tokens(text)) | set(terms_of(text))) & doc.terms)
+
+
+def _changes(doc: ToolDoc) -> bool:
+    return doc.action is not None and not reads(doc.action) and doc.action != "run"
+
+
+def new_leader(
+    ask: str, cands: Sequence[ToolDoc], order: Sequence[int], craft: frozenset[str]
+) -> tuple[int | None, str]:
+    """A candidate (index into `cands`) that should lead instead of `order[0]`, and why; or None.
+
+    - "tell me a joke about time zones": a poem, story or joke asked for is the business of a
+      tool that speaks of that kind; the first such among the top `_CRAFT_REACH` leads.
+    - "list every entity and relation in your graph" led by create_relations: a command only
+      to see something is led by the first reading tool of the top `_LOOK_REACH`.
+    - "save my staged work as a commit" led by git_diff_staged: a command that writes, moves or
+      deletes is led by the first tool of the top `_LOOK_REACH` that does that kind of change.
+    - "add Northwind as a company" led by add_observations ("... to existing entities"): a step
+      that brings in something new is led by the first tool of the top `_LOOK_REACH` with the
+      same action (create) that is not limited to what exists.
+    """
+    if craft:
+        hit = next(
+            (i for i in order[:_CRAFT_REACH] if speaks_of(cands[i].spec.name, cands[i].spec.description, craft)),
+            None,
+        )
+        return hit, f"it speaks of the {' or '.join(sorted(craft))} asked for"
+    leader = cands[order[0]]
+    if looks(ask) and _changes(leader):
+        hit = next((i for i in order[1:_LOOK_REACH] if reads(cands[i].action)), None)
+        return hit, f"the step only asks to see something and {leader.spec.name} would change things"
+    if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:
+        hit = next(
+            (
+                i
+                for i in order[1:_LOOK_REACH]
+                if cands[i].action == leader.action and not only_existing(cands[i].spec.description)
+            ),
+            None,
+        )
+        return hit, f"the step brings in something new and {leader.spec.name} works only on what exists"
+    change = changes(ask)
+    if change in _ALTERING and reads(leader.action):
+        kin = family(change)  # deleting for "remove ...", writing for "save ..."
+        hit = next((i for i in order[1:_LOOK_REACH] if family(cands[i].action) == kin), None)
+        return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
+    return None, ""
+
+
+@dataclass(frozen=True, slots=True)
+class Vetoes:
+    """Why the leader may not be trusted (each field one gate), and what the reasons name."""
+
+    composing: bool = False
+    explaining: bool = False
+    chatting: bool = False
+    unable: bool = False
+    elsewhere: bool = False
+    contrary: bool = False
+    unsung: bool = False
+    material: bool = False
+    untimed: bool = False
+    change: str | None = None  # the class of the ask's opening verb, when it changes something
+    kinds: frozenset[str] = frozenset()  # the kinds of thing the ask changes (folder, file, ...)
+    craft: frozenset[str] = frozenset()  # the kinds of made-up text asked for
+
+    @property
+    def any(self) -> bool:
+        return (
+            self.composing
+            or self.explaining
+            or self.chatting
+            or self.unable
+            or self.elsewhere
+            or self.contrary
+            or self.unsung
+            or self.material
+            or self.untimed
+        )
+
+    def reasons(self, leader: ToolDoc, moved: str = "") -> str:
+        """The vetoes that hold, as the explanation's clauses (each ends in "; "); `moved`, why
+        another candidate was moved to the lead, goes before the two about what the leader matches."""
+        out = []
+        if self.composing:
+            out.append("the step asks for written content and names no file, path or URL")
+        if self.explaining:
+            out.append("the step asks for an explanation and names nothing a tool acts on")
+        if self.chatting:
+            out.append("the step is small talk (a greeting, thanks or farewell) and asks for nothing")
+        if self.unable:
+            out.append(f"the step asks to {self.change} something and no candidate does that")
+        elif self.elsewhere:
+            what = (
+                "only reads"
+                if reads(leader.action)
+                else f"works on no {' or '.join(sorted(self.kinds - leader.kinds))}"
+            )
+            out.append(f"the step asks to {self.change} a {' and a '.join(sorted(self.kinds))} and the leader {what}")
+        elif self.contrary:
+            out.append(f"the step asks to {self.change} something and the leader would {leader.action} instead")
+        if self.unsung and not self.composing:
+            out.append(
+                f"the step asks for written text ({', '.join(sorted(self.craft))}) and the leader speaks of none"
+            )
+        if moved:
+            out.append(moved)
+        if self.material:
+            out.append("the leader matches only the material given after the colon, not the instruction")
+        if self.untimed:
+            out.append("the leader matches only the words that say when, not what the step asks for")
+        return "".join(f"{r}; " for r in out)
+
+
+def vetoes(
+    whole: str,
+    ask: str,
+    setting: bool,
+    cands: Sequence[ToolDoc],
+    leader: ToolDoc,
+    static_leader: ToolDoc,
+    craft: frozenset[str],
+    moved_for_craft: bool,
+) -> Vetoes:
+    """The gates on `leader` (the ranked leader) for a message `whole` whose ask is `ask` (the
+    whole message when `setting` is false). `static_leader` leads by the reranker alone (before
+    the examples); `moved_for_craft`: `new_leader` found a tool that speaks of the text asked for."""
+    # "set an alarm for 6:45am tomorrow" led by convert_time: a command whose words the leader
+    # shares are only those that say when it should happen asks for something else
+    whenless = errand(ask)
+    if whenless is not None and setting:  # the errand is the ask's; what it is about may be in the setting
+        whenless = without_when(whole)
+    untimed = whenless is not None and not shares(leader, whenless)
+    # "what's on TV tonight at 9" led by get_current_time: a tool about time does not answer a
+    # request that only says when, unless it shares a word with the rest of it
+    aside = when_aside(whole)
+    untimed = untimed or (aside is not None and bool(leader.terms & _TIME_TERMS) and not shares(leader, aside))
+    # "make a folder named reports" where every candidate only reads: no tool can do what is asked
+    change = changes(ask)
+    # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
+    # one that only reads (git_show): not it
+    kinds = changed_kinds(ask)
+    # "make this sound more polite: send me the report now" led by get_current_time: with
+    # material given after a colon, the leader must answer the instruction, not the material
+    told = instruction(whole)
+    return Vetoes(
+        # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
+        # is not trusted when the request composes content and names no file, path or URL
+        composing=static_leader.stores and composes(whole),
+        explaining=explains(whole),
+        chatting=small_talk(whole),  # "thank you so much, that helped": nothing to act on
+        unable=change is not None and only_reads(c.action for c in cands),
+        elsewhere=bool(kinds) and (not kinds <= leader.kinds or reads(leader.action)),
+        # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
+        # that creates, nor one to create to a tool that deletes
+        contrary={change, leader.action} == {"create", "delete"},
+        # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
+        # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
+        unsung=bool(craft) and not moved_for_craft,
+        material=told is not None and not (set(tokens(told)) & leader.terms),
+        untimed=untimed,
+        change=change,
+        kinds=kinds,
+        craft=craft,
+    )
