@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         nargs="+",
-        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 9))],
+        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 11))],
     )
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "mcproute" / "data" / "tool_examples.json")
     a = ap.parse_args(argv)

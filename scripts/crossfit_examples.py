@@ -25,7 +25,7 @@ from mcproute.runtime.tool_examples import blend, encode_tool_examples  # noqa: 
 
 DATA = ROOT / "tests" / "data"
 SHIPPED = ["everyday_dev.jsonl", "everyday_dev2.jsonl", "everyday_dev3.jsonl"]
-TOOL_SETS = [*SHIPPED, *(f"everyday_dev{n}.jsonl" for n in range(4, 9))]
+TOOL_SETS = [*SHIPPED, *(f"everyday_dev{n}.jsonl" for n in range(4, 11))]
 NO_TOOL_SETS = [
     "everyday_notool_dev.jsonl",
     "everyday_notool_dev2.jsonl",

@@ -199,7 +199,7 @@ def test_ids_are_unique_across_all_sets() -> None:
 
 
 # Dev sets written after the first pair, each checked against both held-out sets: dev3 ships as tool
-# examples, the rules were tuned on the notool sets, dev6-8 and agentic_dev2-4 were written by helpers.
+# examples, the rules were tuned on the notool sets, dev6-10 and agentic_dev2-4 were written by helpers.
 HELD = ("holdout", "fresh")
 LATER_EVERYDAY_DEV = (
     "dev3",
@@ -212,6 +212,8 @@ LATER_EVERYDAY_DEV = (
     "dev6",
     "dev7",
     "dev8",
+    "dev9",
+    "dev10",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 

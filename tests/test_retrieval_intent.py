@@ -20,6 +20,7 @@ from mcproute.router.retrieval_intent import (
     looks,
     only_existing,
     only_reads,
+    operation,
     query_actions,
     query_many,
     tool_action,
@@ -378,3 +379,47 @@ def test_a_new_thing_is_not_given_to_a_tool_for_existing_ones() -> None:
 def test_bringing_in_something_new_creates_it(reference: ReferenceIndex, text: str) -> None:
     r = reference.rank(text)
     assert not r.no_tool and r.candidates[0].name == "memory__create_entities", r.explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("git push ~/code/shop-api to origin main pls", "push"),
+        ("please stash my changes", "stash"),
+        ("git pull latest changes from remote", "pull"),
+        ("clone https://github.com/pallets/flask into ~/code", "clone"),
+        ("merge feature/login into main", "merge"),
+        ("could you zip the reports folder", "zip"),
+        ("pull up the entries for Tom and Lena", None),  # "pull" only as "git pull"
+        ("pull the README from https://github.com/psf/requests", None),
+        ("tag my reminder for paying bills as important", None),  # labelling, not an operation
+        ("show me what changed", None),
+        ("why would I ever rebase?", None),  # a question, not a command
+    ],
+)
+def test_a_command_that_opens_with_a_named_operation_names_it(text: str, named: str | None) -> None:
+    got = operation(text)
+    assert (got[0] if got else None) == named
+
+
+def test_a_named_operation_no_candidate_speaks_of_fits_no_tool() -> None:
+    """ "git push ... to origin" went to git_status at P(fit) 0.97 on the reference servers, which
+    cannot push: a command naming an operation that no candidate speaks of (in its name or
+    description, or one of the operation's other words: "upload" for push) fits no tool; where a
+    candidate does speak of it, it is ranked as before."""
+    without = _tools(
+        ("git__git_status", "Shows the working tree status"),
+        ("git__git_log", "Shows the commit logs"),
+        ("git__git_checkout", "Switches branches"),
+    )
+    pushed = without.rank("git push my feature branch to origin")
+    assert pushed.no_tool and "asks to push and no candidate speaks of that" in pushed.explanation
+    assert not without.rank("show me the commit logs").no_tool
+    able = _tools(
+        ("git__git_status", "Shows the working tree status"),
+        ("git__git_push", "Push the current branch to a remote"),
+    )
+    pushed = able.rank("git push my feature branch to origin")
+    assert not pushed.no_tool and pushed.candidates[0].name == "git__git_push", pushed.explanation
+    uploads = _tools(("drive__put", "Upload a file to the shared drive"), ("drive__list", "List the files"))
+    assert not uploads.rank("push report.pdf to the shared drive").no_tool

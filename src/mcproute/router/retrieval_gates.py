@@ -33,6 +33,7 @@ from mcproute.router.retrieval_intent import (
     looks,
     only_existing,
     only_reads,
+    operation,
     reads,
     when_aside,
     without_when,
@@ -119,6 +120,7 @@ class Vetoes:
     unsung: bool = False
     material: bool = False
     untimed: bool = False
+    unsupported: str | None = None  # a named operation no candidate speaks of ("push")
     change: str | None = None  # the class of the ask's opening verb, when it changes something
     kinds: frozenset[str] = frozenset()  # the kinds of thing the ask changes (folder, file, ...)
     craft: frozenset[str] = frozenset()  # the kinds of made-up text asked for
@@ -135,6 +137,7 @@ class Vetoes:
             or self.unsung
             or self.material
             or self.untimed
+            or self.unsupported is not None
         )
 
     def reasons(self, leader: ToolDoc, moved: str = "") -> str:
@@ -147,6 +150,8 @@ class Vetoes:
             out.append("the step asks for an explanation and names nothing a tool acts on")
         if self.chatting:
             out.append("the step is small talk (a greeting, thanks or farewell) and asks for nothing")
+        if self.unsupported is not None:
+            out.append(f"the step asks to {self.unsupported} and no candidate speaks of that")
         if self.unable:
             out.append(f"the step asks to {self.change} something and no candidate does that")
         elif self.elsewhere:
@@ -202,6 +207,10 @@ def vetoes(
     # "make this sound more polite: send me the report now" led by get_current_time: with
     # material given after a colon, the leader must answer the instruction, not the material
     told = instruction(whole)
+    # "git push ~/code/shop to origin main" where no candidate speaks of pushing: a named
+    # operation that none of them does (retrieval_intent.operation)
+    named = operation(ask)
+    unsupported = None if named is None or any(named[1] & c.terms for c in cands) else named[0]
     return Vetoes(
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL
@@ -218,6 +227,7 @@ def vetoes(
         unsung=bool(craft) and not moved_for_craft,
         material=told is not None and not (set(tokens(told)) & leader.terms),
         untimed=untimed,
+        unsupported=unsupported,
         change=change,
         kinds=kinds,
         craft=craft,

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from mcproute.router.retrieval_slots import CLOCK, ZONE_ABBREVIATIONS, ZONE_REGIONS
-from mcproute.router.retrieval_text import split_identifier
+from mcproute.router.retrieval_text import split_identifier, stem
 
 # class -> verbs (base forms; inflections are handled by `_lookup`)
 _CLASSES: dict[str, tuple[str, ...]] = {
@@ -303,6 +303,42 @@ def changes(text: str) -> str | None:
     if m is not None and re.match(r"\s+[\d(+-]", low[m.end() :]):
         return None  # "add 1 and 2": arithmetic, not a change
     return hit[1]
+
+
+# Named operations: a command that opens with one of these asks for that operation and nothing
+# else ("git push to origin", "stash my changes", "clone this repo", "zip the folder"), and only a
+# tool that speaks of it (one of the words after it) can do it. Kept to verbs that descriptions
+# name the same way: not "delete" or "download" (a tool that removes or fetches may say either),
+# not "tag" ("tag my reminder as important" asks a notes tool to label it).
+_OPERATIONS = {
+    "push": "push upload publish",
+    "pull": "pull",  # only as "git pull": "pull up Tom's entry", "pull the README from <url>"
+    "clone": "clone",
+    "merge": "merge",
+    "rebase": "rebase",
+    "stash": "stash",
+    "zip": "zip compress archive",
+    "unzip": "unzip extract decompress",
+    "install": "install",
+    "deploy": "deploy",
+    "copy": "copy duplicate",
+}
+_TOOL_PREFIX = re.compile(r"(?:git|npm|pip|docker|kubectl)\s+")
+_PREFIXED_ONLY = frozenset({"pull"})
+
+
+@lru_cache(maxsize=8192)
+def operation(text: str) -> tuple[str, frozenset[str]] | None:
+    """The named operation a command opens with ("git push ~/code/shop to origin" -> push) and
+    the stems of the words a tool that does it speaks of; None for anything else."""
+    low = text.lower()
+    opening = _POLITE.match(low)
+    at = opening.end() if opening else 0
+    prefix = _TOOL_PREFIX.match(low, at)
+    m = _WORDS.match(low, prefix.end() if prefix else at)
+    if m is None or m.group() not in _OPERATIONS or (m.group() in _PREFIXED_ONLY and prefix is None):
+        return None
+    return m.group(), frozenset(stem(w) for w in _OPERATIONS[m.group()].split())
 
 
 # Opening verbs that only ask to see something ("list every entity ...", "show me the log").
