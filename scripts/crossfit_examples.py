@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mcproute.eval.tools import load_params, load_vectors  # noqa: E402
+from mcproute.router.retrieval_examples import NO_TOOL  # noqa: E402
 from mcproute.router.tools import ToolIndex, specs_from_dicts  # noqa: E402
 from mcproute.runtime.tool_examples import blend, encode_tool_examples  # noqa: E402
 
@@ -54,10 +56,11 @@ def main() -> int:
             query[text] = vectors.encoder.encode_one(text)
         return query[text]
 
-    def index(teach: list[str]) -> ToolIndex:
-        key = tuple(teach)
+    def index(teach: list[str], negatives: Sequence[str] = ()) -> ToolIndex:
+        key = (*teach, "|", *negatives)
         if key not in indexes:
             pairs = [(it["expected"][0], it["query"]) for f in teach for it in sets[f] if it["expected"]]
+            pairs += [(NO_TOOL, it["query"]) for f in negatives for it in sets[f] if not it["expected"]]
             taught = encode_tool_examples(vectors.encoder, pairs, shipped={t for t, _ in pairs})
             idx = ToolIndex(specs, params=load_params())
             idx.attach_vectors(blend(found, taught.means), examples=taught.rows)
@@ -83,11 +86,13 @@ def main() -> int:
         tools = f"{v[0] / v[2]:.3f} / {v[1] / v[2]:.3f}" if v[2] else "-"
         return f"{tools}, no-tool {v[3] / v[4]:.3f}" if v[4] else tools
 
+    # the shipped no-tool examples' sources (scripts/build_tool_examples.py): not everyday_notool_dev
+    NEGATIVES = [g for g in TOOL_SETS + NO_TOOL_SETS if g != "everyday_notool_dev.jsonl"]
     pooled = {"A": [0] * 5, "B": [0] * 5}
     for f in TOOL_SETS + NO_TOOL_SETS:
         got = {
             "A": score(index([g for g in SHIPPED if g != f]), f),
-            "B": score(index([g for g in TOOL_SETS if g != f]), f),
+            "B": score(index([g for g in TOOL_SETS if g != f], [g for g in NEGATIVES if g != f]), f),
         }
         for k, v in got.items():
             pooled[k] = [a + b for a, b in zip(pooled[k], v, strict=True)]

@@ -56,6 +56,12 @@ FIT_LOWER = 4.0
 FIT_QUANTILE = 0.9
 MIN_OTHERS = 20
 PROBE = 2048
+# Requests that need no tool can be taught too, under the name NO_TOOL ("push my branch to
+# origin" for a git server that cannot push; the shipped ones: runtime/tool_examples.py). When a
+# step is closer to them than to the taught leader's own examples, P(fit) falls by FIT_NONE per
+# unit of the difference (logit space).
+NO_TOOL = ""
+FIT_NONE = 8.0
 
 
 class TaughtTools:
@@ -68,6 +74,8 @@ class TaughtTools:
         self._examples: np.ndarray | None = None
         self._starts: np.ndarray | None = None
         self._fit_margin: dict[str, float] = {}
+        self._none: np.ndarray | None = None  # the no-tool examples' rows
+        self._none_centroid: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -87,6 +95,27 @@ class TaughtTools:
             else:
                 self._rows.pop(name, None)
         self._centroids = None
+
+    def set_none(self, rows: np.ndarray | None) -> None:
+        """The vectors of requests taught as needing no tool (None or empty: none)."""
+        got = None if rows is None else np.atleast_2d(np.asarray(rows, dtype=np.float32))
+        if got is not None and got.size:
+            norms = np.linalg.norm(got, axis=1, keepdims=True)
+            keep = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
+            got = got[keep] / norms[keep] if keep.any() else None
+        if got is None or not got.size:
+            self._none = self._none_centroid = None
+            return
+        self._none = got
+        mean = got.mean(axis=0)
+        self._none_centroid = mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    def none_closeness(self, vector: np.ndarray) -> float | None:
+        """The step's closeness to the no-tool examples (the same measure as a tool's), or None."""
+        if self._none is None or self._none_centroid is None or self._none.shape[1] != vector.shape[0]:
+            return None
+        v = np.asarray(vector, dtype=np.float32)
+        return float(MIX * (self._none_centroid @ v) + (1.0 - MIX) * float((self._none @ v).max()))
 
     def _compile(self) -> None:
         self._names = tuple(self._rows)

@@ -34,7 +34,15 @@ import numpy as np
 
 from mcproute.router.retrieval_compose import crafts, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
-from mcproute.router.retrieval_examples import BASELINE, EXAMPLE_WEIGHT, FIT_LOWER, FIT_RAISE, TaughtTools
+from mcproute.router.retrieval_examples import (
+    BASELINE,
+    EXAMPLE_WEIGHT,
+    FIT_LOWER,
+    FIT_NONE,
+    FIT_RAISE,
+    NO_TOOL,
+    TaughtTools,
+)
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus
 from mcproute.router.retrieval_gates import new_leader, vetoes
@@ -252,6 +260,7 @@ class ToolIndex(PoolFeatures):
         their examples as they were. Returns how many vectors were attached."""
         if examples is not None:
             self._taught.set(vectors, examples)
+            self._taught.set_none(examples.get(NO_TOOL))
         n = 0
         for name, vec in vectors.items():
             slot = self._by_name.get(name)
@@ -346,6 +355,13 @@ class ToolIndex(PoolFeatures):
         if above is not None:
             above -= margin  # counted from where the requests taught to other tools reach
             p_fit = _sigmoid(_logit(p_fit) + (FIT_RAISE if above >= 0.0 else FIT_LOWER) * above)
+        # A step closer to the requests taught as needing no tool than to the taught leader's own
+        # examples is less likely to be for it ("git push to origin" on a git server that cannot push).
+        own = taught.get(lead) if trusted and taught else None  # closeness - BASELINE
+        nearer = self._taught.none_closeness(vector) if own is not None and vector is not None else None
+        unlike = nearer is not None and own is not None and nearer > own + BASELINE
+        if nearer is not None and own is not None and unlike:
+            p_fit = _sigmoid(_logit(p_fit) - FIT_NONE * (nearer - own - BASELINE))
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
@@ -362,6 +378,12 @@ class ToolIndex(PoolFeatures):
                 + (f", other tools' requests reach {margin + BASELINE:.2f}" if margin > 0.0 else "")
                 + "); "
                 if above is not None
+                else ""
+            )
+            + (
+                f"requests that need no tool come closer ({nearer:.2f}) than its examples "
+                f"({(own or 0.0) + BASELINE:.2f}), lowering P(fit); "
+                if unlike
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)

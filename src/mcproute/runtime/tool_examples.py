@@ -27,7 +27,10 @@ them (`REFERENCE_PACKAGES`: `mcp-server-git`, `python -m mcp_server_time`,
 `@modelcontextprotocol/server-memory`, ...) gets them for every tool you gave no examples of;
 `tools.shipped_examples: false` turns them off for that server. `eval tools` applies them to a
 catalogue tool whose name ends with the tool's and whose description is the one they were written
-for (`shipped_for_catalog`), as a gateway running that server would.
+for (`shipped_for_catalog`), as a gateway running that server would. With them come requests the
+reference servers cannot serve (`shipped_no_tool`: "git push to origin", "write me a poem"),
+taught under `NO_TOOL`: a step closer to those than to a taught leader's own examples is less
+likely to be for it (router/retrieval_examples.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +50,7 @@ from mcproute.encoding.cache import ToolVectorCache
 from mcproute.encoding.model import Encoder
 from mcproute.encoding.steps import step_vectors
 from mcproute.gateway.catalog import namespaced
+from mcproute.router.retrieval_examples import NO_TOOL
 
 BLEND = 1.0  # weight of the examples' mean against the description's vector (chosen as the doc says)
 # The shipped examples weigh less: at 0.7 and above, "what time is it in Tokyo?" turns to
@@ -70,9 +75,19 @@ def description_sha(description: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _shipped_file() -> dict[str, Any]:
+    return json.loads(resources.files("mcproute.data").joinpath("tool_examples.json").read_text(encoding="utf-8"))
+
+
+def shipped_no_tool() -> tuple[str, ...]:
+    """Requests the reference servers cannot serve (no tool fits), from data/tool_examples.json:
+    taught under `NO_TOOL` wherever a reference server's shipped examples are in force."""
+    return tuple(_shipped_file().get("no_tool", ()))
+
+
 def shipped_examples() -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
     """Reference server -> its tool -> (description sha, examples), from data/tool_examples.json."""
-    raw = json.loads(resources.files("mcproute.data").joinpath("tool_examples.json").read_text(encoding="utf-8"))
+    raw = _shipped_file()
     return {
         server: {tool: (e["description_sha256"], tuple(e["examples"])) for tool, e in tools.items()}
         for server, tools in raw["servers"].items()
@@ -116,6 +131,8 @@ def _in_force(config: Config) -> list[tuple[str, str, bool]]:
         for tool, (_, shipped) in shipped_examples().get(kind or "", {}).items():
             if tool not in cfg.tools.examples:
                 out.extend((namespaced(prefix, tool, sep), text, True) for text in shipped)
+    if any(shipped for _, _, shipped in out):  # a reference server's examples are in force
+        out.extend((NO_TOOL, text, True) for text in shipped_no_tool())
     return out
 
 
@@ -129,6 +146,8 @@ def shipped_for_catalog(tools: Iterable[tuple[str, str]]) -> list[tuple[str, str
         hit = by_sha.get(description_sha(description))
         if hit is not None and name.endswith(hit[0]):
             out.extend((name, text) for text in hit[1])
+    if out:
+        out.extend((NO_TOOL, text) for text in shipped_no_tool())
     return out
 
 
