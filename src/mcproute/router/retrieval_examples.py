@@ -29,6 +29,9 @@ after the reranker:
   tool's examples as its own requests are is a request for that tool whatever its words say ("give
   me Clara's entry" -> `open_nodes`), and one far from the leader's examples less likely to be.
 
+Requests that need no tool can be taught the same way, under the name `NO_TOOL`: a step closer to
+them than to the taught leader's own examples fits less (`FIT_NONE`).
+
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker
 sees, this term says how far the examples alone point. The constants were chosen on the

@@ -15,8 +15,9 @@ Two stages, both pure and in-memory:
    after a colon, or an errand or question it matches only by the words that say when; and move
    a better candidate to the lead (`new_leader`).
 3. **Taught tools** (`retrieval_examples`): a tool with examples gains by how close the step is
-   to them, which re-orders the candidates; a leader the step is very close to by its examples fits
-   even when the no-tool model says otherwise.
+   to them, which re-orders the candidates; a leader the step is closer to by its examples than
+   other tools' requests come (its margin) fits even when the no-tool model says otherwise, and
+   one the step is less close to than to the requests taught as needing no tool fits less.
 
 The index is built once; `update(server, tools)` replaces one server's tools without touching the
 others' postings. Ties break by score, then by stable catalogue order (server first seen, then

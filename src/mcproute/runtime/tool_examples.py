@@ -85,6 +85,7 @@ def shipped_no_tool() -> tuple[str, ...]:
     return tuple(_shipped_file().get("no_tool", ()))
 
 
+@lru_cache(maxsize=1)
 def shipped_examples() -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
     """Reference server -> its tool -> (description sha, examples), from data/tool_examples.json."""
     raw = _shipped_file()
