@@ -201,7 +201,7 @@ def test_ids_are_unique_across_all_sets() -> None:
 # Dev sets written after the first pair, each checked against both held-out sets: dev3 ships as tool
 # examples, the rules were tuned on the notool sets, dev6-10 and agentic_dev2-4 were written by helpers.
 HELD = ("holdout", "fresh")
-# Not everyday_notool_dev: one of its 60 requests ("why is the sky blue", a stock phrase) is word for
+# Not everyday_notool_dev: one of its 60 requests (a stock phrase, en-036) is word for
 # word a held-out one; the no-tool model was fitted on it, so it stays as it is and is kept out of
 # the shipped no-tool examples instead (scripts/build_tool_examples.py).
 LATER_EVERYDAY_DEV = (
