@@ -5,7 +5,8 @@ answer predictably, so `examples/agents/offline.yaml` works on a machine with no
 demos still show real routing, real tool calls against real MCP servers, and real traces.
 
 - The last message is a tool result -> a short final answer quoting it (ends the tool loop).
-- Tools are offered and one of them is about the request (they share a word) -> a call to the
+- Tools are offered and one of them is about the request (they share a word, and it speaks of the
+  operation the request opens with if that is a named one such as "push") -> a call to the
   best-ranked such tool, with arguments that satisfy its input schema: timezones, times, paths
   and revisions are read from the request text when it names them, otherwise sensible defaults.
 - Otherwise -> a short text answer.
@@ -21,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcproute.providers import ChatRequest, Message, ToolDef
+from mcproute.router.retrieval_intent import operation
+from mcproute.router.retrieval_text import tokens
 
 CITIES = {
     "tokyo": "Asia/Tokyo",
@@ -131,7 +134,12 @@ def arguments(tool: ToolDef, text: str) -> dict[str, Any]:
 
 def _relevant(tool: ToolDef, text: str) -> bool:
     about = _words(tool.name.replace("_", " ") + " " + tool.description)
-    return bool(about & _words(text))
+    if not about & _words(text):
+        return False
+    # "git push my branch to origin": a named operation only a tool that speaks of it can do (as
+    # the router reads it: router/retrieval_intent.operation), whatever other word they share
+    named = operation(text)
+    return named is None or bool(named[1] & set(tokens(tool.name + " " + tool.description)))
 
 
 def _last_user(messages: tuple[Message, ...]) -> str:
