@@ -67,6 +67,18 @@ NO_TOOL = ""
 FIT_NONE = 8.0
 
 
+def _unit_rows(got: np.ndarray | None) -> np.ndarray | None:
+    """`got` (rows, or one vector) as unit rows, dropping zero and non-finite ones; None if none remain."""
+    if got is None:
+        return None
+    rows = np.atleast_2d(np.asarray(got, dtype=np.float32))
+    if not rows.size:
+        return None
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    keep = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
+    return rows[keep] / norms[keep] if keep.any() else None
+
+
 class TaughtTools:
     """Tool name -> its examples' unit vectors; mutable like the index that owns it."""
 
@@ -87,13 +99,8 @@ class TaughtTools:
         """For each of `names`: the example vectors `examples` gives it (rows, or one vector), or
         none when it gives none."""
         for name in names:
-            got = examples.get(name)
-            rows = None if got is None else np.atleast_2d(np.asarray(got, dtype=np.float32))
-            if rows is not None and rows.size:
-                norms = np.linalg.norm(rows, axis=1, keepdims=True)
-                keep = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
-                rows = rows[keep] / norms[keep] if keep.any() else None
-            if rows is not None and rows.size:
+            rows = _unit_rows(examples.get(name))
+            if rows is not None:
                 self._rows[name] = rows
             else:
                 self._rows.pop(name, None)
@@ -101,12 +108,8 @@ class TaughtTools:
 
     def set_none(self, rows: np.ndarray | None) -> None:
         """The vectors of requests taught as needing no tool (None or empty: none)."""
-        got = None if rows is None else np.atleast_2d(np.asarray(rows, dtype=np.float32))
-        if got is not None and got.size:
-            norms = np.linalg.norm(got, axis=1, keepdims=True)
-            keep = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
-            got = got[keep] / norms[keep] if keep.any() else None
-        if got is None or not got.size:
+        got = _unit_rows(rows)
+        if got is None:
             self._none = self._none_centroid = None
             return
         self._none = got
