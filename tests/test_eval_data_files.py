@@ -218,6 +218,10 @@ LATER_EVERYDAY_DEV = (
     "dev8",
     "dev9",
     "dev10",
+    "dev11",
+    "dev12",
+    "dev13",
+    "dev14",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 

@@ -216,6 +216,71 @@ def test_a_step_closer_to_requests_that_need_no_tool_than_to_the_leaders_example
     assert rank(taught, asked) == before
 
 
+def test_none_share_is_the_closeness_weighted_share_of_no_tool_requests_among_the_nearest() -> None:
+    """`none_share`: of the KNN_K taught requests nearest the step (every tool's and the no-tool
+    ones), weighted by closeness, the share taught as needing no tool."""
+    from mcproute.router.retrieval_examples import KNN_K, TaughtTools
+
+    rng = np.random.default_rng(1)
+
+    def around(axis: int, n: int) -> np.ndarray:
+        rows = rng.normal(0.0, 0.05, (n, 32))
+        rows[:, axis] += 1.0
+        return rows
+
+    def unit(axis: int) -> np.ndarray:
+        v = np.zeros(32, dtype=np.float32)
+        v[axis] = 1.0
+        return v
+
+    taught = TaughtTools()
+    taught.set(["get_current_time"], {"get_current_time": around(0, KNN_K)})
+    assert taught.none_share(unit(0)) is None  # no no-tool examples: nothing to say
+    taught.set_none(around(5, KNN_K))
+    assert taught.none_share(unit(5)) > 0.99
+    assert taught.none_share(unit(0)) < 0.01
+    halfway = (unit(0) + unit(5)) / np.sqrt(2.0)
+    assert 0.05 < taught.none_share(halfway) < 0.95
+
+
+def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, monkeypatch) -> None:  # noqa: ANN001
+    """A reaction that shares the tool's words ("ugh, time zones again") sits among the reactions
+    taught as needing no tool, not among the tool's requests: P(fit) falls by FIT_KNN and the
+    reason says so. A request carrying a path or URL is exempt, and requests like the tool's own
+    examples keep their P(fit)."""
+    from mcproute.router import tools
+
+    specs = [
+        s for s in specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8"))) if s.name.startswith("time__")
+    ]
+    own = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))
+    pairs = [("time__get_current_time", t) for t in ("what time is it in Tokyo", "current time in Paris")]
+    pairs += [("time__convert_time", t) for t in ("convert 3pm London time to New York", "9am Berlin in Sydney time")]
+    reactions = [
+        "ugh, daylight saving again",
+        "time flies, wow",
+        "lol I always mess up time zones",
+        "thanks, that time helped",
+    ]
+    index = ToolIndex(specs)
+    index.attach_vectors(own, examples=encode_tool_examples(encoder, pairs + [(NO_TOOL, t) for t in reactions]).rows)
+
+    def rank(text: str):  # noqa: ANN202
+        return index.rank(text, k=2, vector=encoder.encode_one(text))
+
+    asked = "ugh, time zones again"
+    after = rank(asked)
+    monkeypatch.setattr(tools, "FIT_KNN", 0.0)
+    before = rank(asked)
+    monkeypatch.undo()
+    assert after.no_tool and after.no_tool_score > before.no_tool_score + 0.2, (before.explanation, after.explanation)
+    assert "taught requests nearest the step" in after.explanation
+    for kept in ("what time is it in Seoul", "convert 5pm Madrid time to Chicago"):
+        assert not rank(kept).no_tool, rank(kept).explanation
+    anchored = "ugh, time zones again: read /tmp/zones.txt"  # a path: only a tool reads it
+    assert "taught requests nearest the step" not in rank(anchored).explanation
+
+
 @pytest.mark.anyio
 async def test_the_gateway_ranks_with_the_examples_from_servers_yaml(tmp_path: Path) -> None:
     """End to end on the real time server: the examples reach the engine's tool vectors (the
@@ -251,7 +316,7 @@ def _queries(name: str) -> set[str]:
 
 def test_the_shipped_examples_are_dev_requests_for_the_reference_tools_and_never_held_out_ones() -> None:
     catalogue = {t["name"]: t for t in json.loads(REFERENCE.read_text(encoding="utf-8"))}
-    dev = set().union(*(_queries(f"everyday_dev{n}.jsonl") for n in ("", *range(2, 11))))
+    dev = set().union(*(_queries(f"everyday_dev{n}.jsonl") for n in ("", *range(2, 15))))
     held_out = _queries("everyday_holdout.jsonl") | _queries("everyday_fresh.jsonl")
     shipped = shipped_examples()
     assert set(shipped) == {"time", "git", "fetch", "memory", "filesystem"}

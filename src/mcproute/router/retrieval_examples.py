@@ -30,7 +30,8 @@ after the reranker:
   me Clara's entry" -> `open_nodes`), and one far from the leader's examples less likely to be.
 
 Requests that need no tool can be taught the same way, under the name `NO_TOOL`: a step closer to
-them than to the taught leader's own examples fits less (`FIT_NONE`).
+them than to the taught leader's own examples fits less (`FIT_NONE`), and so does one whose
+nearest taught requests mostly needed no tool (`none_share`, `FIT_KNN`).
 
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker
@@ -65,6 +66,15 @@ PROBE = 2048
 # unit of the difference (logit space).
 NO_TOOL = ""
 FIT_NONE = 8.0
+# ... and, read locally: among the KNN_K taught requests nearest the step (every taught tool's and
+# the no-tool ones), weighted by softmax(cos / KNN_TEMP), the share that needed no tool. Above
+# KNN_FLOOR, P(fit) falls by FIT_KNN per 0.5 of share (logit space). A centroid of requests as
+# unlike as "ugh, time zones", "is UTC the same as GMT?" and "push to origin" says little; their
+# nearest neighbours do.
+KNN_K = 10
+KNN_TEMP = 0.05
+KNN_FLOOR = 0.5
+FIT_KNN = 6.0
 
 
 def _unit_rows(got: np.ndarray | None) -> np.ndarray | None:
@@ -122,6 +132,20 @@ class TaughtTools:
             return None
         v = np.asarray(vector, dtype=np.float32)
         return float(MIX * (self._none_centroid @ v) + (1.0 - MIX) * float((self._none @ v).max()))
+
+    def none_share(self, vector: np.ndarray) -> float | None:
+        """Of the KNN_K taught requests nearest the step (softmax-weighted by closeness), the share
+        taught as needing no tool; None without no-tool examples or tool examples."""
+        if self._centroids is None:
+            self._compile()
+        if self._none is None or self._examples is None or self._none.shape[1] != vector.shape[0]:
+            return None
+        v = np.asarray(vector, dtype=np.float32)
+        sims = np.concatenate([self._none @ v, self._examples @ v])
+        k = min(KNN_K, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        w = np.exp((sims[top] - sims[top].max()) / KNN_TEMP)
+        return float(w[top < len(self._none)].sum() / w.sum())
 
     def _compile(self) -> None:
         self._names = tuple(self._rows)

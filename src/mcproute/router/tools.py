@@ -38,9 +38,12 @@ from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import (
     BASELINE,
     EXAMPLE_WEIGHT,
+    FIT_KNN,
     FIT_LOWER,
     FIT_NONE,
     FIT_RAISE,
+    KNN_FLOOR,
+    KNN_K,
     NO_TOOL,
     TaughtTools,
 )
@@ -50,7 +53,7 @@ from mcproute.router.retrieval_gates import new_leader, vetoes
 from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
-from mcproute.router.retrieval_slots import tool_slots
+from mcproute.router.retrieval_slots import query_slots, tool_slots
 from mcproute.router.retrieval_text import schema_text, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
@@ -58,6 +61,8 @@ from mcproute.router.step import Candidate, ToolSpec
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
+# Values a step can carry that only a tool reads: the nearest-requests vote does not apply to them.
+_ANCHORS = frozenset({"url", "path", "paths"})
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -363,6 +368,16 @@ class ToolIndex(PoolFeatures):
         unlike = nearer is not None and own is not None and nearer > own + BASELINE
         if nearer is not None and own is not None and unlike:
             p_fit = _sigmoid(_logit(p_fit) - FIT_NONE * (nearer - own - BASELINE))
+        # ... and one whose nearest taught requests mostly needed none, unless it points at
+        # something a tool reads (a URL or a path: "save a haiku about rain to poems/rain.txt").
+        share = (
+            self._taught.none_share(vector)
+            if own is not None and vector is not None and not query_slots(whole) & _ANCHORS
+            else None
+        )
+        local = share is not None and share > KNN_FLOOR
+        if share is not None and local:
+            p_fit = _sigmoid(_logit(p_fit) - FIT_KNN * (share - KNN_FLOOR) / 0.5)
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
@@ -385,6 +400,12 @@ class ToolIndex(PoolFeatures):
                 f"requests that need no tool come closer ({nearer:.2f}) than its examples "
                 f"({(own or 0.0) + BASELINE:.2f}), lowering P(fit); "
                 if unlike
+                else ""
+            )
+            + (
+                f"of the taught requests nearest the step (up to {KNN_K}), {share:.0%} by closeness needed "
+                "no tool, lowering P(fit); "
+                if share is not None and local
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)
