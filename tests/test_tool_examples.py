@@ -234,13 +234,15 @@ def test_none_share_is_the_closeness_weighted_share_of_no_tool_requests_among_th
         return v
 
     taught = TaughtTools()
-    taught.set(["get_current_time"], {"get_current_time": around(0, KNN_K)})
+    taught.set(["get_current_time"], {"get_current_time": around(0, KNN_K)}, shipped={"get_current_time"})
     assert taught.none_share(unit(0)) is None  # no no-tool examples: nothing to say
     taught.set_none(around(5, KNN_K))
     assert taught.none_share(unit(5)) > 0.99
     assert taught.none_share(unit(0)) < 0.01
     halfway = (unit(0) + unit(5)) / np.sqrt(2.0)
     assert 0.05 < taught.none_share(halfway) < 0.95
+    taught.set(["get_current_time"], {"get_current_time": around(0, KNN_K)})  # now yours: not read
+    assert taught.none_share(unit(5)) is None and not taught.ships("get_current_time")
 
 
 def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, monkeypatch) -> None:  # noqa: ANN001
@@ -262,8 +264,9 @@ def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, 
         "lol I always mess up time zones",
         "thanks, that time helped",
     ]
+    taught = encode_tool_examples(encoder, pairs + [(NO_TOOL, t) for t in reactions], shipped={n for n, _ in pairs})
     index = ToolIndex(specs)
-    index.attach_vectors(own, examples=encode_tool_examples(encoder, pairs + [(NO_TOOL, t) for t in reactions]).rows)
+    index.attach_vectors(own, examples=taught.rows, shipped=taught.shipped)
 
     def rank(text: str):  # noqa: ANN202
         return index.rank(text, k=2, vector=encoder.encode_one(text))
@@ -279,6 +282,10 @@ def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, 
         assert not rank(kept).no_tool, rank(kept).explanation
     anchored = "ugh, time zones again: read /tmp/zones.txt"  # a path: only a tool reads it
     assert "taught requests nearest the step" not in rank(anchored).explanation
+    # The same examples as your own (tools.examples): a handful would be outvoted by the shipped
+    # no-tool requests, so the vote reads only tools with shipped examples.
+    index.attach_vectors(own, examples=taught.rows)
+    assert "taught requests nearest the step" not in rank(asked).explanation
 
 
 @pytest.mark.anyio

@@ -68,7 +68,9 @@ class Vectors:
         if self.examples:
             taught = taught.merged(self.examples)  # --examples replace them per tool
         self.shipped_tools += len({name for name, _ in pairs})
-        index.attach_vectors(blend(found, taught.means) if taught else found, examples=taught.rows)
+        index.attach_vectors(
+            blend(found, taught.means) if taught else found, examples=taught.rows, shipped=taught.shipped
+        )
         return index
 
     def query(self, text: str) -> Any:

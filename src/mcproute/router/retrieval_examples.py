@@ -101,20 +101,30 @@ class TaughtTools:
         self._fit_margin: dict[str, float] = {}
         self._none: np.ndarray | None = None  # the no-tool examples' rows
         self._none_centroid: np.ndarray | None = None
+        self._shipped: set[str] = set()  # taught tools whose examples are mcproute's own
+        self._shipped_rows: np.ndarray | None = None  # their rows of `_examples`
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def set(self, names: Iterable[str], examples: Mapping[str, np.ndarray]) -> None:
+    def set(self, names: Iterable[str], examples: Mapping[str, np.ndarray], shipped: Container[str] = ()) -> None:
         """For each of `names`: the example vectors `examples` gives it (rows, or one vector), or
-        none when it gives none."""
+        none when it gives none; `shipped`: those whose examples are mcproute's own."""
         for name in names:
             rows = _unit_rows(examples.get(name))
             if rows is not None:
                 self._rows[name] = rows
             else:
                 self._rows.pop(name, None)
+            if rows is not None and name in shipped:
+                self._shipped.add(name)
+            else:
+                self._shipped.discard(name)
         self._centroids = None
+
+    def ships(self, name: str) -> bool:
+        """True when `name`'s examples are mcproute's own (shipped), not yours."""
+        return name in self._shipped
 
     def set_none(self, rows: np.ndarray | None) -> None:
         """The vectors of requests taught as needing no tool (None or empty: none)."""
@@ -134,14 +144,16 @@ class TaughtTools:
         return float(MIX * (self._none_centroid @ v) + (1.0 - MIX) * float((self._none @ v).max()))
 
     def none_share(self, vector: np.ndarray) -> float | None:
-        """Of the KNN_K taught requests nearest the step (softmax-weighted by closeness), the share
-        taught as needing no tool; None without no-tool examples or tool examples."""
+        """Of the KNN_K requests nearest the step among the no-tool ones and those of the tools
+        with shipped examples (softmax-weighted by closeness), the share taught as needing no tool;
+        None without no-tool examples or shipped tool examples."""
         if self._centroids is None:
             self._compile()
-        if self._none is None or self._examples is None or self._none.shape[1] != vector.shape[0]:
+        own = self._shipped_rows
+        if self._none is None or own is None or not len(own) or self._none.shape[1] != vector.shape[0]:
             return None
         v = np.asarray(vector, dtype=np.float32)
-        sims = np.concatenate([self._none @ v, self._examples @ v])
+        sims = np.concatenate([self._none @ v, own @ v])
         k = min(KNN_K, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         w = np.exp((sims[top] - sims[top].max()) / KNN_TEMP)
@@ -149,12 +161,15 @@ class TaughtTools:
 
     def _compile(self) -> None:
         self._names = tuple(self._rows)
+        self._shipped_rows = None
         if not self._names:
             return
         means = np.stack([self._rows[n].mean(axis=0) for n in self._names])
         self._centroids = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         self._examples = np.concatenate([self._rows[n] for n in self._names])
         self._starts = np.cumsum([0] + [len(self._rows[n]) for n in self._names[:-1]])
+        shipped = [self._rows[n] for n in self._names if n in self._shipped]
+        self._shipped_rows = np.concatenate(shipped) if shipped else None
         self._fit_margin = self._margins()
 
     def _margins(self) -> dict[str, float]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import pairwise
 
 import numpy as np
@@ -255,7 +255,10 @@ class ToolIndex(PoolFeatures):
 
     # ------------------------------------------------------------ encoder vectors
     def attach_vectors(
-        self, vectors: Mapping[str, np.ndarray], examples: Mapping[str, np.ndarray] | None = None
+        self,
+        vectors: Mapping[str, np.ndarray],
+        examples: Mapping[str, np.ndarray] | None = None,
+        shipped: Collection[str] = (),
     ) -> int:
         """Give tools (by name) their sentence-encoder vector (unit length, all of one model).
 
@@ -263,9 +266,11 @@ class ToolIndex(PoolFeatures):
         and the lexical channels. `update()` drops the vectors of the server it replaces (their
         text may have changed); the caller attaches the new ones. `examples`: tool name -> its
         examples' vectors (one a row), for these tools (one without an entry has none); None leaves
-        their examples as they were. Returns how many vectors were attached."""
+        their examples as they were. `shipped`: those of them whose examples are mcproute's own
+        (runtime/tool_examples.py), which the nearest-requests vote reads. Returns how many vectors
+        were attached."""
         if examples is not None:
-            self._taught.set(vectors, examples)
+            self._taught.set(vectors, examples, shipped=shipped)
             self._taught.set_none(examples.get(NO_TOOL))
         n = 0
         for name, vec in vectors.items():
@@ -370,9 +375,11 @@ class ToolIndex(PoolFeatures):
             p_fit = _sigmoid(_logit(p_fit) - FIT_NONE * (nearer - own - BASELINE))
         # ... and one whose nearest taught requests mostly needed none, unless it points at
         # something a tool reads (a URL or a path: "save a haiku about rain to poems/rain.txt").
+        # Only for a leader with the shipped examples: the no-tool requests were written with them,
+        # at a matching density; a handful of your own would be outvoted by hundreds of those.
         share = (
             self._taught.none_share(vector)
-            if own is not None and vector is not None and not query_slots(whole) & _ANCHORS
+            if own is not None and vector is not None and self._taught.ships(lead) and not query_slots(whole) & _ANCHORS
             else None
         )
         local = share is not None and share > KNN_FLOOR

@@ -199,7 +199,11 @@ class Replayer:
             cache.close()
         found = {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
         taught = self.tool_examples
-        index.attach_vectors(blend(found, taught.means) if taught else found, examples=taught.rows if taught else {})
+        index.attach_vectors(
+            blend(found, taught.means) if taught else found,
+            examples=taught.rows if taught else {},
+            shipped=taught.shipped if taught else (),
+        )
 
     def models(self, recorded: Sequence[Mapping[str, Any]]) -> list[ModelSpec]:
         """The candidate's models, each with its recorded availability and deployments (by name)."""

@@ -158,13 +158,18 @@ class TaughtVectors:
 
     means: Mapping[str, np.ndarray] = field(default_factory=dict)  # blended into the tool's vector (`blend`)
     rows: Mapping[str, np.ndarray] = field(default_factory=dict)  # one example vector a row (the taught term)
+    shipped: frozenset[str] = frozenset()  # the tools (and NO_TOOL) whose rows are mcproute's own examples
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
     def merged(self, other: TaughtVectors) -> TaughtVectors:
         """These with `other`'s replacing them tool by tool."""
-        return TaughtVectors({**self.means, **other.means}, {**self.rows, **other.rows})
+        return TaughtVectors(
+            {**self.means, **other.means},
+            {**self.rows, **other.rows},
+            (self.shipped - other.rows.keys()) | other.shipped,
+        )
 
 
 def encode_tool_examples(
@@ -188,6 +193,7 @@ def encode_tool_examples(
             for tool, vs in rows.items()
         },
         {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()},
+        frozenset(tool for tool in rows if tool in shipped),
     )
 
 

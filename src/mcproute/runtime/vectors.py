@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,10 @@ CHUNK = 32  # tool texts per worker-thread call (~0.1 s of model time)
 
 class VectorIndex(Protocol):  # mcproute.router.tools.ToolIndex
     def attach_vectors(
-        self, vectors: Mapping[str, np.ndarray], examples: Mapping[str, np.ndarray] | None = None
+        self,
+        vectors: Mapping[str, np.ndarray],
+        examples: Mapping[str, np.ndarray] | None = None,
+        shipped: Collection[str] = (),
     ) -> int: ...
     @property
     def names(self) -> tuple[str, ...]: ...
@@ -144,7 +147,9 @@ class EncoderService:
             now = {n: tool_text(s) for n, s in tools().items()}
             fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
             taught = self._examples
-            index().attach_vectors(blend(fresh, taught.means) if taught else fresh, examples=taught.rows)
+            index().attach_vectors(
+                blend(fresh, taught.means) if taught else fresh, examples=taught.rows, shipped=taught.shipped
+            )
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
             log.info(
