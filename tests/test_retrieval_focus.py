@@ -54,6 +54,7 @@ def test_the_ask_is_set_apart_from_its_setting(text: str, ask: str, setting: str
         "delete Mr. Ito from memory",  # nor one after a title
         "Show me the log. Then list the branches.",  # every sentence asks
         "I need the euro rate. I want to know what 100 euro is in USD.",  # a statement of what is wanted asks
+        "Did the mockups land in ~/shared/mockups yet? I just need to see what's in there.",  # "just need" too
         "The build is red. The logs are huge.",  # no sentence asks
         # a task description: its statements carry requests of their own
         "Imagine you are a teacher. You have two shapes. The first is a triangle. Find its area.",

@@ -50,7 +50,8 @@ _POLITE = re.compile(
 
 # A statement that says what is wanted asks too ("I need to find the GCD of 56 and 98", "First, ...").
 _WANTS = re.compile(
-    r"\b(?:i|we)(?:'d| would)? (?:really )?(?:need|want|like|wish|hope|must)\b|\binterested in\b|\bha(?:ve|s) to\b"
+    r"\b(?:i|we)(?:'d| would)? (?:really |just |only |still |also )?(?:need|want|like|wish|hope|must)\b"
+    r"|\binterested in\b|\bha(?:ve|s) to\b"
     r"|\b(?:first|firstly|second|secondly|then|also|after that|next|finally|lastly)\b"
 )
 
