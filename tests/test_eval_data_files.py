@@ -57,7 +57,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def catalogue_problems(tools: Any) -> list[str]:
+def catalogue_problems(tools: Any, servers: frozenset[str] | set[str] = SERVERS) -> list[str]:
     if not isinstance(tools, list):
         return ["catalogue is not a plain list"]
     problems, seen = [], set()
@@ -75,13 +75,19 @@ def catalogue_problems(tools: Any) -> list[str]:
         if t["name"] in seen:
             problems.append(f"{where}: duplicate name {t['name']!r}")
         seen.add(t["name"])
-    missing = SERVERS - {t.get("server") for t in tools if isinstance(t, dict)}
+    missing = set(servers) - {t.get("server") for t in tools if isinstance(t, dict)}
     if missing:
         problems.append(f"catalogue lacks servers {sorted(missing)}")
     return problems
 
 
-def everyday_problems(rows: list[dict[str, Any]], source: str, names: set[str]) -> list[str]:
+def everyday_problems(
+    rows: list[dict[str, Any]],
+    source: str,
+    names: set[str],
+    catalog: str = "catalogs/reference_servers.json",
+    minimum: tuple[int, int] = (MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS),
+) -> list[str]:
     problems = []
     for r in rows:
         where = f"{r.get('id')!r}"
@@ -90,7 +96,7 @@ def everyday_problems(rows: list[dict[str, Any]], source: str, names: set[str]) 
             continue
         if r["source"] != source:
             problems.append(f"{where}: source {r['source']!r}, want {source!r}")
-        if r["catalog"] != "catalogs/reference_servers.json":
+        if r["catalog"] != catalog:
             problems.append(f"{where}: catalog {r['catalog']!r}")
         if not (isinstance(r["query"], str) and r["query"].strip()) or not r["category"]:
             problems.append(f"{where}: empty query or category")
@@ -103,10 +109,10 @@ def everyday_problems(rows: list[dict[str, Any]], source: str, names: set[str]) 
             problems.append(f"{where}: category no_tool iff expected is []")
     problems += id_problems(rows)
     n_tool = sum(1 for r in rows if r.get("expected"))
-    if n_tool < MIN_TOOL_ITEMS:
-        problems.append(f"only {n_tool} tool items (< {MIN_TOOL_ITEMS})")
-    if len(rows) - n_tool < MIN_NO_TOOL_ITEMS:
-        problems.append(f"only {len(rows) - n_tool} no-tool items (< {MIN_NO_TOOL_ITEMS})")
+    if n_tool < minimum[0]:
+        problems.append(f"only {n_tool} tool items (< {minimum[0]})")
+    if len(rows) - n_tool < minimum[1]:
+        problems.append(f"only {len(rows) - n_tool} no-tool items (< {minimum[1]})")
     return problems
 
 
@@ -187,6 +193,26 @@ def test_everyday_set(name: str, catalogue: list[dict[str, Any]]) -> None:
     assert everyday_problems(rows, EVERYDAY[name], {t["name"] for t in catalogue}) == []
 
 
+# Sets of other kinds and later dev sets, smaller than the first ones: (file, source, catalogue,
+# the server its catalogue must hold, (tool items, no-tool items) at least).
+OTHER_SETS = [
+    ("agent_airline.jsonl", "agent-airline", "catalogs/airline_tools.json", "airline", (90, 20)),
+    ("agent_retail.jsonl", "agent-retail", "catalogs/retail_tools.json", "retail", (90, 20)),
+    *(
+        (f"everyday_dev{n}.jsonl", "everyday-dev", "catalogs/reference_servers.json", "time", (80, 25))
+        for n in range(11, 17)
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "source", "catalog", "server", "minimum"), OTHER_SETS)
+def test_other_set(name: str, source: str, catalog: str, server: str, minimum: tuple[int, int]) -> None:
+    tools = json.loads((DATA / catalog).read_text(encoding="utf-8"))
+    assert catalogue_problems(tools, {server}) == []
+    rows = read_rows(DATA / name)
+    assert everyday_problems(rows, source, {t["name"] for t in tools}, catalog, minimum) == []
+
+
 @pytest.mark.parametrize("name", sorted(AGENTIC))
 def test_agentic_set(name: str) -> None:
     limit = LENGTH_AUC_ALLOWED.get(name, MAX_LENGTH_AUC)
@@ -194,7 +220,7 @@ def test_agentic_set(name: str) -> None:
 
 
 def test_ids_are_unique_across_all_sets() -> None:
-    ids = [r["id"] for f in (*EVERYDAY, *AGENTIC) for r in read_rows(DATA / f)]
+    ids = [r["id"] for f in (*EVERYDAY, *AGENTIC, *(o[0] for o in OTHER_SETS)) for r in read_rows(DATA / f)]
     assert len(ids) == len(set(ids))
 
 
@@ -222,6 +248,8 @@ LATER_EVERYDAY_DEV = (
     "dev12",
     "dev13",
     "dev14",
+    "dev15",
+    "dev16",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 
