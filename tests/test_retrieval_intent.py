@@ -177,6 +177,22 @@ def test_a_command_to_delete_is_not_given_to_a_tool_that_creates() -> None:
     assert not index.rank("create a note called groceries").no_tool
 
 
+def test_a_command_to_delete_led_by_a_tool_that_creates_goes_to_one_that_deletes() -> None:
+    """ "Remove the link between Priya and Atlas" went to create_relations (it shares "link"
+    and "between"), then the veto said no tool fits: a tool of the first three that does what is
+    asked leads instead, and the veto holds only when there is none (above)."""
+    index = _tools(
+        ("kg__create_relation", "Create a relation (a link) between two entities"),
+        ("kg__list_entities", "List the entities"),
+        ("kg__delete_relation", "Delete a relation"),
+    )
+    removed = index.rank("remove the link between Priya and Atlas")
+    assert removed.candidates[0].name == "kg__delete_relation", removed.explanation
+    assert not removed.no_tool
+    assert "asks to delete something and kg__create_relation would create instead" in removed.explanation
+    assert index.rank("create a link between Priya and Atlas").candidates[0].name == "kg__create_relation"
+
+
 def _tools(*tools: tuple[str, str]) -> ToolIndex:
     """An index of (name, description) tools."""
     return ToolIndex(specs_from_dicts([{"name": n, "description": d} for n, d in tools]))

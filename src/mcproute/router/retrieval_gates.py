@@ -53,6 +53,8 @@ _LOOK_REACH = 3
 # Commands that alter what exists (not "create": "generate a workout plan" is often served by a
 # tool whose description opens with another verb).
 _ALTERING = frozenset({"write", "move", "delete"})
+# A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
+_OPPOSITE = frozenset({"create", "delete"})
 
 
 def shares(doc: ToolDoc, text: str) -> bool:
@@ -78,6 +80,9 @@ def new_leader(
     - "add Northwind as a company" led by add_observations ("... to existing entities"): a step
       that brings in something new is led by the first tool of the top `_LOOK_REACH` with the
       same action (create) that is not limited to what exists.
+    - "remove the link between Priya and Atlas" led by create_relations: a command to delete led
+      by a tool that creates (or the other way round) is led by the first tool of the top
+      `_LOOK_REACH` that does what is asked; with none, the `contrary` veto holds.
     """
     if craft:
         hit = next(
@@ -104,6 +109,11 @@ def new_leader(
         kin = family(change)  # deleting for "remove ...", writing for "save ..."
         hit = next((i for i in order[1:_LOOK_REACH] if family(cands[i].action) == kin), None)
         return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
+    if {change, leader.action} == _OPPOSITE:
+        # "remove the entities X and Y from the knowledge graph" led by create_relations: the
+        # first candidate of the top few that does what is asked leads (else the veto holds)
+        hit = next((i for i in order[1:_LOOK_REACH] if cands[i].action == change), None)
+        return hit, f"the step asks to {change} something and {leader.spec.name} would {leader.action} instead"
     return None, ""
 
 
@@ -221,7 +231,7 @@ def vetoes(
         elsewhere=bool(kinds) and (not kinds <= leader.kinds or reads(leader.action)),
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
         # that creates, nor one to create to a tool that deletes
-        contrary={change, leader.action} == {"create", "delete"},
+        contrary={change, leader.action} == _OPPOSITE,
         # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
         # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
         unsung=bool(craft) and not moved_for_craft,
