@@ -382,9 +382,9 @@ class ToolIndex(PoolFeatures):
             if own is not None and vector is not None and self._taught.ships(lead) and not query_slots(whole) & _ANCHORS
             else None
         )
-        local = share is not None and share > KNN_FLOOR
-        if share is not None and local:
-            p_fit = _sigmoid(_logit(p_fit) - FIT_KNN * (share - KNN_FLOOR) / 0.5)
+        crowded = share if share is not None and share > KNN_FLOOR else None
+        if crowded is not None:
+            p_fit = _sigmoid(_logit(p_fit) - FIT_KNN * (crowded - KNN_FLOOR) / 0.5)
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
@@ -410,9 +410,9 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + (
-                f"of the taught requests nearest the step (up to {KNN_K}), {share:.0%} by closeness needed "
+                f"of the taught requests nearest the step (up to {KNN_K}), {crowded:.0%} by closeness needed "
                 "no tool, lowering P(fit); "
-                if share is not None and local
+                if crowded is not None
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught)
