@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcproute.router.retrieval_focus import focus
+from mcproute.router.retrieval_focus import focus, sequenced
 from reference_support import ReferenceIndex
 
 
@@ -102,3 +102,18 @@ def test_the_explanation_names_the_ask_and_the_typos_it_read(reference: Referenc
     assert "the ask: 'Could you make a new brnach release/4.1 off main?'" in r.explanation
     assert "read 'brnach' as 'branch'" in r.explanation
     assert "the ask:" not in reference.rank("show me the last 3 commits").explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("prove why converting times across a DST change can go wrong, then get the current time in UTC", True),
+        ("stage them and then commit with 'Fix prod'", True),
+        ("explain rebasing. After that, show me the log of ~/repo", True),
+        ("what exactly is going into my next commit", False),  # "next" is not an order of asks
+        ("my course videos keep saying 'stage then commit' and I'm lost", False),  # no command after
+        ("what time is it then in Tokyo", False),
+    ],
+)
+def test_a_message_that_asks_for_a_command_after_something_else_is_sequenced(text: str, expected: bool) -> None:
+    assert sequenced(text) is expected

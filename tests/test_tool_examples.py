@@ -282,6 +282,8 @@ def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, 
         assert not rank(kept).no_tool, rank(kept).explanation
     anchored = "ugh, time zones again: read /tmp/zones.txt"  # a path: only a tool reads it
     assert "taught requests nearest the step" not in rank(anchored).explanation
+    ordered = "ugh, time zones again, then get the current time in Seoul"  # a later command
+    assert "taught requests nearest the step" not in rank(ordered).explanation
     # The same examples as your own (tools.examples): a handful would be outvoted by the shipped
     # no-tool requests, so the vote reads only tools with shipped examples.
     index.attach_vectors(own, examples=taught.rows)

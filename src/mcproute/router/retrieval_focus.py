@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from mcproute.router.retrieval_compose import _QUOTED
 from mcproute.router.retrieval_intent import is_command_verb
 
 # A sentence ends at . ! or ? followed by white space (so "robots.txt", "v2.3.0" and "e.g. x" within
@@ -87,6 +88,18 @@ def _pieces(text: str) -> list[str]:
         else:
             out.append(sentence)
     return [p for p in out if p.strip()]
+
+
+# "..., then get the current time in UTC": a later ask, in order, opening with a command verb.
+_THEN = re.compile(r"\b(?:then|after that|afterwards)\s*,?\s+(?:please\s+|pls\s+)?([a-z]+)", re.IGNORECASE)
+
+
+def sequenced(text: str) -> bool:
+    """True when the message asks for things in order and a later one is a command ("prove why
+    converting times across a DST change can go wrong, then get the current time in UTC"): what
+    the whole message is like says little about that later step. Quoted text is not asked for
+    ("my course keeps saying 'stage then commit'")."""
+    return any(is_command_verb(m.group(1).lower()) for m in _THEN.finditer(_QUOTED.sub(" ", text[:4000])))
 
 
 def focus(text: str) -> tuple[str, str]:

@@ -48,7 +48,7 @@ from mcproute.router.retrieval_examples import (
     TaughtTools,
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
-from mcproute.router.retrieval_focus import focus
+from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
 from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -374,12 +374,17 @@ class ToolIndex(PoolFeatures):
         if nearer is not None and own is not None and unlike:
             p_fit = _sigmoid(_logit(p_fit) - FIT_NONE * (nearer - own - BASELINE))
         # ... and one whose nearest taught requests mostly needed none, unless it points at
-        # something a tool reads (a URL or a path: "save a haiku about rain to poems/rain.txt").
+        # something a tool reads (a URL or a path: "save a haiku about rain to poems/rain.txt") or
+        # asks for a command after something else ("prove why ..., then get the current time").
         # Only for a leader with the shipped examples: the no-tool requests were written with them,
         # at a matching density; a handful of your own would be outvoted by hundreds of those.
         share = (
             self._taught.none_share(vector)
-            if own is not None and vector is not None and self._taught.ships(lead) and not query_slots(whole) & _ANCHORS
+            if own is not None
+            and vector is not None
+            and self._taught.ships(lead)
+            and not query_slots(whole) & _ANCHORS
+            and not sequenced(whole)
             else None
         )
         crowded = share if share is not None and share > KNN_FLOOR else None
