@@ -66,8 +66,8 @@ PROBE = 2048
 # unit of the difference (logit space).
 NO_TOOL = ""
 FIT_NONE = 8.0
-# ... and, read locally: among the KNN_K taught requests nearest the step (every taught tool's and
-# the no-tool ones), weighted by softmax(cos / KNN_TEMP), the share that needed no tool. Above
+# ... and, read locally: among the KNN_K requests nearest the step (those of the tools with shipped
+# examples and the no-tool ones), weighted by softmax(cos / KNN_TEMP), the share that needed no tool. Above
 # KNN_FLOOR, P(fit) falls by FIT_KNN per 0.5 of share (logit space). A centroid of requests as
 # unlike as "ugh, time zones", "is UTC the same as GMT?" and "push to origin" says little; their
 # nearest neighbours do.
