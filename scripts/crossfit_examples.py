@@ -63,7 +63,9 @@ def main() -> int:
             pairs += [(NO_TOOL, it["query"]) for f in negatives for it in sets[f] if not it["expected"]]
             taught = encode_tool_examples(vectors.encoder, pairs, shipped={t for t, _ in pairs})
             idx = ToolIndex(specs, params=load_params())
-            idx.attach_vectors(blend(found, taught.means), examples=taught.rows, shipped=taught.shipped)
+            idx.attach_vectors(
+                blend(found, taught.means), examples=taught.rows, shipped=taught.shipped, head=taught.head
+            )
             indexes[key] = idx
         return indexes[key]
 

@@ -69,7 +69,10 @@ class Vectors:
             taught = taught.merged(self.examples)  # --examples replace them per tool
         self.shipped_tools += len({name for name, _ in pairs})
         index.attach_vectors(
-            blend(found, taught.means) if taught else found, examples=taught.rows, shipped=taught.shipped
+            blend(found, taught.means) if taught else found,
+            examples=taught.rows,
+            shipped=taught.shipped,
+            head=taught.head,
         )
         return index
 

@@ -45,6 +45,8 @@ from collections.abc import Container, Iterable, Mapping
 
 import numpy as np
 
+from mcproute.router.retrieval_head import Head, fit_head
+
 EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
 BASELINE = 0.3
 MIX = 0.7  # the centroid's share of the closeness; the nearest example has the rest
@@ -103,6 +105,8 @@ class TaughtTools:
         self._none_centroid: np.ndarray | None = None
         self._shipped: set[str] = set()  # taught tools whose examples are mcproute's own
         self._shipped_rows: np.ndarray | None = None  # their rows of `_examples`
+        self._head: Head | None = None  # the examples' classifier (retrieval_head.py)
+        self._head_given = False  # fitted by the caller (else fitted here, on first use)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -121,6 +125,23 @@ class TaughtTools:
             else:
                 self._shipped.discard(name)
         self._centroids = None
+
+    def set_head(self, head: Head | None) -> None:
+        """The examples' classifier, fitted by the caller on these examples (`TaughtVectors.head`);
+        None: fit it here from the rows in force, when first needed."""
+        self._head = head
+        self._head_given = head is not None
+        self._centroids = None
+
+    def head_probabilities(self, vector: np.ndarray) -> dict[str, float] | None:
+        """P(class) by the examples' classifier (a class per taught tool, and NO_TOOL when requests
+        needing none are taught); None without a classifier for vectors of this size."""
+        if self._centroids is None:
+            self._compile()
+        head = self._head
+        if head is None or head.dims != vector.shape[0]:
+            return None
+        return head.probabilities(vector)
 
     def ships(self, name: str) -> bool:
         """True when `name`'s examples are mcproute's own (shipped), not yours."""
@@ -162,6 +183,8 @@ class TaughtTools:
     def _compile(self) -> None:
         self._names = tuple(self._rows)
         self._shipped_rows = None
+        if not self._head_given:
+            self._head = fit_head({**self._rows, **({NO_TOOL: self._none} if self._none is not None else {})})
         if not self._names:
             return
         means = np.stack([self._rows[n].mean(axis=0) for n in self._names])

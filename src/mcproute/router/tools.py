@@ -50,6 +50,7 @@ from mcproute.router.retrieval_examples import (
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
+from mcproute.router.retrieval_head import HEAD_WEIGHT, MIN_PROBABILITY, Head
 from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -259,6 +260,7 @@ class ToolIndex(PoolFeatures):
         vectors: Mapping[str, np.ndarray],
         examples: Mapping[str, np.ndarray] | None = None,
         shipped: Collection[str] = (),
+        head: Head | None = None,
     ) -> int:
         """Give tools (by name) their sentence-encoder vector (unit length, all of one model).
 
@@ -267,11 +269,13 @@ class ToolIndex(PoolFeatures):
         text may have changed); the caller attaches the new ones. `examples`: tool name -> its
         examples' vectors (one a row), for these tools (one without an entry has none); None leaves
         their examples as they were. `shipped`: those of them whose examples are mcproute's own
-        (runtime/tool_examples.py), which the nearest-requests vote reads. Returns how many vectors
-        were attached."""
+        (runtime/tool_examples.py), which the nearest-requests vote reads. `head`: the examples'
+        classifier fitted on them (`TaughtVectors.head`; None: fitted here when first needed).
+        Returns how many vectors were attached."""
         if examples is not None:
             self._taught.set(vectors, examples, shipped=shipped)
             self._taught.set_none(examples.get(NO_TOOL))
+            self._taught.set_head(head)
         n = 0
         for name, vec in vectors.items():
             slot = self._by_name.get(name)
@@ -329,7 +333,7 @@ class ToolIndex(PoolFeatures):
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
         static = (x @ self._wv).tolist()
         first = sorted(range(len(pool)), key=lambda i: (-static[i], self._docs[pool[i]].order))
-        scores, taught = self._taught_scores(pool, static, vector)
+        scores, taught, probs = self._taught_scores(pool, static, vector)
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
@@ -420,7 +424,7 @@ class ToolIndex(PoolFeatures):
                 if crowded is not None
                 else ""
             )
-            + self._taught_reason(pool, first[0], order[0], taught)
+            + self._taught_reason(pool, first[0], order[0], taught, probs)
             + (f"the ask: {_clip(ask)} (the rest of the message counts at half weight); " if setting else "")
             + "".join(f"read '{typo}' as '{fix}'; " for typo, fix in self.typos(ask))
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
@@ -434,24 +438,48 @@ class ToolIndex(PoolFeatures):
 
     def _taught_scores(
         self, pool: Sequence[int], static: list[float], vector: np.ndarray | None
-    ) -> tuple[list[float], dict[str, float] | None]:
-        """The candidates' scores with the taught-examples term added, and that term per taught
-        tool (None: no tool in the catalogue is taught, or no step vector)."""
+    ) -> tuple[list[float], dict[str, float] | None, dict[str, float]]:
+        """The candidates' scores with the taught-examples terms added (closeness, and the
+        classifier's log-probability), the closeness term per taught tool (None: no tool in the
+        catalogue is taught, or no step vector), and the classifier's P per class ({} without one)."""
         if vector is None or not len(self._taught):
-            return static, None
+            return static, None, {}
         close = self._taught.closeness(vector, self._by_name)
         if not close:
-            return static, None
+            return static, None, {}
+        probs = self._taught.head_probabilities(vector) or {}
+        # log P counted from the likeliest taught tool in the catalogue (not from NO_TOOL): the
+        # classifier orders the taught tools and leaves them where they stood against untaught
+        # ones; a step it finds needs no tool must not hand the lead to an untaught tool.
+        top = max((q for n, q in probs.items() if n != NO_TOOL and n in self._by_name), default=1.0)
         names = [self._docs[s].spec.name for s in pool]
-        return [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)], close
+        return (
+            [
+                sc
+                + EXAMPLE_WEIGHT * close.get(n, 0.0)
+                + (
+                    HEAD_WEIGHT * math.log(max(probs[n], MIN_PROBABILITY) / max(top, MIN_PROBABILITY))
+                    if n in probs
+                    else 0.0
+                )
+                for sc, n in zip(static, names, strict=True)
+            ],
+            close,
+            probs,
+        )
 
-    def _taught_reason(self, pool: Sequence[int], was: int, now: int, taught: dict[str, float] | None) -> str:
+    def _taught_reason(
+        self, pool: Sequence[int], was: int, now: int, taught: dict[str, float] | None, probs: Mapping[str, float]
+    ) -> str:
         if taught is None or was == now:
             return ""
         new, old = self._docs[pool[now]].spec.name, self._docs[pool[was]].spec.name
 
         def said(name: str) -> str:
-            return f"closeness {taught[name] + BASELINE:.2f} to its examples" if name in taught else "no examples"
+            if name not in taught:
+                return "no examples"
+            by = f", classifier {probs[name]:.0%}" if name in probs else ""
+            return f"closeness {taught[name] + BASELINE:.2f} to its examples{by}"
 
         return f"the tools' examples put {new} ({said(new)}) ahead of {old} ({said(old)}); "
 

@@ -51,6 +51,7 @@ from mcproute.encoding.model import Encoder
 from mcproute.encoding.steps import step_vectors
 from mcproute.gateway.catalog import namespaced
 from mcproute.router.retrieval_examples import NO_TOOL
+from mcproute.router.retrieval_head import Head, fit_head
 
 BLEND = 1.0  # weight of the examples' mean against the description's vector (chosen as the doc says)
 # The shipped examples weigh less: at 0.7 and above, "what time is it in Tokyo?" turns to
@@ -159,16 +160,19 @@ class TaughtVectors:
     means: Mapping[str, np.ndarray] = field(default_factory=dict)  # blended into the tool's vector (`blend`)
     rows: Mapping[str, np.ndarray] = field(default_factory=dict)  # one example vector a row (the taught term)
     shipped: frozenset[str] = frozenset()  # the tools (and NO_TOOL) whose rows are mcproute's own examples
+    head: Head | None = None  # the classifier fitted on `rows` (router/retrieval_head.py)
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
     def merged(self, other: TaughtVectors) -> TaughtVectors:
-        """These with `other`'s replacing them tool by tool."""
+        """These with `other`'s replacing them tool by tool (the classifier fitted anew)."""
+        rows = {**self.rows, **other.rows}
         return TaughtVectors(
             {**self.means, **other.means},
-            {**self.rows, **other.rows},
+            rows,
             (self.shipped - other.rows.keys()) | other.shipped,
+            fit_head(rows),
         )
 
 
@@ -187,13 +191,15 @@ def encode_tool_examples(
     rows: dict[str, list[np.ndarray]] = {}
     for (tool, _), v in zip(examples, vectors, strict=True):
         rows.setdefault(tool, []).append(v)
+    arrays = {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()}
     return TaughtVectors(
         {
             tool: (np.mean(vs, axis=0) * (SHIPPED_BLEND / BLEND if tool in shipped else 1.0)).astype(np.float32)
             for tool, vs in rows.items()
         },
-        {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()},
+        arrays,
         frozenset(tool for tool in rows if tool in shipped),
+        fit_head(arrays),
     )
 
 

@@ -25,6 +25,7 @@ import anyio
 import numpy as np
 
 from mcproute.config import LoadedConfig
+from mcproute.router.retrieval_head import Head
 from mcproute.router.step import ToolSpec
 from mcproute.runtime.tool_examples import TaughtVectors
 
@@ -38,6 +39,7 @@ class VectorIndex(Protocol):  # mcproute.router.tools.ToolIndex
         vectors: Mapping[str, np.ndarray],
         examples: Mapping[str, np.ndarray] | None = None,
         shipped: Collection[str] = (),
+        head: Head | None = None,
     ) -> int: ...
     @property
     def names(self) -> tuple[str, ...]: ...
@@ -148,7 +150,10 @@ class EncoderService:
             fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
             taught = self._examples
             index().attach_vectors(
-                blend(fresh, taught.means) if taught else fresh, examples=taught.rows, shipped=taught.shipped
+                blend(fresh, taught.means) if taught else fresh,
+                examples=taught.rows,
+                shipped=taught.shipped,
+                head=taught.head,
             )
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:

@@ -1,0 +1,86 @@
+"""The examples' classifier: which taught tool (or none) a step is for, learned from the examples.
+
+Closeness to a tool's examples (`retrieval_examples`) measures each tool on its own: how near the
+step comes to that tool's centroid and nearest example. Siblings whose requests are near each
+other ("note that Miso hates the vacuum" for `add_observations`, "start keeping track of my new
+cat, Miso" for `create_entities`) are near both, and closeness cannot say which. A classifier
+trained on all the examples at once learns what sets each tool's requests apart from the others':
+a multinomial logistic regression over the step's sentence vector, one class per taught tool and
+one for the requests taught as needing no tool (`NO_TOOL`).
+
+* It is fitted where the examples are encoded (`runtime/tool_examples.py`, in a worker thread: a
+  few hundred milliseconds for the shipped ~2,000 examples), or lazily by the index when it is
+  given examples without a fitted head; deterministic (zero start, full-batch gradient descent,
+  fixed steps), so a replay fits the same head and reproduces the decisions.
+* The ranking adds `HEAD_WEIGHT x log P(tool)` to each taught candidate's score (after the
+  closeness term; an untaught candidate gets nothing), and a taught leader's P(fit) moves in logit
+  space by `FIT_HEAD x logit(1 - P(no tool))`.
+* The constants were chosen on the hand-written dev sets, each set ranked with a classifier
+  fitted on the others (docs/routing-tools.md, "The examples' classifier").
+
+Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+HEAD_WEIGHT = 1.0  # ranker units per unit of log P(tool)
+TEMPERATURE = 20.0  # the logits are TEMPERATURE x (step . weights) + bias: unit vectors have small dot products
+L2 = 1e-3
+STEPS = 300
+RATE = 0.5
+MIN_PROBABILITY = 1e-9  # log P is taken of at least this
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """A fitted classifier: `names[k]` is class k (a tool name, or NO_TOOL)."""
+
+    names: tuple[str, ...]
+    weights: np.ndarray  # (dims, classes)
+    bias: np.ndarray  # (classes,)
+
+    @property
+    def dims(self) -> int:
+        return int(self.weights.shape[0])
+
+    def probabilities(self, vector: np.ndarray) -> dict[str, float]:
+        """P(class) for the step's unit vector, per class name."""
+        z = TEMPERATURE * (np.asarray(vector, dtype=np.float32) @ self.weights) + self.bias
+        z = np.exp(z - z.max())
+        p = z / z.sum()
+        return dict(zip(self.names, p.tolist(), strict=True))
+
+
+def fit_head(rows: Mapping[str, np.ndarray]) -> Head | None:
+    """The classifier of `rows` (class name -> its examples' unit vectors, one a row); None with
+    fewer than two classes or mixed dimensions."""
+    names = tuple(sorted(n for n, r in rows.items() if r is not None and len(np.atleast_2d(r))))
+    if len(names) < 2:
+        return None
+    blocks = [np.atleast_2d(np.asarray(rows[n], dtype=np.float32)) for n in names]
+    if len({b.shape[1] for b in blocks}) != 1:
+        return None
+    x = np.concatenate(blocks)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.maximum(norms, 1e-12)
+    y = np.repeat(np.arange(len(names)), [len(b) for b in blocks])
+    target = np.eye(len(names), dtype=np.float32)[y]
+    w = np.zeros((x.shape[1], len(names)), dtype=np.float32)
+    b = np.zeros(len(names), dtype=np.float32)
+    n = float(len(x))
+    for _ in range(STEPS):
+        z = TEMPERATURE * (x @ w) + b
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        g = (p - target) / n
+        w -= RATE * (TEMPERATURE * (x.T @ g) + L2 * w)
+        b -= RATE * g.sum(axis=0)
+    w.setflags(write=False)
+    b.setflags(write=False)
+    return Head(names, w, b)
