@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         nargs="+",
-        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 15))],
+        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 17))],
     )
     ap.add_argument(
         "--no-tool-data",
