@@ -64,7 +64,10 @@ def main() -> int:
             taught = encode_tool_examples(vectors.encoder, pairs, shipped={t for t, _ in pairs})
             idx = ToolIndex(specs, params=load_params())
             idx.attach_vectors(
-                blend(found, taught.means), examples=taught.rows, shipped=taught.shipped, head=taught.head
+                blend(found, taught.means),
+                examples=taught.rows,
+                shipped=taught.shipped,
+                head=taught.head_for({s.name for s in specs}),
             )
             indexes[key] = idx
         return indexes[key]

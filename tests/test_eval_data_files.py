@@ -250,6 +250,8 @@ LATER_EVERYDAY_DEV = (
     "dev14",
     "dev15",
     "dev16",
+    "dev17",
+    "dev18",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 

@@ -75,7 +75,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, encoder: Any) -> Path:
 def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: Path) -> None:
     got = replay(OFFLINE, recorded)
     assert got["steps"] == 5 and got["redecided"] == 5 and got["skipped"] == 0
-    assert got["identical"] == 5 and got["identical_share"] == 1.0 and got["changes"] == []
+    assert got["identical"] == 5 and got["identical_share"] == 1.0 and got["changes"] == [], got["changes"]
     assert got["tier_share_before"] == got["tier_share_after"] and got["cost_usd_before"] == got["cost_usd_after"] > 0
     # Per step, in-process: tool, tier, model and the reasoning score itself, against the kept decision.
     loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})

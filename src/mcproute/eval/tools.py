@@ -72,7 +72,7 @@ class Vectors:
             blend(found, taught.means) if taught else found,
             examples=taught.rows,
             shipped=taught.shipped,
-            head=taught.head,
+            head=taught.head_for({s.name for s in specs}),
         )
         return index
 

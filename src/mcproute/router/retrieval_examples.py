@@ -31,7 +31,8 @@ after the reranker:
 
 Requests that need no tool can be taught the same way, under the name `NO_TOOL`: a step closer to
 them than to the taught leader's own examples fits less (`FIT_NONE`), and so does one whose
-nearest taught requests mostly needed no tool (`none_share`, `FIT_KNN`).
+nearest taught requests mostly needed no tool (`none_share`, `FIT_KNN`). The examples' classifier
+(`retrieval_head`, held here as `head_probabilities`) is fitted on the same rows.
 
 The examples also still pull the tool's own vector (the `cos` features, `blend` in
 runtime/tool_examples.py); the two do different things: the blend changes what the reranker

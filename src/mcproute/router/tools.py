@@ -17,7 +17,10 @@ Two stages, both pure and in-memory:
 3. **Taught tools** (`retrieval_examples`): a tool with examples gains by how close the step is
    to them, which re-orders the candidates; a leader the step is closer to by its examples than
    other tools' requests come (its margin) fits even when the no-tool model says otherwise, and
-   one the step is less close to than to the requests taught as needing no tool fits less.
+   one the step is less close to than to the requests taught as needing no tool fits less. A
+   classifier fitted on all the examples at once (`retrieval_head`) orders the taught tools among
+   themselves (siblings that closeness alone confuses) and lowers P(fit) when it reads the step
+   as one of the requests that need no tool.
 
 The index is built once; `update(server, tools)` replaces one server's tools without touching the
 others' postings. Ties break by score, then by stable catalogue order (server first seen, then
@@ -50,7 +53,7 @@ from mcproute.router.retrieval_examples import (
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
-from mcproute.router.retrieval_head import HEAD_WEIGHT, MIN_PROBABILITY, Head
+from mcproute.router.retrieval_head import FIT_HEAD, HEAD_WEIGHT, MIN_PROBABILITY, NONE_FLOOR, Head
 from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -394,6 +397,13 @@ class ToolIndex(PoolFeatures):
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
             p_fit = _sigmoid(_logit(p_fit) - FIT_KNN * (crowded - KNN_FLOOR) / 0.5)
+        # ... and one the examples' classifier finds more likely to need no tool than not. Only
+        # down: the classifier is sure of itself well beyond its accuracy, and raising P(fit) by it
+        # called tools for requests that only look like theirs.
+        none_p = probs.get(NO_TOOL) if own is not None and lead in probs else None
+        doubted = none_p is not None and none_p > 0.5
+        if none_p is not None and doubted:
+            p_fit = _sigmoid(_logit(p_fit) - FIT_HEAD * _logit(min(none_p, 1.0 - NONE_FLOOR)))
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
@@ -422,6 +432,11 @@ class ToolIndex(PoolFeatures):
                 f"of the taught requests nearest the step (up to {KNN_K}), {crowded:.0%} by closeness needed "
                 "no tool, lowering P(fit); "
                 if crowded is not None
+                else ""
+            )
+            + (
+                f"the examples' classifier gives no tool {none_p:.0%} ({lead} {probs[lead]:.0%}), lowering P(fit); "
+                if none_p is not None and doubted
                 else ""
             )
             + self._taught_reason(pool, first[0], order[0], taught, probs)

@@ -203,7 +203,7 @@ class Replayer:
             blend(found, taught.means) if taught else found,
             examples=taught.rows if taught else {},
             shipped=taught.shipped if taught else (),
-            head=taught.head if taught else None,
+            head=taught.head_for({s.name for s in specs}) if taught else None,
         )
 
     def models(self, recorded: Sequence[Mapping[str, Any]]) -> list[ModelSpec]:

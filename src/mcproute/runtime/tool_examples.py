@@ -160,20 +160,23 @@ class TaughtVectors:
     means: Mapping[str, np.ndarray] = field(default_factory=dict)  # blended into the tool's vector (`blend`)
     rows: Mapping[str, np.ndarray] = field(default_factory=dict)  # one example vector a row (the taught term)
     shipped: frozenset[str] = frozenset()  # the tools (and NO_TOOL) whose rows are mcproute's own examples
-    head: Head | None = None  # the classifier fitted on `rows` (router/retrieval_head.py)
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
     def merged(self, other: TaughtVectors) -> TaughtVectors:
-        """These with `other`'s replacing them tool by tool (the classifier fitted anew)."""
-        rows = {**self.rows, **other.rows}
+        """These with `other`'s replacing them tool by tool."""
         return TaughtVectors(
             {**self.means, **other.means},
-            rows,
+            {**self.rows, **other.rows},
             (self.shipped - other.rows.keys()) | other.shipped,
-            fit_head(rows),
         )
+
+    def head_for(self, names: Container[str]) -> Head | None:
+        """The examples' classifier (router/retrieval_head.py) over the taught tools among `names`
+        (the catalogue) and the no-tool requests: what an index holding these examples would fit
+        itself, fitted ahead (a few hundred milliseconds: call it off the event loop)."""
+        return fit_head({n: r for n, r in self.rows.items() if n == NO_TOOL or n in names})
 
 
 def encode_tool_examples(
@@ -191,15 +194,13 @@ def encode_tool_examples(
     rows: dict[str, list[np.ndarray]] = {}
     for (tool, _), v in zip(examples, vectors, strict=True):
         rows.setdefault(tool, []).append(v)
-    arrays = {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()}
     return TaughtVectors(
         {
             tool: (np.mean(vs, axis=0) * (SHIPPED_BLEND / BLEND if tool in shipped else 1.0)).astype(np.float32)
             for tool, vs in rows.items()
         },
-        arrays,
+        {tool: np.asarray(vs, dtype=np.float32) for tool, vs in rows.items()},
         frozenset(tool for tool in rows if tool in shipped),
-        fit_head(arrays),
     )
 
 

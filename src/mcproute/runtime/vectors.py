@@ -139,6 +139,9 @@ class EncoderService:
         started = time.perf_counter()
         counts = {"encoded": 0, "from_disk": 0, "from_memory": 0}
         names = list(snapshot)
+        taught = self._examples
+        # the examples' classifier over this catalogue's taught tools, fitted once per pass, off the loop
+        head = await anyio.to_thread.run_sync(taught.head_for, frozenset(names)) if taught else None
         for i in range(0, len(names), CHUNK):
             chunk = names[i : i + CHUNK]
             got = await anyio.to_thread.run_sync(cache.vectors, self.encoder, [snapshot[n] for n in chunk])
@@ -148,12 +151,11 @@ class EncoderService:
             # (then `_changed` is set and the next pass encodes the new text).
             now = {n: tool_text(s) for n, s in tools().items()}
             fresh = {n: v for n, v in zip(chunk, got.vectors, strict=True) if now.get(n) == snapshot[n]}
-            taught = self._examples
             index().attach_vectors(
                 blend(fresh, taught.means) if taught else fresh,
                 examples=taught.rows,
                 shipped=taught.shipped,
-                head=taught.head,
+                head=head,
             )
         self.last_sync = {**counts, "seconds": round(time.perf_counter() - started, 3)}
         if counts["encoded"]:
