@@ -53,7 +53,7 @@ from mcproute.router.retrieval_examples import (
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
-from mcproute.router.retrieval_head import FIT_HEAD, HEAD_WEIGHT, MIN_PROBABILITY, NONE_FLOOR, Head
+from mcproute.router.retrieval_head import FIT_HEAD, HEAD_WEIGHT, NONE_FLOOR, Head
 from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -463,22 +463,17 @@ class ToolIndex(PoolFeatures):
         if not close:
             return static, None, {}
         probs = self._taught.head_probabilities(vector) or {}
-        # log P counted from the likeliest taught tool in the catalogue (not from NO_TOOL): the
-        # classifier orders the taught tools and leaves them where they stood against untaught
-        # ones; a step it finds needs no tool must not hand the lead to an untaught tool.
-        top = max((q for n, q in probs.items() if n != NO_TOOL and n in self._by_name), default=1.0)
+        # The classifier's P(tool) as a bonus, when a tool it knows leads without it: it learned
+        # to tell the taught tools apart, not a step for a tool nobody taught (next to an airline's
+        # tools, it sent "from Chicago to Miami on 2025-07-03, direct only" to convert_time). A
+        # bonus takes nothing from any tool, so the words' second choices stay near the top.
         names = [self._docs[s].spec.name for s in pool]
+        base = [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)]
+        lead = names[min(range(len(pool)), key=lambda i: (-base[i], self._docs[pool[i]].order))]
+        if lead not in probs:
+            return base, close, probs
         return (
-            [
-                sc
-                + EXAMPLE_WEIGHT * close.get(n, 0.0)
-                + (
-                    HEAD_WEIGHT * math.log(max(probs[n], MIN_PROBABILITY) / max(top, MIN_PROBABILITY))
-                    if n in probs
-                    else 0.0
-                )
-                for sc, n in zip(static, names, strict=True)
-            ],
+            [sc + HEAD_WEIGHT * probs.get(n, 0.0) for sc, n in zip(base, names, strict=True)],
             close,
             probs,
         )
