@@ -385,22 +385,16 @@ class ToolIndex(PoolFeatures):
         # asks for a command after something else ("prove why ..., then get the current time").
         # Only for a leader with the shipped examples: the no-tool requests were written with them,
         # at a matching density; a handful of your own would be outvoted by hundreds of those.
-        share = (
-            self._taught.none_share(vector)
-            if own is not None
-            and vector is not None
-            and self._taught.ships(lead)
-            and not query_slots(whole) & _ANCHORS
-            and not sequenced(whole)
-            else None
-        )
+        told = own is not None and not query_slots(whole) & _ANCHORS and not sequenced(whole)
+        share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
             p_fit = _sigmoid(_logit(p_fit) - FIT_KNN * (crowded - KNN_FLOOR) / 0.5)
-        # ... and one the examples' classifier finds more likely to need no tool than not. Only
-        # down: the classifier is sure of itself well beyond its accuracy, and raising P(fit) by it
-        # called tools for requests that only look like theirs.
-        none_p = probs.get(NO_TOOL) if own is not None and lead in probs else None
+        # ... and one the examples' classifier finds more likely to need no tool than not, with the
+        # same two exceptions (it reads the whole message, as the vote does). Only down: the
+        # classifier is sure of itself well beyond its accuracy, and raising P(fit) by it called
+        # tools for requests that only look like theirs.
+        none_p = probs.get(NO_TOOL) if told and lead in probs else None
         doubted = none_p is not None and none_p > 0.5
         if none_p is not None and doubted:
             p_fit = _sigmoid(_logit(p_fit) - FIT_HEAD * _logit(min(none_p, 1.0 - NONE_FLOOR)))
