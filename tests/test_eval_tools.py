@@ -207,3 +207,29 @@ def test_eval_multiturn_ranks_with_the_encoder_and_caches_the_whole_catalogue(
 
     assert main(["eval", "multiturn", "--data", str(data), "--no-encoder"]) == 0
     assert re.search(r"^encoder +off$", capsys.readouterr().out, re.M)
+
+
+def test_eval_tools_add_catalog_ranks_every_item_next_to_more_tools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--add-catalog: the same requests next to another server's tools (once each, the item's own
+    first); a file that cannot be read is named."""
+    (tmp_path / "cat.json").write_text(json.dumps(TOOLS[:1]), encoding="utf-8")
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps([*TOOLS[1:], TOOLS[0]]), encoding="utf-8")
+    data = write_jsonl(
+        tmp_path / "sel.jsonl",
+        [
+            {"id": "a", "source": "s", "query": "weather in Oslo", "catalog": "cat.json", "expected": ["get_weather"]},
+            {"id": "b", "source": "s", "query": "factorial of 9", "tools": TOOLS[:1], "expected": ["math.factorial"]},
+        ],
+    )
+    ranks = tmp_path / "ranks.jsonl"
+    args = ["eval", "tools", "--data", str(data), "--json", "--no-encoder", "--ranks-out", str(ranks)]
+    assert main([*args, "--add-catalog", str(more)]) == 0
+    res = last_json(capsys.readouterr().out)
+    lines = [json.loads(x) for x in ranks.read_text().splitlines()]
+    assert res["top1"] == 1.0 and lines[1]["ranked"][0] == "math.factorial"
+    assert all(r["ranked"].count("get_weather") <= 1 for r in lines)
+    assert main([*args, "--add-catalog", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err

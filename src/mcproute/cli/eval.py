@@ -80,6 +80,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "catalogue tool whose name and description are one of theirs, as a gateway running that server would)",
     )
     p.add_argument(
+        "--add-catalog",
+        action="append",
+        default=[],
+        metavar="CATALOG",
+        help="tools: add this catalogue's tools (a JSON list, as an item's 'catalog') to every item's tools: the same "
+        "requests next to tools of other servers, e.g. ones nobody taught; repeatable",
+    )
+    p.add_argument(
         "--unseen",
         action="store_true",
         help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)",

@@ -34,6 +34,18 @@ def load_catalog(data_path: Path, rel: str, line: int) -> list[dict[str, Any]]:
     return read_catalog(data_path, rel, line, list, "catalog must be a JSON list of tools")
 
 
+def _added(path: str) -> list[Any]:
+    """The tools of an --add-catalog file (a JSON list of tools, read as an item's catalogue is)."""
+    where = Path(path)
+    return specs_from_dicts(read_catalog(where, where.name, 0, list, "--add-catalog must be a JSON list of tools"))
+
+
+def _with(specs: list[Any], extra: list[Any]) -> list[Any]:
+    """`specs`, then the `extra` tools whose names they do not have."""
+    have = {s.name for s in specs}
+    return [*specs, *(s for s in extra if s.name not in have)]
+
+
 def recall_at(ranked: list[str], expected: list[str], k: int = 5) -> float:
     return len(set(expected) & set(ranked[:k])) / min(len(expected), k)
 
@@ -122,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         vectors.shipped = getattr(args, "shipped_examples", True)
     elif getattr(args, "examples", None):
         raise DataFileError(args.examples, 0, "--examples needs the sentence encoder: examples are compared by meaning")
+    extra = [spec for rel in getattr(args, "add_catalog", None) or [] for spec in _added(rel)]
     stream: list[tuple[list[str], Any, Any, frozenset[str]]] = []
     names: dict[str, frozenset[str]] = {}  # catalogue -> its tool names, for the learner's `available`
     ranks_out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
@@ -131,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(expected, list):
                 raise DataFileError(str(path), it["_line"], "'expected' must be a list of tool names")
             if isinstance(it.get("tools"), list):
-                specs = specs_from_dicts(it["tools"])
+                specs = _with(specs_from_dicts(it["tools"]), extra)
                 available = frozenset(s.name for s in specs)
                 index = ToolIndex(specs, params=params)
                 if vectors is not None:
@@ -139,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             elif isinstance(it.get("catalog"), str):
                 rel = it["catalog"]
                 if rel not in indexes:
-                    specs = specs_from_dicts(load_catalog(path, rel, it["_line"]))
+                    specs = _with(specs_from_dicts(load_catalog(path, rel, it["_line"])), extra)
                     indexes[rel] = ToolIndex(specs, params=params)
                     names[rel] = frozenset(s.name for s in specs)
                     if vectors is not None:
