@@ -128,8 +128,9 @@ class TaughtTools:
         self._centroids = None
 
     def set_head(self, head: Head | None) -> None:
-        """The examples' classifier, fitted by the caller on these examples (`TaughtVectors.head`);
-        None: fit it here from the rows in force, when first needed."""
+        """The examples' classifier, fitted by the caller on these examples
+        (`TaughtVectors.head_for`, off the event loop); None: fit it here from the rows in force,
+        when first needed."""
         self._head = head
         self._head_given = head is not None
         self._centroids = None

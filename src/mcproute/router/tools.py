@@ -273,7 +273,7 @@ class ToolIndex(PoolFeatures):
         examples' vectors (one a row), for these tools (one without an entry has none); None leaves
         their examples as they were. `shipped`: those of them whose examples are mcproute's own
         (runtime/tool_examples.py), which the nearest-requests vote reads. `head`: the examples'
-        classifier fitted on them (`TaughtVectors.head`; None: fitted here when first needed).
+        classifier fitted on them (`TaughtVectors.head_for`; None: fitted here when first needed).
         Returns how many vectors were attached."""
         if examples is not None:
             self._taught.set(vectors, examples, shipped=shipped)
@@ -449,8 +449,8 @@ class ToolIndex(PoolFeatures):
         self, pool: Sequence[int], static: list[float], vector: np.ndarray | None
     ) -> tuple[list[float], dict[str, float] | None, dict[str, float]]:
         """The candidates' scores with the taught-examples terms added (closeness, and the
-        classifier's log-probability), the closeness term per taught tool (None: no tool in the
-        catalogue is taught, or no step vector), and the classifier's P per class ({} without one)."""
+        classifier's bonus), the closeness term per taught tool (None: no tool in the catalogue is
+        taught, or no step vector), and the classifier's P per class ({} without one)."""
         if vector is None or not len(self._taught):
             return static, None, {}
         close = self._taught.closeness(vector, self._by_name)
