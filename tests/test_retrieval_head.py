@@ -123,3 +123,15 @@ def test_a_step_the_classifier_finds_needs_no_tool_fits_less_and_the_reason_says
     asked = _index().rank("note", k=3, vector=step)
     monkeypatch.undo()
     assert _index().rank("note", k=3, vector=step).no_tool_score == pytest.approx(asked.no_tool_score)
+
+
+def test_the_bonus_waits_for_a_taught_tool_to_lead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step whose words lead to a tool nobody taught keeps it first, however sure the classifier
+    is of a taught one (it knows only the taught tools: next to an airline's, it sent a flight
+    search to convert_time)."""
+    monkeypatch.setattr(tools_module, "HEAD_WEIGHT", 20.0)  # large enough to pass any lead
+    ranked = _index().rank("note somewhere else", k=3, vector=unit(1))
+    assert ranked.candidates[0].name == "o__untaught_note", ranked.explanation
+    # and once a taught tool leads, the same bonus does decide among the taught ones
+    step = (unit(0) + 0.25 * unit(1)) / np.linalg.norm(unit(0) + 0.25 * unit(1))
+    assert _index().rank("note", k=3, vector=step).candidates[0].name == "s__add_note"
