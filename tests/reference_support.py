@@ -5,6 +5,7 @@ the step's own vector, and (`examples=True`) the shipped examples for those serv
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
 
 
 class ReferenceIndex:
-    def __init__(self, encoder: Any, *, examples: bool = False) -> None:  # mcproute.encoding.Encoder
+    def __init__(
+        self, encoder: Any, *, examples: bool = False, only: Container[str] | None = None
+    ) -> None:  # encoder: mcproute.encoding.Encoder; only: the tool names to keep (None: all)
         specs = specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8")))
+        if only is not None:
+            specs = [s for s in specs if s.name in only]
         self.encoder = encoder
         self.index = ToolIndex(specs)
         vectors = dict(zip((s.name for s in specs), encoder.encode([tool_text(s) for s in specs]), strict=True))

@@ -34,6 +34,7 @@ import numpy as np
 
 from mcproute.encoding.weights import MODEL_NAME, WeightsSource, WeightsUnavailable, find_weights
 from mcproute.router.retrieval_embed import WordPiece
+from mcproute.router.retrieval_slots import folded
 
 # Bump when the graph or its quantisation changes: it is part of the model id (and so of every
 # cache key), so vectors of an older build are never mixed with new ones.
@@ -144,11 +145,13 @@ class Encoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """A step text's unit vector (read-only; up to `max_query_tokens`), from an LRU of recent
-        texts when repeated."""
+        texts when repeated. Paths are read without their folders (`retrieval_slots.folded`):
+        where a file is says nothing of what is asked, and the sentence vector should not move
+        with the checkout's location."""
         hit = self.cached(text)
         if hit is not None:
             return hit
-        vec = _run(self._session, self.token_ids(text, self.max_query_tokens)).astype(np.float32)
+        vec = _run(self._session, self.token_ids(folded(text), self.max_query_tokens)).astype(np.float32)
         vec.flags.writeable = False  # shared by every caller that asks for the same text
         with self._lru_lock:
             self._lru[text] = vec

@@ -19,7 +19,7 @@ import numpy as np
 from mcproute.router.retrieval_embed import ToolVectors
 from mcproute.router.retrieval_intent import agreement, query_actions, query_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
-from mcproute.router.retrieval_slots import number_fit, query_slots, slot_fit
+from mcproute.router.retrieval_slots import folded, number_fit, query_slots, slot_fit
 from mcproute.router.retrieval_text import tokens
 from mcproute.router.retrieval_thesaurus import thesaurus_terms
 from mcproute.router.retrieval_types import RetrievalContext
@@ -154,10 +154,12 @@ class PoolFeatures:
         words count at SETTING_WEIGHT of the ask's, their paths, URLs and values as the step's own."""
         p = self.params
         size = self._next
-        qtoks = [self._spelled(t) for t in tokens(_drop_negated(text))]
+        # A path's folders are where, not what (`retrieval_slots.folded`): the words leave them out.
+        words, said_words = folded(text, keep_last=True), folded(setting, keep_last=True) if setting else ""
+        qtoks = [self._spelled(t) for t in tokens(_drop_negated(words))]
         qterms = self._query_terms(qtoks, p.max_query_terms)
         if setting:
-            stoks = tokens(_drop_negated(setting))
+            stoks = tokens(_drop_negated(said_words))
             for t, w in self._query_terms(stoks, p.max_query_terms).items():
                 if t not in qterms:
                     qterms[t] = SETTING_WEIGHT * w
@@ -172,8 +174,8 @@ class PoolFeatures:
             exp_terms = dict(sorted(exp_terms.items(), key=lambda kv: -kv[1])[: p.max_query_terms])
         exp, emass = self._channel(exp_terms, size)
         # The thesaurus channel: the words tool authors use for the request's everyday words.
-        said = {t: SETTING_WEIGHT for t in thesaurus_terms(setting)} if setting else {}
-        said.update(dict.fromkeys(thesaurus_terms(text), 1.0))
+        said = {t: SETTING_WEIGHT for t in thesaurus_terms(said_words)} if setting else {}
+        said.update(dict.fromkeys(thesaurus_terms(words), 1.0))
         thes, tmass = self._channel({t: w for t, w in said.items() if t not in qterms}, size)
         hist = np.zeros(size)
         hmass = 0.0

@@ -10,6 +10,8 @@ transfers across catalogues because it reads the tools' *schemas*, not their wor
   revision, clock time, e-mail address, number), by regular expressions over the raw text.
 - `tool_slots(schema)`: the kinds a tool's input schema accepts, from its property names,
   formats, types and descriptions (nested objects and array items included).
+- `folded(text)`: the request with each path's folders dropped, for the words and the sentence
+  vector that say what is asked (a folder says where, not what).
 - `slot_fit(query, tool)`: in [-1, 1]: +1 when the tool accepts every kind the request carries,
   -1 when it accepts none of them; 0 when the request carries nothing typed. `number_fit(query,
   tool)`: the same for a bare number, weak evidence kept apart. The reranker learns one weight
@@ -240,3 +242,46 @@ def number_fit(query: frozenset[str], tool: frozenset[str]) -> float:
     if "number" not in query:
         return 0.0
     return 1.0 if "number" in tool else -1.0
+
+
+# A path's folders say where something is, never what is asked. Read as words, the checkout at
+# "/check/work/main" asked `git_status` ("check", "work": "Shows the working tree status") in place
+# of the `git log` the request named, and "list the files in /home/me/git/status-page" asked it too.
+# `folded` takes them out of what the ranking reads as the request (its words and its sentence
+# vector); the slots above read the request as it is.
+_WINPATH = re.compile(r"\b[A-Za-z]:\\(?:[\w\-. ]+\\)*[\w\-.]*")
+# Rooted ("/srv/app", "~/code/x", "./webapp", "../lib") or three parts and more ("src/app/main");
+# not "and/or", "TCP/IP" or "src/app", and not a date ("2024/03/01": no letter).
+_FOLDABLE = re.compile(r"(?<![\w:/.\-])(?:(?:~|\.{1,2})?/[\w\-.]+(?:/[\w\-.]*)*|[\w\-.]+(?:/[\w\-.]+){2,}/?)")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _last(path: str, sep: str, keep_last: bool) -> str:
+    parts = [p for p in path.split(sep) if p and p not in ("~", ".", "..")]
+    if not parts:
+        return path
+    last = parts[-1]
+    if _FILE.fullmatch(last) or _DOTFILE.fullmatch(last):
+        return last  # a file's name says what it holds ("notes.md", "error.log")
+    return f"{last}/" if keep_last else "/"
+
+
+@lru_cache(maxsize=8192)
+def folded(text: str, keep_last: bool = False) -> str:
+    """`text` with each path's folders dropped: "show the git log of /check/work/main" -> "show the
+    git log of /"; "read ~/code/app/src/main.py" -> "read main.py". `keep_last`: a folder path
+    keeps its last folder ("... of main/"), for the words: "what's in /var/log/nginx" would
+    otherwise have none left to look tools up by. URLs and zone names ("Asia/Tokyo") stay as
+    they are, and so do one-slash words ("and/or", "src/app") and dates."""
+    if "/" not in text and "\\" not in text:
+        return text
+    spans = [m.span() for m in _URL.finditer(text)] + [m.span() for m in _ZONE.finditer(text)]
+
+    def fold(m: re.Match[str], sep: str) -> str:
+        s = m.group()
+        if any(a <= m.start() < b for a, b in spans) or not _LETTER.search(s):
+            return s
+        return _last(s, sep, keep_last)
+
+    text = _WINPATH.sub(lambda m: fold(m, "\\"), text)
+    return _FOLDABLE.sub(lambda m: fold(m, "/"), text)
