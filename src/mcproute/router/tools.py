@@ -296,6 +296,11 @@ class ToolIndex(PoolFeatures):
         """Tools that have a sentence-encoder vector."""
         return len(self._enc) if self._enc is not None else 0
 
+    @property
+    def taught_count(self) -> int:
+        """Tools with examples in force (0 until the gateway's encoding pass has attached them)."""
+        return len(self._taught)
+
     def _enc_rows(self) -> dict[str, np.ndarray]:
         if self._enc is None:
             return {}
@@ -336,7 +341,8 @@ class ToolIndex(PoolFeatures):
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
         static = (x @ self._wv).tolist()
         first = sorted(range(len(pool)), key=lambda i: (-static[i], self._docs[pool[i]].order))
-        scores, taught, probs = self._taught_scores(pool, static, vector)
+        then = sequenced(whole)  # "prove why ..., then get the current time": the command comes last
+        scores, taught, probs = self._taught_scores(pool, static, vector, bonus=not then)
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
@@ -385,7 +391,7 @@ class ToolIndex(PoolFeatures):
         # asks for a command after something else ("prove why ..., then get the current time").
         # Only for a leader with the shipped examples: the no-tool requests were written with them,
         # at a matching density; a handful of your own would be outvoted by hundreds of those.
-        told = own is not None and not query_slots(whole) & _ANCHORS and not sequenced(whole)
+        told = own is not None and not query_slots(whole) & _ANCHORS and not then
         share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
@@ -446,11 +452,15 @@ class ToolIndex(PoolFeatures):
         return Ranking(top, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
 
     def _taught_scores(
-        self, pool: Sequence[int], static: list[float], vector: np.ndarray | None
+        self, pool: Sequence[int], static: list[float], vector: np.ndarray | None, *, bonus: bool = True
     ) -> tuple[list[float], dict[str, float] | None, dict[str, float]]:
         """The candidates' scores with the taught-examples terms added (closeness, and the
         classifier's bonus), the closeness term per taught tool (None: no tool in the catalogue is
-        taught, or no step vector), and the classifier's P per class ({} without one)."""
+        taught, or no step vector), and the classifier's P per class ({} without one). `bonus`:
+        False for a step that asks for a command after something else ("derive each case, then
+        get the current time"): the step vector is the whole message's, and the classifier, sure of
+        itself, would order the tools by the preamble (it gave convert_time 50 % and
+        get_current_time 1 % for a meeting between Tokyo and London)."""
         if vector is None or not len(self._taught):
             return static, None, {}
         close = self._taught.closeness(vector, self._by_name)
@@ -464,7 +474,7 @@ class ToolIndex(PoolFeatures):
         names = [self._docs[s].spec.name for s in pool]
         base = [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)]
         lead = names[min(range(len(pool)), key=lambda i: (-base[i], self._docs[pool[i]].order))]
-        if lead not in probs:
+        if lead not in probs or not bonus:
             return base, close, probs
         return (
             [sc + HEAD_WEIGHT * probs.get(n, 0.0) for sc, n in zip(base, names, strict=True)],
