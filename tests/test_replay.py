@@ -12,6 +12,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,33 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
             "git__git_log",
             "git__git_status",
         ]
+    finally:
+        kept.close_sync()
+
+
+def test_a_step_decided_before_the_tool_examples_were_in_force_is_replayed_without_them(recorded: Path) -> None:
+    """The gateway attaches the tool examples in a second encoding pass; a step decided before it
+    (a cold cache) ranked without them, and the kept `index_taught` says so. Replayed with them,
+    the run's first step went to convert_time where the gateway had called get_current_time."""
+    kept = ReplayStore(recorded / "state.sqlite3")
+    try:
+        loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})
+        encoder, why = load_encoder(loaded)
+        assert encoder is not None, why
+        replayer = Replayer(loaded, kept, encoder=encoder)
+        row = kept.read_steps()[0]
+        assert "index_taught" in row.inputs  # kept with every step
+        before = replace(row, inputs={**row.inputs, "index_taught": 0})
+        after, skipped = replayer.redecide(before)
+        assert after is not None, skipped
+        without = replayer._indexes[(row.catalog_version, True, False)]
+        assert without is not None and without[0].taught_count == 0 and without[0].vector_count > 0
+        replayer.redecide(replace(row, inputs={**row.inputs, "index_taught": 9}))
+        with_them = replayer._indexes[(row.catalog_version, True, True)]
+        assert with_them is not None and with_them[0].taught_count > 0
+        legacy = {k: v for k, v in row.inputs.items() if k != "index_taught"}  # kept before the field existed
+        replayer.redecide(replace(row, inputs=legacy))
+        assert len(replayer._indexes) == 2  # replayed with the examples, as it was before
     finally:
         kept.close_sync()
 

@@ -121,7 +121,7 @@ class Replayer:
         if examples_id:
             self.base = versioned(self.base, examples_id)
         self.policy = self.config.routing.model_copy(update={"threshold": None})  # folded into the calibration
-        self._indexes: dict[tuple[str, bool], tuple[ToolIndex, dict[str, ToolSpec]] | None] = {}
+        self._indexes: dict[tuple[str, bool, bool], tuple[ToolIndex, dict[str, ToolSpec]] | None] = {}
         self._scorers: dict[float, tuple[TierScorer, Calibration]] = {}
 
     # ------------------------------------------------------------ building the candidate
@@ -170,8 +170,10 @@ class Replayer:
             self._scorers[shift] = (self.scorer.with_calibration(cal), cal)
         return self._scorers[shift]
 
-    def _index(self, version: str, with_vectors: bool) -> tuple[ToolIndex, dict[str, ToolSpec]] | None:
-        key = (version, with_vectors)
+    def _index(
+        self, version: str, with_vectors: bool, with_examples: bool = True
+    ) -> tuple[ToolIndex, dict[str, ToolSpec]] | None:
+        key = (version, with_vectors, with_examples)
         if key not in self._indexes:
             rows = self.kept.catalog(version)
             if rows is None:
@@ -183,11 +185,11 @@ class Replayer:
                 ]
                 index = ToolIndex(specs)
                 if with_vectors:
-                    self._attach(index, specs)
+                    self._attach(index, specs, with_examples)
                 self._indexes[key] = (index, {s.name: s for s in specs})
         return self._indexes[key]
 
-    def _attach(self, index: ToolIndex, specs: Sequence[ToolSpec]) -> None:
+    def _attach(self, index: ToolIndex, specs: Sequence[ToolSpec], with_examples: bool = True) -> None:
         from mcproute.encoding import default_cache_dir
         from mcproute.encoding.cache import ToolVectorCache
         from mcproute.encoding.texts import tool_text
@@ -198,7 +200,7 @@ class Replayer:
         finally:
             cache.close()
         found = {s.name: v for s, v in zip(specs, got.vectors, strict=True)}
-        taught = self.tool_examples
+        taught = self.tool_examples if with_examples else None
         index.attach_vectors(
             blend(found, taught.means) if taught else found,
             examples=taught.rows if taught else {},
@@ -241,7 +243,14 @@ class Replayer:
         if kept.text is None:
             return None, "text not kept (replay.keep: hashes)"
         encoder_on = self.encoder is not None
-        built = self._index(kept.catalog_version, encoder_on and int(inputs.get("index_vectors", 0)) > 0)
+        # The index as the step saw it: with vectors or not, and with the tool examples in force or
+        # not yet (the first encoding pass attaches them; a step before it ranked without them).
+        # Kept steps from before `index_taught` was recorded are replayed with the examples.
+        built = self._index(
+            kept.catalog_version,
+            encoder_on and int(inputs.get("index_vectors", 0)) > 0,
+            int(inputs.get("index_taught", 1)) > 0,
+        )
         if built is None:
             return None, "catalogue version not stored"
         index, tools = built

@@ -49,6 +49,7 @@ class StepInputs:
     catalog: Sequence[Mapping[str, Any]]  # that version's tool rows (shared, not copied: stored once)
     index_size: int
     index_vectors: int
+    index_taught: int  # tools with examples in force: none while the first encoding pass runs
     scorer_version: str
     threshold_shift: float
     separator: str
@@ -104,6 +105,7 @@ class ReplayRecorder:
             rows,
             len(engine.index),
             engine.index.vector_count,
+            engine.index.taught_count,
             engine.scorer.model_version,
             engine.calibration_state.shift,
             engine.config.gateway.separator,
@@ -152,6 +154,7 @@ class ReplayRecorder:
             "unhealthy": list(inputs.unhealthy),
             "index_size": inputs.index_size,
             "index_vectors": inputs.index_vectors,
+            "index_taught": inputs.index_taught,
             "scorer_version": inputs.scorer_version,
             "threshold_shift": inputs.threshold_shift,
             "separator": inputs.separator,
