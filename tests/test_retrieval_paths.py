@@ -1,8 +1,9 @@
-"""Where a path points says nothing of what is asked. The checkout at "/check/work/main" made
-"Show the git log of the repository at /check/work/main" ask for `git_status` ("check", "work":
-"Shows the working tree status"), in CI and nowhere else: the folders were read as the request's
-words and moved its sentence vector. The ranking now reads a path without its folders
-(`retrieval_slots.folded`); the slots still read it whole."""
+"""Where a path points, and which page a URL names, say nothing of what is asked. The checkout
+at "/check/work/main" made "Show the git log of the repository at /check/work/main" ask for
+`git_status` ("check", "work": "Shows the working tree status"), in CI and nowhere else: the
+folders were read as the request's words and moved its sentence vector. The ranking now reads a
+path without its folders and a URL without its page (`retrieval_slots.folded`); the slots still
+read them whole."""
 
 from __future__ import annotations
 
@@ -33,9 +34,13 @@ PLACES = ["/check/work/main", "/home/check/status/working", "/tmp/ci52/main", "~
         ("open ./webapp/.env.example", "open .env.example", "open .env.example"),
         (r"commits in C:\Lab\eye-tracking", "commits in eye-tracking/", "commits in /"),
         ("diff src/app/main.go", "diff main.go", "diff main.go"),
+        ("summarise https://example.com/blog/git-log-tips", "summarise https://", "summarise https://"),
+        ("what's on acme.io/pricing", "what's on https://", "what's on https://"),
     ],
 )
-def test_a_path_keeps_its_file_name_and_loses_its_folders(text: str, words: str, vector: str) -> None:
+def test_a_path_keeps_its_file_name_and_loses_its_folders_and_a_url_its_page(
+    text: str, words: str, vector: str
+) -> None:
     assert folded(text, keep_last=True) == words
     assert folded(text) == vector
 
@@ -43,7 +48,6 @@ def test_a_path_keeps_its_file_name_and_loses_its_folders(text: str, words: str,
 @pytest.mark.parametrize(
     "text",
     [
-        "summarise https://en.wikipedia.org/wiki/Raft",  # a URL says what it is
         "10:30 from Asia/Tokyo to America/New_York",  # zone names are not paths
         "input and/or output of src/app over TCP/IP",  # one slash: words, not a place
         "was it 2024/03/01 or 1/2/3?",  # dates and fractions
@@ -58,6 +62,7 @@ def test_the_slots_still_see_the_whole_path() -> None:
     text = "list the files in /home/me/git/status-page"
     assert "path" in query_slots(text)
     assert folded(text) == "list the files in /"  # the ranking's reading; query_slots reads `text`
+    assert "url" in query_slots("summarise https://example.com/blog/git-log-tips")
 
 
 def test_the_step_vector_does_not_move_with_the_folders(encoder) -> None:  # noqa: ANN001
@@ -90,9 +95,15 @@ def test_the_repository_s_location_does_not_choose_the_git_tool(agent_tools: Ref
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["list the files in /home/me/git/status-page", "what's in /var/log/nginx"],
+    ("text", "tool"),
+    [
+        ("list the files in /home/me/git/status-page", "filesystem__list_directory"),
+        ("what's in /var/log/nginx", "filesystem__list_directory"),
+        ("summarise https://example.com/blog/git-log-tips", "fetch__fetch"),  # was git_log
+    ],
 )
-def test_a_folder_named_like_a_tool_does_not_take_the_request(reference: ReferenceIndex, text: str) -> None:
+def test_a_folder_or_page_named_like_a_tool_does_not_take_the_request(
+    reference: ReferenceIndex, text: str, tool: str
+) -> None:
     r = reference.rank(text)
-    assert not r.no_tool and r.candidates[0].name == "filesystem__list_directory", r.explanation
+    assert not r.no_tool and r.candidates[0].name == tool, r.explanation

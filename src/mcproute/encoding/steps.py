@@ -26,7 +26,7 @@ class _AsSteps:
 
     def __init__(self, encoder: Encoder) -> None:
         self._enc = encoder
-        self.model_id = f"{encoder.model_id}/step2"  # step2: paths folded (retrieval_slots.folded)
+        self.model_id = f"{encoder.model_id}/step3"  # step3: paths and URLs folded (retrieval_slots.folded)
         self.dim = encoder.dim
         self.max_tokens = encoder.max_query_tokens
 

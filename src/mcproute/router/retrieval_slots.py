@@ -247,6 +247,7 @@ def number_fit(query: frozenset[str], tool: frozenset[str]) -> float:
 # A path's folders say where something is, never what is asked. Read as words, the checkout at
 # "/check/work/main" asked `git_status` ("check", "work": "Shows the working tree status") in place
 # of the `git log` the request named, and "list the files in /home/me/git/status-page" asked it too.
+# A URL's words likewise name a page, not what to do with it.
 # `folded` takes them out of what the ranking reads as the request (its words and its sentence
 # vector); the slots above read the request as it is.
 _WINPATH = re.compile(r"\b[A-Za-z]:\\(?:[\w\-. ]+\\)*[\w\-.]*")
@@ -271,11 +272,13 @@ def folded(text: str, keep_last: bool = False) -> str:
     """`text` with each path's folders dropped: "show the git log of /check/work/main" -> "show the
     git log of /"; "read ~/code/app/src/main.py" -> "read main.py". `keep_last`: a folder path
     keeps its last folder ("... of main/"), for the words: "what's in /var/log/nginx" would
-    otherwise have none left to look tools up by. URLs and zone names ("Asia/Tokyo") stay as
-    they are, and so do one-slash words ("and/or", "src/app") and dates."""
-    if "/" not in text and "\\" not in text:
+    otherwise have none left to look tools up by. A URL is read as "https://": the page it names
+    is the argument ("summarise https://example.com/blog/git-log-tips" is not a git log). Zone
+    names ("Asia/Tokyo"), one-slash words ("and/or", "src/app") and dates stay as they are."""
+    if "/" not in text and "\\" not in text and "." not in text:
         return text
-    spans = [m.span() for m in _URL.finditer(text)] + [m.span() for m in _ZONE.finditer(text)]
+    text = _URL.sub("https://", text)
+    spans = [m.span() for m in _ZONE.finditer(text)]
 
     def fold(m: re.Match[str], sep: str) -> str:
         s = m.group()
