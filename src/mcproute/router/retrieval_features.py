@@ -154,8 +154,9 @@ class PoolFeatures:
         words count at SETTING_WEIGHT of the ask's, their paths, URLs and values as the step's own."""
         p = self.params
         size = self._next
-        # A path's folders are where, not what (`retrieval_slots.folded`): the words leave them out.
-        words, said_words = folded(text, keep_last=True), folded(setting, keep_last=True) if setting else ""
+        # A path's folders, a URL's page and a short quote are values, not what is asked
+        # (`retrieval_slots.folded`): the words leave them out.
+        words, said_words = folded(text, words=True), folded(setting, words=True) if setting else ""
         qtoks = [self._spelled(t) for t in tokens(_drop_negated(words))]
         qterms = self._query_terms(qtoks, p.max_query_terms)
         if setting:

@@ -257,6 +257,33 @@ _FOLDABLE = re.compile(r"(?<![\w:/.\-])(?:(?:~|\.{1,2})?/[\w\-.]+(?:/[\w\-.]*)*|
 _LETTER = re.compile(r"[A-Za-z]")
 
 
+# A short quote is material: the file's content, the commit's message, the term to look for
+# ("create notes.txt containing 'git status is clean'" is not git_status); its words are not the
+# request's (`folded(..., words=True)`). Kept as they are: a
+# quote that is the request itself (BFCL wraps whole requests in quotes; "the user wrote: '...'";
+# "run 'git log'"), one longer than a message or a name, and back-quoted code.
+_QUOTE = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)")
+_SAID_BEFORE = re.compile(
+    r"\b(?:run|execute|exec|says?|said|asks?|asked|writes?|wrote|typed|types|tells?|told|requests?|requested"
+    r"|pasted|messaged)\b\W*$",
+    re.I,
+)
+_QUOTE_WORDS = 12  # longer quotes are read as they are
+
+
+def _unquoted(m: re.Match[str]) -> str:
+    inner = m.group()[1:-1]
+    if len(inner.split()) > _QUOTE_WORDS or _SAID_BEFORE.search(m.string, max(0, m.start() - 40), m.start()):
+        return m.group()
+    return '""'
+
+
+def _quotes_folded(text: str) -> str:
+    out = _QUOTE.sub(_unquoted, text)
+    # Nothing asked outside the quotes: the quotes are the request.
+    return out if len(re.findall(r"[^\W\d_]{3,}", _QUOTE.sub(" ", out))) >= 2 else text
+
+
 def _last(path: str, sep: str, keep_last: bool) -> str:
     parts = [p for p in path.split(sep) if p and p not in ("~", ".", "..")]
     if not parts:
@@ -268,13 +295,18 @@ def _last(path: str, sep: str, keep_last: bool) -> str:
 
 
 @lru_cache(maxsize=8192)
-def folded(text: str, keep_last: bool = False) -> str:
+def folded(text: str, words: bool = False) -> str:
     """`text` with each path's folders dropped: "show the git log of /check/work/main" -> "show the
-    git log of /"; "read ~/code/app/src/main.py" -> "read main.py". `keep_last`: a folder path
-    keeps its last folder ("... of main/"), for the words: "what's in /var/log/nginx" would
-    otherwise have none left to look tools up by. A URL is read as "https://": the page it names
-    is the argument ("summarise https://example.com/blog/git-log-tips" is not a git log). Zone
-    names ("Asia/Tokyo"), one-slash words ("and/or", "src/app") and dates stay as they are."""
+    git log of /"; "read ~/code/app/src/main.py" -> "read main.py". A URL is read as "https://":
+    the page it names is the argument ("summarise https://example.com/blog/git-log-tips" is not a
+    git log). Zone names ("Asia/Tokyo"), one-slash words ("and/or", "src/app") and dates stay.
+
+    `words`: the reading for the request's words, where a folder path keeps its last folder ("...
+    of main/": "what's in /var/log/nginx" would otherwise have no word left to look tools up by)
+    and a short quote is read as "" (above). The sentence vector reads quotes whole: what is quoted
+    can tell siblings apart ("an image of 'a man in a red dress'" is for the tool that draws people)."""
+    if words and _QUOTE.search(text):
+        text = _quotes_folded(text)
     if "/" not in text and "\\" not in text and "." not in text:
         return text
     text = _URL.sub("https://", text)
@@ -284,7 +316,7 @@ def folded(text: str, keep_last: bool = False) -> str:
         s = m.group()
         if any(a <= m.start() < b for a, b in spans) or not _LETTER.search(s):
             return s
-        return _last(s, sep, keep_last)
+        return _last(s, sep, words)
 
     text = _WINPATH.sub(lambda m: fold(m, "\\"), text)
     return _FOLDABLE.sub(lambda m: fold(m, "/"), text)

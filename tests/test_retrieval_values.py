@@ -1,11 +1,13 @@
-"""Where a path points, and which page a URL names, say nothing of what is asked. The checkout
-at "/check/work/main" made "Show the git log of the repository at /check/work/main" ask for
-`git_status` ("check", "work": "Shows the working tree status"), in CI and nowhere else: the
-folders were read as the request's words and moved its sentence vector. The ranking now reads a
-path without its folders and a URL without its page (`retrieval_slots.folded`); the slots still
-read them whole."""
+"""A request's values are not what it asks: where a path points, which page a URL names, what a
+quoted text says. The checkout at "/check/work/main" made "Show the git log of the repository at
+/check/work/main" ask for `git_status` ("check", "work": "Shows the working tree status"), in CI
+and nowhere else: the folders were read as the request's words and moved its sentence vector. The
+ranking now reads a path without its folders, a URL without its page and a quote without its
+words (`retrieval_slots.folded`); the slots still read them whole."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -36,12 +38,24 @@ PLACES = ["/check/work/main", "/home/check/status/working", "/tmp/ci52/main", "~
         ("diff src/app/main.go", "diff main.go", "diff main.go"),
         ("summarise https://example.com/blog/git-log-tips", "summarise https://", "summarise https://"),
         ("what's on acme.io/pricing", "what's on https://", "what's on https://"),
+        # a short quote's words are not the request's; the sentence vector reads it whole
+        (
+            "notes.txt containing 'git status is clean'",
+            'notes.txt containing ""',
+            "notes.txt containing 'git status is clean'",
+        ),
+        ("Mochi's record: “hates the vacuum”", 'Mochi\'s record: ""', "Mochi's record: “hates the vacuum”"),
+        (
+            "run 'git log' and say `git status`",
+            "run 'git log' and say `git status`",
+            "run 'git log' and say `git status`",
+        ),
     ],
 )
-def test_a_path_keeps_its_file_name_and_loses_its_folders_and_a_url_its_page(
+def test_a_path_keeps_its_file_name_and_loses_its_folders_a_url_its_page_a_quote_its_words(
     text: str, words: str, vector: str
 ) -> None:
-    assert folded(text, keep_last=True) == words
+    assert folded(text, words=True) == words
     assert folded(text) == vector
 
 
@@ -55,7 +69,21 @@ def test_a_path_keeps_its_file_name_and_loses_its_folders_and_a_url_its_page(
     ],
 )
 def test_what_is_not_a_folder_path_is_left_as_it_is(text: str) -> None:
-    assert folded(text) == text == folded(text, keep_last=True)
+    assert folded(text) == text == folded(text, words=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"What is the capital city of Australia, and what is the current population of Canada?"',  # all quoted
+        "The user wrote: 'show me what changed in my repo'",  # a quote that is the request
+        "run 'git log --oneline' in ~/app",
+        "rewrite: 'Dear team, the release is delayed because the build server is down again this week'",  # long
+    ],
+)
+def test_a_quote_that_is_the_request_keeps_its_words(text: str) -> None:
+    inner = re.search(r"[\"'](.+)[\"']", text)
+    assert inner is not None and inner.group(1) in folded(text, words=True)
 
 
 def test_the_slots_still_see_the_whole_path() -> None:
@@ -100,9 +128,12 @@ def test_the_repository_s_location_does_not_choose_the_git_tool(agent_tools: Ref
         ("list the files in /home/me/git/status-page", "filesystem__list_directory"),
         ("what's in /var/log/nginx", "filesystem__list_directory"),
         ("summarise https://example.com/blog/git-log-tips", "fetch__fetch"),  # was git_log
+        ("create a file notes.txt in ~/docs containing 'git status is clean'", "filesystem__write_file"),  # no tool
+        ("commit in ~/app with message 'list the directory before reading files'", "git__git_commit"),  # list_directory
+        ("run 'git log --oneline' in ~/app", "git__git_log"),  # the quoted command is the ask
     ],
 )
-def test_a_folder_or_page_named_like_a_tool_does_not_take_the_request(
+def test_a_folder_page_or_quote_that_reads_like_a_tool_does_not_take_the_request(
     reference: ReferenceIndex, text: str, tool: str
 ) -> None:
     r = reference.rank(text)
