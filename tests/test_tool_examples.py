@@ -8,6 +8,7 @@ while examples are in force names them in its policy version.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -366,6 +367,13 @@ def test_a_reference_server_gets_the_shipped_examples_for_each_tool_you_did_not_
     assert in_force({"shipped_examples": False}) == {}
     assert NO_TOOL not in in_force({"examples": TAUGHT, "shipped_examples": False})  # yours alone bring none
     assert in_force({}, {"command": "uvx", "args": ["mcp-server-timeline"]}) == {}  # not a reference server
+    # A tool the config withholds (`deny`, or left out of `allow`) is not served: requests for it
+    # need no tool here, and its examples teach that ("commit what I have staged" with git_commit
+    # denied went to git_diff_staged).
+    denied = in_force({"deny": ["convert_time"]})
+    assert "time__convert_time" not in denied
+    assert denied[NO_TOOL] == [*shipped_no_tool(), *shipped["convert_time"][1]]
+    assert in_force({"allow": ["get_current_time"]}) == denied
 
 
 def test_eval_gives_a_catalogue_tool_the_shipped_examples_only_when_it_is_that_tool() -> None:
@@ -403,3 +411,23 @@ async def test_status_names_only_served_tools_among_those_with_examples(tmp_path
     async with Engine(loaded_config(tmp_path, servers=servers)) as engine:
         await engine.wait_settled()
         assert status_report(engine)["encoder"]["tools_with_examples"] == ["time__get_current_time"]
+
+
+@pytest.mark.anyio
+async def test_a_request_for_a_withheld_tool_gets_no_tool_and_its_sibling_keeps_its_own(tmp_path: Path) -> None:
+    """servers.yaml withholds git_reset (and the other tools that write): a request to throw
+    changes away went to git_diff_unstaged (P(fit) 0.59); with git_reset's examples taught as
+    needing no tool here, it gets none (0.40), while asking what changed still gets the diff."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    git = {"command": sys.executable, "args": ["-m", "mcp_server_git", "--repository", str(repo)]}
+    deny = {"deny": ["git_reset", "git_commit", "git_add", "git_checkout", "git_create_branch"]}
+    ident = ConversationIdentity("c", "argument")
+    servers = {"time": TIME_SERVER, "git": {**git, "tools": deny}}  # as in servers.yaml
+    async with Engine(loaded_config(tmp_path, servers=servers)) as engine:
+        await engine.wait_settled()
+        withheld = await engine.route("throw away my local changes to app.py", identity=ident)
+        sibling = await engine.route("what have I changed in app.py but not staged yet?", identity=ident)
+    assert withheld.tool is None, withheld.reason
+    assert sibling.tool == "git__git_diff_unstaged", sibling.reason

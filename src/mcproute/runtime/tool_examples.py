@@ -49,7 +49,7 @@ from mcproute.config import Config, ServerConfig
 from mcproute.encoding.cache import ToolVectorCache
 from mcproute.encoding.model import Encoder
 from mcproute.encoding.steps import step_vectors
-from mcproute.gateway.catalog import namespaced
+from mcproute.gateway.catalog import namespaced, tool_allowed
 from mcproute.router.retrieval_examples import NO_TOOL
 from mcproute.router.retrieval_head import Head, fit_head
 
@@ -123,6 +123,7 @@ def shipped_in_force(config: Config) -> frozenset[str]:
 def _in_force(config: Config) -> list[tuple[str, str, bool]]:
     sep, prefixed = config.gateway.separator, config.gateway.prefix_tools
     out: list[tuple[str, str, bool]] = []
+    withheld: list[str] = []
     for server, cfg in config.servers.items():
         if not cfg.enabled:
             continue
@@ -131,10 +132,14 @@ def _in_force(config: Config) -> list[tuple[str, str, bool]]:
             out.extend((namespaced(prefix, tool, sep), " ".join(t.split()), False) for t in texts)
         kind = reference_server(cfg) if cfg.tools.shipped_examples else None
         for tool, (_, shipped) in shipped_examples().get(kind or "", {}).items():
-            if tool not in cfg.tools.examples:
+            if tool in cfg.tools.examples:
+                continue
+            if tool_allowed(tool, cfg):
                 out.extend((namespaced(prefix, tool, sep), text, True) for text in shipped)
+            else:  # withheld by `tools.allow` / `deny`: here its requests need no tool
+                withheld.extend(shipped)
     if any(shipped for _, _, shipped in out):  # a reference server's examples are in force
-        out.extend((NO_TOOL, text, True) for text in shipped_no_tool())
+        out.extend((NO_TOOL, text, True) for text in (*shipped_no_tool(), *withheld))
     return out
 
 
