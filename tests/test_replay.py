@@ -53,6 +53,14 @@ def replay(config: Path, data_dir: Path, *extra: str) -> dict[str, Any]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+def offline_replayer(recorded: Path, kept: ReplayStore) -> Replayer:
+    """In-process replay of the recorded run with offline.yaml and the session's encoder."""
+    loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})
+    encoder, why = load_encoder(loaded)
+    assert encoder is not None, why
+    return Replayer(loaded, kept, encoder=encoder)
+
+
 def candidate(tmp: Path, name: str, **routing: Any) -> Path:
     """offline.yaml with `routing` keys set (the same servers, models and prices otherwise)."""
     text = OFFLINE.read_text()
@@ -79,13 +87,10 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
     assert got["identical"] == 5 and got["identical_share"] == 1.0 and got["changes"] == [], got["changes"]
     assert got["tier_share_before"] == got["tier_share_after"] and got["cost_usd_before"] == got["cost_usd_after"] > 0
     # Per step, in-process: tool, tier, model and the reasoning score itself, against the kept decision.
-    loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})
     kept = ReplayStore(recorded / "state.sqlite3")
     try:
         rows = kept.read_steps()
-        encoder, why = load_encoder(loaded)
-        assert encoder is not None, why
-        replayer = Replayer(loaded, kept, encoder=encoder)
+        replayer = offline_replayer(recorded, kept)
         assert len(rows) == 5
         for row in rows:
             after, skipped = replayer.redecide(row)
@@ -106,14 +111,11 @@ def test_replaying_the_same_config_reproduces_every_recorded_decision(recorded: 
 
 def test_a_step_decided_before_the_tool_examples_were_in_force_is_replayed_without_them(recorded: Path) -> None:
     """The gateway attaches the tool examples in a second encoding pass; a step decided before it
-    (a cold cache) ranked without them, and the kept `index_taught` says so. Replayed with them,
-    the run's first step went to convert_time where the gateway had called get_current_time."""
+    (a cold cache) ranked without them, and the kept `index_taught` says so. (Replayed with them,
+    the run's first step once went to convert_time where the gateway had called get_current_time.)"""
     kept = ReplayStore(recorded / "state.sqlite3")
     try:
-        loaded = load_config(OFFLINE, environ={"MCPROUTE_DATA_DIR": str(recorded)})
-        encoder, why = load_encoder(loaded)
-        assert encoder is not None, why
-        replayer = Replayer(loaded, kept, encoder=encoder)
+        replayer = offline_replayer(recorded, kept)
         row = kept.read_steps()[0]
         assert "index_taught" in row.inputs  # kept with every step
         before = replace(row, inputs={**row.inputs, "index_taught": 0})

@@ -145,9 +145,9 @@ class Encoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """A step text's unit vector (read-only; up to `max_query_tokens`), from an LRU of recent
-        texts when repeated. Paths are read without their folders (`retrieval_slots.folded`):
-        where a file is says nothing of what is asked, and the sentence vector should not move
-        with the checkout's location."""
+        texts when repeated. Paths are read without their folders and URLs without their pages
+        (`retrieval_slots.folded`): where a file is says nothing of what is asked, and the
+        sentence vector should not move with the checkout's location."""
         hit = self.cached(text)
         if hit is not None:
             return hit

@@ -10,8 +10,8 @@ transfers across catalogues because it reads the tools' *schemas*, not their wor
   revision, clock time, e-mail address, number), by regular expressions over the raw text.
 - `tool_slots(schema)`: the kinds a tool's input schema accepts, from its property names,
   formats, types and descriptions (nested objects and array items included).
-- `folded(text)`: the request with each path's folders dropped, for the words and the sentence
-  vector that say what is asked (a folder says where, not what).
+- `folded(text)`: the request with each path's folders, each URL's page and (for the words) each
+  short quote dropped: values, not what is asked (a folder says where, not what).
 - `slot_fit(query, tool)`: in [-1, 1]: +1 when the tool accepts every kind the request carries,
   -1 when it accepts none of them; 0 when the request carries nothing typed. `number_fit(query,
   tool)`: the same for a bare number, weak evidence kept apart. The reranker learns one weight
@@ -259,9 +259,9 @@ _LETTER = re.compile(r"[A-Za-z]")
 
 # A short quote is material: the file's content, the commit's message, the term to look for
 # ("create notes.txt containing 'git status is clean'" is not git_status); its words are not the
-# request's (`folded(..., words=True)`). Kept as they are: a
-# quote that is the request itself (BFCL wraps whole requests in quotes; "the user wrote: '...'";
-# "run 'git log'"), one longer than a message or a name, and back-quoted code.
+# request's (`folded(..., words=True)`). Kept as they are: a quote that is the request itself
+# (BFCL wraps whole requests in quotes; "the user wrote: '...'"; "run 'git log'"), one longer than
+# a message or a name, and back-quoted code.
 _QUOTE = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^']*'(?!\w)")
 _SAID_BEFORE = re.compile(
     r"\b(?:run|execute|exec|says?|said|asks?|asked|writes?|wrote|typed|types|tells?|told|requests?|requested"
