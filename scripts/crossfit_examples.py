@@ -36,13 +36,20 @@ NO_TOOL_SETS = [
     "everyday_traps_dev.jsonl",
     "everyday_outside_dev.jsonl",
 ]
+# the shipped no-tool examples' sources (scripts/build_tool_examples.py): not everyday_notool_dev
+NEGATIVES = [g for g in TOOL_SETS + NO_TOOL_SETS if g != "everyday_notool_dev.jsonl"]
 
 
-def main() -> int:
-    sets = {
+def load_sets() -> dict[str, list[dict[str, Any]]]:
+    """Every dev set above, by file name: its items in order."""
+    return {
         f: [json.loads(line) for line in (DATA / f).read_text(encoding="utf-8").splitlines() if line.strip()]
         for f in TOOL_SETS + NO_TOOL_SETS
     }
+
+
+def main() -> int:
+    sets = load_sets()
     specs = specs_from_dicts(json.loads((DATA / "catalogs" / "reference_servers.json").read_text(encoding="utf-8")))
     vectors = load_vectors(True)
     if vectors is None:
@@ -91,8 +98,6 @@ def main() -> int:
         tools = f"{v[0] / v[2]:.3f} / {v[1] / v[2]:.3f}" if v[2] else "-"
         return f"{tools}, no-tool {v[3] / v[4]:.3f}" if v[4] else tools
 
-    # the shipped no-tool examples' sources (scripts/build_tool_examples.py): not everyday_notool_dev
-    NEGATIVES = [g for g in TOOL_SETS + NO_TOOL_SETS if g != "everyday_notool_dev.jsonl"]
     pooled = {"A": [0] * 5, "B": [0] * 5}
     for f in TOOL_SETS + NO_TOOL_SETS:
         got = {

@@ -24,26 +24,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossfit_examples import DATA, NEGATIVES, NO_TOOL_SETS, TOOL_SETS, load_sets  # noqa: E402  (this folder)
+
 from mcproute.config import load_config  # noqa: E402
 from mcproute.eval.tools import load_params, load_vectors  # noqa: E402
 from mcproute.gateway.catalog import tool_allowed  # noqa: E402
 from mcproute.router.retrieval_examples import NO_TOOL  # noqa: E402
 from mcproute.router.tools import ToolIndex, specs_from_dicts  # noqa: E402
 from mcproute.runtime.tool_examples import blend, encode_tool_examples  # noqa: E402
-
-DATA = ROOT / "tests" / "data"
-TOOL_SETS = ["everyday_dev.jsonl", "everyday_dev2.jsonl", "everyday_dev3.jsonl"]
-TOOL_SETS += [f"everyday_dev{n}.jsonl" for n in range(4, 17)]
-NO_TOOL_SETS = [
-    "everyday_notool_dev.jsonl",
-    "everyday_notool_dev2.jsonl",
-    "everyday_notool_dev3.jsonl",
-    "everyday_notool_dev4.jsonl",
-    "everyday_traps_dev.jsonl",
-    "everyday_outside_dev.jsonl",
-]
-# the shipped no-tool examples' sources (scripts/build_tool_examples.py): not everyday_notool_dev
-NEGATIVES = [g for g in TOOL_SETS + NO_TOOL_SETS if g != "everyday_notool_dev.jsonl"]
 
 
 def catalogue() -> tuple[list[Any], set[str]]:
@@ -61,10 +49,7 @@ def catalogue() -> tuple[list[Any], set[str]]:
 
 
 def main() -> int:
-    sets = {
-        f: [json.loads(line) for line in (DATA / f).read_text(encoding="utf-8").splitlines() if line.strip()]
-        for f in TOOL_SETS + NO_TOOL_SETS
-    }
+    sets = load_sets()
     specs, withheld = catalogue()
     names = {s.name for s in specs}
     vectors = load_vectors(True)
