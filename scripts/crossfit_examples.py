@@ -7,10 +7,13 @@ cross-fitted estimate of the shipped examples). The holdout and fresh sets are n
     PYTHONPATH=$PWD/src .venv/bin/python scripts/crossfit_examples.py
 
 Prints per set top1 / recall@5 and no-tool accuracy for A and B, then the pooled figures.
+`--only-b` skips A; `--dump FILE` writes B's reading of every request (JSON lines: set, query,
+expected, the tools ranked, no_tool, the explanation), to compare two versions request by request.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -48,7 +51,12 @@ def load_sets() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only-b", action="store_true", help="skip A (the first three sets' examples)")
+    ap.add_argument("--dump", type=Path, help="write B's reading of every request here (JSON lines)")
+    args = ap.parse_args(argv)
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     sets = load_sets()
     specs = specs_from_dicts(json.loads((DATA / "catalogs" / "reference_servers.json").read_text(encoding="utf-8")))
     vectors = load_vectors(True)
@@ -79,12 +87,15 @@ def main() -> int:
             indexes[key] = idx
         return indexes[key]
 
-    def score(idx: ToolIndex, f: str) -> list[int]:
+    def score(idx: ToolIndex, f: str, out: Any = None) -> list[int]:
         top1 = recall = n = none_right = none = 0
         for it in sets[f]:
             r = idx.rank(it["query"], k=5, vector=vec(it["query"]))
             names = [c.name for c in r.candidates]
             lead = None if r.no_tool or not names else names[0]
+            if out is not None:
+                row = {"set": f, "query": it["query"], "expected": it["expected"], "ranked": names}
+                out.write(json.dumps({**row, "no_tool": r.no_tool, "why": r.explanation}) + "\n")
             if it["expected"]:
                 n += 1
                 top1 += lead in it["expected"]
@@ -98,17 +109,19 @@ def main() -> int:
         tools = f"{v[0] / v[2]:.3f} / {v[1] / v[2]:.3f}" if v[2] else "-"
         return f"{tools}, no-tool {v[3] / v[4]:.3f}" if v[4] else tools
 
-    pooled = {"A": [0] * 5, "B": [0] * 5}
+    pooled = {"A": [0] * 5, "B": [0] * 5} if not args.only_b else {"B": [0] * 5}
     for f in TOOL_SETS + NO_TOOL_SETS:
-        got = {
-            "A": score(index([g for g in SHIPPED if g != f]), f),
-            "B": score(index([g for g in TOOL_SETS if g != f], [g for g in NEGATIVES if g != f]), f),
-        }
+        got = {"B": score(index([g for g in TOOL_SETS if g != f], [g for g in NEGATIVES if g != f]), f, dump)}
+        if not args.only_b:
+            got["A"] = score(index([g for g in SHIPPED if g != f]), f)
         for k, v in got.items():
             pooled[k] = [a + b for a, b in zip(pooled[k], v, strict=True)]
-        print(f"{f.removesuffix('.jsonl'):28s} A {show(got['A']):28s} B {show(got['B'])}", flush=True)
+        a = f"A {show(got['A']):28s} " if "A" in got else ""
+        print(f"{f.removesuffix('.jsonl'):28s} {a}B {show(got['B'])}", flush=True)
     for k, v in pooled.items():
         print(f"{k} pooled: top1 / recall@5 {show(v)}")
+    if dump is not None:
+        dump.close()
     return 0
 
 

@@ -218,10 +218,9 @@ def test_a_command_only_to_see_something_is_led_by_a_tool_that_reads() -> None:
 
 
 def test_a_command_to_alter_something_is_led_by_a_tool_that_changes() -> None:
-    """ "save my staged work as a commit" went to git_diff_staged (it shares "staged"): a command
-    that writes, moves or deletes is not led by a tool that only reads while one that changes is
-    among the first three. Not "create": MetaTool's "generate a workout plan" is served by a tool
-    whose description opens with another verb."""
+    """ "save my staged work as a commit" and "commit what I have staged" went to git_diff_staged
+    (it shares "staged", and "commit"): a command that creates, writes, moves or deletes is not led
+    by a tool that only reads while one that changes is among the first three."""
     index = _tools(
         ("git__git_diff_staged", "Shows changes that are staged for commit"),
         ("git__git_commit", "Records changes to the repository"),
@@ -229,7 +228,23 @@ def test_a_command_to_alter_something_is_led_by_a_tool_that_changes() -> None:
     saved = index.rank("save the staged changes as a commit")
     assert saved.candidates[0].name == "git__git_commit", saved.explanation
     assert "asks to write something and git__git_diff_staged only reads" in saved.explanation
+    committed = index.rank("commit what I have staged")
+    assert committed.candidates[0].name == "git__git_commit", committed.explanation
+    assert "asks to create something and git__git_diff_staged only reads" in committed.explanation
     assert index.rank("show my staged changes").candidates[0].name == "git__git_diff_staged"
+    assert index.rank("commit history of the staged files").candidates[0].name != "git__git_commit"
+
+
+def test_a_command_no_candidate_can_do_needs_no_tool() -> None:
+    """The bundled servers.yaml withholds git_commit: "commit what I have staged" went to
+    git_diff_staged at P(fit) 0.98 (its description says "staged for commit")."""
+    index = _tools(
+        ("git__git_diff_staged", "Shows changes that are staged for commit"),
+        ("git__git_log", "Shows the commit logs"),
+    )
+    r = index.rank("commit what I have staged")
+    assert r.no_tool and "asks to create something and no candidate does that" in r.explanation, r.explanation
+    assert not index.rank("show what I have staged for commit").no_tool
 
 
 @pytest.mark.parametrize(
@@ -354,6 +369,17 @@ def test_chit_chat_and_pure_writing_need_no_tool(reference: ReferenceIndex, text
         ("run the test suite", None),  # running something is what any tool does
         ("Could you add 1 and 2 together", None),  # arithmetic
         ("Imagine you are a teacher. You want to create a worksheet", None),  # only the opening verb counts
+        # words that are mostly nouns in a request are verbs when their object follows
+        ("commit what I have staged", "create"),
+        ("commit the staged changes", "create"),
+        ("commit history pls", None),
+        ("log of the last 10 commits", None),
+        ("log a 5k run I did this morning", "create"),
+        ("set an alarm for 6:45", "write"),
+        ("clean the build folder", "delete"),
+        ("text my wife that I'm late", "send"),
+        ("keep that on file for later", None),  # idioms whose object is not what is made
+        ("put the docs/ folder in the staging area", None),
     ],
 )
 def test_a_command_that_opens_with_a_changing_verb_changes(text: str, action: str | None) -> None:

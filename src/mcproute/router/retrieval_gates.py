@@ -50,9 +50,12 @@ _CRAFT_REACH = 5
 _TIME_TERMS = frozenset({"time", "date", "clock", "timezon"})
 # How far down a reading tool is looked for when a command to see something is led by one that changes.
 _LOOK_REACH = 3
-# Commands that alter what exists (not "create": "generate a workout plan" is often served by a
-# tool whose description opens with another verb).
-_ALTERING = frozenset({"write", "move", "delete"})
+# Commands that change something, led by a tool that only reads: the first tool of the top few
+# that does it leads ("commit what I have staged" led by git_diff_staged, "please remember my
+# dentist is Dr. Patel" by search_nodes). "create" counts since the twelfth session: seven
+# cross-fitted dev requests right, none wrong; it costs MetaTool one ("generate a workout plan" is
+# served by Planfit, "Get your tailored workout plan ...", and went to a tool that creates videos).
+_ALTERING = frozenset({"create", "write", "move", "delete"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
 _OPPOSITE = frozenset({"create", "delete"})
 

@@ -288,6 +288,19 @@ _POLITE = re.compile(
 )
 
 
+# After a word that is mostly a noun in a request ("commit", "log", "record", "set"), what makes it
+# the opening verb: its object or particle ("commit what I have staged", "log a 5k run", "set an
+# alarm", "note down that ...").
+_OBJECT_START = re.compile(
+    r"\s+(?:the|a|an|my|our|your|his|her|their|this|that|these|those|what|what's|whatever|everything|"
+    r"all|it|them|me|us|him|some|every|both|up|down|in|with)\b"
+)
+
+# ... except in idioms whose object is not what is made: "keep that on file", "keep everything
+# else about her", "put the docs/ folder in the staging area" (it is staged, not made).
+_IDIOMS = frozenset({"keep", "put"})
+
+
 @lru_cache(maxsize=8192)
 def changes(text: str) -> str | None:
     """The action class when `text` is a command that opens with a verb that changes something
@@ -298,8 +311,10 @@ def changes(text: str) -> str | None:
     opening = _POLITE.match(low)  # always matches (every part is optional)
     m = _WORDS.match(low, opening.end() if opening else 0)
     hit = _lookup(m.group()) if m else None
-    if hit is None or hit[0] in _TOOL_ONLY or _FAMILY[hit[1]] not in _CHANGING:
+    if hit is None or _FAMILY[hit[1]] not in _CHANGING:
         return None
+    if hit[0] in _TOOL_ONLY and (hit[0] in _IDIOMS or not (m is not None and _OBJECT_START.match(low, m.end()))):
+        return None  # "commit history pls", "log of the last 10 commits": a noun, not a command
     if m is not None and re.match(r"\s+[\d(+-]", low[m.end() :]):
         return None  # "add 1 and 2": arithmetic, not a change
     return hit[1]
