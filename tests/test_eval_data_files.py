@@ -252,6 +252,8 @@ LATER_EVERYDAY_DEV = (
     "dev16",
     "dev17",
     "dev18",
+    "dev19",
+    "dev20",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 
