@@ -1,10 +1,10 @@
 """Build `src/mcproute/data/tool_examples.json`: usage examples for the official reference servers.
 
-The examples are the tool requests of the fourteen everyday dev sets, grouped by the tool they expect:
+The examples are the tool requests of the twenty everyday dev sets, grouped by the tool they expect:
 `tests/data/everyday_dev.jsonl` (hand-written, 132 requests against time, git, fetch, memory and
 filesystem), `everyday_dev2.jsonl` (111 more, about three per tool, written later),
 `everyday_dev3.jsonl` (129, mostly the memory server and the git and filesystem tools the first two
-confused) and `everyday_dev4` to `everyday_dev14` (other authors and styles; tests/data/README.md).
+confused) and `everyday_dev4` to `everyday_dev20` (other authors and styles; tests/data/README.md).
 Shipping them was chosen on `scripts/crossfit_examples.py` (docs/routing-tools.md). The requests
 of those sets and of the no-tool dev sets (`--no-tool-data`) that need no tool are shipped as
 `no_tool`: requests the reference servers cannot serve. Each tool keeps
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         nargs="+",
-        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 17))],
+        default=[dev / f"everyday_dev{n}.jsonl" for n in ("", *range(2, 21))],
     )
     ap.add_argument(
         "--no-tool-data",

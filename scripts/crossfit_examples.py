@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Do examples from more authors help? Each everyday dev set ranked with tool examples taken from
 (A) the first three sets (everyday_dev, dev2, dev3, without the set itself: what shipped until the
-eighth session) and (B) every other everyday dev set (what ships now: all sixteen, so B is the
+eighth session) and (B) every other everyday dev set (what ships now: all twenty, so B is the
 cross-fitted estimate of the shipped examples). The holdout and fresh sets are never read.
 
     PYTHONPATH=$PWD/src .venv/bin/python scripts/crossfit_examples.py
@@ -30,7 +30,7 @@ from mcproute.runtime.tool_examples import blend, encode_tool_examples  # noqa: 
 
 DATA = ROOT / "tests" / "data"
 SHIPPED = ["everyday_dev.jsonl", "everyday_dev2.jsonl", "everyday_dev3.jsonl"]
-TOOL_SETS = [*SHIPPED, *(f"everyday_dev{n}.jsonl" for n in range(4, 17))]
+TOOL_SETS = [*SHIPPED, *(f"everyday_dev{n}.jsonl" for n in range(4, 21))]
 NO_TOOL_SETS = [
     "everyday_notool_dev.jsonl",
     "everyday_notool_dev2.jsonl",
