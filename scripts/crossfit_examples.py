@@ -9,6 +9,8 @@ cross-fitted estimate of the shipped examples). The holdout and fresh sets are n
 Prints per set top1 / recall@5 and no-tool accuracy for A and B, then the pooled figures.
 `--only-b` skips A; `--dump FILE` writes B's reading of every request (JSON lines: set, query,
 expected, the tools ranked, no_tool, the explanation), to compare two versions request by request.
+`--by-batch` teaches each set without the other sets of its writing batch (`BATCHES`), and
+`--without dev19 dev20` leaves sets out of all teaching (to ask whether they help the others).
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ NO_TOOL_SETS = [
 ]
 # the shipped no-tool examples' sources (scripts/build_tool_examples.py): not everyday_notool_dev
 NEGATIVES = [g for g in TOOL_SETS + NO_TOOL_SETS if g != "everyday_notool_dev.jsonl"]
+# Who wrote what, when (tests/data/README.md): the lead session's own sets, then helpers in batches
+# of two to four written the same day from similar briefs. `--by-batch` teaches each set without
+# its whole batch, so sets that share a writer's habits do not teach each other.
+BATCHES = [
+    [f"everyday_dev{n}.jsonl" for n in ("", 2, 3, 4, 5)] + NO_TOOL_SETS,
+    [f"everyday_dev{n}.jsonl" for n in (6, 7, 8)],
+    [f"everyday_dev{n}.jsonl" for n in (9, 10)],
+    [f"everyday_dev{n}.jsonl" for n in (11, 12, 13, 14)],
+    [f"everyday_dev{n}.jsonl" for n in (15, 16)],
+    [f"everyday_dev{n}.jsonl" for n in (17, 18)],
+    [f"everyday_dev{n}.jsonl" for n in (19, 20)],
+]
 
 
 def load_sets() -> dict[str, list[dict[str, Any]]]:
@@ -55,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only-b", action="store_true", help="skip A (the first three sets' examples)")
     ap.add_argument("--dump", type=Path, help="write B's reading of every request here (JSON lines)")
+    ap.add_argument("--by-batch", action="store_true", help="teach each set without its whole writing batch")
+    ap.add_argument(
+        "--without", nargs="*", default=[], metavar="SET", help="leave these sets out of every teaching (e.g. dev19)"
+    )
     args = ap.parse_args(argv)
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     sets = load_sets()
@@ -110,8 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return f"{tools}, no-tool {v[3] / v[4]:.3f}" if v[4] else tools
 
     pooled = {"A": [0] * 5, "B": [0] * 5} if not args.only_b else {"B": [0] * 5}
+    left_out = {f"everyday_{w.removeprefix('everyday_').removesuffix('.jsonl')}.jsonl" for w in args.without}
+
+    def others(f: str, pool: Sequence[str]) -> list[str]:
+        batch = next((b for b in BATCHES if f in b), [f]) if args.by_batch else [f]
+        return [g for g in pool if g not in batch and g not in left_out]
+
     for f in TOOL_SETS + NO_TOOL_SETS:
-        got = {"B": score(index([g for g in TOOL_SETS if g != f], [g for g in NEGATIVES if g != f]), f, dump)}
+        got = {"B": score(index(others(f, TOOL_SETS), others(f, NEGATIVES)), f, dump)}
         if not args.only_b:
             got["A"] = score(index([g for g in SHIPPED if g != f]), f)
         for k, v in got.items():
