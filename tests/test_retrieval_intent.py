@@ -23,6 +23,7 @@ from mcproute.router.retrieval_intent import (
     operation,
     query_actions,
     query_many,
+    subcommand,
     tool_action,
     tool_kinds,
     tool_many,
@@ -465,3 +466,37 @@ def test_a_named_operation_no_candidate_speaks_of_fits_no_tool() -> None:
     assert not pushed.no_tool and pushed.candidates[0].name == "git__git_push", pushed.explanation
     uploads = _tools(("drive__put", "Upload a file to the shared drive"), ("drive__list", "List the files"))
     assert not uploads.rank("push report.pdf to the shared drive").no_tool
+
+
+@pytest.mark.parametrize(
+    ("text", "sub"),
+    [
+        ("git cherry-pick 4f2a9c1", ("git", "cherry-pick")),
+        ("please git fetch --all --prune", ("git", "fetch")),
+        ("docker ps", ("docker", "ps")),
+        ("kubectl get pods -n staging", ("kubectl", "get")),
+        ("git status pls", ("git", "status")),
+        ("git push origin main", None),  # a named operation (above)
+        ("show me the git log", None),  # the program is not what the command opens with
+    ],
+)
+def test_a_command_that_opens_with_a_program_names_its_subcommand(text: str, sub: tuple[str, str] | None) -> None:
+    assert subcommand(text) == sub
+
+
+def test_a_subcommand_no_candidate_of_that_program_speaks_of_fits_no_tool() -> None:
+    """On the reference servers "git cherry-pick 4f2a9c1" went to git_branch, "git tag -a v1.3.0"
+    to git_show and "git fetch --all --prune" to git_branch (the fetch server speaks of fetching,
+    not of git). A subcommand a tool of that program speaks of, or nearly spells, still fits."""
+    index = _tools(
+        ("git__git_status", "Shows the working tree status"),
+        ("git__git_log", "Shows the commit logs"),
+        ("git__git_branch", "List Git branches"),
+        ("fetch__fetch", "Fetches a URL from the internet"),
+    )
+    for text in ("git cherry-pick 4f2a9c1", "git fetch --all --prune", "git tag -a v1.3.0"):
+        r = index.rank(text)
+        assert r.no_tool and "no candidate speaks of that" in r.explanation, (text, r.explanation)
+    for text, tool in (("git log -5", "git__git_log"), ("git stauts in /srv/app", "git__git_status")):
+        r = index.rank(text)
+        assert not r.no_tool and r.candidates[0].name == tool, (text, r.explanation)

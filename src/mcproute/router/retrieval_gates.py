@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from mcproute.router.retrieval_compose import composes, instruction, speaks_of
 from mcproute.router.retrieval_features import ToolDoc
@@ -35,11 +36,12 @@ from mcproute.router.retrieval_intent import (
     only_reads,
     operation,
     reads,
+    subcommand,
     when_aside,
     without_when,
 )
 from mcproute.router.retrieval_questions import explains, small_talk
-from mcproute.router.retrieval_text import tokens
+from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
 
 __all__ = ["Vetoes", "new_leader", "vetoes"]
@@ -63,6 +65,18 @@ _OPPOSITE = frozenset({"create", "delete"})
 def shares(doc: ToolDoc, text: str) -> bool:
     """The tool shares a term with `text` (its words or their thesaurus terms)."""
     return bool((set(tokens(text)) | set(terms_of(text))) & doc.terms)
+
+
+def _speaks(doc: ToolDoc, program: str, command: str) -> bool:
+    """The tool speaks of `program` and of its `command` (or a word spelt within two edits of it)."""
+    if stem(program) not in doc.terms:
+        return False
+    parts = [stem(w) for w in command.split("-") if w]
+    return all(any(p == t or (len(p) > 3 and _near(p, t)) for t in doc.terms) for p in parts)
+
+
+def _near(a: str, b: str) -> bool:
+    return abs(len(a) - len(b)) <= 2 and SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
 def _changes(doc: ToolDoc) -> bool:
@@ -224,6 +238,11 @@ def vetoes(
     # operation that none of them does (retrieval_intent.operation)
     named = operation(ask)
     unsupported = None if named is None or any(named[1] & c.terms for c in cands) else named[0]
+    # "git cherry-pick 4f2a9c1", "docker ps": a program's subcommand that no candidate of that
+    # program speaks of (a near spelling counts: "git stauts")
+    sub = subcommand(ask) if unsupported is None else None
+    if sub is not None and not any(_speaks(c, *sub) for c in cands):
+        unsupported = f"{sub[0]} {sub[1]}"
     return Vetoes(
         # "write a haiku" asks for text in the reply, not for a file: a leader that stores files
         # is not trusted when the request composes content and names no file, path or URL

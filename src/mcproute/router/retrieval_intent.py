@@ -356,6 +356,22 @@ def operation(text: str) -> tuple[str, frozenset[str]] | None:
     return m.group(), frozenset(stem(w) for w in _OPERATIONS[m.group()].split())
 
 
+@lru_cache(maxsize=8192)
+def subcommand(text: str) -> tuple[str, str] | None:
+    """(program, subcommand) for a command that opens with a program's name and one of its
+    subcommands other than the named operations above ("git cherry-pick 4f2a9c1" -> ("git",
+    "cherry-pick"), "docker ps", "kubectl get pods"): only a tool that speaks of both does it."""
+    low = text.lower()
+    opening = _POLITE.match(low)
+    prefix = _TOOL_PREFIX.match(low, opening.end() if opening else 0)
+    if prefix is None:
+        return None
+    m = re.compile(r"[a-z][a-z-]*").match(low, prefix.end())
+    if m is None or m.group() in _OPERATIONS:
+        return None
+    return prefix.group().strip(), m.group()
+
+
 # Opening verbs that only ask to see something ("list every entity ...", "show me the log").
 _LOOKING = frozenset({"list", "show", "display", "print", "view", "read", "enumerate"})
 
