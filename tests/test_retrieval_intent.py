@@ -30,7 +30,7 @@ from mcproute.router.retrieval_intent import (
     when_aside,
 )
 from mcproute.router.retrieval_text import stem
-from mcproute.router.retrieval_thesaurus import PHRASES, thesaurus_terms
+from mcproute.router.retrieval_thesaurus import PHRASES, terms_of, thesaurus_terms
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 from reference_support import REFERENCE, ReferenceIndex
 
@@ -274,6 +274,31 @@ def test_an_errand_is_not_given_to_a_tool_that_matches_only_when_it_should_happe
         r = index.rank(text)
         assert r.no_tool and "only the words that say when" in r.explanation, (text, r.explanation)
     assert index.rank("convert 5pm PST to Berlin time").candidates[0].name == "time__convert_time"
+
+
+def test_what_a_time_given_earlier_is_elsewhere_asks_about_time(reference: ReferenceIndex) -> None:
+    """ "Standup is at 9:30 in Chicago. What's that for my colleague in Lisbon?" read as an errand
+    that only says when ("that" is the time given before), so convert_time was vetoed."""
+    assert when_aside("Standup is at 9:30 in Chicago. What's that for my colleague in Lisbon?") is None
+    for text in (
+        "Standup is at 9:30 in Chicago. What's that for my colleague in Lisbon?",
+        "my tutor in Singapore wrote 'see you at 8pm'. I'm in Vancouver, when is that for me?",
+    ):
+        r = reference.rank(text)
+        assert not r.no_tool and r.candidates[0].name == "time__convert_time", (text, r.explanation)
+
+
+def test_a_possessive_keeps_its_word() -> None:
+    """ "what's today's date?" shared no word with the bundled config's tools: the thesaurus read
+    "today's", not "today" (with every reference tool, another tool's "date" had hidden it)."""
+    assert {"current", "date"} <= set(terms_of("what's today's date?"))
+    index = _tools(
+        ("time__get_current_time", "Get current time in a specific timezones"),
+        ("time__convert_time", "Convert time between timezones"),
+        ("git__git_log", "Shows the commit logs"),
+    )
+    r = index.rank("what's today's date?")
+    assert not r.no_tool and r.candidates[0].name == "time__get_current_time", r.explanation
     assert not index.rank("convert 5pm PST to Berlin time").no_tool
     sent = ToolIndex(specs_from_dicts([{"name": "mail__send_email", "description": "Send an email to someone"}]))
     assert not sent.rank("send an email to Maria at 5pm").no_tool
@@ -379,6 +404,8 @@ def test_chit_chat_and_pure_writing_need_no_tool(reference: ReferenceIndex, text
         ("set an alarm for 6:45", "write"),
         ("clean the build folder", "delete"),
         ("text my wife that I'm late", "send"),
+        ("unstaged diff with 10 lines of context", None),  # a participle opens a noun phrase
+        ("deleted files in src?", None),
         ("keep that on file for later", None),  # idioms whose object is not what is made
         ("put the docs/ folder in the staging area", None),
     ],

@@ -313,6 +313,8 @@ def changes(text: str) -> str | None:
     hit = _lookup(m.group()) if m else None
     if hit is None or _FAMILY[hit[1]] not in _CHANGING:
         return None
+    if m is not None and m.group() != hit[0] and m.group().endswith(("ed", "ing")):
+        return None  # "unstaged diff with 10 lines of context", "deleted files in src?": a participle, not a command
     if hit[0] in _TOOL_ONLY and (hit[0] in _IDIOMS or not (m is not None and _OBJECT_START.match(low, m.end()))):
         return None  # "commit history pls", "log of the last 10 commits": a noun, not a command
     if m is not None and re.match(r"\s+[\d(+-]", low[m.end() :]):
@@ -507,7 +509,8 @@ _TIME_SUBJECT = re.compile(
     r"\b(?:time|times|date|dates|clock|hours?|o'clock|timezones?|zones?|dst|daylight|asleep|awake"
     rf"|sunrise|sunset|what day|which day|past midnight|{ZONE_ABBREVIATIONS}"
     r"|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
-    r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early))\b"
+    r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early)"
+    r"|(?:what|when)(?:'s| is) that (?:for|in|at|over|back)\b|when is that\b)\b"
     rf"|\b{ZONE_REGIONS}/\w",
     re.IGNORECASE,
 )

@@ -235,7 +235,7 @@ def terms_of(text: str) -> tuple[str, ...]:
             continue  # "now do the same for the third one": a discourse marker, not the time
         opening = opening and w in _FILLERS
         if not (recall and w in _STORING):
-            out.extend(WORDS.get(w, ()))
+            out.extend(WORDS.get(w) or WORDS.get(w.removesuffix("'s").rstrip("'"), ()))  # "today's date"
     for pat, terms in PHRASES:
         if pat.search(low):
             out.extend(terms)
