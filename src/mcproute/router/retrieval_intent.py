@@ -358,6 +358,9 @@ def operation(text: str) -> tuple[str, frozenset[str]] | None:
     return m.group(), frozenset(stem(w) for w in _OPERATIONS[m.group()].split())
 
 
+_SUBCOMMAND = re.compile(r"[a-z][a-z-]*")  # "cherry-pick", "ps", "compose"
+
+
 @lru_cache(maxsize=8192)
 def subcommand(text: str) -> tuple[str, str] | None:
     """(program, subcommand) for a command that opens with a program's name and one of its
@@ -368,7 +371,7 @@ def subcommand(text: str) -> tuple[str, str] | None:
     prefix = _TOOL_PREFIX.match(low, opening.end() if opening else 0)
     if prefix is None:
         return None
-    m = re.compile(r"[a-z][a-z-]*").match(low, prefix.end())
+    m = _SUBCOMMAND.match(low, prefix.end())
     if m is None or m.group() in _OPERATIONS:
         return None
     return prefix.group().strip(), m.group()
@@ -510,7 +513,7 @@ _TIME_SUBJECT = re.compile(
     rf"|sunrise|sunset|what day|which day|past midnight|{ZONE_ABBREVIATIONS}"
     r"|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
     r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early)"
-    r"|(?:what|when)(?:'s| is) that (?:for|in|at|over|back)\b|when is that\b)\b"
+    r"|what(?:'s| is) that (?:for|in|at|over|back)|when(?:'s| is) that)\b"
     rf"|\b{ZONE_REGIONS}/\w",
     re.IGNORECASE,
 )
