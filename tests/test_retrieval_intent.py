@@ -11,23 +11,25 @@ import json
 import pytest
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_intent import (
-    agreement,
-    changed_kinds,
-    changes,
+from mcproute.router.retrieval_commands import (
     errand,
     introduces,
     looks,
     only_existing,
-    only_reads,
     operation,
+    subcommand,
+    when_aside,
+)
+from mcproute.router.retrieval_intent import (
+    agreement,
+    changed_kinds,
+    changes,
+    only_reads,
     query_actions,
     query_many,
-    subcommand,
     tool_action,
     tool_kinds,
     tool_many,
-    when_aside,
 )
 from mcproute.router.retrieval_text import stem
 from mcproute.router.retrieval_thesaurus import PHRASES, terms_of, thesaurus_terms

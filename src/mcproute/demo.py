@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcproute.providers import ChatRequest, Message, ToolDef
-from mcproute.router.retrieval_intent import operation
+from mcproute.router.retrieval_commands import operation
 from mcproute.router.retrieval_text import tokens
 
 CITIES = {
@@ -137,7 +137,7 @@ def _relevant(tool: ToolDef, text: str) -> bool:
     if not about & _words(text):
         return False
     # "git push my branch to origin": a named operation only a tool that speaks of it can do (as
-    # the router reads it: router/retrieval_intent.operation), whatever other word they share
+    # the router reads it: router/retrieval_commands.operation), whatever other word they share
     named = operation(text)
     return named is None or bool(named[1] & set(tokens(tool.name + " " + tool.description)))
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 
+from mcproute.router.retrieval_commands import is_command_verb
 from mcproute.router.retrieval_compose import _QUOTED
-from mcproute.router.retrieval_intent import is_command_verb
 
 # A sentence ends at . ! or ? followed by white space (so "robots.txt", "v2.3.0" and "e.g. x" within
 # a word do not end one); a statement before a colon is split from what follows it.

@@ -23,23 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from mcproute.router.retrieval_compose import composes, instruction, speaks_of
-from mcproute.router.retrieval_features import ToolDoc
-from mcproute.router.retrieval_intent import (
-    changed_kinds,
-    changes,
+from mcproute.router.retrieval_commands import (
     errand,
-    family,
     introduces,
     looks,
     only_existing,
-    only_reads,
     operation,
-    reads,
     subcommand,
     when_aside,
     without_when,
 )
+from mcproute.router.retrieval_compose import composes, instruction, speaks_of
+from mcproute.router.retrieval_features import ToolDoc
+from mcproute.router.retrieval_intent import changed_kinds, changes, family, only_reads, reads
 from mcproute.router.retrieval_questions import explains, small_talk
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
@@ -235,7 +231,7 @@ def vetoes(
     # material given after a colon, the leader must answer the instruction, not the material
     told = instruction(whole)
     # "git push ~/code/shop to origin main" where no candidate speaks of pushing: a named
-    # operation that none of them does (retrieval_intent.operation)
+    # operation that none of them does (retrieval_commands.operation)
     named = operation(ask)
     unsupported = None if named is None or any(named[1] & c.terms for c in cands) else named[0]
     # "git cherry-pick 4f2a9c1", "docker ps": a program's subcommand that no candidate of that
