@@ -116,3 +116,25 @@ def test_tool_text_is_the_name_in_words_then_the_description() -> None:
     assert tool_text(TOOLS[2]) == "git git log: Shows the commit logs"
     assert tool_text(ToolSpec("fs__listDir", "  Lists\n a directory. ")) == "fs list dir: Lists a directory."
     assert tool_text(ToolSpec("x__ping")) == "x ping"
+
+
+@pytest.mark.parametrize(
+    ("description", "first"),
+    [
+        (
+            "Activate a newly issued card. Only for cards in status 'pending_activation'.",
+            "Activate a newly issued card.",
+        ),
+        ("Get weather.\n\n    Args:\n        city: the city", "Get weather."),
+        (
+            "Set the notes the courier sees (e.g. leave at door). Does not change the address.",
+            "Set the notes the courier sees (e.g. leave at door).",
+        ),
+        ("Upgrade to v1.2. Then restart.", "Upgrade to v1.2."),
+        ("Is the service up? Returns a status.", "Is the service up?"),
+        ("one sentence without a full stop", "one sentence without a full stop"),
+    ],
+)
+def test_a_tools_vector_reads_its_descriptions_first_sentence(description: str, first: str) -> None:
+    # what the tool does; the preconditions and return values after it are shared by its siblings
+    assert tool_text(ToolSpec("bank__tool", description)) == f"bank tool: {first}"

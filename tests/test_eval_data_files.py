@@ -198,6 +198,9 @@ def test_everyday_set(name: str, catalogue: list[dict[str, Any]]) -> None:
 OTHER_SETS = [
     ("agent_airline.jsonl", "agent-airline", "catalogs/airline_tools.json", "airline", (90, 20)),
     ("agent_retail.jsonl", "agent-retail", "catalogs/retail_tools.json", "retail", (90, 20)),
+    # written in the thirteenth session as dev sets for catalogues of close siblings
+    ("agent_bank_dev.jsonl", "agent-bank", "catalogs/bank_tools.json", "bank", (90, 20)),
+    ("agent_delivery_dev.jsonl", "agent-delivery", "catalogs/delivery_tools.json", "delivery", (90, 20)),
     *(
         (f"everyday_dev{n}.jsonl", "everyday-dev", "catalogs/reference_servers.json", "time", (80, 25))
         for n in range(11, 17)

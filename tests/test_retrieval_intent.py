@@ -28,6 +28,7 @@ from mcproute.router.retrieval_intent import (
     query_actions,
     query_many,
     tool_action,
+    tool_actions,
     tool_kinds,
     tool_many,
 )
@@ -194,6 +195,25 @@ def test_a_command_to_delete_led_by_a_tool_that_creates_goes_to_one_that_deletes
     assert not removed.no_tool
     assert "asks to delete something and kg__create_relation would create instead" in removed.explanation
     assert index.rank("create a link between Priya and Atlas").candidates[0].name == "kg__create_relation"
+
+
+def test_a_tool_that_lists_several_changes_may_do_any_of_them() -> None:
+    """ "delete my old work address" led by a tool that "Add, edit, delete or set as default" saved
+    addresses: its first verb adds, but it also deletes, so the opposite-change veto does not hold."""
+    assert tool_actions("update_saved_address", "Add, edit, delete or set as default a saved address") == {
+        "create",
+        "write",
+        "delete",
+    }
+    assert tool_actions("get_transactions", "Search posted and pending transactions") == {"search"}  # not verbs
+    assert tool_actions("create_note", "Create a new note") == {"create"}
+    index = _tools(
+        ("shop__update_saved_address", "Add, edit, delete or set as default one of the saved addresses"),
+        ("shop__get_order", "Get one order's details and status"),
+    )
+    dropped = index.rank("delete my old work address from my account please")
+    assert dropped.candidates[0].name == "shop__update_saved_address"
+    assert not dropped.no_tool, dropped.explanation
 
 
 def _tools(*tools: tuple[str, str]) -> ToolIndex:

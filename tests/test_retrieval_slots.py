@@ -35,6 +35,12 @@ REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.jso
         ("peek at package.json in ./webapp", {"path"}),  # the directory says where the file is
         ("move notes.txt into ./archive", {"path", "paths"}),  # a destination is a second path
         ("report.pdf in ~/Downloads belongs in ~/Documents/taxes", {"path", "paths"}),  # where it is, where it goes
+        ("add up 45.20 + 112.75 + 8.99", {"expression", "number"}),
+        ("what is (24.50 - 3) * 0.15", {"expression", "number"}),
+        ("what percent of the order never came", {"expression"}),
+        ("15% of 86.40", {"expression", "number"}),
+        ("acct 55-0098123, call 555-0142", {"number"}),  # a minus without spaces is a hyphen
+        ("due 2024-06-12", {"number"}),
     ],
 )
 def test_the_kinds_of_value_a_request_carries(text: str, kinds: set[str]) -> None:
@@ -72,6 +78,16 @@ def test_fit_is_all_or_nothing_on_typed_values_and_separate_for_numbers() -> Non
     assert number_fit(frozenset({"number"}), frozenset({"number"})) == 1.0
     assert number_fit(frozenset({"number"}), frozenset({"path"})) == -1.0
     assert number_fit(frozenset(), frozenset({"number"})) == 0.0
+
+
+def test_arithmetic_counts_for_a_calculator_and_never_against_another_tool() -> None:
+    calculator = tool_slots({"properties": {"expression": {"type": "string", "description": "e.g. '1650 * 12'"}}})
+    assert calculator == {"expression"}
+    assert "expression" in tool_slots({"properties": {"q": {"type": "string", "description": "An arithmetic formula"}}})
+    sums = query_slots("add up 45.20 + 112.75 + 8.99")
+    assert slot_fit(sums, calculator) == 1.0
+    # `CalcProduct(a, b)` multiplies "443 * 349" too: a tool that does not take an expression loses nothing
+    assert slot_fit(sums, tool_slots({"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}})) == 0.0
 
 
 def test_a_url_sends_a_request_without_tool_words_to_the_tool_that_takes_one() -> None:

@@ -9,8 +9,8 @@ nothing here names a tool, a server or a catalogue.
 - `looks(text)`: the command only asks to see something ("list every entity", "show me the log").
 - `errand(text)` / `when_aside(text)`: an everyday service ("book me a haircut for Saturday") or a
   request that says when without asking about time, without the words that say when.
-- `introduces(text)` / `only_existing(description)`: a request that brings in something new, and a
-  tool limited to things that already exist.
+- `introduces(text)` / `only_existing(description)` / `links(description)`: a request that brings in
+  something new, a tool limited to things that already exist, and one that connects things.
 - `is_command_verb(word)`: a word a command opens with (read by `retrieval_focus.py`).
 """
 
@@ -163,6 +163,14 @@ _EXISTING = re.compile(r"\bexisting\b|\balready exist", re.IGNORECASE)
 def introduces(text: str) -> bool:
     """The request brings in something new to keep, by a phrase that says so."""
     return bool(_INTRODUCES.search(text))
+
+
+_LINKS = re.compile(r"\bbetween\b", re.IGNORECASE)
+
+
+def links(description: str) -> bool:
+    """The tool connects things ("Create multiple new relations between entities ...")."""
+    return bool(_LINKS.search(description))
 
 
 def only_existing(description: str) -> bool:

@@ -62,6 +62,7 @@ class ToolDoc:
     stores: bool  # the tool creates/writes files or directories (retrieval_compose.stores)
     slots: frozenset[str]  # the kinds of value its input schema takes (retrieval_slots.tool_slots)
     kinds: frozenset[str]  # the kinds of thing it speaks of: folder, file, branch (retrieval_intent.tool_kinds)
+    actions: frozenset[str]  # every class its description opens with: "Add, edit or delete ..." (tool_actions)
 
 
 class PoolFeatures:

@@ -26,6 +26,7 @@ from difflib import SequenceMatcher
 from mcproute.router.retrieval_commands import (
     errand,
     introduces,
+    links,
     looks,
     only_existing,
     operation,
@@ -108,21 +109,17 @@ def new_leader(
         hit = next((i for i in order[1:_LOOK_REACH] if reads(cands[i].action)), None)
         return hit, f"the step only asks to see something and {leader.spec.name} would change things"
     if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:
-        hit = next(
-            (
-                i
-                for i in order[1:_LOOK_REACH]
-                if cands[i].action == leader.action and not only_existing(cands[i].spec.description)
-            ),
-            None,
-        )
+        # the new thing is one thing ("add Northwind as a company"): not for a tool that links two
+        fits = [i for i in order[1:_LOOK_REACH] if cands[i].action == leader.action]
+        fits = [i for i in fits if not only_existing(cands[i].spec.description)]
+        hit = next((i for i in fits if not links(cands[i].spec.description)), fits[0] if fits else None)
         return hit, f"the step brings in something new and {leader.spec.name} works only on what exists"
     change = changes(ask)
     if change in _ALTERING and reads(leader.action):
         kin = family(change)  # deleting for "remove ...", writing for "save ..."
         hit = next((i for i in order[1:_LOOK_REACH] if family(cands[i].action) == kin), None)
         return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
-    if {change, leader.action} == _OPPOSITE:
+    if {change, leader.action} == _OPPOSITE and change not in leader.actions:
         # "remove the entities X and Y from the knowledge graph" led by create_relations: the
         # first candidate of the top few that does what is asked leads (else the veto holds)
         hit = next((i for i in order[1:_LOOK_REACH] if cands[i].action == change), None)
@@ -249,7 +246,7 @@ def vetoes(
         elsewhere=bool(kinds) and (not kinds <= leader.kinds or reads(leader.action)),
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
         # that creates, nor one to create to a tool that deletes
-        contrary={change, leader.action} == _OPPOSITE,
+        contrary={change, leader.action} == _OPPOSITE and change not in leader.actions,
         # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
         # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
         unsung=bool(craft) and not moved_for_craft,

@@ -75,7 +75,7 @@ def _reaches_nothing(text: str, *, strict: bool = False, ignore: frozenset[str] 
     from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
 
     own = _QUOTED.sub(" ", text)
-    if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number"} - ignore:
+    if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number", "expression"} - ignore:
         return False
     words = _WORDS.findall(own.lower())
     if strict and any(w in _OWN for w in words):

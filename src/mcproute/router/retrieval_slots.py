@@ -7,7 +7,8 @@ change" carries a revision. This is the oldest trick of slot-filling dialogue sy
 transfers across catalogues because it reads the tools' *schemas*, not their wording.
 
 - `query_slots(text)`: the value kinds found in the request (URL, file path, several paths,
-  revision, clock time, e-mail address, number), by regular expressions over the raw text.
+  revision, clock time, e-mail address, arithmetic written out, number), by regular expressions
+  over the raw text.
 - `tool_slots(schema)`: the kinds a tool's input schema accepts, from its property names,
   formats, types and descriptions (nested objects and array items included).
 - `folded(text)`: the request with each path's folders, each URL's page and (for the words) each
@@ -37,6 +38,7 @@ _WEIGHT: Mapping[str, float] = {
     "clock": 1.0,
     "zone": 1.0,
     "email": 1.0,
+    "expression": 1.0,
 }
 
 _URL = re.compile(
@@ -69,6 +71,12 @@ _DIRPATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/?(?:[\w\-.]+/)+[\w\-.]*")
 _HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 _TAG = re.compile(r"\bv\d+(?:\.\d+)+\b|\bHEAD(?:~\d+|\^+)?\b")
 _CLOCK = re.compile(CLOCK, re.I)
+# Arithmetic written out: "45.20 + 112.75 + 8.99", "(24.50 - 3) * 0.15", "2**10", "15% of 86.40".
+# A slash or a minus counts only with spaces around it: "3/9" and "2024-06-12" are dates, "55-0098123"
+# an account number.
+_EXPRESSION = re.compile(
+    r"\d\s*(?:[+*×÷^]|\*\*)\s*\(?\s*\d|\d\s+[/-]\s+\(?\s*\d|\d\s*%\s*of\s+\$?\d|\bpercent(?:age)? of\b", re.I
+)
 _NUMBER = re.compile(r"(?<![\w.:/\-])\d+(?:\.\d+)?(?![\w.:/]\w)")
 
 
@@ -121,6 +129,8 @@ def query_slots(text: str) -> frozenset[str]:
     if _HEX.search(rest) or _TAG.search(rest):
         out.add("revision")
         rest = _TAG.sub(" ", _HEX.sub(" ", rest))
+    if _EXPRESSION.search(rest):
+        out.add("expression")
     if _CLOCK.search(rest):
         out.add("clock")
         rest = _CLOCK.sub(" ", rest)
@@ -128,6 +138,11 @@ def query_slots(text: str) -> frozenset[str]:
         out.add("number")
     return frozenset(out)
 
+
+# Kinds that count for a tool that takes them and never against one that does not: arithmetic in a
+# request is for a calculator when there is one, but a tool taking two numbers ("compute 443 * 349"
+# for `CalcProduct(a, b)`) or a function ("the derivative of '3x^2 + 2x - 1'") does it too.
+_ONLY_FOR = frozenset({"expression"})
 
 # Property-name words per kind (split from camelCase / snake_case names, lower case).
 _NAME_WORDS: Mapping[str, frozenset[str]] = {
@@ -151,6 +166,7 @@ _NAME_WORDS: Mapping[str, frozenset[str]] = {
     "clock": frozenset({"time", "hour", "hours", "clock", "timestamp", "datetime", "when"}),
     "zone": frozenset({"timezone", "tz", "zone", "timezones"}),
     "email": frozenset({"email", "emails", "mail", "recipient", "recipients", "sender", "cc", "bcc"}),
+    "expression": frozenset({"expression", "expr", "formula", "equation"}),
 }
 _DESC: Mapping[str, re.Pattern[str]] = {
     "url": re.compile(r"\burls?\b|\buris?\b|\bweb ?page\b|\bwebsite\b", re.I),
@@ -161,6 +177,7 @@ _DESC: Mapping[str, re.Pattern[str]] = {
     "clock": re.compile(r"\bHH:MM\b|\btime of day\b|\b24-hour\b", re.I),
     "zone": re.compile(r"\btime ?zone\b|\bIANA\b", re.I),
     "email": re.compile(r"\be-?mail address", re.I),
+    "expression": re.compile(r"\barithmetic\b|\bmath(?:ematical)? expression", re.I),
 }
 # "source" and "destination" are paths when they are the whole property name (`move_file`), not
 # in `source_timezone`.
@@ -234,7 +251,7 @@ def slot_fit(query: frozenset[str], tool: frozenset[str]) -> float:
     if not query:
         return 0.0
     total = sum(_WEIGHT[k] for k in query)
-    return sum(_WEIGHT[k] * (1.0 if k in tool else -1.0) for k in query) / total
+    return sum(_WEIGHT[k] * (1.0 if k in tool else 0.0 if k in _ONLY_FOR else -1.0) for k in query) / total
 
 
 def number_fit(query: frozenset[str], tool: frozenset[str]) -> float:

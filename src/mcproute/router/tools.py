@@ -54,7 +54,7 @@ from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, HEAD_WEIGHT, NONE_FLOOR, Head
-from mcproute.router.retrieval_intent import tool_action, tool_kinds, tool_many
+from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
 from mcproute.router.retrieval_slots import query_slots, tool_slots
@@ -181,6 +181,7 @@ class ToolIndex(PoolFeatures):
                 st,
                 tool_slots(spec.input_schema),
                 tool_kinds(short, spec.description),
+                tool_actions(short, spec.description),
             )
             if self._vecs is not None:
                 self._vecs.set(slot, tool_text(spec.name, spec.description, schema_text(spec.input_schema)[0]))
