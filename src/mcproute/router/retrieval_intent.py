@@ -290,15 +290,16 @@ def tool_actions(name: str, description: str) -> frozenset[str]:
     """Every action class a tool does by its description's opening verbs: one for most tools
     (`tool_action`), several for one that lists them ("Add, edit, delete or set as default ..." ->
     create, write, delete), so a request to delete is not kept from a tool that also adds."""
-    first = tool_action(name, description)
+    action = tool_action(name, description)
+    first = frozenset() if action is None else frozenset({action})
     m = _VERB_LIST.match(description[:120].lower())
     if m is None or not (m.group(2) or m.group(3)):
-        return frozenset({first} - {None})
+        return first
     words = [m.group(1), *re.findall(r"[a-z]+", m.group(2)), m.group(3) or ""]
     hits = [verb_of(w) for w in words]
     if not all(hits[:-1]) or (m.group(3) and hits[-1] is None):
-        return frozenset({first} - {None})  # "Search posted and pending ...": not a list of verbs
-    return frozenset(h[1] for h in hits if h is not None) | ({first} - {None})
+        return first  # "Search posted and pending ...": not a list of verbs
+    return frozenset(h[1] for h in hits if h is not None) | first
 
 
 _LIGHT = frozenset({"make", "do", "perform"})  # verbs whose object says what is done
