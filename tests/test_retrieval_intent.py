@@ -27,6 +27,7 @@ from mcproute.router.retrieval_intent import (
     only_reads,
     query_actions,
     query_many,
+    reads,
     tool_action,
     tool_actions,
     tool_kinds,
@@ -86,6 +87,8 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("directory") in thesaurus_terms("make a folder named reports")
     assert stem("current") in thesaurus_terms("what time is it in Tokyo?")
     assert stem("convert") in thesaurus_terms("what is 5pm PST in Berlin?")
+    assert stem("human") in thesaurus_terms("i want to talk to a real person. now.")
+    assert stem("human") in thesaurus_terms("can I speak with someone please")
     assert stem("convert") in thesaurus_terms("the webinar starts 14:00 CET, when is that in New York")
     assert stem("convert") not in thesaurus_terms("book a table for two at 7pm tomorrow")  # a time, not time talk
     assert {stem("url"), stem("fetch")} <= set(thesaurus_terms("summarize https://example.org/post"))
@@ -214,6 +217,23 @@ def test_a_tool_that_lists_several_changes_may_do_any_of_them() -> None:
     dropped = index.rank("delete my old work address from my account please")
     assert dropped.candidates[0].name == "shop__update_saved_address"
     assert not dropped.no_tool, dropped.explanation
+
+
+def test_switching_something_off_and_on_are_actions_of_their_own() -> None:
+    """A card's freeze and unfreeze share every noun; "lock my card" went to `unfreeze_card`
+    ("Remove a temporary lock from a card"). Off and on are classes of their own, opposed."""
+    assert query_actions("can you lock my card 4471 till I know for sure") == ("disable",)
+    assert query_actions("please unfreeze card 5590") == ("enable",)
+    assert tool_action("freeze_card", "Temporarily lock a card so new purchases are declined") == "disable"
+    assert agreement(("disable",), "enable") == -1.0
+    assert agreement(("disable",), "delete") == -1.0
+    # "Track an outgoing transfer by its confirmation number" follows it: it reads
+    assert reads(tool_action("get_transfer_status", "Track an outgoing transfer by its confirmation number"))
+    index = _tools(
+        ("bank__freeze_card", "Temporarily lock a card so new purchases are declined. Reversible with unfreeze_card."),
+        ("bank__unfreeze_card", "Remove a temporary lock from a card that was frozen, restoring purchases."),
+    )
+    assert index.rank("can you lock my card 4471 till I know for sure").candidates[0].name == "bank__freeze_card"
 
 
 def _tools(*tools: tuple[str, str]) -> ToolIndex:

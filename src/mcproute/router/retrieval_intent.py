@@ -15,8 +15,9 @@ simply gets little from it.
 - `tool_action(name, description)`: the class of the first word of the tool's description when
   it is a verb ("Shows the commit logs" -> read; "Unstages all staged changes" -> delete), else
   of the first action word of its name (`read_graph` -> read).
-- `agreement(query, tool)`: 1.0 same class, 0.5 same family (read/list/search/convert change
-  nothing; create/write/move change something; delete, send and run stand alone),
+- `agreement(query, tool)`: 1.0 same class, 0.5 same family (read/list/search/monitor/convert
+  change nothing; create/write/move change something; delete, send, run, and switching off
+  (disable: freeze, lock, pause) or on (enable: unfreeze, activate) stand alone),
   -1.0 different families, 0.0 when either side has no class.
 - `query_many(text)` / `tool_many(name, description)`: one vs many ("read a.json and b.json" fits a
   tool made for several files).
@@ -58,6 +59,7 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "preview",
     ),
     "list": ("list", "enumerate", "ls", "browse", "tree"),
+    "monitor": ("track", "monitor"),
     "search": ("search", "find", "locate", "lookup", "grep", "query", "seek", "filter", "match", "discover", "scan"),
     "fetch": ("fetch", "download", "grab", "scrape", "crawl", "visit", "pull"),
     "create": (
@@ -83,7 +85,6 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "commit",
         "keep",
         "log",
-        "track",
         "start",
         "begin",
         "open_new",
@@ -139,8 +140,12 @@ _CLASSES: dict[str, tuple[str, ...]] = {
     "compute": ("calculate", "compute", "count", "measure", "estimate", "evaluate", "solve", "sum"),
     "send": ("send", "email", "post", "notify", "message", "share", "publish", "reply", "forward", "text"),
     "run": ("run", "execute", "launch", "invoke", "call", "trigger"),
+    # switching something off and on again: a card, a subscription, an account, a feature
+    "disable": ("disable", "freeze", "lock", "block", "pause", "suspend", "deactivate"),
+    "enable": ("enable", "unfreeze", "unblock", "reactivate", "activate", "unpause"),
 }
-# Families by side effect: reading (nothing changes), writing, deleting, sending, running.
+# Families by side effect: reading (nothing changes), writing, deleting, sending, running, switching
+# off and on (a card frozen and unfrozen shares every noun with itself: the verb is all that differs).
 _FAMILY = {
     "read": "read",
     "list": "read",
@@ -154,6 +159,9 @@ _FAMILY = {
     "delete": "delete",
     "send": "send",
     "run": "run",
+    "monitor": "read",
+    "disable": "disable",
+    "enable": "enable",
 }
 _VERB: dict[str, str] = {v: c for c, vs in _CLASSES.items() for v in vs}
 # Words that are verbs in a tool's name but, in a request, are mostly nouns or fillers: they give

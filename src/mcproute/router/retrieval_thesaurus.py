@@ -132,6 +132,12 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("entity",),
         ),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
+        # a person to talk to, not a record of one ("talk to a real person", "get me a human")
+        (
+            r"\b(?:real|actual|live|human) (?:person|human|being|agent|rep|representative)\b"
+            r"|\b(?:talk|speak|chat) (?:to|with) (?:a |an |some)?(?:one|body|human|person|agent|rep|representative|manager)\b",
+            ("human", "agent"),
+        ),
         (r"\bwhere is\b|\bwhere's\b|\bwhere did (?:i|we) (?:put|save|leave|keep|store)\b", ("search",)),
         # when a file was made or last touched is its metadata
         (
