@@ -89,6 +89,10 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("convert") in thesaurus_terms("what is 5pm PST in Berlin?")
     assert stem("human") in thesaurus_terms("i want to talk to a real person. now.")
     assert stem("human") in thesaurus_terms("can I speak with someone please")
+    # what the assistant has kept is in a memory, not in the model's knowledge of the world
+    for asked in ("what do you have on Hugo?", "have I ever told you my insurance policy number?"):
+        assert stem("knowledge") in thesaurus_terms(asked)
+    assert stem("knowledge") not in thesaurus_terms("do you know any good restaurants nearby")
     assert stem("convert") in thesaurus_terms("the webinar starts 14:00 CET, when is that in New York")
     assert stem("convert") not in thesaurus_terms("book a table for two at 7pm tomorrow")  # a time, not time talk
     assert {stem("url"), stem("fetch")} <= set(thesaurus_terms("summarize https://example.org/post"))

@@ -132,6 +132,16 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("entity",),
         ),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
+        # a question about what the assistant has kept ("what do you have on Hugo?", "do you remember
+        # anything about hiking", "have I ever told you my policy number?"), not about the world
+        (
+            r"\bwhat (?:do|did|have) you (?:have|got|remember|recall|keep|kept|saved?|stored?)\b"
+            r"|\bwhat(?:'ve| have) you got\b|\bwhat you(?:'ve| have)? ?(?:got|kept|saved|stored|noted)\b"
+            r"|\bdo you (?:still )?(?:remember|recall)\b|\bdo you have (?:anything|any\w*|something) (?:on|about|saved|stored|kept|for)\b"
+            r"|\bhave i (?:ever )?(?:told|mentioned|given|shared with) you\b|\b(?:what|who|which|where|when) did i (?:tell you|say)\b"
+            r"|\b(?:in|from|to) your (?:notes|memory|records?|knowledge)\b",
+            ("memory", "knowledge", "graph"),
+        ),
         # a person to talk to, not a record of one ("talk to a real person", "get me a human")
         (
             r"\b(?:real|actual|live|human) (?:person|human|being|agent|rep|representative)\b"
