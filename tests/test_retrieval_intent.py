@@ -93,6 +93,10 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     for asked in ("what do you have on Hugo?", "have I ever told you my insurance policy number?"):
         assert stem("knowledge") in thesaurus_terms(asked)
     assert stem("knowledge") not in thesaurus_terms("do you know any good restaurants nearby")
+    # one more fact for something kept; not a note put anywhere else ("put it in the invite")
+    assert stem("observation") in thesaurus_terms("another detail about Orion: it launches in June")
+    assert stem("observation") in thesaurus_terms("jonas bday is 14 march, stick that on his info")
+    assert stem("observation") not in thesaurus_terms("17:45 in New York, then I'll put it in the invite myself")
     assert stem("convert") in thesaurus_terms("the webinar starts 14:00 CET, when is that in New York")
     assert stem("convert") not in thesaurus_terms("book a table for two at 7pm tomorrow")  # a time, not time talk
     assert {stem("url"), stem("fetch")} <= set(thesaurus_terms("summarize https://example.org/post"))

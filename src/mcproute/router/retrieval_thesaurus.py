@@ -132,6 +132,14 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("entity",),
         ),
         (r"\bhow big\b|\bhow large\b", ("size", "info")),
+        # one more fact about something kept ("another detail about Orion: ...", "stick that on his node")
+        (
+            r"\b(?:one more|another|an? (?:new|extra|further)|new) (?:fact|detail|thing|note|bit|observation)s? "
+            r"(?:about|for|on|regarding)\b"
+            r"|\b(?:add|put|stick|note|jot) (?:that|this|it) (?:down )?(?:on|onto|to|under|in) (?:what you have|his|her|their|its"
+            r"|the \w+ (?:entry|record|node|note|info))\b",
+            ("observation", "memory"),
+        ),
         # a question about what the assistant has kept ("what do you have on Hugo?", "do you remember
         # anything about hiking", "have I ever told you my policy number?"), not about the world
         (
