@@ -86,6 +86,10 @@ def test_thesaurus_maps_everyday_words_to_tool_vocabulary() -> None:
     assert stem("log") in thesaurus_terms("show me the commit history")
     assert stem("directory") in thesaurus_terms("make a folder named reports")
     assert stem("current") in thesaurus_terms("what time is it in Tokyo?")
+    assert stem("current") in thesaurus_terms("whats the time rn in london")
+    # "now" is the time of day only where the request speaks of time, else when a state holds
+    assert stem("current") not in thesaurus_terms("how far away is my food rn, order 90233")
+    assert stem("current") not in thesaurus_terms("I need to be on develop now")
     assert stem("convert") in thesaurus_terms("what is 5pm PST in Berlin?")
     assert stem("human") in thesaurus_terms("i want to talk to a real person. now.")
     assert stem("human") in thesaurus_terms("can I speak with someone please")

@@ -233,6 +233,16 @@ _TIME_TALK = re.compile(
     r"|^\s*(?:what(?:'s| is)|when(?:'s| is)|convert)\b",
     re.IGNORECASE,
 )
+# "now", "rn", "currently" ask for the current time only in a request that speaks of time
+# ("whats the time rn in london", "is it morning in Tokyo now?") or that asks about nothing else
+# ("and right now?"); else they say when a state holds
+# ("what's staged right now", "how far away is my food rn").
+_NOW = frozenset({"now", "currently", "rn"})
+_NOW_TIME = re.compile(
+    r"\b(?:time|times|date|day|clock|hours?|o'clock|zones?|timezones?|morning|afternoon|evening|night|midnight|noon"
+    rf"|asleep|awake|late|early|dark|{ZONE_ABBREVIATIONS})\b|\b{ZONE_REGIONS}/",
+    re.IGNORECASE,
+)
 _FILE = re.compile(r"\b[\w\-]+\.(?:[a-z]{1,4}|[a-z]+ml|example|sample|template|default|backup|original|local)\b")
 _WHERE = r"(?:in|under|inside|within|from|of)\s+"  # "package.json in ./webapp": where the file is
 _FEW_DIRS = 8  # directories looked at (one not located decides; a long step is not rescanned per path)
@@ -250,6 +260,8 @@ def terms_of(text: str) -> tuple[str, ...]:
     if recall:
         out.extend(("memory", "search"))
     opening = True  # at the start of a clause, after its fillers ("ok", "and", ...)
+    # ... or where "now" is all it asks about ("and right now?" after a question about the time)
+    timely = bool(_NOW_TIME.search(low)) or len(low.split()) <= 3
     for m in _TOKENS.finditer(low):
         w = m.group()
         if w in _BOUNDARY:
@@ -258,6 +270,8 @@ def terms_of(text: str) -> tuple[str, ...]:
         if w in _OPENERS and opening:
             continue  # "now do the same for the third one": a discourse marker, not the time
         opening = opening and w in _FILLERS
+        if w in _NOW and not timely:
+            continue  # "how far away is my food rn": the state of a thing, not the time of day
         if not (recall and w in _STORING):
             out.extend(WORDS.get(w) or WORDS.get(w.removesuffix("'s").rstrip("'"), ()))  # "today's date"
     for pat, terms in PHRASES:
