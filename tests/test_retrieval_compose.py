@@ -304,6 +304,8 @@ def test_an_explaining_request_gets_no_tool_on_the_reference_servers() -> None:
         "help me name my side project, it's a habit tracker",  # naming is made up
         "whats a good note-taking app for linux",  # a recommendation
         "can you suggest a good name for a branch that adds two-factor login?",  # the branch is the topic
+        "Is a routing number the same thing as an account number?",  # two terms compared
+        "When is it better to use a branch versus a tag?",  # judgement, not only at the start
     ],
 )
 def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> None:
@@ -333,6 +335,7 @@ def test_a_question_for_the_models_own_knowledge_asks_knowledge(text: str) -> No
         "how do the files I changed get staged",  # files the user changed
         "give me a quick history of this repo",  # "this repo": one in particular
         "in which year was the file report.pdf made",  # a path
+        "is my branch the same as the one on main?",  # the user's own branch
     ],
 )
 def test_a_request_about_something_a_tool_can_reach_does_not_ask_knowledge(text: str) -> None:

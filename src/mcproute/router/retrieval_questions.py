@@ -164,7 +164,9 @@ _KNOWLEDGE = re.compile(
     # sleep do adults need"), etiquette and judgement ("is it rude to ..."), open lists of advice
     r"|^\s*how do(?:es)? (?!i\b|we\b|you\b|u\b|one\b|my\b|our\b|this\b|that\b|these\b|those\b)[a-z]+ [a-z]+"
     r"|^\s*how (?:many|much) [a-z]+(?: [a-z]+){0,3} (?:do|does|should) (?!i\b|we\b|my\b|our\b)"
-    r"|^\s*is it (?:rude|ok|okay|normal|safe|bad|good|better|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
+    r"|\bis (?:it|that|this) (?:rude|ok|okay|normal|safe|bad|good|better|wise|polite|healthy|weird|legal|worth it|a good idea)\b"
+    # two terms compared ("is a routing number the same thing as an account number?")
+    r"|^\s*(?:is|are) (?:an? |the )?[a-z\-]+(?: [a-z\-]+){0,3} (?:the same(?: thing)? as|different from)\b"
     r"|^\s*what are (?:some|the best|good) (?:good |common |classic |great |healthy |useful )?"
     r"(?:habits|ways|ideas|examples|tips|books|novels|films|movies|songs|places|things|reasons|rules|signs|mistakes)\b"
     # history: who made or found something, and when (not a place's facts: a catalogue may have a
