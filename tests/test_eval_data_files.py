@@ -201,6 +201,9 @@ OTHER_SETS = [
     # written in the thirteenth session as dev sets for catalogues of close siblings
     ("agent_bank_dev.jsonl", "agent-bank", "catalogs/bank_tools.json", "bank", (90, 20)),
     ("agent_delivery_dev.jsonl", "agent-delivery", "catalogs/delivery_tools.json", "delivery", (90, 20)),
+    # ... and two held out, read once at the session's end (never tuned on)
+    ("agent_hotel_holdout.jsonl", "agent-hotel", "catalogs/hotel_tools.json", "hotel", (90, 20)),
+    ("agent_helpdesk_holdout.jsonl", "agent-helpdesk", "catalogs/helpdesk_tools.json", "helpdesk", (90, 20)),
     *(
         (f"everyday_dev{n}.jsonl", "everyday-dev", "catalogs/reference_servers.json", "time", (80, 25))
         for n in range(11, 17)
