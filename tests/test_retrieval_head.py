@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcproute.router import tools as tools_module
+from mcproute.router import retrieval_examples as examples_module, tools as tools_module
 from mcproute.router.retrieval_examples import NO_TOOL
 from mcproute.router.retrieval_head import HEAD_WEIGHT, MIN_EXAMPLES, fit_head
 from mcproute.router.step import ToolSpec
@@ -81,7 +81,7 @@ def _index() -> ToolIndex:
 def test_the_classifier_reorders_the_taught_tools_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     step = (unit(0) + 0.25 * unit(1)) / np.linalg.norm(unit(0) + 0.25 * unit(1))
     with_head = _index().rank("note", k=3, vector=step)
-    monkeypatch.setattr(tools_module, "HEAD_WEIGHT", 0.0)
+    monkeypatch.setattr(examples_module, "HEAD_WEIGHT", 0.0)
     without = _index().rank("note", k=3, vector=step)
     scores = {c.name: c.score for c in with_head.candidates}
     plain = {c.name: c.score for c in without.candidates}
@@ -100,7 +100,7 @@ def test_a_step_the_classifier_finds_needs_no_tool_does_not_hand_the_lead_to_an_
     loses ground against the tool nobody taught."""
     chat = (unit(0) + 2.0 * unit(5)) / np.linalg.norm(unit(0) + 2.0 * unit(5))
     with_head = _index().rank("note", k=3, vector=chat)
-    monkeypatch.setattr(tools_module, "HEAD_WEIGHT", 0.0)
+    monkeypatch.setattr(examples_module, "HEAD_WEIGHT", 0.0)
     without = _index().rank("note", k=3, vector=chat)
     assert with_head.candidates[0].name == without.candidates[0].name
     assert with_head.no_tool_score >= without.no_tool_score
@@ -129,7 +129,7 @@ def test_the_bonus_waits_for_a_taught_tool_to_lead(monkeypatch: pytest.MonkeyPat
     """A step whose words lead to a tool nobody taught keeps it first, however sure the classifier
     is of a taught one (it knows only the taught tools: next to an airline's, it sent a flight
     search to convert_time)."""
-    monkeypatch.setattr(tools_module, "HEAD_WEIGHT", 20.0)  # large enough to pass any lead
+    monkeypatch.setattr(examples_module, "HEAD_WEIGHT", 20.0)  # large enough to pass any lead
     ranked = _index().rank("note somewhere else", k=3, vector=unit(1))
     assert ranked.candidates[0].name == "o__untaught_note", ranked.explanation
     # and once a taught tool leads, the same bonus does decide among the taught ones

@@ -42,11 +42,11 @@ hand-written dev sets only, each taught by the others (docs/routing-tools.md).
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mcproute.router.retrieval_head import Head, fit_head
+from mcproute.router.retrieval_head import HEAD_WEIGHT, Head, fit_head
 
 EXAMPLE_WEIGHT = 12.0  # ranker units per unit of closeness above BASELINE
 BASELINE = 0.3
@@ -234,3 +234,51 @@ class TaughtTools:
         nearest = np.maximum.reduceat(self._examples @ v, self._starts)
         close = MIX * (self._centroids @ v) + (1.0 - MIX) * nearest
         return {n: float(c) - BASELINE for n, c in zip(self._names, close, strict=True) if n in alive}
+
+    def scores(
+        self,
+        names: Sequence[str],
+        ties: Sequence[tuple[int, int]],
+        static: list[float],
+        vector: np.ndarray | None,
+        alive: Container[str],
+        *,
+        bonus: bool = True,
+    ) -> tuple[list[float], dict[str, float] | None, dict[str, float]]:
+        """The candidates' (`names`, tie-broken by `ties`) scores with the taught-examples terms
+        added (closeness, and the classifier's bonus), the closeness term per taught tool (None: no
+        tool in the catalogue is taught, or no step vector), and the classifier's P per class ({}
+        without one). `bonus`: False for a step that asks for a command after something else
+        ("derive each case, then get the current time"): the step vector is the whole message's,
+        and the classifier, sure of itself, would order the tools by the preamble (it gave
+        convert_time 50 % and get_current_time 1 % for a meeting between Tokyo and London)."""
+        if vector is None or not len(self):
+            return static, None, {}
+        close = self.closeness(vector, alive)
+        if not close:
+            return static, None, {}
+        probs = self.head_probabilities(vector) or {}
+        # The classifier's P(tool) as a bonus, when a tool it knows leads without it: it learned
+        # to tell the taught tools apart, not a step for a tool nobody taught (next to an airline's
+        # tools, it sent "from Chicago to Miami on 2025-07-03, direct only" to convert_time). A
+        # bonus takes nothing from any tool, so the words' second choices stay near the top.
+        base = [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)]
+        lead = names[min(range(len(names)), key=lambda i: (-base[i], ties[i]))]
+        if lead not in probs or not bonus:
+            return base, close, probs
+        return [sc + HEAD_WEIGHT * probs.get(n, 0.0) for sc, n in zip(base, names, strict=True)], close, probs
+
+
+def taught_reason(new: str, old: str, taught: Mapping[str, float] | None, probs: Mapping[str, float]) -> str:
+    """Why the examples moved `new` ahead of `old` (the words' leader), for the explanation; "" when
+    they did not."""
+    if taught is None or new == old:
+        return ""
+
+    def said(name: str) -> str:
+        if name not in taught:
+            return "no examples"
+        by = f", classifier {probs[name]:.0%}" if name in probs else ""
+        return f"closeness {taught[name] + BASELINE:.2f} to its examples{by}"
+
+    return f"the tools' examples put {new} ({said(new)}) ahead of {old} ({said(old)}); "

@@ -40,7 +40,6 @@ from mcproute.router.retrieval_compose import crafts, stores
 from mcproute.router.retrieval_embed import ToolVectors, tool_text
 from mcproute.router.retrieval_examples import (
     BASELINE,
-    EXAMPLE_WEIGHT,
     FIT_KNN,
     FIT_LOWER,
     FIT_NONE,
@@ -49,11 +48,12 @@ from mcproute.router.retrieval_examples import (
     KNN_K,
     NO_TOOL,
     TaughtTools,
+    taught_reason,
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import new_leader, vetoes
-from mcproute.router.retrieval_head import FIT_HEAD, HEAD_WEIGHT, NONE_FLOOR, Head
+from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -343,7 +343,9 @@ class ToolIndex(PoolFeatures):
         static = (x @ self._wv).tolist()
         first = sorted(range(len(pool)), key=lambda i: (-static[i], self._docs[pool[i]].order))
         then = sequenced(whole)  # "prove why ..., then get the current time": the command comes last
-        scores, taught, probs = self._taught_scores(pool, static, vector, bonus=not then)
+        names = [self._docs[s].spec.name for s in pool]
+        ties = [self._docs[s].order for s in pool]
+        scores, taught, probs = self._taught.scores(names, ties, static, vector, self._by_name, bonus=not then)
         order = (
             first if taught is None else sorted(range(len(pool)), key=lambda i: (-scores[i], self._docs[pool[i]].order))
         )
@@ -440,7 +442,7 @@ class ToolIndex(PoolFeatures):
                 if none_p is not None and doubted
                 else ""
             )
-            + self._taught_reason(pool, first[0], order[0], taught, probs)
+            + taught_reason(names[order[0]], names[first[0]], taught, probs)
             + (f"the ask: {_clip(ask)} (the rest of the message counts at half weight); " if setting else "")
             + "".join(f"read '{typo}' as '{fix}'; " for typo, fix in self.typos(ask))
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
@@ -451,52 +453,6 @@ class ToolIndex(PoolFeatures):
         )
         top = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(top, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
-
-    def _taught_scores(
-        self, pool: Sequence[int], static: list[float], vector: np.ndarray | None, *, bonus: bool = True
-    ) -> tuple[list[float], dict[str, float] | None, dict[str, float]]:
-        """The candidates' scores with the taught-examples terms added (closeness, and the
-        classifier's bonus), the closeness term per taught tool (None: no tool in the catalogue is
-        taught, or no step vector), and the classifier's P per class ({} without one). `bonus`:
-        False for a step that asks for a command after something else ("derive each case, then
-        get the current time"): the step vector is the whole message's, and the classifier, sure of
-        itself, would order the tools by the preamble (it gave convert_time 50 % and
-        get_current_time 1 % for a meeting between Tokyo and London)."""
-        if vector is None or not len(self._taught):
-            return static, None, {}
-        close = self._taught.closeness(vector, self._by_name)
-        if not close:
-            return static, None, {}
-        probs = self._taught.head_probabilities(vector) or {}
-        # The classifier's P(tool) as a bonus, when a tool it knows leads without it: it learned
-        # to tell the taught tools apart, not a step for a tool nobody taught (next to an airline's
-        # tools, it sent "from Chicago to Miami on 2025-07-03, direct only" to convert_time). A
-        # bonus takes nothing from any tool, so the words' second choices stay near the top.
-        names = [self._docs[s].spec.name for s in pool]
-        base = [sc + EXAMPLE_WEIGHT * close.get(n, 0.0) for sc, n in zip(static, names, strict=True)]
-        lead = names[min(range(len(pool)), key=lambda i: (-base[i], self._docs[pool[i]].order))]
-        if lead not in probs or not bonus:
-            return base, close, probs
-        return (
-            [sc + HEAD_WEIGHT * probs.get(n, 0.0) for sc, n in zip(base, names, strict=True)],
-            close,
-            probs,
-        )
-
-    def _taught_reason(
-        self, pool: Sequence[int], was: int, now: int, taught: dict[str, float] | None, probs: Mapping[str, float]
-    ) -> str:
-        if taught is None or was == now:
-            return ""
-        new, old = self._docs[pool[now]].spec.name, self._docs[pool[was]].spec.name
-
-        def said(name: str) -> str:
-            if name not in taught:
-                return "no examples"
-            by = f", classifier {probs[name]:.0%}" if name in probs else ""
-            return f"closeness {taught[name] + BASELINE:.2f} to its examples{by}"
-
-        return f"the tools' examples put {new} ({said(new)}) ahead of {old} ({said(old)}); "
 
     def _p_fit(self, lead: np.ndarray, margin: float, *, actionable: bool = True) -> float:
         """Calibrated P(some tool fits) from the leader's features and whether the request reads
