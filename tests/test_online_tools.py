@@ -135,11 +135,16 @@ def test_state_round_trips(centres: list[np.ndarray]) -> None:
     learner = _taught(centres)
     back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
     assert back.params == learner.params and back.weights == learner.weights and back.averaged == learner.averaged
-    assert (back.wins, back.losses, back.revealed, back.steps) == (
+    learner = learner.learn(centres[2], "a", _ranking(["a", "b"], no_tool=True))
+    learner = learner.learn_no_tool(centres[2], _ranking(["a", "b"], no_tool=True))
+    back = ToolLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
+    assert (back.wins, back.losses, back.revealed, back.steps, back.misses, back.holds) == (
         learner.wins,
         learner.losses,
         learner.revealed,
         learner.steps,
+        1,
+        1,
     )
     assert dict(back.stats.counts) == dict(learner.stats.counts) and dict(back.stats.confusion) == dict(
         learner.stats.confusion
@@ -168,6 +173,14 @@ def test_the_learned_arm_decides_with_the_average_of_its_weights(centres: list[n
     assert raw.max() > 0.0
 
 
+def test_a_format_3_state_loads_with_no_no_tool_evidence(centres: list[np.ndarray]) -> None:
+    old = _taught(centres).learn(centres[2], "a", _ranking(["a"], no_tool=True)).to_dict()
+    old["format"] = 3
+    del old["no_tool"]
+    back = ToolLearner.from_dict(old)
+    assert (back.misses, back.holds) == (0, 0) and back.trust == back.params.trust
+
+
 def test_a_format_2_state_still_loads_its_weights_as_the_average(centres: list[np.ndarray]) -> None:
     old = _taught(centres).to_dict()
     old["format"] = 2
@@ -189,7 +202,8 @@ def _set(path: str, value: Any) -> Callable[[dict], None]:
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda d: d.pop("format"), "format 1, this learner reads 2 or 3"),
+        (lambda d: d.pop("format"), "format 1, this learner reads 2 or 3 or 4"),
+        (_set("no_tool.holds", -1), "negative counts"),
         (_set("averaged.vote", 12.0), "a weight outside"),
         (_set("steps", -1), "negative counts"),
         (lambda d: d.pop("stats"), "malformed tool learner state"),
@@ -231,3 +245,61 @@ def test_no_tool_is_kept_unless_the_votes_are_overwhelming(centres: list[np.ndar
     strict = replace(learner, params=ToolLearning(trust=1.0))
     kept = strict.rerank(said_none, near(centres[1], rng, 0.01))
     assert kept.candidates[0].name == "b" and kept.no_tool
+
+
+def _votes_split(centres: list[np.ndarray]) -> tuple[ToolLearner, np.ndarray]:
+    """An active learner, and a probe whose nearest revealed steps are split between "a" and "b"
+    (the leader's vote is about 0.45: under the starting trust, over the floor)."""
+    rng = np.random.default_rng(8)
+    learner = ToolLearner.start(DIM)
+    for i in range(40):
+        c = i % 2
+        learner = learner.learn(near(centres[c], rng, 0.01), "b" if c else "a", _ranking(["a", "b"]))
+    mid = (centres[0] + centres[1]) / np.linalg.norm(centres[0] + centres[1])
+    assert learner.active
+    return learner, mid.astype(np.float32)
+
+
+def test_the_trust_that_overrides_no_tool_is_learned_from_what_followed_it(centres: list[np.ndarray]) -> None:
+    """Where steps the static ranking said needed no tool went on to call one (misses), the
+    neighbours' vote is believed sooner; where they were answered without one (holds), it is not."""
+    learner, probe = _votes_split(centres)
+    said_none = _ranking(["a", "b"], no_tool=True)
+    vote = learner._view(said_none, probe, None).votes
+    assert learner.params.trust_floor < max(vote.values()) < learner.params.trust
+    assert learner.rerank(said_none, probe).no_tool  # no evidence yet: the verdict holds
+    far = centres[2]  # the outcomes are revealed elsewhere: only the counts move the trust
+    missed = learner
+    for _ in range(30):
+        missed = missed.learn(far, "a", said_none)
+    assert missed.misses == 30 and missed.trust < 0.3
+    assert not missed.rerank(said_none, probe).no_tool  # the deployment's "no tool" is usually wrong
+    held = learner
+    for _ in range(30):
+        held = held.learn_no_tool(far, said_none)
+    assert held.holds == 30 and held.trust == learner.params.trust
+    assert held.rerank(said_none, probe).no_tool
+    mixed = held
+    for _ in range(3):
+        mixed = mixed.learn(far, "a", said_none)
+    assert learner.params.trust - 0.05 < mixed.trust < learner.params.trust and mixed.rerank(said_none, probe).no_tool
+    # A step answered without a tool that the static ranking gave one counts for neither.
+    assert learner.learn_no_tool(far, _ranking(["a", "b"])).holds == 0
+    assert learner.learn_no_tool(far, _ranking([])) is learner  # nothing was offered: nothing to learn
+
+
+def test_a_step_answered_without_a_tool_is_scored_by_the_self_check(centres: list[np.ndarray]) -> None:
+    """An arm that would have overridden a right "no tool" verdict loses; one that kept it does
+    not; where the static ranking gave a tool and none was called, an arm that also gave one
+    neither wins nor loses."""
+    learner, probe = _votes_split(centres)
+    lenient = replace(learner, params=replace(learner.params, trust=0.3, trust_floor=0.3))
+    said_none = _ranking(["a", "b"], no_tool=True)
+    assert not lenient.rerank(said_none, probe).no_tool
+    after = lenient.learn_no_tool(probe, said_none)
+    in_force = ARMS.index(lenient.arm)  # type: ignore[arg-type]
+    assert after.checks[in_force][1] == lenient.checks[in_force][1] + 1 and after.losses == lenient.losses + 1
+    kept = learner.learn_no_tool(probe, said_none)
+    assert kept.checks == learner.checks and kept.losses == learner.losses
+    gave = learner.learn_no_tool(probe, _ranking(["a", "b"]))
+    assert gave.checks == learner.checks and gave.revealed == learner.revealed + 1

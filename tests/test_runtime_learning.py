@@ -63,6 +63,22 @@ async def test_click_through_is_learned_versioned_and_survives_a_restart(tmp_pat
 
 
 @pytest.mark.anyio
+async def test_a_step_answered_without_its_offered_tools_is_a_click_through_outcome(tmp_path: Path) -> None:
+    """[text]: the model answers in words although tools were offered. The tool learner scores its
+    self-check on it and, where the static ranking had said "no tool fits" too, counts a hold."""
+    async with Engine(loaded_config(tmp_path, **LEARNING)) as e:
+        await e.wait_settled()
+        said = []
+        for i, text in enumerate(["thanks, that's all for today [text]", "what time is it in Lisbon [text]"]):
+            step = await e.run_step(text, identity=ConversationIdentity(f"t{i}", "argument"))
+            assert step.decision.alternatives and step.result is None  # offered, none called
+            said.append(step.decision.tool is None)
+        tools = e.learning.tools if e.learning is not None else None
+        assert tools is not None and tools.revealed == 2 and tools.steps == 0  # nothing to move up
+        assert tools.holds == sum(said) and tools.misses == 0 and said == [True, False]
+
+
+@pytest.mark.anyio
 async def test_feedback_feeds_the_tier_learner(tmp_path: Path) -> None:
     async with Engine(loaded_config(tmp_path, learning={"enabled": True, "tools": False, "propose_every": 3})) as e:
         await e.wait_settled()

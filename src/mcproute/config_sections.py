@@ -117,7 +117,8 @@ class LearningConfig(_Model):
 
     enabled: bool = Field(default=False, description="feed the online learners and use the adopted version")
     tools: bool = Field(
-        default=True, description="learn tool ranking from the tool the model called among those offered"
+        default=True,
+        description="learn tool ranking from the tool the model called among those offered, or that it called none",
     )
     tier: bool = Field(default=True, description="learn the tier score from feedback rewards")
     propose_every: int = Field(

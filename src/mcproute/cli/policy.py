@@ -99,7 +99,11 @@ async def _open(loaded: Any, args: argparse.Namespace) -> Any:
 def _detail(v: Any) -> dict[str, Any]:
     d = v.summary()
     d["learners"] = {
-        name: {k: s[k] for k in ("params", "revealed", "evidence", "check", "arms", "weights", "averaged") if k in s}
+        name: {
+            k: s[k]
+            for k in ("params", "revealed", "evidence", "check", "arms", "no_tool", "weights", "averaged")
+            if k in s
+        }
         | {"memory": len(s["memory"]["labels"])}
         for name, s in v.state.items()
         if isinstance(s, dict) and isinstance(s.get("memory"), dict)

@@ -5,8 +5,8 @@ the same footing: by the static shipped policy and by the current online policy 
 learner, router/online_tier.py / router/online_tools.py); then, with probability RATE (a second
 generator seeded from S, so the same items are revealed whatever is learned), its outcome is
 revealed and learned from: the strong-minus-weak gain of each turn (outcomes), or the first
-expected tool (tools: click-through). Both policies' figures are computed over the same stream, so
-the difference is what learning did. A decision never sees its own outcome.
+expected tool, or that none was used (tools: click-through). Both policies' figures are computed
+over the same stream, so the difference is what learning did. A decision never sees its own outcome.
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ def tools_online(
         else:
             st_none.append(1.0 if ranking.no_tool or not ranking.candidates else 0.0)
             on_none.append(1.0 if lead is None else 0.0)
+            if coin():  # the tools were offered and none was called: a click-through outcome too
+                revealed += 1
+                learner = learner.learn_no_tool(vec, ranking, available)
     res = {
         "n": len(stream),
         "top1": round(sum(on) / len(on), 4) if on else None,
@@ -142,6 +145,7 @@ def tools_online(
         "revealed_items": revealed,
         "learner_active": learner.active,
         "learner_arm": learner.arm,
+        "no_tool_trust": round(learner.trust, 4),
         "p50_ms": round(percentile(lat, 50), 4),
         "p99_ms": round(percentile(lat, 99), 4),
     }
@@ -157,6 +161,11 @@ def tools_online(
             "self-check",
             ", ".join(f"{a} {w} wins {lost} losses" for a, (w, lost) in zip(ARMS, learner.checks, strict=True))
             + f"; in force at the end: {learner.arm or 'none (static)'}",
+        ),
+        (
+            "no tool fits",
+            f"static verdict followed by a tool call {learner.misses}, by none {learner.holds}; "
+            f"vote that overrides it {learner.trust:.3f} (from {p.trust}, floor {p.trust_floor})",
         ),
         ("p50_ms/p99_ms", "the learner's re-ranking alone (the static ranking is timed by eval tools)"),
     ]

@@ -29,8 +29,17 @@ last reveal: on MetaTool streamed at reveal 1.0 it added 0.002-0.006 top1 on eac
 Re-ranked scores stay in ranker units: score'(c) = leader's score + score_scale x (logit(c) - max
 logit), so with the starting weights they are the static scores.
 
-The ranking's "no tool fits" verdict is kept unless the new leader's kNN vote is at least `trust`:
-the learner re-orders, it does not invent need.
+The ranking's "no tool fits" verdict is kept unless the new leader's kNN vote is at least the
+trust in force: the learner re-orders, it does not invent need. That trust is learned per
+deployment from what followed the static verdict: a step the static ranking said needed no tool,
+on which a tool was called anyway, is a *miss*; one answered without a tool (the tools were still
+offered) is a *hold*. The trust moves from `trust` towards `trust_floor` with the share of misses,
+shrunk by `trust_prior` pseudo-steps of holds:
+
+    trust in force = trust - (trust - trust_floor) x misses / (misses + holds + trust_prior)
+
+so where the verdict is rarely wrong (chat next to tools) it stays near `trust`, and where every
+step uses a tool (an agent backend) the neighbours' vote is believed sooner.
 
 Two sets of weights ("arms") compete on the same features: `learned` (the SGD weights above) and
 `vote`, fixed at (1, 0, vote_weight / score_scale, 0, ...), i.e. score + vote_weight x vote (the
@@ -71,8 +80,8 @@ FEATURES = ("score_gap", "static_rank", "vote", "prototype", "has_prototype", "l
 FEATURE_BOUNDS = (8.0, 1.0, 1.0, 1.0, 1.0, math.log1p(MAX_COUNT), 1.0, 1.0)
 START_WEIGHTS = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # = the static order
 ARMS = ("vote", "learned")
-STATE_FORMAT = 3  # 3 adds the averaged weights; 2 is read (its weights are the average); 1 is not
-_READS = (2, 3)
+STATE_FORMAT = 4  # 4 adds the no-tool counts, 3 the averaged weights; 2 is read (its weights are the average); 1 is not
+_READS = (2, 3, 4)
 _SAYS = {
     "score_gap": "static score",
     "static_rank": "static rank",
@@ -98,7 +107,9 @@ class ToolLearning:
     max_weight: float = 10.0
     max_step: float = 1.0
     vote_weight: float = 4.0  # the vote arm: ranker score units at a unanimous vote
-    trust: float = 0.6
+    trust: float = 0.6  # the leader's vote that overrides a "no tool fits" verdict, before any evidence
+    trust_floor: float = 0.2  # ... when every revealed "no tool" verdict was followed by a tool call
+    trust_prior: float = 4.0  # pseudo-steps of holds that the share of misses is shrunk by
     gate: float = 1.0  # an arm's wins - losses must exceed gate x sqrt(wins + losses) before it decides
     average: float = 0.05  # the learned arm decides with an average of its weights at least this recent (1: the last)
     capacity: int = DEFAULT_CAPACITY
@@ -114,6 +125,8 @@ class ToolLearning:
             raise ValueError("tool learning: max_weight within [1, 100], max_step within (0, max_weight]")
         if not 0.0 < self.trust <= 1.0 or self.gate < 0.0 or not 0.0 <= self.vote_weight <= 100.0:
             raise ValueError("tool learning: trust within (0, 1], gate >= 0, vote_weight within [0, 100]")
+        if not 0.0 < self.trust_floor <= self.trust or self.trust_prior <= 0.0:
+            raise ValueError("tool learning: trust_floor within (0, trust], trust_prior > 0")
         if not 0.0 < self.average <= 1.0:
             raise ValueError("tool learning: average within (0, 1]")
 
@@ -146,6 +159,8 @@ class ToolLearner:
     checks: tuple[tuple[int, int], ...] = ((0, 0), (0, 0))  # (wins, losses) per arm, in ARMS order
     averaged: tuple[float, ...] = START_WEIGHTS  # what the learned arm decides with (module docstring)
     steps: int = 0  # SGD steps taken
+    misses: int = 0  # revealed steps the static ranking said needed no tool, that called one
+    holds: int = 0  # ... that called none (the module docstring)
 
     @property
     def arm(self) -> str | None:
@@ -157,6 +172,12 @@ class ToolLearner:
     @property
     def active(self) -> bool:
         return self.arm is not None
+
+    @property
+    def trust(self) -> float:
+        """The leader's kNN vote that overrides a "no tool fits" verdict now (module docstring)."""
+        p = self.params
+        return p.trust - (p.trust - p.trust_floor) * self.misses / (self.misses + self.holds + p.trust_prior)
 
     def _weights(self, arm: str | None) -> tuple[float, ...]:
         return self.averaged if arm == "learned" else self.params.vote_weights() if arm == "vote" else START_WEIGHTS
@@ -228,7 +249,7 @@ class ToolLearner:
         scores = [top + self.params.score_scale * (float(x) - best) for x in logits]
         cands = tuple(Candidate(view.names[i], round(scores[i], 6)) for i in order[:k])
         lead = order[0]
-        no_tool = ranking.no_tool and view.votes.get(view.names[lead], 0.0) < self.params.trust
+        no_tool = ranking.no_tool and view.votes.get(view.names[lead], 0.0) < self.trust
         note = ""
         if lead != 0:
             note = f"; click-through: {view.names[lead]} moved up from " + (
@@ -263,21 +284,11 @@ class ToolLearner:
         unit = _unit(vector)
         if unit is None or unit.shape[0] != self.memory.dim:
             raise ValueError(f"a revealed step needs a finite non-zero vector of {self.memory.dim} entries")
-        wins, losses, checks, weights, leader = self.wins, self.losses, self.checks, self.weights, None
-        averaged, steps = self.averaged, self.steps
+        weights, leader, averaged, steps = self.weights, None, self.averaged, self.steps
+        checked = self._checked(ranking, unit, available, tool)
         if ranking is not None and ranking.candidates:
             leader = ranking.candidates[0].name
             view = self._view(ranking, unit, available)
-            static_right = _leader(ranking) == tool
-            right = {arm: _leader(self._decide(ranking, view, 1, arm)) == tool for arm in ARMS}
-            in_force = self.arm
-            if in_force is not None:
-                wins += right[in_force] and not static_right
-                losses += static_right and not right[in_force]
-            checks = tuple(
-                (w + (right[arm] and not static_right), lost + (static_right and not right[arm]))
-                for arm, (w, lost) in zip(ARMS, self.checks, strict=True)
-            )
             if tool in view.names:
                 weights = self._step(view, view.names.index(tool))
                 steps += 1
@@ -289,12 +300,50 @@ class ToolLearner:
             stats=self.stats.add(unit, tool, leader),
             weights=weights,
             revealed=self.revealed + 1,
-            wins=wins,
-            losses=losses,
-            checks=checks,
             averaged=averaged,
             steps=steps,
+            misses=self.misses + (ranking is not None and bool(ranking.candidates) and ranking.no_tool),
+            **checked,
         )
+
+    def learn_no_tool(
+        self, vector: np.ndarray, ranking: Ranking, available: Container[str] | None = None
+    ) -> ToolLearner:
+        """A step was answered without a tool although `ranking`'s tools were offered: score the
+        self-check on it and, when the static ranking had said so too, count a hold. Nothing is
+        remembered for the re-ranker (there is no tool to move up)."""
+        unit = _unit(vector)
+        if unit is None or unit.shape[0] != self.memory.dim:
+            raise ValueError(f"a revealed step needs a finite non-zero vector of {self.memory.dim} entries")
+        if not ranking.candidates:
+            return self
+        return replace(
+            self,
+            revealed=self.revealed + 1,
+            holds=self.holds + ranking.no_tool,
+            **self._checked(ranking, unit, available, None),
+        )
+
+    def _checked(
+        self, ranking: Ranking | None, unit: np.ndarray, available: Container[str] | None, tool: str | None
+    ) -> dict[str, Any]:
+        """The self-check on a revealed step (`tool` None: no tool was called), before it is learned:
+        per arm, and for the arm in force, a win when the arm would have led with what was used and
+        the static ranking did not, a loss for the reverse."""
+        if ranking is None or not ranking.candidates:
+            return {}
+        view = self._view(ranking, unit, available)
+        static_right = _leader(ranking) == tool
+        right = {arm: _leader(self._decide(ranking, view, 1, arm)) == tool for arm in ARMS}
+        wins, losses, in_force = self.wins, self.losses, self.arm
+        if in_force is not None:
+            wins += right[in_force] and not static_right
+            losses += static_right and not right[in_force]
+        checks = tuple(
+            (w + (right[arm] and not static_right), lost + (static_right and not right[arm]))
+            for arm, (w, lost) in zip(ARMS, self.checks, strict=True)
+        )
+        return {"wins": wins, "losses": losses, "checks": checks}
 
     def _step(self, view: _View, target: int) -> tuple[float, ...]:
         """One SGD step of the softmax cross-entropy towards `target`, each weight's move and value clipped."""
@@ -319,6 +368,7 @@ class ToolLearner:
             "revealed": self.revealed,
             "check": [self.wins, self.losses],
             "arms": {arm: list(c) for arm, c in zip(ARMS, self.checks, strict=True)},
+            "no_tool": {"misses": self.misses, "holds": self.holds},
             "memory": self.memory.to_dict(),
             "stats": self.stats.to_dict(),
         }
@@ -342,6 +392,8 @@ class ToolLearner:
             steps = int(data["steps"]) if data["format"] >= 3 else 0
             revealed = int(data["revealed"])
             wins, losses = (int(x) for x in data["check"])
+            nt = dict(data["no_tool"]) if data["format"] >= 4 else {"misses": 0, "holds": 0}
+            misses, holds = int(nt["misses"]), int(nt["holds"])
             arms = dict(data["arms"])
             checks = tuple((int(arms[a][0]), int(arms[a][1])) for a in ARMS)
             if set(arms) != set(ARMS) or any(len(arms[a]) != 2 for a in ARMS):
@@ -354,13 +406,13 @@ class ToolLearner:
             raise ValueError(
                 f"malformed tool learner state: a weight outside [-{params.max_weight}, {params.max_weight}]"
             )
-        if wins < 0 or losses < 0 or revealed < 0 or steps < 0 or min(min(c) for c in checks) < 0:
+        if min(wins, losses, revealed, steps, misses, holds) < 0 or min(min(c) for c in checks) < 0:
             raise ValueError("malformed tool learner state: negative counts")
         if memory.dim != stats.dim or memory.capacity != params.capacity:
             raise ValueError("malformed tool learner state: memory and stats disagree with each other or the params")
         if (stats.max_tools, stats.max_pairs) != (params.max_tools, params.max_pairs):
             raise ValueError("malformed tool learner state: the stats' bounds are not the params'")
-        return cls(memory, stats, params, weights, revealed, wins, losses, checks, averaged, steps)
+        return cls(memory, stats, params, weights, revealed, wins, losses, checks, averaged, steps, misses, holds)
 
 
 def _unit(vector: np.ndarray | None) -> np.ndarray | None:

@@ -1,7 +1,7 @@
 """`routing.learning` (off by default): the gateway's online learning loop (docs/learning.md).
 
-What feeds it: the tool the model called among the tools a step offered (click-through, the
-tool learner), `feedback` rewards on a step (the tier learner: a reward r on a fast step is
+What feeds it: the tool the model called among the tools a step offered, or that it called
+none of them (click-through, the tool learner), `feedback` rewards on a step (the tier learner: a reward r on a fast step is
 a gain of -r, on a reasoning step +r — a badly rated fast answer says the reasoning tier was
 needed, a badly rated reasoning answer that it was not worth it; clamped to [-1, 1]), and
 cascades (a fast model's invalid tool call escalated at once: gain +1, the reasoning tier was
@@ -107,6 +107,18 @@ class LearningLoop:
         if self.tools is None:
             self.tools = ToolLearner.start(int(seen.vector.shape[0]))
         self.tools = self.tools.learn(seen.vector, tool, seen.static, seen.available)
+        self._since += 1
+        return True
+
+    def no_tool_called(self, step_id: str) -> bool:
+        """The model answered the step without calling any of the tools it was offered: a hold of
+        the static "no tool fits" verdict when it said so, and a self-check either way."""
+        seen = self._pending.get(step_id)
+        if seen is None or not self.config.tools or seen.static is None or not seen.static.candidates:
+            return False
+        if self.tools is None:
+            self.tools = ToolLearner.start(int(seen.vector.shape[0]))
+        self.tools = self.tools.learn_no_tool(seen.vector, seen.static, seen.available)
         self._since += 1
         return True
 

@@ -215,6 +215,9 @@ async def execute_step(
             result, tool_error = await _call_tool(engine, call, server, headers)
             if engine.learning is not None and engine.learning.tool_called(step_id, call.name):
                 await engine.learning.maybe_propose(store, time.time())  # click-through: learned
+        elif tools and not answer.validation_error and engine.learning is not None:
+            if engine.learning.no_tool_called(step_id):  # offered tools, called none: learned too
+                await engine.learning.maybe_propose(store, time.time())
         outcome = StepOutcome(
             text=text,
             tool_called=call.name if call is not None else (_bad_tool(answer) if answer.validation_error else None),
