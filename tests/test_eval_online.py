@@ -79,6 +79,10 @@ def test_tools_online_scores_the_requests_that_need_no_tool(capsys: pytest.Captu
     assert static["no_tool_accuracy"] is not None
     assert got["static_no_tool_accuracy"] == static["no_tool_accuracy"]
     assert 0.0 <= got["no_tool_accuracy"] <= 1.0
+    # ... and revealed like the others (the model answered without a tool): they move the trust.
+    n = sum(1 for line in (EVERYDAY.parent / "everyday_notool_dev3.jsonl").read_text().splitlines() if line.strip())
+    assert got["revealed_items"] == n
+    assert 0.0 < got["no_tool_trust"] <= 0.6
 
 
 @pytest.mark.parametrize(
