@@ -94,6 +94,21 @@ async def test_model_calling_a_nonexistent_tool(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_the_summary_says_when_the_model_called_other_than_the_rankings_first(tmp_path: Path) -> None:
+    """The model chooses among the tools it is offered; the step's one-line summary must not read
+    as if the ranking had chosen what the model called."""
+    async with engine(tmp_path) as e:
+        second = await e.run_step("what's the time difference between London and Tokyo [second]", identity=conv("s"))
+        assert second.tool is not None and second.decision.tool is not None and second.tool != second.decision.tool
+        assert f"called {second.tool} (the ranking's first was {second.decision.tool})" in second.summary()
+        chat = await e.run_step("thanks, that's all for today", identity=conv("t"))
+        assert chat.decision.tool is None and chat.tool is not None  # the scripted model calls what it is offered
+        assert f"called {chat.tool} although the ranking found no tool that fits" in chat.summary()
+        first = await e.run_step(EASY, identity=conv("f"))
+        assert first.tool == first.decision.tool and "ranking" not in first.summary().split(". ")[0]
+
+
+@pytest.mark.anyio
 async def test_two_conversations_never_see_each_others_state(tmp_path: Path) -> None:
     async with engine(tmp_path) as e:
         hard = await e.run_step(HARD, identity=conv("a"))

@@ -61,7 +61,13 @@ class StepResult:
         d = self.decision
         who = f"{self.model or 'no model'} ({self.tier or d.tier})"
         if self.tool:
-            did = f"{who} called {self.tool}" + (f", which failed: {self.tool_error}" if self.tool_error else "")
+            did = f"{who} called {self.tool}"
+            # The model chooses among the tools it is offered: say when that is not the ranking's first.
+            if d.tool is None:
+                did += " although the ranking found no tool that fits (its best-ranked tools were offered)"
+            elif d.tool != self.tool:
+                did += f" (the ranking's first was {d.tool})"
+            did += f", which failed: {self.tool_error}" if self.tool_error else ""
         elif self.validation_error:
             did = f"{who} made an invalid tool call: {self.validation_error}"
         else:
