@@ -284,11 +284,11 @@ class ToolLearner:
         unit = _unit(vector)
         if unit is None or unit.shape[0] != self.memory.dim:
             raise ValueError(f"a revealed step needs a finite non-zero vector of {self.memory.dim} entries")
-        weights, leader, averaged, steps = self.weights, None, self.averaged, self.steps
-        checked = self._checked(ranking, unit, available, tool)
+        weights, leader, averaged, steps, checked = self.weights, None, self.averaged, self.steps, {}
         if ranking is not None and ranking.candidates:
             leader = ranking.candidates[0].name
             view = self._view(ranking, unit, available)
+            checked = self._checked(ranking, view, tool)
             if tool in view.names:
                 weights = self._step(view, view.names.index(tool))
                 steps += 1
@@ -321,18 +321,13 @@ class ToolLearner:
             self,
             revealed=self.revealed + 1,
             holds=self.holds + ranking.no_tool,
-            **self._checked(ranking, unit, available, None),
+            **self._checked(ranking, self._view(ranking, unit, available), None),
         )
 
-    def _checked(
-        self, ranking: Ranking | None, unit: np.ndarray, available: Container[str] | None, tool: str | None
-    ) -> dict[str, Any]:
+    def _checked(self, ranking: Ranking, view: _View, tool: str | None) -> dict[str, Any]:
         """The self-check on a revealed step (`tool` None: no tool was called), before it is learned:
         per arm, and for the arm in force, a win when the arm would have led with what was used and
         the static ranking did not, a loss for the reverse."""
-        if ranking is None or not ranking.candidates:
-            return {}
-        view = self._view(ranking, unit, available)
         static_right = _leader(ranking) == tool
         right = {arm: _leader(self._decide(ranking, view, 1, arm)) == tool for arm in ARMS}
         wins, losses, in_force = self.wins, self.losses, self.arm
