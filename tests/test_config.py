@@ -88,6 +88,13 @@ def test_wrong_type_in_a_list_names_the_index() -> None:
     assert any(i.path == "servers.time.args[1]" and i.line == 4 for i in info.value.issues)
 
 
+def test_a_no_tool_threshold_outside_0_1_names_where_it_is() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("servers: {a: {command: x}}\nrouting:\n  no_tool_threshold: 1.5\n", source="s.yaml")
+    issue = next(i for i in info.value.issues if i.path == "routing.no_tool_threshold")
+    assert issue.line == 3 and "less than 1" in str(issue)
+
+
 def test_server_needs_exactly_one_transport() -> None:
     with pytest.raises(ConfigError, match="exactly one of"):
         parse_config("servers: {a: {command: x, url: 'http://h/mcp'}}")

@@ -211,6 +211,15 @@ def test_a_lower_threshold_sends_steps_to_reasoning_and_a_higher_one_to_fast(rec
     assert f"fast->reasoning: {lower['tier_changed_by_direction']['fast->reasoning']}" in done.stdout
 
 
+def test_a_no_tool_threshold_near_1_takes_every_tool_away_in_replay(recorded: Path, tmp_path: Path) -> None:
+    """`routing.no_tool_threshold` is a retrieval setting a candidate can change: at 0.99 no step of
+    the recorded loop that changes keeps its tool: every change is a tool taken away."""
+    strict = replay(candidate(tmp_path, "strict.yaml", no_tool_threshold=0.99), recorded)
+    assert strict["redecided"] == 5 and strict["tool_changed"] > 0
+    assert all(c["after"]["tool"] is None for c in strict["changes"])
+    assert all(c["before"]["tool"] is not None for c in strict["changes"] if c["before"]["tool"] != c["after"]["tool"])
+
+
 def test_cascade_carries_a_changed_tier_into_the_next_step(recorded: Path, tmp_path: Path) -> None:
     same = replay(OFFLINE, recorded, "--cascade")
     assert same["redecided"] == 5 and same["identical"] == 5  # nothing changed, so nothing is carried

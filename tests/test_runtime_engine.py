@@ -109,6 +109,21 @@ async def test_the_summary_says_when_the_model_called_other_than_the_rankings_fi
 
 
 @pytest.mark.anyio
+async def test_routing_no_tool_threshold_moves_the_no_tool_verdict(tmp_path: Path) -> None:
+    """An agent backend where nearly every message needs a tool can ask for tools sooner: "is it
+    late in Tokyo" fits a time tool with P(fit) about 0.4, under the shipped 0.55."""
+    ask = "is it late in Tokyo"
+    async with engine(tmp_path / "shipped") as e:
+        shipped = await e.route(ask, identity=conv("a"))
+        assert "+nt" not in e.index.params.version
+    async with engine(tmp_path / "lower", no_tool_threshold=0.3) as e:
+        lower = await e.route(ask, identity=conv("a"))
+        assert e.index.params.no_tool_threshold == 0.3 and e.index.params.version.endswith("+nt0.3")
+    assert shipped.tool is None and lower.tool == "time__get_current_time"
+    assert "no tool fits this step (P(fit) 0.4" in shipped.reason and "< 0.55)" in shipped.reason  # where it fell short
+
+
+@pytest.mark.anyio
 async def test_two_conversations_never_see_each_others_state(tmp_path: Path) -> None:
     async with engine(tmp_path) as e:
         hard = await e.run_step(HARD, identity=conv("a"))

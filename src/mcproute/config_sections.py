@@ -138,6 +138,13 @@ class RoutingConfig(_Model):
         "tier; sets the threshold by calibration (ignored when threshold is set)",
     )
     threshold: float | None = Field(default=None, description="override the calibrated threshold")
+    no_tool_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="P(some tool fits) below which a step gets no tool (default: the shipped 0.55); lower it "
+        "for an agent backend where nearly every message needs a tool (docs/routing-tools.md)",
+    )
     step_down_after: int = Field(default=3, ge=1, description="confident fast steps before stepping down")
     switch_cost: float = Field(default=0.05, ge=0, description="score margin to pay for losing a prompt cache")
     cross_tier_fallback: bool = Field(

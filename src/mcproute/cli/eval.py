@@ -88,6 +88,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "requests next to tools of other servers, e.g. ones nobody taught; repeatable",
     )
     p.add_argument(
+        "--no-tool-threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="tools: P(some tool fits) below which a request gets no tool, as routing.no_tool_threshold sets it "
+        "(default: the shipped one); measure the trade-off on your own requests before you set it",
+    )
+    p.add_argument(
         "--unseen",
         action="store_true",
         help="outcomes: only the questions the shipped tier model never saw (sha256(id) %% 5 == 0)",

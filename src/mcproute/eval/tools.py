@@ -117,7 +117,11 @@ def run(args: argparse.Namespace) -> int:
         items = [it for it in items if it.get("source") == args.filter]
     if args.limit is not None:
         items = items[: args.limit]
-    params = load_params()
+    threshold = getattr(args, "no_tool_threshold", None)
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        print(f"error: --no-tool-threshold must be within (0, 1), got {threshold}", file=sys.stderr)
+        return 2
+    params = load_params().with_no_tool_threshold(threshold)
     vectors = load_vectors(getattr(args, "encoder", None))
     indexes: dict[str, ToolIndex] = {}
     top1: list[float] = []

@@ -169,7 +169,7 @@ def decide(
         reasoning_score=round(float(tscore.score), 6),
         threshold=threshold,
         signals=signals,
-        reason=_reason(chosen, len(affinity.candidates), ranking.no_tool, tier_choice, model_choice, tscore, threshold),
+        reason=_reason(chosen, len(affinity.candidates), ranking, tier_choice, model_choice, tscore, threshold),
         sticky_held=sticky_held,
         sticky_reason=sticky_reason,
         policy_version=version,
@@ -184,7 +184,7 @@ def decide(
 def _reason(
     chosen: Candidate | None,
     n: int,
-    no_tool: bool,
+    ranking: RankingLike,
     tier_choice: TierChoice,
     model: Any,
     tscore: TierScoreLike,
@@ -192,8 +192,12 @@ def _reason(
 ) -> str:
     if chosen is not None:
         tool = f"{chosen.name} ranks first of {n} tool{'' if n == 1 else 's'} (score {chosen.score:.2f})"
-    elif no_tool and n:
+    elif ranking.no_tool and n:
+        # The bar is the deployment's (routing.no_tool_threshold): say where the step fell short of it.
+        score, bar = getattr(ranking, "no_tool_score", None), getattr(ranking, "threshold", None)
         tool = "no tool fits this step"
+        if isinstance(score, (int, float)) and isinstance(bar, (int, float)):
+            tool += f" (P(fit) {1.0 - score:.2f} < {bar:.2f})"
     else:
         tool = "no tool in the catalogue matches this step"
     side = "≥" if tscore.score >= threshold else "<"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -216,6 +216,13 @@ class RetrievalParams:
                 emb = emb.with_weights(self.embed_weights, self.embed_default)
             self._emb_cache["e"] = emb
         return self._emb_cache["e"]
+
+    def with_no_tool_threshold(self, threshold: float | None) -> RetrievalParams:
+        """These parameters with `routing.no_tool_threshold` in force (None: as they are). The
+        version says so ("tools-367f372d+nt0.4"), so a decision's explanation and replay name it."""
+        if threshold is None or threshold == self.no_tool_threshold:
+            return self
+        return replace(self, no_tool_threshold=float(threshold), version=f"{self.version}+nt{threshold:g}")
 
     @classmethod
     def load(cls, path: str | Path) -> RetrievalParams:

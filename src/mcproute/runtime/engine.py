@@ -36,6 +36,7 @@ from mcproute.providers import ChatResult, Message, ModelPool, ToolDef, http_cli
 from mcproute.router.conversation import StepOutcome, advance
 from mcproute.router.decide import decide
 from mcproute.router.online_policy import versioned
+from mcproute.router.retrieval_params import RetrievalParams
 from mcproute.router.step import ConversationState, Decision, ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import TierScorer
 from mcproute.router.tools import ToolIndex
@@ -118,7 +119,7 @@ class Engine:
         # The engine passes its own (feedback-adjusted) calibration, so the config override is
         # folded into it here instead of letting decide() apply routing.threshold on top.
         self.policy = self.config.routing.model_copy(update={"threshold": None})
-        self.index = ToolIndex()
+        self.index = ToolIndex(params=RetrievalParams.default().with_no_tool_threshold(self.policy.no_tool_threshold))
         self._indexed: dict[str, tuple[Any, ...]] = {}  # server -> fingerprint of what is indexed
         self._stack = AsyncExitStack()
         self.replicas: Replicas | None = None

@@ -9,8 +9,8 @@ difference in one step never cascades into the next — with the candidate's pol
 - `TierScorer` with the candidate's tier examples and its calibration (`routing.threshold`,
   `routing.target_escalation_rate`), plus the feedback shift the threshold had at the step;
 - the candidate's models and prices, with the recorded availability of each model and the
-  recorded unhealthy deployments; `routing.*` (step_down_after, switch_cost, top_k, ...) as the
-  candidate sets it.
+  recorded unhealthy deployments; `routing.*` (step_down_after, switch_cost, top_k,
+  no_tool_threshold, ...) as the candidate sets it.
 
 The report compares the recorded decision (what `decide()` returned, before any cascade or
 fallback) with the replayed one: tool, tier, model.
@@ -30,6 +30,7 @@ import numpy as np
 from mcproute.config import LoadedConfig
 from mcproute.router.decide import decide
 from mcproute.router.online_policy import versioned
+from mcproute.router.retrieval_params import RetrievalParams
 from mcproute.router.step import ModelSpec, Step, StepHints, ToolSpec
 from mcproute.router.tiers import Calibration, TierScorer
 from mcproute.router.tools import ToolIndex
@@ -183,7 +184,8 @@ class Replayer:
                     ToolSpec(r["name"], r.get("description", ""), r.get("input_schema") or {}, r.get("server", ""))
                     for r in rows
                 ]
-                index = ToolIndex(specs)
+                params = RetrievalParams.default().with_no_tool_threshold(self.config.routing.no_tool_threshold)
+                index = ToolIndex(specs, params=params)
                 if with_vectors:
                     self._attach(index, specs, with_examples)
                 self._indexes[key] = (index, {s.name: s for s in specs})
