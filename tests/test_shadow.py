@@ -277,6 +277,33 @@ async def test_a_judge_model_scores_both_answers(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_judged_shadow_teaches_the_tier_learner(tmp_path: Path) -> None:
+    """With learning on, the judge's scores are an outcome: the reasoning answer scored 0.9 and the
+    fast (live) one 0.4, so the reasoning tier was worth +0.5 on this step."""
+    async with fake_llm() as live, fake_llm() as shadow, fake_llm() as judge:
+        judge.queue(ok('Scores: {"a": 4, "b": 9}'))
+        cfg = _config(tmp_path, live, shadow, judge={"enabled": True, "model": "judge"})
+        cfg["routing"]["encoder"] = {"enabled": True}  # the learner remembers the step's vector
+        cfg["routing"]["learning"] = {"enabled": True, "tools": False, "propose_every": 1}
+        cfg["models"]["judge"] = {
+            "tier": "reasoning",
+            "provider": "openai",
+            "base_url": judge.openai_url,
+            "model": "judge-1",
+            "price": {"input": 0.1, "output": 0.4},
+        }
+        async with _engine(cfg) as engine:
+            await engine.wait_settled()
+            assert engine.shadow is not None and engine.learning is not None
+            await engine.run_step("add 1 and 2", identity=ConversationIdentity("taught", "argument"), hints=FAST)
+            await engine.shadow.drain()
+            tier = engine.learning.tier
+            assert tier is not None and tier.revealed == 1 and tier.memory.labels == (pytest.approx(0.5),)
+            history = await engine.store.list_policies()  # type: ignore[union-attr]
+    assert len(history) == 1 and history[0].metrics["outcomes"] == 1
+
+
+@pytest.mark.anyio
 async def test_chat_completions_whole_and_streamed_are_shadowed_with_the_clients_tools(tmp_path: Path) -> None:
     from contextlib import aclosing
 

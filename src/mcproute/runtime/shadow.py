@@ -20,6 +20,10 @@ What holds, and how:
   of the step it shadowed (not its child: the step's trace has ended by then), with the
   comparison as attributes; and one `OutcomeRecord` (kind "shadow") in the store, when the store
   keeps outcomes (state/outcomes.py).
+- With a judge and `routing.learning` on, the judge's scores teach the tier learner: the gain of
+  the step is the reasoning answer's score minus the fast one's (in [-1, 1]), whichever tier was
+  live. Without a judge a comparison says that the tiers differ, not which one was right, so
+  nothing is learned from it.
 The comparison itself is pure (router/shadow_compare.py).
 """
 
@@ -199,6 +203,7 @@ class ShadowRunner:
                 data = await self._shadow(job)
                 _annotate(span, data)
             await self._record(job, data)
+            await self._learn(job, data)
         except Exception:
             log.exception("shadow of step %s failed", job.step_id)
         finally:
@@ -280,6 +285,16 @@ class ShadowRunner:
         if scores is None:
             return {"model": judge_model, "status": "unparsed"}
         return {"model": judge_model, "status": "scored", "live": scores[0], "shadow": scores[1]}
+
+    async def _learn(self, job: ShadowJob, data: Mapping[str, Any]) -> None:
+        """A judged comparison is an outcome for the tier learner (module docstring)."""
+        learning, judged = self.engine.learning, data.get("judge")
+        if learning is None or not isinstance(judged, Mapping) or judged.get("status") != "scored":
+            return
+        live, shadow = float(judged["live"]), float(judged["shadow"])
+        gain = live - shadow if job.live.tier == "reasoning" else shadow - live
+        if learning.gain(job.step_id, gain) and self.engine.store is not None:
+            await learning.maybe_propose(self.engine.store, time.time())
 
     async def _record(self, job: ShadowJob, data: Mapping[str, Any]) -> None:
         if self.outcomes is None:
