@@ -104,6 +104,9 @@ async def test_the_summary_says_when_the_model_called_other_than_the_rankings_fi
         chat = await e.run_step("thanks, that's all for today", identity=conv("t"))
         assert chat.decision.tool is None and chat.tool is not None  # the scripted model calls what it is offered
         assert f"called {chat.tool} although the ranking found no tool that fits" in chat.summary()
+        words = await e.run_step("what's the time difference between London and Tokyo [text]", identity=conv("w"))
+        assert words.tool is None and words.decision.tool is not None
+        assert f"answered without a tool (the ranking's first was {words.decision.tool})" in words.summary()
         first = await e.run_step(EASY, identity=conv("f"))
         assert first.tool == first.decision.tool and "ranking" not in first.summary().split(". ")[0]
 

@@ -71,7 +71,7 @@ class StepResult:
         elif self.validation_error:
             did = f"{who} made an invalid tool call: {self.validation_error}"
         else:
-            did = f"{who} answered without a tool"
+            did = f"{who} answered without a tool" + (f" (the ranking's first was {d.tool})" if d.tool else "")
         extra = f" Cascade: {self.cascade_reason}." if self.cascaded else ""
         if self.not_recorded:
             extra += (
