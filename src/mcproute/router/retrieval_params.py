@@ -219,7 +219,8 @@ class RetrievalParams:
 
     def with_no_tool_threshold(self, threshold: float | None) -> RetrievalParams:
         """These parameters with `routing.no_tool_threshold` in force (None: as they are). The
-        version says so ("tools-367f372d+nt0.4"), so a decision's explanation and replay name it."""
+        version says so ("tools-367f372d+nt0.4", as `eval tools` prints it); a decision names the
+        bar in its reason ("no tool fits this step (P(fit) 0.25 < 0.4)")."""
         if threshold is None or threshold == self.no_tool_threshold:
             return self
         return replace(self, no_tool_threshold=float(threshold), version=f"{self.version}+nt{threshold:g}")

@@ -1,12 +1,12 @@
 """`routing.learning` (off by default): the gateway's online learning loop (docs/learning.md).
 
 What feeds it: the tool the model called among the tools a step offered, or that it called none
-of them (click-through, the tool learner), `feedback` rewards on a step (the tier learner: a
+of them (click-through, the tool learner); `feedback` rewards on a step (the tier learner: a
 reward r on a fast step is a gain of -r, on a reasoning step +r — a badly rated fast answer says
 the reasoning tier was needed, a badly rated reasoning answer that it was not worth it; clamped to
-[-1, 1]), and
-cascades (a fast model's invalid tool call escalated at once: gain +1, the reasoning tier was
-needed).
+[-1, 1]); cascades (a fast model's invalid tool call escalated at once: gain +1, the reasoning
+tier was needed); and judged shadows (runtime/shadow.py: the reasoning answer's judge score minus
+the fast one's).
 
 Two learners per kind: the *candidate* learns from every revealed outcome; the *adopted* one
 decides. Every `propose_every` outcomes the candidate is proposed as a new version. It is
