@@ -41,6 +41,10 @@ def _exercise(capsys: pytest.CaptureFixture[str], base: list[str], v1: PolicyVer
     shown = _out(capsys, ["policy", "show", v1.id, *base, "--json"])["version"]
     assert shown["learners"]["tools"]["memory"] == 4 and shown["metrics"] == {"replay_top1": 0.5}
     assert shown["learners"]["tools"]["weights"]["score_gap"] == 1.0  # learned without rankings: the static order
+    assert main(["policy", "show", v1.id, *base]) == 0  # as a person reads it: a row per thing learned
+    text = capsys.readouterr().out
+    assert "4 outcomes, 4 remembered" in text and "vote 0 wins 0 losses" in text
+    assert "followed by a tool call 0, by none 0: a vote of 0.60 overrides it" in text
     back = _out(capsys, ["policy", "rollback", v1.id, *base, "--json"])
     assert back["version"]["parent"] == v3.id and back["version"]["reason"] == f"rollback to {v1.id}"
     hist = _out(capsys, ["policy", "history", *base, "--json"])

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +154,32 @@ def _print(action: str, d: dict[str, Any]) -> None:
         ("created (UTC)", _when(v["created_at"])),
         ("reason", v["reason"]),
         *((f"metric {k}", json.dumps(x)) for k, x in v["metrics"].items()),
-        *((f"learner {k}", json.dumps(x)) for k, x in v["learners"].items()),
+        *(row for k, x in v["learners"].items() for row in _learner_rows(k, x)),
     ]
     emit(console(), table(["field", "value"], fields))
+
+
+def _learner_rows(name: str, s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A learner's state as a person reads it; `--json` keeps every value."""
+    rows = [(f"{name} revealed", f"{s.get('revealed', 0)} outcomes, {s.get('memory', 0)} remembered")]
+    if "evidence" in s:
+        rows.append((f"{name} self-check", f"evidence {float(s['evidence']):+.3f}"))
+    if isinstance(s.get("arms"), Mapping):
+        arms = ", ".join(f"{arm} {w} wins {lost} losses" for arm, (w, lost) in s["arms"].items())
+        rows.append((f"{name} self-check", arms))
+    nt, p = s.get("no_tool"), s.get("params") or {}
+    if isinstance(nt, Mapping) and "trust_floor" in p:
+        from mcproute.router.online_tools import ToolLearning
+
+        misses, holds = int(nt.get("misses", 0)), int(nt.get("holds", 0))
+        trust = ToolLearning(**p).trust_after(misses, holds)
+        rows.append(
+            (
+                f"{name} no tool fits",
+                f"followed by a tool call {misses}, by none {holds}: a vote of {trust:.2f} overrides it",
+            )
+        )
+    if isinstance(s.get("averaged"), Mapping):
+        rows.append((f"{name} weights", " ".join(f"{k}={float(w):+.2f}" for k, w in s["averaged"].items())))
+    rows.append((f"{name} params", json.dumps(p, sort_keys=True)))
+    return rows

@@ -130,6 +130,11 @@ class ToolLearning:
         if not 0.0 < self.average <= 1.0:
             raise ValueError("tool learning: average within (0, 1]")
 
+    def trust_after(self, misses: int, holds: int) -> float:
+        """The leader's kNN vote that overrides a "no tool fits" verdict after these outcomes of
+        such verdicts (module docstring)."""
+        return self.trust - (self.trust - self.trust_floor) * misses / (misses + holds + self.trust_prior)
+
     def max_update_effect(self) -> float:
         """The most one reveal can move any candidate's learned logit (x score_scale in ranker units)."""
         return self.max_step * sum(FEATURE_BOUNDS)
@@ -176,8 +181,7 @@ class ToolLearner:
     @property
     def trust(self) -> float:
         """The leader's kNN vote that overrides a "no tool fits" verdict now (module docstring)."""
-        p = self.params
-        return p.trust - (p.trust - p.trust_floor) * self.misses / (self.misses + self.holds + p.trust_prior)
+        return self.params.trust_after(self.misses, self.holds)
 
     def _weights(self, arm: str | None) -> tuple[float, ...]:
         return self.averaged if arm == "learned" else self.params.vote_weights() if arm == "vote" else START_WEIGHTS
