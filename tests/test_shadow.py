@@ -253,18 +253,24 @@ async def test_off_by_default_no_shadow_call_is_made(tmp_path: Path) -> None:
         assert len(live.requests) == 1 and shadow.requests == []
 
 
+def _judged(tmp: Path, live: FakeLLM, shadow: FakeLLM, judge: FakeLLM) -> Any:
+    """`_config` with a judge model; listed after "deep", since the shadow goes to the first reasoning model."""
+    cfg = _config(tmp, live, shadow, judge={"enabled": True, "model": "judge"})
+    cfg["models"]["judge"] = {
+        "tier": "reasoning",
+        "provider": "openai",
+        "base_url": judge.openai_url,
+        "model": "judge-1",
+        "price": {"input": 0.1, "output": 0.4},
+    }
+    return cfg
+
+
 @pytest.mark.anyio
 async def test_a_judge_model_scores_both_answers(tmp_path: Path) -> None:
     async with fake_llm() as live, fake_llm() as shadow, fake_llm() as judge:
         judge.queue(ok('Scores: {"a": 8, "b": 6}'))
-        cfg = _config(tmp_path, live, shadow, judge={"enabled": True, "model": "judge"})
-        cfg["models"]["judge"] = {  # after "deep": the shadow goes to the first reasoning model
-            "tier": "reasoning",
-            "provider": "openai",
-            "base_url": judge.openai_url,
-            "model": "judge-1",
-            "price": {"input": 0.1, "output": 0.4},
-        }
+        cfg = _judged(tmp_path, live, shadow, judge)
         async with _engine(cfg) as engine:
             assert engine.shadow is not None
             step = await engine.run_step("add 1 and 2", identity=ConversationIdentity("judged", "argument"), hints=FAST)
@@ -282,16 +288,9 @@ async def test_a_judged_shadow_teaches_the_tier_learner(tmp_path: Path) -> None:
     fast (live) one 0.4, so the reasoning tier was worth +0.5 on this step."""
     async with fake_llm() as live, fake_llm() as shadow, fake_llm() as judge:
         judge.queue(ok('Scores: {"a": 4, "b": 9}'))
-        cfg = _config(tmp_path, live, shadow, judge={"enabled": True, "model": "judge"})
+        cfg = _judged(tmp_path, live, shadow, judge)
         cfg["routing"]["encoder"] = {"enabled": True}  # the learner remembers the step's vector
         cfg["routing"]["learning"] = {"enabled": True, "tools": False, "propose_every": 1}
-        cfg["models"]["judge"] = {
-            "tier": "reasoning",
-            "provider": "openai",
-            "base_url": judge.openai_url,
-            "model": "judge-1",
-            "price": {"input": 0.1, "output": 0.4},
-        }
         async with _engine(cfg) as engine:
             await engine.wait_settled()
             assert engine.shadow is not None and engine.learning is not None
