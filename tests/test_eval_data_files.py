@@ -37,6 +37,9 @@ AGENTIC = {
     "agentic_short_dev.jsonl": "agentic-short",
 }
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
+# multi-turn chat: one conversation's user turns per row, a tier label per turn
+CHAT = {"chat_turns_dev.jsonl": "chat-dev", "chat_turns_holdout.jsonl": "chat-holdout"}
+MIN_CONVERSATIONS = 60
 BALANCE = (0.40, 0.60)
 MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
 # agentic_dev4 was written blind by a helper and used once, to choose between tier models; its
@@ -142,6 +145,31 @@ def agentic_problems(rows: list[dict[str, Any]], source: str, max_length_auc: fl
     return problems
 
 
+def chat_problems(rows: list[dict[str, Any]], source: str) -> list[str]:
+    """Multi-turn chat sets: each row one conversation's user turns, a label per turn."""
+    problems = []
+    for r in rows:
+        where = f"{r.get('id')!r}"
+        if set(r) != {"id", "source", "category", "turns", "needs_reasoning"}:
+            problems.append(f"{where}: keys {sorted(r)}")
+            continue
+        turns, labels = r["turns"], r["needs_reasoning"]
+        if r["source"] != source:
+            problems.append(f"{where}: source {r['source']!r}, want {source!r}")
+        if not (isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, str) and t.strip() for t in turns)):
+            problems.append(f"{where}: turns must be two or more non-empty strings")
+        elif not (isinstance(labels, list) and len(labels) == len(turns) and all(isinstance(v, bool) for v in labels)):
+            problems.append(f"{where}: needs_reasoning must be one bool per turn")
+    problems += id_problems(rows)
+    if len(rows) < MIN_CONVERSATIONS:
+        problems.append(f"only {len(rows)} conversations (< {MIN_CONVERSATIONS})")
+    follow = [v for r in rows if isinstance(r.get("needs_reasoning"), list) for v in r["needs_reasoning"][1:]]
+    share = sum(1 for v in follow if v is True) / len(follow) if follow else 0.0
+    if not BALANCE[0] <= share <= BALANCE[1]:
+        problems.append(f"reasoning share of follow-up turns {share:.2f} outside {BALANCE}")
+    return problems
+
+
 def id_problems(rows: list[dict[str, Any]]) -> list[str]:
     ids = [r.get("id") for r in rows]
     dup = sorted({i for i in ids if ids.count(i) > 1}, key=str)
@@ -225,8 +253,20 @@ def test_agentic_set(name: str) -> None:
     assert agentic_problems(read_rows(DATA / name), AGENTIC[name], limit) == []
 
 
+@pytest.mark.parametrize("name", sorted(CHAT))
+def test_chat_set(name: str) -> None:
+    assert chat_problems(read_rows(DATA / name), CHAT[name]) == []
+
+
+def test_chat_holdout_is_not_a_rewording_of_dev() -> None:
+    dev = [t for r in read_rows(DATA / "chat_turns_dev.jsonl") for t in r["turns"]]
+    held = [t for r in read_rows(DATA / "chat_turns_holdout.jsonl") for t in r["turns"]]
+    close = [d for d, _ in near_duplicates(dev, held)]  # only the dev side is shown, as below
+    assert close == [], f"{len(close)} chat_turns_dev turn(s) too close to the holdout: {close}"
+
+
 def test_ids_are_unique_across_all_sets() -> None:
-    ids = [r["id"] for f in (*EVERYDAY, *AGENTIC, *(o[0] for o in OTHER_SETS)) for r in read_rows(DATA / f)]
+    ids = [r["id"] for f in (*EVERYDAY, *AGENTIC, *CHAT, *(o[0] for o in OTHER_SETS)) for r in read_rows(DATA / f)]
     assert len(ids) == len(set(ids))
 
 
@@ -314,6 +354,20 @@ def test_checks_catch_broken_agentic_rows() -> None:
     assert any("prompt length alone" in p for p in agentic_problems(by_length, "agentic-dev"))
     stringly = [dict(good[0], needs_reasoning="yes"), *good[1:]]
     assert any("must be a bool" in p for p in agentic_problems(stringly, "agentic-dev"))
+
+
+def test_checks_catch_broken_chat_rows() -> None:
+    good = {"id": "c1", "source": "s", "category": "x", "turns": ["a", "b"], "needs_reasoning": [True, False]}
+    rows = [dict(good, id=f"c{i}", needs_reasoning=[True, i % 2 == 0]) for i in range(MIN_CONVERSATIONS)]
+    assert chat_problems(rows, "s") == []
+    assert any(
+        "one bool per turn" in p for p in chat_problems([*rows, dict(good, id="x", needs_reasoning=[True])], "s")
+    )
+    assert any("two or more" in p for p in chat_problems([*rows, dict(good, id="y", turns=["a"])], "s"))
+    assert any(
+        "follow-up turns" in p for p in chat_problems([dict(r, needs_reasoning=[True, True]) for r in rows], "s")
+    )
+    assert any("conversations" in p for p in chat_problems(rows[:5], "s"))
 
 
 def test_checks_catch_a_bad_catalogue_and_a_copied_holdout(catalogue: list[dict[str, Any]]) -> None:

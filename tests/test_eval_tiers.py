@@ -155,12 +155,43 @@ def test_multi_turn_outcomes_score_every_turn(tmp_path: Path, capsys: pytest.Cap
     assert [json.loads(x)["turn"] for x in scores.read_text().splitlines()] == [0, 1, 2]
 
 
+def test_eval_reasoning_scores_a_conversation_turn_by_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each turn counts once and is scored as the engine scores a step: after a turn on the
+    reasoning tier, the same follow-up scores higher than it does as a conversation's first turn."""
+    hard = "Prove that the square root of 2 is irrational, step by step, and justify each step."
+    follow = "why is step 3 valid?"
+    items = [
+        {"id": "c1", "turns": [hard, follow], "needs_reasoning": [True, True]},
+        {"id": "c2", "turns": [follow], "needs_reasoning": [False]},
+        {"id": "p1", "prompt": "What's the weather in Oslo?", "needs_reasoning": False},
+    ]
+    data = _write(tmp_path / "c.jsonl", items)
+    scores = tmp_path / "s.jsonl"
+    argv = ["eval", "reasoning", "--data", str(data), "--json", "--scores-out", str(scores), "--no-progress"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    res = json.loads(captured.out.strip().splitlines()[-1])
+    assert res["n"] == 4
+    rows = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert [(r["id"], r["turn"]) for r in rows] == [("c1", 0), ("c1", 1), ("c2", 0), ("p1", 0)]
+    assert rows[1]["score"] > rows[2]["score"]  # the same text, after a reasoning turn
+    assert "follow-up turns: auc" in captured.err  # the follow-ups' own figures, beside the JSON
+
+
 @pytest.mark.parametrize(
     ("kind", "line", "needle"),
     [
         ("reasoning", '{"id": "x", "prompt": "p"', "not valid JSON"),
         ("reasoning", '{"id": "x", "prompt": "p"}', "missing key(s): needs_reasoning"),
         ("reasoning", '{"id": "x", "prompt": 3, "needs_reasoning": true}', "'prompt' must be a string"),
+        (
+            "reasoning",
+            '{"id": "x", "turns": ["a", "b"], "needs_reasoning": [true]}',
+            "true or false for each of the 2 turns",
+        ),
+        ("reasoning", '{"id": "x", "turns": "a", "needs_reasoning": [true]}', "'turns' must be a non-empty list"),
         ("outcomes", '{"id": "x", "turns": ["a"], "outcomes": {"weak": [1]}}', "'weak' and 'strong'"),
         (
             "outcomes",

@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -91,20 +90,15 @@ def score_turns(
     items: list[dict], show_progress: bool = True, use_encoder: bool = True
 ) -> tuple[list[dict], list[float], str]:
     """Score every turn in order; a later turn sees the tier the earlier one got (sticky input)."""
-    from mcproute.eval.tier_scoring import prepared
-    from mcproute.router.tiers import TierSignals
+    from mcproute.eval.tier_scoring import prepared, score_conversation
 
     scorer, vectors, how = prepared([t for it in items for t in it["turns"]], use_encoder)
     rows: list[dict] = []
     lat: list[float] = []
     for it in progress(items, "outcomes", show_progress):
-        prev = None
-        for k, text in enumerate(it["turns"]):
-            sig = TierSignals(previous_tier=prev, step_count=k)
-            t0 = time.perf_counter_ns()
-            s = scorer.score(text, sig, vector=vectors.get(text))
-            lat.append((time.perf_counter_ns() - t0) / 1e6)
-            prev = scorer.calibration.tier_for(s.score)
+        for k, (text, s) in enumerate(
+            zip(it["turns"], score_conversation(scorer, it["turns"], vectors, lat), strict=True)
+        ):
             rows.append(
                 {
                     "id": it["id"],

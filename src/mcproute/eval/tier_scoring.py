@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mcproute.router.tiers import TierScorer
+from mcproute.router.tiers import TierScore, TierScorer, TierSignals
 
 
 def prepared(texts: Sequence[str], use_encoder: bool = True) -> tuple[TierScorer, dict[str, Any], str]:
@@ -44,3 +44,21 @@ def prepared(texts: Sequence[str], use_encoder: bool = True) -> tuple[TierScorer
         dict(zip(unique, vecs, strict=True)),
         f"encoder {enc.model_id}: {len(unique)} texts in {took:.1f} s (cached on disk)",
     )
+
+
+def score_conversation(
+    scorer: TierScorer, turns: Sequence[str], vectors: dict[str, Any], lat: list[float] | None = None
+) -> list[TierScore]:
+    """Every user turn of one conversation, in order, as the engine scores its steps: a later turn
+    sees the tier the earlier one got (`previous_tier`) and how many came before (`step_count`).
+    `lat`, when given, collects each `score()` call's wall time in ms."""
+    out: list[TierScore] = []
+    prev = None
+    for k, text in enumerate(turns):
+        t0 = time.perf_counter_ns()
+        s = scorer.score(text, TierSignals(previous_tier=prev, step_count=k), vector=vectors.get(text))
+        if lat is not None:
+            lat.append((time.perf_counter_ns() - t0) / 1e6)
+        prev = scorer.calibration.tier_for(s.score)
+        out.append(s)
+    return out
