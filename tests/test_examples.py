@@ -192,6 +192,36 @@ def http_entries() -> list[tuple[str, str]]:
     return urls
 
 
+@pytest.mark.parametrize(
+    ("text", "tool"),
+    [
+        ("make a folder named reports", "filesystem__create_directory"),
+        ("what's on the front page of news.ycombinator.com", "fetch__fetch"),
+        ("delete old.log", None),  # none of the five can delete a file
+    ],
+)
+def test_reference_config_routes_over_all_five_reference_servers(tmp_path: Path, text: str, tool: str | None) -> None:
+    """examples/reference.yaml starts the five official servers (Node ones from .peers) from any
+    directory, and routes an everyday request over their 38 tools."""
+    env = {**example_env(tmp_path / "data"), "MCPROUTE_FILES": str(tmp_path)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mcproute",
+        "route",
+        "--config",
+        str(REPO / "examples" / "reference.yaml"),
+        "--json",
+        text,
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    assert decision["tool"] == tool, decision["reason"]
+    servers = {a["name"].split("__")[0] for a in decision["alternatives"]}
+    assert servers <= {"time", "git", "fetch", "memory", "filesystem"}
+
+
 def test_every_client_snippet_is_found() -> None:
     assert sorted({s for s, *_ in stdio_entries()}) == ["claude_code", "claude_desktop", "cursor", "vscode"]
     assert sorted({s for s, _ in http_entries()}) == ["claude_code", "cursor", "vscode"]

@@ -22,6 +22,7 @@ from mcproute.router.retrieval_commands import (
 )
 from mcproute.router.retrieval_intent import (
     agreement,
+    changed_file_verb,
     changed_kinds,
     changes,
     only_reads,
@@ -428,6 +429,35 @@ def test_everyday_requests_on_the_reference_servers(reference: ReferenceIndex, t
 def test_forgetting_and_removing_pick_a_deleting_tool(reference: ReferenceIndex, text: str) -> None:
     best = reference.rank(text, k=3).candidates[0].name
     assert "delete" in best, best
+
+
+def test_a_file_named_by_its_name_is_a_file() -> None:
+    assert changed_file_verb("delete old.log") == "delete"
+    assert changed_file_verb("remove ~/tmp/build.zip, it is stale") == "remove"
+    assert changed_file_verb("unstage src/app.py") == "unstage"
+    assert changed_file_verb("delete the entity Bob") is None  # no file named
+    assert changed_file_verb("fetch https://example.org/old.html") is None  # a URL, and no change
+    assert changed_file_verb("which files mention old.log?") is None  # a question, not a command
+
+
+@pytest.mark.parametrize("text", ["delete old.log", "remove /tmp/old-build.log", "rm notes.txt"])
+def test_deleting_a_named_file_fits_no_tool_of_the_reference_servers(reference: ReferenceIndex, text: str) -> None:
+    """The reference servers cannot delete a file: without the rule, "delete old.log" went to
+    memory's delete_relations (it shares "delete") and "remove ... .log" to git_log (the extension)."""
+    r = reference.rank(text)
+    assert r.no_tool, r.explanation
+
+
+def test_a_tool_named_for_the_operation_keeps_a_named_file() -> None:
+    index = _tools(
+        ("git__git_reset", "Unstages all staged changes"),
+        ("git__git_log", "Shows the commit logs"),
+        ("kg__delete_relations", "Delete multiple relations from the knowledge graph"),
+    )
+    kept = index.rank("unstage src/app.py")  # no vectors here: P(fit) is the lexical one's
+    assert kept.candidates[0].name == "git__git_reset" and "a file" not in kept.explanation, kept.explanation
+    gone = index.rank("delete old.log")
+    assert gone.no_tool and "asks to delete a file" in gone.explanation, gone.explanation
 
 
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see

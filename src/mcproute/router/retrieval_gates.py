@@ -36,7 +36,14 @@ from mcproute.router.retrieval_commands import (
 )
 from mcproute.router.retrieval_compose import composes, instruction, speaks_of
 from mcproute.router.retrieval_features import ToolDoc
-from mcproute.router.retrieval_intent import changed_kinds, changes, family, only_reads, reads
+from mcproute.router.retrieval_intent import (
+    changed_file_verb,
+    changed_kinds,
+    changes,
+    family,
+    only_reads,
+    reads,
+)
 from mcproute.router.retrieval_questions import explains, small_talk
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
@@ -55,6 +62,8 @@ _LOOK_REACH = 3
 # cross-fitted dev requests right, none wrong; it costs MetaTool one ("generate a workout plan" is
 # served by Planfit, "Get your tailored workout plan ...", and went to a tool that creates videos).
 _ALTERING = frozenset({"create", "write", "move", "delete"})
+# The plain verbs of removing: they say nothing of what is removed, so any deleting tool shares them.
+_REMOVES = frozenset({"delete", "remove", "erase", "rm", "destroy", "purge", "wipe", "trash"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
 _OPPOSITE = frozenset({"create", "delete"})
 
@@ -224,6 +233,19 @@ def vetoes(
     # "make a folder named reports" led by a tool that never speaks of folders (git_add), or by
     # one that only reads (git_show): not it
     kinds = changed_kinds(ask)
+    # "delete old.log" led by delete_relations, or by git_log for the extension: a file named by
+    # its name is a file as much as "the file old.log" is, for a leader that only reads or that
+    # removes things without speaking of files (a tool named for the very operation may: "unstage
+    # src/app.py" is git_reset's; one that runs commands may do anything: "remove timer.exe using
+    # taskkill")
+    verb = changed_file_verb(ask)
+    if (
+        verb is not None
+        and "file" not in kinds
+        and leader.action != "run"
+        and (reads(leader.action) or (verb in _REMOVES and not leader.kinds & {"file", "folder"}))
+    ):
+        kinds |= {"file"}
     # "make this sound more polite: send me the report now" led by get_current_time: with
     # material given after a colon, the leader must answer the instruction, not the material
     told = instruction(whole)

@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from mcproute.router.retrieval_slots import names_file
 from mcproute.router.retrieval_text import split_identifier
 
 # class -> verbs (base forms; inflections are handled by `_lookup`)
@@ -401,6 +402,19 @@ def changed_kinds(text: str) -> frozenset[str]:
 
 
 _OBJECT_WINDOW = 6
+
+
+@lru_cache(maxsize=8192)
+def changed_file_verb(text: str) -> str | None:
+    """For a command that changes something whose object names a file by its name rather than by
+    the word ("delete old.log", "remove ~/tmp/build.zip"), its opening verb; None otherwise."""
+    if changes(text) is None:
+        return None
+    low = text.lower()
+    at = opening_end(low)
+    clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[at:], maxsplit=1)[0]
+    words = clause.split()
+    return words[0] if words and names_file(" ".join(words[1 : 1 + _OBJECT_WINDOW])) else None
 
 
 def tool_kinds(name: str, description: str) -> frozenset[str]:

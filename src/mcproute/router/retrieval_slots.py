@@ -102,6 +102,13 @@ def _distinct_paths(text: str, found: set[str], dirs: set[str]) -> int:
     return len(whole) - len(located)
 
 
+def names_file(text: str) -> bool:
+    """The text names a file by its name ("old.log", "~/notes/todo.md", ".env"), not as a URL or
+    an e-mail address."""
+    rest = _EMAIL.sub(" ", _URL.sub(" ", text))
+    return bool(_FILE.search(rest) or _DOTFILE.search(rest))
+
+
 @lru_cache(maxsize=8192)
 def query_slots(text: str) -> frozenset[str]:
     """The kinds of value the request carries (see the module docstring)."""
