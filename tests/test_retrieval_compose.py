@@ -219,6 +219,22 @@ def test_with_given_material_a_leader_that_answers_the_instruction_still_fits() 
     assert r.no_tool and "material given after the colon" in r.explanation, r.explanation
 
 
+def test_material_given_to_keep_goes_to_a_tool_that_creates() -> None:
+    """ "Please remember this: my new manager is Rachel ..." asks to keep the material: the
+    instruction's words need not be the leader's when it creates or writes something."""
+    index = ToolIndex(
+        [
+            ToolSpec("create_entities", "Create multiple new entities in the knowledge graph", {"type": "object"}, "m"),
+            ToolSpec("get_current_time", "Get the current time now.", {"type": "object"}, "time"),
+        ]
+    )
+    kept = index.rank("please remember this: my new manager is Rachel, based in the Lagos office")
+    assert "material given after the colon" not in kept.explanation, kept.explanation
+    timed = ToolIndex([ToolSpec("get_current_time", "Get the current time now.", {"type": "object"}, "time")])
+    r = timed.rank("save this: the standup moves to 10am now")  # keeping, but the leader only reads
+    assert r.no_tool and "material given after the colon" in r.explanation, r.explanation
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -19,6 +19,7 @@ none knows a tool by name. Pure functions of the text and the candidates' `ToolD
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -64,8 +65,19 @@ _LOOK_REACH = 3
 _ALTERING = frozenset({"create", "write", "move", "delete"})
 # The plain verbs of removing: they say nothing of what is removed, so any deleting tool shares them.
 _REMOVES = frozenset({"delete", "remove", "erase", "rm", "destroy", "purge", "wipe", "trash"})
+# The verbs of keeping what the user gives ("save this: ...", "note down: ...").
+_KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jot", "memorise", "memorize"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
 _OPPOSITE = frozenset({"create", "delete"})
+
+
+def _keeps(instruction: str) -> bool:
+    """The instruction opens with a verb of keeping ("save this", "pls note down", "could you store")."""
+    words = [w for w in re.findall(r"[a-z]+", instruction.lower()) if w not in _POLITE]
+    return bool(words) and words[0] in _KEEPING
+
+
+_POLITE = frozenset({"please", "pls", "plz", "kindly", "just", "can", "could", "would", "you", "u", "ok", "okay"})
 
 
 def shares(doc: ToolDoc, text: str) -> bool:
@@ -272,7 +284,11 @@ def vetoes(
         # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
         # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
         unsung=bool(craft) and not moved_for_craft,
-        material=told is not None and not (set(tokens(told)) & leader.terms),
+        # ("save this: Alice's birthday is May 3" asks to keep the material: a tool that creates
+        # or writes something is the one, whatever words it shares)
+        material=told is not None
+        and not (set(tokens(told)) & leader.terms)
+        and not (_keeps(told) and family(leader.action) in ("create", "write")),
         untimed=untimed,
         unsupported=unsupported,
         change=change,
