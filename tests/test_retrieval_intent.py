@@ -21,6 +21,7 @@ from mcproute.router.retrieval_commands import (
     when_aside,
 )
 from mcproute.router.retrieval_intent import (
+    adds_to_file,
     agreement,
     changed_file_verb,
     changed_kinds,
@@ -458,6 +459,22 @@ def test_a_tool_named_for_the_operation_keeps_a_named_file() -> None:
     assert kept.candidates[0].name == "git__git_reset" and "a file" not in kept.explanation, kept.explanation
     gone = index.rank("delete old.log")
     assert gone.no_tool and "asks to delete a file" in gone.explanation, gone.explanation
+
+
+@pytest.mark.parametrize("text", ["append buy milk to todo.txt", "add a line to notes.md: call mom"])
+def test_adding_to_a_file_is_not_given_to_a_tool_that_overwrites_it(reference: ReferenceIndex, text: str) -> None:
+    """write_file "completely overwrite[s] an existing file": led by it, an agent would wipe the
+    file it was asked to add a line to."""
+    r = reference.rank(text)
+    assert r.candidates[0].name == "filesystem__edit_file", r.explanation
+    assert adds_to_file(text)
+
+
+def test_adding_a_file_to_the_index_stays_with_git_add(reference: ReferenceIndex) -> None:
+    assert adds_to_file("add notes.md to the staging area")  # it adds to no file's content, but
+    assert (
+        reference.rank("add notes.md to the staging area").candidates[0].name == "git__git_add"
+    )  # git_add overwrites nothing
 
 
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see

@@ -38,6 +38,7 @@ from mcproute.router.retrieval_commands import (
 from mcproute.router.retrieval_compose import composes, instruction, speaks_of
 from mcproute.router.retrieval_features import ToolDoc
 from mcproute.router.retrieval_intent import (
+    adds_to_file,
     changed_file_verb,
     changed_kinds,
     changes,
@@ -65,6 +66,9 @@ _LOOK_REACH = 3
 _ALTERING = frozenset({"create", "write", "move", "delete"})
 # The plain verbs of removing: they say nothing of what is removed, so any deleting tool shares them.
 _REMOVES = frozenset({"delete", "remove", "erase", "rm", "destroy", "purge", "wipe", "trash"})
+# A tool that says it overwrites what is there; how far down one that adds to a file is looked for.
+_OVERWRITES = re.compile(r"\boverwrit", re.IGNORECASE)
+_ADD_REACH = 5
 # The verbs of keeping what the user gives ("save this: ...", "note down: ...").
 _KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jot", "memorise", "memorize"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
@@ -118,6 +122,8 @@ def new_leader(
     - "remove the link between Priya and Atlas" led by create_relations: a command to delete led
       by a tool that creates (or the other way round) is led by the first tool of the top
       `_LOOK_REACH` that does what is asked; with none, the `contrary` veto holds.
+    - "append buy milk to todo.txt" led by write_file, which overwrites: the first tool of the top
+      `_ADD_REACH` that writes files and does not say it overwrites them leads.
     """
     if craft:
         hit = next(
@@ -135,10 +141,33 @@ def new_leader(
         fits = [i for i in fits if not only_existing(cands[i].spec.description)]
         hit = next((i for i in fits if not links(cands[i].spec.description)), fits[0] if fits else None)
         return hit, f"the step brings in something new and {leader.spec.name} works only on what exists"
+    if adds_to_file(ask) and _OVERWRITES.search(leader.spec.description):
+        # "append buy milk to todo.txt" led by write_file ("... completely overwrite an existing
+        # file"): the first tool of the top few that writes files without overwriting them leads
+        hit = next(
+            (
+                i
+                for i in order[1:_ADD_REACH]
+                if cands[i].action == "write"  # changes what is there (edit_file), not create / add
+                and "file" in cands[i].kinds
+                and not _OVERWRITES.search(cands[i].spec.description)
+            ),
+            None,
+        )
+        if hit is not None:
+            return hit, f"the step adds to a file and {leader.spec.name} would overwrite it"
     change = changes(ask)
     if change in _ALTERING and reads(leader.action):
         kin = family(change)  # deleting for "remove ...", writing for "save ..."
-        hit = next((i for i in order[1:_LOOK_REACH] if family(cands[i].action) == kin), None)
+        adding = adds_to_file(ask)  # and never overwriting for "append ... to todo.txt"
+        hit = next(
+            (
+                i
+                for i in order[1 : _ADD_REACH if adding else _LOOK_REACH]
+                if family(cands[i].action) == kin and not (adding and _OVERWRITES.search(cands[i].spec.description))
+            ),
+            None,
+        )
         return hit, f"the step asks to {change} something and {leader.spec.name} only reads"
     if {change, leader.action} == _OPPOSITE and change not in leader.actions:
         # "remove the entities X and Y from the knowledge graph" led by create_relations: the

@@ -404,6 +404,18 @@ def changed_kinds(text: str) -> frozenset[str]:
 _OBJECT_WINDOW = 6
 
 
+_ADDING = frozenset({"append", "prepend", "insert", "add"})
+
+
+@lru_cache(maxsize=8192)
+def adds_to_file(text: str) -> bool:
+    """A command to add something to a file it names ("append buy milk to todo.txt", "add a line
+    to notes.md: call mom"): what the file holds stays."""
+    low = text.lower()
+    m = opening_word(low)
+    return m is not None and m.group() in _ADDING and names_file(low[m.end() :])
+
+
 @lru_cache(maxsize=8192)
 def changed_file_verb(text: str) -> str | None:
     """For a command that changes something whose object names a file by its name rather than by
