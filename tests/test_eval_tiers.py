@@ -155,9 +155,7 @@ def test_multi_turn_outcomes_score_every_turn(tmp_path: Path, capsys: pytest.Cap
     assert [json.loads(x)["turn"] for x in scores.read_text().splitlines()] == [0, 1, 2]
 
 
-def test_eval_reasoning_scores_a_conversation_turn_by_turn(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_eval_reasoning_scores_a_conversation_turn_by_turn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Each turn counts once and is scored as the engine scores a step: after a turn on the
     reasoning tier, the same follow-up scores higher than it does as a conversation's first turn."""
     hard = "Prove that the square root of 2 is irrational, step by step, and justify each step."
