@@ -23,6 +23,7 @@ from mcproute.router.retrieval_commands import (
 from mcproute.router.retrieval_intent import (
     adds_to_file,
     agreement,
+    asks_about,
     changed_file_verb,
     changed_kinds,
     changes,
@@ -475,6 +476,42 @@ def test_adding_a_file_to_the_index_stays_with_git_add(reference: ReferenceIndex
     assert (
         reference.rank("add notes.md to the staging area").candidates[0].name == "git__git_add"
     )  # git_add overwrites nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "about"),
+    [
+        ("did I add travel insurance to reservation 8MPL2D?", True),
+        ("how many checked bags are on reservation K3DD7Q right now", True),
+        ("what did I change in app.py", True),
+        ("how can I make my sales copy more engaging?", False),  # what can be done: a tool that does it
+        ("how do I visualize my data", False),
+        ("is it possible to run SQL in a notebook", False),
+        ("delete the old branch", False),  # a command
+        ("can you add a bag to K3DD7Q", False),
+    ],
+)
+def test_a_question_about_how_things_are(text: str, about: bool) -> None:
+    assert asks_about(text) is about
+
+
+def test_a_question_about_how_things_are_is_led_by_a_tool_that_reads() -> None:
+    """ "Did I add travel insurance to reservation 8MPL2D?" was led by book_reservation: a
+    question about a state is answered by looking, not by changing anything."""
+    index = _tools(
+        ("airline__book_reservation", "Book a new reservation, with insurance and bags if asked"),
+        ("airline__get_reservation_details", "Get the details of a reservation: flights, bags, insurance"),
+        ("airline__cancel_reservation", "Cancel a reservation"),
+    )
+    r = index.rank("did I add travel insurance to reservation 8MPL2D?")
+    assert r.candidates[0].name == "airline__get_reservation_details", r.explanation
+    assert index.rank("add travel insurance to reservation 8MPL2D").candidates[0].name == "airline__book_reservation"
+
+
+def test_what_the_user_changed_is_the_working_tree_diff() -> None:
+    assert stem("diff") in thesaurus_terms("what did I change in app.py")
+    assert stem("diff") in thesaurus_terms("what have I changed so far")
+    assert stem("diff") not in thesaurus_terms("what did I change in the last commit")  # that commit, shown
 
 
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see

@@ -39,6 +39,7 @@ from mcproute.router.retrieval_compose import composes, instruction, speaks_of
 from mcproute.router.retrieval_features import ToolDoc
 from mcproute.router.retrieval_intent import (
     adds_to_file,
+    asks_about,
     changed_file_verb,
     changed_kinds,
     changes,
@@ -113,7 +114,9 @@ def new_leader(
     - "tell me a joke about time zones": a poem, story or joke asked for is the business of a
       tool that speaks of that kind; the first such among the top `_CRAFT_REACH` leads.
     - "list every entity and relation in your graph" led by create_relations: a command only
-      to see something is led by the first reading tool of the top `_LOOK_REACH`.
+      to see something, or a question about how things are ("did I add insurance to 8MPL2D?";
+      not one about what can be done: `retrieval_intent.asks_about`), is led by the first reading
+      tool of the top `_LOOK_REACH`.
     - "save my staged work as a commit" led by git_diff_staged: a command that writes, moves or
       deletes is led by the first tool of the top `_LOOK_REACH` that does that kind of change.
     - "add Northwind as a company" led by add_observations ("... to existing entities"): a step
@@ -132,7 +135,7 @@ def new_leader(
         )
         return hit, f"it speaks of the {' or '.join(sorted(craft))} asked for"
     leader = cands[order[0]]
-    if looks(ask) and _changes(leader):
+    if (looks(ask) or asks_about(ask)) and _changes(leader):
         hit = next((i for i in order[1:_LOOK_REACH] if reads(cands[i].action)), None)
         return hit, f"the step only asks to see something and {leader.spec.name} would change things"
     if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:

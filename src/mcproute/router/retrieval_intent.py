@@ -404,6 +404,24 @@ def changed_kinds(text: str) -> frozenset[str]:
 _OBJECT_WINDOW = 6
 
 
+@lru_cache(maxsize=8192)
+def asks_about(text: str) -> bool:
+    """A question about how things are ("what did I change in app.py?"): it opens with a
+    question word and does not open with a verb that asks for a change."""
+    low = text.lower()
+    words = _WORDS.findall(low)
+    return bool(words) and words[0] in _QUESTION and changes(text) is None and not _CAPABILITY.search(low)
+
+
+# A question about what can be done, not about how things are ("how can I make my copy more
+# engaging", "how do I visualize my data", "is it possible to ...", "... and can you find news"):
+# a tool that does it answers it.
+_CAPABILITY = re.compile(
+    r"\b(?:can|could|should|may|might) (?:i|we|you|u)\b|\bhow (?:do|does|to)\b|\bis it possible\b"
+    r"|\bis there (?:a|any) way\b|\bbest way\b|\bwhere (?:can|could|do|should)\b"
+)
+
+
 _ADDING = frozenset({"append", "prepend", "insert", "add"})
 
 

@@ -163,6 +163,13 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             ("info", "metadata"),
         ),
         (r"\bline by line\b", ("diff",)),
+        # what the user has changed (and not yet committed) is the working tree's diff ("what did I
+        # change in app.py"); what a commit changed is that commit shown (above)
+        (
+            r"\bwhat (?:did|have|'ve) (?:i|we) (?:just |already |actually )?(?:change|changed|edit|edited|modif(?:y|ied)"
+            r"|touch|touched)\b(?![^.?!]{0,40}\bcommit)",
+            ("diff", "changes"),
+        ),
         # state words: what is not yet committed or staged is the working tree's status
         (
             r"(?:\bnot|n't|\bnever) (?:yet )?(?:been )?committed\b|\buncommitted\b"
