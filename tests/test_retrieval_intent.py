@@ -514,6 +514,16 @@ def test_what_the_user_changed_is_the_working_tree_diff() -> None:
     assert stem("diff") not in thesaurus_terms("what did I change in the last commit")  # that commit, shown
 
 
+@pytest.mark.parametrize("text", ["get rid of notes.txt", "throw away draft.md", "pls throw draft.md away"])
+def test_phrasal_verbs_of_removing_are_commands_to_remove(text: str) -> None:
+    assert changes(text) == "delete" and changed_file_verb(text) == "remove"
+
+
+def test_getting_rid_of_a_file_is_not_given_to_a_tool_that_writes_one(reference: ReferenceIndex) -> None:
+    """ "get rid of notes.txt" was led by write_file at P(fit) 0.998: no reference tool deletes a file."""
+    assert reference.rank("get rid of notes.txt").no_tool
+
+
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see
 # tests/test_retrieval_compose.py.
 @pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night", "write a haiku about autumn"])

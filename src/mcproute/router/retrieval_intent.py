@@ -249,6 +249,24 @@ def _lookup(word: str) -> tuple[str, str] | None:
     return None
 
 
+# Phrasal verbs of removing, read as the one verb they mean ("get rid of notes.txt", "throw
+# draft.md away"), so the commands that open with them are read as commands to remove.
+_PHRASAL = (
+    (re.compile(r"\bget rid of\b"), "remove"),
+    (re.compile(r"\bthrow (?:away|out)\b"), "remove"),
+    (re.compile(r"\bthrow ([\w.\-/~]+) (?:away|out)\b"), r"remove \1"),
+)
+
+
+def _plain(low: str) -> str:
+    """`low` (lower case) with its phrasal verbs of removing replaced by "remove"."""
+    if "rid of" not in low and "throw" not in low:
+        return low
+    for pattern, verb in _PHRASAL:
+        low = pattern.sub(verb, low)
+    return low
+
+
 @lru_cache(maxsize=8192)
 def query_actions(text: str) -> tuple[str, ...]:
     """Action classes of the request's verbs, first verb first.
@@ -256,7 +274,7 @@ def query_actions(text: str) -> tuple[str, ...]:
     A question ("what ...", "which files have I modified?") asks to read; its past participles
     describe a state ("modified", "committed"), not the action asked for, so they are skipped.
     """
-    words = _WORDS.findall(text.lower())
+    words = _WORDS.findall(_plain(text.lower()))
     question = bool(words) and (words[0] in _QUESTION or text.rstrip().endswith("?"))
     out: list[str] = ["read"] if question else []
     for w in words:
@@ -359,7 +377,7 @@ def changes(text: str) -> str | None:
     ("make a folder named reports", "please delete old.txt", "forget Bob"), else None. Only the
     opening verb counts: in a longer request ("Imagine you are a teacher. You want to create a
     worksheet ...") the first verb found is seldom what is asked of a tool."""
-    low = text.lower()
+    low = _plain(text.lower())
     m = opening_word(low)
     hit = _lookup(m.group()) if m else None
     if hit is None or _FAMILY[hit[1]] not in _CHANGING:
@@ -396,7 +414,7 @@ def changed_kinds(text: str) -> frozenset[str]:
     none); empty otherwise."""
     if changes(text) is None:
         return frozenset()
-    low = text.lower()
+    low = _plain(text.lower())
     clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[opening_end(low) :], maxsplit=1)[0]
     return _kinds(_WORDS.findall(clause)[1 : 1 + _OBJECT_WINDOW])
 
@@ -440,7 +458,7 @@ def changed_file_verb(text: str) -> str | None:
     the word ("delete old.log", "remove ~/tmp/build.zip"), its opening verb; None otherwise."""
     if changes(text) is None:
         return None
-    low = text.lower()
+    low = _plain(text.lower())
     at = opening_end(low)
     clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[at:], maxsplit=1)[0]
     words = clause.split()
