@@ -76,13 +76,14 @@ _KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jo
 _OPPOSITE = frozenset({"create", "delete"})
 
 
+# Words before a verb of keeping that leave it the instruction's verb ("could you please save ...").
+_POLITE = frozenset({"please", "pls", "plz", "kindly", "just", "can", "could", "would", "you", "u", "ok", "okay"})
+
+
 def _keeps(instruction: str) -> bool:
     """The instruction opens with a verb of keeping ("save this", "pls note down", "could you store")."""
     words = [w for w in re.findall(r"[a-z]+", instruction.lower()) if w not in _POLITE]
     return bool(words) and words[0] in _KEEPING
-
-
-_POLITE = frozenset({"please", "pls", "plz", "kindly", "just", "can", "could", "would", "you", "u", "ok", "okay"})
 
 
 def shares(doc: ToolDoc, text: str) -> bool:
@@ -320,7 +321,7 @@ def vetoes(
         # or writes something is the one, whatever words it shares)
         material=told is not None
         and not (set(tokens(told)) & leader.terms)
-        and not (_keeps(told) and family(leader.action) in ("create", "write")),
+        and not (_keeps(told) and leader.action in ("create", "write")),
         untimed=untimed,
         unsupported=unsupported,
         change=change,

@@ -414,18 +414,24 @@ def changed_kinds(text: str) -> frozenset[str]:
     none); empty otherwise."""
     if changes(text) is None:
         return frozenset()
-    low = _plain(text.lower())
-    clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[opening_end(low) :], maxsplit=1)[0]
-    return _kinds(_WORDS.findall(clause)[1 : 1 + _OBJECT_WINDOW])
+    return _kinds(_WORDS.findall(_command_clause(text))[1 : 1 + _OBJECT_WINDOW])
 
 
 _OBJECT_WINDOW = 6
+_CLAUSE_END = re.compile(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s")
+
+
+def _command_clause(text: str) -> str:
+    """The command's first clause, from its opening verb on (lower case, phrasal verbs plain)."""
+    low = _plain(text.lower())
+    return _CLAUSE_END.split(low[opening_end(low) :], maxsplit=1)[0]
 
 
 @lru_cache(maxsize=8192)
 def asks_about(text: str) -> bool:
-    """A question about how things are ("what did I change in app.py?"): it opens with a
-    question word and does not open with a verb that asks for a change."""
+    """A question about how things are ("what did I change in app.py?", "did I add insurance to
+    8MPL2D?"): it opens with a question word, does not open with a verb that asks for a change,
+    and does not ask what can be done (`_CAPABILITY`)."""
     low = text.lower()
     words = _WORDS.findall(low)
     return bool(words) and words[0] in _QUESTION and changes(text) is None and not _CAPABILITY.search(low)
@@ -458,10 +464,7 @@ def changed_file_verb(text: str) -> str | None:
     the word ("delete old.log", "remove ~/tmp/build.zip"), its opening verb; None otherwise."""
     if changes(text) is None:
         return None
-    low = _plain(text.lower())
-    at = opening_end(low)
-    clause = re.split(r"[,;:!?]|\.(?:\s|$)|\s(?:and|but|because|so|then)\s", low[at:], maxsplit=1)[0]
-    words = clause.split()
+    words = _command_clause(text).split()
     return words[0] if words and names_file(" ".join(words[1 : 1 + _OBJECT_WINDOW])) else None
 
 
