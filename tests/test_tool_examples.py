@@ -104,7 +104,9 @@ def test_a_taught_tool_moves_ahead_by_its_examples(encoder) -> None:  # noqa: AN
     def rank(index: ToolIndex, text: str):  # noqa: ANN202
         return index.rank(text, k=10, vector=encoder.encode_one(text))
 
-    asked = "what's dirty in my checkout"
+    # not a question ("what's dirty ..."): a question about how things are goes to a reading tool
+    # without any examples (retrieval_intent.asks_about)
+    asked = "anything dirty in my checkout"
     before, after = rank(plain, asked), rank(taught, asked)
     assert before.candidates[0].name == "git__git_checkout"
     assert after.candidates[0].name == "git__git_status"
