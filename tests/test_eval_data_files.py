@@ -119,15 +119,23 @@ def everyday_problems(
     return problems
 
 
+def _shaped(r: dict[str, Any], keys: set[str], source: str, problems: list[str]) -> bool:
+    """The row has exactly `keys` (else it is not checked further) and carries `source`."""
+    where = f"{r.get('id')!r}"
+    if set(r) != keys:
+        problems.append(f"{where}: keys {sorted(r)}")
+        return False
+    if r["source"] != source:
+        problems.append(f"{where}: source {r['source']!r}, want {source!r}")
+    return True
+
+
 def agentic_problems(rows: list[dict[str, Any]], source: str, max_length_auc: float = MAX_LENGTH_AUC) -> list[str]:
     problems = []
     for r in rows:
         where = f"{r.get('id')!r}"
-        if set(r) != {"id", "source", "category", "prompt", "needs_reasoning"}:
-            problems.append(f"{where}: keys {sorted(r)}")
+        if not _shaped(r, {"id", "source", "category", "prompt", "needs_reasoning"}, source, problems):
             continue
-        if r["source"] != source:
-            problems.append(f"{where}: source {r['source']!r}, want {source!r}")
         if not isinstance(r["needs_reasoning"], bool):
             problems.append(f"{where}: needs_reasoning must be a bool")
         if not (isinstance(r["prompt"], str) and r["prompt"].strip()) or not r["category"]:
@@ -150,12 +158,9 @@ def chat_problems(rows: list[dict[str, Any]], source: str) -> list[str]:
     problems = []
     for r in rows:
         where = f"{r.get('id')!r}"
-        if set(r) != {"id", "source", "category", "turns", "needs_reasoning"}:
-            problems.append(f"{where}: keys {sorted(r)}")
+        if not _shaped(r, {"id", "source", "category", "turns", "needs_reasoning"}, source, problems):
             continue
         turns, labels = r["turns"], r["needs_reasoning"]
-        if r["source"] != source:
-            problems.append(f"{where}: source {r['source']!r}, want {source!r}")
         if not (isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, str) and t.strip() for t in turns)):
             problems.append(f"{where}: turns must be two or more non-empty strings")
         elif not (isinstance(labels, list) and len(labels) == len(turns) and all(isinstance(v, bool) for v in labels)):

@@ -45,6 +45,7 @@ from mcproute.router.retrieval_intent import (
     changes,
     family,
     only_reads,
+    opening_word,
     reads,
 )
 from mcproute.router.retrieval_questions import explains, small_talk
@@ -76,14 +77,10 @@ _KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jo
 _OPPOSITE = frozenset({"create", "delete"})
 
 
-# Words before a verb of keeping that leave it the instruction's verb ("could you please save ...").
-_POLITE = frozenset({"please", "pls", "plz", "kindly", "just", "can", "could", "would", "you", "u", "ok", "okay"})
-
-
 def _keeps(instruction: str) -> bool:
     """The instruction opens with a verb of keeping ("save this", "pls note down", "could you store")."""
-    words = [w for w in re.findall(r"[a-z]+", instruction.lower()) if w not in _POLITE]
-    return bool(words) and words[0] in _KEEPING
+    m = opening_word(instruction.lower())  # after polite openings, as a command's verb is read
+    return m is not None and m.group() in _KEEPING
 
 
 def shares(doc: ToolDoc, text: str) -> bool:
