@@ -7,6 +7,7 @@ obey markers in the text so a test can steer them:
   [ghost]  the FAST model calls a tool that does not exist
   [ghost!] every model calls a tool that does not exist
   [second] the model calls the second offered tool (click-through learning: not the router's first)
+  [heed]   the model answers in words when the gateway's system message says no tool fits
 Otherwise the model calls the first offered tool with arguments filled from its schema.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcproute.providers import ChatRequest
+from mcproute.runtime.steps import NO_TOOL_NOTE
 
 _SAMPLES = {"timezone": "UTC", "source_timezone": "UTC", "target_timezone": "Europe/Paris", "time": "12:00"}
 
@@ -43,7 +45,8 @@ def _last_user(request: ChatRequest) -> str:
 def _reply(request: ChatRequest, fast: bool) -> Any:
     text = _last_user(request)
     usage = {"input": 100, "output": 10}
-    if "[text]" in text or not request.tools:
+    told_none = any(m.role == "system" and NO_TOOL_NOTE in m.content for m in request.messages)
+    if "[text]" in text or not request.tools or ("[heed]" in text and told_none):
         return {"text": f"done: {text[:40]}", "usage": usage}
     if "[ghost!]" in text or (fast and "[ghost]" in text):
         return {"tool_calls": [{"name": "nowhere__nothing", "arguments": {}}], "usage": usage}

@@ -112,6 +112,21 @@ async def test_the_summary_says_when_the_model_called_other_than_the_rankings_fi
 
 
 @pytest.mark.anyio
+async def test_the_model_is_told_when_the_router_found_no_tool(tmp_path: Path) -> None:
+    """The tools are still offered (the router can be wrong), but the gateway's system message says
+    what the router found, so a model that heeds it answers in words; a client's own system
+    message is left as it is."""
+    async with engine(tmp_path) as e:
+        chat = await e.run_step("thanks, that's all for today [heed]", identity=conv("t"))
+        assert chat.decision.tool is None and chat.tool is None and chat.text.startswith("done:")
+        fits = await e.run_step(EASY + " [heed]", identity=conv("f"))
+        assert fits.decision.tool is not None and fits.tool == fits.decision.tool
+        own = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "thanks, bye [heed]"}]
+        theirs = await e.run_step("thanks, bye [heed]", identity=conv("o"), messages=own)
+        assert theirs.decision.tool is None and theirs.tool is not None  # not told: it calls what it is offered
+
+
+@pytest.mark.anyio
 async def test_routing_no_tool_threshold_moves_the_no_tool_verdict(tmp_path: Path) -> None:
     """An agent backend where nearly every message needs a tool can ask for tools sooner: "is it
     late in Tokyo" fits a time tool with P(fit) about 0.4, under the shipped 0.55."""

@@ -5,7 +5,11 @@ answer predictably, so `examples/agents/offline.yaml` works on a machine with no
 demos still show real routing, real tool calls against real MCP servers, and real traces.
 
 - The last message is a tool result -> a short final answer quoting it (ends the tool loop).
-- Tools are offered and one of them is about the request (they share a word, and it speaks of the
+- The gateway wrote the system message (a `run_step` whose client sent none): the tools come ranked
+  by its router, and the stand-in trusts it, as a capable model mostly would -> a call to the first
+  offered tool, or a short text answer when the router found no tool that fits
+  (`runtime.steps.NO_TOOL_NOTE`).
+- Otherwise (the client's own messages and tools): tools are offered and one of them is about the request (they share a word, and it speaks of the
   operation the request opens with if that is a named one such as "push") -> a call to the
   best-ranked such tool, with arguments that satisfy its input schema: timezones, times, paths
   and revisions are read from the request text when it names them, otherwise sensible defaults.
@@ -24,6 +28,7 @@ from typing import Any
 from mcproute.providers import ChatRequest, Message, ToolDef
 from mcproute.router.retrieval_commands import operation
 from mcproute.router.retrieval_text import tokens
+from mcproute.runtime.steps import NO_TOOL_NOTE, STEP_SYSTEM
 
 CITIES = {
     "tokyo": "Asia/Tokyo",
@@ -119,9 +124,14 @@ def _value(name: str, prop: Mapping[str, Any], text: str) -> Any:
     if kind == "boolean":
         return False
     if kind == "array":
+        items = prop.get("items") or {}
+        if items.get("type") in ("object", "string") and name not in ("paths", "files"):
+            return [_value(name, items, text)]  # one entity, one observation, ...
         return ["."] * int(prop.get("minItems", 0))
     if kind == "object":
-        return {}
+        return {
+            key: _value(key, (prop.get("properties") or {}).get(key) or {}, text) for key in prop.get("required") or []
+        }
     return text[:60] or name
 
 
@@ -158,7 +168,13 @@ def reply(request: ChatRequest, signature: str) -> dict[str, Any]:
         answer = f"{signature}: the tool answered: {text}"
         return {"text": answer, "usage": _usage(request, answer)}
     question = _last_user(request.messages)
-    tool = next((t for t in request.tools if _relevant(t, question)), None)
+    system = " ".join(m.content for m in request.messages if m.role == "system")
+    if NO_TOOL_NOTE in system:
+        tool = None
+    elif STEP_SYSTEM in system and request.tools:
+        tool = request.tools[0]  # the router's pick: it ranks the tools it offers best first
+    else:
+        tool = next((t for t in request.tools if _relevant(t, question)), None)
     if tool is not None:
         args = arguments(tool, question)
         return {"tool_calls": [{"name": tool.name, "arguments": args}], "usage": _usage(request, str(args))}

@@ -170,17 +170,26 @@ def _as_answered(decision: Decision, chat: ChatResult) -> Decision:
 
 def _step_messages(text: str, messages: Sequence[Message | Mapping[str, Any]] | None) -> list[Message]:
     history = to_messages(messages) if messages else []
-    if not any(m.role == "system" for m in history):
-        history.insert(0, Message("system", _SYSTEM))
     if not history or history[-1].role != "user" or history[-1].content != text:
         history.append(Message("user", text))
     return history
 
 
-_SYSTEM = (
+STEP_SYSTEM = (
     "You are one step of an agent loop behind the mcproute gateway. If one of the tools fits the request, "
     "call exactly one tool with arguments that satisfy its input schema; otherwise answer briefly."
 )
+# The system message of a step whose client sent none. Added to it when the router decided that no tool fits the step: the tools are
+# still offered (the router can be wrong), but the model is told what the router found. A client
+# that sends its own system message gets neither sentence.
+NO_TOOL_NOTE = "The gateway's router found no tool that fits this request: answer in text unless a tool clearly does."
+
+
+def _with_system(msgs: list[Message], *, no_tool_fits: bool) -> list[Message]:
+    """The step's messages, led by the gateway's system message unless the client sent its own."""
+    if any(m.role == "system" for m in msgs):
+        return msgs
+    return [Message("system", f"{STEP_SYSTEM} {NO_TOOL_NOTE}" if no_tool_fits else STEP_SYSTEM), *msgs]
 
 
 async def execute_step(
@@ -200,6 +209,7 @@ async def execute_step(
     msgs = _step_messages(text, messages)
     async with engine.open_step(text, cid, hints, meta, headers) as step:
         store, step_id, decision, span = step.store, step.step_id, step.decision, step.span
+        msgs = _with_system(msgs, no_tool_fits=decision.tool is None)
         engine.visible.remember(cid, decision, engine.policy.top_k)
         specs = engine.tool_map()
         tools = _top_tools(decision, specs, top_k or engine.policy.top_k)
