@@ -393,19 +393,6 @@ def test_advance_keeps_state_bounded() -> None:
     assert state.step_count == 30 and state.updated_at == T0 + 29 and state.last_step_id == d.step_id
 
 
-def test_history_keeps_the_tool_loops_steps_not_the_chat_between_them() -> None:
-    """History feeds tool retrieval: "write me a haiku" (no tool fit, none called) must not pull
-    the next request towards `write_file`, while a step routed to a tool is remembered even when
-    the client calls the tool itself (`mcproute__route`)."""
-    d = run("x", "c", None, ScriptedScorer(), 0)
-    chat, routed = replace(d, tool=None), replace(d, tool="git__git_status")
-    state = advance(None, chat, StepOutcome(text="write me a haiku about autumn"), now=T0)
-    assert state.recent_texts == () and state.step_count == 1
-    state = advance(state, routed, StepOutcome(text="show the status"), now=T0 + 1)  # routed, not yet called
-    state = advance(state, chat, StepOutcome(text="ok, thanks", tool_called="git__git_log"), now=T0 + 2)
-    assert state.recent_texts == ("show the status", "ok, thanks")
-
-
 def test_proxied_calls_count_in_the_conversation() -> None:
     s = record_proxied_call(None, "c", "git__git_status", "git", result_text="clean", now=T0)
     s = record_proxied_call(s, "c", "git__git_diff", "git", error=True, now=T0 + 1)

@@ -234,13 +234,7 @@ def advance(
         awaiting_tool_result=outcome.awaiting_tool_result,
         tools_used=_push(base.tools_used, None if outcome.validation_error else outcome.tool_called, MAX_TOOLS),
         servers_used=_push(base.servers_used, None if outcome.validation_error else outcome.server, MAX_TOOLS),
-        # History feeds tool retrieval, so it keeps the tool loop's steps: a step where no tool fit
-        # and none was called ("write me a haiku") says nothing about the next step's tool.
-        recent_texts=_push(
-            base.recent_texts,
-            outcome.text[:TEXT_CHARS] if decision.tool is not None or outcome.tool_called else None,
-            MAX_TEXTS,
-        ),
+        recent_texts=_push(base.recent_texts, outcome.text[:TEXT_CHARS], MAX_TEXTS),
         last_result=outcome.result_text[:TEXT_CHARS] if outcome.tool_called else base.last_result,
         tool_errors=base.tool_errors + 1 if failed else (0 if outcome.tool_called else base.tool_errors),
         last_step_id=decision.step_id,
