@@ -111,8 +111,17 @@ def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.C
     ranks = tmp_path / "r.jsonl"
     assert main(["eval", "multiturn", "--data", str(data), "--json", "--ranks-out", str(ranks)]) == 0
     res = last_json(capsys.readouterr().out)
-    assert set(res) == {"n_turns", "recall_at_5", "recall_at_5_stateless"}
-    assert res["n_turns"] == 2
+    assert set(res) == {
+        "n_turns",
+        "recall_at_5",
+        "recall_at_5_stateless",
+        "top1",
+        "top1_stateless",
+        "no_tool_accuracy",
+        "no_tool_accuracy_stateless",
+        "n_no_tool_turns",
+    }
+    assert res["n_turns"] == 2 and res["n_no_tool_turns"] == 1  # the second turn expects no tool
     # the third turn has no text: only history can find `sort`, which exists only after tools_added
     assert res["recall_at_5"] == 1.0 and res["recall_at_5_stateless"] < 1.0
     rows = [json.loads(x) for x in ranks.read_text().splitlines()]

@@ -6,19 +6,22 @@ catalogue's file name). Turns are ranked in order twice: with a `RetrievalContex
 built from what the conversation did so far (earlier turn texts; tools and servers of the calls
 earlier turns made, i.e. their expected calls) and without it. A turn whose `tools_added` brings a
 tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
-gateway would on a list_changed notification. Turns that expect no tool are not scored, so
-`n_turns` counts the scored turns.
+gateway would on a list_changed notification. A turn that expects a tool is scored for recall@5
+and top1 (`n_turns` counts them); a turn with text that expects none, for no-tool accuracy
+(`n_no_tool_turns`): both with the history and stateless.
 
 With the sentence encoder (on by default, as in `eval tools`; `--no-encoder` turns it off), each
 catalogue's tools are encoded once per run through the encoder's on-disk vector cache, every
-conversation's index gets the vectors of its tools (again after `tools_added`), and each turn's
-text is encoded once and used for both rankings.
+conversation's index gets the vectors of its tools (again after `tools_added`) and, as in the
+gateway, the shipped examples of the tools that have them (the reference servers'), and each
+turn's text is encoded once and used for both rankings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +72,19 @@ def run(args: argparse.Namespace) -> int:
     params = load_params()
     vectors = load_vectors(getattr(args, "encoder", None))
     catalogs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
-    catalog_vecs: dict[str, dict[str, Any]] = {}  # catalog -> tool name -> encoder vector
     with_hist: list[float] = []
     stateless: list[float] = []
+    top1: tuple[list[float], list[float]] = ([], [])  # with history, stateless
+    no_tool: tuple[list[float], list[float]] = ([], [])
     out = open(args.ranks_out, "w", encoding="utf-8") if args.ranks_out else None  # noqa: SIM115
     try:
         for it in progress(items, "multiturn", not args.no_progress):
             line = it["_line"]
             if it["catalog"] not in catalogs:
                 catalogs[it["catalog"]] = _classes(path, it["catalog"], line)
-                if vectors is not None:
-                    catalog_vecs[it["catalog"]] = _encode_catalog(vectors, catalogs[it["catalog"]])
+                if vectors is not None:  # the whole catalogue through the disk cache, once
+                    vectors.for_specs(_specs(catalogs[it["catalog"]].values()))
             by_name = catalogs[it["catalog"]]
-            vecs = catalog_vecs.get(it["catalog"], {})
             unknown = [n for n in it["tools"] if n not in by_name]
             if unknown:
                 raise DataFileError(str(path), line, f"tools not in {it['catalog']}: {', '.join(unknown[:5])}")
@@ -89,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
             for n in it["tools"]:
                 cls, t = by_name[n]
                 available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
-            index = ToolIndex([s for group in available.values() for s in group], params=params)
-            if vecs:
-                index.attach_vectors({n: vecs[n] for n in it["tools"] if n in vecs})
+            index = _indexed(available, params, vectors)
             used: list[str] = []
             texts: list[str] = []
             for ti, turn in enumerate(it["turns"]):
@@ -102,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
                         cls, t = by_name[n]
                         available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
                         index.update(cls, available[cls])
-                        if vecs:  # update() drops the replaced server's vectors
-                            index.attach_vectors({s.name: vecs[s.name] for s in available[cls] if s.name in vecs})
+                        if vectors is not None:  # update() drops the replaced server's vectors
+                            vectors.attach(index, [s for group in available.values() for s in group])
                 text = turn.get("user") or it.get("user_goal") or ""
                 ctx = RetrievalContext(
                     tools_used=tuple(used[-_KEEP_USED:]),
@@ -112,11 +113,16 @@ def run(args: argparse.Namespace) -> int:
                 )
                 expected = turn.get("expected_tools") or []
                 qv = vectors.query(text) if vectors is not None and text else None
-                ranked = [c.name for c in index.rank(text, context=ctx, k=10, vector=qv).candidates]
-                if expected:
-                    with_hist.append(recall_at(ranked, expected))
-                    alone = [c.name for c in index.rank(text, k=10, vector=qv).candidates]
-                    stateless.append(recall_at(alone, expected))
+                ranking = index.rank(text, context=ctx, k=10, vector=qv)
+                alone = index.rank(text, k=10, vector=qv)
+                ranked = [c.name for c in ranking.candidates]
+                for i, r in enumerate((ranking, alone)):
+                    names = [c.name for c in r.candidates]
+                    if expected:
+                        top1[i].append(1.0 if names and not r.no_tool and names[0] in expected else 0.0)
+                        (with_hist if i == 0 else stateless).append(recall_at(names, expected))
+                    elif text:
+                        no_tool[i].append(1.0 if r.no_tool else 0.0)
                 if out:
                     out.write(json.dumps({"id": it["id"], "turn": ti, "ranked": ranked}) + "\n")
                 used.extend(expected)
@@ -129,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
         "n_turns": len(with_hist),
         "recall_at_5": round(sum(with_hist) / len(with_hist), 4) if with_hist else None,
         "recall_at_5_stateless": round(sum(stateless) / len(stateless), 4) if stateless else None,
+        "top1": _mean(top1[0]),
+        "top1_stateless": _mean(top1[1]),
+        "no_tool_accuracy": _mean(no_tool[0]),
+        "no_tool_accuracy_stateless": _mean(no_tool[1]),
+        "n_no_tool_turns": len(no_tool[0]),
     }
     print_report(
         "multiturn",
@@ -140,7 +151,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encode_catalog(vectors: Vectors, by_name: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Every tool of one catalogue, encoded once per run (the disk cache skips texts seen before)."""
-    specs = [s for cls, t in by_name.values() for s in specs_from_dicts([t], server=cls)]
-    return vectors.for_specs(specs)
+def _specs(tools: Iterable[tuple[str, dict[str, Any]]]) -> list[ToolSpec]:
+    return [s for cls, t in tools for s in specs_from_dicts([t], server=cls)]
+
+
+def _indexed(available: dict[str, list[ToolSpec]], params: Any, vectors: Vectors | None) -> ToolIndex:
+    """The conversation's index, with what the gateway would attach: encoder vectors and, for
+    tools that have them, the shipped examples."""
+    specs = [s for group in available.values() for s in group]
+    index = ToolIndex(specs, params=params)
+    return vectors.attach(index, specs) if vectors is not None else index
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None

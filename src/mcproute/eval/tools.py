@@ -63,6 +63,7 @@ class Vectors:
         self.examples: Any = None  # --examples: TaughtVectors, replacing the shipped ones tool by tool at attach
         self.shipped = True  # the reference servers' shipped examples, for catalogue tools that are theirs
         self.shipped_tools = 0  # catalogue tools that got them
+        self._taught: dict[tuple[tuple[str, str], ...], Any] = {}  # shipped pairs -> their TaughtVectors
 
     def for_specs(self, specs: list[Any]) -> dict[str, Any]:
         """Tool name -> vector, through the on-disk cache (only unseen tool texts are encoded)."""
@@ -76,7 +77,10 @@ class Vectors:
 
         found = self.for_specs(specs)
         pairs = shipped_for_catalog((s.name, s.description) for s in specs) if self.shipped else []
-        taught = encode_tool_examples(self.encoder, pairs, shipped={name for name, _ in pairs})
+        key = tuple(pairs)
+        if key not in self._taught:  # `eval multiturn` attaches per conversation: encode each set once
+            self._taught[key] = encode_tool_examples(self.encoder, pairs, shipped={name for name, _ in pairs})
+        taught = self._taught[key]
         if self.examples:
             taught = taught.merged(self.examples)  # --examples replace them per tool
         self.shipped_tools += len({name for name, _ in pairs})
