@@ -239,7 +239,7 @@ OTHER_SETS = [
     ("agent_helpdesk_holdout.jsonl", "agent-helpdesk", "catalogs/helpdesk_tools.json", "helpdesk", (90, 20)),
     *(
         (f"everyday_dev{n}.jsonl", "everyday-dev", "catalogs/reference_servers.json", "time", (80, 25))
-        for n in range(11, 17)
+        for n in (*range(11, 17), 21, 22)
     ),
 ]
 
@@ -305,6 +305,8 @@ LATER_EVERYDAY_DEV = (
     "dev18",
     "dev19",
     "dev20",
+    "dev21",
+    "dev22",
 )
 LATER_AGENTIC_DEV = ("dev2", "dev3", "dev4", "short_dev")
 
