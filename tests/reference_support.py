@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcproute.encoding.texts import tool_text
-from mcproute.router.retrieval_types import Ranking
+from mcproute.router.retrieval_types import Ranking, RetrievalContext
 from mcproute.router.tools import ToolIndex, specs_from_dicts
 from mcproute.runtime.tool_examples import blend, encode_tool_examples, shipped_for_catalog
 
@@ -32,7 +32,12 @@ class ReferenceIndex:
             return
         pairs = shipped_for_catalog((s.name, s.description) for s in specs)
         taught = encode_tool_examples(encoder, pairs, shipped={name for name, _ in pairs})
-        self.index.attach_vectors(blend(vectors, taught.means), examples=taught.rows)
+        self.index.attach_vectors(
+            blend(vectors, taught.means),
+            examples=taught.rows,
+            shipped=taught.shipped,
+            head=taught.head_for({s.name for s in specs}),
+        )
 
-    def rank(self, text: str, k: int = 5) -> Ranking:
-        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text))
+    def rank(self, text: str, k: int = 5, context: RetrievalContext | None = None) -> Ranking:
+        return self.index.rank(text, k=k, vector=self.encoder.encode_one(text), context=context)

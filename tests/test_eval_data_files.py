@@ -39,6 +39,7 @@ AGENTIC = {
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 # multi-turn chat: one conversation's user turns per row, a tier label per turn
 CHAT = {"chat_turns_dev.jsonl": "chat-dev", "chat_turns_holdout.jsonl": "chat-holdout"}
+CONVERSATIONS = ("everyday_convs_dev.jsonl",)  # `mcproute eval multiturn` over the reference servers
 MIN_CONVERSATIONS = 60
 BALANCE = (0.40, 0.60)
 MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
@@ -175,6 +176,31 @@ def chat_problems(rows: list[dict[str, Any]], source: str) -> list[str]:
     return problems
 
 
+def conversation_problems(rows: list[dict[str, Any]], names: set[str]) -> list[str]:
+    """Everyday conversations: each row one conversation over the reference servers, every tool
+    available, each turn's user text and the tools that are a fine first call (none: no tool)."""
+    problems = []
+    for r in rows:
+        where = f"{r.get('id')!r}"
+        if not _shaped(r, {"id", "source", "catalog", "tools", "turns"}, "everyday-convs", problems):
+            continue
+        if r["catalog"] != "catalogs/reference_servers.json" or set(r["tools"]) != names:
+            problems.append(f"{where}: must offer every reference tool")
+        turns = r["turns"]
+        if not (isinstance(turns, list) and 3 <= len(turns) <= 5):
+            problems.append(f"{where}: 3 to 5 turns")
+            continue
+        for i, t in enumerate(turns):
+            if not (isinstance(t, dict) and set(t) == {"user", "expected_tools"} and str(t["user"]).strip()):
+                problems.append(f"{where} turn {i}: needs 'user' text and 'expected_tools'")
+            elif not set(t["expected_tools"]) <= names:
+                problems.append(f"{where} turn {i}: unknown tools {sorted(set(t['expected_tools']) - names)}")
+    problems += id_problems(rows)
+    if len(rows) < MIN_CONVERSATIONS:
+        problems.append(f"only {len(rows)} conversations (< {MIN_CONVERSATIONS})")
+    return problems
+
+
 def id_problems(rows: list[dict[str, Any]]) -> list[str]:
     ids = [r.get("id") for r in rows]
     dup = sorted({i for i in ids if ids.count(i) > 1}, key=str)
@@ -261,6 +287,12 @@ def test_agentic_set(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CHAT))
 def test_chat_set(name: str) -> None:
     assert chat_problems(read_rows(DATA / name), CHAT[name]) == []
+
+
+@pytest.mark.parametrize("name", CONVERSATIONS)
+def test_conversation_set(name: str) -> None:
+    names = {t["name"] for t in json.loads(CATALOG.read_text(encoding="utf-8"))}
+    assert conversation_problems(read_rows(DATA / name), names) == []
 
 
 def test_chat_holdout_is_not_a_rewording_of_dev() -> None:
@@ -375,6 +407,21 @@ def test_checks_catch_broken_chat_rows() -> None:
         "follow-up turns" in p for p in chat_problems([dict(r, needs_reasoning=[True, True]) for r in rows], "s")
     )
     assert any("conversations" in p for p in chat_problems(rows[:5], "s"))
+
+
+def test_checks_catch_broken_conversation_rows() -> None:
+    names = {"t__a", "t__b"}
+    turn = {"user": "do a", "expected_tools": ["t__a"]}
+    good = {"id": "v", "source": "everyday-convs", "catalog": "catalogs/reference_servers.json", "tools": sorted(names)}
+    rows = [dict(good, id=f"v{i}", turns=[turn, turn, dict(turn, expected_tools=[])]) for i in range(MIN_CONVERSATIONS)]
+    assert conversation_problems(rows, names) == []
+    assert any("3 to 5" in p for p in conversation_problems([*rows, dict(good, id="x", turns=[turn])], names))
+    unknown = dict(good, id="y", turns=[turn, turn, dict(turn, expected_tools=["t__z"])])
+    assert any("unknown tools" in p for p in conversation_problems([*rows, unknown], names))
+    assert any(
+        "every reference tool" in p for p in conversation_problems([*rows, dict(rows[0], id="z", tools=[])], names)
+    )
+    assert any("conversations" in p for p in conversation_problems(rows[:5], names))
 
 
 def test_checks_catch_a_bad_catalogue_and_a_copied_holdout(catalogue: list[dict[str, Any]]) -> None:

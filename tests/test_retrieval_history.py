@@ -1,0 +1,72 @@
+"""What a conversation's history may do to the next step's tools, over the five reference servers
+(measured on `tests/data/everyday_convs_dev.jsonl` with `mcproute eval multiturn`):
+
+- history counts as much as the step is related to it: a new subject is ranked on its own words
+  ("what do you know about Alice" after "show git status" went to `git_status` and fitted nothing);
+- a short follow-up led by a tool of the server the conversation last used continues that work,
+  and fits more readily ("and to india?" after a conversion fitted no tool on its own words);
+- neither makes a request that needs no tool call one."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcproute.router.retrieval_types import RetrievalContext
+from reference_support import ReferenceIndex
+
+
+@pytest.fixture(scope="module")
+def ref(encoder) -> ReferenceIndex:  # noqa: ANN001 - mcproute.encoding.Encoder
+    return ReferenceIndex(encoder, examples=True)
+
+
+def after(text: str, tool: str) -> RetrievalContext:
+    """The context of a step that follows `text`, which called `tool`."""
+    return RetrievalContext(tools_used=(tool,), servers_used=(tool.split("__")[0],), recent_texts=(text,))
+
+
+def test_a_new_subject_is_ranked_on_its_own_words(ref: ReferenceIndex) -> None:
+    ask = "what do you know about Alice"
+    alone = ref.rank(ask)
+    switched = ref.rank(ask, context=after("show git status of ~/code/api", "git__git_status"))
+    assert not alone.no_tool and alone.candidates[0].name == "memory__search_nodes"
+    assert not switched.no_tool and switched.candidates[0].name == "memory__search_nodes"
+
+
+def test_a_follow_up_on_the_last_server_fits(ref: ReferenceIndex) -> None:
+    alone = ref.rank("and in lisbon?")
+    follow = ref.rank("and in lisbon?", context=after("what time is it in tokyo", "time__get_current_time"))
+    assert alone.no_tool
+    assert not follow.no_tool and follow.candidates[0].name.startswith("time__")
+    assert "it continues the conversation's work on time (raises P(fit))" in follow.explanation
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask"),
+    [
+        ("show me what's staged in ~/code/bot", "git__git_diff_staged", "commit it as 'add retry logic'"),
+        (
+            "fetch https://www.rfc-editor.org/rfc/rfc2324",
+            "fetch__fetch",
+            "get me more of that rfc from where you stopped",
+        ),
+    ],
+)
+def test_only_a_leader_on_the_last_server_gains(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
+    """The raise moves P(fit), not the ranking, and only for a leader of that server."""
+    alone, follow = ref.rank(ask), ref.rank(ask, context=after(before, tool))
+    assert follow.candidates[0].name.split("__")[0] == tool.split("__")[0]
+    assert follow.no_tool_score < alone.no_tool_score
+    elsewhere = ref.rank(ask, context=after("what time is it in tokyo", "time__get_current_time"))
+    assert "continues the conversation's work" not in elsewhere.explanation
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask"),
+    [
+        ("show git status of ~/code/api", "git__git_status", "thanks, that's all for today"),
+        ("what time is it in tokyo", "time__get_current_time", "write me a haiku about autumn"),
+    ],
+)
+def test_chat_after_a_tool_step_still_needs_no_tool(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
+    assert ref.rank(ask, context=after(before, tool)).no_tool
