@@ -39,7 +39,7 @@ AGENTIC = {
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 # multi-turn chat: one conversation's user turns per row, a tier label per turn
 CHAT = {"chat_turns_dev.jsonl": "chat-dev", "chat_turns_holdout.jsonl": "chat-holdout"}
-CONVERSATIONS = ("everyday_convs_dev.jsonl",)  # `mcproute eval multiturn` over the reference servers
+CONVERSATIONS = ("everyday_convs_dev.jsonl", "everyday_convs_holdout.jsonl")  # `mcproute eval multiturn` over the reference servers
 MIN_CONVERSATIONS = 60
 BALANCE = (0.40, 0.60)
 MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
@@ -293,6 +293,13 @@ def test_chat_set(name: str) -> None:
 def test_conversation_set(name: str) -> None:
     names = {t["name"] for t in json.loads(CATALOG.read_text(encoding="utf-8"))}
     assert conversation_problems(read_rows(DATA / name), names) == []
+
+
+def test_conversation_holdout_is_not_a_rewording_of_dev() -> None:
+    dev = [t["user"] for r in read_rows(DATA / CONVERSATIONS[0]) for t in r["turns"]]
+    held = [t["user"] for r in read_rows(DATA / CONVERSATIONS[1]) for t in r["turns"]]
+    close = [d for d, _ in near_duplicates(dev, held)]  # only the dev side is shown, as below
+    assert close == [], f"{len(close)} everyday_convs_dev turn(s) too close to the holdout: {close}"
 
 
 def test_chat_holdout_is_not_a_rewording_of_dev() -> None:

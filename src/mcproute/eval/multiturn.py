@@ -4,9 +4,12 @@ Every conversation gets its own `ToolIndex` over the tools available to it (serv
 class, e.g. GorillaFileSystem; for a plain list catalogue, each tool's `server` field or the
 catalogue's file name). Turns are ranked in order twice: with a `RetrievalContext`
 built from what the conversation did so far (earlier turn texts; tools and servers of the calls
-earlier turns made, i.e. their expected calls) and without it. A turn whose `tools_added` brings a
+earlier turns made: their `expected_calls` where a turn lists them, as BFCL does, else the first of
+its `expected_tools`, which are then alternatives) and without it. A turn whose `tools_added` brings a
 tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
-gateway would on a list_changed notification. A turn that expects a tool is scored for recall@5
+gateway would on a list_changed notification. The ranking with history then gets the gateway's
+bounded boost for the servers and tools the conversation used (`conversation.apply_affinity`). A
+turn that expects a tool is scored for recall@5
 and top1 (`n_turns` counts them); a turn with text that expects none, for no-tool accuracy
 (`n_no_tool_turns`): both with the history and stateless.
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from mcproute.errors import DataFileError
 from mcproute.eval.data import progress, read_catalog, read_jsonl
 from mcproute.eval.report import print_report
 from mcproute.eval.tools import Vectors, load_params, load_vectors, recall_at
-from mcproute.router.step import ToolSpec
+from mcproute.router.conversation import apply_affinity
+from mcproute.router.step import ConversationState, ToolSpec
 from mcproute.router.tools import RetrievalContext, ToolIndex, specs_from_dicts
 
 _KEEP_USED = 8
@@ -94,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
                 available.setdefault(cls, []).extend(specs_from_dicts([t], server=cls))
             index = _indexed(available, params, vectors)
             used: list[str] = []
+            servers: list[str] = []  # one per call, as the gateway's state keeps them
             texts: list[str] = []
+            server_of = _server_lookup(by_name)
+
             for ti, turn in enumerate(it["turns"]):
                 if not isinstance(turn, dict) or not isinstance(turn.get("expected_tools", []), list):
                     raise DataFileError(str(path), line, f"turn {ti} must be an object with 'expected_tools'")
@@ -115,9 +122,10 @@ def run(args: argparse.Namespace) -> int:
                 qv = vectors.query(text) if vectors is not None and text else None
                 ranking = index.rank(text, context=ctx, k=10, vector=qv)
                 alone = index.rank(text, k=10, vector=qv)
-                ranked = [c.name for c in ranking.candidates]
-                for i, r in enumerate((ranking, alone)):
-                    names = [c.name for c in r.candidates]
+                # ... then, as the gateway decides, the bounded boost for the servers and tools used
+                state = ConversationState("eval", tools_used=ctx.tools_used, servers_used=tuple(servers[-_KEEP_USED:]))
+                ranked = [c.name for c in apply_affinity(ranking.candidates, state, server_of).candidates]
+                for i, (r, names) in enumerate(((ranking, ranked), (alone, [c.name for c in alone.candidates]))):
                     if expected:
                         top1[i].append(1.0 if names and not r.no_tool and names[0] in expected else 0.0)
                         (with_hist if i == 0 else stateless).append(recall_at(names, expected))
@@ -125,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
                         no_tool[i].append(1.0 if r.no_tool else 0.0)
                 if out:
                     out.write(json.dumps({"id": it["id"], "turn": ti, "ranked": ranked}) + "\n")
-                used.extend(expected)
+                # The tools this turn called: BFCL lists its calls (`expected_calls`); a turn without
+                # them lists alternatives, any of which is fine, and a model calls one.
+                calls = turn.get("expected_calls")
+                now = [c["name"] for c in calls if isinstance(c, dict)] if isinstance(calls, list) else expected[:1]
+                used.extend(now)
+                servers.extend(by_name[u][0] for u in now if u in by_name)
                 if turn.get("user"):
                     texts.append(turn["user"])
     finally:
@@ -149,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         as_json=args.json,
     )
     return 0
+
+
+def _server_lookup(by_name: dict[str, tuple[str, dict[str, Any]]]) -> Callable[[str], str | None]:
+    return lambda name: by_name[name][0] if name in by_name else None
 
 
 def _specs(tools: Iterable[tuple[str, dict[str, Any]]]) -> list[ToolSpec]:
