@@ -39,7 +39,8 @@ AGENTIC = {
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 # multi-turn chat: one conversation's user turns per row, a tier label per turn
 CHAT = {"chat_turns_dev.jsonl": "chat-dev", "chat_turns_holdout.jsonl": "chat-holdout"}
-CONVERSATIONS = ("everyday_convs_dev.jsonl", "everyday_convs_holdout.jsonl")  # `mcproute eval multiturn` over the reference servers
+# `mcproute eval multiturn` over the reference servers
+CONVERSATIONS = ("everyday_convs_dev.jsonl", "everyday_convs_holdout.jsonl")
 MIN_CONVERSATIONS = 60
 BALANCE = (0.40, 0.60)
 MAX_LENGTH_AUC = 0.80  # prompt length alone must not separate reasoning from fast
