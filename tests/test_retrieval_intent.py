@@ -524,6 +524,25 @@ def test_getting_rid_of_a_file_is_not_given_to_a_tool_that_writes_one(reference:
     assert reference.rank("get rid of notes.txt").no_tool
 
 
+@pytest.fixture(scope="module")
+def taught(encoder) -> ReferenceIndex:  # noqa: ANN001
+    """As the gateway ranks the reference servers: with their shipped examples."""
+    return ReferenceIndex(encoder, examples=True)
+
+
+@pytest.mark.parametrize("text", ["delete ./build/old_bundle.js", "remove ../old/draft.md"])
+def test_deleting_a_file_is_not_given_to_a_tool_that_moves_it(taught: ReferenceIndex, text: str) -> None:
+    """ "remove ../old/draft.md" was led by move_file at P(fit) 1.00 (its examples move drafts to
+    old/): moving a file is not deleting it."""
+    r = taught.rank(text)
+    assert r.no_tool and r.candidates[0].name == "filesystem__move_file", r.explanation
+
+
+def test_removing_a_file_to_put_it_elsewhere_is_a_move(taught: ReferenceIndex) -> None:
+    r = taught.rank("remove draft.md from the root and put it in archive/")
+    assert not r.no_tool and r.candidates[0].name == "filesystem__move_file", r.explanation
+
+
 # Pure writing ("write a haiku") is told apart from writing a file by retrieval_compose.py: see
 # tests/test_retrieval_compose.py.
 @pytest.mark.parametrize("text", ["hi, how are you?", "tell me a joke", "good night", "write a haiku about autumn"])

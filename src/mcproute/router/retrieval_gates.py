@@ -75,6 +75,9 @@ _ADD_REACH = 5
 _KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jot", "memorise", "memorize"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
 _OPPOSITE = frozenset({"create", "delete"})
+# ... nor one to delete to a tool that moves, unless the request also says where to put the thing
+# ("remove draft.md from the root and put it in archive/").
+_PUTS = re.compile(r"\b(?:put|place|stick|drop|file|tuck)\b.*\b(?:in|into|under)\b", re.IGNORECASE)
 
 
 def _keeps(instruction: str) -> bool:
@@ -310,7 +313,12 @@ def vetoes(
         elsewhere=bool(kinds) and (not kinds <= leader.kinds or reads(leader.action)),
         # "delete the file notes.txt" led by git_add: a command to delete is never given to a tool
         # that creates, nor one to create to a tool that deletes
-        contrary={change, leader.action} == _OPPOSITE and change not in leader.actions,
+        # ("remove ../old/draft.md" led by move_file, whose examples move drafts to old/)
+        contrary=change not in leader.actions
+        and (
+            {change, leader.action} == _OPPOSITE
+            or (change == "delete" and leader.action == "move" and not _PUTS.search(ask))
+        ),
         # "compose a short song about time zones" led by convert_time: a poem, story or joke asked
         # for is a tool's only when the tool speaks of that kind (a jokes API for "tell me a joke")
         unsung=bool(craft) and not moved_for_craft,

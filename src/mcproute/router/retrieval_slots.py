@@ -56,8 +56,9 @@ _EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
 # A file name has a short extension of letters ("notes.md", "data.db", "app.tsx", ".gitignore"),
 # or the path has a separator ("src/app", "~/Downloads"); "3.5" and "v2.0" are not files.
 # Copies and variants keep a longer last suffix (".env.example", "config.sample", "app.template").
+# A relative path counts ("./build/bundle.js", "../README.md"); "e.g." and "a.m." do not.
 _FILE = re.compile(
-    r"(?<![\w@/.])(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.(?:[A-Za-z][A-Za-z0-9]{0,5}|example|sample|template|default"
+    r"(?<![\w@/.])(?!(?:e\.g|i\.e|a\.m|p\.m)\b)(?:\.{1,2}/)*(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.(?:[A-Za-z][A-Za-z0-9]{0,5}|example|sample|template|default"
     r"|backup|original|local)\b(?!\.\w)"
 )
 _DOTFILE = re.compile(r"(?<![\w.])\.[a-z][\w\-]{1,20}\b")
