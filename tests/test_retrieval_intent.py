@@ -627,6 +627,8 @@ def test_bringing_in_something_new_creates_it(reference: ReferenceIndex, text: s
         ("clone https://github.com/pallets/flask into ~/code", "clone"),
         ("merge feature/login into main", "merge"),
         ("could you zip the reports folder", "zip"),
+        ("revert a1b2c3d and push the revert", "revert"),
+        ('POST {"name": "test"} to https://api.example.com/v1/users', "post"),
         ("pull up the entries for Tom and Lena", None),  # "pull" only as "git pull"
         ("pull the README from https://github.com/psf/requests", None),
         ("tag my reminder for paying bills as important", None),  # labelling, not an operation

@@ -40,6 +40,8 @@ _OPERATIONS = {
     "install": "install",
     "deploy": "deploy",
     "copy": "copy duplicate",
+    "revert": "revert undo",  # "revert a1b2c3d and push": not a tool that shows or resets
+    "post": "post publish send submit upload",  # "POST {...} to https://api...": fetch only reads
 }
 _TOOL_PREFIX = re.compile(r"(?:git|npm|pip|docker|kubectl)\s+")
 _PREFIXED_ONLY = frozenset({"pull"})
