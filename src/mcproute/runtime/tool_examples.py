@@ -98,13 +98,14 @@ def shipped_examples() -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
 
 def reference_server(cfg: ServerConfig) -> str | None:
     """Which reference server `cfg` launches, if any: a command or argument naming its package
-    (a version pin such as `==0.6.2` or `@latest`, and a path to the program, allowed)."""
+    (a version pin such as `==0.6.2` or `@latest`, a path to the program, and a path into the
+    installed package, `node_modules/@modelcontextprotocol/server-memory/dist/index.js`, allowed)."""
     for word in (cfg.command or "", *cfg.args):
-        name = word.split("==")[0]
-        if name.rfind("@") > 0:  # "@scope/pkg@1.2" or "pkg@latest", not the scope's own "@"
+        name = word.split("==")[0].replace("\\", "/")
+        if name.rfind("@") > 0 and "/" not in name[name.rfind("@") :]:  # "pkg@latest", not "@scope/..."
             name = name[: name.rfind("@")]
         for server, packages in REFERENCE_PACKAGES.items():
-            if any(name == p or name.endswith("/" + p) for p in packages):
+            if any(name == p or name.endswith("/" + p) or f"/{p}/" in name for p in packages):
                 return server
     return None
 
