@@ -404,7 +404,7 @@ def test_a_reference_server_is_known_by_its_package_however_it_is_launched(
 def test_the_reference_config_ranks_every_server_with_its_shipped_examples() -> None:
     """examples/reference.yaml serves the five reference servers: all five get their examples, so
     what it serves is what the everyday figures measure (before, memory and filesystem got none:
-    dev21 served 0.753 top1 against 0.920 measured)."""
+    dev21 served 0.753 first picks right against 0.920 measured)."""
     config = load_config(Path(__file__).parents[1] / "examples" / "reference.yaml", environ={}).config
     assert {name: reference_server(cfg) for name, cfg in config.servers.items()} == {
         s: s for s in ("time", "git", "fetch", "memory", "filesystem")
