@@ -9,10 +9,11 @@ demos still show real routing, real tool calls against real MCP servers, and rea
   by its router, and the stand-in trusts it, as a capable model mostly would -> a call to the first
   offered tool, or a short text answer when the router found no tool that fits
   (`runtime.steps.NO_TOOL_NOTE`).
-- Otherwise (the client's own messages and tools): tools are offered and one of them is about the request (they share a word, and it speaks of the
-  operation the request opens with if that is a named one such as "push") -> a call to the
-  best-ranked such tool, with arguments that satisfy its input schema: timezones, times, paths
-  and revisions are read from the request text when it names them, otherwise sensible defaults.
+- Otherwise (the client's own messages and tools): tools are offered and one of them is about the
+  request (they share a word, and it speaks of the operation the request opens with if that is a
+  named one such as "push") -> a call to the best-ranked such tool.
+- Either way, the call's arguments satisfy the tool's input schema: timezones, times, paths and
+  revisions are read from the request text when it names them, otherwise sensible defaults.
 - Otherwise -> a short text answer.
 
 The two functions differ only in how they sign their answers, so a demo shows which tier replied.

@@ -5,13 +5,12 @@ class, e.g. GorillaFileSystem; for a plain list catalogue, each tool's `server` 
 catalogue's file name). Turns are ranked in order twice: with a `RetrievalContext`
 built from what the conversation did so far (earlier turn texts; tools and servers of the calls
 earlier turns made: their `expected_calls` where a turn lists them, as BFCL does, else the first of
-its `expected_tools`, which are then alternatives) and without it. A turn whose `tools_added` brings a
-tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
+its `expected_tools`, which are then alternatives) and without it. A turn whose `tools_added`
+brings a tool back (BFCL "miss_func") is applied with `ToolIndex.update` on that tool's server, as the
 gateway would on a list_changed notification. The ranking with history then gets the gateway's
 bounded boost for the servers and tools the conversation used (`conversation.apply_affinity`). A
-turn that expects a tool is scored for recall@5
-and top1 (`n_turns` counts them); a turn with text that expects none, for no-tool accuracy
-(`n_no_tool_turns`): both with the history and stateless.
+turn that expects a tool is scored for recall@5 and top1 (`n_turns` counts them); a turn with text
+that expects none, for no-tool accuracy (`n_no_tool_turns`): both with the history and stateless.
 
 With the sentence encoder (on by default, as in `eval tools`; `--no-encoder` turns it off), each
 catalogue's tools are encoded once per run through the encoder's on-disk vector cache, every

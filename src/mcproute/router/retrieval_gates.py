@@ -77,7 +77,8 @@ _KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jo
 _OPPOSITE = frozenset({"create", "delete"})
 # ... nor one to delete to a tool that moves, unless the request also says where to put the thing
 # ("remove draft.md from the root and put it in archive/").
-_PUTS = re.compile(r"\b(?:put|place|stick|drop|file|tuck)\b.*\b(?:in|into|under)\b", re.IGNORECASE)
+# ("file" is not among the verbs: "delete the file old.log in ~/tmp" says where it is, not where to put it)
+_PUTS = re.compile(r"\b(?:put|place|stick|drop|tuck)\b.*\b(?:in|into|under)\b", re.IGNORECASE)
 
 
 def _keeps(instruction: str) -> bool:
