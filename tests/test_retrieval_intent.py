@@ -628,7 +628,7 @@ def test_bringing_in_something_new_creates_it(reference: ReferenceIndex, text: s
         ("merge feature/login into main", "merge"),
         ("could you zip the reports folder", "zip"),
         ("revert a1b2c3d and push the revert", "revert"),
-        ('POST {"name": "test"} to https://api.example.com/v1/users', "post"),
+        ("Post review, organize the lines in 'summary.txt' alphabetically.", None),  # "after", not a verb
         ("pull up the entries for Tom and Lena", None),  # "pull" only as "git pull"
         ("pull the README from https://github.com/psf/requests", None),
         ("tag my reminder for paying bills as important", None),  # labelling, not an operation

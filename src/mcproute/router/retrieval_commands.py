@@ -27,7 +27,8 @@ from mcproute.router.retrieval_text import stem
 # else ("git push to origin", "stash my changes", "clone this repo", "zip the folder"), and only a
 # tool that speaks of it (one of the words after it) can do it. Kept to verbs that descriptions
 # name the same way: not "delete" or "download" (a tool that removes or fetches may say either),
-# not "tag" ("tag my reminder as important" asks a notes tool to label it).
+# not "tag" ("tag my reminder as important" asks a notes tool to label it), not "post" ("Post-engine
+# start, verify tire pressure", "Post review, organize the lines": BFCL's "after").
 _OPERATIONS = {
     "push": "push upload publish",
     "pull": "pull",  # only as "git pull": "pull up Tom's entry", "pull the README from <url>"
@@ -41,7 +42,6 @@ _OPERATIONS = {
     "deploy": "deploy",
     "copy": "copy duplicate",
     "revert": "revert undo",  # "revert a1b2c3d and push": not a tool that shows or resets
-    "post": "post publish send submit upload",  # "POST {...} to https://api...": fetch only reads
 }
 _TOOL_PREFIX = re.compile(r"(?:git|npm|pip|docker|kubectl)\s+")
 _PREFIXED_ONLY = frozenset({"pull"})

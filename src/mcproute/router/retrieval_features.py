@@ -189,10 +189,12 @@ class PoolFeatures:
         hmass = 0.0
         used = np.zeros(size)
         servers: set[str] = set()
-        related = 1.0
+        related, hv = 1.0, None
         if context is not None:
             htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-            related = self._related(text, htext)
+            if self._vecs is not None and self._vecs.embedder is not None:
+                hv = self._vecs.embedder.embed(htext)  # the history's static vector, read once
+                related = self._related(self._vecs.embedder.embed(text), hv)
             hterms = {
                 t: w
                 for t, w in self._query_terms(tokens(htext), p.max_query_terms // 2, 0.5).items()
@@ -251,11 +253,8 @@ class PoolFeatures:
             # Rank = how many pool tools are strictly closer, so equal vectors tie.
             top = 1.0 / (1.0 + np.searchsorted(np.sort(-pc), -pc, side="left"))
             x[:, COL["cos"] : COL["cos_top"] + 1] = np.column_stack((pc, pc - cos_max, pc - cos_bg, top))
-            if context is not None and self._vecs is not None and self._vecs.embedder is not None:
-                htext = " ".join((*context.recent_texts[-_HISTORY_TEXTS:], context.last_result[:_RESULT_CHARS]))
-                hv = self._vecs.embedder.embed(htext)
-                if hv.any():
-                    x[:, COL["hist_cos"]] = related * self._vecs.cosines(hv, size)[pa]
+            if hv is not None and hv.any() and self._vecs is not None:
+                x[:, COL["hist_cos"]] = related * self._vecs.cosines(hv, size)[pa]
         qact = query_actions(_drop_negated(text))
         if qact:
             x[:, COL["intent"]] = [agreement(qact, docs[s].action) for s in pool]
@@ -285,13 +284,10 @@ class PoolFeatures:
         x[:, [2, 3, 4, 8, 9, 10]] = py_cols
         return pool, x, qterms
 
-    def _related(self, text: str, htext: str) -> float:
-        """How much the step continues its history, from 0 (another topic) to 1 (the same task):
-        the weight of the history channels (`RELATED_FROM`)."""
-        emb = self._vecs.embedder if self._vecs is not None else None
-        if emb is None or not htext.strip():
-            return 1.0
-        a, b = emb.embed(text), emb.embed(htext)
+    @staticmethod
+    def _related(a: np.ndarray, b: np.ndarray) -> float:
+        """How much the step (static vector `a`) continues its history (`b`), from 0 (another
+        topic) to 1 (the same task): the weight of the history channels (`RELATED_FROM`)."""
         na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
         if not na or not nb:
             return 1.0
