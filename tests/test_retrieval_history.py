@@ -5,7 +5,9 @@
   ("what do you know about Alice" after "show git status" went to `git_status` and fitted nothing);
 - a short follow-up led by a tool of the server the conversation last used continues that work,
   and fits more readily ("and to india?" after a conversion fitted no tool on its own words);
-- neither makes a request that needs no tool call one."""
+- neither makes a request that needs no tool call one;
+- history reorders, it does not hide: the two tools the step ranks best on its own stay among the
+  five `run_step` offers ("it cut off, get the rest" after a fetch had lost `fetch` from them)."""
 
 from __future__ import annotations
 
@@ -70,3 +72,24 @@ def test_only_a_leader_on_the_last_server_gains(ref: ReferenceIndex, before: str
 )
 def test_chat_after_a_tool_step_still_needs_no_tool(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
     assert ref.rank(ask, context=after(before, tool)).no_tool
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask"),
+    [
+        ("fetch https://www.rfc-editor.org/rfc/rfc2324", "fetch__fetch", "it cut off, get the rest"),
+        (
+            "remember that Bo and Kim married in 2019",
+            "memory__create_entities",
+            "remember that their anniversary is june 2",
+        ),
+        ("write my garden list to garden.txt: 1. soil 2. seeds", "filesystem__write_file", "add 3. compost bin"),
+        ("what time is it in tokyo", "time__get_current_time", "ok then just remember that i need to call the bank"),
+    ],
+)
+def test_history_keeps_the_steps_own_best_two_in_the_top_five(
+    ref: ReferenceIndex, before: str, tool: str, ask: str
+) -> None:
+    own = [c.name for c in ref.rank(ask).candidates[:2]]
+    offered = [c.name for c in ref.rank(ask, context=after(before, tool)).candidates[:5]]
+    assert set(own) <= set(offered), (own, offered)
