@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Do the examples of the tools a config withholds help when taught as needing no tool?
+"""Do the examples of the tools a config does not serve help when taught as needing no tool?
 
-The bundled servers.yaml denies git's writing tools. Each everyday dev set is ranked over the
-catalogue that config serves (time, and git's other tools), taught by every other set: the served
-tools' requests as their examples, the no-tool requests under NO_TOOL, and the withheld tools'
-requests either (OLD) dropped or (NEW) taught under NO_TOOL, as `runtime/tool_examples` now does.
-The holdout and fresh sets are never read.
+The bundled servers.yaml denies git's writing tools and runs no fetch, memory or filesystem
+server. Each everyday dev set is ranked over the catalogue that config serves (time, and git's
+other tools), taught by every other set: the served tools' requests as their examples, the no-tool
+requests and the withheld tools' requests under NO_TOOL (as `runtime/tool_examples` does since the
+eleventh session), and the requests for the absent servers either (OLD) dropped or (NEW) taught
+under NO_TOOL too, as it does since the seventeenth. The holdout and fresh sets are never read.
 
     PYTHONPATH=$PWD/src .venv/bin/python scripts/crossfit_withheld.py
 
@@ -69,8 +70,9 @@ def main() -> int:
         for f in TOOL_SETS + NO_TOOL_SETS:
             teach = [it for g in TOOL_SETS if g != f for it in sets[g] if it["expected"]]
             pairs = [(it["expected"][0], it["query"]) for it in teach if it["expected"][0] in names]
+            pairs += [(NO_TOOL, it["query"]) for it in teach if it["expected"][0] in withheld]
             if variant == "NEW":
-                pairs += [(NO_TOOL, it["query"]) for it in teach if it["expected"][0] in withheld]
+                pairs += [(NO_TOOL, it["query"]) for it in teach if it["expected"][0] not in names | withheld]
             pairs += [(NO_TOOL, it["query"]) for g in NEGATIVES if g != f for it in sets[g] if not it["expected"]]
             taught = encode_tool_examples(
                 vectors.encoder, pairs, shipped={t for t, _ in pairs if t != NO_TOOL} | {NO_TOOL}

@@ -35,6 +35,7 @@ from mcproute.runtime.tool_examples import (
     shipped_no_tool,
     tool_examples_in_force,
 )
+from reference_support import ReferenceIndex
 from runtime_support import config_dict, loaded_config
 
 REFERENCE = Path(__file__).parent / "data" / "catalogs" / "reference_servers.json"
@@ -361,9 +362,13 @@ def test_a_reference_server_gets_the_shipped_examples_for_each_tool_you_did_not_
         return out
 
     shipped = shipped_examples()["time"]
-    # with the shipped examples come the requests that need no tool, taught under NO_TOOL
+    # with the shipped examples come the requests that need no tool, taught under NO_TOOL: those no
+    # reference server serves, and those for the reference servers this config does not run
+    absent = [
+        t for kind in shipped_examples() if kind != "time" for _, ts in shipped_examples()[kind].values() for t in ts
+    ]
     assert in_force({}) == {f"time__{tool}": list(texts) for tool, (_, texts) in shipped.items()} | {
-        NO_TOOL: list(shipped_no_tool())
+        NO_TOOL: [*shipped_no_tool(), *absent]
     }
     yours = in_force({"examples": TAUGHT})  # yours replace ours for that tool only
     assert yours["time__get_current_time"] == TAUGHT["get_current_time"]
@@ -376,7 +381,7 @@ def test_a_reference_server_gets_the_shipped_examples_for_each_tool_you_did_not_
     # denied went to git_diff_staged).
     denied = in_force({"deny": ["convert_time"]})
     assert "time__convert_time" not in denied
-    assert denied[NO_TOOL] == [*shipped_no_tool(), *shipped["convert_time"][1]]
+    assert denied[NO_TOOL] == [*shipped_no_tool(), *shipped["convert_time"][1], *absent]
     assert in_force({"allow": ["get_current_time"]}) == denied
 
 
@@ -418,7 +423,13 @@ def test_eval_gives_a_catalogue_tool_the_shipped_examples_only_when_it_is_that_t
     texts = shipped_examples()["git"]["git_status"][1]
     assert shipped_for_catalog([("git__git_status", git_status["description"])]) == [
         ("git__git_status", t) for t in texts
-    ] + [(NO_TOOL, t) for t in shipped_no_tool()]
+    ] + [(NO_TOOL, t) for t in shipped_no_tool()] + [
+        (NO_TOOL, t)
+        for kind in shipped_examples()  # the reference servers it lacks
+        if kind != "git"
+        for _, ts in shipped_examples()[kind].values()
+        for t in ts
+    ]
     assert shipped_for_catalog([("vcs.git_status", git_status["description"])]) != []  # another prefix: same tool
     assert shipped_for_catalog([("git__git_status", "Show the weather")]) == []  # another tool under that name
     assert shipped_for_catalog([("git__git_log", git_status["description"])]) == []  # that text, another name
@@ -468,3 +479,46 @@ async def test_a_request_for_a_withheld_tool_gets_no_tool_and_its_sibling_keeps_
         sibling = await engine.route("what have I changed in app.py but not staged yet?", identity=ident)
     assert withheld.tool is None, withheld.reason
     assert sibling.tool == "git__git_diff_unstaged", sibling.reason
+
+
+BUNDLED = {  # the tools servers.yaml serves: time, and git's readers
+    *(f"time__{t}" for t in ("get_current_time", "convert_time")),
+    *(f"git__git_{t}" for t in ("status", "diff_unstaged", "diff_staged", "diff", "log", "show", "branch")),
+}
+
+
+@pytest.fixture(scope="module")
+def bundled(encoder) -> ReferenceIndex:  # noqa: ANN001 - mcproute.encoding.Encoder
+    return ReferenceIndex(encoder, examples=True, only=BUNDLED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what files are in src/components",
+        "when was budget.xlsx last modified",
+        "list the files in /home/me/git/status-page",
+        "ls ./scripts",
+        "find every .csv file under data",
+    ],
+)
+def test_a_request_for_a_reference_server_the_config_lacks_gets_no_tool(bundled: ReferenceIndex, text: str) -> None:
+    """Without the filesystem server, listing a folder went to git_status and a file's dates to
+    git_show: the absent servers' shipped examples are taught as needing no tool. (Not all: "the
+    last 20 lines of server.log" still goes to git_log, by the word "log".)"""
+    ranking = bundled.rank(text)
+    assert ranking.no_tool, ranking.explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "tool"),
+    [
+        ("show me the last 3 commits", "git__git_log"),
+        ("which files have I modified but not committed", "git__git_status"),
+        ("what time is it in Tokyo?", "time__get_current_time"),
+        ("what changed in the last commit", "git__git_show"),
+    ],
+)
+def test_what_the_config_serves_still_gets_its_tool(bundled: ReferenceIndex, text: str, tool: str) -> None:
+    ranking = bundled.rank(text)
+    assert not ranking.no_tool and ranking.candidates[0].name == tool, ranking.explanation
