@@ -22,7 +22,9 @@ class ToolFilter(_Model):
         default=True,
         description="when this server is an official reference server (mcp-server-git, mcp-server-time, "
         "mcp-server-fetch, @modelcontextprotocol/server-memory or server-filesystem, named by its command or "
-        "arguments), use mcproute's shipped examples for each of its tools you gave none for",
+        "arguments), use mcproute's shipped examples for each of its tools you gave none for; with them, the "
+        "examples of its tools you withhold and of the reference servers you do not run teach requests that "
+        "need no tool here",
     )
 
     @field_validator("examples")
