@@ -45,6 +45,7 @@ from mcproute.router.retrieval_intent import (
     changes,
     family,
     only_reads,
+    opening_end,
     opening_word,
     reads,
 )
@@ -52,7 +53,7 @@ from mcproute.router.retrieval_questions import explains, small_talk
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
 
-__all__ = ["Vetoes", "new_leader", "vetoes"]
+__all__ = ["Vetoes", "keeps_fact", "new_leader", "vetoes"]
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
@@ -85,6 +86,20 @@ def _keeps(instruction: str) -> bool:
     """The instruction opens with a verb of keeping ("save this", "pls note down", "could you store")."""
     m = opening_word(instruction.lower())  # after polite openings, as a command's verb is read
     return m is not None and m.group() in _KEEPING
+
+
+# "remember that Miso needs her pills at 8am", "note down: ...", "save this: ...": a fact given to
+# keep, not "remember to call mom at 5" (a reminder, which no reference tool sets).
+_FACT = re.compile(
+    r"(?:remember|note(?: down)?|keep in mind|store|save|record|jot down|memori[sz]e)(?:\s+that\b|\s+this\s*:|\s*:)"
+)
+
+
+def keeps_fact(ask: str) -> bool:
+    """The ask opens (after polite openings) with a verb of keeping followed by the fact to keep
+    ("remember that ...", "note down: ...", "save this: ...")."""
+    low = ask.lower()
+    return _FACT.match(low, opening_end(low)) is not None
 
 
 def shares(doc: ToolDoc, text: str) -> bool:

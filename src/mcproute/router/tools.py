@@ -52,7 +52,7 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import new_leader, vetoes
+from mcproute.router.retrieval_gates import keeps_fact, new_leader, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -431,7 +431,10 @@ class ToolIndex(PoolFeatures):
         # asks for a command after something else ("prove why ..., then get the current time").
         # Only for a leader with the shipped examples: the no-tool requests were written with them,
         # at a matching density; a handful of your own would be outvoted by hundreds of those.
-        told = own is not None and not query_slots(whole) & _ANCHORS and not then
+        # Nor for a fact given to keep, led by a tool that creates or writes ("remember that I'm
+        # flying to Oslo on the 12th" is near the taught reminders and alarms, which need no tool).
+        kept_fact = own is not None and keeps_fact(ask) and leader.action in ("create", "write")
+        told = own is not None and not query_slots(whole) & _ANCHORS and not then and not kept_fact
         share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
@@ -481,6 +484,11 @@ class ToolIndex(PoolFeatures):
             + (
                 f"the examples' classifier gives no tool {none_p:.0%} ({lead} {probs[lead]:.0%}), lowering P(fit); "
                 if none_p is not None and doubted
+                else ""
+            )
+            + (
+                "the step gives a fact to keep, so requests that needed no tool do not lower P(fit); "
+                if kept_fact
                 else ""
             )
             + (f"it continues the conversation's work on {leader.spec.server} (raises P(fit)); " if continues else "")
