@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from mcproute.router.retrieval_gates import repeats
 from mcproute.router.retrieval_types import RetrievalContext
 from reference_support import ReferenceIndex
 
@@ -93,3 +94,33 @@ def test_history_keeps_the_steps_own_best_two_in_the_top_five(
     own = [c.name for c in ref.rank(ask).candidates[:2]]
     offered = [c.name for c in ref.rank(ask, context=after(before, tool)).candidates[:5]]
     assert set(own) <= set(offered), (own, offered)
+
+
+@pytest.mark.parametrize(
+    ("text", "again"),
+    [
+        ("now the same for ~/Downloads", True),
+        ("ok, same with the shop repo", True),
+        ("and in lisbon?", True),
+        ("and to india?", True),
+        ("do the same thing for the staging server", True),
+        ("and in the meantime, could you write me a haiku about autumn rain falling?", False),  # too long
+        ("the same as before, please explain it", False),
+        ("what about her colleague Ruth?", False),  # another question, not the same request
+    ],
+)
+def test_a_request_for_the_same_again_names_what_changes(text: str, again: bool) -> None:
+    assert repeats(text) is again
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask"),
+    [
+        ("list ~/music with sizes", "filesystem__list_directory_with_sizes", "now the same for ~/videos"),
+        ("what time is it in tokyo", "time__get_current_time", "and in lisbon?"),
+    ],
+)
+def test_the_same_again_is_led_by_the_last_tool(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
+    follow = ref.rank(ask, context=after(before, tool))
+    assert not follow.no_tool and follow.candidates[0].name == tool, follow.explanation
+    assert "it asks for the last step's request again" in follow.explanation

@@ -53,7 +53,7 @@ from mcproute.router.retrieval_questions import explains, small_talk
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
 
-__all__ = ["Vetoes", "keeps_fact", "new_leader", "vetoes"]
+__all__ = ["Vetoes", "keeps_fact", "new_leader", "repeats", "vetoes"]
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
@@ -100,6 +100,24 @@ def keeps_fact(ask: str) -> bool:
     ("remember that ...", "note down: ...", "save this: ...")."""
     low = ask.lower()
     return _FACT.match(low, opening_end(low)) is not None
+
+
+# "now the same for ~/Downloads", "same with the shop repo", "and in lisbon?": the last step's
+# request again, with another value.
+_AGAIN = re.compile(
+    r"(?:(?:ok|okay|now|and|also|great|thanks|cool|good)[,!.]?\s+)*"
+    r"(?:(?:do |now )?the same(?: thing)? (?:for|with|in|on|at)\b|same (?:for|with|in|on|at)\b"
+    r"|again (?:for|with|in|on|at)\b|(?P<short>and (?:in|for|to|at|on|with)\b))"
+)
+_SHORT_AGAIN = 6  # words at most in an "and in X?" follow-up
+
+
+def repeats(ask: str) -> bool:
+    """The ask asks for what the last step did, for something else: "now the same for
+    ~/Downloads", "and in lisbon?" (short: at most `_SHORT_AGAIN` words)."""
+    low = ask.lower().strip()
+    m = _AGAIN.match(low)
+    return m is not None and (m.group("short") is None or len(low.split()) <= _SHORT_AGAIN)
 
 
 def shares(doc: ToolDoc, text: str) -> bool:

@@ -52,7 +52,7 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import keeps_fact, new_leader, vetoes
+from mcproute.router.retrieval_gates import keeps_fact, new_leader, repeats, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
@@ -73,6 +73,9 @@ _ANCHORS = frozenset({"url", "path", "paths"})
 # (`tests/data/everyday_convs_dev.jsonl`) 0.5 / 1.0 / 2.0 read top1 0.748 / 0.762 / 0.772 and no-tool
 # 0.875 / 0.875 / 0.839, from 0.728 / 0.893.
 FIT_CONTINUE = 1.0
+# ... and one that asks for the last step's request again ("now the same for ~/Downloads", "and
+# to india?") is led by the conversation's last tool and fits by this much more.
+FIT_AGAIN = 1.0
 # History reorders, it does not hide: the `KEEP_OWN` tools the step ranks best on its own words and
 # meaning stay within the first `KEEP_WITHIN` (the tools `run_step` offers by default), however the
 # conversation's history (its texts, the tools and servers it used) scores the others. On everyday
@@ -398,6 +401,13 @@ class ToolIndex(PoolFeatures):
         lexical = bool(x[:, COL["lexical"]].any())
         if context is not None:
             order, scores = _offer(order, scores, self._kept_own(x, static, scores, order))
+        # "now the same for ~/Downloads": the conversation's last tool again, with another value.
+        last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
+        again = pool.index(last) if last is not None and last in pool and repeats(ask) else None
+        if again is not None and order[0] != again:
+            scores = list(scores)
+            scores[again] = scores[order[0]] + 1e-6
+            order = [again, *(i for i in order if i != again)]
         leader = cands[order[0]]
         veto = vetoes(whole, ask, bool(setting), cands, leader, cands[first[0]], craft, speaker is not None)
         asking = asks_knowledge(whole)  # softer: one feature of P(fit), not a veto
@@ -414,14 +424,17 @@ class ToolIndex(PoolFeatures):
         lead = leader.spec.name
         # How close the step is to the leader's examples says, beside its words, whether it is a
         # request for that tool (no rule above said otherwise; not for a question to the model).
-        above = taught[lead] if trusted and not asking and taught and lead in taught else None  # closeness - BASELINE
+        # (Not for the same request again: "now the same for ~/videos" says nothing of its tool but
+        # through the conversation, so neither the examples nor the no-tool requests judge it.)
+        judged = trusted and taught is not None and again is None
+        above = taught[lead] if judged and not asking and taught and lead in taught else None  # closeness - BASELINE
         margin = self._taught.fit_margin(lead) if above is not None else 0.0
         if above is not None:
             above -= margin  # counted from where the requests taught to other tools reach
             p_fit = _sigmoid(_logit(p_fit) + (FIT_RAISE if above >= 0.0 else FIT_LOWER) * above)
         # A step closer to the requests taught as needing no tool than to the taught leader's own
         # examples is less likely to be for it ("git push to origin" on a git server that cannot push).
-        own = taught.get(lead) if trusted and taught else None  # closeness - BASELINE
+        own = taught.get(lead) if judged and taught else None  # closeness - BASELINE
         nearer = self._taught.none_closeness(vector) if own is not None and vector is not None else None
         unlike = nearer is not None and own is not None and nearer > own + BASELINE
         if nearer is not None and own is not None and unlike:
@@ -447,10 +460,9 @@ class ToolIndex(PoolFeatures):
         doubted = none_p is not None and none_p > 0.5
         if none_p is not None and doubted:
             p_fit = _sigmoid(_logit(p_fit) - FIT_HEAD * _logit(min(none_p, 1.0 - NONE_FLOOR)))
-        last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
         continues = trusted and last is not None and self._docs[last].spec.server == leader.spec.server
         if continues:
-            p_fit = _sigmoid(_logit(p_fit) + FIT_CONTINUE)
+            p_fit = _sigmoid(_logit(p_fit) + FIT_CONTINUE + (FIT_AGAIN if again is not None else 0.0))
         no_tool = p_fit < p.no_tool_threshold
         r0 = dict(zip(FEATURES, x[order[0]].tolist(), strict=True))
         expl = (
@@ -491,8 +503,13 @@ class ToolIndex(PoolFeatures):
                 if kept_fact
                 else ""
             )
+            + (
+                f"it asks for the last step's request again ({lead}, the conversation's last tool, leads); "
+                if again is not None and continues
+                else ""
+            )
             + (f"it continues the conversation's work on {leader.spec.server} (raises P(fit)); " if continues else "")
-            + taught_reason(names[order[0]], names[first[0]], taught, probs)
+            + (taught_reason(names[order[0]], names[first[0]], taught, probs) if again is None else "")
             + (f"the ask: {_clip(ask)} (the rest of the message counts at half weight); " if setting else "")
             + "".join(f"read '{typo}' as '{fix}'; " for typo, fix in self.typos(ask))
             + f"{lead} covers {r0['coverage']:.0%} of the query, name {r0['name_cov']:.0%}"
