@@ -499,7 +499,7 @@ class ToolIndex(PoolFeatures):
                 else ""
             )
             + (
-                "the step gives a fact to keep, so requests that needed no tool do not lower P(fit); "
+                "the step gives a fact to keep, so neither its nearest taught requests nor the classifier lower P(fit); "
                 if kept_fact
                 else ""
             )
