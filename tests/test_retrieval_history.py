@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from mcproute.router.retrieval_gates import repeats
+from mcproute.router.retrieval_history import offer
 from mcproute.router.retrieval_types import RetrievalContext
 from reference_support import ReferenceIndex
 
@@ -124,3 +125,14 @@ def test_the_same_again_is_led_by_the_last_tool(ref: ReferenceIndex, before: str
     follow = ref.rank(ask, context=after(before, tool))
     assert not follow.no_tool and follow.candidates[0].name == tool, follow.explanation
     assert "it asks for the last step's request again" in follow.explanation
+
+
+def test_offer_moves_a_kept_row_into_the_five_without_touching_the_leader() -> None:
+    order, scores = list(range(8)), [8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+    moved, rescored = offer(order, scores, [0, 6])  # row 6 was seventh
+    assert moved[:5] == [0, 1, 2, 3, 6] and moved[0] == 0
+    assert [rescored[i] for i in moved] == sorted((rescored[i] for i in moved), reverse=True)
+    assert offer(order, scores, [0, 3]) == (order, scores)  # both already offered: nothing moves
+    two, rescored = offer(order, scores, [7, 6])  # both outside: both in, in the order kept
+    assert two[:5] == [0, 1, 2, 7, 6]
+    assert [rescored[i] for i in two] == sorted((rescored[i] for i in two), reverse=True)

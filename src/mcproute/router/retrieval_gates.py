@@ -45,7 +45,6 @@ from mcproute.router.retrieval_intent import (
     changes,
     family,
     only_reads,
-    opening_end,
     opening_word,
     reads,
 )
@@ -88,18 +87,18 @@ def _keeps(instruction: str) -> bool:
     return m is not None and m.group() in _KEEPING
 
 
-# "remember that Miso needs her pills at 8am", "note down: ...", "save this: ...": a fact given to
-# keep, not "remember to call mom at 5" (a reminder, which no reference tool sets).
-_FACT = re.compile(
-    r"(?:remember|note(?: down)?|keep in mind|store|save|record|jot down|memori[sz]e)(?:\s+that\b|\s+this\s*:|\s*:)"
-)
+# What follows a verb of keeping when a fact is given to keep: "remember that ...", "note down:
+# ...", "keep in mind that ...", "save this: ..."; not "remember to call mom at 5" (a reminder,
+# which no reference tool sets).
+_FACT = re.compile(r"(?:\s+(?:down|in mind))?(?:\s+that\b|\s+this\s*:|\s*:)")
 
 
 def keeps_fact(ask: str) -> bool:
-    """The ask opens (after polite openings) with a verb of keeping followed by the fact to keep
-    ("remember that ...", "note down: ...", "save this: ...")."""
+    """The ask opens (after polite openings) with a verb of keeping (`_KEEPING`) followed by the
+    fact to keep ("remember that ...", "note down: ...", "save this: ...")."""
     low = ask.lower()
-    return _FACT.match(low, opening_end(low)) is not None
+    m = opening_word(low)
+    return m is not None and m.group() in _KEEPING and _FACT.match(low, m.end()) is not None
 
 
 # "now the same for ~/Downloads", "same with the shop repo", "and in lisbon?": the last step's

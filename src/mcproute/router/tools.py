@@ -54,6 +54,7 @@ from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
 from mcproute.router.retrieval_gates import keeps_fact, new_leader, repeats, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
+from mcproute.router.retrieval_history import offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -76,35 +77,6 @@ FIT_CONTINUE = 1.0
 # ... and one that asks for the last step's request again ("now the same for ~/Downloads", "and
 # to india?") is led by the conversation's last tool and fits by this much more.
 FIT_AGAIN = 1.0
-# History reorders, it does not hide: the `KEEP_OWN` tools the step ranks best on its own words and
-# meaning stay within the first `KEEP_WITHIN` (the tools `run_step` offers by default), however the
-# conversation's history (its texts, the tools and servers it used) scores the others. On everyday
-# conversations history had pushed the step's own choice out of the five ("it cut off, get the
-# rest" after fetch: BFCL taught the reranker that a tool just used is seldom called again):
-# recall@5 0.877 with history against 0.898 without (`tests/data/everyday_convs_dev.jsonl`).
-KEEP_OWN = 2
-KEEP_WITHIN = 5
-_HISTORY_COLS = [COL[f] for f in ("history", "used", "same_server", "hist_cos")]
-
-
-def _offer(order: list[int], scores: list[float], kept: Sequence[int]) -> tuple[list[int], list[float]]:
-    """`order` with each of `kept` moved up to the last place within `KEEP_WITHIN` that no other
-    kept row holds (those already there stay); its score between its new neighbours', so the
-    ranking still reads best first (the affinity boost re-sorts by score)."""
-    missing = [i for i in kept if i not in order[:KEEP_WITHIN]]
-    if not missing:
-        return order, scores
-    order, scores = list(order), list(scores)
-    for i in missing:
-        at = min(KEEP_WITHIN, len(order)) - 1
-        while at > 0 and order[at] in kept:
-            at -= 1
-        order.remove(i)
-        order.insert(at, i)
-        below = scores[order[at + 1]] if at + 1 < len(order) else scores[i]
-        if at > 0:
-            scores[i] = (scores[order[at - 1]] + below) / 2.0
-    return order, scores
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -400,7 +372,7 @@ class ToolIndex(PoolFeatures):
         # expansion) is ranked, but never trusted: in the dev set no such leader was right.
         lexical = bool(x[:, COL["lexical"]].any())
         if context is not None:
-            order, scores = _offer(order, scores, self._kept_own(x, static, scores, order))
+            order, scores = offer(order, scores, own_best(x, self._wv, static, scores, order))
         # "now the same for ~/Downloads": the conversation's last tool again, with another value.
         last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
         again = pool.index(last) if last is not None and last in pool and repeats(ask) else None
@@ -520,21 +492,6 @@ class ToolIndex(PoolFeatures):
         )
         top = tuple(Candidate(self._docs[pool[i]].spec.name, round(scores[i], 6)) for i in order[:k])
         return Ranking(top, no_tool, round(1.0 - p_fit, 6), p.no_tool_threshold, expl)
-
-    def _kept_own(self, x: np.ndarray, static: list[float], scores: list[float], order: list[int]) -> list[int]:
-        """The pool rows of the `KEEP_OWN` best tools by the step alone: the scores without the
-        history's features (the examples' terms, which read the step, stay as they are). [] when
-        the history scored nothing."""
-        if not x[:, _HISTORY_COLS].any():
-            return []
-        alone = x.copy()
-        alone[:, _HISTORY_COLS] = 0.0
-        # Without the history, a tool is lexical by the step's own words.
-        alone[:, COL["lexical"]] = (x[:, COL["bm25"]] > 0) | (x[:, COL["expansion"]] > 0) | (x[:, COL["thesaurus"]] > 0)
-        own = (alone @ self._wv).tolist()
-        by = [sc - st + o for sc, st, o in zip(scores, static, own, strict=True)]
-        rank = {i: r for r, i in enumerate(order)}
-        return sorted(range(len(by)), key=lambda i: (-by[i], rank[i]))[:KEEP_OWN]
 
     def _p_fit(self, lead: np.ndarray, margin: float, *, actionable: bool = True) -> float:
         """Calibrated P(some tool fits) from the leader's features and whether the request reads
