@@ -126,6 +126,9 @@ def test_eval_multiturn_history_and_tools_added(tmp_path: Path, capsys: pytest.C
     assert res["recall_at_5"] == 1.0 and res["recall_at_5_stateless"] < 1.0
     rows = [json.loads(x) for x in ranks.read_text().splitlines()]
     assert [r["turn"] for r in rows] == [0, 1, 2] and rows[2]["ranked"][0] == "sort"
+    # each line carries the decision, so top1 and no-tool accuracy can be recomputed from the file
+    assert all(isinstance(r["no_tool"], bool) for r in rows)
+    assert res["no_tool_accuracy"] == (1.0 if rows[1]["no_tool"] else 0.0)
 
 
 def test_eval_multiturn_accepts_a_plain_list_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

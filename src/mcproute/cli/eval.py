@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data", required=True, help="JSONL data file")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--ranks-out", help="tools/multiturn: write {id, turn?, ranked} per item")
+    p.add_argument("--ranks-out", help="tools/multiturn: write {id, turn?, ranked, no_tool} per item")
     p.add_argument("--scores-out", help="reasoning/outcomes: write {id, turn, score} per item")
     p.add_argument(
         "--plot",

@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
                     elif text:
                         no_tool[i].append(1.0 if r.no_tool else 0.0)
                 if out:
-                    out.write(json.dumps({"id": it["id"], "turn": ti, "ranked": ranked}) + "\n")
+                    out.write(
+                        json.dumps({"id": it["id"], "turn": ti, "ranked": ranked, "no_tool": ranking.no_tool}) + "\n"
+                    )
                 # The tools this turn called: BFCL lists its calls (`expected_calls`); a turn without
                 # them lists alternatives, any of which is fine, and a model calls one.
                 calls = turn.get("expected_calls")
