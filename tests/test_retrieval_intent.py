@@ -20,7 +20,7 @@ from mcproute.router.retrieval_commands import (
     subcommand,
     when_aside,
 )
-from mcproute.router.retrieval_gates import keeps_fact
+from mcproute.router.retrieval_gates import keeps_fact, points_at
 from mcproute.router.retrieval_intent import (
     adds_to_file,
     agreement,
@@ -726,3 +726,21 @@ def test_a_fact_to_keep_that_names_a_date_is_still_kept(taught: ReferenceIndex, 
     assert not r.no_tool and r.candidates[0].name.startswith("memory__"), r.explanation
     assert "the step gives a fact to keep" in r.explanation
     assert taught.rank("remember to call mom at 5").no_tool  # a reminder: no reference tool sets one
+
+
+def test_a_path_or_url_spares_only_a_leader_that_takes_one() -> None:
+    """The examples' no-tool doubts spare a step that names something its leader reads. A file
+    named by its name is for a tool that speaks of files: git_log takes a repository's path, so
+    "the last 20 lines of server.log" does not spare it (it led there by the word "log")."""
+    index = ToolIndex(specs_from_dicts(json.loads(REFERENCE.read_text(encoding="utf-8"))))
+
+    def doc(name: str):  # noqa: ANN202 - a ToolDoc
+        return index._docs[index._by_name[name]]
+
+    tail = "show me the last 20 lines of server.log"
+    assert points_at(tail, doc("filesystem__read_text_file"))
+    assert not points_at(tail, doc("git__git_log"))
+    assert points_at("git log of ~/code/shop", doc("git__git_log"))  # a folder: the repository
+    assert points_at("summarise https://example.com/post", doc("fetch__fetch"))
+    assert not points_at("summarise https://example.com/post", doc("time__get_current_time"))
+    assert not points_at("what time is it in Tokyo", doc("time__get_current_time"))

@@ -254,8 +254,8 @@ def test_none_share_is_the_closeness_weighted_share_of_no_tool_requests_among_th
 def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, monkeypatch) -> None:  # noqa: ANN001
     """A reaction that shares the tool's words ("ugh, time zones again") sits among the reactions
     taught as needing no tool, not among the tool's requests: P(fit) falls by FIT_KNN and the
-    reason says so. A request carrying a path or URL is exempt, and requests like the tool's own
-    examples keep their P(fit)."""
+    reason says so. A later command is exempt, and requests like the tool's own examples keep their
+    P(fit)."""
     from mcproute.router import tools
 
     specs = [
@@ -286,8 +286,10 @@ def test_a_step_whose_nearest_taught_requests_needed_no_tool_fits_less(encoder, 
     assert "taught requests nearest the step" in after.explanation
     for kept in ("what time is it in Seoul", "convert 5pm Madrid time to Chicago"):
         assert not rank(kept).no_tool, rank(kept).explanation
-    anchored = "ugh, time zones again: read /tmp/zones.txt"  # a path: only a tool reads it
-    assert "taught requests nearest the step" not in rank(anchored).explanation
+    # A path or URL spares only a leader that takes one (retrieval_gates.points_at); these tools
+    # take neither, so a file named in the step does not exempt it.
+    anchored = "ugh, time zones again: read /tmp/zones.txt"
+    assert "taught requests nearest the step" in rank(anchored).explanation
     ordered = "ugh, time zones again, then get the current time in Seoul"  # a later command
     assert "taught requests nearest the step" not in rank(ordered).explanation
     # The same examples as your own (tools.examples): a handful would be outvoted by the shipped
@@ -500,12 +502,15 @@ def bundled(encoder) -> ReferenceIndex:  # noqa: ANN001 - mcproute.encoding.Enco
         "list the files in /home/me/git/status-page",
         "ls ./scripts",
         "find every .csv file under data",
+        "show me the last 20 lines of server.log",
+        "how big is server.log",
     ],
 )
 def test_a_request_for_a_reference_server_the_config_lacks_gets_no_tool(bundled: ReferenceIndex, text: str) -> None:
     """Without the filesystem server, listing a folder went to git_status and a file's dates to
-    git_show: the absent servers' shipped examples are taught as needing no tool. (Not all: "the
-    last 20 lines of server.log" still goes to git_log, by the word "log".)"""
+    git_show: the absent servers' shipped examples are taught as needing no tool. "The last 20
+    lines of server.log" went to git_log by the word "log": a file named by its name no longer
+    spares a leader that speaks of no file from the examples' doubts."""
     ranking = bundled.rank(text)
     assert ranking.no_tool, ranking.explanation
 
@@ -517,6 +522,7 @@ def test_a_request_for_a_reference_server_the_config_lacks_gets_no_tool(bundled:
         ("which files have I modified but not committed", "git__git_status"),
         ("what time is it in Tokyo?", "time__get_current_time"),
         ("what changed in the last commit", "git__git_show"),
+        ("git log for src/app.py", "git__git_log"),
     ],
 )
 def test_what_the_config_serves_still_gets_its_tool(bundled: ReferenceIndex, text: str, tool: str) -> None:

@@ -49,6 +49,7 @@ from mcproute.router.retrieval_intent import (
     reads,
 )
 from mcproute.router.retrieval_questions import explains, small_talk
+from mcproute.router.retrieval_slots import names_file, query_slots
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import terms_of
 
@@ -117,6 +118,24 @@ def repeats(ask: str) -> bool:
     low = ask.lower().strip()
     m = _AGAIN.match(low)
     return m is not None and (m.group("short") is None or len(low.split()) <= _SHORT_AGAIN)
+
+
+# "save a haiku about rain to poems/rain.txt": a path or a URL is something a tool reads, so the
+# examples' no-tool doubts spare a leader that takes one. Not a leader that takes none: "how big
+# is server.log" on a config without the filesystem server, led by git_log for the word "log".
+_FILE_KINDS = frozenset({"file", "folder"})
+
+
+def points_at(whole: str, leader: ToolDoc) -> bool:
+    """The message names something `leader` takes: a URL for a tool that takes one, a folder for a
+    tool that takes a path, a file named by its name ("server.log") for one that also speaks of
+    files or folders (git_log takes the repository's path, not a file's)."""
+    named = query_slots(whole)
+    if "url" in named and "url" in leader.slots:
+        return True
+    if not named & {"path", "paths"} or not leader.slots & {"path", "paths"}:
+        return False
+    return bool(leader.kinds & _FILE_KINDS) or not names_file(whole)
 
 
 def shares(doc: ToolDoc, text: str) -> bool:

@@ -52,13 +52,13 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import keeps_fact, new_leader, repeats, vetoes
+from mcproute.router.retrieval_gates import keeps_fact, new_leader, points_at, repeats, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_history import offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
-from mcproute.router.retrieval_slots import query_slots, tool_slots
+from mcproute.router.retrieval_slots import tool_slots
 from mcproute.router.retrieval_text import schema_text, tool_fields, unique
 from mcproute.router.retrieval_types import Ranking, RetrievalContext, specs_from_dicts
 from mcproute.router.step import Candidate, ToolSpec
@@ -67,7 +67,6 @@ __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
 # Values a step can carry that only a tool reads: the nearest-requests vote does not apply to them.
-_ANCHORS = frozenset({"url", "path", "paths"})
 # A step led by a tool of the server the conversation last used continues that work ("and to
 # india?" after convert_time, "commit it as 'fix'" after a staged diff): a short follow-up says
 # little on its own, so its P(fit) rises by this much (logit). On everyday conversations
@@ -419,7 +418,7 @@ class ToolIndex(PoolFeatures):
         # Nor for a fact given to keep, led by a tool that creates or writes ("remember that I'm
         # flying to Oslo on the 12th" is near the taught reminders and alarms, which need no tool).
         kept_fact = own is not None and keeps_fact(ask) and leader.action in ("create", "write")
-        told = own is not None and not query_slots(whole) & _ANCHORS and not then and not kept_fact
+        told = own is not None and not points_at(whole, leader) and not then and not kept_fact
         share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
