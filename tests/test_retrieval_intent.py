@@ -20,7 +20,7 @@ from mcproute.router.retrieval_commands import (
     subcommand,
     when_aside,
 )
-from mcproute.router.retrieval_gates import keeps_fact, points_at
+from mcproute.router.retrieval_gates import keeps_fact, points_at, recalls
 from mcproute.router.retrieval_intent import (
     adds_to_file,
     agreement,
@@ -726,6 +726,30 @@ def test_a_fact_to_keep_that_names_a_date_is_still_kept(taught: ReferenceIndex, 
     assert not r.no_tool and r.candidates[0].name.startswith("memory__"), r.explanation
     assert "the step gives a fact to keep" in r.explanation
     assert taught.rank("remember to call mom at 5").no_tool  # a reminder: no reference tool sets one
+
+
+@pytest.mark.parametrize(
+    ("text", "asks_back"),
+    [
+        ("do you remember anything about hiking", True),
+        ("who did i say works at Siemens?", True),
+        ("have I ever told you my insurance policy number?", True),
+        ("check what you've kept on Marta", True),
+        ("remember that Marta moved to Lyon", False),  # a fact to keep, not one asked back
+        ("cheers, you saved me an hour", False),
+    ],
+)
+def test_a_question_about_what_was_kept_asks_back_what_the_user_told(text: str, asks_back: bool) -> None:
+    assert recalls(text) is asks_back
+
+
+def test_a_question_about_what_was_kept_is_not_doubted_by_the_knowledge_questions(taught: ReferenceIndex) -> None:
+    """Near the taught questions for the model, which need no tool, "check what you've kept on
+    Marta" read P(fit) 0.07: a question about what the assistant kept, led by a tool that
+    searches or reads, is not doubted by the requests that needed no tool."""
+    r = taught.rank("check what you've kept on Marta")
+    assert not r.no_tool and r.candidates[0].name == "memory__search_nodes", r.explanation
+    assert "asks back what it was told before" in r.explanation
 
 
 def test_a_path_or_url_spares_only_a_leader_that_takes_one() -> None:

@@ -51,7 +51,7 @@ from mcproute.router.retrieval_intent import (
 from mcproute.router.retrieval_questions import explains, small_talk
 from mcproute.router.retrieval_slots import names_file, query_slots
 from mcproute.router.retrieval_text import stem, tokens
-from mcproute.router.retrieval_thesaurus import terms_of
+from mcproute.router.retrieval_thesaurus import ASKS_KEPT, terms_of
 
 __all__ = ["Vetoes", "keeps_fact", "new_leader", "repeats", "vetoes"]
 
@@ -100,6 +100,15 @@ def keeps_fact(ask: str) -> bool:
     low = ask.lower()
     m = opening_word(low)
     return m is not None and m.group() in _KEEPING and _FACT.match(low, m.end()) is not None
+
+
+_RECALLS = re.compile(ASKS_KEPT)
+
+
+def recalls(text: str) -> bool:
+    """The message asks what the assistant has kept of what it was told ("do you remember anything
+    about hiking", "who did i say works at Siemens?"; the thesaurus's `ASKS_KEPT`)."""
+    return _RECALLS.search(text.lower()) is not None
 
 
 # "now the same for ~/Downloads", "same with the shop repo", "and in lisbon?": the last step's

@@ -110,6 +110,16 @@ WORDS: dict[str, tuple[str, ...]] = {
     "page": ("url",),
     "download": ("fetch",),
 }
+# A question about what the assistant has kept ("what do you have on Hugo?", "do you remember
+# anything about hiking", "have I ever told you my policy number?"), not about the world: the
+# memory's terms here, and (retrieval_gates.recalls) no doubt from requests that needed no tool.
+ASKS_KEPT = (
+    r"\bwhat (?:do|did|have) you (?:have|got|remember|recall|keep|kept|saved?|stored?)\b"
+    r"|\bwhat(?:'ve| have) you got\b|\bwhat you(?:'ve| have)? ?(?:got|kept|saved|stored|noted)\b"
+    r"|\bdo you (?:still )?(?:remember|recall)\b|\bdo you have (?:anything|any\w*|something) (?:on|about|saved|stored|kept|for)\b"
+    r"|\bhave i (?:ever )?(?:told|mentioned|given|shared with) you\b|\b(?:what|who|which|where|when) did i (?:tell you|say)\b"
+    r"|\b(?:in|from|to) your (?:notes|memory|records?|knowledge)\b"
+)
 PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(p), terms)
     for p, terms in (
@@ -140,16 +150,7 @@ PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             r"|the \w+ (?:entry|record|node|note|info))\b",
             ("observation", "memory"),
         ),
-        # a question about what the assistant has kept ("what do you have on Hugo?", "do you remember
-        # anything about hiking", "have I ever told you my policy number?"), not about the world
-        (
-            r"\bwhat (?:do|did|have) you (?:have|got|remember|recall|keep|kept|saved?|stored?)\b"
-            r"|\bwhat(?:'ve| have) you got\b|\bwhat you(?:'ve| have)? ?(?:got|kept|saved|stored|noted)\b"
-            r"|\bdo you (?:still )?(?:remember|recall)\b|\bdo you have (?:anything|any\w*|something) (?:on|about|saved|stored|kept|for)\b"
-            r"|\bhave i (?:ever )?(?:told|mentioned|given|shared with) you\b|\b(?:what|who|which|where|when) did i (?:tell you|say)\b"
-            r"|\b(?:in|from|to) your (?:notes|memory|records?|knowledge)\b",
-            ("memory", "knowledge", "graph"),
-        ),
+        (ASKS_KEPT, ("memory", "knowledge", "graph")),
         # a person to talk to, not a record of one ("talk to a real person", "get me a human")
         (
             r"\b(?:real|actual|live|human) (?:person|human|being|agent|rep|representative)\b"

@@ -52,7 +52,7 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import keeps_fact, new_leader, points_at, repeats, vetoes
+from mcproute.router.retrieval_gates import keeps_fact, new_leader, points_at, recalls, repeats, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_history import offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
@@ -66,7 +66,8 @@ from mcproute.router.step import Candidate, ToolSpec
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
-# Values a step can carry that only a tool reads: the nearest-requests vote does not apply to them.
+# The actions of a tool that finds what was kept (retrieval_gates.recalls).
+_LOOKS_UP = frozenset({"read", "list", "search"})
 # A step led by a tool of the server the conversation last used continues that work ("and to
 # india?" after convert_time, "commit it as 'fix'" after a staged diff): a short follow-up says
 # little on its own, so its P(fit) rises by this much (logit). On everyday conversations
@@ -418,7 +419,10 @@ class ToolIndex(PoolFeatures):
         # Nor for a fact given to keep, led by a tool that creates or writes ("remember that I'm
         # flying to Oslo on the 12th" is near the taught reminders and alarms, which need no tool).
         kept_fact = own is not None and keeps_fact(ask) and leader.action in ("create", "write")
-        told = own is not None and not points_at(whole, leader) and not then and not kept_fact
+        # Nor for what the user told before, asked back, led by a tool that reads, lists or
+        # searches ("do you remember anything about hiking" is near the taught knowledge questions).
+        recalled = own is not None and not kept_fact and recalls(whole) and leader.action in _LOOKS_UP
+        told = own is not None and not points_at(whole, leader) and not then and not kept_fact and not recalled
         share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
@@ -472,6 +476,12 @@ class ToolIndex(PoolFeatures):
             + (
                 "the step gives a fact to keep, so neither its nearest taught requests nor the classifier lower P(fit); "
                 if kept_fact
+                else ""
+            )
+            + (
+                "the step asks back what it was told before, so neither its nearest taught requests nor the "
+                "classifier lower P(fit); "
+                if recalled
                 else ""
             )
             + (
