@@ -7,13 +7,15 @@
   and fits more readily ("and to india?" after a conversion fitted no tool on its own words);
 - neither makes a request that needs no tool call one;
 - history reorders, it does not hide: the two tools the step ranks best on its own stay among the
-  five `run_step` offers ("it cut off, get the rest" after a fetch had lost `fetch` from them)."""
+  five `run_step` offers ("it cut off, get the rest" after a fetch had lost `fetch` from them);
+- the same request again is led by the last tool ("and in lisbon?"), and an item of the last
+  result picked by its place by a tool of the server that gave it ("open the second one")."""
 
 from __future__ import annotations
 
 import pytest
 
-from mcproute.router.retrieval_gates import repeats
+from mcproute.router.retrieval_gates import picks, repeats
 from mcproute.router.retrieval_history import offer
 from mcproute.router.retrieval_types import RetrievalContext
 from reference_support import ReferenceIndex
@@ -136,3 +138,40 @@ def test_offer_moves_a_kept_row_into_the_five_without_touching_the_leader() -> N
     two, rescored = offer(order, scores, [7, 6])  # both outside: both in, in the order kept
     assert two[:5] == [0, 1, 2, 7, 6]
     assert [rescored[i] for i in two] == sorted((rescored[i] for i in two), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "picked"),
+    [
+        ("open the second one", True),
+        ("show me the top one", True),
+        ("and the 2nd one in that list?", True),
+        ("it cut off, get the rest", True),
+        ("get me more of that rfc from where you stopped", False),  # names what it continues
+        ("show me the latest commit", False),  # a request of its own, not an item of a result
+        ("which one is ahead, the first or the other one?", False),
+        ("open the second one and then write a summary of it to ~/notes/summary.md please", False),  # long
+    ],
+)
+def test_an_item_of_the_last_result_is_picked_by_its_place(text: str, picked: bool) -> None:
+    assert picks(text) is picked
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask", "lead"),
+    [
+        ("fetch https://lobste.rs and list the headlines", "fetch__fetch", "open the third one", "fetch__fetch"),
+        ("git log for ~/code/api, last 10", "git__git_log", "show me the first one", "git__git_show"),
+        ("fetch https://example.com/changelog", "fetch__fetch", "it stopped halfway, get the rest", "fetch__fetch"),
+    ],
+)
+def test_an_item_of_the_last_result_goes_to_the_server_that_gave_it(
+    ref: ReferenceIndex, before: str, tool: str, ask: str, lead: str
+) -> None:
+    """ "open the second one" after a fetch was led by memory's open_nodes and fitted no tool: said
+    alone it names no tool. Picked from the last result, it is for that result's server."""
+    follow = ref.rank(ask, context=after(before, tool))
+    assert not follow.no_tool and follow.candidates[0].name == lead, follow.explanation
+    assert "it picks out an item of the last step's result" in follow.explanation
+    alone = ref.rank(ask)
+    assert alone.no_tool or alone.candidates[0].name != lead  # the history, not the words, decides

@@ -147,6 +147,24 @@ def points_at(whole: str, leader: ToolDoc) -> bool:
     return bool(leader.kinds & _FILE_KINDS) or not names_file(whole)
 
 
+# "open the second one", "show me the top one", "and the 2nd one in that list?", "get the rest": an
+# item of the last result, by its place, or what it left out. (Not "more of that rfc from where you
+# stopped", which names what it continues: after a time step it is not for a time tool.)
+_PICK = re.compile(
+    r"\b(?:first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|top|next|last) (?:one|ones|item|result|link|entry)\b"
+    r"|\b(?:first|second|third|1st|2nd|3rd|top|last) (?:of|in) (?:those|them|these|that list|the list)\b"
+    r"|\bthe rest\b"
+)
+_SHORT_PICK = 10  # words at most
+
+
+def picks(ask: str) -> bool:
+    """The ask picks out an item of the last step's result by its place, or asks for the rest of
+    it, in at most `_SHORT_PICK` words ("open the second one", "it cut off, get the rest")."""
+    low = ask.lower()
+    return len(low.split()) <= _SHORT_PICK and _PICK.search(low) is not None
+
+
 def shares(doc: ToolDoc, text: str) -> bool:
     """The tool shares a term with `text` (its words or their thesaurus terms)."""
     return bool((set(tokens(text)) | set(terms_of(text))) & doc.terms)
