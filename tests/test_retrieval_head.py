@@ -112,9 +112,13 @@ def test_a_step_the_classifier_finds_needs_no_tool_fits_less_and_the_reason_says
     chat = (unit(0) + 2.0 * unit(5)) / np.linalg.norm(unit(0) + 2.0 * unit(5))
     doubted = _index().rank("note", k=3, vector=chat)
     assert "the examples' classifier gives no tool" in doubted.explanation, doubted.explanation
-    # as the nearest-requests vote: not for a command asked after something else, or a path
-    for told in ("tell me about notes, then add a note", "note /tmp/notes.txt"):
-        assert "the examples' classifier gives no tool" not in _index().rank(told, k=3, vector=chat).explanation
+    # as the nearest-requests vote: not for a command asked after something else, nor for a path
+    # the leader takes (retrieval_gates.points_at); these tools take none, so a path does not spare them
+    told = "tell me about notes, then add a note"
+    assert "the examples' classifier gives no tool" not in _index().rank(told, k=3, vector=chat).explanation
+    assert (
+        "the examples' classifier gives no tool" in _index().rank("note /tmp/notes.txt", k=3, vector=chat).explanation
+    )
     monkeypatch.setattr(tools_module, "FIT_HEAD", 0.0)
     plain = _index().rank("note", k=3, vector=chat)
     assert doubted.no_tool_score > plain.no_tool_score
