@@ -7,7 +7,10 @@ off, get the rest" after a fetch lost `fetch`: BFCL taught the reranker that a t
 seldom called again): recall@5 0.877 with history against 0.898 without
 (`tests/data/everyday_convs_dev.jsonl`). So the `KEEP_OWN` tools the step ranks best without the
 history's features stay within the first `KEEP_WITHIN` (the tools `run_step` offers by default).
-The leader is never changed here. Pure functions over the pool's feature matrix.
+`offer` never changes the leader. A follow-up that says little on its own is led from the history
+(`follow_up`): the same request again by the conversation's last tool ("and in lisbon?"), an item
+of the last result picked by its place by the best-ranked tool of the server that gave it ("open
+the second one" after a fetch). Pure functions over the pool.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mcproute.router.retrieval_features import COL
+from mcproute.router.retrieval_features import COL, ToolDoc
+from mcproute.router.retrieval_gates import picks, repeats
 
-__all__ = ["KEEP_OWN", "KEEP_WITHIN", "offer", "own_best"]
+__all__ = ["KEEP_OWN", "KEEP_WITHIN", "follow_up", "offer", "own_best"]
 
 KEEP_OWN = 2
 KEEP_WITHIN = 5
@@ -57,3 +61,20 @@ def offer(order: list[int], scores: list[float], kept: Sequence[int]) -> tuple[l
     for n, i in enumerate(missing, 1):
         scores[i] = hi - (hi - lo) * n / (len(missing) + 1)
     return [*rest[:cut], *missing, *rest[cut:]], scores
+
+
+def follow_up(
+    ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: ToolDoc | None
+) -> tuple[int | None, bool]:
+    """The pool row that leads a follow-up the history decides, and whether it picks an item of
+    the last result (else it asks for the same again): the last tool `last` for "now the same for
+    ~/Downloads" (when it is in the pool), the best-ranked tool of `last`'s server in `order` for
+    "open the second one". (None, False) for any other step."""
+    if last is None:
+        return None, False
+    if repeats(ask):
+        return next((i for i, c in enumerate(cands) if c is last), None), False
+    if picks(ask):
+        row = next((i for i in order if cands[i].spec.server == last.spec.server), None)
+        return row, row is not None
+    return None, False

@@ -52,9 +52,9 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import keeps_fact, new_leader, picks, points_at, recalls, repeats, vetoes
+from mcproute.router.retrieval_gates import keeps_fact, new_leader, points_at, recalls, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
-from mcproute.router.retrieval_history import offer, own_best
+from mcproute.router.retrieval_history import follow_up, offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
 from mcproute.router.retrieval_params import FEATURES, RetrievalParams
 from mcproute.router.retrieval_questions import asks_knowledge
@@ -373,16 +373,9 @@ class ToolIndex(PoolFeatures):
         lexical = bool(x[:, COL["lexical"]].any())
         if context is not None:
             order, scores = offer(order, scores, own_best(x, self._wv, static, scores, order))
-        # "now the same for ~/Downloads": the conversation's last tool again, with another value.
+        # "now the same for ~/Downloads", "open the second one": led from the history.
         last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
-        again = pool.index(last) if last is not None and last in pool and repeats(ask) else None
-        # "open the second one" after a fetch, "show me the top one" after git_log: an item of the
-        # last step's result, picked out by its place, is for a tool of the server that gave it.
-        picked = None
-        if again is None and last is not None and picks(ask):
-            server = self._docs[last].spec.server
-            picked = next((i for i in order if cands[i].spec.server == server), None)
-            again = picked
+        again, picked = follow_up(ask, cands, order, self._docs[last] if last is not None else None)
         if again is not None and order[0] != again:
             scores = list(scores)
             scores[again] = scores[order[0]] + 1e-6
@@ -493,9 +486,9 @@ class ToolIndex(PoolFeatures):
             )
             + (
                 f"it asks for the last step's request again ({lead}, the conversation's last tool, leads); "
-                if again is not None and picked is None and continues
+                if again is not None and not picked and continues
                 else f"it picks out an item of the last step's result ({lead}, of the server that gave it, leads); "
-                if picked is not None and continues
+                if picked and continues
                 else ""
             )
             + (f"it continues the conversation's work on {leader.spec.server} (raises P(fit)); " if continues else "")
