@@ -53,7 +53,7 @@ from mcproute.router.retrieval_slots import names_file, query_slots
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import ASKS_KEPT, terms_of
 
-__all__ = ["Vetoes", "keeps_fact", "new_leader", "repeats", "vetoes"]
+__all__ = ["Vetoes", "keeps_fact", "new_leader", "picks", "points_at", "recalls", "repeats", "vetoes"]
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5

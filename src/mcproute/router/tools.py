@@ -396,8 +396,9 @@ class ToolIndex(PoolFeatures):
         lead = leader.spec.name
         # How close the step is to the leader's examples says, beside its words, whether it is a
         # request for that tool (no rule above said otherwise; not for a question to the model).
-        # (Not for the same request again: "now the same for ~/videos" says nothing of its tool but
-        # through the conversation, so neither the examples nor the no-tool requests judge it.)
+        # (Not for a follow-up led from the history: "now the same for ~/videos" and "open the
+        # second one" say nothing of their tool but through the conversation, so neither the
+        # examples nor the no-tool requests judge them.)
         judged = trusted and taught is not None and again is None
         above = taught[lead] if judged and not asking and taught and lead in taught else None  # closeness - BASELINE
         margin = self._taught.fit_margin(lead) if above is not None else 0.0
