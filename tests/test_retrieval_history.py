@@ -148,6 +148,8 @@ def test_offer_moves_a_kept_row_into_the_five_without_touching_the_leader() -> N
         ("and the 2nd one in that list?", True),
         ("it cut off, get the rest", True),
         ("get me more of that rfc from where you stopped", False),  # names what it continues
+        ("ok show me the rest of it", True),
+        ("what's the weather for the rest of the week", False),  # not a result's rest
         ("show me the latest commit", False),  # a request of its own, not an item of a result
         ("which one is ahead, the first or the other one?", False),
         ("open the second one and then write a summary of it to ~/notes/summary.md please", False),  # long

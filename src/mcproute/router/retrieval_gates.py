@@ -148,12 +148,13 @@ def points_at(whole: str, leader: ToolDoc) -> bool:
 
 
 # "open the second one", "show me the top one", "and the 2nd one in that list?", "get the rest": an
-# item of the last result, by its place, or what it left out. (Not "more of that rfc from where you
-# stopped", which names what it continues: after a time step it is not for a time tool.)
+# item of the last result, by its place, or what it left out. (Not "the rest of the week", nor "more
+# of that rfc from where you stopped", which names what it continues: after a time step it is not
+# for a time tool.)
 _PICK = re.compile(
     r"\b(?:first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|top|next|last) (?:one|ones|item|result|link|entry)\b"
     r"|\b(?:first|second|third|1st|2nd|3rd|top|last) (?:of|in) (?:those|them|these|that list|the list)\b"
-    r"|\bthe rest\b"
+    r"|\bthe rest\b(?! of (?!it\b|that\b|them\b|those\b))"
 )
 _SHORT_PICK = 10  # words at most
 
