@@ -53,7 +53,7 @@ from mcproute.router.retrieval_slots import names_file, query_slots
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import ASKS_KEPT, terms_of
 
-__all__ = ["Vetoes", "keeps_fact", "new_leader", "picks", "points_at", "recalls", "repeats", "vetoes"]
+__all__ = ["Vetoes", "keeps_fact", "new_leader", "picks", "points_at", "recalls", "repeats", "spares", "vetoes"]
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
@@ -145,6 +145,23 @@ def points_at(whole: str, leader: ToolDoc) -> bool:
     if not named & {"path", "paths"} or not leader.slots & {"path", "paths"}:
         return False
     return bool(leader.kinds & _FILE_KINDS) or not names_file(whole)
+
+
+# The actions of a tool that finds what was kept ("do you remember anything about hiking").
+_LOOKS_UP = frozenset({"read", "list", "search"})
+
+
+def spares(whole: str, ask: str, leader: ToolDoc) -> str | None:
+    """Why the examples' no-tool doubts (the nearest taught requests, the classifier) do not apply
+    to `leader`, or None: "fact", a fact given to keep ("remember that I'm flying to Oslo on the
+    12th", near the taught reminders) for a tool that creates or writes; "recall", a question
+    about what was kept (near the knowledge questions) for one that reads, lists or searches;
+    "points", a path or URL it takes (`points_at`)."""
+    if keeps_fact(ask) and leader.action in ("create", "write"):
+        return "fact"
+    if recalls(whole) and leader.action in _LOOKS_UP:
+        return "recall"
+    return "points" if points_at(whole, leader) else None
 
 
 # "open the second one", "show me the top one", "and the 2nd one in that list?", "get the rest": an

@@ -52,7 +52,7 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import keeps_fact, new_leader, points_at, recalls, vetoes
+from mcproute.router.retrieval_gates import new_leader, spares, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_history import follow_up, offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
@@ -66,8 +66,6 @@ from mcproute.router.step import Candidate, ToolSpec
 __all__ = ["Ranking", "RetrievalContext", "ToolIndex", "specs_from_dicts"]
 
 _FIELDS = ("name", "desc", "params")
-# The actions of a tool that finds what was kept (retrieval_gates.recalls).
-_LOOKS_UP = frozenset({"read", "list", "search"})
 # A step led by a tool of the server the conversation last used continues that work ("and to
 # india?" after convert_time, "commit it as 'fix'" after a staged diff): a short follow-up says
 # little on its own, so its P(fit) rises by this much (logit). On everyday conversations
@@ -412,18 +410,15 @@ class ToolIndex(PoolFeatures):
         unlike = nearer is not None and own is not None and nearer > own + BASELINE
         if nearer is not None and own is not None and unlike:
             p_fit = _sigmoid(_logit(p_fit) - FIT_NONE * (nearer - own - BASELINE))
-        # ... and one whose nearest taught requests mostly needed none, unless it points at
-        # something a tool reads (a URL or a path: "save a haiku about rain to poems/rain.txt") or
-        # asks for a command after something else ("prove why ..., then get the current time").
+        # ... and one whose nearest taught requests mostly needed none, unless it asks for a
+        # command after something else ("prove why ..., then get the current time") or the gates
+        # spare the leader (retrieval_gates.spares: a path or URL it takes, "save a haiku about
+        # rain to poems/rain.txt"; a fact to keep; a question about what was kept).
         # Only for a leader with the shipped examples: the no-tool requests were written with them,
         # at a matching density; a handful of your own would be outvoted by hundreds of those.
-        # Nor for a fact given to keep, led by a tool that creates or writes ("remember that I'm
-        # flying to Oslo on the 12th" is near the taught reminders and alarms, which need no tool).
-        kept_fact = own is not None and keeps_fact(ask) and leader.action in ("create", "write")
-        # Nor for what the user told before, asked back, led by a tool that reads, lists or
-        # searches ("do you remember anything about hiking" is near the taught knowledge questions).
-        recalled = own is not None and not kept_fact and recalls(whole) and leader.action in _LOOKS_UP
-        told = own is not None and not points_at(whole, leader) and not then and not kept_fact and not recalled
+        spared = spares(whole, ask, leader) if own is not None else None
+        kept_fact, recalled = spared == "fact", spared == "recall"
+        told = own is not None and spared is None and not then
         share = self._taught.none_share(vector) if told and vector is not None and self._taught.ships(lead) else None
         crowded = share if share is not None and share > KNN_FLOOR else None
         if crowded is not None:
