@@ -211,14 +211,17 @@ def without_when(text: str) -> str:
     return _WHEN.sub(" ", text)
 
 
+_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|the weekend|tomorrow|new year)"
 # Words that make time itself the subject ("what time", "is it still morning", "would she be
 # asleep", "past midnight", "what day is it"): a question with one asks about time.
 _TIME_SUBJECT = re.compile(
     r"\b(?:time|times|date|dates|clock|hours?|o'clock|timezones?|zones?|dst|daylight|asleep|awake"
     rf"|sunrise|sunset|what day|which day|past midnight|{ZONE_ABBREVIATIONS}"
-    r"|is it (?:still |already |now )?(?:morning|afternoon|evening|night|late|early|dark)"
+    r"|is it (?:still |already |now |too )?(?:morning|afternoon|evening|night|late|early|dark)"
     r"|ahead|behind|offset|yet|difference|when it'?s|if it'?s|how (?:late|early)"
-    r"|what(?:'s| is) that (?:for|in|at|over|back)|when(?:'s| is) that)\b"
+    r"|what(?:'s| is) that (?:for|in|at|over|back)|when(?:'s| is) that"
+    # "has Friday already started over there?", "is it the weekend in Sydney yet": the day itself
+    rf"|is it (?:still |already |now )?{_DAY}|{_DAY}(?:'s)? (?:already |yet |just )?(?:started|begun|arrived|come|ended|over))\b"
     rf"|\b{ZONE_REGIONS}/\w",
     re.IGNORECASE,
 )

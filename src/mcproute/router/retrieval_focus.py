@@ -26,6 +26,9 @@ import re
 from mcproute.router.retrieval_commands import is_command_verb
 from mcproute.router.retrieval_compose import _QUOTED
 
+# Quoted text, as spans to step over ("commit it as 'fix, then test'").
+_QUOTED_SPAN = re.compile(r"(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"|‘[^’]*’|“[^”]*”")
+
 # A sentence ends at . ! or ? followed by white space (so "robots.txt", "v2.3.0" and "e.g. x" within
 # a word do not end one); a statement before a colon is split from what follows it.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
@@ -37,7 +40,9 @@ _ABBREVIATION = re.compile(
 _WORD = re.compile(r"[a-z][a-z']*")
 # A longer message is a task description whose statements carry requests of their own.
 _MAX_PIECES = 3
-_FILLER = frozenset({"ok", "okay", "so", "and", "also", "now", "then", "hey", "hi", "right", "alright", "oh", "well"})
+_FILLER = frozenset(
+    {"ok", "okay", "so", "and", "but", "also", "now", "then", "hey", "hi", "right", "alright", "oh", "well"}
+)
 _QUESTION_OPEN = frozenset(
     """what what's whats which who who's whose where where's when how how's why is are was were does do
     did has have any anything can could would will should shall may might""".split()
@@ -86,8 +91,35 @@ def _pieces(text: str) -> list[str]:
         if len(parts) == 2 and not _is_ask(parts[0]) and _is_ask(parts[1]):
             out.extend(parts)
         else:
-            out.append(sentence)
+            out.extend(_clauses(sentence))
     return [p for p in out if p.strip()]
+
+
+_COMMA = re.compile(r",\s+(?=\S)")
+_MIN_STATEMENT = 3  # words
+
+
+def _opens_ask(clause: str) -> bool:
+    low = clause.strip().lower()
+    words = _WORD.findall(low)
+    while words and words[0] in _FILLER:
+        words = words[1:]
+    if not words:
+        return False
+    return bool(_POLITE.match(low[low.find(words[0]) :])) or words[0] in _QUESTION_OPEN or is_command_verb(words[0])
+
+
+def _clauses(sentence: str) -> list[str]:
+    """"everything's staged in ~/notes-app, commit it as 'fix toggle'": a statement, then a clause
+    that opens as an ask (a command verb, a question word, a polite opening) after its last comma,
+    are two pieces; anything else is one. Not within quotes."""
+    cut = [m for m in _COMMA.finditer(sentence) if _QUOTED_SPAN.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","]
+    if not cut:
+        return [sentence]
+    head, tail = sentence[: cut[-1].start()], sentence[cut[-1].end() :]
+    if len(_WORD.findall(head.lower())) >= _MIN_STATEMENT and not _is_ask(head) and _opens_ask(tail):
+        return [head, tail]
+    return [sentence]
 
 
 # "..., then get the current time in UTC": a later ask, in order, opening with a command verb.
@@ -106,7 +138,7 @@ def focus(text: str) -> tuple[str, str]:
     """(the ask, the setting) of a request; ("the whole text", "") when it has no setting to set
     apart. Not cached: it is one pass of a few regular expressions, and a cache would hold step
     texts of up to 20,000 characters."""
-    if len(text) > 4000 or not any(c in text for c in ".!?:"):
+    if len(text) > 4000 or not any(c in text for c in ".!?:,"):
         return text, ""
     pieces = _pieces(text)
     if not 2 <= len(pieces) <= _MAX_PIECES:

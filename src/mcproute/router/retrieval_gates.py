@@ -46,6 +46,7 @@ from mcproute.router.retrieval_intent import (
     family,
     only_reads,
     opening_word,
+    query_many,
     reads,
 )
 from mcproute.router.retrieval_questions import explains, small_talk
@@ -200,6 +201,11 @@ def _near(a: str, b: str) -> bool:
     return abs(len(a) - len(b)) <= 2 and SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
+def one_file(ask: str) -> bool:
+    """The step names one file by its name and nothing else to act on ("how big is db.sql.gz")."""
+    return names_file(ask) and "paths" not in query_slots(ask) and not query_many(ask)
+
+
 def _changes(doc: ToolDoc) -> bool:
     return doc.action is not None and not reads(doc.action) and doc.action != "run"
 
@@ -225,6 +231,9 @@ def new_leader(
       `_LOOK_REACH` that does what is asked; with none, the `contrary` veto holds.
     - "append buy milk to todo.txt" led by write_file, which overwrites: the first tool of the top
       `_ADD_REACH` that writes files and does not say it overwrites them leads.
+    - "how big is backup.sql.gz" led by list_directory_with_sizes: a step about one named file, led
+      by a tool made for many things at once, is led by the first of the top `_LOOK_REACH` that
+      does the same kind of thing to one thing (get_file_info).
     """
     if craft:
         hit = next(
@@ -236,6 +245,14 @@ def new_leader(
     if (looks(ask) or asks_about(ask)) and _changes(leader):
         hit = next((i for i in order[1:_LOOK_REACH] if reads(cands[i].action)), None)
         return hit, f"the step only asks to see something and {leader.spec.name} would change things"
+    if leader.many and one_file(ask):
+        kin = family(leader.action)
+        hit = next(
+            (i for i in order[1:_LOOK_REACH] if not cands[i].many and kin and family(cands[i].action) == kin),
+            None,
+        )
+        if hit is not None:
+            return hit, f"the step is about one file and {leader.spec.name} is made for many"
     if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:
         # the new thing is one thing ("add Northwind as a company"): not for a tool that links two
         fits = [i for i in order[1:_LOOK_REACH] if cands[i].action == leader.action]

@@ -59,7 +59,7 @@ _EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+\.[\w.\-]+\b")
 # A relative path counts ("./build/bundle.js", "../README.md"); "e.g." and "a.m." do not.
 _FILE = re.compile(
     r"(?<![\w@/.])(?!(?:e\.g|i\.e|a\.m|p\.m)\b)(?:\.{1,2}/)*(?:~?/?[\w\-]+/)*\.?[\w\-]*[A-Za-z_][\w\-]*\.(?:[A-Za-z][A-Za-z0-9]{0,5}|example|sample|template|default"
-    r"|backup|original|local)\b(?!\.\w)"
+    r"|backup|original|local)(?:\.(?:gz|bz2|xz|zst|zip|bak|old|orig|tmp|gpg|enc))?\b(?!\.\w)"
 )
 _DOTFILE = re.compile(r"(?<![\w.])\.[a-z][\w\-]{1,20}\b")
 # Files named by convention, without an extension ("show Makefile and Dockerfile"; not "README",
