@@ -40,6 +40,17 @@ def reference(encoder) -> ReferenceIndex:  # noqa: ANN001
             "Empty the index for me.",
             "I ran 'git add .' by accident.",
         ),
+        # a statement, then an ask after its last comma (nineteenth session)
+        (
+            "everything's staged in ~/notes-app, commit it with the message 'fix dark mode toggle'",
+            "commit it with the message 'fix dark mode toggle'",
+            "everything's staged in ~/notes-app",
+        ),
+        (
+            "i messed around with config.py in ~/bot and now nothing works, what exactly did i change lol",
+            "what exactly did i change lol",
+            "i messed around with config.py in ~/bot and now nothing works",
+        ),
     ],
 )
 def test_the_ask_is_set_apart_from_its_setting(text: str, ask: str, setting: str) -> None:
@@ -53,6 +64,10 @@ def test_the_ask_is_set_apart_from_its_setting(text: str, ask: str, setting: str
         "Read /srv/app/robots.txt and v2.3.0/notes.md",  # periods inside words end nothing
         "delete Mr. Ito from memory",  # nor one after a title
         "Show me the log. Then list the branches.",  # every sentence asks
+        "commit it as 'fix, then test'",  # a comma within quotes
+        "apples, bananas, pears",  # a list, no ask after the comma
+        "hi, list ~/Downloads",  # too short to be a statement
+        "open notes.txt, add a line 'call mom'",  # both clauses ask
         "I need the euro rate. I want to know what 100 euro is in USD.",  # a statement of what is wanted asks
         "Did the mockups land in ~/shared/mockups yet? I just need to see what's in there.",  # "just need" too
         "The build is red. The logs are huge.",  # no sentence asks
@@ -83,6 +98,8 @@ def test_the_whole_text_is_the_ask_when_nothing_sets_it_apart(text: str) -> None
             " hero image alignment on mobile'.",
             "git__git_commit",
         ),
+        # a statement, then the ask after a comma: "staged" is the setting's word, "commit" the ask's
+        ("everything's staged in ~/notes-app, commit it with the message 'fix dark mode toggle'", "git__git_commit"),
         # and the setting still says what the ask is about ("it" = the file named before)
         (
             "The file notes_draft.md in ~/docs should be called meeting-notes.md. Please rename it.",

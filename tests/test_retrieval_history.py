@@ -8,14 +8,16 @@
 - neither makes a request that needs no tool call one;
 - history reorders, it does not hide: the two tools the step ranks best on its own stay among the
   five `run_step` offers ("it cut off, get the rest" after a fetch had lost `fetch` from them);
-- the same request again is led by the last tool ("and in lisbon?"), and an item of the last
-  result picked by its place by a tool of the server that gave it ("open the second one")."""
+- the same request again is led by the last tool ("and in lisbon?"), an item of the last result
+  picked by its place by a tool of the server that gave it ("open the second one"), and a change
+  to what the last step showed by that server's tool that changes a thing in place ("double the
+  sugar in it" after a file was read: `edit_file`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mcproute.router.retrieval_gates import picks, repeats
+from mcproute.router.retrieval_gates import amends, picks, repeats
 from mcproute.router.retrieval_history import offer
 from mcproute.router.retrieval_types import RetrievalContext
 from reference_support import ReferenceIndex
@@ -177,3 +179,63 @@ def test_an_item_of_the_last_result_goes_to_the_server_that_gave_it(
     assert "it picks out an item of the last step's result" in follow.explanation
     alone = ref.rank(ask)
     assert alone.no_tool or alone.candidates[0].name != lead  # the history, not the words, decides
+
+
+@pytest.mark.parametrize(
+    ("text", "change"),
+    [
+        ("double the sugar in it", "write"),
+        ("add a row for march rent, 1200", "create"),
+        ("actually make it 12.5", "create"),
+        ("change 'Priya' to 'Pria' everywhere, i misspelled it", "write"),
+        ("oh, delete the last line", "delete"),
+        ("remember that this is my go-to recipe", None),  # a fact to keep
+        ("write me a summary of it", None),  # text to write in the reply
+        ("add .env to the .gitignore", None),  # names what it changes
+        ("how would you make it sound less stiff?", None),  # a question
+        ("show it to me", None),  # changes nothing
+    ],
+)
+def test_a_change_to_what_the_last_step_showed(text: str, change: str | None) -> None:
+    assert amends(text) == change
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask", "lead"),
+    [
+        (
+            "read ~/recipes/banana-bread.md",
+            "filesystem__read_text_file",
+            "double the sugar in it",
+            "filesystem__edit_file",
+        ),
+        (
+            "show ~/finance/budget.csv",
+            "filesystem__read_text_file",
+            "add a row for march rent, 1200",
+            "filesystem__edit_file",
+        ),
+        ("what do you have on Marta?", "memory__open_nodes", "add that she moved to Porto", "memory__add_observations"),
+    ],
+)
+def test_a_change_to_what_the_last_step_showed_is_made_in_place_by_its_server(
+    ref: ReferenceIndex, before: str, tool: str, ask: str, lead: str
+) -> None:
+    """ "double the sugar in it" after a recipe was read went to memory's add_observations and
+    fitted no tool; said alone it names nothing to change. After the read, the file is what it
+    changes, and the server's tool that edits in place (not write_file, which overwrites) leads."""
+    follow = ref.rank(ask, context=after(before, tool))
+    assert not follow.no_tool and follow.candidates[0].name == lead, follow.explanation
+    assert "it changes what the last step showed" in follow.explanation
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask"),
+    [
+        ("read ~/drafts/cover-letter.md", "filesystem__read_text_file", "write me a summary of it"),
+        ("list ~/projects", "filesystem__list_directory", "add a short description of each"),  # a listing
+    ],
+)
+def test_other_steps_after_a_read_are_not_changes_to_it(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
+    follow = ref.rank(ask, context=after(before, tool))
+    assert "it changes what the last step showed" not in follow.explanation

@@ -20,7 +20,7 @@ from mcproute.router.retrieval_commands import (
     subcommand,
     when_aside,
 )
-from mcproute.router.retrieval_gates import keeps_fact, points_at, recalls
+from mcproute.router.retrieval_gates import keeps_fact, one_file, points_at, recalls
 from mcproute.router.retrieval_intent import (
     adds_to_file,
     agreement,
@@ -370,6 +370,9 @@ def test_a_possessive_keeps_its_word() -> None:
         ("what's the forecast for Denver this weekend", True),
         ("what time is it in Tokyo right now", False),  # time is the subject
         ("is it already evening in Manila?", False),
+        ("has Friday already started over there in Auckland?", False),  # the day itself is asked about
+        ("is it already tomorrow in auckland??", False),
+        ("Is it too late over there right now?", False),
         ("5pm PST in IST?", False),  # zones: a conversion
         ("how many hours ahead is Tokyo", False),
         ("show me the log", False),  # says no when
@@ -403,6 +406,17 @@ def test_one_versus_many() -> None:
     assert not query_many("open config.yaml") and not query_many("what time is it at 5 pm")
     assert tool_many("read_multiple_files", "Read the contents of multiple files")
     assert not tool_many("read_text_file", "Read the contents of a file")
+
+
+def test_one_named_file_is_not_led_by_a_tool_made_for_many() -> None:
+    """ "how big is /var/backups/db.sql.gz" went to list_directory_with_sizes (made for all the
+    files of a folder); a step about one named file goes to the first of the top few that does the
+    same kind of thing to one thing. (A name with a second extension is a file too.)"""
+    assert one_file("how big is /var/backups/db-2024-06-01.sql.gz")
+    assert not one_file("read notes.txt and todo.md") and not one_file("how big is my downloads folder")
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    r = ToolIndex(every).rank("how big is /var/backups/db-2024-06-01.sql.gz")
+    assert not r.no_tool and r.candidates[0].name == "filesystem__get_file_info", r.explanation
 
 
 @pytest.fixture(scope="module")
@@ -576,6 +590,8 @@ def test_chit_chat_and_pure_writing_need_no_tool(reference: ReferenceIndex, text
         ("deleted files in src?", None),
         ("keep that on file for later", None),  # idioms whose object is not what is made
         ("put the docs/ folder in the staging area", None),
+        ("change 'Priya' to 'Pria' everywhere", "write"),  # a quoted object
+        ("actually, delete the last line", "delete"),  # "actually" opens, as "ok" does
     ],
 )
 def test_a_command_that_opens_with_a_changing_verb_changes(text: str, action: str | None) -> None:

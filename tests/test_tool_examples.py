@@ -523,6 +523,7 @@ def test_a_request_for_a_reference_server_the_config_lacks_gets_no_tool(bundled:
         ("what time is it in Tokyo?", "time__get_current_time"),
         ("what changed in the last commit", "git__git_show"),
         ("git log for src/app.py", "git__git_log"),
+        ("has Friday already started over there in Auckland?", "time__get_current_time"),  # the day itself
     ],
 )
 def test_what_the_config_serves_still_gets_its_tool(bundled: ReferenceIndex, text: str, tool: str) -> None:

@@ -99,25 +99,51 @@ _COMMA = re.compile(r",\s+(?=\S)")
 _MIN_STATEMENT = 3  # words
 
 
+# A question that opens with one of these words asks what is so; one that opens with a modal or an
+# auxiliary ("can the courier get that", "is it ...") leans on what came before the comma.
+_WH = frozenset(
+    {"what", "what's", "whats", "which", "who", "who's", "whose", "where", "where's", "when", "how", "how's", "why"}
+)
+
+
 def _opens_ask(clause: str) -> bool:
+    """The clause opens, after fillers, with a command verb or a question word."""
     low = clause.strip().lower()
-    words = _WORD.findall(low)
-    while words and words[0] in _FILLER:
-        words = words[1:]
-    if not words:
-        return False
-    return bool(_POLITE.match(low[low.find(words[0]) :])) or words[0] in _QUESTION_OPEN or is_command_verb(words[0])
+    while True:
+        m = _WORD.match(low)
+        if m is None:
+            return False
+        if m.group() not in _FILLER:
+            return m.group() in _WH or is_command_verb(m.group())
+        low = low[m.end() :].lstrip(" ,")
+
+
+# A statement says how things are: it has a verb ("everything's staged", "i messed around with
+# config.py"); "In game Battle Reign, change the armor level" opens with a phrase, not a statement.
+_STATES = re.compile(
+    r"\b(?:is|are|was|were|am|be|been|have|has|had|do|does|did|got|\w+n't|\w+ed|\w+ing)\b|\w['’](?:s|m|re|ve|d)\b",
+    re.IGNORECASE,
+)
 
 
 def _clauses(sentence: str) -> list[str]:
-    """"everything's staged in ~/notes-app, commit it as 'fix toggle'": a statement, then a clause
-    that opens as an ask (a command verb, a question word, a polite opening) after its last comma,
-    are two pieces; anything else is one. Not within quotes."""
-    cut = [m for m in _COMMA.finditer(sentence) if _QUOTED_SPAN.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","]
+    """ "everything's staged in ~/notes-app, commit it as 'fix toggle'": a statement, then a clause
+    that opens with a command verb or a question word after its last comma, are two pieces;
+    anything else is one. Not within quotes."""
+    cut = [
+        m
+        for m in _COMMA.finditer(sentence)
+        if _QUOTED_SPAN.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","
+    ]
     if not cut:
         return [sentence]
     head, tail = sentence[: cut[-1].start()], sentence[cut[-1].end() :]
-    if len(_WORD.findall(head.lower())) >= _MIN_STATEMENT and not _is_ask(head) and _opens_ask(tail):
+    if (
+        len(_WORD.findall(head.lower())) >= _MIN_STATEMENT
+        and _STATES.search(head)
+        and not _is_ask(head)
+        and _opens_ask(tail)
+    ):
         return [head, tail]
     return [sentence]
 

@@ -50,11 +50,24 @@ from mcproute.router.retrieval_intent import (
     reads,
 )
 from mcproute.router.retrieval_questions import explains, small_talk
-from mcproute.router.retrieval_slots import names_file, query_slots
+from mcproute.router.retrieval_slots import named_files, names_file, query_slots
 from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import ASKS_KEPT, terms_of
 
-__all__ = ["Vetoes", "keeps_fact", "new_leader", "picks", "points_at", "recalls", "repeats", "spares", "vetoes"]
+__all__ = [
+    "Vetoes",
+    "amends",
+    "edits_in_place",
+    "keeps_fact",
+    "new_leader",
+    "one_file",
+    "picks",
+    "points_at",
+    "recalls",
+    "repeats",
+    "spares",
+    "vetoes",
+]
 
 # How far down the ranking a tool that speaks of the kind of text asked for is looked for.
 _CRAFT_REACH = 5
@@ -184,6 +197,38 @@ def picks(ask: str) -> bool:
     return len(low.split()) <= _SHORT_PICK and _PICK.search(low) is not None
 
 
+# "double the sugar in it", "add a row for march rent, 1200", "bump the font size to 13": a short
+# command to change something that names nothing of its own to change (no file, folder or URL).
+_SHORT_AMEND = 16  # words at most
+_NAMES_THING = frozenset({"path", "paths", "url"})
+# "Create a new file or ...", "Create a new directory ...": a tool that makes a new thing.
+_MAKES_NEW = re.compile(r"\s*(?:create|make)s? (?:a |an )?new\b", re.IGNORECASE)
+
+
+def amends(ask: str) -> str | None:
+    """The action class (create, write or delete) of a short command to change something it does
+    not name ("double the sugar in it", "add a row for march rent"): after a step that showed one
+    thing, that thing. None for any other step, and for a fact to keep or text to write."""
+    low = ask.lower()
+    if len(low.split()) > _SHORT_AMEND or query_slots(ask) & _NAMES_THING or keeps_fact(ask):
+        return None
+    m = opening_word(low)
+    if m is None or m.group() in _KEEPING or composes(ask):
+        return None
+    change = changes(ask)
+    return change if change in ("create", "write", "delete") else None
+
+
+def edits_in_place(doc: ToolDoc) -> bool:
+    """The tool changes a thing that exists, keeping the rest of it: edit_file ("Make line-based
+    edits to a text file"), add_observations ("... to existing entities"); not write_file, which
+    overwrites, nor a tool that makes a new thing."""
+    d = doc.spec.description
+    if _OVERWRITES.search(d) or _MAKES_NEW.match(d):
+        return False
+    return doc.action == "write" or (doc.action in ("create", "delete") and only_existing(d))
+
+
 def shares(doc: ToolDoc, text: str) -> bool:
     """The tool shares a term with `text` (its words or their thesaurus terms)."""
     return bool((set(tokens(text)) | set(terms_of(text))) & doc.terms)
@@ -203,7 +248,7 @@ def _near(a: str, b: str) -> bool:
 
 def one_file(ask: str) -> bool:
     """The step names one file by its name and nothing else to act on ("how big is db.sql.gz")."""
-    return names_file(ask) and "paths" not in query_slots(ask) and not query_many(ask)
+    return len(named_files(ask)) == 1 and "paths" not in query_slots(ask) and not query_many(ask)
 
 
 def _changes(doc: ToolDoc) -> bool:
@@ -245,10 +290,14 @@ def new_leader(
     if (looks(ask) or asks_about(ask)) and _changes(leader):
         hit = next((i for i in order[1:_LOOK_REACH] if reads(cands[i].action)), None)
         return hit, f"the step only asks to see something and {leader.spec.name} would change things"
-    if leader.many and one_file(ask):
+    if leader.many and leader.kinds & _FILE_KINDS and one_file(ask):
         kin = family(leader.action)
         hit = next(
-            (i for i in order[1:_LOOK_REACH] if not cands[i].many and kin and family(cands[i].action) == kin),
+            (
+                i
+                for i in order[1:_LOOK_REACH]
+                if not cands[i].many and cands[i].kinds & _FILE_KINDS and family(cands[i].action) == kin
+            ),
             None,
         )
         if hit is not None:

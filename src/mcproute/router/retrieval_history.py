@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mcproute.router.retrieval_features import COL, ToolDoc
-from mcproute.router.retrieval_gates import picks, repeats
+from mcproute.router.retrieval_gates import amends, edits_in_place, picks, repeats
+from mcproute.router.retrieval_intent import family
 
 __all__ = ["KEEP_OWN", "KEEP_WITHIN", "follow_up", "offer", "own_best"]
 
@@ -63,18 +64,32 @@ def offer(order: list[int], scores: list[float], kept: Sequence[int]) -> tuple[l
     return [*rest[:cut], *missing, *rest[cut:]], scores
 
 
-def follow_up(
-    ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: ToolDoc | None
-) -> tuple[int | None, bool]:
-    """The pool row that leads a follow-up the history decides, and whether it picks an item of
-    the last result (else it asks for the same again): the last tool `last` for "now the same for
-    ~/Downloads" (when it is in the pool), the best-ranked tool of `last`'s server in `order` for
-    "open the second one". (None, False) for any other step."""
+def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: ToolDoc | None) -> tuple[int | None, str]:
+    """The pool row that leads a follow-up the history decides, and what kind it is: "again", the
+    last tool `last` for "now the same for ~/Downloads" (when it is in the pool); "pick", the
+    best-ranked tool of `last`'s server in `order` for "open the second one"; "amend", the
+    best-ranked tool of `last`'s server that changes a thing in place, in the family asked for, for
+    "double the sugar in it" after a step that showed one thing (a file read, an entity opened).
+    (None, "") for any other step."""
     if last is None:
-        return None, False
+        return None, ""
     if repeats(ask):
-        return next((i for i, c in enumerate(cands) if c is last), None), False
+        return next((i for i, c in enumerate(cands) if c is last), None), "again"
     if picks(ask):
         row = next((i for i in order if cands[i].spec.server == last.spec.server), None)
-        return row, row is not None
-    return None, False
+        return row, "pick" if row is not None else ""
+    change = amends(ask) if not last.many else None
+    if change is not None:
+        kin = family(change)
+        row = next(
+            (
+                i
+                for i in order
+                if cands[i].spec.server == last.spec.server
+                and edits_in_place(cands[i])
+                and family(cands[i].action) == kin
+            ),
+            None,
+        )
+        return row, "amend" if row is not None else ""
+    return None, ""

@@ -113,6 +113,14 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "tweak",
         "swap",
         "upload",
+        "bump",
+        "double",
+        "halve",
+        "increase",
+        "decrease",
+        "tick",
+        "uncomment",
+        "apply",
     ),
     "move": ("move", "rename", "mv", "relocate", "switch", "checkout", "transfer", "go"),
     "delete": (
@@ -332,7 +340,8 @@ def tool_actions(name: str, description: str) -> frozenset[str]:
 _LIGHT = frozenset({"make", "do", "perform"})  # verbs whose object says what is done
 _CHANGING = frozenset({"write", "delete", "send"})  # families that change something ("run X" invokes X: any tool)
 _POLITE = re.compile(
-    r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so)\s+|(?:can|could|would|will) (?:you|u)\s+)*"
+    r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so|actually|oh|oops|ugh|yeah|yes|alright)[,!.]?\s+"
+    r"|(?:can|could|would|will) (?:you|u)\s+)*"
 )
 
 
@@ -362,8 +371,8 @@ def is_base_verb(word: str) -> bool:
 # the opening verb: its object or particle ("commit what I have staged", "log a 5k run", "set an
 # alarm", "note down that ...").
 _OBJECT_START = re.compile(
-    r"\s+(?:the|a|an|my|our|your|his|her|their|this|that|these|those|what|what's|whatever|everything|"
-    r"all|it|them|me|us|him|some|every|both|up|down|in|with)\b"
+    r"\s+(?:['\"‘“](?=\w)|(?:the|a|an|my|our|your|his|her|their|this|that|these|those|what|what's|whatever"
+    r"|everything|all|it|them|me|us|him|some|every|both|up|down|in|with)\b)"
 )
 
 # ... except in idioms whose object is not what is made: "keep that on file", "keep everything

@@ -110,6 +110,17 @@ def names_file(text: str) -> bool:
     return bool(_FILE.search(rest) or _DOTFILE.search(rest))
 
 
+def named_files(text: str) -> frozenset[str]:
+    """The files the text names by their names (as `names_file`), less those whose extension mixes
+    cases ("services.In Bangkok": a sentence run into the next one) or is one capital ("C.J. Rush")."""
+    rest = _EMAIL.sub(" ", _URL.sub(" ", text))
+    found = {m.group() for m in _FILE.finditer(rest)} | {m.group() for m in _DOTFILE.finditer(rest)}
+    return frozenset(f for f in found if not _MIXED_EXTENSION.search(f))
+
+
+_MIXED_EXTENSION = re.compile(r"\.(?:(?=[a-z0-9]*[A-Z])(?=[A-Z0-9]*[a-z])[A-Za-z0-9]+|[A-Z])$")  # or "C.J": initials
+
+
 @lru_cache(maxsize=8192)
 def query_slots(text: str) -> frozenset[str]:
     """The kinds of value the request carries (see the module docstring)."""

@@ -75,6 +75,12 @@ FIT_CONTINUE = 1.0
 # ... and one that asks for the last step's request again ("now the same for ~/Downloads", "and
 # to india?") is led by the conversation's last tool and fits by this much more.
 FIT_AGAIN = 1.0
+# What the explanation says of each follow-up the history leads (retrieval_history.follow_up).
+_FOLLOW_UPS = {
+    "again": "it asks for the last step's request again ({lead}, the conversation's last tool, leads); ",
+    "pick": "it picks out an item of the last step's result ({lead}, of the server that gave it, leads); ",
+    "amend": "it changes what the last step showed ({lead}, of the server that showed it, changes things in place); ",
+}
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -373,7 +379,7 @@ class ToolIndex(PoolFeatures):
             order, scores = offer(order, scores, own_best(x, self._wv, static, scores, order))
         # "now the same for ~/Downloads", "open the second one": led from the history.
         last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
-        again, picked = follow_up(ask, cands, order, self._docs[last] if last is not None else None)
+        again, kind = follow_up(ask, cands, order, self._docs[last] if last is not None else None)
         if again is not None and order[0] != again:
             scores = list(scores)
             scores[again] = scores[order[0]] + 1e-6
@@ -480,13 +486,7 @@ class ToolIndex(PoolFeatures):
                 if recalled
                 else ""
             )
-            + (
-                f"it asks for the last step's request again ({lead}, the conversation's last tool, leads); "
-                if again is not None and not picked and continues
-                else f"it picks out an item of the last step's result ({lead}, of the server that gave it, leads); "
-                if picked and continues
-                else ""
-            )
+            + (_FOLLOW_UPS[kind].format(lead=lead) if again is not None and continues else "")
             + (f"it continues the conversation's work on {leader.spec.server} (raises P(fit)); " if continues else "")
             + (taught_reason(names[order[0]], names[first[0]], taught, probs) if again is None else "")
             + (f"the ask: {_clip(ask)} (the rest of the message counts at half weight); " if setting else "")
