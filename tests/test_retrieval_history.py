@@ -9,7 +9,8 @@
 - history reorders, it does not hide: the two tools the step ranks best on its own stay among the
   five `run_step` offers ("it cut off, get the rest" after a fetch had lost `fetch` from them);
 - the same request again is led by the last tool ("and in lisbon?"), an item of the last result
-  picked by its place by a tool of the server that gave it ("open the second one"), and a change
+  picked by its place or, in a command, by what it is ("open the lasagna one") by a tool of the
+  server that gave it ("open the second one"), and a change
   to what the last step showed by that server's tool that changes a thing in place ("double the
   sugar in it" after a file was read: `edit_file`)."""
 
@@ -155,6 +156,11 @@ def test_offer_moves_a_kept_row_into_the_five_without_touching_the_leader() -> N
         ("show me the latest commit", False),  # a request of its own, not an item of a result
         ("which one is ahead, the first or the other one?", False),
         ("open the second one and then write a summary of it to ~/notes/summary.md please", False),  # long
+        ("open the lasagna one", True),  # by what it is, in a command
+        ("read the one from march", True),
+        ("tell me the funniest one", False),  # the model answers from the result it has
+        ("which one is the best one?", False),  # a question
+        ("use the other one", False),
     ],
 )
 def test_an_item_of_the_last_result_is_picked_by_its_place(text: str, picked: bool) -> None:
@@ -167,6 +173,7 @@ def test_an_item_of_the_last_result_is_picked_by_its_place(text: str, picked: bo
         ("fetch https://lobste.rs and list the headlines", "fetch__fetch", "open the third one", "fetch__fetch"),
         ("git log for ~/code/api, last 10", "git__git_log", "show me the first one", "git__git_show"),
         ("fetch https://example.com/changelog", "fetch__fetch", "it stopped halfway, get the rest", "fetch__fetch"),
+        ("list ~/notes", "filesystem__list_directory", "read the one from march", "filesystem__read_file"),
     ],
 )
 def test_an_item_of_the_last_result_goes_to_the_server_that_gave_it(
@@ -184,7 +191,8 @@ def test_an_item_of_the_last_result_goes_to_the_server_that_gave_it(
 @pytest.mark.parametrize(
     ("text", "change"),
     [
-        ("double the sugar in it", "write"),
+        ("make it two cups of sugar", "create"),
+        ("bump the font size to 13", "write"),
         ("add a row for march rent, 1200", "create"),
         ("actually make it 12.5", "create"),
         ("change 'Priya' to 'Pria' everywhere, i misspelled it", "write"),
@@ -206,7 +214,7 @@ def test_a_change_to_what_the_last_step_showed(text: str, change: str | None) ->
         (
             "read ~/recipes/banana-bread.md",
             "filesystem__read_text_file",
-            "double the sugar in it",
+            "make it two cups of sugar",
             "filesystem__edit_file",
         ),
         (
@@ -215,14 +223,19 @@ def test_a_change_to_what_the_last_step_showed(text: str, change: str | None) ->
             "add a row for march rent, 1200",
             "filesystem__edit_file",
         ),
-        ("what do you have on Marta?", "memory__open_nodes", "add that she moved to Porto", "memory__add_observations"),
+        (
+            "what do you have on Marta?",
+            "memory__open_nodes",
+            "update that, she lives in Porto now",
+            "memory__add_observations",
+        ),
     ],
 )
 def test_a_change_to_what_the_last_step_showed_is_made_in_place_by_its_server(
     ref: ReferenceIndex, before: str, tool: str, ask: str, lead: str
 ) -> None:
-    """ "double the sugar in it" after a recipe was read went to memory's add_observations and
-    fitted no tool; said alone it names nothing to change. After the read, the file is what it
+    """ "make it two cups of sugar" after a recipe was read names nothing of its own to change, and
+    such steps went to memory's add_observations or fitted no tool. After the read, the file is what it
     changes, and the server's tool that edits in place (not write_file, which overwrites) leads."""
     follow = ref.rank(ask, context=after(before, tool))
     assert not follow.no_tool and follow.candidates[0].name == lead, follow.explanation

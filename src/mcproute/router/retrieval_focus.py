@@ -91,7 +91,7 @@ def _pieces(text: str) -> list[str]:
         if len(parts) == 2 and not _is_ask(parts[0]) and _is_ask(parts[1]):
             out.extend(parts)
         else:
-            out.extend(_clauses(sentence))
+            out.extend(_clauses(sentence) if len(sentences) == 1 else [sentence])
     return [p for p in out if p.strip()]
 
 

@@ -27,6 +27,7 @@ from difflib import SequenceMatcher
 from mcproute.router.retrieval_commands import (
     errand,
     introduces,
+    is_command_verb,
     links,
     looks,
     only_existing,
@@ -64,6 +65,7 @@ __all__ = [
     "picks",
     "points_at",
     "recalls",
+    "refers_back",
     "repeats",
     "spares",
     "vetoes",
@@ -188,16 +190,34 @@ _PICK = re.compile(
     r"|\bthe rest\b(?! of (?!it\b|that\b|them\b|those\b))"
 )
 _SHORT_PICK = 10  # words at most
+# "open the lasagna one", "read the one from march", "show me the longest one": an item of the last
+# result by what it is, in a command (a question "which one is the best one?" asks the model).
+_DESCRIBED = re.compile(
+    r"\bthe (?!other\b|same\b|right\b|wrong\b|only\b)(?:[\w'-]+ ){1,3}one\b"
+    r"|\bthe one (?:from|about|with|that|which|called|named|for|in|on|at|where|by)\b"
+)
+
+
+# "tell me the funniest one", "pick the best one": the model answers from the result it has.
+_TELLS = frozenset({"tell", "give", "say", "describe", "explain", "pick", "choose", "recommend", "suggest", "rank"})
 
 
 def picks(ask: str) -> bool:
-    """The ask picks out an item of the last step's result by its place, or asks for the rest of
-    it, in at most `_SHORT_PICK` words ("open the second one", "it cut off, get the rest")."""
+    """The ask picks out an item of the last step's result by its place or, in a command, by what
+    it is, or asks for the rest of it, in at most `_SHORT_PICK` words ("open the second one", "it
+    cut off, get the rest", "open the lasagna one")."""
     low = ask.lower()
-    return len(low.split()) <= _SHORT_PICK and _PICK.search(low) is not None
+    if len(low.split()) > _SHORT_PICK:
+        return False
+    if _PICK.search(low) is not None:
+        return True
+    m = opening_word(low)
+    return (
+        m is not None and is_command_verb(m.group()) and m.group() not in _TELLS and _DESCRIBED.search(low) is not None
+    )
 
 
-# "double the sugar in it", "add a row for march rent, 1200", "bump the font size to 13": a short
+# "make it two cups of sugar", "add a row for march rent, 1200", "bump the font size to 13": a short
 # command to change something that names nothing of its own to change (no file, folder or URL).
 _SHORT_AMEND = 16  # words at most
 _NAMES_THING = frozenset({"path", "paths", "url"})
@@ -207,7 +227,7 @@ _MAKES_NEW = re.compile(r"\s*(?:create|make)s? (?:a |an )?new\b", re.IGNORECASE)
 
 def amends(ask: str) -> str | None:
     """The action class (create, write or delete) of a short command to change something it does
-    not name ("double the sugar in it", "add a row for march rent"): after a step that showed one
+    not name ("make it two cups of sugar", "add a row for march rent"): after a step that showed one
     thing, that thing. None for any other step, and for a fact to keep or text to write."""
     low = ask.lower()
     if len(low.split()) > _SHORT_AMEND or query_slots(ask) & _NAMES_THING or keeps_fact(ask):
@@ -217,6 +237,16 @@ def amends(ask: str) -> str | None:
         return None
     change = changes(ask)
     return change if change in ("create", "write", "delete") else None
+
+
+# Words that point back at what the conversation just showed ("make it two cups of sugar", "update
+# that", "change that to 5"); "that" only where it cannot open a clause ("ensure that the car ...").
+_BACK = re.compile(r"\b(?:it|its|them|in there)\b|\bthat\b(?=\s*(?:$|[,.!?;]|(?:to|in|into|on|for|from|with|as|so)\b))")
+
+
+def refers_back(ask: str) -> bool:
+    """The ask points back at something the conversation showed ("make it two cups of sugar")."""
+    return _BACK.search(ask.lower()) is not None
 
 
 def edits_in_place(doc: ToolDoc) -> bool:

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mcproute.router.retrieval_features import COL, ToolDoc
-from mcproute.router.retrieval_gates import amends, edits_in_place, picks, repeats
-from mcproute.router.retrieval_intent import family
+from mcproute.router.retrieval_gates import amends, edits_in_place, picks, refers_back, repeats
+from mcproute.router.retrieval_intent import family, opening_word, query_many, reads, verb_of
 
 __all__ = ["KEEP_OWN", "KEEP_WITHIN", "follow_up", "offer", "own_best"]
 
@@ -67,18 +67,34 @@ def offer(order: list[int], scores: list[float], kept: Sequence[int]) -> tuple[l
 def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: ToolDoc | None) -> tuple[int | None, str]:
     """The pool row that leads a follow-up the history decides, and what kind it is: "again", the
     last tool `last` for "now the same for ~/Downloads" (when it is in the pool); "pick", the
-    best-ranked tool of `last`'s server in `order` for "open the second one"; "amend", the
+    best-ranked tool of `last`'s server in `order` for "open the second one" (one that does the
+    kind of thing asked, and not made for several things unless the step asks for several); "amend", the
     best-ranked tool of `last`'s server that changes a thing in place, in the family asked for, for
-    "double the sugar in it" after a step that showed one thing (a file read, an entity opened).
+    "make it two cups of sugar" after a step that showed one thing (a file read, an entity opened).
     (None, "") for any other step."""
     if last is None:
         return None, ""
     if repeats(ask):
         return next((i for i, c in enumerate(cands) if c is last), None), "again"
     if picks(ask):
-        row = next((i for i in order if cands[i].spec.server == last.spec.server), None)
+        # one item ("open the lasagna one"): a tool made for several only when nothing else of the server fits
+        rows = [i for i in order if cands[i].spec.server == last.spec.server]
+        m = opening_word(ask.lower())
+        verb = verb_of(m.group()) if m is not None else None
+        kin = family(verb[1]) if verb is not None else None  # "open the lasagna one": a reading tool
+        row = next(
+            (
+                i
+                for i in rows
+                if (query_many(ask) or not cands[i].many) and (kin is None or family(cands[i].action) in (kin, None))
+            ),
+            rows[0] if rows else None,
+        )
         return row, "pick" if row is not None else ""
-    change = amends(ask) if not last.many else None
+    # one thing shown (a file read, an entity opened, or just edited), and a command that points
+    # back at it ("make it two cups of sugar") or changes a part of a file it showed ("bump the font size")
+    shown = not last.many and (reads(last.action) or edits_in_place(last))
+    change = amends(ask) if shown else None
     if change is not None:
         kin = family(change)
         row = next(
@@ -88,6 +104,7 @@ def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: To
                 if cands[i].spec.server == last.spec.server
                 and edits_in_place(cands[i])
                 and family(cands[i].action) == kin
+                and (refers_back(ask) or bool(cands[i].kinds & last.kinds))
             ),
             None,
         )

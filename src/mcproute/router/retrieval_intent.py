@@ -114,13 +114,10 @@ _CLASSES: dict[str, tuple[str, ...]] = {
         "swap",
         "upload",
         "bump",
-        "double",
-        "halve",
         "increase",
         "decrease",
         "tick",
         "uncomment",
-        "apply",
     ),
     "move": ("move", "rename", "mv", "relocate", "switch", "checkout", "transfer", "go"),
     "delete": (
@@ -391,6 +388,8 @@ def changes(text: str) -> str | None:
     hit = _lookup(m.group()) if m else None
     if hit is None or _FAMILY[hit[1]] not in _CHANGING:
         return None
+    if m is not None and low[m.end() : m.end() + 1] == "-":
+        return None  # "double-check that ...", "re-run": the word opens a compound, not a command
     if m is not None and m.group() != hit[0] and m.group().endswith(("ed", "ing")):
         return None  # "unstaged diff with 10 lines of context", "deleted files in src?": a participle, not a command
     if hit[0] in _TOOL_ONLY and (hit[0] in _IDIOMS or not (m is not None and _OBJECT_START.match(low, m.end()))):
