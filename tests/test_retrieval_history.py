@@ -174,6 +174,7 @@ def test_an_item_of_the_last_result_is_picked_by_its_place(text: str, picked: bo
         ("git log for ~/code/api, last 10", "git__git_log", "show me the first one", "git__git_show"),
         ("fetch https://example.com/changelog", "fetch__fetch", "it stopped halfway, get the rest", "fetch__fetch"),
         ("list ~/notes", "filesystem__list_directory", "read the one from march", "filesystem__read_file"),
+        ("list ~/recipes", "filesystem__list_directory", "open the lasagna one", "filesystem__read_file"),
     ],
 )
 def test_an_item_of_the_last_result_goes_to_the_server_that_gave_it(
@@ -221,6 +222,13 @@ def test_a_change_to_what_the_last_step_showed(text: str, change: str | None) ->
             "show ~/finance/budget.csv",
             "filesystem__read_text_file",
             "add a row for march rent, 1200",
+            "filesystem__edit_file",
+        ),
+        # edit_file shares no word with it and is not among its nearest tools: the server's tools join the pool
+        (
+            "what's in ~/dev/api/.python-version",
+            "filesystem__read_text_file",
+            "update it to the latest",
             "filesystem__edit_file",
         ),
         (

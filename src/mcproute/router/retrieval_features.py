@@ -155,10 +155,13 @@ class PoolFeatures:
         context: RetrievalContext | None = None,
         vector: np.ndarray | None = None,
         setting: str = "",
+        server: str | None = None,
     ) -> tuple[list[int], np.ndarray, dict[str, float]]:
         """Pool slots, their feature matrix (columns in `FEATURES` order), the query's term weights.
         `setting`: the request's sentences that do not ask for anything (`retrieval_focus`); their
-        words count at SETTING_WEIGHT of the ask's, their paths, URLs and values as the step's own."""
+        words count at SETTING_WEIGHT of the ask's, their paths, URLs and values as the step's own.
+        `server`: a server whose every tool joins the pool (a follow-up the history leads: "open the
+        lasagna one" may be for a tool that shares no word with it)."""
         p = self.params
         size = self._next
         # A path's folders, a URL's page and a short quote are values, not what is asked
@@ -225,6 +228,9 @@ class PoolFeatures:
             near = np.argpartition(-cos, min(p.embed_pool, size) - 1)[: p.embed_pool]
             cos_max = float(cos[near].max())
             live = np.fromiter(set(live.tolist()).union(near[cos[near] > 0].tolist()), dtype=np.int64)
+        if server is not None:
+            own = [slot for slot, doc in self._docs.items() if doc.spec.server == server]
+            live = np.union1d(live, np.array(own, dtype=np.int64)).astype(np.int64)
         s1 = dict(zip(live.tolist(), stage1[live].tolist(), strict=True))
         docs = self._docs
         pool = sorted(s1, key=lambda s: (-s1[s], docs[s].order))

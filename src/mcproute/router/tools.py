@@ -52,7 +52,7 @@ from mcproute.router.retrieval_examples import (
 )
 from mcproute.router.retrieval_features import COL, PoolFeatures, ToolDoc
 from mcproute.router.retrieval_focus import focus, sequenced
-from mcproute.router.retrieval_gates import new_leader, spares, vetoes
+from mcproute.router.retrieval_gates import amends, new_leader, picks, spares, vetoes
 from mcproute.router.retrieval_head import FIT_HEAD, NONE_FLOOR, Head
 from mcproute.router.retrieval_history import follow_up, offer, own_best
 from mcproute.router.retrieval_intent import tool_action, tool_actions, tool_kinds, tool_many
@@ -350,7 +350,11 @@ class ToolIndex(PoolFeatures):
         # veto a leader for what the whole message is (explaining, small talk, ...) read it all.
         whole = text or ""
         ask, setting = focus(whole)
-        pool, x, qterms = self.features(ask, context, vector, setting)
+        # A follow-up the history may lead ("open the lasagna one", "make it 12.5") sees every tool
+        # of the conversation's last server, which may share no word with it.
+        last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
+        widen = self._docs[last].spec.server if last is not None and (picks(ask) or amends(ask)) else None
+        pool, x, qterms = self.features(ask, context, vector, setting, widen)
         if not pool:
             why = "no query terms" if not qterms else "no tool shares a term with the step"
             return Ranking((), True, 1.0, p.no_tool_threshold, why)
@@ -378,7 +382,6 @@ class ToolIndex(PoolFeatures):
         if context is not None:
             order, scores = offer(order, scores, own_best(x, self._wv, static, scores, order))
         # "now the same for ~/Downloads", "open the second one": led from the history.
-        last = self._by_name.get(context.tools_used[-1]) if context is not None and context.tools_used else None
         again, kind = follow_up(ask, cands, order, self._docs[last] if last is not None else None)
         if again is not None and order[0] != again:
             scores = list(scores)
