@@ -260,3 +260,45 @@ def test_a_change_to_what_the_last_step_showed_is_made_in_place_by_its_server(
 def test_other_steps_after_a_read_are_not_changes_to_it(ref: ReferenceIndex, before: str, tool: str, ask: str) -> None:
     follow = ref.rank(ask, context=after(before, tool))
     assert "it changes what the last step showed" not in follow.explanation
+
+
+@pytest.mark.parametrize(
+    ("before", "tool", "ask", "lead"),
+    [
+        ("show me what's staged in ~/code/bot", "git__git_diff_staged", "good, ok commit that", "git__git_commit"),
+        (
+            "show me what's staged in ~/code/bot",
+            "git__git_diff_staged",
+            "commit it as 'add retry logic'",
+            "git__git_commit",
+        ),
+        ("what's the status of ~/code/garden", "git__git_status", "add everything", "git__git_add"),
+    ],
+)
+def test_a_command_whose_verb_names_a_tool_of_the_last_server_is_for_it(
+    ref: ReferenceIndex, before: str, tool: str, ask: str, lead: str
+) -> None:
+    """ "good, ok commit that" after the staged diff was led by git_diff_staged (the history's
+    tool) and "commit it as 'add retry logic'" fitted no tool (its nearest taught requests ask for
+    a commit message to be written). In a conversation on git, "commit" names git_commit."""
+    follow = ref.rank(ask, context=after(before, tool))
+    assert not follow.no_tool and follow.candidates[0].name == lead, follow.explanation
+    assert f"its verb names {lead}" in follow.explanation
+
+
+def test_a_verb_names_no_tool_whose_other_words_a_rival_says() -> None:
+    """ "could you adjust the cruise control to 65 mph" after a vehicle step: the verb names
+    adjustClimateControl, but setCruiseControl's name says "cruise control"; the ranking decides."""
+    from mcproute.router.step import ToolSpec
+    from mcproute.router.tools import ToolIndex
+
+    car = [
+        ToolSpec("car__adjustClimateControl", "Adjusts the climate control of the vehicle.", server="car"),
+        ToolSpec("car__setCruiseControl", "Sets the cruise control speed of the vehicle.", server="car"),
+        ToolSpec("car__startEngine", "Starts the engine of the vehicle.", server="car"),
+    ]
+    index = ToolIndex(car)
+    ctx = RetrievalContext(tools_used=("car__startEngine",), servers_used=("car",), recent_texts=("start the engine",))
+    r = index.rank("could you adjust the cruise control to 65 mph", context=ctx)
+    assert "its verb names" not in r.explanation
+    assert r.candidates[0].name == "car__setCruiseControl", r.explanation

@@ -26,9 +26,6 @@ import re
 from mcproute.router.retrieval_commands import is_command_verb
 from mcproute.router.retrieval_compose import _QUOTED
 
-# Quoted text, as spans to step over ("commit it as 'fix, then test'").
-_QUOTED_SPAN = re.compile(r"(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"|‘[^’]*’|“[^”]*”")
-
 # A sentence ends at . ! or ? followed by white space (so "robots.txt", "v2.3.0" and "e.g. x" within
 # a word do not end one); a statement before a colon is split from what follows it.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
@@ -131,9 +128,7 @@ def _clauses(sentence: str) -> list[str]:
     that opens with a command verb or a question word after its last comma, are two pieces;
     anything else is one. Not within quotes."""
     cut = [
-        m
-        for m in _COMMA.finditer(sentence)
-        if _QUOTED_SPAN.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","
+        m for m in _COMMA.finditer(sentence) if _QUOTED.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","
     ]
     if not cut:
         return [sentence]
@@ -143,6 +138,7 @@ def _clauses(sentence: str) -> list[str]:
         and _STATES.search(head)
         and not _is_ask(head)
         and _opens_ask(tail)
+        and not _THEN.match(tail.strip())  # "..., then get the current time": asks in order (`sequenced`)
     ):
         return [head, tail]
     return [sentence]

@@ -19,14 +19,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mcproute.router.retrieval_compose import _QUOTED
 from mcproute.router.retrieval_features import COL, ToolDoc
 from mcproute.router.retrieval_gates import amends, edits_in_place, picks, refers_back, repeats
-from mcproute.router.retrieval_intent import family, opening_word, query_many, reads, verb_of
+from mcproute.router.retrieval_intent import changes, family, opening_word, query_many, reads, verb_of
+from mcproute.router.retrieval_text import split_identifier, stem, tokens
 
 __all__ = ["KEEP_OWN", "KEEP_WITHIN", "follow_up", "offer", "own_best"]
 
 KEEP_OWN = 2
 KEEP_WITHIN = 5
+_RIVALS = 3  # the last server's best-ranked tools a tool named by the step's verb is weighed against
 _HISTORY_COLS = [COL[f] for f in ("history", "used", "same_server", "hist_cos")]
 
 
@@ -64,6 +67,12 @@ def offer(order: list[int], scores: list[float], kept: Sequence[int]) -> tuple[l
     return [*rest[:cut], *missing, *rest[cut:]], scores
 
 
+def _name_hits(doc: ToolDoc, said: set[str], verb: str = "") -> int:
+    """How many words of the tool's name (its verb and its server's name aside) the step says."""
+    words = split_identifier(doc.spec.name.rpartition("__")[2])
+    return sum(1 for w in words if w not in (verb, doc.spec.server) and stem(w) in said)
+
+
 def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: ToolDoc | None) -> tuple[int | None, str]:
     """The pool row that leads a follow-up the history decides, and what kind it is: "again", the
     last tool `last` for "now the same for ~/Downloads" (when it is in the pool); "pick", the
@@ -91,6 +100,21 @@ def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: To
             rows[0] if rows else None,
         )
         return row, "pick" if row is not None else ""
+    # "good, ok commit that" after the staged diff: a command whose verb names a tool of the last
+    # server ("commit" -> git_commit) is for it; only verbs that change things (a verb of seeing,
+    # "show me what will go in", names git_show as much as any reading tool)
+    if changes(ask) is not None:
+        m = opening_word(ask.lower())
+        verb = m.group() if m is not None else ""
+        said = set(tokens(_QUOTED.sub(" ", ask)))  # not the message quoted: "commit it as 'add retry logic'"
+        own = [i for i in order if cands[i].spec.server == last.spec.server]
+        row = next((i for i in own if verb in split_identifier(cands[i].spec.name.rpartition("__")[2])), None)
+        # ... unless a close rival's name says more of the step ("adjust the cruise control":
+        # setCruiseControl, not adjustClimateControl)
+        if row is not None and not any(
+            _name_hits(cands[i], said) > _name_hits(cands[row], said, verb) for i in own[:_RIVALS] if i != row
+        ):
+            return row, "named"
     # one thing shown (a file read, an entity opened, or just edited), and a command that points
     # back at it ("make it two cups of sugar") or changes a part of a file it showed ("bump the font size")
     shown = not last.many and (reads(last.action) or edits_in_place(last))

@@ -337,7 +337,8 @@ def tool_actions(name: str, description: str) -> frozenset[str]:
 _LIGHT = frozenset({"make", "do", "perform"})  # verbs whose object says what is done
 _CHANGING = frozenset({"write", "delete", "send"})  # families that change something ("run X" invokes X: any tool)
 _POLITE = re.compile(
-    r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so|actually|oh|oops|ugh|yeah|yes|alright)[,!.]?\s+"
+    r"^\s*(?:(?:please|pls|ok|okay|hey|now|then|and|also|so|actually|oh|oops|ugh|yeah|yes|alright"
+    r"|good|great|fine|cool|nice|perfect|thanks|thx|ty)[,!.]?\s+"
     r"|(?:can|could|would|will) (?:you|u)\s+)*"
 )
 

@@ -80,6 +80,7 @@ _FOLLOW_UPS = {
     "again": "it asks for the last step's request again ({lead}, the conversation's last tool, leads); ",
     "pick": "it picks out an item of the last step's result ({lead}, of the server that gave it, leads); ",
     "amend": "it changes what the last step showed ({lead}, of the server that showed it, changes things in place); ",
+    "named": "its verb names {lead}, a tool of the server the conversation is working with; ",
 }
 
 
