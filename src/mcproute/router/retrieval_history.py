@@ -77,60 +77,72 @@ def follow_up(ask: str, cands: Sequence[ToolDoc], order: Sequence[int], last: To
     """The pool row that leads a follow-up the history decides, and what kind it is: "again", the
     last tool `last` for "now the same for ~/Downloads" (when it is in the pool); "pick", the
     best-ranked tool of `last`'s server in `order` for "open the second one" (one that does the
-    kind of thing asked, and not made for several things unless the step asks for several); "amend", the
-    best-ranked tool of `last`'s server that changes a thing in place, in the family asked for, for
-    "make it two cups of sugar" after a step that showed one thing (a file read, an entity opened).
-    (None, "") for any other step."""
+    kind of thing asked, and not made for several things unless the step asks for several);
+    "named", the tool of that server the step's verb names ("good, ok commit that"); "amend", the
+    best-ranked tool of that server that changes a thing in place, in the family asked for, for
+    "make it two cups of sugar" after a step that showed one thing (a file read, an entity
+    opened). (None, "") for any other step."""
     if last is None:
         return None, ""
     if repeats(ask):
         return next((i for i, c in enumerate(cands) if c is last), None), "again"
+    own = [i for i in order if cands[i].spec.server == last.spec.server]
     if picks(ask):
-        # one item ("open the lasagna one"): a tool made for several only when nothing else of the server fits
-        rows = [i for i in order if cands[i].spec.server == last.spec.server]
-        m = opening_word(ask.lower())
-        verb = verb_of(m.group()) if m is not None else None
-        kin = family(verb[1]) if verb is not None else None  # "open the lasagna one": a reading tool
-        row = next(
-            (
-                i
-                for i in rows
-                if (query_many(ask) or not cands[i].many) and (kin is None or family(cands[i].action) in (kin, None))
-            ),
-            rows[0] if rows else None,
-        )
+        row = _picked(ask, cands, own)
         return row, "pick" if row is not None else ""
-    # "good, ok commit that" after the staged diff: a command whose verb names a tool of the last
-    # server ("commit" -> git_commit) is for it; only verbs that change things (a verb of seeing,
-    # "show me what will go in", names git_show as much as any reading tool)
-    if changes(ask) is not None:
-        m = opening_word(ask.lower())
-        verb = m.group() if m is not None else ""
-        said = set(tokens(_QUOTED.sub(" ", ask)))  # not the message quoted: "commit it as 'add retry logic'"
-        own = [i for i in order if cands[i].spec.server == last.spec.server]
-        row = next((i for i in own if verb in split_identifier(cands[i].spec.name.rpartition("__")[2])), None)
-        # ... unless a close rival's name says more of the step ("adjust the cruise control":
-        # setCruiseControl, not adjustClimateControl)
-        if row is not None and not any(
-            _name_hits(cands[i], said) > _name_hits(cands[row], said, verb) for i in own[:_RIVALS] if i != row
-        ):
-            return row, "named"
-    # one thing shown (a file read, an entity opened, or just edited), and a command that points
-    # back at it ("make it two cups of sugar") or changes a part of a file it showed ("bump the font size")
-    shown = not last.many and (reads(last.action) or edits_in_place(last))
-    change = amends(ask) if shown else None
-    if change is not None:
-        kin = family(change)
-        row = next(
-            (
-                i
-                for i in order
-                if cands[i].spec.server == last.spec.server
-                and edits_in_place(cands[i])
-                and family(cands[i].action) == kin
-                and (refers_back(ask) or bool(cands[i].kinds & last.kinds))
-            ),
-            None,
-        )
-        return row, "amend" if row is not None else ""
-    return None, ""
+    row = _named(ask, cands, own)
+    if row is not None:
+        return row, "named"
+    row = _amended(ask, cands, own, last)
+    return row, "amend" if row is not None else ""
+
+
+def _picked(ask: str, cands: Sequence[ToolDoc], own: Sequence[int]) -> int | None:
+    """One item ("open the lasagna one"): the first of `own` that does what the opening verb asks
+    and is not made for several things (unless the step asks for several), else the first."""
+    m = opening_word(ask.lower())
+    hit = verb_of(m.group()) if m is not None else None
+    kin = family(hit[1]) if hit is not None else None  # "open ...": a reading tool
+    many = query_many(ask)
+    fits = (i for i in own if (many or not cands[i].many) and (kin is None or family(cands[i].action) in (kin, None)))
+    return next(fits, own[0] if own else None)
+
+
+def _named(ask: str, cands: Sequence[ToolDoc], own: Sequence[int]) -> int | None:
+    """ "good, ok commit that" after the staged diff: the first of `own` whose name has the verb of
+    a command that changes things (a verb of seeing, "show me what will go in", names git_show as
+    much as any reading tool), unless one of the first `_RIVALS` has a name that says more of the
+    step ("adjust the cruise control": setCruiseControl, not adjustClimateControl)."""
+    if changes(ask) is None:
+        return None
+    m = opening_word(ask.lower())
+    verb = m.group() if m is not None else ""
+    said = set(tokens(_QUOTED.sub(" ", ask)))  # not the message quoted: "commit it as 'add retry logic'"
+    row = next((i for i in own if verb in split_identifier(cands[i].spec.name.rpartition("__")[2])), None)
+    if row is None:
+        return None
+    mine = _name_hits(cands[row], said, verb)
+    return None if any(_name_hits(cands[i], said) > mine for i in own[:_RIVALS] if i != row) else row
+
+
+def _amended(ask: str, cands: Sequence[ToolDoc], own: Sequence[int], last: ToolDoc) -> int | None:
+    """After a step that showed one thing (a reading tool not made for several, or an edit), a
+    command that changes something it does not name, and points back at it ("make it two cups of
+    sugar") or at a part of a thing of the same kind ("bump the font size"): the first of `own`
+    that changes a thing in place, in the family the command asks for."""
+    if last.many or not (reads(last.action) or edits_in_place(last)):
+        return None
+    change = amends(ask)
+    if change is None:
+        return None
+    kin, back = family(change), refers_back(ask)
+    return next(
+        (
+            i
+            for i in own
+            if edits_in_place(cands[i])
+            and family(cands[i].action) == kin
+            and (back or bool(cands[i].kinds & last.kinds))
+        ),
+        None,
+    )
