@@ -126,7 +126,8 @@ _STATES = re.compile(
 def _clauses(sentence: str) -> list[str]:
     """ "everything's staged in ~/notes-app, commit it as 'fix toggle'": a statement, then a clause
     that opens with a command verb or a question word after its last comma, are two pieces;
-    anything else is one. Not within quotes."""
+    anything else is one. Not a comma within quotes, nor a clause that opens with "then" (asks in
+    order: `sequenced`); only for a message of one sentence (`_pieces`)."""
     cut = [
         m for m in _COMMA.finditer(sentence) if _QUOTED.sub(lambda q: "x" * len(q.group()), sentence)[m.start()] == ","
     ]
