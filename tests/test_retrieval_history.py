@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcproute.router.retrieval_gates import amends, picks, repeats
+from mcproute.router.retrieval_followups import amends, picks, repeats
 from mcproute.router.retrieval_history import offer
 from mcproute.router.retrieval_types import RetrievalContext
 from reference_support import ReferenceIndex

@@ -27,7 +27,6 @@ from difflib import SequenceMatcher
 from mcproute.router.retrieval_commands import (
     errand,
     introduces,
-    is_command_verb,
     links,
     looks,
     only_existing,
@@ -56,17 +55,14 @@ from mcproute.router.retrieval_text import stem, tokens
 from mcproute.router.retrieval_thesaurus import ASKS_KEPT, terms_of
 
 __all__ = [
+    "KEEPING",
     "Vetoes",
-    "amends",
     "edits_in_place",
     "keeps_fact",
     "new_leader",
     "one_file",
-    "picks",
     "points_at",
     "recalls",
-    "refers_back",
-    "repeats",
     "spares",
     "vetoes",
 ]
@@ -89,7 +85,7 @@ _REMOVES = frozenset({"delete", "remove", "erase", "rm", "destroy", "purge", "wi
 _OVERWRITES = re.compile(r"\boverwrit", re.IGNORECASE)
 _ADD_REACH = 5
 # The verbs of keeping what the user gives ("save this: ...", "note down: ...").
-_KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jot", "memorise", "memorize"})
+KEEPING = frozenset({"save", "store", "keep", "remember", "record", "note", "jot", "memorise", "memorize"})
 # A command to create is never given to a tool that deletes, nor one to delete to a tool that creates.
 _OPPOSITE = frozenset({"create", "delete"})
 # ... nor one to delete to a tool that moves, unless the request also says where to put the thing
@@ -101,7 +97,7 @@ _PUTS = re.compile(r"\b(?:put|place|stick|drop|tuck)\b.*\b(?:in|into|under)\b", 
 def _keeps(instruction: str) -> bool:
     """The instruction opens with a verb of keeping ("save this", "pls note down", "could you store")."""
     m = opening_word(instruction.lower())  # after polite openings, as a command's verb is read
-    return m is not None and m.group() in _KEEPING
+    return m is not None and m.group() in KEEPING
 
 
 # What follows a verb of keeping when a fact is given to keep: "remember that ...", "note down:
@@ -111,11 +107,11 @@ _FACT = re.compile(r"(?:\s+(?:down|in mind))?(?:\s+that\b|\s+this\s*:|\s*:)")
 
 
 def keeps_fact(ask: str) -> bool:
-    """The ask opens (after polite openings) with a verb of keeping (`_KEEPING`) followed by the
+    """The ask opens (after polite openings) with a verb of keeping (`KEEPING`) followed by the
     fact to keep ("remember that ...", "note down: ...", "save this: ...")."""
     low = ask.lower()
     m = opening_word(low)
-    return m is not None and m.group() in _KEEPING and _FACT.match(low, m.end()) is not None
+    return m is not None and m.group() in KEEPING and _FACT.match(low, m.end()) is not None
 
 
 _RECALLS = re.compile(ASKS_KEPT)
@@ -125,24 +121,6 @@ def recalls(text: str) -> bool:
     """The message asks what the assistant has kept of what it was told ("do you remember anything
     about hiking", "who did i say works at Siemens?"; the thesaurus's `ASKS_KEPT`)."""
     return _RECALLS.search(text.lower()) is not None
-
-
-# "now the same for ~/Downloads", "same with the shop repo", "and in lisbon?": the last step's
-# request again, with another value.
-_AGAIN = re.compile(
-    r"(?:(?:ok|okay|now|and|also|great|thanks|cool|good)[,!.]?\s+)*"
-    r"(?:(?:do |now )?the same(?: thing)? (?:for|with|in|on|at)\b|same (?:for|with|in|on|at)\b"
-    r"|again (?:for|with|in|on|at)\b|(?P<short>and (?:in|for|to|at|on|with)\b))"
-)
-_SHORT_AGAIN = 6  # words at most in an "and in X?" follow-up
-
-
-def repeats(ask: str) -> bool:
-    """The ask asks for what the last step did, for something else: "now the same for
-    ~/Downloads", "and in lisbon?" (short: at most `_SHORT_AGAIN` words)."""
-    low = ask.lower().strip()
-    m = _AGAIN.match(low)
-    return m is not None and (m.group("short") is None or len(low.split()) <= _SHORT_AGAIN)
 
 
 # "save a haiku about rain to poems/rain.txt": a path or a URL is something a tool reads, so the
@@ -180,73 +158,8 @@ def spares(whole: str, ask: str, leader: ToolDoc) -> str | None:
     return "points" if points_at(whole, leader) else None
 
 
-# "open the second one", "show me the top one", "and the 2nd one in that list?", "get the rest": an
-# item of the last result, by its place, or what it left out. (Not "the rest of the week", nor "more
-# of that rfc from where you stopped", which names what it continues: after a time step it is not
-# for a time tool.)
-_PICK = re.compile(
-    r"\b(?:first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|top|next|last) (?:one|ones|item|result|link|entry)\b"
-    r"|\b(?:first|second|third|1st|2nd|3rd|top|last) (?:of|in) (?:those|them|these|that list|the list)\b"
-    r"|\bthe rest\b(?! of (?!it\b|that\b|them\b|those\b))"
-)
-_SHORT_PICK = 10  # words at most
-# "open the lasagna one", "read the one from march", "show me the longest one": an item of the last
-# result by what it is, in a command (a question "which one is the best one?" asks the model).
-_DESCRIBED = re.compile(
-    r"\bthe (?!other\b|same\b|right\b|wrong\b|only\b)(?:[\w'-]+ ){1,3}one\b"
-    r"|\bthe one (?:from|about|with|that|which|called|named|for|in|on|at|where|by)\b"
-)
-
-
-# "tell me the funniest one", "pick the best one": the model answers from the result it has.
-_TELLS = frozenset({"tell", "give", "say", "describe", "explain", "pick", "choose", "recommend", "suggest", "rank"})
-
-
-def picks(ask: str) -> bool:
-    """The ask picks out an item of the last step's result by its place or, in a command, by what
-    it is, or asks for the rest of it, in at most `_SHORT_PICK` words ("open the second one", "it
-    cut off, get the rest", "open the lasagna one")."""
-    low = ask.lower()
-    if len(low.split()) > _SHORT_PICK:
-        return False
-    if _PICK.search(low) is not None:
-        return True
-    m = opening_word(low)
-    return (
-        m is not None and is_command_verb(m.group()) and m.group() not in _TELLS and _DESCRIBED.search(low) is not None
-    )
-
-
-# "make it two cups of sugar", "add a row for march rent, 1200", "bump the font size to 13": a short
-# command to change something that names nothing of its own to change (no file, folder or URL).
-_SHORT_AMEND = 16  # words at most
-_NAMES_THING = frozenset({"path", "paths", "url"})
 # "Create a new file or ...", "Create a new directory ...": a tool that makes a new thing.
 _MAKES_NEW = re.compile(r"\s*(?:create|make)s? (?:a |an )?new\b", re.IGNORECASE)
-
-
-def amends(ask: str) -> str | None:
-    """The action class (create, write or delete) of a short command to change something it does
-    not name ("make it two cups of sugar", "add a row for march rent"): after a step that showed one
-    thing, that thing. None for any other step, and for a fact to keep or text to write."""
-    low = ask.lower()
-    if len(low.split()) > _SHORT_AMEND or query_slots(ask) & _NAMES_THING or keeps_fact(ask):
-        return None
-    m = opening_word(low)
-    if m is None or m.group() in _KEEPING or composes(ask):
-        return None
-    change = changes(ask)
-    return change if change in ("create", "write", "delete") else None
-
-
-# Words that point back at what the conversation just showed ("make it two cups of sugar", "update
-# that", "change that to 5"); "that" only where it cannot open a clause ("ensure that the car ...").
-_BACK = re.compile(r"\b(?:it|its|them|in there)\b|\bthat\b(?=\s*(?:$|[,.!?;]|(?:to|in|into|on|for|from|with|as|so)\b))")
-
-
-def refers_back(ask: str) -> bool:
-    """The ask points back at something the conversation showed ("make it two cups of sugar")."""
-    return _BACK.search(ask.lower()) is not None
 
 
 def edits_in_place(doc: ToolDoc) -> bool:

@@ -21,7 +21,8 @@ import numpy as np
 
 from mcproute.router.retrieval_compose import _QUOTED
 from mcproute.router.retrieval_features import COL, ToolDoc
-from mcproute.router.retrieval_gates import amends, edits_in_place, picks, refers_back, repeats
+from mcproute.router.retrieval_followups import amends, picks, refers_back, repeats
+from mcproute.router.retrieval_gates import edits_in_place
 from mcproute.router.retrieval_intent import changes, family, opening_word, query_many, reads, verb_of
 from mcproute.router.retrieval_text import split_identifier, stem, tokens
 
