@@ -32,7 +32,7 @@ EVERYDAY_FAST = [
     "make a folder called invoices",
     "thanks a lot!",
 ]
-LEDGER = "reconcile the March ledger against the bank statement"
+LEDGER = "reconcile the March ledger with the bank export"
 
 
 @pytest.fixture(scope="module")
