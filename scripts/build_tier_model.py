@@ -6,7 +6,7 @@
 Learned, and from what (never item ids, sources or category names as features):
   * head: L2 logistic regression of "needs reasoning" on the step vector (384), the 17 shape
     features and the example closeness (router/tier_examples.py), over reasoning.jsonl + the
-    agentic sets (AGENTIC: tests/data/agentic_dev.jsonl) + the shipped examples (each example's
+    agentic sets (AGENTIC: four authors' sets under tests/data/) + the shipped examples (each example's
     closeness leaves itself out). Rows are weighted per source
     (GROUP_WEIGHT, AGENTIC_WEIGHT), so a big source cannot drown a small one;
   * fallback: the same without vector and closeness, for steps scored without an encoder;
@@ -14,10 +14,10 @@ Learned, and from what (never item ids, sources or category names as features):
     outcomes_mmlu.jsonl questions with sha256(id) % 5 != 0. The rest (2,802) are never seen:
     `mcproute eval outcomes --unseen` reports on them. Added with a set weight (GAIN_MC on
     multiple-choice questions, GAIN_OTHER elsewhere), chosen on the trade-off table of --cv;
-  * threshold (RULE "mean"): maximises the mean of three accuracies on scores of items the model
-    did not train on: reasoning.jsonl (each source scored by the model built without it), the
+  * threshold (RULE "recall0.9"): maximises the mean of three accuracies on scores of items the
+    model did not train on: reasoning.jsonl (each source scored by the model built without it), the
     agentic sets (each scored by a model built without it; their mean) and everyday_dev requests
-    (all fast; never trained on). `--agentic`, `--rule recallR|costK` and `--also` (score sets
+    (all fast; never trained on), among the cuts keeping 90 % of the agentic reasoning prompts up. `--agentic`, `--rule recallR|costK` and `--also` (score sets
     never trained on) reproduce the alternatives tried in docs/routing-tiers.md.
 `--cv` prints the held-out table (leave-one-source-out, agentic transfer, outcomes by fold).
 """
@@ -179,15 +179,17 @@ def params(
         "calibration": {
             "threshold": round(threshold, 6),
             "target_escalation_rate": round(rate, 4),
-            "picked_on": "mean accuracy of reasoning.jsonl (leave-one-source-out), agentic_dev "
-            "(model built without it) and everyday_dev (all fast)",
+            "picked_on": "mean accuracy of reasoning.jsonl (leave-one-source-out), the agentic sets "
+            "(each by a model built without it) and everyday_dev (all fast)"
+            + (f", among cuts keeping {RULE[6:]} of agentic reasoning up" if RULE.startswith("recall") else "")
+            + (f", a missed reasoning step costing {RULE[4:]}" if RULE.startswith("cost") else ""),
         },
         "provenance": {
             "built_by": "scripts/build_tier_model.py",
             "data": [
                 "reasoning.jsonl",
                 "outcomes_mmlu.jsonl (sha256(id) % 5 != 0 only)",
-                "tests/data/agentic_dev.jsonl",
+                *(f"tests/data/{name}.jsonl" for name in AGENTIC),
                 "mcproute/data/tier_examples.yaml",
             ],
             "outcomes_unseen": "sha256(id) % 5 == 0",
