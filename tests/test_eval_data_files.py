@@ -35,6 +35,7 @@ AGENTIC = {
     "agentic_dev3.jsonl": "agentic-dev3",
     "agentic_dev4.jsonl": "agentic-dev4",
     "agentic_short_dev.jsonl": "agentic-short",
+    "agentic_dev5.jsonl": "agentic-dev5",
 }
 MIN_TOOL_ITEMS, MIN_NO_TOOL_ITEMS, MIN_PROMPTS = 120, 40, 120
 # multi-turn chat: one conversation's user turns per row, a tier label per turn
