@@ -297,20 +297,22 @@ def held_out(
     return per, oos, oos_a
 
 
-def threshold_value(c: float, oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray) -> float:
+def threshold_value(
+    c: float, oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray, rule: str
+) -> float:
     """What the threshold rule maximises at logit cut c."""
     acc_r = np.mean((oos_r >= c) == (data.R.y > 0))
     acc_d = np.mean(z_d < c)
-    if RULE.startswith("recall"):  # the mean below, among cuts keeping that share of reasoning steps
+    if rule.startswith("recall"):  # the mean below, among cuts keeping that share of reasoning steps
         y_all = np.concatenate([data.A[n].y > 0 for n in oos_a])
         z_all = np.concatenate(list(oos_a.values()))
-        if np.mean(z_all[y_all] >= c) < float(RULE[6:]):
+        if np.mean(z_all[y_all] >= c) < float(rule[6:]):
             return -1.0
-    if RULE == "mean" or RULE.startswith("recall"):
+    if rule == "mean" or rule.startswith("recall"):
         acc_a = np.mean([np.mean((z >= c) == (data.A[n].y > 0)) for n, z in oos_a.items()])
         return float((acc_r + acc_a + acc_d) / 3)
     # "costK": on the agentic sets a reasoning step sent to the fast tier costs K, the reverse 1
-    k = float(RULE[4:])
+    k = float(rule[4:])
     vals = []
     for n, z in oos_a.items():
         y = data.A[n].y > 0
@@ -319,12 +321,15 @@ def threshold_value(c: float, oos_r: np.ndarray, data: Data, oos_a: dict[str, np
     return float((acc_r + np.mean(vals) + acc_d) / 3)
 
 
-def pick_threshold(oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray) -> float:
-    """The logit cut maximising the threshold rule; returned as a score in [0, 1]."""
+def pick_threshold(
+    oos_r: np.ndarray, data: Data, oos_a: dict[str, np.ndarray], z_d: np.ndarray, rule: str | None = None
+) -> float:
+    """The logit cut maximising the threshold rule (RULE unless `rule`); returned as a score in [0, 1]."""
+    rule = rule or RULE
     cands = np.unique(np.concatenate([oos_r, *oos_a.values(), z_d]))
     best, cut = -1.0, 0.0
     for c in cands:
-        v = threshold_value(c, oos_r, data, oos_a, z_d)
+        v = threshold_value(c, oos_r, data, oos_a, z_d, rule)
         if v > best + 1e-12:
             best, cut = v, float(c)
     return float(1.0 / (1.0 + np.exp(-cut)))
@@ -342,11 +347,15 @@ def build(data: Data, gain_mc: float = GAIN_MC, gain_other: float = GAIN_OTHER) 
     thr = pick_threshold(oos_r, data, oos_a, logits(p, data.D))
     # The shape-only fallback has its own best cut on the same mix; shift its bias so that the one
     # shipped threshold is that cut too (a gateway whose encoder is still loading decides sanely).
+    # Its cut is the plain mean of the three accuracies: shape alone cannot tell a short, bare
+    # reasoning request from an everyday one, so keeping 90 % of them up would send every plain
+    # request after a reasoning step above the step-down line (tests/test_sticky.py).
     fb_thr = pick_threshold(
         fallback_logits(head, data.R),
         data,
         {n: fallback_logits(head, rows) for n, rows in data.A.items()},
         fallback_logits(head, data.D),
+        rule="mean",
     )
     head["fallback_bias"] += float(np.log(thr / (1 - thr)) - np.log(fb_thr / (1 - fb_thr)))
     scores = 1.0 / (1.0 + np.exp(-logits(p, data.O)))
