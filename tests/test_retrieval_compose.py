@@ -252,6 +252,9 @@ def test_material_given_to_keep_goes_to_a_tool_that_creates() -> None:
         "what does a 404 status code mean",
         "what does UTC stand for",  # the one word defined is the subject, not a zone to act in
         "what's the French word for folder",
+        # a kind of file ("a .gitignore file") is a topic, and "e.g." is no file name
+        "what's a .gitignore file actually for?",
+        "Explain what a .gitattributes file is for, e.g. a line like `*.png binary`.",
     ],
 )
 def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None:
@@ -268,6 +271,7 @@ def test_a_request_for_an_explanation_from_knowledge_explains(text: str) -> None
         "what's the time difference between Paris and Lima",  # a computation, not a definition
         "show me the last 3 commits",  # no explanation asked
         "what does 5pm PST mean in Berlin",  # a time to convert, not a word to define
+        "explain what the .gitignore file in ~/code does",  # that file, in a folder a tool reaches
     ],
 )
 def test_an_explanation_about_something_a_tool_can_reach_is_not_from_knowledge(text: str) -> None:

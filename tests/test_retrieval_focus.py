@@ -65,6 +65,7 @@ def test_the_ask_is_set_apart_from_its_setting(text: str, ask: str, setting: str
         "delete Mr. Ito from memory",  # nor one after a title
         "Show me the log. Then list the branches.",  # every sentence asks
         "commit it as 'fix, then test'",  # a comma within quotes
+        "make a new file /srv/shop/README.txt that says 'Open Mondays. Call us first.'",  # sentences quoted
         "apples, bananas, pears",  # a list, no ask after the comma
         "hi, list ~/Downloads",  # too short to be a statement
         "open notes.txt, add a line 'call mom'",  # both clauses ask

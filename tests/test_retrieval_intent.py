@@ -20,7 +20,7 @@ from mcproute.router.retrieval_commands import (
     subcommand,
     when_aside,
 )
-from mcproute.router.retrieval_gates import keeps_fact, one_file, points_at, recalls
+from mcproute.router.retrieval_gates import keeps_fact, one_file, points_at, recalls, several_files
 from mcproute.router.retrieval_intent import (
     adds_to_file,
     agreement,
@@ -417,6 +417,35 @@ def test_one_named_file_is_not_led_by_a_tool_made_for_many() -> None:
     every = specs_from_dicts(json.loads(REFERENCE.read_text()))
     r = ToolIndex(every).rank("how big is /var/backups/db-2024-06-01.sql.gz")
     assert not r.no_tool and r.candidates[0].name == "filesystem__get_file_info", r.explanation
+
+
+def test_files_in_a_state_of_the_repository_are_its_changes_not_a_kind_to_make() -> None:
+    """ "commit the staged files in /home/ana/thesis-code, message: ..." was vetoed: its object
+    ("files") was read as a kind of thing to make, which git_commit never speaks of."""
+    assert changed_kinds("commit the staged files in ~/thesis") == frozenset()
+    assert changed_kinds("stage the modified files") == frozenset()
+    assert changed_kinds("delete the file notes.txt") == {"file"}
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    r = ToolIndex(every).rank("commit the staged files in /home/ana/thesis-code, message: chapter 3 figures")
+    assert not r.no_tool and r.candidates[0].name == "git__git_commit", r.explanation
+
+
+def test_my_new_thing_called_x_introduces_something_to_keep() -> None:
+    assert introduces("remember that my supplier is called Greenleaf Packaging")
+    assert introduces("our new client's called Brightwater")
+    assert not introduces("what is my supplier called again?") and not introduces("call my supplier")
+
+
+def test_several_named_files_are_not_led_by_a_tool_that_reads_one() -> None:
+    """ "read docker-compose.yml, .env.example and Dockerfile together" went to read_text_file; a
+    step that names several files goes to the first of the top few that reads many. A pattern
+    ("*.test.ts") names no file."""
+    assert several_files("read docker-compose.yml, .env.example and Dockerfile in /srv/app together")
+    assert not several_files("find all *.test.ts under ./src") and not several_files("open config.yaml")
+    assert not several_files("cat ~/projects/api/.env.example")  # one name, not also ".env"
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    r = ToolIndex(every).rank("Read src/auth/login.py, src/auth/session.py and src/auth/tokens.py for me")
+    assert not r.no_tool and r.candidates[0].name == "filesystem__read_multiple_files", r.explanation
 
 
 @pytest.fixture(scope="module")

@@ -153,6 +153,9 @@ _INTRODUCES = re.compile(
     r"|friend|entity|organi[sz]ation)\b"
     r"|\b(?:an?|one) (?:new )?(?:project|company|person|client|customer|team|service|vendor|supplier|contact"
     r"|colleague|friend|entity|thing) (?:called|named)\b"
+    # "my supplier is called Greenleaf" (not "what is my supplier called")
+    r"|\b(?:my|our) (?:new )?(?:project|company|client|customer|team|service|vendor|supplier|contact|colleague"
+    r"|friend|dentist|doctor|landlord|accountant|manager|boss)(?: is|'s) (?:called|named)\b"
     # "new thing to keep track of: ...", "add a new client": the new thing is what the request is
     # about ("a database for our new project" is not)
     r"|(?:^\s*|[:;]\s*|\b(?:add|track|remember|create|make|record|store|keep|log|note) (?:an? )?)new (?:thing|person|project"

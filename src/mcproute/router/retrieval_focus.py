@@ -74,9 +74,22 @@ def _is_ask(sentence: str) -> bool:
     return words[0] in _QUESTION_OPEN or is_command_verb(words[0])
 
 
+def _sentences(text: str) -> list[str]:
+    """`text` split at sentence ends outside quotes ("make a file that says 'Open Mondays. Call
+    us.'" is one sentence)."""
+    # (a message wrapped whole in quotes is not a quotation: its sentences are still its own)
+    quoted = [m.span() for m in _QUOTED.finditer(text) if m.span() != (0, len(text))]
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if not any(a < m.start() < b for a, b in quoted):
+            out.append(text[start : m.start()])
+            start = m.end()
+    return [*out, text[start:]]
+
+
 def _pieces(text: str) -> list[str]:
     sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text.strip()):
+    for piece in _sentences(text.strip()):
         if sentences and _ABBREVIATION.search(sentences[-1]):
             sentences[-1] += " " + piece
         else:

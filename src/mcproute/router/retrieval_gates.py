@@ -194,6 +194,20 @@ def one_file(ask: str) -> bool:
     return len(named_files(ask)) == 1 and "paths" not in query_slots(ask) and not query_many(ask)
 
 
+def several_files(ask: str) -> bool:
+    """The step names two files or more by their names ("read docker-compose.yml, .env.example and
+    Dockerfile together"); a pattern ("*.test.ts") names none, and ".env.example" is one name
+    (not also ".env")."""
+    text = _GLOB.sub(" ", ask)
+    names = named_files(text)
+    # a name found only inside longer ones (".env" of ".env.example") is not one more file
+    alone = [n for n in names if text.count(n) > sum(text.count(m) for m in names if m != n and n in m)]
+    return len(alone) >= 2
+
+
+_GLOB = re.compile(r"\S*(?:\*|\?(?=[\w.]))\S*")  # "*.test.ts", "file?.txt"; not "b.py?"
+
+
 def _changes(doc: ToolDoc) -> bool:
     return doc.action is not None and not reads(doc.action) and doc.action != "run"
 
@@ -222,6 +236,9 @@ def new_leader(
     - "how big is backup.sql.gz" led by list_directory_with_sizes: a step about one named file, led
       by a tool made for many things at once, is led by the first of the top `_LOOK_REACH` that
       does the same kind of thing to one thing (get_file_info).
+    - "read docker-compose.yml, .env.example and Dockerfile together" led by read_text_file: a
+      step that names several files, led by a tool that reads one, is led by the first of the top
+      `_LOOK_REACH` that reads many (read_multiple_files).
     """
     if craft:
         hit = next(
@@ -245,6 +262,18 @@ def new_leader(
         )
         if hit is not None:
             return hit, f"the step is about one file and {leader.spec.name} is made for many"
+    if not leader.many and leader.kinds & _FILE_KINDS and reads(leader.action) and several_files(ask):
+        kin = family(leader.action)
+        hit = next(
+            (
+                i
+                for i in order[1:_LOOK_REACH]
+                if cands[i].many and cands[i].kinds & _FILE_KINDS and family(cands[i].action) == kin
+            ),
+            None,
+        )
+        if hit is not None:
+            return hit, f"the step names several files and {leader.spec.name} reads one"
     if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:
         # the new thing is one thing ("add Northwind as a company"): not for a tool that links two
         fits = [i for i in order[1:_LOOK_REACH] if cands[i].action == leader.action]
@@ -270,11 +299,14 @@ def new_leader(
     if change in _ALTERING and reads(leader.action):
         kin = family(change)  # deleting for "remove ...", writing for "save ..."
         adding = adds_to_file(ask)  # and never overwriting for "append ... to todo.txt"
+        new = introduces(ask)  # and never one limited to what exists for "my supplier is called ..."
         hit = next(
             (
                 i
                 for i in order[1 : _ADD_REACH if adding else _LOOK_REACH]
-                if family(cands[i].action) == kin and not (adding and _OVERWRITES.search(cands[i].spec.description))
+                if family(cands[i].action) == kin
+                and not (adding and _OVERWRITES.search(cands[i].spec.description))
+                and not (new and only_existing(cands[i].spec.description))
             ),
             None,
         )

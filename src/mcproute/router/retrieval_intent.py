@@ -412,7 +412,15 @@ _KIND_WORDS = {
 
 
 def _kinds(words: Iterable[str]) -> frozenset[str]:
-    return frozenset(_KIND_WORDS[w] for w in words if w in _KIND_WORDS)
+    seq = list(words)
+    # "commit the staged files": files in a state of the repository are its changes, not a kind of
+    # thing made or moved
+    return frozenset(
+        _KIND_WORDS[w] for i, w in enumerate(seq) if w in _KIND_WORDS and (i == 0 or seq[i - 1] not in _TRACKED)
+    )
+
+
+_TRACKED = frozenset({"staged", "unstaged", "modified", "changed", "edited", "untracked", "tracked", "committed"})
 
 
 @lru_cache(maxsize=8192)

@@ -38,7 +38,7 @@ from mcproute.router.retrieval_compose import _PATHLIKE, _QUOTED, _STORAGE, _URL
 _EXPLAIN = re.compile(
     r"^\s*(?:can you |could you |please |pls )?(?:explain|define|describe|summari[sz]e what|eli5)\b"
     r"|^\s*what(?:'s| is| are) (?:a|an|the (?:difference|meaning|point|purpose)|the differences)\b"
-    r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+){0,3}) (?:mean|stand for)\b|(?<!time )\bdifference between\b"
+    r"|^\s*what does (?:'[^']*'|\"[^\"]*\"|\S+(?: \S+){0,3}) (?:mean|stand for)\b|(?<!time )(?<!significant )\bdifference between\b"  # a significant one is a test to run
     r"|^\s*how (?:does|do) (?!i |we |you |u |my |our )(?:\S+ ){1,6}(?:work|interact|relate)\b"
     r"|^\s*what(?:'s| is) the (?:time|space|big[- ]o|runtime|computational) complexity\b"
     r"|^\s*what(?:'s| is) (?:the |a |an )?(?:[a-z]+ )?word for\b"  # "what's the French word for folder"
@@ -74,7 +74,7 @@ def _reaches_nothing(text: str, *, strict: bool = False, ignore: frozenset[str] 
     things ("my", "our")."""
     from mcproute.router.retrieval_slots import query_slots  # a sibling rule set; imported late to stay acyclic
 
-    own = _QUOTED.sub(" ", text)
+    own = _LATIN.sub(" ", _A_KIND_OF_FILE.sub(" ", _QUOTED.sub(" ", text)))
     if _URL.search(own) or _PATHLIKE.search(own) or query_slots(own) - {"number", "expression"} - ignore:
         return False
     words = _WORDS.findall(own.lower())
@@ -83,6 +83,12 @@ def _reaches_nothing(text: str, *, strict: bool = False, ignore: frozenset[str] 
     return not any(
         (w in _STORAGE or (strict and _base(w) in _STORAGE)) and _anchored(words, i) for i, w in enumerate(words)
     )
+
+
+# "a .gitignore file", "an .env file", "every package.json file": a kind of file, not one to act on
+# ("what's a .gitignore file actually for?").
+_LATIN = re.compile(r"\b(?:e\.g|i\.e)\.?", re.IGNORECASE)  # "e.g." is not a file name
+_A_KIND_OF_FILE = re.compile(r"\b(?:an?|any|every)\s+(?:\.[\w-]+|[\w-]+\.[A-Za-z]\w{0,4})\s+files?\b", re.IGNORECASE)
 
 
 # A storage word names things a tool could act on only when something points at them: "the file",
