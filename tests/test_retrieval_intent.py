@@ -430,6 +430,17 @@ def test_files_in_a_state_of_the_repository_are_its_changes_not_a_kind_to_make()
     assert not r.no_tool and r.candidates[0].name == "git__git_commit", r.explanation
 
 
+def test_a_thing_asked_for_as_new_is_not_led_by_a_tool_that_edits_in_place() -> None:
+    """ "make a new file ... that says '...'" was led by edit_file (the words "says" and the
+    quoted text); a thing asked for as new goes to the tool of its kind that makes things."""
+    every = specs_from_dicts(json.loads(REFERENCE.read_text()))
+    index = ToolIndex(every)
+    r = index.rank("make a new file /home/sam/shop/README.txt that says 'Prices updated weekly on Mondays.'")
+    assert r.candidates[0].name == "filesystem__write_file" and "asks for a new thing" in r.explanation
+    r = index.rank("edit /home/sam/shop/README.txt so that it says 'open Mondays'")
+    assert r.candidates[0].name == "filesystem__edit_file", r.explanation
+
+
 def test_my_new_thing_called_x_introduces_something_to_keep() -> None:
     assert introduces("remember that my supplier is called Greenleaf Packaging")
     assert introduces("our new client's called Brightwater")

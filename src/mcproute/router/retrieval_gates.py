@@ -194,6 +194,10 @@ def one_file(ask: str) -> bool:
     return len(named_files(ask)) == 1 and "paths" not in query_slots(ask) and not query_many(ask)
 
 
+# "make a new file", "create me an empty folder": the thing asked for does not exist yet
+_NEW_THING = re.compile(r"\b(?:create|make|start)\s+(?:me\s+)?(?:an?\s+)?(?:new|fresh|empty|blank)\b", re.IGNORECASE)
+
+
 def several_files(ask: str) -> bool:
     """The step names two files or more by their names ("read docker-compose.yml, .env.example and
     Dockerfile together"); a pattern ("*.test.ts") names none, and ".env.example" is one name
@@ -236,6 +240,9 @@ def new_leader(
     - "how big is backup.sql.gz" led by list_directory_with_sizes: a step about one named file, led
       by a tool made for many things at once, is led by the first of the top `_LOOK_REACH` that
       does the same kind of thing to one thing (get_file_info).
+    - "make a new file /srv/shop/README.txt that says ..." led by edit_file: a thing asked for as
+      new is led by the first of the top `_LOOK_REACH` of the same kind that makes or writes
+      things without editing them in place (write_file).
     - "read docker-compose.yml, .env.example and Dockerfile together" led by read_text_file: a
       step that names several files, led by a tool that reads one, is led by the first of the top
       `_LOOK_REACH` that reads many (read_multiple_files).
@@ -274,6 +281,19 @@ def new_leader(
         )
         if hit is not None:
             return hit, f"the step names several files and {leader.spec.name} reads one"
+    if _NEW_THING.search(ask) and edits_in_place(leader):
+        # "make a new file /srv/shop/README.txt that says ..." led by edit_file: a thing asked for
+        # as new is made by a tool of the same kind that makes things, not one that edits them
+        hit = next(
+            (
+                i
+                for i in order[1:_LOOK_REACH]
+                if family(cands[i].action) == "write" and not edits_in_place(cands[i]) and cands[i].kinds & leader.kinds
+            ),
+            None,
+        )
+        if hit is not None:
+            return hit, f"the step asks for a new thing and {leader.spec.name} changes one that exists"
     if introduces(ask) and only_existing(leader.spec.description) and leader.action is not None:
         # the new thing is one thing ("add Northwind as a company"): not for a tool that links two
         fits = [i for i in order[1:_LOOK_REACH] if cands[i].action == leader.action]
