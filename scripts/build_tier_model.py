@@ -17,8 +17,9 @@ Learned, and from what (never item ids, sources or category names as features):
   * threshold (RULE "recall0.9"): maximises the mean of three accuracies on scores of items the
     model did not train on: reasoning.jsonl (each source scored by the model built without it), the
     agentic sets (each scored by a model built without it; their mean) and everyday_dev requests
-    (all fast; never trained on), among the cuts keeping 90 % of the agentic reasoning prompts up. `--agentic`, `--rule recallR|costK` and `--also` (score sets
-    never trained on) reproduce the alternatives tried in docs/routing-tiers.md.
+    (all fast; never trained on), among the cuts keeping 90 % of the agentic reasoning prompts up.
+    `--agentic`, `--rule recallR|costK` and `--also` (score sets never trained on) reproduce the
+    alternatives tried in docs/routing-tiers.md.
 `--cv` prints the held-out table (leave-one-source-out, agentic transfer, outcomes by fold).
 """
 

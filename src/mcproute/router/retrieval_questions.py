@@ -85,9 +85,9 @@ def _reaches_nothing(text: str, *, strict: bool = False, ignore: frozenset[str] 
     )
 
 
+_LATIN = re.compile(r"\b(?:e\.g|i\.e)\.?", re.IGNORECASE)  # "e.g." is not a file name
 # "a .gitignore file", "an .env file", "every package.json file": a kind of file, not one to act on
 # ("what's a .gitignore file actually for?").
-_LATIN = re.compile(r"\b(?:e\.g|i\.e)\.?", re.IGNORECASE)  # "e.g." is not a file name
 _A_KIND_OF_FILE = re.compile(r"\b(?:an?|any|every)\s+(?:\.[\w-]+|[\w-]+\.[A-Za-z]\w{0,4})\s+files?\b", re.IGNORECASE)
 
 
