@@ -200,13 +200,8 @@ _NEW_THING = re.compile(r"\b(?:create|make|start)\s+(?:me\s+)?(?:an?\s+)?(?:new|
 
 def several_files(ask: str) -> bool:
     """The step names two files or more by their names ("read docker-compose.yml, .env.example and
-    Dockerfile together"); a pattern ("*.test.ts") names none, and ".env.example" is one name
-    (not also ".env")."""
-    text = _GLOB.sub(" ", ask)
-    names = named_files(text)
-    # a name found only inside longer ones (".env" of ".env.example") is not one more file
-    alone = [n for n in names if text.count(n) > sum(text.count(m) for m in names if m != n and n in m)]
-    return len(alone) >= 2
+    Dockerfile together"); a pattern ("*.test.ts") names none."""
+    return len(named_files(_GLOB.sub(" ", ask))) >= 2
 
 
 _GLOB = re.compile(r"\S*(?:\*|\?(?=[\w.]))\S*")  # "*.test.ts", "file?.txt"; not "b.py?"

@@ -114,7 +114,12 @@ def named_files(text: str) -> frozenset[str]:
     """The files the text names by their names (as `names_file`), less those whose extension mixes
     cases ("services.In Bangkok": a sentence run into the next one) or is one capital ("C.J. Rush")."""
     rest = _EMAIL.sub(" ", _URL.sub(" ", text))
-    found = {m.group() for m in _FILE.finditer(rest)} | {m.group() for m in _DOTFILE.finditer(rest)}
+    files = [m.span() for m in _FILE.finditer(rest)]
+    # a dotfile inside a longer name (".env" of ".env.example", ".test" of ".test.ts") is not one more
+    dots = [
+        (a, b) for a, b in (m.span() for m in _DOTFILE.finditer(rest)) if not any(x <= a and b <= y for x, y in files)
+    ]
+    found = {rest[a:b] for a, b in (*files, *dots)}
     return frozenset(f for f in found if not _MIXED_EXTENSION.search(f))
 
 
